@@ -1,0 +1,240 @@
+/*
+ * rt.h -- the one public header of grt, a green-thread runtime for C.
+ *
+ * Goroutines on an M:N scheduler, channels and select, sync primitives and
+ * timers, with the Go runtime's tracers.  The contract of every name here is
+ * written down in API.md (shared with the users of the library); where it is
+ * silent, grt does what a Go programmer expects of the matching Go feature.
+ *
+ * Conventions
+ *   - Public names start with rt_ / RT_.  Nothing else is exported.
+ *   - Errors a caller can handle are negative errno values.  Programming
+ *     errors (send on a closed channel, unlocking an unlocked mutex, all
+ *     goroutines asleep, ...) print "fatal error: ..." and every goroutine's
+ *     traceback to stderr and exit with status 2, as Go does.
+ *   - Times are int64_t nanoseconds.
+ *   - The zero value of every sync type is ready to use, except rt_cond,
+ *     which is bound to its mutex by rt_cond_init.
+ *   - Goroutine stacks never move: a pointer to a local stays valid for as
+ *     long as its frame lives, also when handed to another goroutine.
+ *   - errno travels with the goroutine.  Note that compilers may cache the
+ *     *address* of errno (and of any _Thread_local variable) across a call;
+ *     a goroutine can resume on another thread after any call that may
+ *     block, so do not keep pointers to thread-local storage across such
+ *     calls.
+ */
+#ifndef RT_H
+#define RT_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define RT_EXTERN __attribute__((visibility("default")))
+#else
+#define RT_EXTERN
+#endif
+
+#define RT_VERSION_MAJOR 0
+#define RT_VERSION_MINOR 1
+
+/* ---------------------------------------------------------------- time -- */
+
+#define RT_NANOSECOND  ((int64_t)1)
+#define RT_MICROSECOND ((int64_t)1000)
+#define RT_MILLISECOND ((int64_t)1000000)
+#define RT_SECOND      ((int64_t)1000000000)
+
+/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC). */
+RT_EXTERN int64_t rt_nanotime(void);
+
+/* ------------------------------------------------ starting, goroutines -- */
+
+/*
+ * Starts the runtime (reads DEBUG, GOGC, MAXPROCS and their GO* aliases),
+ * runs fn(argc, argv) as goroutine 1 and returns its result once it returns.
+ * Other goroutines are not waited for, as in Go: once fn returns no new
+ * goroutine is scheduled.  Call it once per process.
+ */
+RT_EXTERN int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv);
+
+/* go fn(arg): returns the new goroutine's id (> 0) or a negative errno. */
+RT_EXTERN int64_t rt_go(void (*fn)(void *arg), void *arg);
+
+/* runtime.Gosched: let other goroutines run. */
+RT_EXTERN void rt_yield(void);
+
+/* runtime.Goexit: end the calling goroutine.  Never returns. */
+RT_EXTERN void rt_exit(void) __attribute__((noreturn));
+
+/* The calling goroutine's id (goroutine 1 runs rt_main's function). */
+RT_EXTERN int64_t rt_goid(void);
+
+/* time.Sleep: parks the goroutine for at least ns; never blocks the thread.
+ * ns <= 0 returns at once. */
+RT_EXTERN void rt_sleep(int64_t ns);
+
+/* runtime.GOMAXPROCS: n <= 0 queries; returns the previous value.  Values
+ * above 256 are capped at 256. */
+RT_EXTERN int rt_maxprocs(int n);
+
+/* runtime.NumGoroutine: goroutines that exist (not yet exited). */
+RT_EXTERN int rt_num_goroutine(void);
+
+/*
+ * entersyscall / exitsyscall: bracket a blocking call made outside the
+ * runtime (read(2) on a pipe, a blocking library call) so that the
+ * processor is handed to another thread while it blocks.  Between the two
+ * the goroutine must not call into the runtime.
+ */
+RT_EXTERN void rt_syscall_enter(void);
+RT_EXTERN void rt_syscall_exit(void);
+
+/* Wraps one non-void expression in rt_syscall_enter/rt_syscall_exit and
+ * yields its value; errno set by the expression is preserved. */
+#define RT_BLOCKING(expr)                                                     \
+    __extension__({                                                           \
+        rt_syscall_enter();                                                   \
+        __typeof__(expr) rt_blocking_result_ = (expr);                        \
+        int rt_blocking_errno_ = errno;                                       \
+        rt_syscall_exit();                                                    \
+        errno = rt_blocking_errno_;                                           \
+        rt_blocking_result_;                                                  \
+    })
+
+/* ------------------------------------------------- channels and select -- */
+
+typedef struct rt_chan rt_chan;
+
+/* make(chan T, cap) with sizeof(T) == elem_size (0 for chan struct{}).
+ * Never freed by hand. */
+RT_EXTERN rt_chan *rt_chan_make(size_t elem_size, size_t cap);
+/* c <- *elem.  A nil channel blocks forever; a closed one is fatal. */
+RT_EXTERN void rt_chan_send(rt_chan *c, const void *elem);
+/* v, ok := <-c.  elem may be NULL to discard the value.  Returns ok. */
+RT_EXTERN bool rt_chan_recv(rt_chan *c, void *elem);
+/* close(c).  Closing a closed or nil channel is fatal. */
+RT_EXTERN void rt_chan_close(rt_chan *c);
+/* select { case c <- v: ...; default: }  -- true if sent. */
+RT_EXTERN bool rt_chan_try_send(rt_chan *c, const void *elem);
+/* select { case v, ok := <-c: ...; default: } -- 1 a value was received,
+ * 0 closed and drained, -EAGAIN nothing ready. */
+RT_EXTERN int rt_chan_try_recv(rt_chan *c, void *elem);
+RT_EXTERN size_t rt_chan_len(rt_chan *c);
+RT_EXTERN size_t rt_chan_cap(rt_chan *c);
+
+enum { RT_SELECT_SEND = 1, RT_SELECT_RECV = 2 };
+
+typedef struct rt_select_case {
+    rt_chan *chan;  /* NULL: the case is never ready (nil channel) */
+    void *elem;     /* value to send / where to receive (may be NULL) */
+    int dir;        /* RT_SELECT_SEND or RT_SELECT_RECV */
+    bool ok;        /* set by rt_select for the chosen receive case */
+} rt_select_case;
+
+#define RT_SEND(ch, ptr)                                                      \
+    ((rt_select_case){.chan = (ch), .elem = (void *)(ptr), .dir = RT_SELECT_SEND})
+#define RT_RECV(ch, ptr)                                                      \
+    ((rt_select_case){.chan = (ch), .elem = (ptr), .dir = RT_SELECT_RECV})
+
+/* select over n cases: returns the index chosen, uniformly at random among
+ * the ready ones, or -1 when block is false and none is ready.  n == 0 with
+ * block blocks forever (select {}). */
+RT_EXTERN int rt_select(rt_select_case *cases, int n, bool block);
+
+/* -------------------------------------------------------------- timers -- */
+
+typedef struct rt_timer rt_timer;
+typedef struct rt_ticker rt_ticker;
+
+/* time.After: a channel (cap 1) that receives the int64_t fire time. */
+RT_EXTERN rt_chan *rt_after(int64_t ns);
+/* time.NewTimer and its methods.  stop/reset return whether the timer was
+ * active, as in Go. */
+RT_EXTERN rt_timer *rt_timer_new(int64_t ns);
+RT_EXTERN rt_chan *rt_timer_chan(rt_timer *t);
+RT_EXTERN bool rt_timer_stop(rt_timer *t);
+RT_EXTERN bool rt_timer_reset(rt_timer *t, int64_t ns);
+/* time.NewTicker: ticks every period (> 0); slow receivers lose ticks. */
+RT_EXTERN rt_ticker *rt_ticker_new(int64_t period);
+RT_EXTERN rt_chan *rt_ticker_chan(rt_ticker *t);
+RT_EXTERN void rt_ticker_stop(rt_ticker *t);
+
+/* ---------------------------------------------------------------- sync -- */
+/* Field names ending in _ are private to the runtime. */
+
+/* sync.Mutex, with Go's normal and starvation modes. */
+typedef struct rt_mutex {
+    int32_t state_;
+    uint32_t sema_;
+} rt_mutex;
+RT_EXTERN void rt_mutex_lock(rt_mutex *m);
+RT_EXTERN void rt_mutex_unlock(rt_mutex *m);
+RT_EXTERN bool rt_mutex_trylock(rt_mutex *m);
+
+/* sync.RWMutex: a blocked writer keeps new readers out. */
+typedef struct rt_rwmutex {
+    rt_mutex w_;
+    uint32_t writer_sem_;
+    uint32_t reader_sem_;
+    int32_t reader_count_;
+    int32_t reader_wait_;
+} rt_rwmutex;
+RT_EXTERN void rt_rwmutex_rlock(rt_rwmutex *rw);
+RT_EXTERN void rt_rwmutex_runlock(rt_rwmutex *rw);
+RT_EXTERN void rt_rwmutex_lock(rt_rwmutex *rw);
+RT_EXTERN void rt_rwmutex_unlock(rt_rwmutex *rw);
+
+/* sync.WaitGroup. */
+typedef struct rt_waitgroup {
+    uint64_t state_; /* high 32 bits: counter, low 32 bits: waiters */
+    uint32_t sema_;
+} rt_waitgroup;
+RT_EXTERN void rt_waitgroup_add(rt_waitgroup *wg, int delta);
+RT_EXTERN void rt_waitgroup_done(rt_waitgroup *wg);
+RT_EXTERN void rt_waitgroup_wait(rt_waitgroup *wg);
+
+/* sync.Cond, bound to its mutex by rt_cond_init. */
+typedef struct rt_cond {
+    rt_mutex *l_;
+    uint32_t wait_;   /* ticket of the next waiter */
+    uint32_t notify_; /* ticket of the next waiter to be woken */
+    uint32_t lock_;   /* spin lock of the waiter list */
+    void *head_, *tail_;
+} rt_cond;
+RT_EXTERN void rt_cond_init(rt_cond *c, rt_mutex *l);
+RT_EXTERN void rt_cond_wait(rt_cond *c);
+RT_EXTERN void rt_cond_signal(rt_cond *c);
+RT_EXTERN void rt_cond_broadcast(rt_cond *c);
+
+/* sync.Once. */
+typedef struct rt_once {
+    uint32_t done_;
+    rt_mutex m_;
+} rt_once;
+RT_EXTERN void rt_once_do(rt_once *o, void (*fn)(void));
+
+/* sync.Pool: per-processor caches of reusable objects.  Its contents may be
+ * dropped at any time (the collector empties it).  new_fn, if set, makes an
+ * object when the pool is empty; otherwise rt_pool_get returns NULL. */
+typedef struct rt_pool {
+    void *(*new_fn)(void);
+    void *local_;       /* per-P caches, made on first use */
+    uint32_t nlocal_;
+    uint32_t lock_;
+    struct rt_pool *next_; /* registry of all pools, for clearing */
+} rt_pool;
+RT_EXTERN void *rt_pool_get(rt_pool *p);
+RT_EXTERN void rt_pool_put(rt_pool *p, void *x);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RT_H */

@@ -1,0 +1,232 @@
+/*
+ * runtime/runtime.h -- internal header of the runtime/ folder.
+ *
+ * runtime/ owns: start-up (rt_main), the settings table read once from the
+ * environment, the context switch (asm_*.S), goroutine stacks (stack.c),
+ * runtime output to stderr (print.c), fatal errors and the stack-overflow
+ * handler (fatal.c), and tracebacks with their symbol tables (traceback.c,
+ * symtab.c).
+ *
+ * Invariants
+ *   - Nothing here allocates from the GC heap.  Printing never allocates at
+ *     all once the symbol tables are loaded.
+ *   - Every line of runtime output reaches fd 2 in one write(2).
+ *
+ * Internal names shared across files start with rt__; they are hidden from
+ * the static library's users by -fvisibility=hidden.
+ */
+#ifndef RT_RUNTIME_H
+#define RT_RUNTIME_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rt.h"
+
+/* RT_DEBUG: 0 no internal checks, 1 cheap asserts, 2 expensive asserts,
+ * 3 validators (heap and scheduler walks).  Set by CMake. */
+#ifndef RT_DEBUG
+#define RT_DEBUG 0
+#endif
+
+#define rt__likely(x)   __builtin_expect(!!(x), 1)
+#define rt__unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Assert at debug level >= lvl; a broken invariant throws. */
+#define rt__assert_lvl(lvl, cond)                                             \
+    do {                                                                      \
+        if (RT_DEBUG >= (lvl) && rt__unlikely(!(cond)))                       \
+            rt__throwf("assertion failed: %s (%s:%d)", #cond, __FILE__,       \
+                       __LINE__);                                             \
+    } while (0)
+#define rt__assert(cond) rt__assert_lvl(1, cond)
+
+typedef struct rt_g rt_g;
+typedef struct rt_m rt_m;
+typedef struct rt_p rt_p;
+
+/* ------------------------------------------------------------ env.c ---- */
+
+/*
+ * The settings table: one row per knob, parsed once at start-up by
+ * rt__settings_init() from DEBUG (alias GODEBUG when DEBUG is unset), GOGC,
+ * MAXPROCS (alias GOMAXPROCS) and GOTRACEBACK.  A malformed value prints one
+ * line "grt: ignoring NAME=\"value\": want ..." and keeps the default.
+ * Read-only after start-up.
+ */
+typedef struct rt__settings {
+    int gctrace;        /* DEBUG gctrace=N */
+    int schedtrace;     /* DEBUG schedtrace=MS (0 off) */
+    int scheddetail;    /* DEBUG scheddetail=1 */
+    int allocfreetrace; /* DEBUG allocfreetrace=1 */
+    int gcstoptheworld; /* DEBUG gcstoptheworld=N */
+    int gogc;           /* GOGC percent; -1 off; default 100 */
+    int maxprocs;       /* MAXPROCS; default number of CPUs, capped at 256 */
+    int traceback;      /* GOTRACEBACK level: 0 none, 1 default, 2 all, crash=2 */
+    bool traceback_crash; /* GOTRACEBACK=crash: abort() after printing */
+} rt__settings;
+
+extern rt__settings rt__debug;
+
+/* Parses the environment into rt__debug.  Prints warnings; returns true if
+ * the program should exit 0 at once (DEBUG=help printed the table). */
+bool rt__settings_init(void);
+/* Parses one DEBUG-style string into s (tests use it directly).  Each
+ * warning line goes to fd 2. */
+void rt__settings_parse_debug(rt__settings *s, const char *val);
+int rt__ncpu(void);
+
+/* ----------------------------------------------------------- print.c ---- */
+
+/*
+ * A line buffer on the stack: text accumulates until rt__buf_flush or a
+ * '\n' boundary, and every write(2) carries whole lines.  Long lines are
+ * flushed in one write when the buffer fills.
+ */
+typedef struct rt__buf {
+    int fd;
+    size_t n;
+    char b[2048];
+} rt__buf;
+
+void rt__buf_init(rt__buf *b, int fd);
+void rt__buf_puts(rt__buf *b, const char *s);
+void rt__buf_write(rt__buf *b, const char *s, size_t n);
+void rt__buf_printf(rt__buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void rt__buf_vprintf(rt__buf *b, const char *fmt, va_list ap);
+void rt__buf_flush(rt__buf *b);
+/* One formatted line (a '\n' is not added) to fd 2 in one write(2). */
+void rt__printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ----------------------------------------------------------- fatal.c ---- */
+
+/* "fatal error: msg", a blank line, every goroutine's traceback, exit 2. */
+_Noreturn void rt__throw(const char *msg);
+_Noreturn void rt__throwf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* Installs the SIGSEGV/SIGBUS handler on an alternate signal stack that
+ * turns a fault in a guard page into "fatal error: stack overflow". */
+void rt__fatal_init(void);
+/* Per-thread part of the above: gives the calling thread its alternate
+ * signal stack.  Every M calls it when it starts. */
+void rt__fatal_thread_init(void);
+/* Set while a fatal error is being printed; the schedulers stop picking
+ * new goroutines once it is set. */
+extern _Atomic int rt__throwing;
+
+/* ------------------------------------------------------ traceback.c ---- */
+
+#define RT_MAX_FRAMES 100
+
+/*
+ * Walks for tracebacks.  Return the number of PCs stored; pcs[0] is the
+ * exact PC of the innermost frame, callers are return addresses (not yet
+ * minus 1).  cfas, if non-NULL, receives each frame's canonical frame
+ * address.  A walk stops at the goroutine entry trampoline (its CFI marks
+ * the return address undefined).
+ */
+int rt__callers(int skip, uintptr_t *pcs, uintptr_t *cfas, int max);
+int rt__callers_g(rt_g *gp, uintptr_t *pcs, uintptr_t *cfas, int max);
+
+/* "goroutine N [status]:" / "goroutine N [status, M minutes]:" */
+void rt__print_goroutine_header(rt__buf *b, rt_g *gp);
+/* The frames of gp (its own stack if it is the calling goroutine), then
+ * "created by" when gp is not goroutine 1.  level follows GOTRACEBACK. */
+void rt__print_traceback(rt__buf *b, rt_g *gp, int level);
+/* Current goroutine first, then every other live goroutine: blank line,
+ * header, traceback (Go's tracebackothers). */
+void rt__print_all_goroutines(rt__buf *b, int level);
+
+/* -------------------------------------------------------- symtab.c ---- */
+
+typedef struct rt__sym {
+    const char *name; /* function name, or NULL if unknown */
+    uintptr_t entry;  /* address of the function's first instruction */
+    const char *file; /* source file from DWARF, or NULL */
+    int line;         /* 0 if unknown */
+    bool in_runtime;  /* the function is part of libgrt itself */
+} rt__sym;
+
+/* Loads the DWARF of the program and its libraries (libdw).  Called once at
+ * start-up so that later lookups need no allocation. */
+void rt__symtab_init(void);
+/* Symbolizes pc (for a caller frame pass the return address minus 1 for the
+ * line).  Results are cached; the strings live for the whole run. */
+bool rt__symbolize(uintptr_t pc, rt__sym *out);
+
+/* --------------------------------------------------------- stack.c ----- */
+
+/*
+ * Goroutine stacks: fixed-size slots (RT_STACK_SIZE of address space each,
+ * guard page included) carved from large reservations; only touched pages
+ * cost memory.  Layout of one slot, low to high:
+ *
+ *   lo-guard        lo                                       hi
+ *   | guard page    | usable stack, grows down ...  | rt_g record |
+ *                                                   ^ top of stack (aligned)
+ *
+ * The goroutine record lives in the slot's top page, so a parked goroutine
+ * that touched one page of stack costs one page.  Slots are never unmapped;
+ * freed slots keep their top page and may give the rest back to the kernel.
+ */
+#define RT_STACK_SIZE ((size_t)256 * 1024)
+#define RT_PAGE_SIZE  ((size_t)4096)
+
+typedef struct rt__stack {
+    uintptr_t lo; /* lowest usable byte (just above the guard page) */
+    uintptr_t hi; /* one past the highest byte of the slot */
+} rt__stack;
+
+/* Returns a fresh or recycled slot, or false when address space or memory
+ * is exhausted. */
+bool rt__stack_alloc(rt__stack *st);
+/* Returns the pages of [lo, hi - keep) to the kernel (MADV_DONTNEED). */
+void rt__stack_trim(const rt__stack *st, size_t keep);
+/* Whether addr lies in the guard page of some stack slot; if so *st gets
+ * the slot. */
+bool rt__stack_guard_hit(uintptr_t addr, rt__stack *st);
+/* Bytes of address space reserved for stacks / slots handed out so far. */
+size_t rt__stack_reserved(void);
+size_t rt__stack_slots(void);
+/* Whether guard pages use MADV_GUARD_INSTALL (no extra VMA per stack). */
+bool rt__stack_guard_is_madvise(void);
+
+/* ---------------------------------------------------------- asm_*.S ---- */
+
+/*
+ * rt__ctx_switch saves the callee-saved registers, MXCSR and the x87
+ * control word (aarch64: x19-x30, d8-d15, FPCR) on the current stack,
+ * stores the stack pointer into *save_sp, loads new_sp and returns into
+ * the context saved there.  Saved frame on x86-64, from the saved sp up:
+ *
+ *   sp+0  MXCSR (4 bytes), x87 CW (2 bytes), pad
+ *   sp+8  r15   sp+16 r14   sp+24 r13   sp+32 r12   sp+40 rbx   sp+48 rbp
+ *   sp+56 return address (the PC the context resumes at)
+ *
+ * On aarch64, from the saved sp up: x19..x28 (80 bytes), x29, x30 (the
+ * resume PC), d8..d15 (64 bytes), FPCR (8 bytes, padded to 16).
+ */
+void rt__ctx_switch(void **save_sp, void *new_sp);
+/* Prepares a context at the top of a fresh stack that, when switched to,
+ * calls entry(arg) through the trampoline rt__ctx_start (whose CFI ends
+ * every unwind).  entry must never return. */
+void *rt__ctx_make(uintptr_t stack_top, void (*entry)(void *), void *arg);
+/* Resume PC, stack pointer after return, and frame pointer of a context
+ * saved by rt__ctx_switch, for unwinding a parked goroutine. */
+typedef struct rt__ctx_regs {
+    uintptr_t pc, sp, fp;
+    uintptr_t callee[10]; /* x86-64: rbx rbp r12 r13 r14 r15; aarch64 x19-x28 */
+} rt__ctx_regs;
+void rt__ctx_read(const void *saved_sp, rt__ctx_regs *r);
+extern char rt__ctx_start[];     /* the trampoline, for frame filters */
+extern char rt__ctx_switch_end[]; /* [rt__ctx_switch, end): CPU profiler */
+
+/* ---------------------------------------------------------- main.c ----- */
+
+/* Process-wide start time (rt_nanotime at rt_main). */
+extern int64_t rt__start_time;
+
+#endif /* RT_RUNTIME_H */

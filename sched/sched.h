@@ -1,0 +1,378 @@
+/*
+ * sched/sched.h -- internal header of the sched/ folder.
+ *
+ * sched/ owns: goroutines (G), threads (M) and processors (P) and the
+ * scheduler that joins them (proc.c), the per-P run queues (runq.c), sysmon
+ * (sysmon.c), timers (timer.c, time.c), channels and select (chan.c,
+ * select.c), the semaphore table and the sync primitives (sema.c, sync.c).
+ *
+ * Glossary (as in Go's proc.go)
+ *   G  a goroutine: a stack, saved registers and a status.
+ *   M  an OS thread.  It runs Gs only while it holds a P.  Each M has a g0:
+ *      the context of its own thread stack, where the scheduler loop runs
+ *      when no G can be switched to directly.
+ *   P  a processor: the right to run Go code, with a local run queue, a
+ *      free list of dead Gs and a timer heap.  There are exactly MAXPROCS.
+ *
+ * Lock order (a lock may be taken while holding only locks above it):
+ *   1. channel locks (in address order, see select.c)
+ *   2. sema root locks
+ *   3. pp->timers.lock
+ *   4. rt__sched.lock   (global run queue, idle Ms, idle Ps)
+ *   5. rt__sched.allg_lock
+ *   6. rt__sched.gfree_lock
+ *   7. m->note (futex word: not a lock)
+ */
+#ifndef RT_SCHED_H
+#define RT_SCHED_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../runtime/runtime.h"
+
+/* ------------------------------------------------------- small locks ---- */
+
+/*
+ * rt__lock: a futex-based mutex for the runtime's own short critical
+ * sections (Drepper's three-state mutex; spins a little first).  It blocks
+ * the thread, not the goroutine: hold it only around bounded work, never
+ * across a park.  The zero value is unlocked.
+ */
+typedef struct rt__lock {
+    _Atomic uint32_t key; /* 0 unlocked, 1 locked, 2 locked with waiters */
+} rt__lock;
+void rt__lock_acquire(rt__lock *l);
+void rt__lock_release(rt__lock *l);
+
+/* A one-shot wake-up for a sleeping thread (Go's note).  sleep returns once
+ * wakeup was called after the last clear. */
+typedef struct rt__note {
+    _Atomic uint32_t key;
+} rt__note;
+void rt__note_clear(rt__note *n);
+void rt__note_wakeup(rt__note *n);
+void rt__note_sleep(rt__note *n);
+/* Returns true if woken, false on timeout (ns < 0 sleeps without limit). */
+bool rt__note_tsleep(rt__note *n, int64_t ns);
+
+/* -------------------------------------------------------------- G ------- */
+
+/* G status values, numbered as in Go so that scheddetail prints them. */
+enum {
+    RT_GIDLE = 0,     /* just allocated, not yet initialised */
+    RT_GRUNNABLE = 1, /* on a run queue; not executing; stack not owned */
+    RT_GRUNNING = 2,  /* executing on g->m; owns its stack */
+    RT_GSYSCALL = 3,  /* between rt_syscall_enter and _exit; owns its M */
+    RT_GWAITING = 4,  /* parked: on some wait queue, not on a run queue */
+    RT_GDEAD = 6,     /* exited; on a free list */
+};
+
+typedef struct rt_sudog rt_sudog;
+
+struct rt_g {
+    /* Saved stack pointer (rt__ctx_switch frame).  Valid while the G is not
+     * running; written by the G itself as it switches out. */
+    void *sp;
+    rt__stack stack; /* the slot this G lives in (g0: the thread stack) */
+    /* Status: written by whoever owns the G at that moment (the M running
+     * it, or the waker that moves it from waiting to runnable).  Read
+     * without lock by tracers and the deadlock check (relaxed). */
+    _Atomic uint32_t status;
+    int64_t goid;
+    rt_m *m;                /* the M running it; NULL when not running */
+    rt_m *lockedm;          /* unused for now: no LockOSThread */
+    void (*fn)(void *);     /* entry function and its argument */
+    void *arg;
+    uintptr_t gopc;         /* return address of the rt_go call that made it */
+    const char *waitreason; /* set when parking; kept until the next park */
+    int64_t waitsince;      /* rt_nanotime when it last parked */
+    int saved_errno;        /* errno while switched out */
+    bool is_system;         /* a runtime goroutine (hidden in tracebacks) */
+    bool is_g0;
+
+    rt_g *schedlink; /* global run queue, free lists; protected by their owner */
+    uint32_t allg_index;
+
+    /* --- used by channels, select and semaphores (chan.c, sema.c) --- */
+    void *param;          /* wake-up parameter set by the waker */
+    rt_sudog *waiting;    /* sudogs of a select in progress, in lock order */
+    _Atomic uint32_t selectdone; /* CAS 0->1 by the case that wins a select */
+    uint64_t fastrand;    /* per-G random state when a per-P one won't do */
+
+    /* --- sanitizers --- */
+    void *asan_fake_stack; /* __sanitizer_start_switch_fiber's save slot */
+    void *tsan_fiber;      /* __tsan_create_fiber, or the thread's own */
+};
+
+/*
+ * A sudog is a G waiting on a wait queue (channel or semaphore).  It lives
+ * on the waiting goroutine's stack: stacks never move, and a parked G's
+ * stack stays put until it is readied.
+ */
+struct rt_sudog {
+    rt_g *g;
+    rt_sudog *next, *prev; /* wait queue links */
+    void *elem;            /* data element (may point into a stack) */
+    int64_t acquiretime;
+    int64_t releasetime;
+    uint32_t ticket;
+    bool isselect;
+    bool success;          /* woken by a real operation, not by close */
+    rt_sudog *waitlink;    /* g->waiting list */
+    struct rt_chan *c;     /* the channel it waits on */
+    uint32_t *sema_addr;   /* the semaphore it waits on */
+    /* sema.c's treap/list fields */
+    rt_sudog *parent, *waittail;
+};
+
+/* -------------------------------------------------------------- P ------- */
+
+enum {
+    RT_PIDLE = 0,
+    RT_PRUNNING = 1,
+    RT_PSYSCALL = 2,
+    RT_PGCSTOP = 3,
+    RT_PDEAD = 4,
+};
+
+#define RT_RUNQ_SIZE 256
+
+typedef struct rt__timer rt__timer;
+
+struct rt_p {
+    int32_t id;
+    _Atomic uint32_t status; /* CAS PSYSCALL->PIDLE by sysmon to retake */
+    rt_m *m;                 /* back-link to the M holding it (NULL if idle) */
+    uint32_t schedtick;      /* incremented on every schedule; owner only */
+    _Atomic uint32_t syscalltick; /* incremented on syscall enter and exit */
+    rt_p *link;              /* idle P list, under rt__sched.lock */
+
+    /*
+     * Local run queue: a bounded ring.  Only the owner writes runqtail
+     * (store-release); the owner and thieves advance runqhead with CAS
+     * (acq_rel).  runnext: a G readied by the running G that should run
+     * next; other Ps may atomically CAS it to NULL (steal), only the owner
+     * CASes it to a valid G.
+     */
+    _Alignas(64) _Atomic uint32_t runqhead;
+    _Atomic uint32_t runqtail;
+    _Atomic(rt_g *) runnext;
+    rt_g *runq[RT_RUNQ_SIZE];
+
+    /* Dead Gs (with their stacks) for reuse; owner only. */
+    rt_g *gfree;
+    int32_t gfreecnt;
+
+    /* Timers of goroutines that ran on this P (timer.c). */
+    struct {
+        rt__lock lock;
+        rt__timer **heap;  /* 4-ary min-heap ordered by when */
+        uint32_t len, cap;
+        _Atomic int64_t when0; /* when of heap[0], 0 if empty; read without lock */
+    } timers;
+
+    /* sysmon's view, written only by sysmon */
+    uint32_t sysmon_schedtick, sysmon_syscalltick;
+    int64_t sysmon_schedwhen, sysmon_syscallwhen;
+
+    uint64_t fastrand; /* owner only */
+    void *pool_cache;  /* rt_pool's per-P slot index base (sync.c) */
+};
+
+/* -------------------------------------------------------------- M ------- */
+
+/* What the context switched into must do with the one switched out of
+ * (see "After the switch" in proc.c). */
+enum {
+    RT_AFTER_NONE = 0,
+    RT_AFTER_READY,  /* put prev on the local run queue (rt_yield) */
+    RT_AFTER_GLOBAL, /* put prev on the global run queue */
+    RT_AFTER_PARK,   /* call unlockf(prev, arg); if false, make prev runnable */
+    RT_AFTER_DEAD,   /* prev exited: put it on the free list */
+    RT_AFTER_SYSCALL_BLOCK, /* prev could not get a P back: global queue */
+};
+
+struct rt_m {
+    rt_g g0;          /* scheduler context on the thread's own stack */
+    rt_g *curg;       /* the G running on this M, or NULL (on g0) */
+    rt_p *p;          /* the P held, or NULL */
+    rt_p *nextp;      /* a P handed over by the M that woke this one */
+    rt_p *oldp;       /* the P held before entering a syscall */
+    int64_t id;
+    pid_t tid;
+    pthread_t thread;
+    rt__note park;    /* sleeps here when idle */
+    rt_m *schedlink;  /* idle M list, under rt__sched.lock */
+    rt_m *alllink;    /* all Ms, newest first; immutable once linked */
+    bool spinning;    /* looking for work (counted in rt__sched.nmspinning) */
+    bool blocked;     /* asleep on park */
+    bool is_sysmon;
+    int locks, mallocing, gcing, dying, helpgc; /* for scheddetail */
+    _Atomic int throwing;
+    uint64_t fastrand;
+
+    /* the deferred action for the context just switched out of */
+    int after;
+    rt_g *after_g;
+    bool (*after_fn)(rt_g *gp, void *arg);
+    void *after_arg;
+};
+
+/* ---------------------------------------------------- global state ------ */
+
+typedef struct rt__schedt {
+    rt__lock lock;
+    rt_m *midle;            /* idle Ms */
+    int32_t nmidle;
+    int32_t mcount;         /* Ms created (sysmon included) */
+    int64_t mnext;          /* next M id */
+    rt_p *pidle;            /* idle Ps */
+    _Atomic int32_t npidle;
+    _Atomic int32_t nmspinning;
+    rt_g *runqhead, *runqtail; /* global run queue */
+    _Atomic int32_t runqsize;
+    int32_t gomaxprocs;
+    rt_p **allp;            /* [gomaxprocs] */
+    _Atomic(rt_m *) allm;
+
+    rt__lock allg_lock;
+    rt_g **allg;            /* every G ever made (dead ones too) */
+    uint32_t allglen, allgcap;
+    _Atomic int64_t goidgen;
+    _Atomic int32_t ngoroutines; /* live user Gs (not dead, not system) */
+    _Atomic int32_t nsyscall;    /* Gs in rt_syscall_enter */
+
+    rt__lock gfree_lock;    /* global free Gs, their stacks already trimmed */
+    rt_g *gfree;
+    int32_t ngfree;
+
+    _Atomic int stopping;   /* rt_main's function returned: run nothing new */
+    _Atomic uint64_t stuck_count; /* Gs seen running > 10 ms by sysmon */
+    rt__note sysmon_note;   /* sysmon sleeps here when all is idle */
+    _Atomic int sysmon_wait;
+} rt__schedt;
+
+extern rt__schedt rt__sched;
+
+/* ---------------------------------------------------------- proc.c ------ */
+
+/* The M of the calling thread, or NULL on threads the runtime did not make.
+ * Never inlined: a goroutine may resume on another thread after any call
+ * that can switch, and the compiler must not reuse an old TLS address. */
+rt_m *rt__getm(void);
+/* The running goroutine, or NULL when not on a goroutine. */
+rt_g *rt__getg(void);
+
+/*
+ * Parks the calling goroutine with Go's wait reason (a string literal).
+ * After the switch away from it, unlockf(gp, arg) runs on the next context;
+ * if it returns false the G is made runnable again at once.  unlockf may be
+ * NULL.  Returns when the G has been readied by rt__goready.
+ */
+void rt__gopark(bool (*unlockf)(rt_g *gp, void *arg), void *arg,
+                const char *reason);
+/* Parks and releases l after the switch (Go's goparkunlock). */
+void rt__goparkunlock(rt__lock *l, const char *reason);
+/* Makes a waiting G runnable: it goes to runnext of the caller's P (as Go's
+ * ready(gp, next=true)) and an idle P is woken if there is one. */
+void rt__goready(rt_g *gp);
+/* Like rt__goready but puts gp at the tail of a run queue instead. */
+void rt__goready_tail(rt_g *gp);
+
+/* Calls fn for every G in allg order with the allg lock held; fn must not
+ * block or allocate. */
+void rt__for_each_g(void (*fn)(rt_g *gp, void *arg), void *arg);
+/* For every M (newest first). */
+void rt__for_each_m(void (*fn)(rt_m *mp, void *arg), void *arg);
+
+/* Cheap per-M/per-P random numbers (wyrand). */
+uint32_t rt__fastrand(void);
+uint32_t rt__fastrandn(uint32_t n);
+
+/* Wakes an idle P to run work, if there is an idle P and no spinning M. */
+void rt__wakep(void);
+
+/* Scheduler start-up, called by rt_main. */
+void rt__sched_init(int maxprocs);
+/* Starts goroutine 1 running fn and blocks the calling (main) thread until
+ * it returns; returns its result. */
+int rt__sched_run_main(int (*fn)(int, char **), int argc, char **argv);
+
+/* Go's wait reason strings. */
+#define RT_WAIT_CHAN_SEND         "chan send"
+#define RT_WAIT_CHAN_RECV         "chan receive"
+#define RT_WAIT_CHAN_SEND_NIL     "chan send (nil chan)"
+#define RT_WAIT_CHAN_RECV_NIL     "chan receive (nil chan)"
+#define RT_WAIT_SELECT            "select"
+#define RT_WAIT_SELECT_NO_CASES   "select (no cases)"
+#define RT_WAIT_SLEEP             "sleep"
+#define RT_WAIT_SEMACQUIRE        "semacquire"
+#define RT_WAIT_IO                "IO wait"
+
+/*
+ * The block-profile hook: every blocking operation that parked passes
+ * through here once it is woken, with the time it started blocking (taken
+ * before parking, 0 if the profile was off).  The block profiler (trace/)
+ * records the event here; until it exists this only counts.
+ */
+void rt__block_event(int64_t start_ns, int skip);
+extern _Atomic int64_t rt__block_profile_rate;
+
+/* --------------------------------------------------------- runq.c ------- */
+
+/* Owner only.  Puts gp on pp's local queue (runnext if next); on overflow
+ * moves half of the queue to the global queue. */
+void rt__runq_put(rt_p *pp, rt_g *gp, bool next);
+/* Owner only.  runnext first, then the head of the ring. */
+rt_g *rt__runq_get(rt_p *pp);
+/* Thief: steals about half of victim's queue into pp's and returns one G
+ * to run, or NULL.  steal_next: may take victim's runnext too. */
+rt_g *rt__runq_steal(rt_p *pp, rt_p *victim, bool steal_next);
+bool rt__runq_empty(rt_p *pp);
+uint32_t rt__runq_len(rt_p *pp);
+/* Global queue; rt__sched.lock must be held. */
+void rt__globrunq_put(rt_g *gp);
+void rt__globrunq_put_batch(rt_g *head, rt_g *tail, int32_t n);
+rt_g *rt__globrunq_get(rt_p *pp, int32_t max);
+
+/* -------------------------------------------------------- timer.c ------- */
+
+/*
+ * Runtime timers, kept in per-P heaps (Go >= 1.14 design).  f(arg, seq, now)
+ * runs on the scheduler of whichever M finds the timer due: it must not
+ * block, park or take channel locks for long (it may ready goroutines and
+ * do non-blocking channel sends).  A timer belongs to at most one heap.
+ */
+struct rt__timer {
+    int64_t when;    /* monotonic ns */
+    int64_t period;  /* > 0: re-armed at when + period after firing */
+    void (*f)(void *arg, uintptr_t seq, int64_t now);
+    void *arg;
+    uintptr_t seq;
+    /* private to timer.c */
+    rt_p *pp;        /* heap it is on, or NULL */
+    uint32_t idx;    /* index in that heap */
+    _Atomic uint32_t state;
+};
+/* Adds t (not on a heap) to the current P's heap. */
+void rt__timer_add(rt__timer *t);
+/* Removes t if it is pending; returns true if it was. */
+bool rt__timer_del(rt__timer *t);
+/* Changes when (and period) of t, adding it if it is not pending; returns
+ * true if it was pending. */
+bool rt__timer_mod(rt__timer *t, int64_t when, int64_t period);
+/* Runs pp's due timers (pp must be held by the caller's M); returns the
+ * when of the earliest remaining timer or 0. */
+int64_t rt__timers_run(rt_p *pp, int64_t now);
+/* The earliest when over all Ps' heaps, 0 if none. */
+int64_t rt__timers_next(void);
+
+/* -------------------------------------------------------- sysmon.c ------ */
+
+void rt__sysmon_start(void);
+
+#endif /* RT_SCHED_H */
