@@ -139,6 +139,11 @@ void rt__print_traceback(rt__buf *b, rt_g *gp, int level);
 /* Current goroutine first, then every other live goroutine: blank line,
  * header, traceback (Go's tracebackothers). */
 void rt__print_all_goroutines(rt__buf *b, int level);
+/* The traceback of gp as interrupted by a signal (ucontext from an
+ * SA_SIGINFO handler): the walk starts at the interrupted PC. */
+void rt__print_traceback_sig(rt__buf *b, rt_g *gp, void *ucontext, int level);
+/* Walk from a signal context (CPU profiler, fatal signals). */
+int rt__callers_sig(void *ucontext, uintptr_t *pcs, uintptr_t *cfas, int max);
 
 /* -------------------------------------------------------- symtab.c ---- */
 

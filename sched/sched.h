@@ -371,6 +371,15 @@ int64_t rt__timers_run(rt_p *pp, int64_t now);
 /* The earliest when over all Ps' heaps, 0 if none. */
 int64_t rt__timers_next(void);
 
+/* ---------------------------------------------------------- sync.c ------ */
+
+/* Drops the contents of every rt_pool (the collector calls it at the start
+ * of each cycle, with the world stopped). */
+void rt__pool_clear_all(void);
+/* Whether a sync primitive may spin (iter spins done so far): only while
+ * other Ps are running goroutines and the local run queue is empty. */
+bool rt__sync_can_spin(int iter);
+
 /* -------------------------------------------------------- sysmon.c ------ */
 
 void rt__sysmon_start(void);
