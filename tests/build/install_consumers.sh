@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# install_consumers.sh BUILD_DIR VERSION CC -- installs grt into a temporary
+# prefix and builds hello.c against it the two ways users do: pkg-config and
+# CMake's find_package(grt).  Both programs must run and print the right sum.
+#
+# What it guards: that `cmake --install` ships rt.h, libgrt.a, grt.pc and
+# the CMake package; that grt.pc's Requires.private and the exported
+# grt::grt carry libgrt's private dependencies (a static library is useless
+# without them); that grt.pc is relocatable (it is used here from a prefix
+# chosen at install time, not at configure time); and that nothing in the
+# consumer builds reaches back into the source or build tree.  It checks
+# that the package found is the one just installed, not a copy elsewhere on
+# the system.
+#
+# Environment: CMAKE (default cmake), PKG_CONFIG (default pkg-config),
+# KEEP=1 keeps the temporary directory for inspection.
+set -euo pipefail
+
+if [ $# -ne 3 ]; then
+    echo "usage: $0 BUILD_DIR VERSION CC" >&2
+    exit 2
+fi
+build=$1 version=$2 cc=$3
+here=$(cd "$(dirname "$0")" && pwd)
+cmake=${CMAKE:-cmake}
+pkg_config=${PKG_CONFIG:-pkg-config}
+want="sum of squares 1..10 = 385"
+
+tmp=$(mktemp -d)
+[ "${KEEP:-0}" = 1 ] && echo "keeping $tmp" || trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+
+step() { echo "== $*"; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+step "install into $prefix"
+"$cmake" --install "$build" --prefix "$prefix" > "$tmp/install.log" ||
+    { cat "$tmp/install.log"; fail "cmake --install"; }
+for f in include/rt.h; do
+    [ -f "$prefix/$f" ] || fail "$f was not installed"
+done
+lib=$(find "$prefix" -name libgrt.a) && [ -n "$lib" ] || fail "libgrt.a was not installed"
+pc=$(find "$prefix" -name grt.pc) && [ -n "$pc" ] || fail "grt.pc was not installed"
+
+step "pkg-config"
+export PKG_CONFIG_PATH=$(dirname "$pc")
+got=$("$pkg_config" --modversion grt)
+[ "$got" = "$version" ] || fail "grt.pc says version $got, the project is $version"
+flags=$("$pkg_config" --static --cflags --libs grt)
+echo "pkg-config --static --cflags --libs grt: $flags"
+# shellcheck disable=SC2086 # the flags are meant to be split
+"$cc" -o "$tmp/hello_pc" "$here/hello.c" $flags
+out=$("$tmp/hello_pc") || fail "hello (pkg-config) exited with status $?"
+[ "$out" = "$want" ] || fail "hello (pkg-config) printed '$out', want '$want'"
+echo "$out"
+
+step "find_package(grt)"
+"$cmake" -S "$here/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_COMPILER="$cc" -DGRT_VERSION="$version" > "$tmp/configure.log" 2>&1 ||
+    { cat "$tmp/configure.log"; fail "configuring the consumer project"; }
+grt_dir=$(sed -n 's/^grt_DIR:PATH=//p' "$tmp/consumer/CMakeCache.txt")
+case $grt_dir in
+    "$prefix"/*) ;;
+    *) fail "find_package(grt) found '$grt_dir', not the package in $prefix" ;;
+esac
+"$cmake" --build "$tmp/consumer" > "$tmp/build.log" 2>&1 ||
+    { cat "$tmp/build.log"; fail "building the consumer project"; }
+out=$("$tmp/consumer/hello") || fail "hello (find_package) exited with status $?"
+[ "$out" = "$want" ] || fail "hello (find_package) printed '$out', want '$want'"
+echo "$out"
+echo "ok: installed grt works through pkg-config and find_package"
