@@ -1,0 +1,365 @@
+/*
+ * runtime/env.c -- the settings table, read once from the environment.
+ *
+ * What
+ *   Every knob a user can turn from outside the program lives in one static
+ *   table, `settings` below: its name, the field of rt__settings it fills,
+ *   its default, the parser that checks a value, what a valid value looks
+ *   like (for the warning) and one line of help.  rt__settings_init() reads
+ *   the environment once at start-up and fills the global rt__debug; after
+ *   that the settings are read-only and read without synchronisation.
+ *
+ *     DEBUG        comma-separated key=value list (alias GODEBUG when DEBUG
+ *                  is unset): gctrace, schedtrace, scheddetail,
+ *                  allocfreetrace, gcstoptheworld -- non-negative integers
+ *     GOGC         percentage, or "off" (-1)
+ *     MAXPROCS     positive integer, capped at 256 (alias GOMAXPROCS)
+ *     GOTRACEBACK  none|single|all|system|crash or a non-negative integer
+ *
+ *   DEBUG=help prints the table to fd 2 and makes rt_main exit 0.
+ *
+ * Why this design
+ *   Go keeps its GODEBUG knobs in one table (dbgvars in runtime1.go) and
+ *   mimalloc its options in one enum plus one table (src/options.c).  A
+ *   table gives the help text, the defaults, the parsing and the warnings
+ *   from one place, so a new knob is one row and cannot be documented in one
+ *   spot and forgotten in another.  Rows name their field by offset, not by
+ *   address, so that the same table parses into rt__debug at start-up and
+ *   into a scratch rt__settings in the tests.
+ *
+ *   Malformed values are reported, once, on one line, and the default is
+ *   kept.  Go 1.3 silently read `gctrace=x` as 0; a typo that silently turns
+ *   a tracer off (or MAXPROCS=0 into 1 thread) costs an afternoon, and one
+ *   line costs nothing.  Unknown DEBUG keys stay silent: DEBUG is a common
+ *   name, and DEBUG=1 set for some other tool must not make every grt
+ *   program complain.
+ *
+ * Rejected alternatives
+ *   - getenv() at each point of use: the environment may change while the
+ *     program runs (setenv is not thread-safe against getenv), and every
+ *     reader would need its own parsing and its own warning.
+ *   - One parser per variable without a table: the help text and the
+ *     defaults drift apart from the code.
+ *   - strtol(): it accepts leading blanks, a sign and "0x" prefixes with
+ *     base 0; a setting is plain decimal digits, so a tiny loop is both
+ *     stricter and clearer.  Too-large numbers saturate at INT_MAX (MAXPROCS
+ *     is then capped at 256 like any other large value).
+ *
+ * Invariants
+ *   - rt__debug holds the defaults until rt__settings_init() runs (so code
+ *     that runs before it, and the tests, see sane values).
+ *   - Every warning is one line written with one write(2) (rt__printf).
+ *   - Nothing here allocates; only start-up code calls it.
+ */
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/runtime.h"
+
+#define MAXPROCS_CAP 256
+
+rt__settings rt__debug = {
+    .gctrace = 0,
+    .schedtrace = 0,
+    .scheddetail = 0,
+    .allocfreetrace = 0,
+    .gcstoptheworld = 0,
+    .gogc = 100,
+    .maxprocs = 1, /* replaced by rt__ncpu() in rt__settings_init */
+    .traceback = 1,
+    .traceback_crash = false,
+};
+
+/* ------------------------------------------------------------ parsers -- */
+
+/* Plain decimal digits, at least one, in v[0..n); saturates at INT_MAX. */
+static bool parse_uint(const char *v, size_t n, int *out)
+{
+    long long x = 0;
+
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+        if (x < INT_MAX)
+            x = x * 10 + (v[i] - '0');
+    }
+    *out = x > INT_MAX ? INT_MAX : (int)x;
+    return true;
+}
+
+static bool equals(const char *v, size_t n, const char *word)
+{
+    return strlen(word) == n && memcmp(v, word, n) == 0;
+}
+
+/* Each parser checks the value v[0..n) (not NUL-terminated inside DEBUG)
+ * and, if it is valid, stores it through *out (and may set other fields of
+ * s).  It returns false for a malformed value and then leaves s alone. */
+typedef bool (*parser)(rt__settings *s, int *out, const char *v, size_t n);
+
+static bool p_uint(rt__settings *s, int *out, const char *v, size_t n)
+{
+    (void)s;
+    return parse_uint(v, n, out);
+}
+
+static bool p_gogc(rt__settings *s, int *out, const char *v, size_t n)
+{
+    (void)s;
+    if (equals(v, n, "off")) {
+        *out = -1;
+        return true;
+    }
+    return parse_uint(v, n, out);
+}
+
+static bool p_maxprocs(rt__settings *s, int *out, const char *v, size_t n)
+{
+    int x;
+
+    (void)s;
+    if (!parse_uint(v, n, &x) || x == 0)
+        return false;
+    *out = x > MAXPROCS_CAP ? MAXPROCS_CAP : x;
+    return true;
+}
+
+static bool p_traceback(rt__settings *s, int *out, const char *v, size_t n)
+{
+    static const struct {
+        const char *word;
+        int level;
+        bool crash;
+    } words[] = {
+        {"none", 0, false}, {"single", 1, false}, {"all", 2, false},
+        {"system", 2, false}, {"crash", 2, true},
+    };
+    int x;
+
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (equals(v, n, words[i].word)) {
+            *out = words[i].level;
+            s->traceback_crash = words[i].crash;
+            return true;
+        }
+    }
+    if (!parse_uint(v, n, &x))
+        return false;
+    *out = x;
+    s->traceback_crash = false;
+    return true;
+}
+
+static int def_ncpu(void)
+{
+    return rt__ncpu();
+}
+
+/* ------------------------------------------------------------ the table -- */
+
+typedef struct setting {
+    const char *name;  /* DEBUG key, or the environment variable's name */
+    const char *alias; /* variable read when name is unset, or NULL */
+    bool in_debug;     /* a key inside DEBUG rather than a variable */
+    size_t off;        /* offsetof(rt__settings, field), an int field */
+    int def;           /* default value */
+    int (*def_fn)(void); /* computed default (overrides def), or NULL */
+    parser parse;
+    const char *want;  /* "want ..." in the warning */
+    const char *help;  /* one line for DEBUG=help */
+} setting;
+
+#define FIELD(f) offsetof(rt__settings, f)
+#define WANT_UINT "a non-negative integer"
+
+static const setting settings[] = {
+    {"gctrace", NULL, true, FIELD(gctrace), 0, NULL, p_uint, WANT_UINT,
+     "1: one line per collection; 2: also the scavenger"},
+    {"schedtrace", NULL, true, FIELD(schedtrace), 0, NULL, p_uint, WANT_UINT,
+     "print a scheduler summary line every N milliseconds (0: off)"},
+    {"scheddetail", NULL, true, FIELD(scheddetail), 0, NULL, p_uint,
+     WANT_UINT, "1: with schedtrace, dump every P, M and goroutine"},
+    {"allocfreetrace", NULL, true, FIELD(allocfreetrace), 0, NULL, p_uint,
+     WANT_UINT, "1: trace every allocation and free with a stack"},
+    {"gcstoptheworld", NULL, true, FIELD(gcstoptheworld), 0, NULL, p_uint,
+     WANT_UINT, "1: collect with the world stopped; 2: also sweep then"},
+    {"GOGC", NULL, false, FIELD(gogc), 100, NULL, p_gogc,
+     "a percentage or \"off\"",
+     "collect when the heap grows by this percent of the live heap"},
+    {"MAXPROCS", "GOMAXPROCS", false, FIELD(maxprocs), 1, def_ncpu,
+     p_maxprocs, "a positive integer",
+     "threads running goroutines at once (default: CPUs, at most 256)"},
+    {"GOTRACEBACK", NULL, false, FIELD(traceback), 1, NULL, p_traceback,
+     "none, single, all, system, crash or a non-negative integer",
+     "traceback level of fatal errors: 0 none, 1 user frames, 2 all"},
+};
+
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static int *field_of(rt__settings *s, const setting *row)
+{
+    return (int *)((char *)s + row->off);
+}
+
+static int default_of(const setting *row)
+{
+    return row->def_fn != NULL ? row->def_fn() : row->def;
+}
+
+static void set_defaults(rt__settings *s)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        *field_of(s, &settings[i]) = default_of(&settings[i]);
+    s->traceback_crash = false;
+}
+
+/* -------------------------------------------------------------- DEBUG -- */
+
+/*
+ * Parses the DEBUG list val (read from the variable varname) into s.
+ * Returns true if the item "help" was present.  Items without '=' other
+ * than "help", and unknown keys, are ignored without a word.  The string is
+ * not modified: each item is examined in place as [p, end).
+ */
+static bool parse_debug(rt__settings *s, const char *val, const char *varname)
+{
+    bool help = false;
+    const char *p = val;
+
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        if (end == NULL)
+            end = p + strlen(p);
+        size_t len = (size_t)(end - p);
+        const char *eq = memchr(p, '=', len);
+
+        if (eq == NULL) {
+            if (equals(p, len, "help"))
+                help = true;
+        } else {
+            size_t klen = (size_t)(eq - p);
+            for (size_t i = 0; i < NSETTINGS; i++) {
+                const setting *row = &settings[i];
+                if (!row->in_debug || strlen(row->name) != klen ||
+                    memcmp(row->name, p, klen) != 0)
+                    continue;
+                const char *v = eq + 1;
+                size_t vlen = (size_t)(end - v);
+                int x;
+                if (row->parse(s, &x, v, vlen))
+                    *field_of(s, row) = x;
+                else
+                    rt__printf("grt: ignoring %s %.*s=\"%.*s\": want %s\n",
+                               varname, (int)klen, p, (int)vlen, v,
+                               row->want);
+                break;
+            }
+        }
+        p = *end == ',' ? end + 1 : end;
+    }
+    return help;
+}
+
+void rt__settings_parse_debug(rt__settings *s, const char *val)
+{
+    (void)parse_debug(s, val, "DEBUG");
+}
+
+/* --------------------------------------------------------------- help -- */
+
+static void print_help(void)
+{
+    rt__buf b;
+
+    rt__buf_init(&b, 2);
+    rt__buf_puts(&b, "grt settings (DEBUG=key=value,...; GOGC, MAXPROCS, "
+                     "GOTRACEBACK are variables of their own):\n");
+    rt__buf_printf(&b, "%-22s %-8s %s\n", "NAME", "DEFAULT", "MEANING");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting *row = &settings[i];
+        char name[40];
+        if (row->in_debug)
+            snprintf(name, sizeof name, "DEBUG %s", row->name);
+        else if (row->alias != NULL)
+            snprintf(name, sizeof name, "%s (%s)", row->name, row->alias);
+        else
+            snprintf(name, sizeof name, "%s", row->name);
+        rt__buf_printf(&b, "%-22s %-8d %s\n", name, default_of(row),
+                       row->help);
+    }
+    rt__buf_flush(&b);
+}
+
+/* --------------------------------------------------------------- init -- */
+
+/* getenv() that treats an empty value as unset. */
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+bool rt__settings_init(void)
+{
+    bool help = false;
+    const char *v;
+
+    set_defaults(&rt__debug);
+
+    /* DEBUG, or GODEBUG only when DEBUG is unset (empty counts as set: a
+     * user who cleared DEBUG did not ask for GODEBUG). */
+    const char *dbgname = "DEBUG";
+    v = getenv("DEBUG");
+    if (v == NULL) {
+        dbgname = "GODEBUG";
+        v = getenv("GODEBUG");
+    }
+    if (v != NULL)
+        help = parse_debug(&rt__debug, v, dbgname);
+
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting *row = &settings[i];
+        const char *name = row->name;
+        int x;
+
+        if (row->in_debug)
+            continue;
+        v = env(name);
+        if (v == NULL && row->alias != NULL && getenv(name) == NULL) {
+            name = row->alias;
+            v = env(name);
+        }
+        if (v == NULL)
+            continue;
+        if (row->parse(&rt__debug, &x, v, strlen(v)))
+            *field_of(&rt__debug, row) = x;
+        else
+            rt__printf("grt: ignoring %s=\"%s\": want %s\n", name, v,
+                       row->want);
+    }
+
+    if (help)
+        print_help();
+    return help;
+}
+
+int rt__ncpu(void)
+{
+    cpu_set_t set;
+    int n = 0;
+
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        n = CPU_COUNT(&set);
+    if (n <= 0) {
+        /* More CPUs than cpu_set_t holds, or no affinity support. */
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (c > MAXPROCS_CAP ? MAXPROCS_CAP : (int)c) : 1;
+    }
+    return n > MAXPROCS_CAP ? MAXPROCS_CAP : n;
+}
