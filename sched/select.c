@@ -1,0 +1,363 @@
+/*
+ * sched/select.c -- select over any mix of send and receive cases.
+ *
+ * What
+ *   rt_select is Go's selectgo (runtime/select.go).  In four steps:
+ *
+ *   1. Orders.  pollorder: the non-nil cases in a uniformly random order
+ *      (an inside-out Fisher-Yates shuffle drawing from rt__fastrandn).
+ *      lockorder: the same cases sorted by channel address (heap sort: no
+ *      recursion, O(n log n) also for huge n, and no allocation).  Cases on
+ *      a nil channel are left out of both: they can never proceed.
+ *   2. Lock every distinct channel in lockorder and walk pollorder; the
+ *      first case that can proceed at once (a parked peer, room or data in
+ *      the ring, a closed channel) wins.  Because the walk is in random
+ *      order, every ready case is chosen with equal probability.  With no
+ *      winner and block == false: unlock, return -1.
+ *   3. Otherwise enqueue one sudog per case (an array on this goroutine's
+ *      stack, linked in lockorder through waitlink and hung on g->waiting)
+ *      on each channel's sendq or recvq, and park with reason "select".
+ *      The unlock callback (selparkcommit) releases the channel locks only
+ *      after we have switched out.
+ *   4. Woken: lock everything again, find the sudog the waker used
+ *      (g->param), take every other sudog off its queue, unlock, and return
+ *      that case's index.  A receive case reports ok = sg->success (false
+ *      when close woke us); a send case woken by close is fatal.
+ *
+ * Deciding the winner: g->selectdone (Go <= 1.16 style)
+ *   While parked, the select is on several queues at once, and wakers on
+ *   different channels (holding different locks) may find its sudogs
+ *   concurrently.  Each waker, in rt__waitq_dequeue (chan.c), must CAS
+ *   g->selectdone from 0 to 1 before it may use a select's sudog; exactly
+ *   one wins, the others drop the sudog and look further down their queue.
+ *   The flag is reset to 0 in step 4 while every involved channel lock is
+ *   held, so no waker can be between its dequeue and its CAS at that moment,
+ *   and the next select starts clean.
+ *   Go >= 1.17 keeps this CAS in dequeue too; what it changed around it is
+ *   the stack-shrinking protocol (parkingOnChan, activeStackChans), which
+ *   grt does not need because its stacks never move.  The alternative of
+ *   deciding the winner only through the channel locks (a waker would take
+ *   all of the select's locks before touching it) was rejected: it needs
+ *   the waker to know the other channels and to take them in address order
+ *   while already holding its own, i.e. drop and retake, which is slower
+ *   and far harder to get right than one CAS.
+ *
+ * Why this design
+ *   - Address-ordered locking (each distinct channel once, duplicates are
+ *     adjacent after the sort) is a global order, so two selects over
+ *     overlapping channels cannot deadlock, and a plain send/recv (one lock)
+ *     fits in the same order.
+ *   - The lock set is held across the whole poll, so the choice is atomic:
+ *     a case seen ready is taken before anyone else can change it.
+ *   - Sudogs on the stack: no allocation for up to SMALL_CASES cases; above
+ *     that one malloc holds the orders and the sudogs (goroutine stacks are
+ *     256 KiB and a sudog is ~100 bytes, so thousands of cases would not
+ *     fit safely on the stack).
+ *
+ * Rejected alternatives
+ *   - One global select lock (Go before 1.0 had something close): serialises
+ *     every select in the program.
+ *   - Locking channels in case order with try-lock and back-off: livelocks
+ *     under contention and is unfair.
+ *   - Choosing by a random start index and walking round-robin: not uniform
+ *     when ready cases cluster (case after a long run of unready ones wins
+ *     more often).
+ *
+ * Invariants
+ *   - Between steps 2 and 4 the sudogs of this select are queued exactly on
+ *     the channels of its non-nil cases; after step 4 on none.
+ *   - g->selectdone is 0 whenever the goroutine is not parked in a select.
+ *   - Nothing touches the sudog array after the last channel lock of
+ *     selparkcommit is released (the goroutine may then be running again
+ *     and about to return).
+ */
+#include "chan.h"
+
+#include <stdlib.h>
+
+/* Cases handled without malloc. */
+#define SMALL_CASES 16
+
+static rt_chan *case_chan(const rt_select_case *cases, uint32_t k)
+{
+    return cases[k].chan;
+}
+
+/* Heap sort of order[0..n) by channel address (duplicates end up next to
+ * each other, which is all sellock needs from equal keys). */
+static void sort_lockorder(const rt_select_case *cases, uint32_t *order,
+                           uint32_t n)
+{
+    /* Build a max-heap, sifting each new element up. */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t j = i;
+        uint32_t k = order[i];
+        uintptr_t ck = (uintptr_t)case_chan(cases, k);
+        while (j > 0) {
+            uint32_t parent = (j - 1) / 2;
+            if ((uintptr_t)case_chan(cases, order[parent]) >= ck)
+                break;
+            order[j] = order[parent];
+            j = parent;
+        }
+        order[j] = k;
+    }
+    /* Repeatedly move the maximum to the end and sift the new root down. */
+    for (uint32_t i = n; i-- > 1;) {
+        uint32_t k = order[i];
+        uintptr_t ck = (uintptr_t)case_chan(cases, k);
+        order[i] = order[0];
+        uint32_t j = 0;
+        for (;;) {
+            uint32_t child = 2 * j + 1;
+            if (child >= i)
+                break;
+            if (child + 1 < i &&
+                (uintptr_t)case_chan(cases, order[child]) <
+                    (uintptr_t)case_chan(cases, order[child + 1]))
+                child++;
+            if (ck >= (uintptr_t)case_chan(cases, order[child]))
+                break;
+            order[j] = order[child];
+            j = child;
+        }
+        order[j] = k;
+    }
+    if (RT_DEBUG >= 2) {
+        for (uint32_t i = 1; i < n; i++)
+            rt__assert_lvl(2, (uintptr_t)case_chan(cases, order[i - 1]) <=
+                                  (uintptr_t)case_chan(cases, order[i]));
+    }
+}
+
+static void sellock(const rt_select_case *cases, const uint32_t *lockorder,
+                    uint32_t n)
+{
+    rt_chan *last = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        rt_chan *c = case_chan(cases, lockorder[i]);
+        if (c != last)
+            rt__lock_acquire(&c->lock);
+        last = c;
+    }
+}
+
+/* Unlocks in reverse lock order, each distinct channel once.  Only for a
+ * running select (the goroutine's own frame stays valid throughout). */
+static void selunlock(const rt_select_case *cases, const uint32_t *lockorder,
+                      uint32_t n)
+{
+    for (uint32_t i = n; i-- > 0;) {
+        rt_chan *c = case_chan(cases, lockorder[i]);
+        if (i > 0 && c == case_chan(cases, lockorder[i - 1]))
+            continue;
+        rt__lock_release(&c->lock);
+    }
+}
+
+/*
+ * The unlock callback of a select park; runs on the next context after
+ * gp switched out.  gp->waiting lists the sudogs in lock order.  Once a
+ * lock is released a waker may ready gp, and gp may run on another M; it
+ * then blocks in step 4's sellock on a lock we still hold, so walking the
+ * list is safe until the last release, after which nothing is touched.
+ */
+static bool selparkcommit(rt_g *gp, void *arg)
+{
+    (void)arg;
+    rt_chan *lastc = NULL;
+    for (rt_sudog *sg = gp->waiting; sg != NULL; sg = sg->waitlink) {
+        if (sg->c != lastc && lastc != NULL)
+            rt__lock_release(&lastc->lock);
+        lastc = sg->c;
+    }
+    if (lastc != NULL)
+        rt__lock_release(&lastc->lock);
+    return true;
+}
+
+/* Scratch space of one select: orders and (if it blocks) sudogs. */
+typedef struct scratch {
+    uint32_t *pollorder, *lockorder;
+    rt_sudog *sudogs; /* indexed by position in lockorder */
+    void *heap;       /* malloc'd block for large n, or NULL */
+} scratch;
+
+/*
+ * Kept out of line, with rt_select as its only caller, so that the block
+ * profile's skip of 2 leaves rt_select on top of the recorded stack.
+ */
+static __attribute__((noinline)) int selectgo(rt_select_case *cases, int n,
+                                              bool block, scratch *s)
+{
+    uint32_t *pollorder = s->pollorder, *lockorder = s->lockorder;
+
+    /* 1. Orders: shuffle the non-nil cases, then sort a copy by address. */
+    uint32_t norder = 0;
+    for (uint32_t i = 0; i < (uint32_t)n; i++) {
+        rt_select_case *cas = &cases[i];
+        if (cas->chan == NULL)
+            continue;
+        if (rt__unlikely(cas->dir != RT_SELECT_SEND &&
+                         cas->dir != RT_SELECT_RECV))
+            rt__throwf("select: case %u has bad direction %d", i, cas->dir);
+        uint32_t j = rt__fastrandn(norder + 1);
+        pollorder[norder] = pollorder[j];
+        pollorder[j] = i;
+        norder++;
+    }
+    memcpy(lockorder, pollorder, norder * sizeof *lockorder);
+    sort_lockorder(cases, lockorder, norder);
+
+    int64_t t0 = block ? rt__chan_block_start() : 0;
+
+    /* 2. Poll in random order with every channel locked. */
+    sellock(cases, lockorder, norder);
+    for (uint32_t i = 0; i < norder; i++) {
+        uint32_t k = pollorder[i];
+        rt_select_case *cas = &cases[k];
+        rt_chan *c = cas->chan;
+        rt_sudog *sg;
+        if (cas->dir == RT_SELECT_RECV) {
+            if ((sg = rt__waitq_dequeue(&c->sendq)) != NULL) {
+                rt_g *gp = rt__chan_recv_direct(c, sg, cas->elem);
+                selunlock(cases, lockorder, norder);
+                rt__goready(gp);
+                cas->ok = true;
+                return (int)k;
+            }
+            if (atomic_load_explicit(&c->qcount, memory_order_relaxed) > 0) {
+                rt__chan_bufrecv(c, cas->elem);
+                selunlock(cases, lockorder, norder);
+                cas->ok = true;
+                return (int)k;
+            }
+            if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
+                selunlock(cases, lockorder, norder);
+                if (cas->elem != NULL)
+                    rt__chan_copy(c, cas->elem, NULL);
+                cas->ok = false;
+                return (int)k;
+            }
+        } else {
+            if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
+                selunlock(cases, lockorder, norder);
+                rt__throw("send on closed channel");
+            }
+            if ((sg = rt__waitq_dequeue(&c->recvq)) != NULL) {
+                rt_g *gp = rt__chan_send_direct(c, sg, cas->elem);
+                selunlock(cases, lockorder, norder);
+                rt__goready(gp);
+                return (int)k;
+            }
+            if (atomic_load_explicit(&c->qcount, memory_order_relaxed) <
+                c->dataqsiz) {
+                rt__chan_bufsend(c, cas->elem);
+                selunlock(cases, lockorder, norder);
+                return (int)k;
+            }
+        }
+    }
+    if (!block) {
+        selunlock(cases, lockorder, norder);
+        return -1;
+    }
+
+    /* 3. Enqueue on every channel, in lock order, and park. */
+    rt_g *gp = rt__getg();
+    rt__assert(atomic_load_explicit(&gp->selectdone, memory_order_relaxed) == 0);
+    rt_sudog **nextp = &gp->waiting;
+    for (uint32_t i = 0; i < norder; i++) {
+        uint32_t k = lockorder[i];
+        rt_select_case *cas = &cases[k];
+        rt_sudog *sg = &s->sudogs[i];
+        *sg = (rt_sudog){
+            .g = gp,
+            .isselect = true,
+            .elem = cas->elem,
+            .c = cas->chan,
+        };
+        *nextp = sg;
+        nextp = &sg->waitlink;
+        rt__waitq_enqueue(cas->dir == RT_SELECT_RECV ? &cas->chan->recvq
+                                                     : &cas->chan->sendq,
+                          sg);
+    }
+    *nextp = NULL;
+    gp->param = NULL;
+    /* With no non-nil case nothing can wake us: park forever, like Go. */
+    rt__gopark(selparkcommit, NULL, RT_WAIT_SELECT);
+
+    /* 4. Woken by the winner's waker.  Undo the losers. */
+    sellock(cases, lockorder, norder);
+    /* Every channel we are queued on is locked: no waker is between its
+     * dequeue and its CAS, so the flag can be cleared (relaxed: the
+     * releases of these locks publish it to the next wakers). */
+    atomic_store_explicit(&gp->selectdone, 0, memory_order_relaxed);
+    rt_sudog *won = gp->param;
+    gp->param = NULL;
+    int casi = -1;
+    bool success = false;
+    rt_sudog *sg = gp->waiting;
+    for (uint32_t i = 0; i < norder; i++, sg = sg->waitlink) {
+        uint32_t k = lockorder[i];
+        rt_select_case *cas = &cases[k];
+        rt__assert(sg == &s->sudogs[i]);
+        if (sg == won) {
+            casi = (int)k;
+            success = sg->success;
+            continue;
+        }
+        rt__waitq_remove(cas->dir == RT_SELECT_RECV ? &cas->chan->recvq
+                                                    : &cas->chan->sendq,
+                         sg);
+    }
+    gp->waiting = NULL;
+    if (rt__unlikely(casi < 0))
+        rt__throw("select: bad wakeup");
+
+    rt_select_case *cas = &cases[casi];
+    if (cas->dir == RT_SELECT_SEND && !success) {
+        selunlock(cases, lockorder, norder);
+        rt__throw("send on closed channel"); /* woken by close */
+    }
+    if (cas->dir == RT_SELECT_RECV)
+        cas->ok = success;
+    selunlock(cases, lockorder, norder);
+    if (t0 != 0)
+        rt__block_event(t0, 2);
+    return casi;
+}
+
+int rt_select(rt_select_case *cases, int n, bool block)
+{
+    if (rt__unlikely(n < 0 || (n > 0 && cases == NULL)))
+        rt__throwf("select: bad case list (%d cases at %p)", n, (void *)cases);
+    if (n == 0) {
+        if (!block)
+            return -1;
+        rt__gopark(NULL, NULL, RT_WAIT_SELECT_NO_CASES);
+        rt__throw("unreachable: woke from select (no cases)");
+    }
+
+    uint32_t small_orders[2 * SMALL_CASES];
+    rt_sudog small_sudogs[SMALL_CASES];
+    scratch s;
+    if (n <= SMALL_CASES) {
+        s.pollorder = small_orders;
+        s.lockorder = small_orders + SMALL_CASES;
+        s.sudogs = small_sudogs;
+        s.heap = NULL;
+    } else {
+        size_t un = (size_t)n;
+        s.heap = malloc(un * sizeof(rt_sudog) + 2 * un * sizeof(uint32_t));
+        if (s.heap == NULL)
+            rt__throw("select: out of memory");
+        s.sudogs = s.heap;
+        s.pollorder = (uint32_t *)(s.sudogs + un);
+        s.lockorder = s.pollorder + un;
+    }
+    int r = selectgo(cases, n, block, &s);
+    free(s.heap);
+    return r;
+}
