@@ -27,7 +27,11 @@ pkg_config=${PKG_CONFIG:-pkg-config}
 want="sum of squares 1..10 = 385"
 
 tmp=$(mktemp -d)
-[ "${KEEP:-0}" = 1 ] && echo "keeping $tmp" || trap 'rm -rf "$tmp"' EXIT
+if [ "${KEEP:-0}" = 1 ]; then
+    echo "keeping $tmp"
+else
+    trap 'rm -rf "$tmp"' EXIT
+fi
 prefix=$tmp/prefix
 
 step() { echo "== $*"; }
@@ -36,14 +40,14 @@ fail() { echo "FAIL: $*"; exit 1; }
 step "install into $prefix"
 "$cmake" --install "$build" --prefix "$prefix" > "$tmp/install.log" ||
     { cat "$tmp/install.log"; fail "cmake --install"; }
-for f in include/rt.h; do
-    [ -f "$prefix/$f" ] || fail "$f was not installed"
-done
-lib=$(find "$prefix" -name libgrt.a) && [ -n "$lib" ] || fail "libgrt.a was not installed"
-pc=$(find "$prefix" -name grt.pc) && [ -n "$pc" ] || fail "grt.pc was not installed"
+[ -f "$prefix/include/rt.h" ] || fail "include/rt.h was not installed"
+[ -n "$(find "$prefix" -name libgrt.a)" ] || fail "libgrt.a was not installed"
+pc=$(find "$prefix" -name grt.pc)
+[ -n "$pc" ] || fail "grt.pc was not installed"
 
 step "pkg-config"
-export PKG_CONFIG_PATH=$(dirname "$pc")
+PKG_CONFIG_PATH=$(dirname "$pc")
+export PKG_CONFIG_PATH
 got=$("$pkg_config" --modversion grt)
 [ "$got" = "$version" ] || fail "grt.pc says version $got, the project is $version"
 flags=$("$pkg_config" --static --cflags --libs grt)
