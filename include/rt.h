@@ -205,8 +205,7 @@ typedef struct rt_cond {
     rt_mutex *l_;
     uint32_t wait_;   /* ticket of the next waiter */
     uint32_t notify_; /* ticket of the next waiter to be woken */
-    uint32_t lock_;   /* spin lock of the waiter list */
-    void *head_, *tail_;
+    void *head_, *tail_; /* parked waiters (under a runtime lock) */
 } rt_cond;
 RT_EXTERN void rt_cond_init(rt_cond *c, rt_mutex *l);
 RT_EXTERN void rt_cond_wait(rt_cond *c);
@@ -222,12 +221,13 @@ RT_EXTERN void rt_once_do(rt_once *o, void (*fn)(void));
 
 /* sync.Pool: per-processor caches of reusable objects.  Its contents may be
  * dropped at any time (the collector empties it).  new_fn, if set, makes an
- * object when the pool is empty; otherwise rt_pool_get returns NULL. */
+ * object when the pool is empty; otherwise rt_pool_get returns NULL.  A
+ * pool joins a registry of all pools on first use, so once used it must
+ * stay valid until the program exits (give it static storage, as Go
+ * programs do with package-level pools). */
 typedef struct rt_pool {
     void *(*new_fn)(void);
-    void *local_;       /* per-P caches, made on first use */
-    uint32_t nlocal_;
-    uint32_t lock_;
+    void *local_;          /* per-P caches, made on first use */
     struct rt_pool *next_; /* registry of all pools, for clearing */
 } rt_pool;
 RT_EXTERN void *rt_pool_get(rt_pool *p);

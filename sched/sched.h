@@ -380,6 +380,35 @@ void rt__pool_clear_all(void);
  * other Ps are running goroutines and the local run queue is empty. */
 bool rt__sync_can_spin(int iter);
 
+/* ---------------------------------------------------------- sema.c ------ */
+
+/* Profiles a semacquire may report to (bit set). */
+#define RT_SEMA_PROFILE_BLOCK 1
+#define RT_SEMA_PROFILE_MUTEX 2
+/* Go's semacquire1: waits until *addr > 0 and decrements it, parking the
+ * goroutine (never the thread).  lifo queues at the head of addr's waiters;
+ * profile is a mask of RT_SEMA_PROFILE_*; skip is for profile stacks. */
+void rt__semacquire(uint32_t *addr, bool lifo, int profile, int skip);
+/* Increments *addr and wakes the first waiter on addr, if any.  handoff:
+ * the count goes directly to that waiter and the caller yields to it. */
+void rt__semrelease(uint32_t *addr, bool handoff, int skip);
+/* Goroutines queued on addr (takes the root lock; for tests/debugging). */
+uint32_t rt__sema_waiters(const uint32_t *addr);
+/* rt_cond's wait list (Go's notifyList): add takes a ticket (with the
+ * cond's mutex held), wait parks until that ticket is notified. */
+uint32_t rt__notify_list_add(rt_cond *c);
+void rt__notify_list_wait(rt_cond *c, uint32_t ticket);
+void rt__notify_list_notify_one(rt_cond *c);
+void rt__notify_list_notify_all(rt_cond *c);
+/* The mutex-profile hook, called where Go's semrelease calls mutexevent:
+ * wait_ns is how long the woken waiter was queued.  It only counts for now
+ * (rt__mutex_contention_stats); the mutex profiler fills it in.  Waiters
+ * ask for it only while rt__mutex_profile_fraction > 0 (set by
+ * rt_set_mutex_profile_fraction). */
+void rt__mutex_contention_event(int64_t wait_ns, int skip);
+void rt__mutex_contention_stats(uint64_t *events, int64_t *total_ns);
+extern _Atomic int32_t rt__mutex_profile_fraction;
+
 /* -------------------------------------------------------- sysmon.c ------ */
 
 void rt__sysmon_start(void);
