@@ -1,0 +1,142 @@
+/*
+ * tests/bench/bench.h -- helpers shared by the C benchmark programs.
+ *
+ * Each bench_<name>.c is one workload of BENCHMARKS.md written against rt.h
+ * alone; go/<name>/main.go is the same workload in Go.  The two must do the
+ * same work in the same shape (same goroutines, same channels, same checks)
+ * so that the ratio between their times says something about the runtimes
+ * and nothing about the programs.  run.sh builds both, runs them
+ * alternately and prints medians.
+ *
+ * Protocol between a program and run.sh
+ *   - argv[1], if present, is the workload size N (run.sh passes a small N
+ *     in quick mode); otherwise the size BENCHMARKS.md defines is used.
+ *   - The program checks its own answer and exits non-zero (after a line
+ *     "FAIL: ..." on stderr) when it is wrong.
+ *   - On success it prints exactly one line on stdout:
+ *         result name=<workload> unit=<unit> value=<number> [key=value ...]
+ *     value is the headline figure; the extra keys carry the rest (the
+ *     size, the processors, second figures such as the sharded mutex).
+ *     go/internal/bench prints the same line for the Go programs.
+ *
+ * Why a header of static functions rather than a small library: every
+ * program is one translation unit built by its own CMake target, and the
+ * helpers are a handful of lines; a library would add a target for nothing.
+ * They are static (not inline) so -Wmissing-prototypes stays quiet, and
+ * marked unused so a program that needs only some of them compiles clean.
+ */
+#ifndef GRT_BENCH_H
+#define GRT_BENCH_H
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rt.h>
+
+#define BENCH_UNUSED __attribute__((unused))
+
+/* Prints "FAIL: ..." to stderr and ends the process with status 1.  Called
+ * from any goroutine: exit() ends every thread, as the program is done. */
+BENCH_UNUSED __attribute__((noreturn, format(printf, 1, 2)))
+static void bench_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("FAIL: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fflush(stdout);
+    exit(1);
+}
+
+/* The workload size: argv[1] if given (a positive integer), else dflt. */
+BENCH_UNUSED
+static int64_t bench_size(int argc, char **argv, int64_t dflt)
+{
+    if (argc < 2)
+        return dflt;
+    char *end = NULL;
+    long long n = strtoll(argv[1], &end, 10);
+    if (end == argv[1] || *end != '\0' || n <= 0)
+        bench_fail("bad size argument '%s' (want a positive integer)", argv[1]);
+    return (int64_t)n;
+}
+
+/*
+ * Prints the one result line.  extra (may be NULL or "") is appended as is:
+ * space-separated key=value pairs built by the caller.  procs is the
+ * MAXPROCS the workload ran with, so a mis-set environment shows in the
+ * output.
+ */
+BENCH_UNUSED
+static void bench_result(const char *name, const char *unit, double value,
+                         const char *extra)
+{
+    printf("result name=%s impl=grt unit=%s value=%.3f procs=%d%s%s\n", name,
+           unit, value, rt_maxprocs(0), extra && extra[0] ? " " : "",
+           extra ? extra : "");
+    fflush(stdout);
+}
+
+/* One "Key:  <n> kB" field of /proc/self/status, in bytes; -1 if absent. */
+BENCH_UNUSED
+static int64_t bench_status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    size_t klen = strlen(key);
+    int64_t v = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            v = strtoll(line + klen + 1, NULL, 10) * 1024;
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}
+
+/* Resident set size of this process in bytes (VmRSS). */
+BENCH_UNUSED
+static int64_t bench_rss(void)
+{
+    return bench_status_kb("VmRSS");
+}
+
+/* Number of memory mappings (VMAs) of this process: lines of
+ * /proc/self/maps.  The kernel refuses new mappings past vm.max_map_count. */
+BENCH_UNUSED
+static int64_t bench_map_count(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL)
+        return -1;
+    int64_t n = 0;
+    int ch;
+    while ((ch = fgetc(f)) != EOF)
+        n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+/* vm.max_map_count, or -1 if unreadable. */
+BENCH_UNUSED
+static int64_t bench_max_map_count(void)
+{
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f == NULL)
+        return -1;
+    long long v = -1;
+    if (fscanf(f, "%lld", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+#endif /* GRT_BENCH_H */
