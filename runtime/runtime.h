@@ -169,8 +169,8 @@ bool rt__symbolize(uintptr_t pc, rt__sym *out);
  * guard page included) carved from large reservations; only touched pages
  * cost memory.  Layout of one slot, low to high:
  *
- *   lo-guard        lo                                       hi
- *   | guard page    | usable stack, grows down ...  | rt_g record |
+ *   lo-GUARD        lo                                       hi
+ *   | guard (64 KiB)| usable stack, grows down ...  | rt_g record |
  *                                                   ^ top of stack (aligned)
  *
  * The goroutine record lives in the slot's top page, so a parked goroutine
@@ -179,6 +179,7 @@ bool rt__symbolize(uintptr_t pc, rt__sym *out);
  */
 #define RT_STACK_SIZE ((size_t)256 * 1024)
 #define RT_PAGE_SIZE  ((size_t)4096)
+#define RT_STACK_GUARD ((size_t)64 * 1024) /* guard region at the bottom */
 
 typedef struct rt__stack {
     uintptr_t lo; /* lowest usable byte (just above the guard page) */

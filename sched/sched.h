@@ -180,6 +180,7 @@ struct rt_p {
     int64_t sysmon_schedwhen, sysmon_syscallwhen;
 
     uint64_t fastrand; /* owner only */
+    int64_t goidcache, goidcacheend; /* goids handed out in batches; owner only */
     void *pool_cache;  /* rt_pool's per-P slot index base (sync.c) */
 };
 
@@ -200,7 +201,8 @@ struct rt_m {
     rt_g g0;          /* scheduler context on the thread's own stack */
     rt_g *curg;       /* the G running on this M, or NULL (on g0) */
     rt_p *p;          /* the P held, or NULL */
-    rt_p *nextp;      /* a P handed over by the M that woke this one */
+    _Atomic(rt_p *) nextp; /* a P handed over by the M that woke this one:
+                            * store-release by startm, then the wakeup */
     rt_p *oldp;       /* the P held before entering a syscall */
     int64_t id;
     pid_t tid;
@@ -245,15 +247,40 @@ typedef struct rt__schedt {
     _Atomic int64_t goidgen;
     _Atomic int32_t ngoroutines; /* live user Gs (not dead, not system) */
     _Atomic int32_t nsyscall;    /* Gs in rt_syscall_enter */
+    _Atomic int32_t nsystem;     /* live runtime (system) goroutines */
+    int32_t external_waiters;    /* Gs waiting on outside events (netpoll);
+                                  * under lock; they rule out deadlock */
+    int32_t newprocs;            /* rt_maxprocs request, applied at start
+                                  * the world; under lock */
+    _Atomic int64_t coarse_now;  /* rt_nanotime as of sysmon's last tick;
+                                  * stamps waitsince without a clock read */
+    _Atomic uint64_t block_events; /* passes through rt__block_event */
 
-    rt__lock gfree_lock;    /* global free Gs, their stacks already trimmed */
-    rt_g *gfree;
-    int32_t ngfree;
+    rt__lock gfree_lock;    /* global free Gs with their stacks: */
+    rt_g *gfree;            /*   as they were left (cheapest to reuse) */
+    rt_g *gfree_trimmed;    /*   stack pages below the top one returned */
+    int32_t ngfree;         /* both lists */
+    int32_t ngfree_untrimmed;
 
     _Atomic int stopping;   /* rt_main's function returned: run nothing new */
     _Atomic uint64_t stuck_count; /* Gs seen running > 10 ms by sysmon */
     rt__note sysmon_note;   /* sysmon sleeps here when all is idle */
     _Atomic int sysmon_wait;
+
+    /* The idle M sleeping until the earliest timer (at most one), and that
+     * deadline; under lock.  A timer added earlier wakes it. */
+    rt_m *timer_sleeper;
+    _Atomic int64_t timer_sleep_until;
+
+    /* Stop-the-world (rt__stop_the_world): under lock. */
+    _Atomic int gcwaiting;
+    int32_t stopwait;
+    rt__note stopnote;
+
+    _Atomic int main_started;
+    bool main_goexit;       /* goroutine 1 called rt_exit */
+    int main_result;
+    rt__note main_done;
 } rt__schedt;
 
 extern rt__schedt rt__sched;
@@ -295,6 +322,24 @@ uint32_t rt__fastrandn(uint32_t n);
 
 /* Wakes an idle P to run work, if there is an idle P and no spinning M. */
 void rt__wakep(void);
+/* Stops every P (the calling goroutine keeps running on its own); the
+ * caller must be a goroutine.  Goroutines stop at their next scheduling
+ * point: C code is not preempted.  start restarts them. */
+void rt__stop_the_world(const char *reason);
+void rt__start_the_world(void);
+/* Number of live goroutines (rt_num_goroutine). */
+int32_t rt__gcount(void);
+/* rt_go for runtime goroutines (finalizers, sweeper, ...): not counted by
+ * rt_num_goroutine and hidden in tracebacks below level 2. */
+int64_t rt__go_system(void (*fn)(void *arg), void *arg);
+/* Returns the stack pages of up to max pooled dead Gs (sysmon). */
+void rt__gfree_trim(int max);
+/* Gives pp, whose M is stuck in a syscall, to another M (sysmon). */
+void rt__handoffp(rt_p *pp);
+/* Moves every timer of `from` onto `to` (procresize). */
+void rt__timers_move(rt_p *from, rt_p *to);
+/* sysmon's thread body (sysmon.c), started by rt__sysmon_start. */
+void rt__sysmon_main(rt_m *mp);
 
 /* Scheduler start-up, called by rt_main. */
 void rt__sched_init(int maxprocs);
@@ -354,9 +399,9 @@ struct rt__timer {
     void *arg;
     uintptr_t seq;
     /* private to timer.c */
-    rt_p *pp;        /* heap it is on, or NULL */
-    uint32_t idx;    /* index in that heap */
-    _Atomic uint32_t state;
+    _Atomic(rt_p *) pp; /* heap it is on, or NULL; written under that
+                         * heap's lock, read without to find the lock */
+    uint32_t idx;       /* index in that heap; under the heap's lock */
 };
 /* Adds t (not on a heap) to the current P's heap. */
 void rt__timer_add(rt__timer *t);
@@ -394,6 +439,9 @@ void rt__semacquire(uint32_t *addr, bool lifo, int profile, int skip);
 void rt__semrelease(uint32_t *addr, bool handoff, int skip);
 /* Goroutines queued on addr (takes the root lock; for tests/debugging). */
 uint32_t rt__sema_waiters(const uint32_t *addr);
+/* Validates every root (treap order, heap order, links, counts) and throws
+ * on a broken invariant; returns the number of queued waiters. */
+uint32_t rt__sema_check(void);
 /* rt_cond's wait list (Go's notifyList): add takes a ticket (with the
  * cond's mutex held), wait parks until that ticket is notified. */
 uint32_t rt__notify_list_add(rt_cond *c);

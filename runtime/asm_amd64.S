@@ -1,0 +1,87 @@
+/*
+ * runtime/asm_amd64.S -- the goroutine context switch for x86-64 (System V).
+ *
+ * rt__ctx_switch(void **save_sp, void *new_sp) pushes the callee-saved
+ * registers and the floating-point control state (MXCSR, x87 control word)
+ * on the current stack, stores the stack pointer in *save_sp, loads new_sp
+ * and pops the same frame from there.  Everything else is caller-saved by
+ * the ABI, so this is the whole state of a goroutine that called it.  The
+ * frame layout is documented in runtime.h and read back by rt__ctx_read
+ * (context.c) for tracebacks of parked goroutines.
+ *
+ * rt__ctx_start is where a new goroutine's first switch "returns" to: it
+ * calls entry(arg) (r13, r12 set up by rt__ctx_make).  Its CFI marks the
+ * return address undefined, so libunwind, gdb and the CPU profiler stop at a
+ * goroutine's root instead of walking into whatever lies above its stack.
+ */
+#if defined(__x86_64__)
+        .text
+
+        .globl  rt__ctx_switch
+        .hidden rt__ctx_switch
+        .type   rt__ctx_switch, @function
+        .p2align 4
+rt__ctx_switch:
+        .cfi_startproc
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rbp, 0
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %rbx, 0
+        pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r12, 0
+        pushq   %r13
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r13, 0
+        pushq   %r14
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r14, 0
+        pushq   %r15
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset %r15, 0
+        subq    $8, %rsp
+        .cfi_adjust_cfa_offset 8
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    %rsp, (%rdi)
+        /* From here on the CFI describes the new stack's identical frame. */
+        movq    %rsi, %rsp
+        ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        addq    $8, %rsp
+        .cfi_adjust_cfa_offset -8
+        popq    %r15
+        .cfi_adjust_cfa_offset -8
+        popq    %r14
+        .cfi_adjust_cfa_offset -8
+        popq    %r13
+        .cfi_adjust_cfa_offset -8
+        popq    %r12
+        .cfi_adjust_cfa_offset -8
+        popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        popq    %rbp
+        .cfi_adjust_cfa_offset -8
+        ret
+        .cfi_endproc
+        .globl  rt__ctx_switch_end
+        .hidden rt__ctx_switch_end
+rt__ctx_switch_end:
+        .size   rt__ctx_switch, .-rt__ctx_switch
+
+        .globl  rt__ctx_start
+        .hidden rt__ctx_start
+        .type   rt__ctx_start, @function
+        .p2align 4
+rt__ctx_start:
+        .cfi_startproc
+        .cfi_undefined rip
+        movq    %r12, %rdi
+        callq   *%r13
+        ud2
+        .cfi_endproc
+        .size   rt__ctx_start, .-rt__ctx_start
+#endif
+        .section .note.GNU-stack, "", @progbits

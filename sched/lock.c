@@ -1,0 +1,110 @@
+/*
+ * sched/lock.c -- the runtime's own thread-level locks and notes, on futexes.
+ *
+ * rt__lock is Drepper's three-state futex mutex ("Futexes Are Tricky",
+ * mutex #2): 0 unlocked, 1 locked, 2 locked and maybe contended.  Lock spins
+ * briefly with a CPU pause before sleeping, because every critical section
+ * it guards is a handful of instructions (a queue splice, a counter); the
+ * unlock path does a futex wake only when the word was 2.
+ *
+ * rt__note is a one-shot event (Go's note): 0 clear, 1 woken.  sleep waits
+ * until the word is 1; wakeup sets it and wakes the sleeper.  Exactly one
+ * thread sleeps on a given note (its M), so FUTEX_WAKE of 1 is enough.
+ *
+ * Both block the OS thread: goroutine-level blocking goes through
+ * rt__gopark (proc.c) and the sema table (sema.c).
+ *
+ * Rejected: pthread_mutex_t (40 bytes, no zero-value readiness guarantee
+ * across libcs, no control over spinning) and spin-only locks (a preempted
+ * holder stalls every spinner for a whole time slice).
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sched/sched.h"
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val,
+                  const struct timespec *ts)
+{
+    return syscall(SYS_futex, (uint32_t *)addr, op | FUTEX_PRIVATE_FLAG, val,
+                   ts, NULL, 0);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+void rt__lock_acquire(rt__lock *l)
+{
+    uint32_t c = 0;
+    /* Uncontended: one CAS (acquire). */
+    if (atomic_compare_exchange_strong_explicit(&l->key, &c, 1,
+                                                memory_order_acquire,
+                                                memory_order_relaxed))
+        return;
+    for (int i = 0; i < 100; i++) {
+        cpu_relax();
+        c = 0;
+        if (atomic_load_explicit(&l->key, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&l->key, &c, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+    }
+    /* Mark contended and sleep until we take it in state 2. */
+    while (atomic_exchange_explicit(&l->key, 2, memory_order_acquire) != 0)
+        futex(&l->key, FUTEX_WAIT, 2, NULL);
+}
+
+void rt__lock_release(rt__lock *l)
+{
+    /* Release: publishes the critical section to the next holder. */
+    if (atomic_exchange_explicit(&l->key, 0, memory_order_release) == 2)
+        futex(&l->key, FUTEX_WAKE, 1, NULL);
+}
+
+void rt__note_clear(rt__note *n)
+{
+    atomic_store_explicit(&n->key, 0, memory_order_relaxed);
+}
+
+void rt__note_wakeup(rt__note *n)
+{
+    /* Release: what the waker wrote before is visible to the sleeper. */
+    uint32_t old = atomic_exchange_explicit(&n->key, 1, memory_order_release);
+    if (old != 0)
+        return; /* already woken */
+    futex(&n->key, FUTEX_WAKE, 1, NULL);
+}
+
+void rt__note_sleep(rt__note *n)
+{
+    while (atomic_load_explicit(&n->key, memory_order_acquire) == 0)
+        futex(&n->key, FUTEX_WAIT, 0, NULL);
+}
+
+bool rt__note_tsleep(rt__note *n, int64_t ns)
+{
+    if (ns < 0) {
+        rt__note_sleep(n);
+        return true;
+    }
+    int64_t deadline = rt_nanotime() + ns;
+    while (atomic_load_explicit(&n->key, memory_order_acquire) == 0) {
+        int64_t left = deadline - rt_nanotime();
+        if (left <= 0)
+            return false;
+        struct timespec ts = {.tv_sec = left / RT_SECOND,
+                              .tv_nsec = left % RT_SECOND};
+        futex(&n->key, FUTEX_WAIT, 0, &ts);
+    }
+    return true;
+}

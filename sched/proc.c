@@ -1,0 +1,1441 @@
+/*
+ * sched/proc.c -- the M:N scheduler: goroutines (G) on threads (M) holding
+ * processors (P).
+ *
+ * The design is Go's (runtime/proc.go), transposed to C:
+ *
+ *   - There are exactly MAXPROCS Ps.  An M must hold a P to run goroutines.
+ *     Each P has a local run queue (runq.c), a free list of dead Gs and a
+ *     timer heap (timer.c), so the common operations touch no shared state.
+ *   - A goroutine made runnable goes on the local queue of the P that made it
+ *     runnable (a readied channel partner or a new goroutine goes into
+ *     runnext, so it runs next).  Idle Ps are put to work by "spinning" Ms
+ *     that steal half of another P's queue.
+ *
+ * Why spinning Ms (Go's argument, which holds here too): the scheduler must
+ * neither leave runnable goroutines waiting while a CPU is idle, nor wake
+ * threads needlessly.  Three simpler schemes fail one of these: (1) one
+ * global queue under a lock contends on every operation; (2) waking a
+ * thread every time a goroutine is made runnable burns CPU on futex calls
+ * and thundering herds; (3) handing work to a specific idle P at ready time
+ * cannot see that the current M is about to block and would run it itself.
+ * Instead: when a goroutine is made runnable and there is an idle P but no
+ * spinning M, one M is woken and spins (looks for work in every P's queue).
+ * At most half of the busy Ps' worth of Ms spin.  A spinning M that finds
+ * work stops spinning and wakes another spinning M if none is left, so
+ * bursts fan out; a spinning M that finds nothing re-checks every queue
+ * after giving up its P, so work submitted in between is never stranded.
+ *
+ * Switching.  A goroutine that blocks, yields or exits switches *directly*
+ * to the next goroutine when its own P has one (runnext, the local queue,
+ * the global queue every 61st tick), without a detour through a scheduler
+ * stack: that is one register switch per hand-off.  Only when the local P
+ * has nothing does it switch to its M's g0 (the thread's own stack), which
+ * runs the full search (findrunnable: timers, global queue, stealing) and
+ * may put the thread to sleep.
+ *
+ * After the switch.  A goroutine cannot make itself runnable, or release
+ * the lock that lets others make it runnable, while it still runs on its
+ * stack: another M could resume it on that stack at once.  So the action on
+ * the goroutine switched *out of* (put it on a run queue, call the park's
+ * unlock function, put it on the free list) is recorded in the M
+ * (mp->after*) and performed by whatever context runs next on that M, right
+ * after the switch: a resumed goroutine (in gswitch), a new goroutine (in
+ * goentry) or g0.  Every switch happens within one thread, so that M's
+ * record is the right one.
+ *
+ * States.  A G is RUNNING on exactly one M (g->m, m->curg), RUNNABLE on
+ * exactly one run queue, WAITING on exactly one wait queue (or none, for a
+ * nil channel), SYSCALL on its M without a P, or DEAD on a free list.  A P
+ * is RUNNING with exactly one M (p->m, m->p), IDLE on rt__sched.pidle,
+ * SYSCALL while its M is in rt_syscall_enter (sysmon may take it), or
+ * GCSTOP during a stop-the-world.
+ *
+ * Goroutine records live in the top page of their stack slot (stack.c); a
+ * dead G keeps its slot and both are reused together from a per-P free list
+ * (64 at most, the rest in batches of 32 to a global list).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sched/sched.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RT_ASAN 1
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define RT_TSAN 1
+#include <sanitizer/tsan_interface.h>
+#endif
+
+rt__schedt rt__sched;
+_Atomic int64_t rt__block_profile_rate;
+
+#define MAX_PROCS 256
+#define GFREE_LOCAL_MAX 64
+#define GFREE_BATCH 32
+
+static __thread rt_m *tls_m;
+
+/* Noinline and no IPA: the compiler must re-read TLS after every call that
+ * may have moved the goroutine to another thread. */
+__attribute__((noinline, noipa)) rt_m *rt__getm(void) { return tls_m; }
+
+__attribute__((noinline, noipa)) rt_g *rt__getg(void)
+{
+    rt_m *mp = tls_m;
+    return mp ? mp->curg : NULL;
+}
+
+/* Same reason: glibc declares __errno_location const. */
+__attribute__((noinline, noipa)) static int *errno_loc(void) { return &errno; }
+
+static void after_switch(rt_m *mp);
+static void schedule_loop(rt_m *mp) __attribute__((noreturn));
+static void stopm(rt_m *mp);
+static void startm(rt_p *pp, bool spinning);
+static void checkdead(void);
+static void gcstopm(rt_m *mp);
+
+/* ------------------------------------------------------------ random ---- */
+
+static inline uint64_t wyrand(uint64_t *s)
+{
+    *s += 0xa0761d6478bd642fULL;
+    __uint128_t t = (__uint128_t)*s * (*s ^ 0xe7037ed1a0b428dbULL);
+    return (uint64_t)(t >> 64) ^ (uint64_t)t;
+}
+
+uint32_t rt__fastrand(void)
+{
+    rt_m *mp = rt__getm();
+    if (mp)
+        return (uint32_t)wyrand(&mp->fastrand);
+    static _Atomic uint64_t shared = 0x9e3779b97f4a7c15ULL;
+    uint64_t s = atomic_fetch_add_explicit(&shared, 0xa0761d6478bd642fULL,
+                                           memory_order_relaxed);
+    return (uint32_t)wyrand(&s);
+}
+
+uint32_t rt__fastrandn(uint32_t n)
+{
+    return (uint32_t)(((uint64_t)rt__fastrand() * n) >> 32);
+}
+
+/* ------------------------------------------------------- sanitizers ---- */
+
+static inline uintptr_t g_stack_top(rt_g *gp)
+{
+    return gp->is_g0 ? gp->stack.hi : ((uintptr_t)gp & ~(uintptr_t)63);
+}
+
+static inline void san_before(rt_g *from, rt_g *to, bool from_dying)
+{
+#ifdef RT_ASAN
+    __sanitizer_start_switch_fiber(from_dying ? NULL : &from->asan_fake_stack,
+                                   (const void *)to->stack.lo,
+                                   g_stack_top(to) - to->stack.lo);
+#endif
+#ifdef RT_TSAN
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+    (void)from;
+    (void)to;
+    (void)from_dying;
+}
+
+static inline void san_after(rt_g *self)
+{
+#ifdef RT_ASAN
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(self->asan_fake_stack, &bottom, &size);
+#endif
+    (void)self;
+}
+
+/* ------------------------------------------------------------ switch ---- */
+
+/*
+ * Switches from the context `from` (the caller's) to `to` on mp.  The
+ * caller has set mp->after* for `from`.  Returns when `from` is resumed,
+ * possibly on another M, after running that M's pending after-action.
+ */
+static void gswitch(rt_m *mp, rt_g *from, rt_g *to)
+{
+    from->saved_errno = *errno_loc();
+    if (to->is_g0) {
+        mp->curg = NULL;
+    } else {
+        mp->curg = to;
+        to->m = mp;
+    }
+    san_before(from, to, mp->after == RT_AFTER_DEAD);
+    rt__ctx_switch(&from->sp, to->sp);
+    san_after(from);
+    rt_m *nm = rt__getm();
+    after_switch(nm);
+    *errno_loc() = from->saved_errno;
+}
+
+/* ------------------------------------------------------ G bookkeeping --- */
+
+static void allg_add(rt_g *gp)
+{
+    rt__lock_acquire(&rt__sched.allg_lock);
+    if (rt__sched.allglen == rt__sched.allgcap) {
+        uint32_t cap = rt__sched.allgcap ? rt__sched.allgcap * 2 : 1024;
+        rt_g **a = realloc(rt__sched.allg, cap * sizeof *a);
+        if (a == NULL) {
+            rt__lock_release(&rt__sched.allg_lock);
+            rt__throw("out of memory allocating the goroutine table");
+        }
+        rt__sched.allg = a;
+        rt__sched.allgcap = cap;
+    }
+    gp->allg_index = rt__sched.allglen;
+    rt__sched.allg[rt__sched.allglen++] = gp;
+    rt__lock_release(&rt__sched.allg_lock);
+}
+
+void rt__for_each_g(void (*fn)(rt_g *gp, void *arg), void *arg)
+{
+    rt__lock_acquire(&rt__sched.allg_lock);
+    for (uint32_t i = 0; i < rt__sched.allglen; i++)
+        fn(rt__sched.allg[i], arg);
+    rt__lock_release(&rt__sched.allg_lock);
+}
+
+void rt__for_each_m(void (*fn)(rt_m *mp, void *arg), void *arg)
+{
+    for (rt_m *mp = atomic_load_explicit(&rt__sched.allm, memory_order_acquire);
+         mp; mp = mp->alllink)
+        fn(mp, arg);
+}
+
+static rt_g *galloc(void)
+{
+    rt__stack st;
+    if (!rt__stack_alloc(&st))
+        return NULL;
+    size_t rec = (sizeof(rt_g) + 63) & ~(size_t)63;
+    rt_g *gp = (rt_g *)(st.hi - rec);
+    memset(gp, 0, sizeof *gp);
+    gp->stack = st;
+    atomic_store_explicit(&gp->status, RT_GDEAD, memory_order_relaxed);
+#ifdef RT_TSAN
+    gp->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    allg_add(gp);
+    return gp;
+}
+
+/* Puts a dead G on pp's free list, spilling half to the global list when
+ * the local one is long. */
+static void gfput(rt_p *pp, rt_g *gp)
+{
+    gp->schedlink = pp->gfree;
+    pp->gfree = gp;
+    if (++pp->gfreecnt < GFREE_LOCAL_MAX)
+        return;
+    rt_g *head = NULL, *tail = NULL;
+    int n = 0;
+    while (pp->gfreecnt > GFREE_LOCAL_MAX - GFREE_BATCH) {
+        rt_g *g2 = pp->gfree;
+        pp->gfree = g2->schedlink;
+        pp->gfreecnt--;
+        g2->schedlink = head;
+        head = g2;
+        if (tail == NULL)
+            tail = g2;
+        n++;
+    }
+    rt__lock_acquire(&rt__sched.gfree_lock);
+    tail->schedlink = rt__sched.gfree;
+    rt__sched.gfree = head;
+    rt__sched.ngfree += n;
+    rt__sched.ngfree_untrimmed += n;
+    rt__lock_release(&rt__sched.gfree_lock);
+}
+
+/* rt__sched.gfree_lock held.  Pops one global free G, untrimmed first. */
+static rt_g *gfree_pop_global(void)
+{
+    rt_g *gp = rt__sched.gfree;
+    if (gp) {
+        rt__sched.gfree = gp->schedlink;
+        rt__sched.ngfree_untrimmed--;
+    } else if ((gp = rt__sched.gfree_trimmed) != NULL) {
+        rt__sched.gfree_trimmed = gp->schedlink;
+    } else {
+        return NULL;
+    }
+    rt__sched.ngfree--;
+    return gp;
+}
+
+/* rt__sched.gfree_lock held. */
+static void gfree_push_global(rt_g *gp)
+{
+    gp->schedlink = rt__sched.gfree;
+    rt__sched.gfree = gp;
+    rt__sched.ngfree++;
+    rt__sched.ngfree_untrimmed++;
+}
+
+/*
+ * sysmon: gives back the stack pages of free Gs beyond the first
+ * RT_GFREE_KEEP untrimmed ones, a batch at a time, without holding the
+ * lock across the madvise calls.  Done here and not when a G dies so that
+ * spawn-heavy programs pay nothing on the hot path.
+ */
+void rt__gfree_trim(int max)
+{
+    enum { KEEP = 1024, BATCH = 64 };
+    while (max > 0) {
+        rt_g *batch[BATCH];
+        int n = 0;
+        rt__lock_acquire(&rt__sched.gfree_lock);
+        while (n < BATCH && n < max && rt__sched.ngfree_untrimmed > KEEP) {
+            rt_g *gp = rt__sched.gfree;
+            rt__sched.gfree = gp->schedlink;
+            rt__sched.ngfree_untrimmed--;
+            rt__sched.ngfree--;
+            batch[n++] = gp;
+        }
+        rt__lock_release(&rt__sched.gfree_lock);
+        if (n == 0)
+            return;
+        for (int i = 0; i < n; i++)
+            rt__stack_trim(&batch[i]->stack, batch[i]->stack.hi - g_stack_top(batch[i]) +
+                                                 RT_PAGE_SIZE);
+        rt__lock_acquire(&rt__sched.gfree_lock);
+        for (int i = 0; i < n; i++) {
+            batch[i]->schedlink = rt__sched.gfree_trimmed;
+            rt__sched.gfree_trimmed = batch[i];
+            rt__sched.ngfree++;
+        }
+        rt__lock_release(&rt__sched.gfree_lock);
+        max -= n;
+    }
+}
+
+static rt_g *gfget(rt_p *pp)
+{
+    if (pp->gfree == NULL && rt__sched.ngfree > 0) {
+        rt__lock_acquire(&rt__sched.gfree_lock);
+        rt_g *g2;
+        while (pp->gfreecnt < GFREE_BATCH && (g2 = gfree_pop_global()) != NULL) {
+            g2->schedlink = pp->gfree;
+            pp->gfree = g2;
+            pp->gfreecnt++;
+        }
+        rt__lock_release(&rt__sched.gfree_lock);
+    }
+    rt_g *gp = pp->gfree;
+    if (gp) {
+        pp->gfree = gp->schedlink;
+        pp->gfreecnt--;
+    }
+    return gp;
+}
+
+int32_t rt__gcount(void)
+{
+    /* allglen minus dead and system Gs; per-P counts read racily, as Go's
+     * gcount does.  Never below 1 while goroutine 1 runs. */
+    int32_t n = (int32_t)rt__sched.allglen - rt__sched.ngfree;
+    for (int i = 0; i < rt__sched.gomaxprocs; i++)
+        n -= rt__sched.allp[i]->gfreecnt;
+    n -= atomic_load_explicit(&rt__sched.nsystem, memory_order_relaxed);
+    return n < 1 ? 1 : n;
+}
+
+/* ----------------------------------------------------------- P and M ---- */
+
+static void acquirep(rt_m *mp, rt_p *pp)
+{
+    if (pp->m != NULL || atomic_load_explicit(&pp->status, memory_order_relaxed) != RT_PIDLE)
+        rt__throwf("acquirep: invalid p state (status %u)",
+                   atomic_load(&pp->status));
+    mp->p = pp;
+    pp->m = mp;
+    atomic_store_explicit(&pp->status, RT_PRUNNING, memory_order_relaxed);
+}
+
+static rt_p *releasep(rt_m *mp)
+{
+    rt_p *pp = mp->p;
+    mp->p = NULL;
+    pp->m = NULL;
+    atomic_store_explicit(&pp->status, RT_PIDLE, memory_order_relaxed);
+    return pp;
+}
+
+/* rt__sched.lock held. */
+static void pidleput(rt_p *pp)
+{
+    pp->link = rt__sched.pidle;
+    rt__sched.pidle = pp;
+    atomic_fetch_add_explicit(&rt__sched.npidle, 1, memory_order_relaxed);
+}
+
+/* rt__sched.lock held. */
+static rt_p *pidleget(void)
+{
+    rt_p *pp = rt__sched.pidle;
+    if (pp) {
+        rt__sched.pidle = pp->link;
+        atomic_fetch_sub_explicit(&rt__sched.npidle, 1, memory_order_relaxed);
+    }
+    return pp;
+}
+
+/* rt__sched.lock held. */
+static void mput(rt_m *mp)
+{
+    mp->schedlink = rt__sched.midle;
+    rt__sched.midle = mp;
+    rt__sched.nmidle++;
+}
+
+/* rt__sched.lock held. */
+static rt_m *mget(void)
+{
+    rt_m *mp = rt__sched.midle;
+    if (mp) {
+        rt__sched.midle = mp->schedlink;
+        rt__sched.nmidle--;
+    }
+    return mp;
+}
+
+/* rt__sched.lock held.  Removes mp from the idle list if it is there. */
+static bool mremove(rt_m *mp)
+{
+    for (rt_m **pp = &rt__sched.midle; *pp; pp = &(*pp)->schedlink) {
+        if (*pp == mp) {
+            *pp = mp->schedlink;
+            rt__sched.nmidle--;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void *mstart(void *arg);
+
+/* Creates a thread that starts with pp (may be NULL for sysmon). */
+static rt_m *newm(rt_p *pp, bool spinning, bool is_sysmon)
+{
+    rt_m *mp = calloc(1, sizeof *mp);
+    if (mp == NULL)
+        rt__throw("out of memory allocating an M");
+    mp->nextp = pp;
+    mp->spinning = spinning;
+    mp->is_sysmon = is_sysmon;
+    mp->g0.is_g0 = true;
+    mp->g0.goid = 0;
+    mp->fastrand = (uint64_t)(uintptr_t)mp ^ (uint64_t)rt_nanotime();
+    rt__lock_acquire(&rt__sched.lock);
+    mp->id = rt__sched.mnext++;
+    rt__sched.mcount++;
+    rt__lock_release(&rt__sched.lock);
+    rt_m *head = atomic_load_explicit(&rt__sched.allm, memory_order_relaxed);
+    do {
+        mp->alllink = head;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &rt__sched.allm, &head, mp, memory_order_release, memory_order_relaxed));
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1 << 20);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Runtime threads take no asynchronous signals: the program's own
+     * threads (and the main thread) handle them. */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGPROF);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&mp->thread, &attr, mstart, mp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (err != 0)
+        rt__throwf("newosproc: pthread_create failed: %s", strerror(err));
+    return mp;
+}
+
+static void init_g0(rt_m *mp)
+{
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &addr, &size);
+        pthread_attr_destroy(&attr);
+        mp->g0.stack.lo = (uintptr_t)addr;
+        mp->g0.stack.hi = (uintptr_t)addr + size;
+    }
+    atomic_store_explicit(&mp->g0.status, RT_GRUNNING, memory_order_relaxed);
+    mp->g0.m = mp;
+#ifdef RT_TSAN
+    mp->g0.tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+static void *mstart(void *arg)
+{
+    rt_m *mp = arg;
+    tls_m = mp;
+    mp->tid = (pid_t)syscall(SYS_gettid);
+    init_g0(mp);
+    rt__fatal_thread_init();
+    (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    if (mp->is_sysmon) {
+        rt__sysmon_main(mp);
+        return NULL;
+    }
+    rt_p *pp = atomic_exchange(&mp->nextp, NULL);
+    if (pp)
+        acquirep(mp, pp);
+    schedule_loop(mp);
+}
+
+/*
+ * Puts the calling M to sleep until another M hands it a P (mp->nextp).
+ * The M holds no P.  The first M to go idle while timers are pending sleeps
+ * only until the earliest one, then takes an idle P to run it.
+ */
+static void stopm(rt_m *mp)
+{
+    for (;;) {
+        rt__lock_acquire(&rt__sched.lock);
+        mput(mp);
+        checkdead(); /* may throw; releases nothing */
+        int64_t until = 0;
+        if (rt__sched.timer_sleeper == NULL) {
+            until = rt__timers_next();
+            if (until != 0) {
+                rt__sched.timer_sleeper = mp;
+                atomic_store_explicit(&rt__sched.timer_sleep_until, until,
+                                      memory_order_relaxed);
+            }
+        }
+        mp->blocked = true;
+        rt__lock_release(&rt__sched.lock);
+
+        if (until != 0)
+            (void)rt__note_tsleep(&mp->park, until - rt_nanotime());
+        else
+            rt__note_sleep(&mp->park);
+        mp->blocked = false;
+
+        rt__lock_acquire(&rt__sched.lock);
+        if (rt__sched.timer_sleeper == mp) {
+            rt__sched.timer_sleeper = NULL;
+            atomic_store_explicit(&rt__sched.timer_sleep_until, 0,
+                                  memory_order_relaxed);
+        }
+        rt__note_clear(&mp->park);
+        if (mp->nextp == NULL) {
+            /* Timed out or woken for a new timer: not handed a P.  Leave the
+             * idle list and look for an idle P to run the timers with. */
+            if (!mremove(mp)) {
+                /* startm took us off the list and is about to hand us a P;
+                 * its wakeup may already have been consumed above. */
+                rt__lock_release(&rt__sched.lock);
+                while (atomic_load_explicit(&mp->nextp,
+                                            memory_order_acquire) == NULL)
+                    sched_yield();
+                rt__lock_acquire(&rt__sched.lock);
+                rt__note_clear(&mp->park);
+            } else {
+                mp->nextp = pidleget();
+            }
+        }
+        rt__lock_release(&rt__sched.lock);
+        if (mp->nextp != NULL)
+            break;
+        if (atomic_load_explicit(&rt__sched.stopping, memory_order_relaxed))
+            continue;
+    }
+    rt_p *pp = atomic_exchange(&mp->nextp, NULL);
+    acquirep(mp, pp);
+}
+
+/*
+ * Hands pp (or an idle P if pp is NULL) to an idle M, or to a new one.
+ * spinning: the M starts out spinning (the caller incremented nmspinning).
+ */
+static void startm(rt_p *pp, bool spinning)
+{
+    rt__lock_acquire(&rt__sched.lock);
+    if (pp == NULL) {
+        pp = pidleget();
+        if (pp == NULL) {
+            rt__lock_release(&rt__sched.lock);
+            if (spinning)
+                atomic_fetch_sub_explicit(&rt__sched.nmspinning, 1,
+                                          memory_order_relaxed);
+            return;
+        }
+    }
+    rt_m *mp = mget();
+    rt__lock_release(&rt__sched.lock);
+    if (mp == NULL) {
+        newm(pp, spinning, false);
+        return;
+    }
+    mp->spinning = spinning;
+    atomic_store_explicit(&mp->nextp, pp, memory_order_release);
+    rt__note_wakeup(&mp->park);
+}
+
+void rt__wakep(void)
+{
+    /* Cheap test first: this runs on every goready and rt_go. */
+    if (atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) == 0)
+        return;
+    if (atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) != 0)
+        return;
+    int32_t zero = 0;
+    if (!atomic_compare_exchange_strong_explicit(&rt__sched.nmspinning, &zero, 1,
+                                                 memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return;
+    startm(NULL, true);
+}
+
+/* Hands off pp, whose M is blocked in a syscall (sysmon) or is stopping. */
+void rt__handoffp(rt_p *pp)
+{
+    if (!rt__runq_empty(pp) ||
+        atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) != 0) {
+        startm(pp, false);
+        return;
+    }
+    if (atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)) {
+        rt__lock_acquire(&rt__sched.lock);
+        atomic_store_explicit(&pp->status, RT_PGCSTOP, memory_order_relaxed);
+        pp->m = NULL;
+        if (--rt__sched.stopwait == 0)
+            rt__note_wakeup(&rt__sched.stopnote);
+        rt__lock_release(&rt__sched.lock);
+        return;
+    }
+    int32_t zero = 0;
+    if (atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) +
+                atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) ==
+            0 &&
+        atomic_compare_exchange_strong(&rt__sched.nmspinning, &zero, 1)) {
+        startm(pp, true);
+        return;
+    }
+    if (atomic_load_explicit(&pp->timers.when0, memory_order_relaxed) != 0) {
+        startm(pp, false);
+        return;
+    }
+    pp->m = NULL;
+    rt__lock_acquire(&rt__sched.lock);
+    pidleput(pp);
+    rt__lock_release(&rt__sched.lock);
+}
+
+/* --------------------------------------------------------- scheduling --- */
+
+static inline bool sched_halted(void)
+{
+    return atomic_load_explicit(&rt__sched.stopping, memory_order_relaxed) ||
+           atomic_load_explicit(&rt__throwing, memory_order_relaxed);
+}
+
+/* Runs pp's due timers if any (readied Gs land on the caller's P). */
+static inline void check_timers(rt_p *pp)
+{
+    int64_t w = atomic_load_explicit(&pp->timers.when0, memory_order_relaxed);
+    if (w != 0) {
+        int64_t now = rt_nanotime();
+        if (w <= now)
+            rt__timers_run(pp, now);
+    }
+}
+
+/*
+ * The fast search, done on the stack of the goroutine that is switching
+ * out: timers, runnext, the local queue, and the global queue (first, every
+ * 61st tick, for fairness).  NULL sends the caller to g0 for the full
+ * search.
+ */
+static rt_g *find_fast(rt_p *pp)
+{
+    if (rt__unlikely(sched_halted() ||
+                     atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)))
+        return NULL;
+    rt_g *gp;
+    if (rt__unlikely(pp->schedtick % 61 == 0) &&
+        atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
+        rt__lock_acquire(&rt__sched.lock);
+        gp = rt__globrunq_get(pp, 1);
+        rt__lock_release(&rt__sched.lock);
+        if (gp)
+            return gp;
+    }
+    check_timers(pp);
+    gp = rt__runq_get(pp);
+    if (gp)
+        return gp;
+    if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
+        rt__lock_acquire(&rt__sched.lock);
+        gp = rt__globrunq_get(pp, 1);
+        rt__lock_release(&rt__sched.lock);
+    }
+    return gp;
+}
+
+static void resetspinning(rt_m *mp)
+{
+    mp->spinning = false;
+    int32_t n = atomic_fetch_sub_explicit(&rt__sched.nmspinning, 1,
+                                          memory_order_acq_rel) - 1;
+    if (n < 0)
+        rt__throw("findrunnable: negative nmspinning");
+    /* We were the last spinner and found work: there may be more, so let
+     * another M look for it. */
+    if (n == 0)
+        rt__wakep();
+}
+
+static rt_g *steal_work(rt_m *mp, rt_p *pp)
+{
+    int32_t procs = rt__sched.gomaxprocs;
+    for (int round = 0; round < 4; round++) {
+        bool last = round == 3;
+        uint32_t off = rt__fastrandn((uint32_t)procs);
+        for (int32_t j = 0; j < procs; j++) {
+            rt_p *p2 = rt__sched.allp[(off + (uint32_t)j) % (uint32_t)procs];
+            if (p2 == pp)
+                continue;
+            if (last) {
+                check_timers(p2); /* its M may be busy or gone idle */
+                rt_g *gp = rt__runq_get(pp);
+                if (gp)
+                    return gp;
+            }
+            rt_g *gp = rt__runq_steal(pp, p2, last);
+            if (gp)
+                return gp;
+        }
+        if (atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed))
+            return NULL;
+    }
+    (void)mp;
+    return NULL;
+}
+
+/* The full search, on g0.  Returns with a G to run and mp->p held. */
+static rt_g *findrunnable(rt_m *mp)
+{
+    for (;;) {
+        rt_p *pp = mp->p;
+        if (rt__unlikely(sched_halted())) {
+            /* rt_main returned or a fatal error is being printed: this M
+             * runs nothing more. */
+            for (;;)
+                pause();
+        }
+        if (atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)) {
+            gcstopm(mp);
+            continue;
+        }
+        check_timers(pp);
+        rt_g *gp = rt__runq_get(pp);
+        if (gp)
+            return gp;
+        if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
+            rt__lock_acquire(&rt__sched.lock);
+            gp = rt__globrunq_get(pp, 0);
+            rt__lock_release(&rt__sched.lock);
+            if (gp)
+                return gp;
+        }
+        int32_t procs = rt__sched.gomaxprocs;
+        if (mp->spinning ||
+            2 * atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) <
+                procs - atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed)) {
+            if (!mp->spinning) {
+                mp->spinning = true;
+                atomic_fetch_add_explicit(&rt__sched.nmspinning, 1,
+                                          memory_order_acq_rel);
+            }
+            gp = steal_work(mp, pp);
+            if (gp)
+                return gp;
+        }
+
+        /* Nothing to do: give up the P. */
+        rt__lock_acquire(&rt__sched.lock);
+        if (atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)) {
+            rt__lock_release(&rt__sched.lock);
+            continue;
+        }
+        if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
+            gp = rt__globrunq_get(pp, 0);
+            rt__lock_release(&rt__sched.lock);
+            return gp;
+        }
+        releasep(mp);
+        pidleput(pp);
+        rt__lock_release(&rt__sched.lock);
+
+        if (mp->spinning) {
+            /* Another M may have submitted work between our last look and
+             * the P going idle, and seen us spinning so not woken anyone:
+             * look once more now that we are not counted as spinning. */
+            mp->spinning = false;
+            atomic_fetch_sub_explicit(&rt__sched.nmspinning, 1, memory_order_acq_rel);
+            for (int32_t i = 0; i < procs; i++) {
+                if (!rt__runq_empty(rt__sched.allp[i])) {
+                    rt__lock_acquire(&rt__sched.lock);
+                    rt_p *p2 = pidleget();
+                    rt__lock_release(&rt__sched.lock);
+                    if (p2) {
+                        acquirep(mp, p2);
+                        mp->spinning = true;
+                        atomic_fetch_add_explicit(&rt__sched.nmspinning, 1,
+                                                  memory_order_acq_rel);
+                        goto again;
+                    }
+                    break;
+                }
+            }
+        }
+        stopm(mp);
+    again:;
+    }
+}
+
+static void execute(rt_m *mp, rt_g *gp)
+{
+    __atomic_store_n(&mp->p->schedtick, mp->p->schedtick + 1, __ATOMIC_RELAXED);
+    atomic_store_explicit(&gp->status, RT_GRUNNING, memory_order_relaxed);
+    mp->after = RT_AFTER_NONE;
+    gswitch(mp, &mp->g0, gp);
+}
+
+static void schedule_loop(rt_m *mp)
+{
+    for (;;) {
+        if (mp->p == NULL)
+            stopm(mp);
+        rt_g *gp = findrunnable(mp);
+        if (mp->spinning)
+            resetspinning(mp);
+        execute(mp, gp);
+    }
+}
+
+static void after_switch(rt_m *mp)
+{
+    int what = mp->after;
+    if (what == RT_AFTER_NONE)
+        return;
+    rt_g *prev = mp->after_g;
+    mp->after = RT_AFTER_NONE;
+    switch (what) {
+    case RT_AFTER_READY:
+        rt__runq_put(mp->p, prev, false);
+        break;
+    case RT_AFTER_GLOBAL:
+    case RT_AFTER_SYSCALL_BLOCK:
+        rt__lock_acquire(&rt__sched.lock);
+        rt__globrunq_put(prev);
+        rt__lock_release(&rt__sched.lock);
+        break;
+    case RT_AFTER_PARK:
+        if (mp->after_fn && !mp->after_fn(prev, mp->after_arg)) {
+            atomic_store_explicit(&prev->status, RT_GRUNNABLE, memory_order_relaxed);
+            rt__runq_put(mp->p, prev, true);
+        }
+        break;
+    case RT_AFTER_DEAD:
+        if (mp->p)
+            gfput(mp->p, prev);
+        else {
+            rt__lock_acquire(&rt__sched.gfree_lock);
+            gfree_push_global(prev);
+            rt__lock_release(&rt__sched.gfree_lock);
+        }
+        break;
+    default:
+        rt__throwf("after_switch: bad action %d", what);
+    }
+}
+
+/* Switches away from the running goroutine gp, which has set mp->after*. */
+static void switch_out(rt_m *mp, rt_g *gp)
+{
+    rt_p *pp = mp->p;
+    rt_g *next = pp ? find_fast(pp) : NULL;
+    if (next) {
+        __atomic_store_n(&pp->schedtick, pp->schedtick + 1, __ATOMIC_RELAXED);
+        atomic_store_explicit(&next->status, RT_GRUNNING, memory_order_relaxed);
+        gswitch(mp, gp, next);
+    } else {
+        gswitch(mp, gp, &mp->g0);
+    }
+}
+
+/* ------------------------------------------------------ public: goroutines */
+
+static void goexit0(void) __attribute__((noreturn));
+
+static void goentry(void *arg)
+{
+    rt_g *gp = arg;
+    san_after(gp);
+    after_switch(rt__getm());
+    *errno_loc() = 0;
+    gp->fn(gp->arg);
+    goexit0();
+}
+
+static void goexit0(void)
+{
+    rt_m *mp = rt__getm();
+    rt_g *gp = mp->curg;
+    atomic_store_explicit(&gp->status, RT_GDEAD, memory_order_relaxed);
+    gp->waitreason = NULL;
+    gp->m = NULL;
+    if (gp->is_system) {
+        gp->is_system = false;
+        atomic_fetch_sub_explicit(&rt__sched.nsystem, 1, memory_order_relaxed);
+    }
+    mp->after = RT_AFTER_DEAD;
+    mp->after_g = gp;
+    switch_out(mp, gp);
+    rt__throw("goexit: dead goroutine resumed");
+}
+
+static int64_t new_goid(rt_p *pp)
+{
+    if (pp == NULL)
+        return atomic_fetch_add_explicit(&rt__sched.goidgen, 1, memory_order_relaxed) + 1;
+    if (pp->goidcache == pp->goidcacheend) {
+        /* Batches of 16, as Go does, so P's don't contend on one counter.
+         * Ids are unique but not dense in creation order across Ps. */
+        pp->goidcache = atomic_fetch_add_explicit(&rt__sched.goidgen, 16,
+                                                  memory_order_relaxed) + 1;
+        pp->goidcacheend = pp->goidcache + 16;
+    }
+    return pp->goidcache++;
+}
+
+static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
+{
+    rt_m *mp = rt__getm();
+    rt_p *pp = mp ? mp->p : NULL;
+    rt_g *gp = pp ? gfget(pp) : NULL;
+    if (gp == NULL && pp == NULL && rt__sched.ngfree > 0) {
+        rt__lock_acquire(&rt__sched.gfree_lock);
+        gp = gfree_pop_global();
+        rt__lock_release(&rt__sched.gfree_lock);
+    }
+    if (gp == NULL && (gp = galloc()) == NULL)
+        return -ENOMEM;
+    gp->fn = fn;
+    gp->arg = arg;
+    gp->gopc = pc;
+    gp->goid = new_goid(pp);
+    gp->waitreason = NULL;
+    gp->waitsince = 0;
+    gp->param = NULL;
+    gp->asan_fake_stack = NULL;
+    gp->is_system = system;
+    if (system)
+        atomic_fetch_add_explicit(&rt__sched.nsystem, 1, memory_order_relaxed);
+    gp->sp = rt__ctx_make(g_stack_top(gp), goentry, gp);
+    atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+    int64_t id = gp->goid;
+    if (pp) {
+        rt__runq_put(pp, gp, true);
+    } else {
+        rt__lock_acquire(&rt__sched.lock);
+        rt__globrunq_put(gp);
+        rt__lock_release(&rt__sched.lock);
+    }
+    if (atomic_load_explicit(&rt__sched.main_started, memory_order_relaxed))
+        rt__wakep();
+    return id;
+}
+
+int64_t rt_go(void (*fn)(void *arg), void *arg)
+{
+    if (fn == NULL)
+        return -EINVAL;
+    return newproc(fn, arg, (uintptr_t)__builtin_return_address(0), false);
+}
+
+int64_t rt__go_system(void (*fn)(void *arg), void *arg)
+{
+    return newproc(fn, arg, (uintptr_t)__builtin_return_address(0), true);
+}
+
+void rt_yield(void)
+{
+    rt_m *mp = rt__getm();
+    rt_g *gp = mp ? mp->curg : NULL;
+    if (gp == NULL) {
+        sched_yield();
+        return;
+    }
+    rt_p *pp = mp->p;
+    rt_g *next = find_fast(pp);
+    if (next == NULL) {
+        if (!atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed))
+            return; /* nothing else to run here */
+        /* stop-the-world pending: let g0 stop this P */
+        atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+        mp->after = RT_AFTER_GLOBAL;
+        mp->after_g = gp;
+        gswitch(mp, gp, &mp->g0);
+        return;
+    }
+    atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+    mp->after = RT_AFTER_READY;
+    mp->after_g = gp;
+    __atomic_store_n(&pp->schedtick, pp->schedtick + 1, __ATOMIC_RELAXED);
+    atomic_store_explicit(&next->status, RT_GRUNNING, memory_order_relaxed);
+    gswitch(mp, gp, next);
+}
+
+void rt_exit(void)
+{
+    rt_g *gp = rt__getg();
+    if (gp == NULL)
+        rt__throw("rt_exit called outside a goroutine");
+    if (gp->goid == 1) {
+        rt__lock_acquire(&rt__sched.lock);
+        rt__sched.main_goexit = true;
+        rt__lock_release(&rt__sched.lock);
+    }
+    goexit0();
+}
+
+int64_t rt_goid(void)
+{
+    rt_g *gp = rt__getg();
+    return gp ? gp->goid : 0;
+}
+
+int rt_num_goroutine(void) { return (int)rt__gcount(); }
+
+/* ---------------------------------------------------------- park/ready -- */
+
+void rt__gopark(bool (*unlockf)(rt_g *gp, void *arg), void *arg,
+                const char *reason)
+{
+    rt_m *mp = rt__getm();
+    rt_g *gp = mp ? mp->curg : NULL;
+    if (gp == NULL)
+        rt__throw("gopark: not on a goroutine");
+    gp->waitreason = reason;
+    gp->waitsince = atomic_load_explicit(&rt__sched.coarse_now, memory_order_relaxed);
+    atomic_store_explicit(&gp->status, RT_GWAITING, memory_order_relaxed);
+    mp->after = RT_AFTER_PARK;
+    mp->after_g = gp;
+    mp->after_fn = unlockf;
+    mp->after_arg = arg;
+    switch_out(mp, gp);
+}
+
+static bool unlock_after_park(rt_g *gp, void *arg)
+{
+    (void)gp;
+    rt__lock_release(arg);
+    return true;
+}
+
+void rt__goparkunlock(rt__lock *l, const char *reason)
+{
+    rt__gopark(unlock_after_park, l, reason);
+}
+
+static void ready(rt_g *gp, bool next)
+{
+    uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+    if (st != RT_GWAITING)
+        rt__throwf("goready: bad g status %u", st);
+    atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+    rt_m *mp = rt__getm();
+    rt_p *pp = mp ? mp->p : NULL;
+    if (pp) {
+        rt__runq_put(pp, gp, next);
+    } else {
+        rt__lock_acquire(&rt__sched.lock);
+        rt__globrunq_put(gp);
+        rt__lock_release(&rt__sched.lock);
+    }
+    rt__wakep();
+}
+
+void rt__goready(rt_g *gp) { ready(gp, true); }
+void rt__goready_tail(rt_g *gp) { ready(gp, false); }
+
+/* ------------------------------------------------------------- syscalls -- */
+
+void rt_syscall_enter(void)
+{
+    rt_m *mp = rt__getm();
+    rt_g *gp = mp ? mp->curg : NULL;
+    if (gp == NULL)
+        return; /* not a goroutine: nothing to hand off */
+    rt_p *pp = mp->p;
+    atomic_fetch_add_explicit(&pp->syscalltick, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rt__sched.nsyscall, 1, memory_order_relaxed);
+    gp->waitsince = atomic_load_explicit(&rt__sched.coarse_now, memory_order_relaxed);
+    atomic_store_explicit(&gp->status, RT_GSYSCALL, memory_order_relaxed);
+    mp->oldp = pp;
+    mp->p = NULL;
+    /* Release: sysmon, which CASes the status, sees a consistent P. */
+    atomic_store_explicit(&pp->status, RT_PSYSCALL, memory_order_release);
+}
+
+void rt_syscall_exit(void)
+{
+    rt_m *mp = rt__getm();
+    rt_g *gp = mp ? mp->curg : NULL;
+    if (gp == NULL)
+        return;
+    rt_p *pp = mp->oldp;
+    mp->oldp = NULL;
+    atomic_fetch_sub_explicit(&rt__sched.nsyscall, 1, memory_order_relaxed);
+    uint32_t expect = RT_PSYSCALL;
+    if (atomic_compare_exchange_strong_explicit(&pp->status, &expect, RT_PRUNNING,
+                                                memory_order_acquire,
+                                                memory_order_relaxed)) {
+        /* Fast path: nobody took our P. */
+        mp->p = pp;
+        pp->m = mp;
+        atomic_fetch_add_explicit(&pp->syscalltick, 1, memory_order_relaxed);
+        atomic_store_explicit(&gp->status, RT_GRUNNING, memory_order_relaxed);
+        return;
+    }
+    /* Sysmon handed our P to another M: take any idle P. */
+    rt__lock_acquire(&rt__sched.lock);
+    rt_p *p2 = atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)
+                   ? NULL
+                   : pidleget();
+    rt__lock_release(&rt__sched.lock);
+    if (p2) {
+        acquirep(mp, p2);
+        atomic_store_explicit(&gp->status, RT_GRUNNING, memory_order_relaxed);
+        return;
+    }
+    /* No P: queue the goroutine globally and put this M to sleep. */
+    atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+    mp->after = RT_AFTER_SYSCALL_BLOCK;
+    mp->after_g = gp;
+    gswitch(mp, gp, &mp->g0);
+}
+
+/* ----------------------------------------------------------- deadlock ---- */
+
+/* rt__sched.lock held by the caller (stopm). */
+static void checkdead(void)
+{
+    if (!atomic_load_explicit(&rt__sched.main_started, memory_order_relaxed) ||
+        sched_halted())
+        return;
+    int32_t run = rt__sched.mcount - rt__sched.nmidle - 1 /* sysmon */;
+    if (run > 0)
+        return;
+    if (run < 0)
+        rt__throwf("checkdead: inconsistent counts (mcount=%d nmidle=%d)",
+                   rt__sched.mcount, rt__sched.nmidle);
+    if (atomic_load_explicit(&rt__sched.nsyscall, memory_order_relaxed) > 0)
+        return;
+    if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0)
+        return;
+    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++)
+        if (!rt__runq_empty(rt__sched.allp[i]))
+            return;
+    if (rt__timers_next() != 0)
+        return;
+    if (rt__sched.external_waiters > 0)
+        return;
+    /* No goroutine can ever run again. */
+    int32_t waiting = 0;
+    rt__lock_acquire(&rt__sched.allg_lock);
+    for (uint32_t i = 0; i < rt__sched.allglen; i++) {
+        rt_g *gp = rt__sched.allg[i];
+        uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+        if (st == RT_GWAITING && !gp->is_system)
+            waiting++;
+    }
+    rt__lock_release(&rt__sched.allg_lock);
+    rt__lock_release(&rt__sched.lock);
+    if (waiting == 0 && rt__sched.main_goexit)
+        rt__throw("no goroutines (main called runtime.Goexit) - deadlock!");
+    rt__throw("all goroutines are asleep - deadlock!");
+}
+
+/* ------------------------------------------------------ stop the world --- */
+
+/* Called on g0 by an M whose P must stop. */
+static void gcstopm(rt_m *mp)
+{
+    if (mp->spinning) {
+        mp->spinning = false;
+        atomic_fetch_sub_explicit(&rt__sched.nmspinning, 1, memory_order_acq_rel);
+    }
+    rt_p *pp = releasep(mp);
+    rt__lock_acquire(&rt__sched.lock);
+    atomic_store_explicit(&pp->status, RT_PGCSTOP, memory_order_relaxed);
+    if (--rt__sched.stopwait == 0)
+        rt__note_wakeup(&rt__sched.stopnote);
+    rt__lock_release(&rt__sched.lock);
+    stopm(mp);
+}
+
+static rt__lock stw_lock; /* one stop-the-world at a time */
+
+void rt__stop_the_world(const char *reason)
+{
+    rt_m *mp = rt__getm();
+    rt_g *gp = mp ? mp->curg : NULL;
+    if (gp == NULL)
+        rt__throw("stoptheworld: not on a goroutine");
+    (void)reason;
+    rt__lock_acquire(&stw_lock);
+    rt__lock_acquire(&rt__sched.lock);
+    rt__note_clear(&rt__sched.stopnote);
+    rt__sched.stopwait = rt__sched.gomaxprocs;
+    atomic_store_explicit(&rt__sched.gcwaiting, 1, memory_order_release);
+    /* our own P */
+    atomic_store_explicit(&mp->p->status, RT_PGCSTOP, memory_order_relaxed);
+    rt__sched.stopwait--;
+    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        uint32_t expect = RT_PSYSCALL;
+        if (atomic_compare_exchange_strong(&pp->status, &expect, RT_PGCSTOP))
+            rt__sched.stopwait--;
+    }
+    rt_p *pp;
+    while ((pp = pidleget()) != NULL) {
+        atomic_store_explicit(&pp->status, RT_PGCSTOP, memory_order_relaxed);
+        rt__sched.stopwait--;
+    }
+    bool wait = rt__sched.stopwait > 0;
+    rt__lock_release(&rt__sched.lock);
+    while (wait) {
+        /* Running goroutines stop at their next scheduling point; Ps whose
+         * M entered a syscall meanwhile are taken here. */
+        if (rt__note_tsleep(&rt__sched.stopnote, 100 * RT_MICROSECOND))
+            break;
+        rt__lock_acquire(&rt__sched.lock);
+        for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+            rt_p *p2 = rt__sched.allp[i];
+            uint32_t expect = RT_PSYSCALL;
+            if (atomic_compare_exchange_strong(&p2->status, &expect, RT_PGCSTOP))
+                rt__sched.stopwait--;
+        }
+        wait = rt__sched.stopwait > 0;
+        rt__lock_release(&rt__sched.lock);
+    }
+}
+
+static void procresize(int32_t n);
+
+void rt__start_the_world(void)
+{
+    rt_m *mp = rt__getm();
+    rt__lock_acquire(&rt__sched.lock);
+    if (rt__sched.newprocs > 0) {
+        procresize(rt__sched.newprocs);
+        rt__sched.newprocs = 0;
+    }
+    atomic_store_explicit(&rt__sched.gcwaiting, 0, memory_order_release);
+    atomic_store_explicit(&mp->p->status, RT_PRUNNING, memory_order_relaxed);
+    rt_p *runp[MAX_PROCS];
+    int nrun = 0;
+    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        if (pp == mp->p)
+            continue;
+        atomic_store_explicit(&pp->status, RT_PIDLE, memory_order_relaxed);
+        pp->m = NULL;
+        if (rt__runq_empty(pp))
+            pidleput(pp);
+        else
+            runp[nrun++] = pp;
+    }
+    rt__lock_release(&rt__sched.lock);
+    for (int i = 0; i < nrun; i++)
+        startm(runp[i], false);
+    rt__lock_release(&stw_lock);
+    rt__wakep();
+}
+
+static rt_p *palloc(int32_t id)
+{
+    rt_p *pp = aligned_alloc(64, (sizeof(rt_p) + 63) & ~(size_t)63);
+    if (pp == NULL)
+        rt__throw("out of memory allocating a P");
+    memset(pp, 0, sizeof *pp);
+    pp->id = id;
+    pp->fastrand = 0x9e3779b97f4a7c15ULL * (uint64_t)(id + 1);
+    atomic_store_explicit(&pp->status, RT_PIDLE, memory_order_relaxed);
+    return pp;
+}
+
+/* World stopped, rt__sched.lock held.  Changes the number of Ps. */
+static void procresize(int32_t n)
+{
+    rt_m *mp = rt__getm();
+    int32_t old = rt__sched.gomaxprocs;
+    for (int32_t i = old; i < n; i++) {
+        if (rt__sched.allp[i] == NULL)
+            rt__sched.allp[i] = palloc(i);
+        atomic_store_explicit(&rt__sched.allp[i]->status, RT_PGCSTOP,
+                              memory_order_relaxed);
+    }
+    rt_p *keep = mp->p;
+    if (keep->id >= n) {
+        /* Our P goes away: continue on P0. */
+        rt_p *p0 = rt__sched.allp[0];
+        keep->m = NULL;
+        mp->p = p0;
+        p0->m = mp;
+        keep = p0;
+    }
+    for (int32_t i = n; i < old; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        rt_g *gp;
+        while ((gp = rt__runq_get(pp)) != NULL)
+            rt__globrunq_put(gp);
+        rt__timers_move(pp, keep);
+        rt__lock_acquire(&rt__sched.gfree_lock);
+        while (pp->gfree) {
+            rt_g *g2 = pp->gfree;
+            pp->gfree = g2->schedlink;
+            pp->gfreecnt--;
+            gfree_push_global(g2);
+        }
+        rt__lock_release(&rt__sched.gfree_lock);
+        pp->m = NULL;
+        atomic_store_explicit(&pp->status, RT_PDEAD, memory_order_relaxed);
+    }
+    rt__sched.gomaxprocs = n;
+}
+
+int rt_maxprocs(int n)
+{
+    int old = rt__sched.gomaxprocs;
+    if (n <= 0 || n == old)
+        return old;
+    if (n > MAX_PROCS)
+        n = MAX_PROCS;
+    if (rt__getg() == NULL)
+        return old; /* only goroutines can stop the world */
+    rt__stop_the_world("GOMAXPROCS");
+    rt__sched.newprocs = n;
+    rt__start_the_world();
+    return old;
+}
+
+/* -------------------------------------------------------------- hooks ---- */
+
+void rt__block_event(int64_t start_ns, int skip)
+{
+    /* The block profiler (trace/) records (rt_nanotime() - start_ns, stack)
+     * here.  Until it exists only the count is kept. */
+    (void)start_ns;
+    (void)skip;
+    atomic_fetch_add_explicit(&rt__sched.block_events, 1, memory_order_relaxed);
+}
+
+bool rt__sync_can_spin(int iter)
+{
+    /* As Go's sync_runtime_canSpin: a few iterations, only on a multicore
+     * machine with other Ps running, and only while our own queue is empty
+     * (spinning would delay the goroutines waiting there). */
+    if (iter >= 4 || rt__sched.gomaxprocs <= 1 || rt__ncpu() <= 1)
+        return false;
+    if (atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) +
+            atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) + 1 >=
+        rt__sched.gomaxprocs)
+        return false;
+    rt_m *mp = rt__getm();
+    return mp && mp->p && rt__runq_empty(mp->p);
+}
+
+/* ------------------------------------------------------------ start-up --- */
+
+void rt__sched_init(int maxprocs)
+{
+    if (maxprocs < 1)
+        maxprocs = 1;
+    if (maxprocs > MAX_PROCS)
+        maxprocs = MAX_PROCS;
+    rt__sched.allp = calloc(MAX_PROCS, sizeof(rt_p *));
+    if (rt__sched.allp == NULL)
+        rt__throw("out of memory allocating Ps");
+    rt__sched.gomaxprocs = maxprocs;
+    rt__sched.mnext = 0;
+    atomic_store(&rt__sched.coarse_now, rt_nanotime());
+    for (int32_t i = maxprocs - 1; i >= 0; i--) {
+        rt__sched.allp[i] = palloc(i);
+        pidleput(rt__sched.allp[i]);
+    }
+}
+
+typedef struct main_args {
+    int (*fn)(int, char **);
+    int argc;
+    char **argv;
+} main_args;
+
+static void main_goroutine(void *arg)
+{
+    main_args *ma = arg;
+    int r = ma->fn(ma->argc, ma->argv);
+    rt__lock_acquire(&rt__sched.lock);
+    rt__sched.main_result = r;
+    atomic_store_explicit(&rt__sched.stopping, 1, memory_order_release);
+    rt__lock_release(&rt__sched.lock);
+    rt__note_wakeup(&rt__sched.main_done);
+    goexit0();
+}
+
+int rt__sched_run_main(int (*fn)(int, char **), int argc, char **argv)
+{
+    static main_args ma;
+    ma.fn = fn;
+    ma.argc = argc;
+    ma.argv = argv;
+    atomic_store(&rt__sched.goidgen, 0);
+    int64_t id = newproc(main_goroutine, &ma, (uintptr_t)__builtin_return_address(0), false);
+    if (id != 1)
+        rt__throwf("runtime: main goroutine got id %lld", (long long)id);
+    rt__sysmon_start();
+    atomic_store_explicit(&rt__sched.main_started, 1, memory_order_release);
+    startm(NULL, false);
+    rt__note_sleep(&rt__sched.main_done);
+    return rt__sched.main_result;
+}
+
+void rt__sysmon_start(void) { newm(NULL, false, true); }

@@ -1,0 +1,119 @@
+/*
+ * sched/sysmon.c -- the system monitor thread.
+ *
+ * One thread without a P that wakes every 20 us, backing off to every 10 ms
+ * while nothing happens (Go's sysmon).  Each tick it:
+ *
+ *   - stamps rt__sched.coarse_now, the clock that parks use for
+ *     waitsince (a park must not pay for a clock read);
+ *   - retakes Ps from Ms blocked in rt_syscall_enter for more than 20 us
+ *     and hands them to other Ms (rt__handoffp), so a blocking call costs
+ *     its goroutine a thread, not a processor;
+ *   - notices goroutines that have run for more than 10 ms without a
+ *     scheduling point.  C code cannot be preempted safely (no safe points,
+ *     no stack maps), so sysmon counts them (rt__sched.stuck_count) and makes
+ *     sure an idle P is woken to steal the stuck P's queue;
+ *   - wakes an idle P when some timer is overdue (the backstop for timers on
+ *     a P whose goroutine does not schedule);
+ *   - once a second, returns the stack pages of pooled dead goroutines.
+ *
+ * Later issues hang the schedtrace printer and the scavenger here.
+ */
+#include <time.h>
+
+#include "sched/sched.h"
+
+#define SYSCALL_RETAKE_NS (20 * RT_MICROSECOND)
+#define STUCK_NS          (10 * RT_MILLISECOND)
+
+static void nsleep(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / RT_SECOND, .tv_nsec = ns % RT_SECOND};
+    nanosleep(&ts, NULL);
+}
+
+/* Returns how many Ps were retaken or woken for. */
+static int retake(int64_t now)
+{
+    int n = 0;
+    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        uint32_t st = atomic_load_explicit(&pp->status, memory_order_acquire);
+        if (st == RT_PSYSCALL) {
+            uint32_t t = atomic_load_explicit(&pp->syscalltick, memory_order_relaxed);
+            if (pp->sysmon_syscalltick != t) {
+                pp->sysmon_syscalltick = t;
+                pp->sysmon_syscallwhen = now;
+                continue;
+            }
+            if (now - pp->sysmon_syscallwhen < SYSCALL_RETAKE_NS)
+                continue;
+            /* Nothing waits for this P and others are idle: leave it, the
+             * syscall's M gets it back without a hand-off (Go's rule). */
+            if (rt__runq_empty(pp) &&
+                atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) +
+                        atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) >
+                    0 &&
+                now - pp->sysmon_syscallwhen < STUCK_NS)
+                continue;
+            uint32_t expect = RT_PSYSCALL;
+            if (atomic_compare_exchange_strong_explicit(&pp->status, &expect, RT_PIDLE,
+                                                        memory_order_acq_rel,
+                                                        memory_order_relaxed)) {
+                n++;
+                rt__handoffp(pp);
+            }
+        } else if (st == RT_PRUNNING) {
+            uint32_t t = __atomic_load_n(&pp->schedtick, __ATOMIC_RELAXED);
+            if (pp->sysmon_schedtick != t) {
+                pp->sysmon_schedtick = t;
+                pp->sysmon_schedwhen = now;
+                continue;
+            }
+            if (pp->sysmon_schedwhen != 0 && now - pp->sysmon_schedwhen >= STUCK_NS) {
+                atomic_fetch_add_explicit(&rt__sched.stuck_count, 1, memory_order_relaxed);
+                pp->sysmon_schedwhen = 0; /* count each stuck stretch once */
+                if (!rt__runq_empty(pp)) {
+                    rt__wakep();
+                    n++;
+                }
+            }
+        }
+    }
+    return n;
+}
+
+void rt__sysmon_main(rt_m *mp)
+{
+    (void)mp;
+    int64_t delay = 20 * RT_MICROSECOND;
+    int idle = 0;
+    int64_t last_trim = rt_nanotime();
+    for (;;) {
+        if (idle == 0)
+            delay = 20 * RT_MICROSECOND;
+        else if (idle > 50)
+            delay *= 2;
+        if (delay > 10 * RT_MILLISECOND)
+            delay = 10 * RT_MILLISECOND;
+        nsleep(delay);
+        int64_t now = rt_nanotime();
+        atomic_store_explicit(&rt__sched.coarse_now, now, memory_order_relaxed);
+        if (atomic_load_explicit(&rt__throwing, memory_order_relaxed))
+            continue;
+        if (retake(now) > 0)
+            idle = 0;
+        else
+            idle++;
+        int64_t next = rt__timers_next();
+        if (next != 0 && next < now - RT_MILLISECOND &&
+            atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) > 0) {
+            rt__wakep();
+            idle = 0;
+        }
+        if (now - last_trim >= RT_SECOND) {
+            last_trim = now;
+            rt__gfree_trim(4096);
+        }
+    }
+}

@@ -1,0 +1,285 @@
+/*
+ * sched/timer.c -- runtime timers in per-P heaps, and rt_sleep.
+ *
+ * The Go >= 1.14 design: there is no timer thread.  Each P keeps the
+ * timers added by goroutines running on it in a 4-ary min-heap ordered by
+ * `when`, under the P's timer lock, and publishes the earliest deadline in
+ * timers.when0 so that a scheduler can test "anything due?" with one load.
+ *
+ *   - Every schedule on a P looks at its own when0 (proc.c: find_fast and
+ *     findrunnable) and runs the due timers; a spinning M looks at the other
+ *     Ps' heaps too in its last stealing round.
+ *   - The first M to go idle while timers are pending sleeps exactly until
+ *     the earliest one (proc.c: stopm, the "timer sleeper"), then takes an
+ *     idle P and runs it.  A timer added with an earlier deadline wakes that
+ *     sleeper (wake_sleeper below).  sysmon is the backstop for a timer on a
+ *     P whose goroutine runs for a long time without scheduling.
+ *
+ * A timer's callback runs with no lock held, on whichever M found it due;
+ * it must not block.  A periodic timer is re-armed (skipping missed
+ * periods) *before* its callback runs, so deleting it during the callback
+ * deletes the next firing.  A timer is on at most one heap; t->pp tells
+ * which, and whoever changes t->pp holds that heap's lock.
+ *
+ * Rejected: a global heap under one lock (every rt_sleep of every P would
+ * contend on it) and a timer wheel (the heap's O(log n) is cheap at the
+ * sizes programs use, and exact deadlines matter for rt_sleep).
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include "sched/sched.h"
+
+#define HEAP_D 4
+
+static void heap_up(rt_p *pp, uint32_t i)
+{
+    rt__timer **h = pp->timers.heap;
+    rt__timer *t = h[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / HEAP_D;
+        if (h[parent]->when <= t->when)
+            break;
+        h[i] = h[parent];
+        h[i]->idx = i;
+        i = parent;
+    }
+    h[i] = t;
+    t->idx = i;
+}
+
+static void heap_down(rt_p *pp, uint32_t i)
+{
+    rt__timer **h = pp->timers.heap;
+    uint32_t n = pp->timers.len;
+    rt__timer *t = h[i];
+    for (;;) {
+        uint32_t c = i * HEAP_D + 1;
+        if (c >= n)
+            break;
+        uint32_t best = c;
+        for (uint32_t k = c + 1; k < c + HEAP_D && k < n; k++)
+            if (h[k]->when < h[best]->when)
+                best = k;
+        if (h[best]->when >= t->when)
+            break;
+        h[i] = h[best];
+        h[i]->idx = i;
+        i = best;
+    }
+    h[i] = t;
+    t->idx = i;
+}
+
+static void publish_when0(rt_p *pp)
+{
+    int64_t w = pp->timers.len ? pp->timers.heap[0]->when : 0;
+    if (w == 0 && pp->timers.len)
+        w = 1; /* 0 means "no timers" */
+    atomic_store_explicit(&pp->timers.when0, w, memory_order_release);
+}
+
+/* pp's timer lock held. */
+static void heap_push(rt_p *pp, rt__timer *t)
+{
+    if (pp->timers.len == pp->timers.cap) {
+        uint32_t cap = pp->timers.cap ? pp->timers.cap * 2 : 64;
+        rt__timer **h = realloc(pp->timers.heap, cap * sizeof *h);
+        if (h == NULL)
+            rt__throw("out of memory growing a timer heap");
+        pp->timers.heap = h;
+        pp->timers.cap = cap;
+    }
+    uint32_t i = pp->timers.len++;
+    pp->timers.heap[i] = t;
+    atomic_store_explicit(&t->pp, pp, memory_order_relaxed);
+    heap_up(pp, i);
+    publish_when0(pp);
+}
+
+/* pp's timer lock held; t is on pp's heap. */
+static void heap_remove(rt_p *pp, rt__timer *t)
+{
+    uint32_t i = t->idx;
+    uint32_t last = --pp->timers.len;
+    if (i != last) {
+        rt__timer *m = pp->timers.heap[last];
+        pp->timers.heap[i] = m;
+        m->idx = i;
+        heap_down(pp, i);
+        heap_up(pp, m->idx);
+    }
+    atomic_store_explicit(&t->pp, NULL, memory_order_relaxed);
+    publish_when0(pp);
+}
+
+static rt_p *current_p(void)
+{
+    rt_m *mp = rt__getm();
+    if (mp && mp->p)
+        return mp->p;
+    return rt__sched.allp[0]; /* a thread outside the scheduler */
+}
+
+/* A deadline earlier than the one the idle timer sleeper waits for must
+ * wake it; so must any deadline when Ps are idle and nobody sleeps on
+ * timers (the adder's own P may be about to run a long goroutine). */
+static void wake_sleeper(int64_t when)
+{
+    int64_t until = atomic_load_explicit(&rt__sched.timer_sleep_until,
+                                         memory_order_relaxed);
+    if (until != 0 && when >= until)
+        return;
+    if (until == 0)
+        return; /* no sleeper: the next M to go idle computes the deadline */
+    rt__lock_acquire(&rt__sched.lock);
+    rt_m *sl = rt__sched.timer_sleeper;
+    if (sl && when < atomic_load_explicit(&rt__sched.timer_sleep_until,
+                                          memory_order_relaxed))
+        rt__note_wakeup(&sl->park);
+    rt__lock_release(&rt__sched.lock);
+}
+
+void rt__timer_add(rt__timer *t)
+{
+    rt_p *pp = current_p();
+    rt__lock_acquire(&pp->timers.lock);
+    if (atomic_load_explicit(&t->pp, memory_order_relaxed) != NULL)
+        rt__throw("timer_add: timer already added");
+    heap_push(pp, t);
+    rt__lock_release(&pp->timers.lock);
+    wake_sleeper(t->when);
+}
+
+/* Locks the heap t is on and returns it, or NULL (t not pending). */
+static rt_p *lock_timer(rt__timer *t)
+{
+    for (;;) {
+        rt_p *pp = atomic_load_explicit(&t->pp, memory_order_relaxed);
+        if (pp == NULL)
+            return NULL;
+        rt__lock_acquire(&pp->timers.lock);
+        if (atomic_load_explicit(&t->pp, memory_order_relaxed) == pp)
+            return pp;
+        rt__lock_release(&pp->timers.lock);
+    }
+}
+
+bool rt__timer_del(rt__timer *t)
+{
+    rt_p *pp = lock_timer(t);
+    if (pp == NULL)
+        return false;
+    heap_remove(pp, t);
+    rt__lock_release(&pp->timers.lock);
+    return true;
+}
+
+bool rt__timer_mod(rt__timer *t, int64_t when, int64_t period)
+{
+    bool pending = rt__timer_del(t);
+    t->when = when;
+    t->period = period;
+    rt__timer_add(t);
+    return pending;
+}
+
+int64_t rt__timers_run(rt_p *pp, int64_t now)
+{
+    rt__lock_acquire(&pp->timers.lock);
+    while (pp->timers.len > 0) {
+        rt__timer *t = pp->timers.heap[0];
+        if (t->when > now)
+            break;
+        void (*f)(void *, uintptr_t, int64_t) = t->f;
+        void *arg = t->arg;
+        uintptr_t seq = t->seq;
+        if (t->period > 0) {
+            /* Re-arm, skipping periods already missed. */
+            int64_t late = now - t->when;
+            t->when += t->period * (1 + late / t->period);
+            heap_down(pp, 0);
+            publish_when0(pp);
+        } else {
+            heap_remove(pp, t);
+        }
+        /* t may be gone (freed or its stack frame popped) once f runs. */
+        rt__lock_release(&pp->timers.lock);
+        f(arg, seq, now);
+        rt__lock_acquire(&pp->timers.lock);
+    }
+    int64_t next = pp->timers.len ? pp->timers.heap[0]->when : 0;
+    rt__lock_release(&pp->timers.lock);
+    return next;
+}
+
+int64_t rt__timers_next(void)
+{
+    int64_t next = 0;
+    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+        int64_t w = atomic_load_explicit(&rt__sched.allp[i]->timers.when0,
+                                         memory_order_acquire);
+        if (w != 0 && (next == 0 || w < next))
+            next = w;
+    }
+    return next;
+}
+
+void rt__timers_move(rt_p *from, rt_p *to)
+{
+    rt__lock_acquire(&from->timers.lock);
+    rt__lock_acquire(&to->timers.lock);
+    while (from->timers.len > 0) {
+        rt__timer *t = from->timers.heap[from->timers.len - 1];
+        heap_remove(from, t);
+        heap_push(to, t);
+    }
+    rt__lock_release(&to->timers.lock);
+    rt__lock_release(&from->timers.lock);
+}
+
+/* ----------------------------------------------------------- rt_sleep --- */
+
+static void sleep_wake(void *arg, uintptr_t seq, int64_t now)
+{
+    (void)seq;
+    (void)now;
+    rt__goready(arg);
+}
+
+/* Runs after the sleeper switched out: only now may the timer fire. */
+static bool sleep_arm(rt_g *gp, void *arg)
+{
+    (void)gp;
+    rt__timer_add(arg);
+    return true;
+}
+
+void rt_sleep(int64_t ns)
+{
+    if (ns <= 0)
+        return;
+    rt_g *gp = rt__getg();
+    if (gp == NULL) {
+        /* Not a goroutine (a foreign thread): block the thread. */
+        struct timespec ts = {.tv_sec = ns / RT_SECOND, .tv_nsec = ns % RT_SECOND};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        return;
+    }
+    rt__timer t = {0};
+    int64_t when = rt_nanotime() + ns;
+    if (when < 0)
+        when = INT64_MAX; /* overflow: sleep "forever" */
+    t.when = when;
+    t.f = sleep_wake;
+    t.arg = gp;
+    rt__gopark(sleep_arm, &t, RT_WAIT_SLEEP);
+}
+
+int64_t rt_nanotime(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * RT_SECOND + ts.tv_nsec;
+}
