@@ -1,0 +1,526 @@
+/*
+ * runtime/symtab.c -- program counters to function, file and line.
+ *
+ * What it does
+ *   rt__symbolize(pc) answers the three questions a traceback line needs:
+ *   which function holds pc (its name and first instruction), which source
+ *   line pc belongs to, and whether that function is part of libgrt itself
+ *   (Go hides its runtime.* frames; grt hides its own frames the same way).
+ *
+ * Where the answers come from
+ *   One libdwfl session ("Dwfl") for the running process, reported from
+ *   /proc/self/maps: every mapped ELF object becomes a module.  Function
+ *   names and entries come from the module's ELF symbol table
+ *   (dwfl_module_addrinfo: .symtab when present, else .dynsym), lines from
+ *   its DWARF line table (dwfl_module_getsrc + dwfl_lineinfo).  For an
+ *   address no module knows (a library dlopen'ed after start-up) dladdr()
+ *   gives at least the exported symbol.
+ *
+ *   "Part of libgrt" is decided by the DWARF compile unit that holds pc:
+ *   libgrt is a static library linked into the program, so its functions
+ *   sit in the same module as the user's and the module cannot tell them
+ *   apart; static helpers have plain names, so a name prefix cannot either.
+ *   The compile unit's source path can: a unit whose source lies in grt's
+ *   own source tree belongs to the runtime.  The tree root is the
+ *   grandparent directory of this very file's __FILE__ (.../runtime/symtab.c
+ *   -> ...), so the answer needs no configuration.  Units under the tree's
+ *   tests/, examples/, bench/, tools/, docs/ or build* directories are not
+ *   the runtime (those programs link libgrt; they are not part of it).
+ *   Without DWARF for pc the rt_ / rt__ name prefix decides, which is right
+ *   for every exported and cross-file runtime function.
+ *
+ * Why a cache, and why everything is loaded at start-up
+ *   Tracebacks are printed in the worst places: from the SIGSEGV handler,
+ *   while another thread holds malloc's lock, with the world half stopped.
+ *   libdw allocates when it first touches a module (ELF headers, symbol
+ *   table, line tables, address ranges).  rt__symtab_init, called once at
+ *   start-up, therefore reads every module's symbol table, and all of the
+ *   DWARF of the module that holds libgrt -- with a static libgrt, the
+ *   program itself -- so that looking up the program's frames later only
+ *   reads tables that already exist.  Other libraries' DWARF (libc's, when
+ *   its debug info is installed) costs tens of milliseconds to read, so it
+ *   is read by the first lookup that needs it, and never while a fatal
+ *   error is being printed (rt__throwing): that thread may have crashed
+ *   holding malloc's lock.  Results are kept in a fixed-size
+ *   open-addressing table keyed by pc (mmap'ed once at init),
+ *   whose strings are copied into a fixed arena (interned: one copy per
+ *   distinct string).  A cached entry thus never points into memory that
+ *   libdw or the dynamic loader may release (dlclose), and repeated
+ *   tracebacks of the same stacks -- allocfreetrace prints thousands --
+ *   cost a hash probe per frame.
+ *
+ * Locking
+ *   libdwfl is not thread-safe, so the session, the cache and the arena are
+ *   guarded by one lock.  It is a spin lock that records its owner (the
+ *   address of a thread-local byte, unique per thread) instead of rt__lock:
+ *   a fatal signal may arrive while this very thread is inside a lookup,
+ *   and the handler's traceback must then not wait for itself.  A lookup
+ *   that finds the lock held by its own thread does not touch libdwfl (the
+ *   interrupted call may have left it mid-update) and answers from dladdr
+ *   alone, uncached.  Holders never park (no lookup blocks on anything but
+ *   this lock), so a waiter spins briefly and then yields the CPU.
+ *
+ * Rejected alternatives
+ *   - backtrace_symbols / dladdr only: sees only exported dynamic symbols,
+ *     so static functions and every function of a non -rdynamic program
+ *     print as "?"; and no lines.
+ *   - libbacktrace: would be another dependency next to libdw, which the
+ *     pprof writer needs anyway for build ids and mappings.
+ *   - Looking up "runtime or not" by symbol name prefix only: wrong for the
+ *     runtime's static helpers (see above).
+ *   - A lock-free cache read path: lookups are rare outside tracebacks and
+ *     the profilers symbolize in batches; one uncontended lock is cheaper to
+ *     get right.
+ *
+ * Invariants
+ *   - Every Dwfl call, cache access and arena write happens with the lock
+ *     held by the calling thread.
+ *   - After init, no lookup made while rt__throwing is set allocates for a
+ *     pc inside a module reported at init (see preload_module).
+ *   - Cache keys are never 0 (pc 0 is answered "unknown" before locking).
+ *   - Strings handed out live for the rest of the process.
+ */
+#include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "runtime/runtime.h"
+
+/* ------------------------------------------------------------ tunables -- */
+
+#define CACHE_SLOTS 8192u          /* power of two; 48 bytes each */
+#define CACHE_PROBE 16u            /* linear probe length before evicting */
+#define ARENA_BYTES (512u * 1024u) /* interned string bytes */
+#define INTERN_SLOTS 16384u        /* power of two; distinct strings */
+
+/* One cached answer.  Protected by the symtab lock. */
+typedef struct cent {
+    uintptr_t key;    /* pc looked up; 0 = empty slot */
+    uintptr_t entry;  /* 0 if unknown */
+    const char *name; /* interned or NULL */
+    const char *file; /* interned or NULL */
+    int32_t line;
+    bool in_runtime;
+} cent;
+
+/* ---------------------------------------------------------- the state -- */
+
+/* Owner of the lock: address of the owner thread's tl_self, or 0.
+ * acquire on taking, release on dropping. */
+static _Atomic uintptr_t lock_owner;
+static _Thread_local char tl_self;
+
+/* All below: protected by the lock. */
+static bool initialized;
+static Dwfl *dwfl;        /* NULL if the session could not be made */
+static cent *cache;       /* [CACHE_SLOTS], NULL if mmap failed */
+static char *arena;       /* [ARENA_BYTES] */
+static size_t arena_used;
+static uint32_t *intern_tab; /* [INTERN_SLOTS]: arena offset + 1, 0 empty */
+static char root[PATH_MAX];  /* grt's source tree, no trailing '/' */
+static size_t root_len;
+static bool root_absolute;
+
+/* The module holding libgrt, and the modules whose DWARF is loaded. */
+#define MAX_DWARF_LOADED 64
+static Dwfl_Module *rt_module;
+static Dwfl_Module *dwarf_loaded[MAX_DWARF_LOADED];
+static int n_dwarf_loaded;
+
+static char *debuginfo_path; /* NULL: libdw's default search path */
+
+static const Dwfl_Callbacks proc_callbacks = {
+    /* The modules are files mapped into this process: open them by the
+     * path /proc/self/maps names (the vdso is read from memory). */
+    .find_elf = dwfl_linux_proc_find_elf,
+    /* Separate debug info by build id (/usr/lib/debug/.build-id/...), if
+     * installed.  Not dwfl_standard_find_debuginfo: it also asks
+     * debuginfod, which dlopen()s libcurl and a dozen more libraries into
+     * the program (10 ms at start-up) and may go to the network when
+     * DEBUGINFOD_URLS is set.  (.gnu_debuglink-only debug files are not
+     * searched; distributions install build-id links.) */
+    .find_debuginfo = dwfl_build_id_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+
+/* --------------------------------------------------------------- lock -- */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* Takes the lock; returns false without it if this thread already holds
+ * it (a signal handler interrupted a lookup). */
+static bool lock_take(void)
+{
+    uintptr_t me = (uintptr_t)&tl_self;
+
+    for (unsigned i = 0;; i++) {
+        uintptr_t cur = 0;
+        if (atomic_compare_exchange_weak_explicit(&lock_owner, &cur, me,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+        if (cur == me)
+            return false;
+        if (i < 100)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
+static void lock_drop(void)
+{
+    atomic_store_explicit(&lock_owner, 0, memory_order_release);
+}
+
+/* ------------------------------------------------------------ strings -- */
+
+static uint32_t str_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* The arena copy of s (made on first sight).  If the arena or its index is
+ * full, s itself: libdw's strings live as long as the session, which is
+ * never ended, so only a dlclose'd library's names could go stale. */
+static const char *intern(const char *s)
+{
+    if (s == NULL || arena == NULL)
+        return s;
+    uint32_t h = str_hash(s);
+    for (uint32_t i = 0; i < INTERN_SLOTS; i++) {
+        uint32_t *slot = &intern_tab[(h + i) & (INTERN_SLOTS - 1)];
+        if (*slot == 0) {
+            size_t n = strlen(s) + 1;
+            if (arena_used + n > ARENA_BYTES || i > INTERN_SLOTS / 2)
+                return s;
+            memcpy(arena + arena_used, s, n);
+            *slot = (uint32_t)arena_used + 1;
+            arena_used += n;
+            return arena + *slot - 1;
+        }
+        const char *t = arena + *slot - 1;
+        if (strcmp(t, s) == 0)
+            return t;
+    }
+    return s;
+}
+
+/* -------------------------------------------------------------- cache -- */
+
+static size_t pc_hash(uintptr_t pc)
+{
+    uint64_t x = (uint64_t)pc * 0x9e3779b97f4a7c15ull;
+    return (size_t)(x >> 32) & (CACHE_SLOTS - 1);
+}
+
+static const cent *cache_find(uintptr_t pc)
+{
+    if (cache == NULL)
+        return NULL;
+    size_t h = pc_hash(pc);
+    for (size_t i = 0; i < CACHE_PROBE; i++) {
+        const cent *e = &cache[(h + i) & (CACHE_SLOTS - 1)];
+        if (e->key == pc)
+            return e;
+        if (e->key == 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+/* Stores the answer for pc; when the probe window is full the home slot is
+ * overwritten (a cache may forget). */
+static void cache_put(uintptr_t pc, const rt__sym *s)
+{
+    if (cache == NULL)
+        return;
+    size_t h = pc_hash(pc);
+    cent *e = &cache[h];
+    for (size_t i = 0; i < CACHE_PROBE; i++) {
+        cent *c = &cache[(h + i) & (CACHE_SLOTS - 1)];
+        if (c->key == 0) {
+            e = c;
+            break;
+        }
+    }
+    e->key = pc;
+    e->entry = s->entry;
+    e->name = s->name;
+    e->file = s->file;
+    e->line = s->line;
+    e->in_runtime = s->in_runtime;
+}
+
+/* ------------------------------------------------- runtime or not? ----- */
+
+/* root := grandparent directory of this file's __FILE__. */
+static void set_root(void)
+{
+    const char *f = __FILE__;
+    size_t n = strlen(f);
+    for (int up = 0; up < 2; up++) {
+        while (n > 0 && f[n - 1] != '/')
+            n--;
+        while (n > 0 && f[n - 1] == '/')
+            n--;
+    }
+    if (n >= sizeof root)
+        n = 0;
+    memcpy(root, f, n);
+    root[n] = '\0';
+    root_len = n;
+    root_absolute = f[0] == '/';
+}
+
+/* Top-level directories of the tree whose code links libgrt but is not
+ * part of it. */
+static bool outside_library(const char *dir, size_t n)
+{
+    static const char *const not_lib[] = {"tests", "examples", "bench",
+                                          "tools", "docs"};
+    for (size_t i = 0; i < sizeof not_lib / sizeof not_lib[0]; i++)
+        if (strlen(not_lib[i]) == n && memcmp(dir, not_lib[i], n) == 0)
+            return true;
+    return n >= 5 && memcmp(dir, "build", 5) == 0;
+}
+
+/* Whether the compile unit's primary source file lies in one of grt's own
+ * library folders.  No allocation: the joined path is built on the
+ * stack. */
+static bool cu_in_runtime(Dwarf_Die *cu)
+{
+    char buf[PATH_MAX];
+    const char *path = dwarf_diename(cu);
+    if (path == NULL)
+        return false;
+    if (path[0] != '/' && root_absolute) {
+        Dwarf_Attribute attr;
+        const char *dir = dwarf_formstring(
+            dwarf_attr(cu, DW_AT_comp_dir, &attr));
+        if (dir == NULL)
+            return false;
+        int k = snprintf(buf, sizeof buf, "%s/%s", dir, path);
+        if (k < 0 || (size_t)k >= sizeof buf)
+            return false;
+        path = buf;
+    }
+    const char *rest = path;
+    if (root_len > 0) {
+        if (strncmp(path, root, root_len) != 0 || path[root_len] != '/')
+            return false;
+        rest = path + root_len + 1;
+    }
+    while (rest[0] == '.' && rest[1] == '/')
+        rest += 2;
+    const char *slash = strchr(rest, '/');
+    if (slash == NULL || slash == rest) /* a file at the tree's top */
+        return false;
+    return !outside_library(rest, (size_t)(slash - rest));
+}
+
+static bool name_in_runtime(const char *name)
+{
+    return name != NULL && strncmp(name, "rt_", 3) == 0;
+}
+
+/* ---------------------------------------------------------- lookups ---- */
+
+/*
+ * Makes libdw read now what it would otherwise read on first use: the ELF
+ * symbol table of every module, and for the module that holds libgrt (and
+ * so, in the usual static link, the program's own code) the DWARF, the
+ * address-range table and every compile unit's line table.  Other modules'
+ * DWARF (libc's debug info, when installed, takes ~70 ms to read in full)
+ * is loaded by the first lookup that needs it -- but never while a fatal
+ * error is being printed: that thread may have crashed inside malloc, and
+ * libdw's loading allocates.  Then such frames get names but no lines.
+ */
+static int preload_module(Dwfl_Module *mod, void **userdata,
+                          const char *name, Dwarf_Addr start, void *arg)
+{
+    (void)userdata, (void)name, (void)arg;
+    (void)dwfl_module_getsymtab(mod);
+    if (mod != rt_module)
+        return DWARF_CB_OK;
+    Dwarf_Addr bias;
+    if (dwfl_module_getdwarf(mod, &bias) == NULL)
+        return DWARF_CB_OK;
+    dwarf_loaded[n_dwarf_loaded++] = mod;
+    (void)dwfl_module_addrdie(mod, start, &bias);
+    Dwarf_Die *cu = NULL;
+    while ((cu = dwfl_module_nextcu(mod, cu, &bias)) != NULL) {
+        size_t nlines;
+        (void)dwfl_getsrclines(cu, &nlines);
+    }
+    return DWARF_CB_OK;
+}
+
+/* Whether mod's DWARF may be used now (see preload_module); loads it if
+ * that is safe.  Lock held. */
+static bool dwarf_usable(Dwfl_Module *mod)
+{
+    for (int i = 0; i < n_dwarf_loaded; i++)
+        if (dwarf_loaded[i] == mod)
+            return true;
+    if (atomic_load_explicit(&rt__throwing, memory_order_relaxed) != 0)
+        return false;
+    Dwarf_Addr bias;
+    (void)dwfl_module_getdwarf(mod, &bias);
+    if (n_dwarf_loaded < MAX_DWARF_LOADED)
+        dwarf_loaded[n_dwarf_loaded++] = mod;
+    return true;
+}
+
+
+/* dladdr only: exported symbols, no lines.  Safe to use when libdwfl must
+ * not be entered. */
+static void lookup_dladdr(uintptr_t pc, rt__sym *out)
+{
+    Dl_info di;
+    if (dladdr((void *)pc, &di) != 0 && di.dli_sname != NULL &&
+        di.dli_saddr != NULL && (uintptr_t)di.dli_saddr <= pc) {
+        out->name = di.dli_sname;
+        out->entry = (uintptr_t)di.dli_saddr;
+        out->in_runtime = name_in_runtime(out->name);
+    }
+}
+
+/* The full lookup; lock held, strings not yet interned. */
+static void lookup_dwfl(uintptr_t pc, rt__sym *out)
+{
+    Dwfl_Module *mod = dwfl != NULL ? dwfl_addrmodule(dwfl, pc) : NULL;
+    bool have_cu = false;
+
+    if (mod != NULL) {
+        GElf_Off off = 0;
+        GElf_Sym sym;
+        const char *name = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL,
+                                                NULL, NULL);
+        if (name != NULL && name[0] != '\0') {
+            out->name = name;
+            out->entry = pc - (uintptr_t)off;
+        }
+        Dwarf_Addr bias;
+        bool dw = dwarf_usable(mod);
+        Dwarf_Die *cu = dw ? dwfl_module_addrdie(mod, pc, &bias) : NULL;
+        if (cu != NULL) {
+            have_cu = true;
+            out->in_runtime = cu_in_runtime(cu);
+        }
+        Dwfl_Line *ln = dw ? dwfl_module_getsrc(mod, pc) : NULL;
+        if (ln != NULL) {
+            int line = 0;
+            const char *file = dwfl_lineinfo(ln, NULL, &line, NULL, NULL,
+                                             NULL);
+            if (file != NULL) {
+                out->file = file;
+                out->line = line;
+            }
+        }
+    }
+    if (out->name == NULL) {
+        bool in_rt = out->in_runtime;
+        lookup_dladdr(pc, out);
+        if (have_cu)
+            out->in_runtime = in_rt;
+    } else if (!have_cu) {
+        out->in_runtime = name_in_runtime(out->name);
+    }
+}
+
+/* ----------------------------------------------------------- start-up -- */
+
+/* Lock held. */
+static void init_locked(void)
+{
+    initialized = true;
+    set_root();
+
+    void *mem = mmap(NULL,
+                     CACHE_SLOTS * sizeof(cent) + ARENA_BYTES +
+                         INTERN_SLOTS * sizeof(uint32_t),
+                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+                     0);
+    if (mem != MAP_FAILED) {
+        cache = mem;
+        intern_tab = (uint32_t *)(cache + CACHE_SLOTS);
+        arena = (char *)(intern_tab + INTERN_SLOTS);
+    }
+
+    dwfl = dwfl_begin(&proc_callbacks);
+    if (dwfl == NULL)
+        return;
+    dwfl_report_begin(dwfl);
+    int err = dwfl_linux_proc_report(dwfl, getpid());
+    if (dwfl_report_end(dwfl, NULL, NULL) != 0 || err != 0) {
+        dwfl_end(dwfl);
+        dwfl = NULL;
+        return;
+    }
+    rt_module = dwfl_addrmodule(dwfl, (Dwarf_Addr)(uintptr_t)rt__symtab_init);
+    (void)dwfl_getmodules(dwfl, preload_module, NULL, 0);
+}
+
+void rt__symtab_init(void)
+{
+    if (!lock_take())
+        return;
+    if (!initialized)
+        init_locked();
+    lock_drop();
+}
+
+bool rt__symbolize(uintptr_t pc, rt__sym *out)
+{
+    out->name = NULL;
+    out->entry = 0;
+    out->file = NULL;
+    out->line = 0;
+    out->in_runtime = false;
+    if (pc < RT_PAGE_SIZE)
+        return false;
+
+    if (!lock_take()) {
+        /* This thread is inside a lookup (we interrupted it). */
+        lookup_dladdr(pc, out);
+        return out->name != NULL;
+    }
+    if (!initialized)
+        init_locked();
+    const cent *e = cache_find(pc);
+    if (e != NULL) {
+        out->name = e->name;
+        out->entry = e->entry;
+        out->file = e->file;
+        out->line = e->line;
+        out->in_runtime = e->in_runtime;
+    } else {
+        lookup_dwfl(pc, out);
+        out->name = intern(out->name);
+        out->file = intern(out->file);
+        cache_put(pc, out);
+    }
+    lock_drop();
+    return out->name != NULL;
+}
