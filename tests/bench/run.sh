@@ -28,8 +28,8 @@
 #   -w LIST   workloads to run: row names, program names or numbers,
 #             comma-separated (default: all); -l lists them
 #   -r N      rounds (default 5)
-#   -q        quick smoke test: small sizes, 1 round (numbers not comparable
-#             with the anchors; checks still apply)
+#   -q        quick smoke test: small sizes, 1 round unless -r is given
+#             (numbers not comparable with the anchors; checks still apply)
 #   -B DIR    use this CMake build dir (configured with GRT_TESTS=ON, the
 #             default) instead of configuring build-bench/ in the repo
 #   -n        build only, run nothing
@@ -77,6 +77,7 @@ ROWS=(
 
 # ------------------------------------------------------------- options --
 ROUNDS=5
+ROUNDS_SET=0
 QUICK=0
 SELECT=""
 BUILD=""
@@ -84,12 +85,12 @@ BUILD_ONLY=0
 LIST=0
 OUTFILE="$HERE/results/latest.md"
 
-usage() { sed -n '/^# Usage:/,/^# -h/p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '/^# Usage:/,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
 
 while getopts "w:r:qB:nlo:h" opt; do
   case $opt in
     w) SELECT=$OPTARG ;;
-    r) ROUNDS=$OPTARG ;;
+    r) ROUNDS=$OPTARG; ROUNDS_SET=1 ;;
     q) QUICK=1 ;;
     B) BUILD=$OPTARG ;;
     n) BUILD_ONLY=1 ;;
@@ -102,7 +103,7 @@ done
 shift $((OPTIND - 1))
 if [ $# -ne 0 ]; then usage >&2; exit 2; fi
 case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: -r wants a positive integer" >&2; exit 2 ;; esac
-if [ "$QUICK" = 1 ]; then ROUNDS=1; fi
+if [ "$QUICK" = 1 ] && [ "$ROUNDS_SET" = 0 ]; then ROUNDS=1; fi
 
 field() { # field <row line> <index 1..9>
   local IFS='|'
@@ -271,9 +272,14 @@ done
 # --------------------------------------------------------------- table --
 median() { # median of the numbers in file $1 (empty if none)
   [ -s "$1" ] || return 0
+  # Integers stay whole, large numbers get one decimal, small ones four
+  # significant digits.
   sort -g "$1" | awk '{ v[NR] = $1 } END {
-    if (NR % 2) printf "%.4g", v[(NR + 1) / 2];
-    else printf "%.4g", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+    a = m < 0 ? -m : m;
+    if (m == int(m)) printf "%.0f", m;
+    else if (a >= 100) printf "%.1f", m;
+    else printf "%.4g", m }'
 }
 first_of() { [ -s "$1" ] && head -n1 "$1"; }
 
@@ -285,7 +291,7 @@ TABLE="$BUILD/bench/latest.md"
   echo "- machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1); $(uname -sr)"
   echo "- $(go version | sed 's/^go version //'); grt build: $BUILD_TYPE ($BUILD)"
   if [ "$QUICK" = 1 ]; then
-    echo "- **quick mode**: small sizes, 1 round -- a smoke test; the figures are not comparable with the anchors"
+    echo "- **quick mode**: small sizes, $ROUNDS round(s) -- a smoke test; the figures are not comparable with the anchors"
   else
     echo "- medians of $ROUNDS rounds, Go and grt run alternately"
   fi
@@ -303,14 +309,16 @@ for r in "${SEL_ROWS[@]}"; do
   gom=$(median "$VALDIR/go.$p.$key")
   grtm=$(median "$VALDIR/grt.$p.$key")
 
-  ratio=""
+  # The ratio is judged unrounded (0.504 misses 0.5) and shown rounded.
+  ratio=""; rawratio=""
   if [ -n "$gom" ] && [ -n "$grtm" ]; then
-    ratio=$(awk -v a="$grtm" -v b="$gom" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
+    rawratio=$(awk -v a="$grtm" -v b="$gom" 'BEGIN { if (b > 0) printf "%.6f", a / b }')
+    ratio=$(awk -v x="$rawratio" 'BEGIN { if (x != "") printf "%.2f", x }')
   fi
   limit=${target#*=}
   case $target in
-    ratio\<=*) tshow="≤ ${limit}x Go"; have=$ratio; cmp='<=' ;;
-    ratio\>=*) tshow="≥ ${limit}x Go"; have=$ratio; cmp='>=' ;;
+    ratio\<=*) tshow="≤ ${limit}x Go"; have=$rawratio; cmp='<=' ;;
+    ratio\>=*) tshow="≥ ${limit}x Go"; have=$rawratio; cmp='>=' ;;
     abs\<=*)   tshow="≤ $limit"; have=$grtm; cmp='<=' ;;
     abs\>=*)   tshow="≥ $limit"; have=$grtm; cmp='>=' ;;
     *) echo "run.sh: bad target '$target' of $row" >&2; exit 2 ;;
@@ -334,6 +342,28 @@ for r in "${SEL_ROWS[@]}"; do
   if [ -z "$gom" ] || [ -z "$grtm" ]; then STATUS=1; fi
   echo "| $num | $row | $procs | ${unit:-} | $anchor | $gocell | $grtcell | ${ratio:+${ratio}x} | $tshow | $met |" >>"$TABLE"
 done
+
+# The other keys of each program's result line (sizes, per-run figures,
+# parked's mapping count against vm.max_map_count...): medians, or the
+# first value when not numeric.
+{
+  echo
+  echo "Other figures (medians):"
+  echo
+  for p in "${PROGS[@]}"; do
+    for impl in go grt; do
+      kvs=""
+      for f in "$VALDIR/$impl.$p".*; do
+        [ -s "$f" ] || continue
+        key=${f##*/"$impl.$p".}
+        case $key in name|impl|unit|value) continue ;; esac
+        if grep -qvE '^-?[0-9.]+(e[-+]?[0-9]+)?$' "$f"; then v=$(head -n1 "$f"); else v=$(median "$f"); fi
+        kvs="$kvs $key=$v"
+      done
+      [ -n "$kvs" ] && echo "- $p $impl:$kvs"
+    done
+  done
+} >>"$TABLE"
 
 if [ ${#FAILS[@]} -gt 0 ]; then
   {
