@@ -154,7 +154,9 @@ static int64_t slow_service(const job *j)
 /* ------------------------------------------------ part 2: count primes -- */
 
 enum { PRIME_LIMIT = 1000000, PRIME_JOBS = 200 };
-enum { MAX_JOBS = 200 }; /* >= SLOW_JOBS and PRIME_JOBS */
+enum { MAX_JOBS = 200 };
+_Static_assert((int)MAX_JOBS >= (int)SLOW_JOBS && (int)MAX_JOBS >= (int)PRIME_JOBS,
+               "MAX_JOBS too small");
 
 static bool is_prime(uint32_t n)
 {
