@@ -1,0 +1,450 @@
+/*
+ * runtime/fatal.c -- fatal errors: throw, and the SIGSEGV/SIGBUS handler.
+ *
+ * What
+ *   rt__throw(msg) is Go's throw: a broken invariant or a programming error
+ *   the runtime cannot recover from (all goroutines asleep, close of a
+ *   closed channel, ...).  It prints
+ *
+ *       fatal error: <msg>
+ *       <blank line>
+ *       goroutine 1 [chan receive]:            (every goroutine, as Go's
+ *       ...                                     tracebackothers; GOTRACEBACK
+ *                                               sets the level, 0 none)
+ *
+ *   and exits with status 2 (GOTRACEBACK=crash: abort(), for a core dump).
+ *
+ *   The fault handler turns SIGSEGV and SIGBUS into Go's messages:
+ *     - a fault in the guard page of a goroutine stack is a stack overflow:
+ *         runtime: goroutine stack exceeds 262144-byte limit
+ *         fatal error: stack overflow
+ *     - a bad pointer below 4 KiB in a goroutine is Go's nil dereference:
+ *         panic: runtime error: invalid memory address or nil pointer dereference
+ *         [signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x...]
+ *     - another bad address in a goroutine is Go's "fault":
+ *         unexpected fault address 0x...
+ *         fatal error: fault
+ *         [signal SIGSEGV: segmentation violation code=0x1 addr=0x... pc=0x...]
+ *     - a fault on a thread with no goroutine running:
+ *         fatal error: unexpected signal during runtime execution
+ *         [signal SIGSEGV: ...]
+ *   then a blank line, the faulting goroutine's traceback walked from the
+ *   signal context, and the other goroutines; exit status 2.
+ *
+ * Why this design
+ *   A goroutine that overflows its stack touches the guard page below it,
+ *   and the kernel can only deliver SIGSEGV on a stack that still has room:
+ *   hence SA_ONSTACK and a per-thread alternate signal stack (64 KiB, from
+ *   mmap, with a guard page of its own).  Every thread that runs goroutines
+ *   calls rt__fatal_thread_init() when it starts; the stack is unmapped by
+ *   a thread-specific-data destructor when the thread exits.
+ *
+ *   The handler and throw print with rt__buf (print.c), which neither locks
+ *   nor allocates.  The first lines are flushed before any traceback is
+ *   walked: if walking a corrupt stack faults again, the reason for dying
+ *   is already on the screen.  The handler is installed with SA_NODEFER so
+ *   that such a second fault reaches the handler again (instead of the
+ *   kernel killing the process with a blocked SIGSEGV); it then prints
+ *   "panic during panic" and exits 2, like Go's startpanic.
+ *
+ *   Only one thread prints.  rt__throwing is claimed with a CAS; a thread
+ *   that loses (two goroutines failing at once) waits up to 5 s for the
+ *   winner to exit the process, as Go's second thrower waits on paniclk,
+ *   and prints its own report only if the winner got stuck.  The schedulers
+ *   stop starting goroutines once rt__throwing is set, so the tracebacks
+ *   show a still picture.
+ *
+ *   Before exiting, the user's stdout and stderr stdio buffers are flushed
+ *   -- but only if their FILE locks can be taken with ftrylockfile: the
+ *   fault may have interrupted a printf on another thread holding the lock,
+ *   and waiting for it would hang the dying process.
+ *
+ * Rejected alternatives
+ *   - Printing with stdio or the traceback through backtrace_symbols_fd:
+ *     both may lock or allocate inside a signal handler.
+ *   - Checking the stack pointer in every function prologue (Go's
+ *     morestack, -fsplit-stack): it needs compiler support in every
+ *     library the goroutine calls into; a guard page costs nothing until
+ *     it is hit.
+ *   - Recovering from a nil dereference (Go's recover of sigpanic): C has
+ *     no unwinding with cleanup to run, so every fault is fatal.
+ *
+ * Invariants
+ *   - rt__throwing goes 0 -> 1 once and never back.
+ *   - A thread's `dying` goes 0 -> 1 (printing) -> 2 (failed while
+ *     printing); at 2 nothing more is attempted.
+ *   - Nothing here allocates from any heap while printing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "runtime/runtime.h"
+#include "sched/sched.h"
+
+#define SIGSTACK_SIZE ((size_t)64 * 1024)
+
+/* 1 once some thread began printing a fatal error (claimed by CAS,
+ * seq_cst); never reset.  The schedulers read it (relaxed is enough for
+ * them: they only stop sooner or later). */
+_Atomic int rt__throwing;
+
+/* This thread: 0 normal, 1 printing a fatal error, 2 failed while
+ * printing.  Only the thread itself reads and writes it. */
+static _Thread_local int dying;
+/* This thread is inside flush_stdio (a fault there is not worth a report:
+ * the fatal error has been printed already). */
+static _Thread_local bool flushing_stdio;
+/* This thread's alternate signal stack (mapping base, guard included). */
+static _Thread_local void *sigstack_base;
+
+/* ------------------------------------------------------------- output -- */
+
+/* Flushes the program's own stdio buffers, never waiting for a lock. */
+static void flush_stdio(void)
+{
+    FILE *files[2] = {stdout, stderr};
+
+    flushing_stdio = true;
+    for (int i = 0; i < 2; i++) {
+        if (ftrylockfile(files[i]) == 0) {
+            fflush_unlocked(files[i]);
+            funlockfile(files[i]);
+        }
+    }
+    flushing_stdio = false;
+}
+
+static _Noreturn void die(void)
+{
+    flush_stdio();
+    if (rt__debug.traceback_crash) {
+        sigset_t set;
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGABRT, &sa, NULL);
+        sigemptyset(&set);
+        sigaddset(&set, SIGABRT);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+        abort();
+    }
+    _exit(2);
+}
+
+/*
+ * Go's startpanic.  Returns once this thread may print the report: it owns
+ * rt__throwing, or the owner failed to finish within 5 seconds.  A thread
+ * that fails while printing (dying already 1) gets a short line and exits
+ * here; msg, if not NULL, is the new failure.
+ */
+static void start_fatal(const char *msg)
+{
+    if (dying != 0) {
+        if (dying == 1 && !flushing_stdio) {
+            rt__buf b;
+            dying = 2;
+            rt__buf_init(&b, 2);
+            if (msg != NULL) {
+                rt__buf_puts(&b, "fatal error: ");
+                rt__buf_puts(&b, msg);
+                rt__buf_puts(&b, "\n");
+            }
+            rt__buf_puts(&b, "panic during panic\n");
+            rt__buf_flush(&b);
+        }
+        _exit(2);
+    }
+    dying = 1;
+
+    rt_m *mp = rt__getm();
+    if (mp != NULL)
+        atomic_store_explicit(&mp->throwing, 1, memory_order_relaxed);
+
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&rt__throwing, &expect, 1))
+        return;
+    /* Another thread is printing and will exit the process. */
+    for (int i = 0; i < 5000; i++) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/*
+ * "\ngoroutine N [status]:" and the traceback of every goroutine except
+ * skip (the one already printed from the signal context), filtered as
+ * rt__print_all_goroutines does.  The goroutines are copied out of allg a
+ * chunk at a time so that the allg lock is not held across stack walks
+ * (rt_go on other threads would wait for it meanwhile).
+ */
+#define CHUNK 64
+
+typedef struct others {
+    uint32_t start, seen; /* allg index of the chunk; Gs visited this pass */
+    int n, level;
+    rt_g *skip;
+    rt_g *gs[CHUNK];
+} others;
+
+static void collect_other(rt_g *gp, void *arg)
+{
+    others *o = arg;
+    uint32_t i = o->seen++;
+    uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+
+    if (i < o->start || i >= o->start + CHUNK)
+        return;
+    if (gp == o->skip || gp->is_g0 || st == RT_GDEAD)
+        return;
+    if (gp->is_system && o->level < 2)
+        return;
+    o->gs[o->n++] = gp;
+}
+
+static void print_others(rt__buf *b, rt_g *skip, int level)
+{
+    others o = {.skip = skip, .level = level};
+
+    for (o.start = 0;; o.start += CHUNK) {
+        o.seen = 0;
+        o.n = 0;
+        rt__for_each_g(collect_other, &o);
+        for (int i = 0; i < o.n; i++) {
+            rt__buf_puts(b, "\n");
+            rt__print_goroutine_header(b, o.gs[i]);
+            rt__print_traceback(b, o.gs[i], level);
+        }
+        if (o.seen <= o.start + CHUNK)
+            break;
+    }
+}
+
+/* -------------------------------------------------------------- throw -- */
+
+_Noreturn void rt__throw(const char *msg)
+{
+    rt__buf b;
+    int level;
+
+    start_fatal(msg);
+    level = rt__debug.traceback;
+    rt__buf_init(&b, 2);
+    rt__buf_puts(&b, "fatal error: ");
+    rt__buf_puts(&b, msg);
+    rt__buf_puts(&b, "\n");
+    rt__buf_flush(&b);
+    if (level > 0) {
+        /* rt__print_all_goroutines puts a blank line before every
+         * goroutine but the calling one; on a scheduler stack (no calling
+         * goroutine) the first blank line is therefore its own.  Like Go's
+         * dopanic, level 2 also shows the scheduler stack there. */
+        if (rt__getg() != NULL) {
+            rt__buf_puts(&b, "\n");
+        } else if (level >= 2) {
+            rt__buf_puts(&b, "\nruntime stack:\n");
+            rt__print_traceback(&b, NULL, level);
+        }
+        rt__print_all_goroutines(&b, level);
+        rt__buf_flush(&b);
+    }
+    die();
+}
+
+_Noreturn void rt__throwf(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rt__throw(msg);
+}
+
+/* ------------------------------------------------------- fault handler -- */
+
+static uintptr_t context_pc(const void *ctx)
+{
+    const ucontext_t *uc = ctx;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.pc;
+#else
+#error "fatal.c: unsupported architecture"
+#endif
+}
+
+/* Go's sigpanic test: a fault at an address below 4 KiB is a nil pointer
+ * dereference (an offset from a NULL base); anything else is a "fault". */
+static bool is_nil_deref(int sig, const siginfo_t *si)
+{
+    uintptr_t addr = (uintptr_t)si->si_addr;
+
+    if (addr >= 0x1000)
+        return false;
+    if (sig == SIGBUS)
+        return si->si_code == BUS_ADRERR;
+    return si->si_code == 0 || si->si_code == SEGV_MAPERR ||
+           si->si_code == SEGV_ACCERR;
+}
+
+static void signal_line(rt__buf *b, int sig, const siginfo_t *si, void *ctx)
+{
+    rt__buf_printf(b,
+                   "[signal %s: %s code=0x%x addr=0x%" PRIxPTR
+                   " pc=0x%" PRIxPTR "]\n",
+                   sig == SIGBUS ? "SIGBUS" : "SIGSEGV",
+                   sig == SIGBUS ? "bus error" : "segmentation violation",
+                   (unsigned)si->si_code, (uintptr_t)si->si_addr,
+                   context_pc(ctx));
+}
+
+static void on_fault(int sig, siginfo_t *si, void *ctx)
+{
+    rt__buf b;
+    rt__stack st;
+    rt_g *gp = rt__getg();
+    int level;
+
+    rt__buf_init(&b, 2);
+    if (dying != 0) {
+        /* The report itself faulted.  Say where, once, and go. */
+        if (dying == 1 && !flushing_stdio) {
+            dying = 2;
+            signal_line(&b, sig, si, ctx);
+            rt__buf_puts(&b, "panic during panic\n");
+            rt__buf_flush(&b);
+        }
+        _exit(2);
+    }
+    start_fatal(NULL);
+    level = rt__debug.traceback;
+
+    if (rt__stack_guard_hit((uintptr_t)si->si_addr, &st)) {
+        rt__buf_printf(&b,
+                       "runtime: goroutine stack exceeds %zu-byte limit\n",
+                       (size_t)RT_STACK_SIZE);
+        rt__buf_puts(&b, "fatal error: stack overflow\n");
+    } else if (gp != NULL && is_nil_deref(sig, si)) {
+        rt__buf_puts(&b, "panic: runtime error: invalid memory address or "
+                         "nil pointer dereference\n");
+        signal_line(&b, sig, si, ctx);
+    } else if (gp != NULL) {
+        rt__buf_printf(&b, "unexpected fault address 0x%" PRIxPTR "\n",
+                       (uintptr_t)si->si_addr);
+        rt__buf_puts(&b, "fatal error: fault\n");
+        signal_line(&b, sig, si, ctx);
+    } else {
+        rt__buf_puts(&b, "fatal error: unexpected signal during runtime "
+                         "execution\n");
+        signal_line(&b, sig, si, ctx);
+    }
+    rt__buf_flush(&b);
+
+    if (level > 0) {
+        rt__buf_puts(&b, "\n");
+        if (gp != NULL) {
+            rt__print_goroutine_header(&b, gp);
+            rt__print_traceback_sig(&b, gp, ctx, level);
+        } else {
+            /* On a scheduler stack: show every frame, as Go's
+             * "runtime stack:" does. */
+            rt_m *mp = rt__getm();
+            rt__buf_puts(&b, "runtime stack:\n");
+            rt__print_traceback_sig(&b, mp != NULL ? &mp->g0 : NULL, ctx,
+                                    level < 2 ? 2 : level);
+        }
+        rt__buf_flush(&b);
+        print_others(&b, gp, level);
+        rt__buf_flush(&b);
+    }
+    die();
+}
+
+/* --------------------------------------------------------------- init -- */
+
+static pthread_key_t sigstack_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* Thread exit: drop the alternate stack before unmapping it. */
+static void sigstack_free(void *base)
+{
+    stack_t ss, cur;
+
+    if (sigaltstack(NULL, &cur) == 0 &&
+        cur.ss_sp == (char *)base + RT_PAGE_SIZE) {
+        memset(&ss, 0, sizeof ss);
+        ss.ss_flags = SS_DISABLE;
+        sigaltstack(&ss, NULL);
+    }
+    munmap(base, SIGSTACK_SIZE + RT_PAGE_SIZE);
+    sigstack_base = NULL;
+}
+
+static void init_key(void)
+{
+    if (pthread_key_create(&sigstack_key, sigstack_free) != 0)
+        rt__throw("fatal_init: pthread_key_create failed");
+}
+
+static void init_process(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    /* Nothing else (the CPU profiler's SIGPROF above all) may interrupt the
+     * report; a second fault must get through (SA_NODEFER). */
+    sigfillset(&sa.sa_mask);
+    sigdelset(&sa.sa_mask, SIGSEGV);
+    sigdelset(&sa.sa_mask, SIGBUS);
+    sigdelset(&sa.sa_mask, SIGABRT);
+    if (sigaction(SIGSEGV, &sa, NULL) != 0 ||
+        sigaction(SIGBUS, &sa, NULL) != 0)
+        rt__throw("fatal_init: sigaction failed");
+}
+
+void rt__fatal_init(void)
+{
+    pthread_once(&init_once, init_process);
+    rt__fatal_thread_init();
+}
+
+void rt__fatal_thread_init(void)
+{
+    stack_t ss;
+    char *base;
+
+    pthread_once(&key_once, init_key);
+    if (sigstack_base != NULL)
+        return;
+    base = mmap(NULL, SIGSTACK_SIZE + RT_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        rt__throw("fatal_thread_init: cannot map a signal stack");
+    /* A guard page below, so that a handler that runs out of stack faults
+     * (and the kernel kills the process) instead of scribbling. */
+    if (mprotect(base, RT_PAGE_SIZE, PROT_NONE) != 0)
+        rt__throw("fatal_thread_init: cannot protect the signal stack");
+    memset(&ss, 0, sizeof ss);
+    ss.ss_sp = base + RT_PAGE_SIZE;
+    ss.ss_size = SIGSTACK_SIZE;
+    if (sigaltstack(&ss, NULL) != 0)
+        rt__throw("fatal_thread_init: sigaltstack failed");
+    sigstack_base = base;
+    pthread_setspecific(sigstack_key, base);
+}

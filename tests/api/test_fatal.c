@@ -1,0 +1,603 @@
+/*
+ * tests/api/test_fatal.c -- fatal errors as a program sees them (rt.h only).
+ *
+ * Each scenario runs in a child process: the test binary re-executes itself
+ * (/proc/self/exe --fatal-child NAME) with a chosen environment, and the
+ * parent checks the exact first lines of the child's stderr and how it
+ * ended (exit status 2, as Go; 0 for DEBUG=help; SIGABRT for
+ * GOTRACEBACK=crash).  Scenarios:
+ *   overflow, overflow_main  unbounded recursion in a goroutine / in main
+ *   deadlock, deadlock_none  goroutine 1 waits on a channel nobody sends to
+ *   crash                    the same with GOTRACEBACK=crash
+ *   nil, nil_goroutine       a store through NULL (plus an offset)
+ *   fault                    a store to a mapped PROT_NONE page
+ *   foreign                  a fault on a thread the runtime did not make
+ *   throw                    close of a nil channel
+ *   stdio                    stdout written with printf, then a fatal error
+ *   help                     DEBUG=help
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <regex.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+extern char **environ;
+
+/* ======================================================== the children == */
+
+/* Tells the parent a goroutine id through stdout, unbuffered. */
+static void say_goid(void)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "goid %" PRId64 "\n", rt_goid());
+    if (write(1, buf, (size_t)n) != n)
+        _exit(99);
+}
+
+static volatile int depth_limit = 1 << 30;
+
+/* Each frame keeps a volatile array live across the recursive call, so
+ * the compiler can turn it neither into a loop nor into a tail call. */
+__attribute__((noinline)) static int recurse(int n)
+{
+    volatile char pad[512];
+
+    pad[0] = (char)n;
+    pad[sizeof pad - 1] = (char)(n >> 8);
+    if (n == depth_limit)
+        return 0;
+    return recurse(n + 1) + pad[0] + pad[sizeof pad - 1];
+}
+
+static void overflow_g(void *arg)
+{
+    (void)arg;
+    say_goid();
+    recurse(0);
+}
+
+static int child_overflow(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    rt_chan *never = rt_chan_make(0, 0);
+    rt_go(overflow_g, NULL);
+    rt_chan_recv(never, NULL); /* blocks until the process dies */
+    return 3;
+}
+
+static int child_overflow_main(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    say_goid();
+    return recurse(0) + 3;
+}
+
+static int child_deadlock(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    rt_chan *c = rt_chan_make(sizeof(int), 0);
+    int v;
+    rt_chan_recv(c, &v); /* nobody will ever send */
+    return 3;
+}
+
+static int child_stdio(int argc, char **argv)
+{
+    /* stdout is a pipe: fully buffered, so this sits in the FILE until the
+     * runtime flushes it on the way out. */
+    printf("buffered before the fatal error\n");
+    return child_deadlock(argc, argv);
+}
+
+/* The bad pointers come from volatile globals: a constant NULL would let
+ * the compiler drop the store as undefined behaviour. */
+static volatile int *volatile nil_int = NULL;
+
+__attribute__((noinline)) static void store_nil(volatile int *p)
+{
+    *p = 1;
+}
+
+static int child_nil(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    store_nil(nil_int);
+    return 3;
+}
+
+typedef struct big {
+    char pad[0x10];
+    int x;
+} big;
+
+static big *volatile nil_big = NULL;
+
+__attribute__((noinline)) static void store_field(big *b)
+{
+    ((volatile big *)b)->x = 1;
+}
+
+static void nil_g(void *arg)
+{
+    (void)arg;
+    say_goid();
+    store_field(nil_big);
+}
+
+static int child_nil_goroutine(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    rt_chan *never = rt_chan_make(0, 0);
+    rt_go(nil_g, NULL);
+    rt_chan_recv(never, NULL);
+    return 3;
+}
+
+static int child_fault(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    char *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return 4;
+    printf("addr %p\n", (void *)p);
+    fflush(stdout);
+    store_nil((volatile int *)p);
+    return 3;
+}
+
+static void *foreign_thread(void *arg)
+{
+    (void)arg;
+    store_nil(nil_int);
+    return NULL;
+}
+
+static int child_foreign(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    pthread_t th;
+    /* A plain pthread: no goroutine runs on it. */
+    if (pthread_create(&th, NULL, foreign_thread, NULL) != 0)
+        return 4;
+    pthread_join(th, NULL);
+    return 3;
+}
+
+static int child_throw(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    rt_chan_close(NULL);
+    return 3;
+}
+
+static int child_help(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    printf("main ran\n");
+    return 3;
+}
+
+typedef struct scenario {
+    const char *name;
+    int (*fn)(int, char **);
+} scenario;
+
+static const scenario scenarios[] = {
+    {"overflow", child_overflow},
+    {"overflow_main", child_overflow_main},
+    {"deadlock", child_deadlock},
+    {"stdio", child_stdio},
+    {"nil", child_nil},
+    {"nil_goroutine", child_nil_goroutine},
+    {"fault", child_fault},
+    {"foreign", child_foreign},
+    {"throw", child_throw},
+    {"help", child_help},
+};
+
+static int run_child(int argc, char **argv)
+{
+    /* No core files from the GOTRACEBACK=crash case. */
+    struct rlimit rl = {0, 0};
+    setrlimit(RLIMIT_CORE, &rl);
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+        if (strcmp(argv[2], scenarios[i].name) == 0)
+            return rt_main(scenarios[i].fn, argc, argv);
+    fprintf(stderr, "no scenario %s\n", argv[2]);
+    return 98;
+}
+
+/* ========================================================= the parent == */
+
+typedef struct result {
+    int status;     /* from waitpid */
+    char out[1 << 16];
+    char err[1 << 18];
+    size_t outn, errn;
+    char *lines[64]; /* the first lines of err, without their '\n' */
+    int nlines;
+} result;
+
+static result res;
+
+/* Runs the scenario with extra environment entries (NULL-terminated
+ * "NAME=value" list); the runtime's own variables are removed from the
+ * inherited environment first. */
+static void run(const char *name, const char *const *env_extra)
+{
+    static const char *drop[] = {"DEBUG=", "GODEBUG=", "GOGC=", "MAXPROCS=",
+                                 "GOMAXPROCS=", "GOTRACEBACK="};
+    char *envp[512];
+    int ne = 0;
+
+    for (char **e = environ; *e != NULL && ne < 500; e++) {
+        bool keep = true;
+        for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+            if (strncmp(*e, drop[i], strlen(drop[i])) == 0)
+                keep = false;
+        if (keep)
+            envp[ne++] = *e;
+    }
+    for (; env_extra != NULL && *env_extra != NULL; env_extra++)
+        envp[ne++] = (char *)*env_extra;
+    envp[ne] = NULL;
+
+    int po[2], pe[2];
+    ck_assert_int_eq(pipe(po), 0);
+    ck_assert_int_eq(pipe(pe), 0);
+    posix_spawn_file_actions_t fa;
+    ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
+    posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+    posix_spawn_file_actions_addclose(&fa, po[0]);
+    posix_spawn_file_actions_addclose(&fa, pe[0]);
+    char *argv[] = {"test_fatal", "--fatal-child", (char *)name, NULL};
+    pid_t pid;
+    ck_assert_int_eq(posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, envp),
+                     0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(po[1]);
+    close(pe[1]);
+
+    /* Read both pipes to their ends; give up after a minute (a hung
+     * child is a failure, not something to wait for forever). */
+    memset(&res, 0, sizeof res);
+    struct pollfd pfd[2] = {{.fd = po[0], .events = POLLIN},
+                            {.fd = pe[0], .events = POLLIN}};
+    int open_fds = 2;
+    time_t deadline = time(NULL) + 60;
+    while (open_fds > 0) {
+        int r = poll(pfd, 2, 1000);
+        if (r < 0 && errno == EINTR)
+            continue;
+        ck_assert_int_ge(r, 0);
+        if (time(NULL) > deadline) {
+            kill(pid, SIGKILL);
+            ck_abort_msg("scenario %s hung; stderr so far:\n%.*s", name,
+                         (int)(res.errn < 1500 ? res.errn : 1500), res.err);
+        }
+        for (int i = 0; i < 2; i++) {
+            if (pfd[i].fd < 0 || pfd[i].revents == 0)
+                continue;
+            char *buf = i == 0 ? res.out : res.err;
+            size_t *n = i == 0 ? &res.outn : &res.errn;
+            size_t cap = (i == 0 ? sizeof res.out : sizeof res.err) - 1;
+            ssize_t k = read(pfd[i].fd, buf + *n, cap - *n);
+            if (k <= 0) {
+                close(pfd[i].fd);
+                pfd[i].fd = -1;
+                open_fds--;
+            } else {
+                *n += (size_t)k;
+            }
+        }
+    }
+    ck_assert_int_eq(waitpid(pid, &res.status, 0), pid);
+
+    /* Split a copy of the first part of stderr into lines. */
+    static char copy[sizeof res.err];
+    memcpy(copy, res.err, res.errn + 1);
+    char *p = copy;
+    while (*p != '\0' && res.nlines < 64) {
+        char *nl = strchr(p, '\n');
+        res.lines[res.nlines++] = p;
+        if (nl == NULL)
+            break;
+        *nl = '\0';
+        p = nl + 1;
+    }
+}
+
+static void expect_exit(int code)
+{
+    ck_assert_msg(WIFEXITED(res.status) && WEXITSTATUS(res.status) == code,
+                  "want exit %d, got status 0x%x; stderr:\n%.1500s", code,
+                  res.status, res.err);
+}
+
+static void expect_line(int i, const char *want)
+{
+    ck_assert_msg(i < res.nlines && strcmp(res.lines[i], want) == 0,
+                  "stderr line %d: want \"%s\"; stderr:\n%.1500s", i, want,
+                  res.err);
+}
+
+static void expect_line_re(int i, const char *re)
+{
+    regex_t rx;
+    ck_assert_int_eq(regcomp(&rx, re, REG_EXTENDED | REG_NOSUB), 0);
+    bool ok = i < res.nlines && regexec(&rx, res.lines[i], 0, NULL, 0) == 0;
+    regfree(&rx);
+    ck_assert_msg(ok, "stderr line %d does not match /%s/; stderr:\n%.1500s", i,
+                  re, res.err);
+}
+
+static void expect_in_err(const char *s)
+{
+    ck_assert_msg(strstr(res.err, s) != NULL,
+                  "stderr lacks \"%s\"; stderr:\n%.1500s", s, res.err);
+}
+
+/* The goroutine id the child reported with say_goid. */
+static int64_t child_goid(void)
+{
+    int64_t id = -1;
+    const char *p = strstr(res.out, "goid ");
+    ck_assert_msg(p != NULL, "child did not report its goroutine");
+    ck_assert_int_eq(sscanf(p, "goid %" SCNd64, &id), 1);
+    return id;
+}
+
+static void expect_goroutine_header(int i, int64_t goid, const char *status)
+{
+    char want[128];
+    snprintf(want, sizeof want, "goroutine %" PRId64 " [%s]:", goid, status);
+    expect_line(i, want);
+}
+
+#define SIGLINE_RE(sig, what, addr)                                           \
+    "^\\[signal " sig ": " what " code=0x[0-9a-f]+ addr=" addr                \
+    " pc=0x[0-9a-f]+\\]$"
+
+/* ---------------------------------------------------------- overflow ---- */
+
+START_TEST(stack_overflow_in_goroutine)
+{
+    /* One P: goroutine 1 surely parks before goroutine 2 runs. */
+    static const char *env[] = {"MAXPROCS=1", NULL};
+    run("overflow", env);
+    expect_exit(2);
+    expect_line(0, "runtime: goroutine stack exceeds 262144-byte limit");
+    expect_line(1, "fatal error: stack overflow");
+    expect_line(2, "");
+    expect_goroutine_header(3, child_goid(), "running");
+    /* The innermost frames are the recursion, and the walk is cut at 100
+     * frames as Go does. */
+    expect_line(4, "recurse(...)");
+    expect_in_err("\n...additional frames elided...\n");
+    /* then the others: goroutine 1 waits on its channel */
+    expect_in_err("\n\ngoroutine 1 [chan receive]:\n");
+    ck_assert(child_goid() != 1);
+}
+END_TEST
+
+START_TEST(stack_overflow_in_main)
+{
+    run("overflow_main", NULL);
+    expect_exit(2);
+    expect_line(0, "runtime: goroutine stack exceeds 262144-byte limit");
+    expect_line(1, "fatal error: stack overflow");
+    expect_line(2, "");
+    ck_assert_int_eq(child_goid(), 1);
+    expect_goroutine_header(3, 1, "running");
+    expect_line(4, "recurse(...)");
+}
+END_TEST
+
+/* ---------------------------------------------------------- deadlock ---- */
+
+START_TEST(deadlock)
+{
+    run("deadlock", NULL);
+    expect_exit(2);
+    expect_line(0, "fatal error: all goroutines are asleep - deadlock!");
+    expect_line(1, "");
+    expect_line(2, "goroutine 1 [chan receive]:");
+    expect_in_err("child_deadlock(...)\n");
+}
+END_TEST
+
+START_TEST(deadlock_traceback_none)
+{
+    static const char *env[] = {"GOTRACEBACK=none", NULL};
+    run("deadlock", env);
+    expect_exit(2);
+    ck_assert_str_eq(res.err,
+                     "fatal error: all goroutines are asleep - deadlock!\n");
+}
+END_TEST
+
+START_TEST(deadlock_traceback_crash)
+{
+    static const char *env[] = {"GOTRACEBACK=crash", NULL};
+    run("deadlock", env);
+    ck_assert_msg(WIFSIGNALED(res.status) && WTERMSIG(res.status) == SIGABRT,
+                  "want SIGABRT, got status 0x%x", res.status);
+    expect_line(0, "fatal error: all goroutines are asleep - deadlock!");
+    expect_line(1, "");
+    /* level 2: the scheduler stack that threw, runtime frames, fp= */
+    expect_line(2, "runtime stack:");
+    expect_line_re(3, "^rt__throw\\(\\.\\.\\.\\)$");
+    expect_line_re(4, "^\t.*/runtime/fatal\\.c:[0-9]+ \\+0x[0-9a-f]+ "
+                      "fp=0x[0-9a-f]+$");
+    expect_in_err("\n\ngoroutine 1 [chan receive]:\n");
+    expect_in_err("\nrt_chan_recv(...)\n");
+}
+END_TEST
+
+START_TEST(user_stdout_flushed)
+{
+    run("stdio", NULL);
+    expect_exit(2);
+    expect_line(0, "fatal error: all goroutines are asleep - deadlock!");
+    ck_assert_str_eq(res.out, "buffered before the fatal error\n");
+}
+END_TEST
+
+/* ------------------------------------------------------- bad pointers ---- */
+
+START_TEST(nil_dereference)
+{
+    run("nil", NULL);
+    expect_exit(2);
+    expect_line(0, "panic: runtime error: invalid memory address or nil "
+                   "pointer dereference");
+    expect_line_re(1, SIGLINE_RE("SIGSEGV", "segmentation violation", "0x0"));
+    expect_line(2, "");
+    expect_goroutine_header(3, 1, "running");
+    expect_line(4, "store_nil(...)");
+    expect_in_err("\nchild_nil(...)\n");
+}
+END_TEST
+
+START_TEST(nil_dereference_in_goroutine)
+{
+    static const char *env[] = {"MAXPROCS=1", NULL};
+    run("nil_goroutine", env);
+    expect_exit(2);
+    expect_line(0, "panic: runtime error: invalid memory address or nil "
+                   "pointer dereference");
+    expect_line_re(1, SIGLINE_RE("SIGSEGV", "segmentation violation", "0x10"));
+    expect_line(2, "");
+    expect_goroutine_header(3, child_goid(), "running");
+    expect_line(4, "store_field(...)");
+    expect_in_err("\ncreated by child_nil_goroutine\n");
+    expect_in_err("\n\ngoroutine 1 [chan receive]:\n");
+}
+END_TEST
+
+START_TEST(fault_address)
+{
+    run("fault", NULL);
+    expect_exit(2);
+    void *addr = NULL;
+    ck_assert_int_eq(sscanf(res.out, "addr %p", &addr), 1);
+    char want[128], re[256];
+    snprintf(want, sizeof want, "unexpected fault address %p", addr);
+    expect_line(0, want);
+    expect_line(1, "fatal error: fault");
+    /* SEGV_ACCERR (2): the page is mapped but not writable */
+    snprintf(re, sizeof re,
+             "^\\[signal SIGSEGV: segmentation violation code=0x2 addr=%p "
+             "pc=0x[0-9a-f]+\\]$",
+             addr);
+    expect_line_re(2, re);
+    expect_line(3, "");
+    expect_goroutine_header(4, 1, "running");
+    expect_line(5, "store_nil(...)");
+}
+END_TEST
+
+START_TEST(fault_on_foreign_thread)
+{
+    run("foreign", NULL);
+    expect_exit(2);
+    expect_line(0, "fatal error: unexpected signal during runtime execution");
+    expect_line_re(1, SIGLINE_RE("SIGSEGV", "segmentation violation", "0x0"));
+    expect_line(2, "");
+    expect_line(3, "runtime stack:");
+    expect_in_err("\nstore_nil(...)\n");
+    expect_in_err("\n\ngoroutine 1 [");
+}
+END_TEST
+
+/* ------------------------------------------------------ throw and help ---- */
+
+START_TEST(throw_from_api)
+{
+    run("throw", NULL);
+    expect_exit(2);
+    expect_line(0, "fatal error: close of nil channel");
+    expect_line(1, "");
+    expect_line(2, "goroutine 1 [running]:");
+    expect_in_err("child_throw(...)\n");
+}
+END_TEST
+
+START_TEST(debug_help)
+{
+    static const char *env[] = {"DEBUG=help", NULL};
+    run("help", env);
+    expect_exit(0);
+    ck_assert_str_eq(res.out, ""); /* the program's function never ran */
+    static const char *rows[] = {
+        "\nDEBUG gctrace ",  "\nDEBUG schedtrace ", "\nDEBUG scheddetail ",
+        "\nDEBUG allocfreetrace ", "\nDEBUG gcstoptheworld ", "\nGOGC ",
+        "\nMAXPROCS (GOMAXPROCS) ", "\nGOTRACEBACK ",
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        expect_in_err(rows[i]);
+}
+END_TEST
+
+START_TEST(malformed_setting_warns_once)
+{
+    static const char *env[] = {"GOGC=abc", "DEBUG=1,gctrace=x", NULL};
+    run("deadlock", env);
+    expect_exit(2);
+    /* warnings come first, one line each, then the fatal error */
+    expect_line(0, "grt: ignoring DEBUG gctrace=\"x\": want a non-negative "
+                   "integer");
+    expect_line(1, "grt: ignoring GOGC=\"abc\": want a percentage or \"off\"");
+    expect_line(2, "fatal error: all goroutines are asleep - deadlock!");
+}
+END_TEST
+
+static Suite *fatal_suite(void)
+{
+    Suite *s = suite_create("fatal");
+    TCase *tc = tcase_create("children");
+
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, stack_overflow_in_goroutine);
+    tcase_add_test(tc, stack_overflow_in_main);
+    tcase_add_test(tc, deadlock);
+    tcase_add_test(tc, deadlock_traceback_none);
+    tcase_add_test(tc, deadlock_traceback_crash);
+    tcase_add_test(tc, user_stdout_flushed);
+    tcase_add_test(tc, nil_dereference);
+    tcase_add_test(tc, nil_dereference_in_goroutine);
+    tcase_add_test(tc, fault_address);
+    tcase_add_test(tc, fault_on_foreign_thread);
+    tcase_add_test(tc, throw_from_api);
+    tcase_add_test(tc, debug_help);
+    tcase_add_test(tc, malformed_setting_warns_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && strcmp(argv[1], "--fatal-child") == 0)
+        return run_child(argc, argv);
+
+    SRunner *sr = srunner_create(fatal_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
