@@ -436,6 +436,54 @@ uint32_t rt__sema_waiters(const uint32_t *addr)
     return n;
 }
 
+/* Checks one subtree: address order within (lo, hi), heap order on
+ * tickets, parent links, odd tickets, the per-address lists.  Returns the
+ * number of sudogs in it. */
+static uint32_t check_subtree(const semroot *root, const rt_sudog *s,
+                              const rt_sudog *parent, uintptr_t lo,
+                              uintptr_t hi)
+{
+    if (s == NULL)
+        return 0;
+    uintptr_t a = (uintptr_t)s->sema_addr;
+    if (s->parent != parent || a <= lo || a >= hi || (s->ticket & 1) == 0 ||
+        (parent != NULL && parent->ticket > s->ticket) ||
+        root_for(s->sema_addr) != root)
+        rt__throwf("sema: broken treap at %p (addr %p)", (const void *)s,
+                   (void *)a);
+    uint32_t n = 1;
+    const rt_sudog *t = s->waitlink, *last = s;
+    for (; t != NULL; last = t, t = t->waitlink, n++) {
+        if (t->sema_addr != s->sema_addr || t->prev != NULL ||
+            t->next != NULL || t->parent != NULL)
+            rt__throwf("sema: broken wait list of %p", (void *)a);
+    }
+    if ((s->waitlink == NULL) != (s->waittail == NULL) ||
+        (s->waittail != NULL && s->waittail != last))
+        rt__throwf("sema: broken wait tail of %p", (void *)a);
+    return n + check_subtree(root, s->prev, s, lo, a) +
+           check_subtree(root, s->next, s, a, hi);
+}
+
+uint32_t rt__sema_check(void)
+{
+    uint32_t total = 0;
+    for (int i = 0; i < SEMTAB_SIZE; i++) {
+        semroot *root = &semtable[i];
+        rt__lock_acquire(&root->lock);
+        uint32_t n = check_subtree(root, root->treap, NULL, 0, UINTPTR_MAX);
+        /* nwait may exceed the queued count by goroutines between their
+         * increment and their queue/park, never fall below it. */
+        if (atomic_load_explicit(&root->nwait, memory_order_relaxed) < n)
+            rt__throwf("sema: root %d has %u queued but nwait %u", i, n,
+                       atomic_load_explicit(&root->nwait,
+                                            memory_order_relaxed));
+        rt__lock_release(&root->lock);
+        total += n;
+    }
+    return total;
+}
+
 /* ------------------------------------------------------------ notify lists -- */
 
 /* a < b in ticket order, which wraps around. */
