@@ -7,6 +7,7 @@
  * ended (exit status 2, as Go; 0 for DEBUG=help; SIGABRT for
  * GOTRACEBACK=crash).  Scenarios:
  *   overflow, overflow_main  unbounded recursion in a goroutine / in main
+ *   overflow_many            four goroutines overflow at once: one report
  *   deadlock, deadlock_none  goroutine 1 waits on a channel nobody sends to
  *   crash                    the same with GOTRACEBACK=crash
  *   nil, nil_goroutine       a store through NULL (plus an offset)
@@ -76,6 +77,25 @@ static int child_overflow(int argc, char **argv)
     rt_chan *never = rt_chan_make(0, 0);
     rt_go(overflow_g, NULL);
     rt_chan_recv(never, NULL); /* blocks until the process dies */
+    return 3;
+}
+
+static void overflow_quiet(void *arg)
+{
+    rt_chan *ready = arg;
+    rt_chan_recv(ready, NULL); /* all start together */
+    recurse(0);
+}
+
+static int child_overflow_many(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    rt_chan *never = rt_chan_make(0, 0);
+    rt_chan *ready = rt_chan_make(0, 0);
+    for (int i = 0; i < 4; i++)
+        rt_go(overflow_quiet, ready);
+    rt_chan_close(ready);
+    rt_chan_recv(never, NULL);
     return 3;
 }
 
@@ -199,6 +219,7 @@ typedef struct scenario {
 static const scenario scenarios[] = {
     {"overflow", child_overflow},
     {"overflow_main", child_overflow_main},
+    {"overflow_many", child_overflow_many},
     {"deadlock", child_deadlock},
     {"stdio", child_stdio},
     {"nil", child_nil},
@@ -408,6 +429,26 @@ START_TEST(stack_overflow_in_main)
 }
 END_TEST
 
+START_TEST(stack_overflow_in_many_goroutines_at_once)
+{
+    /* Four goroutines overflow together on four Ps: one report only. */
+    static const char *env[] = {"MAXPROCS=4", NULL};
+    run("overflow_many", env);
+    expect_exit(2);
+    expect_line(0, "runtime: goroutine stack exceeds 262144-byte limit");
+    expect_line(1, "fatal error: stack overflow");
+    expect_line(2, "");
+    expect_line_re(3, "^goroutine [2-5] \\[running\\]:$");
+    expect_line(4, "recurse(...)");
+    const char *first = strstr(res.err, "fatal error:");
+    ck_assert_ptr_nonnull(first);
+    ck_assert_msg(strstr(first + 1, "fatal error:") == NULL &&
+                      strstr(first, "runtime: goroutine stack") == NULL &&
+                      strstr(res.err, "panic during panic") == NULL,
+                  "two reports:\n%.1500s", res.err);
+}
+END_TEST
+
 /* ---------------------------------------------------------- deadlock ---- */
 
 START_TEST(deadlock)
@@ -575,6 +616,7 @@ static Suite *fatal_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, stack_overflow_in_goroutine);
     tcase_add_test(tc, stack_overflow_in_main);
+    tcase_add_test(tc, stack_overflow_in_many_goroutines_at_once);
     tcase_add_test(tc, deadlock);
     tcase_add_test(tc, deadlock_traceback_none);
     tcase_add_test(tc, deadlock_traceback_crash);
