@@ -190,40 +190,60 @@ static void lock_drop(void)
 
 /* ------------------------------------------------------------ strings -- */
 
-static uint32_t str_hash(const char *s)
+static uint32_t str_hash_n(const char *s, size_t n)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
         h *= 16777619u;
     }
     return h;
 }
 
-/* The arena copy of s (made on first sight).  If the arena or its index is
- * full, s itself: libdw's strings live as long as the session, which is
- * never ended, so only a dlclose'd library's names could go stale. */
+/* The arena copy of the n bytes at s (made on first sight), NUL-ended.  If
+ * the arena or its index is full: s itself when n is all of it (libdw's
+ * strings live as long as the session, which is never ended, so only a
+ * dlclose'd library's names could go stale), else NULL. */
+static const char *intern_n(const char *s, size_t n)
+{
+    if (s == NULL)
+        return NULL;
+    if (arena != NULL) {
+        uint32_t h = str_hash_n(s, n);
+        for (uint32_t i = 0; i < INTERN_SLOTS / 2; i++) {
+            uint32_t *slot = &intern_tab[(h + i) & (INTERN_SLOTS - 1)];
+            if (*slot == 0) {
+                if (arena_used + n + 1 > ARENA_BYTES)
+                    break;
+                memcpy(arena + arena_used, s, n);
+                arena[arena_used + n] = '\0';
+                *slot = (uint32_t)arena_used + 1;
+                arena_used += n + 1;
+                return arena + *slot - 1;
+            }
+            const char *t = arena + *slot - 1;
+            if (strncmp(t, s, n) == 0 && t[n] == '\0')
+                return t;
+        }
+    }
+    return s[n] == '\0' ? s : NULL;
+}
+
 static const char *intern(const char *s)
 {
-    if (s == NULL || arena == NULL)
-        return s;
-    uint32_t h = str_hash(s);
-    for (uint32_t i = 0; i < INTERN_SLOTS; i++) {
-        uint32_t *slot = &intern_tab[(h + i) & (INTERN_SLOTS - 1)];
-        if (*slot == 0) {
-            size_t n = strlen(s) + 1;
-            if (arena_used + n > ARENA_BYTES || i > INTERN_SLOTS / 2)
-                return s;
-            memcpy(arena + arena_used, s, n);
-            *slot = (uint32_t)arena_used + 1;
-            arena_used += n;
-            return arena + *slot - 1;
-        }
-        const char *t = arena + *slot - 1;
-        if (strcmp(t, s) == 0)
-            return t;
-    }
-    return s;
+    return s != NULL ? intern_n(s, strlen(s)) : NULL;
+}
+
+/* A function name as printed: without an ELF symbol version
+ * ("__libc_start_main@@GLIBC_2.34" -> "__libc_start_main"). */
+static const char *intern_name(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    const char *at = strchr(s, '@');
+    const char *t = intern_n(s, at != NULL && at != s ? (size_t)(at - s)
+                                                      : strlen(s));
+    return t != NULL ? t : s;
 }
 
 /* -------------------------------------------------------------- cache -- */
@@ -517,7 +537,7 @@ bool rt__symbolize(uintptr_t pc, rt__sym *out)
         out->in_runtime = e->in_runtime;
     } else {
         lookup_dwfl(pc, out);
-        out->name = intern(out->name);
+        out->name = intern_name(out->name);
         out->file = intern(out->file);
         cache_put(pc, out);
     }

@@ -8,6 +8,7 @@
  * even though both are linked into the same executable.
  */
 #include <check.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -116,6 +117,12 @@ START_TEST(libc_function_has_a_name)
     ck_assert_uint_ne(s.entry, 0);
     ck_assert_uint_le(s.entry, pc);
     ck_assert(!s.in_runtime);
+
+    /* Versioned ELF symbols print without the version. */
+    void *start_main = dlsym(RTLD_DEFAULT, "__libc_start_main");
+    ck_assert_ptr_nonnull(start_main);
+    ck_assert(rt__symbolize((uintptr_t)start_main + 1, &s));
+    ck_assert_str_eq(s.name, "__libc_start_main");
 }
 END_TEST
 
