@@ -381,6 +381,11 @@ static int preload_module(Dwfl_Module *mod, void **userdata,
 {
     (void)userdata, (void)name, (void)arg;
     (void)dwfl_module_getsymtab(mod);
+    /* The first address lookup in a module also sets up its ELF backend
+     * (an allocation): do one now. */
+    GElf_Off off;
+    GElf_Sym sym;
+    (void)dwfl_module_addrinfo(mod, start, &off, &sym, NULL, NULL, NULL);
     if (mod != rt_module)
         return DWARF_CB_OK;
     Dwarf_Addr bias;

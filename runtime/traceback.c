@@ -35,7 +35,9 @@
  *   a future trampoline forgets the CFI.  A goroutine that never ran still
  *   has its initial context pointing into the trampoline; unwinding it would
  *   look up CFI for the instruction before the trampoline, so instead its
- *   one frame is its entry function gp->fn (Go prints g->entry likewise).
+ *   one frame is its entry function gp->fn (Go prints g->entry likewise);
+ *   the same for a goroutine with no saved context at all (gp->sp == NULL:
+ *   the scheduler builds the first frame when it first switches to it).
  *
  * PCs and lines
  *   The innermost frame's PC is where that frame is (or resumes); every
@@ -263,8 +265,21 @@ static bool is_self(rt_g *gp)
 static bool is_parked(rt_g *gp)
 {
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
-    return (st == RT_GRUNNABLE || st == RT_GWAITING) && gp->sp != NULL &&
-           !gp->is_g0;
+    return (st == RT_GRUNNABLE || st == RT_GWAITING) && !gp->is_g0;
+}
+
+/* The one frame of a goroutine that never ran: its entry function. */
+static int entry_frame(rt_g *gp, uintptr_t cfa, sink *out)
+{
+    if (gp->fn == NULL)
+        return 0;
+    if (out->pcs)
+        out->pcs[0] = (uintptr_t)gp->fn;
+    if (out->cfas)
+        out->cfas[0] = cfa;
+    if (out->flags)
+        out->flags[0] = F_EXACT;
+    return 1;
 }
 
 /* Walks a switched-out goroutine from the registers rt__ctx_switch saved. */
@@ -277,19 +292,14 @@ static int walk_parked(rt_g *gp, sink *out)
     if (out->max <= 0)
         return 0;
     unwind_setup();
-    rt__ctx_read(gp->sp, &r);
-    if (in_trampoline(r.pc)) {
-        /* Never ran: its only frame is its entry function. */
-        if (gp->fn == NULL)
-            return 0;
-        if (out->pcs)
-            out->pcs[0] = (uintptr_t)gp->fn;
-        if (out->cfas)
-            out->cfas[0] = r.sp;
-        if (out->flags)
-            out->flags[0] = F_EXACT;
-        return 1;
-    }
+    /* Never ran: no context yet (the first switch builds it), or one made
+     * by rt__ctx_make that would enter the trampoline. */
+    void *saved = gp->sp;
+    if (saved == NULL)
+        return entry_frame(gp, 0, out);
+    rt__ctx_read(saved, &r);
+    if (in_trampoline(r.pc))
+        return entry_frame(gp, r.sp, out);
 
     memset(&ctx, 0, sizeof ctx);
 #if defined(__x86_64__)
@@ -402,7 +412,7 @@ static const char *status_word(rt_g *gp, uint32_t st)
 
 void rt__print_goroutine_header(rt__buf *b, rt_g *gp)
 {
-    uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+    uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
     int64_t mins = 0;
     if ((st == RT_GWAITING || st == RT_GSYSCALL) && gp->waitsince != 0) {
         int64_t waited = rt_nanotime() - gp->waitsince;
