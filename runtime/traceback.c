@@ -69,11 +69,11 @@
  *
  * Invariants and caveats
  *   - Nothing here allocates: buffers are on the stack (a traceback needs
- *     about 6 KiB: frame arrays, a libunwind cursor and a machine context),
- *     libunwind's local walks use per-thread caches (set up once here, so a
- *     signal handler never waits for a global cache lock), and symbol
- *     lookups after rt__symtab_init hit libdw's preloaded tables and
- *     symtab.c's cache.
+ *     about 8 KiB: frame arrays, a libunwind cursor, a machine context and
+ *     symtab.c's path buffer), libunwind's local walks use per-thread
+ *     caches (set up once here, so a signal handler never waits for a
+ *     global cache lock), and symbol lookups after rt__symtab_init hit
+ *     libdw's preloaded tables and symtab.c's cache.
  *   - Walking another goroutine is only safe while it stays parked.  Like
  *     Go 1.3's tracebackothers outside a stopped world, a goroutine that is
  *     readied and runs during the walk can yield a wrong stack (its stack
@@ -509,8 +509,8 @@ static void traceback_other(rt__buf *b, rt_g *gp, int level)
 {
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
     if (gp->is_g0 || st == RT_GRUNNING || st == RT_GSYSCALL) {
-        rt__buf_puts(b,
-                     "\tgoroutine running on other thread; stack unavailable\n");
+        rt__buf_puts(b, "\tgoroutine running on other thread; "
+                        "stack unavailable\n");
     } else if (is_parked(gp)) {
         frames f;
         sink out = frames_sink(&f);

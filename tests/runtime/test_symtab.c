@@ -1,5 +1,6 @@
 /*
- * tests/runtime/test_symtab.c -- pc to function, file, line (runtime/symtab.c).
+ * tests/runtime/test_symtab.c -- pc to function, file and line
+ * (runtime/symtab.c).
  *
  * The answers are checked against facts the test knows about itself: the
  * address of its own functions, the lines they span (__LINE__ markers on

@@ -203,7 +203,8 @@ START_TEST(print_own_stack)
     line_is(2, "^pchain1\\(\\.\\.\\.\\)$");
     file_line_is(3, PCHAIN1_CALL, true);
     line_is(4, "^print_own_stack_fn\\(\\.\\.\\.\\)$");
-    line_is(5, "^\t/.*/tests/runtime/test_traceback\\.c:[0-9]+ \\+0x[0-9a-f]+$");
+    line_is(5, "^\t/.*/tests/runtime/test_traceback\\.c:[0-9]+ "
+               "\\+0x[0-9a-f]+$");
     ck_assert_int_eq(nlines % 2, 0);
     for (int i = 6; i < nlines; i += 2) {
         line_is(i, "^([A-Za-z_.$@0-9]+|\\?)\\((\\.\\.\\.|)\\)$");
@@ -754,7 +755,8 @@ static void running_body(void)
     ck_assert_str_eq(lines[1],
                      "\tgoroutine running on other thread; stack unavailable");
     ck_assert_str_eq(lines[2], "created by running_body");
-    line_is(3, "^\t/.*/tests/runtime/test_traceback\\.c:[0-9]+ \\+0x[0-9a-f]+$");
+    line_is(3, "^\t/.*/tests/runtime/test_traceback\\.c:[0-9]+ "
+               "\\+0x[0-9a-f]+$");
 
     int v;
     ck_assert(rt_chan_recv(done, &v));
