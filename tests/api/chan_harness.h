@@ -1,0 +1,156 @@
+/*
+ * tests/api/chan_harness.h -- the small harness shared by the channel,
+ * select and timer tests (test_chan.c, test_select.c, test_time.c) and
+ * tests/stress/stress_chan.c.
+ *
+ * RT_TEST(name) { body }   defines a Check test whose body runs as
+ *                          goroutine 1 under rt_main, in the process Check
+ *                          forks for the test (rt_main runs once per
+ *                          process; Check's fork mode gives each test its
+ *                          own).  Assertions inside the body, or in any
+ *                          goroutine, end that process and Check reports
+ *                          the failure.  The body must return for the test
+ *                          to pass.
+ *
+ * chan_harness_main(argc, argv, suite, scenario)
+ *                          the program's main: with "--scenario NAME" it
+ *                          runs scenario(argc, argv) under rt_main (for
+ *                          the fatal-error tests), else the suite.
+ *
+ * expect_fatal(name, msg)  re-executes this binary with "--scenario name"
+ *                          and checks that it dies as Go does: exit status
+ *                          2 and "fatal error: msg" as the first line on
+ *                          stderr.
+ *
+ * REQUIRE(cond), REQUIRE_EQ(a, b) (also _NE _LT _LE _GT _GE),
+ * REQUIRE_MSG(cond, fmt, ...)
+ *                          assertions for the test bodies.  Check's own
+ *                          ck_assert* report every *passing* check to the
+ *                          parent process (a locked write per call), which
+ *                          serialises goroutines in hot loops and made a
+ *                          selecting test 100x slower; these only call
+ *                          into Check when they fail.
+ *
+ * Only rt.h and libc: these are API tests.
+ */
+#ifndef CHAN_HARNESS_H
+#define CHAN_HARNESS_H
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+#define REQUIRE_MSG(cond, ...)                                                \
+    do {                                                                      \
+        if (!(cond))                                                          \
+            ck_abort_msg(__VA_ARGS__);                                        \
+    } while (0)
+#define REQUIRE(cond)                                                         \
+    REQUIRE_MSG(cond, "%s:%d: failed: %s", __FILE__, __LINE__, #cond)
+#define REQUIRE_CMP(a, op, b)                                                 \
+    do {                                                                      \
+        long long req_a_ = (long long)(a), req_b_ = (long long)(b);           \
+        if (!(req_a_ op req_b_))                                              \
+            ck_abort_msg("%s:%d: failed: %s %s %s (%lld vs %lld)", __FILE__,  \
+                         __LINE__, #a, #op, #b, req_a_, req_b_);              \
+    } while (0)
+#define REQUIRE_EQ(a, b) REQUIRE_CMP(a, ==, b)
+#define REQUIRE_NE(a, b) REQUIRE_CMP(a, !=, b)
+#define REQUIRE_LT(a, b) REQUIRE_CMP(a, <, b)
+#define REQUIRE_LE(a, b) REQUIRE_CMP(a, <=, b)
+#define REQUIRE_GT(a, b) REQUIRE_CMP(a, >, b)
+#define REQUIRE_GE(a, b) REQUIRE_CMP(a, >=, b)
+
+static void (*harness_body)(void);
+
+static inline int harness_body_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    harness_body();
+    return 42;
+}
+
+/* Runs fn as goroutine 1 and checks that it returned normally. */
+static inline void run_in_rt(void (*fn)(void))
+{
+    char *argv[] = {(char *)"test", NULL};
+    harness_body = fn;
+    ck_assert_int_eq(rt_main(harness_body_main, 1, argv), 42);
+}
+
+#define RT_TEST(name)                                                         \
+    static void name##_body(void);                                            \
+    START_TEST(name) { run_in_rt(name##_body); }                              \
+    END_TEST                                                                  \
+    static void name##_body(void)
+
+static inline void expect_fatal(const char *scenario, const char *msg)
+{
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        execl("/proc/self/exe", "harness-scenario", "--scenario", scenario,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    static char out[1 << 16];
+    size_t n = 0;
+    ssize_t r;
+    /* Read to the end (tracebacks can be long) so the child never blocks
+     * on a full pipe. */
+    while ((r = read(pfd[0], out + n, sizeof out - 1 - n)) != 0) {
+        if (r > 0)
+            n += (size_t)r;
+        else if (errno != EINTR)
+            break;
+        if (n == sizeof out - 1) { /* keep the head, drain the rest */
+            char sink[4096];
+            while ((r = read(pfd[0], sink, sizeof sink)) > 0 ||
+                   (r < 0 && errno == EINTR))
+                ;
+            break;
+        }
+    }
+    out[n] = '\0';
+    close(pfd[0]);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+                  "scenario %s: wait status %#x; stderr:\n%.2000s", scenario,
+                  st, out);
+    char want[256];
+    snprintf(want, sizeof want, "fatal error: %s\n", msg);
+    ck_assert_msg(strncmp(out, want, strlen(want)) == 0,
+                  "scenario %s: stderr starts with:\n%.300s", scenario, out);
+}
+
+static inline int chan_harness_main(int argc, char **argv, Suite *s,
+                                    int (*scenario)(int, char **))
+{
+    if (argc == 3 && strcmp(argv[1], "--scenario") == 0) {
+        if (scenario != NULL)
+            rt_main(scenario, argc, argv);
+        fprintf(stderr, "scenario %s did not die\n", argv[2]);
+        return 0;
+    }
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
+
+#endif /* CHAN_HARNESS_H */

@@ -1,0 +1,531 @@
+/*
+ * tests/api/test_chan.c -- channels through rt.h alone: rendezvous,
+ * buffered FIFO order, close and drain, the non-blocking forms, zero-size
+ * and large elements, and the fatal errors (in child processes).
+ *
+ * Each test runs its body as goroutine 1 under rt_main, in the process
+ * Check forks for it, and asserts inside (a failed assertion exits the
+ * forked process, which Check reports).  Nothing here asserts on time.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "chan_harness.h"
+
+
+/* Receives one int, asserting ok. */
+static int recv_int(rt_chan *c)
+{
+    int v = -1;
+    REQUIRE(rt_chan_recv(c, &v));
+    return v;
+}
+
+static void send_int(rt_chan *c, int v)
+{
+    rt_chan_send(c, &v);
+}
+
+/* ---------------------------------------------------------- unbuffered -- */
+
+typedef struct {
+    rt_chan *c, *done;
+    _Atomic int sent;
+    int n;
+} rendezvous_arg;
+
+static void rendezvous_sender(void *p)
+{
+    rendezvous_arg *a = p;
+    for (int i = 0; i < a->n; i++) {
+        send_int(a->c, i);
+        atomic_store(&a->sent, i + 1);
+    }
+    send_int(a->done, 1);
+}
+
+RT_TEST(test_unbuffered_rendezvous)
+{
+    rendezvous_arg a = {.c = rt_chan_make(sizeof(int), 0),
+                        .done = rt_chan_make(sizeof(int), 1),
+                        .n = 1000};
+    REQUIRE_EQ(rt_chan_cap(a.c), 0);
+    REQUIRE_GT(rt_go(rendezvous_sender, &a), 0);
+    /* No receiver yet: the first send cannot have completed, however long
+     * we let the sender run. */
+    for (int i = 0; i < 200; i++)
+        rt_yield();
+    REQUIRE_EQ(atomic_load(&a.sent), 0);
+    for (int i = 0; i < a.n; i++) {
+        REQUIRE_EQ(recv_int(a.c), i);
+        /* Send i+1 cannot complete before we receive it. */
+        REQUIRE_LE(atomic_load(&a.sent), i + 1);
+    }
+    REQUIRE_EQ(recv_int(a.done), 1);
+    REQUIRE_EQ(atomic_load(&a.sent), a.n);
+    REQUIRE_EQ(rt_chan_len(a.c), 0);
+}
+
+/* Ping-pong: two goroutines bounce a counter through two unbuffered
+ * channels (direct hand-off both ways). */
+typedef struct {
+    rt_chan *ping, *pong;
+    int rounds;
+} pingpong_arg;
+
+static void ponger(void *p)
+{
+    pingpong_arg *a = p;
+    for (int i = 0; i < a->rounds; i++) {
+        int v = recv_int(a->ping);
+        send_int(a->pong, v + 1);
+    }
+}
+
+RT_TEST(test_unbuffered_pingpong)
+{
+    pingpong_arg a = {rt_chan_make(sizeof(int), 0), rt_chan_make(sizeof(int), 0),
+                      20000};
+    REQUIRE_GT(rt_go(ponger, &a), 0);
+    int v = 0;
+    for (int i = 0; i < a.rounds; i++) {
+        send_int(a.ping, v);
+        v = recv_int(a.pong);
+        REQUIRE_EQ(v, 2 * i + 1);
+        v++;
+    }
+}
+
+/* ------------------------------------------------------------ buffered -- */
+
+RT_TEST(test_buffered_fifo_single)
+{
+    rt_chan *c = rt_chan_make(sizeof(int), 8);
+    REQUIRE_EQ(rt_chan_cap(c), 8);
+    for (int i = 0; i < 8; i++) {
+        send_int(c, 100 + i); /* room: must not block */
+        REQUIRE_EQ(rt_chan_len(c), (size_t)i + 1);
+    }
+    int x = 7;
+    REQUIRE(!rt_chan_try_send(c, &x));
+    for (int round = 0; round < 3; round++) {
+        /* Wrap the ring around a few times. */
+        for (int i = 0; i < 5; i++) {
+            REQUIRE_EQ(recv_int(c), 100 + round * 5 + i);
+            send_int(c, 100 + 8 + round * 5 + i);
+        }
+    }
+    for (int i = 0; i < 8; i++)
+        REQUIRE_EQ(recv_int(c), 115 + i);
+    REQUIRE_EQ(rt_chan_len(c), 0);
+}
+
+typedef struct {
+    rt_chan *c;
+    int from, n;
+} producer_arg;
+
+static void producer(void *p)
+{
+    producer_arg *a = p;
+    for (int i = 0; i < a->n; i++)
+        send_int(a->c, a->from + i);
+}
+
+RT_TEST(test_buffered_fifo_goroutines)
+{
+    /* A small ring, so that the producer often waits on a full channel and
+     * the receiver takes the head while moving the parked sender's value
+     * to the tail. */
+    producer_arg a = {rt_chan_make(sizeof(int), 3), 0, 50000};
+    REQUIRE_GT(rt_go(producer, &a), 0);
+    for (int i = 0; i < a.n; i++) {
+        if (i % 100 == 0)
+            for (int k = 0; k < 3; k++)
+                rt_yield(); /* let the producer fill up and park */
+        REQUIRE_EQ(recv_int(a.c), i);
+    }
+}
+
+/* Several senders parked on a full ring: each one's values stay in its own
+ * order, and buffered values come out before parked ones. */
+RT_TEST(test_buffered_parked_senders)
+{
+    enum { NPROD = 4, PER = 5000 };
+    rt_chan *c = rt_chan_make(sizeof(int), 2);
+    producer_arg a[NPROD];
+    for (int p = 0; p < NPROD; p++) {
+        a[p] = (producer_arg){c, p * PER, PER};
+        REQUIRE_GT(rt_go(producer, &a[p]), 0);
+    }
+    int next[NPROD] = {0};
+    for (int i = 0; i < NPROD * PER; i++) {
+        int v = recv_int(c);
+        int p = v / PER;
+        REQUIRE_GE(p, 0);
+        REQUIRE_LT(p, NPROD);
+        REQUIRE_EQ(v % PER, next[p]);
+        next[p]++;
+    }
+    for (int p = 0; p < NPROD; p++)
+        REQUIRE_EQ(next[p], PER);
+    REQUIRE_EQ(rt_chan_try_recv(c, NULL), -EAGAIN);
+}
+
+/* --------------------------------------------------------------- close -- */
+
+RT_TEST(test_close_then_drain)
+{
+    rt_chan *c = rt_chan_make(sizeof(int), 4);
+    send_int(c, 1);
+    send_int(c, 2);
+    send_int(c, 3);
+    rt_chan_close(c);
+    REQUIRE_EQ(rt_chan_len(c), 3);
+    for (int i = 1; i <= 3; i++) {
+        int v = -1;
+        REQUIRE(rt_chan_recv(c, &v));
+        REQUIRE_EQ(v, i);
+    }
+    REQUIRE_EQ(rt_chan_len(c), 0);
+    for (int i = 0; i < 3; i++) {
+        int v = 12345;
+        REQUIRE(!rt_chan_recv(c, &v));
+        REQUIRE_EQ(v, 0); /* the zero value */
+        v = 12345;
+        REQUIRE_EQ(rt_chan_try_recv(c, &v), 0);
+        REQUIRE_EQ(v, 0);
+    }
+    REQUIRE(!rt_chan_recv(c, NULL));
+}
+
+typedef struct {
+    rt_chan *c, *results;
+} closewait_arg;
+
+typedef struct {
+    int v;
+    bool ok;
+} result;
+
+static void close_waiter(void *p)
+{
+    closewait_arg *a = p;
+    result r = {.v = 999};
+    r.ok = rt_chan_recv(a->c, &r.v);
+    rt_chan_send(a->results, &r);
+}
+
+/* Receivers parked on a channel all wake with ok false and the zero value
+ * when it is closed. */
+RT_TEST(test_close_wakes_receivers)
+{
+    enum { N = 50 };
+    closewait_arg a = {rt_chan_make(sizeof(int), 0),
+                       rt_chan_make(sizeof(result), N)};
+    for (int i = 0; i < N; i++)
+        REQUIRE_GT(rt_go(close_waiter, &a), 0);
+    for (int i = 0; i < 100; i++)
+        rt_yield();
+    rt_chan_close(a.c);
+    for (int i = 0; i < N; i++) {
+        result r;
+        REQUIRE(rt_chan_recv(a.results, &r));
+        REQUIRE(!r.ok);
+        REQUIRE_EQ(r.v, 0);
+    }
+}
+
+/* Values sent before close are received with ok true, then ok false. */
+RT_TEST(test_ok_false_after_close)
+{
+    rt_chan *c = rt_chan_make(sizeof(int), 0);
+    producer_arg a = {c, 10, 5};
+    REQUIRE_GT(rt_go(producer, &a), 0);
+    for (int i = 0; i < 5; i++)
+        REQUIRE_EQ(recv_int(c), 10 + i);
+    rt_chan_close(c);
+    int v = 7;
+    REQUIRE(!rt_chan_recv(c, &v));
+    REQUIRE_EQ(v, 0);
+    REQUIRE_EQ(rt_chan_len(c), 0);
+    REQUIRE_EQ(rt_chan_cap(c), 0);
+}
+
+/* --------------------------------------------------------- try_* forms -- */
+
+static void one_recv(void *p)
+{
+    closewait_arg *a = p;
+    result r = {0};
+    r.ok = rt_chan_recv(a->c, &r.v);
+    rt_chan_send(a->results, &r);
+}
+
+static void one_send(void *p)
+{
+    closewait_arg *a = p;
+    int v = 77;
+    rt_chan_send(a->c, &v);
+    result r = {.v = 1, .ok = true};
+    rt_chan_send(a->results, &r);
+}
+
+RT_TEST(test_try_send_recv)
+{
+    int v = 5;
+
+    /* nil channel: never ready. */
+    REQUIRE(!rt_chan_try_send(NULL, &v));
+    REQUIRE_EQ(rt_chan_try_recv(NULL, &v), -EAGAIN);
+    REQUIRE_EQ(rt_chan_len(NULL), 0);
+    REQUIRE_EQ(rt_chan_cap(NULL), 0);
+
+    /* Unbuffered without a peer. */
+    rt_chan *u = rt_chan_make(sizeof(int), 0);
+    REQUIRE(!rt_chan_try_send(u, &v));
+    REQUIRE_EQ(rt_chan_try_recv(u, &v), -EAGAIN);
+    REQUIRE_EQ(v, 5);
+
+    /* Unbuffered with a parked receiver: try_send succeeds once it has
+     * parked (retry until then). */
+    closewait_arg a = {u, rt_chan_make(sizeof(result), 1)};
+    REQUIRE_GT(rt_go(one_recv, &a), 0);
+    v = 31;
+    int tries = 0;
+    while (!rt_chan_try_send(u, &v)) {
+        rt_yield();
+        REQUIRE_LT(++tries, 10000000);
+    }
+    result r;
+    REQUIRE(rt_chan_recv(a.results, &r));
+    REQUIRE(r.ok);
+    REQUIRE_EQ(r.v, 31);
+
+    /* Unbuffered with a parked sender: try_recv gets its value. */
+    REQUIRE_GT(rt_go(one_send, &a), 0);
+    v = 0;
+    tries = 0;
+    int got;
+    while ((got = rt_chan_try_recv(u, &v)) == -EAGAIN) {
+        rt_yield();
+        REQUIRE_LT(++tries, 10000000);
+    }
+    REQUIRE_EQ(got, 1);
+    REQUIRE_EQ(v, 77);
+    REQUIRE(rt_chan_recv(a.results, &r));
+
+    /* Buffered: room, full, values, empty. */
+    rt_chan *b = rt_chan_make(sizeof(int), 2);
+    v = 1;
+    REQUIRE(rt_chan_try_send(b, &v));
+    v = 2;
+    REQUIRE(rt_chan_try_send(b, &v));
+    v = 3;
+    REQUIRE(!rt_chan_try_send(b, &v));
+    REQUIRE_EQ(rt_chan_len(b), 2);
+    REQUIRE_EQ(rt_chan_try_recv(b, &v), 1);
+    REQUIRE_EQ(v, 1);
+    REQUIRE_EQ(rt_chan_try_recv(b, NULL), 1); /* discards 2 */
+    REQUIRE_EQ(rt_chan_try_recv(b, &v), -EAGAIN);
+    REQUIRE_EQ(v, 1);
+
+    /* Closed: values first (1), then closed and drained (0, zero value). */
+    v = 9;
+    REQUIRE(rt_chan_try_send(b, &v));
+    rt_chan_close(b);
+    v = 0;
+    REQUIRE_EQ(rt_chan_try_recv(b, &v), 1);
+    REQUIRE_EQ(v, 9);
+    v = 4;
+    REQUIRE_EQ(rt_chan_try_recv(b, &v), 0);
+    REQUIRE_EQ(v, 0);
+    rt_chan_close(u);
+    v = 4;
+    REQUIRE_EQ(rt_chan_try_recv(u, &v), 0);
+    REQUIRE_EQ(v, 0);
+}
+
+/* --------------------------------------------------------- element size -- */
+
+static void zero_sender(void *p)
+{
+    rt_chan *c = p;
+    for (int i = 0; i < 1000; i++)
+        rt_chan_send(c, NULL);
+    rt_chan_close(c);
+}
+
+RT_TEST(test_zero_size_elements)
+{
+    /* Buffered chan struct{}: only the count matters. */
+    rt_chan *b = rt_chan_make(0, 5);
+    REQUIRE_EQ(rt_chan_cap(b), 5);
+    for (int i = 0; i < 5; i++)
+        REQUIRE(rt_chan_try_send(b, NULL));
+    REQUIRE(!rt_chan_try_send(b, NULL));
+    REQUIRE_EQ(rt_chan_len(b), 5);
+    char dummy = 'x';
+    REQUIRE_EQ(rt_chan_try_recv(b, &dummy), 1);
+    REQUIRE_EQ(dummy, 'x'); /* nothing is written for size 0 */
+    REQUIRE_EQ(rt_chan_len(b), 4);
+
+    /* Unbuffered: a signal channel closed at the end. */
+    rt_chan *u = rt_chan_make(0, 0);
+    REQUIRE_GT(rt_go(zero_sender, u), 0);
+    int n = 0;
+    while (rt_chan_recv(u, NULL))
+        n++;
+    REQUIRE_EQ(n, 1000);
+}
+
+typedef struct {
+    unsigned char bytes[1000];
+} big;
+
+static void big_sender(void *p)
+{
+    rt_chan *c = p;
+    for (int i = 0; i < 300; i++) {
+        big b;
+        memset(b.bytes, i & 0xff, sizeof b.bytes);
+        rt_chan_send(c, &b);
+    }
+}
+
+RT_TEST(test_large_elements)
+{
+    for (size_t cap = 0; cap <= 7; cap += 7) {
+        rt_chan *c = rt_chan_make(sizeof(big), cap);
+        REQUIRE_GT(rt_go(big_sender, c), 0);
+        for (int i = 0; i < 300; i++) {
+            big b;
+            memset(&b, 0xee, sizeof b);
+            REQUIRE(rt_chan_recv(c, &b));
+            for (size_t k = 0; k < sizeof b.bytes; k++)
+                REQUIRE_EQ(b.bytes[k], i & 0xff);
+        }
+    }
+}
+
+RT_TEST(test_send_null_elem_sends_zero)
+{
+    rt_chan *c = rt_chan_make(sizeof(long), 1);
+    rt_chan_send(c, NULL);
+    long v = 99;
+    REQUIRE(rt_chan_recv(c, &v));
+    REQUIRE_EQ(v, 0);
+}
+
+/* A goroutine blocked forever on a nil channel does not stop the program:
+ * rt_main returns once goroutine 1 does. */
+static void nil_sender(void *p)
+{
+    (void)p;
+    int v = 1;
+    rt_chan_send(NULL, &v);
+    abort(); /* never reached */
+}
+
+static void nil_receiver(void *p)
+{
+    (void)p;
+    rt_chan_recv(NULL, NULL);
+    abort();
+}
+
+RT_TEST(test_nil_channel_blocks)
+{
+    int before = rt_num_goroutine();
+    REQUIRE_GT(rt_go(nil_sender, NULL), 0);
+    REQUIRE_GT(rt_go(nil_receiver, NULL), 0);
+    for (int i = 0; i < 100; i++)
+        rt_yield();
+    REQUIRE_EQ(rt_num_goroutine(), before + 2);
+}
+
+/* --------------------------------------------------------- fatal errors -- */
+
+static void blocked_sender(void *p)
+{
+    int v = 1;
+    rt_chan_send(p, &v);
+}
+
+static int scenario_main(int argc, char **argv)
+{
+    const char *s = argv[argc - 1];
+    int v = 1;
+    if (strcmp(s, "send-closed") == 0) {
+        rt_chan *c = rt_chan_make(sizeof(int), 1);
+        rt_chan_close(c);
+        rt_chan_send(c, &v);
+    } else if (strcmp(s, "try-send-closed") == 0) {
+        rt_chan *c = rt_chan_make(sizeof(int), 0);
+        rt_chan_close(c);
+        rt_chan_try_send(c, &v);
+    } else if (strcmp(s, "close-closed") == 0) {
+        rt_chan *c = rt_chan_make(sizeof(int), 0);
+        rt_chan_close(c);
+        rt_chan_close(c);
+    } else if (strcmp(s, "close-nil") == 0) {
+        rt_chan_close(NULL);
+    } else if (strcmp(s, "blocked-send-closed") == 0) {
+        /* A sender parked on the channel when it is closed. */
+        rt_chan *c = rt_chan_make(sizeof(int), 0);
+        rt_go(blocked_sender, c);
+        for (int i = 0; i < 100; i++)
+            rt_yield();
+        rt_chan_close(c);
+        for (;;)
+            rt_yield(); /* the sender's fatal error ends the process */
+    }
+    return 0;
+}
+
+
+START_TEST(test_fatal_send_closed)
+{
+    expect_fatal("send-closed", "send on closed channel");
+    expect_fatal("try-send-closed", "send on closed channel");
+    expect_fatal("blocked-send-closed", "send on closed channel");
+}
+END_TEST
+
+START_TEST(test_fatal_close_closed)
+{
+    expect_fatal("close-closed", "close of closed channel");
+}
+END_TEST
+
+START_TEST(test_fatal_close_nil)
+{
+    expect_fatal("close-nil", "close of nil channel");
+}
+END_TEST
+
+/* ---------------------------------------------------------------- main -- */
+
+int main(int argc, char **argv)
+{
+    Suite *s = suite_create("chan");
+    TCase *tc = tcase_create("chan");
+    tcase_add_test(tc, test_unbuffered_rendezvous);
+    tcase_add_test(tc, test_unbuffered_pingpong);
+    tcase_add_test(tc, test_buffered_fifo_single);
+    tcase_add_test(tc, test_buffered_fifo_goroutines);
+    tcase_add_test(tc, test_buffered_parked_senders);
+    tcase_add_test(tc, test_close_then_drain);
+    tcase_add_test(tc, test_close_wakes_receivers);
+    tcase_add_test(tc, test_ok_false_after_close);
+    tcase_add_test(tc, test_try_send_recv);
+    tcase_add_test(tc, test_zero_size_elements);
+    tcase_add_test(tc, test_large_elements);
+    tcase_add_test(tc, test_send_null_elem_sends_zero);
+    tcase_add_test(tc, test_nil_channel_blocks);
+    tcase_add_test(tc, test_fatal_send_closed);
+    tcase_add_test(tc, test_fatal_close_closed);
+    tcase_add_test(tc, test_fatal_close_nil);
+    suite_add_tcase(s, tc);
+    return chan_harness_main(argc, argv, s, scenario_main);
+}
