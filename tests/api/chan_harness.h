@@ -21,6 +21,10 @@
  *                          and checks that it dies as Go does: exit status
  *                          2 and "fatal error: msg" as the first line on
  *                          stderr.
+ * expect_fatal_with(name, msg, text)
+ *                          the same, and stderr must also contain text
+ *                          (say the header "goroutine 1 [select]:", which
+ *                          shows the wait reason of a parked goroutine).
  *
  * REQUIRE(cond), REQUIRE_EQ(a, b) (also _NE _LT _LE _GT _GE),
  * REQUIRE_MSG(cond, fmt, ...)
@@ -91,7 +95,8 @@ static inline void run_in_rt(void (*fn)(void))
     END_TEST                                                                  \
     static void name##_body(void)
 
-static inline void expect_fatal(const char *scenario, const char *msg)
+static inline void expect_fatal_with(const char *scenario, const char *msg,
+                                     const char *text)
 {
     int pfd[2];
     ck_assert_int_eq(pipe(pfd), 0);
@@ -135,6 +140,15 @@ static inline void expect_fatal(const char *scenario, const char *msg)
     snprintf(want, sizeof want, "fatal error: %s\n", msg);
     ck_assert_msg(strncmp(out, want, strlen(want)) == 0,
                   "scenario %s: stderr starts with:\n%.300s", scenario, out);
+    if (text != NULL)
+        ck_assert_msg(strstr(out, text) != NULL,
+                      "scenario %s: no \"%s\" in stderr:\n%.2000s", scenario,
+                      text, out);
+}
+
+static inline void expect_fatal(const char *scenario, const char *msg)
+{
+    expect_fatal_with(scenario, msg, NULL);
 }
 
 static inline int chan_harness_main(int argc, char **argv, Suite *s,

@@ -470,6 +470,14 @@ static int scenario_main(int argc, char **argv)
         rt_chan_close(c);
     } else if (strcmp(s, "close-nil") == 0) {
         rt_chan_close(NULL);
+    } else if (strcmp(s, "deadlock-nil-recv") == 0) {
+        rt_chan_recv(NULL, NULL); /* parks forever: nothing else can run */
+    } else if (strcmp(s, "deadlock-nil-send") == 0) {
+        rt_chan_send(NULL, &v);
+    } else if (strcmp(s, "deadlock-send") == 0) {
+        rt_chan_send(rt_chan_make(sizeof(int), 0), &v);
+    } else if (strcmp(s, "deadlock-recv") == 0) {
+        rt_chan_recv(rt_chan_make(sizeof(int), 3), &v);
     } else if (strcmp(s, "blocked-send-closed") == 0) {
         /* A sender parked on the channel when it is closed. */
         rt_chan *c = rt_chan_make(sizeof(int), 0);
@@ -504,6 +512,23 @@ START_TEST(test_fatal_close_nil)
 }
 END_TEST
 
+/* A goroutine parked on a channel is asleep: with nothing else left to
+ * run, the runtime reports the deadlock as Go does. */
+START_TEST(test_fatal_deadlock)
+{
+    /* The traceback header shows each park's wait reason. */
+    static const char *const scenarios[][2] = {
+        {"deadlock-nil-recv", "goroutine 1 [chan receive (nil chan)]:"},
+        {"deadlock-nil-send", "goroutine 1 [chan send (nil chan)]:"},
+        {"deadlock-send", "goroutine 1 [chan send]:"},
+        {"deadlock-recv", "goroutine 1 [chan receive]:"},
+    };
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+        expect_fatal_with(scenarios[i][0], "all goroutines are asleep - deadlock!",
+                          scenarios[i][1]);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- main -- */
 
 int main(int argc, char **argv)
@@ -526,6 +551,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_fatal_send_closed);
     tcase_add_test(tc, test_fatal_close_closed);
     tcase_add_test(tc, test_fatal_close_nil);
+    tcase_add_test(tc, test_fatal_deadlock);
     suite_add_tcase(s, tc);
     return chan_harness_main(argc, argv, s, scenario_main);
 }

@@ -443,6 +443,15 @@ static int scenario_main(int argc, char **argv)
         rt_chan_close(c);
         rt_select_case cs[] = {RT_SEND(c, &v)};
         rt_select(cs, 1, false);
+    } else if (strcmp(s, "deadlock-select-no-cases") == 0) {
+        rt_select(NULL, 0, true);
+    } else if (strcmp(s, "deadlock-select-nil-cases") == 0) {
+        rt_select_case cs[] = {RT_RECV(NULL, NULL), RT_SEND(NULL, &v)};
+        rt_select(cs, 2, true);
+    } else if (strcmp(s, "deadlock-select") == 0) {
+        rt_chan *a = rt_chan_make(sizeof(int), 0), *b = rt_chan_make(sizeof(int), 1);
+        rt_select_case cs[] = {RT_RECV(a, NULL), RT_RECV(b, &v), RT_SEND(a, &v)};
+        rt_select(cs, 3, true);
     } else if (strcmp(s, "select-blocked-send-closed") == 0) {
         rt_chan *c = rt_chan_make(sizeof(int), 0);
         rt_go(select_sender, c);
@@ -460,6 +469,15 @@ START_TEST(test_select_fatal_send_closed)
 {
     expect_fatal("select-send-closed", "send on closed channel");
     expect_fatal("select-blocked-send-closed", "send on closed channel");
+}
+END_TEST
+
+START_TEST(test_select_fatal_deadlock)
+{
+    const char *dl = "all goroutines are asleep - deadlock!";
+    expect_fatal_with("deadlock-select-no-cases", dl, "goroutine 1 [select (no cases)]:");
+    expect_fatal_with("deadlock-select-nil-cases", dl, "goroutine 1 [select]:");
+    expect_fatal_with("deadlock-select", dl, "goroutine 1 [select]:");
 }
 END_TEST
 
@@ -482,6 +500,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_select_overlapping_no_deadlock);
     tcase_add_test(tc, test_select_blocks_forever);
     tcase_add_test(tc, test_select_fatal_send_closed);
+    tcase_add_test(tc, test_select_fatal_deadlock);
     suite_add_tcase(s, tc);
     return chan_harness_main(argc, argv, s, scenario_main);
 }
