@@ -17,11 +17,14 @@
  *     which is bound to its mutex by rt_cond_init.
  *   - Goroutine stacks never move: a pointer to a local stays valid for as
  *     long as its frame lives, also when handed to another goroutine.
- *   - errno travels with the goroutine.  Note that compilers may cache the
- *     *address* of errno (and of any _Thread_local variable) across a call;
- *     a goroutine can resume on another thread after any call that may
- *     block, so do not keep pointers to thread-local storage across such
- *     calls.
+ *   - errno travels with the goroutine: it is saved when a goroutine
+ *     switches out and restored when it resumes, possibly on another
+ *     thread.  Because compilers keep the address glibc's errno macro
+ *     computes across calls, this header redefines errno as
+ *     (*rt_errno_location()) (define RT_NO_ERRNO_OVERRIDE before including
+ *     it to keep the libc macro).  Other thread-local variables have the
+ *     same hazard and no such cure: do not keep a _Thread_local's address,
+ *     or rely on its value, across a call that may block or yield.
  */
 #ifndef RT_H
 #define RT_H
@@ -43,6 +46,13 @@ extern "C" {
 
 #define RT_VERSION_MAJOR 0
 #define RT_VERSION_MINOR 1
+
+/* The calling thread's errno; see the note on errno above. */
+RT_EXTERN int *rt_errno_location(void);
+#ifndef RT_NO_ERRNO_OVERRIDE
+#undef errno
+#define errno (*rt_errno_location())
+#endif
 
 /* ---------------------------------------------------------------- time -- */
 

@@ -47,10 +47,13 @@ rt__ctx_switch:
         fnstcw  4(%rsp)
         movq    %rsp, (%rdi)
         /* From here on the CFI describes the new stack's identical frame. */
+        /* Load the control words only when they differ from ours: both
+         * loads are slow, and nearly every goroutine keeps the defaults. */
+        movq    (%rsp), %rax
         movq    %rsi, %rsp
-        ldmxcsr (%rsp)
-        fldcw   4(%rsp)
-        addq    $8, %rsp
+        cmpq    (%rsp), %rax
+        jne     1f
+2:      addq    $8, %rsp
         .cfi_adjust_cfa_offset -8
         popq    %r15
         .cfi_adjust_cfa_offset -8
@@ -65,11 +68,53 @@ rt__ctx_switch:
         popq    %rbp
         .cfi_adjust_cfa_offset -8
         ret
+1:      ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        jmp     2b
         .cfi_endproc
         .globl  rt__ctx_switch_end
         .hidden rt__ctx_switch_end
 rt__ctx_switch_end:
         .size   rt__ctx_switch, .-rt__ctx_switch
+
+/*
+ * rt__ctx_switch_fresh(save_sp, stack_top, entry, arg): the same save as
+ * rt__ctx_switch, then starts a goroutine that has never run on the fresh
+ * stack_top (16-byte aligned) with the default control words.  Building the
+ * first frame here, on the M that runs the goroutine, instead of in rt_go,
+ * keeps the spawner from touching the new goroutine's stack page at all.
+ */
+        .globl  rt__ctx_switch_fresh
+        .hidden rt__ctx_switch_fresh
+        .type   rt__ctx_switch_fresh, @function
+        .p2align 4
+rt__ctx_switch_fresh:
+        .cfi_startproc
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        pushq   %r13
+        .cfi_adjust_cfa_offset 8
+        pushq   %r14
+        .cfi_adjust_cfa_offset 8
+        pushq   %r15
+        .cfi_adjust_cfa_offset 8
+        subq    $8, %rsp
+        .cfi_adjust_cfa_offset 8
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    %rsp, (%rdi)
+        movq    %rsi, %rsp
+        movq    %rcx, %r12
+        movq    %rdx, %r13
+        ldmxcsr default_fpctl(%rip)
+        fldcw   default_fpctl+4(%rip)
+        jmp     rt__ctx_start
+        .cfi_endproc
+        .size   rt__ctx_switch_fresh, .-rt__ctx_switch_fresh
 
         .globl  rt__ctx_start
         .hidden rt__ctx_start
@@ -84,4 +129,11 @@ rt__ctx_start:
         .cfi_endproc
         .size   rt__ctx_start, .-rt__ctx_start
 #endif
+        .section .rodata
+        .p2align 3
+default_fpctl:
+        .long   0x1f80          /* MXCSR: exceptions masked, nearest */
+        .short  0x037f          /* x87 CW: likewise, extended precision */
+        .short  0
+
         .section .note.GNU-stack, "", @progbits

@@ -57,6 +57,38 @@ rt__ctx_switch:
 rt__ctx_switch_end:
         .size   rt__ctx_switch, .-rt__ctx_switch
 
+/* rt__ctx_switch_fresh(save_sp, stack_top, entry, arg): see asm_amd64.S. */
+        .globl  rt__ctx_switch_fresh
+        .hidden rt__ctx_switch_fresh
+        .type   rt__ctx_switch_fresh, %function
+        .p2align 4
+rt__ctx_switch_fresh:
+        .cfi_startproc
+        sub     sp, sp, #176
+        .cfi_adjust_cfa_offset 176
+        stp     x19, x20, [sp, #0]
+        stp     x21, x22, [sp, #16]
+        stp     x23, x24, [sp, #32]
+        stp     x25, x26, [sp, #48]
+        stp     x27, x28, [sp, #64]
+        stp     x29, x30, [sp, #80]
+        stp     d8, d9, [sp, #96]
+        stp     d10, d11, [sp, #112]
+        stp     d12, d13, [sp, #128]
+        stp     d14, d15, [sp, #144]
+        mrs     x9, fpcr
+        str     x9, [sp, #160]
+        mov     x9, sp
+        str     x9, [x0]
+        mov     sp, x1
+        mov     x19, x3
+        mov     x20, x2
+        msr     fpcr, xzr
+        mov     x29, xzr
+        b       rt__ctx_start
+        .cfi_endproc
+        .size   rt__ctx_switch_fresh, .-rt__ctx_switch_fresh
+
         .globl  rt__ctx_start
         .hidden rt__ctx_start
         .type   rt__ctx_start, %function

@@ -166,16 +166,15 @@ bool rt__symbolize(uintptr_t pc, rt__sym *out);
 
 /*
  * Goroutine stacks: fixed-size slots (RT_STACK_SIZE of address space each,
- * guard page included) carved from large reservations; only touched pages
- * cost memory.  Layout of one slot, low to high:
+ * guard included) carved from large reservations; only touched pages cost
+ * memory.  Layout of one slot, low to high:
  *
- *   lo-GUARD        lo                                       hi
- *   | guard (64 KiB)| usable stack, grows down ...  | rt_g record |
- *                                                   ^ top of stack (aligned)
+ *   lo-GUARD        lo                                        hi
+ *   | guard (64 KiB)| usable stack, grows down from hi ...    |
  *
- * The goroutine record lives in the slot's top page, so a parked goroutine
- * that touched one page of stack costs one page.  Slots are never unmapped;
- * freed slots keep their top page and may give the rest back to the kernel.
+ * A parked goroutine that touched one page of stack costs that page plus
+ * its goroutine record (sched/proc.c keeps records in dense slabs).  Slots
+ * are never unmapped; pooled ones may give all but their top page back.
  */
 #define RT_STACK_SIZE ((size_t)256 * 1024)
 #define RT_PAGE_SIZE  ((size_t)4096)
@@ -216,6 +215,12 @@ bool rt__stack_guard_is_madvise(void);
  * resume PC), d8..d15 (64 bytes), FPCR (8 bytes, padded to 16).
  */
 void rt__ctx_switch(void **save_sp, void *new_sp);
+/* Saves like rt__ctx_switch, then starts entry(arg) on the fresh stack
+ * stack_top (16-byte aligned) through rt__ctx_start, with default FP
+ * control state.  The new goroutine's first frame is written here, by the
+ * M that runs it, not by its creator. */
+void rt__ctx_switch_fresh(void **save_sp, uintptr_t stack_top,
+                          void (*entry)(void *), void *arg);
 /* Prepares a context at the top of a fresh stack that, when switched to,
  * calls entry(arg) through the trampoline rt__ctx_start (whose CFI ends
  * every unwind).  entry must never return. */

@@ -51,9 +51,14 @@
  * SYSCALL while its M is in rt_syscall_enter (sysmon may take it), or
  * GCSTOP during a stop-the-world.
  *
- * Goroutine records live in the top page of their stack slot (stack.c); a
- * dead G keeps its slot and both are reused together from a per-P free list
- * (64 at most, the rest in batches of 32 to a global list).
+ * Goroutine records are 192-byte slots in dense slabs, each bound for life
+ * to one stack slot (stack.c); a dead G keeps its stack and both are reused
+ * together from a per-P free list (64 at most, the rest in batches of 32 to
+ * a global list).  rt_go touches only the record: the new goroutine's first
+ * frame is built by the M that first runs it (rt__ctx_switch_fresh), so a
+ * spawner that runs ahead of its consumers does not fault in or pull into
+ * its cache one stack page per goroutine.  Dense records also keep the run
+ * queues' and free lists' pointer chasing within a few pages.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -62,6 +67,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -97,10 +103,18 @@ __attribute__((noinline, noipa)) rt_g *rt__getg(void)
     return mp ? mp->curg : NULL;
 }
 
-/* Same reason: glibc declares __errno_location const. */
-__attribute__((noinline, noipa)) static int *errno_loc(void) { return &errno; }
+/* rt.h defines errno as *rt_errno_location(): glibc declares
+ * __errno_location const, so compilers keep its result across calls, and
+ * a goroutine that resumed on another thread would read the old thread's
+ * errno.  This function is opaque to the optimiser, so every use of errno
+ * in code that includes rt.h asks the current thread. */
+__attribute__((noinline, noipa)) int *rt_errno_location(void)
+{
+    return __errno_location();
+}
 
 static void after_switch(rt_m *mp);
+static void goentry(void *arg);
 static void schedule_loop(rt_m *mp) __attribute__((noreturn));
 static void stopm(rt_m *mp);
 static void startm(rt_p *pp, bool spinning);
@@ -136,7 +150,7 @@ uint32_t rt__fastrandn(uint32_t n)
 
 static inline uintptr_t g_stack_top(rt_g *gp)
 {
-    return gp->is_g0 ? gp->stack.hi : ((uintptr_t)gp & ~(uintptr_t)63);
+    return gp->stack.hi;
 }
 
 static inline void san_before(rt_g *from, rt_g *to, bool from_dying)
@@ -173,7 +187,7 @@ static inline void san_after(rt_g *self)
  */
 static void gswitch(rt_m *mp, rt_g *from, rt_g *to)
 {
-    from->saved_errno = *errno_loc();
+    from->saved_errno = *mp->errno_addr;
     if (to->is_g0) {
         mp->curg = NULL;
     } else {
@@ -181,11 +195,14 @@ static void gswitch(rt_m *mp, rt_g *from, rt_g *to)
         to->m = mp;
     }
     san_before(from, to, mp->after == RT_AFTER_DEAD);
-    rt__ctx_switch(&from->sp, to->sp);
+    if (to->sp != NULL)
+        rt__ctx_switch(&from->sp, to->sp);
+    else
+        rt__ctx_switch_fresh(&from->sp, g_stack_top(to), goentry, to);
     san_after(from);
     rt_m *nm = rt__getm();
     after_switch(nm);
-    *errno_loc() = from->saved_errno;
+    *nm->errno_addr = from->saved_errno;
 }
 
 /* ------------------------------------------------------ G bookkeeping --- */
@@ -223,13 +240,41 @@ void rt__for_each_m(void (*fn)(rt_m *mp, void *arg), void *arg)
         fn(mp, arg);
 }
 
+/* Goroutine records: 192-byte slots carved from 1 MiB slabs, never
+ * freed (dead Gs are pooled with their stacks). */
+#define G_SLOT 192
+#define G_SLAB ((size_t)1 << 20)
+
+static rt__lock gslab_lock;
+static char *gslab_next, *gslab_end;
+
+static rt_g *gslot_alloc(void)
+{
+    rt__lock_acquire(&gslab_lock);
+    if (gslab_next == gslab_end) {
+        void *p = mmap(NULL, G_SLAB, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            rt__lock_release(&gslab_lock);
+            return NULL;
+        }
+        gslab_next = p;
+        gslab_end = gslab_next + G_SLAB / G_SLOT * G_SLOT;
+    }
+    rt_g *gp = (rt_g *)gslab_next;
+    gslab_next += G_SLOT;
+    rt__lock_release(&gslab_lock);
+    return gp;
+}
+
 static rt_g *galloc(void)
 {
     rt__stack st;
     if (!rt__stack_alloc(&st))
         return NULL;
-    size_t rec = (sizeof(rt_g) + 63) & ~(size_t)63;
-    rt_g *gp = (rt_g *)(st.hi - rec);
+    rt_g *gp = gslot_alloc();
+    if (gp == NULL)
+        return NULL; /* the stack slot is lost; we are out of memory anyway */
     memset(gp, 0, sizeof *gp);
     gp->stack = st;
     atomic_store_explicit(&gp->status, RT_GDEAD, memory_order_relaxed);
@@ -317,8 +362,7 @@ void rt__gfree_trim(int max)
         if (n == 0)
             return;
         for (int i = 0; i < n; i++)
-            rt__stack_trim(&batch[i]->stack, batch[i]->stack.hi - g_stack_top(batch[i]) +
-                                                 RT_PAGE_SIZE);
+            rt__stack_trim(&batch[i]->stack, RT_PAGE_SIZE);
         rt__lock_acquire(&rt__sched.gfree_lock);
         for (int i = 0; i < n; i++) {
             batch[i]->schedlink = rt__sched.gfree_trimmed;
@@ -501,6 +545,7 @@ static void *mstart(void *arg)
 {
     rt_m *mp = arg;
     tls_m = mp;
+    mp->errno_addr = &errno;
     mp->tid = (pid_t)syscall(SYS_gettid);
     init_g0(mp);
     rt__fatal_thread_init();
@@ -623,6 +668,7 @@ void rt__wakep(void)
 /* Hands off pp, whose M is blocked in a syscall (sysmon) or is stopping. */
 void rt__handoffp(rt_p *pp)
 {
+    pp->m = NULL; /* taken from the M blocked in its syscall */
     if (!rt__runq_empty(pp) ||
         atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) != 0) {
         startm(pp, false);
@@ -678,9 +724,12 @@ static inline void check_timers(rt_p *pp)
  * The fast search, done on the stack of the goroutine that is switching
  * out: timers, runnext, the local queue, and the global queue (first, every
  * 61st tick, for fairness).  NULL sends the caller to g0 for the full
- * search.
+ * search.  A parking goroutine still holds the locks its unlock function
+ * releases (a channel's, say), and a timer callback may need them, so it
+ * passes timers=false and its timers run right after the switch instead
+ * (after_switch).
  */
-static rt_g *find_fast(rt_p *pp)
+static rt_g *find_fast(rt_p *pp, bool timers)
 {
     if (rt__unlikely(sched_halted() ||
                      atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)))
@@ -694,7 +743,8 @@ static rt_g *find_fast(rt_p *pp)
         if (gp)
             return gp;
     }
-    check_timers(pp);
+    if (timers)
+        check_timers(pp);
     gp = rt__runq_get(pp);
     if (gp)
         return gp;
@@ -855,23 +905,32 @@ static void after_switch(rt_m *mp)
         return;
     rt_g *prev = mp->after_g;
     mp->after = RT_AFTER_NONE;
+    /* The new status is published only now that prev's registers are
+     * saved: whoever sees it (a waker, a traceback) may read prev->sp.
+     * Release pairs with the acquire loads of tracers and wakers. */
     switch (what) {
     case RT_AFTER_READY:
+        atomic_store_explicit(&prev->status, RT_GRUNNABLE, memory_order_release);
         rt__runq_put(mp->p, prev, false);
         break;
     case RT_AFTER_GLOBAL:
     case RT_AFTER_SYSCALL_BLOCK:
+        atomic_store_explicit(&prev->status, RT_GRUNNABLE, memory_order_release);
         rt__lock_acquire(&rt__sched.lock);
         rt__globrunq_put(prev);
         rt__lock_release(&rt__sched.lock);
         break;
     case RT_AFTER_PARK:
+        atomic_store_explicit(&prev->status, RT_GWAITING, memory_order_release);
         if (mp->after_fn && !mp->after_fn(prev, mp->after_arg)) {
-            atomic_store_explicit(&prev->status, RT_GRUNNABLE, memory_order_relaxed);
+            atomic_store_explicit(&prev->status, RT_GRUNNABLE, memory_order_release);
             rt__runq_put(mp->p, prev, true);
         }
+        if (mp->p)
+            check_timers(mp->p); /* skipped by switch_out: see find_fast */
         break;
     case RT_AFTER_DEAD:
+        atomic_store_explicit(&prev->status, RT_GDEAD, memory_order_release);
         if (mp->p)
             gfput(mp->p, prev);
         else {
@@ -889,7 +948,7 @@ static void after_switch(rt_m *mp)
 static void switch_out(rt_m *mp, rt_g *gp)
 {
     rt_p *pp = mp->p;
-    rt_g *next = pp ? find_fast(pp) : NULL;
+    rt_g *next = pp ? find_fast(pp, mp->after != RT_AFTER_PARK) : NULL;
     if (next) {
         __atomic_store_n(&pp->schedtick, pp->schedtick + 1, __ATOMIC_RELAXED);
         atomic_store_explicit(&next->status, RT_GRUNNING, memory_order_relaxed);
@@ -908,7 +967,7 @@ static void goentry(void *arg)
     rt_g *gp = arg;
     san_after(gp);
     after_switch(rt__getm());
-    *errno_loc() = 0;
+    *rt__getm()->errno_addr = 0;
     gp->fn(gp->arg);
     goexit0();
 }
@@ -917,7 +976,6 @@ static void goexit0(void)
 {
     rt_m *mp = rt__getm();
     rt_g *gp = mp->curg;
-    atomic_store_explicit(&gp->status, RT_GDEAD, memory_order_relaxed);
     gp->waitreason = NULL;
     gp->m = NULL;
     if (gp->is_system) {
@@ -967,7 +1025,7 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     gp->is_system = system;
     if (system)
         atomic_fetch_add_explicit(&rt__sched.nsystem, 1, memory_order_relaxed);
-    gp->sp = rt__ctx_make(g_stack_top(gp), goentry, gp);
+    gp->sp = NULL; /* fresh: its first frame is built when it first runs */
     atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
     int64_t id = gp->goid;
     if (pp) {
@@ -1003,18 +1061,16 @@ void rt_yield(void)
         return;
     }
     rt_p *pp = mp->p;
-    rt_g *next = find_fast(pp);
+    rt_g *next = find_fast(pp, true);
     if (next == NULL) {
         if (!atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed))
             return; /* nothing else to run here */
         /* stop-the-world pending: let g0 stop this P */
-        atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
         mp->after = RT_AFTER_GLOBAL;
         mp->after_g = gp;
         gswitch(mp, gp, &mp->g0);
         return;
     }
-    atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
     mp->after = RT_AFTER_READY;
     mp->after_g = gp;
     __atomic_store_n(&pp->schedtick, pp->schedtick + 1, __ATOMIC_RELAXED);
@@ -1054,7 +1110,6 @@ void rt__gopark(bool (*unlockf)(rt_g *gp, void *arg), void *arg,
         rt__throw("gopark: not on a goroutine");
     gp->waitreason = reason;
     gp->waitsince = atomic_load_explicit(&rt__sched.coarse_now, memory_order_relaxed);
-    atomic_store_explicit(&gp->status, RT_GWAITING, memory_order_relaxed);
     mp->after = RT_AFTER_PARK;
     mp->after_g = gp;
     mp->after_fn = unlockf;
@@ -1146,7 +1201,6 @@ void rt_syscall_exit(void)
         return;
     }
     /* No P: queue the goroutine globally and put this M to sleep. */
-    atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
     mp->after = RT_AFTER_SYSCALL_BLOCK;
     mp->after_g = gp;
     gswitch(mp, gp, &mp->g0);

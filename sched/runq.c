@@ -22,7 +22,8 @@
  * at it first every 61st schedule (proc.c) so that it cannot starve.
  *
  * Costs: runq_put is two loads and one store-release (no atomic RMW);
- * runq_get is one CAS on the head.
+ * runq_get is one CAS on the head, or a plain store-release when there is
+ * only one P and so no thief.
  */
 #include "sched/sched.h"
 
@@ -84,6 +85,18 @@ rt_g *rt__runq_get(rt_p *pp)
                                                 memory_order_acquire,
                                                 memory_order_relaxed))
         return next;
+    if (rt__sched.gomaxprocs == 1) {
+        /* One P: there are no thieves (stealing needs a P of one's own, and
+         * the P count only changes with the world stopped), so the owner
+         * pops without a CAS. */
+        uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
+        uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        rt_g *gp = pp->runq[h % RT_RUNQ_SIZE];
+        atomic_store_explicit(&pp->runqhead, h + 1, memory_order_release);
+        return gp;
+    }
     for (;;) {
         uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
         uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);

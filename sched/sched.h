@@ -75,7 +75,9 @@ typedef struct rt_sudog rt_sudog;
 
 struct rt_g {
     /* Saved stack pointer (rt__ctx_switch frame).  Valid while the G is not
-     * running; written by the G itself as it switches out. */
+     * running; written by the G itself as it switches out.  NULL for a G
+     * that has not run yet: the switch to it starts fn(arg) on a fresh
+     * stack (rt__ctx_switch_fresh). */
     void *sp;
     rt__stack stack; /* the slot this G lives in (g0: the thread stack) */
     /* Status: written by whoever owns the G at that moment (the M running
@@ -107,6 +109,10 @@ struct rt_g {
     void *asan_fake_stack; /* __sanitizer_start_switch_fiber's save slot */
     void *tsan_fiber;      /* __tsan_create_fiber, or the thread's own */
 };
+
+/* Records are 192-byte slab slots: a parked goroutine costs one stack page
+ * plus this (BENCHMARKS.md's 4,300-byte budget). */
+_Static_assert(sizeof(struct rt_g) <= 192, "rt_g outgrew its slab slot");
 
 /*
  * A sudog is a G waiting on a wait queue (channel or semaphore).  It lives
@@ -216,6 +222,7 @@ struct rt_m {
     int locks, mallocing, gcing, dying, helpgc; /* for scheddetail */
     _Atomic int throwing;
     uint64_t fastrand;
+    int *errno_addr;  /* this thread's errno, saved on every switch */
 
     /* the deferred action for the context just switched out of */
     int after;

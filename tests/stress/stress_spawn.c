@@ -1,0 +1,141 @@
+/*
+ * tests/stress/stress_spawn.c -- the scheduler under load (CTest runs it at
+ * MAXPROCS 1, 2 and 4): a million goroutines spawned and joined; a tree of
+ * goroutines spawning goroutines; yield storms across Ps; and blocking
+ * syscalls mixed in.  Every goroutine is counted; nothing asserts on time.
+ */
+#include <check.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+static void (*test_body)(void);
+
+static int body_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    test_body();
+    return 42;
+}
+
+static void run_in_rt(void (*fn)(void))
+{
+    char *argv[] = {(char *)"stress_spawn", NULL};
+    test_body = fn;
+    ck_assert_int_eq(rt_main(body_main, 1, argv), 42);
+}
+
+#define RT_TEST(name)                                                         \
+    static void name##_body(void);                                            \
+    START_TEST(name) { run_in_rt(name##_body); }                              \
+    END_TEST                                                                  \
+    static void name##_body(void)
+
+static rt_waitgroup wg;
+static _Atomic long ran;
+
+static void leaf(void *arg)
+{
+    atomic_fetch_add_explicit(&ran, (long)(intptr_t)arg, memory_order_relaxed);
+    rt_waitgroup_done(&wg);
+}
+
+RT_TEST(test_million_spawn_join)
+{
+    const long n = 1000000;
+    rt_waitgroup_add(&wg, (int)n);
+    for (long i = 0; i < n; i++)
+        ck_assert_int_gt(rt_go(leaf, (void *)(intptr_t)1), 0);
+    rt_waitgroup_wait(&wg);
+    ck_assert_int_eq(atomic_load(&ran), n);
+}
+
+static _Atomic long nodes;
+
+static void tree(void *arg)
+{
+    intptr_t depth = (intptr_t)arg;
+    atomic_fetch_add_explicit(&nodes, 1, memory_order_relaxed);
+    if (depth > 0) {
+        rt_waitgroup_add(&wg, 2);
+        rt_go(tree, (void *)(depth - 1));
+        rt_go(tree, (void *)(depth - 1));
+    }
+    rt_waitgroup_done(&wg);
+}
+
+RT_TEST(test_spawning_tree)
+{
+    const int depth = 17; /* 2^18 - 1 goroutines */
+    rt_waitgroup_add(&wg, 1);
+    rt_go(tree, (void *)(intptr_t)depth);
+    rt_waitgroup_wait(&wg);
+    ck_assert_int_eq(atomic_load(&nodes), (1L << (depth + 1)) - 1);
+}
+
+static _Atomic long yields;
+
+static void yield_storm(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20000; i++) {
+        rt_yield();
+        atomic_fetch_add_explicit(&yields, 1, memory_order_relaxed);
+    }
+    rt_waitgroup_done(&wg);
+}
+
+static void syscaller(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 200; i++)
+        RT_BLOCKING(usleep(50));
+    rt_waitgroup_done(&wg);
+}
+
+RT_TEST(test_yield_and_syscalls)
+{
+    rt_waitgroup_add(&wg, 64 + 8);
+    for (int i = 0; i < 64; i++)
+        rt_go(yield_storm, NULL);
+    for (int i = 0; i < 8; i++)
+        rt_go(syscaller, NULL);
+    rt_waitgroup_wait(&wg);
+    ck_assert_int_eq(atomic_load(&yields), 64L * 20000);
+}
+
+static void sleeper(void *arg)
+{
+    rt_sleep((int64_t)(intptr_t)arg * RT_MICROSECOND);
+    atomic_fetch_add_explicit(&ran, 1, memory_order_relaxed);
+    rt_waitgroup_done(&wg);
+}
+
+RT_TEST(test_many_sleepers)
+{
+    const int n = 100000;
+    rt_waitgroup_add(&wg, n);
+    for (int i = 0; i < n; i++)
+        rt_go(sleeper, (void *)(intptr_t)((i * 7919) % 20000));
+    rt_waitgroup_wait(&wg);
+    ck_assert_int_eq(atomic_load(&ran), n);
+}
+
+int main(void)
+{
+    Suite *s = suite_create("stress_spawn");
+    TCase *tc = tcase_create("stress");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_million_spawn_join);
+    tcase_add_test(tc, test_spawning_tree);
+    tcase_add_test(tc, test_yield_and_syscalls);
+    tcase_add_test(tc, test_many_sleepers);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf == 0 ? 0 : 1;
+}
