@@ -226,6 +226,7 @@ rt_chan *rt_chan_make(size_t elem_size, size_t cap)
     rt_chan *c = calloc(1, HCHAN_SIZE + mem);
     if (c == NULL)
         rt__throw("makechan: out of memory");
+    rt__lsan_ignore(c); /* collected by the GC, some day; never freed */
     c->elemsize = elem_size;
     c->dataqsiz = cap;
     c->buf = (unsigned char *)c + HCHAN_SIZE;

@@ -1,10 +1,10 @@
 /*
  * sched/chan.h -- the channel's insides, shared by chan.c and select.c.
  *
- * Only the two files that implement channel operations include this; the
- * rest of the runtime sees rt_chan as the opaque type of rt.h and goes
- * through the public functions (time.c does: a timer fires with
- * rt_chan_try_send).  It is a separate header rather than part of
+ * Only the two files that implement channel operations touch a channel's
+ * fields; the rest of the runtime sees rt_chan as the opaque type of rt.h
+ * and goes through the public functions (time.c includes this header only
+ * for rt__lsan_ignore; its timers fire with rt_chan_try_send).  It is a separate header rather than part of
  * sched/sched.h because nothing else may touch a channel's fields: the
  * invariants below hold only if every write happens in these two files.
  *
@@ -77,6 +77,26 @@ static inline void rt__chan_copy(const rt_chan *c, void *dst, const void *src)
     else
         memset(dst, 0, c->elemsize);
 }
+
+/*
+ * Objects the runtime owns for good (channels, timers until the collector
+ * exists) are malloc'd and never freed; under AddressSanitizer, tell its
+ * leak checker so, or every test that makes a channel "leaks" (the only
+ * pointers to them may live on goroutine stacks, which LSan does not scan).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define RT__LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RT__LSAN 1
+#endif
+#endif
+#ifdef RT__LSAN
+#include <sanitizer/lsan_interface.h>
+#define rt__lsan_ignore(p) __lsan_ignore_object(p)
+#else
+#define rt__lsan_ignore(p) ((void)(p))
+#endif
 
 /* The start time for the block profile: rt_nanotime() when the profile is
  * on, else 0 (and then nothing is recorded). */

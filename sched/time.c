@@ -50,7 +50,7 @@
  *   - Closing a timer's channel is a programming error (Go's is
  *     receive-only); the next fire then dies with "send on closed channel".
  */
-#include "sched.h"
+#include "chan.h" /* rt__lsan_ignore */
 
 #include <stdlib.h>
 
@@ -102,6 +102,7 @@ rt_timer *rt_timer_new(int64_t ns)
     rt_timer *t = calloc(1, sizeof *t);
     if (t == NULL)
         rt__throw("rt_timer_new: out of memory");
+    rt__lsan_ignore(t);
     t->c = rt_chan_make(sizeof(int64_t), 1);
     arm(&t->rt, t->c, deadline(ns), 0);
     return t;
@@ -142,6 +143,7 @@ rt_ticker *rt_ticker_new(int64_t period)
     rt_ticker *t = calloc(1, sizeof *t);
     if (t == NULL)
         rt__throw("rt_ticker_new: out of memory");
+    rt__lsan_ignore(t);
     t->c = rt_chan_make(sizeof(int64_t), 1);
     arm(&t->rt, t->c, deadline(period), period);
     return t;
