@@ -77,6 +77,7 @@
 
 #if defined(__SANITIZE_ADDRESS__)
 #define RT_ASAN 1
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #if defined(__SANITIZE_THREAD__)
@@ -221,7 +222,8 @@ static void allg_add(rt_g *gp)
         rt__sched.allgcap = cap;
     }
     gp->allg_index = rt__sched.allglen;
-    rt__sched.allg[rt__sched.allglen++] = gp;
+    rt__sched.allg[rt__sched.allglen] = gp;
+    __atomic_store_n(&rt__sched.allglen, rt__sched.allglen + 1, __ATOMIC_RELAXED);
     rt__lock_release(&rt__sched.allg_lock);
 }
 
@@ -291,14 +293,15 @@ static void gfput(rt_p *pp, rt_g *gp)
 {
     gp->schedlink = pp->gfree;
     pp->gfree = gp;
-    if (++pp->gfreecnt < GFREE_LOCAL_MAX)
+    __atomic_store_n(&pp->gfreecnt, pp->gfreecnt + 1, __ATOMIC_RELAXED);
+    if (pp->gfreecnt < GFREE_LOCAL_MAX)
         return;
     rt_g *head = NULL, *tail = NULL;
     int n = 0;
     while (pp->gfreecnt > GFREE_LOCAL_MAX - GFREE_BATCH) {
         rt_g *g2 = pp->gfree;
         pp->gfree = g2->schedlink;
-        pp->gfreecnt--;
+        __atomic_store_n(&pp->gfreecnt, pp->gfreecnt - 1, __ATOMIC_RELAXED);
         g2->schedlink = head;
         head = g2;
         if (tail == NULL)
@@ -376,20 +379,21 @@ void rt__gfree_trim(int max)
 
 static rt_g *gfget(rt_p *pp)
 {
-    if (pp->gfree == NULL && rt__sched.ngfree > 0) {
+    /* Racy peek (relaxed): the lock decides. */
+    if (pp->gfree == NULL && atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed) > 0) {
         rt__lock_acquire(&rt__sched.gfree_lock);
         rt_g *g2;
         while (pp->gfreecnt < GFREE_BATCH && (g2 = gfree_pop_global()) != NULL) {
             g2->schedlink = pp->gfree;
             pp->gfree = g2;
-            pp->gfreecnt++;
+            __atomic_store_n(&pp->gfreecnt, pp->gfreecnt + 1, __ATOMIC_RELAXED);
         }
         rt__lock_release(&rt__sched.gfree_lock);
     }
     rt_g *gp = pp->gfree;
     if (gp) {
         pp->gfree = gp->schedlink;
-        pp->gfreecnt--;
+        __atomic_store_n(&pp->gfreecnt, pp->gfreecnt - 1, __ATOMIC_RELAXED);
     }
     return gp;
 }
@@ -398,9 +402,10 @@ int32_t rt__gcount(void)
 {
     /* allglen minus dead and system Gs; per-P counts read racily, as Go's
      * gcount does.  Never below 1 while goroutine 1 runs. */
-    int32_t n = (int32_t)rt__sched.allglen - rt__sched.ngfree;
+    int32_t n = (int32_t)__atomic_load_n(&rt__sched.allglen, __ATOMIC_RELAXED) -
+                atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed);
     for (int i = 0; i < rt__sched.gomaxprocs; i++)
-        n -= rt__sched.allp[i]->gfreecnt;
+        n -= __atomic_load_n(&rt__sched.allp[i]->gfreecnt, __ATOMIC_RELAXED);
     n -= atomic_load_explicit(&rt__sched.nsystem, memory_order_relaxed);
     return n < 1 ? 1 : n;
 }
@@ -976,6 +981,10 @@ static void goexit0(void)
 {
     rt_m *mp = rt__getm();
     rt_g *gp = mp->curg;
+#ifdef RT_ASAN
+    uintptr_t low = (uintptr_t)__builtin_frame_address(0) - 8192;
+    gp->asan_low = low < gp->stack.lo ? gp->stack.lo : low;
+#endif
     gp->waitreason = NULL;
     gp->m = NULL;
     if (gp->is_system) {
@@ -1007,7 +1016,7 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     rt_m *mp = rt__getm();
     rt_p *pp = mp ? mp->p : NULL;
     rt_g *gp = pp ? gfget(pp) : NULL;
-    if (gp == NULL && pp == NULL && rt__sched.ngfree > 0) {
+    if (gp == NULL && pp == NULL && atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed) > 0) {
         rt__lock_acquire(&rt__sched.gfree_lock);
         gp = gfree_pop_global();
         rt__lock_release(&rt__sched.gfree_lock);
@@ -1026,6 +1035,17 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     if (system)
         atomic_fetch_add_explicit(&rt__sched.nsystem, 1, memory_order_relaxed);
     gp->sp = NULL; /* fresh: its first frame is built when it first runs */
+#ifdef RT_ASAN
+    /* A recycled stack still carries the poison of the frames that never
+     * returned in its last life (goexit0's chain; a deeper rt_exit went
+     * through __asan_handle_no_return, which cleaned the rest).  Fresh
+     * slots have clean shadow: unpoisoning them would only fault in shadow
+     * pages. */
+    if (gp->asan_low != 0) {
+        ASAN_UNPOISON_MEMORY_REGION((void *)gp->asan_low, gp->stack.hi - gp->asan_low);
+        gp->asan_low = 0;
+    }
+#endif
     atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
     int64_t id = gp->goid;
     if (pp) {
@@ -1386,7 +1406,7 @@ static void procresize(int32_t n)
         while (pp->gfree) {
             rt_g *g2 = pp->gfree;
             pp->gfree = g2->schedlink;
-            pp->gfreecnt--;
+            __atomic_store_n(&pp->gfreecnt, pp->gfreecnt - 1, __ATOMIC_RELAXED);
             gfree_push_global(g2);
         }
         rt__lock_release(&rt__sched.gfree_lock);

@@ -108,6 +108,8 @@ struct rt_g {
     /* --- sanitizers --- */
     void *asan_fake_stack; /* __sanitizer_start_switch_fiber's save slot */
     void *tsan_fiber;      /* __tsan_create_fiber, or the thread's own */
+    uintptr_t asan_low;    /* ASan: lowest stack address its last life's
+                            * unreturned frames may have poisoned */
 };
 
 /* Records are 192-byte slab slots: a parked goroutine costs one stack page
@@ -266,7 +268,8 @@ typedef struct rt__schedt {
     rt__lock gfree_lock;    /* global free Gs with their stacks: */
     rt_g *gfree;            /*   as they were left (cheapest to reuse) */
     rt_g *gfree_trimmed;    /*   stack pages below the top one returned */
-    int32_t ngfree;         /* both lists */
+    _Atomic int32_t ngfree; /* both lists; written under the lock, peeked
+                             * without (relaxed) */
     int32_t ngfree_untrimmed;
 
     _Atomic int stopping;   /* rt_main's function returned: run nothing new */

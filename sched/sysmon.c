@@ -17,11 +17,15 @@
  *     a P whose goroutine does not schedule);
  *   - once a second, returns the stack pages of pooled dead goroutines.
  *
- * Later issues hang the schedtrace printer and the scavenger here.
+ *   - prints the schedtrace report every DEBUG=schedtrace ms
+ *     (trace/schedtrace.c), from the first tick on.
+ *
+ * The scavenger will hang here too.
  */
 #include <time.h>
 
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 #define SYSCALL_RETAKE_NS (20 * RT_MICROSECOND)
 #define STUCK_NS          (10 * RT_MILLISECOND)
@@ -89,6 +93,8 @@ void rt__sysmon_main(rt_m *mp)
     int64_t delay = 20 * RT_MICROSECOND;
     int idle = 0;
     int64_t last_trim = rt_nanotime();
+    int64_t last_trace = 0;
+    const int64_t trace_every = (int64_t)rt__debug.schedtrace * RT_MILLISECOND;
     for (;;) {
         if (idle == 0)
             delay = 20 * RT_MICROSECOND;
@@ -96,9 +102,16 @@ void rt__sysmon_main(rt_m *mp)
             delay *= 2;
         if (delay > 10 * RT_MILLISECOND)
             delay = 10 * RT_MILLISECOND;
+        /* With schedtrace on, never sleep past the next report. */
+        if (trace_every > 0 && delay > trace_every)
+            delay = trace_every;
         nsleep(delay);
         int64_t now = rt_nanotime();
         atomic_store_explicit(&rt__sched.coarse_now, now, memory_order_relaxed);
+        if (trace_every > 0 && (last_trace == 0 || now - last_trace >= trace_every)) {
+            last_trace = now;
+            rt__schedtrace(now, rt__debug.scheddetail > 0);
+        }
         if (atomic_load_explicit(&rt__throwing, memory_order_relaxed))
             continue;
         if (retake(now) > 0)

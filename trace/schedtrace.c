@@ -1,0 +1,114 @@
+/*
+ * trace/schedtrace.c -- DEBUG=schedtrace=X and scheddetail=1.
+ *
+ * sysmon calls rt__schedtrace every X ms (sched/sysmon.c).  The output is
+ * Go 1.3's (TRACE_FORMATS.md §2): the plain line
+ *
+ *   SCHED 1004ms: gomaxprocs=4 idleprocs=0 threads=11 idlethreads=4 runqueue=8 [0 1 0 3]
+ *
+ * or, with scheddetail=1, the same head extended by gcwaiting ... sysmonwait
+ * and then one line per P, per M (newest first) and per G (allg order, dead
+ * ones included).  Field meanings follow Go's, mapped onto grt:
+ *   threads       Ms ever created, sysmon included (grt's Ms never exit;
+ *                 rt_main's own thread only waits and is not an M)
+ *   idlethreads   Ms parked on the idle list
+ *   runqueue      length of the global run queue; [..] the local ones
+ *   nmidlelocked  always 0: grt has no LockOSThread
+ *   blocked       Go prints the printing M's flag here (always 0 for
+ *                 sysmon); grt prints the same
+ *
+ * Consistency: the head's counters are read under rt__sched.lock, as Go
+ * does; the per-P/M/G lines read each record's fields without stopping
+ * anything (relaxed loads), so a line may be a few instructions stale, never
+ * torn.  Nothing here allocates; each line is one write(2).
+ */
+#include "trace/trace.h"
+
+#include "sched/sched.h"
+
+static int64_t trace_start;
+
+typedef struct gline_ctx {
+    rt__buf *b;
+} gline_ctx;
+
+static void print_g(rt_g *gp, void *arg)
+{
+    gline_ctx *c = arg;
+    uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+    rt_m *mp = gp->m;
+    const char *wr = gp->waitreason;
+    rt__buf_printf(c->b, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n",
+                   (long long)gp->goid, st, wr ? wr : "",
+                   (long long)(st == RT_GRUNNING && mp ? mp->id : -1),
+                   (long long)(gp->lockedm ? gp->lockedm->id : -1));
+}
+
+static void print_m(rt_m *mp, void *arg)
+{
+    gline_ctx *c = arg;
+    rt_p *pp = mp->p;
+    rt_g *gp = mp->curg;
+    rt__buf_printf(c->b,
+                   "  M%lld: p=%lld curg=%lld mallocing=%d throwing=%d gcing=%d "
+                   "locks=%d dying=%d helpgc=%d spinning=%d blocked=%d "
+                   "lockedg=%lld\n",
+                   (long long)mp->id, (long long)(pp ? pp->id : -1),
+                   (long long)(gp ? gp->goid : -1), mp->mallocing,
+                   atomic_load_explicit(&mp->throwing, memory_order_relaxed),
+                   mp->gcing, mp->locks, mp->dying, mp->helpgc, mp->spinning ? 1 : 0,
+                   0, -1LL);
+}
+
+void rt__schedtrace(int64_t now, bool detail)
+{
+    if (trace_start == 0)
+        trace_start = now;
+    rt__buf b;
+    rt__buf_init(&b, 2);
+
+    rt__lock_acquire(&rt__sched.lock);
+    int32_t procs = rt__sched.gomaxprocs;
+    int32_t idleprocs = atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed);
+    int32_t threads = rt__sched.mcount;
+    int32_t idlethreads = rt__sched.nmidle;
+    int32_t runqueue = atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed);
+    int32_t spinning = atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed);
+    int32_t stopwait = rt__sched.stopwait;
+    int gcwaiting = atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed);
+    uint32_t runq[256];
+    for (int32_t i = 0; i < procs && i < 256; i++)
+        runq[i] = rt__runq_len(rt__sched.allp[i]);
+    rt__lock_release(&rt__sched.lock);
+
+    rt__buf_printf(&b, "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d "
+                       "idlethreads=%d runqueue=%d",
+                   (long long)((now - trace_start) / RT_MILLISECOND), procs,
+                   idleprocs, threads, idlethreads, runqueue);
+    if (!detail) {
+        for (int32_t i = 0; i < procs; i++)
+            rt__buf_printf(&b, "%s%u%s", i == 0 ? " [" : " ", runq[i],
+                           i == procs - 1 ? "]\n" : "");
+        rt__buf_flush(&b);
+        return;
+    }
+    rt__buf_printf(&b, " gcwaiting=%d nmidlelocked=%d nmspinning=%d stopwait=%d "
+                       "sysmonwait=%d\n",
+                   gcwaiting, 0, spinning, stopwait, 0);
+    for (int32_t i = 0; i < procs; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        rt_m *mp = pp->m;
+        rt__buf_printf(&b,
+                       "  P%d: status=%u schedtick=%u syscalltick=%u m=%lld "
+                       "runqsize=%u gfreecnt=%d\n",
+                       pp->id, atomic_load_explicit(&pp->status, memory_order_relaxed),
+                       __atomic_load_n(&pp->schedtick, __ATOMIC_RELAXED),
+                       atomic_load_explicit(&pp->syscalltick, memory_order_relaxed),
+                       (long long)(mp ? mp->id : -1), rt__runq_len(pp),
+                       __atomic_load_n(&pp->gfreecnt, __ATOMIC_RELAXED));
+    }
+    gline_ctx c = {&b};
+    rt__for_each_m(print_m, &c);
+    rt__for_each_g(print_g, &c);
+    rt__buf_flush(&b);
+}
