@@ -484,7 +484,7 @@ uint32_t rt__sema_check(void)
     return total;
 }
 
-/* ------------------------------------------------------------ notify lists -- */
+/* -------------------------------------------------------- notify lists -- */
 
 /* a < b in ticket order, which wraps around. */
 static bool ticket_less(uint32_t a, uint32_t b)

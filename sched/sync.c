@@ -117,7 +117,7 @@ static void do_spin(void)
 
 enum {
     MUTEX_LOCKED = 1,   /* held */
-    MUTEX_WOKEN = 2,    /* a goroutine is awake and competing: do not wake another */
+    MUTEX_WOKEN = 2,    /* a goroutine is awake and competing: wake no other */
     MUTEX_STARVING = 4, /* unlock hands the lock to the first waiter */
     MUTEX_WAITER_SHIFT = 3,
 };

@@ -105,8 +105,9 @@ static void mutex_exclusion(int procs)
         ck_assert_int_gt(rt_go(excl_worker, &a), 0);
     wait_for(&a.done, n);
     ck_assert_int_eq(a.counter, (long)n * a.iters);
-    ck_assert_int_eq(a.mu.state_, 0); /* unlocked, no waiters, no flags */
-    ck_assert_uint_eq(a.mu.sema_, 0);
+    /* unlocked, no waiters, no flags */
+    ck_assert_int_eq(__atomic_load_n(&a.mu.state_, __ATOMIC_SEQ_CST), 0);
+    ck_assert_uint_eq(__atomic_load_n(&a.mu.sema_, __ATOMIC_SEQ_CST), 0);
 }
 
 RT_TEST(test_mutex_exclusion_1p) { mutex_exclusion(1); }
@@ -194,13 +195,15 @@ RT_TEST(test_mutex_starvation_handoff)
     ck_assert_int_eq(atomic_load(&a.n), 0);
     rt_yield(); /* it runs, loses, starves: starvation mode, re-queued */
     ck_assert_int_eq(atomic_load(&a.n), 0);
-    ck_assert_int_ne(a.mu.state_ & 4, 0); /* mutexStarving */
+    /* mutexStarving */
+    ck_assert_int_ne(__atomic_load_n(&a.mu.state_, __ATOMIC_SEQ_CST) & 4, 0);
     rt_mutex_unlock(&a.mu); /* hands off to the waiter */
     rt_mutex_lock(&a.mu);
     a.log[atomic_fetch_add(&a.n, 1)] = 'M';
     rt_mutex_unlock(&a.mu);
     ck_assert_str_eq(a.log, "WM");
-    ck_assert_int_eq(a.mu.state_, 0); /* back to normal mode, free */
+    /* back to normal mode, free */
+    ck_assert_int_eq(__atomic_load_n(&a.mu.state_, __ATOMIC_SEQ_CST), 0);
 }
 
 /*
@@ -291,8 +294,8 @@ RT_TEST(test_rwmutex_readers_share)
     rt_rwmutex_runlock(&a.rw);
     rt_rwmutex_lock(&a.rw);
     rt_rwmutex_unlock(&a.rw);
-    ck_assert_int_eq(a.rw.reader_count_, 0);
-    ck_assert_int_eq(a.rw.reader_wait_, 0);
+    ck_assert_int_eq(__atomic_load_n(&a.rw.reader_count_, __ATOMIC_SEQ_CST), 0);
+    ck_assert_int_eq(__atomic_load_n(&a.rw.reader_wait_, __ATOMIC_SEQ_CST), 0);
 }
 
 RT_TEST(test_rwmutex_writer_excludes)
@@ -334,7 +337,7 @@ RT_TEST(test_rwmutex_writer_preference)
     rt_rwmutex_runlock(&a.rw);
     wait_for(&a.got, 2);
     ck_assert_str_eq(a.log, "WR");
-    ck_assert_int_eq(a.rw.reader_count_, 0);
+    ck_assert_int_eq(__atomic_load_n(&a.rw.reader_count_, __ATOMIC_SEQ_CST), 0);
 }
 
 /* ----------------------------------------------------------- waitgroup -- */
@@ -371,7 +374,8 @@ RT_TEST(test_waitgroup_wait_and_reuse)
         }
         rt_waitgroup_wait(&wg);
         ck_assert_int_eq(atomic_load(&count), 50);
-        ck_assert_uint_eq(wg.state_, 0); /* reset, ready for reuse */
+        /* reset, ready for reuse */
+        ck_assert_uint_eq(__atomic_load_n(&wg.state_, __ATOMIC_SEQ_CST), 0);
     }
 }
 
@@ -667,8 +671,9 @@ static void expect_fatal(const char *scenario, const char *msg)
     close(pfd[0]);
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st), "scenario %s: not a normal exit (%#x); stderr:\n%s",
-                  scenario, st, out);
+    ck_assert_msg(WIFEXITED(st),
+                  "scenario %s: not a normal exit (%#x); stderr:\n%s", scenario,
+                  st, out);
     ck_assert_msg(WEXITSTATUS(st) == 2, "scenario %s: exit %d; stderr:\n%s",
                   scenario, WEXITSTATUS(st), out);
     char want[256];
@@ -686,7 +691,8 @@ END_TEST
 
 START_TEST(test_fatal_rwmutex)
 {
-    expect_fatal("rwmutex-runlock-unlocked", "sync: RUnlock of unlocked RWMutex");
+    expect_fatal("rwmutex-runlock-unlocked",
+                 "sync: RUnlock of unlocked RWMutex");
     expect_fatal("rwmutex-runlock-write-locked",
                  "sync: RUnlock of unlocked RWMutex");
     expect_fatal("rwmutex-unlock-unlocked", "sync: Unlock of unlocked RWMutex");

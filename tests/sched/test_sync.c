@@ -209,13 +209,19 @@ RT_TEST(test_pool_outside_goroutines)
 
 static rt_rwmutex rw;
 static char rw_log[8];
-static _Atomic int rw_n;
+static _Atomic int rw_claim, rw_n; /* log slots taken / written */
+
+static void rw_note(char c)
+{
+    rw_log[atomic_fetch_add(&rw_claim, 1)] = c;
+    atomic_fetch_add(&rw_n, 1);
+}
 
 static void rw_writer(void *p)
 {
     (void)p;
     rt_rwmutex_lock(&rw);
-    rw_log[atomic_fetch_add(&rw_n, 1)] = 'W';
+    rw_note('W');
     rt_rwmutex_unlock(&rw);
 }
 
@@ -223,7 +229,7 @@ static void rw_reader(void *p)
 {
     (void)p;
     rt_rwmutex_rlock(&rw);
-    rw_log[atomic_fetch_add(&rw_n, 1)] = 'R';
+    rw_note('R');
     rt_rwmutex_runlock(&rw);
 }
 
@@ -236,7 +242,8 @@ RT_TEST(test_rwmutex_writer_preference_mp)
     rt_rwmutex_rlock(&rw);
     rt_go(rw_writer, NULL);
     WAIT_UNTIL(rt__sema_waiters(&rw.writer_sem_) == 1);
-    ck_assert_int_lt(rw.reader_count_, 0); /* new readers are kept out */
+    /* new readers are kept out */
+    ck_assert_int_lt(__atomic_load_n(&rw.reader_count_, __ATOMIC_SEQ_CST), 0);
     for (int i = 0; i < 3; i++)
         rt_go(rw_reader, NULL);
     WAIT_UNTIL(rt__sema_waiters(&rw.reader_sem_) == 3);
@@ -244,8 +251,8 @@ RT_TEST(test_rwmutex_writer_preference_mp)
     rt_rwmutex_runlock(&rw);
     WAIT_UNTIL(atomic_load(&rw_n) == 4);
     ck_assert_str_eq(rw_log, "WRRR");
-    ck_assert_int_eq(rw.reader_count_, 0);
-    ck_assert_int_eq(rw.reader_wait_, 0);
+    ck_assert_int_eq(__atomic_load_n(&rw.reader_count_, __ATOMIC_SEQ_CST), 0);
+    ck_assert_int_eq(__atomic_load_n(&rw.reader_wait_, __ATOMIC_SEQ_CST), 0);
     ck_assert_uint_eq(rt__sema_check(), 0);
 }
 
@@ -253,13 +260,15 @@ RT_TEST(test_rwmutex_writer_preference_mp)
 
 static rt_mutex fmu;
 static int flog[16];
-static _Atomic int fn_;
+static int fclaim;      /* under fmu */
+static _Atomic int fn_; /* entries written, counted after unlocking */
 
 static void fifo_locker(void *p)
 {
     rt_mutex_lock(&fmu);
-    flog[atomic_fetch_add(&fn_, 1)] = (int)(intptr_t)p;
+    flog[fclaim++] = (int)(intptr_t)p;
     rt_mutex_unlock(&fmu);
+    atomic_fetch_add(&fn_, 1);
 }
 
 /* Waiters are woken FIFO: with the lock held, queue 8 goroutines one after
@@ -275,13 +284,13 @@ RT_TEST(test_mutex_waiters_fifo_mp)
         rt_go(fifo_locker, (void *)(intptr_t)i);
         WAIT_UNTIL(rt__sema_waiters(&fmu.sema_) == (uint32_t)i + 1);
     }
-    ck_assert_int_eq(fmu.state_ >> 3, 8);
+    ck_assert_int_eq(__atomic_load_n(&fmu.state_, __ATOMIC_SEQ_CST) >> 3, 8);
     rt_sleep(2 * RT_MILLISECOND);
     rt_mutex_unlock(&fmu);
     WAIT_UNTIL(atomic_load(&fn_) == 8);
     for (int i = 0; i < 8; i++)
         ck_assert_int_eq(flog[i], i);
-    ck_assert_int_eq(fmu.state_, 0);
+    ck_assert_int_eq(__atomic_load_n(&fmu.state_, __ATOMIC_SEQ_CST), 0);
 }
 
 int main(void)

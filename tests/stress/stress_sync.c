@@ -103,8 +103,8 @@ RT_TEST(stress_mutex)
     rt_waitgroup_wait(&mu_wg);
     ck_assert_int_eq(mu_counter, (long)MU_G * MU_ITERS);
     ck_assert_int_gt(atomic_load(&mu_trylocked), 0);
-    ck_assert_int_eq(mu.state_, 0);
-    ck_assert_uint_eq(mu.sema_, 0);
+    ck_assert_int_eq(__atomic_load_n(&mu.state_, __ATOMIC_SEQ_CST), 0);
+    ck_assert_uint_eq(__atomic_load_n(&mu.sema_, __ATOMIC_SEQ_CST), 0);
 }
 
 /* ------------------------------------------------------------- rwmutex -- */
@@ -168,9 +168,9 @@ RT_TEST(stress_rwmutex)
     ck_assert_int_eq(rw_a, (long)RW_WRITERS * RW_WITERS);
     ck_assert_int_eq(rw_b, rw_a);
     ck_assert_int_eq(atomic_load(&rw_reads), (long)RW_READERS * RW_RITERS);
-    ck_assert_int_eq(rw.reader_count_, 0);
-    ck_assert_int_eq(rw.reader_wait_, 0);
-    ck_assert_int_eq(rw.w_.state_, 0);
+    ck_assert_int_eq(__atomic_load_n(&rw.reader_count_, __ATOMIC_SEQ_CST), 0);
+    ck_assert_int_eq(__atomic_load_n(&rw.reader_wait_, __ATOMIC_SEQ_CST), 0);
+    ck_assert_int_eq(__atomic_load_n(&rw.w_.state_, __ATOMIC_SEQ_CST), 0);
 }
 
 /* ----------------------------------------------------------- waitgroup -- */
@@ -241,7 +241,7 @@ RT_TEST(stress_waitgroup)
         extra_total += extra;
     }
     ck_assert_int_eq(atomic_load(&wg_seen_complete), extra_total);
-    ck_assert_uint_eq(wg.state_, 0);
+    ck_assert_uint_eq(__atomic_load_n(&wg.state_, __ATOMIC_SEQ_CST), 0);
 }
 
 /* ---------------------------------------------------------------- cond -- */
@@ -390,14 +390,17 @@ static rt_waitgroup once_wg;
             rt_yield();                                                       \
         atomic_store(&once_done[i], 1);                                       \
     }
-ONCE_FN(0) ONCE_FN(1) ONCE_FN(2) ONCE_FN(3) ONCE_FN(4) ONCE_FN(5) ONCE_FN(6) ONCE_FN(7)
-ONCE_FN(8) ONCE_FN(9) ONCE_FN(10) ONCE_FN(11) ONCE_FN(12) ONCE_FN(13) ONCE_FN(14) ONCE_FN(15)
-ONCE_FN(16) ONCE_FN(17) ONCE_FN(18) ONCE_FN(19) ONCE_FN(20) ONCE_FN(21) ONCE_FN(22) ONCE_FN(23)
-ONCE_FN(24) ONCE_FN(25) ONCE_FN(26) ONCE_FN(27) ONCE_FN(28) ONCE_FN(29) ONCE_FN(30) ONCE_FN(31)
-ONCE_FN(32) ONCE_FN(33) ONCE_FN(34) ONCE_FN(35) ONCE_FN(36) ONCE_FN(37) ONCE_FN(38) ONCE_FN(39)
-ONCE_FN(40) ONCE_FN(41) ONCE_FN(42) ONCE_FN(43) ONCE_FN(44) ONCE_FN(45) ONCE_FN(46) ONCE_FN(47)
-ONCE_FN(48) ONCE_FN(49) ONCE_FN(50) ONCE_FN(51) ONCE_FN(52) ONCE_FN(53) ONCE_FN(54) ONCE_FN(55)
-ONCE_FN(56) ONCE_FN(57) ONCE_FN(58) ONCE_FN(59) ONCE_FN(60) ONCE_FN(61) ONCE_FN(62) ONCE_FN(63)
+ONCE_FN(0) ONCE_FN(1) ONCE_FN(2) ONCE_FN(3) ONCE_FN(4) ONCE_FN(5)
+ONCE_FN(6) ONCE_FN(7) ONCE_FN(8) ONCE_FN(9) ONCE_FN(10) ONCE_FN(11)
+ONCE_FN(12) ONCE_FN(13) ONCE_FN(14) ONCE_FN(15) ONCE_FN(16) ONCE_FN(17)
+ONCE_FN(18) ONCE_FN(19) ONCE_FN(20) ONCE_FN(21) ONCE_FN(22) ONCE_FN(23)
+ONCE_FN(24) ONCE_FN(25) ONCE_FN(26) ONCE_FN(27) ONCE_FN(28) ONCE_FN(29)
+ONCE_FN(30) ONCE_FN(31) ONCE_FN(32) ONCE_FN(33) ONCE_FN(34) ONCE_FN(35)
+ONCE_FN(36) ONCE_FN(37) ONCE_FN(38) ONCE_FN(39) ONCE_FN(40) ONCE_FN(41)
+ONCE_FN(42) ONCE_FN(43) ONCE_FN(44) ONCE_FN(45) ONCE_FN(46) ONCE_FN(47)
+ONCE_FN(48) ONCE_FN(49) ONCE_FN(50) ONCE_FN(51) ONCE_FN(52) ONCE_FN(53)
+ONCE_FN(54) ONCE_FN(55) ONCE_FN(56) ONCE_FN(57) ONCE_FN(58) ONCE_FN(59)
+ONCE_FN(60) ONCE_FN(61) ONCE_FN(62) ONCE_FN(63)
 static void (*once_fns[ONCES])(void);
 
 static void once_init_table(void)
