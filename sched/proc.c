@@ -740,12 +740,20 @@ static rt_g *find_fast(rt_p *pp, bool timers)
                      atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)))
         return NULL;
     rt_g *gp;
-    if (rt__unlikely(pp->schedtick % 61 == 0) &&
-        atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
-        rt__lock_acquire(&rt__sched.lock);
-        gp = rt__globrunq_get(pp, 1);
-        rt__lock_release(&rt__sched.lock);
-        if (gp)
+    if (rt__unlikely(pp->schedtick % 61 == 0)) {
+        /* Fairness, every 61st schedule: the global queue first, then the
+         * ring before runnext.  Without the latter, two goroutines handing
+         * off to each other through runnext would keep the P forever (Go
+         * bounds that pair with a 10 ms time slice and preemption, which C
+         * code does not allow). */
+        if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
+            rt__lock_acquire(&rt__sched.lock);
+            gp = rt__globrunq_get(pp, 1);
+            rt__lock_release(&rt__sched.lock);
+            if (gp)
+                return gp;
+        }
+        if ((gp = rt__runq_get_ring(pp)) != NULL)
             return gp;
     }
     if (timers)

@@ -85,6 +85,11 @@ rt_g *rt__runq_get(rt_p *pp)
                                                 memory_order_acquire,
                                                 memory_order_relaxed))
         return next;
+    return rt__runq_get_ring(pp);
+}
+
+rt_g *rt__runq_get_ring(rt_p *pp)
+{
     if (rt__sched.gomaxprocs == 1) {
         /* One P: there are no thieves (stealing needs a P of one's own, and
          * the P count only changes with the world stopped), so the owner

@@ -384,6 +384,8 @@ extern _Atomic int64_t rt__block_profile_rate;
 void rt__runq_put(rt_p *pp, rt_g *gp, bool next);
 /* Owner only.  runnext first, then the head of the ring. */
 rt_g *rt__runq_get(rt_p *pp);
+/* Owner only.  The head of the ring, leaving runnext alone (fairness). */
+rt_g *rt__runq_get_ring(rt_p *pp);
 /* Thief: steals about half of victim's queue into pp's and returns one G
  * to run, or NULL.  steal_next: may take victim's runnext too. */
 rt_g *rt__runq_steal(rt_p *pp, rt_p *victim, bool steal_next);
@@ -409,6 +411,7 @@ struct rt__timer {
     void *arg;
     uintptr_t seq;
     /* private to timer.c */
+    _Atomic uint32_t busy; /* add/del/mod of this timer hold it (spin) */
     _Atomic(rt_p *) pp; /* heap it is on, or NULL; written under that
                          * heap's lock, read without to find the lock */
     uint32_t idx;       /* index in that heap; under the heap's lock */

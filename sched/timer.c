@@ -26,6 +26,7 @@
  * sizes programs use, and exact deadlines matter for rt_sleep).
  */
 #include <stdlib.h>
+#include <sched.h>
 #include <time.h>
 
 #include "sched/sched.h"
@@ -92,7 +93,7 @@ static void heap_push(rt_p *pp, rt__timer *t)
     }
     uint32_t i = pp->timers.len++;
     pp->timers.heap[i] = t;
-    atomic_store_explicit(&t->pp, pp, memory_order_relaxed);
+    atomic_store_explicit(&t->pp, pp, memory_order_release);
     heap_up(pp, i);
     publish_when0(pp);
 }
@@ -109,7 +110,9 @@ static void heap_remove(rt_p *pp, rt__timer *t)
         heap_down(pp, i);
         heap_up(pp, m->idx);
     }
-    atomic_store_explicit(&t->pp, NULL, memory_order_relaxed);
+    /* Release: a later del/mod that sees NULL without the heap lock also
+     * sees this heap's last reads of when and period done. */
+    atomic_store_explicit(&t->pp, NULL, memory_order_release);
     publish_when0(pp);
 }
 
@@ -140,22 +143,48 @@ static void wake_sleeper(int64_t when)
     rt__lock_release(&rt__sched.lock);
 }
 
-void rt__timer_add(rt__timer *t)
+/* Serialises add/del/mod of one timer (two goroutines resetting the same
+ * rt_timer at once); held for a few instructions, so a spin. */
+static void timer_busy(rt__timer *t)
+{
+    uint32_t zero = 0;
+    while (!atomic_compare_exchange_weak_explicit(&t->busy, &zero, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed)) {
+        zero = 0;
+        sched_yield();
+    }
+}
+
+static void timer_idle(rt__timer *t)
+{
+    atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
+
+static void timer_add_locked(rt__timer *t)
 {
     rt_p *pp = current_p();
     rt__lock_acquire(&pp->timers.lock);
     if (atomic_load_explicit(&t->pp, memory_order_relaxed) != NULL)
         rt__throw("timer_add: timer already added");
     heap_push(pp, t);
+    int64_t when = t->when;
     rt__lock_release(&pp->timers.lock);
-    wake_sleeper(t->when);
+    wake_sleeper(when);
+}
+
+void rt__timer_add(rt__timer *t)
+{
+    timer_busy(t);
+    timer_add_locked(t);
+    timer_idle(t);
 }
 
 /* Locks the heap t is on and returns it, or NULL (t not pending). */
 static rt_p *lock_timer(rt__timer *t)
 {
     for (;;) {
-        rt_p *pp = atomic_load_explicit(&t->pp, memory_order_relaxed);
+        rt_p *pp = atomic_load_explicit(&t->pp, memory_order_acquire);
         if (pp == NULL)
             return NULL;
         rt__lock_acquire(&pp->timers.lock);
@@ -165,7 +194,7 @@ static rt_p *lock_timer(rt__timer *t)
     }
 }
 
-bool rt__timer_del(rt__timer *t)
+static bool timer_del_locked(rt__timer *t)
 {
     rt_p *pp = lock_timer(t);
     if (pp == NULL)
@@ -175,12 +204,22 @@ bool rt__timer_del(rt__timer *t)
     return true;
 }
 
+bool rt__timer_del(rt__timer *t)
+{
+    timer_busy(t);
+    bool pending = timer_del_locked(t);
+    timer_idle(t);
+    return pending;
+}
+
 bool rt__timer_mod(rt__timer *t, int64_t when, int64_t period)
 {
-    bool pending = rt__timer_del(t);
+    timer_busy(t);
+    bool pending = timer_del_locked(t);
     t->when = when;
     t->period = period;
-    rt__timer_add(t);
+    timer_add_locked(t);
+    timer_idle(t);
     return pending;
 }
 
