@@ -185,9 +185,36 @@ typedef struct rt__stack {
     uintptr_t hi; /* one past the highest byte of the slot */
 } rt__stack;
 
-/* Returns a fresh or recycled slot, or false when address space or memory
- * is exhausted. */
+/* Returns a fresh slot, or false when address space or memory is
+ * exhausted. */
 bool rt__stack_alloc(rt__stack *st);
+
+/*
+ * Pools of free stacks.  A goroutine takes a stack when it first runs and
+ * gives it back when it exits, so goroutines that are queued but have not
+ * started hold none, and the stack a goroutine gets is usually the one the
+ * last goroutine on this P just left, still in the cache.  Each P has a
+ * small LIFO cache (owner only, no locks); it spills to and refills from
+ * one global pool under a lock.  A free stack keeps a small header in its
+ * top bytes (the pool's link).
+ */
+#define RT_STACKCACHE_MAX 32
+typedef struct rt__stackcache {
+    uint32_t n;
+    uintptr_t hi[RT_STACKCACHE_MAX];
+} rt__stackcache;
+/* Gets a stack: the cache, else the global pool, else a fresh slot. */
+bool rt__stack_get(rt__stackcache *c, rt__stack *st);
+/* Returns a stack; under ASan, low is the lowest address frames that
+ * never returned may have poisoned (0: nothing to clean). */
+void rt__stack_put(rt__stackcache *c, const rt__stack *st, uintptr_t low);
+/* Moves a whole cache to the global pool (a P going away). */
+void rt__stack_cache_flush(rt__stackcache *c);
+/* Gives back the pages below the top one of up to max pooled stacks beyond
+ * the 1024 most recently freed (sysmon, once a second). */
+void rt__stack_pool_trim(int max);
+/* Stacks in the global pool. */
+size_t rt__stack_pool_len(void);
 /* Returns the pages of [lo, hi - keep) to the kernel (MADV_DONTNEED). */
 void rt__stack_trim(const rt__stack *st, size_t keep);
 /* Whether addr lies in the guard page of some stack slot; if so *st gets

@@ -18,10 +18,13 @@
  * the chunk's mapping, two entries per stack).  On older kernels we fall back
  * to mprotect(PROT_NONE) and say so in rt__stack_guard_is_madvise().
  *
- * Slots are never unmapped and never handed back here: the scheduler keeps
- * each goroutine record in the top page of its slot and recycles the two
- * together (free lists in proc.c), calling rt__stack_trim to give the pages
- * below the top one back when a freed slot has sat in the pool.
+ * Slots are never unmapped.  A goroutine takes a stack when it first runs
+ * and returns it when it exits (sched/proc.c), through a per-P LIFO cache
+ * and a global pool (below): a goroutine that has been spawned but not yet
+ * run holds no stack at all, and a stream of short goroutines keeps reusing
+ * the few stacks that are hot in the cache instead of touching a new page
+ * each.  sysmon gives back the pages below the top one of stacks that sat
+ * in the pool (rt__stack_pool_trim).
  *
  * Invariant: chunks are only appended; a slot's address never changes, so
  * rt__stack_guard_hit can run in a signal handler reading the chunk table
@@ -34,6 +37,11 @@
 #include <sys/mman.h>
 
 #include "runtime/runtime.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define RT_ASAN 1
+#endif
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -143,4 +151,159 @@ size_t rt__stack_slots(void)
 bool rt__stack_guard_is_madvise(void)
 {
     return atomic_load_explicit(&guard_mode, memory_order_relaxed) == 1;
+}
+
+/* ------------------------------------------------------------- pools --- */
+
+/*
+ * A free stack's header, in its top bytes.  The top page of a pooled stack
+ * is never given back, so the header stays readable.
+ */
+typedef struct free_hdr {
+    uintptr_t next; /* hi of the next free stack, 0 at the end */
+    uintptr_t low;  /* ASan: lowest possibly poisoned address, or 0 */
+} free_hdr;
+
+static inline free_hdr *hdr_of(uintptr_t hi)
+{
+    return (free_hdr *)(hi - sizeof(free_hdr));
+}
+
+/* The global pool: untrimmed stacks (LIFO, hot first) and trimmed ones. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t pool_hot, pool_trimmed;
+static _Atomic size_t pool_nhot, pool_ntrimmed;
+
+static void set_hdr(uintptr_t hi, uintptr_t next, uintptr_t low)
+{
+#ifdef RT_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(hdr_of(hi), sizeof(free_hdr));
+#endif
+    hdr_of(hi)->next = next;
+    hdr_of(hi)->low = low;
+}
+
+static void make_stack(uintptr_t hi, rt__stack *st)
+{
+    st->hi = hi;
+    st->lo = hi - (RT_STACK_SIZE - RT_STACK_GUARD);
+#ifdef RT_ASAN
+    /* A recycled stack still carries the poison of its last user's
+     * unreturned frames; fresh slots have clean shadow. */
+    uintptr_t low = hdr_of(hi)->low;
+    if (low != 0)
+        ASAN_UNPOISON_MEMORY_REGION((void *)low, hi - low);
+#endif
+}
+
+bool rt__stack_get(rt__stackcache *c, rt__stack *st)
+{
+    if (c->n > 0) {
+        make_stack(c->hi[--c->n], st);
+        return true;
+    }
+    if (atomic_load_explicit(&pool_nhot, memory_order_relaxed) +
+            atomic_load_explicit(&pool_ntrimmed, memory_order_relaxed) >
+        0) {
+        /* Refill half the cache in one visit to the lock. */
+        pthread_mutex_lock(&pool_lock);
+        while (c->n < RT_STACKCACHE_MAX / 2) {
+            uintptr_t hi;
+            if ((hi = pool_hot) != 0) {
+                pool_hot = hdr_of(hi)->next;
+                atomic_fetch_sub_explicit(&pool_nhot, 1, memory_order_relaxed);
+            } else if ((hi = pool_trimmed) != 0) {
+                pool_trimmed = hdr_of(hi)->next;
+                atomic_fetch_sub_explicit(&pool_ntrimmed, 1, memory_order_relaxed);
+            } else {
+                break;
+            }
+            c->hi[c->n++] = hi;
+        }
+        pthread_mutex_unlock(&pool_lock);
+        if (c->n > 0) {
+            make_stack(c->hi[--c->n], st);
+            return true;
+        }
+    }
+    return rt__stack_alloc(st);
+}
+
+/* Pushes a batch of stacks (hi values) onto the hot list. */
+static void pool_push(const uintptr_t *his, uint32_t n)
+{
+    if (n == 0)
+        return;
+    for (uint32_t i = 0; i + 1 < n; i++)
+        hdr_of(his[i])->next = his[i + 1];
+    pthread_mutex_lock(&pool_lock);
+    hdr_of(his[n - 1])->next = pool_hot;
+    pool_hot = his[0];
+    atomic_fetch_add_explicit(&pool_nhot, n, memory_order_relaxed);
+    pthread_mutex_unlock(&pool_lock);
+}
+
+void rt__stack_put(rt__stackcache *c, const rt__stack *st, uintptr_t low)
+{
+    set_hdr(st->hi, 0, low);
+    if (c->n == RT_STACKCACHE_MAX) {
+        /* Spill the older half; keep the hot end. */
+        enum { HALF = RT_STACKCACHE_MAX / 2 };
+        pool_push(c->hi, HALF);
+        for (uint32_t i = 0; i < HALF; i++)
+            c->hi[i] = c->hi[i + HALF];
+        c->n = HALF;
+    }
+    c->hi[c->n++] = st->hi;
+}
+
+void rt__stack_cache_flush(rt__stackcache *c)
+{
+    pool_push(c->hi, c->n);
+    c->n = 0;
+}
+
+void rt__stack_pool_trim(int max)
+{
+    enum { KEEP = 1024 };
+    /* The hot list is LIFO, so its cold end is past the first KEEP: detach
+     * up to max stacks from there, trim them without the lock, and file
+     * them on the trimmed list.  The walk touches one header per stack,
+     * a few thousand per call at most. */
+    pthread_mutex_lock(&pool_lock);
+    size_t nhot = atomic_load_explicit(&pool_nhot, memory_order_relaxed);
+    if (nhot <= KEEP || max <= 0) {
+        pthread_mutex_unlock(&pool_lock);
+        return;
+    }
+    uintptr_t keep_last = pool_hot;
+    for (int i = 1; i < KEEP; i++)
+        keep_last = hdr_of(keep_last)->next;
+    uintptr_t seg = hdr_of(keep_last)->next, seg_last = seg;
+    size_t n = 1;
+    while (n < (size_t)max && hdr_of(seg_last)->next != 0) {
+        seg_last = hdr_of(seg_last)->next;
+        n++;
+    }
+    hdr_of(keep_last)->next = hdr_of(seg_last)->next;
+    hdr_of(seg_last)->next = 0;
+    atomic_fetch_sub_explicit(&pool_nhot, n, memory_order_relaxed);
+    pthread_mutex_unlock(&pool_lock);
+
+    for (uintptr_t hi = seg; hi != 0; hi = hdr_of(hi)->next) {
+        rt__stack st = {.lo = hi - (RT_STACK_SIZE - RT_STACK_GUARD), .hi = hi};
+        rt__stack_trim(&st, RT_PAGE_SIZE);
+    }
+
+    pthread_mutex_lock(&pool_lock);
+    hdr_of(seg_last)->next = pool_trimmed;
+    pool_trimmed = seg;
+    atomic_fetch_add_explicit(&pool_ntrimmed, n, memory_order_relaxed);
+    pthread_mutex_unlock(&pool_lock);
+}
+
+size_t rt__stack_pool_len(void)
+{
+    return atomic_load_explicit(&pool_nhot, memory_order_relaxed) +
+           atomic_load_explicit(&pool_ntrimmed, memory_order_relaxed);
 }

@@ -51,14 +51,16 @@
  * SYSCALL while its M is in rt_syscall_enter (sysmon may take it), or
  * GCSTOP during a stop-the-world.
  *
- * Goroutine records are 192-byte slots in dense slabs, each bound for life
- * to one stack slot (stack.c); a dead G keeps its stack and both are reused
- * together from a per-P free list (64 at most, the rest in batches of 32 to
- * a global list).  rt_go touches only the record: the new goroutine's first
- * frame is built by the M that first runs it (rt__ctx_switch_fresh), so a
- * spawner that runs ahead of its consumers does not fault in or pull into
- * its cache one stack page per goroutine.  Dense records also keep the run
- * queues' and free lists' pointer chasing within a few pages.
+ * Goroutine records are 192-byte slots in dense slabs, reused from a per-P
+ * free list (64 at most, the rest in batches of 32 to a global list).  A
+ * goroutine has a stack only while it lives *and has run*: rt_go writes
+ * nothing but the record, the first switch to it takes a stack from the
+ * P's LIFO stack cache (runtime/stack.c) and builds the first frame there
+ * (rt__ctx_switch_fresh), and its exit returns the stack to the cache.  So
+ * a spawner that runs a million goroutines ahead of their consumers costs
+ * 192 bytes each, not a stack page each, and a stream of short goroutines
+ * runs on the same few cache-hot stacks.  (Go binds a stack to each G at
+ * creation; its stacks can move and shrink, ours cannot.)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -116,6 +118,7 @@ __attribute__((noinline, noipa)) int *rt_errno_location(void)
 
 static void after_switch(rt_m *mp);
 static void goentry(void *arg);
+static void stack_attach(rt_p *pp, rt_g *gp);
 static void schedule_loop(rt_m *mp) __attribute__((noreturn));
 static void stopm(rt_m *mp);
 static void startm(rt_p *pp, bool spinning);
@@ -189,6 +192,8 @@ static inline void san_after(rt_g *self)
 static void gswitch(rt_m *mp, rt_g *from, rt_g *to)
 {
     from->saved_errno = *mp->errno_addr;
+    if (to->sp == NULL && to->stack.hi == 0)
+        stack_attach(mp->p, to);
     if (to->is_g0) {
         mp->curg = NULL;
     } else {
@@ -271,20 +276,37 @@ static rt_g *gslot_alloc(void)
 
 static rt_g *galloc(void)
 {
-    rt__stack st;
-    if (!rt__stack_alloc(&st))
-        return NULL;
     rt_g *gp = gslot_alloc();
     if (gp == NULL)
-        return NULL; /* the stack slot is lost; we are out of memory anyway */
+        return NULL;
     memset(gp, 0, sizeof *gp);
-    gp->stack = st;
     atomic_store_explicit(&gp->status, RT_GDEAD, memory_order_relaxed);
 #ifdef RT_TSAN
     gp->tsan_fiber = __tsan_create_fiber(0);
 #endif
     allg_add(gp);
     return gp;
+}
+
+/* Gives gp, about to run for the first time, a stack from pp's cache. */
+static void stack_attach(rt_p *pp, rt_g *gp)
+{
+    if (!rt__stack_get(&pp->stackcache, &gp->stack))
+        rt__throw("out of memory: cannot allocate a goroutine stack");
+}
+
+/* Takes the stack of dead gp back (we run on another stack by now). */
+static void stack_detach(rt_p *pp, rt_g *gp)
+{
+    if (pp) {
+        rt__stack_put(&pp->stackcache, &gp->stack, gp->asan_low);
+    } else {
+        rt__stackcache tmp = {0};
+        rt__stack_put(&tmp, &gp->stack, gp->asan_low);
+        rt__stack_cache_flush(&tmp);
+    }
+    gp->stack.lo = gp->stack.hi = 0;
+    gp->asan_low = 0;
 }
 
 /* Puts a dead G on pp's free list, spilling half to the global list when
@@ -311,24 +333,18 @@ static void gfput(rt_p *pp, rt_g *gp)
     rt__lock_acquire(&rt__sched.gfree_lock);
     tail->schedlink = rt__sched.gfree;
     rt__sched.gfree = head;
-    rt__sched.ngfree += n;
-    rt__sched.ngfree_untrimmed += n;
+    atomic_fetch_add_explicit(&rt__sched.ngfree, n, memory_order_relaxed);
     rt__lock_release(&rt__sched.gfree_lock);
 }
 
-/* rt__sched.gfree_lock held.  Pops one global free G, untrimmed first. */
+/* rt__sched.gfree_lock held. */
 static rt_g *gfree_pop_global(void)
 {
     rt_g *gp = rt__sched.gfree;
     if (gp) {
         rt__sched.gfree = gp->schedlink;
-        rt__sched.ngfree_untrimmed--;
-    } else if ((gp = rt__sched.gfree_trimmed) != NULL) {
-        rt__sched.gfree_trimmed = gp->schedlink;
-    } else {
-        return NULL;
+        atomic_fetch_sub_explicit(&rt__sched.ngfree, 1, memory_order_relaxed);
     }
-    rt__sched.ngfree--;
     return gp;
 }
 
@@ -337,44 +353,7 @@ static void gfree_push_global(rt_g *gp)
 {
     gp->schedlink = rt__sched.gfree;
     rt__sched.gfree = gp;
-    rt__sched.ngfree++;
-    rt__sched.ngfree_untrimmed++;
-}
-
-/*
- * sysmon: gives back the stack pages of free Gs beyond the first
- * RT_GFREE_KEEP untrimmed ones, a batch at a time, without holding the
- * lock across the madvise calls.  Done here and not when a G dies so that
- * spawn-heavy programs pay nothing on the hot path.
- */
-void rt__gfree_trim(int max)
-{
-    enum { KEEP = 1024, BATCH = 64 };
-    while (max > 0) {
-        rt_g *batch[BATCH];
-        int n = 0;
-        rt__lock_acquire(&rt__sched.gfree_lock);
-        while (n < BATCH && n < max && rt__sched.ngfree_untrimmed > KEEP) {
-            rt_g *gp = rt__sched.gfree;
-            rt__sched.gfree = gp->schedlink;
-            rt__sched.ngfree_untrimmed--;
-            rt__sched.ngfree--;
-            batch[n++] = gp;
-        }
-        rt__lock_release(&rt__sched.gfree_lock);
-        if (n == 0)
-            return;
-        for (int i = 0; i < n; i++)
-            rt__stack_trim(&batch[i]->stack, RT_PAGE_SIZE);
-        rt__lock_acquire(&rt__sched.gfree_lock);
-        for (int i = 0; i < n; i++) {
-            batch[i]->schedlink = rt__sched.gfree_trimmed;
-            rt__sched.gfree_trimmed = batch[i];
-            rt__sched.ngfree++;
-        }
-        rt__lock_release(&rt__sched.gfree_lock);
-        max -= n;
-    }
+    atomic_fetch_add_explicit(&rt__sched.ngfree, 1, memory_order_relaxed);
 }
 
 static rt_g *gfget(rt_p *pp)
@@ -944,6 +923,7 @@ static void after_switch(rt_m *mp)
         break;
     case RT_AFTER_DEAD:
         atomic_store_explicit(&prev->status, RT_GDEAD, memory_order_release);
+        stack_detach(mp->p, prev);
         if (mp->p)
             gfput(mp->p, prev);
         else {
@@ -1043,17 +1023,6 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     if (system)
         atomic_fetch_add_explicit(&rt__sched.nsystem, 1, memory_order_relaxed);
     gp->sp = NULL; /* fresh: its first frame is built when it first runs */
-#ifdef RT_ASAN
-    /* A recycled stack still carries the poison of the frames that never
-     * returned in its last life (goexit0's chain; a deeper rt_exit went
-     * through __asan_handle_no_return, which cleaned the rest).  Fresh
-     * slots have clean shadow: unpoisoning them would only fault in shadow
-     * pages. */
-    if (gp->asan_low != 0) {
-        ASAN_UNPOISON_MEMORY_REGION((void *)gp->asan_low, gp->stack.hi - gp->asan_low);
-        gp->asan_low = 0;
-    }
-#endif
     atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
     int64_t id = gp->goid;
     if (pp) {
@@ -1410,6 +1379,7 @@ static void procresize(int32_t n)
         while ((gp = rt__runq_get(pp)) != NULL)
             rt__globrunq_put(gp);
         rt__timers_move(pp, keep);
+        rt__stack_cache_flush(&pp->stackcache);
         rt__lock_acquire(&rt__sched.gfree_lock);
         while (pp->gfree) {
             rt_g *g2 = pp->gfree;

@@ -79,7 +79,8 @@ struct rt_g {
      * that has not run yet: the switch to it starts fn(arg) on a fresh
      * stack (rt__ctx_switch_fresh). */
     void *sp;
-    rt__stack stack; /* the slot this G lives in (g0: the thread stack) */
+    rt__stack stack; /* its stack while it has one: from its first run to
+                      * its exit ({0,0} before and after); g0: the thread's */
     /* Status: written by whoever owns the G at that moment (the M running
      * it, or the waker that moves it from waiting to runnable).  Read
      * without lock by tracers and the deadlock check (relaxed). */
@@ -113,7 +114,8 @@ struct rt_g {
 };
 
 /* Records are 192-byte slab slots: a parked goroutine costs one stack page
- * plus this (BENCHMARKS.md's 4,300-byte budget). */
+ * plus this (BENCHMARKS.md's 4,300-byte budget); a queued goroutine that has
+ * not run yet costs only this. */
 _Static_assert(sizeof(struct rt_g) <= 192, "rt_g outgrew its slab slot");
 
 /*
@@ -171,9 +173,12 @@ struct rt_p {
     _Atomic(rt_g *) runnext;
     rt_g *runq[RT_RUNQ_SIZE];
 
-    /* Dead Gs (with their stacks) for reuse; owner only. */
+    /* Dead G records for reuse (stackless); owner only, count read racily
+     * by tracers. */
     rt_g *gfree;
     int32_t gfreecnt;
+    /* Free stacks, LIFO; owner only (runtime/stack.c). */
+    rt__stackcache stackcache;
 
     /* Timers of goroutines that ran on this P (timer.c). */
     struct {
@@ -265,12 +270,9 @@ typedef struct rt__schedt {
                                   * stamps waitsince without a clock read */
     _Atomic uint64_t block_events; /* passes through rt__block_event */
 
-    rt__lock gfree_lock;    /* global free Gs with their stacks: */
-    rt_g *gfree;            /*   as they were left (cheapest to reuse) */
-    rt_g *gfree_trimmed;    /*   stack pages below the top one returned */
-    _Atomic int32_t ngfree; /* both lists; written under the lock, peeked
-                             * without (relaxed) */
-    int32_t ngfree_untrimmed;
+    rt__lock gfree_lock;    /* global free G records (stackless) */
+    rt_g *gfree;
+    _Atomic int32_t ngfree; /* written under the lock, peeked without */
 
     _Atomic int stopping;   /* rt_main's function returned: run nothing new */
     _Atomic uint64_t stuck_count; /* Gs seen running > 10 ms by sysmon */
@@ -342,8 +344,6 @@ int32_t rt__gcount(void);
 /* rt_go for runtime goroutines (finalizers, sweeper, ...): not counted by
  * rt_num_goroutine and hidden in tracebacks below level 2. */
 int64_t rt__go_system(void (*fn)(void *arg), void *arg);
-/* Returns the stack pages of up to max pooled dead Gs (sysmon). */
-void rt__gfree_trim(int max);
 /* Gives pp, whose M is stuck in a syscall, to another M (sysmon). */
 void rt__handoffp(rt_p *pp);
 /* Moves every timer of `from` onto `to` (procresize). */

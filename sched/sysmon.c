@@ -15,7 +15,8 @@
  *     sure an idle P is woken to steal the stuck P's queue;
  *   - wakes an idle P when some timer is overdue (the backstop for timers on
  *     a P whose goroutine does not schedule);
- *   - once a second, returns the stack pages of pooled dead goroutines.
+ *   - once a second, returns the pages of pooled free stacks beyond the
+ *     1024 most recently used (rt__stack_pool_trim).
  *
  *   - prints the schedtrace report every DEBUG=schedtrace ms
  *     (trace/schedtrace.c), from the first tick on.
@@ -126,7 +127,7 @@ void rt__sysmon_main(rt_m *mp)
         }
         if (now - last_trim >= RT_SECOND) {
             last_trim = now;
-            rt__gfree_trim(4096);
+            rt__stack_pool_trim(16384);
         }
     }
 }

@@ -161,6 +161,7 @@ static void timer_idle(rt__timer *t)
     atomic_store_explicit(&t->busy, 0, memory_order_release);
 }
 
+/* Adds t to the current P's heap.  t->busy is held; this releases it. */
 static void timer_add_locked(rt__timer *t)
 {
     rt_p *pp = current_p();
@@ -169,6 +170,10 @@ static void timer_add_locked(rt__timer *t)
         rt__throw("timer_add: timer already added");
     heap_push(pp, t);
     int64_t when = t->when;
+    /* Last touch of t: once the heap lock is released the timer may fire
+     * on another M, and a timer on a goroutine's stack (rt_sleep) may be
+     * gone the moment it fires. */
+    timer_idle(t);
     rt__lock_release(&pp->timers.lock);
     wake_sleeper(when);
 }
@@ -176,8 +181,7 @@ static void timer_add_locked(rt__timer *t)
 void rt__timer_add(rt__timer *t)
 {
     timer_busy(t);
-    timer_add_locked(t);
-    timer_idle(t);
+    timer_add_locked(t); /* releases busy */
 }
 
 /* Locks the heap t is on and returns it, or NULL (t not pending). */
@@ -218,8 +222,7 @@ bool rt__timer_mod(rt__timer *t, int64_t when, int64_t period)
     bool pending = timer_del_locked(t);
     t->when = when;
     t->period = period;
-    timer_add_locked(t);
-    timer_idle(t);
+    timer_add_locked(t); /* releases busy */
     return pending;
 }
 
