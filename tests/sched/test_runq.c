@@ -28,8 +28,19 @@ static void take(rt_g *gp)
     atomic_fetch_add(&taken[i], 1);
 }
 
+static void teardown(void)
+{
+    free(gs);
+    free(taken);
+    free(owner);
+    gs = NULL;
+    taken = NULL;
+    owner = NULL;
+}
+
 static void setup(void)
 {
+    teardown();
     memset(&rt__sched, 0, sizeof rt__sched);
     rt__sched.gomaxprocs = NTHIEVES + 1; /* >1: the CAS path */
     gs = calloc(NG, sizeof *gs);
@@ -140,6 +151,8 @@ START_TEST(test_concurrent_steal)
     for (int i = 0; i < NG; i++)
         ck_assert_msg(atomic_load(&taken[i]) == 1, "G %d taken %u times", i,
                       atomic_load(&taken[i]));
+    for (int i = 0; i < NTHIEVES; i++)
+        free(ps[i]);
 }
 END_TEST
 
@@ -160,6 +173,7 @@ int main(void)
     Suite *s = suite_create("runq");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, test_fifo_and_runnext);
     tcase_add_test(tc, test_overflow_goes_global);
     tcase_add_test(tc, test_concurrent_steal);
