@@ -1,7 +1,7 @@
 /*
  * runtime/asm_arm64.S -- the goroutine context switch for aarch64 (AAPCS64).
  *
- * Same contract as asm_amd64.S: rt__ctx_switch(save_sp, new_sp) saves the
+ * Same contract as asm_amd64.S: rt__ctx_switch(save_sp, new_sp, handoff) saves the
  * callee-saved state (x19-x28, the frame pointer x29, the link register x30,
  * the low halves d8-d15 of v8-v15, and FPCR) in a 176-byte frame on the
  * current stack, stores sp in *save_sp, loads new_sp, restores and returns
@@ -50,6 +50,7 @@ rt__ctx_switch:
         ldp     d14, d15, [sp, #144]
         add     sp, sp, #176
         .cfi_adjust_cfa_offset -176
+        mov     x0, x2          /* the resumed context's return value */
         ret
         .cfi_endproc
         .globl  rt__ctx_switch_end

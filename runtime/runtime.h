@@ -232,7 +232,8 @@ bool rt__stack_guard_is_madvise(void);
  * rt__ctx_switch saves the callee-saved registers, MXCSR and the x87
  * control word (aarch64: x19-x30, d8-d15, FPCR) on the current stack,
  * stores the stack pointer into *save_sp, loads new_sp and returns into
- * the context saved there.  Saved frame on x86-64, from the saved sp up:
+ * the context saved there, whose own rt__ctx_switch (or _fresh) call then
+ * returns `handoff`.  Saved frame on x86-64, from the saved sp up:
  *
  *   sp+0  MXCSR (4 bytes), x87 CW (2 bytes), pad
  *   sp+8  r15   sp+16 r14   sp+24 r13   sp+32 r12   sp+40 rbx   sp+48 rbp
@@ -241,13 +242,13 @@ bool rt__stack_guard_is_madvise(void);
  * On aarch64, from the saved sp up: x19..x28 (80 bytes), x29, x30 (the
  * resume PC), d8..d15 (64 bytes), FPCR (8 bytes, padded to 16).
  */
-void rt__ctx_switch(void **save_sp, void *new_sp);
+void *rt__ctx_switch(void **save_sp, void *new_sp, void *handoff);
 /* Saves like rt__ctx_switch, then starts entry(arg) on the fresh stack
  * stack_top (16-byte aligned) through rt__ctx_start, with default FP
  * control state.  The new goroutine's first frame is written here, by the
  * M that runs it, not by its creator. */
-void rt__ctx_switch_fresh(void **save_sp, uintptr_t stack_top,
-                          void (*entry)(void *), void *arg);
+void *rt__ctx_switch_fresh(void **save_sp, uintptr_t stack_top,
+                           void (*entry)(void *), void *arg);
 /* Prepares a context at the top of a fresh stack that, when switched to,
  * calls entry(arg) through the trampoline rt__ctx_start (whose CFI ends
  * every unwind).  entry must never return. */

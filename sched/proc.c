@@ -116,7 +116,7 @@ __attribute__((noinline, noipa)) int *rt_errno_location(void)
     return __errno_location();
 }
 
-static void after_switch(rt_m *mp);
+static inline void after_switch(rt_m *mp);
 static void goentry(void *arg);
 static void stack_attach(rt_p *pp, rt_g *gp);
 static void schedule_loop(rt_m *mp) __attribute__((noreturn));
@@ -201,12 +201,14 @@ static void gswitch(rt_m *mp, rt_g *from, rt_g *to)
         to->m = mp;
     }
     san_before(from, to, mp->after == RT_AFTER_DEAD);
+    /* The M that resumes us (maybe on another thread) hands itself over
+     * as the switch's return value: no TLS look-up on the hot path. */
+    rt_m *nm;
     if (to->sp != NULL)
-        rt__ctx_switch(&from->sp, to->sp);
+        nm = rt__ctx_switch(&from->sp, to->sp, mp);
     else
-        rt__ctx_switch_fresh(&from->sp, g_stack_top(to), goentry, to);
+        nm = rt__ctx_switch_fresh(&from->sp, g_stack_top(to), goentry, to);
     san_after(from);
-    rt_m *nm = rt__getm();
     after_switch(nm);
     *nm->errno_addr = from->saved_errno;
 }
@@ -713,7 +715,7 @@ static inline void check_timers(rt_p *pp)
  * passes timers=false and its timers run right after the switch instead
  * (after_switch).
  */
-static rt_g *find_fast(rt_p *pp, bool timers)
+static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool timers)
 {
     if (rt__unlikely(sched_halted() ||
                      atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)))
@@ -890,7 +892,7 @@ static void schedule_loop(rt_m *mp)
     }
 }
 
-static void after_switch(rt_m *mp)
+static inline __attribute__((always_inline)) void after_switch(rt_m *mp)
 {
     int what = mp->after;
     if (what == RT_AFTER_NONE)
@@ -1051,7 +1053,7 @@ int64_t rt__go_system(void (*fn)(void *arg), void *arg)
 
 void rt_yield(void)
 {
-    rt_m *mp = rt__getm();
+    rt_m *mp = tls_m; /* direct: no switch has happened in this call yet */
     rt_g *gp = mp ? mp->curg : NULL;
     if (gp == NULL) {
         sched_yield();

@@ -21,41 +21,17 @@
  * The global queue is a linked list under rt__sched.lock.  Schedulers look
  * at it first every 61st schedule (proc.c) so that it cannot starve.
  *
+ * The owner's fast paths are static inline in sched.h.
+ *
  * Costs: runq_put is two loads and one store-release (no atomic RMW);
  * runq_get is one CAS on the head, or a plain store-release when there is
  * only one P and so no thief.
  */
 #include "sched/sched.h"
 
-static bool runq_put_slow(rt_p *pp, rt_g *gp, uint32_t h, uint32_t t);
-
-void rt__runq_put(rt_p *pp, rt_g *gp, bool next)
-{
-    if (next) {
-        rt_g *old = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
-        while (!atomic_compare_exchange_weak_explicit(
-            &pp->runnext, &old, gp, memory_order_release, memory_order_relaxed))
-            ;
-        if (old == NULL)
-            return;
-        gp = old; /* kick the old runnext to the tail */
-    }
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
-        uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
-        if (t - h < RT_RUNQ_SIZE) {
-            pp->runq[t % RT_RUNQ_SIZE] = gp;
-            atomic_store_explicit(&pp->runqtail, t + 1, memory_order_release);
-            return;
-        }
-        if (runq_put_slow(pp, gp, h, t))
-            return;
-        /* a thief took some: the ring has room now */
-    }
-}
-
-/* Moves half the full ring plus gp to the global queue. */
-static bool runq_put_slow(rt_p *pp, rt_g *gp, uint32_t h, uint32_t t)
+/* Moves half the full ring plus gp to the global queue (rt__runq_put's
+ * slow path, sched.h). */
+bool rt__runq_put_slow(rt_p *pp, rt_g *gp, uint32_t h, uint32_t t)
 {
     enum { N = RT_RUNQ_SIZE / 2 };
     rt_g *batch[N + 1];
@@ -75,44 +51,6 @@ static bool runq_put_slow(rt_p *pp, rt_g *gp, uint32_t h, uint32_t t)
     rt__globrunq_put_batch(batch[0], gp, N + 1);
     rt__lock_release(&rt__sched.lock);
     return true;
-}
-
-rt_g *rt__runq_get(rt_p *pp)
-{
-    rt_g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
-    if (next != NULL &&
-        atomic_compare_exchange_strong_explicit(&pp->runnext, &next, NULL,
-                                                memory_order_acquire,
-                                                memory_order_relaxed))
-        return next;
-    return rt__runq_get_ring(pp);
-}
-
-rt_g *rt__runq_get_ring(rt_p *pp)
-{
-    if (rt__sched.gomaxprocs == 1) {
-        /* One P: there are no thieves (stealing needs a P of one's own, and
-         * the P count only changes with the world stopped), so the owner
-         * pops without a CAS. */
-        uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
-        uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
-        if (t == h)
-            return NULL;
-        rt_g *gp = pp->runq[h % RT_RUNQ_SIZE];
-        atomic_store_explicit(&pp->runqhead, h + 1, memory_order_release);
-        return gp;
-    }
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
-        uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
-        if (t == h)
-            return NULL;
-        rt_g *gp = pp->runq[h % RT_RUNQ_SIZE];
-        if (atomic_compare_exchange_weak_explicit(&pp->runqhead, &h, h + 1,
-                                                  memory_order_acq_rel,
-                                                  memory_order_relaxed))
-            return gp;
-    }
 }
 
 /* Copies about half of victim's queue into batch; returns how many.  The

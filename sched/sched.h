@@ -297,6 +297,11 @@ typedef struct rt__schedt {
 
 extern rt__schedt rt__sched;
 
+static inline bool rt__sched_gomaxprocs_is_one(void)
+{
+    return rt__sched.gomaxprocs == 1;
+}
+
 /* ---------------------------------------------------------- proc.c ------ */
 
 /* The M of the calling thread, or NULL on threads the runtime did not make.
@@ -379,13 +384,75 @@ extern _Atomic int64_t rt__block_profile_rate;
 
 /* --------------------------------------------------------- runq.c ------- */
 
+bool rt__runq_put_slow(rt_p *pp, rt_g *gp, uint32_t h, uint32_t t);
+
 /* Owner only.  Puts gp on pp's local queue (runnext if next); on overflow
- * moves half of the queue to the global queue. */
-void rt__runq_put(rt_p *pp, rt_g *gp, bool next);
-/* Owner only.  runnext first, then the head of the ring. */
-rt_g *rt__runq_get(rt_p *pp);
+ * moves half of the queue to the global queue.  Inline: it is on every
+ * hand-off's path. */
+static inline void rt__runq_put(rt_p *pp, rt_g *gp, bool next)
+{
+    if (next) {
+        rt_g *old = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+        while (!atomic_compare_exchange_weak_explicit(
+            &pp->runnext, &old, gp, memory_order_release, memory_order_relaxed))
+            ;
+        if (old == NULL)
+            return;
+        gp = old; /* kick the old runnext to the tail */
+    }
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+        if (t - h < RT_RUNQ_SIZE) {
+            pp->runq[t % RT_RUNQ_SIZE] = gp;
+            atomic_store_explicit(&pp->runqtail, t + 1, memory_order_release);
+            return;
+        }
+        if (rt__runq_put_slow(pp, gp, h, t))
+            return;
+        /* a thief took some: the ring has room now */
+    }
+}
+
 /* Owner only.  The head of the ring, leaving runnext alone (fairness). */
-rt_g *rt__runq_get_ring(rt_p *pp);
+static inline rt_g *rt__runq_get_ring(rt_p *pp)
+{
+    if (rt__sched_gomaxprocs_is_one()) {
+        /* One P: there are no thieves (stealing needs a P of one's own, and
+         * the P count only changes with the world stopped), so the owner
+         * pops without a CAS. */
+        uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
+        uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        rt_g *gp = pp->runq[h % RT_RUNQ_SIZE];
+        atomic_store_explicit(&pp->runqhead, h + 1, memory_order_release);
+        return gp;
+    }
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        rt_g *gp = pp->runq[h % RT_RUNQ_SIZE];
+        if (atomic_compare_exchange_weak_explicit(&pp->runqhead, &h, h + 1,
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return gp;
+    }
+}
+
+/* Owner only.  runnext first, then the head of the ring. */
+static inline rt_g *rt__runq_get(rt_p *pp)
+{
+    rt_g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+    if (next != NULL &&
+        atomic_compare_exchange_strong_explicit(&pp->runnext, &next, NULL,
+                                                memory_order_acquire,
+                                                memory_order_relaxed))
+        return next;
+    return rt__runq_get_ring(pp);
+}
 /* Thief: steals about half of victim's queue into pp's and returns one G
  * to run, or NULL.  steal_next: may take victim's runnext too. */
 rt_g *rt__runq_steal(rt_p *pp, rt_p *victim, bool steal_next);

@@ -26,7 +26,7 @@ static void coroutine(void *arg)
     for (int i = 0; i < 1000; i++) {
         co_steps++;
         a += 1, b += 2, c += 3, d += 4, e += 5;
-        rt__ctx_switch(&co_sp, main_sp);
+        rt__ctx_switch(&co_sp, main_sp, NULL);
         co_round_mode = fegetround();
     }
     ck_assert_uint_eq(a, 0x1111 + 1000);
@@ -35,7 +35,7 @@ static void coroutine(void *arg)
     ck_assert_uint_eq(d, 0x4444 + 4000);
     ck_assert_uint_eq(e, 0x5555 + 5000);
     co_steps = -1;
-    rt__ctx_switch(&co_sp, main_sp);
+    rt__ctx_switch(&co_sp, main_sp, NULL);
     ck_abort_msg("finished coroutine resumed");
 }
 
@@ -47,13 +47,13 @@ START_TEST(test_ping_pong)
     uint64_t x = 7, y = 11, z = 13;
     fesetround(FE_TOWARDZERO);
     for (int i = 0; i < 1000; i++) {
-        rt__ctx_switch(&main_sp, co_sp);
+        rt__ctx_switch(&main_sp, co_sp, NULL);
         ck_assert_int_eq(co_steps, i + 1);
         /* our rounding mode is ours, whatever the coroutine set */
         ck_assert_int_eq(fegetround(), FE_TOWARDZERO);
         x = x * 3 + 1, y ^= x, z += y;
     }
-    rt__ctx_switch(&main_sp, co_sp);
+    rt__ctx_switch(&main_sp, co_sp, NULL);
     ck_assert_int_eq(co_steps, -1);
     ck_assert_int_eq(co_round_mode, FE_UPWARD);
     fesetround(FE_TONEAREST);
