@@ -160,7 +160,8 @@ bool rt__stack_guard_is_madvise(void)
  * is never given back, so the header stays readable.
  */
 typedef struct free_hdr {
-    uintptr_t next; /* hi of the next free stack, 0 at the end */
+    uintptr_t next; /* hi of the next (colder) free stack, 0 at the end */
+    uintptr_t prev; /* hi of the previous (hotter) one, 0 at the head */
     uintptr_t low;  /* ASan: lowest possibly poisoned address, or 0 */
 } free_hdr;
 
@@ -169,17 +170,22 @@ static inline free_hdr *hdr_of(uintptr_t hi)
     return (free_hdr *)(hi - sizeof(free_hdr));
 }
 
-/* The global pool: untrimmed stacks (LIFO, hot first) and trimmed ones. */
+/*
+ * The global pool: a deque of untrimmed stacks, hottest at the head (taken
+ * first, pushed to first) and coldest at the tail (trimmed first, in O(1)
+ * per stack: sysmon never walks the list under the lock), plus a LIFO list
+ * of trimmed stacks used only when the deque is empty.
+ */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static uintptr_t pool_hot, pool_trimmed;
+static uintptr_t pool_head, pool_tail, pool_trimmed;
 static _Atomic size_t pool_nhot, pool_ntrimmed;
 
-static void set_hdr(uintptr_t hi, uintptr_t next, uintptr_t low)
+static void set_hdr(uintptr_t hi, uintptr_t low)
 {
 #ifdef RT_ASAN
     ASAN_UNPOISON_MEMORY_REGION(hdr_of(hi), sizeof(free_hdr));
 #endif
-    hdr_of(hi)->next = next;
+    hdr_of(hi)->next = hdr_of(hi)->prev = 0;
     hdr_of(hi)->low = low;
 }
 
@@ -196,6 +202,49 @@ static void make_stack(uintptr_t hi, rt__stack *st)
 #endif
 }
 
+/* pool_lock held. */
+static uintptr_t pool_pop_head(void)
+{
+    uintptr_t hi = pool_head;
+    if (hi == 0)
+        return 0;
+    pool_head = hdr_of(hi)->next;
+    if (pool_head != 0)
+        hdr_of(pool_head)->prev = 0;
+    else
+        pool_tail = 0;
+    atomic_fetch_sub_explicit(&pool_nhot, 1, memory_order_relaxed);
+    return hi;
+}
+
+/* pool_lock held. */
+static uintptr_t pool_pop_tail(void)
+{
+    uintptr_t hi = pool_tail;
+    if (hi == 0)
+        return 0;
+    pool_tail = hdr_of(hi)->prev;
+    if (pool_tail != 0)
+        hdr_of(pool_tail)->next = 0;
+    else
+        pool_head = 0;
+    atomic_fetch_sub_explicit(&pool_nhot, 1, memory_order_relaxed);
+    return hi;
+}
+
+/* pool_lock held. */
+static void pool_push_head(uintptr_t hi)
+{
+    hdr_of(hi)->prev = 0;
+    hdr_of(hi)->next = pool_head;
+    if (pool_head != 0)
+        hdr_of(pool_head)->prev = hi;
+    else
+        pool_tail = hi;
+    pool_head = hi;
+    atomic_fetch_add_explicit(&pool_nhot, 1, memory_order_relaxed);
+}
+
 bool rt__stack_get(rt__stackcache *c, rt__stack *st)
 {
     if (c->n > 0) {
@@ -205,22 +254,24 @@ bool rt__stack_get(rt__stackcache *c, rt__stack *st)
     if (atomic_load_explicit(&pool_nhot, memory_order_relaxed) +
             atomic_load_explicit(&pool_ntrimmed, memory_order_relaxed) >
         0) {
-        /* Refill half the cache in one visit to the lock. */
+        /* Refill half the cache in one visit to the lock, hottest last so
+         * that it is taken first. */
+        uintptr_t got[RT_STACKCACHE_MAX / 2];
+        uint32_t n = 0;
         pthread_mutex_lock(&pool_lock);
-        while (c->n < RT_STACKCACHE_MAX / 2) {
-            uintptr_t hi;
-            if ((hi = pool_hot) != 0) {
-                pool_hot = hdr_of(hi)->next;
-                atomic_fetch_sub_explicit(&pool_nhot, 1, memory_order_relaxed);
-            } else if ((hi = pool_trimmed) != 0) {
+        while (n < RT_STACKCACHE_MAX / 2) {
+            uintptr_t hi = pool_pop_head();
+            if (hi == 0 && (hi = pool_trimmed) != 0) {
                 pool_trimmed = hdr_of(hi)->next;
                 atomic_fetch_sub_explicit(&pool_ntrimmed, 1, memory_order_relaxed);
-            } else {
-                break;
             }
-            c->hi[c->n++] = hi;
+            if (hi == 0)
+                break;
+            got[n++] = hi;
         }
         pthread_mutex_unlock(&pool_lock);
+        while (n > 0)
+            c->hi[c->n++] = got[--n];
         if (c->n > 0) {
             make_stack(c->hi[--c->n], st);
             return true;
@@ -229,23 +280,20 @@ bool rt__stack_get(rt__stackcache *c, rt__stack *st)
     return rt__stack_alloc(st);
 }
 
-/* Pushes a batch of stacks (hi values) onto the hot list. */
+/* Pushes stacks (coldest first) onto the head of the deque. */
 static void pool_push(const uintptr_t *his, uint32_t n)
 {
     if (n == 0)
         return;
-    for (uint32_t i = 0; i + 1 < n; i++)
-        hdr_of(his[i])->next = his[i + 1];
     pthread_mutex_lock(&pool_lock);
-    hdr_of(his[n - 1])->next = pool_hot;
-    pool_hot = his[0];
-    atomic_fetch_add_explicit(&pool_nhot, n, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++)
+        pool_push_head(his[i]);
     pthread_mutex_unlock(&pool_lock);
 }
 
 void rt__stack_put(rt__stackcache *c, const rt__stack *st, uintptr_t low)
 {
-    set_hdr(st->hi, 0, low);
+    set_hdr(st->hi, low);
     if (c->n == RT_STACKCACHE_MAX) {
         /* Spill the older half; keep the hot end. */
         enum { HALF = RT_STACKCACHE_MAX / 2 };
@@ -265,41 +313,34 @@ void rt__stack_cache_flush(rt__stackcache *c)
 
 void rt__stack_pool_trim(int max)
 {
-    enum { KEEP = 1024 };
-    /* The hot list is LIFO, so its cold end is past the first KEEP: detach
-     * up to max stacks from there, trim them without the lock, and file
-     * them on the trimmed list.  The walk touches one header per stack,
-     * a few thousand per call at most. */
-    pthread_mutex_lock(&pool_lock);
-    size_t nhot = atomic_load_explicit(&pool_nhot, memory_order_relaxed);
-    if (nhot <= KEEP || max <= 0) {
+    enum { KEEP = 1024, BATCH = 64 };
+    /* Coldest first, a batch at a time; the lock is never held across a
+     * system call, so a goroutine spilling or refilling its P's cache
+     * waits at most for a batch of list operations. */
+    while (max > 0) {
+        uintptr_t batch[BATCH];
+        int n = 0;
+        pthread_mutex_lock(&pool_lock);
+        while (n < BATCH && n < max &&
+               atomic_load_explicit(&pool_nhot, memory_order_relaxed) > KEEP)
+            batch[n++] = pool_pop_tail();
         pthread_mutex_unlock(&pool_lock);
-        return;
+        if (n == 0)
+            return;
+        for (int i = 0; i < n; i++) {
+            rt__stack st = {.lo = batch[i] - (RT_STACK_SIZE - RT_STACK_GUARD),
+                            .hi = batch[i]};
+            rt__stack_trim(&st, RT_PAGE_SIZE);
+        }
+        pthread_mutex_lock(&pool_lock);
+        for (int i = 0; i < n; i++) {
+            hdr_of(batch[i])->next = pool_trimmed;
+            pool_trimmed = batch[i];
+        }
+        atomic_fetch_add_explicit(&pool_ntrimmed, (size_t)n, memory_order_relaxed);
+        pthread_mutex_unlock(&pool_lock);
+        max -= n;
     }
-    uintptr_t keep_last = pool_hot;
-    for (int i = 1; i < KEEP; i++)
-        keep_last = hdr_of(keep_last)->next;
-    uintptr_t seg = hdr_of(keep_last)->next, seg_last = seg;
-    size_t n = 1;
-    while (n < (size_t)max && hdr_of(seg_last)->next != 0) {
-        seg_last = hdr_of(seg_last)->next;
-        n++;
-    }
-    hdr_of(keep_last)->next = hdr_of(seg_last)->next;
-    hdr_of(seg_last)->next = 0;
-    atomic_fetch_sub_explicit(&pool_nhot, n, memory_order_relaxed);
-    pthread_mutex_unlock(&pool_lock);
-
-    for (uintptr_t hi = seg; hi != 0; hi = hdr_of(hi)->next) {
-        rt__stack st = {.lo = hi - (RT_STACK_SIZE - RT_STACK_GUARD), .hi = hi};
-        rt__stack_trim(&st, RT_PAGE_SIZE);
-    }
-
-    pthread_mutex_lock(&pool_lock);
-    hdr_of(seg_last)->next = pool_trimmed;
-    pool_trimmed = seg;
-    atomic_fetch_add_explicit(&pool_ntrimmed, n, memory_order_relaxed);
-    pthread_mutex_unlock(&pool_lock);
 }
 
 size_t rt__stack_pool_len(void)

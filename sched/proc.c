@@ -412,12 +412,53 @@ static rt_p *releasep(rt_m *mp)
     return pp;
 }
 
+/*
+ * The earliest timer on an idle P, 0 if none; rt__sched.lock held.  Only
+ * idle Ps' timers are the timer sleeper's business: a running P runs its
+ * own at every schedule, and a sleeper woken for one it cannot take (its P
+ * is busy) would spin on the scheduler lock.  A P that goes idle with
+ * timers wakes the sleeper if it has the earlier deadline (pidleput).
+ */
+static int64_t timers_next_idle(rt_p **which)
+{
+    int64_t next = 0;
+    *which = NULL;
+    /* The idle list, not the status: a P handed to a waking M (startm)
+     * is off the list but still says idle until that M acquires it. */
+    for (rt_p *pp = rt__sched.pidle; pp != NULL; pp = pp->link) {
+        int64_t w = atomic_load_explicit(&pp->timers.when0, memory_order_acquire);
+        if (w != 0 && (next == 0 || w < next)) {
+            next = w;
+            *which = pp;
+        }
+    }
+    return next;
+}
+
+/* rt__sched.lock held.  Takes pp off the idle list if it is there. */
+static bool pidleget_this(rt_p *pp)
+{
+    for (rt_p **link = &rt__sched.pidle; *link; link = &(*link)->link) {
+        if (*link == pp) {
+            *link = pp->link;
+            atomic_fetch_sub_explicit(&rt__sched.npidle, 1, memory_order_relaxed);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* rt__sched.lock held. */
 static void pidleput(rt_p *pp)
 {
     pp->link = rt__sched.pidle;
     rt__sched.pidle = pp;
     atomic_fetch_add_explicit(&rt__sched.npidle, 1, memory_order_relaxed);
+    int64_t w = atomic_load_explicit(&pp->timers.when0, memory_order_acquire);
+    rt_m *sl = rt__sched.timer_sleeper;
+    if (w != 0 && sl != NULL &&
+        w < atomic_load_explicit(&rt__sched.timer_sleep_until, memory_order_relaxed))
+        rt__note_wakeup(&sl->park); /* it re-reads the idle Ps' heaps */
 }
 
 /* rt__sched.lock held. */
@@ -439,13 +480,25 @@ static void mput(rt_m *mp)
     rt__sched.nmidle++;
 }
 
-/* rt__sched.lock held. */
+/* rt__sched.lock held.  Takes an idle M, preferring one that is not the
+ * timer sleeper: handing out the sleeper would leave the timers of idle Ps
+ * unwatched (until sysmon's backstop, milliseconds later). */
 static rt_m *mget(void)
 {
-    rt_m *mp = rt__sched.midle;
-    if (mp) {
-        rt__sched.midle = mp->schedlink;
-        rt__sched.nmidle--;
+    rt_m **link = &rt__sched.midle;
+    rt_m *mp = *link;
+    if (mp == NULL)
+        return NULL;
+    if (mp == rt__sched.timer_sleeper && mp->schedlink != NULL) {
+        link = &mp->schedlink;
+        mp = *link;
+    }
+    *link = mp->schedlink;
+    rt__sched.nmidle--;
+    if (mp == rt__sched.timer_sleeper) {
+        /* The only idle M: whoever idles next watches the timers. */
+        rt__sched.timer_sleeper = NULL;
+        atomic_store_explicit(&rt__sched.timer_sleep_until, 0, memory_order_relaxed);
     }
     return mp;
 }
@@ -558,20 +611,34 @@ static void stopm(rt_m *mp)
         mput(mp);
         checkdead(); /* may throw; releases nothing */
         int64_t until = 0;
+        rt_p *for_p = NULL; /* the idle P whose timer we sleep for */
         if (rt__sched.timer_sleeper == NULL) {
-            until = rt__timers_next();
+            /* Dekker with wake_sleeper (timer.c): announce a sleeper
+             * first, then read the heaps.  A timer added concurrently
+             * either shows in rt__timers_next or sees the announcement
+             * and wakes us; with the order reversed it could do neither. */
+            rt__sched.timer_sleeper = mp;
+            atomic_store_explicit(&rt__sched.timer_sleep_until, INT64_MAX,
+                                  memory_order_seq_cst);
+            until = timers_next_idle(&for_p);
             if (until != 0) {
-                rt__sched.timer_sleeper = mp;
                 atomic_store_explicit(&rt__sched.timer_sleep_until, until,
+                                      memory_order_relaxed);
+            } else {
+                rt__sched.timer_sleeper = NULL;
+                atomic_store_explicit(&rt__sched.timer_sleep_until, 0,
                                       memory_order_relaxed);
             }
         }
         mp->blocked = true;
         rt__lock_release(&rt__sched.lock);
 
-        if (until != 0)
-            (void)rt__note_tsleep(&mp->park, until - rt_nanotime());
-        else
+        if (until != 0) {
+            /* A deadline already past must not become a negative timeout:
+             * rt__note_tsleep takes that as "no limit". */
+            int64_t ns = until - rt_nanotime();
+            (void)rt__note_tsleep(&mp->park, ns > 0 ? ns : 0);
+        } else
             rt__note_sleep(&mp->park);
         mp->blocked = false;
 
@@ -589,14 +656,17 @@ static void stopm(rt_m *mp)
                 /* startm took us off the list and is about to hand us a P;
                  * its wakeup may already have been consumed above. */
                 rt__lock_release(&rt__sched.lock);
-                while (atomic_load_explicit(&mp->nextp,
-                                            memory_order_acquire) == NULL)
+                while (atomic_load_explicit(&mp->nextp, memory_order_acquire) == NULL)
                     sched_yield();
                 rt__lock_acquire(&rt__sched.lock);
                 rt__note_clear(&mp->park);
-            } else {
-                mp->nextp = pidleget();
+            } else if (for_p != NULL && pidleget_this(for_p)) {
+                /* The P whose timer is due: its own check runs it. */
+                mp->nextp = for_p;
+            } else if (for_p == NULL) {
+                mp->nextp = pidleget(); /* woken for an earlier deadline */
             }
+            /* else the P went busy: its M runs its timers; sleep again. */
         }
         rt__lock_release(&rt__sched.lock);
         if (mp->nextp != NULL)

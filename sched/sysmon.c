@@ -15,8 +15,11 @@
  *     sure an idle P is woken to steal the stuck P's queue;
  *   - wakes an idle P when some timer is overdue (the backstop for timers on
  *     a P whose goroutine does not schedule);
- *   - once a second, returns the pages of pooled free stacks beyond the
- *     1024 most recently used (rt__stack_pool_trim).
+ *   - once a second, returns the pages of up to 2048 pooled free stacks,
+ *     coldest first, beyond the 1024 most recently used
+ *     (rt__stack_pool_trim): a gradual scavenger, so that a burst of
+ *     exits does not become a burst of madvise calls and TLB shootdowns
+ *     while the program runs.
  *
  *   - prints the schedtrace report every DEBUG=schedtrace ms
  *     (trace/schedtrace.c), from the first tick on.
@@ -127,7 +130,7 @@ void rt__sysmon_main(rt_m *mp)
         }
         if (now - last_trim >= RT_SECOND) {
             last_trim = now;
-            rt__stack_pool_trim(16384);
+            rt__stack_pool_trim(2048);
         }
     }
 }

@@ -33,48 +33,50 @@
 
 #define HEAP_D 4
 
+typedef struct rt__timer_slot slot;
+
 static void heap_up(rt_p *pp, uint32_t i)
 {
-    rt__timer **h = pp->timers.heap;
-    rt__timer *t = h[i];
+    slot *h = pp->timers.heap;
+    slot x = h[i];
     while (i > 0) {
         uint32_t parent = (i - 1) / HEAP_D;
-        if (h[parent]->when <= t->when)
+        if (h[parent].when <= x.when)
             break;
         h[i] = h[parent];
-        h[i]->idx = i;
+        h[i].t->idx = i;
         i = parent;
     }
-    h[i] = t;
-    t->idx = i;
+    h[i] = x;
+    x.t->idx = i;
 }
 
 static void heap_down(rt_p *pp, uint32_t i)
 {
-    rt__timer **h = pp->timers.heap;
+    slot *h = pp->timers.heap;
     uint32_t n = pp->timers.len;
-    rt__timer *t = h[i];
+    slot x = h[i];
     for (;;) {
         uint32_t c = i * HEAP_D + 1;
         if (c >= n)
             break;
         uint32_t best = c;
         for (uint32_t k = c + 1; k < c + HEAP_D && k < n; k++)
-            if (h[k]->when < h[best]->when)
+            if (h[k].when < h[best].when)
                 best = k;
-        if (h[best]->when >= t->when)
+        if (h[best].when >= x.when)
             break;
         h[i] = h[best];
-        h[i]->idx = i;
+        h[i].t->idx = i;
         i = best;
     }
-    h[i] = t;
-    t->idx = i;
+    h[i] = x;
+    x.t->idx = i;
 }
 
 static void publish_when0(rt_p *pp)
 {
-    int64_t w = pp->timers.len ? pp->timers.heap[0]->when : 0;
+    int64_t w = pp->timers.len ? pp->timers.heap[0].when : 0;
     if (w == 0 && pp->timers.len)
         w = 1; /* 0 means "no timers" */
     atomic_store_explicit(&pp->timers.when0, w, memory_order_release);
@@ -85,14 +87,14 @@ static void heap_push(rt_p *pp, rt__timer *t)
 {
     if (pp->timers.len == pp->timers.cap) {
         uint32_t cap = pp->timers.cap ? pp->timers.cap * 2 : 64;
-        rt__timer **h = realloc(pp->timers.heap, cap * sizeof *h);
+        slot *h = realloc(pp->timers.heap, cap * sizeof *h);
         if (h == NULL)
             rt__throw("out of memory growing a timer heap");
         pp->timers.heap = h;
         pp->timers.cap = cap;
     }
     uint32_t i = pp->timers.len++;
-    pp->timers.heap[i] = t;
+    pp->timers.heap[i] = (slot){t->when, t};
     atomic_store_explicit(&t->pp, pp, memory_order_release);
     heap_up(pp, i);
     publish_when0(pp);
@@ -104,8 +106,8 @@ static void heap_remove(rt_p *pp, rt__timer *t)
     uint32_t i = t->idx;
     uint32_t last = --pp->timers.len;
     if (i != last) {
-        rt__timer *m = pp->timers.heap[last];
-        pp->timers.heap[i] = m;
+        rt__timer *m = pp->timers.heap[last].t;
+        pp->timers.heap[i] = pp->timers.heap[last];
         m->idx = i;
         heap_down(pp, i);
         heap_up(pp, m->idx);
@@ -125,10 +127,12 @@ static rt_p *current_p(void)
 }
 
 /* A deadline earlier than the one the idle timer sleeper waits for must
- * wake it; so must any deadline when Ps are idle and nobody sleeps on
- * timers (the adder's own P may be about to run a long goroutine). */
+ * wake it.  With no sleeper, the next M to go idle reads the heaps. */
 static void wake_sleeper(int64_t when)
 {
+    /* Dekker with stopm (proc.c): our when0 store is ordered before this
+     * load, as stopm's announcement is before its read of the heaps. */
+    atomic_thread_fence(memory_order_seq_cst);
     int64_t until = atomic_load_explicit(&rt__sched.timer_sleep_until,
                                          memory_order_relaxed);
     if (until != 0 && when >= until)
@@ -230,9 +234,9 @@ int64_t rt__timers_run(rt_p *pp, int64_t now)
 {
     rt__lock_acquire(&pp->timers.lock);
     while (pp->timers.len > 0) {
-        rt__timer *t = pp->timers.heap[0];
-        if (t->when > now)
+        if (pp->timers.heap[0].when > now)
             break;
+        rt__timer *t = pp->timers.heap[0].t;
         void (*f)(void *, uintptr_t, int64_t) = t->f;
         void *arg = t->arg;
         uintptr_t seq = t->seq;
@@ -240,6 +244,7 @@ int64_t rt__timers_run(rt_p *pp, int64_t now)
             /* Re-arm, skipping periods already missed. */
             int64_t late = now - t->when;
             t->when += t->period * (1 + late / t->period);
+            pp->timers.heap[0].when = t->when;
             heap_down(pp, 0);
             publish_when0(pp);
         } else {
@@ -250,7 +255,7 @@ int64_t rt__timers_run(rt_p *pp, int64_t now)
         f(arg, seq, now);
         rt__lock_acquire(&pp->timers.lock);
     }
-    int64_t next = pp->timers.len ? pp->timers.heap[0]->when : 0;
+    int64_t next = pp->timers.len ? pp->timers.heap[0].when : 0;
     rt__lock_release(&pp->timers.lock);
     return next;
 }
@@ -272,7 +277,7 @@ void rt__timers_move(rt_p *from, rt_p *to)
     rt__lock_acquire(&from->timers.lock);
     rt__lock_acquire(&to->timers.lock);
     while (from->timers.len > 0) {
-        rt__timer *t = from->timers.heap[from->timers.len - 1];
+        rt__timer *t = from->timers.heap[from->timers.len - 1].t;
         heap_remove(from, t);
         heap_push(to, t);
     }
@@ -325,3 +330,4 @@ int64_t rt_nanotime(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * RT_SECOND + ts.tv_nsec;
 }
+
