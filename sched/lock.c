@@ -42,6 +42,10 @@ static inline void cpu_relax(void)
 #endif
 }
 
+#ifndef SPIN_ITERS
+#define SPIN_ITERS 100
+#endif
+
 void rt__lock_acquire(rt__lock *l)
 {
     uint32_t c = 0;
@@ -50,7 +54,7 @@ void rt__lock_acquire(rt__lock *l)
                                                 memory_order_acquire,
                                                 memory_order_relaxed))
         return;
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < SPIN_ITERS; i++) {
         cpu_relax();
         c = 0;
         if (atomic_load_explicit(&l->key, memory_order_relaxed) == 0 &&

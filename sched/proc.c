@@ -194,6 +194,12 @@ static void gswitch(rt_m *mp, rt_g *from, rt_g *to)
     from->saved_errno = *mp->errno_addr;
     if (to->sp == NULL && to->stack.hi == 0)
         stack_attach(mp->p, to);
+#ifdef RT_TSAN
+    /* TSan counts fibers as threads (at most 8,128 at once): a goroutine
+     * has one from its first run to its exit, like its stack. */
+    if (to->tsan_fiber == NULL)
+        to->tsan_fiber = __tsan_create_fiber(0);
+#endif
     if (to->is_g0) {
         mp->curg = NULL;
     } else {
@@ -283,9 +289,6 @@ static rt_g *galloc(void)
         return NULL;
     memset(gp, 0, sizeof *gp);
     atomic_store_explicit(&gp->status, RT_GDEAD, memory_order_relaxed);
-#ifdef RT_TSAN
-    gp->tsan_fiber = __tsan_create_fiber(0);
-#endif
     allg_add(gp);
     return gp;
 }
@@ -426,7 +429,8 @@ static int64_t timers_next_idle(rt_p **which)
     /* The idle list, not the status: a P handed to a waking M (startm)
      * is off the list but still says idle until that M acquires it. */
     for (rt_p *pp = rt__sched.pidle; pp != NULL; pp = pp->link) {
-        int64_t w = atomic_load_explicit(&pp->timers.when0, memory_order_acquire);
+        /* seq_cst: the load half of the Dekker pair with wake_sleeper */
+        int64_t w = atomic_load_explicit(&pp->timers.when0, memory_order_seq_cst);
         if (w != 0 && (next == 0 || w < next)) {
             next = w;
             *which = pp;
@@ -996,6 +1000,10 @@ static inline __attribute__((always_inline)) void after_switch(rt_m *mp)
     case RT_AFTER_DEAD:
         atomic_store_explicit(&prev->status, RT_GDEAD, memory_order_release);
         stack_detach(mp->p, prev);
+#ifdef RT_TSAN
+        __tsan_destroy_fiber(prev->tsan_fiber);
+        prev->tsan_fiber = NULL;
+#endif
         if (mp->p)
             gfput(mp->p, prev);
         else {

@@ -38,7 +38,7 @@ bool rt__runq_put_slow(rt_p *pp, rt_g *gp, uint32_t h, uint32_t t)
     if (t - h != RT_RUNQ_SIZE)
         rt__throw("runqputslow: queue is not full");
     for (uint32_t i = 0; i < N; i++)
-        batch[i] = pp->runq[(h + i) % RT_RUNQ_SIZE];
+        batch[i] = atomic_load_explicit(&pp->runq[(h + i) % RT_RUNQ_SIZE], memory_order_relaxed);
     if (!atomic_compare_exchange_strong_explicit(&pp->runqhead, &h, h + N,
                                                  memory_order_acq_rel,
                                                  memory_order_relaxed))
@@ -78,7 +78,8 @@ static uint32_t runq_grab(rt_p *victim, rt_g **batch, bool steal_next)
         if (n > RT_RUNQ_SIZE / 2)
             continue; /* read an inconsistent h and t */
         for (uint32_t i = 0; i < n; i++)
-            batch[i] = victim->runq[(h + i) % RT_RUNQ_SIZE];
+            batch[i] = atomic_load_explicit(&victim->runq[(h + i) % RT_RUNQ_SIZE],
+                                            memory_order_relaxed);
         if (atomic_compare_exchange_strong_explicit(&victim->runqhead, &h, h + n,
                                                     memory_order_acq_rel,
                                                     memory_order_relaxed))
@@ -100,7 +101,7 @@ rt_g *rt__runq_steal(rt_p *pp, rt_p *victim, bool steal_next)
     if (t - h + n >= RT_RUNQ_SIZE)
         rt__throw("runqsteal: runq overflow");
     for (uint32_t i = 0; i < n; i++)
-        pp->runq[(t + i) % RT_RUNQ_SIZE] = batch[i];
+        atomic_store_explicit(&pp->runq[(t + i) % RT_RUNQ_SIZE], batch[i], memory_order_relaxed);
     atomic_store_explicit(&pp->runqtail, t + n, memory_order_release);
     return gp;
 }

@@ -178,7 +178,10 @@ struct rt_p {
     _Alignas(64) _Atomic uint32_t runqhead;
     _Atomic uint32_t runqtail;
     _Atomic(rt_g *) runnext;
-    rt_g *runq[RT_RUNQ_SIZE];
+    /* Slots are read by thieves before their CAS on runqhead decides
+     * whether the read counted, racing with the owner's writes after a
+     * wrap: relaxed atomics (plain moves on x86-64 and aarch64). */
+    _Atomic(rt_g *) runq[RT_RUNQ_SIZE];
 
     /* Dead G records for reuse (stackless); owner only, count read racily
      * by tracers. */
@@ -411,7 +414,7 @@ static inline void rt__runq_put(rt_p *pp, rt_g *gp, bool next)
         uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
         uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
         if (t - h < RT_RUNQ_SIZE) {
-            pp->runq[t % RT_RUNQ_SIZE] = gp;
+            atomic_store_explicit(&pp->runq[t % RT_RUNQ_SIZE], gp, memory_order_relaxed);
             atomic_store_explicit(&pp->runqtail, t + 1, memory_order_release);
             return;
         }
@@ -432,7 +435,7 @@ static inline rt_g *rt__runq_get_ring(rt_p *pp)
         uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
         if (t == h)
             return NULL;
-        rt_g *gp = pp->runq[h % RT_RUNQ_SIZE];
+        rt_g *gp = atomic_load_explicit(&pp->runq[h % RT_RUNQ_SIZE], memory_order_relaxed);
         atomic_store_explicit(&pp->runqhead, h + 1, memory_order_release);
         return gp;
     }
@@ -441,7 +444,7 @@ static inline rt_g *rt__runq_get_ring(rt_p *pp)
         uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
         if (t == h)
             return NULL;
-        rt_g *gp = pp->runq[h % RT_RUNQ_SIZE];
+        rt_g *gp = atomic_load_explicit(&pp->runq[h % RT_RUNQ_SIZE], memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&pp->runqhead, &h, h + 1,
                                                   memory_order_acq_rel,
                                                   memory_order_relaxed))

@@ -79,7 +79,7 @@ static void publish_when0(rt_p *pp)
     int64_t w = pp->timers.len ? pp->timers.heap[0].when : 0;
     if (w == 0 && pp->timers.len)
         w = 1; /* 0 means "no timers" */
-    atomic_store_explicit(&pp->timers.when0, w, memory_order_release);
+    atomic_store_explicit(&pp->timers.when0, w, memory_order_seq_cst);
 }
 
 /* pp's timer lock held. */
@@ -130,11 +130,12 @@ static rt_p *current_p(void)
  * wake it.  With no sleeper, the next M to go idle reads the heaps. */
 static void wake_sleeper(int64_t when)
 {
-    /* Dekker with stopm (proc.c): our when0 store is ordered before this
-     * load, as stopm's announcement is before its read of the heaps. */
-    atomic_thread_fence(memory_order_seq_cst);
+    /* Dekker with stopm (proc.c): our when0 store (seq_cst, in
+     * publish_when0) precedes this seq_cst load, as stopm's seq_cst
+     * announcement precedes its seq_cst reads of the heaps; so one of the
+     * two sees the other. */
     int64_t until = atomic_load_explicit(&rt__sched.timer_sleep_until,
-                                         memory_order_relaxed);
+                                         memory_order_seq_cst);
     if (until != 0 && when >= until)
         return;
     if (until == 0)

@@ -42,9 +42,17 @@ static void leaf(void *arg)
     rt_waitgroup_done(&wg);
 }
 
+/* TSan makes every fiber switch, create and destroy expensive: smaller
+ * sizes keep its CI run within minutes. */
+#if defined(__SANITIZE_THREAD__)
+#define SCALE 10
+#else
+#define SCALE 1
+#endif
+
 RT_TEST(test_million_spawn_join)
 {
-    const long n = 1000000;
+    const long n = 1000000 / SCALE;
     rt_waitgroup_add(&wg, (int)n);
     for (long i = 0; i < n; i++)
         ck_assert_int_gt(rt_go(leaf, (void *)(intptr_t)1), 0);
@@ -68,7 +76,7 @@ static void tree(void *arg)
 
 RT_TEST(test_spawning_tree)
 {
-    const int depth = 17; /* 2^18 - 1 goroutines */
+    const int depth = SCALE == 1 ? 17 : 14; /* 2^(depth+1) - 1 goroutines */
     rt_waitgroup_add(&wg, 1);
     rt_go(tree, (void *)(intptr_t)depth);
     rt_waitgroup_wait(&wg);
@@ -80,7 +88,7 @@ static _Atomic long yields;
 static void yield_storm(void *arg)
 {
     (void)arg;
-    for (int i = 0; i < 20000; i++) {
+    for (int i = 0; i < 20000 / SCALE; i++) {
         rt_yield();
         atomic_fetch_add_explicit(&yields, 1, memory_order_relaxed);
     }
@@ -103,7 +111,7 @@ RT_TEST(test_yield_and_syscalls)
     for (int i = 0; i < 8; i++)
         rt_go(syscaller, NULL);
     rt_waitgroup_wait(&wg);
-    ck_assert_int_eq(atomic_load(&yields), 64L * 20000);
+    ck_assert_int_eq(atomic_load(&yields), 64L * (20000 / SCALE));
 }
 
 static void sleeper(void *arg)
@@ -115,7 +123,11 @@ static void sleeper(void *arg)
 
 RT_TEST(test_many_sleepers)
 {
+#if defined(__SANITIZE_THREAD__)
+    const int n = 4000; /* TSan: at most 8,128 fibers (live goroutines) */
+#else
     const int n = 100000;
+#endif
     rt_waitgroup_add(&wg, n);
     for (int i = 0; i < n; i++)
         rt_go(sleeper, (void *)(intptr_t)((i * 7919) % 20000));
