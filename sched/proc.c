@@ -1566,6 +1566,8 @@ int rt__sched_run_main(int (*fn)(int, char **), int argc, char **argv)
     rt__sysmon_start();
     atomic_store_explicit(&rt__sched.main_started, 1, memory_order_release);
     startm(NULL, false);
+    /* sysmon's reports start once the first M exists (threads >= 2). */
+    atomic_store_explicit(&rt__sched.running, 1, memory_order_release);
     rt__note_sleep(&rt__sched.main_done);
     return rt__sched.main_result;
 }

@@ -112,7 +112,8 @@ void rt__sysmon_main(rt_m *mp)
         nsleep(delay);
         int64_t now = rt_nanotime();
         atomic_store_explicit(&rt__sched.coarse_now, now, memory_order_relaxed);
-        if (trace_every > 0 && (last_trace == 0 || now - last_trace >= trace_every)) {
+        if (trace_every > 0 && (last_trace == 0 || now - last_trace >= trace_every) &&
+            atomic_load_explicit(&rt__sched.running, memory_order_acquire)) {
             last_trace = now;
             rt__schedtrace(now, rt__debug.scheddetail > 0);
         }

@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "chan_harness.h"
+#include "harness.h"
 
 
 /* Receives one int, asserting ok. */
@@ -553,5 +553,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_fatal_close_nil);
     tcase_add_test(tc, test_fatal_deadlock);
     suite_add_tcase(s, tc);
-    return chan_harness_main(argc, argv, s, scenario_main);
+    return harness_main(argc, argv, s, scenario_main);
 }

@@ -13,29 +13,8 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "harness.h"
 
-static void (*test_body)(void);
-
-static int body_main(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    test_body();
-    return 42;
-}
-
-static void run_in_rt(void (*fn)(void))
-{
-    char *argv[] = {(char *)"test_goroutines", NULL};
-    test_body = fn;
-    ck_assert_int_eq(rt_main(body_main, 1, argv), 42);
-}
-
-#define RT_TEST(name)                                                         \
-    static void name##_body(void);                                            \
-    START_TEST(name) { run_in_rt(name##_body); }                              \
-    END_TEST                                                                  \
-    static void name##_body(void)
 
 /* Joins by polling an atomic counter with rt_sleep (the test must not
  * depend on the sync package it is not about). */
@@ -258,9 +237,5 @@ int main(void)
     tcase_add_test(tc, test_blocking_keeps_errno);
     tcase_add_test(tc, test_main_result);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf == 0 ? 0 : 1;
+    return harness_run_suite(s);
 }

@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "chan_harness.h"
+#include "harness.h"
 
 
 #define NCASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -502,5 +502,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_select_fatal_send_closed);
     tcase_add_test(tc, test_select_fatal_deadlock);
     suite_add_tcase(s, tc);
-    return chan_harness_main(argc, argv, s, scenario_main);
+    return harness_main(argc, argv, s, scenario_main);
 }

@@ -21,31 +21,10 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "harness.h"
 
 /* ------------------------------------------------------------ harness -- */
 
-static void (*test_body)(void);
-
-static int body_main(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    test_body();
-    return 42;
-}
-
-static void run_in_rt(void (*fn)(void))
-{
-    char *argv[] = {(char *)"test_sync", NULL};
-    test_body = fn;
-    ck_assert_int_eq(rt_main(body_main, 1, argv), 42);
-}
-
-#define RT_TEST(name)                                                         \
-    static void name##_body(void);                                            \
-    START_TEST(name) { run_in_rt(name##_body); }                              \
-    END_TEST                                                                  \
-    static void name##_body(void)
 
 static void yield_n(int n)
 {
@@ -643,45 +622,6 @@ static int scenario_main(int argc, char **argv)
     return 0;
 }
 
-/* Runs this binary with "--scenario name" and checks that it dies like Go:
- * exit status 2 and "fatal error: <msg>" as the first line on stderr. */
-static void expect_fatal(const char *scenario, const char *msg)
-{
-    int pfd[2];
-    ck_assert_int_eq(pipe(pfd), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        dup2(pfd[1], 2);
-        close(pfd[0]);
-        close(pfd[1]);
-        execl("/proc/self/exe", "test_sync", "--scenario", scenario,
-              (char *)NULL);
-        _exit(127);
-    }
-    close(pfd[1]);
-    static char out[1 << 16];
-    size_t n = 0;
-    ssize_t r;
-    while ((r = read(pfd[0], out + n, sizeof out - 1 - n)) > 0 ||
-           (r < 0 && errno == EINTR))
-        if (r > 0)
-            n += (size_t)r;
-    out[n] = '\0';
-    close(pfd[0]);
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st),
-                  "scenario %s: not a normal exit (%#x); stderr:\n%s", scenario,
-                  st, out);
-    ck_assert_msg(WEXITSTATUS(st) == 2, "scenario %s: exit %d; stderr:\n%s",
-                  scenario, WEXITSTATUS(st), out);
-    char want[256];
-    snprintf(want, sizeof want, "fatal error: %s\n", msg);
-    ck_assert_msg(strncmp(out, want, strlen(want)) == 0,
-                  "scenario %s: stderr starts with:\n%.200s", scenario, out);
-}
-
 START_TEST(test_fatal_mutex)
 {
     expect_fatal("mutex-unlock-unlocked", "sync: unlock of unlocked mutex");
@@ -709,10 +649,6 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--scenario") == 0) {
-        rt_main(scenario_main, argc, argv);
-        return 0; /* the scenario should have died */
-    }
     Suite *s = suite_create("sync");
     TCase *tc = tcase_create("sync");
     tcase_add_test(tc, test_mutex_exclusion_1p);
@@ -735,9 +671,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_fatal_rwmutex);
     tcase_add_test(tc, test_fatal_waitgroup);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return harness_main(argc, argv, s, scenario_main);
 }

@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "chan_harness.h"
+#include "harness.h"
 
 
 static int64_t recv_time(rt_chan *c)
@@ -324,5 +324,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_ticker_stop);
     tcase_add_test(tc, test_ticker_nonpositive_period);
     suite_add_tcase(s, tc);
-    return chan_harness_main(argc, argv, s, scenario_main);
+    return harness_main(argc, argv, s, scenario_main);
 }

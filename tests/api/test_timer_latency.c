@@ -23,6 +23,7 @@
 #include <stdlib.h>
 
 #include "rt.h"
+#include "harness.h"
 
 #define N 100000
 
@@ -101,9 +102,5 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_100k_sleepers_wake_on_time);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf == 0 ? 0 : 1;
+    return harness_run_suite(s);
 }

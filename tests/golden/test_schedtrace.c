@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "harness.h"
 
 extern char **environ;
 
@@ -200,9 +201,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_one_proc_bracket);
     tcase_add_test(tc, test_detail_dump);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf == 0 ? 0 : 1;
+    return harness_run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "runtime/runtime.h"
+#include "harness.h"
 
 static void *main_sp, *co_sp;
 static volatile int co_steps;
@@ -85,9 +86,5 @@ int main(void)
     tcase_add_test(tc, test_ping_pong);
     tcase_add_test(tc, test_ctx_read_of_fresh_frame);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf == 0 ? 0 : 1;
+    return harness_run_suite(s);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "runtime/runtime.h"
+#include "harness.h"
 
 static int count_maps(void)
 {
@@ -123,9 +124,5 @@ int main(void)
     tcase_add_test(tc, test_trim);
     tcase_add_test(tc, test_many_slots_no_new_mappings);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf == 0 ? 0 : 1;
+    return harness_run_suite(s);
 }

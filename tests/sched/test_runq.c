@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sched/sched.h"
+#include "harness.h"
 
 #define NTHIEVES 3
 #define NG 200000
@@ -179,9 +180,5 @@ int main(void)
     tcase_add_test(tc, test_concurrent_steal);
     tcase_add_test(tc, test_single_p_pop);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf == 0 ? 0 : 1;
+    return harness_run_suite(s);
 }

@@ -12,7 +12,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "../api/chan_harness.h"
+#include "harness.h"
 
 enum { NPROD = 8, NCONS = 8 };
 
@@ -190,5 +190,5 @@ int main(int argc, char **argv)
     tcase_add_test(tc, stress_select);
     tcase_add_test(tc, stress_select_same_channel);
     suite_add_tcase(s, tc);
-    return chan_harness_main(argc, argv, s, NULL);
+    return harness_main(argc, argv, s, NULL);
 }

@@ -9,29 +9,8 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "harness.h"
 
-static void (*test_body)(void);
-
-static int body_main(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    test_body();
-    return 42;
-}
-
-static void run_in_rt(void (*fn)(void))
-{
-    char *argv[] = {(char *)"stress_spawn", NULL};
-    test_body = fn;
-    ck_assert_int_eq(rt_main(body_main, 1, argv), 42);
-}
-
-#define RT_TEST(name)                                                         \
-    static void name##_body(void);                                            \
-    START_TEST(name) { run_in_rt(name##_body); }                              \
-    END_TEST                                                                  \
-    static void name##_body(void)
 
 static rt_waitgroup wg;
 static _Atomic long ran;
@@ -145,9 +124,5 @@ int main(void)
     tcase_add_test(tc, test_yield_and_syscalls);
     tcase_add_test(tc, test_many_sleepers);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf == 0 ? 0 : 1;
+    return harness_run_suite(s);
 }

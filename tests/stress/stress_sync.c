@@ -23,31 +23,10 @@
 #include <string.h>
 
 #include "rt.h"
+#include "harness.h"
 
 /* ------------------------------------------------------------ harness -- */
 
-static void (*test_body)(void);
-
-static int body_main(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    test_body();
-    return 42;
-}
-
-static void run_in_rt(void (*fn)(void))
-{
-    char *argv[] = {(char *)"stress_sync", NULL};
-    test_body = fn;
-    ck_assert_int_eq(rt_main(body_main, 1, argv), 42);
-}
-
-#define RT_TEST(name)                                                         \
-    static void name##_body(void);                                            \
-    START_TEST(name) { run_in_rt(name##_body); }                              \
-    END_TEST                                                                  \
-    static void name##_body(void)
 
 static uint32_t xorshift(uint32_t *s)
 {
@@ -511,9 +490,5 @@ int main(void)
     tcase_add_test(tc, stress_once);
     tcase_add_test(tc, stress_pool);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return harness_run_suite(s);
 }

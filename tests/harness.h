@@ -1,7 +1,6 @@
 /*
- * tests/api/chan_harness.h -- the small harness shared by the channel,
- * select and timer tests (test_chan.c, test_select.c, test_time.c) and
- * tests/stress/stress_chan.c.
+ * tests/harness.h -- the small harness shared by the Check tests of every
+ * folder (grt_check_test puts tests/ on the include path).
  *
  * RT_TEST(name) { body }   defines a Check test whose body runs as
  *                          goroutine 1 under rt_main, in the process Check
@@ -12,7 +11,7 @@
  *                          the failure.  The body must return for the test
  *                          to pass.
  *
- * chan_harness_main(argc, argv, suite, scenario)
+ * harness_main(argc, argv, suite, scenario)
  *                          the program's main: with "--scenario NAME" it
  *                          runs scenario(argc, argv) under rt_main (for
  *                          the fatal-error tests), else the suite.
@@ -26,6 +25,8 @@
  *                          (say the header "goroutine 1 [select]:", which
  *                          shows the wait reason of a parked goroutine).
  *
+ * harness_run_suite(suite) runs a suite and returns main's exit status.
+ *
  * REQUIRE(cond), REQUIRE_EQ(a, b) (also _NE _LT _LE _GT _GE),
  * REQUIRE_MSG(cond, fmt, ...)
  *                          assertions for the test bodies.  Check's own
@@ -35,10 +36,10 @@
  *                          selecting test 100x slower; these only call
  *                          into Check when they fail.
  *
- * Only rt.h and libc: these are API tests.
+ * Only rt.h, Check and libc.
  */
-#ifndef CHAN_HARNESS_H
-#define CHAN_HARNESS_H
+#ifndef GRT_TESTS_HARNESS_H
+#define GRT_TESTS_HARNESS_H
 
 #include <check.h>
 #include <errno.h>
@@ -71,7 +72,7 @@
 #define REQUIRE_GT(a, b) REQUIRE_CMP(a, >, b)
 #define REQUIRE_GE(a, b) REQUIRE_CMP(a, >=, b)
 
-static void (*harness_body)(void);
+static void (*harness_body)(void) __attribute__((unused));
 
 static inline int harness_body_main(int argc, char **argv)
 {
@@ -151,15 +152,8 @@ static inline void expect_fatal(const char *scenario, const char *msg)
     expect_fatal_with(scenario, msg, NULL);
 }
 
-static inline int chan_harness_main(int argc, char **argv, Suite *s,
-                                    int (*scenario)(int, char **))
+static inline int harness_run_suite(Suite *s)
 {
-    if (argc == 3 && strcmp(argv[1], "--scenario") == 0) {
-        if (scenario != NULL)
-            rt_main(scenario, argc, argv);
-        fprintf(stderr, "scenario %s did not die\n", argv[2]);
-        return 0;
-    }
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
@@ -167,4 +161,16 @@ static inline int chan_harness_main(int argc, char **argv, Suite *s,
     return failed == 0 ? 0 : 1;
 }
 
-#endif /* CHAN_HARNESS_H */
+static inline int harness_main(int argc, char **argv, Suite *s,
+                               int (*scenario)(int, char **))
+{
+    if (argc == 3 && strcmp(argv[1], "--scenario") == 0) {
+        if (scenario != NULL)
+            rt_main(scenario, argc, argv);
+        fprintf(stderr, "scenario %s did not die\n", argv[2]);
+        return 0;
+    }
+    return harness_run_suite(s);
+}
+
+#endif /* GRT_TESTS_HARNESS_H */
