@@ -19,12 +19,10 @@
 #if defined(__x86_64__)
         .text
 
-        .globl  rt__ctx_switch
-        .hidden rt__ctx_switch
-        .type   rt__ctx_switch, @function
-        .p2align 4
-rt__ctx_switch:
-        .cfi_startproc
+/* Pushes the frame documented in runtime.h (rbp, rbx, r12-r15, then MXCSR
+ * and the x87 control word in one 8-byte slot) and stores the stack
+ * pointer in *%rdi.  Shared by both switch entry points. */
+        .macro SAVE_CONTEXT
         pushq   %rbp
         .cfi_adjust_cfa_offset 8
         .cfi_rel_offset %rbp, 0
@@ -48,6 +46,15 @@ rt__ctx_switch:
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
         movq    %rsp, (%rdi)
+        .endm
+
+        .globl  rt__ctx_switch
+        .hidden rt__ctx_switch
+        .type   rt__ctx_switch, @function
+        .p2align 4
+rt__ctx_switch:
+        .cfi_startproc
+        SAVE_CONTEXT
         /* From here on the CFI describes the new stack's identical frame. */
         /* Load the control words only when they differ from ours: both
          * loads are slow, and nearly every goroutine keeps the defaults.
@@ -104,23 +111,7 @@ rt__ctx_switch_end:
         .p2align 4
 rt__ctx_switch_fresh:
         .cfi_startproc
-        pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        pushq   %rbx
-        .cfi_adjust_cfa_offset 8
-        pushq   %r12
-        .cfi_adjust_cfa_offset 8
-        pushq   %r13
-        .cfi_adjust_cfa_offset 8
-        pushq   %r14
-        .cfi_adjust_cfa_offset 8
-        pushq   %r15
-        .cfi_adjust_cfa_offset 8
-        subq    $8, %rsp
-        .cfi_adjust_cfa_offset 8
-        stmxcsr (%rsp)
-        fnstcw  4(%rsp)
-        movq    %rsp, (%rdi)
+        SAVE_CONTEXT
         movq    %rsi, %rsp
         movq    %rcx, %r12
         movq    %rdx, %r13

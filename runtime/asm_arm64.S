@@ -11,12 +11,9 @@
 #if defined(__aarch64__)
         .text
 
-        .globl  rt__ctx_switch
-        .hidden rt__ctx_switch
-        .type   rt__ctx_switch, %function
-        .p2align 4
-rt__ctx_switch:
-        .cfi_startproc
+/* Stores the 176-byte frame documented in runtime.h and the stack pointer
+ * in *x0.  Shared by both switch entry points. */
+        .macro SAVE_CONTEXT
         sub     sp, sp, #176
         .cfi_adjust_cfa_offset 176
         stp     x19, x20, [sp, #0]
@@ -35,6 +32,15 @@ rt__ctx_switch:
         str     x9, [sp, #160]
         mov     x9, sp
         str     x9, [x0]
+        .endm
+
+        .globl  rt__ctx_switch
+        .hidden rt__ctx_switch
+        .type   rt__ctx_switch, %function
+        .p2align 4
+rt__ctx_switch:
+        .cfi_startproc
+        SAVE_CONTEXT
         mov     sp, x1
         ldr     x9, [sp, #160]
         msr     fpcr, x9
@@ -65,22 +71,7 @@ rt__ctx_switch_end:
         .p2align 4
 rt__ctx_switch_fresh:
         .cfi_startproc
-        sub     sp, sp, #176
-        .cfi_adjust_cfa_offset 176
-        stp     x19, x20, [sp, #0]
-        stp     x21, x22, [sp, #16]
-        stp     x23, x24, [sp, #32]
-        stp     x25, x26, [sp, #48]
-        stp     x27, x28, [sp, #64]
-        stp     x29, x30, [sp, #80]
-        stp     d8, d9, [sp, #96]
-        stp     d10, d11, [sp, #112]
-        stp     d12, d13, [sp, #128]
-        stp     d14, d15, [sp, #144]
-        mrs     x9, fpcr
-        str     x9, [sp, #160]
-        mov     x9, sp
-        str     x9, [x0]
+        SAVE_CONTEXT
         mov     sp, x1
         mov     x19, x3
         mov     x20, x2
