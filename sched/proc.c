@@ -318,6 +318,8 @@ static void stack_detach(rt_p *pp, rt_g *gp)
  * the local one is long. */
 static void gfput(rt_p *pp, rt_g *gp)
 {
+    rt__assert(atomic_load_explicit(&gp->status, memory_order_relaxed) == RT_GDEAD);
+    rt__assert(gp->stack.hi == 0);
     gp->schedlink = pp->gfree;
     pp->gfree = gp;
     __atomic_store_n(&pp->gfreecnt, pp->gfreecnt + 1, __ATOMIC_RELAXED);
@@ -948,6 +950,8 @@ static rt_g *findrunnable(rt_m *mp)
 
 static void execute(rt_m *mp, rt_g *gp)
 {
+    rt__assert(atomic_load_explicit(&gp->status, memory_order_relaxed) == RT_GRUNNABLE);
+    rt__assert(mp->p != NULL && mp->p->m == mp);
     __atomic_store_n(&mp->p->schedtick, mp->p->schedtick + 1, __ATOMIC_RELAXED);
     atomic_store_explicit(&gp->status, RT_GRUNNING, memory_order_relaxed);
     mp->after = RT_AFTER_NONE;
@@ -1020,6 +1024,7 @@ static inline __attribute__((always_inline)) void after_switch(rt_m *mp)
 /* Switches away from the running goroutine gp, which has set mp->after*. */
 static void switch_out(rt_m *mp, rt_g *gp)
 {
+    rt__assert(mp->curg == gp);
     rt_p *pp = mp->p;
     rt_g *next = pp ? find_fast(pp, mp->after != RT_AFTER_PARK) : NULL;
     if (next) {
@@ -1513,6 +1518,62 @@ bool rt__sync_can_spin(int iter)
         return false;
     rt_m *mp = rt__getm();
     return mp && mp->p && rt__runq_empty(mp->p);
+}
+
+/* ----------------------------------------------------------- validator -- */
+
+/*
+ * RT_DEBUG >= 3: checks the scheduler's invariants, under the scheduler
+ * lock (sysmon calls it every tick).  Throws on the first violation.
+ *   - the idle P list holds exactly npidle Ps, each IDLE with no M;
+ *   - the idle M list holds exactly nmidle Ms, none holding a P;
+ *   - the global run queue holds exactly runqsize Gs, each RUNNABLE;
+ *   - every local ring holds at most RT_RUNQ_SIZE Gs;
+ *   - nmspinning and npidle are within [0, gomaxprocs].
+ * Gs in local rings are not status-checked: their owners pop them without
+ * the scheduler lock.
+ */
+void rt__sched_check(void)
+{
+    rt__lock_acquire(&rt__sched.lock);
+    int32_t n = 0;
+    for (rt_p *pp = rt__sched.pidle; pp; pp = pp->link, n++) {
+        if (atomic_load_explicit(&pp->status, memory_order_relaxed) != RT_PIDLE || pp->m)
+            rt__throwf("sched_check: P%d on the idle list is not idle", pp->id);
+        if (n > rt__sched.gomaxprocs)
+            rt__throw("sched_check: idle P list loops");
+    }
+    if (n != atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed))
+        rt__throwf("sched_check: %d idle Ps listed, npidle %d", n,
+                   atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed));
+    n = 0;
+    for (rt_m *mp = rt__sched.midle; mp; mp = mp->schedlink, n++) {
+        if (mp->p != NULL)
+            rt__throwf("sched_check: idle M%lld holds a P", (long long)mp->id);
+        if (n > rt__sched.mcount)
+            rt__throw("sched_check: idle M list loops");
+    }
+    if (n != rt__sched.nmidle)
+        rt__throwf("sched_check: %d idle Ms listed, nmidle %d", n, rt__sched.nmidle);
+    n = 0;
+    for (rt_g *gp = rt__sched.runqhead; gp; gp = gp->schedlink, n++) {
+        uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+        if (st != RT_GRUNNABLE)
+            rt__throwf("sched_check: goroutine %lld on the global queue has status %u",
+                       (long long)gp->goid, st);
+        if (gp->schedlink == NULL && gp != rt__sched.runqtail)
+            rt__throw("sched_check: global queue tail mismatch");
+    }
+    if (n != atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed))
+        rt__throwf("sched_check: %d Gs on the global queue, runqsize %d", n,
+                   atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed));
+    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++)
+        if (rt__runq_len(rt__sched.allp[i]) > RT_RUNQ_SIZE)
+            rt__throwf("sched_check: P%d ring holds %u", i, rt__runq_len(rt__sched.allp[i]));
+    int32_t spin = atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed);
+    if (spin < 0 || spin > rt__sched.gomaxprocs)
+        rt__throwf("sched_check: nmspinning %d", spin);
+    rt__lock_release(&rt__sched.lock);
 }
 
 /* ------------------------------------------------------------ start-up --- */

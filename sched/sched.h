@@ -355,6 +355,8 @@ void rt__wakep(void);
  * point: C code is not preempted.  start restarts them. */
 void rt__stop_the_world(const char *reason);
 void rt__start_the_world(void);
+/* RT_DEBUG >= 3: validates the scheduler's lists and counters (sysmon). */
+void rt__sched_check(void);
 /* Number of live goroutines (rt_num_goroutine). */
 int32_t rt__gcount(void);
 /* rt_go for runtime goroutines (finalizers, sweeper, ...): not counted by

@@ -119,6 +119,8 @@ void rt__sysmon_main(rt_m *mp)
         }
         if (atomic_load_explicit(&rt__throwing, memory_order_relaxed))
             continue;
+        if (RT_DEBUG >= 3)
+            rt__sched_check();
         if (retake(now) > 0)
             idle = 0;
         else
