@@ -74,7 +74,10 @@ RT_EXTERN int64_t rt_nanotime(void);
  */
 RT_EXTERN int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv);
 
-/* go fn(arg): returns the new goroutine's id (> 0) or a negative errno. */
+/* go fn(arg): returns the new goroutine's id (> 0) or a negative errno.
+ * Threads the runtime did not create may call it too; from the first such
+ * call on, "all goroutines are asleep" is no longer reported (such a thread
+ * may always start more), as Go does for cgo callback threads. */
 RT_EXTERN int64_t rt_go(void (*fn)(void *arg), void *arg);
 
 /* runtime.Gosched: let other goroutines run. */

@@ -1088,6 +1088,8 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
 {
     rt_m *mp = rt__getm();
     rt_p *pp = mp ? mp->p : NULL;
+    if (mp == NULL && atomic_load_explicit(&rt__sched.main_started, memory_order_relaxed))
+        atomic_store_explicit(&rt__sched.foreign_go, 1, memory_order_relaxed);
     rt_g *gp = pp ? gfget(pp) : NULL;
     if (gp == NULL && pp == NULL && atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed) > 0) {
         rt__lock_acquire(&rt__sched.gfree_lock);
@@ -1290,6 +1292,29 @@ void rt_syscall_exit(void)
 
 /* ----------------------------------------------------------- deadlock ---- */
 
+/* Threads in this process (/proc/self/stat field 20), or 0 if unknown.
+ * Only read when a deadlock is about to be reported. */
+static int process_threads(void)
+{
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (p == NULL)
+        return 0;
+    int field = 2, threads = 0;
+    for (p++; *p && field < 20; p++)
+        if (*p == ' ')
+            field++;
+    if (field == 20)
+        threads = atoi(p);
+    return threads;
+}
+
 /* rt__sched.lock held by the caller (stopm). */
 static void checkdead(void)
 {
@@ -1312,6 +1337,16 @@ static void checkdead(void)
     if (rt__timers_next() != 0)
         return;
     if (rt__sched.external_waiters > 0)
+        return;
+    /* A thread the runtime did not create has started goroutines: it may
+     * start more, so "no goroutine can ever run" cannot be known (Go turns
+     * the check off for cgo callback threads the same way). */
+    if (atomic_load_explicit(&rt__sched.foreign_go, memory_order_relaxed))
+        return;
+    /* Threads other than ours (the Ms and rt_main's caller) may call rt_go
+     * at any time: a deadlock cannot be told from a wait for them.  A hang
+     * is the lesser evil than killing a correct program. */
+    if (process_threads() > rt__sched.mcount + 1)
         return;
     /* No goroutine can ever run again. */
     int32_t waiting = 0;

@@ -300,6 +300,8 @@ typedef struct rt__schedt {
     rt__note stopnote;
 
     _Atomic int main_started;
+    _Atomic int foreign_go; /* a thread outside the runtime called rt_go:
+                             * deadlock detection is off from then on */
     _Atomic int running;    /* the first M is started (sysmon may report) */
     bool main_goexit;       /* goroutine 1 called rt_exit */
     int main_result;

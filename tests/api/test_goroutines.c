@@ -8,6 +8,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -207,6 +208,40 @@ RT_TEST(test_blocking_keeps_errno)
     ck_assert_int_eq(errno, EBADF);
 }
 
+static rt_chan *foreign_ch;
+
+static void send_one(void *arg)
+{
+    (void)arg;
+    int v = 1;
+    rt_chan_send(foreign_ch, &v);
+}
+
+static void *foreign_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_gt(rt_go(send_one, NULL), 0);
+    return NULL;
+}
+
+RT_TEST(test_go_from_foreign_thread)
+{
+    /* Goroutine 1 blocks before the foreign thread has started anything:
+     * that must not be taken for a deadlock. */
+    foreign_ch = rt_chan_make(sizeof(int), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, foreign_thread, NULL), 0);
+    int sum = 0;
+    for (int i = 0; i < 1000; i++) {
+        int v = 0;
+        ck_assert(rt_chan_recv(foreign_ch, &v));
+        sum += v;
+    }
+    ck_assert_int_eq(sum, 1000);
+    ck_assert_int_eq(RT_BLOCKING(pthread_join(t, NULL)), 0);
+}
+
 static int main_result_fn(int argc, char **argv)
 {
     (void)argc;
@@ -236,6 +271,7 @@ int main(void)
     tcase_add_test(tc, test_syscall_handoff);
     tcase_add_test(tc, test_blocking_keeps_errno);
     tcase_add_test(tc, test_main_result);
+    tcase_add_test(tc, test_go_from_foreign_thread);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
