@@ -9,11 +9,18 @@
  *   - Every schedule on a P looks at its own when0 (proc.c: find_fast and
  *     findrunnable) and runs the due timers; a spinning M looks at the other
  *     Ps' heaps too in its last stealing round.
- *   - The first M to go idle while timers are pending sleeps exactly until
- *     the earliest one (proc.c: stopm, the "timer sleeper"), then takes an
- *     idle P and runs it.  A timer added with an earlier deadline wakes that
- *     sleeper (wake_sleeper below).  sysmon is the backstop for a timer on a
- *     P whose goroutine runs for a long time without scheduling.
+ *   - The first M to go idle while idle Ps hold timers sleeps exactly until
+ *     the earliest of those (proc.c: stopm, the "timer sleeper"), then takes
+ *     that very P and runs them.  Running Ps' timers are their owners'
+ *     business: a sleeper woken for a busy P's timer could only spin.  A
+ *     timer added with an earlier deadline, or a P going idle with one,
+ *     wakes the sleeper (wake_sleeper below; pidleput in proc.c); the
+ *     sleeper's announcement and the heaps' when0 form a seq_cst Dekker
+ *     pair so that neither wake-up can be lost.  sysmon is the backstop for
+ *     a timer on a P whose goroutine runs long without scheduling.
+ *   - Heap slots carry the deadline inline: with 100,000 sleepers, sifting
+ *     through pointers to timers on 100,000 stacks made every pop a string
+ *     of cache misses and timers fired tens of milliseconds late.
  *
  * A timer's callback runs with no lock held, on whichever M found it due;
  * it must not block.  A periodic timer is re-armed (skipping missed
