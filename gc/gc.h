@@ -2,7 +2,8 @@
  * gc/gc.h -- internal header of the gc/ folder: the garbage-collected heap.
  *
  * Status: this folder is being built (issue "The garbage-collected heap").
- * What exists today is the size-class table (sizeclass.c).  The plan below
+ * What exists today is the size-class table (sizeclass.c) and the page
+ * heap (heap.c: the arena, spans, the page-to-span map).  The plan below
  * is the design the rest will follow; each file will open with its own
  * essay as it lands.
  *
@@ -33,6 +34,8 @@
 #ifndef RT_GC_H
 #define RT_GC_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "runtime/runtime.h"
@@ -57,5 +60,42 @@ int rt__sizeclass_count(void); /* n: the largest valid class */
 const rt__sizeclass *rt__sizeclass_get(int cls);
 /* The smallest class whose objects hold n bytes (1 <= n <= 32 KiB). */
 int rt__sizeclass_of(size_t n);
+
+/* ------------------------------------------------------------ heap.c ---- */
+
+#define RT_GC_ARENA_BYTES ((size_t)64 << 30) /* 64 GiB of address space */
+#define RT_GC_FREE_LISTS 128 /* exact free lists for spans of 1..127 pages */
+
+enum { RT_SPAN_DEAD = 0, RT_SPAN_FREE = 1, RT_SPAN_INUSE = 2 };
+
+/* A run of pages in the arena.  Fields are under the heap lock while the
+ * span is free; an in-use span belongs to whoever allocated it. */
+typedef struct rt__span {
+    uintptr_t base;          /* first byte (page aligned) */
+    size_t npages;
+    struct rt__span *next, *prev; /* free list, or the owner's lists */
+    uint8_t state;           /* RT_SPAN_* */
+    uint8_t sizeclass;       /* 0: one large object */
+    bool noscan;             /* objects hold no pointers (rt_alloc_noscan) */
+    bool needzero;           /* pages may hold old data (were used before) */
+} rt__span;
+
+/* Reserves the arena (idempotent; the first allocation calls it). */
+void rt__heap_init(void);
+/* A span of npages contiguous pages, state in use, or NULL when the arena
+ * is exhausted.  Fresh pages are zero; needzero says when they may not be. */
+rt__span *rt__heap_alloc_span(size_t npages);
+/* Gives an in-use span back; it is coalesced with free neighbours. */
+void rt__heap_free_span(rt__span *s);
+/* The in-use span containing addr (interior addresses too), or NULL. */
+rt__span *rt__heap_span_of(uintptr_t addr);
+
+typedef struct rt__heap_statistics {
+    uintptr_t arena_base;
+    size_t pages_used, pages_free, spans_inuse, spans_free;
+} rt__heap_statistics;
+void rt__heap_stats(rt__heap_statistics *st);
+/* Verifies the invariants of heap.c's essay; throws on a violation. */
+void rt__heap_check(void);
 
 #endif /* RT_GC_H */

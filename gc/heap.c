@@ -1,0 +1,309 @@
+/*
+ * gc/heap.c -- the page heap: the arena, spans of pages, and the
+ * page-to-span map.
+ *
+ * The heap is one reservation of address space (RT_GC_ARENA_BYTES, mapped
+ * read-write with MAP_NORESERVE and MADV_NOHUGEPAGE left to the kernel's
+ * default: only touched pages cost memory), carved from its low end as the
+ * heap grows.  One contiguous range is what the collector wants: "could
+ * this word point into the heap" is a range check, and heap dumps describe
+ * one compact range (TRACE_FORMATS.md, heap dump notes).
+ *
+ * The arena is divided into 8 KiB pages.  A span is a run of pages that is
+ * either free or holds objects (of one size class, or one large object).
+ * pagemap[i] names the span that page i belongs to, for every page of every
+ * span, free or in use; so the span of any address -- interior pointers
+ * included -- is one shift and one load, and freeing a span finds its
+ * neighbours to coalesce with in O(1).
+ *
+ * Free spans are kept on lists by size (exact lists for 1..RT_GC_FREE_LISTS-1
+ * pages, one list for larger ones); allocation takes the first exact fit,
+ * else splits the first span that is large enough (best fit among the large
+ * ones), else grows the arena.  This is Go 1.3's mheap, without the
+ * scavenger state (coming with the scavenger).
+ *
+ * Span records come from malloc'd slabs and are recycled through a free
+ * list; they are never returned to malloc.  Everything here is under one
+ * lock (heap_lock): spans are taken and given back in bulk by the central
+ * lists, not per object.
+ *
+ * Invariants (rt__heap_check verifies them):
+ *   - pages [0, npages_used) are covered by spans that tile them exactly;
+ *   - pagemap[p] is the span covering page p for every p < npages_used;
+ *   - no two free spans are adjacent (they are coalesced on free);
+ *   - every free span is on exactly the list of its size.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "gc/gc.h"
+#include "sched/sched.h"
+
+static rt__lock heap_lock;
+static uintptr_t arena_base;
+static size_t npages_total;   /* pages in the reservation */
+static size_t npages_used;    /* pages handed to spans so far (the tiling) */
+static rt__span **pagemap;    /* [npages_total], touched as the heap grows */
+static rt__span *free_lists[RT_GC_FREE_LISTS]; /* [0]: npages >= RT_GC_FREE_LISTS */
+static rt__span *span_pool;   /* recycled span records */
+static size_t nspans_inuse, nspans_free;
+
+#define GROW_PAGES ((size_t)(64u << 20) >> RT_GC_PAGE_SHIFT) /* 64 MiB at a time */
+
+static void list_push(rt__span **head, rt__span *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+static void list_remove(rt__span **head, rt__span *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+static rt__span **free_list_of(size_t npages)
+{
+    return &free_lists[npages < RT_GC_FREE_LISTS ? npages : 0];
+}
+
+static rt__span *span_new(void)
+{
+    if (span_pool == NULL) {
+        enum { SLAB = 256 };
+        rt__span *slab = calloc(SLAB, sizeof *slab);
+        if (slab == NULL)
+            rt__throw("out of memory allocating span records");
+        for (int i = 0; i < SLAB; i++)
+            list_push(&span_pool, &slab[i]);
+    }
+    rt__span *s = span_pool;
+    list_remove(&span_pool, s);
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+static void span_release(rt__span *s)
+{
+    s->state = RT_SPAN_DEAD;
+    list_push(&span_pool, s);
+}
+
+static size_t page_of(uintptr_t addr)
+{
+    return (addr - arena_base) >> RT_GC_PAGE_SHIFT;
+}
+
+static void map_span(rt__span *s)
+{
+    size_t p = page_of(s->base);
+    for (size_t i = 0; i < s->npages; i++)
+        pagemap[p + i] = s;
+}
+
+/* heap_lock held.  Puts s (its pages mapped) on its free list. */
+static void free_insert(rt__span *s)
+{
+    s->state = RT_SPAN_FREE;
+    list_push(free_list_of(s->npages), s);
+    nspans_free++;
+}
+
+static void free_take(rt__span *s)
+{
+    list_remove(free_list_of(s->npages), s);
+    nspans_free--;
+}
+
+void rt__heap_init(void)
+{
+    static _Atomic int done;
+    if (atomic_load(&done))
+        return;
+    rt__lock_acquire(&heap_lock);
+    if (!atomic_load(&done)) {
+        void *p = mmap(NULL, RT_GC_ARENA_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            rt__throw("runtime: cannot reserve the heap arena");
+        arena_base = (uintptr_t)p;
+        npages_total = RT_GC_ARENA_BYTES >> RT_GC_PAGE_SHIFT;
+        void *m = mmap(NULL, npages_total * sizeof(rt__span *), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            rt__throw("runtime: cannot reserve the heap page map");
+        pagemap = m;
+        atomic_store(&done, 1);
+    }
+    rt__lock_release(&heap_lock);
+}
+
+/* heap_lock held.  Extends the tiling by at least npages as one free span
+ * (coalesced with a free span at the old end). */
+static bool grow(size_t npages)
+{
+    size_t n = npages > GROW_PAGES ? npages : GROW_PAGES;
+    if (npages_used + n > npages_total) {
+        n = npages_total - npages_used;
+        if (n < npages)
+            return false;
+    }
+    rt__span *s = span_new();
+    s->base = arena_base + (npages_used << RT_GC_PAGE_SHIFT);
+    s->npages = n;
+    npages_used += n;
+    rt__span *prev = s->base > arena_base ? pagemap[page_of(s->base) - 1] : NULL;
+    if (prev && prev->state == RT_SPAN_FREE) {
+        free_take(prev);
+        prev->npages += s->npages;
+        span_release(s);
+        s = prev;
+    }
+    map_span(s);
+    free_insert(s);
+    return true;
+}
+
+/* heap_lock held.  A free span of at least npages, or NULL. */
+static rt__span *find_free(size_t npages)
+{
+    for (size_t n = npages; n < RT_GC_FREE_LISTS; n++)
+        if (free_lists[n])
+            return free_lists[n];
+    rt__span *best = NULL;
+    for (rt__span *s = free_lists[0]; s; s = s->next)
+        if (s->npages >= npages && (best == NULL || s->npages < best->npages ||
+                                    (s->npages == best->npages && s->base < best->base)))
+            best = s;
+    return best;
+}
+
+rt__span *rt__heap_alloc_span(size_t npages)
+{
+    if (npages == 0)
+        return NULL;
+    rt__heap_init();
+    rt__lock_acquire(&heap_lock);
+    rt__span *s = find_free(npages);
+    if (s == NULL && grow(npages))
+        s = find_free(npages);
+    if (s == NULL) {
+        rt__lock_release(&heap_lock);
+        return NULL;
+    }
+    free_take(s);
+    if (s->npages > npages) {
+        /* Split: the tail stays free. */
+        rt__span *t = span_new();
+        t->base = s->base + (npages << RT_GC_PAGE_SHIFT);
+        t->npages = s->npages - npages;
+        t->needzero = s->needzero;
+        s->npages = npages;
+        map_span(t);
+        free_insert(t);
+    }
+    s->state = RT_SPAN_INUSE;
+    nspans_inuse++;
+    rt__lock_release(&heap_lock);
+    return s;
+}
+
+void rt__heap_free_span(rt__span *s)
+{
+    rt__lock_acquire(&heap_lock);
+    if (s->state != RT_SPAN_INUSE)
+        rt__throwf("heap_free_span: span at %#lx is not in use", (unsigned long)s->base);
+    nspans_inuse--;
+    s->needzero = true; /* its pages held objects */
+    size_t p = page_of(s->base);
+    if (p > 0) {
+        rt__span *before = pagemap[p - 1];
+        if (before->state == RT_SPAN_FREE) {
+            free_take(before);
+            before->npages += s->npages;
+            before->needzero = true;
+            span_release(s);
+            s = before;
+        }
+    }
+    size_t end = page_of(s->base) + s->npages;
+    if (end < npages_used) {
+        rt__span *after = pagemap[end];
+        if (after->state == RT_SPAN_FREE) {
+            free_take(after);
+            s->npages += after->npages;
+            span_release(after);
+        }
+    }
+    map_span(s);
+    free_insert(s);
+    rt__lock_release(&heap_lock);
+}
+
+rt__span *rt__heap_span_of(uintptr_t addr)
+{
+    if (addr < arena_base || addr >= arena_base + (npages_used << RT_GC_PAGE_SHIFT))
+        return NULL;
+    rt__span *s = pagemap[page_of(addr)];
+    return s && s->state == RT_SPAN_INUSE ? s : NULL;
+}
+
+void rt__heap_stats(rt__heap_statistics *st)
+{
+    rt__lock_acquire(&heap_lock);
+    st->arena_base = arena_base;
+    st->pages_used = npages_used;
+    st->spans_inuse = nspans_inuse;
+    st->spans_free = nspans_free;
+    size_t free_pages = 0;
+    for (int i = 0; i < RT_GC_FREE_LISTS; i++)
+        for (rt__span *s = free_lists[i]; s; s = s->next)
+            free_pages += s->npages;
+    st->pages_free = free_pages;
+    rt__lock_release(&heap_lock);
+}
+
+void rt__heap_check(void)
+{
+    rt__lock_acquire(&heap_lock);
+    size_t p = 0, nfree = 0, ninuse = 0;
+    rt__span *prev = NULL;
+    while (p < npages_used) {
+        rt__span *s = pagemap[p];
+        if (s == NULL || s->base != arena_base + (p << RT_GC_PAGE_SHIFT) || s->npages == 0)
+            rt__throwf("heap_check: page %zu does not start a span", p);
+        for (size_t i = 0; i < s->npages; i++)
+            if (pagemap[p + i] != s)
+                rt__throwf("heap_check: page %zu maps to the wrong span", p + i);
+        if (s->state == RT_SPAN_FREE) {
+            if (prev && prev->state == RT_SPAN_FREE)
+                rt__throwf("heap_check: adjacent free spans at page %zu", p);
+            bool found = false;
+            for (rt__span *t = *free_list_of(s->npages); t; t = t->next)
+                found |= t == s;
+            if (!found)
+                rt__throwf("heap_check: free span at page %zu not on its list", p);
+            nfree++;
+        } else if (s->state == RT_SPAN_INUSE) {
+            ninuse++;
+        } else {
+            rt__throwf("heap_check: span at page %zu in state %d", p, s->state);
+        }
+        prev = s;
+        p += s->npages;
+    }
+    if (nfree != nspans_free || ninuse != nspans_inuse)
+        rt__throwf("heap_check: counted %zu free / %zu in use, recorded %zu / %zu", nfree,
+                   ninuse, nspans_free, nspans_inuse);
+    rt__lock_release(&heap_lock);
+}
