@@ -2,8 +2,10 @@
  * gc/gc.h -- internal header of the gc/ folder: the garbage-collected heap.
  *
  * Status: this folder is being built (issue "The garbage-collected heap").
- * What exists today is the size-class table (sizeclass.c) and the page
- * heap (heap.c: the arena, spans, the page-to-span map).  The plan below
+ * What exists today is the size-class table (sizeclass.c), the page heap
+ * (heap.c: the arena, spans, the page-to-span map) and allocation over it
+ * (malloc.c: per-P caches, central lists, large objects) -- without any
+ * reclaiming yet.  The plan below
  * is the design the rest will follow; each file will open with its own
  * essay as it lands.
  *
@@ -78,6 +80,9 @@ typedef struct rt__span {
     uint8_t sizeclass;       /* 0: one large object */
     bool noscan;             /* objects hold no pointers (rt_alloc_noscan) */
     bool needzero;           /* pages may hold old data (were used before) */
+    uint32_t elemsize;       /* object size (a large span: its whole size) */
+    uint32_t nelems;         /* object slots in the span */
+    uint32_t freeindex;      /* slots [0, freeindex) have been handed out */
 } rt__span;
 
 /* Reserves the arena (idempotent; the first allocation calls it). */
@@ -97,5 +102,23 @@ typedef struct rt__heap_statistics {
 void rt__heap_stats(rt__heap_statistics *st);
 /* Verifies the invariants of heap.c's essay; throws on a violation. */
 void rt__heap_check(void);
+
+/* ----------------------------------------------------------- malloc.c --- */
+
+/* A P's allocation cache: the span it carves each class from, per kind
+ * (0 scan, 1 noscan).  Owned by the P; no locks, no atomics. */
+typedef struct rt__mcache {
+    struct rt__span *alloc[2][RT_GC_MAX_CLASSES];
+} rt__mcache;
+
+/* A zeroed object of n bytes (noscan: it will never be scanned).  Throws
+ * "out of memory" when the arena is exhausted.  Not yet reclaimed: the
+ * collector comes next, and rt.h does not expose this until it does. */
+void *rt__gc_alloc(size_t n, bool noscan);
+/* Hands a cache's spans back to the central lists (a P going away). */
+void rt__mcache_flush(rt__mcache *mc);
+/* The start (and size) of the object holding addr, or NULL if addr is not
+ * inside an object handed out by rt__gc_alloc. */
+void *rt__gc_object_start(uintptr_t addr, size_t *size);
 
 #endif /* RT_GC_H */

@@ -1500,6 +1500,7 @@ static void procresize(int32_t n)
             rt__globrunq_put(gp);
         rt__timers_move(pp, keep);
         rt__stack_cache_flush(&pp->stackcache);
+        rt__mcache_flush(&pp->mcache);
         rt__lock_acquire(&rt__sched.gfree_lock);
         while (pp->gfree) {
             rt_g *g2 = pp->gfree;

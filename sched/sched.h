@@ -33,6 +33,7 @@
 #include <sys/types.h>
 
 #include "../runtime/runtime.h"
+#include "../gc/gc.h"
 
 /* ------------------------------------------------------- small locks ---- */
 
@@ -203,6 +204,7 @@ struct rt_p {
     int64_t sysmon_schedwhen, sysmon_syscallwhen;
 
     uint64_t fastrand; /* owner only */
+    rt__mcache mcache; /* allocation cache (gc/malloc.c); owner only */
     int64_t goidcache, goidcacheend; /* goids handed out in batches; owner only */
     void *pool_cache;  /* rt_pool's per-P slot index base (sync.c) */
 };
