@@ -63,6 +63,18 @@ static void list_remove(rt__span **head, rt__span *s)
     s->next = s->prev = NULL;
 }
 
+/* Go's report: "runtime: out of memory: cannot allocate N-byte block
+ * (M in use)" then "fatal error: out of memory", exit 2. */
+static _Noreturn void out_of_memory(size_t n)
+{
+    rt__heap_statistics st;
+    rt__heap_stats(&st);
+    size_t inuse = (st.pages_used - st.pages_free) << RT_GC_PAGE_SHIFT;
+    rt__printf("runtime: out of memory: cannot allocate %zu-byte block (%zu in use)\n", n,
+               inuse);
+    rt__throw("out of memory");
+}
+
 /* Gives back the cache's exhausted span and takes one with room. */
 static rt__span *refill(rt__mcache *mc, int kind, int cls)
 {
@@ -79,7 +91,7 @@ static rt__span *refill(rt__mcache *mc, int kind, int cls)
         const rt__sizeclass *sc = rt__sizeclass_get(cls);
         s = rt__heap_alloc_span(sc->npages);
         if (s == NULL)
-            rt__throwf("out of memory: cannot allocate %u-byte object", sc->size);
+            out_of_memory((size_t)sc->npages << RT_GC_PAGE_SHIFT);
         s->sizeclass = (uint8_t)cls;
         s->noscan = kind != 0;
         s->elemsize = sc->size;
@@ -109,7 +121,7 @@ static void *alloc_large(size_t n, bool noscan)
     size_t npages = (n + RT_GC_PAGE_SIZE - 1) >> RT_GC_PAGE_SHIFT;
     rt__span *s = rt__heap_alloc_span(npages);
     if (s == NULL)
-        rt__throwf("out of memory: cannot allocate %zu-byte object", n);
+        out_of_memory(npages << RT_GC_PAGE_SHIFT);
     s->sizeclass = 0;
     s->noscan = noscan;
     s->elemsize = npages << RT_GC_PAGE_SHIFT;

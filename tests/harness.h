@@ -19,7 +19,7 @@
  * expect_fatal(name, msg)  re-executes this binary with "--scenario name"
  *                          and checks that it dies as Go does: exit status
  *                          2 and "fatal error: msg" as the first line on
- *                          stderr.
+ *                          stderr after any "runtime: ..." detail lines.
  * expect_fatal_with(name, msg, text)
  *                          the same, and stderr must also contain text
  *                          (say the header "goroutine 1 [select]:", which
@@ -139,7 +139,12 @@ static inline void expect_fatal_with(const char *scenario, const char *msg,
                   st, out);
     char want[256];
     snprintf(want, sizeof want, "fatal error: %s\n", msg);
-    ck_assert_msg(strncmp(out, want, strlen(want)) == 0,
+    /* Go may print "runtime: ..." detail lines first (out of memory, stack
+     * overflow); the fatal line follows them. */
+    const char *start = out;
+    while (strncmp(start, "runtime: ", 9) == 0 && strchr(start, '\n') != NULL)
+        start = strchr(start, '\n') + 1;
+    ck_assert_msg(strncmp(start, want, strlen(want)) == 0,
                   "scenario %s: stderr starts with:\n%.300s", scenario, out);
     if (text != NULL)
         ck_assert_msg(strstr(out, text) != NULL,

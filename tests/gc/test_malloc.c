@@ -104,7 +104,22 @@ RT_TEST(test_concurrent_goroutines)
     rt__heap_check();
 }
 
-int main(void)
+static int oom_scenario(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    (void)rt__gc_alloc(RT_GC_ARENA_BYTES + 1, false); /* more than the arena */
+    return 0;
+}
+
+START_TEST(test_out_of_memory_is_fatal)
+{
+    expect_fatal_with("oom", "out of memory",
+                      "runtime: out of memory: cannot allocate 68719484928-byte block (");
+}
+END_TEST
+
+int main(int argc, char **argv)
 {
     Suite *s = suite_create("malloc");
     TCase *tc = tcase_create("gc");
@@ -112,6 +127,7 @@ int main(void)
     tcase_add_test(tc, test_every_class_zeroed_and_disjoint);
     tcase_add_test(tc, test_sizes_and_large);
     tcase_add_test(tc, test_concurrent_goroutines);
+    tcase_add_test(tc, test_out_of_memory_is_fatal);
     suite_add_tcase(s, tc);
-    return harness_run_suite(s);
+    return harness_main(argc, argv, s, oom_scenario);
 }
