@@ -85,6 +85,28 @@ typedef struct rt__span {
     uint32_t freeindex;      /* slots [0, freeindex) have been handed out */
 } rt__span;
 
+/* Doubly linked span lists (the page heap's free lists, the central lists):
+ * push at the head, remove from anywhere; the caller holds the list's lock. */
+static inline void rt__span_list_push(rt__span **head, rt__span *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+static inline void rt__span_list_remove(rt__span **head, rt__span *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
 /* Reserves the arena (idempotent; the first allocation calls it). */
 void rt__heap_init(void);
 /* A span of npages contiguous pages, state in use, or NULL when the arena

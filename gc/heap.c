@@ -52,26 +52,6 @@ static size_t nspans_inuse, nspans_free;
 
 #define GROW_PAGES ((size_t)(64u << 20) >> RT_GC_PAGE_SHIFT) /* 64 MiB at a time */
 
-static void list_push(rt__span **head, rt__span *s)
-{
-    s->prev = NULL;
-    s->next = *head;
-    if (*head)
-        (*head)->prev = s;
-    *head = s;
-}
-
-static void list_remove(rt__span **head, rt__span *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        *head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->next = s->prev = NULL;
-}
-
 static rt__span **free_list_of(size_t npages)
 {
     return &free_lists[npages < RT_GC_FREE_LISTS ? npages : 0];
@@ -85,10 +65,10 @@ static rt__span *span_new(void)
         if (slab == NULL)
             rt__throw("out of memory allocating span records");
         for (int i = 0; i < SLAB; i++)
-            list_push(&span_pool, &slab[i]);
+            rt__span_list_push(&span_pool, &slab[i]);
     }
     rt__span *s = span_pool;
-    list_remove(&span_pool, s);
+    rt__span_list_remove(&span_pool, s);
     memset(s, 0, sizeof *s);
     return s;
 }
@@ -96,7 +76,7 @@ static rt__span *span_new(void)
 static void span_release(rt__span *s)
 {
     s->state = RT_SPAN_DEAD;
-    list_push(&span_pool, s);
+    rt__span_list_push(&span_pool, s);
 }
 
 static size_t page_of(uintptr_t addr)
@@ -115,13 +95,13 @@ static void map_span(rt__span *s)
 static void free_insert(rt__span *s)
 {
     s->state = RT_SPAN_FREE;
-    list_push(free_list_of(s->npages), s);
+    rt__span_list_push(free_list_of(s->npages), s);
     nspans_free++;
 }
 
 static void free_take(rt__span *s)
 {
-    list_remove(free_list_of(s->npages), s);
+    rt__span_list_remove(free_list_of(s->npages), s);
     nspans_free--;
 }
 

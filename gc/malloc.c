@@ -43,26 +43,6 @@ static central centrals[2][RT_GC_MAX_CLASSES]; /* [noscan][class] */
 static rt__mcache shared_cache;
 static rt__lock shared_lock;
 
-static void list_push(rt__span **head, rt__span *s)
-{
-    s->prev = NULL;
-    s->next = *head;
-    if (*head)
-        (*head)->prev = s;
-    *head = s;
-}
-
-static void list_remove(rt__span **head, rt__span *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        *head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->next = s->prev = NULL;
-}
-
 /* Go's report: "runtime: out of memory: cannot allocate N-byte block
  * (M in use)" then "fatal error: out of memory", exit 2. */
 static _Noreturn void out_of_memory(size_t n)
@@ -82,10 +62,10 @@ static rt__span *refill(rt__mcache *mc, int kind, int cls)
     rt__span *old = mc->alloc[kind][cls];
     rt__lock_acquire(&c->lock);
     if (old != NULL)
-        list_push(old->freeindex < old->nelems ? &c->partial : &c->full, old);
+        rt__span_list_push(old->freeindex < old->nelems ? &c->partial : &c->full, old);
     rt__span *s = c->partial;
     if (s != NULL)
-        list_remove(&c->partial, s);
+        rt__span_list_remove(&c->partial, s);
     rt__lock_release(&c->lock);
     if (s == NULL) {
         const rt__sizeclass *sc = rt__sizeclass_get(cls);
@@ -138,7 +118,7 @@ void *rt__gc_alloc(size_t n, bool noscan)
         n = 1;
     if (n > RT_GC_MAX_SMALL)
         return alloc_large(n, noscan);
-    rt__sizeclass_init();
+    rt__sizeclass_init(); /* pthread_once: a load and a branch once built */
     rt_m *mp = rt__getm();
     if (mp != NULL && mp->p != NULL)
         return alloc_small(&mp->p->mcache, n, noscan);
@@ -157,7 +137,7 @@ void rt__mcache_flush(rt__mcache *mc)
                 continue;
             central *c = &centrals[kind][cls];
             rt__lock_acquire(&c->lock);
-            list_push(s->freeindex < s->nelems ? &c->partial : &c->full, s);
+            rt__span_list_push(s->freeindex < s->nelems ? &c->partial : &c->full, s);
             rt__lock_release(&c->lock);
             mc->alloc[kind][cls] = NULL;
         }

@@ -27,6 +27,9 @@
  *
  * harness_run_suite(suite) runs a suite and returns main's exit status.
  *
+ * WAIT_UNTIL(cond)         yields, then naps, until cond holds; fails the
+ *                          test after about 20 s instead of hanging.
+ *
  * REQUIRE(cond), REQUIRE_EQ(a, b) (also _NE _LT _LE _GT _GE),
  * REQUIRE_MSG(cond, fmt, ...)
  *                          assertions for the test bodies.  Check's own
@@ -71,6 +74,19 @@
 #define REQUIRE_LE(a, b) REQUIRE_CMP(a, <=, b)
 #define REQUIRE_GT(a, b) REQUIRE_CMP(a, >, b)
 #define REQUIRE_GE(a, b) REQUIRE_CMP(a, >=, b)
+
+/* Yields, then naps, until cond; the bound (>= 20 s of naps) turns a lost
+ * wake-up into a failure rather than a hang. */
+#define WAIT_UNTIL(cond)                                                      \
+    do {                                                                      \
+        for (long i_ = 0; !(cond); i_++) {                                    \
+            ck_assert_msg(i_ < 201000, "timed out waiting for %s", #cond);    \
+            if (i_ < 1000)                                                    \
+                rt_yield();                                                   \
+            else                                                              \
+                rt_sleep(100 * RT_MICROSECOND);                               \
+        }                                                                     \
+    } while (0)
 
 static void (*harness_body)(void) __attribute__((unused));
 

@@ -23,19 +23,6 @@
 /* ------------------------------------------------------------ harness -- */
 
 
-/* Yields, then naps, until cond(arg); the bound (>= 20 s of naps) turns a
- * lost wake-up into a failure rather than a hang. */
-#define WAIT_UNTIL(cond)                                                      \
-    do {                                                                      \
-        for (long i_ = 0; !(cond); i_++) {                                    \
-            ck_assert_msg(i_ < 201000, "timed out waiting for %s", #cond);    \
-            if (i_ < 1000)                                                    \
-                rt_yield();                                                   \
-            else                                                              \
-                rt_sleep(100 * RT_MICROSECOND);                               \
-        }                                                                     \
-    } while (0)
-
 /* ----------------------------------------------------- many addresses -- */
 
 #define NADDR 600
