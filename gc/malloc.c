@@ -155,3 +155,30 @@ void *rt__gc_object_start(uintptr_t addr, size_t *size)
         *size = s->elemsize;
     return (void *)(s->base + i * s->elemsize);
 }
+
+/* ------------------------------------------------------------ rt.h ------ */
+
+void *rt_alloc(size_t n)
+{
+    return rt__gc_alloc(n, false);
+}
+
+void *rt_alloc_noscan(size_t n)
+{
+    return rt__gc_alloc(n, true);
+}
+
+void *rt_new_(size_t size, const char *type)
+{
+    (void)type;
+    return rt__gc_alloc(size, false);
+}
+
+void *rt_new_array_(size_t size, size_t n, const char *type)
+{
+    (void)type;
+    size_t total;
+    if (__builtin_mul_overflow(size, n, &total))
+        rt__throw("rt_new_array: len out of range");
+    return rt__gc_alloc(total, false);
+}

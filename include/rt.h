@@ -246,6 +246,82 @@ typedef struct rt_pool {
 RT_EXTERN void *rt_pool_get(rt_pool *p);
 RT_EXTERN void rt_pool_put(rt_pool *p, void *x);
 
+/* -------------------------------------------------------------- memory -- */
+
+/* The garbage-collected heap.  Objects are zeroed, never freed by hand, and
+ * reclaimed by a mark-sweep collector once unreachable.  Reachable means: a
+ * word that points into the object (its first byte up to its last; one
+ * past the end does not count) is found on a goroutine stack, in a
+ * thread's registers, in the data and bss segments of the program and its
+ * shared libraries, in a range given to rt_gc_add_root, or in a reachable
+ * scanned object.  Memory from malloc is NOT scanned: a pointer kept only
+ * there does not keep an object alive unless the range is registered.
+ * Objects never move. */
+RT_EXTERN void *rt_alloc(size_t n);          /* scanned for pointers */
+RT_EXTERN void *rt_alloc_noscan(size_t n);   /* never scanned */
+/* Typed forms: the same object as rt_alloc, with the type's name recorded
+ * for allocfreetrace and heap dumps.  rt_new_array checks n * sizeof(T)
+ * for overflow (fatal error). */
+RT_EXTERN void *rt_new_(size_t size, const char *type);
+RT_EXTERN void *rt_new_array_(size_t size, size_t n, const char *type);
+#define rt_new(T) ((T *)rt_new_(sizeof(T), #T))
+#define rt_new_array(T, n) ((T *)rt_new_array_(sizeof(T), (size_t)(n), #T))
+
+RT_EXTERN void rt_gc(void);                  /* a full cycle, swept */
+RT_EXTERN int rt_set_gc_percent(int pct);    /* -1: off; returns the old */
+RT_EXTERN void rt_free_os_memory(void);      /* collect, return free pages */
+/* fn(obj) runs on the finalizer goroutine once obj is unreachable (then obj
+ * is reachable again until fn returns; it is freed by a later cycle unless
+ * fn stored it).  fn NULL clears.  obj must be the start of an object. */
+RT_EXTERN void rt_set_finalizer(void *obj, void (*fn)(void *obj));
+RT_EXTERN void rt_gc_add_root(void *p, size_t n);
+RT_EXTERN void rt_gc_remove_root(void *p);
+
+#define RT_MEMSTATS_NSIZE 61 /* Go's len(MemStats.BySize) */
+
+/* Go's runtime.MemStats, field for field, in snake_case. */
+typedef struct rt_memstats {
+    /* general */
+    uint64_t alloc;          /* bytes of allocated heap objects */
+    uint64_t total_alloc;    /* cumulative bytes allocated */
+    uint64_t sys;            /* bytes obtained from the OS (all *_sys) */
+    uint64_t lookups;        /* pointer lookups (always 0, as in Go) */
+    uint64_t mallocs;        /* cumulative objects allocated */
+    uint64_t frees;          /* cumulative objects freed */
+    /* heap */
+    uint64_t heap_alloc;     /* = alloc */
+    uint64_t heap_sys;       /* heap address space backed or released */
+    uint64_t heap_idle;      /* bytes in free spans */
+    uint64_t heap_inuse;     /* bytes in in-use spans */
+    uint64_t heap_released;  /* idle bytes given back to the OS */
+    uint64_t heap_objects;   /* allocated objects */
+    /* off-heap */
+    uint64_t stack_inuse;    /* bytes of goroutine stacks in use */
+    uint64_t stack_sys;
+    uint64_t mspan_inuse;    /* span records */
+    uint64_t mspan_sys;
+    uint64_t mcache_inuse;   /* per-P caches */
+    uint64_t mcache_sys;
+    uint64_t buckhash_sys;   /* profiling bucket tables */
+    uint64_t gc_sys;         /* collector metadata (bitmaps, mark queues) */
+    uint64_t other_sys;
+    /* collector */
+    uint64_t next_gc;        /* heap_alloc at which the next cycle starts */
+    uint64_t last_gc;        /* end of the last cycle, ns since 1970 */
+    uint64_t pause_total_ns; /* stop-the-world time, all cycles */
+    uint64_t pause_ns[256];  /* cycle n writes [(n - 1) % 256] */
+    uint32_t num_gc;
+    bool enable_gc;          /* false with GOGC=off / percent -1 */
+    bool debug_gc;           /* DEBUG=gcevery=N is set (collect every N allocations) */
+    struct {
+        uint32_t size;
+        uint64_t mallocs;
+        uint64_t frees;
+    } by_size[RT_MEMSTATS_NSIZE];
+} rt_memstats;
+RT_EXTERN void rt_read_memstats(rt_memstats *ms);
+
+
 #ifdef __cplusplus
 }
 #endif
