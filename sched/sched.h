@@ -242,6 +242,8 @@ struct rt_m {
     _Atomic int throwing;
     uint64_t fastrand;
     int *errno_addr;  /* this thread's errno, saved on every switch */
+    volatile int nostop;       /* no-stop region depth (gcstop.c) */
+    volatile int stop_pending; /* a stop signal came inside one */
 
     /* the deferred action for the context just switched out of */
     int after;
@@ -553,6 +555,50 @@ void rt__notify_list_notify_all(rt_cond *c);
 void rt__mutex_contention_event(int64_t wait_ns, int skip);
 void rt__mutex_contention_stats(uint64_t *events, int64_t *total_ns);
 extern _Atomic int32_t rt__mutex_profile_fraction;
+
+/* -------------------------------------------------------- gcstop.c ------ */
+
+/*
+ * Stopping the world for the collector, and the roots the scheduler owns.
+ *
+ * rt__gc_stopworld is called on a goroutine (the collector's initiator)
+ * holding no runtime lock.  It returns once no other thread runs goroutine
+ * code or touches runtime state the collector reads: Ms at a scheduling
+ * point park there; Ms running user code are stopped by a signal whose
+ * handler spills their registers and waits; Ps in syscalls are taken (their
+ * goroutine's registers were saved by rt_syscall_enter); a thread inside a
+ * no-stop region (below) is stopped as soon as it leaves it.
+ * rt__gc_startworld resumes them all.
+ *
+ * rt__gc_sched_roots (world stopped, on the initiator) calls fn(lo, hi,
+ * ctx) for every range that may hold pointers into the GC heap and that
+ * the scheduler owns: each goroutine's stack from its saved (or, for a
+ * stopped thread, interrupted) stack pointer minus the red zone up to its
+ * top; each stopped thread's spilled registers and the stack it was on;
+ * the initiator's own registers and stack; the G, M and P records and the
+ * P timer heaps.  Ranges are word-aligned.
+ */
+typedef void (*rt__root_fn)(uintptr_t lo, uintptr_t hi, void *ctx);
+void rt__gc_stopworld(void);
+void rt__gc_startworld(void);
+void rt__gc_sched_roots(rt__root_fn fn, void *ctx);
+
+/* No-stop regions: a thread whose M is inside one is not stopped there
+ * (the allocator's fast path, every held runtime lock).  Nest freely; two
+ * plain memory operations each (the signal handler runs on the same
+ * thread, so a compiler barrier is all the ordering needed). */
+static inline void rt__nostop_begin(rt_m *mp)
+{
+    mp->nostop++;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+void rt__nostop_stop_pending(rt_m *mp);
+static inline void rt__nostop_end(rt_m *mp)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    if (--mp->nostop == 0 && rt__unlikely(mp->stop_pending))
+        rt__nostop_stop_pending(mp);
+}
 
 /* -------------------------------------------------------- sysmon.c ------ */
 
