@@ -69,6 +69,8 @@ static _Atomic int fin_intact[NIDS];
 static _Atomic uintptr_t fin_arg[NIDS]; /* hidden */
 static _Atomic int64_t fin_goid[NIDS];
 
+static int runs(unsigned id) { return atomic_load(&fin_runs[id]); }
+
 static uint64_t pat(unsigned id, size_t i)
 {
     return i == 0 ? MAGIC | id : MAGIC2 ^ ((uint64_t)id << 32) ^ i;
@@ -184,23 +186,24 @@ RT_TEST(test_finalizer_runs_once_after_unreachable)
     on_goroutine(make_three, NULL);
     collect_rounds(4);
     for (unsigned id = 1; id <= 3; id++)
-        REQUIRE_MSG(atomic_load(&fin_runs[id]) == 0,
+        REQUIRE_MSG(runs(id) == 0,
                     "finalizer %u ran while the object was reachable", id);
     g_slot[0] = g_slot[1] = g_slot[2] = NULL;
-    COLLECT_UNTIL(atomic_load(&fin_runs[1]) == 1 && atomic_load(&fin_runs[2]) == 1 &&
-                  atomic_load(&fin_runs[3]) == 1);
+    COLLECT_UNTIL(runs(1) == 1 && runs(2) == 1 &&
+                  runs(3) == 1);
     for (unsigned id = 1; id <= 3; id++) {
         REQUIRE_MSG(atomic_load(&fin_arg[id]) == atomic_load(&g_made[id]),
                     "finalizer %u got another object", id);
         REQUIRE_MSG(atomic_load(&fin_intact[id]), "object %u damaged when its "
                     "finalizer ran", id);
-        REQUIRE_GT(atomic_load(&fin_goid[id]), 0);
-        REQUIRE_NE(atomic_load(&fin_goid[id]), 1); /* not on goroutine 1 */
+        int64_t goid = atomic_load(&fin_goid[id]);
+        REQUIRE_GT(goid, 0);
+        REQUIRE_NE(goid, 1); /* not on goroutine 1 */
     }
     collect_rounds(6);
     for (unsigned id = 1; id <= 3; id++)
-        REQUIRE_MSG(atomic_load(&fin_runs[id]) == 1, "finalizer %u ran %d times",
-                    id, atomic_load(&fin_runs[id]));
+        REQUIRE_MSG(runs(id) == 1, "finalizer %u ran %d times",
+                    id, runs(id));
 }
 
 /* ------------------------------------------------------- NULL clears -- */
@@ -218,10 +221,10 @@ static void make_cleared(void *arg)
 RT_TEST(test_null_clears_finalizer)
 {
     on_goroutine(make_cleared, NULL);
-    COLLECT_UNTIL(atomic_load(&fin_runs[2]) == 1);
+    COLLECT_UNTIL(runs(2) == 1);
     collect_rounds(6);
-    REQUIRE_EQ(atomic_load(&fin_runs[1]), 0);
-    REQUIRE_EQ(atomic_load(&fin_runs[3]), 0);
+    REQUIRE_EQ(runs(1), 0);
+    REQUIRE_EQ(runs(3), 0);
 }
 
 /* A cleared object is then freed like any other: many of them, cleared,
@@ -251,13 +254,15 @@ RT_TEST(test_cleared_objects_are_freed)
     REQUIRE_LT(ms->heap_alloc, base + 1000 * 256);
     free(ms);
     for (unsigned id = 0; id < NIDS; id++)
-        REQUIRE_EQ(atomic_load(&fin_runs[id]), 0);
+        REQUIRE_EQ(runs(id), 0);
 }
 
 /* ----------------------------------------------------------- resurrection -- */
 
 static void *volatile g_resurrected;
 static _Atomic int resurrect_runs;
+
+static int resurrect_count(void) { return atomic_load(&resurrect_runs); }
 
 static void on_final_again(void *obj)
 {
@@ -283,18 +288,18 @@ static void make_resurrecting(void *arg)
 RT_TEST(test_finalizer_resurrects_object)
 {
     on_goroutine(make_resurrecting, NULL);
-    COLLECT_UNTIL(atomic_load(&resurrect_runs) == 1);
+    COLLECT_UNTIL(resurrect_count() == 1);
     /* Stored by its finalizer: alive, and never freed under us. */
     collect_rounds(8);
     REQUIRE(g_resurrected != NULL);
     REQUIRE_MSG(intact(g_resurrected, 128, 7),
                 "resurrected object was freed and reused");
-    REQUIRE_EQ(atomic_load(&resurrect_runs), 1); /* a finalizer runs once */
+    REQUIRE_EQ(resurrect_count(), 1); /* a finalizer runs once */
     /* Armed again (Go allows SetFinalizer on a resurrected object) and
      * dropped: finalized a second time. */
     rt_set_finalizer(g_resurrected, on_final_again);
     g_resurrected = NULL;
-    COLLECT_UNTIL(atomic_load(&resurrect_runs) == 101);
+    COLLECT_UNTIL(resurrect_count() == 101);
 }
 
 /* ------------------------------------------------- objects referenced -- */
@@ -305,11 +310,13 @@ RT_TEST(test_finalizer_resurrects_object)
 static _Atomic int order_ok = -1;
 static _Atomic uintptr_t g_b_hidden;
 
+static int order_result(void) { return atomic_load(&order_ok); }
+
 static void on_final_a(void *obj)
 {
     void **a = obj;
     bool ok = a[0] != NULL && a[1] != NULL && intact(a[0], 64, 2) &&
-              intact(a[1], 4096, 3) && atomic_load(&fin_runs[2]) == 0 &&
+              intact(a[1], 4096, 3) && runs(2) == 0 &&
               hide(a[0]) == atomic_load(&g_b_hidden);
     atomic_store(&order_ok, ok);
 }
@@ -330,17 +337,20 @@ static void make_chain(void *arg)
 RT_TEST(test_finalizer_sees_referenced_objects)
 {
     on_goroutine(make_chain, NULL);
-    COLLECT_UNTIL(atomic_load(&order_ok) != -1);
+    COLLECT_UNTIL(order_result() != -1);
     REQUIRE_MSG(atomic_load(&order_ok) == 1,
                 "A's finalizer found B or C freed, or B finalized first");
     /* then B goes too */
-    COLLECT_UNTIL(atomic_load(&fin_runs[2]) == 1);
+    COLLECT_UNTIL(runs(2) == 1);
 }
 
 /* ------------------------------------------------------------- many -- */
 
 static _Atomic int many_runs;
 static _Atomic int many_bad;
+
+static int many_count(void) { return atomic_load(&many_runs); }
+static int many_bad_count(void) { return atomic_load(&many_bad); }
 
 static void on_final_many(void *obj)
 {
@@ -369,15 +379,17 @@ static void make_many(void *arg)
 RT_TEST(test_many_finalizers_all_run)
 {
     on_goroutine(make_many, NULL);
-    COLLECT_UNTIL(atomic_load(&many_runs) == MANY);
-    REQUIRE_EQ(atomic_load(&many_bad), 0);
+    COLLECT_UNTIL(many_count() == MANY);
+    REQUIRE_EQ(many_bad_count(), 0);
     collect_rounds(2);
-    REQUIRE_EQ(atomic_load(&many_runs), MANY);
+    REQUIRE_EQ(many_count(), MANY);
 }
 
 /* Finalizers may allocate, and objects made by a finalizer are collected
  * like any others. */
 static _Atomic int alloc_runs;
+
+static int alloc_count(void) { return atomic_load(&alloc_runs); }
 
 static void on_final_alloc(void *obj)
 {
@@ -400,8 +412,8 @@ static void make_allocating(void *arg)
 RT_TEST(test_finalizer_may_allocate)
 {
     on_goroutine(make_allocating, NULL);
-    COLLECT_UNTIL(atomic_load(&alloc_runs) == 100);
-    COLLECT_UNTIL(atomic_load(&fin_runs[9]) == 1);
+    COLLECT_UNTIL(alloc_count() == 100);
+    COLLECT_UNTIL(runs(9) == 1);
 }
 
 /* ---------------------------------------------------------------- main -- */

@@ -68,6 +68,8 @@ static _Atomic int fin_runs[NIDS];
 static _Atomic int fin_intact[NIDS];
 static _Atomic uintptr_t fin_arg[NIDS]; /* hidden */
 
+static int runs(unsigned id) { return atomic_load(&fin_runs[id]); }
+
 static uint64_t pat(unsigned id, size_t i)
 {
     return i == 0 ? MAGIC | id : MAGIC2 ^ ((uint64_t)id << 32) ^ i;
@@ -386,15 +388,17 @@ static void make_things(void *arg)
 RT_TEST(test_rt_new_zeroed_sized_scanned)
 {
     on_goroutine(make_things, NULL);
-    REQUIRE_GE(atomic_load(&new_alloc_delta[0]), sizeof(thing));
-    REQUIRE_GE(atomic_load(&new_alloc_delta[1]), 1000 * sizeof(thing));
+    uint64_t d0 = atomic_load(&new_alloc_delta[0]);
+    uint64_t d1 = atomic_load(&new_alloc_delta[1]);
+    REQUIRE_GE(d0, sizeof(thing));
+    REQUIRE_GE(d1, 1000 * sizeof(thing));
     collect_rounds(3);
-    REQUIRE_EQ(atomic_load(&fin_runs[1]), 0);
-    REQUIRE_EQ(atomic_load(&fin_runs[2]), 0);
+    REQUIRE_EQ(runs(1), 0);
+    REQUIRE_EQ(runs(2), 0);
     REQUIRE(intact(((thing *)g_slot[0])->ref, 64, 1));
     REQUIRE(intact(((thing *)g_slot[1])[999].ref, 64, 2));
     g_slot[0] = g_slot[1] = NULL;
-    COLLECT_UNTIL(atomic_load(&fin_runs[1]) == 1 && atomic_load(&fin_runs[2]) == 1);
+    COLLECT_UNTIL(runs(1) == 1 && runs(2) == 1);
 }
 
 START_TEST(test_rt_new_array_overflow_is_fatal)
@@ -495,7 +499,7 @@ static void drain_pool_once(void *arg)
         unsigned id = (unsigned)(*(uint64_t *)p & 0xffff);
         REQUIRE_MSG(id >= 10 && id < 18 && intact(p, 64, id),
                     "rt_pool_get returned a freed object after a collection");
-        REQUIRE_EQ(atomic_load(&fin_runs[id]), 0);
+        REQUIRE_EQ(runs(id), 0);
         got[n++] = p;
     }
     while (n > 0)
@@ -521,10 +525,10 @@ RT_TEST(test_pool_objects_not_freed_and_pool_emptied)
     rt_gc();
     rt_gc();
     on_goroutine(get_nothing, NULL);
-    COLLECT_UNTIL(atomic_load(&fin_runs[10]) + atomic_load(&fin_runs[11]) +
-                      atomic_load(&fin_runs[12]) + atomic_load(&fin_runs[13]) +
-                      atomic_load(&fin_runs[14]) + atomic_load(&fin_runs[15]) +
-                      atomic_load(&fin_runs[16]) + atomic_load(&fin_runs[17]) ==
+    COLLECT_UNTIL(runs(10) + runs(11) +
+                      runs(12) + runs(13) +
+                      runs(14) + runs(15) +
+                      runs(16) + runs(17) ==
                   8);
 }
 

@@ -67,6 +67,8 @@ static _Atomic int fin_runs[NIDS];
 static _Atomic int fin_intact[NIDS];
 static _Atomic uintptr_t fin_arg[NIDS]; /* hidden */
 
+static int runs(unsigned id) { return atomic_load(&fin_runs[id]); }
+
 static uint64_t pat(unsigned id, size_t i)
 {
     return i == 0 ? MAGIC | id : MAGIC2 ^ ((uint64_t)id << 32) ^ i;
@@ -337,13 +339,13 @@ RT_TEST(test_huge_objects_zeroed_usable_reclaimed)
     on_goroutine(use_huge_scan, (void *)(uintptr_t)mid);
     collect_rounds(2);
     REQUIRE_GE(stats()->heap_alloc, base + mid);
-    REQUIRE_EQ(atomic_load(&fin_runs[2]), 0);
+    REQUIRE_EQ(runs(2), 0);
     uint64_t *p = g_slot[0];
     REQUIRE(intact((void *)p[mid / 8 - 1], 64, 2));
     REQUIRE(p[12345] == pat(1, 12345));
     p = NULL;
     g_slot[0] = NULL;
-    COLLECT_UNTIL(atomic_load(&fin_runs[2]) == 1);
+    COLLECT_UNTIL(runs(2) == 1);
     rt_gc();
     REQUIRE_LT(stats()->heap_alloc, base + 8 * MiB);
     /* and once more, now surely on used pages */
