@@ -95,25 +95,32 @@ static void insert(uintptr_t obj, void (*fn)(void *))
     }
 }
 
+/* Runs one queued finalizer; false if the queue was empty.  Not inlined:
+ * the object must live only in this frame, which is dead (below the stack
+ * pointer, never scanned) once it returns -- a pointer left in the
+ * caller's frame or registers would keep the object alive for good. */
+static __attribute__((noinline)) bool run_one(void)
+{
+    rt__lock_acquire(&fin_lock);
+    fin_job job = {NULL, NULL};
+    if (queue_n > 0) {
+        job = queue[--queue_n];
+        queue[queue_n].obj = NULL;
+    }
+    rt__lock_release(&fin_lock);
+    if (job.obj == NULL)
+        return false;
+    job.fn(job.obj); /* obj stays alive (this frame) while fn runs */
+    return true;
+}
+
 static void finalizer_goroutine(void *arg)
 {
     (void)arg;
     for (;;) {
-        rt__lock_acquire(&fin_lock);
-        fin_job job = {NULL, NULL};
-        if (queue_n > 0) {
-            job = queue[--queue_n];
-            /* Our stack holds obj from here on: it stays alive while fn
-             * runs. */
-            queue[queue_n].obj = NULL;
+        while (run_one()) {
         }
-        rt__lock_release(&fin_lock);
-        if (job.obj == NULL) {
-            rt__gc_wait(&fin_wait, "finalizer wait");
-            continue;
-        }
-        job.fn(job.obj);
-        job.obj = NULL;
+        rt__gc_wait(&fin_wait, "finalizer wait");
     }
 }
 

@@ -28,8 +28,11 @@
  * lists, not per object.
  *
  * Invariants (rt__heap_check verifies them):
- *   - pages [0, npages_used) are covered by spans that tile them exactly;
- *   - pagemap[p] is the span covering page p for every p < npages_used;
+ *   - pages [1, npages_used) are covered by spans that tile them exactly;
+ *   - pagemap[p] is the span covering page p for every 1 <= p < npages_used;
+ *   - page 0 is never used (pagemap[0] is NULL): the arena's base address
+ *     sits in the runtime's own variables, which are roots, and must not
+ *     be the address of an object (it would never be collected).
  *   - no two free spans are adjacent (they are coalesced on free);
  *   - every free span is on exactly the list of its size.
  */
@@ -134,6 +137,7 @@ void rt__heap_init(void)
         pagemap = m;
         rt__pagemap = m;
         rt__arena_lo = arena_base;
+        npages_used = 1; /* page 0: see the invariants */
         atomic_store(&done, 1);
     }
     rt__lock_release(&heap_lock);
@@ -230,7 +234,7 @@ void rt__heap_free_span(rt__span *s)
     nspans_inuse--;
     s->needzero = true; /* its pages held objects */
     size_t p = page_of(s->base);
-    if (p > 0) {
+    if (p > 1) {
         rt__span *before = pagemap[p - 1];
         if (before->state == RT_SPAN_FREE) {
             free_take(before);
@@ -283,7 +287,7 @@ void *rt__gc_sysrealloc(void *old, size_t oldbytes, size_t newbytes)
 
 void rt__heap_foreach_inuse(void (*fn)(rt__span *s, void *ctx), void *ctx)
 {
-    size_t p = 0;
+    size_t p = 1;
     while (p < npages_used) {
         rt__span *s = pagemap[p];
         p += s->npages;
@@ -318,7 +322,7 @@ void rt__heap_stats(rt__heap_statistics *st)
 {
     rt__lock_acquire(&heap_lock);
     st->arena_base = arena_base;
-    st->pages_used = npages_used;
+    st->pages_used = npages_used ? npages_used - 1 : 0;
     st->spans_inuse = nspans_inuse;
     st->spans_free = nspans_free;
     st->pages_released = npages_released;
@@ -334,7 +338,7 @@ void rt__heap_stats(rt__heap_statistics *st)
 void rt__heap_check(void)
 {
     rt__lock_acquire(&heap_lock);
-    size_t p = 0, nfree = 0, ninuse = 0;
+    size_t p = 1, nfree = 0, ninuse = 0;
     rt__span *prev = NULL;
     while (p < npages_used) {
         rt__span *s = pagemap[p];
