@@ -398,11 +398,34 @@ static void counters(uint64_t *mallocs, uint64_t *frees, uint64_t *alloc_bytes,
     *total_bytes = total;
 }
 
+static void read_memstats(rt_memstats *ms);
+
+/* Like Go's ReadMemStats, a consistent snapshot needs the world stopped
+ * (briefly: no heap walk, just the per-P counters and the page heap's
+ * totals); otherwise a sweep or a span allocation between two reads makes
+ * heap_alloc exceed heap_inuse.  Threads outside the scheduler get an
+ * unstopped (approximate) reading. */
 void rt_read_memstats(rt_memstats *ms)
 {
     gc_init_once();
     rt__sizeclass_init();
     rt__heap_init();
+    rt_g *gp = rt__getg();
+    if (gp == NULL) {
+        read_memstats(ms);
+        return;
+    }
+    rt__semacquire(&gc_sema, false, 0, 0);
+    rt__shared_cache_lock();
+    rt__gc_stopworld();
+    read_memstats(ms);
+    rt__gc_startworld();
+    rt__shared_cache_unlock();
+    rt__semrelease(&gc_sema, false, 0);
+}
+
+static void read_memstats(rt_memstats *ms)
+{
     memset(ms, 0, sizeof *ms);
     uint64_t nm[RT_GC_MAX_CLASSES], nf[RT_GC_MAX_CLASSES];
     counters(&ms->mallocs, &ms->frees, &ms->alloc, &ms->total_alloc, nm, nf);

@@ -213,7 +213,17 @@ static inline void mark_word(worker *w, uintptr_t v)
     push(w, obj, end);
 }
 
-static void scan_range(worker *w, uintptr_t lo, uintptr_t hi)
+/* Conservative scanning reads every word of stacks, data segments and
+ * objects, including what the sanitizers consider out of bounds (redzones
+ * around globals, other threads' live frames): it is exempt from both, as
+ * Boehm GC's marker is. */
+#if defined(__clang__) || defined(__GNUC__)
+#define NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize("thread")))
+#else
+#define NO_SANITIZE
+#endif
+
+NO_SANITIZE static void scan_range(worker *w, uintptr_t lo, uintptr_t hi)
 {
     for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
         uintptr_t v = *(const uintptr_t *)p;
