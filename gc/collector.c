@@ -155,8 +155,9 @@ static void gc_cycle(bool force, bool eager)
     while (rt__sweep_one())
         left++;
     int64_t tb1 = rt_nanotime();
-    uint64_t heap0 = atomic_load(&rt__gcstat.next_gc) * 100 /
-                     (uint64_t)(atomic_load(&rt__gc_percent) > 0 ? atomic_load(&rt__gc_percent) + 100 : 100);
+    /* gctrace's heap0: the live heap the previous cycle found (Go derives
+     * it from next_gc; 0 before the first cycle, as there). */
+    uint64_t heap0 = atomic_load(&rt__gcstat.heap_marked);
     rt__mark_prepare();
 
     /* A: stop the world. */
