@@ -381,7 +381,7 @@ static void *gc_alloc(size_t n, bool noscan, const char *type)
         p = alloc_in(&shared_cache, n, noscan, type, &slow);
         rt__lock_release(&shared_lock);
     }
-    if (rt__unlikely(slow))
+    if (rt__unlikely(slow | (rt__debug.gcevery != 0)))
         rt__gc_maybe_trigger();
     return p;
 }
