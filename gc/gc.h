@@ -110,8 +110,16 @@ typedef struct rt__sizeclass {
 void rt__sizeclass_init(void);
 int rt__sizeclass_count(void); /* n: the largest valid class */
 const rt__sizeclass *rt__sizeclass_get(int cls);
-/* The smallest class whose objects hold n bytes (1 <= n <= 32 KiB). */
-int rt__sizeclass_of(size_t n);
+/* The smallest class whose objects hold n bytes (1 <= n <= 32 KiB; the
+ * table must be built). */
+extern uint8_t rt__class8[];
+extern uint8_t rt__class128[];
+static inline int rt__sizeclass_of(size_t n)
+{
+    if (n <= 1024)
+        return rt__class8[(n + 7) / 8];
+    return rt__class128[(n - 1024 + 127) / 128];
+}
 
 /* ------------------------------------------------------------ heap.c ---- */
 

@@ -363,7 +363,10 @@ static inline void *alloc_in(rt__mcache *mc, size_t n, bool noscan, const char *
     return alloc_large(mc, n, noscan, type);
 }
 
-static void *gc_alloc(size_t n, bool noscan, const char *type)
+/* Everything but the fast path: large objects, exhausted windows, type
+ * changes, threads without a P, the debug mode, the collection trigger. */
+static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
+                                                     const char *type)
 {
     if (n == 0)
         n = 1;
@@ -384,6 +387,44 @@ static void *gc_alloc(size_t n, bool noscan, const char *type)
     if (rt__unlikely(slow | (rt__debug.gcevery != 0)))
         rt__gc_maybe_trigger();
     return p;
+}
+
+/* The fast path, inlined into rt_alloc and friends: a small object from
+ * the window of the P's span, no type change, zeroing by word stores. */
+static inline __attribute__((always_inline)) void *gc_alloc(size_t n, bool noscan,
+                                                            const char *type)
+{
+    rt_m *mp = rt__getm();
+    if (rt__likely(mp != NULL && mp->p != NULL && n - 1 < RT_GC_MAX_SMALL &&
+                   rt__debug.gcevery == 0)) {
+        rt__mcache *mc = &mp->p->mcache;
+        int cls = rt__sizeclass_of(n);
+        rt__nostop_begin(mp);
+        rt__span *s = mc->alloc[noscan][cls];
+        uint64_t c;
+        if (rt__likely(s != NULL && (c = s->alloccache) != 0 && s->type1 == type &&
+                       s->typeidx == NULL)) {
+            uint32_t i = s->cacheidx + (uint32_t)__builtin_ctzll(c);
+            s->alloccache = c & (c - 1);
+            s->freeindex = i + 1;
+            uintptr_t size = s->elemsize;
+            void *p = (void *)(s->base + (uintptr_t)i * size);
+            counter_add(&mc->nmalloc[cls], 1);
+            if (s->needzero) {
+                if (size <= 64) {
+                    uint64_t *w = p;
+                    for (uintptr_t k = 0; k < size / 8; k++)
+                        w[k] = 0;
+                } else {
+                    memset(p, 0, size);
+                }
+            }
+            rt__nostop_end(mp);
+            return p;
+        }
+        rt__nostop_end(mp);
+    }
+    return gc_alloc_slow(n, noscan, type);
 }
 
 void *rt__gc_alloc(size_t n, bool noscan)
