@@ -9,9 +9,9 @@
 # targets boehm_<name>, built when libgc-dev is installed), runs each
 # workload's versions alternately (Go, grt, Boehm, Go, grt, Boehm, ...) R
 # times, and prints a Markdown table of the medians, the ratios grt/Go (and
-# grt/Boehm) and whether the target of BENCHMARKS.md is met.  The table is also written to
-# tests/bench/results/latest.md (git-ignored), the raw result lines to
-# results/latest.raw.
+# grt/Boehm) and whether the target of BENCHMARKS.md is met.  The table is
+# also written to tests/bench/results/latest.md (git-ignored), the raw
+# result lines to results/latest.raw.
 #
 # Why alternate: the host's speed drifts (other tenants, frequency), by
 # 25 % for minutes at a time on the machines BENCHMARKS.md was measured on;
@@ -42,7 +42,7 @@
 #                      beyond the pacing), ms; target < Go's
 #   gclatency-cpu      12: GC CPU, % of one CPU: (process CPU of the phase -
 #                      the same loop's CPU with the collector off) / wall;
-#                      target <= Go's.  The 4.3* anchor of BENCHMARKS.md
+#                      target <= Go's.  The (4.3) anchor of BENCHMARKS.md
 #                      was measured under another definition (it looks like
 #                      Go's GCCPUFraction: of 2 CPUs, since program start);
 #                      compare the ratio, not that anchor.
@@ -117,7 +117,7 @@ ROWS=(
   "11|gcbench|gcbench|2|16|12|value|440|boehm<=1.0|297"
   "12|gclatency-stw|gclatency|2|16777216 10|1048576 1|stw_us:µs|86|abs<1000|372000"
   "12|gclatency-stall|gclatency|2|16777216 10|1048576 1|value|21|ratio<1.0|372"
-  "12|gclatency-cpu|gclatency|2|16777216 10|1048576 1|gccpu_pct:%|4.3*|ratio<=1.0|"
+  "12|gclatency-cpu|gclatency|2|16777216 10|1048576 1|gccpu_pct:%|(4.3)|ratio<=1.0"
   "13|alloc|alloc|2|50000000|2000000|value|19.9|ratio<=0.5|18.6"
 )
 
@@ -152,9 +152,8 @@ case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: -r wants a positive integer" >&2; e
 if [ "$QUICK" = 1 ] && [ "$ROUNDS_SET" = 0 ]; then ROUNDS=1; fi
 
 field() { # field <row line> <index 1..10>; empty if the row has fewer
-  local IFS='|'
-  # shellcheck disable=SC2206
-  local f=($1)
+  local f
+  IFS='|' read -r -a f <<<"$1"   # (read: no pathname expansion of fields)
   echo "${f[$(($2 - 1))]:-}"
 }
 
