@@ -33,6 +33,7 @@
  *   - no two free spans are adjacent (they are coalesced on free);
  *   - every free span is on exactly the list of its size.
  */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,13 @@ static size_t npages_used;    /* pages handed to spans so far (the tiling) */
 static rt__span **pagemap;    /* [npages_total], touched as the heap grows */
 static rt__span *free_lists[RT_GC_FREE_LISTS]; /* [0]: npages >= RT_GC_FREE_LISTS */
 static rt__span *span_pool;   /* recycled span records */
-static size_t nspans_inuse, nspans_free;
+static size_t nspans_inuse, nspans_free, nspan_records;
+static size_t npages_released; /* free pages given back with madvise */
+
+/* The marker's view (gc.h). */
+uintptr_t rt__arena_lo;
+_Atomic size_t rt__arena_used;
+rt__span **rt__pagemap;
 
 #define GROW_PAGES ((size_t)(64u << 20) >> RT_GC_PAGE_SHIFT) /* 64 MiB at a time */
 
@@ -66,6 +73,7 @@ static rt__span *span_new(void)
             rt__throw("out of memory allocating span records");
         for (int i = 0; i < SLAB; i++)
             rt__span_list_push(&span_pool, &slab[i]);
+        nspan_records += SLAB;
     }
     rt__span *s = span_pool;
     rt__span_list_remove(&span_pool, s);
@@ -95,6 +103,7 @@ static void map_span(rt__span *s)
 static void free_insert(rt__span *s)
 {
     s->state = RT_SPAN_FREE;
+    s->unused_since = rt_nanotime();
     rt__span_list_push(free_list_of(s->npages), s);
     nspans_free++;
 }
@@ -123,6 +132,8 @@ void rt__heap_init(void)
         if (m == MAP_FAILED)
             rt__throw("runtime: cannot reserve the heap page map");
         pagemap = m;
+        rt__pagemap = m;
+        rt__arena_lo = arena_base;
         atomic_store(&done, 1);
     }
     rt__lock_release(&heap_lock);
@@ -141,11 +152,15 @@ static bool grow(size_t npages)
     rt__span *s = span_new();
     s->base = arena_base + (npages_used << RT_GC_PAGE_SHIFT);
     s->npages = n;
+    map_span(s); /* before the arena grows: the marker reads the map */
     npages_used += n;
+    atomic_store_explicit(&rt__arena_used, npages_used << RT_GC_PAGE_SHIFT,
+                          memory_order_release);
     rt__span *prev = s->base > arena_base ? pagemap[page_of(s->base) - 1] : NULL;
     if (prev && prev->state == RT_SPAN_FREE) {
         free_take(prev);
         prev->npages += s->npages;
+        prev->npreleased += s->npreleased;
         span_release(s);
         s = prev;
     }
@@ -183,15 +198,24 @@ rt__span *rt__heap_alloc_span(size_t npages)
     }
     free_take(s);
     if (s->npages > npages) {
-        /* Split: the tail stays free. */
+        /* Split: the tail stays free and keeps what it can of the
+         * released pages (released pages are counted per span, not per
+         * page: the tail is credited first). */
         rt__span *t = span_new();
         t->base = s->base + (npages << RT_GC_PAGE_SHIFT);
         t->npages = s->npages - npages;
         t->needzero = s->needzero;
+        t->npreleased = s->npreleased < t->npages ? s->npreleased : t->npages;
+        s->npreleased -= t->npreleased;
         s->npages = npages;
         map_span(t);
         free_insert(t);
+        t->unused_since = s->unused_since;
     }
+    /* Pages given back to the OS come back zero-filled on first touch;
+     * they are in use again. */
+    npages_released -= s->npreleased;
+    s->npreleased = 0;
     s->state = RT_SPAN_INUSE;
     nspans_inuse++;
     rt__lock_release(&heap_lock);
@@ -211,6 +235,7 @@ void rt__heap_free_span(rt__span *s)
         if (before->state == RT_SPAN_FREE) {
             free_take(before);
             before->npages += s->npages;
+            before->npreleased += s->npreleased;
             before->needzero = true;
             span_release(s);
             s = before;
@@ -222,6 +247,7 @@ void rt__heap_free_span(rt__span *s)
         if (after->state == RT_SPAN_FREE) {
             free_take(after);
             s->npages += after->npages;
+            s->npreleased += after->npreleased;
             span_release(after);
         }
     }
@@ -238,6 +264,56 @@ rt__span *rt__heap_span_of(uintptr_t addr)
     return s && s->state == RT_SPAN_INUSE ? s : NULL;
 }
 
+void *rt__gc_sysrealloc(void *old, size_t oldbytes, size_t newbytes)
+{
+    size_t pg = 4096;
+    oldbytes = (oldbytes + pg - 1) & ~(pg - 1);
+    newbytes = (newbytes + pg - 1) & ~(pg - 1);
+    void *p;
+    if (old == NULL)
+        p = mmap(NULL, newbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    else
+        p = mremap(old, oldbytes, newbytes, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED)
+        rt__throw("out of memory growing the collector's tables");
+    atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, newbytes - oldbytes,
+                              memory_order_relaxed);
+    return p;
+}
+
+void rt__heap_foreach_inuse(void (*fn)(rt__span *s, void *ctx), void *ctx)
+{
+    size_t p = 0;
+    while (p < npages_used) {
+        rt__span *s = pagemap[p];
+        p += s->npages;
+        if (s->state == RT_SPAN_INUSE)
+            fn(s, ctx);
+    }
+}
+
+/* Releases the pages of free spans idle since before older_than.  A span
+ * already partly released is released whole again (madvise on released
+ * pages is harmless), and its count becomes all of its pages. */
+size_t rt__heap_scavenge(int64_t older_than)
+{
+    size_t released = 0;
+    rt__lock_acquire(&heap_lock);
+    for (int i = 0; i < RT_GC_FREE_LISTS; i++)
+        for (rt__span *s = free_lists[i]; s; s = s->next) {
+            if (s->npreleased == s->npages || s->unused_since >= older_than)
+                continue;
+            if (madvise((void *)s->base, s->npages << RT_GC_PAGE_SHIFT, MADV_DONTNEED) != 0)
+                continue;
+            released += (s->npages - s->npreleased) << RT_GC_PAGE_SHIFT;
+            npages_released += s->npages - s->npreleased;
+            s->npreleased = s->npages;
+            s->needzero = false; /* MADV_DONTNEED: zero pages on next touch */
+        }
+    rt__lock_release(&heap_lock);
+    return released;
+}
+
 void rt__heap_stats(rt__heap_statistics *st)
 {
     rt__lock_acquire(&heap_lock);
@@ -245,6 +321,8 @@ void rt__heap_stats(rt__heap_statistics *st)
     st->pages_used = npages_used;
     st->spans_inuse = nspans_inuse;
     st->spans_free = nspans_free;
+    st->pages_released = npages_released;
+    st->span_records = nspan_records;
     size_t free_pages = 0;
     for (int i = 0; i < RT_GC_FREE_LISTS; i++)
         for (rt__span *s = free_lists[i]; s; s = s->next)

@@ -759,7 +759,15 @@ void rt__handoffp(rt_p *pp)
     }
     pp->m = NULL;
     rt__lock_acquire(&rt__sched.lock);
-    pidleput(pp);
+    if (atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)) {
+        /* A stop began since the test above: it has drained the idle
+         * list already and waits for this P. */
+        atomic_store_explicit(&pp->status, RT_PGCSTOP, memory_order_relaxed);
+        if (--rt__sched.stopwait == 0)
+            rt__note_wakeup(&rt__sched.stopnote);
+    } else {
+        pidleput(pp);
+    }
     rt__lock_release(&rt__sched.lock);
 }
 
@@ -1236,13 +1244,19 @@ void rt__goready_tail(rt_g *gp) { ready(gp, false); }
 
 /* ------------------------------------------------------------- syscalls -- */
 
-void rt_syscall_enter(void)
+/* rt_syscall_enter itself is in asm_*.S: it saves the caller's
+ * callee-saved registers and calls this with them and the caller's sp. */
+void rt__syscall_enter(const uintptr_t *regs, uintptr_t sp)
 {
     rt_m *mp = rt__getm();
     rt_g *gp = mp ? mp->curg : NULL;
     if (gp == NULL)
         return; /* not a goroutine: nothing to hand off */
     rt_p *pp = mp->p;
+    /* For the collector (gcstop.c), before SYSCALL is published: from
+     * here on the thread may run below sp while the world is stopped. */
+    memcpy(mp->syscallregs, regs, sizeof mp->syscallregs);
+    gp->syscallsp = sp;
     atomic_fetch_add_explicit(&pp->syscalltick, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt__sched.nsyscall, 1, memory_order_relaxed);
     gp->waitsince = atomic_load_explicit(&rt__sched.coarse_now, memory_order_relaxed);

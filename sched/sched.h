@@ -33,7 +33,6 @@
 #include <sys/types.h>
 
 #include "../runtime/runtime.h"
-#include "../gc/gc.h"
 
 /* ------------------------------------------------------- small locks ---- */
 
@@ -59,6 +58,9 @@ void rt__note_wakeup(rt__note *n);
 void rt__note_sleep(rt__note *n);
 /* Returns true if woken, false on timeout (ns < 0 sleeps without limit). */
 bool rt__note_tsleep(rt__note *n, int64_t ns);
+
+/* gc.h needs rt__lock; sched.h needs gc.h's rt__mcache (in rt_p). */
+#include "../gc/gc.h"
 
 /* -------------------------------------------------------------- G ------- */
 
@@ -95,6 +97,11 @@ struct rt_g {
     const char *waitreason; /* set when parking; kept until the next park */
     int64_t waitsince;      /* rt_nanotime when it last parked */
     int saved_errno;        /* errno while switched out */
+    /* Stack pointer of the caller of rt_syscall_enter once that call
+     * returns: while the G is in SYSCALL its thread runs below it, and the
+     * collector scans [syscallsp, stack.hi) (gcstop.c).  Written by the G
+     * itself before it publishes SYSCALL. */
+    uintptr_t syscallsp;
     bool is_system;         /* a runtime goroutine (hidden in tracebacks) */
     bool is_g0;
 
@@ -222,6 +229,14 @@ enum {
     RT_AFTER_SYSCALL_BLOCK, /* prev could not get a P back: global queue */
 };
 
+/* Callee-saved registers rt_syscall_enter saves: x86-64 rbx rbp r12-r15;
+ * aarch64 x19-x28 and x29/x30. */
+#if defined(__aarch64__)
+#define RT_SYSCALL_NREGS 12
+#else
+#define RT_SYSCALL_NREGS 6
+#endif
+
 struct rt_m {
     rt_g g0;          /* scheduler context on the thread's own stack */
     rt_g *curg;       /* the G running on this M, or NULL (on g0) */
@@ -244,6 +259,10 @@ struct rt_m {
     int *errno_addr;  /* this thread's errno, saved on every switch */
     volatile int nostop;       /* no-stop region depth (gcstop.c) */
     volatile int stop_pending; /* a stop signal came inside one */
+    /* The callee-saved registers of curg as rt_syscall_enter found them
+     * (RT_SYSCALL_NREGS words, see asm_*.S); valid while curg is in
+     * SYSCALL.  Written by this M before it publishes SYSCALL. */
+    uintptr_t syscallregs[RT_SYSCALL_NREGS];
 
     /* the deferred action for the context just switched out of */
     int after;
@@ -368,6 +387,10 @@ int32_t rt__gcount(void);
 /* rt_go for runtime goroutines (finalizers, sweeper, ...): not counted by
  * rt_num_goroutine and hidden in tracebacks below level 2. */
 int64_t rt__go_system(void (*fn)(void *arg), void *arg);
+/* The C half of rt_syscall_enter (asm_*.S): regs are the caller's
+ * callee-saved registers (RT_SYSCALL_NREGS words), sp the caller's stack
+ * pointer once rt_syscall_enter returns. */
+void rt__syscall_enter(const uintptr_t *regs, uintptr_t sp);
 /* Gives pp, whose M is stuck in a syscall, to another M (sysmon). */
 void rt__handoffp(rt_p *pp);
 /* Moves every timer of `from` onto `to` (procresize). */
@@ -520,6 +543,9 @@ int64_t rt__timers_next(void);
 /* Drops the contents of every rt_pool (the collector calls it at the start
  * of each cycle, with the world stopped). */
 void rt__pool_clear_all(void);
+/* Frees what the last clear retired (after the world restarts: no malloc
+ * or free while it is stopped). */
+void rt__pool_free_retired(void);
 /* Whether a sync primitive may spin (iter spins done so far): only while
  * other Ps are running goroutines and the local run queue is empty. */
 bool rt__sync_can_spin(int iter);
