@@ -274,6 +274,10 @@ done
 # records why in FAILS).  Both runtimes get a clean environment for their
 # knobs, and a timeout so that a hang (a lost wake-up) ends the round.
 RAW="$BUILD/bench/latest.raw"
+# The host's load before and after the runs goes into the table: other
+# tenants' work on a 2-CPU machine moves the figures more than anything
+# grt does, and the collector workloads use both CPUs.
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 : >"$RAW"
 declare -A FAILS=()
 if [ "$QUICK" = 1 ]; then TIMEOUT=120; else TIMEOUT=900; fi
@@ -358,6 +362,7 @@ TABLE="$BUILD/bench/latest.md"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet 2>/dev/null || echo ' (dirty)')"
   echo "- machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1); $(uname -sr)"
+  echo "- load average (1, 5, 15 min) before the runs: ${LOAD_BEFORE:-?}; after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
   echo "- $(go version | sed 's/^go version //'); grt build: $BUILD_TYPE ($BUILD)"
   if [ "$QUICK" = 1 ]; then
     echo "- **quick mode**: small sizes, $ROUNDS round(s) -- a smoke test; the figures are not comparable with the anchors"
