@@ -145,6 +145,7 @@ typedef struct rt__span {
     bool noscan;             /* objects hold no pointers (rt_alloc_noscan) */
     bool needzero;           /* slots may hold old data */
     size_t elemsize;         /* object size (a large span: its whole size) */
+    size_t npages;
     uint64_t *allocbits;     /* [nwords]: marks that survived the sweep */
     uint64_t *markbits;      /* [nwords]: this cycle's marks */
     /* allocation state (see "Invariants" above) */
@@ -155,7 +156,6 @@ typedef struct rt__span {
                               * typeidx is NULL (NULL: untyped) */
     uint16_t *typeidx;       /* [nelems] type name indices once mixed */
     /* the rest */
-    size_t npages;
     struct rt__span *next, *prev; /* free list, or the owner's lists */
     _Atomic uint32_t sweepgen;
     bool incache;            /* held by a P's cache */
@@ -187,6 +187,13 @@ static inline void rt__span_list_remove(rt__span **head, rt__span *s)
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
+}
+
+/* Whether addr lies inside s (page-map entries inside free spans may be
+ * stale: heap.c). */
+static inline bool rt__span_contains(const rt__span *s, uintptr_t addr)
+{
+    return addr - s->base < (s->npages << RT_GC_PAGE_SHIFT);
 }
 
 static inline uint32_t rt__span_nwords(const rt__span *s)

@@ -95,6 +95,20 @@ static size_t page_of(uintptr_t addr)
     return (addr - arena_base) >> RT_GC_PAGE_SHIFT;
 }
 
+/* Free spans map only their first and last pages (all coalescing needs:
+ * the neighbours' ends); in-use spans map every page (any interior address
+ * finds its span).  Pages inside a free span may therefore name a stale
+ * span record: lookups check that the address lies inside the span they
+ * found (rt__span_contains).  Mapping every page of every free span on
+ * each split and merge made heap operations cost O(pages): a 64 MiB growth
+ * rewrote 8,192 entries per 8 KiB span handed out. */
+static void map_free(rt__span *s)
+{
+    size_t p = page_of(s->base);
+    pagemap[p] = s;
+    pagemap[p + s->npages - 1] = s;
+}
+
 static void map_span(rt__span *s)
 {
     size_t p = page_of(s->base);
@@ -156,7 +170,7 @@ static bool grow(size_t npages)
     rt__span *s = span_new();
     s->base = arena_base + (npages_used << RT_GC_PAGE_SHIFT);
     s->npages = n;
-    map_span(s); /* before the arena grows: the marker reads the map */
+    map_free(s); /* before the arena grows: the marker reads the map */
     npages_used += n;
     atomic_store_explicit(&rt__arena_used, npages_used << RT_GC_PAGE_SHIFT,
                           memory_order_release);
@@ -168,7 +182,7 @@ static bool grow(size_t npages)
         span_release(s);
         s = prev;
     }
-    map_span(s);
+    map_free(s);
     free_insert(s);
     return true;
 }
@@ -179,11 +193,26 @@ static rt__span *find_free(size_t npages)
     for (size_t n = npages; n < RT_GC_FREE_LISTS; n++)
         if (free_lists[n])
             return free_lists[n];
+    /* Large free spans: best fit for large requests (rare); a small
+     * request splits the lowest-addressed of the first few, which keeps
+     * the search O(1) however many large spans there are and tends to
+     * pack the heap towards its low end. */
     rt__span *best = NULL;
-    for (rt__span *s = free_lists[0]; s; s = s->next)
-        if (s->npages >= npages && (best == NULL || s->npages < best->npages ||
-                                    (s->npages == best->npages && s->base < best->base)))
+    int looked = 0;
+    for (rt__span *s = free_lists[0]; s; s = s->next) {
+        if (s->npages < npages)
+            continue;
+        if (npages < RT_GC_FREE_LISTS) {
+            if (best == NULL || s->base < best->base)
+                best = s;
+            if (++looked == 8)
+                break;
+            continue;
+        }
+        if (best == NULL || s->npages < best->npages ||
+            (s->npages == best->npages && s->base < best->base))
             best = s;
+    }
     return best;
 }
 
@@ -212,7 +241,7 @@ rt__span *rt__heap_alloc_span(size_t npages)
         t->npreleased = s->npreleased < t->npages ? s->npreleased : t->npages;
         s->npreleased -= t->npreleased;
         s->npages = npages;
-        map_span(t);
+        map_free(t);
         free_insert(t);
         t->unused_since = s->unused_since;
     }
@@ -220,6 +249,7 @@ rt__span *rt__heap_alloc_span(size_t npages)
      * they are in use again. */
     npages_released -= s->npreleased;
     s->npreleased = 0;
+    map_span(s);
     s->state = RT_SPAN_INUSE;
     nspans_inuse++;
     rt__lock_release(&heap_lock);
@@ -255,7 +285,7 @@ void rt__heap_free_span(rt__span *s)
             span_release(after);
         }
     }
-    map_span(s);
+    map_free(s);
     free_insert(s);
     rt__lock_release(&heap_lock);
 }
@@ -265,7 +295,7 @@ rt__span *rt__heap_span_of(uintptr_t addr)
     if (addr < arena_base || addr >= arena_base + (npages_used << RT_GC_PAGE_SHIFT))
         return NULL;
     rt__span *s = pagemap[page_of(addr)];
-    return s && s->state == RT_SPAN_INUSE ? s : NULL;
+    return s && s->state == RT_SPAN_INUSE && rt__span_contains(s, addr) ? s : NULL;
 }
 
 void *rt__gc_sysrealloc(void *old, size_t oldbytes, size_t newbytes)
@@ -344,9 +374,12 @@ void rt__heap_check(void)
         rt__span *s = pagemap[p];
         if (s == NULL || s->base != arena_base + (p << RT_GC_PAGE_SHIFT) || s->npages == 0)
             rt__throwf("heap_check: page %zu does not start a span", p);
-        for (size_t i = 0; i < s->npages; i++)
-            if (pagemap[p + i] != s)
-                rt__throwf("heap_check: page %zu maps to the wrong span", p + i);
+        if (pagemap[p + s->npages - 1] != s)
+            rt__throwf("heap_check: last page %zu maps to the wrong span", p + s->npages - 1);
+        if (s->state == RT_SPAN_INUSE)
+            for (size_t i = 0; i < s->npages; i++)
+                if (pagemap[p + i] != s)
+                    rt__throwf("heap_check: page %zu maps to the wrong span", p + i);
         if (s->state == RT_SPAN_FREE) {
             if (prev && prev->state == RT_SPAN_FREE)
                 rt__throwf("heap_check: adjacent free spans at page %zu", p);

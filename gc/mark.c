@@ -196,7 +196,7 @@ static inline void mark_word(worker *w, uintptr_t v)
     if (off >= a_size)
         return;
     rt__span *s = a_map[off >> RT_GC_PAGE_SHIFT];
-    if (s == NULL || s->state != RT_SPAN_INUSE)
+    if (s == NULL || s->state != RT_SPAN_INUSE || !rt__span_contains(s, v))
         return;
     uint32_t i = rt__span_index(s, v - s->base);
     if (i >= s->nelems || !rt__span_slot_allocated(s, i))
