@@ -36,6 +36,7 @@
 
 #include "gc/gc.h"
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 #define MIN_HEAP ((uint64_t)4 << 20)
 
@@ -171,6 +172,8 @@ static void gc_cycle(bool force, bool eager)
      * world stopped. */
     if (!rt__sweep_done())
         rt__throw("gc: unswept spans with the world stopped");
+    if (rt__unlikely(rt__debug.allocfreetrace))
+        rt__tracegc();
     uint64_t nspan = 0;
     rt__heap_foreach_inuse(count_span, &nspan);
     t.t1 = rt_nanotime();

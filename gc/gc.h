@@ -232,6 +232,8 @@ typedef struct rt__mcache {
  * "out of memory" when the arena is exhausted; may run a collection. */
 void *rt__gc_alloc(size_t n, bool noscan);
 void *rt__gc_alloc_typed(size_t n, const char *type, bool array);
+/* A channel (rt_chan_make): allocfreetrace prints it as "channel". */
+void *rt__gc_alloc_chan(size_t n);
 /* Hands a cache's spans back to the central lists (world stopped, or a P
  * going away). */
 void rt__mcache_flush(rt__mcache *mc);

@@ -38,6 +38,7 @@
 
 #include "gc/gc.h"
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 rt__central rt__centrals[2][RT_GC_MAX_CLASSES]; /* [noscan][class] */
 rt__lock rt__large_lock;
@@ -290,7 +291,7 @@ static void record_type(void *p, const char *type)
     s->types[rt__span_index(s, (uintptr_t)p - s->base)] = type;
 }
 
-static void *gc_alloc(size_t n, bool noscan, const char *type)
+static void *gc_alloc(size_t n, bool noscan, const char *type, int kind)
 {
     if (n == 0)
         n = 1;
@@ -312,6 +313,10 @@ static void *gc_alloc(size_t n, bool noscan, const char *type)
             record_type(p, type);
         rt__lock_release(&shared_lock);
     }
+    /* Outside the no-stop region, before the cycle the slow path may start
+     * (its tracegc follows this record). */
+    if (rt__unlikely(rt__debug.allocfreetrace))
+        rt__tracealloc(p, n, type, kind);
     if (rt__unlikely(slow))
         rt__gc_maybe_trigger();
     return p;
@@ -319,13 +324,17 @@ static void *gc_alloc(size_t n, bool noscan, const char *type)
 
 void *rt__gc_alloc(size_t n, bool noscan)
 {
-    return gc_alloc(n, noscan, NULL);
+    return gc_alloc(n, noscan, NULL, RT_TRACE_SINGLE);
 }
 
 void *rt__gc_alloc_typed(size_t n, const char *type, bool array)
 {
-    (void)array; /* allocfreetrace will tell "array of" from "single object of" */
-    return gc_alloc(n, false, type);
+    return gc_alloc(n, false, type, array ? RT_TRACE_ARRAY : RT_TRACE_SINGLE);
+}
+
+void *rt__gc_alloc_chan(size_t n)
+{
+    return gc_alloc(n, false, NULL, RT_TRACE_CHAN);
 }
 
 void rt__mcache_flush(rt__mcache *mc)

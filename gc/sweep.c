@@ -31,6 +31,7 @@
 
 #include "gc/gc.h"
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 static void count_freed(rt__span *s, uint32_t freed)
 {
@@ -72,10 +73,14 @@ bool rt__sweep_span(rt__span *s)
         nbefore += (uint32_t)__builtin_popcountll(before);
         nlive += (uint32_t)__builtin_popcountll(live);
         uint64_t dead = before & ~live;
-        if (dead != 0 && (s->types != NULL || RT_DEBUG >= 2)) {
+        if (dead != 0 && (s->types != NULL || RT_DEBUG >= 2 ||
+                          rt__unlikely(rt__debug.allocfreetrace))) {
             while (dead) {
                 uint32_t i = lo + (uint32_t)__builtin_ctzll(dead);
                 dead &= dead - 1;
+                if (rt__unlikely(rt__debug.allocfreetrace))
+                    rt__tracefree((void *)(s->base + (uintptr_t)i * s->elemsize),
+                                  s->elemsize);
                 if (s->types != NULL)
                     s->types[i] = NULL;
                 if (RT_DEBUG >= 2)
