@@ -225,11 +225,16 @@ void rt__sweep_finish(void)
 
 static rt__gc_waiter bgsweep_wait;
 static _Atomic int bgsweep_started;
+static _Atomic int force_pass = -1; /* a forced cycle asked for by sysmon */
 
 static void bgsweep(void *arg)
 {
     (void)arg;
     for (;;) {
+        /* The scavenger's forced cycle (it needs a goroutine). */
+        int k = atomic_exchange(&force_pass, -1);
+        if (k >= 0)
+            rt__gc_forced(k);
         int n = 0;
         while (rt__sweep_one()) {
             atomic_fetch_add_explicit(&rt__gcstat.bg_swept, 1, memory_order_relaxed);
@@ -253,4 +258,14 @@ void rt__bgsweep_wake(void)
 {
     if (atomic_load(&bgsweep_started))
         rt__gc_wake(&bgsweep_wait);
+}
+
+bool rt__bgsweep_force(int k)
+{
+    if (!atomic_load(&bgsweep_started))
+        return false;
+    int idle = -1;
+    if (atomic_compare_exchange_strong(&force_pass, &idle, k))
+        rt__gc_wake(&bgsweep_wait);
+    return true; /* or an earlier pass's request is still pending */
 }
