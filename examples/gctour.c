@@ -54,8 +54,8 @@ static int gctour(int argc, char **argv)
     char *buf = rt_alloc(small ? 100 : 100000);
     long *counts = rt_new_array(long, 16);
     memset(buf, 'x', 100);
-    counts[0] = 1;
-    c = NULL;
+    counts[0] = (long)rt_chan_cap(c);
+    c = NULL; /* the channel is garbage now */
     rt_gc();
     rt_free_os_memory();
     if (sum(kept) != want) {
