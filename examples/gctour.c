@@ -10,10 +10,11 @@
  *       "tracegc()" block at the start of each collection.
  *
  * What it does
- *   Keeps a binary tree of depth 12 alive (8,191 typed nodes), builds and
- *   drops 40 more of depth 12 (about 330,000 nodes of garbage, enough for
- *   several collections), makes a channel and an untyped buffer, then calls
- *   rt_gc and rt_free_os_memory and checks the kept tree.  With the argument
+ *   Keeps a binary tree of depth 16 alive (131,071 typed nodes of 24
+ *   bytes, each in the 32-byte size class: 4 MB), builds and drops 40 of
+ *   depth 13 (655,000 nodes, 20 MB of garbage: several collections), makes
+ *   a channel and an untyped buffer, then calls rt_gc and
+ *   rt_free_os_memory and checks the kept tree.  With the argument
  *   "small" it allocates only a handful of objects (allocfreetrace prints a
  *   traceback for each one).
  */
@@ -45,11 +46,11 @@ static long sum(const node *n)
 static int gctour(int argc, char **argv)
 {
     bool small = argc > 1 && strcmp(argv[1], "small") == 0;
-    int depth = small ? 1 : 12, drops = small ? 1 : 40;
+    int depth = small ? 1 : 16, drops = small ? 1 : 40;
     node *kept = tree(depth, 1);
     long want = sum(kept);
     for (int i = 0; i < drops; i++)
-        (void)tree(depth, 1); /* garbage at once */
+        (void)tree(small ? 1 : 13, 1); /* garbage at once */
     rt_chan *c = rt_chan_make(sizeof(int), 4);
     char *buf = rt_alloc(small ? 100 : 100000);
     long *counts = rt_new_array(long, 16);
