@@ -27,8 +27,8 @@
  *
  * DEBUG=gcstoptheworld=2 sweeps everything with the world stopped (and
  * gctrace counts those spans in the third sweeps field); DEBUG=gcevery=N
- * runs a cycle every N allocation slow paths (a test aid: slow paths happen
- * at least once per span, so small N collects very often).
+ * runs a cycle every N allocations (a test aid; the fast path pays one
+ * branch on the setting whether it is on or off).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +51,7 @@ static uint64_t pause_ring[256]; /* under gc_sema; read racily by memstats */
 static _Atomic uint64_t last_gc_wall;
 static _Atomic int64_t last_gc_end;  /* rt_nanotime at the end of the last cycle */
 static uint64_t bg_last;             /* bg_swept at the last gctrace line's cycle */
-static _Atomic uint64_t slowpaths;   /* gcevery */
+static _Atomic uint64_t nallocs;     /* gcevery */
 static uint64_t nspan_last;          /* gctrace field 12 */
 static _Atomic uint64_t pause_swept; /* gctrace field 14 */
 static _Atomic int gc_inited;
@@ -256,7 +256,7 @@ again:;
 void rt__gc_maybe_trigger(void)
 {
     if (rt__debug.gcevery > 0) {
-        uint64_t k = atomic_fetch_add_explicit(&slowpaths, 1, memory_order_relaxed) + 1;
+        uint64_t k = atomic_fetch_add_explicit(&nallocs, 1, memory_order_relaxed) + 1;
         if (k % (uint64_t)rt__debug.gcevery == 0 && rt__getg() != NULL &&
             !rt__getg()->is_system) {
             gc_cycle(false, false);

@@ -110,8 +110,16 @@ typedef struct rt__sizeclass {
 void rt__sizeclass_init(void);
 int rt__sizeclass_count(void); /* n: the largest valid class */
 const rt__sizeclass *rt__sizeclass_get(int cls);
-/* The smallest class whose objects hold n bytes (1 <= n <= 32 KiB). */
-int rt__sizeclass_of(size_t n);
+/* The smallest class whose objects hold n bytes (1 <= n <= 32 KiB; the
+ * table must be built). */
+extern uint8_t rt__class8[];
+extern uint8_t rt__class128[];
+static inline int rt__sizeclass_of(size_t n)
+{
+    if (n <= 1024)
+        return rt__class8[(n + 7) / 8];
+    return rt__class128[(n - 1024 + 127) / 128];
+}
 
 /* ------------------------------------------------------------ heap.c ---- */
 
@@ -126,29 +134,34 @@ typedef struct rt__special rt__special;
  * span is free; an in-use span belongs to whoever holds it (a P's cache,
  * a central list under its lock, the sweeper that took it). */
 typedef struct rt__span {
+    /* What the marker reads for every candidate pointer comes first, in
+     * one cache line. */
     uintptr_t base;          /* first byte (page aligned) */
-    size_t npages;
-    struct rt__span *next, *prev; /* free list, or the owner's lists */
+    uint32_t divmul;         /* index of offset o: (o * divmul) >> 32 */
+    uint32_t nelems;         /* object slots in the span */
+    uint32_t freeindex;      /* slots [0, freeindex) are allocated */
     uint8_t state;           /* RT_SPAN_* */
     uint8_t sizeclass;       /* 0: one large object */
     bool noscan;             /* objects hold no pointers (rt_alloc_noscan) */
     bool needzero;           /* slots may hold old data */
-    bool incache;            /* held by a P's cache */
-    bool has_special;        /* some object has a finalizer */
     size_t elemsize;         /* object size (a large span: its whole size) */
-    uint32_t nelems;         /* object slots in the span */
-    uint32_t divmul;         /* index of offset o: (o * divmul) >> 32 */
-    /* allocation state (see "Invariants" above) */
-    uint32_t freeindex;      /* slots [0, freeindex) are allocated */
-    uint32_t cacheidx;       /* alloccache covers slots [cacheidx, +64) */
-    uint64_t alloccache;     /* bit k set: slot cacheidx + k is free */
-    uint32_t allocated_at_sweep; /* objects kept by the last sweep */
-    _Atomic uint32_t sweepgen;
     uint64_t *allocbits;     /* [nwords]: marks that survived the sweep */
     uint64_t *markbits;      /* [nwords]: this cycle's marks */
+    /* allocation state (see "Invariants" above) */
+    uint64_t alloccache;     /* bit k set: slot cacheidx + k is free */
+    uint32_t cacheidx;       /* alloccache covers slots [cacheidx, +64) */
+    uint32_t allocated_at_sweep; /* objects kept by the last sweep */
+    const char *type1;       /* rt_new's type name of every object, while
+                              * typeidx is NULL (NULL: untyped) */
+    uint16_t *typeidx;       /* [nelems] type name indices once mixed */
+    /* the rest */
+    size_t npages;
+    struct rt__span *next, *prev; /* free list, or the owner's lists */
+    _Atomic uint32_t sweepgen;
+    bool incache;            /* held by a P's cache */
+    bool has_special;        /* some object has a finalizer */
     uint64_t inlinebits[2];  /* both bitmaps when nelems <= 64 */
     uint64_t *bitsmem;       /* the calloc'd block of both, or NULL */
-    const char **types;      /* [nelems] rt_new type names, or NULL */
     /* page heap state (free spans) */
     int64_t unused_since;    /* when it became free (scavenger) */
     size_t npreleased;       /* pages returned to the OS */
@@ -234,6 +247,8 @@ void *rt__gc_alloc(size_t n, bool noscan);
 void *rt__gc_alloc_typed(size_t n, const char *type, bool array);
 /* A channel (rt_chan_make): allocfreetrace prints it as "channel". */
 void *rt__gc_alloc_chan(size_t n);
+/* The type name of allocated slot i of s (rt_new's T), or NULL. */
+const char *rt__gc_slot_type(const rt__span *s, uint32_t i);
 /* Hands a cache's spans back to the central lists (world stopped, or a P
  * going away). */
 void rt__mcache_flush(rt__mcache *mc);

@@ -102,7 +102,8 @@ void rt__span_init_objects(rt__span *s, int cls, bool noscan)
     s->cacheidx = 0;
     s->alloccache = s->nelems >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << s->nelems) - 1;
     s->allocated_at_sweep = 0;
-    s->types = NULL;
+    s->type1 = NULL;
+    s->typeidx = NULL;
     s->has_special = false;
     s->incache = false;
     atomic_store_explicit(&s->sweepgen, atomic_load(&rt__sweepgen), memory_order_relaxed);
@@ -117,13 +118,14 @@ void rt__span_release_objects(rt__span *s)
                                   2 * rt__span_nwords(s) * sizeof(uint64_t),
                                   memory_order_relaxed);
     }
-    if (s->types != NULL) {
-        free(s->types);
-        atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes, s->nelems * sizeof(char *),
+    if (s->typeidx != NULL) {
+        free(s->typeidx);
+        atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes, s->nelems * sizeof(uint16_t),
                                   memory_order_relaxed);
     }
     s->allocbits = s->markbits = NULL;
-    s->types = NULL;
+    s->typeidx = NULL;
+    s->type1 = NULL;
     s->nelems = 0; /* the marker ignores words into a span being freed */
 }
 
@@ -221,9 +223,83 @@ static rt__span *refill(rt__mcache *mc, int kind, int cls)
 
 /* ---------------------------------------------------------- allocation -- */
 
+/* ------------------------------------------------------- type names ---- */
+
+/*
+ * rt_new's type names, at no cost to rt_alloc: a span remembers one name
+ * for all its objects (type1) as long as they agree -- the common case, a
+ * span full of one struct -- and only when a span mixes types (or typed
+ * and untyped objects) does it get a per-slot table of 16-bit indices into
+ * the global name table.  rt_alloc pays one load and a not-taken branch
+ * (type1 and typeidx are NULL in spans that never saw rt_new).
+ */
+#define MAX_TYPES 65535
+static const char *type_names[MAX_TYPES + 1]; /* [0] = untyped */
+static uint32_t ntypes;
+static rt__lock types_lock;
+
+static uint16_t type_index(const char *name)
+{
+    if (name == NULL)
+        return 0;
+    rt__lock_acquire(&types_lock);
+    uint16_t idx = MAX_TYPES; /* "too many types": shown as the last one */
+    for (uint32_t k = 1; k <= ntypes; k++)
+        if (type_names[k] == name) {
+            idx = (uint16_t)k;
+            break;
+        }
+    if (idx == MAX_TYPES && ntypes < MAX_TYPES - 1) {
+        type_names[++ntypes] = name;
+        idx = (uint16_t)ntypes;
+    }
+    rt__lock_release(&types_lock);
+    return idx;
+}
+
+const char *rt__gc_slot_type(const rt__span *s, uint32_t i)
+{
+    if (s->typeidx != NULL)
+        return type_names[s->typeidx[i]];
+    return s->type1;
+}
+
+/* Objects allocated in s other than slot i. */
+static bool others_allocated(const rt__span *s, uint32_t i)
+{
+    for (uint32_t k = 0; k < s->nelems; k++)
+        if (k != i && rt__span_slot_allocated(s, k))
+            return true;
+    return false;
+}
+
+/* Slow path of type recording: slot i of s gets type (NULL: untyped). */
+static void record_type(rt__span *s, uint32_t i, const char *type)
+{
+    if (s->typeidx == NULL) {
+        if (s->type1 == type)
+            return;
+        if (s->type1 == NULL && !others_allocated(s, i)) {
+            s->type1 = type; /* the span's first object */
+            return;
+        }
+        uint16_t *t = calloc(s->nelems, sizeof(uint16_t));
+        if (t == NULL)
+            return; /* names are a debugging aid: not worth dying for */
+        atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, s->nelems * sizeof(uint16_t),
+                                  memory_order_relaxed);
+        uint16_t idx1 = type_index(s->type1);
+        for (uint32_t k = 0; k < s->nelems; k++)
+            t[k] = idx1;
+        s->typeidx = t;
+    }
+    s->typeidx[i] = type_index(type);
+}
+
 /* In a no-stop region.  Sets *slow when a slow path ran (the caller then
  * checks the collection trigger after leaving the region). */
-static inline void *alloc_small(rt__mcache *mc, int cls, int kind, bool *slow)
+static inline void *alloc_small(rt__mcache *mc, int cls, int kind, const char *type,
+                                bool *slow)
 {
     rt__span *s = mc->alloc[kind][cls];
     uint64_t c;
@@ -236,14 +312,25 @@ static inline void *alloc_small(rt__mcache *mc, int cls, int kind, bool *slow)
     uint32_t i = s->cacheidx + (uint32_t)__builtin_ctzll(c);
     s->alloccache = c & (c - 1);
     s->freeindex = i + 1;
-    void *p = (void *)(s->base + (uintptr_t)i * s->elemsize);
+    uintptr_t size = s->elemsize;
+    void *p = (void *)(s->base + (uintptr_t)i * size);
     counter_add(&mc->nmalloc[cls], 1);
-    if (s->needzero)
-        memset(p, 0, s->elemsize);
+    if (rt__unlikely(s->type1 != type || s->typeidx != NULL))
+        record_type(s, i, type);
+    if (s->needzero) {
+        if (size <= 64) {
+            /* small objects: a few word stores beat a call to memset */
+            uint64_t *w = p;
+            for (uintptr_t k = 0; k < size / 8; k++)
+                w[k] = 0;
+        } else {
+            memset(p, 0, size);
+        }
+    }
     return p;
 }
 
-static void *alloc_large(rt__mcache *mc, size_t n, bool noscan)
+static void *alloc_large(rt__mcache *mc, size_t n, bool noscan, const char *type)
 {
     size_t npages = (n + RT_GC_PAGE_SIZE - 1) >> RT_GC_PAGE_SHIFT;
     if (npages == 0) /* n + page - 1 wrapped around */
@@ -254,6 +341,7 @@ static void *alloc_large(rt__mcache *mc, size_t n, bool noscan)
     rt__span_init_objects(s, 0, noscan);
     s->freeindex = 1;
     s->alloccache = 0;
+    s->type1 = type;
     size_t bytes = npages << RT_GC_PAGE_SHIFT;
     if (s->needzero)
         memset((void *)s->base, 0, bytes);
@@ -267,31 +355,19 @@ static void *alloc_large(rt__mcache *mc, size_t n, bool noscan)
     return (void *)s->base;
 }
 
-static void *alloc_in(rt__mcache *mc, size_t n, bool noscan, bool *slow)
+static inline void *alloc_in(rt__mcache *mc, size_t n, bool noscan, const char *type,
+                             bool *slow)
 {
-    if (n <= RT_GC_MAX_SMALL)
-        return alloc_small(mc, rt__sizeclass_of(n), noscan, slow);
+    if (rt__likely(n <= RT_GC_MAX_SMALL))
+        return alloc_small(mc, rt__sizeclass_of(n), noscan, type, slow);
     *slow = true;
-    return alloc_large(mc, n, noscan);
+    return alloc_large(mc, n, noscan, type);
 }
 
-/* Records p's type name (span owner: the caller's no-stop region or the
- * shared cache's lock). */
-static void record_type(void *p, const char *type)
-{
-    rt__span *s = rt__heap_span_of((uintptr_t)p);
-    if (s->types == NULL) {
-        const char **t = calloc(s->nelems, sizeof(char *));
-        if (t == NULL)
-            return; /* names are a debugging aid: not worth dying for */
-        atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, s->nelems * sizeof(char *),
-                                  memory_order_relaxed);
-        s->types = t;
-    }
-    s->types[rt__span_index(s, (uintptr_t)p - s->base)] = type;
-}
-
-static void *gc_alloc(size_t n, bool noscan, const char *type, int kind)
+/* Everything but the fast path: large objects, exhausted windows, type
+ * changes, threads without a P, the debug modes, the collection trigger. */
+static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
+                                                     const char *type, int kind)
 {
     if (n == 0)
         n = 1;
@@ -300,26 +376,62 @@ static void *gc_alloc(size_t n, bool noscan, const char *type, int kind)
     rt_m *mp = rt__getm();
     if (rt__likely(mp != NULL && mp->p != NULL)) {
         rt__nostop_begin(mp);
-        p = alloc_in(&mp->p->mcache, n, noscan, &slow);
-        if (type != NULL)
-            record_type(p, type);
+        p = alloc_in(&mp->p->mcache, n, noscan, type, &slow);
         rt__nostop_end(mp);
     } else {
         rt__sizeclass_init();
         rt__heap_init();
         rt__lock_acquire(&shared_lock);
-        p = alloc_in(&shared_cache, n, noscan, &slow);
-        if (type != NULL)
-            record_type(p, type);
+        p = alloc_in(&shared_cache, n, noscan, type, &slow);
         rt__lock_release(&shared_lock);
     }
     /* Outside the no-stop region, before the cycle the slow path may start
      * (its tracegc follows this record). */
     if (rt__unlikely(rt__debug.allocfreetrace))
         rt__tracealloc(p, n, type, kind);
-    if (rt__unlikely(slow))
+    if (rt__unlikely(slow | (rt__debug.gcevery != 0)))
         rt__gc_maybe_trigger();
     return p;
+}
+
+/* The fast path, inlined into rt_alloc and friends: a small object from
+ * the window of the P's span, no type change, zeroing by word stores. */
+static inline __attribute__((always_inline)) void *gc_alloc(size_t n, bool noscan,
+                                                            const char *type, int kind)
+{
+    rt_m *mp = rt__getm();
+    /* The debug modes (gcevery, allocfreetrace) take the slow path: one
+     * test of both settings. */
+    if (rt__likely(mp != NULL && mp->p != NULL && n - 1 < RT_GC_MAX_SMALL &&
+                   (rt__debug.gcevery | rt__debug.allocfreetrace) == 0)) {
+        rt__mcache *mc = &mp->p->mcache;
+        int cls = rt__sizeclass_of(n);
+        rt__nostop_begin(mp);
+        rt__span *s = mc->alloc[noscan][cls];
+        uint64_t c;
+        if (rt__likely(s != NULL && (c = s->alloccache) != 0 && s->type1 == type &&
+                       s->typeidx == NULL)) {
+            uint32_t i = s->cacheidx + (uint32_t)__builtin_ctzll(c);
+            s->alloccache = c & (c - 1);
+            s->freeindex = i + 1;
+            uintptr_t size = s->elemsize;
+            void *p = (void *)(s->base + (uintptr_t)i * size);
+            counter_add(&mc->nmalloc[cls], 1);
+            if (s->needzero) {
+                if (size <= 64) {
+                    uint64_t *w = p;
+                    for (uintptr_t k = 0; k < size / 8; k++)
+                        w[k] = 0;
+                } else {
+                    memset(p, 0, size);
+                }
+            }
+            rt__nostop_end(mp);
+            return p;
+        }
+        rt__nostop_end(mp);
+    }
+    return gc_alloc_slow(n, noscan, type, kind);
 }
 
 void *rt__gc_alloc(size_t n, bool noscan)

@@ -196,9 +196,12 @@ static inline void mark_word(worker *w, uintptr_t v)
         return;
     _Atomic uint64_t *mw = (_Atomic uint64_t *)&s->markbits[i / 64];
     uint64_t bit = (uint64_t)1 << (i % 64);
-    if (atomic_load_explicit(mw, memory_order_relaxed) & bit)
+    uint64_t old = atomic_load_explicit(mw, memory_order_relaxed);
+    if (old & bit)
         return;
-    if (atomic_fetch_or_explicit(mw, bit, memory_order_relaxed) & bit)
+    if (nproc == 1) /* alone: no locked instruction needed */
+        atomic_store_explicit(mw, old | bit, memory_order_relaxed);
+    else if (atomic_fetch_or_explicit(mw, bit, memory_order_relaxed) & bit)
         return;
     w->marked_bytes += s->elemsize;
     w->marked_objects++;
@@ -278,15 +281,33 @@ static bool take_packet(worker *w)
     return p != NULL;
 }
 
+/* Scanning goes through a small FIFO between the mark stack and the
+ * scanner: an entry is prefetched when it leaves the stack and scanned
+ * PREFETCH entries later, so the cache miss on a newly found object (the
+ * cost of marking a linked structure) overlaps the scanning of others. */
+#define PREFETCH 8
+
 static void drain(worker *w)
 {
     unsigned tick = 0;
-    while (w->n > 0) {
-        mrange r = w->stk[--w->n];
+    mrange ring[PREFETCH];
+    unsigned rh = 0, rn = 0;
+    for (;;) {
+        while (rn < PREFETCH && w->n > 0) {
+            mrange r = w->stk[--w->n];
+            __builtin_prefetch((const void *)r.lo);
+            ring[(rh + rn) % PREFETCH] = r;
+            rn++;
+        }
+        if (rn == 0)
+            break;
+        mrange r = ring[rh];
+        rh = (rh + 1) % PREFETCH;
+        rn--;
         scan_range(w, r.lo, r.hi);
         if (w->n > LOCAL_MAX) {
             give_packet(w, PACKET_N);
-        } else if ((++tick & 63) == 0 && w->n >= 4 &&
+        } else if ((++tick & 7) == 0 && w->n >= 4 &&
                    atomic_load_explicit(&nwait, memory_order_relaxed) > 0 &&
                    atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0) {
             /* Someone is idle and nothing is shared: hand half over. */

@@ -73,16 +73,13 @@ bool rt__sweep_span(rt__span *s)
         nbefore += (uint32_t)__builtin_popcountll(before);
         nlive += (uint32_t)__builtin_popcountll(live);
         uint64_t dead = before & ~live;
-        if (dead != 0 && (s->types != NULL || RT_DEBUG >= 2 ||
-                          rt__unlikely(rt__debug.allocfreetrace))) {
+        if (dead != 0 && (RT_DEBUG >= 2 || rt__unlikely(rt__debug.allocfreetrace))) {
             while (dead) {
                 uint32_t i = lo + (uint32_t)__builtin_ctzll(dead);
                 dead &= dead - 1;
                 if (rt__unlikely(rt__debug.allocfreetrace))
                     rt__tracefree((void *)(s->base + (uintptr_t)i * s->elemsize),
                                   s->elemsize);
-                if (s->types != NULL)
-                    s->types[i] = NULL;
                 if (RT_DEBUG >= 2)
                     memset((void *)(s->base + (uintptr_t)i * s->elemsize), 0xdb, s->elemsize);
             }

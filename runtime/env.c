@@ -190,7 +190,7 @@ static const setting settings[] = {
     {"gcstoptheworld", NULL, true, FIELD(gcstoptheworld), 0, NULL, p_uint,
      WANT_UINT, "1: collect with the world stopped; 2: also sweep then"},
     {"gcevery", NULL, true, FIELD(gcevery), 0, NULL, p_uint, WANT_UINT,
-     "collect every N allocation slow paths (a test aid; 0: off)"},
+     "collect every N allocations (a test aid; 0: off)"},
     {"GOGC", NULL, false, FIELD(gogc), 100, NULL, p_gogc,
      "a percentage or \"off\"",
      "collect when the heap grows by this percent of the live heap"},

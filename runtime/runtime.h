@@ -62,7 +62,7 @@ typedef struct rt__settings {
     int scheddetail;    /* DEBUG scheddetail=1 */
     int allocfreetrace; /* DEBUG allocfreetrace=1 */
     int gcstoptheworld; /* DEBUG gcstoptheworld=N */
-    int gcevery;        /* DEBUG gcevery=N: a cycle every N allocation slow paths */
+    int gcevery;        /* DEBUG gcevery=N: a cycle every N allocations */
     int gogc;           /* GOGC percent; -1 off; default 100 */
     int maxprocs;       /* MAXPROCS; default number of CPUs, capped at 256 */
     int traceback;      /* GOTRACEBACK level: 0 none, 1 default, 2 all, crash=2 */

@@ -20,7 +20,8 @@
  *   - every allocation of the child has its tracealloc, with its kind
  *     (single object of node, array of long, channel, single object) and
  *     the size the heap gave it; typed and channel records show the
- *     allocating function alloc_some and a runtime frame (level 2);
+ *     allocating function alloc_some and the tracer's own frame (a runtime
+ *     frame: level 2);
  *   - per address, records alternate tracealloc, tracefree, tracealloc ...
  *     (a slot is reused only after a free), frees carry the allocated
  *     size, and an address the child allocated ends with a tracealloc
@@ -184,8 +185,8 @@ static void expect(parser *p, const char *re, const char *what)
 }
 
 /* A goroutine header and its frames; returns whether a frame named fn was
- * among them (fn may be NULL) and sets *runtime_frame if one of the
- * runtime's own functions (gc_alloc) appears. */
+ * among them (fn may be NULL) and sets *runtime_frame if the tracer's own
+ * frame (a runtime function) appears. */
 static bool goroutine_block(parser *p, const char *fn, bool *runtime_frame)
 {
     expect(p, HEADER, "a goroutine header");
@@ -198,7 +199,8 @@ static bool goroutine_block(parser *p, const char *fn, bool *runtime_frame)
             const char *name = cur(p);
             if (fn != NULL && strncmp(name, fn, strlen(fn)) == 0 && name[strlen(fn)] == '(')
                 found = true;
-            if (runtime_frame && strcmp(name, "gc_alloc(...)") == 0)
+            /* a frame of libgrt: shown at traceback level 2 only */
+            if (runtime_frame && strcmp(name, "rt__tracealloc(...)") == 0)
                 *runtime_frame = true;
             p->i++;
             expect(p, FILELINE_FP, "a frame's file line with fp=");
@@ -289,7 +291,7 @@ START_TEST(test_allocfreetrace)
             bool user = goroutine_block(&p, "alloc_some", &rtframe);
             if (typed)
                 ck_assert_msg(user && rtframe,
-                              "record of %s at line %zu lacks alloc_some or gc_alloc", e->kind,
+                              "record of %s at line %zu lacks alloc_some or rt__tracealloc", e->kind,
                               p.i);
             expect(&p, "^$", "the blank line ending a record");
         } else if (golden_match(TRACEFREE, line, m, 3)) {
