@@ -54,11 +54,13 @@
  * Nothing here allocates from the GC heap (the tracer would recurse and
  * the sweeper would deadlock) or with malloc (the world may be stopped
  * with a stopped thread inside malloc): the capture buffer is mapped with
- * rt__gc_sysrealloc, the tracebacks use the stack and symtab.c's caches.
+ * mmap and grown with mremap, the tracebacks use the stack and symtab.c's
+ * caches.
  * A buffer that cannot grow is written out as it is and the record
  * continues in a fresh one (whole lines still, only no longer one write).
  */
 #include <string.h>
+#include <sys/mman.h>
 
 #include "trace/trace.h"
 
@@ -79,8 +81,11 @@ static void rec_sink(const char *s, size_t n)
         size_t want = rec.cap ? rec.cap : (size_t)64 << 10;
         while (want < rec.n + n)
             want *= 2;
-        char *p = rt__gc_sysrealloc(rec.p, rec.cap, want);
-        if (p == NULL) {
+        void *p = rec.p == NULL
+                      ? mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                             -1, 0)
+                      : mremap(rec.p, rec.cap, want, MREMAP_MAYMOVE);
+        if (p == MAP_FAILED) {
             /* keep going, in pieces */
             rt__write_whole(2, rec.p, rec.n);
             rec.n = 0;
