@@ -104,6 +104,13 @@ static int nhelpers;              /* threads created */
 static _Atomic uint32_t mark_epoch;
 static _Atomic int nhelpers_done;
 static _Atomic int mark_nproc;    /* workers in this cycle */
+/* Workers that joined this cycle's marking; JOIN_CLOSED once the
+ * initiator is done, after which a helper that wakes late stays out (it
+ * could not find work: all of it comes from the roots and from workers
+ * that joined).  Termination counts joined workers, so a helper the
+ * kernel has not scheduled yet does not hold the pause open. */
+#define JOIN_CLOSED 0x10000
+static _Atomic int joined;
 
 /* The arena as of this cycle (the heap cannot grow while the world is
  * stopped: allocation is stopped with it). */
@@ -416,7 +423,8 @@ static void work(int self)
                 atomic_fetch_sub_explicit(&nwait, 1, memory_order_acq_rel);
                 break;
             }
-            if (atomic_load_explicit(&nwait, memory_order_acquire) == nproc) {
+            if (atomic_load_explicit(&nwait, memory_order_acquire) ==
+                (atomic_load_explicit(&joined, memory_order_acquire) & ~JOIN_CLOSED)) {
                 done = true;
                 break;
             }
@@ -443,11 +451,19 @@ static void *helper_main(void *arg)
         while ((e = atomic_load_explicit(&mark_epoch, memory_order_acquire)) == seen)
             futex(&mark_epoch, FUTEX_WAIT_PRIVATE, seen);
         seen = e;
-        if (id < atomic_load_explicit(&mark_nproc, memory_order_acquire)) {
-            work(id);
-            atomic_fetch_add_explicit(&nhelpers_done, 1, memory_order_acq_rel);
-            futex((_Atomic uint32_t *)&nhelpers_done, FUTEX_WAKE_PRIVATE, 1);
+        if (id >= atomic_load_explicit(&mark_nproc, memory_order_acquire))
+            continue;
+        int j = atomic_load_explicit(&joined, memory_order_acquire);
+        while (!(j & JOIN_CLOSED) &&
+               !atomic_compare_exchange_weak_explicit(&joined, &j, j + 1,
+                                                      memory_order_acq_rel,
+                                                      memory_order_acquire)) {
         }
+        if (j & JOIN_CLOSED)
+            continue; /* too late: the marking is over */
+        work(id);
+        atomic_fetch_add_explicit(&nhelpers_done, 1, memory_order_acq_rel);
+        futex((_Atomic uint32_t *)&nhelpers_done, FUTEX_WAKE_PRIVATE, 1);
     }
     return NULL;
 }
@@ -503,18 +519,20 @@ void rt__mark(rt__markstats *st)
     }
     atomic_store_explicit(&nwait, 0, memory_order_relaxed);
     atomic_store_explicit(&nhelpers_done, 0, memory_order_relaxed);
+    atomic_store_explicit(&joined, 1, memory_order_relaxed);
     atomic_store_explicit(&mark_nproc, nproc, memory_order_relaxed);
     if (nproc > 1) {
         atomic_fetch_add_explicit(&mark_epoch, 1, memory_order_release);
         futex(&mark_epoch, FUTEX_WAKE_PRIVATE, INT32_MAX);
     }
     work(0);
+    int nj = atomic_fetch_or_explicit(&joined, JOIN_CLOSED, memory_order_acq_rel);
     int d;
-    while ((d = atomic_load_explicit(&nhelpers_done, memory_order_acquire)) < nproc - 1)
+    while ((d = atomic_load_explicit(&nhelpers_done, memory_order_acquire)) < nj - 1)
         futex((_Atomic uint32_t *)&nhelpers_done, FUTEX_WAIT_PRIVATE, (uint32_t)d);
 
     memset(st, 0, sizeof *st);
-    st->nproc = nproc;
+    st->nproc = nj; /* the threads that marked */
     for (int k = 0; k < nproc; k++) {
         worker *w = &workers[k];
         st->marked_bytes += w->marked_bytes;
