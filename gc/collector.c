@@ -36,6 +36,7 @@
 
 #include "gc/gc.h"
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 #define MIN_HEAP ((uint64_t)4 << 20)
 
@@ -48,6 +49,8 @@ static _Atomic uint32_t ncycles; /* completed cycles (memstats num_gc) */
 static _Atomic uint64_t pause_total;
 static uint64_t pause_ring[256]; /* under gc_sema; read racily by memstats */
 static _Atomic uint64_t last_gc_wall;
+static _Atomic int64_t last_gc_end;  /* rt_nanotime at the end of the last cycle */
+static uint64_t bg_last;             /* bg_swept at the last gctrace line's cycle */
 static _Atomic uint64_t nallocs;     /* gcevery */
 static uint64_t nspan_last;          /* gctrace field 12 */
 static _Atomic uint64_t pause_swept; /* gctrace field 14 */
@@ -103,12 +106,13 @@ static void counters(uint64_t *mallocs, uint64_t *frees, uint64_t *alloc_bytes,
                      uint64_t *total_bytes, uint64_t nm[RT_GC_MAX_CLASSES],
                      uint64_t nf[RT_GC_MAX_CLASSES]);
 
+/* mallocs, frees and heap1 are read in mark termination, world stopped and
+ * before this cycle's sweeping (Go 1.3 reads them there too), so the
+ * objects field still counts this cycle's garbage as live. */
 static void gctrace_line(uint32_t n, const rt__markstats *ms, const cycle_times *t,
-                         uint64_t heap0, uint64_t heap1, uint64_t bg, uint64_t pause_sw)
+                         uint64_t heap0, uint64_t heap1, uint64_t mallocs,
+                         uint64_t frees, uint64_t bg, uint64_t pause_sw)
 {
-    uint64_t mallocs, frees, ab, tb;
-    uint64_t nm[RT_GC_MAX_CLASSES], nf[RT_GC_MAX_CLASSES];
-    counters(&mallocs, &frees, &ab, &tb, nm, nf);
     rt__printf("gc%u(%d): %lld+%lld+%lld+%lld us, %llu -> %llu MB, %llu (%llu-%llu) objects, "
                "%llu/%llu/%llu sweeps, %llu(%llu) handoff, %llu(%llu) steal, "
                "%llu/%llu/%llu yields\n",
@@ -147,10 +151,13 @@ static void gc_cycle(bool force, bool eager)
         rt__semrelease(&gc_sema, false, 0);
         return; /* someone collected while we waited */
     }
+    /* gctrace=2 (TRACE_FORMATS.md §1.2): every collection runs twice back
+     * to back, under one hold of the semaphore, and prints two lines. */
+    int passes = rt__debug.gctrace >= 2 ? 2 : 1;
+again:;
     cycle_times t;
     /* B: leftover sweeping, with the world running. */
     int64_t tb0 = rt_nanotime();
-    uint64_t bg_before = atomic_load(&rt__gcstat.bg_swept);
     uint64_t left = 0;
     while (rt__sweep_one())
         left++;
@@ -171,6 +178,8 @@ static void gc_cycle(bool force, bool eager)
      * world stopped. */
     if (!rt__sweep_done())
         rt__throw("gc: unswept spans with the world stopped");
+    if (rt__unlikely(rt__debug.allocfreetrace))
+        rt__tracegc();
     uint64_t nspan = 0;
     rt__heap_foreach_inuse(count_span, &nspan);
     t.t1 = rt_nanotime();
@@ -185,11 +194,14 @@ static void gc_cycle(bool force, bool eager)
     /* D: mark termination. */
     int64_t td0 = rt_nanotime();
     rt__finalizers_after_mark(&ms);
-    uint64_t heap1 = 0;
+    uint64_t heap1 = 0, mallocs = 0, frees = 0;
+    /* the background sweeper's spans since the last line: they are all the
+     * previous cycle's (read before this cycle's spans become unswept) */
+    uint64_t bgnow = atomic_load(&rt__gcstat.bg_swept);
     {
-        uint64_t m, f, tb;
+        uint64_t tb;
         uint64_t nm[RT_GC_MAX_CLASSES], nf[RT_GC_MAX_CLASSES];
-        counters(&m, &f, &heap1, &tb, nm, nf);
+        counters(&mallocs, &frees, &heap1, &tb, nm, nf);
     }
     atomic_fetch_add(&rt__sweepgen, 2);
     int pct = atomic_load(&rt__gc_percent);
@@ -226,12 +238,16 @@ static void gc_cycle(bool force, bool eager)
     }
 
     if (rt__debug.gctrace > 0) {
-        uint64_t bg = atomic_load(&rt__gcstat.bg_swept) - bg_before;
-        gctrace_line(n, &ms, &t, heap0, heap1, bg,
+        uint64_t bg = bgnow - bg_last;
+        bg_last = bgnow;
+        gctrace_line(n, &ms, &t, heap0, heap1, mallocs, frees, bg,
                      left + atomic_exchange(&pause_swept, 0));
     }
     atomic_store(&pause_swept, sweptstw);
     nspan_last = nspan;
+    atomic_store(&last_gc_end, rt_nanotime());
+    if (--passes > 0)
+        goto again;
     rt__semrelease(&gc_sema, false, 0);
     rt__bgsweep_start();
     rt__bgsweep_wake();
@@ -345,19 +361,54 @@ void rt_free_os_memory(void)
     free_os_now();
 }
 
-/* Called by sysmon on every tick: the periodic scavenger (Go 1.3: every
- * 60 s, spans unused for 5 minutes). */
+/*
+ * The periodic scavenger, Go 1.3's MHeap_Scavenger (TRACE_FORMATS.md §1.3):
+ * every period (60 s) a pass k = 0, 1, ... returns to the OS the free
+ * spans unused for limit (5 min) and prints the scvgK lines.  If no cycle
+ * has ended for forcegc (2 min), the pass first forces one: sysmon is a
+ * thread and cannot run a cycle, so it hands the whole pass to the
+ * background sweeper goroutine (rt__bgsweep_force), which runs the cycle
+ * (its gc line), prints "scvgK: GC forced" and then scavenges -- Go 1.3's
+ * order.  Unlike Go 1.3, no cycle is forced before the first one has run
+ * (the sweeper goroutine starts with it; Go 1.4 has the same rule) or with
+ * GOGC=off (1.3 printed "GC forced" for a cycle it then skipped).
+ */
+rt__scvg_periods_t rt__scvg_periods = {
+    .period = 60 * RT_SECOND,
+    .forcegc = 120 * RT_SECOND,
+    .limit = 300 * RT_SECOND,
+};
+
+static void scavenge_pass(int k, int64_t now)
+{
+    size_t released = rt__heap_scavenge(now - rt__scvg_periods.limit);
+    scvg_report(k, released);
+}
+
+/* On the background sweeper, for pass k. */
+void rt__gc_forced(int k)
+{
+    gc_cycle(true, false);
+    if (rt__debug.gctrace > 0)
+        rt__printf("scvg%d: GC forced\n", k);
+    scavenge_pass(k, rt_nanotime());
+}
+
+/* Called by sysmon on every tick. */
 void rt__gc_sysmon(int64_t now)
 {
     static int64_t last;
     if (last == 0)
         last = now;
-    if (now - last < 60 * RT_SECOND)
+    if (now - last < rt__scvg_periods.period)
         return;
     last = now;
     int k = atomic_fetch_add(&scvg_pass, 1);
-    size_t released = rt__heap_scavenge(now - 5 * 60 * RT_SECOND);
-    scvg_report(k, released);
+    int64_t end = atomic_load(&last_gc_end);
+    if (end != 0 && now - end > rt__scvg_periods.forcegc &&
+        atomic_load(&rt__gc_percent) >= 0 && rt__bgsweep_force(k))
+        return;
+    scavenge_pass(k, now);
 }
 
 /* ------------------------------------------------------------ memstats -- */

@@ -252,6 +252,8 @@ typedef struct rt__mcache {
  * "out of memory" when the arena is exhausted; may run a collection. */
 void *rt__gc_alloc(size_t n, bool noscan);
 void *rt__gc_alloc_typed(size_t n, const char *type, bool array);
+/* A channel (rt_chan_make): allocfreetrace prints it as "channel". */
+void *rt__gc_alloc_chan(size_t n);
 /* The type name of allocated slot i of s (rt_new's T), or NULL. */
 const char *rt__gc_slot_type(const rt__span *s, uint32_t i);
 /* Hands a cache's spans back to the central lists (world stopped, or a P
@@ -337,6 +339,16 @@ void rt__gc_maybe_trigger(void);
 extern _Atomic int rt__gc_percent; /* -1: off */
 /* Sysmon's tick: the periodic scavenger. */
 void rt__gc_sysmon(int64_t now);
+/* Its periods (ns): a pass every period, a forced cycle when none ended
+ * for forcegc, spans unused for limit released.  Go 1.3's 60 s, 2 min and
+ * 5 min; tests shorten them before rt_main. */
+typedef struct rt__scvg_periods_t {
+    int64_t period, forcegc, limit;
+} rt__scvg_periods_t;
+extern rt__scvg_periods_t rt__scvg_periods;
+/* A scavenger pass k that forces a cycle first (run by the background
+ * sweeper goroutine, woken by rt__bgsweep_force). */
+void rt__gc_forced(int k);
 
 /* ------------------------------------------------------------ sweep.c --- */
 
@@ -356,6 +368,9 @@ void rt__sweep_finish(void);
 /* Starts the background sweeper goroutine (once). */
 void rt__bgsweep_start(void);
 void rt__bgsweep_wake(void);
+/* Asks the background sweeper to run rt__gc_forced(k) (sysmon); false if
+ * it has not started. */
+bool rt__bgsweep_force(int k);
 
 /* ------------------------------------------------------------- mark.c --- */
 

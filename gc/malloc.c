@@ -38,6 +38,7 @@
 
 #include "gc/gc.h"
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 rt__central rt__centrals[2][RT_GC_MAX_CLASSES]; /* [noscan][class] */
 rt__lock rt__large_lock;
@@ -364,9 +365,9 @@ static inline void *alloc_in(rt__mcache *mc, size_t n, bool noscan, const char *
 }
 
 /* Everything but the fast path: large objects, exhausted windows, type
- * changes, threads without a P, the debug mode, the collection trigger. */
+ * changes, threads without a P, the debug modes, the collection trigger. */
 static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
-                                                     const char *type)
+                                                     const char *type, int kind)
 {
     if (n == 0)
         n = 1;
@@ -384,6 +385,10 @@ static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
         p = alloc_in(&shared_cache, n, noscan, type, &slow);
         rt__lock_release(&shared_lock);
     }
+    /* Outside the no-stop region, before the cycle the slow path may start
+     * (its tracegc follows this record). */
+    if (rt__unlikely(rt__debug.allocfreetrace))
+        rt__tracealloc(p, n, type, kind);
     if (rt__unlikely(slow | (rt__debug.gcevery != 0)))
         rt__gc_maybe_trigger();
     return p;
@@ -392,11 +397,13 @@ static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
 /* The fast path, inlined into rt_alloc and friends: a small object from
  * the window of the P's span, no type change, zeroing by word stores. */
 static inline __attribute__((always_inline)) void *gc_alloc(size_t n, bool noscan,
-                                                            const char *type)
+                                                            const char *type, int kind)
 {
     rt_m *mp = rt__getm();
+    /* The debug modes (gcevery, allocfreetrace) take the slow path: one
+     * test of both settings. */
     if (rt__likely(mp != NULL && mp->p != NULL && n - 1 < RT_GC_MAX_SMALL &&
-                   rt__debug.gcevery == 0)) {
+                   (rt__debug.gcevery | rt__debug.allocfreetrace) == 0)) {
         rt__mcache *mc = &mp->p->mcache;
         int cls = rt__sizeclass_of(n);
         rt__nostop_begin(mp);
@@ -424,18 +431,22 @@ static inline __attribute__((always_inline)) void *gc_alloc(size_t n, bool nosca
         }
         rt__nostop_end(mp);
     }
-    return gc_alloc_slow(n, noscan, type);
+    return gc_alloc_slow(n, noscan, type, kind);
 }
 
 void *rt__gc_alloc(size_t n, bool noscan)
 {
-    return gc_alloc(n, noscan, NULL);
+    return gc_alloc(n, noscan, NULL, RT_TRACE_SINGLE);
 }
 
 void *rt__gc_alloc_typed(size_t n, const char *type, bool array)
 {
-    (void)array; /* allocfreetrace will tell "array of" from "single object of" */
-    return gc_alloc(n, false, type);
+    return gc_alloc(n, false, type, array ? RT_TRACE_ARRAY : RT_TRACE_SINGLE);
+}
+
+void *rt__gc_alloc_chan(size_t n)
+{
+    return gc_alloc(n, false, NULL, RT_TRACE_CHAN);
 }
 
 void rt__mcache_flush(rt__mcache *mc)

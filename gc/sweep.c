@@ -31,6 +31,7 @@
 
 #include "gc/gc.h"
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 static void count_freed(rt__span *s, uint32_t freed)
 {
@@ -72,11 +73,15 @@ bool rt__sweep_span(rt__span *s)
         nbefore += (uint32_t)__builtin_popcountll(before);
         nlive += (uint32_t)__builtin_popcountll(live);
         uint64_t dead = before & ~live;
-        if (dead != 0 && RT_DEBUG >= 2) {
+        if (dead != 0 && (RT_DEBUG >= 2 || rt__unlikely(rt__debug.allocfreetrace))) {
             while (dead) {
                 uint32_t i = lo + (uint32_t)__builtin_ctzll(dead);
                 dead &= dead - 1;
-                memset((void *)(s->base + (uintptr_t)i * s->elemsize), 0xdb, s->elemsize);
+                if (rt__unlikely(rt__debug.allocfreetrace))
+                    rt__tracefree((void *)(s->base + (uintptr_t)i * s->elemsize),
+                                  s->elemsize);
+                if (RT_DEBUG >= 2)
+                    memset((void *)(s->base + (uintptr_t)i * s->elemsize), 0xdb, s->elemsize);
             }
         }
     }
@@ -217,11 +222,16 @@ void rt__sweep_finish(void)
 
 static rt__gc_waiter bgsweep_wait;
 static _Atomic int bgsweep_started;
+static _Atomic int force_pass = -1; /* a forced cycle asked for by sysmon */
 
 static void bgsweep(void *arg)
 {
     (void)arg;
     for (;;) {
+        /* The scavenger's forced cycle (it needs a goroutine). */
+        int k = atomic_exchange(&force_pass, -1);
+        if (k >= 0)
+            rt__gc_forced(k);
         int n = 0;
         while (rt__sweep_one()) {
             atomic_fetch_add_explicit(&rt__gcstat.bg_swept, 1, memory_order_relaxed);
@@ -245,4 +255,14 @@ void rt__bgsweep_wake(void)
 {
     if (atomic_load(&bgsweep_started))
         rt__gc_wake(&bgsweep_wait);
+}
+
+bool rt__bgsweep_force(int k)
+{
+    if (!atomic_load(&bgsweep_started))
+        return false;
+    int idle = -1;
+    if (atomic_compare_exchange_strong(&force_pass, &idle, k))
+        rt__gc_wake(&bgsweep_wait);
+    return true; /* or an earlier pass's request is still pending */
 }

@@ -101,6 +101,14 @@ void rt__buf_vprintf(rt__buf *b, const char *fmt, va_list ap);
 void rt__buf_flush(rt__buf *b);
 /* One formatted line (a '\n' is not added) to fd 2 in one write(2). */
 void rt__printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* n bytes to fd in one write(2) (retried only if the kernel writes less). */
+void rt__write_whole(int fd, const char *s, size_t n);
+/* A buffer initialised with fd RT_FD_CAPTURE hands what it would write to
+ * rt__capture_sink instead (set once by trace/allocfreetrace.c, which
+ * serialises its use): a multi-line record is assembled whole, then goes
+ * out with rt__write_whole. */
+#define RT_FD_CAPTURE (-2)
+extern void (*rt__capture_sink)(const char *s, size_t n);
 
 /* ----------------------------------------------------------- fatal.c ---- */
 

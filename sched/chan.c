@@ -223,7 +223,7 @@ rt_chan *rt_chan_make(size_t elem_size, size_t cap)
         rt__throw("makechan: size out of range");
     /* Zeroed (zero values in the ring); large rings get fresh pages, paid
      * for only when touched. */
-    rt_chan *c = rt__gc_alloc(HCHAN_SIZE + mem, false);
+    rt_chan *c = rt__gc_alloc_chan(HCHAN_SIZE + mem);
     c->elemsize = elem_size;
     c->dataqsiz = cap;
     c->buf = (unsigned char *)c + HCHAN_SIZE;
