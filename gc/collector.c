@@ -228,9 +228,10 @@ again:;
     rt__pool_free_retired();
     /* Eager sweeping (rt_gc, gcstoptheworld=2) runs once the world is
      * going again -- sweeping frees bitmaps, and free() is off limits while
-     * it is stopped -- but before anyone else can allocate from this cycle:
-     * gctrace counts these spans in its third sweeps field, as Go's
-     * eager-sweep cycles. */
+     * it is stopped.  Other goroutines may allocate meanwhile, sweeping on
+     * demand what they need; rt_gc returns once every span is swept.
+     * gctrace counts the spans swept here in its third sweeps field, as
+     * Go's eager-sweep cycles. */
     uint64_t sweptstw = 0;
     if (eager || rt__debug.gcstoptheworld >= 2) {
         while (rt__sweep_one())

@@ -60,7 +60,9 @@ uintptr_t rt__arena_lo;
 _Atomic size_t rt__arena_used;
 rt__span **rt__pagemap;
 
-#define GROW_PAGES ((size_t)(64u << 20) >> RT_GC_PAGE_SHIFT) /* 64 MiB at a time */
+/* The tiling grows by at least 1 MiB (Go 1.3's step): small programs show
+ * a small heap_sys, and idle pages are pages that were used. */
+#define GROW_PAGES ((size_t)(1u << 20) >> RT_GC_PAGE_SHIFT)
 
 static rt__span **free_list_of(size_t npages)
 {
