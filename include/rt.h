@@ -321,6 +321,41 @@ typedef struct rt_memstats {
 } rt_memstats;
 RT_EXTERN void rt_read_memstats(rt_memstats *ms);
 
+/* ------------------------------------------------------------ profiles -- */
+/*
+ * runtime/pprof.  Profiles are written in the gzipped profile.proto that
+ * `go tool pprof` reads (debug 0), with function names, files and lines
+ * embedded, so pprof needs neither the binary nor its DWARF; debug 1 (and
+ * 2) give Go's text forms.  Functions return 0 or a negative errno.
+ * CPUPROFILE=path in the environment profiles the CPU from rt_main to
+ * exit; MEMPROFILE=path writes the heap profile at exit.
+ */
+
+/* pprof.StartCPUProfile: SIGPROF at 100 Hz of CPU time on every runtime
+ * thread; the profile is written to fd by rt_pprof_stop_cpu.  -EBUSY if
+ * a profile is already running.  The program must not use SIGPROF. */
+RT_EXTERN int rt_pprof_start_cpu(int fd);
+RT_EXTERN void rt_pprof_stop_cpu(void);
+/* pprof.Lookup(name).WriteTo(fd, debug) for "heap", "allocs", "block",
+ * "mutex", "goroutine" and "threadcreate"; -EINVAL for another name. */
+RT_EXTERN int rt_pprof_write(const char *name, int fd, int debug);
+/* runtime.MemProfileRate: on average one sample per `bytes` allocated
+ * (default 512 KiB; 1 records every allocation, 0 none). */
+RT_EXTERN void rt_set_memprofile_rate(int bytes);
+/* runtime.SetBlockProfileRate: on average one blocking event per `ns`
+ * nanoseconds blocked is recorded (1: all; <= 0: off, the default). */
+RT_EXTERN void rt_set_block_profile_rate(int ns);
+/* runtime.SetMutexProfileFraction: 1/n of mutex contention events are
+ * recorded (0 off, the default); n < 0 only reads.  Returns the previous
+ * value. */
+RT_EXTERN int rt_set_mutex_profile_fraction(int n);
+/* pprof labels (pprof.Do / SetGoroutineLabels), one key at a time: sets
+ * key=value on the calling goroutine (value NULL removes key).  The CPU
+ * profile's samples and the goroutine profile carry them (`pprof -tags`,
+ * `-tagfocus`).  Unlike Go, goroutines started later do not inherit them.
+ * -EINVAL outside a goroutine or for an empty key. */
+RT_EXTERN int rt_set_label(const char *key, const char *value);
+
 
 #ifdef __cplusplus
 }

@@ -12,10 +12,22 @@
  *   allocfreetrace.c DEBUG=allocfreetrace=1: tracealloc, tracefree and
  *                  tracegc records, printed by the allocating goroutine,
  *                  the sweeper and the collector.
+ *   pprof.c        profile.proto encoding + gzip (zlib) and the text forms'
+ *                  machinery (stack listings, tabwriter padding).
+ *   cpuprof.c      the CPU profiler: per-thread CPU-time timers, SIGPROF,
+ *                  per-M sample rings drained by a writer thread; labels.
+ *   memprof.c      heap sampling, the sampled-object set, Go's publication
+ *                  cycles; the heap and allocs profiles.
+ *   blockprof.c    the block and mutex profiles (rt__block_event,
+ *                  rt__mutex_contention_event record here).
+ *   goroutineprof.c the goroutine and threadcreate profiles, and
+ *                  rt_pprof_write's dispatch; CPUPROFILE / MEMPROFILE.
  */
 #ifndef RT_TRACE_H
 #define RT_TRACE_H
 
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,5 +50,109 @@ void rt__tracealloc(void *p, size_t n, const char *type, int kind);
 void rt__tracefree(void *p, size_t size);
 /* The start of a collection, world stopped: every goroutine's traceback. */
 void rt__tracegc(void);
+
+/* ------------------------------------------------------------ pprof.c -- */
+
+/* A growable malloc'd byte buffer; oom latches the first failed growth. */
+typedef struct rt__pbuf {
+    uint8_t *b;
+    size_t n, cap;
+    bool oom;
+} rt__pbuf;
+void rt__pbuf_reserve(rt__pbuf *b, size_t more);
+void rt__pbuf_put(rt__pbuf *b, const void *p, size_t n);
+void rt__pbuf_printf(rt__pbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void rt__pbuf_vprintf(rt__pbuf *b, const char *fmt, va_list ap);
+void rt__pbuf_free(rt__pbuf *b);
+
+/* Pseudo-PCs for samples that have no stack (Go's runtime._System, ...). */
+enum {
+    RT_PPROF_SYSTEM = 1,   /* scheduler, context switch */
+    RT_PPROF_GC = 2,       /* the collector */
+    RT_PPROF_EXTERNAL = 3, /* a thread outside the runtime */
+    RT_PPROF_LOST = 4,     /* samples dropped: a ring was full */
+    RT_PPROF_NSPECIAL = 5,
+};
+#define RT_PPROF_MAX_DEPTH 64 /* frames kept per stack (Go keeps 32-64) */
+
+typedef struct rt__pprof rt__pprof; /* a profile.proto under construction */
+typedef struct rt__pprof_label {
+    const char *key;
+    const char *str; /* NULL: numeric */
+    int64_t num;
+    const char *unit;
+} rt__pprof_label;
+
+rt__pprof *rt__pprof_new(void);
+void rt__pprof_free(rt__pprof *p);
+int64_t rt__pprof_str(rt__pprof *p, const char *s);
+void rt__pprof_sample_type(rt__pprof *p, const char *type, const char *unit);
+void rt__pprof_period(rt__pprof *p, const char *type, const char *unit, int64_t period);
+void rt__pprof_default_sample_type(rt__pprof *p, const char *type);
+void rt__pprof_times(rt__pprof *p, int64_t time_nanos, int64_t duration_nanos);
+void rt__pprof_comment(rt__pprof *p, const char *c);
+int64_t rt__pprof_walltime(void);
+/* One sample: pcs[0] is the leaf; leaf_exact when it is the interrupted PC
+ * itself rather than a return address (every other PC is one). */
+void rt__pprof_sample(rt__pprof *p, const uintptr_t *pcs, int n, bool leaf_exact,
+                      const int64_t *values, int nvalues, const rt__pprof_label *labels,
+                      int nlabels);
+/* Appends mappings and tables, gzips, writes to fd; 0 or -errno.  The
+ * profile is still to be freed. */
+int rt__pprof_finish(rt__pprof *p, int fd);
+int rt__gzip_write(int fd, const void *data, size_t n);
+int rt__write_all(int fd, const void *buf, size_t n);
+
+/* Text forms (TRACE_FORMATS.md section 5). */
+void rt__tabwriter(const char *text, size_t n, rt__pbuf *out);
+void rt__text_stack(rt__pbuf *b, const uintptr_t *pcs, int n, bool leaf_exact,
+                    bool all_frames);
+void rt__text_pcs(rt__pbuf *b, const uintptr_t *pcs, int n);
+/* Writes b to fd, through the tabwriter if asked; 0 or -errno. */
+int rt__text_finish(rt__pbuf *b, int fd, bool tabwriter);
+
+/* ---------------------------------------------------------- cpuprof.c -- */
+
+struct rt__labelset; /* a goroutine's labels: immutable, interned */
+/* The label set of the calling goroutine, for the samples of the other
+ * profilers (immutable, never freed; NULL if none). */
+const struct rt__labelset *rt__labels_current(void);
+const struct rt__labelset *rt__labels_of_g(rt_g *gp);
+void rt__labels_to_pprof(const struct rt__labelset *ls, rt__pprof_label *out, int *n,
+                         int max);
+/* CPUPROFILE: start at rt_main, written at exit. */
+void rt__cpuprof_env_start(void);
+
+/* ---------------------------------------------------------- memprof.c -- */
+
+/* The allocator's hooks.  rt__memprof_rate is MemProfileRate (0 off). */
+extern _Atomic int64_t rt__memprof_rate;
+/* A fresh countdown of bytes until the next sample (exponential, mean
+ * rate); INT64_MAX when off. */
+int64_t rt__memprof_next_sample(void);
+/* Records the sampled allocation p of size bytes (the size class's size)
+ * made while the heap's cycle was cycle (rt__sweepgen / 2); skip frames
+ * above the user's caller.  Outside any no-stop region. */
+void rt__memprof_alloc(void *p, size_t size, uint32_t cycle, int skip);
+/* The sweeper found p dead in a span with has_special (no-stop region,
+ * world running).  Returns true if p was a sampled object. */
+bool rt__memprof_free(void *p, size_t size);
+int rt__memprof_write(int fd, int debug, bool allocs);
+/* MEMPROFILE: heap profile written at exit. */
+void rt__memprof_env_start(void);
+
+/* --------------------------------------------------------- blockprof.c -- */
+
+void rt__blockprof_event(int64_t start_ns, int skip);
+void rt__mutexprof_event(int64_t wait_ns, int skip);
+int rt__blockprof_write(int fd, int debug, bool mutex);
+
+/* ----------------------------------------------------- goroutineprof.c -- */
+
+int rt__goroutineprof_write(int fd, int debug);
+int rt__threadcreateprof_write(int fd, int debug);
+/* CPUPROFILE=path and MEMPROFILE=path (rt_main, after the symbol tables). */
+void rt__pprof_env_start(void);
 
 #endif /* RT_TRACE_H */

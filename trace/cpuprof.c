@@ -1,0 +1,646 @@
+/*
+ * trace/cpuprof.c -- the CPU profiler (pprof.StartCPUProfile) and
+ * goroutine labels.
+ *
+ * How a sample flows
+ *   1. Every M (runtime thread) gets a POSIX timer on its own CPU-time
+ *      clock (pthread_getcpuclockid) that sends SIGPROF to that very thread
+ *      (SIGEV_THREAD_ID) every 10 ms of CPU the thread uses: Go >= 1.18's
+ *      design.  A process-wide setitimer(ITIMER_PROF) was rejected: its
+ *      signals go to whichever thread the kernel picks, and two expiries
+ *      that land before the first is delivered merge into one, so busy
+ *      multi-threaded programs lose samples.
+ *   2. The SIGPROF handler walks the interrupted context with libunwind
+ *      (rt__callers_sig: unw_init_local2 with UNW_INIT_SIGNAL_FRAME, so the
+ *      leaf is the exact interrupted PC) and appends the PCs and the
+ *      goroutine's label set to its M's ring.  A sample that lands inside
+ *      the context switch itself (registers half saved, the CFI describes
+ *      neither stack) is recorded as the pseudo-frame "System" without
+ *      unwinding.  The handler takes no lock and allocates nothing: each
+ *      ring has exactly one producer (the handler on its own thread; SIGPROF
+ *      is blocked while it runs) and one consumer (the writer thread).
+ *   3. The writer thread wakes every 10 ms: it gives timers to Ms that
+ *      started since, and drains every ring into a hash table of buckets
+ *      (stack + labels -> count).  It is a plain pthread, not a goroutine:
+ *      it never stops with the world and may call malloc freely.
+ *   4. rt_pprof_stop_cpu deletes the timers, waits until no handler is
+ *      inside a ring, drains the rest and writes the profile.
+ *
+ * Signals and the collector
+ *   The handler blocks every signal but the synchronous fatal ones while it
+ *   runs (sa_mask), so a stop-the-world signal that arrives during a sample
+ *   waits until the sample is taken (a few microseconds).  A SIGPROF that
+ *   arrives while a thread sits in the collector's stop handler samples the
+ *   stopped code through the signal frame and touches only its own ring.
+ *   The handler runs on the M's alternate signal stack (SA_ONSTACK: a
+ *   goroutine may be near the bottom of its stack) and restarts interrupted
+ *   system calls (SA_RESTART).
+ *
+ * Labels
+ *   rt_set_label gives the calling goroutine a new immutable label set,
+ *   interned (identical sets are shared, never freed), so a handler or a
+ *   ring may hold a pointer to one forever.  Which set a goroutine has is
+ *   kept outside the G record, in a table indexed by the G's allg index
+ *   with the goroutine id beside it (a reused record with another id has
+ *   no labels).  Only the goroutine writes its own slot, and the handler
+ *   that reads it runs on the goroutine's own thread, so a signal fence
+ *   orders the two.  Unlike Go, a new goroutine does not inherit its
+ *   creator's labels.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "sched/sched.h"
+#include "trace/trace.h"
+
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
+
+#define HZ 100
+#define MAX_MS 1024            /* Ms beyond this are not profiled */
+#define RING_WORDS (1u << 15)  /* per M: 256 KiB, ~1 s of deep samples */
+#define REC_HDR 2              /* words before the PCs: n, label set */
+
+/* --------------------------------------------------------------- labels -- */
+
+typedef struct rt__labelset {
+    int n;
+    struct {
+        const char *key, *value;
+    } kv[];
+} rt__labelset;
+
+/* One goroutine's labels: valid while goid matches the G's id. */
+typedef struct label_slot {
+    volatile int64_t goid;
+    const rt__labelset *volatile ls;
+} label_slot;
+
+#define SLOT_CHUNK 1024
+#define SLOT_CHUNKS 4096 /* 4 M goroutine records */
+static _Atomic(label_slot *) slot_chunks[SLOT_CHUNKS];
+static pthread_mutex_t labels_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Interned label sets: a chained hash table under labels_mu. */
+typedef struct ls_node {
+    struct ls_node *next;
+    uint64_t hash;
+    rt__labelset *ls;
+} ls_node;
+#define LS_BUCKETS 1024
+static ls_node *ls_table[LS_BUCKETS];
+
+static label_slot *slot_of(const rt_g *gp, bool create)
+{
+    uint32_t i = gp->allg_index;
+    if (i / SLOT_CHUNK >= SLOT_CHUNKS)
+        return NULL;
+    label_slot *c = atomic_load_explicit(&slot_chunks[i / SLOT_CHUNK], memory_order_acquire);
+    if (c == NULL && create) {
+        c = calloc(SLOT_CHUNK, sizeof *c);
+        if (c == NULL)
+            return NULL;
+        label_slot *expect = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&slot_chunks[i / SLOT_CHUNK], &expect,
+                                                     c, memory_order_acq_rel,
+                                                     memory_order_acquire)) {
+            free(c);
+            c = expect;
+        }
+    }
+    return c ? &c[i % SLOT_CHUNK] : NULL;
+}
+
+static const rt__labelset *labels_of(const rt_g *gp)
+{
+    if (gp == NULL)
+        return NULL;
+    label_slot *s = slot_of(gp, false);
+    if (s == NULL)
+        return NULL;
+    const rt__labelset *ls = s->ls;
+    atomic_signal_fence(memory_order_acquire);
+    return s->goid == gp->goid ? ls : NULL;
+}
+
+const rt__labelset *rt__labels_of_g(rt_g *gp)
+{
+    return labels_of(gp);
+}
+
+const rt__labelset *rt__labels_current(void)
+{
+    return labels_of(rt__getg());
+}
+
+void rt__labels_to_pprof(const rt__labelset *ls, rt__pprof_label *out, int *n, int max)
+{
+    *n = 0;
+    if (ls == NULL)
+        return;
+    for (int i = 0; i < ls->n && *n < max; i++)
+        out[(*n)++] = (rt__pprof_label){.key = ls->kv[i].key, .str = ls->kv[i].value};
+}
+
+static uint64_t str_hash(const char *s, uint64_t h)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+/* The interned set equal to kv[0..n) (sorted by key); labels_mu held. */
+static const rt__labelset *intern_set(const char **keys, const char **vals, int n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < n; i++)
+        h = str_hash(vals[i], str_hash(keys[i], h));
+    for (ls_node *e = ls_table[h % LS_BUCKETS]; e; e = e->next) {
+        if (e->hash != h || e->ls->n != n)
+            continue;
+        int i = 0;
+        while (i < n && strcmp(e->ls->kv[i].key, keys[i]) == 0 &&
+               strcmp(e->ls->kv[i].value, vals[i]) == 0)
+            i++;
+        if (i == n)
+            return e->ls;
+    }
+    rt__labelset *ls = malloc(sizeof *ls + (size_t)n * sizeof ls->kv[0]);
+    ls_node *e = malloc(sizeof *e);
+    if (ls == NULL || e == NULL) {
+        free(ls);
+        free(e);
+        return NULL;
+    }
+    ls->n = n;
+    for (int i = 0; i < n; i++) {
+        ls->kv[i].key = strdup(keys[i]);
+        ls->kv[i].value = strdup(vals[i]);
+        if (ls->kv[i].key == NULL || ls->kv[i].value == NULL)
+            return NULL; /* leaks a little; out of memory anyway */
+    }
+    e->hash = h;
+    e->ls = ls;
+    e->next = ls_table[h % LS_BUCKETS];
+    ls_table[h % LS_BUCKETS] = e;
+    return ls;
+}
+
+int rt_set_label(const char *key, const char *value)
+{
+    rt_g *gp = rt__getg();
+    if (gp == NULL || key == NULL || key[0] == 0)
+        return -EINVAL;
+    pthread_mutex_lock(&labels_mu);
+    label_slot *s = slot_of(gp, true);
+    if (s == NULL) {
+        pthread_mutex_unlock(&labels_mu);
+        return -ENOMEM;
+    }
+    const rt__labelset *old = s->goid == gp->goid ? s->ls : NULL;
+    int n = old ? old->n : 0;
+    const char **keys = malloc((size_t)(n + 1) * sizeof *keys);
+    const char **vals = malloc((size_t)(n + 1) * sizeof *vals);
+    if (keys == NULL || vals == NULL) {
+        free(keys);
+        free(vals);
+        pthread_mutex_unlock(&labels_mu);
+        return -ENOMEM;
+    }
+    /* merge key into the sorted old set */
+    int k = 0;
+    bool placed = value == NULL;
+    for (int i = 0; i < n; i++) {
+        int c = strcmp(old->kv[i].key, key);
+        if (!placed && c > 0) {
+            keys[k] = key;
+            vals[k++] = value;
+            placed = true;
+        }
+        if (c == 0)
+            continue;
+        keys[k] = old->kv[i].key;
+        vals[k++] = old->kv[i].value;
+    }
+    if (!placed) {
+        keys[k] = key;
+        vals[k++] = value;
+    }
+    const rt__labelset *ls = k > 0 ? intern_set(keys, vals, k) : NULL;
+    free(keys);
+    free(vals);
+    if (k > 0 && ls == NULL) {
+        pthread_mutex_unlock(&labels_mu);
+        return -ENOMEM;
+    }
+    /* The handler on this thread reads goid after ls: invalidate, publish
+     * the set, then the id. */
+    s->goid = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    s->ls = ls;
+    atomic_signal_fence(memory_order_seq_cst);
+    s->goid = gp->goid;
+    pthread_mutex_unlock(&labels_mu);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- rings -- */
+
+typedef struct ring {
+    _Atomic uint64_t head; /* next word the writer reads (consumer only) */
+    _Atomic uint64_t tail; /* next word the handler writes (producer only) */
+    _Atomic uint64_t lost; /* samples dropped: no room */
+    _Atomic int busy;      /* the handler is inside (stop waits for 0) */
+    pid_t tid;             /* the thread its timer targets */
+    timer_t timer;
+    bool armed;
+    uintptr_t w[RING_WORDS];
+} ring;
+
+/* rings[id]: written by the writer thread (release), read by handlers. */
+static _Atomic(ring *) rings[MAX_MS];
+
+static _Atomic int profiling;   /* handlers record while 1 */
+static _Atomic int prof_busy;   /* a profile is being taken (start..stop) */
+
+static uintptr_t switch_lo, switch_hi; /* the context switch's code */
+
+static inline uintptr_t uc_pc(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.pc;
+#else
+    (void)uc;
+    return 0;
+#endif
+}
+
+static void on_sigprof(int sig, siginfo_t *si, void *ucv)
+{
+    (void)sig;
+    (void)si;
+    int saved_errno = errno;
+    if (!atomic_load_explicit(&profiling, memory_order_acquire))
+        goto out;
+    rt_m *mp = rt__getm();
+    if (mp == NULL || mp->id < 0 || mp->id >= MAX_MS)
+        goto out;
+    ring *r = atomic_load_explicit(&rings[mp->id], memory_order_acquire);
+    if (r == NULL)
+        goto out;
+    atomic_store_explicit(&r->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+
+    uintptr_t pcs[RT_PPROF_MAX_DEPTH];
+    int n = 0;
+    uintptr_t pc = uc_pc(ucv);
+    if (pc >= switch_lo && pc < switch_hi) {
+        pcs[n++] = RT_PPROF_SYSTEM;
+    } else {
+        n = rt__callers_sig(ucv, pcs, NULL, RT_PPROF_MAX_DEPTH);
+        if (n <= 0) {
+            pcs[0] = RT_PPROF_SYSTEM;
+            n = 1;
+        }
+    }
+    const rt__labelset *ls = labels_of(mp->curg);
+
+    uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+    if (t + REC_HDR + (uint64_t)n - h > RING_WORDS) {
+        atomic_fetch_add_explicit(&r->lost, 1, memory_order_relaxed);
+    } else {
+        r->w[t % RING_WORDS] = (uintptr_t)n;
+        r->w[(t + 1) % RING_WORDS] = (uintptr_t)ls;
+        for (int i = 0; i < n; i++)
+            r->w[(t + REC_HDR + (uint64_t)i) % RING_WORDS] = pcs[i];
+        atomic_store_explicit(&r->tail, t + REC_HDR + (uint64_t)n, memory_order_release);
+    }
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&r->busy, 0, memory_order_release);
+out:
+    errno = saved_errno;
+}
+
+/* -------------------------------------------------------------- buckets -- */
+
+typedef struct bucket {
+    uint64_t hash;
+    const rt__labelset *ls;
+    int64_t count;
+    int n;
+    uintptr_t pcs[]; /* n */
+} bucket;
+
+typedef struct btable {
+    bucket **slots;
+    size_t cap, n;
+} btable;
+
+static btable cpu_buckets; /* writer thread while profiling, then stop */
+static int64_t lost_total;
+
+static uint64_t stack_hash(const uintptr_t *pcs, int n, const void *ls)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)ls;
+    for (int i = 0; i < n; i++) {
+        h ^= pcs[i];
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+static void btable_add(btable *t, const uintptr_t *pcs, int n, const rt__labelset *ls,
+                       int64_t count)
+{
+    if ((t->n + 1) * 2 > t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 1024;
+        bucket **ns = calloc(ncap, sizeof *ns);
+        if (ns == NULL)
+            return;
+        for (size_t i = 0; i < t->cap; i++) {
+            bucket *b = t->slots[i];
+            if (b == NULL)
+                continue;
+            size_t j = b->hash & (ncap - 1);
+            while (ns[j] != NULL)
+                j = (j + 1) & (ncap - 1);
+            ns[j] = b;
+        }
+        free(t->slots);
+        t->slots = ns;
+        t->cap = ncap;
+    }
+    uint64_t h = stack_hash(pcs, n, ls);
+    size_t j = h & (t->cap - 1);
+    for (bucket *b; (b = t->slots[j]) != NULL; j = (j + 1) & (t->cap - 1)) {
+        if (b->hash == h && b->n == n && b->ls == ls &&
+            memcmp(b->pcs, pcs, (size_t)n * sizeof *pcs) == 0) {
+            b->count += count;
+            return;
+        }
+    }
+    bucket *b = malloc(sizeof *b + (size_t)n * sizeof *pcs);
+    if (b == NULL)
+        return;
+    b->hash = h;
+    b->ls = ls;
+    b->count = count;
+    b->n = n;
+    memcpy(b->pcs, pcs, (size_t)n * sizeof *pcs);
+    t->slots[j] = b;
+    t->n++;
+}
+
+static void btable_clear(btable *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->slots[i]);
+    free(t->slots);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---------------------------------------------------------- the writer -- */
+
+static pthread_t writer;
+static _Atomic int writer_stop;
+
+/* Gives mp a ring and a timer (writer thread, or start/stop). */
+static void arm_m(rt_m *mp, void *arg)
+{
+    (void)arg;
+    if (mp->id < 0 || mp->id >= MAX_MS)
+        return;
+    pid_t tid = __atomic_load_n(&mp->tid, __ATOMIC_ACQUIRE);
+    if (tid == 0)
+        return; /* not started yet: next round */
+    ring *r = atomic_load_explicit(&rings[mp->id], memory_order_acquire);
+    if (r == NULL) {
+        r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return;
+        atomic_store_explicit(&rings[mp->id], r, memory_order_release);
+    }
+    if (r->armed)
+        return;
+    clockid_t cid;
+    if (pthread_getcpuclockid(mp->thread, &cid) != 0)
+        return;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev.sigev_notify_thread_id = tid;
+    if (timer_create(cid, &sev, &r->timer) != 0)
+        return;
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_interval.tv_nsec = 1000000000 / HZ;
+    /* the first expiry at a random point of the period, as Go does, so
+     * that threads started together do not sample in lockstep */
+    its.it_value.tv_nsec = 1 + (long)(rt__fastrand() % (1000000000u / HZ));
+    if (timer_settime(r->timer, 0, &its, NULL) != 0) {
+        timer_delete(r->timer);
+        return;
+    }
+    r->tid = tid;
+    r->armed = true;
+}
+
+static void drain_ring(ring *r)
+{
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+    uintptr_t pcs[RT_PPROF_MAX_DEPTH];
+    while (h < t) {
+        int n = (int)r->w[h % RING_WORDS];
+        const rt__labelset *ls = (const rt__labelset *)r->w[(h + 1) % RING_WORDS];
+        if (n < 0 || n > RT_PPROF_MAX_DEPTH)
+            break; /* cannot happen: the handler writes at most that */
+        for (int i = 0; i < n; i++)
+            pcs[i] = r->w[(h + REC_HDR + (uint64_t)i) % RING_WORDS];
+        btable_add(&cpu_buckets, pcs, n, ls, 1);
+        h += REC_HDR + (uint64_t)n;
+    }
+    atomic_store_explicit(&r->head, h, memory_order_release);
+    uint64_t lost = atomic_exchange_explicit(&r->lost, 0, memory_order_relaxed);
+    lost_total += (int64_t)lost;
+}
+
+static void drain_all(void)
+{
+    for (int i = 0; i < MAX_MS; i++) {
+        ring *r = atomic_load_explicit(&rings[i], memory_order_acquire);
+        if (r != NULL)
+            drain_ring(r);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&writer_stop)) {
+        rt__for_each_m(arm_m, NULL);
+        drain_all();
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ start/stop -- */
+
+static int prof_fd = -1;
+static int64_t prof_start_wall, prof_start_mono;
+
+static void install_handler(void)
+{
+    switch_lo = (uintptr_t)rt__ctx_switch;
+    switch_hi = (uintptr_t)rt__ctx_switch_end;
+    /* rt__ctx_switch_fresh follows rt__ctx_switch and precedes the
+     * trampoline (asm_*.S): its stack switch is covered too. */
+    if ((uintptr_t)rt__ctx_start > switch_hi &&
+        (uintptr_t)rt__ctx_start - switch_hi < 4096)
+        switch_hi = (uintptr_t)rt__ctx_start;
+    /* libunwind's one-time set-up (caching policy) outside any handler */
+    uintptr_t pcs[4];
+    (void)rt__callers(0, pcs, NULL, 4);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigprof;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigfillset(&sa.sa_mask);
+    sigdelset(&sa.sa_mask, SIGSEGV);
+    sigdelset(&sa.sa_mask, SIGBUS);
+    sigdelset(&sa.sa_mask, SIGFPE);
+    sigdelset(&sa.sa_mask, SIGILL);
+    sigdelset(&sa.sa_mask, SIGABRT);
+    sigaction(SIGPROF, &sa, NULL);
+}
+
+int rt_pprof_start_cpu(int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&prof_busy, &expect, 1))
+        return -EBUSY; /* Go: "cpu profiling already in use" */
+    install_handler();
+    prof_fd = fd;
+    lost_total = 0;
+    prof_start_wall = rt__pprof_walltime();
+    prof_start_mono = rt_nanotime();
+    atomic_store(&writer_stop, 0);
+    atomic_store_explicit(&profiling, 1, memory_order_release);
+    /* the writer: no signals (SIGPROF goes to Ms only) */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&writer, NULL, writer_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) {
+        atomic_store(&profiling, 0);
+        atomic_store(&prof_busy, 0);
+        return -err;
+    }
+    return 0;
+}
+
+static int write_cpu_profile(int fd, int64_t duration)
+{
+    rt__pprof *p = rt__pprof_new();
+    if (p == NULL)
+        return -ENOMEM;
+    const int64_t period = 1000000000 / HZ;
+    rt__pprof_sample_type(p, "samples", "count");
+    rt__pprof_sample_type(p, "cpu", "nanoseconds");
+    rt__pprof_period(p, "cpu", "nanoseconds", period);
+    rt__pprof_times(p, prof_start_wall, duration);
+    for (size_t i = 0; i < cpu_buckets.cap; i++) {
+        bucket *b = cpu_buckets.slots[i];
+        if (b == NULL)
+            continue;
+        int64_t v[2] = {b->count, b->count * period};
+        rt__pprof_label lab[32];
+        int nl;
+        rt__labels_to_pprof(b->ls, lab, &nl, 32);
+        rt__pprof_sample(p, b->pcs, b->n, true, v, 2, lab, nl);
+    }
+    if (lost_total > 0) {
+        uintptr_t pc = RT_PPROF_LOST;
+        int64_t v[2] = {lost_total, lost_total * period};
+        rt__pprof_sample(p, &pc, 1, true, v, 2, NULL, 0);
+    }
+    int err = rt__pprof_finish(p, fd);
+    rt__pprof_free(p);
+    return err;
+}
+
+void rt_pprof_stop_cpu(void)
+{
+    if (!atomic_load(&prof_busy) || prof_fd < 0)
+        return;
+    atomic_store(&writer_stop, 1);
+    pthread_join(writer, NULL);
+    atomic_store_explicit(&profiling, 0, memory_order_release);
+    int64_t duration = rt_nanotime() - prof_start_mono;
+    for (int i = 0; i < MAX_MS; i++) {
+        ring *r = atomic_load_explicit(&rings[i], memory_order_acquire);
+        if (r == NULL)
+            continue;
+        if (r->armed) {
+            timer_delete(r->timer);
+            r->armed = false;
+        }
+        /* a handler that saw profiling == 1 may still be writing */
+        while (atomic_load_explicit(&r->busy, memory_order_acquire))
+            sched_yield();
+        drain_ring(r);
+    }
+    write_cpu_profile(prof_fd, duration);
+    btable_clear(&cpu_buckets);
+    prof_fd = -1;
+    atomic_store(&prof_busy, 0);
+}
+
+/* --------------------------------------------------------- CPUPROFILE -- */
+
+static int env_fd = -1;
+
+static void cpuprof_at_exit(void)
+{
+    if (env_fd < 0)
+        return;
+    rt_pprof_stop_cpu();
+    close(env_fd);
+    env_fd = -1;
+}
+
+void rt__cpuprof_env_start(void)
+{
+    const char *path = getenv("CPUPROFILE");
+    if (path == NULL || path[0] == 0)
+        return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rt__printf("grt: CPUPROFILE=\"%s\": cannot create: %s\n", path, strerror(errno));
+        return;
+    }
+    if (rt_pprof_start_cpu(fd) != 0) {
+        close(fd);
+        return;
+    }
+    env_fd = fd;
+    atexit(cpuprof_at_exit);
+}
