@@ -159,7 +159,8 @@ typedef struct rt__span {
     struct rt__span *next, *prev; /* free list, or the owner's lists */
     _Atomic uint32_t sweepgen;
     bool incache;            /* held by a P's cache */
-    bool has_special;        /* some object has a finalizer */
+    bool has_special;        /* some object has a finalizer or is a heap
+                              * profile sample (the sweeper reports frees) */
     uint64_t inlinebits[2];  /* both bitmaps when nelems <= 64 */
     uint64_t *bitsmem;       /* the calloc'd block of both, or NULL */
     /* page heap state (free spans) */
@@ -246,6 +247,12 @@ typedef struct rt__mcache {
     struct rt__span *alloc[2][RT_GC_MAX_CLASSES];
     uint64_t nmalloc[RT_GC_MAX_CLASSES]; /* small objects allocated */
     uint64_t nlarge, large_bytes;        /* large objects allocated */
+    /* Heap profiling (trace/memprof.c): bytes left until the next sampled
+     * allocation; the fast path subtracts and compares once.  Owner only,
+     * except rt_set_memprofile_rate's relaxed reset to 0.  sample_epoch
+     * != 0 once the countdown was drawn (a fresh cache draws first). */
+    int64_t next_sample;
+    uint32_t sample_epoch;
 } rt__mcache;
 
 /* A zeroed object of n bytes (noscan: it will never be scanned).  Throws

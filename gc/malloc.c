@@ -364,6 +364,31 @@ static inline void *alloc_in(rt__mcache *mc, size_t n, bool noscan, const char *
     return alloc_large(mc, n, noscan, type);
 }
 
+/* The heap profiler's countdown for an allocation of n bytes (cache owned
+ * by the caller, inside its no-stop region).  Returns the object's size if
+ * this allocation is to be sampled (and the heap's cycle in *cycle), else
+ * 0.  A cache's first countdown is drawn without sampling. */
+static size_t profile_countdown(rt__mcache *mc, size_t n, uint32_t *cycle)
+{
+    size_t size = n <= RT_GC_MAX_SMALL
+                      ? rt__sizeclass_get(rt__sizeclass_of(n))->size
+                      : ((n + RT_GC_PAGE_SIZE - 1) >> RT_GC_PAGE_SHIFT) << RT_GC_PAGE_SHIFT;
+    int64_t left = __atomic_load_n(&mc->next_sample, __ATOMIC_RELAXED) - (int64_t)size;
+    if (rt__likely(left >= 0)) {
+        __atomic_store_n(&mc->next_sample, left, __ATOMIC_RELAXED);
+        return 0;
+    }
+    __atomic_store_n(&mc->next_sample, rt__memprof_next_sample(), __ATOMIC_RELAXED);
+    if (mc->sample_epoch == 0) {
+        mc->sample_epoch = 1;
+        return 0;
+    }
+    if (atomic_load_explicit(&rt__memprof_rate, memory_order_relaxed) <= 0)
+        return 0;
+    *cycle = atomic_load_explicit(&rt__sweepgen, memory_order_relaxed) / 2;
+    return size;
+}
+
 /* Everything but the fast path: large objects, exhausted windows, type
  * changes, threads without a P, the debug modes, the collection trigger. */
 static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
@@ -373,18 +398,26 @@ static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
         n = 1;
     bool slow = false;
     void *p;
+    uint32_t cycle = 0;
+    size_t sampled = 0;
     rt_m *mp = rt__getm();
     if (rt__likely(mp != NULL && mp->p != NULL)) {
         rt__nostop_begin(mp);
         p = alloc_in(&mp->p->mcache, n, noscan, type, &slow);
+        sampled = profile_countdown(&mp->p->mcache, n, &cycle);
         rt__nostop_end(mp);
     } else {
         rt__sizeclass_init();
         rt__heap_init();
         rt__lock_acquire(&shared_lock);
         p = alloc_in(&shared_cache, n, noscan, type, &slow);
+        sampled = profile_countdown(&shared_cache, n, &cycle);
         rt__lock_release(&shared_lock);
     }
+    /* The heap profile's sample: p is live (we hold it) until the caller
+     * gets it, so no sweep can free it before it is entered. */
+    if (rt__unlikely(sampled != 0))
+        rt__memprof_alloc(p, sampled, cycle, 1);
     /* Outside the no-stop region, before the cycle the slow path may start
      * (its tracegc follows this record). */
     if (rt__unlikely(rt__debug.allocfreetrace))
@@ -409,8 +442,14 @@ static inline __attribute__((always_inline)) void *gc_alloc(size_t n, bool nosca
         rt__nostop_begin(mp);
         rt__span *s = mc->alloc[noscan][cls];
         uint64_t c;
+        int64_t left;
         if (rt__likely(s != NULL && (c = s->alloccache) != 0 && s->type1 == type &&
-                       s->typeidx == NULL)) {
+                       s->typeidx == NULL &&
+                       (left = mc->next_sample - (int64_t)s->elemsize) >= 0)) {
+            /* (the heap profiler's countdown: one subtract, one compare;
+             * the allocation that crosses zero is sampled on the slow
+             * path) */
+            __atomic_store_n(&mc->next_sample, left, __ATOMIC_RELAXED);
             uint32_t i = s->cacheidx + (uint32_t)__builtin_ctzll(c);
             s->alloccache = c & (c - 1);
             s->freeindex = i + 1;

@@ -54,6 +54,8 @@ bool rt__sweep_span(rt__span *s)
                    atomic_load(&s->sweepgen), sg);
     uint32_t nw = rt__span_nwords(s);
     uint32_t nlive = 0, nbefore = 0;
+    /* heap profile samples (or finalizers) live here: report frees */
+    bool special = __atomic_load_n(&s->has_special, __ATOMIC_RELAXED);
     for (uint32_t w = 0; w < nw; w++) {
         uint64_t before = s->allocbits[w];
         /* slots below freeindex were handed out since the last sweep */
@@ -73,10 +75,14 @@ bool rt__sweep_span(rt__span *s)
         nbefore += (uint32_t)__builtin_popcountll(before);
         nlive += (uint32_t)__builtin_popcountll(live);
         uint64_t dead = before & ~live;
-        if (dead != 0 && (RT_DEBUG >= 2 || rt__unlikely(rt__debug.allocfreetrace))) {
+        if (dead != 0 && (RT_DEBUG >= 2 || rt__unlikely(rt__debug.allocfreetrace) ||
+                          rt__unlikely(special))) {
             while (dead) {
                 uint32_t i = lo + (uint32_t)__builtin_ctzll(dead);
                 dead &= dead - 1;
+                if (special)
+                    rt__memprof_free((void *)(s->base + (uintptr_t)i * s->elemsize),
+                                     s->elemsize);
                 if (rt__unlikely(rt__debug.allocfreetrace))
                     rt__tracefree((void *)(s->base + (uintptr_t)i * s->elemsize),
                                   s->elemsize);

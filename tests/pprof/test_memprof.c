@@ -1,0 +1,197 @@
+/*
+ * tests/pprof/test_memprof.c -- heap sampling and the heap / allocs
+ * profiles, read back by `go tool pprof`.
+ *
+ *   - at the default rate (512 KiB), a big allocation site (1 MiB objects,
+ *     kept) and a small one (256-byte garbage): -sample_index=alloc_space
+ *     names the big site first and the total is within 15 % of the bytes
+ *     allocated; after a collection inuse_space shows the big site's bytes
+ *     (+- 15 %) and the small site's freed;
+ *   - at rate 1 every allocation counts exactly: 1000 allocated, 500 kept;
+ *   - publication (Go's mprof cycles): allocations show once a collection
+ *     has completed after them; with no collection yet, everything shows;
+ *   - the allocs profile defaults to alloc_space.
+ */
+#include "pprof_test.h"
+
+#define NOINLINE __attribute__((noinline))
+#define MiB (1024.0 * 1024.0)
+
+static void *big[100];
+static void *kept[1000];
+static volatile uintptr_t sink;
+
+NOINLINE static void alloc_big(void)
+{
+    for (int i = 0; i < 100; i++)
+        big[i] = rt_alloc_noscan(1 << 20);
+}
+
+NOINLINE static void alloc_small(void)
+{
+    for (int i = 0; i < 160 * 1024; i++)
+        sink += (uintptr_t)rt_alloc(256);
+}
+
+NOINLINE static void scrub_stack(void)
+{
+    volatile uintptr_t pad[2048];
+    for (size_t i = 0; i < sizeof pad / sizeof pad[0]; i++)
+        pad[i] = 0;
+}
+
+typedef struct job {
+    void (*fn)(void);
+    rt_chan *done;
+} job;
+
+static void job_main(void *p)
+{
+    job *j = p;
+    j->fn();
+    scrub_stack();
+    rt_chan_send(j->done, NULL);
+}
+
+/* Runs fn on a goroutine of its own (its stack is not scanned once it
+ * exits: no stale pointers keep garbage alive). */
+static void on_goroutine(void (*fn)(void))
+{
+    job j = {fn, rt_chan_make(0, 1)};
+    REQUIRE_GT(rt_go(job_main, &j), 0);
+    REQUIRE(rt_chan_recv(j.done, NULL));
+}
+
+static void write_profile(const char *name, const char *file, int debug)
+{
+    int fd = pp_create(file);
+    REQUIRE_EQ(rt_pprof_write(name, fd, debug), 0);
+    close(fd);
+}
+
+RT_TEST(test_default_rate_sites)
+{
+    on_goroutine(alloc_big);
+    on_goroutine(alloc_small);
+    rt_gc();
+    char file[512];
+    snprintf(file, sizeof file, "%s", pp_path("heap.pb.gz"));
+    write_profile("heap", file, 0);
+
+    char *top = pp_tool("-top -unit=B -sample_index=alloc_space %s", file);
+    char first[256];
+    pp_first(top, first, sizeof first);
+    REQUIRE_MSG(strncmp(first, "alloc_big", 9) == 0, "first: %s\n%s", first, top);
+    double truth = 100 * MiB + 160 * 1024 * 256.0, total = pp_total(top);
+    REQUIRE_MSG(total > truth * 0.85 && total < truth * 1.15,
+                "alloc_space total %.0f, truth %.0f:\n%s", total, truth, top);
+    double f, c;
+    REQUIRE_MSG(pp_row(top, "alloc_small", &f, &c) && c > 160 * 1024 * 256.0 * 0.5 &&
+                    c < 160 * 1024 * 256.0 * 1.5,
+                "alloc_small alloc_space %.0f:\n%s", c, top);
+    fprintf(stderr, "pprof heap: alloc_space total %.1f MiB for %.1f MiB allocated (%+.1f %%)\n",
+            total / MiB, truth / MiB, (total / truth - 1) * 100);
+    free(top);
+
+    top = pp_tool("-top -unit=B -sample_index=inuse_space %s", file);
+    REQUIRE_MSG(pp_row(top, "alloc_big", &f, &c) && c > 100 * MiB * 0.85 &&
+                    c < 100 * MiB * 1.15,
+                "alloc_big inuse %.0f:\n%s", c, top);
+    if (pp_row(top, "alloc_small", &f, &c))
+        REQUIRE_MSG(c < 160 * 1024 * 256.0 * 0.05, "alloc_small still in use: %.0f\n%s", c,
+                    top);
+    free(top);
+
+    snprintf(file, sizeof file, "%s", pp_path("allocs.pb.gz"));
+    write_profile("allocs", file, 0);
+    top = pp_tool("-top %s", file);
+    REQUIRE_MSG(strstr(top, "Type: alloc_space") != NULL, "allocs default type:\n%s", top);
+    free(top);
+    sink += (uintptr_t)big[0];
+}
+
+NOINLINE static void alloc_1000(void)
+{
+    for (int i = 0; i < 1000; i++) {
+        void *p = rt_alloc(100);
+        if (i % 2 == 0)
+            kept[i / 2] = p;
+    }
+}
+
+RT_TEST(test_rate1_exact)
+{
+    rt_set_memprofile_rate(1);
+    on_goroutine(alloc_1000);
+    rt_gc();
+    char file[512];
+    snprintf(file, sizeof file, "%s", pp_path("heap1.pb.gz"));
+    write_profile("heap", file, 0);
+    char *top = pp_tool("-top -sample_index=alloc_objects %s", file);
+    double f, c;
+    REQUIRE_MSG(pp_row(top, "alloc_1000", &f, &c) && f == 1000, "alloc_objects:\n%s", top);
+    free(top);
+    top = pp_tool("-top -sample_index=inuse_objects %s", file);
+    REQUIRE_MSG(pp_row(top, "alloc_1000", &f, &c) && f >= 500 && f <= 510,
+                "inuse_objects %.0f:\n%s", f, top);
+    free(top);
+    sink += (uintptr_t)kept[0];
+}
+
+NOINLINE static void site_a(void)
+{
+    for (int i = 0; i < 10; i++)
+        kept[i] = rt_alloc(48);
+}
+
+NOINLINE static void site_b(void)
+{
+    for (int i = 0; i < 20; i++)
+        kept[100 + i] = rt_alloc(48);
+}
+
+RT_TEST(test_publication)
+{
+    rt_set_memprofile_rate(1);
+    char file[512];
+    double f, c;
+    /* Before any collection: everything. */
+    on_goroutine(site_a);
+    snprintf(file, sizeof file, "%s", pp_path("pub0.pb.gz"));
+    write_profile("heap", file, 0);
+    char *top = pp_tool("-top -sample_index=alloc_objects %s", file);
+    REQUIRE_MSG(pp_row(top, "site_a", &f, &c) && f == 10, "before GC:\n%s", top);
+    free(top);
+    /* After a collection, allocations made since are not published yet. */
+    rt_gc();
+    on_goroutine(site_b);
+    snprintf(file, sizeof file, "%s", pp_path("pub1.pb.gz"));
+    write_profile("heap", file, 0);
+    top = pp_tool("-top -sample_index=alloc_objects %s", file);
+    REQUIRE_MSG(pp_row(top, "site_a", &f, &c) && f == 10 && !pp_row(top, "site_b", &f, &c),
+                "after one GC:\n%s", top);
+    free(top);
+    rt_gc();
+    snprintf(file, sizeof file, "%s", pp_path("pub2.pb.gz"));
+    write_profile("heap", file, 0);
+    top = pp_tool("-top -sample_index=alloc_objects %s", file);
+    REQUIRE_MSG(pp_row(top, "site_b", &f, &c) && f == 20, "after two GCs:\n%s", top);
+    free(top);
+}
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("memprof");
+    TCase *tc = tcase_create("memprof");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_default_rate_sites);
+    tcase_add_test(tc, test_rate1_exact);
+    tcase_add_test(tc, test_publication);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv, suite(), NULL);
+}
