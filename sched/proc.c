@@ -76,6 +76,7 @@
 #include <unistd.h>
 
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define RT_ASAN 1
@@ -540,6 +541,7 @@ static rt_m *newm(rt_p *pp, bool spinning, bool is_sysmon)
     mp->id = rt__sched.mnext++;
     rt__sched.mcount++;
     rt__lock_release(&rt__sched.lock);
+    rt__threadcreate_event(mp->id); /* the threadcreate profile's stack */
     rt_m *head = atomic_load_explicit(&rt__sched.allm, memory_order_relaxed);
     do {
         mp->alllink = head;
@@ -1548,10 +1550,11 @@ int rt_maxprocs(int n)
 
 void rt__block_event(int64_t start_ns, int skip)
 {
-    /* The block profiler (trace/) records (rt_nanotime() - start_ns, stack)
-     * here.  Until it exists only the count is kept. */
-    (void)start_ns;
-    (void)skip;
+    /* The block profiler (trace/blockprof.c) samples and records the event
+     * with the stack above our skip frames (+1 for this one).  The count
+     * after the call keeps this frame off a tail call, so that the skip
+     * stays exact. */
+    rt__blockprof_event(start_ns, skip + 1);
     atomic_fetch_add_explicit(&rt__sched.block_events, 1, memory_order_relaxed);
 }
 

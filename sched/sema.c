@@ -106,6 +106,7 @@
 #include <string.h>
 
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 /* A prime, so that addresses with a common stride spread over all roots. */
 #define SEMTAB_SIZE 251
@@ -406,7 +407,10 @@ void rt__semrelease(uint32_t *addr, bool handoff, int skip)
  */
 void rt__mutex_contention_event(int64_t wait_ns, int skip)
 {
-    (void)skip;
+    /* trace/blockprof.c samples 1/fraction and records the stack (skip
+     * + 1 for this frame; the counters after the call keep it off a tail
+     * call). */
+    rt__mutexprof_event(wait_ns, skip + 1);
     atomic_fetch_add_explicit(&mutex_contention_events, 1,
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&mutex_contention_ns, wait_ns,

@@ -764,7 +764,8 @@ void rt__tabwriter(const char *text, size_t n, rt__pbuf *out)
 
 /*
  * printStackRecord (TRACE_FORMATS.md section 5): one "#\tPC\tNAME+OFF\tFILE:LINE"
- * line per frame; leading runtime frames hidden unless all_frames; the
+ * line per frame; the goroutine trampoline (grt's runtime.goexit) is never
+ * shown, leading runtime frames are hidden unless all_frames; the
  * listing is redone with every frame if nothing was shown; then a blank
  * line.  The line is looked up at pc-1 for frames that are return
  * addresses (all but an exact leaf).
@@ -788,7 +789,8 @@ void rt__text_stack(rt__pbuf *b, const uintptr_t *pcs, int n, bool leaf_exact,
             rt__pbuf_printf(b, "#\t%#lx\n", (unsigned long)pc);
             continue;
         }
-        if (!show && s.in_runtime)
+        /* the goroutine trampoline is grt's runtime.goexit: never shown */
+        if (s.entry == (uintptr_t)rt__ctx_start || (!show && s.in_runtime))
             continue;
         show = true;
         rt__pbuf_printf(b, "#\t%#lx\t%s+%#lx\t%s:%d\n", (unsigned long)pc, s.name,

@@ -152,6 +152,8 @@ int rt__blockprof_write(int fd, int debug, bool mutex);
 
 int rt__goroutineprof_write(int fd, int debug);
 int rt__threadcreateprof_write(int fd, int debug);
+/* newm (sched/proc.c) records the stack that created M id. */
+void rt__threadcreate_event(int64_t id);
 /* CPUPROFILE=path and MEMPROFILE=path (rt_main, after the symbol tables). */
 void rt__pprof_env_start(void);
 

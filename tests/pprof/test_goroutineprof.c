@@ -1,0 +1,131 @@
+/*
+ * tests/pprof/test_goroutineprof.c -- the goroutine and threadcreate
+ * profiles.
+ *
+ *   - 10 goroutines parked in parked_worker: the proto's total, the text
+ *     header's total and the debug=2 dump's goroutine count all equal
+ *     rt_num_goroutine(); parked_worker's stack holds all 10; the labels a
+ *     worker set show in -tags;
+ *   - threadcreate: one record per thread, total >= 1, readable by pprof.
+ */
+#include <regex.h>
+#include <stdatomic.h>
+
+#include "pprof_test.h"
+
+#define NOINLINE __attribute__((noinline))
+
+static void write_profile(const char *name, const char *file, int debug)
+{
+    int fd = pp_create(file);
+    REQUIRE_EQ(rt_pprof_write(name, fd, debug), 0);
+    close(fd);
+}
+
+typedef struct wctx {
+    rt_chan *gate, *started;
+} wctx;
+
+NOINLINE static void parked_worker(void *p)
+{
+    wctx *w = p;
+    static _Atomic int n;
+    if (atomic_fetch_add(&n, 1) == 0)
+        REQUIRE_EQ(rt_set_label("worker", "first"), 0);
+    rt_chan_send(w->started, NULL);
+    rt_chan_recv(w->gate, NULL);
+    __asm__ volatile("" ::: "memory"); /* keep this frame: no tail call */
+}
+
+static int count_matches(const char *text, const char *re_s)
+{
+    regex_t re;
+    REQUIRE_EQ(regcomp(&re, re_s, REG_EXTENDED | REG_NEWLINE), 0);
+    int n = 0;
+    regmatch_t m;
+    const char *s = text;
+    while (regexec(&re, s, 1, &m, 0) == 0) {
+        n++;
+        s += m.rm_eo;
+    }
+    regfree(&re);
+    return n;
+}
+
+RT_TEST(test_goroutine_counts)
+{
+    wctx w = {rt_chan_make(0, 0), rt_chan_make(0, 10)};
+    for (int i = 0; i < 10; i++)
+        REQUIRE_GT(rt_go(parked_worker, &w), 0);
+    for (int i = 0; i < 10; i++)
+        REQUIRE(rt_chan_recv(w.started, NULL));
+    rt_sleep(10 * RT_MILLISECOND); /* all parked on the gate */
+    int ng = rt_num_goroutine();
+    REQUIRE_EQ(ng, 11);
+
+    char file[512];
+    snprintf(file, sizeof file, "%s", pp_path("goroutine.pb.gz"));
+    write_profile("goroutine", file, 0);
+    char *top = pp_tool("-top %s", file);
+    REQUIRE_MSG(pp_total(top) == ng, "total != %d:\n%s", ng, top);
+    double f, c;
+    REQUIRE_MSG(pp_row(top, "parked_worker", &f, &c) && c == 10, "parked_worker:\n%s", top);
+    free(top);
+    char *tags = pp_tool("-tags %s", file);
+    REQUIRE_MSG(strstr(tags, "worker:") && strstr(tags, "first"), "labels:\n%s", tags);
+    free(tags);
+
+    snprintf(file, sizeof file, "%s", pp_path("goroutine.txt"));
+    write_profile("goroutine", file, 1);
+    char *txt = pp_read(file);
+    char want[64];
+    snprintf(want, sizeof want, "goroutine profile: total %d\n", ng);
+    REQUIRE_MSG(strncmp(txt, want, strlen(want)) == 0, "header:\n%.500s", txt);
+    REQUIRE_MSG(count_matches(txt, "^10 @( 0x[0-9a-f]+)+$") == 1, "no 10-record:\n%s", txt);
+    REQUIRE_MSG(strstr(txt, "parked_worker+0x") != NULL, "listing:\n%s", txt);
+    free(txt);
+
+    snprintf(file, sizeof file, "%s", pp_path("goroutine2.txt"));
+    write_profile("goroutine", file, 2);
+    txt = pp_read(file);
+    REQUIRE_MSG(count_matches(txt, "^goroutine [0-9]+ \\[[^]]+\\]:$") == ng,
+                "debug=2 goroutines != %d:\n%s", ng, txt);
+    REQUIRE_MSG(count_matches(txt, "^goroutine [0-9]+ \\[chan receive\\]:$") == 10,
+                "debug=2 waits:\n%s", txt);
+    free(txt);
+    rt_chan_close(w.gate);
+}
+
+RT_TEST(test_threadcreate)
+{
+    char file[512];
+    snprintf(file, sizeof file, "%s", pp_path("threadcreate.txt"));
+    write_profile("threadcreate", file, 1);
+    char *txt = pp_read(file);
+    REQUIRE_MSG(count_matches(txt, "^threadcreate profile: total [1-9][0-9]*$") == 1,
+                "header:\n%s", txt);
+    REQUIRE_MSG(count_matches(txt, "^[1-9][0-9]* @( 0x[0-9a-f]+)+$") >= 1, "record:\n%s", txt);
+    REQUIRE_MSG(strstr(txt, "newm+0x") || strstr(txt, "rt_main+0x"), "listing:\n%s", txt);
+    free(txt);
+    snprintf(file, sizeof file, "%s", pp_path("threadcreate.pb.gz"));
+    write_profile("threadcreate", file, 0);
+    char *raw = pp_tool("-raw %s", file);
+    REQUIRE_MSG(strstr(raw, "threadcreate/count") != NULL, "raw:\n%s", raw);
+    free(raw);
+}
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("goroutineprof");
+    TCase *tc = tcase_create("goroutineprof");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_goroutine_counts);
+    tcase_add_test(tc, test_threadcreate);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv, suite(), NULL);
+}

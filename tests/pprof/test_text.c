@@ -1,0 +1,274 @@
+/*
+ * tests/pprof/test_text.c -- the text forms (debug >= 1) of every profile,
+ * against TRACE_FORMATS.md sections 5-9.
+ *
+ *   - the tabwriter: section 5's worked example (cells of 15, 14 and 17
+ *     runes in one block get 2, 2 and 1 tabs), a shorter line splitting
+ *     the higher columns' blocks, lines without tabs passing through;
+ *   - heap, block, mutex, goroutine and threadcreate at debug=1: every line
+ *     matches one of the section's regular expressions (every literal
+ *     pinned, every field typed), no line ends in a space (that makes pprof
+ *     reject the file), stack listings are aligned to one tab stop per
+ *     block, the heap form ends with the MemStats trailer in Go 1.3's order
+ *     and the header reports heap/(2 x MemProfileRate);
+ *   - `go tool pprof -raw` parses each of them.
+ */
+#include <regex.h>
+
+#include "pprof_test.h"
+#include "trace/trace.h"
+
+#define NOINLINE __attribute__((noinline))
+
+static char *tw(const char *in)
+{
+    rt__pbuf out = {0};
+    rt__tabwriter(in, strlen(in), &out);
+    rt__pbuf_put(&out, "", 1);
+    ck_assert(!out.oom);
+    return (char *)out.b;
+}
+
+START_TEST(test_tabwriter)
+{
+    char *o = tw("#\t0x400c40\tmain.alloc+0x40\t/home/user/prof/main.go:17\n"
+                 "#\t0x400d7a\tmain.main+0x3a\t/home/user/prof/main.go:24\n"
+                 "#\t0x413433\truntime.main+0xf3\t/usr/local/go/src/runtime/proc.go:63\n"
+                 "\n");
+    ck_assert_str_eq(o, "#\t0x400c40\tmain.alloc+0x40\t\t/home/user/prof/main.go:17\n"
+                        "#\t0x400d7a\tmain.main+0x3a\t\t/home/user/prof/main.go:24\n"
+                        "#\t0x413433\truntime.main+0xf3\t/usr/local/go/src/runtime/proc.go:63\n"
+                        "\n");
+    free(o);
+    /* A line with fewer cells ends the blocks of the higher columns: each
+     * part is aligned on its own; a line without tabs passes through. */
+    o = tw("#\t0x1\tlongfunctionname+0x1\tf.c:1\n"
+           "#\t0x2\n"
+           "#\t0x3\tf+0x3\tf.c:3\n"
+           "header line\n");
+    ck_assert_str_eq(o, "#\t0x1\tlongfunctionname+0x1\tf.c:1\n"
+                        "#\t0x2\n"
+                        "#\t0x3\tf+0x3\tf.c:3\n"
+                        "header line\n");
+    free(o);
+}
+END_TEST
+
+/* ------------------------------------------------------------ checking -- */
+
+typedef struct pat {
+    const char *re;
+    regex_t rx;
+} pat;
+
+static bool match_any(pat *p, int np, const char *line)
+{
+    for (int i = 0; i < np; i++)
+        if (regexec(&p[i].rx, line, 0, NULL, 0) == 0)
+            return true;
+    return false;
+}
+
+/* The display column where a cell of a line starts (tabs to 8; a run of
+ * padding tabs is one separator). */
+static int cell_col(const char *line, int cell)
+{
+    int col = 0, c = 0;
+    for (const char *s = line; *s; s++) {
+        if (*s == '\t') {
+            col = (col / 8 + 1) * 8;
+            if (s[1] != '\t')
+                c++;
+            continue;
+        }
+        if (c == cell)
+            return col;
+        col++;
+    }
+    return -1;
+}
+
+/* Checks every line of text against pats; listing blocks aligned. */
+static void check_lines(const char *what, char *text, const char **res, int nres)
+{
+    pat p[16];
+    ck_assert_int_le(nres, 16);
+    for (int i = 0; i < nres; i++) {
+        p[i].re = res[i];
+        ck_assert_int_eq(regcomp(&p[i].rx, res[i], REG_EXTENDED | REG_NOSUB), 0);
+    }
+    int prev3 = -1, prev2 = -1;
+    char *save = NULL;
+    int lineno = 0;
+    size_t len = strlen(text);
+    ck_assert_msg(len > 0 && text[len - 1] == '\n', "%s: no final newline", what);
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        size_t n = strlen(line);
+        ck_assert_msg(n == 0 || line[n - 1] != ' ', "%s:%d: trailing space: \"%s\"", what,
+                      lineno, line);
+        ck_assert_msg(match_any(p, nres, line), "%s:%d: unexpected line: \"%s\"", what,
+                      lineno, line);
+        if (line[0] == '#' && line[1] == '\t' && cell_col(line, 3) > 0) {
+            /* a listing line: the name and file columns of a block align */
+            int c2 = cell_col(line, 2), c3 = cell_col(line, 3);
+            if (prev3 >= 0) {
+                ck_assert_msg(c2 == prev2 && c3 == prev3, "%s:%d: misaligned: \"%s\"", what,
+                              lineno, line);
+            }
+            prev2 = c2;
+            prev3 = c3;
+        } else {
+            prev2 = prev3 = -1;
+        }
+    }
+    for (int i = 0; i < nres; i++)
+        regfree(&p[i].rx);
+}
+
+#define LISTING "^#\t+0x[0-9a-f]+\t+[^\t]+\\+0x[0-9a-f]+\t+[^\t]+:[0-9]+$"
+#define LISTING_NOFN "^#\t+0x[0-9a-f]+$"
+
+static void write_profile(const char *name, const char *file, int debug)
+{
+    int fd = pp_create(file);
+    REQUIRE_EQ(rt_pprof_write(name, fd, debug), 0);
+    close(fd);
+}
+
+static void *keep[64];
+
+NOINLINE static void text_alloc(void)
+{
+    for (int i = 0; i < 64; i++)
+        keep[i] = rt_alloc(4096);
+}
+
+static void sleeper(void *p)
+{
+    rt_chan *c = p;
+    rt_sleep(5 * RT_MILLISECOND);
+    rt_chan_send(c, NULL);
+}
+
+static rt_mutex mu;
+
+static void locker(void *p)
+{
+    rt_chan *c = p;
+    rt_mutex_lock(&mu);
+    rt_chan_send(c, NULL);
+    rt_sleep(5 * RT_MILLISECOND);
+    rt_mutex_unlock(&mu);
+    __asm__ volatile("" ::: "memory"); /* keep this frame: no tail call */
+}
+
+RT_TEST(test_text_forms)
+{
+    rt_set_memprofile_rate(1);
+    text_alloc();
+    rt_gc();
+    rt_set_block_profile_rate(1);
+    rt_set_mutex_profile_fraction(1);
+    rt_chan *c = rt_chan_make(0, 0);
+    REQUIRE_GT(rt_go(sleeper, c), 0);
+    REQUIRE(rt_chan_recv(c, NULL));
+    REQUIRE_GT(rt_go(locker, c), 0);
+    REQUIRE(rt_chan_recv(c, NULL));
+    rt_mutex_lock(&mu);
+    rt_mutex_unlock(&mu);
+
+    static const char *const names[] = {"heap", "block", "mutex", "goroutine",
+                                        "threadcreate"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char file[512], what[64];
+        snprintf(what, sizeof what, "%s debug=1", names[k]);
+        snprintf(file, sizeof file, "%s/%s.txt", pp_dir(), names[k]);
+        write_profile(names[k], file, 1);
+        char *text = pp_read(file);
+        if (strcmp(names[k], "heap") == 0) {
+            REQUIRE_MSG(strncmp(text, "heap profile: ", 14) == 0 &&
+                            strstr(text, " @ heap/2\n") != NULL,
+                        "heap header:\n%.300s", text);
+            REQUIRE_MSG(strstr(text, "text_alloc+0x") != NULL, "no text_alloc:\n%s", text);
+            /* the trailer: a blank line, then Go 1.3's fields in order */
+            const char *tr = strstr(text, "\n\n\n# runtime.MemStats\n");
+            REQUIRE_MSG(tr != NULL, "no MemStats trailer:\n%s", text);
+            static const char *const fields[] = {
+                "Alloc", "TotalAlloc", "Sys", "Lookups", "Mallocs", "Frees", "HeapAlloc",
+                "HeapSys", "HeapIdle", "HeapInuse", "HeapReleased", "HeapObjects", "Stack",
+                "MSpan", "MCache", "BuckHashSys", "NextGC", "PauseNs", "NumGC",
+                "EnableGC", "DebugGC"};
+            const char *s = tr + 22;
+            for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+                char want[64];
+                snprintf(want, sizeof want, "# %s = ", fields[i]);
+                REQUIRE_MSG(strncmp(s, want, strlen(want)) == 0, "trailer at %s: %.80s",
+                            fields[i], s);
+                s = strchr(s, '\n') + 1;
+            }
+            REQUIRE_MSG(*s == 0, "after the trailer: %s", s);
+            static const char *const res[] = {
+                "^heap profile: [0-9]+: [0-9]+ \\[[0-9]+: [0-9]+\\] @ heap/[0-9]+$",
+                "^[0-9]+: [0-9]+ \\[[0-9]+: [0-9]+\\] @( 0x[0-9a-f]+)*$",
+                LISTING,
+                LISTING_NOFN,
+                "^$",
+                "^# runtime\\.MemStats$",
+                "^# [A-Za-z]+ = [0-9]+$",
+                "^# (Stack|MSpan|MCache) = [0-9]+ / [0-9]+$",
+                "^# PauseNs = \\[[0-9]+( [0-9]+){255}\\]$",
+                "^# (EnableGC|DebugGC) = (true|false)$",
+            };
+            check_lines(what, text, (const char **)res, 10);
+        } else if (strcmp(names[k], "block") == 0 || strcmp(names[k], "mutex") == 0) {
+            bool mutex = names[k][0] == 'm';
+            REQUIRE_MSG(strncmp(text, mutex ? "--- mutex:\ncycles/second=1000000000\n"
+                                            : "--- contention:\ncycles/second=1000000000\n",
+                                mutex ? 36 : 41) == 0,
+                        "%s header:\n%.300s", names[k], text);
+            REQUIRE_MSG(strstr(text, mutex ? "locker+0x" : "rt_chan_recv+0x") != NULL,
+                        "%s listing:\n%s", names[k], text);
+            static const char *const res[] = {
+                "^--- (contention|mutex):$",
+                "^cycles/second=[0-9]+$",
+                "^sampling period=[0-9]+$",
+                "^[0-9]+ [0-9]+ @( 0x[0-9a-f]+)+$",
+                LISTING,
+                LISTING_NOFN,
+                "^$",
+            };
+            check_lines(what, text, (const char **)res, 7);
+        } else {
+            static const char *const res[] = {
+                "^(goroutine|threadcreate) profile: total [0-9]+$",
+                "^[0-9]+ @( 0x[0-9a-f]+)*$",
+                LISTING,
+                LISTING_NOFN,
+                "^$",
+            };
+            check_lines(what, text, (const char **)res, 5);
+        }
+        free(text);
+        char *raw = pp_tool("-raw %s", file);
+        free(raw);
+    }
+    rt_set_block_profile_rate(0);
+    rt_set_mutex_profile_fraction(0);
+}
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("text");
+    TCase *tc = tcase_create("text");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_tabwriter);
+    tcase_add_test(tc, test_text_forms);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv, suite(), NULL);
+}

@@ -1,0 +1,249 @@
+/*
+ * trace/blockprof.c -- the block profile (runtime.SetBlockProfileRate) and
+ * the mutex profile (runtime.SetMutexProfileFraction).
+ *
+ * Where events come from
+ *   sched/ calls rt__block_event(start_ns, skip) once a goroutine that
+ *   parked on a channel, a select or a semaphore (rt_mutex, rt_rwmutex,
+ *   rt_waitgroup, rt_cond) is running again, and
+ *   rt__mutex_contention_event(wait_ns, skip) when rt__semrelease wakes a
+ *   waiter of a mutex; both forward here.  skip counts the frames from
+ *   the forwarding hook up to the public call that blocked (or released),
+ *   which thus stands on top of the stack, as runtime.chanrecv1 or
+ *   sync.(*Mutex).Unlock do in Go's profiles (stack_of drops the
+ *   internal frames by rule; skip is only a lower bound).
+ *
+ * Sampling (Go 1.19's rules; grt's clock is in nanoseconds, so "cycles" are
+ * nanoseconds and cycles/second is 1e9)
+ *   block: an event of d ns is kept if d >= rate, else with probability
+ *     d/rate, and then counts rate/d events of rate ns (Go's de-biasing);
+ *     rate <= 0 is off, 1 keeps everything.
+ *   mutex: an event is kept with probability 1/fraction; the profile is
+ *     written scaled by the fraction.
+ *
+ * Both tables are keyed by stack, guarded by one rt__lock taken inside a
+ * no-stop region; stacks are walked with SIGPROF held off (libunwind's
+ * per-thread cache is not reentrant).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched.h"
+#include "trace/trace.h"
+
+typedef struct bbucket {
+    struct bbucket *next, *all;
+    uint64_t hash;
+    double count;
+    int64_t cycles;
+    int n;
+    uintptr_t pcs[];
+} bbucket;
+
+#define BB_HASH 1024
+typedef struct btab {
+    bbucket *table[BB_HASH];
+    bbucket *all;
+    size_t n;
+} btab;
+
+static btab block_tab, mutex_tab;
+static rt__lock bp_lock;
+
+static uint64_t pcs_hash(const uintptr_t *pcs, int n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < n; i++) {
+        h ^= pcs[i];
+        h *= 0x100000001b3ULL;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static void record(btab *t, const uintptr_t *pcs, int n, double count, int64_t cycles)
+{
+    uint64_t h = pcs_hash(pcs, n);
+    rt_m *mp = rt__getm();
+    if (mp != NULL)
+        rt__nostop_begin(mp);
+    rt__lock_acquire(&bp_lock);
+    bbucket *b;
+    for (b = t->table[h % BB_HASH]; b; b = b->next)
+        if (b->hash == h && b->n == n && memcmp(b->pcs, pcs, (size_t)n * sizeof *pcs) == 0)
+            break;
+    if (b == NULL && (b = calloc(1, sizeof *b + (size_t)n * sizeof *pcs)) != NULL) {
+        b->hash = h;
+        b->n = n;
+        memcpy(b->pcs, pcs, (size_t)n * sizeof *pcs);
+        b->next = t->table[h % BB_HASH];
+        t->table[h % BB_HASH] = b;
+        b->all = t->all;
+        t->all = b;
+        t->n++;
+    }
+    if (b != NULL) {
+        b->count += count;
+        b->cycles += cycles;
+    }
+    rt__lock_release(&bp_lock);
+    if (mp != NULL)
+        rt__nostop_end(mp);
+}
+
+/*
+ * The stack of a blocking (or releasing) call, the public function first:
+ * the frames of the runtime's internals above it are dropped by rule, not
+ * by count -- a leading frame goes while its function lies in libgrt and
+ * is not a public rt_ function.  The hooks' skip counts assumed that every
+ * static helper keeps its frame; the compiler inlines some (rt_mutex_lock's
+ * slow path), so the count is only a lower bound and is used as one.
+ */
+static int stack_of(int skip, uintptr_t *pcs)
+{
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, &old);
+    uintptr_t all[RT_PPROF_MAX_DEPTH + 8];
+    /* 2: this function and the recorder that called it */
+    int n = rt__callers(2, all, NULL, RT_PPROF_MAX_DEPTH + 8);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    (void)skip;
+    int i = 0;
+    bool user = false; /* a frame outside libgrt follows */
+    for (; i < n - 1; i++) {
+        rt__sym s;
+        if (!rt__symbolize(all[i] - 1, &s) || s.name == NULL || !s.in_runtime)
+            break;
+        if (strncmp(s.name, "rt_", 3) == 0 && strncmp(s.name, "rt__", 4) != 0)
+            break; /* the public call */
+    }
+    for (int j = i; j < n && !user; j++) {
+        rt__sym s;
+        user = !rt__symbolize(all[j] - 1, &s) || !s.in_runtime;
+    }
+    if (!user)
+        i = 0; /* only runtime frames (tail calls ate the rest): keep all */
+    int k = 0;
+    for (; i < n && k < RT_PPROF_MAX_DEPTH; i++)
+        pcs[k++] = all[i];
+    return k;
+}
+
+__attribute__((noinline)) void rt__blockprof_event(int64_t start_ns, int skip)
+{
+    int64_t rate = atomic_load_explicit(&rt__block_profile_rate, memory_order_relaxed);
+    if (rate <= 0 || start_ns == 0)
+        return;
+    int64_t cycles = rt_nanotime() - start_ns;
+    if (cycles <= 0)
+        cycles = 1;
+    if (rate > cycles && (int64_t)(rt__fastrand() % (uint64_t)rate) > cycles)
+        return;
+    uintptr_t pcs[RT_PPROF_MAX_DEPTH];
+    int n = stack_of(skip, pcs);
+    if (cycles < rate)
+        record(&block_tab, pcs, n, (double)rate / (double)cycles, rate);
+    else
+        record(&block_tab, pcs, n, 1, cycles);
+}
+
+__attribute__((noinline)) void rt__mutexprof_event(int64_t wait_ns, int skip)
+{
+    int32_t frac = atomic_load_explicit(&rt__mutex_profile_fraction, memory_order_relaxed);
+    if (wait_ns < 0)
+        wait_ns = 0;
+    if (frac <= 0 || rt__fastrand() % (uint32_t)frac != 0)
+        return;
+    uintptr_t pcs[RT_PPROF_MAX_DEPTH];
+    int n = stack_of(skip, pcs);
+    record(&mutex_tab, pcs, n, 1, wait_ns);
+}
+
+void rt_set_block_profile_rate(int ns)
+{
+    atomic_store(&rt__block_profile_rate, ns <= 0 ? 0 : ns);
+}
+
+int rt_set_mutex_profile_fraction(int n)
+{
+    if (n < 0)
+        return atomic_load(&rt__mutex_profile_fraction);
+    return atomic_exchange(&rt__mutex_profile_fraction, n);
+}
+
+/* ------------------------------------------------------------- writing -- */
+
+typedef struct brec {
+    int64_t count, cycles;
+    const bbucket *b;
+} brec;
+
+static int by_cycles_desc(const void *a, const void *b)
+{
+    const brec *x = a, *y = b;
+    return x->cycles < y->cycles ? 1 : x->cycles > y->cycles ? -1 : 0;
+}
+
+int rt__blockprof_write(int fd, int debug, bool mutex)
+{
+    btab *t = mutex ? &mutex_tab : &block_tab;
+    int64_t period = mutex ? atomic_load(&rt__mutex_profile_fraction) : 1;
+    if (period <= 0)
+        period = 1;
+    rt_m *mp = rt__getm();
+    if (mp != NULL)
+        rt__nostop_begin(mp);
+    rt__lock_acquire(&bp_lock);
+    /* buckets are never freed and their stacks never change: the list as
+     * of now can be walked after the lock is dropped */
+    size_t n = t->n;
+    bbucket *head = t->all;
+    brec *r = malloc((n + 1) * sizeof *r);
+    size_t k = 0;
+    for (bbucket *b = head; b && r && k < n; b = b->all)
+        r[k++] = (brec){(int64_t)b->count, b->cycles, b};
+    rt__lock_release(&bp_lock);
+    if (mp != NULL)
+        rt__nostop_end(mp);
+    if (r == NULL)
+        return -ENOMEM;
+    int err;
+    if (debug <= 0) {
+        rt__pprof *p = rt__pprof_new();
+        if (p == NULL) {
+            free(r);
+            return -ENOMEM;
+        }
+        rt__pprof_sample_type(p, "contentions", "count");
+        rt__pprof_sample_type(p, "delay", "nanoseconds");
+        rt__pprof_period(p, "contentions", "count", 1);
+        rt__pprof_times(p, rt__pprof_walltime(), 0);
+        for (size_t i = 0; i < k; i++) {
+            int64_t v[2] = {r[i].count * period, r[i].cycles * period};
+            rt__pprof_sample(p, r[i].b->pcs, r[i].b->n, false, v, 2, NULL, 0);
+        }
+        err = rt__pprof_finish(p, fd);
+        rt__pprof_free(p);
+    } else {
+        qsort(r, k, sizeof *r, by_cycles_desc);
+        rt__pbuf tb = {0};
+        rt__pbuf_printf(&tb, "--- %s:\n", mutex ? "mutex" : "contention");
+        rt__pbuf_printf(&tb, "cycles/second=%lld\n", 1000000000LL);
+        if (mutex)
+            rt__pbuf_printf(&tb, "sampling period=%lld\n", (long long)period);
+        for (size_t i = 0; i < k; i++) {
+            rt__pbuf_printf(&tb, "%lld %lld @", (long long)r[i].cycles, (long long)r[i].count);
+            rt__text_pcs(&tb, r[i].b->pcs, r[i].b->n);
+            rt__pbuf_put(&tb, "\n", 1);
+            rt__text_stack(&tb, r[i].b->pcs, r[i].b->n, false, true);
+        }
+        err = rt__text_finish(&tb, fd, true);
+        rt__pbuf_free(&tb);
+    }
+    free(r);
+    return err;
+}

@@ -1,0 +1,316 @@
+/*
+ * trace/goroutineprof.c -- the goroutine and threadcreate profiles, and
+ * rt_pprof_write, which dispatches pprof.Lookup(name).WriteTo(w, debug).
+ *
+ * Goroutine profile (TRACE_FORMATS.md section 7)
+ *   debug 0 and 1: the world is stopped (rt__stop_the_world), every
+ *   goroutine's stack is walked into arrays allocated before the stop (no
+ *   malloc while the world is stopped), the world restarts, and only then
+ *   are the stacks symbolized and written.  The caller comes first, then
+ *   every other live user goroutine in allg order; system goroutines (the
+ *   sweeper, the finalizer goroutine) are left out, as modern Go does, so
+ *   the total equals rt_num_goroutine().  A goroutine in a system call
+ *   cannot be walked (its thread owns the stack): its record is its entry
+ *   function.  debug 0 is a proto with goroutine/count samples carrying
+ *   each goroutine's labels; debug 1 is the count-profile text.
+ *   debug 2: the crash-style dump of every goroutine's traceback
+ *   (rt__print_all_goroutines), written straight to the fd.  The world is
+ *   not stopped for it: like Go 1.3's tracebackothers outside a fatal
+ *   error, a goroutine that wakes during the dump may show a stale stack.
+ *
+ * Threadcreate profile (section 9)
+ *   One record per M (identical stacks merged), with the stack that called
+ *   newm, recorded by sched/proc.c's hook rt__threadcreate_event.  The
+ *   first M (started by rt_main) shows rt_main's chain.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sched/sched.h"
+#include "trace/trace.h"
+
+typedef struct gstack {
+    int n;
+    bool exact; /* leaf is a real PC (an entry function), not a return address */
+    const struct rt__labelset *ls;
+    uintptr_t pcs[RT_PPROF_MAX_DEPTH];
+} gstack;
+
+typedef struct collect_ctx {
+    gstack *st;
+    size_t cap, n;
+    rt_g *self;
+    bool overflow;
+} collect_ctx;
+
+static void collect_g(rt_g *gp, void *arg)
+{
+    collect_ctx *c = arg;
+    if (gp == c->self || gp->is_system)
+        return;
+    uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
+    if (st == RT_GDEAD || st == RT_GIDLE)
+        return;
+    if (c->n == c->cap) {
+        c->overflow = true;
+        return;
+    }
+    gstack *g = &c->st[c->n++];
+    g->ls = rt__labels_of_g(gp);
+    g->exact = false;
+    g->n = 0;
+    if (st == RT_GRUNNABLE || st == RT_GWAITING)
+        g->n = rt__callers_g(gp, g->pcs, NULL, RT_PPROF_MAX_DEPTH);
+    if (g->n == 0 && gp->fn != NULL) {
+        g->pcs[0] = (uintptr_t)gp->fn;
+        g->n = 1;
+        g->exact = true;
+    }
+}
+
+static int count_gs(void)
+{
+    return (int)rt__sched.allglen;
+}
+
+/* Fills c (world stopped when on a goroutine).  Returns false if c was too
+ * small. */
+static __attribute__((noinline)) bool collect(collect_ctx *c)
+{
+    rt_g *self = rt__getg();
+    c->self = self;
+    c->n = 0;
+    c->overflow = false;
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, &old);
+    if (self != NULL)
+        rt__stop_the_world("goroutine profile");
+    if (self != NULL && c->cap > 0) {
+        gstack *g = &c->st[c->n++];
+        g->n = rt__callers(0, g->pcs, NULL, RT_PPROF_MAX_DEPTH);
+        g->exact = false;
+        g->ls = rt__labels_current();
+    }
+    rt__for_each_g(collect_g, c);
+    if (self != NULL)
+        rt__start_the_world();
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return !c->overflow;
+}
+
+typedef struct crec {
+    int64_t count;
+    gstack *g;
+} crec;
+
+static bool same_stack(const gstack *a, const gstack *b, bool with_labels)
+{
+    return a->n == b->n && (!with_labels || a->ls == b->ls) &&
+           memcmp(a->pcs, b->pcs, (size_t)a->n * sizeof a->pcs[0]) == 0;
+}
+
+/* Merges identical stacks in order of first occurrence (quadratic in the
+ * number of distinct stacks, with a hash to skip most compares). */
+static size_t merge(gstack *st, size_t n, crec *out, bool with_labels)
+{
+    size_t k = 0;
+    size_t hcap = 1;
+    while (hcap < 2 * n + 2)
+        hcap *= 2;
+    int64_t *h = malloc(hcap * sizeof *h);
+    if (h == NULL)
+        return 0;
+    for (size_t i = 0; i < hcap; i++)
+        h[i] = -1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = 0x9e3779b97f4a7c15ULL ^ (with_labels ? (uintptr_t)st[i].ls : 0);
+        for (int j = 0; j < st[i].n; j++)
+            x = (x ^ st[i].pcs[j]) * 0x100000001b3ULL;
+        size_t j = (size_t)(x ^ (x >> 31)) & (hcap - 1);
+        for (;; j = (j + 1) & (hcap - 1)) {
+            if (h[j] < 0) {
+                h[j] = (int64_t)k;
+                out[k++] = (crec){1, &st[i]};
+                break;
+            }
+            if (same_stack(out[h[j]].g, &st[i], with_labels)) {
+                out[h[j]].count++;
+                break;
+            }
+        }
+    }
+    free(h);
+    return k;
+}
+
+/* printCountProfile (section 5) or the proto of a count profile. */
+static int write_count(int fd, int debug, const char *name, crec *r, size_t k, size_t total)
+{
+    int err;
+    if (debug <= 0) {
+        rt__pprof *p = rt__pprof_new();
+        if (p == NULL)
+            return -ENOMEM;
+        rt__pprof_sample_type(p, name, "count");
+        rt__pprof_period(p, name, "count", 1);
+        rt__pprof_times(p, rt__pprof_walltime(), 0);
+        for (size_t i = 0; i < k; i++) {
+            rt__pprof_label lab[32];
+            int nl;
+            rt__labels_to_pprof(r[i].g->ls, lab, &nl, 32);
+            rt__pprof_sample(p, r[i].g->pcs, r[i].g->n, r[i].g->exact, &r[i].count, 1, lab,
+                             nl);
+        }
+        err = rt__pprof_finish(p, fd);
+        rt__pprof_free(p);
+        return err;
+    }
+    rt__pbuf t = {0};
+    rt__pbuf_printf(&t, "%s profile: total %zu\n", name, total);
+    for (size_t i = 0; i < k; i++) {
+        rt__pbuf_printf(&t, "%lld @", (long long)r[i].count);
+        /* the record line shows return addresses; an exact leaf + 1, as
+         * the listing backs every PC up by one */
+        uintptr_t pcs[RT_PPROF_MAX_DEPTH];
+        for (int j = 0; j < r[i].g->n; j++)
+            pcs[j] = r[i].g->pcs[j] + (j == 0 && r[i].g->exact);
+        rt__text_pcs(&t, pcs, r[i].g->n);
+        rt__pbuf_put(&t, "\n", 1);
+        rt__text_stack(&t, pcs, r[i].g->n, false, false);
+    }
+    err = rt__text_finish(&t, fd, true);
+    rt__pbuf_free(&t);
+    return err;
+}
+
+int rt__goroutineprof_write(int fd, int debug)
+{
+    if (debug >= 2) {
+        rt__buf b;
+        rt__buf_init(&b, fd);
+        rt__print_all_goroutines(&b, 1);
+        rt__buf_flush(&b);
+        return 0;
+    }
+    collect_ctx c = {0};
+    for (int attempt = 0; attempt < 8; attempt++) {
+        c.cap = (size_t)count_gs() + 64 + ((size_t)attempt << 10);
+        c.st = malloc(c.cap * sizeof *c.st);
+        if (c.st == NULL)
+            return -ENOMEM;
+        if (collect(&c))
+            break;
+        free(c.st);
+        c.st = NULL;
+    }
+    if (c.st == NULL)
+        return -EAGAIN;
+    crec *r = malloc((c.n + 1) * sizeof *r);
+    if (r == NULL) {
+        free(c.st);
+        return -ENOMEM;
+    }
+    size_t k = merge(c.st, c.n, r, debug <= 0);
+    int err = write_count(fd, debug, "goroutine", r, k, c.n);
+    free(r);
+    free(c.st);
+    return err;
+}
+
+/* Creation stacks of the first MAX_TC_MS threads, by M id: written once
+ * by the creating thread before the M is published (allm's CAS releases
+ * them), read after an acquire load of allm. */
+#define MAX_TC_MS 256
+#define TC_DEPTH 32
+static struct {
+    int n;
+    uintptr_t pcs[TC_DEPTH];
+} tc_stacks[MAX_TC_MS];
+
+void rt__threadcreate_event(int64_t id)
+{
+    if (id < 0 || id >= MAX_TC_MS)
+        return;
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, &old);
+    /* 1: drop this function; newm's caller chain follows */
+    tc_stacks[id].n = rt__callers(1, tc_stacks[id].pcs, NULL, TC_DEPTH);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+typedef struct tc_ctx {
+    gstack *st;
+    size_t n, cap;
+} tc_ctx;
+
+static void collect_m(rt_m *mp, void *arg)
+{
+    tc_ctx *c = arg;
+    if (c->n == c->cap)
+        return;
+    gstack *g = &c->st[c->n++];
+    memset(g, 0, sizeof *g);
+    if (mp->id >= 0 && mp->id < MAX_TC_MS) {
+        g->n = tc_stacks[mp->id].n;
+        memcpy(g->pcs, tc_stacks[mp->id].pcs, (size_t)g->n * sizeof g->pcs[0]);
+    }
+}
+
+static void count_m(rt_m *mp, void *arg)
+{
+    (void)mp;
+    (*(size_t *)arg)++;
+}
+
+int rt__threadcreateprof_write(int fd, int debug)
+{
+    size_t n = 0;
+    rt__for_each_m(count_m, &n);
+    tc_ctx c = {malloc((n + 1) * sizeof(gstack)), 0, n + 1};
+    crec *r = malloc((n + 1) * sizeof *r);
+    if (c.st == NULL || r == NULL) {
+        free(c.st);
+        free(r);
+        return -ENOMEM;
+    }
+    rt__for_each_m(collect_m, &c);
+    size_t k = merge(c.st, c.n, r, false);
+    int err = write_count(fd, debug, "threadcreate", r, k, c.n);
+    free(r);
+    free(c.st);
+    return err;
+}
+
+int rt_pprof_write(const char *name, int fd, int debug)
+{
+    if (name == NULL || fd < 0)
+        return -EINVAL;
+    if (strcmp(name, "heap") == 0)
+        return rt__memprof_write(fd, debug, false);
+    if (strcmp(name, "allocs") == 0)
+        return rt__memprof_write(fd, debug, true);
+    if (strcmp(name, "block") == 0)
+        return rt__blockprof_write(fd, debug, false);
+    if (strcmp(name, "mutex") == 0)
+        return rt__blockprof_write(fd, debug, true);
+    if (strcmp(name, "goroutine") == 0)
+        return rt__goroutineprof_write(fd, debug);
+    if (strcmp(name, "threadcreate") == 0)
+        return rt__threadcreateprof_write(fd, debug);
+    return -EINVAL;
+}
+
+/* CPUPROFILE and MEMPROFILE, called once by rt_main. */
+void rt__pprof_env_start(void)
+{
+    rt__cpuprof_env_start();
+    rt__memprof_env_start();
+}
