@@ -13,6 +13,7 @@
 #include "runtime/runtime.h"
 #include "gc/gc.h"
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 int64_t rt__start_time;
 
@@ -30,5 +31,6 @@ int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv)
     rt__sizeclass_init();
     rt__heap_init();
     rt__sched_init(rt__debug.maxprocs);
+    rt__pprof_env_start(); /* CPUPROFILE, MEMPROFILE */
     return rt__sched_run_main(fn, argc, argv);
 }

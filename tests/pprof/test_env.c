@@ -1,0 +1,87 @@
+/*
+ * tests/pprof/test_env.c -- CPUPROFILE=path profiles the CPU from rt_main
+ * to exit, MEMPROFILE=path writes the heap profile at exit.  The child is
+ * this program re-executed with "--scenario", the environment set, and no
+ * profiling call of its own.
+ */
+#include <spawn.h>
+
+#include "pprof_test.h"
+
+#define NOINLINE __attribute__((noinline))
+
+extern char **environ;
+static volatile unsigned long sink;
+static void *keep[64];
+
+NOINLINE static void env_spin(void)
+{
+    double end = pp_thread_cpu() + 0.5;
+    do {
+        for (int i = 0; i < 4096; i++)
+            sink += (unsigned long)i * 7u;
+    } while (pp_thread_cpu() < end);
+}
+
+NOINLINE static void env_alloc(void)
+{
+    for (int i = 0; i < 64; i++)
+        keep[i] = rt_alloc(1 << 20);
+}
+
+static int scenario(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    env_spin();
+    env_alloc();
+    sink += (uintptr_t)keep[1];
+    exit(0); /* the profiles are written by the exit handlers */
+}
+
+static void run_child(const char *cpu, const char *mem)
+{
+    char ecpu[600], emem[600];
+    snprintf(ecpu, sizeof ecpu, "CPUPROFILE=%s", cpu);
+    snprintf(emem, sizeof emem, "MEMPROFILE=%s", mem);
+    char *env[] = {ecpu, emem, NULL};
+    char *argv[] = {(char *)"test_env", (char *)"--scenario", (char *)"profile", NULL};
+    pid_t pid;
+    REQUIRE_EQ(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, env), 0);
+    int st;
+    REQUIRE_EQ(waitpid(pid, &st, 0), pid);
+    REQUIRE_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+}
+
+START_TEST(test_env_profiles)
+{
+    char cpu[512], mem[512];
+    snprintf(cpu, sizeof cpu, "%s", pp_path("env-cpu.pb.gz"));
+    snprintf(mem, sizeof mem, "%s", pp_path("env-mem.pb.gz"));
+    run_child(cpu, mem);
+    char *top = pp_tool("-top -unit=ns %s", cpu);
+    double f, c;
+    REQUIRE_MSG(pp_row(top, "env_spin", &f, &c) && c >= 0.4e9, "env_spin:\n%s", top);
+    free(top);
+    top = pp_tool("-top -unit=B -sample_index=inuse_space %s", mem);
+    REQUIRE_MSG(pp_row(top, "env_alloc", &f, &c) && c > 64 * 1048576.0 * 0.85 &&
+                    c < 64 * 1048576.0 * 1.15,
+                "env_alloc:\n%s", top);
+    free(top);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("env");
+    TCase *tc = tcase_create("env");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_env_profiles);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    return harness_main(argc, argv, suite(), scenario);
+}
