@@ -104,7 +104,7 @@ static inline char *pp_shell(const char *cmd, int *status)
 static inline char *pp_tool(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static inline char *pp_tool(const char *fmt, ...)
 {
-    char args[2048], cmd[2048 + 600];
+    char args[2048], cmd[2048 + 1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
@@ -114,9 +114,13 @@ static inline char *pp_tool(const char *fmt, ...)
     ck_assert_msg(st == 0,
                   "`go` is needed to read the profiles (apt-get install golang-go): %s", v);
     free(v);
-    /* HOME: pprof keeps its history there; a test must not depend on it */
-    snprintf(cmd, sizeof cmd, "HOME=%s PPROF_TMPDIR=%s go tool pprof %s 2>&1", pp_dir(),
-             pp_dir(), args);
+    /* HOME: pprof keeps its history there; a test must not depend on it.
+     * cd: pprof guesses a source path prefix to trim from the basename of
+     * its working directory ("/pprof/" in the build tree's tests/pprof
+     * would turn /src/tests/pprof/x.c into x.c); the temporary directory's
+     * name appears in no source path. */
+    snprintf(cmd, sizeof cmd, "cd %s && HOME=%s PPROF_TMPDIR=%s go tool pprof %s 2>&1",
+             pp_dir(), pp_dir(), pp_dir(), args);
     char *out = pp_shell(cmd, &st);
     ck_assert_msg(st == 0, "go tool pprof %s: exit %d:\n%.3000s", args, st, out);
     return out;
