@@ -367,7 +367,7 @@ static inline void *alloc_in(rt__mcache *mc, size_t n, bool noscan, const char *
 /* The heap profiler's countdown for an allocation of n bytes (cache owned
  * by the caller, inside its no-stop region).  Returns the object's size if
  * this allocation is to be sampled (and the heap's cycle in *cycle), else
- * 0.  A cache's first countdown is drawn without sampling. */
+ * 0.  A cache's first countdown is drawn on its first allocation. */
 static size_t profile_countdown(rt__mcache *mc, size_t n, uint32_t *cycle)
 {
     size_t size = n <= RT_GC_MAX_SMALL
@@ -378,11 +378,16 @@ static size_t profile_countdown(rt__mcache *mc, size_t n, uint32_t *cycle)
         __atomic_store_n(&mc->next_sample, left, __ATOMIC_RELAXED);
         return 0;
     }
-    __atomic_store_n(&mc->next_sample, rt__memprof_next_sample(), __ATOMIC_RELAXED);
     if (mc->sample_epoch == 0) {
+        /* a fresh cache: draw its first gap, then count this allocation */
         mc->sample_epoch = 1;
-        return 0;
+        left = rt__memprof_next_sample() - (int64_t)size;
+        if (left >= 0) {
+            __atomic_store_n(&mc->next_sample, left, __ATOMIC_RELAXED);
+            return 0;
+        }
     }
+    __atomic_store_n(&mc->next_sample, rt__memprof_next_sample(), __ATOMIC_RELAXED);
     if (atomic_load_explicit(&rt__memprof_rate, memory_order_relaxed) <= 0)
         return 0;
     *cycle = atomic_load_explicit(&rt__sweepgen, memory_order_relaxed) / 2;

@@ -552,6 +552,11 @@ static void memprof_at_exit(void)
 {
     if (env_path == NULL)
         return;
+    /* As go test -memprofile: a collection first, so that the profile
+     * shows the heap as of now.  Only on a goroutine: once rt_main has
+     * returned (exit from main) no goroutine would run the collection. */
+    if (rt__getg() != NULL)
+        rt_gc();
     int fd = open(env_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         rt__printf("grt: MEMPROFILE=\"%s\": cannot create: %s\n", env_path, strerror(errno));

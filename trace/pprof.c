@@ -79,6 +79,8 @@ void rt__pbuf_reserve(rt__pbuf *b, size_t more)
 
 void rt__pbuf_put(rt__pbuf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return;
     rt__pbuf_reserve(b, n);
     if (b->oom)
         return;
