@@ -356,6 +356,43 @@ RT_EXTERN int rt_set_mutex_profile_fraction(int n);
  * -EINVAL outside a goroutine or for an empty key. */
 RT_EXTERN int rt_set_label(const char *key, const char *value);
 
+/* testing.B: the benchmark runner.  A benchmark program lists its
+ * benchmarks and hands its arguments to rt_bench_main, which starts the
+ * runtime, runs each selected benchmark on goroutine 1 with growing n until
+ * one run lasts -benchtime, and prints Go's result lines (benchstat reads
+ * them):
+ *
+ *   static void bench_send(rt_b *b) {
+ *       for (int64_t i = 0; i < b->n; i++) ...;
+ *   }
+ *   static const rt_benchmark benchmarks[] = {{"Send", bench_send}, {0}};
+ *   int main(int argc, char **argv) {
+ *       return rt_bench_main(benchmarks, argc, argv);
+ *   }
+ *
+ * Flags as go test's: -bench REGEX (default: all), -benchtime 1s|Nx,
+ * -count N, -benchmem, -cpuprofile F, -memprofile F, -memprofilerate N,
+ * -blockprofile F, -blockprofilerate N, -mutexprofile F,
+ * -mutexprofilefraction N.  Returns the exit status (2: bad flags). */
+typedef struct rt_b {
+    int64_t n; /* b.N: run the measured code n times */
+    int64_t start_, duration_, bytes_;
+    uint64_t start_allocs_, start_bytes_, net_allocs_, net_bytes_;
+    bool timer_on_, report_allocs_;
+} rt_b;
+typedef struct rt_benchmark {
+    const char *name; /* "Send" is reported as BenchmarkSend; NULL ends */
+    void (*fn)(rt_b *b);
+} rt_benchmark;
+RT_EXTERN int rt_bench_main(const rt_benchmark *benchmarks, int argc, char **argv);
+RT_EXTERN void rt_b_reset_timer(rt_b *b);
+RT_EXTERN void rt_b_start_timer(rt_b *b);
+RT_EXTERN void rt_b_stop_timer(rt_b *b);
+/* b.SetBytes: bytes processed per iteration (MB/s in the result). */
+RT_EXTERN void rt_b_set_bytes(rt_b *b, int64_t n);
+/* b.ReportAllocs: B/op and allocs/op for this benchmark. */
+RT_EXTERN void rt_b_report_allocs(rt_b *b);
+
 
 #ifdef __cplusplus
 }
