@@ -68,6 +68,13 @@ static inline void counter_add(uint64_t *c, uint64_t v)
 
 /* ---------------------------------------------------------- span setup -- */
 
+/* The calloc'd block of a span with more than 8 slots: the allocation
+ * bitmap, then one mark byte per slot (rounded up to words). */
+static size_t bits_bytes(const rt__span *s)
+{
+    return rt__span_nwords(s) * sizeof(uint64_t) + ((s->nelems + 7) & ~(size_t)7);
+}
+
 void rt__span_init_objects(rt__span *s, int cls, bool noscan)
 {
     s->sizeclass = (uint8_t)cls;
@@ -82,21 +89,21 @@ void rt__span_init_objects(rt__span *s, int cls, bool noscan)
         s->nelems = 1;
         s->divmul = 0; /* every offset is slot 0 */
     }
-    uint32_t nw = rt__span_nwords(s);
-    if (nw == 1) {
-        s->allocbits = &s->inlinebits[0];
-        s->markbits = &s->inlinebits[1];
-        s->inlinebits[0] = s->inlinebits[1] = 0;
+    if (s->nelems <= 8) {
+        s->inlinebits = 0;
+        memset(s->inlinemarks, 0, sizeof s->inlinemarks);
+        s->allocbits = &s->inlinebits;
+        s->markbytes = s->inlinemarks;
         s->bitsmem = NULL;
     } else {
-        uint64_t *bits = calloc(2 * nw, sizeof(uint64_t));
+        size_t bytes = bits_bytes(s);
+        uint64_t *bits = calloc(bytes, 1);
         if (bits == NULL)
-            out_of_memory(2 * nw * sizeof(uint64_t));
+            out_of_memory(bytes);
         s->allocbits = bits;
-        s->markbits = bits + nw;
+        s->markbytes = (uint8_t *)(bits + rt__span_nwords(s));
         s->bitsmem = bits;
-        atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, 2 * nw * sizeof(uint64_t),
-                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, bytes, memory_order_relaxed);
     }
     s->freeindex = 0;
     s->cacheidx = 0;
@@ -114,8 +121,7 @@ void rt__span_release_objects(rt__span *s)
     if (s->bitsmem != NULL) {
         free(s->bitsmem);
         s->bitsmem = NULL;
-        atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes,
-                                  2 * rt__span_nwords(s) * sizeof(uint64_t),
+        atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes, bits_bytes(s),
                                   memory_order_relaxed);
     }
     if (s->typeidx != NULL) {
@@ -123,7 +129,8 @@ void rt__span_release_objects(rt__span *s)
         atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes, s->nelems * sizeof(uint16_t),
                                   memory_order_relaxed);
     }
-    s->allocbits = s->markbits = NULL;
+    s->allocbits = NULL;
+    s->markbytes = NULL;
     s->typeidx = NULL;
     s->type1 = NULL;
     s->nelems = 0; /* the marker ignores words into a span being freed */

@@ -65,14 +65,14 @@ bool rt__sweep_span(rt__span *s)
         uint32_t left = s->nelems - lo;
         if (left < 64)
             before &= ((uint64_t)1 << left) - 1;
-        uint64_t live = atomic_load_explicit((_Atomic uint64_t *)&s->markbits[w],
-                                             memory_order_relaxed);
+        uint64_t live = rt__gc_marks64(s, lo);
         if (live & ~before)
             rt__throwf("sweep: span %#lx: a free slot is marked (word %u)",
                        (unsigned long)s->base, w);
         nbefore += (uint32_t)__builtin_popcountll(before);
         nlive += (uint32_t)__builtin_popcountll(live);
         uint64_t dead = before & ~live;
+        s->allocbits[w] = live; /* the marks become the allocation bits */
         if (dead != 0 && (RT_DEBUG >= 2 || rt__unlikely(rt__debug.allocfreetrace))) {
             while (dead) {
                 uint32_t i = lo + (uint32_t)__builtin_ctzll(dead);
@@ -91,10 +91,7 @@ bool rt__sweep_span(rt__span *s)
         rt__heap_free_span(s);
         return false;
     }
-    uint64_t *old = s->allocbits;
-    s->allocbits = s->markbits;
-    s->markbits = old;
-    memset(old, 0, nw * sizeof(uint64_t));
+    memset(s->markbytes, 0, s->nelems);
     s->freeindex = 0;
     s->cacheidx = 0;
     uint64_t free0 = ~s->allocbits[0];
