@@ -25,7 +25,7 @@
  * conservative marker must know whether a word points into an allocated
  * object or into a free slot (a stale pointer into a free slot must not
  * resurrect it), and the sweeper gets its new free-slot map for free: the
- * mark bits of a cycle become the allocation bits of the next.  Nothing is
+ * marks of a cycle become the allocation bits of the next.  Nothing is
  * written into free objects, so freed memory is not touched until reused.
  *
  * The phases of a cycle (collector.c drives them, on the goroutine whose
@@ -37,7 +37,7 @@
  *      roots, the scheduler's records, objects with finalizers and queued
  *      finalizer objects) are split in chunks that up to min(8, MAXPROCS,
  *      CPUs) mark threads take and steal; every word that points into an
- *      allocated object sets the object's mark bit and, for a scan object
+ *      allocated object sets the object's mark byte and, for a scan object
  *      newly marked, queues it;
  *   3. mark termination (D): unreachable objects with finalizers are marked
  *      and queued for the finalizer goroutine; the sweep generation
@@ -63,7 +63,7 @@
  *     never sees a half-swept span, and a cycle starts only after every
  *     unswept list is empty.
  *   - The marker only reads span metadata (written under locks or in
- *     no-stop regions) and writes mark bits; with the world stopped nothing
+ *     no-stop regions) and writes mark bytes; with the world stopped nothing
  *     else writes them.  For concurrent marking (a later step), allocation
  *     will mark new objects, and this separation is what makes that cheap.
  *

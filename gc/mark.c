@@ -7,9 +7,9 @@
  * when it lies inside the arena's used part (one subtract and one compare),
  * its page belongs to an in-use span (one load from the page map), the
  * slot it falls in is inside the span and allocated (gc.h's invariant), and
- * then sets the slot's mark bit with an atomic OR (preceded by a plain load,
- * so already-marked objects, the common case in a dense heap, cost no
- * read-modify-write).  The object's start comes from the slot index, which
+ * then sets the slot's mark byte with a plain store after a plain load
+ * (one byte per slot, so parallel markers never need a locked instruction;
+ * two that race both scan the object, which is harmless).  The object's start comes from the slot index, which
  * is how interior pointers keep objects alive; a word pointing one past the
  * end of an object falls in the next slot or the span's tail and does not
  * keep it.  A newly marked scan object is queued; noscan objects are only
@@ -37,7 +37,7 @@
  * sched_yield, then sleeping 100 us (counted), and marking ends when every
  * worker is idle with no root chunk and no packet left.
  *
- * Made for concurrent marking later: the marker writes only mark bits and
+ * Made for concurrent marking later: the marker writes only mark bytes and
  * its own queues, and reads span metadata that allocation writes only in
  * no-stop regions; a concurrent mark phase needs allocation to mark new
  * objects and a final stop to rescan stacks, not a different marker.

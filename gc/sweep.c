@@ -15,10 +15,10 @@
  *
  * Sweeping a small span: the objects allocated before are those below
  * freeindex or with their allocation bit; those still allocated after are
- * exactly the marked ones.  The mark bitmap becomes the allocation bitmap,
- * the old allocation bitmap is cleared and becomes the next cycle's mark
- * bitmap, freeindex returns to 0 and the first window of free slots is
- * loaded.  A span with nothing marked goes back to the page heap.  Freed
+ * exactly the marked ones.  The mark bytes, gathered eight at a time into
+ * bits (gc.h, rt__gc_marks64), become the allocation bitmap and are
+ * cleared for the next cycle; freeindex returns to 0 and the first window
+ * of free slots is loaded.  A span with nothing marked goes back to the page heap.  Freed
  * objects are not touched (they are zeroed when handed out again), except
  * at RT_DEBUG >= 2, where they are filled with 0xdb so that a use after an
  * unjustified free shows.  Cost: a few word operations per 64 slots, plus
