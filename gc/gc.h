@@ -25,7 +25,7 @@
  * conservative marker must know whether a word points into an allocated
  * object or into a free slot (a stale pointer into a free slot must not
  * resurrect it), and the sweeper gets its new free-slot map for free: the
- * mark bits of a cycle become the allocation bits of the next.  Nothing is
+ * marks of a cycle become the allocation bits of the next.  Nothing is
  * written into free objects, so freed memory is not touched until reused.
  *
  * The phases of a cycle (collector.c drives them, on the goroutine whose
@@ -37,7 +37,7 @@
  *      roots, the scheduler's records, objects with finalizers and queued
  *      finalizer objects) are split in chunks that up to min(8, MAXPROCS,
  *      CPUs) mark threads take and steal; every word that points into an
- *      allocated object sets the object's mark bit and, for a scan object
+ *      allocated object sets the object's mark byte and, for a scan object
  *      newly marked, queues it;
  *   3. mark termination (D): unreachable objects with finalizers are marked
  *      and queued for the finalizer goroutine; the sweep generation
@@ -53,8 +53,8 @@
  *     allocbits[i] (allocbits: the marks of the cycle that swept the span;
  *     freeindex: one past the last slot handed out since).  The marker and
  *     the sweeper rely on it; the allocator keeps it.
- *   - Outside a collection every mark bit is clear: the sweeper clears the
- *     bits it consumed, fresh spans start clear.
+ *   - Outside a collection every mark byte is clear: the sweeper clears
+ *     the marks it consumed, fresh spans start clear.
  *   - span->sweepgen == heap sweepgen: swept in this cycle; == sweepgen - 2:
  *     still to sweep.  Central lists come in two sets indexed by sweepgen
  *     parity, swept and unswept, so advancing sweepgen by 2 (world stopped)
@@ -63,7 +63,7 @@
  *     never sees a half-swept span, and a cycle starts only after every
  *     unswept list is empty.
  *   - The marker only reads span metadata (written under locks or in
- *     no-stop regions) and writes mark bits; with the world stopped nothing
+ *     no-stop regions) and writes mark bytes; with the world stopped nothing
  *     else writes them.  For concurrent marking (a later step), allocation
  *     will mark new objects, and this separation is what makes that cheap.
  *
@@ -147,7 +147,9 @@ typedef struct rt__span {
     size_t elemsize;         /* object size (a large span: its whole size) */
     size_t npages;
     uint64_t *allocbits;     /* [nwords]: marks that survived the sweep */
-    uint64_t *markbits;      /* [nwords]: this cycle's marks */
+    uint8_t *markbytes;      /* [nelems]: this cycle's marks, one byte per
+                              * slot so that parallel markers need no
+                              * atomic read-modify-write (mark.c) */
     /* allocation state (see "Invariants" above) */
     uint64_t alloccache;     /* bit k set: slot cacheidx + k is free */
     uint32_t cacheidx;       /* alloccache covers slots [cacheidx, +64) */
@@ -161,7 +163,8 @@ typedef struct rt__span {
     bool incache;            /* held by a P's cache */
     bool has_special;        /* some object has a finalizer or is a heap
                               * profile sample (the sweeper reports frees) */
-    uint64_t inlinebits[2];  /* both bitmaps when nelems <= 64 */
+    uint64_t inlinebits;     /* allocbits when nelems <= 8 */
+    uint8_t inlinemarks[8];  /* markbytes when nelems <= 8 */
     uint64_t *bitsmem;       /* the calloc'd block of both, or NULL */
     /* page heap state (free spans) */
     int64_t unused_since;    /* when it became free (scavenger) */
@@ -280,6 +283,24 @@ static inline bool rt__span_slot_allocated(const rt__span *s, uint32_t i)
 {
     return i < s->freeindex || (s->allocbits[i / 64] >> (i % 64) & 1);
 }
+/* The marks of slots [lo, lo + 64) (lo a multiple of 64) as a bitmap:
+ * eight mark bytes (each 0 or 1) at a time, gathered by a multiply that
+ * moves byte j's low bit to bit 56 + j with no carries between terms. */
+static inline uint64_t rt__gc_marks64(const rt__span *s, uint32_t lo)
+{
+    uint32_t n = s->nelems - lo < 64 ? s->nelems - lo : 64;
+    uint64_t bits = 0;
+    uint32_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t x;
+        __builtin_memcpy(&x, &s->markbytes[lo + k], 8);
+        bits |= ((x * 0x0102040810204080ULL) >> 56) << k;
+    }
+    for (; k < n; k++)
+        bits |= (uint64_t)(s->markbytes[lo + k] != 0) << k;
+    return bits;
+}
+
 /* The slot index of an offset into the span (< nelems not checked). */
 static inline uint32_t rt__span_index(const rt__span *s, uintptr_t off)
 {

@@ -68,6 +68,13 @@ static inline void counter_add(uint64_t *c, uint64_t v)
 
 /* ---------------------------------------------------------- span setup -- */
 
+/* The calloc'd block of a span with more than 8 slots: the allocation
+ * bitmap, then one mark byte per slot (rounded up to words). */
+static size_t bits_bytes(const rt__span *s)
+{
+    return rt__span_nwords(s) * sizeof(uint64_t) + ((s->nelems + 7) & ~(size_t)7);
+}
+
 void rt__span_init_objects(rt__span *s, int cls, bool noscan)
 {
     s->sizeclass = (uint8_t)cls;
@@ -82,21 +89,21 @@ void rt__span_init_objects(rt__span *s, int cls, bool noscan)
         s->nelems = 1;
         s->divmul = 0; /* every offset is slot 0 */
     }
-    uint32_t nw = rt__span_nwords(s);
-    if (nw == 1) {
-        s->allocbits = &s->inlinebits[0];
-        s->markbits = &s->inlinebits[1];
-        s->inlinebits[0] = s->inlinebits[1] = 0;
+    if (s->nelems <= 8) {
+        s->inlinebits = 0;
+        memset(s->inlinemarks, 0, sizeof s->inlinemarks);
+        s->allocbits = &s->inlinebits;
+        s->markbytes = s->inlinemarks;
         s->bitsmem = NULL;
     } else {
-        uint64_t *bits = calloc(2 * nw, sizeof(uint64_t));
+        size_t bytes = bits_bytes(s);
+        uint64_t *bits = calloc(bytes, 1);
         if (bits == NULL)
-            out_of_memory(2 * nw * sizeof(uint64_t));
+            out_of_memory(bytes);
         s->allocbits = bits;
-        s->markbits = bits + nw;
+        s->markbytes = (uint8_t *)(bits + rt__span_nwords(s));
         s->bitsmem = bits;
-        atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, 2 * nw * sizeof(uint64_t),
-                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, bytes, memory_order_relaxed);
     }
     s->freeindex = 0;
     s->cacheidx = 0;
@@ -114,8 +121,7 @@ void rt__span_release_objects(rt__span *s)
     if (s->bitsmem != NULL) {
         free(s->bitsmem);
         s->bitsmem = NULL;
-        atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes,
-                                  2 * rt__span_nwords(s) * sizeof(uint64_t),
+        atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes, bits_bytes(s),
                                   memory_order_relaxed);
     }
     if (s->typeidx != NULL) {
@@ -123,7 +129,8 @@ void rt__span_release_objects(rt__span *s)
         atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes, s->nelems * sizeof(uint16_t),
                                   memory_order_relaxed);
     }
-    s->allocbits = s->markbits = NULL;
+    s->allocbits = NULL;
+    s->markbytes = NULL;
     s->typeidx = NULL;
     s->type1 = NULL;
     s->nelems = 0; /* the marker ignores words into a span being freed */
@@ -223,6 +230,25 @@ static rt__span *refill(rt__mcache *mc, int kind, int cls)
 
 /* ---------------------------------------------------------- allocation -- */
 
+/* Zeroes a reused slot.  Small objects get straight-line stores: a loop
+ * here becomes `rep stos` (tens of cycles to start) and a memset call
+ * costs more than the stores. */
+static inline void zero_object(void *p, uintptr_t size)
+{
+    uint64_t *w = p;
+    switch (size <= 64 ? size / 8 : 0) {
+    case 8: w[7] = 0; /* fall through */
+    case 7: w[6] = 0; /* fall through */
+    case 6: w[5] = 0; /* fall through */
+    case 5: w[4] = 0; /* fall through */
+    case 4: w[3] = 0; /* fall through */
+    case 3: w[2] = 0; /* fall through */
+    case 2: w[1] = 0; /* fall through */
+    case 1: w[0] = 0; break;
+    default: memset(p, 0, size); break;
+    }
+}
+
 /* ------------------------------------------------------- type names ---- */
 
 /*
@@ -318,14 +344,7 @@ static inline void *alloc_small(rt__mcache *mc, int cls, int kind, const char *t
     if (rt__unlikely(s->type1 != type || s->typeidx != NULL))
         record_type(s, i, type);
     if (s->needzero) {
-        if (size <= 64) {
-            /* small objects: a few word stores beat a call to memset */
-            uint64_t *w = p;
-            for (uintptr_t k = 0; k < size / 8; k++)
-                w[k] = 0;
-        } else {
-            memset(p, 0, size);
-        }
+        zero_object(p, size);
     }
     return p;
 }
@@ -462,13 +481,7 @@ static inline __attribute__((always_inline)) void *gc_alloc(size_t n, bool nosca
             void *p = (void *)(s->base + (uintptr_t)i * size);
             counter_add(&mc->nmalloc[cls], 1);
             if (s->needzero) {
-                if (size <= 64) {
-                    uint64_t *w = p;
-                    for (uintptr_t k = 0; k < size / 8; k++)
-                        w[k] = 0;
-                } else {
-                    memset(p, 0, size);
-                }
+                zero_object(p, size);
             }
             rt__nostop_end(mp);
             return p;

@@ -7,9 +7,9 @@
  * when it lies inside the arena's used part (one subtract and one compare),
  * its page belongs to an in-use span (one load from the page map), the
  * slot it falls in is inside the span and allocated (gc.h's invariant), and
- * then sets the slot's mark bit with an atomic OR (preceded by a plain load,
- * so already-marked objects, the common case in a dense heap, cost no
- * read-modify-write).  The object's start comes from the slot index, which
+ * then sets the slot's mark byte with a plain store after a plain load
+ * (one byte per slot, so parallel markers never need a locked instruction;
+ * two that race both scan the object, which is harmless).  The object's start comes from the slot index, which
  * is how interior pointers keep objects alive; a word pointing one past the
  * end of an object falls in the next slot or the span's tail and does not
  * keep it.  A newly marked scan object is queued; noscan objects are only
@@ -37,7 +37,7 @@
  * sched_yield, then sleeping 100 us (counted), and marking ends when every
  * worker is idle with no root chunk and no packet left.
  *
- * Made for concurrent marking later: the marker writes only mark bits and
+ * Made for concurrent marking later: the marker writes only mark bytes and
  * its own queues, and reads span metadata that allocation writes only in
  * no-stop regions; a concurrent mark phase needs allocation to mark new
  * objects and a final stop to rescan stacks, not a different marker.
@@ -66,14 +66,25 @@ typedef struct mrange {
     uintptr_t lo, hi;
 } mrange;
 
+/* A mark-stack entry: a range packed in one word, its start shifted left
+ * by 16 and its length in words below (ranges are at most LARGE_CHUNK or
+ * ROOT_CHUNK bytes, user addresses at most 48 bits).  One word, not a
+ * two-word struct: a pop right after a push read the pair with one
+ * 16-byte load from two 8-byte stores, which store forwarding cannot
+ * serve -- the stall was the single largest cost of marking a tree. */
+typedef uint64_t mentry;
+#define ENTRY(lo, hi) (((uint64_t)(lo) << 16) | (uint64_t)(((hi) - (lo)) / sizeof(uintptr_t)))
+#define ENTRY_LO(e) ((uintptr_t)((e) >> 16))
+#define ENTRY_HI(e) (ENTRY_LO(e) + ((e) & 0xffff) * sizeof(uintptr_t))
+
 typedef struct packet {
     struct packet *next;
     uint32_t n;
-    mrange e[PACKET_N];
+    mentry e[PACKET_N];
 } packet;
 
 typedef struct worker {
-    mrange *stk;
+    mentry *stk;
     size_t n, cap;
     uint64_t marked_bytes, marked_objects;
     uint64_t nhandoff, nhandoffcnt, nsteal, nstealcnt;
@@ -117,6 +128,17 @@ static _Atomic int joined;
 static uintptr_t a_lo;
 static uintptr_t a_size;
 static rt__span **a_map;
+
+static void grow_stk(mentry **v, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return;
+    size_t nc = *cap ? *cap * 2 : 4096;
+    while (nc < need)
+        nc *= 2;
+    *v = rt__gc_sysrealloc(*v, *cap * sizeof(mentry), nc * sizeof(mentry));
+    *cap = nc;
+}
 
 static void grow_vec(mrange **v, size_t *cap, size_t need)
 {
@@ -186,8 +208,8 @@ void rt__mark_prepare(void)
 static inline void push(worker *w, uintptr_t lo, uintptr_t hi)
 {
     if (rt__unlikely(w->n == w->cap))
-        grow_vec(&w->stk, &w->cap, w->n + 1);
-    w->stk[w->n++] = (mrange){lo, hi};
+        grow_stk(&w->stk, &w->cap, w->n + 1);
+    w->stk[w->n++] = ENTRY(lo, hi);
 }
 
 static inline void mark_word(worker *w, uintptr_t v)
@@ -201,15 +223,14 @@ static inline void mark_word(worker *w, uintptr_t v)
     uint32_t i = rt__span_index(s, v - s->base);
     if (i >= s->nelems || !rt__span_slot_allocated(s, i))
         return;
-    _Atomic uint64_t *mw = (_Atomic uint64_t *)&s->markbits[i / 64];
-    uint64_t bit = (uint64_t)1 << (i % 64);
-    uint64_t old = atomic_load_explicit(mw, memory_order_relaxed);
-    if (old & bit)
+    /* A byte per slot: test, then a plain store.  Two workers may both see
+     * it clear and both scan the object -- harmless, and rarer than the
+     * locked instruction a shared bit would cost on every object (45 % of
+     * marking a tree). */
+    uint8_t *mb = &s->markbytes[i];
+    if (__atomic_load_n(mb, __ATOMIC_RELAXED))
         return;
-    if (nproc == 1) /* alone: no locked instruction needed */
-        atomic_store_explicit(mw, old | bit, memory_order_relaxed);
-    else if (atomic_fetch_or_explicit(mw, bit, memory_order_relaxed) & bit)
-        return;
+    __atomic_store_n(mb, 1, __ATOMIC_RELAXED);
     w->marked_bytes += s->elemsize;
     w->marked_objects++;
     if (s->noscan)
@@ -261,7 +282,7 @@ static void give_packet(worker *w, size_t k)
     rt__lock_acquire(&gq_lock);
     packet *p = packet_get_empty();
     p->n = (uint32_t)k;
-    memcpy(p->e, &w->stk[w->n - k], k * sizeof(mrange));
+    memcpy(p->e, &w->stk[w->n - k], k * sizeof(mentry));
     w->n -= k;
     p->next = gq_full;
     gq_full = p;
@@ -278,8 +299,8 @@ static bool take_packet(worker *w)
     if (p != NULL) {
         gq_full = p->next;
         atomic_fetch_sub_explicit(&gq_nfull, 1, memory_order_relaxed);
-        grow_vec(&w->stk, &w->cap, w->n + p->n);
-        memcpy(&w->stk[w->n], p->e, p->n * sizeof(mrange));
+        grow_stk(&w->stk, &w->cap, w->n + p->n);
+        memcpy(&w->stk[w->n], p->e, p->n * sizeof(mentry));
         w->n += p->n;
         p->next = gq_empty;
         gq_empty = p;
@@ -297,21 +318,21 @@ static bool take_packet(worker *w)
 static void drain(worker *w)
 {
     unsigned tick = 0;
-    mrange ring[PREFETCH];
+    mentry ring[PREFETCH];
     unsigned rh = 0, rn = 0;
     for (;;) {
         while (rn < PREFETCH && w->n > 0) {
-            mrange r = w->stk[--w->n];
-            __builtin_prefetch((const void *)r.lo);
+            mentry r = w->stk[--w->n];
+            __builtin_prefetch((const void *)ENTRY_LO(r));
             ring[(rh + rn) % PREFETCH] = r;
             rn++;
         }
         if (rn == 0)
             break;
-        mrange r = ring[rh];
+        mentry r = ring[rh];
         rh = (rh + 1) % PREFETCH;
         rn--;
-        scan_range(w, r.lo, r.hi);
+        scan_range(w, ENTRY_LO(r), ENTRY_HI(r));
         if (w->n > LOCAL_MAX) {
             give_packet(w, PACKET_N);
         } else if ((++tick & 7) == 0 && w->n >= 4 &&
@@ -568,6 +589,5 @@ bool rt__is_marked(uintptr_t addr)
     uint32_t i = rt__span_index(s, addr - s->base);
     if (i >= s->nelems)
         return false;
-    return atomic_load_explicit((_Atomic uint64_t *)&s->markbits[i / 64],
-                                memory_order_relaxed) >> (i % 64) & 1;
+    return __atomic_load_n(&s->markbytes[i], __ATOMIC_RELAXED) != 0;
 }

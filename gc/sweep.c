@@ -15,10 +15,10 @@
  *
  * Sweeping a small span: the objects allocated before are those below
  * freeindex or with their allocation bit; those still allocated after are
- * exactly the marked ones.  The mark bitmap becomes the allocation bitmap,
- * the old allocation bitmap is cleared and becomes the next cycle's mark
- * bitmap, freeindex returns to 0 and the first window of free slots is
- * loaded.  A span with nothing marked goes back to the page heap.  Freed
+ * exactly the marked ones.  The mark bytes, gathered eight at a time into
+ * bits (gc.h, rt__gc_marks64), become the allocation bitmap and are
+ * cleared for the next cycle; freeindex returns to 0 and the first window
+ * of free slots is loaded.  A span with nothing marked goes back to the page heap.  Freed
  * objects are not touched (they are zeroed when handed out again), except
  * at RT_DEBUG >= 2, where they are filled with 0xdb so that a use after an
  * unjustified free shows.  Cost: a few word operations per 64 slots, plus
@@ -67,14 +67,14 @@ bool rt__sweep_span(rt__span *s)
         uint32_t left = s->nelems - lo;
         if (left < 64)
             before &= ((uint64_t)1 << left) - 1;
-        uint64_t live = atomic_load_explicit((_Atomic uint64_t *)&s->markbits[w],
-                                             memory_order_relaxed);
+        uint64_t live = rt__gc_marks64(s, lo);
         if (live & ~before)
             rt__throwf("sweep: span %#lx: a free slot is marked (word %u)",
                        (unsigned long)s->base, w);
         nbefore += (uint32_t)__builtin_popcountll(before);
         nlive += (uint32_t)__builtin_popcountll(live);
         uint64_t dead = before & ~live;
+        s->allocbits[w] = live; /* the marks become the allocation bits */
         if (dead != 0 && (RT_DEBUG >= 2 || rt__unlikely(rt__debug.allocfreetrace) ||
                           rt__unlikely(special))) {
             while (dead) {
@@ -97,10 +97,7 @@ bool rt__sweep_span(rt__span *s)
         rt__heap_free_span(s);
         return false;
     }
-    uint64_t *old = s->allocbits;
-    s->allocbits = s->markbits;
-    s->markbits = old;
-    memset(old, 0, nw * sizeof(uint64_t));
+    memset(s->markbytes, 0, s->nelems);
     s->freeindex = 0;
     s->cacheidx = 0;
     uint64_t free0 = ~s->allocbits[0];
