@@ -469,7 +469,8 @@ static inline __attribute__((always_inline)) void *gc_alloc(size_t n, bool nosca
         int64_t left;
         if (rt__likely(s != NULL && (c = s->alloccache) != 0 && s->type1 == type &&
                        s->typeidx == NULL &&
-                       (left = mc->next_sample - (int64_t)s->elemsize) >= 0)) {
+                       (left = __atomic_load_n(&mc->next_sample, __ATOMIC_RELAXED) -
+                               (int64_t)s->elemsize) >= 0)) {
             /* (the heap profiler's countdown: one subtract, one compare;
              * the allocation that crosses zero is sampled on the slow
              * path) */

@@ -67,7 +67,7 @@
 #define HZ 100
 #define MAX_MS 1024            /* Ms beyond this are not profiled */
 #define RING_WORDS (1u << 15)  /* per M: 256 KiB, ~1 s of deep samples */
-#define REC_HDR 2              /* words before the PCs: n, label set */
+#define REC_HDR 3              /* words before the PCs: n, label set, weight */
 
 /* --------------------------------------------------------------- labels -- */
 
@@ -288,18 +288,21 @@ static inline uintptr_t uc_pc(const ucontext_t *uc)
 static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 {
     (void)sig;
-    (void)si;
     int saved_errno = errno;
-    if (!atomic_load_explicit(&profiling, memory_order_acquire))
-        goto out;
     rt_m *mp = rt__getm();
     if (mp == NULL || mp->id < 0 || mp->id >= MAX_MS)
         goto out;
     ring *r = atomic_load_explicit(&rings[mp->id], memory_order_acquire);
     if (r == NULL)
         goto out;
-    atomic_store_explicit(&r->busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);
+    /* busy before the look at profiling, both seq_cst, against the
+     * stopper's store of profiling then look at busy: either we see the
+     * profile stopped, or the stopper waits for us. */
+    atomic_store_explicit(&r->busy, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&profiling, memory_order_seq_cst)) {
+        atomic_store_explicit(&r->busy, 0, memory_order_release);
+        goto out;
+    }
 
     uintptr_t pcs[RT_PPROF_MAX_DEPTH];
     int n = 0;
@@ -320,8 +323,14 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     if (t + REC_HDR + (uint64_t)n - h > RING_WORDS) {
         atomic_fetch_add_explicit(&r->lost, 1, memory_order_relaxed);
     } else {
+        /* Periods that expired while the signal was pending were merged
+         * into this one (si_overrun): they count, with this stack. */
+        uintptr_t weight = 1;
+        if (si != NULL && si->si_code == SI_TIMER && si->si_overrun > 0)
+            weight += (uintptr_t)(si->si_overrun < 1000 ? si->si_overrun : 1000);
         r->w[t % RING_WORDS] = (uintptr_t)n;
         r->w[(t + 1) % RING_WORDS] = (uintptr_t)ls;
+        r->w[(t + 2) % RING_WORDS] = weight;
         for (int i = 0; i < n; i++)
             r->w[(t + REC_HDR + (uint64_t)i) % RING_WORDS] = pcs[i];
         atomic_store_explicit(&r->tail, t + REC_HDR + (uint64_t)n, memory_order_release);
@@ -349,6 +358,7 @@ typedef struct btable {
 
 static btable cpu_buckets; /* writer thread while profiling, then stop */
 static int64_t lost_total;
+static int64_t overruns; /* periods merged into a later signal */
 
 static uint64_t stack_hash(const uintptr_t *pcs, int n, const void *ls)
 {
@@ -434,9 +444,11 @@ static void arm_m(rt_m *mp, void *arg)
     }
     if (r->armed)
         return;
-    clockid_t cid;
-    if (pthread_getcpuclockid(mp->thread, &cid) != 0)
-        return;
+    /* The thread's CPU-time clock from its tid, as pthread_getcpuclockid
+     * computes it (Linux ABI: CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED), without
+     * reading mp->thread, which the creator writes around the time the
+     * new thread publishes its tid. */
+    clockid_t cid = (clockid_t)((~(unsigned)tid << 3) | 6);
     struct sigevent sev;
     memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_THREAD_ID;
@@ -466,11 +478,13 @@ static void drain_ring(ring *r)
     while (h < t) {
         int n = (int)r->w[h % RING_WORDS];
         const rt__labelset *ls = (const rt__labelset *)r->w[(h + 1) % RING_WORDS];
+        int64_t weight = (int64_t)r->w[(h + 2) % RING_WORDS];
         if (n < 0 || n > RT_PPROF_MAX_DEPTH)
             break; /* cannot happen: the handler writes at most that */
         for (int i = 0; i < n; i++)
             pcs[i] = r->w[(h + REC_HDR + (uint64_t)i) % RING_WORDS];
-        btable_add(&cpu_buckets, pcs, n, ls, 1);
+        btable_add(&cpu_buckets, pcs, n, ls, weight);
+        overruns += weight - 1;
         h += REC_HDR + (uint64_t)n;
     }
     atomic_store_explicit(&r->head, h, memory_order_release);
@@ -539,6 +553,7 @@ int rt_pprof_start_cpu(int fd)
     install_handler();
     prof_fd = fd;
     lost_total = 0;
+    overruns = 0;
     prof_start_wall = rt__pprof_walltime();
     prof_start_mono = rt_nanotime();
     atomic_store(&writer_stop, 0);
@@ -593,7 +608,7 @@ void rt_pprof_stop_cpu(void)
         return;
     atomic_store(&writer_stop, 1);
     pthread_join(writer, NULL);
-    atomic_store_explicit(&profiling, 0, memory_order_release);
+    atomic_store_explicit(&profiling, 0, memory_order_seq_cst);
     int64_t duration = rt_nanotime() - prof_start_mono;
     for (int i = 0; i < MAX_MS; i++) {
         ring *r = atomic_load_explicit(&rings[i], memory_order_acquire);
@@ -604,7 +619,7 @@ void rt_pprof_stop_cpu(void)
             r->armed = false;
         }
         /* a handler that saw profiling == 1 may still be writing */
-        while (atomic_load_explicit(&r->busy, memory_order_acquire))
+        while (atomic_load_explicit(&r->busy, memory_order_seq_cst))
             sched_yield();
         drain_ring(r);
     }

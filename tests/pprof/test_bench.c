@@ -5,7 +5,8 @@
  * flags; its stdout must be Go's: goos/goarch header lines, one result
  * line per benchmark and run (name padded, -P suffix, N, ns/op in Go's
  * widths, B/op and allocs/op), PASS.  Measured values: a benchmark that
- * spins 20 us per op reports 20 us +- 20 %; one that allocates one
+ * spins 20 us of wall time per op reports at least that (and not wildly
+ * more); one that allocates one
  * 64-byte object per op reports 64 B/op and 1 allocs/op; -benchtime Nx
  * runs exactly N; -count repeats; -cpuprofile and -memprofile are
  * readable by go tool pprof and name the benchmarks.
@@ -107,7 +108,9 @@ START_TEST(test_result_lines)
     regfree(&re);
     REQUIRE_MSG(results == 3 && pass, "%d results:\n%s", results, out);
     double ns = field(line_of(out, "BenchmarkSpin"), "ns/op");
-    REQUIRE_MSG(ns > 20000 * 0.8 && ns < 20000 * 1.2, "Spin %.0f ns/op:\n%s", ns, out);
+    /* wall time per op: never below the 20 us spun; above it only by
+     * what a loaded host steals (CI machines are shared) */
+    REQUIRE_MSG(ns > 20000 * 0.98 && ns < 20000 * 5, "Spin %.0f ns/op:\n%s", ns, out);
     const char *al = line_of(out, "BenchmarkAllocObject");
     REQUIRE_MSG(field(al, "B/op") == 64 && field(al, "allocs/op") == 1, "alloc:\n%s", out);
     REQUIRE_MSG(field(line_of(out, "BenchmarkBytes"), "MB/s") > 0, "MB/s:\n%s", out);
