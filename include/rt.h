@@ -352,7 +352,7 @@ RT_EXTERN int rt_set_mutex_profile_fraction(int n);
 /* pprof labels (pprof.Do / SetGoroutineLabels), one key at a time: sets
  * key=value on the calling goroutine (value NULL removes key).  The CPU
  * profile's samples and the goroutine profile carry them (`pprof -tags`,
- * `-tagfocus`).  Unlike Go, goroutines started later do not inherit them.
+ * `-tagfocus`).  Goroutines started afterwards inherit them, as in Go.
  * -EINVAL outside a goroutine or for an empty key. */
 RT_EXTERN int rt_set_label(const char *key, const char *value);
 

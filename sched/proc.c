@@ -1119,6 +1119,8 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     gp->is_system = system;
     if (system)
         atomic_fetch_add_explicit(&rt__sched.nsystem, 1, memory_order_relaxed);
+    else
+        rt__labels_inherit(gp, mp ? mp->curg : NULL); /* pprof labels, as Go */
     gp->sp = NULL; /* fresh: its first frame is built when it first runs */
     atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
     int64_t id = gp->goid;

@@ -44,8 +44,8 @@
  *   with the goroutine id beside it (a reused record with another id has
  *   no labels).  Only the goroutine writes its own slot, and the handler
  *   that reads it runs on the goroutine's own thread, so a signal fence
- *   orders the two.  Unlike Go, a new goroutine does not inherit its
- *   creator's labels.
+ *   orders the two.  As in Go, a new goroutine inherits its creator's
+ *   labels (newproc calls rt__labels_inherit before the G is runnable).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -134,6 +134,23 @@ static const rt__labelset *labels_of(const rt_g *gp)
 const rt__labelset *rt__labels_of_g(rt_g *gp)
 {
     return labels_of(gp);
+}
+
+void rt__labels_inherit(rt_g *gp, rt_g *parent)
+{
+    const rt__labelset *ls = labels_of(parent);
+    if (ls == NULL)
+        return; /* gp's slot, if any, holds another goid: no labels */
+    label_slot *s = slot_of(gp, true);
+    if (s == NULL)
+        return;
+    /* gp is not runnable yet: its handler cannot run; the run queue's
+     * release publishes these stores to the thread that will run it */
+    s->goid = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    s->ls = ls;
+    atomic_signal_fence(memory_order_seq_cst);
+    s->goid = gp->goid;
 }
 
 const rt__labelset *rt__labels_current(void)

@@ -119,6 +119,9 @@ struct rt__labelset; /* a goroutine's labels: immutable, interned */
  * profilers (immutable, never freed; NULL if none). */
 const struct rt__labelset *rt__labels_current(void);
 const struct rt__labelset *rt__labels_of_g(rt_g *gp);
+/* newproc: gp (not yet runnable) starts with parent's labels, as Go's
+ * goroutines inherit their creator's.  Cheap when no labels are set. */
+void rt__labels_inherit(rt_g *gp, rt_g *parent);
 void rt__labels_to_pprof(const struct rt__labelset *ls, rt__pprof_label *out, int *n,
                          int max);
 /* CPUPROFILE: start at rt_main, written at exit. */

@@ -5,7 +5,7 @@
  *   - 10 goroutines parked in parked_worker: the proto's total, the text
  *     header's total and the debug=2 dump's goroutine count all equal
  *     rt_num_goroutine(); parked_worker's stack holds all 10; the labels a
- *     worker set show in -tags;
+ *     worker set show in -tags, and so do the ones it inherited;
  *   - threadcreate: one record per thread, total >= 1, readable by pprof.
  */
 #include <regex.h>
@@ -54,6 +54,7 @@ static int count_matches(const char *text, const char *re_s)
 
 RT_TEST(test_goroutine_counts)
 {
+    REQUIRE_EQ(rt_set_label("suite", "goroutineprof"), 0);
     wctx w = {rt_chan_make(0, 0), rt_chan_make(0, 10)};
     for (int i = 0; i < 10; i++)
         REQUIRE_GT(rt_go(parked_worker, &w), 0);
@@ -73,6 +74,9 @@ RT_TEST(test_goroutine_counts)
     free(top);
     char *tags = pp_tool("-tags %s", file);
     REQUIRE_MSG(strstr(tags, "worker:") && strstr(tags, "first"), "labels:\n%s", tags);
+    /* the workers inherited goroutine 1's label */
+    REQUIRE_MSG(strstr(tags, "suite: Total 11") && strstr(tags, "): goroutineprof"),
+                "inherited labels:\n%s", tags);
     free(tags);
 
     snprintf(file, sizeof file, "%s", pp_path("goroutine.txt"));
