@@ -593,7 +593,8 @@ static void *mstart(void *arg)
     rt_m *mp = arg;
     tls_m = mp;
     mp->errno_addr = &errno;
-    mp->tid = (pid_t)syscall(SYS_gettid);
+    /* release: the CPU profiler's writer thread reads it to aim a timer */
+    __atomic_store_n(&mp->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
     init_g0(mp);
     rt__fatal_thread_init();
     (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);

@@ -17,11 +17,11 @@
 
 #define NOINLINE __attribute__((noinline))
 
-static volatile unsigned long sink;
-
-/* Spins for secs of this thread's CPU time. */
+/* Spins for secs of this thread's CPU time (into a local: the spinners
+ * run on two threads at once). */
 NOINLINE static void hot_a(double secs)
 {
+    volatile unsigned long sink = 0;
     double end = pp_thread_cpu() + secs;
     do {
         for (int i = 0; i < 4096; i++)
@@ -31,6 +31,7 @@ NOINLINE static void hot_a(double secs)
 
 NOINLINE static void hot_b(double secs)
 {
+    volatile unsigned long sink = 0;
     double end = pp_thread_cpu() + secs;
     do {
         for (int i = 0; i < 4096; i++)
