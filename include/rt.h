@@ -356,6 +356,14 @@ RT_EXTERN int rt_set_mutex_profile_fraction(int n);
  * -EINVAL outside a goroutine or for an empty key. */
 RT_EXTERN int rt_set_label(const char *key, const char *value);
 
+/* import _ "net/http/pprof" + http.ListenAndServe(addr): serves Go's
+ * /debug/pprof/ endpoints (index, cmdline, profile?seconds=N, heap, allocs,
+ * block, mutex, goroutine?debug=N, threadcreate, symbol) from background
+ * threads, so that `go tool pprof http://ADDR/debug/pprof/heap` works.
+ * addr is "host:port" ("127.0.0.1:6060", ":0" for any port).  Returns the
+ * port it listens on, or a negative errno. */
+RT_EXTERN int rt_debug_serve(const char *addr);
+
 /* testing.B: the benchmark runner.  A benchmark program lists its
  * benchmarks and hands its arguments to rt_bench_main, which starts the
  * runtime, runs each selected benchmark on goroutine 1 with growing n until

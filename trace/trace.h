@@ -22,6 +22,8 @@
  *                  rt__mutex_contention_event record here).
  *   goroutineprof.c the goroutine and threadcreate profiles, and
  *                  rt_pprof_write's dispatch; CPUPROFILE / MEMPROFILE.
+ *   debughttp.c    rt_debug_serve: Go's /debug/pprof/ HTTP endpoints.
+ *   bench.c        rt_bench_main: go test -bench for C programs.
  */
 #ifndef RT_TRACE_H
 #define RT_TRACE_H
