@@ -19,8 +19,10 @@
  *       that sysmon took from a syscall first is counted by handoffp;
  *     - a P whose M reaches a scheduling point is stopped there: the
  *       switch goes to g0, and findrunnable's gcstopm releases the P
- *       (CAS RUNNING -> GCSTOP) and parks the M -- the cooperative stop
- *       that rt_maxprocs uses too;
+ *       (CAS RUNNING -> GCSTOP) and parks the M -- the cooperative stop,
+ *       all that rt__stop_the_world and a shrinking rt_maxprocs use (they
+ *       take Ps away from their Ms, which a thread stopped in C code
+ *       cannot give up; a growing rt_maxprocs uses the signal too);
  *     - a P whose M runs C code that reaches no scheduling point (a loop
  *       over an array, a call into a library) is stopped with a signal:
  *       the handler, on that M, moves its P RUNNING -> GCSTOP by CAS,
@@ -43,7 +45,15 @@
  *   then the epoch even, under the scheduler lock, before any other P
  *   leaves the idle list: no M can take a P and stop at the old epoch.
  *   Stopped threads wait on the epoch word with FUTEX_WAIT and leave when
- *   it changes.
+ *   it changes.  Outside a handler (a no-stop region's end) the signal is
+ *   not blocked, so: a handler nested in a stop returns at once
+ *   (mp->gcstopping), or it could read epoch e just before start the world
+ *   moves it, CAS the P just after it became RUNNING again, and count it
+ *   twice; and the epoch is read again after the CAS, an even one undoing
+ *   it (a handler that came between the load and the CAS already stopped
+ *   and released this thread).  The handler wakes the initiator after its
+ *   decrement, without the lock, so that wake-up may arrive in the next
+ *   stop: the initiator trusts only the count (TSan's delays found this).
  *
  *   Idle Ms (no P), threads in syscalls (no P) and sysmon are not
  *   signalled and keep running.  None can run goroutine code: that needs a
@@ -75,8 +85,18 @@
  *   handler would, from a frame that spilled every callee-saved register
  *   (caller-saved ones hold nothing live across that call).  Cost: two
  *   plain increments and a test per region, and a TLS load per lock; the
- *   uncontended lock path did not get measurably slower (the lock bench
- *   in the commit that added them).
+ *   uncontended lock path did not get measurably slower (4.4-4.5 ns per
+ *   acquire and release before and after, and bench_mutex unchanged; see
+ *   the commit that added them).  A thread that must wait for a lock in
+ *   the kernel leaves its region for the wait and first stops itself if
+ *   a stop is in progress (rt__gcstop_poll).
+ *
+ * Rules for the initiator
+ *   It holds no runtime lock when it calls rt__gc_stopworld (a thread
+ *   holding one lock and waiting for another that the initiator holds
+ *   cannot stop).  While the world is stopped it must not park (its P is
+ *   GCSTOP: no scheduling point may run), and must not call malloc, stdio
+ *   or anything else that takes a libc lock: a stopped thread may hold it.
  *
  * Where a goroutine's live words can be, and why each is reported
  *   The initiator: its registers are spilled into the frame of
@@ -124,8 +144,11 @@
  *   the handler with a context that is no longer current.  So under TSan
  *   the handler runs on the thread's own stack (no SA_ONSTACK) and stops
  *   as a no-stop region's end does, from its own spilled frame; a
- *   goroutine spinning in pure computation is not stopped until it calls
- *   into libc, so TSan runs only the stress tests, whose goroutines do.
+ *   goroutine spinning in pure computation is not stopped until it
+ *   reaches such a point (a libc call; atomics seem to do too), so TSan
+ *   runs only the stress tests, whose goroutines make runtime calls.  A
+ *   thread TSan keeps in a raw futex wait never sees the signal: lock
+ *   waiters there wake every millisecond to poll (lock.c).
  *
  * Rejected
  *   - Cooperative only (the step-1 version): a goroutine in a C loop
@@ -211,9 +234,11 @@ void rt__gcstop_signal_running(rt_m *self)
         if (atomic_load_explicit(&pp->status, memory_order_relaxed) != RT_PRUNNING)
             continue;
         rt_m *mp = __atomic_load_n(&pp->m, __ATOMIC_RELAXED);
-        if (mp == NULL || mp == self || mp->tid == 0)
+        if (mp == NULL || mp == self)
             continue;
-        (void)syscall(SYS_tgkill, pid, mp->tid, RT_SIG_GCSTOP);
+        pid_t tid = __atomic_load_n(&mp->tid, __ATOMIC_RELAXED);
+        if (tid != 0)
+            (void)syscall(SYS_tgkill, pid, tid, RT_SIG_GCSTOP);
     }
 }
 
@@ -235,7 +260,25 @@ static bool on_known_stack(rt_m *mp, uintptr_t sp)
  * Only async-signal-safe operations: atomics and raw futex calls.  regs:
  * the interrupted context (NULL: the caller spilled them below sp).
  */
+static void stop_here_once(rt_m *mp, uintptr_t sp, const ucontext_t *uc);
+
 static void stop_here(rt_m *mp, uintptr_t sp, const ucontext_t *uc)
+{
+    /* Outside a handler (a no-stop region's end) the signal is not
+     * blocked: a handler nested in this stop must not stop again.  Were
+     * it to read the epoch just before start the world moves it on, and
+     * CAS the P just after it was made RUNNING again, it would count the
+     * P a second time and leave it GCSTOP in a running world. */
+    if (mp->gcstopping)
+        return;
+    mp->gcstopping = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+    stop_here_once(mp, sp, uc);
+    atomic_signal_fence(memory_order_seq_cst);
+    mp->gcstopping = 0;
+}
+
+static void stop_here_once(rt_m *mp, uintptr_t sp, const ucontext_t *uc)
 {
     uint32_t e = atomic_load_explicit(&stop_epoch, memory_order_acquire);
     if ((e & 1) == 0)
@@ -246,6 +289,16 @@ static void stop_here(rt_m *mp, uintptr_t sp, const ucontext_t *uc)
     uint32_t expect = RT_PRUNNING;
     if (!atomic_compare_exchange_strong(&pp->status, &expect, RT_PGCSTOP))
         return;
+    /* Outside a handler a signal may have come between the load and the
+     * CAS, stopped this thread for epoch e and let it go at e + 1: then
+     * the P is ours again and no stop wants it.  A new stop (odd again)
+     * does want it. */
+    e = atomic_load_explicit(&stop_epoch, memory_order_acquire);
+    if ((e & 1) == 0) {
+        atomic_store_explicit(&pp->status, RT_PRUNNING, memory_order_relaxed);
+        return;
+    }
+    rt__assert(pp->m == mp);
     uintptr_t *r = mp->gcstop_regs;
     memset(r, 0, sizeof mp->gcstop_regs);
     if (uc != NULL) {
@@ -293,6 +346,13 @@ void rt__nostop_stop_pending(rt_m *mp)
 {
     mp->stop_pending = 0;
     stop_self(mp);
+}
+
+void rt__gcstop_poll(rt_m *mp)
+{
+    if ((atomic_load_explicit(&stop_epoch, memory_order_acquire) & 1) &&
+        mp->p != NULL && mp->nostop == 0)
+        stop_self(mp);
 }
 
 static void gcstop_handler(int sig, siginfo_t *si, void *ucv)

@@ -73,9 +73,18 @@ static void lock_slow(rt__lock *l, rt_m *mp)
     }
     /* Mark contended and sleep until we take it in state 2. */
     while (atomic_exchange_explicit(&l->key, 2, memory_order_acquire) != 0) {
-        if (mp != NULL)
+        if (mp != NULL) {
             rt__nostop_end(mp); /* stoppable while it waits */
+            rt__gcstop_poll(mp);
+        }
+#if defined(__SANITIZE_THREAD__)
+        /* TSan holds a signal back while the thread sleeps in a raw
+         * syscall: wake now and then to poll for a stop. */
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
+        futex(&l->key, FUTEX_WAIT, 2, &ts);
+#else
         futex(&l->key, FUTEX_WAIT, 2, NULL);
+#endif
         if (mp != NULL)
             rt__nostop_begin(mp);
     }

@@ -599,7 +599,7 @@ static void *mstart(void *arg)
     rt_m *mp = arg;
     rt__tls_m = mp;
     mp->errno_addr = &errno;
-    mp->tid = (pid_t)syscall(SYS_gettid);
+    __atomic_store_n(&mp->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELAXED);
     init_g0(mp);
     rt__fatal_thread_init();
     (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -698,7 +698,24 @@ static void stopm(rt_m *mp)
  * Hands pp (or an idle P if pp is NULL) to an idle M, or to a new one.
  * spinning: the M starts out spinning (the caller incremented nmspinning).
  */
+static void startm_body(rt_p *pp, bool spinning);
+
+/* A no-stop region (gcstop.c): from pidleget to the hand-over the P is
+ * off the idle list and owned by no M, and a caller stopped by the
+ * collector's signal in between would keep it from every stop; a caller
+ * stopped inside pthread_create (newm) likewise, before the new M exists
+ * to take it. */
 static void startm(rt_p *pp, bool spinning)
+{
+    rt_m *self = rt__tls_m;
+    if (self != NULL)
+        rt__nostop_begin(self);
+    startm_body(pp, spinning);
+    if (self != NULL)
+        rt__nostop_end(self);
+}
+
+static void startm_body(rt_p *pp, bool spinning)
 {
     rt__lock_acquire(&rt__sched.lock);
     if (pp == NULL) {
@@ -1480,9 +1497,13 @@ static void stop_world(bool signals)
          * while it held no P (just leaving a syscall) did not stop. */
         if (signals)
             rt__gcstop_signal_running(mp);
-        if (rt__note_tsleep(&rt__sched.stopnote, 100 * RT_MICROSECOND))
-            break;
+        (void)rt__note_tsleep(&rt__sched.stopnote, 100 * RT_MICROSECOND);
         rt__lock_acquire(&rt__sched.lock);
+        /* The wake-up may be stale: the signal handler wakes the note after
+         * its decrement, without the lock, so the wake-up of the previous
+         * stop's last P can land in this one.  Only the count decides;
+         * clearing before reading it loses no wake-up. */
+        rt__note_clear(&rt__sched.stopnote);
         stop_take_ps();
         wait = rt__sched.stopwait > 0;
         rt__lock_release(&rt__sched.lock);
@@ -1524,6 +1545,8 @@ void rt__start_the_world(void)
             atomic_store_explicit(&pp->status, RT_PRUNNING, memory_order_relaxed);
             continue;
         }
+        /* Only Ps their M released or never held are handed out. */
+        rt__assert(pp->m == NULL || pp->m->p != pp);
         atomic_store_explicit(&pp->status, RT_PIDLE, memory_order_relaxed);
         p_set_m(pp, NULL);
         if (rt__runq_empty(pp))

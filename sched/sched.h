@@ -278,6 +278,7 @@ struct rt_m {
      * this M before it counts its P in stopwait (seq_cst), read by the
      * initiator once stopwait is 0. */
     _Atomic uint32_t gcstop_epoch;
+    volatile int gcstopping; /* inside the stop (a nested handler leaves) */
     uintptr_t gcstop_sp;
     uintptr_t gcstop_regs[RT_GCSTOP_NREGS];
 
@@ -622,7 +623,18 @@ extern _Atomic int32_t rt__mutex_profile_fraction;
  * stopped thread, interrupted) stack pointer minus the red zone up to its
  * top; each stopped thread's spilled registers and the stack it was on;
  * the initiator's own registers and stack; the G, M and P records and the
- * P timer heaps.  Ranges are word-aligned.
+ * P timer heaps.  Ranges are word-aligned.  fn is called with some
+ * runtime locks held (allg, a P's timers) and must not take them.
+ *
+ * While the world is stopped the initiator must not park, and must not
+ * call malloc, stdio or anything else that takes a libc lock (a stopped
+ * thread may hold it).  A scanner that reads the reported ranges reads
+ * goroutine stacks through ASan's redzones and memory other threads wrote
+ * without synchronisation: it must be __attribute__((no_sanitize("address",
+ * "thread"))).  Threads the runtime did not create are never stopped.
+ * rt__gc_stopworld and rt__gc_startworld are defined in proc.c (they share
+ * the stop machinery of rt__stop_the_world); the signal side, the roots
+ * and the essay are in gcstop.c.
  */
 typedef void (*rt__root_fn)(uintptr_t lo, uintptr_t hi, void *ctx);
 void rt__gc_stopworld(void);
@@ -641,6 +653,10 @@ void rt__gcstop_begin(void);
 void rt__gcstop_end(void);
 /* Sends the stop signal to the M of every P still RUNNING, except self. */
 void rt__gcstop_signal_running(rt_m *self);
+/* Stops the calling M here if a signal stop is in progress and it holds
+ * a P outside any no-stop region (a lock waiter about to sleep: under
+ * TSan the signal would not reach it in the kernel). */
+void rt__gcstop_poll(rt_m *mp);
 /* rt__sched_run_main: the main thread sleeps on n, its stack (from here
  * up, registers spilled) reported as a root meanwhile. */
 void rt__gcstop_main_sleep(rt__note *n);
