@@ -70,9 +70,15 @@ static inline void counter_add(uint64_t *c, uint64_t v)
 
 /* The calloc'd block of a span with more than 8 slots: the allocation
  * bitmap, then one mark byte per slot (rounded up to words). */
+static size_t marks_bytes(const rt__span *s)
+{
+    return s->bitmarks ? rt__span_nwords(s) * sizeof(uint64_t)
+                       : ((s->nelems + 7) & ~(size_t)7);
+}
+
 static size_t bits_bytes(const rt__span *s)
 {
-    return rt__span_nwords(s) * sizeof(uint64_t) + ((s->nelems + 7) & ~(size_t)7);
+    return rt__span_nwords(s) * sizeof(uint64_t) + marks_bytes(s);
 }
 
 void rt__span_init_objects(rt__span *s, int cls, bool noscan)
@@ -89,6 +95,7 @@ void rt__span_init_objects(rt__span *s, int cls, bool noscan)
         s->nelems = 1;
         s->divmul = 0; /* every offset is slot 0 */
     }
+    s->bitmarks = s->nelems > 256;
     if (s->nelems <= 8) {
         s->inlinebits = 0;
         memset(s->inlinemarks, 0, sizeof s->inlinemarks);
