@@ -11,9 +11,10 @@
  *         k = ctz(c); s->alloccache = c & (c - 1);
  *         i = s->cacheidx + k; s->freeindex = i + 1;
  *         p = s->base + i * s->elemsize;
- *     about 12 instructions with the class lookup, the no-stop region (two
- *     increments of a per-M counter) and the per-class counter, and no
- *     atomic read-modify-write or lock.  Zeroing follows when the span's
+ *     about 40 instructions executed for a 16-byte object on x86-64 (the
+ *     call that reads the M, the size-class lookup, the no-stop region,
+ *     the per-class counter, the type check and two zeroing stores), and
+ *     no atomic read-modify-write or lock.  Zeroing follows when the span's
  *     slots were used before (needzero).
  *     The slow path loads the next window from the span's allocation bitmap;
  *     when the span has no free slot left, the cache files it on its
