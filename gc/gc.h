@@ -1,29 +1,77 @@
 /*
- * gc/gc.h -- internal header of the gc/ folder: the garbage-collected heap.
+ * gc/gc.h -- internal header of the gc/ folder: the garbage-collected heap
+ * and its collector.
  *
- * Status: this folder is being built (issue "The garbage-collected heap").
- * What exists today is the size-class table (sizeclass.c), the page heap
- * (heap.c: the arena, spans, the page-to-span map) and allocation over it
- * (malloc.c: per-P caches, central lists, large objects) -- without any
- * reclaiming yet.  The plan below
- * is the design the rest will follow; each file will open with its own
- * essay as it lands.
+ * What this folder owns: the arena and its spans (heap.c), size classes
+ * (sizeclass.c), allocation (malloc.c), marking (mark.c), sweeping
+ * (sweep.c), the cycle, its pacing and the public Memory API of rt.h
+ * (collector.c), finalizers (finalizer.c) and returning memory to the OS
+ * (scavenge.c).  It relies on the scheduler for stopping the world and for
+ * the roots only the scheduler knows (sched/gcstop.c).
  *
- * The allocation path (planned)
- *   rt_alloc(n) rounds n up to a size class (this file's table) and pops an
- *   object from the running P's cache: one free list per class and per
- *   kind (scan / noscan), no atomics, a handful of instructions.  An empty
- *   list refills from the class's central list (a lock per class), which
- *   takes spans from the page heap.  Objects larger than 32 KiB get spans
- *   of their own straight from the page heap.  All spans live in one large
- *   reservation of address space, committed as the heap grows, so "is this
- *   word a heap pointer" is a range check plus a page-table lookup (the
- *   conservative scanner asks it for every word of every stack).
+ * The allocation path
+ *   rt_alloc(n) rounds n up to a size class and takes the next free slot of
+ *   the span the running P's cache holds for that class and kind (scan or
+ *   noscan): a 64-bit window of the span's free-slot bitmap, inverted, is
+ *   kept in the span (alloccache), so taking a slot is a count-trailing-
+ *   zeros, a clear-lowest-bit and a multiply-add -- no lock and no atomic
+ *   instruction.  When the window is empty the next 64 slots' bits are
+ *   loaded; when the span is full the cache swaps it for a swept span with
+ *   room from the class's central list (a lock per class), sweeping spans
+ *   on demand if the central list has none, or takes fresh pages from the
+ *   page heap.  Objects above 32 KiB get spans of their own.
  *
- * Why size classes (and these): a free list per class makes allocation a
- * list pop and makes every object's start computable from any interior
- * address (span base + index * size), which the conservative marker needs
- * for interior pointers.  The classes are Go's construction: sizes grow by
+ * Why bitmaps and not free lists threaded through free objects: the
+ * conservative marker must know whether a word points into an allocated
+ * object or into a free slot (a stale pointer into a free slot must not
+ * resurrect it), and the sweeper gets its new free-slot map for free: the
+ * marks of a cycle become the allocation bits of the next.  Nothing is
+ * written into free objects, so freed memory is not touched until reused.
+ *
+ * The phases of a cycle (collector.c drives them, on the goroutine whose
+ * allocation crossed the trigger, or on rt_gc's caller):
+ *   0. finish sweeping left over from the previous cycle (gctrace's B);
+ *   1. stop the world (A): sched/gcstop.c parks or signals every thread
+ *      running goroutines; the P caches are flushed, rt_pool caches cleared;
+ *   2. mark (C): the roots (stacks, registers, data and bss, registered
+ *      roots, the scheduler's records, objects with finalizers and queued
+ *      finalizer objects) are split in chunks that up to min(8, MAXPROCS,
+ *      CPUs) mark threads take and steal; every word that points into an
+ *      allocated object sets the object's mark byte and, for a scan object
+ *      newly marked, queues it;
+ *   3. mark termination (D): unreachable objects with finalizers are marked
+ *      and queued for the finalizer goroutine; the sweep generation
+ *      advances, which turns every span into "unswept" at once; the next
+ *      trigger is set; the world restarts;
+ *   4. sweep, concurrently with the program: a background goroutine and
+ *      allocating goroutines (on demand, before taking a span of a class)
+ *      sweep span by span: marked objects stay, the rest become free slots;
+ *      a span with nothing marked goes back to the page heap.
+ *
+ * Invariants
+ *   - A slot i of an in-use small span is allocated iff i < freeindex or
+ *     allocbits[i] (allocbits: the marks of the cycle that swept the span;
+ *     freeindex: one past the last slot handed out since).  The marker and
+ *     the sweeper rely on it; the allocator keeps it.
+ *   - Outside a collection every mark byte is clear: the sweeper clears
+ *     the marks it consumed, fresh spans start clear.
+ *   - span->sweepgen == heap sweepgen: swept in this cycle; == sweepgen - 2:
+ *     still to sweep.  Central lists come in two sets indexed by sweepgen
+ *     parity, swept and unswept, so advancing sweepgen by 2 (world stopped)
+ *     turns every span unswept without touching it.
+ *   - Sweeping a span happens in one no-stop region, so a stopped world
+ *     never sees a half-swept span, and a cycle starts only after every
+ *     unswept list is empty.
+ *   - The marker only reads span metadata (written under locks or in
+ *     no-stop regions) and writes mark bytes; with the world stopped nothing
+ *     else writes them.  For concurrent marking (a later step), allocation
+ *     will mark new objects, and this separation is what makes that cheap.
+ *
+ * Why size classes (and these): a free-slot map per class makes allocation
+ * a bit scan and makes every object's start computable from any interior
+ * address (span base + index * size, the index by a multiply with a
+ * precomputed reciprocal), which the conservative marker needs for
+ * interior pointers.  The classes are Go's construction: sizes grow by
  * steps of 8, 16, then 1/8 of the size, and each class gets the smallest
  * span (in 8 KiB pages) whose tail waste is at most 1/8 of the span;
  * adjacent sizes that would give spans with the same page count and object
@@ -38,14 +86,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
-#include "runtime/runtime.h"
+#include "../runtime/runtime.h"
 
 #define RT_GC_PAGE_SHIFT 13
 #define RT_GC_PAGE_SIZE  ((size_t)1 << RT_GC_PAGE_SHIFT) /* 8 KiB */
 #define RT_GC_MAX_SMALL  ((size_t)32 * 1024)  /* larger: a span of its own */
 #define RT_GC_MAX_CLASSES 80
+#define RT_MAX_PROCS 256 /* the size of rt__sched.allp (proc.c's MAX_PROCS) */
 
 /* ------------------------------------------------------- sizeclass.c ---- */
 
@@ -60,8 +110,16 @@ typedef struct rt__sizeclass {
 void rt__sizeclass_init(void);
 int rt__sizeclass_count(void); /* n: the largest valid class */
 const rt__sizeclass *rt__sizeclass_get(int cls);
-/* The smallest class whose objects hold n bytes (1 <= n <= 32 KiB). */
-int rt__sizeclass_of(size_t n);
+/* The smallest class whose objects hold n bytes (1 <= n <= 32 KiB; the
+ * table must be built). */
+extern uint8_t rt__class8[];
+extern uint8_t rt__class128[];
+static inline int rt__sizeclass_of(size_t n)
+{
+    if (n <= 1024)
+        return rt__class8[(n + 7) / 8];
+    return rt__class128[(n - 1024 + 127) / 128];
+}
 
 /* ------------------------------------------------------------ heap.c ---- */
 
@@ -70,19 +128,51 @@ int rt__sizeclass_of(size_t n);
 
 enum { RT_SPAN_DEAD = 0, RT_SPAN_FREE = 1, RT_SPAN_INUSE = 2 };
 
+typedef struct rt__special rt__special;
+
 /* A run of pages in the arena.  Fields are under the heap lock while the
- * span is free; an in-use span belongs to whoever allocated it. */
+ * span is free; an in-use span belongs to whoever holds it (a P's cache,
+ * a central list under its lock, the sweeper that took it). */
 typedef struct rt__span {
+    /* What the marker reads for every candidate pointer comes first, in
+     * one cache line. */
     uintptr_t base;          /* first byte (page aligned) */
-    size_t npages;
-    struct rt__span *next, *prev; /* free list, or the owner's lists */
+    uint32_t divmul;         /* index of offset o: (o * divmul) >> 32 */
+    uint32_t nelems;         /* object slots in the span */
+    uint32_t freeindex;      /* slots [0, freeindex) are allocated */
     uint8_t state;           /* RT_SPAN_* */
     uint8_t sizeclass;       /* 0: one large object */
     bool noscan;             /* objects hold no pointers (rt_alloc_noscan) */
-    bool needzero;           /* pages may hold old data (were used before) */
-    uint32_t elemsize;       /* object size (a large span: its whole size) */
-    uint32_t nelems;         /* object slots in the span */
-    uint32_t freeindex;      /* slots [0, freeindex) have been handed out */
+    bool needzero;           /* slots may hold old data */
+    bool bitmarks;           /* marks are bits (> 256 slots), else bytes */
+    size_t elemsize;         /* object size (a large span: its whole size) */
+    size_t npages;
+    uint64_t *allocbits;     /* [nwords]: marks that survived the sweep */
+    uint8_t *markbytes;      /* this cycle's marks: one byte per slot, so
+                              * that parallel markers need no atomic
+                              * read-modify-write (mark.c) -- except in
+                              * spans of more than 256 slots (objects of
+                              * 8-24 bytes), where a byte per slot would
+                              * cost 4-12 % of the heap: there a bitmap
+                              * of nwords words (bitmarks) */
+    /* allocation state (see "Invariants" above) */
+    uint64_t alloccache;     /* bit k set: slot cacheidx + k is free */
+    uint32_t cacheidx;       /* alloccache covers slots [cacheidx, +64) */
+    uint32_t allocated_at_sweep; /* objects kept by the last sweep */
+    const char *type1;       /* rt_new's type name of every object, while
+                              * typeidx is NULL (NULL: untyped) */
+    uint16_t *typeidx;       /* [nelems] type name indices once mixed */
+    /* the rest */
+    struct rt__span *next, *prev; /* free list, or the owner's lists */
+    _Atomic uint32_t sweepgen;
+    bool incache;            /* held by a P's cache */
+    bool has_special;        /* some object has a finalizer */
+    uint64_t inlinebits;     /* allocbits when nelems <= 8 */
+    uint8_t inlinemarks[8];  /* markbytes when nelems <= 8 */
+    uint64_t *bitsmem;       /* the calloc'd block of both, or NULL */
+    /* page heap state (free spans) */
+    int64_t unused_since;    /* when it became free (scavenger) */
+    size_t npreleased;       /* pages returned to the OS */
 } rt__span;
 
 /* Doubly linked span lists (the page heap's free lists, the central lists):
@@ -107,6 +197,18 @@ static inline void rt__span_list_remove(rt__span **head, rt__span *s)
     s->next = s->prev = NULL;
 }
 
+/* Whether addr lies inside s (page-map entries inside free spans may be
+ * stale: heap.c). */
+static inline bool rt__span_contains(const rt__span *s, uintptr_t addr)
+{
+    return addr - s->base < (s->npages << RT_GC_PAGE_SHIFT);
+}
+
+static inline uint32_t rt__span_nwords(const rt__span *s)
+{
+    return (s->nelems + 63) / 64;
+}
+
 /* Reserves the arena (idempotent; the first allocation calls it). */
 void rt__heap_init(void);
 /* A span of npages contiguous pages, state in use, or NULL when the arena
@@ -116,31 +218,227 @@ rt__span *rt__heap_alloc_span(size_t npages);
 void rt__heap_free_span(rt__span *s);
 /* The in-use span containing addr (interior addresses too), or NULL. */
 rt__span *rt__heap_span_of(uintptr_t addr);
+/* Grows (or makes, old NULL) a table of the collector's with mmap/mremap:
+ * usable while the world is stopped, when malloc is not (a stopped thread
+ * may hold a malloc lock). */
+void *rt__gc_sysrealloc(void *old, size_t oldbytes, size_t newbytes);
+/* Every in-use span, in address order (world stopped or heap quiet). */
+void rt__heap_foreach_inuse(void (*fn)(rt__span *s, void *ctx), void *ctx);
+
+/* The arena as the marker sees it: [lo, lo + used) with its page map.
+ * Written under the heap lock; read by the marker with the world stopped. */
+extern uintptr_t rt__arena_lo;
+extern _Atomic size_t rt__arena_used;
+extern rt__span **rt__pagemap;
 
 typedef struct rt__heap_statistics {
     uintptr_t arena_base;
     size_t pages_used, pages_free, spans_inuse, spans_free;
+    size_t pages_released;   /* free pages returned to the OS */
+    size_t span_records;     /* span records allocated (mspan_sys) */
 } rt__heap_statistics;
 void rt__heap_stats(rt__heap_statistics *st);
 /* Verifies the invariants of heap.c's essay; throws on a violation. */
 void rt__heap_check(void);
+/* Returns to the OS the pages of free spans unused since before
+ * older_than (ns, rt_nanotime; INT64_MAX: all).  Returns bytes released. */
+size_t rt__heap_scavenge(int64_t older_than);
 
 /* ----------------------------------------------------------- malloc.c --- */
 
 /* A P's allocation cache: the span it carves each class from, per kind
- * (0 scan, 1 noscan).  Owned by the P; no locks, no atomics. */
+ * (0 scan, 1 noscan), and its allocation counters.  Owned by the P: no
+ * locks, no atomics (counters are relaxed stores that readers may see
+ * late). */
 typedef struct rt__mcache {
     struct rt__span *alloc[2][RT_GC_MAX_CLASSES];
+    uint64_t nmalloc[RT_GC_MAX_CLASSES]; /* small objects allocated */
+    uint64_t nlarge, large_bytes;        /* large objects allocated */
 } rt__mcache;
 
 /* A zeroed object of n bytes (noscan: it will never be scanned).  Throws
- * "out of memory" when the arena is exhausted.  Not yet reclaimed: the
- * collector comes next, and rt.h does not expose this until it does. */
+ * "out of memory" when the arena is exhausted; may run a collection. */
 void *rt__gc_alloc(size_t n, bool noscan);
-/* Hands a cache's spans back to the central lists (a P going away). */
+void *rt__gc_alloc_typed(size_t n, const char *type, bool array);
+/* A channel (rt_chan_make): allocfreetrace prints it as "channel". */
+void *rt__gc_alloc_chan(size_t n);
+/* The type name of allocated slot i of s (rt_new's T), or NULL. */
+const char *rt__gc_slot_type(const rt__span *s, uint32_t i);
+/* Hands a cache's spans back to the central lists (world stopped, or a P
+ * going away). */
 void rt__mcache_flush(rt__mcache *mc);
-/* The start (and size) of the object holding addr, or NULL if addr is not
- * inside an object handed out by rt__gc_alloc. */
+/* World stopped, shared cache locked: flushes every P's cache and the
+ * shared one. */
+void rt__mcache_flush_all(void);
+/* The cache of threads without a P; the collector holds its lock from
+ * before the world stops until after it restarts. */
+void rt__shared_cache_lock(void);
+void rt__shared_cache_unlock(void);
+/* The start (and size) of the allocated object holding addr, or NULL. */
 void *rt__gc_object_start(uintptr_t addr, size_t *size);
+/* Slot allocated?  (The invariant above; the span is in use.) */
+static inline bool rt__span_slot_allocated(const rt__span *s, uint32_t i)
+{
+    return i < s->freeindex || (s->allocbits[i / 64] >> (i % 64) & 1);
+}
+/* The marks of slots [lo, lo + 64) (lo a multiple of 64) as a bitmap:
+ * eight mark bytes (each 0 or 1) at a time, gathered by a multiply that
+ * moves byte j's low bit to bit 56 + j with no carries between terms. */
+static inline uint64_t rt__gc_marks64(const rt__span *s, uint32_t lo)
+{
+    if (s->bitmarks)
+        return __atomic_load_n(&((const uint64_t *)(const void *)s->markbytes)[lo / 64],
+                               __ATOMIC_RELAXED);
+    uint32_t n = s->nelems - lo < 64 ? s->nelems - lo : 64;
+    uint64_t bits = 0;
+    uint32_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t x;
+        __builtin_memcpy(&x, &s->markbytes[lo + k], 8);
+        bits |= ((x * 0x0102040810204080ULL) >> 56) << k;
+    }
+    for (; k < n; k++)
+        bits |= (uint64_t)(s->markbytes[lo + k] != 0) << k;
+    return bits;
+}
+
+/* Is slot i marked? */
+static inline bool rt__gc_slot_marked(const rt__span *s, uint32_t i)
+{
+    if (s->bitmarks)
+        return __atomic_load_n(&((const uint64_t *)(const void *)s->markbytes)[i / 64],
+                               __ATOMIC_RELAXED) >> (i % 64) & 1;
+    return __atomic_load_n(&s->markbytes[i], __ATOMIC_RELAXED) != 0;
+}
+
+/* The slot index of an offset into the span (< nelems not checked). */
+static inline uint32_t rt__span_index(const rt__span *s, uintptr_t off)
+{
+    return (uint32_t)(((uint64_t)off * s->divmul) >> 32);
+}
+/* Sets up the bitmaps and allocation state of a span of class cls (0:
+ * large) that the heap just handed out. */
+void rt__span_init_objects(rt__span *s, int cls, bool noscan);
+/* Frees a span's bitmaps and type table (before rt__heap_free_span). */
+void rt__span_release_objects(rt__span *s);
+
+/* The scheduler's header (rt__lock, rt_p); it includes this one after
+ * defining rt__lock, so either order of inclusion works. */
+#include "../sched/sched.h"
+
+/* Central lists, per kind and class, in two sets by sweepgen parity. */
+typedef struct rt__central {
+    rt__lock lock;
+    rt__span *partial[2]; /* spans with free slots */
+    rt__span *full[2];    /* spans without */
+} rt__central;
+extern rt__central rt__centrals[2][RT_GC_MAX_CLASSES];
+/* Large spans, same two sets. */
+extern rt__lock rt__large_lock;
+extern rt__span *rt__large[2];
+
+/* -------------------------------------------------------- collector.c --- */
+
+/* The heap sweep generation (advanced by 2 per cycle, world stopped). */
+extern _Atomic uint32_t rt__sweepgen;
+static inline int rt__swept_set(void)
+{
+    return (int)((atomic_load_explicit(&rt__sweepgen, memory_order_relaxed) >> 1) & 1);
+}
+
+/* Statistics shared by the gc/ files (atomics; relaxed). */
+typedef struct rt__gcstats {
+    _Atomic uint64_t heap_live;     /* pacing: bytes marked + handed to caches since */
+    _Atomic uint64_t next_gc;       /* trigger */
+    _Atomic uint64_t heap_marked;   /* bytes marked by the last cycle */
+    _Atomic uint64_t nfree[RT_GC_MAX_CLASSES]; /* objects freed per class */
+    _Atomic uint64_t nfree_large, free_large_bytes;
+    _Atomic uint64_t nmalloc_dead[RT_GC_MAX_CLASSES]; /* counters of Ps gone */
+    _Atomic uint64_t nlarge_dead, large_bytes_dead;
+    _Atomic uint64_t gcbits_bytes;  /* bitmaps, type tables (gc_sys) */
+    _Atomic uint64_t bg_swept;      /* spans swept by the background sweeper */
+    _Atomic uint64_t stw_swept;     /* spans swept with the world stopped */
+} rt__gcstats;
+extern rt__gcstats rt__gcstat;
+
+/* One system goroutine's sleep until woken (the background sweeper, the
+ * finalizer goroutine): a wake before the wait is not lost. */
+typedef struct rt__gc_waiter {
+    rt__lock lock;
+    rt_g *g;      /* parked here */
+    bool pending; /* woken while not parked */
+} rt__gc_waiter;
+void rt__gc_wait(rt__gc_waiter *w, const char *reason);
+void rt__gc_wake(rt__gc_waiter *w);
+
+/* Called by allocation slow paths (outside no-stop regions): runs a
+ * collection when heap_live has reached next_gc. */
+void rt__gc_maybe_trigger(void);
+extern _Atomic int rt__gc_percent; /* -1: off */
+/* Sysmon's tick: the periodic scavenger. */
+void rt__gc_sysmon(int64_t now);
+/* Its periods (ns): a pass every period, a forced cycle when none ended
+ * for forcegc, spans unused for limit released.  Go 1.3's 60 s, 2 min and
+ * 5 min; tests shorten them before rt_main. */
+typedef struct rt__scvg_periods_t {
+    int64_t period, forcegc, limit;
+} rt__scvg_periods_t;
+extern rt__scvg_periods_t rt__scvg_periods;
+/* A scavenger pass k that forces a cycle first (run by the background
+ * sweeper goroutine, woken by rt__bgsweep_force). */
+void rt__gc_forced(int k);
+
+/* ------------------------------------------------------------ sweep.c --- */
+
+/* Sweeps s (taken off its unswept list by the caller, inside a no-stop
+ * region).  Returns false if the span was freed to the page heap;
+ * otherwise the caller files it as swept (partial or full). */
+bool rt__sweep_span(rt__span *s);
+/* Sweeps unswept spans of (kind, cls) until one has a free slot; returns
+ * it (off every list, swept) or NULL. */
+rt__span *rt__sweep_for_class(int kind, int cls);
+/* Sweeps one unswept span of any list; false when none is left. */
+bool rt__sweep_one(void);
+/* No unswept span is left (world stopped: an exact answer). */
+bool rt__sweep_done(void);
+/* Sweeps everything left (phase 0). */
+void rt__sweep_finish(void);
+/* Starts the background sweeper goroutine (once). */
+void rt__bgsweep_start(void);
+void rt__bgsweep_wake(void);
+/* Asks the background sweeper to run rt__gc_forced(k) (sysmon); false if
+ * it has not started. */
+bool rt__bgsweep_force(int k);
+
+/* ------------------------------------------------------------- mark.c --- */
+
+typedef struct rt__markstats {
+    int nproc;             /* threads that marked */
+    uint64_t marked_bytes, marked_objects;
+    uint64_t nhandoff, nhandoffcnt; /* splits given to idle workers (entries) */
+    uint64_t nsteal, nstealcnt;     /* root chunks stolen (chunks) */
+    uint64_t nprocyield, nosyield, nsleep; /* back-offs */
+} rt__markstats;
+/* Before the world stops: reads the writable segments of the program and
+ * its libraries (dl_iterate_phdr takes the loader's lock, which a stopped
+ * thread could hold). */
+void rt__mark_prepare(void);
+/* World stopped: marks everything reachable from the roots. */
+void rt__mark(rt__markstats *st);
+/* Marks the object holding addr (if allocated and unmarked) and drains
+ * what it reaches, on the calling thread (finalizer resurrection). */
+void rt__mark_object_and_drain(uintptr_t addr, rt__markstats *st);
+/* Is the (allocated) object at addr marked?  World stopped, after mark. */
+bool rt__is_marked(uintptr_t addr);
+
+/* ------------------------------------------------------- finalizer.c --- */
+
+/* Mark termination: unreachable finalizable objects are resurrected and
+ * queued; the finalizer goroutine is woken. */
+void rt__finalizers_after_mark(rt__markstats *st);
+/* Roots: contents of finalizable objects, queued objects. */
+void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
+/* Registered roots (rt_gc_add_root). */
+void rt__registered_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
 
 #endif /* RT_GC_H */

@@ -28,11 +28,15 @@
  * lists, not per object.
  *
  * Invariants (rt__heap_check verifies them):
- *   - pages [0, npages_used) are covered by spans that tile them exactly;
- *   - pagemap[p] is the span covering page p for every p < npages_used;
+ *   - pages [1, npages_used) are covered by spans that tile them exactly;
+ *   - pagemap[p] is the span covering page p for every 1 <= p < npages_used;
+ *   - page 0 is never used (pagemap[0] is NULL): the arena's base address
+ *     sits in the runtime's own variables, which are roots, and must not
+ *     be the address of an object (it would never be collected).
  *   - no two free spans are adjacent (they are coalesced on free);
  *   - every free span is on exactly the list of its size.
  */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,9 +52,17 @@ static size_t npages_used;    /* pages handed to spans so far (the tiling) */
 static rt__span **pagemap;    /* [npages_total], touched as the heap grows */
 static rt__span *free_lists[RT_GC_FREE_LISTS]; /* [0]: npages >= RT_GC_FREE_LISTS */
 static rt__span *span_pool;   /* recycled span records */
-static size_t nspans_inuse, nspans_free;
+static size_t nspans_inuse, nspans_free, nspan_records;
+static size_t npages_released; /* free pages given back with madvise */
 
-#define GROW_PAGES ((size_t)(64u << 20) >> RT_GC_PAGE_SHIFT) /* 64 MiB at a time */
+/* The marker's view (gc.h). */
+uintptr_t rt__arena_lo;
+_Atomic size_t rt__arena_used;
+rt__span **rt__pagemap;
+
+/* The tiling grows by at least 1 MiB (Go 1.3's step): small programs show
+ * a small heap_sys, and idle pages are pages that were used. */
+#define GROW_PAGES ((size_t)(1u << 20) >> RT_GC_PAGE_SHIFT)
 
 static rt__span **free_list_of(size_t npages)
 {
@@ -66,6 +78,7 @@ static rt__span *span_new(void)
             rt__throw("out of memory allocating span records");
         for (int i = 0; i < SLAB; i++)
             rt__span_list_push(&span_pool, &slab[i]);
+        nspan_records += SLAB;
     }
     rt__span *s = span_pool;
     rt__span_list_remove(&span_pool, s);
@@ -84,6 +97,20 @@ static size_t page_of(uintptr_t addr)
     return (addr - arena_base) >> RT_GC_PAGE_SHIFT;
 }
 
+/* Free spans map only their first and last pages (all coalescing needs:
+ * the neighbours' ends); in-use spans map every page (any interior address
+ * finds its span).  Pages inside a free span may therefore name a stale
+ * span record: lookups check that the address lies inside the span they
+ * found (rt__span_contains).  Mapping every page of every free span on
+ * each split and merge made heap operations cost O(pages): a 64 MiB growth
+ * rewrote 8,192 entries per 8 KiB span handed out. */
+static void map_free(rt__span *s)
+{
+    size_t p = page_of(s->base);
+    pagemap[p] = s;
+    pagemap[p + s->npages - 1] = s;
+}
+
 static void map_span(rt__span *s)
 {
     size_t p = page_of(s->base);
@@ -95,6 +122,7 @@ static void map_span(rt__span *s)
 static void free_insert(rt__span *s)
 {
     s->state = RT_SPAN_FREE;
+    s->unused_since = rt_nanotime();
     rt__span_list_push(free_list_of(s->npages), s);
     nspans_free++;
 }
@@ -123,6 +151,9 @@ void rt__heap_init(void)
         if (m == MAP_FAILED)
             rt__throw("runtime: cannot reserve the heap page map");
         pagemap = m;
+        rt__pagemap = m;
+        rt__arena_lo = arena_base;
+        npages_used = 1; /* page 0: see the invariants */
         atomic_store(&done, 1);
     }
     rt__lock_release(&heap_lock);
@@ -141,15 +172,19 @@ static bool grow(size_t npages)
     rt__span *s = span_new();
     s->base = arena_base + (npages_used << RT_GC_PAGE_SHIFT);
     s->npages = n;
+    map_free(s); /* before the arena grows: the marker reads the map */
     npages_used += n;
+    atomic_store_explicit(&rt__arena_used, npages_used << RT_GC_PAGE_SHIFT,
+                          memory_order_release);
     rt__span *prev = s->base > arena_base ? pagemap[page_of(s->base) - 1] : NULL;
     if (prev && prev->state == RT_SPAN_FREE) {
         free_take(prev);
         prev->npages += s->npages;
+        prev->npreleased += s->npreleased;
         span_release(s);
         s = prev;
     }
-    map_span(s);
+    map_free(s);
     free_insert(s);
     return true;
 }
@@ -160,11 +195,26 @@ static rt__span *find_free(size_t npages)
     for (size_t n = npages; n < RT_GC_FREE_LISTS; n++)
         if (free_lists[n])
             return free_lists[n];
+    /* Large free spans: best fit for large requests (rare); a small
+     * request splits the lowest-addressed of the first few, which keeps
+     * the search O(1) however many large spans there are and tends to
+     * pack the heap towards its low end. */
     rt__span *best = NULL;
-    for (rt__span *s = free_lists[0]; s; s = s->next)
-        if (s->npages >= npages && (best == NULL || s->npages < best->npages ||
-                                    (s->npages == best->npages && s->base < best->base)))
+    int looked = 0;
+    for (rt__span *s = free_lists[0]; s; s = s->next) {
+        if (s->npages < npages)
+            continue;
+        if (npages < RT_GC_FREE_LISTS) {
+            if (best == NULL || s->base < best->base)
+                best = s;
+            if (++looked == 8)
+                break;
+            continue;
+        }
+        if (best == NULL || s->npages < best->npages ||
+            (s->npages == best->npages && s->base < best->base))
             best = s;
+    }
     return best;
 }
 
@@ -183,15 +233,25 @@ rt__span *rt__heap_alloc_span(size_t npages)
     }
     free_take(s);
     if (s->npages > npages) {
-        /* Split: the tail stays free. */
+        /* Split: the tail stays free and keeps what it can of the
+         * released pages (released pages are counted per span, not per
+         * page: the tail is credited first). */
         rt__span *t = span_new();
         t->base = s->base + (npages << RT_GC_PAGE_SHIFT);
         t->npages = s->npages - npages;
         t->needzero = s->needzero;
+        t->npreleased = s->npreleased < t->npages ? s->npreleased : t->npages;
+        s->npreleased -= t->npreleased;
         s->npages = npages;
-        map_span(t);
+        map_free(t);
         free_insert(t);
+        t->unused_since = s->unused_since;
     }
+    /* Pages given back to the OS come back zero-filled on first touch;
+     * they are in use again. */
+    npages_released -= s->npreleased;
+    s->npreleased = 0;
+    map_span(s);
     s->state = RT_SPAN_INUSE;
     nspans_inuse++;
     rt__lock_release(&heap_lock);
@@ -206,11 +266,12 @@ void rt__heap_free_span(rt__span *s)
     nspans_inuse--;
     s->needzero = true; /* its pages held objects */
     size_t p = page_of(s->base);
-    if (p > 0) {
+    if (p > 1) {
         rt__span *before = pagemap[p - 1];
         if (before->state == RT_SPAN_FREE) {
             free_take(before);
             before->npages += s->npages;
+            before->npreleased += s->npreleased;
             before->needzero = true;
             span_release(s);
             s = before;
@@ -222,10 +283,11 @@ void rt__heap_free_span(rt__span *s)
         if (after->state == RT_SPAN_FREE) {
             free_take(after);
             s->npages += after->npages;
+            s->npreleased += after->npreleased;
             span_release(after);
         }
     }
-    map_span(s);
+    map_free(s);
     free_insert(s);
     rt__lock_release(&heap_lock);
 }
@@ -235,16 +297,68 @@ rt__span *rt__heap_span_of(uintptr_t addr)
     if (addr < arena_base || addr >= arena_base + (npages_used << RT_GC_PAGE_SHIFT))
         return NULL;
     rt__span *s = pagemap[page_of(addr)];
-    return s && s->state == RT_SPAN_INUSE ? s : NULL;
+    return s && s->state == RT_SPAN_INUSE && rt__span_contains(s, addr) ? s : NULL;
+}
+
+void *rt__gc_sysrealloc(void *old, size_t oldbytes, size_t newbytes)
+{
+    size_t pg = 4096;
+    oldbytes = (oldbytes + pg - 1) & ~(pg - 1);
+    newbytes = (newbytes + pg - 1) & ~(pg - 1);
+    void *p;
+    if (old == NULL)
+        p = mmap(NULL, newbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    else
+        p = mremap(old, oldbytes, newbytes, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED)
+        rt__throw("out of memory growing the collector's tables");
+    atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, newbytes - oldbytes,
+                              memory_order_relaxed);
+    return p;
+}
+
+void rt__heap_foreach_inuse(void (*fn)(rt__span *s, void *ctx), void *ctx)
+{
+    size_t p = 1;
+    while (p < npages_used) {
+        rt__span *s = pagemap[p];
+        p += s->npages;
+        if (s->state == RT_SPAN_INUSE)
+            fn(s, ctx);
+    }
+}
+
+/* Releases the pages of free spans idle since before older_than.  A span
+ * already partly released is released whole again (madvise on released
+ * pages is harmless), and its count becomes all of its pages. */
+size_t rt__heap_scavenge(int64_t older_than)
+{
+    size_t released = 0;
+    rt__lock_acquire(&heap_lock);
+    for (int i = 0; i < RT_GC_FREE_LISTS; i++)
+        for (rt__span *s = free_lists[i]; s; s = s->next) {
+            if (s->npreleased == s->npages || s->unused_since >= older_than)
+                continue;
+            if (madvise((void *)s->base, s->npages << RT_GC_PAGE_SHIFT, MADV_DONTNEED) != 0)
+                continue;
+            released += (s->npages - s->npreleased) << RT_GC_PAGE_SHIFT;
+            npages_released += s->npages - s->npreleased;
+            s->npreleased = s->npages;
+            s->needzero = false; /* MADV_DONTNEED: zero pages on next touch */
+        }
+    rt__lock_release(&heap_lock);
+    return released;
 }
 
 void rt__heap_stats(rt__heap_statistics *st)
 {
     rt__lock_acquire(&heap_lock);
     st->arena_base = arena_base;
-    st->pages_used = npages_used;
+    st->pages_used = npages_used ? npages_used - 1 : 0;
     st->spans_inuse = nspans_inuse;
     st->spans_free = nspans_free;
+    st->pages_released = npages_released;
+    st->span_records = nspan_records;
     size_t free_pages = 0;
     for (int i = 0; i < RT_GC_FREE_LISTS; i++)
         for (rt__span *s = free_lists[i]; s; s = s->next)
@@ -256,15 +370,18 @@ void rt__heap_stats(rt__heap_statistics *st)
 void rt__heap_check(void)
 {
     rt__lock_acquire(&heap_lock);
-    size_t p = 0, nfree = 0, ninuse = 0;
+    size_t p = 1, nfree = 0, ninuse = 0;
     rt__span *prev = NULL;
     while (p < npages_used) {
         rt__span *s = pagemap[p];
         if (s == NULL || s->base != arena_base + (p << RT_GC_PAGE_SHIFT) || s->npages == 0)
             rt__throwf("heap_check: page %zu does not start a span", p);
-        for (size_t i = 0; i < s->npages; i++)
-            if (pagemap[p + i] != s)
-                rt__throwf("heap_check: page %zu maps to the wrong span", p + i);
+        if (pagemap[p + s->npages - 1] != s)
+            rt__throwf("heap_check: last page %zu maps to the wrong span", p + s->npages - 1);
+        if (s->state == RT_SPAN_INUSE)
+            for (size_t i = 0; i < s->npages; i++)
+                if (pagemap[p + i] != s)
+                    rt__throwf("heap_check: page %zu maps to the wrong span", p + i);
         if (s->state == RT_SPAN_FREE) {
             if (prev && prev->state == RT_SPAN_FREE)
                 rt__throwf("heap_check: adjacent free spans at page %zu", p);

@@ -1,43 +1,49 @@
 /*
  * gc/malloc.c -- small and large object allocation over the page heap.
  *
- * The path of an allocation of n bytes (Go's mallocgc, minus what the
- * collector will add):
+ * The path of an allocation of n bytes (Go's mallocgc):
  *
  *   n <= 32 KiB: class = rt__sizeclass_of(n); the running P's cache holds
- *     one span per (class, kind) to carve from: the fast path takes the
- *     next slot (span base + freeindex * size), a bump with no atomics and
- *     no lock -- a load, a compare, two adds and a store, plus zeroing when
- *     the span's pages were used before.  When the span is exhausted the
- *     cache hands it to the central list of its class (under that class's
- *     lock) and takes a span with room, or a new one from the page heap.
+ *     one span per (class, kind) to carve from.  The span keeps a 64-bit
+ *     window of its free-slot map (alloccache, bit set = free): the fast
+ *     path is
+ *         c = s->alloccache; if (c == 0) slow;
+ *         k = ctz(c); s->alloccache = c & (c - 1);
+ *         i = s->cacheidx + k; s->freeindex = i + 1;
+ *         p = s->base + i * s->elemsize;
+ *     about 40 instructions executed for a 16-byte object on x86-64 (the
+ *     call that reads the M, the size-class lookup, the no-stop region,
+ *     the per-class counter, the type check and two zeroing stores), and
+ *     no atomic read-modify-write or lock.  Zeroing follows when the span's
+ *     slots were used before (needzero).
+ *     The slow path loads the next window from the span's allocation bitmap;
+ *     when the span has no free slot left, the cache files it on its
+ *     central list and takes a swept span with room (sweeping unswept spans
+ *     of the class on demand), or fresh pages from the page heap.
  *   n > 32 KiB: a span of its own straight from the page heap.
  *
  * Kinds: scan and noscan objects never share a span, so the marker can skip
  * noscan spans without looking at their objects (rt_alloc_noscan's promise:
  * a 1 GiB byte buffer costs the collector nothing).
  *
- * What is not here yet: reclaiming.  A span's slots are only handed out in
- * order; the sweeper (coming with the collector) will give spans free-slot
- * bitmaps and return empty spans to the page heap.  Until then nothing
- * calls this from rt.h.
+ * The whole allocation runs in a no-stop region of the M (sched.h): the
+ * world never stops with a span half updated, with a slot taken but not yet
+ * recorded, or inside a cache the collector is about to flush.  The
+ * collection a slow path may trigger runs after the region ends.
  *
- * Objects come back zeroed.  The start of the object holding any address
- * inside a span is base + (addr - base) / size * size (rt__gc_object_start):
- * what the conservative marker needs for interior pointers.
+ * Threads the runtime did not create have no P: they share one cache under
+ * a lock (and their stacks are not scanned: see API.md).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gc/gc.h"
 #include "sched/sched.h"
+#include "trace/trace.h"
 
-typedef struct central {
-    rt__lock lock;
-    rt__span *partial; /* spans with free slots, not owned by a cache */
-    rt__span *full;    /* exhausted spans (the sweeper will revisit them) */
-} central;
-
-static central centrals[2][RT_GC_MAX_CLASSES]; /* [noscan][class] */
+rt__central rt__centrals[2][RT_GC_MAX_CLASSES]; /* [noscan][class] */
+rt__lock rt__large_lock;
+rt__span *rt__large[2];
 
 /* A cache for threads that are not Ms (and for Ms without a P). */
 static rt__mcache shared_cache;
@@ -55,77 +61,413 @@ static _Noreturn void out_of_memory(size_t n)
     rt__throw("out of memory");
 }
 
-/* Gives back the cache's exhausted span and takes one with room. */
-static rt__span *refill(rt__mcache *mc, int kind, int cls)
+static inline void counter_add(uint64_t *c, uint64_t v)
 {
-    central *c = &centrals[kind][cls];
-    rt__span *old = mc->alloc[kind][cls];
+    /* Owner-only counter read by rt_read_memstats on other threads. */
+    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+
+/* ---------------------------------------------------------- span setup -- */
+
+/* The calloc'd block of a span with more than 8 slots: the allocation
+ * bitmap, then one mark byte per slot (rounded up to words). */
+static size_t marks_bytes(const rt__span *s)
+{
+    return s->bitmarks ? rt__span_nwords(s) * sizeof(uint64_t)
+                       : ((s->nelems + 7) & ~(size_t)7);
+}
+
+static size_t bits_bytes(const rt__span *s)
+{
+    return rt__span_nwords(s) * sizeof(uint64_t) + marks_bytes(s);
+}
+
+void rt__span_init_objects(rt__span *s, int cls, bool noscan)
+{
+    s->sizeclass = (uint8_t)cls;
+    s->noscan = noscan;
+    if (cls != 0) {
+        const rt__sizeclass *sc = rt__sizeclass_get(cls);
+        s->elemsize = sc->size;
+        s->nelems = sc->nobjs;
+        s->divmul = (uint32_t)((((uint64_t)1 << 32) + sc->size - 1) / sc->size);
+    } else {
+        s->elemsize = s->npages << RT_GC_PAGE_SHIFT;
+        s->nelems = 1;
+        s->divmul = 0; /* every offset is slot 0 */
+    }
+    s->bitmarks = s->nelems > 256;
+    if (s->nelems <= 8) {
+        s->inlinebits = 0;
+        memset(s->inlinemarks, 0, sizeof s->inlinemarks);
+        s->allocbits = &s->inlinebits;
+        s->markbytes = s->inlinemarks;
+        s->bitsmem = NULL;
+    } else {
+        size_t bytes = bits_bytes(s);
+        uint64_t *bits = calloc(bytes, 1);
+        if (bits == NULL)
+            out_of_memory(bytes);
+        s->allocbits = bits;
+        s->markbytes = (uint8_t *)(bits + rt__span_nwords(s));
+        s->bitsmem = bits;
+        atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, bytes, memory_order_relaxed);
+    }
+    s->freeindex = 0;
+    s->cacheidx = 0;
+    s->alloccache = s->nelems >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << s->nelems) - 1;
+    s->allocated_at_sweep = 0;
+    s->type1 = NULL;
+    s->typeidx = NULL;
+    s->has_special = false;
+    s->incache = false;
+    atomic_store_explicit(&s->sweepgen, atomic_load(&rt__sweepgen), memory_order_relaxed);
+}
+
+void rt__span_release_objects(rt__span *s)
+{
+    if (s->bitsmem != NULL) {
+        free(s->bitsmem);
+        s->bitsmem = NULL;
+        atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes, bits_bytes(s),
+                                  memory_order_relaxed);
+    }
+    if (s->typeidx != NULL) {
+        free(s->typeidx);
+        atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes, s->nelems * sizeof(uint16_t),
+                                  memory_order_relaxed);
+    }
+    s->allocbits = NULL;
+    s->markbytes = NULL;
+    s->typeidx = NULL;
+    s->type1 = NULL;
+    s->nelems = 0; /* the marker ignores words into a span being freed */
+}
+
+/* Free slots of s from freeindex on (the bits of the window included). */
+static uint32_t span_free_slots(const rt__span *s)
+{
+    uint32_t n = (uint32_t)__builtin_popcountll(s->alloccache);
+    uint32_t nw = rt__span_nwords(s);
+    for (uint32_t w = s->cacheidx / 64 + 1; w < nw; w++) {
+        uint64_t free = ~s->allocbits[w];
+        uint32_t left = s->nelems - w * 64;
+        if (left < 64)
+            free &= ((uint64_t)1 << left) - 1;
+        n += (uint32_t)__builtin_popcountll(free);
+    }
+    return n;
+}
+
+/* Loads the next non-empty window of s's free-slot map; false if s is full. */
+static bool span_next_window(rt__span *s)
+{
+    uint32_t nw = rt__span_nwords(s);
+    for (uint32_t w = s->cacheidx / 64 + 1; w < nw; w++) {
+        uint64_t free = ~s->allocbits[w];
+        uint32_t left = s->nelems - w * 64;
+        if (left < 64)
+            free &= ((uint64_t)1 << left) - 1;
+        s->cacheidx = w * 64;
+        if (free != 0) {
+            s->alloccache = free;
+            return true;
+        }
+    }
+    s->alloccache = 0;
+    return false;
+}
+
+/* ----------------------------------------------------------- central ---- */
+
+/* Files a swept span that no cache holds on its central list. */
+static void central_put(rt__span *s)
+{
+    rt__central *c = &rt__centrals[s->noscan][s->sizeclass];
+    int cur = rt__swept_set();
     rt__lock_acquire(&c->lock);
-    if (old != NULL)
-        rt__span_list_push(old->freeindex < old->nelems ? &c->partial : &c->full, old);
-    rt__span *s = c->partial;
-    if (s != NULL)
-        rt__span_list_remove(&c->partial, s);
+    s->incache = false;
+    if (s->alloccache != 0 || span_free_slots(s) != 0)
+        rt__span_list_push(&c->partial[cur], s);
+    else
+        rt__span_list_push(&c->full[cur], s);
     rt__lock_release(&c->lock);
+}
+
+/* A swept span of (kind, cls) with a free slot, off every list; sweeps on
+ * demand; fresh pages as a last resort.  Sets *grew when heap_live moved. */
+static rt__span *central_get(int kind, int cls)
+{
+    rt__central *c = &rt__centrals[kind][cls];
+    int cur = rt__swept_set();
+    rt__lock_acquire(&c->lock);
+    rt__span *s = c->partial[cur];
+    if (s != NULL)
+        rt__span_list_remove(&c->partial[cur], s);
+    rt__lock_release(&c->lock);
+    if (s == NULL)
+        s = rt__sweep_for_class(kind, cls);
     if (s == NULL) {
         const rt__sizeclass *sc = rt__sizeclass_get(cls);
         s = rt__heap_alloc_span(sc->npages);
         if (s == NULL)
             out_of_memory((size_t)sc->npages << RT_GC_PAGE_SHIFT);
-        s->sizeclass = (uint8_t)cls;
-        s->noscan = kind != 0;
-        s->elemsize = sc->size;
-        s->nelems = sc->nobjs;
-        s->freeindex = 0;
+        rt__span_init_objects(s, cls, kind != 0);
     }
-    mc->alloc[kind][cls] = s;
+    if (s->alloccache == 0 && !span_next_window(s))
+        rt__throw("central_get: span without a free slot");
     return s;
 }
 
-static void *alloc_small(rt__mcache *mc, size_t n, bool noscan)
+/* The cache's span of (kind, cls) is exhausted: file it, take another. */
+static rt__span *refill(rt__mcache *mc, int kind, int cls)
 {
-    int cls = rt__sizeclass_of(n);
-    int kind = noscan ? 1 : 0;
+    rt__span *old = mc->alloc[kind][cls];
+    if (old != NULL)
+        central_put(old);
+    rt__span *s = central_get(kind, cls);
+    s->incache = true;
+    mc->alloc[kind][cls] = s;
+    /* Pacing counts a cached span's free slots as allocated now (Go's
+     * heap_live): one atomic per span, not per object. */
+    atomic_fetch_add_explicit(&rt__gcstat.heap_live,
+                              (uint64_t)span_free_slots(s) * s->elemsize,
+                              memory_order_relaxed);
+    return s;
+}
+
+/* ---------------------------------------------------------- allocation -- */
+
+/* Zeroes a reused slot.  Small objects get straight-line stores: a loop
+ * here becomes `rep stos` (tens of cycles to start) and a memset call
+ * costs more than the stores. */
+static inline void zero_object(void *p, uintptr_t size)
+{
+    uint64_t *w = p;
+    switch (size <= 64 ? size / 8 : 0) {
+    case 8: w[7] = 0; /* fall through */
+    case 7: w[6] = 0; /* fall through */
+    case 6: w[5] = 0; /* fall through */
+    case 5: w[4] = 0; /* fall through */
+    case 4: w[3] = 0; /* fall through */
+    case 3: w[2] = 0; /* fall through */
+    case 2: w[1] = 0; /* fall through */
+    case 1: w[0] = 0; break;
+    default: memset(p, 0, size); break;
+    }
+}
+
+/* ------------------------------------------------------- type names ---- */
+
+/*
+ * rt_new's type names, at no cost to rt_alloc: a span remembers one name
+ * for all its objects (type1) as long as they agree -- the common case, a
+ * span full of one struct -- and only when a span mixes types (or typed
+ * and untyped objects) does it get a per-slot table of 16-bit indices into
+ * the global name table.  rt_alloc pays one load and a not-taken branch
+ * (type1 and typeidx are NULL in spans that never saw rt_new).
+ */
+#define MAX_TYPES 65535
+static const char *type_names[MAX_TYPES + 1]; /* [0] = untyped */
+static uint32_t ntypes;
+static rt__lock types_lock;
+
+static uint16_t type_index(const char *name)
+{
+    if (name == NULL)
+        return 0;
+    rt__lock_acquire(&types_lock);
+    uint16_t idx = MAX_TYPES; /* "too many types": shown as the last one */
+    for (uint32_t k = 1; k <= ntypes; k++)
+        if (type_names[k] == name) {
+            idx = (uint16_t)k;
+            break;
+        }
+    if (idx == MAX_TYPES && ntypes < MAX_TYPES - 1) {
+        type_names[++ntypes] = name;
+        idx = (uint16_t)ntypes;
+    }
+    rt__lock_release(&types_lock);
+    return idx;
+}
+
+const char *rt__gc_slot_type(const rt__span *s, uint32_t i)
+{
+    if (s->typeidx != NULL)
+        return type_names[s->typeidx[i]];
+    return s->type1;
+}
+
+/* Objects allocated in s other than slot i. */
+static bool others_allocated(const rt__span *s, uint32_t i)
+{
+    for (uint32_t k = 0; k < s->nelems; k++)
+        if (k != i && rt__span_slot_allocated(s, k))
+            return true;
+    return false;
+}
+
+/* Slow path of type recording: slot i of s gets type (NULL: untyped). */
+static void record_type(rt__span *s, uint32_t i, const char *type)
+{
+    if (s->typeidx == NULL) {
+        if (s->type1 == type)
+            return;
+        if (s->type1 == NULL && !others_allocated(s, i)) {
+            s->type1 = type; /* the span's first object */
+            return;
+        }
+        uint16_t *t = calloc(s->nelems, sizeof(uint16_t));
+        if (t == NULL)
+            return; /* names are a debugging aid: not worth dying for */
+        atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, s->nelems * sizeof(uint16_t),
+                                  memory_order_relaxed);
+        uint16_t idx1 = type_index(s->type1);
+        for (uint32_t k = 0; k < s->nelems; k++)
+            t[k] = idx1;
+        s->typeidx = t;
+    }
+    s->typeidx[i] = type_index(type);
+}
+
+/* In a no-stop region.  Sets *slow when a slow path ran (the caller then
+ * checks the collection trigger after leaving the region). */
+static inline void *alloc_small(rt__mcache *mc, int cls, int kind, const char *type,
+                                bool *slow)
+{
     rt__span *s = mc->alloc[kind][cls];
-    if (rt__unlikely(s == NULL || s->freeindex == s->nelems))
-        s = refill(mc, kind, cls);
-    void *p = (void *)(s->base + (uintptr_t)s->freeindex * s->elemsize);
-    s->freeindex++;
-    if (s->needzero)
-        memset(p, 0, s->elemsize);
+    uint64_t c;
+    if (rt__unlikely(s == NULL || (c = s->alloccache) == 0)) {
+        *slow = true;
+        if (s == NULL || !span_next_window(s))
+            s = refill(mc, kind, cls);
+        c = s->alloccache;
+    }
+    uint32_t i = s->cacheidx + (uint32_t)__builtin_ctzll(c);
+    s->alloccache = c & (c - 1);
+    s->freeindex = i + 1;
+    uintptr_t size = s->elemsize;
+    void *p = (void *)(s->base + (uintptr_t)i * size);
+    counter_add(&mc->nmalloc[cls], 1);
+    if (rt__unlikely(s->type1 != type || s->typeidx != NULL))
+        record_type(s, i, type);
+    if (s->needzero) {
+        zero_object(p, size);
+    }
     return p;
 }
 
-static void *alloc_large(size_t n, bool noscan)
+static void *alloc_large(rt__mcache *mc, size_t n, bool noscan, const char *type)
 {
     size_t npages = (n + RT_GC_PAGE_SIZE - 1) >> RT_GC_PAGE_SHIFT;
+    if (npages == 0) /* n + page - 1 wrapped around */
+        out_of_memory(n);
     rt__span *s = rt__heap_alloc_span(npages);
     if (s == NULL)
         out_of_memory(npages << RT_GC_PAGE_SHIFT);
-    s->sizeclass = 0;
-    s->noscan = noscan;
-    s->elemsize = npages << RT_GC_PAGE_SHIFT;
-    s->nelems = 1;
+    rt__span_init_objects(s, 0, noscan);
     s->freeindex = 1;
+    s->alloccache = 0;
+    s->type1 = type;
+    size_t bytes = npages << RT_GC_PAGE_SHIFT;
     if (s->needzero)
-        memset((void *)s->base, 0, s->elemsize);
+        memset((void *)s->base, 0, bytes);
+    int cur = rt__swept_set();
+    rt__lock_acquire(&rt__large_lock);
+    rt__span_list_push(&rt__large[cur], s);
+    rt__lock_release(&rt__large_lock);
+    counter_add(&mc->nlarge, 1);
+    counter_add(&mc->large_bytes, bytes);
+    atomic_fetch_add_explicit(&rt__gcstat.heap_live, bytes, memory_order_relaxed);
     return (void *)s->base;
+}
+
+static inline void *alloc_in(rt__mcache *mc, size_t n, bool noscan, const char *type,
+                             bool *slow)
+{
+    if (rt__likely(n <= RT_GC_MAX_SMALL))
+        return alloc_small(mc, rt__sizeclass_of(n), noscan, type, slow);
+    *slow = true;
+    return alloc_large(mc, n, noscan, type);
+}
+
+/* Everything but the fast path: large objects, exhausted windows, type
+ * changes, threads without a P, the debug modes, the collection trigger. */
+static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
+                                                     const char *type, int kind)
+{
+    if (n == 0)
+        n = 1;
+    bool slow = false;
+    void *p;
+    rt_m *mp = rt__getm();
+    if (rt__likely(mp != NULL && mp->p != NULL)) {
+        rt__nostop_begin(mp);
+        p = alloc_in(&mp->p->mcache, n, noscan, type, &slow);
+        rt__nostop_end(mp);
+    } else {
+        rt__sizeclass_init();
+        rt__heap_init();
+        rt__lock_acquire(&shared_lock);
+        p = alloc_in(&shared_cache, n, noscan, type, &slow);
+        rt__lock_release(&shared_lock);
+    }
+    /* Outside the no-stop region, before the cycle the slow path may start
+     * (its tracegc follows this record). */
+    if (rt__unlikely(rt__debug.allocfreetrace))
+        rt__tracealloc(p, n, type, kind);
+    if (rt__unlikely(slow | (rt__debug.gcevery != 0)))
+        rt__gc_maybe_trigger();
+    return p;
+}
+
+/* The fast path, inlined into rt_alloc and friends: a small object from
+ * the window of the P's span, no type change, zeroing by word stores. */
+static inline __attribute__((always_inline)) void *gc_alloc(size_t n, bool noscan,
+                                                            const char *type, int kind)
+{
+    rt_m *mp = rt__getm();
+    /* The debug modes (gcevery, allocfreetrace) take the slow path: one
+     * test of both settings. */
+    if (rt__likely(mp != NULL && mp->p != NULL && n - 1 < RT_GC_MAX_SMALL &&
+                   (rt__debug.gcevery | rt__debug.allocfreetrace) == 0)) {
+        rt__mcache *mc = &mp->p->mcache;
+        int cls = rt__sizeclass_of(n);
+        rt__nostop_begin(mp);
+        rt__span *s = mc->alloc[noscan][cls];
+        uint64_t c;
+        if (rt__likely(s != NULL && (c = s->alloccache) != 0 && s->type1 == type &&
+                       s->typeidx == NULL)) {
+            uint32_t i = s->cacheidx + (uint32_t)__builtin_ctzll(c);
+            s->alloccache = c & (c - 1);
+            s->freeindex = i + 1;
+            uintptr_t size = s->elemsize;
+            void *p = (void *)(s->base + (uintptr_t)i * size);
+            counter_add(&mc->nmalloc[cls], 1);
+            if (s->needzero) {
+                zero_object(p, size);
+            }
+            rt__nostop_end(mp);
+            return p;
+        }
+        rt__nostop_end(mp);
+    }
+    return gc_alloc_slow(n, noscan, type, kind);
 }
 
 void *rt__gc_alloc(size_t n, bool noscan)
 {
-    if (n == 0)
-        n = 1;
-    if (n > RT_GC_MAX_SMALL)
-        return alloc_large(n, noscan);
-    rt__sizeclass_init(); /* pthread_once: a load and a branch once built */
-    rt_m *mp = rt__getm();
-    if (mp != NULL && mp->p != NULL)
-        return alloc_small(&mp->p->mcache, n, noscan);
-    rt__lock_acquire(&shared_lock);
-    void *p = alloc_small(&shared_cache, n, noscan);
-    rt__lock_release(&shared_lock);
-    return p;
+    return gc_alloc(n, noscan, NULL, RT_TRACE_SINGLE);
+}
+
+void *rt__gc_alloc_typed(size_t n, const char *type, bool array)
+{
+    return gc_alloc(n, false, type, array ? RT_TRACE_ARRAY : RT_TRACE_SINGLE);
+}
+
+void *rt__gc_alloc_chan(size_t n)
+{
+    return gc_alloc(n, false, NULL, RT_TRACE_CHAN);
 }
 
 void rt__mcache_flush(rt__mcache *mc)
@@ -135,25 +477,65 @@ void rt__mcache_flush(rt__mcache *mc)
             rt__span *s = mc->alloc[kind][cls];
             if (s == NULL)
                 continue;
-            central *c = &centrals[kind][cls];
-            rt__lock_acquire(&c->lock);
-            rt__span_list_push(s->freeindex < s->nelems ? &c->partial : &c->full, s);
-            rt__lock_release(&c->lock);
             mc->alloc[kind][cls] = NULL;
+            central_put(s);
         }
+}
+
+void rt__mcache_flush_all(void)
+{
+    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++)
+        rt__mcache_flush(&rt__sched.allp[i]->mcache);
+    rt__mcache_flush(&shared_cache); /* the initiator holds shared_lock */
+}
+
+/* Threads without a P are not stopped with the world: the collector holds
+ * their cache's lock for the whole stop, so they cannot allocate during
+ * it. */
+void rt__shared_cache_lock(void)
+{
+    rt__lock_acquire(&shared_lock);
+}
+
+void rt__shared_cache_unlock(void)
+{
+    rt__lock_release(&shared_lock);
+}
+
+/* Sums the allocation counters of every cache (memstats). */
+void rt__mcache_counters(uint64_t nmalloc[RT_GC_MAX_CLASSES], uint64_t *nlarge,
+                         uint64_t *large_bytes);
+void rt__mcache_counters(uint64_t nmalloc[RT_GC_MAX_CLASSES], uint64_t *nlarge,
+                         uint64_t *large_bytes)
+{
+    const rt__mcache *caches[RT_MAX_PROCS + 1];
+    int n = 0;
+    for (int i = 0; i < RT_MAX_PROCS; i++) {
+        rt_p *pp = rt__sched.allp ? __atomic_load_n(&rt__sched.allp[i], __ATOMIC_ACQUIRE)
+                                  : NULL;
+        if (pp != NULL)
+            caches[n++] = &pp->mcache;
+    }
+    caches[n++] = &shared_cache;
+    for (int k = 0; k < n; k++) {
+        for (int c = 0; c < RT_GC_MAX_CLASSES; c++)
+            nmalloc[c] += __atomic_load_n(&caches[k]->nmalloc[c], __ATOMIC_RELAXED);
+        *nlarge += __atomic_load_n(&caches[k]->nlarge, __ATOMIC_RELAXED);
+        *large_bytes += __atomic_load_n(&caches[k]->large_bytes, __ATOMIC_RELAXED);
+    }
 }
 
 void *rt__gc_object_start(uintptr_t addr, size_t *size)
 {
     rt__span *s = rt__heap_span_of(addr);
-    if (s == NULL)
+    if (s == NULL || s->nelems == 0)
         return NULL;
-    uintptr_t i = (addr - s->base) / s->elemsize;
-    if (i >= s->freeindex)
-        return NULL; /* a slot never handed out */
+    uint32_t i = rt__span_index(s, addr - s->base);
+    if (i >= s->nelems || !rt__span_slot_allocated(s, i))
+        return NULL;
     if (size != NULL)
         *size = s->elemsize;
-    return (void *)(s->base + i * s->elemsize);
+    return (void *)(s->base + (uintptr_t)i * s->elemsize);
 }
 
 /* ------------------------------------------------------------ rt.h ------ */
@@ -170,15 +552,13 @@ void *rt_alloc_noscan(size_t n)
 
 void *rt_new_(size_t size, const char *type)
 {
-    (void)type;
-    return rt__gc_alloc(size, false);
+    return rt__gc_alloc_typed(size, type, false);
 }
 
 void *rt_new_array_(size_t size, size_t n, const char *type)
 {
-    (void)type;
     size_t total;
     if (__builtin_mul_overflow(size, n, &total))
         rt__throw("rt_new_array: len out of range");
-    return rt__gc_alloc(total, false);
+    return rt__gc_alloc_typed(total, type, true);
 }

@@ -18,8 +18,10 @@
 
 static rt__sizeclass classes[RT_GC_MAX_CLASSES];
 static int nclasses;
-static uint8_t class8[1024 / 8 + 1];                    /* n <= 1024: (n+7)/8 */
-static uint8_t class128[(RT_GC_MAX_SMALL - 1024) / 128 + 1]; /* above: (n-1024+127)/128 */
+uint8_t rt__class8[1024 / 8 + 1];                        /* n <= 1024: (n+7)/8 */
+uint8_t rt__class128[(RT_GC_MAX_SMALL - 1024) / 128 + 1]; /* above: (n-1024+127)/128 */
+#define class8 rt__class8
+#define class128 rt__class128
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 /* The smallest page count whose tail waste is at most 1/8 of the span. */
@@ -85,9 +87,4 @@ const rt__sizeclass *rt__sizeclass_get(int cls)
     return &classes[cls];
 }
 
-int rt__sizeclass_of(size_t n)
-{
-    if (n <= 1024)
-        return class8[(n + 7) / 8];
-    return class128[(n - 1024 + 127) / 128];
-}
+

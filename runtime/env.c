@@ -189,6 +189,8 @@ static const setting settings[] = {
      WANT_UINT, "1: trace every allocation and free with a stack"},
     {"gcstoptheworld", NULL, true, FIELD(gcstoptheworld), 0, NULL, p_uint,
      WANT_UINT, "1: collect with the world stopped; 2: also sweep then"},
+    {"gcevery", NULL, true, FIELD(gcevery), 0, NULL, p_uint, WANT_UINT,
+     "collect every N allocations (a test aid; 0: off)"},
     {"GOGC", NULL, false, FIELD(gogc), 100, NULL, p_gogc,
      "a percentage or \"off\"",
      "collect when the heap grows by this percent of the live heap"},

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "runtime/runtime.h"
+#include "gc/gc.h"
 #include "sched/sched.h"
 
 int64_t rt__start_time;
@@ -26,6 +27,8 @@ int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv)
     rt__fatal_init();
     rt__fatal_thread_init();
     rt__symtab_init();
+    rt__sizeclass_init();
+    rt__heap_init();
     rt__sched_init(rt__debug.maxprocs);
     return rt__sched_run_main(fn, argc, argv);
 }

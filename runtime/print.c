@@ -9,7 +9,10 @@
  *   writes up to its last '\n' and keeps the partial line; a single line
  *   longer than the buffer goes out in one writev(2) together with the rest
  *   of the line from the caller.  rt__buf_flush writes whatever is left.
- *   rt__printf formats one line and writes it with one call.
+ *   rt__printf formats one line and writes it with one call.  A buffer
+ *   whose fd is RT_FD_CAPTURE writes into rt__capture_sink instead: the
+ *   allocfreetrace records (several lines each) are assembled there and
+ *   written with one rt__write_whole.
  *
  * Why this design
  *   Go's runtime writes each literal and each value with its own write(2),
@@ -107,10 +110,33 @@ static void write_bytes(int fd, const char *s, size_t n)
     errno = saved;
 }
 
+void (*rt__capture_sink)(const char *s, size_t n);
+
+/* Every write of an rt__buf goes through here: to the fd, or to the
+ * capture sink for RT_FD_CAPTURE. */
+static void buf_out(int fd, struct iovec *iov, int cnt)
+{
+    if (fd == RT_FD_CAPTURE) {
+        for (int i = 0; i < cnt; i++)
+            if (rt__capture_sink != NULL)
+                rt__capture_sink(iov[i].iov_base, iov[i].iov_len);
+        return;
+    }
+    int saved = errno;
+    write_all(fd, iov, cnt);
+    errno = saved;
+}
+
+void rt__write_whole(int fd, const char *s, size_t n)
+{
+    write_bytes(fd, s, n);
+}
+
 /* Writes b->b[0..k) and moves the rest down. */
 static void emit(rt__buf *b, size_t k)
 {
-    write_bytes(b->fd, b->b, k);
+    struct iovec iov[1] = {{.iov_base = b->b, .iov_len = k}};
+    buf_out(b->fd, iov, 1);
     memmove(b->b, b->b + k, b->n - k);
     b->n -= k;
 }
@@ -164,9 +190,7 @@ void rt__buf_write(rt__buf *b, const char *s, size_t n)
             {.iov_base = b->b, .iov_len = b->n},
             {.iov_base = (void *)s, .iov_len = k},
         };
-        int saved = errno;
-        write_all(b->fd, iov, 2);
-        errno = saved;
+        buf_out(b->fd, iov, 2);
         b->n = 0;
         s += k;
         n -= k;

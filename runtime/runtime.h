@@ -62,6 +62,7 @@ typedef struct rt__settings {
     int scheddetail;    /* DEBUG scheddetail=1 */
     int allocfreetrace; /* DEBUG allocfreetrace=1 */
     int gcstoptheworld; /* DEBUG gcstoptheworld=N */
+    int gcevery;        /* DEBUG gcevery=N: a cycle every N allocations */
     int gogc;           /* GOGC percent; -1 off; default 100 */
     int maxprocs;       /* MAXPROCS; default number of CPUs, capped at 256 */
     int traceback;      /* GOTRACEBACK level: 0 none, 1 default, 2 all, crash=2 */
@@ -100,6 +101,14 @@ void rt__buf_vprintf(rt__buf *b, const char *fmt, va_list ap);
 void rt__buf_flush(rt__buf *b);
 /* One formatted line (a '\n' is not added) to fd 2 in one write(2). */
 void rt__printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* n bytes to fd in one write(2) (retried only if the kernel writes less). */
+void rt__write_whole(int fd, const char *s, size_t n);
+/* A buffer initialised with fd RT_FD_CAPTURE hands what it would write to
+ * rt__capture_sink instead (set once by trace/allocfreetrace.c, which
+ * serialises its use): a multi-line record is assembled whole, then goes
+ * out with rt__write_whole. */
+#define RT_FD_CAPTURE (-2)
+extern void (*rt__capture_sink)(const char *s, size_t n);
 
 /* ----------------------------------------------------------- fatal.c ---- */
 

@@ -45,10 +45,10 @@
  *   argument for each is in the functions below.
  *
  * Memory
- *   rt_chan_make mallocs the header and the ring in one block and nothing
- *   frees it: channels are garbage-collected in the API, and until the
- *   collector exists (gc/) they simply leak.  When the GC heap lands, make
- *   should allocate from it and scan the ring (elements may hold pointers).
+ *   rt_chan_make allocates the header and the ring in one object of the
+ *   garbage-collected heap (gc/), scanned (elements may hold pointers): a
+ *   channel lives while anything reaches it -- a user's variable, or the
+ *   stack of a goroutine blocked on it, whose sudog and frame name it.
  *
  * Rejected alternatives
  *   - A mutex + condition variable per channel (gccgo's first channels):
@@ -221,12 +221,9 @@ rt_chan *rt_chan_make(size_t elem_size, size_t cap)
     if (__builtin_mul_overflow(elem_size, cap, &mem) ||
         mem > SIZE_MAX / 2 - HCHAN_SIZE)
         rt__throw("makechan: size out of range");
-    /* calloc: a zeroed ring (zero values), and large rings come from fresh
-     * mmap'd pages, paid for only when touched. */
-    rt_chan *c = calloc(1, HCHAN_SIZE + mem);
-    if (c == NULL)
-        rt__throw("makechan: out of memory");
-    rt__lsan_ignore(c); /* collected by the GC, some day; never freed */
+    /* Zeroed (zero values in the ring); large rings get fresh pages, paid
+     * for only when touched. */
+    rt_chan *c = rt__gc_alloc_chan(HCHAN_SIZE + mem);
     c->elemsize = elem_size;
     c->dataqsiz = cap;
     c->buf = (unsigned char *)c + HCHAN_SIZE;

@@ -34,7 +34,6 @@
 #include <sys/types.h>
 
 #include "../runtime/runtime.h"
-#include "../gc/gc.h"
 
 /* ------------------------------------------------------- small locks ---- */
 
@@ -60,6 +59,9 @@ void rt__note_wakeup(rt__note *n);
 void rt__note_sleep(rt__note *n);
 /* Returns true if woken, false on timeout (ns < 0 sleeps without limit). */
 bool rt__note_tsleep(rt__note *n, int64_t ns);
+
+/* gc.h needs rt__lock; sched.h needs gc.h's rt__mcache (in rt_p). */
+#include "../gc/gc.h"
 
 /* -------------------------------------------------------------- G ------- */
 
@@ -567,6 +569,9 @@ int64_t rt__timers_next(void);
 /* Drops the contents of every rt_pool (the collector calls it at the start
  * of each cycle, with the world stopped). */
 void rt__pool_clear_all(void);
+/* Frees what the last clear retired (after the world restarts: no malloc
+ * or free while it is stopped). */
+void rt__pool_free_retired(void);
 /* Whether a sync primitive may spin (iter spins done so far): only while
  * other Ps are running goroutines and the local run queue is empty. */
 bool rt__sync_can_spin(int iter);

@@ -499,15 +499,24 @@ static pool_locals *pool_make_locals(rt_pool *p, int32_t pid)
     return pl;
 }
 
-/* procPin: the calling goroutine's M with locks raised, or NULL when not
- * running on a P (then the pool holds nothing for us). */
+/* procPin: the calling goroutine's M inside a no-stop region (the world
+ * never stops with a P inside a pool operation, so rt__pool_clear_all may
+ * empty every P's slots), or NULL when not running on a P (then the pool
+ * holds nothing for us). */
 static rt_m *pool_pin(void)
 {
     rt_m *mp = rt__getm();
     if (mp == NULL || mp->p == NULL || mp->curg == NULL)
         return NULL;
     mp->locks++;
+    rt__nostop_begin(mp);
     return mp;
+}
+
+static void pool_unpin(rt_m *mp)
+{
+    rt__nostop_end(mp);
+    mp->locks--;
 }
 
 static pool_local *pool_local_for(rt_pool *p, rt_m *mp, pool_locals **plp)
@@ -540,7 +549,7 @@ void rt_pool_put(rt_pool *p, void *x)
         }
         rt__lock_release(&l->lock);
     }
-    mp->locks--;
+    pool_unpin(mp);
 }
 
 /* Takes the oldest object of another P's ring. */
@@ -587,12 +596,28 @@ void *rt_pool_get(rt_pool *p)
         }
         if (x == NULL)
             x = pool_steal(pl, mp->p->id);
-        mp->locks--;
+        pool_unpin(mp);
     }
     /* new_fn runs unpinned: it may block. */
     if (x == NULL && p->new_fn != NULL)
         x = p->new_fn();
     return x;
+}
+
+/* Retired arrays unlinked by the last clear, freed once the world runs
+ * again (free may need a malloc lock that a stopped thread holds). */
+static pool_locals *to_free;
+
+void rt__pool_free_retired(void)
+{
+    rt__lock_acquire(&pools_lock);
+    pool_locals *r = to_free;
+    to_free = NULL;
+    rt__lock_release(&pools_lock);
+    for (pool_locals *next; r != NULL; r = next) {
+        next = r->retired;
+        free(r);
+    }
 }
 
 void rt__pool_clear_all(void)
@@ -612,7 +637,8 @@ void rt__pool_clear_all(void)
         }
         for (pool_locals *r = pl->retired, *next; r != NULL; r = next) {
             next = r->retired;
-            free(r);
+            r->retired = to_free;
+            to_free = r;
         }
         pl->retired = NULL;
     }

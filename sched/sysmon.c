@@ -135,5 +135,6 @@ void rt__sysmon_main(rt_m *mp)
             last_trim = now;
             rt__stack_pool_trim(2048);
         }
+        rt__gc_sysmon(now);
     }
 }

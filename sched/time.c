@@ -31,10 +31,10 @@
  *   any other case in rt_select.
  *
  * Memory
- *   A timer or ticker is malloc'd and never freed (a stopped timer is still
- *   the user's to reset; rt_after's timer is reachable only from the heap
- *   until it fires).  They will move to the GC heap with the channels; the
- *   runtime timer inside is then kept alive by the P's heap while pending.
+ *   A timer or ticker is an object of the garbage-collected heap.  While
+ *   pending, the P's timer heap points into it (the collector scans the
+ *   timer heaps: sched/gcstop.c), which is what keeps rt_after's timer
+ *   alive until it fires; then only the channel needs to stay reachable.
  *
  * Rejected alternatives
  *   - A goroutine per timer that sleeps and sends: a goroutine stack per
@@ -99,10 +99,7 @@ static void arm(rt__timer *t, rt_chan *c, int64_t when, int64_t period)
 
 rt_timer *rt_timer_new(int64_t ns)
 {
-    rt_timer *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        rt__throw("rt_timer_new: out of memory");
-    rt__lsan_ignore(t);
+    rt_timer *t = rt__gc_alloc(sizeof *t, false);
     t->c = rt_chan_make(sizeof(int64_t), 1);
     arm(&t->rt, t->c, deadline(ns), 0);
     return t;
@@ -140,10 +137,7 @@ rt_ticker *rt_ticker_new(int64_t period)
 {
     if (period <= 0)
         rt__throw("non-positive interval for rt_ticker_new");
-    rt_ticker *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        rt__throw("rt_ticker_new: out of memory");
-    rt__lsan_ignore(t);
+    rt_ticker *t = rt__gc_alloc(sizeof *t, false);
     t->c = rt_chan_make(sizeof(int64_t), 1);
     arm(&t->rt, t->c, deadline(period), period);
     return t;

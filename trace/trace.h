@@ -9,10 +9,14 @@
  * Files
  *   schedtrace.c   DEBUG=schedtrace=X[,scheddetail=1]: the SCHED lines,
  *                  printed by sysmon.
+ *   allocfreetrace.c DEBUG=allocfreetrace=1: tracealloc, tracefree and
+ *                  tracegc records, printed by the allocating goroutine,
+ *                  the sweeper and the collector.
  */
 #ifndef RT_TRACE_H
 #define RT_TRACE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "runtime/runtime.h"
@@ -21,5 +25,18 @@
  * dump of Ps, Ms and Gs).  now is rt_nanotime(); the first call fixes the
  * time origin ("SCHED 0ms"). */
 void rt__schedtrace(int64_t now, bool detail);
+
+/* allocfreetrace (TRACE_FORMATS.md §4).  Callers test
+ * rt__debug.allocfreetrace first; none of these allocates. */
+enum { RT_TRACE_SINGLE = 0, RT_TRACE_ARRAY = 1, RT_TRACE_CHAN = 2 };
+/* p was allocated for an n-byte request (the rounded size is printed);
+ * type is rt_new's type name or NULL; kind RT_TRACE_*.  Outside any
+ * no-stop region. */
+void rt__tracealloc(void *p, size_t n, const char *type, int kind);
+/* The sweeper found the object p of size bytes dead (in its no-stop
+ * region). */
+void rt__tracefree(void *p, size_t size);
+/* The start of a collection, world stopped: every goroutine's traceback. */
+void rt__tracegc(void);
 
 #endif /* RT_TRACE_H */

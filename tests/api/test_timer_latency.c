@@ -9,18 +9,25 @@
  * a common base a second away, and records how late it woke.
  *
  * CTest runs this test alone (RUN_SERIAL) so the machine is as idle as CI
- * can make it, and a round spoiled by a host stall is measured again (three
- * rounds at most).  The issue's 1 ms is asserted on the 99th percentile; the
- * 99.9th and the maximum are printed, and the maximum bounded at 20 ms
- * only, because a virtual machine's host can stall a vCPU for
- * milliseconds at any time.  Measured on the development machine (2 vCPUs):
+ * can make it.  A virtual machine's host can still stall a vCPU for tens
+ * of milliseconds (CI once saw one of 47 ms: every timer due in that
+ * window woke late, so the 99th percentile read 38 ms).  To tell such a
+ * stall from grt's own lateness, a plain OS thread sleeps 500 us at a time
+ * with clock_nanosleep during each round and records its worst
+ * oversleep: a round in which the kernel's own timers were more than 5 ms
+ * late is spoiled and measured again (five rounds at most).  In a clean
+ * round the issue's 1 ms is asserted on the 99th percentile and the
+ * maximum is bounded at 20 ms; every round must have no early wake-up.  Measured on the development machine (2 vCPUs):
  * MAXPROCS=1 p99 33 us, p99.9 69 us, max 0.2 ms; MAXPROCS=2 p99 90-240 us,
  * p99.9 0.9-1.8 ms, max 2-3.3 ms -- the tail at 2 Ps is not yet within
  * 1 ms.
  */
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "rt.h"
 #include "harness.h"
@@ -44,6 +51,32 @@ static void sleeper(void *arg)
     rt_waitgroup_done(&done);
 }
 
+/* The reference: an OS thread's worst oversleep while a round runs. */
+static atomic_bool ref_stop;
+static atomic_llong ref_worst;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * RT_SECOND + ts.tv_nsec;
+}
+
+static void *reference_sleeper(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&ref_stop)) {
+        int64_t want = mono_ns() + 500 * RT_MICROSECOND;
+        struct timespec ts = {want / RT_SECOND, want % RT_SECOND};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0) {
+        }
+        long long over = mono_ns() - want;
+        if (over > atomic_load(&ref_worst))
+            atomic_store(&ref_worst, over);
+    }
+    return NULL;
+}
+
 static int cmp64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -60,13 +93,21 @@ static void round_once(void)
     for (long i = 0; i < N; i++)
         ck_assert_int_gt(rt_go(sleeper, (void *)i), 0);
     rt_waitgroup_wait(&ready);
+    atomic_store(&ref_stop, false);
+    atomic_store(&ref_worst, 0);
+    pthread_t ref;
+    ck_assert_int_eq(pthread_create(&ref, NULL, reference_sleeper, NULL), 0);
     base = rt_nanotime() + RT_SECOND;
     rt_chan_close(start);
     rt_waitgroup_wait(&done);
+    atomic_store(&ref_stop, true);
+    pthread_join(ref, NULL);
     qsort(late, N, sizeof late[0], cmp64);
-    printf("timer lateness over %d sleepers (us): p50 %lld p99 %lld p99.9 %lld max %lld\n",
+    printf("timer lateness over %d sleepers (us): p50 %lld p99 %lld p99.9 %lld max %lld; "
+           "an OS thread's worst oversleep meanwhile %lld us\n",
            N, (long long)late[N / 2] / 1000, (long long)late[N * 99 / 100] / 1000,
-           (long long)late[N * 999 / 1000] / 1000, (long long)late[N - 1] / 1000);
+           (long long)late[N * 999 / 1000] / 1000, (long long)late[N - 1] / 1000,
+           (long long)atomic_load(&ref_worst) / 1000);
     fflush(stdout);
 }
 
@@ -74,17 +115,19 @@ static int body(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    /* Up to three rounds: a round that a host stall spoiled (this runs on
-     * virtual machines) is measured again; one clean round must meet the
-     * bound, and no round may be early or off by more than 20 ms. */
-    for (int r = 0; r < 3; r++) {
+    /* Up to five rounds: a round that a host stall spoiled (the reference
+     * thread overslept by more than 5 ms) is measured again; the first
+     * clean round must meet the bounds, and no round may wake early. */
+    for (int r = 0; r < 5; r++) {
         round_once();
         ck_assert_int_ge(late[0], 0); /* never early */
+        if (atomic_load(&ref_worst) > 5 * RT_MILLISECOND)
+            continue; /* the host stalled: not grt's lateness */
+        ck_assert_int_le(late[N * 99 / 100], RT_MILLISECOND);
         ck_assert_int_le(late[N - 1], 20 * RT_MILLISECOND);
-        if (late[N * 99 / 100] <= RT_MILLISECOND)
-            return 0;
+        return 0;
     }
-    ck_abort_msg("99th percentile of timer lateness above 1 ms in three rounds");
+    ck_abort_msg("the host stalled in five rounds out of five: nothing measured");
     return 1;
 }
 
@@ -99,7 +142,7 @@ int main(void)
 {
     Suite *s = suite_create("timer_latency");
     TCase *tc = tcase_create("api");
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 180);
     tcase_add_test(tc, test_100k_sleepers_wake_on_time);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);

@@ -139,4 +139,69 @@ static int64_t bench_max_map_count(void)
     return v;
 }
 
+/* ------------------------------------------ the collector workloads -- */
+/*
+ * Helpers for workloads 10-13 (binary-trees, GCBench, GC latency, alloc).
+ * The Boehm versions of those (boehm/<name>.c) cannot include this header (it
+ * needs grt for rt_maxprocs); boehm/boehm_bench.h has the same helpers
+ * under the same names, so the three versions of a workload read alike.
+ */
+#include <sys/resource.h>
+
+/* argv[i] as a positive integer if present, else dflt (for programs with
+ * more than one size argument: run.sh splits a row's size on spaces). */
+BENCH_UNUSED
+static int64_t bench_arg(int argc, char **argv, int i, int64_t dflt)
+{
+    if (argc <= i)
+        return dflt;
+    char *end = NULL;
+    long long n = strtoll(argv[i], &end, 10);
+    if (end == argv[i] || *end != '\0' || n <= 0)
+        bench_fail("bad argument %d '%s' (want a positive integer)", i, argv[i]);
+    return (int64_t)n;
+}
+
+/* Peak resident set size of this process in bytes (VmHWM). */
+BENCH_UNUSED
+static int64_t bench_peak_rss(void)
+{
+    return bench_status_kb("VmHWM");
+}
+
+/* CPU time of the whole process (every thread, user + system) in ns,
+ * from getrusage(RUSAGE_SELF), as the Go versions read it. */
+BENCH_UNUSED
+static int64_t bench_cpu_ns(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+           ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+/*
+ * The longest stop-the-world pause of the cycles after cycle `after` (0:
+ * all) up to ms->num_gc, from the pause_ns ring (cycle n wrote
+ * [(n - 1) % 256]); only the last 256 cycles are still there, as in Go.
+ * Takes the memstats as read by the caller: this header must not call
+ * rt_read_memstats itself, or every benchmark would need the collector
+ * to link.
+ */
+BENCH_UNUSED
+static uint64_t bench_max_pause_ns(const rt_memstats *ms, uint32_t after)
+{
+    uint64_t max = 0;
+    uint32_t first = after + 1;
+    if (ms->num_gc > 256 && first < ms->num_gc - 255)
+        first = ms->num_gc - 255;
+    for (uint32_t n = first; n >= 1 && n <= ms->num_gc; n++) {
+        uint64_t p = ms->pause_ns[(n - 1) % 256];
+        if (p > max)
+            max = p;
+    }
+    return max;
+}
+
 #endif /* GRT_BENCH_H */

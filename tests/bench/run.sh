@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 #
-# tests/bench/run.sh -- build and run grt's benchmarks next to Go's.
+# tests/bench/run.sh -- build and run grt's benchmarks next to Go's (and
+# Boehm GC's).
 #
 # Builds grt and the C programs (bench_*.c, CMake targets of
-# tests/bench/CMakeLists.txt) and the Go programs (go/<name>/main.go), runs
-# each workload's Go and grt versions alternately (Go, grt, Go, grt, ...)
-# R times, and prints a Markdown table of the medians, the ratio grt/Go and
-# whether the target of BENCHMARKS.md is met.  The table is also written to
-# tests/bench/results/latest.md (git-ignored), the raw result lines to
-# results/latest.raw.
+# tests/bench/CMakeLists.txt), the Go programs (go/<name>/main.go) and,
+# for the collector workloads, the Boehm GC programs (boehm/<name>.c, CMake
+# targets boehm_<name>, built when libgc-dev is installed), runs each
+# workload's versions alternately (Go, grt, Boehm, Go, grt, Boehm, ...) R
+# times, and prints a Markdown table of the medians, the ratios grt/Go (and
+# grt/Boehm) and whether the target of BENCHMARKS.md is met.  The table is
+# also written to tests/bench/results/latest.md (git-ignored), the raw
+# result lines to results/latest.raw.
 #
 # Why alternate: the host's speed drifts (other tenants, frequency), by
 # 25 % for minutes at a time on the machines BENCHMARKS.md was measured on;
@@ -20,9 +23,35 @@
 # the script only reads that line, so a program can be run by hand too:
 #   MAXPROCS=1 build-bench/bench/bench_yield 100000
 #
-# Adding a workload: write bench_<prog>.c and go/<prog>/main.go, then add
-# one line to ROWS below (a program that reports two figures, like mutex,
-# gets one line per figure: same program, different key).
+# Adding a workload: write bench_<prog>.c and go/<prog>/main.go (and
+# boehm/<prog>.c if Boehm is an anchor), then add one line to ROWS below (a
+# program that reports two figures, like mutex, gets one line per figure:
+# same program, different key).
+#
+# The collector workloads (10-13) and their rows:
+#   binarytrees        10: seconds for the benchmarks-game program at depth
+#                      21, one goroutine; target <= 0.7x Go
+#   binarytrees-rss    10: its peak RSS (VmHWM), MB; target <= Go's
+#   binarytrees-pause  10: its longest pause, us (Boehm: longest
+#                      collection); reported, no target
+#   gcbench            11: Ellis/Kovac/Boehm GCBench, ms; target <= Boehm
+#                      (the row compares grt with Boehm: target boehm<=1.0)
+#   gclatency-stw      12: longest stop-the-world pause during 10 s of
+#                      garbage at 512 MiB/s over 1 GiB live, us; < 1000
+#   gclatency-stall    12: longest mutator stall (gap between batches
+#                      beyond the pacing), ms; target < Go's
+#   gclatency-cpu      12: GC CPU, % of one CPU: (process CPU of the phase -
+#                      the same loop's CPU with the collector off) / wall;
+#                      target <= Go's.  The (4.3) anchor of BENCHMARKS.md
+#                      was measured under another definition (it looks like
+#                      Go's GCCPUFraction: of 2 CPUs, since program start);
+#                      compare the ratio, not that anchor.
+#   alloc              13: ns per 16-byte allocation, 50M of them, each
+#                      stored to a global and dropped; target <= 0.5x Go
+#                      (Boehm's result line also carries malloc+free as
+#                      malloc_ns)
+# The Boehm versions run with GC_MARKERS=P (P parallel markers, started
+# explicitly) and otherwise Boehm's defaults: see boehm/boehm_bench.h.
 #
 # Usage: tests/bench/run.sh [options]
 #   -w LIST   workloads to run: row names, program names or numbers,
@@ -49,19 +78,28 @@ REPO=$(cd "$HERE/../.." && pwd)
 # ------------------------------------------------------------ workloads --
 #
 # One line per row of the table:
-#   #|row|program|P|full size|quick size|key|Go anchor|target
+#   #|row|program|P|full size|quick size|key|Go anchor|target[|Boehm anchor]
 # #          the number in BENCHMARKS.md
 # row        the name shown (and accepted by -w)
 # program    bench_<program>.c and go/<program>/; run once per round even
 #            when several rows read it
-# P          MAXPROCS (grt) and GOMAXPROCS (Go) for the run
-# sizes      argv[1] of the program in full and in quick (-q) mode
+# P          MAXPROCS (grt), GOMAXPROCS (Go) and GC_MARKERS (Boehm) for
+#            the run
+# sizes      the program's arguments in full and in quick (-q) mode:
+#            argv[1], or several separated by spaces ("16777216 10")
 # key        which key=value of the result line the row reports ("value"
-#            is the headline figure)
+#            is the headline figure); key:unit when its unit is not the
+#            headline's (rss_mb:MB)
 # Go anchor  the Go figure of BENCHMARKS.md, for comparing machines
 # target     ratio<=X   grt/Go at most X (lower is better)
 #            ratio>=X   grt/Go at least X (higher is better: throughput)
 #            abs<=X     grt's own figure at most X
+#            boehm<=X   grt/Boehm at most X (the program has a Boehm
+#                       version, boehm/<program>.c)
+#            the same with < or > for strict bounds (ratio<1.0), and
+#            - for a figure reported without a target
+# Boehm      the Boehm figure of BENCHMARKS.md (rows of programs with a
+#  anchor    Boehm version; optional)
 ROWS=(
   "1|yield|yield|1|10000000|200000|value|35.7|ratio<=0.33"
   "2|pingpong|pingpong|1|5000000|100000|value|201|ratio<=0.5"
@@ -73,6 +111,14 @@ ROWS=(
   "8|chameneos|chameneos|2|6000000|50000|value|436|ratio<=0.5"
   "9|mutex|mutex|2|5000000|200000|value|5.98|ratio<=1.0"
   "9|mutex-shards|mutex|2|5000000|200000|shards|4.08|ratio<=1.0"
+  "10|binarytrees|binarytrees|2|21|16|value|17.7|ratio<=0.7|18.5"
+  "10|binarytrees-rss|binarytrees|2|21|16|rss_mb:MB|241|ratio<=1.0|324"
+  "10|binarytrees-pause|binarytrees|2|21|16|maxpause_us:µs|157|-|101000"
+  "11|gcbench|gcbench|2|16|12|value|440|boehm<=1.0|297"
+  "12|gclatency-stw|gclatency|2|16777216 10|1048576 1|stw_us:µs|86|abs<1000|372000"
+  "12|gclatency-stall|gclatency|2|16777216 10|1048576 1|value|21|ratio<1.0|372"
+  "12|gclatency-cpu|gclatency|2|16777216 10|1048576 1|gccpu_pct:%|(4.3)|ratio<=1.0"
+  "13|alloc|alloc|2|50000000|2000000|value|19.9|ratio<=0.5|18.6"
 )
 
 # ------------------------------------------------------------- options --
@@ -105,17 +151,16 @@ if [ $# -ne 0 ]; then usage >&2; exit 2; fi
 case $ROUNDS in ''|*[!0-9]*|0) echo "run.sh: -r wants a positive integer" >&2; exit 2 ;; esac
 if [ "$QUICK" = 1 ] && [ "$ROUNDS_SET" = 0 ]; then ROUNDS=1; fi
 
-field() { # field <row line> <index 1..9>
-  local IFS='|'
-  # shellcheck disable=SC2206
-  local f=($1)
-  echo "${f[$(($2 - 1))]}"
+field() { # field <row line> <index 1..10>; empty if the row has fewer
+  local f
+  IFS='|' read -r -a f <<<"$1"   # (read: no pathname expansion of fields)
+  echo "${f[$(($2 - 1))]:-}"
 }
 
 if [ "$LIST" = 1 ]; then
-  printf '%-3s %-14s %-11s %-2s %-10s %-8s %s\n' '#' row program P size quick target
+  printf '%-3s %-18s %-11s %-2s %-12s %-10s %s\n' '#' row program P size quick target
   for r in "${ROWS[@]}"; do
-    printf '%-3s %-14s %-11s %-2s %-10s %-8s %s\n' "$(field "$r" 1)" "$(field "$r" 2)" \
+    printf '%-3s %-18s %-11s %-2s %-12s %-10s %s\n' "$(field "$r" 1)" "$(field "$r" 2)" \
       "$(field "$r" 3)" "$(field "$r" 4)" "$(field "$r" 5)" "$(field "$r" 6)" "$(field "$r" 9)"
   done
   exit 0
@@ -187,11 +232,25 @@ if ! cmake --build "$BUILD" --target grt -j2 >"$LOGDIR/build-grt.log" 2>&1; then
   exit 2
 fi
 
-# C_OK[p] / GO_OK[p]: 1 if the program built.  A C program may not link
-# yet (the runtime piece it needs has not landed): its rows say so and the
-# others still run.
-declare -A C_OK=() GO_OK=()
+# C_OK[p] / GO_OK[p] / BOEHM_OK[p]: 1 if the program built.  A C program
+# may not link yet (the runtime piece it needs has not landed): its rows say
+# so and the others still run.  HAS_BOEHM[p]: the program has a Boehm
+# version (boehm/<p>.c); HAVE_BOEHM: some selected program has one, and
+# the table gets Boehm columns.
+declare -A C_OK=() GO_OK=() BOEHM_OK=() HAS_BOEHM=()
+HAVE_BOEHM=0
 for p in "${PROGS[@]}"; do
+  if [ -f "$HERE/boehm/$p.c" ]; then
+    HAS_BOEHM[$p]=1; HAVE_BOEHM=1
+    if cmake --build "$BUILD" --target "boehm_$p" -j2 >"$LOGDIR/build-boehm-$p.log" 2>&1; then
+      BOEHM_OK[$p]=1
+    else
+      BOEHM_OK[$p]=0
+      echo "run.sh: boehm $p: build failed (is libgc-dev installed? see $LOGDIR/build-boehm-$p.log)" >&2
+    fi
+  else
+    HAS_BOEHM[$p]=0; BOEHM_OK[$p]=0
+  fi
   if cmake --build "$BUILD" --target "bench_$p" -j2 >"$LOGDIR/build-c-$p.log" 2>&1; then
     C_OK[$p]=1
   else
@@ -215,20 +274,32 @@ done
 # records why in FAILS).  Both runtimes get a clean environment for their
 # knobs, and a timeout so that a hang (a lost wake-up) ends the round.
 RAW="$BUILD/bench/latest.raw"
+# The host's load before and after the runs goes into the table: other
+# tenants' work on a 2-CPU machine moves the figures more than anything
+# grt does, and the collector workloads use both CPUs.
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 : >"$RAW"
 declare -A FAILS=()
 if [ "$QUICK" = 1 ]; then TIMEOUT=120; else TIMEOUT=900; fi
 
+# Boehm reads many GC_* variables (GC_INITIAL_HEAP_SIZE, GC_NPROCS, ...):
+# its runs get none of them from the caller.
+BOEHM_UNSET=()
+for v in $(compgen -e); do
+  case $v in GC_*) BOEHM_UNSET+=(-u "$v") ;; esac
+done
+
 run_one() { # run_one <impl> <program> <P> <size>; sets LINE
-  local impl=$1 p=$2 procs=$3 size=$4 bin out rc log knob
+  local impl=$1 p=$2 procs=$3 size=$4 bin out rc log knob args unset=()
   log="$LOGDIR/run-$impl-$p.log"
-  if [ "$impl" = go ]; then
-    bin="$GOBIN_DIR/$p"; knob=GOMAXPROCS
-  else
-    bin="$BUILD/bench/bench_$p"; knob=MAXPROCS
-  fi
-  out=$(env -u GODEBUG -u GOGC -u DEBUG -u GOMAXPROCS -u MAXPROCS "$knob=$procs" \
-        timeout "$TIMEOUT" "$bin" "$size" 2>"$log")
+  case $impl in
+    go) bin="$GOBIN_DIR/$p"; knob=GOMAXPROCS ;;
+    grt) bin="$BUILD/bench/bench_$p"; knob=MAXPROCS ;;
+    boehm) bin="$BUILD/bench/boehm_$p"; knob=GC_MARKERS; unset=("${BOEHM_UNSET[@]}") ;;
+  esac
+  read -r -a args <<<"$size"
+  out=$(env -u GODEBUG -u GOGC -u DEBUG -u GOMAXPROCS -u MAXPROCS "${unset[@]}" "$knob=$procs" \
+        timeout "$TIMEOUT" "$bin" "${args[@]}" 2>"$log")
   rc=$?
   LINE=$(printf '%s\n' "$out" | grep -m1 '^result ')
   if [ $rc -ne 0 ] || [ -z "$LINE" ]; then
@@ -256,8 +327,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
     r=$(prog_row "$p")
     procs=$(field "$r" 4)
     if [ "$QUICK" = 1 ]; then size=$(field "$r" 6); else size=$(field "$r" 5); fi
-    for impl in go grt; do
-      if [ "$impl" = go ]; then ok=${GO_OK[$p]}; else ok=${C_OK[$p]}; fi
+    for impl in go grt boehm; do
+      case $impl in
+        go) ok=${GO_OK[$p]} ;; grt) ok=${C_OK[$p]} ;; boehm) ok=${BOEHM_OK[$p]} ;;
+      esac
       [ "$ok" = 1 ] || continue
       [ -n "${FAILS[$impl.$p]:-}" ] && continue   # failed once: stop
       echo "== round $round/$ROUNDS: $impl $p (P=$procs, n=$size)" >&2
@@ -285,47 +358,82 @@ first_of() { [ -s "$1" ] && head -n1 "$1"; }
 
 TABLE="$BUILD/bench/latest.md"
 {
-  echo "# grt vs Go benchmarks"
+  if [ "$HAVE_BOEHM" = 1 ]; then echo "# grt vs Go (and Boehm GC) benchmarks"; else echo "# grt vs Go benchmarks"; fi
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet 2>/dev/null || echo ' (dirty)')"
   echo "- machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1); $(uname -sr)"
+  echo "- load average (1, 5, 15 min) before the runs: ${LOAD_BEFORE:-?}; after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
   echo "- $(go version | sed 's/^go version //'); grt build: $BUILD_TYPE ($BUILD)"
   if [ "$QUICK" = 1 ]; then
     echo "- **quick mode**: small sizes, $ROUNDS round(s) -- a smoke test; the figures are not comparable with the anchors"
   else
-    echo "- medians of $ROUNDS rounds, Go and grt run alternately"
+    if [ "$HAVE_BOEHM" = 1 ]; then
+      echo "- medians of $ROUNDS rounds, Go, grt and Boehm run alternately"
+    else
+      echo "- medians of $ROUNDS rounds, Go and grt run alternately"
+    fi
   fi
-  echo
-  echo "| # | workload | P | unit | Go anchor | Go | grt | grt/Go | target | met |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  if [ "$HAVE_BOEHM" = 1 ]; then
+    echo "- Boehm: $(pkg-config --modversion bdw-gc 2>/dev/null || echo '?'), GC_MARKERS=P, otherwise defaults (tests/bench/boehm/boehm_bench.h)"
+    echo
+    echo "| # | workload | P | unit | Go anchor | Boehm anchor | Go | Boehm | grt | grt/Go | grt/Boehm | target | met |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  else
+    echo
+    echo "| # | workload | P | unit | Go anchor | Go | grt | grt/Go | target | met |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+  fi
 } >"$TABLE"
 
 STATUS=0
 for r in "${SEL_ROWS[@]}"; do
   num=$(field "$r" 1); row=$(field "$r" 2); p=$(field "$r" 3)
   procs=$(field "$r" 4); key=$(field "$r" 7); anchor=$(field "$r" 8)
-  target=$(field "$r" 9)
-  unit=$(first_of "$VALDIR/grt.$p.unit"); [ -n "$unit" ] || unit=$(first_of "$VALDIR/go.$p.unit")
+  target=$(field "$r" 9); banchor=$(field "$r" 10)
+  unit=""
+  case $key in *:*) unit=${key#*:}; key=${key%%:*} ;; esac
+  if [ -z "$unit" ]; then
+    unit=$(first_of "$VALDIR/grt.$p.unit"); [ -n "$unit" ] || unit=$(first_of "$VALDIR/go.$p.unit")
+    [ -n "$unit" ] || unit=$(first_of "$VALDIR/boehm.$p.unit")
+  fi
   gom=$(median "$VALDIR/go.$p.$key")
   grtm=$(median "$VALDIR/grt.$p.$key")
+  bm=$(median "$VALDIR/boehm.$p.$key")
 
-  # The ratio is judged unrounded (0.504 misses 0.5) and shown rounded.
-  ratio=""; rawratio=""
-  if [ -n "$gom" ] && [ -n "$grtm" ]; then
-    rawratio=$(awk -v a="$grtm" -v b="$gom" 'BEGIN { if (b > 0) printf "%.6f", a / b }')
-    ratio=$(awk -v x="$rawratio" 'BEGIN { if (x != "") printf "%.2f", x }')
-  fi
-  limit=${target#*=}
+  # The ratios are judged unrounded (0.504 misses 0.5) and shown rounded.
+  ratio_of() { # ratio_of <grt> <base>: grt/base unrounded, or empty
+    [ -n "$1" ] && [ -n "$2" ] || return 0
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.6f", a / b }'
+  }
+  shown() { [ -n "$1" ] && awk -v x="$1" 'BEGIN { printf "%.2fx", x }'; }
+  rawratio=$(ratio_of "$grtm" "$gom")
+  rawbratio=$(ratio_of "$grtm" "$bm")
+  limit=""; cmp=""; have=""
   case $target in
-    ratio\<=*) tshow="≤ ${limit}x Go"; have=$rawratio; cmp='<=' ;;
-    ratio\>=*) tshow="≥ ${limit}x Go"; have=$rawratio; cmp='>=' ;;
-    abs\<=*)   tshow="≤ $limit"; have=$grtm; cmp='<=' ;;
-    abs\>=*)   tshow="≥ $limit"; have=$grtm; cmp='>=' ;;
-    *) echo "run.sh: bad target '$target' of $row" >&2; exit 2 ;;
+    -) tshow="-" ;;
+    *)
+      # kind (ratio, boehm, abs), comparison (<=, >=, <, >), limit
+      kind=${target%%[<>]*}; rest=${target#"$kind"}
+      case $rest in '<='*|'>='*) cmp=${rest:0:2} ;; '<'*|'>'*) cmp=${rest:0:1} ;; *) cmp="" ;; esac
+      limit=${rest#"$cmp"}
+      case $cmp in '<=') cshow='≤' ;; '>=') cshow='≥' ;; *) cshow=$cmp ;; esac
+      case $kind in
+        ratio) tshow="$cshow ${limit}x Go"; have=$rawratio ;;
+        boehm) tshow="$cshow ${limit}x Boehm"; have=$rawbratio ;;
+        abs)   tshow="$cshow $limit"; have=$grtm ;;
+        *) cmp="" ;;
+      esac
+      if [ -z "$cmp" ] || [ -z "$limit" ]; then
+        echo "run.sh: bad target '$target' of $row" >&2; exit 2
+      fi ;;
   esac
-  if [ -n "$have" ]; then
-    met=$(awk -v h="$have" -v l="$limit" -v c="$cmp" \
-      'BEGIN { ok = (c == "<=") ? (h <= l) : (h >= l); print ok ? "yes" : "**no**" }')
+  if [ "$target" = - ]; then
+    met="-"
+  elif [ -n "$have" ]; then
+    met=$(awk -v h="$have" -v l="$limit" -v c="$cmp" 'BEGIN {
+      if (c == "<=") ok = h <= l; else if (c == ">=") ok = h >= l;
+      else if (c == "<") ok = h < l; else ok = h > l;
+      print ok ? "yes" : "**no**" }')
   else
     met="n/a"
   fi
@@ -333,14 +441,22 @@ for r in "${SEL_ROWS[@]}"; do
   cell() { # cell <impl> <median>: the median, or why there is none
     if [ -n "$2" ]; then echo "$2"; return; fi
     local ok
-    if [ "$1" = go ]; then ok=${GO_OK[$p]}; else ok=${C_OK[$p]}; fi
+    case $1 in
+      go) ok=${GO_OK[$p]} ;; grt) ok=${C_OK[$p]} ;;
+      boehm) [ "${HAS_BOEHM[$p]}" = 1 ] || return 0; ok=${BOEHM_OK[$p]} ;;
+    esac
     if [ "$ok" != 1 ]; then echo "build failed"; return; fi
     if [ -n "${FAILS[$1.$p]:-}" ]; then echo "FAILED (${FAILS[$1.$p]%%:*})"; return; fi
     echo "-"
   }
-  gocell=$(cell go "$gom"); grtcell=$(cell grt "$grtm")
+  gocell=$(cell go "$gom"); grtcell=$(cell grt "$grtm"); bcell=$(cell boehm "$bm")
   if [ -z "$gom" ] || [ -z "$grtm" ]; then STATUS=1; fi
-  echo "| $num | $row | $procs | ${unit:-} | $anchor | $gocell | $grtcell | ${ratio:+${ratio}x} | $tshow | $met |" >>"$TABLE"
+  if [ "${HAS_BOEHM[$p]}" = 1 ] && [ -z "$bm" ]; then STATUS=1; fi
+  if [ "$HAVE_BOEHM" = 1 ]; then
+    echo "| $num | $row | $procs | ${unit:-} | $anchor | $banchor | $gocell | $bcell | $grtcell | $(shown "$rawratio") | $(shown "$rawbratio") | $tshow | $met |" >>"$TABLE"
+  else
+    echo "| $num | $row | $procs | ${unit:-} | $anchor | $gocell | $grtcell | $(shown "$rawratio") | $tshow | $met |" >>"$TABLE"
+  fi
 done
 
 # The other keys of each program's result line (sizes, per-run figures,
@@ -351,7 +467,7 @@ done
   echo "Other figures (medians):"
   echo
   for p in "${PROGS[@]}"; do
-    for impl in go grt; do
+    for impl in go grt boehm; do
       kvs=""
       for f in "$VALDIR/$impl.$p".*; do
         [ -s "$f" ] || continue

@@ -536,7 +536,8 @@ START_TEST(debug_help)
     } rows[] = {
         {"DEBUG gctrace", 0},        {"DEBUG schedtrace", 0},
         {"DEBUG scheddetail", 0},    {"DEBUG allocfreetrace", 0},
-        {"DEBUG gcstoptheworld", 0}, {"GOGC", 100},
+        {"DEBUG gcstoptheworld", 0}, {"DEBUG gcevery", 0},
+        {"GOGC", 100},
         {"MAXPROCS (GOMAXPROCS)", -1}, {"GOTRACEBACK", 1},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -550,14 +551,14 @@ START_TEST(debug_help)
         ck_assert_int_gt(strlen(line), strlen(rows[i].name) + 12);
     }
     ck_assert(find_line(out, "NAME", line, sizeof line));
-    ck_assert_int_eq(count_lines(out), 2 + 8);
+    ck_assert_int_eq(count_lines(out), 2 + 9);
 
     /* help alone, via GODEBUG, also works; without it nothing prints. */
     ck_assert_int_eq(unsetenv("DEBUG"), 0);
     ck_assert_int_eq(setenv("GODEBUG", "help", 1), 0);
     out = init_capture(&help);
     ck_assert(help);
-    ck_assert_int_eq(count_lines(out), 10);
+    ck_assert_int_eq(count_lines(out), 2 + 9);
     ck_assert_int_eq(setenv("GODEBUG", "helpme,x=help", 1), 0);
     out = init_capture(&help);
     ck_assert(!help);

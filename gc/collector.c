@@ -1,0 +1,554 @@
+/*
+ * gc/collector.c -- the collection cycle, its pacing, and the Memory API of
+ * rt.h (rt_gc, rt_set_gc_percent, rt_free_os_memory, rt_read_memstats).
+ *
+ * A cycle runs on a goroutine: the one whose allocation slow path found
+ * heap_live >= next_gc (rt__gc_maybe_trigger), or rt_gc's caller, or the
+ * background sweeper when the scavenger forces a collection after two idle
+ * minutes.  Cycles are serialised by a semaphore (a goroutine that wanted a
+ * cycle while another ran just returns when one has completed meanwhile).
+ * The phases and their gctrace names (TRACE_FORMATS.md §1.1 and the
+ * mapping table):
+ *   B  finish the previous cycle's sweeping (world running);
+ *   A  stop the world; flush the P caches (their spans go back to the
+ *      central lists, as swept), clear rt_pool caches;
+ *   C  mark (mark.c), in parallel;
+ *   D  finalizers of unreachable objects are queued (their objects marked),
+ *      the sweep generation advances (every span becomes unswept), pacing
+ *      is set, the world restarts, the background sweeper is woken.
+ * The pause (memstats pause_ns) is the stopped time: A + C + D.
+ *
+ * Pacing (GOGC): after a cycle that marked L bytes the next one is due when
+ * heap_live reaches max(L * (1 + GOGC/100), 4 MiB).  heap_live counts
+ * marked bytes plus, for every span a P cache takes, the bytes of its free
+ * slots (so the check runs once per span, not once per object), plus large
+ * objects.  GOGC=off / rt_set_gc_percent(-1) turns collection off except
+ * for rt_gc and rt_free_os_memory.
+ *
+ * DEBUG=gcstoptheworld=2 sweeps everything with the world stopped (and
+ * gctrace counts those spans in the third sweeps field); DEBUG=gcevery=N
+ * runs a cycle every N allocations (a test aid; the fast path pays one
+ * branch on the setting whether it is on or off).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gc/gc.h"
+#include "sched/sched.h"
+#include "trace/trace.h"
+
+#define MIN_HEAP ((uint64_t)4 << 20)
+
+_Atomic uint32_t rt__sweepgen = 2;
+rt__gcstats rt__gcstat = {.next_gc = MIN_HEAP};
+_Atomic int rt__gc_percent = 100;
+
+static uint32_t gc_sema = 1;     /* one cycle at a time */
+static _Atomic uint32_t ncycles; /* completed cycles (memstats num_gc) */
+static _Atomic uint64_t pause_total;
+static uint64_t pause_ring[256]; /* under gc_sema; read racily by memstats */
+static _Atomic uint64_t last_gc_wall;
+static _Atomic int64_t last_gc_end;  /* rt_nanotime at the end of the last cycle */
+static uint64_t bg_last;             /* bg_swept at the last gctrace line's cycle */
+static _Atomic uint64_t nallocs;     /* gcevery */
+static uint64_t nspan_last;          /* gctrace field 12 */
+static _Atomic uint64_t pause_swept; /* gctrace field 14 */
+static _Atomic int gc_inited;
+
+static void gc_init_once(void)
+{
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&gc_inited, &expect, 1))
+        return;
+    atomic_store(&rt__gc_percent, rt__debug.gogc);
+}
+
+static uint64_t goal_for(uint64_t marked, int pct)
+{
+    uint64_t goal = marked + marked / 100 * (uint64_t)pct + marked % 100 * (uint64_t)pct / 100;
+    return goal < MIN_HEAP ? MIN_HEAP : goal;
+}
+
+/* ----------------------------------------------------------- waiters ---- */
+
+void rt__gc_wait(rt__gc_waiter *w, const char *reason)
+{
+    rt__lock_acquire(&w->lock);
+    if (w->pending) {
+        w->pending = false;
+        rt__lock_release(&w->lock);
+        return;
+    }
+    w->g = rt__getg();
+    rt__goparkunlock(&w->lock, reason);
+}
+
+void rt__gc_wake(rt__gc_waiter *w)
+{
+    rt__lock_acquire(&w->lock);
+    rt_g *gp = w->g;
+    w->g = NULL;
+    if (gp == NULL)
+        w->pending = true;
+    rt__lock_release(&w->lock);
+    if (gp != NULL)
+        rt__goready(gp);
+}
+
+/* ------------------------------------------------------------- gctrace -- */
+
+typedef struct cycle_times {
+    int64_t t0, t1, t2, t3, t4;
+} cycle_times;
+
+static void counters(uint64_t *mallocs, uint64_t *frees, uint64_t *alloc_bytes,
+                     uint64_t *total_bytes, uint64_t nm[RT_GC_MAX_CLASSES],
+                     uint64_t nf[RT_GC_MAX_CLASSES]);
+
+/* mallocs, frees and heap1 are read in mark termination, world stopped and
+ * before this cycle's sweeping (Go 1.3 reads them there too), so the
+ * objects field still counts this cycle's garbage as live. */
+static void gctrace_line(uint32_t n, const rt__markstats *ms, const cycle_times *t,
+                         uint64_t heap0, uint64_t heap1, uint64_t mallocs,
+                         uint64_t frees, uint64_t bg, uint64_t pause_sw)
+{
+    rt__printf("gc%u(%d): %lld+%lld+%lld+%lld us, %llu -> %llu MB, %llu (%llu-%llu) objects, "
+               "%llu/%llu/%llu sweeps, %llu(%llu) handoff, %llu(%llu) steal, "
+               "%llu/%llu/%llu yields\n",
+               n, ms->nproc, (long long)((t->t1 - t->t0) / 1000),
+               (long long)((t->t2 - t->t1) / 1000), (long long)((t->t3 - t->t2) / 1000),
+               (long long)((t->t4 - t->t3) / 1000), (unsigned long long)(heap0 >> 20),
+               (unsigned long long)(heap1 >> 20), (unsigned long long)(mallocs - frees),
+               (unsigned long long)mallocs, (unsigned long long)frees,
+               (unsigned long long)nspan_last, (unsigned long long)bg,
+               (unsigned long long)pause_sw, (unsigned long long)ms->nhandoff,
+               (unsigned long long)ms->nhandoffcnt, (unsigned long long)ms->nsteal,
+               (unsigned long long)ms->nstealcnt, (unsigned long long)ms->nprocyield,
+               (unsigned long long)ms->nosyield, (unsigned long long)ms->nsleep);
+}
+
+/* ------------------------------------------------------------ the cycle -- */
+
+static void count_span(rt__span *s, void *ctx)
+{
+    (void)s;
+    (*(uint64_t *)ctx)++;
+}
+
+#if RT_DEBUG >= 3
+static void check_span(rt__span *s, void *ctx);
+#endif
+
+/* Runs one cycle.  force: run even if another cycle completed since the
+ * caller decided to collect.  eager: sweep everything before returning. */
+static void gc_cycle(bool force, bool eager)
+{
+    gc_init_once();
+    uint32_t seen = atomic_load(&ncycles);
+    rt__semacquire(&gc_sema, false, 0, 0);
+    if (!force && atomic_load(&ncycles) != seen) {
+        rt__semrelease(&gc_sema, false, 0);
+        return; /* someone collected while we waited */
+    }
+    /* gctrace=2 (TRACE_FORMATS.md §1.2): every collection runs twice back
+     * to back, under one hold of the semaphore, and prints two lines. */
+    int passes = rt__debug.gctrace >= 2 ? 2 : 1;
+again:;
+    cycle_times t;
+    /* B: leftover sweeping, with the world running. */
+    int64_t tb0 = rt_nanotime();
+    uint64_t left = 0;
+    while (rt__sweep_one())
+        left++;
+    int64_t tb1 = rt_nanotime();
+    /* gctrace's heap0: the live heap the previous cycle found (Go derives
+     * it from next_gc; 0 before the first cycle, as there). */
+    uint64_t heap0 = atomic_load(&rt__gcstat.heap_marked);
+    rt__mark_prepare();
+
+    /* A: stop the world. */
+    t.t0 = rt_nanotime();
+    rt__shared_cache_lock();
+    rt__gc_stopworld();
+    rt__mcache_flush_all();
+    rt__pool_clear_all();
+    /* Phase B left nothing, and sweeping a span is a no-stop region, so no
+     * span can be unswept now; sweeping here would call free() with the
+     * world stopped. */
+    if (!rt__sweep_done())
+        rt__throw("gc: unswept spans with the world stopped");
+    if (rt__unlikely(rt__debug.allocfreetrace))
+        rt__tracegc();
+    uint64_t nspan = 0;
+    rt__heap_foreach_inuse(count_span, &nspan);
+    t.t1 = rt_nanotime();
+    t.t2 = t.t1 + (tb1 - tb0); /* B, measured before the stop */
+
+    /* C: mark. */
+    int64_t tc0 = rt_nanotime();
+    rt__markstats ms;
+    rt__mark(&ms);
+    t.t3 = t.t2 + (rt_nanotime() - tc0);
+
+    /* D: mark termination. */
+    int64_t td0 = rt_nanotime();
+    rt__finalizers_after_mark(&ms);
+    uint64_t heap1 = 0, mallocs = 0, frees = 0;
+    /* the background sweeper's spans since the last line: they are all the
+     * previous cycle's (read before this cycle's spans become unswept) */
+    uint64_t bgnow = atomic_load(&rt__gcstat.bg_swept);
+    {
+        uint64_t tb;
+        uint64_t nm[RT_GC_MAX_CLASSES], nf[RT_GC_MAX_CLASSES];
+        counters(&mallocs, &frees, &heap1, &tb, nm, nf);
+    }
+    atomic_fetch_add(&rt__sweepgen, 2);
+    int pct = atomic_load(&rt__gc_percent);
+    atomic_store(&rt__gcstat.heap_marked, ms.marked_bytes);
+    atomic_store(&rt__gcstat.heap_live, ms.marked_bytes);
+    atomic_store(&rt__gcstat.next_gc, goal_for(ms.marked_bytes, pct < 0 ? 100 : pct));
+    uint32_t n = atomic_load(&ncycles) + 1;
+#if RT_DEBUG >= 3
+    /* every span is unswept now: check them before the world moves */
+    rt__heap_foreach_inuse(check_span, NULL);
+    rt__heap_check();
+#endif
+    int64_t td1 = rt_nanotime();
+    t.t4 = t.t3 + (td1 - td0);
+    uint64_t pause = (uint64_t)((t.t1 - t.t0) + (t.t3 - t.t2) + (t.t4 - t.t3));
+    pause_ring[(n - 1) % 256] = pause;
+    atomic_fetch_add(&pause_total, pause);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    atomic_store(&last_gc_wall, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
+    atomic_store(&ncycles, n);
+    rt__gc_startworld();
+    rt__shared_cache_unlock();
+    rt__pool_free_retired();
+    /* Eager sweeping (rt_gc, gcstoptheworld=2) runs once the world is
+     * going again -- sweeping frees bitmaps, and free() is off limits while
+     * it is stopped.  Other goroutines may allocate meanwhile, sweeping on
+     * demand what they need; rt_gc returns once every span is swept.
+     * gctrace counts the spans swept here in its third sweeps field, as
+     * Go's eager-sweep cycles. */
+    uint64_t sweptstw = 0;
+    if (eager || rt__debug.gcstoptheworld >= 2) {
+        while (rt__sweep_one())
+            sweptstw++;
+    }
+
+    if (rt__debug.gctrace > 0) {
+        uint64_t bg = bgnow - bg_last;
+        bg_last = bgnow;
+        gctrace_line(n, &ms, &t, heap0, heap1, mallocs, frees, bg,
+                     left + atomic_exchange(&pause_swept, 0));
+    }
+    atomic_store(&pause_swept, sweptstw);
+    nspan_last = nspan;
+    atomic_store(&last_gc_end, rt_nanotime());
+    if (--passes > 0)
+        goto again;
+    rt__semrelease(&gc_sema, false, 0);
+    rt__bgsweep_start();
+    rt__bgsweep_wake();
+}
+
+void rt__gc_maybe_trigger(void)
+{
+    if (rt__debug.gcevery > 0) {
+        uint64_t k = atomic_fetch_add_explicit(&nallocs, 1, memory_order_relaxed) + 1;
+        if (k % (uint64_t)rt__debug.gcevery == 0 && rt__getg() != NULL &&
+            !rt__getg()->is_system) {
+            gc_cycle(false, false);
+            return;
+        }
+    }
+    if (atomic_load_explicit(&rt__gcstat.heap_live, memory_order_relaxed) <
+        atomic_load_explicit(&rt__gcstat.next_gc, memory_order_relaxed))
+        return;
+    gc_init_once();
+    if (atomic_load_explicit(&rt__gc_percent, memory_order_relaxed) < 0)
+        return;
+    rt_g *gp = rt__getg();
+    if (gp == NULL || gp->is_system)
+        return; /* threads outside the scheduler cannot stop the world; a
+                 * goroutine's next slow path will */
+    gc_cycle(false, false);
+}
+
+/* --------------------------------------------------------------- rt.h ---- */
+
+typedef struct gc_request {
+    rt__note done;
+    bool freeos;
+} gc_request;
+
+static void free_os_now(void);
+
+static void gc_on_goroutine(void *arg)
+{
+    gc_request *r = arg;
+    gc_cycle(true, true);
+    if (r->freeos)
+        free_os_now();
+    rt__note_wakeup(&r->done);
+}
+
+/* Runs rt_gc's work on a goroutine when called from another thread. */
+static void from_thread(bool freeos)
+{
+    if (!atomic_load(&rt__sched.running))
+        return; /* no scheduler: nothing could have been collected */
+    gc_request r = {.freeos = freeos};
+    rt__note_clear(&r.done);
+    rt__go_system(gc_on_goroutine, &r);
+    rt__note_sleep(&r.done);
+}
+
+void rt_gc(void)
+{
+    if (rt__getg() == NULL) {
+        from_thread(false);
+        return;
+    }
+    gc_cycle(true, true);
+}
+
+int rt_set_gc_percent(int pct)
+{
+    gc_init_once();
+    if (pct < 0)
+        pct = -1;
+    int old = atomic_exchange(&rt__gc_percent, pct);
+    uint64_t marked = atomic_load(&rt__gcstat.heap_marked);
+    atomic_store(&rt__gcstat.next_gc, goal_for(marked, pct < 0 ? 100 : pct));
+    return old;
+}
+
+static _Atomic int scvg_pass;
+
+static void scvg_report(int k, size_t released)
+{
+    if (rt__debug.gctrace <= 0)
+        return;
+    rt__heap_statistics st;
+    rt__heap_stats(&st);
+    uint64_t inuse = (uint64_t)(st.pages_used - st.pages_free) << RT_GC_PAGE_SHIFT;
+    uint64_t idle = (uint64_t)st.pages_free << RT_GC_PAGE_SHIFT;
+    uint64_t sys = (uint64_t)st.pages_used << RT_GC_PAGE_SHIFT;
+    uint64_t rel = (uint64_t)st.pages_released << RT_GC_PAGE_SHIFT;
+    if (released > 0)
+        rt__printf("scvg%d: %llu MB released\n", k, (unsigned long long)(released >> 20));
+    rt__printf("scvg%d: inuse: %llu, idle: %llu, sys: %llu, released: %llu, consumed: %llu (MB)\n",
+               k, (unsigned long long)(inuse >> 20), (unsigned long long)(idle >> 20),
+               (unsigned long long)(sys >> 20), (unsigned long long)(rel >> 20),
+               (unsigned long long)((sys - rel) >> 20));
+}
+
+static void free_os_now(void)
+{
+    size_t released = rt__heap_scavenge(INT64_MAX);
+    scvg_report(-1, released);
+}
+
+void rt_free_os_memory(void)
+{
+    if (rt__getg() == NULL) {
+        from_thread(true);
+        return;
+    }
+    gc_cycle(true, true);
+    free_os_now();
+}
+
+/*
+ * The periodic scavenger, Go 1.3's MHeap_Scavenger (TRACE_FORMATS.md §1.3):
+ * every period (60 s) a pass k = 0, 1, ... returns to the OS the free
+ * spans unused for limit (5 min) and prints the scvgK lines.  If no cycle
+ * has ended for forcegc (2 min), the pass first forces one: sysmon is a
+ * thread and cannot run a cycle, so it hands the whole pass to the
+ * background sweeper goroutine (rt__bgsweep_force), which runs the cycle
+ * (its gc line), prints "scvgK: GC forced" and then scavenges -- Go 1.3's
+ * order.  Unlike Go 1.3, no cycle is forced before the first one has run
+ * (the sweeper goroutine starts with it; Go 1.4 has the same rule) or with
+ * GOGC=off (1.3 printed "GC forced" for a cycle it then skipped).
+ */
+rt__scvg_periods_t rt__scvg_periods = {
+    .period = 60 * RT_SECOND,
+    .forcegc = 120 * RT_SECOND,
+    .limit = 300 * RT_SECOND,
+};
+
+static void scavenge_pass(int k, int64_t now)
+{
+    size_t released = rt__heap_scavenge(now - rt__scvg_periods.limit);
+    scvg_report(k, released);
+}
+
+/* On the background sweeper, for pass k. */
+void rt__gc_forced(int k)
+{
+    gc_cycle(true, false);
+    if (rt__debug.gctrace > 0)
+        rt__printf("scvg%d: GC forced\n", k);
+    scavenge_pass(k, rt_nanotime());
+}
+
+/* Called by sysmon on every tick. */
+void rt__gc_sysmon(int64_t now)
+{
+    static int64_t last;
+    if (last == 0)
+        last = now;
+    if (now - last < rt__scvg_periods.period)
+        return;
+    last = now;
+    int k = atomic_fetch_add(&scvg_pass, 1);
+    int64_t end = atomic_load(&last_gc_end);
+    if (end != 0 && now - end > rt__scvg_periods.forcegc &&
+        atomic_load(&rt__gc_percent) >= 0 && rt__bgsweep_force(k))
+        return;
+    scavenge_pass(k, now);
+}
+
+/* ------------------------------------------------------------ memstats -- */
+
+void rt__mcache_counters(uint64_t nmalloc[RT_GC_MAX_CLASSES], uint64_t *nlarge,
+                         uint64_t *large_bytes);
+
+static void counters(uint64_t *mallocs, uint64_t *frees, uint64_t *alloc_bytes,
+                     uint64_t *total_bytes, uint64_t nm[RT_GC_MAX_CLASSES],
+                     uint64_t nf[RT_GC_MAX_CLASSES])
+{
+    uint64_t nlarge = 0, large_bytes = 0;
+    memset(nm, 0, RT_GC_MAX_CLASSES * sizeof(uint64_t));
+    rt__mcache_counters(nm, &nlarge, &large_bytes);
+    uint64_t m = nlarge, f = 0, live = 0, total = large_bytes;
+    int ncls = rt__sizeclass_count();
+    for (int c = 1; c <= ncls; c++) {
+        nf[c] = atomic_load_explicit(&rt__gcstat.nfree[c], memory_order_relaxed);
+        if (nf[c] > nm[c])
+            nf[c] = nm[c]; /* counters read at different instants */
+        uint64_t size = rt__sizeclass_get(c)->size;
+        m += nm[c];
+        f += nf[c];
+        total += nm[c] * size;
+        live += (nm[c] - nf[c]) * size;
+    }
+    nf[0] = 0;
+    uint64_t fl = atomic_load_explicit(&rt__gcstat.nfree_large, memory_order_relaxed);
+    uint64_t flb = atomic_load_explicit(&rt__gcstat.free_large_bytes, memory_order_relaxed);
+    if (fl > nlarge)
+        fl = nlarge;
+    if (flb > large_bytes)
+        flb = large_bytes;
+    f += fl;
+    live += large_bytes - flb;
+    *mallocs = m;
+    *frees = f;
+    *alloc_bytes = live;
+    *total_bytes = total;
+}
+
+static void read_memstats(rt_memstats *ms);
+
+/* Like Go's ReadMemStats, a consistent snapshot needs the world stopped
+ * (briefly: no heap walk, just the per-P counters and the page heap's
+ * totals); otherwise a sweep or a span allocation between two reads makes
+ * heap_alloc exceed heap_inuse.  Threads outside the scheduler get an
+ * unstopped (approximate) reading. */
+void rt_read_memstats(rt_memstats *ms)
+{
+    gc_init_once();
+    rt__sizeclass_init();
+    rt__heap_init();
+    rt_g *gp = rt__getg();
+    if (gp == NULL) {
+        read_memstats(ms);
+        return;
+    }
+    rt__semacquire(&gc_sema, false, 0, 0);
+    rt__shared_cache_lock();
+    rt__gc_stopworld();
+    read_memstats(ms);
+    rt__gc_startworld();
+    rt__shared_cache_unlock();
+    rt__semrelease(&gc_sema, false, 0);
+}
+
+static void read_memstats(rt_memstats *ms)
+{
+    memset(ms, 0, sizeof *ms);
+    uint64_t nm[RT_GC_MAX_CLASSES], nf[RT_GC_MAX_CLASSES];
+    counters(&ms->mallocs, &ms->frees, &ms->alloc, &ms->total_alloc, nm, nf);
+    ms->heap_alloc = ms->alloc;
+    ms->heap_objects = ms->mallocs - ms->frees;
+    rt__heap_statistics st;
+    rt__heap_stats(&st);
+    ms->heap_sys = (uint64_t)st.pages_used << RT_GC_PAGE_SHIFT;
+    ms->heap_idle = (uint64_t)st.pages_free << RT_GC_PAGE_SHIFT;
+    ms->heap_inuse = ms->heap_sys - ms->heap_idle;
+    ms->heap_released = (uint64_t)st.pages_released << RT_GC_PAGE_SHIFT;
+    /* Stacks: the slots goroutines hold, at the size they commit at least
+     * (one page each is what a parked goroutine costs; deeper frames commit
+     * more, which only the kernel knows); sys is the reserved address
+     * space's committed part estimated the same way for pooled stacks. */
+    uint64_t page = 4096;
+    ms->stack_inuse = (uint64_t)rt__stack_slots() * page;
+    ms->stack_sys = ms->stack_inuse;
+    ms->mspan_inuse = (uint64_t)st.spans_inuse * sizeof(rt__span);
+    ms->mspan_sys = (uint64_t)st.span_records * sizeof(rt__span);
+    ms->mcache_inuse = (uint64_t)rt__sched.gomaxprocs * sizeof(rt__mcache);
+    ms->mcache_sys = (uint64_t)RT_MAX_PROCS * sizeof(void *) + ms->mcache_inuse;
+    ms->buckhash_sys = 0; /* the profilers' bucket tables: none yet */
+    ms->gc_sys = atomic_load(&rt__gcstat.gcbits_bytes) +
+                 ((uint64_t)st.pages_used * sizeof(rt__span *));
+    ms->other_sys = (uint64_t)rt__sched.allglen * sizeof(rt_g) +
+                    (uint64_t)rt__sched.mcount * sizeof(rt_m);
+    ms->sys = ms->heap_sys + ms->stack_sys + ms->mspan_sys + ms->mcache_sys +
+              ms->buckhash_sys + ms->gc_sys + ms->other_sys;
+    ms->next_gc = atomic_load(&rt__gcstat.next_gc);
+    ms->last_gc = atomic_load(&last_gc_wall);
+    ms->pause_total_ns = atomic_load(&pause_total);
+    for (int i = 0; i < 256; i++)
+        ms->pause_ns[i] = __atomic_load_n(&pause_ring[i], __ATOMIC_RELAXED);
+    ms->num_gc = atomic_load(&ncycles);
+    ms->enable_gc = atomic_load(&rt__gc_percent) >= 0;
+    ms->debug_gc = rt__debug.gcevery > 0;
+    int ncls = rt__sizeclass_count();
+    for (int c = 0; c < RT_MEMSTATS_NSIZE; c++) {
+        if (c > ncls)
+            break;
+        ms->by_size[c].size = c == 0 ? 0 : rt__sizeclass_get(c)->size;
+        ms->by_size[c].mallocs = c == 0 ? 0 : nm[c];
+        ms->by_size[c].frees = c == 0 ? 0 : nf[c];
+    }
+}
+
+/* ------------------------------------------------------------ validator - */
+
+#if RT_DEBUG >= 3
+/* World stopped, after mark termination: every in-use span is unswept,
+ * consistent, and no free slot is marked. */
+static void check_span(rt__span *s, void *ctx)
+{
+    (void)ctx;
+    uint32_t sg = atomic_load(&rt__sweepgen);
+    if (atomic_load(&s->sweepgen) != sg - 2)
+        rt__throwf("gc check: span %#lx sweepgen %u, heap %u", (unsigned long)s->base,
+                   atomic_load(&s->sweepgen), sg);
+    if (s->nelems == 0 || s->freeindex > s->nelems || s->incache)
+        rt__throwf("gc check: span %#lx: nelems %u freeindex %u incache %d",
+                   (unsigned long)s->base, s->nelems, s->freeindex, s->incache);
+    if (s->sizeclass != 0 &&
+        (size_t)s->nelems * s->elemsize > s->npages << RT_GC_PAGE_SHIFT)
+        rt__throwf("gc check: span %#lx overflows its pages", (unsigned long)s->base);
+    for (uint32_t i = 0; i < s->nelems; i++) {
+        bool marked = rt__gc_slot_marked(s, i);
+        if (marked && !rt__span_slot_allocated(s, i))
+            rt__throwf("gc check: span %#lx: free slot %u is marked",
+                       (unsigned long)s->base, i);
+    }
+}
+#endif

@@ -1,0 +1,251 @@
+/*
+ * gc/finalizer.c -- rt_set_finalizer, the finalizer goroutine, and the
+ * roots registered with rt_gc_add_root.
+ *
+ * Go's semantics: a finalizer runs once, on a goroutine of its own, after
+ * its object was found unreachable; until then everything the object points
+ * to stays alive (its contents are a root), but the object itself does not
+ * count as reachable because of its finalizer.  At mark termination an
+ * unmarked object with a finalizer is marked again (resurrected, with what
+ * it reaches, which its contents' scan already kept) and moved to the queue;
+ * the finalizer goroutine calls fn(obj); the object is freed by a later
+ * cycle if fn did not store it somewhere reachable.
+ *
+ * The table is an open-addressing hash from object address to function.
+ * Keys are stored complemented (~addr, Boehm's "hidden pointer"): the table
+ * lives in malloc'd memory, which is not scanned, but complementing also
+ * keeps it safe if a future change scanned it.  The queue holds plain
+ * pointers and is a root.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gc/gc.h"
+#include "sched/sched.h"
+
+typedef struct fin_entry {
+    uintptr_t hidden; /* ~obj; 0: empty; 1: deleted */
+    void (*fn)(void *obj);
+} fin_entry;
+
+static rt__lock fin_lock;
+static fin_entry *table;
+static size_t table_cap, table_n, table_used; /* used: n + tombstones */
+
+typedef struct fin_job {
+    void *obj;
+    void (*fn)(void *obj);
+} fin_job;
+static fin_job *queue;
+static size_t queue_n, queue_cap;
+static rt__gc_waiter fin_wait;
+static _Atomic int fin_started;
+
+static size_t hash_of(uintptr_t a)
+{
+    uint64_t x = (uint64_t)a * 0x9e3779b97f4a7c15ULL;
+    return (size_t)(x >> 17);
+}
+
+static fin_entry *find(uintptr_t obj)
+{
+    if (table_cap == 0)
+        return NULL;
+    uintptr_t h = ~obj;
+    for (size_t i = hash_of(obj) & (table_cap - 1);; i = (i + 1) & (table_cap - 1)) {
+        if (table[i].hidden == h)
+            return &table[i];
+        if (table[i].hidden == 0)
+            return NULL;
+    }
+}
+
+static void insert(uintptr_t obj, void (*fn)(void *));
+
+static void rehash(size_t cap)
+{
+    fin_entry *old = table;
+    size_t oldcap = table_cap;
+    table = calloc(cap, sizeof *table);
+    if (table == NULL)
+        rt__throw("out of memory growing the finalizer table");
+    atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, (cap - oldcap) * sizeof *table,
+                              memory_order_relaxed);
+    table_cap = cap;
+    table_n = table_used = 0;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i].hidden > 1)
+            insert(~old[i].hidden, old[i].fn);
+    free(old);
+}
+
+static void insert(uintptr_t obj, void (*fn)(void *))
+{
+    if ((table_used + 1) * 4 >= table_cap * 3)
+        rehash(table_cap ? (table_n * 2 > table_cap ? table_cap * 2 : table_cap) : 64);
+    for (size_t i = hash_of(obj) & (table_cap - 1);; i = (i + 1) & (table_cap - 1)) {
+        if (table[i].hidden <= 1) {
+            if (table[i].hidden == 0)
+                table_used++;
+            table[i].hidden = ~obj;
+            table[i].fn = fn;
+            table_n++;
+            return;
+        }
+    }
+}
+
+/* Runs one queued finalizer; false if the queue was empty.  Not inlined:
+ * the object must live only in this frame, which is dead (below the stack
+ * pointer, never scanned) once it returns -- a pointer left in the
+ * caller's frame or registers would keep the object alive for good. */
+static __attribute__((noinline)) bool run_one(void)
+{
+    rt__lock_acquire(&fin_lock);
+    fin_job job = {NULL, NULL};
+    if (queue_n > 0) {
+        job = queue[--queue_n];
+        queue[queue_n].obj = NULL;
+    }
+    rt__lock_release(&fin_lock);
+    if (job.obj == NULL)
+        return false;
+    job.fn(job.obj); /* obj stays alive (this frame) while fn runs */
+    return true;
+}
+
+static void finalizer_goroutine(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        while (run_one()) {
+        }
+        rt__gc_wait(&fin_wait, "finalizer wait");
+    }
+}
+
+void rt_set_finalizer(void *obj, void (*fn)(void *obj))
+{
+    if (obj == NULL)
+        rt__throw("runtime.SetFinalizer: nil object");
+    rt_m *mp = rt__getm();
+    if (mp != NULL)
+        rt__nostop_begin(mp);
+    size_t size;
+    void *start = rt__gc_object_start((uintptr_t)obj, &size);
+    if (mp != NULL)
+        rt__nostop_end(mp);
+    if (start == NULL)
+        rt__throw("runtime.SetFinalizer: pointer not in allocated block");
+    if (start != obj)
+        rt__throw("runtime.SetFinalizer: pointer not at beginning of allocated block");
+    rt__lock_acquire(&fin_lock);
+    fin_entry *e = find((uintptr_t)obj);
+    if (fn == NULL) {
+        if (e != NULL) {
+            e->hidden = 1;
+            e->fn = NULL;
+            table_n--;
+        }
+    } else if (e != NULL) {
+        rt__lock_release(&fin_lock);
+        rt__throw("runtime.SetFinalizer: finalizer already set");
+    } else {
+        insert((uintptr_t)obj, fn);
+        rt__span *s = rt__heap_span_of((uintptr_t)obj);
+        s->has_special = true;
+    }
+    rt__lock_release(&fin_lock);
+    if (fn != NULL) {
+        int expect = 0;
+        if (atomic_compare_exchange_strong(&fin_started, &expect, 1))
+            rt__go_system(finalizer_goroutine, NULL);
+    }
+}
+
+void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c)
+{
+    /* World stopped: no lock needed (and a stopped thread never holds
+     * fin_lock: locks are no-stop regions). */
+    for (size_t i = 0; i < table_cap; i++) {
+        if (table[i].hidden <= 1)
+            continue;
+        uintptr_t obj = ~table[i].hidden;
+        rt__span *s = rt__heap_span_of(obj);
+        if (s != NULL && !s->noscan)
+            add(obj, obj + s->elemsize, c);
+    }
+    if (queue_n > 0)
+        add((uintptr_t)queue, (uintptr_t)(queue + queue_n), c);
+}
+
+void rt__finalizers_after_mark(rt__markstats *st)
+{
+    bool queued = false;
+    for (size_t i = 0; i < table_cap; i++) {
+        if (table[i].hidden <= 1)
+            continue;
+        uintptr_t obj = ~table[i].hidden;
+        if (rt__is_marked(obj))
+            continue;
+        if (queue_n == queue_cap) {
+            /* World stopped: no realloc (gc.h, rt__gc_sysrealloc). */
+            size_t nc = queue_cap ? queue_cap * 2 : 256;
+            queue = rt__gc_sysrealloc(queue, queue_cap * sizeof *queue, nc * sizeof *queue);
+            queue_cap = nc;
+        }
+        queue[queue_n++] = (fin_job){(void *)obj, table[i].fn};
+        table[i].hidden = 1;
+        table[i].fn = NULL;
+        table_n--;
+        rt__mark_object_and_drain(obj, st);
+        queued = true;
+    }
+    if (queued)
+        rt__gc_wake(&fin_wait);
+}
+
+/* -------------------------------------------------------- registered roots */
+
+typedef struct root_range {
+    uintptr_t lo, hi;
+} root_range;
+static rt__lock roots_lock;
+static root_range *reg;
+static size_t reg_n, reg_cap;
+
+void rt_gc_add_root(void *p, size_t n)
+{
+    if (p == NULL || n == 0)
+        return;
+    rt__lock_acquire(&roots_lock);
+    if (reg_n == reg_cap) {
+        size_t nc = reg_cap ? reg_cap * 2 : 16;
+        root_range *nr = realloc(reg, nc * sizeof *nr);
+        if (nr == NULL) {
+            rt__lock_release(&roots_lock);
+            rt__throw("out of memory registering a GC root");
+        }
+        reg = nr;
+        reg_cap = nc;
+    }
+    reg[reg_n++] = (root_range){(uintptr_t)p, (uintptr_t)p + n};
+    rt__lock_release(&roots_lock);
+}
+
+void rt_gc_remove_root(void *p)
+{
+    rt__lock_acquire(&roots_lock);
+    for (size_t i = 0; i < reg_n; i++)
+        if (reg[i].lo == (uintptr_t)p) {
+            reg[i] = reg[--reg_n];
+            break;
+        }
+    rt__lock_release(&roots_lock);
+}
+
+void rt__registered_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c)
+{
+    for (size_t i = 0; i < reg_n; i++)
+        add(reg[i].lo, reg[i].hi, c);
+}

@@ -1,0 +1,606 @@
+/*
+ * gc/mark.c -- finding every reachable object: roots, conservative
+ * scanning, and parallel mark workers.
+ *
+ * Conservative marking.  Every aligned word of every root range and of
+ * every reached scan object is a candidate pointer.  mark_word() keeps it
+ * when it lies inside the arena's used part (one subtract and one compare),
+ * its page belongs to an in-use span (one load from the page map), the
+ * slot it falls in is inside the span and allocated (gc.h's invariant), and
+ * then sets the slot's mark byte with a plain store after a plain load
+ * (one byte per slot, so parallel markers never need a locked instruction;
+ * two that race both scan the object, which is harmless).  The object's start comes from the slot index, which
+ * is how interior pointers keep objects alive; a word pointing one past the
+ * end of an object falls in the next slot or the span's tail and does not
+ * keep it.  A newly marked scan object is queued; noscan objects are only
+ * marked.  Large scan objects are queued in chunks of 128 KiB so that one
+ * huge array is marked by all workers.
+ *
+ * Roots (collected by the initiator before the workers start, each split in
+ * chunks of 64 KiB): the scheduler's (sched/gcstop.c: goroutine stacks,
+ * stopped threads' registers and stacks, the initiator's own, G/M/P records,
+ * timer heaps), the writable segments of the executable and its shared
+ * libraries (read with dl_iterate_phdr before the world stops, because a
+ * stopped thread may hold the loader's lock), the ranges registered with
+ * rt_gc_add_root, and finalizer.c's (the contents of objects with
+ * finalizers, queued finalizer objects).
+ *
+ * Parallelism.  Up to min(8, MAXPROCS, CPUs) threads mark: the initiator
+ * and helper threads (plain pthreads parked on a futex between cycles;
+ * they are not Ms and run no goroutines).  Root chunks are dealt out as
+ * index ranges, one per worker; a worker that runs out steals half of
+ * another's range with one compare-and-swap (counted as steals).  Each
+ * worker keeps its own mark stack (no synchronisation); it moves a packet
+ * of entries to a global list when the stack grows long, and hands half of
+ * its stack over when another worker is idle and the global list is empty
+ * (counted as hand-offs).  An idle worker backs off by spinning, then
+ * sched_yield, then sleeping 100 us (counted), and marking ends when every
+ * worker is idle with no root chunk and no packet left.
+ *
+ * Made for concurrent marking later: the marker writes only mark bytes and
+ * its own queues, and reads span metadata that allocation writes only in
+ * no-stop regions; a concurrent mark phase needs allocation to mark new
+ * objects and a final stop to rescan stacks, not a different marker.
+ */
+#include <link.h>
+#include <pthread.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gc/gc.h"
+#include "sched/sched.h"
+
+#define MAX_WORKERS 8
+#define ROOT_CHUNK ((uintptr_t)64 << 10)
+#define LARGE_CHUNK ((uintptr_t)128 << 10)
+#define PACKET_N 254
+#define LOCAL_MAX 4096 /* entries: beyond, a packet goes global */
+
+typedef struct mrange {
+    uintptr_t lo, hi;
+} mrange;
+
+/* A mark-stack entry: a range packed in one word, its start shifted left
+ * by 16 and its length in words below (ranges are at most LARGE_CHUNK or
+ * ROOT_CHUNK bytes, user addresses at most 48 bits).  One word, not a
+ * two-word struct: a pop right after a push read the pair with one
+ * 16-byte load from two 8-byte stores, which store forwarding cannot
+ * serve -- the stall was the single largest cost of marking a tree. */
+typedef uint64_t mentry;
+#define ENTRY(lo, hi) (((uint64_t)(lo) << 16) | (uint64_t)(((hi) - (lo)) / sizeof(uintptr_t)))
+#define ENTRY_LO(e) ((uintptr_t)((e) >> 16))
+#define ENTRY_HI(e) (ENTRY_LO(e) + ((e) & 0xffff) * sizeof(uintptr_t))
+
+typedef struct packet {
+    struct packet *next;
+    uint32_t n;
+    mentry e[PACKET_N];
+} packet;
+
+typedef struct worker {
+    mentry *stk;
+    size_t n, cap;
+    uint64_t marked_bytes, marked_objects;
+    uint64_t nhandoff, nhandoffcnt, nsteal, nstealcnt;
+    uint64_t nprocyield, nosyield, nsleep;
+    _Atomic uint64_t rootpos; /* root chunk indices [lo << 32 | hi) */
+    bool active;              /* took part in this cycle */
+    char pad[64];
+} worker;
+
+static worker workers[MAX_WORKERS];
+static int nproc;
+
+/* roots of the cycle */
+static mrange *roots;
+static size_t nroots, roots_cap;
+static mrange *dataseg; /* writable segments, read before the stop */
+static size_t ndataseg, dataseg_cap;
+
+/* global packets */
+static rt__lock gq_lock;
+static packet *gq_full, *gq_empty;
+static _Atomic int gq_nfull;
+static _Atomic int nwait;
+
+/* helper threads */
+static pthread_t helper_threads[MAX_WORKERS];
+static int nhelpers;              /* threads created */
+static _Atomic uint32_t mark_epoch;
+static _Atomic int nhelpers_done;
+static _Atomic int mark_nproc;    /* workers in this cycle */
+/* Workers that joined this cycle's marking; JOIN_CLOSED once the
+ * initiator is done, after which a helper that wakes late stays out (it
+ * could not find work: all of it comes from the roots and from workers
+ * that joined).  Termination counts joined workers, so a helper the
+ * kernel has not scheduled yet does not hold the pause open. */
+#define JOIN_CLOSED 0x10000
+static _Atomic int joined;
+
+/* The arena as of this cycle (the heap cannot grow while the world is
+ * stopped: allocation is stopped with it). */
+static uintptr_t a_lo;
+static uintptr_t a_size;
+static rt__span **a_map;
+
+static void grow_stk(mentry **v, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return;
+    size_t nc = *cap ? *cap * 2 : 4096;
+    while (nc < need)
+        nc *= 2;
+    *v = rt__gc_sysrealloc(*v, *cap * sizeof(mentry), nc * sizeof(mentry));
+    *cap = nc;
+}
+
+static void grow_vec(mrange **v, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return;
+    size_t nc = *cap ? *cap * 2 : 1024;
+    while (nc < need)
+        nc *= 2;
+    /* Not realloc: the world may be stopped (gc.h, rt__gc_sysrealloc). */
+    *v = rt__gc_sysrealloc(*v, *cap * sizeof(mrange), nc * sizeof(mrange));
+    *cap = nc;
+}
+
+/* ---------------------------------------------------------------- roots -- */
+
+static void add_root(uintptr_t lo, uintptr_t hi, void *ctx)
+{
+    (void)ctx;
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    hi &= ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    while (lo < hi) {
+        uintptr_t end = hi - lo > ROOT_CHUNK ? lo + ROOT_CHUNK : hi;
+        grow_vec(&roots, &roots_cap, nroots + 1);
+        roots[nroots++] = (mrange){lo, end};
+        lo = end;
+    }
+}
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+    (void)size;
+    (void)ctx;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        grow_vec(&dataseg, &dataseg_cap, ndataseg + 1);
+        dataseg[ndataseg++] = (mrange){lo, lo + ph->p_memsz};
+    }
+    return 0;
+}
+
+static int want_workers(void)
+{
+    int want = rt__sched.gomaxprocs;
+    int ncpu = rt__ncpu();
+    if (want > ncpu)
+        want = ncpu;
+    if (want > MAX_WORKERS)
+        want = MAX_WORKERS;
+    return want < 1 ? 1 : want;
+}
+
+static void start_helpers(int want);
+
+void rt__mark_prepare(void)
+{
+    ndataseg = 0;
+    dl_iterate_phdr(phdr_cb, NULL);
+    /* pthread_create mallocs: helpers are made before the world stops. */
+    start_helpers(want_workers() - 1);
+}
+
+/* ------------------------------------------------------------- marking -- */
+
+static inline void push(worker *w, uintptr_t lo, uintptr_t hi)
+{
+    if (rt__unlikely(w->n == w->cap))
+        grow_stk(&w->stk, &w->cap, w->n + 1);
+    w->stk[w->n++] = ENTRY(lo, hi);
+}
+
+static inline void mark_word(worker *w, uintptr_t v)
+{
+    uintptr_t off = v - a_lo;
+    if (off >= a_size)
+        return;
+    rt__span *s = a_map[off >> RT_GC_PAGE_SHIFT];
+    if (s == NULL || s->state != RT_SPAN_INUSE || !rt__span_contains(s, v))
+        return;
+    uint32_t i = rt__span_index(s, v - s->base);
+    if (i >= s->nelems || !rt__span_slot_allocated(s, i))
+        return;
+    /* A byte per slot: test, then a plain store.  Two workers may both see
+     * it clear and both scan the object -- harmless, and rarer than the
+     * locked instruction a shared bit would cost on every object (45 % of
+     * marking a tree). */
+    if (s->bitmarks) {
+        /* tiny objects: bits (gc.h), an atomic OR when others mark too */
+        _Atomic uint64_t *mw = (_Atomic uint64_t *)(void *)s->markbytes + i / 64;
+        uint64_t bit = (uint64_t)1 << (i % 64);
+        uint64_t old = atomic_load_explicit(mw, memory_order_relaxed);
+        if (old & bit)
+            return;
+        if (nproc == 1)
+            atomic_store_explicit(mw, old | bit, memory_order_relaxed);
+        else if (atomic_fetch_or_explicit(mw, bit, memory_order_relaxed) & bit)
+            return;
+    } else {
+        uint8_t *mb = &s->markbytes[i];
+        if (__atomic_load_n(mb, __ATOMIC_RELAXED))
+            return;
+        __atomic_store_n(mb, 1, __ATOMIC_RELAXED);
+    }
+    w->marked_bytes += s->elemsize;
+    w->marked_objects++;
+    if (s->noscan)
+        return;
+    uintptr_t obj = s->base + (uintptr_t)i * s->elemsize;
+    uintptr_t end = obj + s->elemsize;
+    while (end - obj > LARGE_CHUNK) {
+        push(w, obj, obj + LARGE_CHUNK);
+        obj += LARGE_CHUNK;
+    }
+    push(w, obj, end);
+}
+
+/* Conservative scanning reads every word of stacks, data segments and
+ * objects, including what the sanitizers consider out of bounds (redzones
+ * around globals, other threads' live frames): it is exempt from both, as
+ * Boehm GC's marker is. */
+#if defined(__clang__) || defined(__GNUC__)
+#define NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize("thread")))
+#else
+#define NO_SANITIZE
+#endif
+
+NO_SANITIZE static void scan_range(worker *w, uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
+        uintptr_t v = *(const uintptr_t *)p;
+        if (v - a_lo < a_size) /* most words are not heap pointers */
+            mark_word(w, v);
+    }
+}
+
+/* --------------------------------------------------------- work sharing -- */
+
+static packet *packet_get_empty(void)
+{
+    packet *p = gq_empty;
+    if (p != NULL) {
+        gq_empty = p->next;
+        return p;
+    }
+    p = rt__gc_sysrealloc(NULL, 0, sizeof *p);
+    return p;
+}
+
+/* Moves the top k entries of w's stack to a global packet. */
+static void give_packet(worker *w, size_t k)
+{
+    rt__lock_acquire(&gq_lock);
+    packet *p = packet_get_empty();
+    p->n = (uint32_t)k;
+    memcpy(p->e, &w->stk[w->n - k], k * sizeof(mentry));
+    w->n -= k;
+    p->next = gq_full;
+    gq_full = p;
+    atomic_fetch_add_explicit(&gq_nfull, 1, memory_order_release);
+    rt__lock_release(&gq_lock);
+}
+
+static bool take_packet(worker *w)
+{
+    if (atomic_load_explicit(&gq_nfull, memory_order_acquire) == 0)
+        return false;
+    rt__lock_acquire(&gq_lock);
+    packet *p = gq_full;
+    if (p != NULL) {
+        gq_full = p->next;
+        atomic_fetch_sub_explicit(&gq_nfull, 1, memory_order_relaxed);
+        grow_stk(&w->stk, &w->cap, w->n + p->n);
+        memcpy(&w->stk[w->n], p->e, p->n * sizeof(mentry));
+        w->n += p->n;
+        p->next = gq_empty;
+        gq_empty = p;
+    }
+    rt__lock_release(&gq_lock);
+    return p != NULL;
+}
+
+/* Scanning goes through a small FIFO between the mark stack and the
+ * scanner: an entry is prefetched when it leaves the stack and scanned
+ * PREFETCH entries later, so the cache miss on a newly found object (the
+ * cost of marking a linked structure) overlaps the scanning of others. */
+#define PREFETCH 8
+
+static void drain(worker *w)
+{
+    unsigned tick = 0;
+    mentry ring[PREFETCH];
+    unsigned rh = 0, rn = 0;
+    for (;;) {
+        while (rn < PREFETCH && w->n > 0) {
+            mentry r = w->stk[--w->n];
+            __builtin_prefetch((const void *)ENTRY_LO(r));
+            ring[(rh + rn) % PREFETCH] = r;
+            rn++;
+        }
+        if (rn == 0)
+            break;
+        mentry r = ring[rh];
+        rh = (rh + 1) % PREFETCH;
+        rn--;
+        scan_range(w, ENTRY_LO(r), ENTRY_HI(r));
+        if (w->n > LOCAL_MAX) {
+            give_packet(w, PACKET_N);
+        } else if ((++tick & 7) == 0 && w->n >= 4 &&
+                   atomic_load_explicit(&nwait, memory_order_relaxed) > 0 &&
+                   atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0) {
+            /* Someone is idle and nothing is shared: hand half over. */
+            size_t k = w->n / 2 < PACKET_N ? w->n / 2 : PACKET_N;
+            give_packet(w, k);
+            w->nhandoff++;
+            w->nhandoffcnt += k;
+        }
+    }
+}
+
+#define POS(lo, hi) (((uint64_t)(lo) << 32) | (uint64_t)(hi))
+#define POS_LO(p) ((uint32_t)((p) >> 32))
+#define POS_HI(p) ((uint32_t)(p))
+
+/* Takes the next root chunk of w's own range. */
+static bool take_root(worker *w, size_t *idx)
+{
+    uint64_t p = atomic_load_explicit(&w->rootpos, memory_order_relaxed);
+    while (POS_LO(p) < POS_HI(p)) {
+        if (atomic_compare_exchange_weak_explicit(&w->rootpos, &p,
+                                                  POS(POS_LO(p) + 1, POS_HI(p)),
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *idx = POS_LO(p);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Steals half of another worker's root range into w's. */
+static bool steal_roots(worker *w, int self)
+{
+    for (int k = 1; k < nproc; k++) {
+        worker *v = &workers[(self + k) % nproc];
+        uint64_t p = atomic_load_explicit(&v->rootpos, memory_order_relaxed);
+        while (POS_LO(p) < POS_HI(p)) {
+            uint32_t lo = POS_LO(p), hi = POS_HI(p);
+            uint32_t mid = hi - lo >= 2 ? lo + (hi - lo) / 2 : lo;
+            if (atomic_compare_exchange_weak_explicit(&v->rootpos, &p, POS(lo, mid),
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                atomic_store_explicit(&w->rootpos, POS(mid, hi), memory_order_relaxed);
+                w->nsteal++;
+                w->nstealcnt += hi - mid;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool roots_left(void)
+{
+    for (int k = 0; k < nproc; k++) {
+        uint64_t p = atomic_load_explicit(&workers[k].rootpos, memory_order_relaxed);
+        if (POS_LO(p) < POS_HI(p))
+            return true;
+    }
+    return false;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static void backoff(worker *w, int i)
+{
+    if (i < 10) {
+        for (int k = 0; k < 30; k++)
+            cpu_relax();
+        w->nprocyield++;
+    } else if (i < 20) {
+        sched_yield();
+        w->nosyield++;
+    } else {
+        struct timespec ts = {0, 100 * 1000};
+        nanosleep(&ts, NULL);
+        w->nsleep++;
+    }
+}
+
+static void work(int self)
+{
+    worker *w = &workers[self];
+    for (;;) {
+        drain(w);
+        size_t idx;
+        if (take_root(w, &idx) || (steal_roots(w, self) && take_root(w, &idx))) {
+            scan_range(w, roots[idx].lo, roots[idx].hi);
+            continue;
+        }
+        if (take_packet(w))
+            continue;
+        /* idle */
+        atomic_fetch_add_explicit(&nwait, 1, memory_order_acq_rel);
+        bool done = false;
+        for (int i = 0;; i++) {
+            if (atomic_load_explicit(&gq_nfull, memory_order_acquire) > 0 || roots_left()) {
+                atomic_fetch_sub_explicit(&nwait, 1, memory_order_acq_rel);
+                break;
+            }
+            if (atomic_load_explicit(&nwait, memory_order_acquire) ==
+                (atomic_load_explicit(&joined, memory_order_acquire) & ~JOIN_CLOSED)) {
+                done = true;
+                break;
+            }
+            backoff(w, i);
+        }
+        if (done)
+            return;
+    }
+}
+
+/* ------------------------------------------------------- helper threads -- */
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
+{
+    return syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
+}
+
+static void *helper_main(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t e;
+        while ((e = atomic_load_explicit(&mark_epoch, memory_order_acquire)) == seen)
+            futex(&mark_epoch, FUTEX_WAIT_PRIVATE, seen);
+        seen = e;
+        if (id >= atomic_load_explicit(&mark_nproc, memory_order_acquire))
+            continue;
+        int j = atomic_load_explicit(&joined, memory_order_acquire);
+        while (!(j & JOIN_CLOSED) &&
+               !atomic_compare_exchange_weak_explicit(&joined, &j, j + 1,
+                                                      memory_order_acq_rel,
+                                                      memory_order_acquire)) {
+        }
+        if (j & JOIN_CLOSED)
+            continue; /* too late: the marking is over */
+        work(id);
+        atomic_fetch_add_explicit(&nhelpers_done, 1, memory_order_acq_rel);
+        futex((_Atomic uint32_t *)&nhelpers_done, FUTEX_WAKE_PRIVATE, 1);
+    }
+    return NULL;
+}
+
+static void start_helpers(int want)
+{
+    while (nhelpers < want) {
+        int id = nhelpers + 1;
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 256 << 10);
+        int rc = pthread_create(&helper_threads[id], &attr, helper_main, (void *)(intptr_t)id);
+        pthread_attr_destroy(&attr);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc != 0)
+            break; /* fewer markers; not an error */
+        nhelpers++;
+    }
+}
+
+/* ------------------------------------------------------------- the mark -- */
+
+void rt__mark(rt__markstats *st)
+{
+    a_lo = rt__arena_lo;
+    a_size = atomic_load_explicit(&rt__arena_used, memory_order_acquire);
+    a_map = rt__pagemap;
+
+    nroots = 0;
+    for (size_t i = 0; i < ndataseg; i++)
+        add_root(dataseg[i].lo, dataseg[i].hi, NULL);
+    rt__gc_sched_roots(add_root, NULL);
+    rt__registered_roots(add_root, NULL);
+    rt__finalizer_roots(add_root, NULL);
+
+    int want = want_workers();
+    if (want > nhelpers + 1)
+        want = nhelpers + 1;
+    nproc = want;
+
+    for (int k = 0; k < nproc; k++) {
+        worker *w = &workers[k];
+        w->n = 0;
+        w->marked_bytes = w->marked_objects = 0;
+        w->nhandoff = w->nhandoffcnt = w->nsteal = w->nstealcnt = 0;
+        w->nprocyield = w->nosyield = w->nsleep = 0;
+        size_t lo = nroots * (size_t)k / (size_t)nproc;
+        size_t hi = nroots * (size_t)(k + 1) / (size_t)nproc;
+        atomic_store_explicit(&w->rootpos, POS(lo, hi), memory_order_relaxed);
+    }
+    atomic_store_explicit(&nwait, 0, memory_order_relaxed);
+    atomic_store_explicit(&nhelpers_done, 0, memory_order_relaxed);
+    atomic_store_explicit(&joined, 1, memory_order_relaxed);
+    atomic_store_explicit(&mark_nproc, nproc, memory_order_relaxed);
+    if (nproc > 1) {
+        atomic_fetch_add_explicit(&mark_epoch, 1, memory_order_release);
+        futex(&mark_epoch, FUTEX_WAKE_PRIVATE, INT32_MAX);
+    }
+    work(0);
+    int nj = atomic_fetch_or_explicit(&joined, JOIN_CLOSED, memory_order_acq_rel);
+    int d;
+    while ((d = atomic_load_explicit(&nhelpers_done, memory_order_acquire)) < nj - 1)
+        futex((_Atomic uint32_t *)&nhelpers_done, FUTEX_WAIT_PRIVATE, (uint32_t)d);
+
+    memset(st, 0, sizeof *st);
+    st->nproc = nj; /* the threads that marked */
+    for (int k = 0; k < nproc; k++) {
+        worker *w = &workers[k];
+        st->marked_bytes += w->marked_bytes;
+        st->marked_objects += w->marked_objects;
+        st->nhandoff += w->nhandoff;
+        st->nhandoffcnt += w->nhandoffcnt;
+        st->nsteal += w->nsteal;
+        st->nstealcnt += w->nstealcnt;
+        st->nprocyield += w->nprocyield;
+        st->nosyield += w->nosyield;
+        st->nsleep += w->nsleep;
+    }
+}
+
+void rt__mark_object_and_drain(uintptr_t addr, rt__markstats *st)
+{
+    worker *w = &workers[0];
+    nproc = 1;
+    atomic_store_explicit(&nwait, 0, memory_order_relaxed);
+    w->n = 0;
+    uint64_t b = w->marked_bytes, o = w->marked_objects;
+    mark_word(w, addr);
+    drain(w);
+    st->marked_bytes += w->marked_bytes - b;
+    st->marked_objects += w->marked_objects - o;
+}
+
+bool rt__is_marked(uintptr_t addr)
+{
+    rt__span *s = rt__heap_span_of(addr);
+    if (s == NULL || s->nelems == 0)
+        return false;
+    uint32_t i = rt__span_index(s, addr - s->base);
+    if (i >= s->nelems)
+        return false;
+    return rt__gc_slot_marked(s, i);
+}

@@ -1,0 +1,265 @@
+/*
+ * gc/sweep.c -- turning a cycle's marks into free slots, span by span,
+ * while the program runs.
+ *
+ * After mark termination every in-use span is unswept (the sweep
+ * generation advanced: gc.h).  A span is swept exactly once per cycle, by
+ * whoever takes it off its unswept list under the list's lock:
+ *   - the allocating goroutine that needs a span of that class and kind
+ *     (rt__sweep_for_class: sweeping on demand, so the heap does not grow
+ *     while reusable slots wait to be swept);
+ *   - the background sweeper goroutine, which walks every list and then
+ *     parks ("GC sweep wait") until the next cycle;
+ *   - the next cycle's initiator, which finishes whatever is left before it
+ *     stops the world (gctrace's B phase).
+ *
+ * Sweeping a small span: the objects allocated before are those below
+ * freeindex or with their allocation bit; those still allocated after are
+ * exactly the marked ones.  The mark bytes, gathered eight at a time into
+ * bits (gc.h, rt__gc_marks64), become the allocation bitmap and are
+ * cleared for the next cycle; freeindex returns to 0 and the first window
+ * of free slots is loaded.  A span with nothing marked goes back to the page heap.  Freed
+ * objects are not touched (they are zeroed when handed out again), except
+ * at RT_DEBUG >= 2, where they are filled with 0xdb so that a use after an
+ * unjustified free shows.  Cost: a few word operations per 64 slots, plus
+ * the page heap's lock for spans freed whole.
+ *
+ * Each span is swept inside a no-stop region of the sweeping M, so a world
+ * stop never finds a span half swept or off every list.
+ */
+#include <string.h>
+
+#include "gc/gc.h"
+#include "sched/sched.h"
+#include "trace/trace.h"
+
+static void count_freed(rt__span *s, uint32_t freed)
+{
+    if (freed == 0)
+        return;
+    if (s->sizeclass != 0) {
+        atomic_fetch_add_explicit(&rt__gcstat.nfree[s->sizeclass], freed, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&rt__gcstat.nfree_large, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&rt__gcstat.free_large_bytes, s->elemsize,
+                                  memory_order_relaxed);
+    }
+}
+
+bool rt__sweep_span(rt__span *s)
+{
+    uint32_t sg = atomic_load_explicit(&rt__sweepgen, memory_order_relaxed);
+    if (atomic_load_explicit(&s->sweepgen, memory_order_relaxed) != sg - 2)
+        rt__throwf("sweep: span %#lx has sweepgen %u, heap %u", (unsigned long)s->base,
+                   atomic_load(&s->sweepgen), sg);
+    uint32_t nw = rt__span_nwords(s);
+    uint32_t nlive = 0, nbefore = 0;
+    for (uint32_t w = 0; w < nw; w++) {
+        uint64_t before = s->allocbits[w];
+        /* slots below freeindex were handed out since the last sweep */
+        uint32_t lo = w * 64;
+        if (s->freeindex >= lo + 64)
+            before = ~(uint64_t)0;
+        else if (s->freeindex > lo)
+            before |= ((uint64_t)1 << (s->freeindex - lo)) - 1;
+        uint32_t left = s->nelems - lo;
+        if (left < 64)
+            before &= ((uint64_t)1 << left) - 1;
+        uint64_t live = rt__gc_marks64(s, lo);
+        if (live & ~before)
+            rt__throwf("sweep: span %#lx: a free slot is marked (word %u)",
+                       (unsigned long)s->base, w);
+        nbefore += (uint32_t)__builtin_popcountll(before);
+        nlive += (uint32_t)__builtin_popcountll(live);
+        uint64_t dead = before & ~live;
+        s->allocbits[w] = live; /* the marks become the allocation bits */
+        if (dead != 0 && (RT_DEBUG >= 2 || rt__unlikely(rt__debug.allocfreetrace))) {
+            while (dead) {
+                uint32_t i = lo + (uint32_t)__builtin_ctzll(dead);
+                dead &= dead - 1;
+                if (rt__unlikely(rt__debug.allocfreetrace))
+                    rt__tracefree((void *)(s->base + (uintptr_t)i * s->elemsize),
+                                  s->elemsize);
+                if (RT_DEBUG >= 2)
+                    memset((void *)(s->base + (uintptr_t)i * s->elemsize), 0xdb, s->elemsize);
+            }
+        }
+    }
+    count_freed(s, nbefore - nlive);
+    if (nlive == 0) {
+        rt__span_release_objects(s);
+        rt__heap_free_span(s);
+        return false;
+    }
+    memset(s->markbytes, 0, s->bitmarks ? nw * sizeof(uint64_t) : s->nelems);
+    s->freeindex = 0;
+    s->cacheidx = 0;
+    uint64_t free0 = ~s->allocbits[0];
+    if (s->nelems < 64)
+        free0 &= ((uint64_t)1 << s->nelems) - 1;
+    s->alloccache = free0;
+    s->allocated_at_sweep = nlive;
+    if (nbefore != nlive)
+        s->needzero = true;
+    atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
+    return true;
+}
+
+/* Whether a swept small span has a free slot. */
+static bool has_free(const rt__span *s)
+{
+    return s->sizeclass != 0 && s->allocated_at_sweep < s->nelems;
+}
+
+/* Takes one unswept span of c (NULL if none). */
+static rt__span *take_unswept(rt__central *c, int un)
+{
+    rt__lock_acquire(&c->lock);
+    rt__span *s = c->partial[un];
+    if (s != NULL) {
+        rt__span_list_remove(&c->partial[un], s);
+    } else if ((s = c->full[un]) != NULL) {
+        rt__span_list_remove(&c->full[un], s);
+    }
+    rt__lock_release(&c->lock);
+    return s;
+}
+
+static void file_swept(rt__central *c, rt__span *s, int cur)
+{
+    rt__lock_acquire(&c->lock);
+    rt__span_list_push(has_free(s) ? &c->partial[cur] : &c->full[cur], s);
+    rt__lock_release(&c->lock);
+}
+
+rt__span *rt__sweep_for_class(int kind, int cls)
+{
+    rt__central *c = &rt__centrals[kind][cls];
+    int cur = rt__swept_set();
+    rt__span *s;
+    while ((s = take_unswept(c, !cur)) != NULL) {
+        if (!rt__sweep_span(s))
+            continue;
+        if (has_free(s))
+            return s;
+        file_swept(c, s, cur);
+    }
+    return NULL;
+}
+
+/* Sweeps one span of list i (0..2*RT_GC_MAX_CLASSES: the centrals, then
+ * the large spans).  False if that list had none.  In a no-stop region. */
+static bool sweep_one_of(int i, int cur)
+{
+    if (i < 2 * RT_GC_MAX_CLASSES) {
+        rt__central *c = &rt__centrals[i / RT_GC_MAX_CLASSES][i % RT_GC_MAX_CLASSES];
+        rt__span *s = take_unswept(c, !cur);
+        if (s == NULL)
+            return false;
+        if (rt__sweep_span(s))
+            file_swept(c, s, cur);
+        return true;
+    }
+    rt__lock_acquire(&rt__large_lock);
+    rt__span *s = rt__large[!cur];
+    if (s != NULL)
+        rt__span_list_remove(&rt__large[!cur], s);
+    rt__lock_release(&rt__large_lock);
+    if (s == NULL)
+        return false;
+    if (rt__sweep_span(s)) {
+        rt__lock_acquire(&rt__large_lock);
+        rt__span_list_push(&rt__large[cur], s);
+        rt__lock_release(&rt__large_lock);
+    }
+    return true;
+}
+
+static _Atomic int sweep_cursor; /* where sweep_one looks first */
+
+bool rt__sweep_one(void)
+{
+    enum { NLISTS = 2 * RT_GC_MAX_CLASSES + 1 };
+    rt_m *mp = rt__getm();
+    if (mp != NULL)
+        rt__nostop_begin(mp);
+    int cur = rt__swept_set();
+    int start = atomic_load_explicit(&sweep_cursor, memory_order_relaxed);
+    bool swept = false;
+    for (int k = 0; k < NLISTS && !swept; k++) {
+        int i = (start + k) % NLISTS;
+        if (sweep_one_of(i, cur)) {
+            swept = true;
+            if (i != start)
+                atomic_store_explicit(&sweep_cursor, i, memory_order_relaxed);
+        }
+    }
+    if (mp != NULL)
+        rt__nostop_end(mp);
+    return swept;
+}
+
+bool rt__sweep_done(void)
+{
+    int un = !rt__swept_set();
+    for (int k = 0; k < 2; k++)
+        for (int c = 0; c < RT_GC_MAX_CLASSES; c++)
+            if (rt__centrals[k][c].partial[un] || rt__centrals[k][c].full[un])
+                return false;
+    return rt__large[un] == NULL;
+}
+
+void rt__sweep_finish(void)
+{
+    while (rt__sweep_one()) {
+    }
+}
+
+/* ------------------------------------------------- background sweeper --- */
+
+static rt__gc_waiter bgsweep_wait;
+static _Atomic int bgsweep_started;
+static _Atomic int force_pass = -1; /* a forced cycle asked for by sysmon */
+
+static void bgsweep(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        /* The scavenger's forced cycle (it needs a goroutine). */
+        int k = atomic_exchange(&force_pass, -1);
+        if (k >= 0)
+            rt__gc_forced(k);
+        int n = 0;
+        while (rt__sweep_one()) {
+            atomic_fetch_add_explicit(&rt__gcstat.bg_swept, 1, memory_order_relaxed);
+            /* Go's bgsweep yields after every span: sweeping is background
+             * work and must not delay goroutines that are ready. */
+            if (++n % 8 == 0)
+                rt_yield();
+        }
+        rt__gc_wait(&bgsweep_wait, "GC sweep wait");
+    }
+}
+
+void rt__bgsweep_start(void)
+{
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&bgsweep_started, &expect, 1))
+        rt__go_system(bgsweep, NULL);
+}
+
+void rt__bgsweep_wake(void)
+{
+    if (atomic_load(&bgsweep_started))
+        rt__gc_wake(&bgsweep_wait);
+}
+
+bool rt__bgsweep_force(int k)
+{
+    if (!atomic_load(&bgsweep_started))
+        return false;
+    int idle = -1;
+    if (atomic_compare_exchange_strong(&force_pass, &idle, k))
+        rt__gc_wake(&bgsweep_wait);
+    return true; /* or an earlier pass's request is still pending */
+}

@@ -1,0 +1,435 @@
+/*
+ * tests/gc/test_api_finalizer.c -- rt_set_finalizer as runtime.SetFinalizer
+ * (black-box: rt.h and the harness only).
+ *
+ * A finalizer runs once, on a goroutine, after its object has become
+ * unreachable, and gets the object, intact; NULL clears it; a finalizer
+ * that stores its object resurrects it; objects referenced by a finalizable
+ * object are still intact when its finalizer runs; thousands of finalizers
+ * all run.
+ *
+ * Objects are made on helper goroutines that exit, and only hidden copies
+ * (~p) of their addresses are kept, so conservative scanning cannot retain
+ * them by accident (see test_api_roots.c).
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define NOINLINE __attribute__((noinline))
+
+/* ------------------------------------------------------------ helpers -- */
+
+/* ~p is never a heap address: a copy kept this way retains nothing. */
+static inline uintptr_t hide(const void *p) { return ~(uintptr_t)p; }
+static inline void *unhide(uintptr_t h) { return (void *)~h; }
+
+/* Overwrites a few KiB below the caller's frame, where stale pointers from
+ * earlier calls would otherwise stay visible to the conservative scan. */
+NOINLINE static void scrub_stack(void)
+{
+    volatile uintptr_t pad[1024];
+    for (size_t i = 0; i < sizeof pad / sizeof pad[0]; i++)
+        pad[i] = 0;
+}
+
+/* Runs fn(arg) on a goroutine of its own and waits for it to exit. */
+typedef struct {
+    void (*fn)(void *);
+    void *arg;
+    rt_chan *done;
+} helper;
+
+static void helper_main(void *p)
+{
+    helper *h = p;
+    h->fn(h->arg);
+    scrub_stack();
+    int one = 1;
+    rt_chan_send(h->done, &one);
+}
+
+static void on_goroutine(void (*fn)(void *), void *arg)
+{
+    helper h = {fn, arg, rt_chan_make(sizeof(int), 1)};
+    REQUIRE_GT(rt_go(helper_main, &h), 0);
+    REQUIRE(rt_chan_recv(h.done, NULL));
+}
+
+/* Witness objects: word 0 is MAGIC | id, word i is a pattern of (id, i);
+ * no word looks like a heap address.  Ids index the finalizer records. */
+#define MAGIC  0xF1A1000000000000ull
+#define MAGIC2 0xB0B0000000000000ull
+enum { NIDS = 64 };
+static _Atomic int fin_runs[NIDS];
+static _Atomic int fin_intact[NIDS];
+static _Atomic uintptr_t fin_arg[NIDS]; /* hidden */
+static _Atomic int64_t fin_goid[NIDS];
+
+static int runs(unsigned id) { return atomic_load(&fin_runs[id]); }
+
+static uint64_t pat(unsigned id, size_t i)
+{
+    return i == 0 ? MAGIC | id : MAGIC2 ^ ((uint64_t)id << 32) ^ i;
+}
+
+static bool intact(const void *p, size_t size, unsigned id)
+{
+    const uint64_t *w = p;
+    for (size_t i = 0; i < size / 8; i++)
+        if (w[i] != pat(id, i))
+            return false;
+    return true;
+}
+
+static void on_final(void *obj)
+{
+    uint64_t w0 = *(uint64_t *)obj;
+    REQUIRE_MSG((w0 & ~(uint64_t)0xffff) == MAGIC,
+                "finalizer got %p whose word 0 is %#llx", obj,
+                (unsigned long long)w0);
+    unsigned id = (unsigned)(w0 & 0xffff);
+    REQUIRE_LT(id, NIDS);
+    atomic_store(&fin_arg[id], hide(obj));
+    atomic_store(&fin_goid[id], rt_goid());
+    /* payload size is not known here; 64 bytes are always there */
+    atomic_store(&fin_intact[id], intact(obj, 64, id));
+    atomic_fetch_add(&fin_runs[id], 1);
+}
+
+/* A scanned object of size bytes (>= 64) with the pattern and a finalizer. */
+NOINLINE static void *witness(size_t size, unsigned id)
+{
+    uint64_t *p = rt_alloc(size);
+    REQUIRE(p != NULL);
+    for (size_t i = 0; i < size / 8; i++)
+        p[i] = pat(id, i);
+    rt_set_finalizer(p, on_final);
+    return p;
+}
+
+/* The same without pointers. */
+NOINLINE static void *witness_noscan(size_t size, unsigned id)
+{
+    uint64_t *p = rt_alloc_noscan(size);
+    REQUIRE(p != NULL);
+    for (size_t i = 0; i < size / 8; i++)
+        p[i] = pat(id, i);
+    rt_set_finalizer(p, on_final);
+    return p;
+}
+
+/* Garbage of assorted sizes, written, so that an object freed by mistake
+ * is handed out again and overwritten. */
+NOINLINE static void churn(void)
+{
+    static const size_t sizes[] = {16, 48, 64, 128, 1024, 4096, 40000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        for (int i = 0; i < 400; i++) {
+            unsigned char *p = rt_alloc(sizes[k]);
+            memset(p, 0x5a, sizes[k]);
+        }
+}
+
+/* A few rounds of churn and collection; finalizers get time to run. */
+static void collect_rounds(int n)
+{
+    for (int i = 0; i < n; i++) {
+        churn();
+        scrub_stack();
+        rt_gc();
+        rt_sleep(RT_MILLISECOND);
+    }
+}
+
+/* Collects until cond holds; fails after about 400 rounds. */
+#define COLLECT_UNTIL(cond)                                                   \
+    do {                                                                      \
+        int r_ = 0;                                                           \
+        for (; r_ < 400 && !(cond); r_++) {                                   \
+            scrub_stack();                                                    \
+            rt_gc();                                                          \
+            rt_sleep(RT_MILLISECOND);                                         \
+        }                                                                     \
+        REQUIRE_MSG(cond, "%s:%d: not collected after %d cycles: %s",         \
+                    __FILE__, __LINE__, r_, #cond);                           \
+    } while (0)
+
+/* Slots in bss for the tests' roots. */
+
+/* Hidden addresses of the objects made, by id. */
+static _Atomic uintptr_t g_made[NIDS];
+static void *volatile g_slot[8];
+
+/* ------------------------------------------------------- the basics -- */
+
+static void make_three(void *arg)
+{
+    (void)arg;
+    void *a = witness(64, 1), *b = witness_noscan(64, 2), *c = witness(1 << 20, 3);
+    atomic_store(&g_made[1], hide(a));
+    atomic_store(&g_made[2], hide(b));
+    atomic_store(&g_made[3], hide(c));
+    g_slot[0] = a;
+    g_slot[1] = b;
+    g_slot[2] = c;
+}
+
+/* Runs once the object is unreachable, not before; runs once; gets the
+ * object, intact; runs on a goroutine (not on the collector's thread
+ * outside any goroutine). */
+RT_TEST(test_finalizer_runs_once_after_unreachable)
+{
+    on_goroutine(make_three, NULL);
+    collect_rounds(4);
+    for (unsigned id = 1; id <= 3; id++)
+        REQUIRE_MSG(runs(id) == 0,
+                    "finalizer %u ran while the object was reachable", id);
+    g_slot[0] = g_slot[1] = g_slot[2] = NULL;
+    COLLECT_UNTIL(runs(1) == 1 && runs(2) == 1 &&
+                  runs(3) == 1);
+    for (unsigned id = 1; id <= 3; id++) {
+        REQUIRE_MSG(atomic_load(&fin_arg[id]) == atomic_load(&g_made[id]),
+                    "finalizer %u got another object", id);
+        REQUIRE_MSG(atomic_load(&fin_intact[id]), "object %u damaged when its "
+                    "finalizer ran", id);
+        int64_t goid = atomic_load(&fin_goid[id]);
+        REQUIRE_GT(goid, 0);
+        REQUIRE_NE(goid, 1); /* not on goroutine 1 */
+    }
+    collect_rounds(6);
+    for (unsigned id = 1; id <= 3; id++)
+        REQUIRE_MSG(runs(id) == 1, "finalizer %u ran %d times",
+                    id, runs(id));
+}
+
+/* ------------------------------------------------------- NULL clears -- */
+
+static void make_cleared(void *arg)
+{
+    (void)arg;
+    void *a = witness(64, 1);
+    rt_set_finalizer(a, NULL);
+    witness(64, 2); /* the control: dropped at the same time */
+    void *c = witness(40000, 3);
+    rt_set_finalizer(c, NULL);
+}
+
+RT_TEST(test_null_clears_finalizer)
+{
+    on_goroutine(make_cleared, NULL);
+    COLLECT_UNTIL(runs(2) == 1);
+    collect_rounds(6);
+    REQUIRE_EQ(runs(1), 0);
+    REQUIRE_EQ(runs(3), 0);
+}
+
+/* A cleared object is then freed like any other: many of them, cleared,
+ * do not pile up. */
+static void make_cleared_many(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 20000; i++) {
+        void *p = rt_alloc(256);
+        rt_set_finalizer(p, on_final);
+        rt_set_finalizer(p, NULL);
+    }
+}
+
+RT_TEST(test_cleared_objects_are_freed)
+{
+    rt_memstats *ms = malloc(sizeof *ms);
+    rt_gc();
+    rt_read_memstats(ms);
+    uint64_t base = ms->heap_alloc;
+    on_goroutine(make_cleared_many, NULL);
+    scrub_stack();
+    rt_gc();
+    rt_gc();
+    rt_read_memstats(ms);
+    /* 20000 * 256 = 5 MB were allocated; nearly all of it is gone */
+    REQUIRE_LT(ms->heap_alloc, base + 1000 * 256);
+    free(ms);
+    for (unsigned id = 0; id < NIDS; id++)
+        REQUIRE_EQ(runs(id), 0);
+}
+
+/* ----------------------------------------------------------- resurrection -- */
+
+static void *volatile g_resurrected;
+static _Atomic int resurrect_runs;
+
+static int resurrect_count(void) { return atomic_load(&resurrect_runs); }
+
+static void on_final_again(void *obj)
+{
+    (void)obj;
+    atomic_fetch_add(&resurrect_runs, 100);
+}
+
+static void resurrect(void *obj)
+{
+    atomic_fetch_add(&resurrect_runs, 1);
+    g_resurrected = obj;
+}
+
+static void make_resurrecting(void *arg)
+{
+    (void)arg;
+    uint64_t *p = rt_alloc(128);
+    for (size_t i = 0; i < 16; i++)
+        p[i] = pat(7, i);
+    rt_set_finalizer(p, resurrect);
+}
+
+RT_TEST(test_finalizer_resurrects_object)
+{
+    on_goroutine(make_resurrecting, NULL);
+    COLLECT_UNTIL(resurrect_count() == 1);
+    /* Stored by its finalizer: alive, and never freed under us. */
+    collect_rounds(8);
+    REQUIRE(g_resurrected != NULL);
+    REQUIRE_MSG(intact(g_resurrected, 128, 7),
+                "resurrected object was freed and reused");
+    REQUIRE_EQ(resurrect_count(), 1); /* a finalizer runs once */
+    /* Armed again (Go allows SetFinalizer on a resurrected object) and
+     * dropped: finalized a second time. */
+    rt_set_finalizer(g_resurrected, on_final_again);
+    g_resurrected = NULL;
+    COLLECT_UNTIL(resurrect_count() == 101);
+}
+
+/* ------------------------------------------------- objects referenced -- */
+
+/* A (finalizer) -> B (finalizer), A -> C (none).  When A's finalizer runs,
+ * B and C are still intact (they are reachable from A), and B's finalizer
+ * has not run (Go: only once A is freed). */
+static _Atomic int order_ok = -1;
+static _Atomic uintptr_t g_b_hidden;
+
+static int order_result(void) { return atomic_load(&order_ok); }
+
+static void on_final_a(void *obj)
+{
+    void **a = obj;
+    bool ok = a[0] != NULL && a[1] != NULL && intact(a[0], 64, 2) &&
+              intact(a[1], 4096, 3) && runs(2) == 0 &&
+              hide(a[0]) == atomic_load(&g_b_hidden);
+    atomic_store(&order_ok, ok);
+}
+
+static void make_chain(void *arg)
+{
+    (void)arg;
+    void **a = rt_alloc(64);
+    a[0] = witness(64, 2);
+    atomic_store(&g_b_hidden, hide(a[0]));
+    uint64_t *c = rt_alloc(4096);
+    for (size_t i = 0; i < 512; i++)
+        c[i] = pat(3, i);
+    a[1] = c;
+    rt_set_finalizer(a, on_final_a);
+}
+
+RT_TEST(test_finalizer_sees_referenced_objects)
+{
+    on_goroutine(make_chain, NULL);
+    COLLECT_UNTIL(order_result() != -1);
+    REQUIRE_MSG(atomic_load(&order_ok) == 1,
+                "A's finalizer found B or C freed, or B finalized first");
+    /* then B goes too */
+    COLLECT_UNTIL(runs(2) == 1);
+}
+
+/* ------------------------------------------------------------- many -- */
+
+static _Atomic int many_runs;
+static _Atomic int many_bad;
+
+static int many_count(void) { return atomic_load(&many_runs); }
+static int many_bad_count(void) { return atomic_load(&many_bad); }
+
+static void on_final_many(void *obj)
+{
+    uint64_t *w = obj;
+    if (w[0] != (MAGIC ^ (uintptr_t)obj))
+        atomic_fetch_add(&many_bad, 1);
+    atomic_fetch_add(&many_runs, 1);
+}
+
+enum { MANY = 20000 };
+
+static void make_many(void *arg)
+{
+    (void)arg;
+    static const size_t sizes[] = {16, 32, 64, 200, 1024, 5000, 40000};
+    for (int i = 0; i < MANY; i++) {
+        size_t n = sizes[i % 7];
+        if (n == 40000 && i % 70 != 6)
+            n = 512; /* a few large ones only */
+        uint64_t *p = i % 3 == 0 ? rt_alloc_noscan(n) : rt_alloc(n);
+        p[0] = MAGIC ^ (uintptr_t)p;
+        rt_set_finalizer(p, on_final_many);
+    }
+}
+
+RT_TEST(test_many_finalizers_all_run)
+{
+    on_goroutine(make_many, NULL);
+    COLLECT_UNTIL(many_count() == MANY);
+    REQUIRE_EQ(many_bad_count(), 0);
+    collect_rounds(2);
+    REQUIRE_EQ(many_count(), MANY);
+}
+
+/* Finalizers may allocate, and objects made by a finalizer are collected
+ * like any others. */
+static _Atomic int alloc_runs;
+
+static int alloc_count(void) { return atomic_load(&alloc_runs); }
+
+static void on_final_alloc(void *obj)
+{
+    (void)obj;
+    for (int i = 0; i < 100; i++) {
+        void *p = rt_alloc(128);
+        memset(p, 1, 128);
+    }
+    if (atomic_fetch_add(&alloc_runs, 1) == 0)
+        witness(64, 9); /* dropped at once: finalized in a later cycle */
+}
+
+static void make_allocating(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 100; i++)
+        rt_set_finalizer(rt_alloc(64), on_final_alloc);
+}
+
+RT_TEST(test_finalizer_may_allocate)
+{
+    on_goroutine(make_allocating, NULL);
+    COLLECT_UNTIL(alloc_count() == 100);
+    COLLECT_UNTIL(runs(9) == 1);
+}
+
+/* ---------------------------------------------------------------- main -- */
+
+int main(int argc, char **argv)
+{
+    Suite *s = suite_create("gc_api_finalizer");
+    TCase *tc = tcase_create("finalizer");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_finalizer_runs_once_after_unreachable);
+    tcase_add_test(tc, test_null_clears_finalizer);
+    tcase_add_test(tc, test_cleared_objects_are_freed);
+    tcase_add_test(tc, test_finalizer_resurrects_object);
+    tcase_add_test(tc, test_finalizer_sees_referenced_objects);
+    tcase_add_test(tc, test_many_finalizers_all_run);
+    tcase_add_test(tc, test_finalizer_may_allocate);
+    suite_add_tcase(s, tc);
+    return harness_main(argc, argv, s, NULL);
+}

@@ -1,0 +1,554 @@
+/*
+ * tests/gc/test_api_memstats.c -- rt_read_memstats, rt_new and
+ * rt_new_array, and runtime objects in the collected heap (channels,
+ * rt_pool), black-box: rt.h and the harness only.
+ *
+ * Memstats: every field plausible and consistent with the others (also
+ * while other goroutines allocate), the cycle counters and pause records
+ * move with rt_gc, by_size follows allocations and frees.  rt_new and
+ * rt_new_array give zeroed, scanned memory of the right size; an
+ * overflowing rt_new_array and an impossible size are fatal errors.
+ * Channels are collected once unreachable; objects in an rt_pool are not
+ * freed under it, and the pool is emptied by collections.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define NOINLINE __attribute__((noinline))
+
+/* ------------------------------------------------------------ helpers -- */
+
+/* ~p is never a heap address: a copy kept this way retains nothing. */
+static inline uintptr_t hide(const void *p) { return ~(uintptr_t)p; }
+static inline void *unhide(uintptr_t h) { return (void *)~h; }
+
+/* Overwrites a few KiB below the caller's frame, where stale pointers from
+ * earlier calls would otherwise stay visible to the conservative scan. */
+NOINLINE static void scrub_stack(void)
+{
+    volatile uintptr_t pad[1024];
+    for (size_t i = 0; i < sizeof pad / sizeof pad[0]; i++)
+        pad[i] = 0;
+}
+
+/* Runs fn(arg) on a goroutine of its own and waits for it to exit. */
+typedef struct {
+    void (*fn)(void *);
+    void *arg;
+    rt_chan *done;
+} helper;
+
+static void helper_main(void *p)
+{
+    helper *h = p;
+    h->fn(h->arg);
+    scrub_stack();
+    int one = 1;
+    rt_chan_send(h->done, &one);
+}
+
+static void on_goroutine(void (*fn)(void *), void *arg)
+{
+    helper h = {fn, arg, rt_chan_make(sizeof(int), 1)};
+    REQUIRE_GT(rt_go(helper_main, &h), 0);
+    REQUIRE(rt_chan_recv(h.done, NULL));
+}
+
+/* Witness objects: word 0 is MAGIC | id, word i is a pattern of (id, i);
+ * no word looks like a heap address.  Ids index the finalizer records. */
+#define MAGIC  0xF1A1000000000000ull
+#define MAGIC2 0xB0B0000000000000ull
+enum { NIDS = 64 };
+static _Atomic int fin_runs[NIDS];
+static _Atomic int fin_intact[NIDS];
+static _Atomic uintptr_t fin_arg[NIDS]; /* hidden */
+
+static int runs(unsigned id) { return atomic_load(&fin_runs[id]); }
+
+static uint64_t pat(unsigned id, size_t i)
+{
+    return i == 0 ? MAGIC | id : MAGIC2 ^ ((uint64_t)id << 32) ^ i;
+}
+
+static bool intact(const void *p, size_t size, unsigned id)
+{
+    const uint64_t *w = p;
+    for (size_t i = 0; i < size / 8; i++)
+        if (w[i] != pat(id, i))
+            return false;
+    return true;
+}
+
+static void on_final(void *obj)
+{
+    uint64_t w0 = *(uint64_t *)obj;
+    REQUIRE_MSG((w0 & ~(uint64_t)0xffff) == MAGIC,
+                "finalizer got %p whose word 0 is %#llx", obj,
+                (unsigned long long)w0);
+    unsigned id = (unsigned)(w0 & 0xffff);
+    REQUIRE_LT(id, NIDS);
+    atomic_store(&fin_arg[id], hide(obj));
+    /* payload size is not known here; 64 bytes are always there */
+    atomic_store(&fin_intact[id], intact(obj, 64, id));
+    atomic_fetch_add(&fin_runs[id], 1);
+}
+
+/* A scanned object of size bytes (>= 64) with the pattern and a finalizer. */
+NOINLINE static void *witness(size_t size, unsigned id)
+{
+    uint64_t *p = rt_alloc(size);
+    REQUIRE(p != NULL);
+    for (size_t i = 0; i < size / 8; i++)
+        p[i] = pat(id, i);
+    rt_set_finalizer(p, on_final);
+    return p;
+}
+
+/* Garbage of assorted sizes, written, so that an object freed by mistake
+ * is handed out again and overwritten. */
+NOINLINE static void churn(void)
+{
+    static const size_t sizes[] = {16, 48, 64, 128, 1024, 4096, 40000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        for (int i = 0; i < 400; i++) {
+            unsigned char *p = rt_alloc(sizes[k]);
+            memset(p, 0x5a, sizes[k]);
+        }
+}
+
+/* A few rounds of churn and collection; finalizers get time to run. */
+static void collect_rounds(int n)
+{
+    for (int i = 0; i < n; i++) {
+        churn();
+        scrub_stack();
+        rt_gc();
+        rt_sleep(RT_MILLISECOND);
+    }
+}
+
+/* Collects until cond holds; fails after about 400 rounds. */
+#define COLLECT_UNTIL(cond)                                                   \
+    do {                                                                      \
+        int r_ = 0;                                                           \
+        for (; r_ < 400 && !(cond); r_++) {                                   \
+            scrub_stack();                                                    \
+            rt_gc();                                                          \
+            rt_sleep(RT_MILLISECOND);                                         \
+        }                                                                     \
+        REQUIRE_MSG(cond, "%s:%d: not collected after %d cycles: %s",         \
+                    __FILE__, __LINE__, r_, #cond);                           \
+    } while (0)
+
+/* Slots in bss for the tests' roots. */
+static void *volatile g_slot[8];
+
+#define MiB ((size_t)1 << 20)
+
+static rt_memstats *stats(void)
+{
+    static rt_memstats ms;
+    rt_read_memstats(&ms);
+    return &ms;
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The invariants that hold in every snapshot. */
+static void check_consistent(const rt_memstats *ms)
+{
+    REQUIRE_EQ(ms->alloc, ms->heap_alloc);
+    REQUIRE_GE(ms->total_alloc, ms->heap_alloc);
+    REQUIRE_EQ(ms->lookups, 0);
+    REQUIRE_GE(ms->mallocs, ms->frees);
+    REQUIRE_EQ(ms->mallocs - ms->frees, ms->heap_objects);
+    REQUIRE_LE(ms->heap_alloc, ms->heap_inuse);
+    REQUIRE_LE(ms->heap_inuse + ms->heap_idle, ms->heap_sys);
+    REQUIRE_LE(ms->heap_released, ms->heap_idle);
+    REQUIRE_LE(ms->stack_inuse, ms->stack_sys);
+    REQUIRE_LE(ms->mspan_inuse, ms->mspan_sys);
+    REQUIRE_LE(ms->mcache_inuse, ms->mcache_sys);
+    REQUIRE_GE(ms->sys, ms->heap_sys + ms->stack_sys);
+    REQUIRE_GE(ms->sys, ms->heap_sys + ms->stack_sys + ms->mspan_sys +
+                            ms->mcache_sys + ms->buckhash_sys + ms->gc_sys +
+                            ms->other_sys);
+    REQUIRE_EQ(ms->by_size[0].size, 0); /* Go: BySize[0] is the 0 class */
+    uint64_t by_size_mallocs = 0;
+    for (int i = 1; i < RT_MEMSTATS_NSIZE; i++) {
+        REQUIRE_MSG(ms->by_size[i].size > ms->by_size[i - 1].size,
+                    "by_size[%d].size %u after %u", i, ms->by_size[i].size,
+                    ms->by_size[i - 1].size);
+        REQUIRE_GE(ms->by_size[i].mallocs, ms->by_size[i].frees);
+        by_size_mallocs += ms->by_size[i].mallocs;
+    }
+    REQUIRE_LE(by_size_mallocs, ms->mallocs);
+    if (ms->num_gc > 0) {
+        REQUIRE_GT(ms->pause_ns[(ms->num_gc - 1) % 256], 0);
+        REQUIRE_GT(ms->last_gc, 0);
+    }
+}
+
+/* ------------------------------------------------------------ memstats -- */
+
+RT_TEST(test_memstats_at_start)
+{
+    rt_memstats *ms = stats();
+    check_consistent(ms);
+    REQUIRE(ms->enable_gc);
+    REQUIRE(!ms->debug_gc);
+    REQUIRE_EQ(ms->num_gc, 0);
+    REQUIRE_EQ(ms->last_gc, 0);
+    REQUIRE_EQ(ms->pause_total_ns, 0);
+    REQUIRE_GT(ms->sys, 0);
+    REQUIRE_GT(ms->stack_inuse, 0); /* this goroutine's stack at least */
+    REQUIRE_GE(ms->next_gc, 4 * MiB);
+}
+
+RT_TEST(test_memstats_follow_cycles)
+{
+    for (int round = 1; round <= 5; round++) {
+        for (int i = 0; i < 1000; i++)
+            rt_alloc(100);
+        rt_memstats before = *stats();
+        uint64_t t0 = wall_ns();
+        rt_gc();
+        uint64_t t1 = wall_ns();
+        rt_memstats *ms = stats();
+        check_consistent(ms);
+        REQUIRE_EQ(ms->num_gc, before.num_gc + 1);
+        uint64_t pause = ms->pause_ns[(ms->num_gc - 1) % 256];
+        REQUIRE_GT(pause, 0);
+        REQUIRE_LT(pause, 10ull * 1000000000ull);
+        REQUIRE_GE(ms->pause_total_ns, before.pause_total_ns + pause);
+        /* last_gc: the end of this cycle, on the wall clock */
+        REQUIRE_MSG(ms->last_gc + 100 * 1000000ull >= t0 &&
+                        ms->last_gc <= t1 + 100 * 1000000ull,
+                    "last_gc %llu, cycle between %llu and %llu",
+                    (unsigned long long)ms->last_gc, (unsigned long long)t0,
+                    (unsigned long long)t1);
+        REQUIRE_GE(ms->last_gc, before.last_gc);
+        REQUIRE_GE(ms->total_alloc, before.total_alloc);
+        REQUIRE_GE(ms->frees, before.frees + 900); /* the 1000 objects */
+    }
+    /* pause_total_ns is the sum of the pauses while num_gc <= 256 */
+    rt_memstats *ms = stats();
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < ms->num_gc; i++)
+        sum += ms->pause_ns[i];
+    REQUIRE_EQ(sum, ms->pause_total_ns);
+}
+
+static void alloc_counted(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000; i++)
+        rt_alloc(64);
+    g_slot[0] = rt_alloc_noscan(64 * MiB);
+}
+
+static void alloc_24(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 500; i++)
+        rt_alloc(24);
+}
+
+RT_TEST(test_memstats_count_allocations)
+{
+    rt_memstats a = *stats();
+    on_goroutine(alloc_counted, NULL);
+    rt_memstats b = *stats();
+    check_consistent(&b);
+    REQUIRE_GE(b.mallocs - a.mallocs, 1001);
+    REQUIRE_GE(b.total_alloc - a.total_alloc, 64000 + 64 * MiB);
+    REQUIRE_GE(b.heap_alloc, 64 * MiB);
+    REQUIRE_GE(b.heap_sys, 64 * MiB);
+    REQUIRE_GE(b.heap_inuse, 64 * MiB);
+    int k64 = -1;
+    for (int i = 0; i < RT_MEMSTATS_NSIZE; i++)
+        if (b.by_size[i].size == 64)
+            k64 = i;
+    REQUIRE_MSG(k64 > 0, "no 64-byte class in by_size");
+    REQUIRE_GE(b.by_size[k64].mallocs - a.by_size[k64].mallocs, 1000);
+    /* 24-byte requests count in the smallest class that holds them */
+    int k24 = 1;
+    while (b.by_size[k24].size < 24)
+        k24++;
+    on_goroutine(alloc_24, NULL);
+    rt_memstats c = *stats();
+    REQUIRE_GE(c.by_size[k24].mallocs - b.by_size[k24].mallocs, 500);
+    g_slot[0] = NULL;
+    scrub_stack();
+    rt_gc();
+    rt_gc();
+    rt_memstats d = *stats();
+    check_consistent(&d);
+    REQUIRE_GE(d.by_size[k64].frees - a.by_size[k64].frees, 900);
+    REQUIRE_GE(d.by_size[k24].frees - a.by_size[k24].frees, 450);
+    REQUIRE_LT(d.heap_alloc, c.heap_alloc - 60 * MiB);
+}
+
+/* Snapshots are consistent while other goroutines allocate and collect. */
+static _Atomic int stop_alloc;
+
+static void allocator(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    for (uint64_t i = 0; !atomic_load(&stop_alloc); i++) {
+        size_t n = 16 + (i * 7919 + id * 104729) % 5000;
+        volatile char *p = (i & 1) ? rt_alloc(n) : rt_alloc_noscan(n);
+        p[0] = 1;
+        if (i % 50000 == 0 && id == 0)
+            rt_gc();
+        if (i % 1000 == 0)
+            rt_yield();
+    }
+    atomic_fetch_add(&stop_alloc, 1);
+}
+
+RT_TEST(test_memstats_consistent_under_load)
+{
+    for (uintptr_t i = 0; i < 4; i++)
+        REQUIRE_GT(rt_go(allocator, (void *)i), 0);
+    uint32_t ngc0 = stats()->num_gc;
+    int64_t end = rt_nanotime() + RT_SECOND;
+    for (int i = 0; rt_nanotime() < end || i < 100; i++) {
+        rt_memstats ms = *stats();
+        check_consistent(&ms);
+        rt_sleep(RT_MILLISECOND);
+    }
+    atomic_store(&stop_alloc, 1);
+    WAIT_UNTIL(atomic_load(&stop_alloc) == 5);
+    REQUIRE_GT(stats()->num_gc, ngc0);
+}
+
+/* pause_ns is a ring of 256: cycle n writes index (n - 1) % 256. */
+RT_TEST(test_pause_ring_wraps)
+{
+    for (int i = 0; i < 300; i++)
+        rt_gc();
+    rt_memstats *ms = stats();
+    check_consistent(ms);
+    REQUIRE_GE(ms->num_gc, 300);
+    for (int i = 0; i < 256; i++)
+        REQUIRE_GT(ms->pause_ns[i], 0);
+    uint64_t sum = 0;
+    for (int i = 0; i < 256; i++)
+        sum += ms->pause_ns[i];
+    REQUIRE_GT(ms->pause_total_ns, sum); /* older pauses count too */
+}
+
+/* ------------------------------------------------------- rt_new & co -- */
+
+typedef struct thing {
+    int a;
+    double b;
+    char name[100];
+    void *ref;
+} thing;
+
+static const thing zero_thing;
+static _Atomic uint64_t new_alloc_delta[2];
+
+static void make_things(void *arg)
+{
+    (void)arg;
+    uint64_t t0 = stats()->total_alloc;
+    thing *t = rt_new(thing);
+    atomic_store(&new_alloc_delta[0], stats()->total_alloc - t0);
+    REQUIRE(t != NULL);
+    REQUIRE(memcmp(t, &zero_thing, sizeof *t) == 0);
+    memset(t, 0x77, sizeof *t);
+    t->ref = witness(64, 1); /* scanned: t keeps it */
+    g_slot[0] = t;
+
+    t0 = stats()->total_alloc;
+    thing *arr = rt_new_array(thing, 1000);
+    atomic_store(&new_alloc_delta[1], stats()->total_alloc - t0);
+    REQUIRE(arr != NULL);
+    for (int i = 0; i < 1000; i++)
+        REQUIRE(memcmp(&arr[i], &zero_thing, sizeof zero_thing) == 0);
+    memset(arr, 0x55, 1000 * sizeof(thing));
+    arr[999].ref = witness(64, 2); /* the last element is scanned too */
+    g_slot[1] = arr;
+    REQUIRE(rt_new_array(thing, 0) != NULL);
+    REQUIRE(rt_new_array(char, 1) != NULL);
+}
+
+RT_TEST(test_rt_new_zeroed_sized_scanned)
+{
+    on_goroutine(make_things, NULL);
+    uint64_t d0 = atomic_load(&new_alloc_delta[0]);
+    uint64_t d1 = atomic_load(&new_alloc_delta[1]);
+    REQUIRE_GE(d0, sizeof(thing));
+    REQUIRE_GE(d1, 1000 * sizeof(thing));
+    collect_rounds(3);
+    REQUIRE_EQ(runs(1), 0);
+    REQUIRE_EQ(runs(2), 0);
+    REQUIRE(intact(((thing *)g_slot[0])->ref, 64, 1));
+    REQUIRE(intact(((thing *)g_slot[1])[999].ref, 64, 2));
+    g_slot[0] = g_slot[1] = NULL;
+    COLLECT_UNTIL(runs(1) == 1 && runs(2) == 1);
+}
+
+START_TEST(test_rt_new_array_overflow_is_fatal)
+{
+    expect_fatal("new_array_overflow", "rt_new_array: len out of range");
+}
+END_TEST
+
+START_TEST(test_impossible_sizes_are_fatal)
+{
+    expect_fatal("alloc_size_max", "out of memory");
+    expect_fatal("alloc_noscan_huge", "out of memory");
+    expect_fatal("alloc_1tib", "out of memory");
+}
+END_TEST
+
+static volatile size_t g_count;
+
+static int scenario(int argc, char **argv)
+{
+    (void)argc;
+    const char *name = argv[2];
+    void *p = NULL;
+    if (strcmp(name, "new_array_overflow") == 0) {
+        g_count = SIZE_MAX / sizeof(thing) + 1;
+        p = rt_new_array(thing, g_count);
+    } else if (strcmp(name, "alloc_size_max") == 0) {
+        g_count = SIZE_MAX;
+        p = rt_alloc(g_count);
+    } else if (strcmp(name, "alloc_noscan_huge") == 0) {
+        g_count = SIZE_MAX - 4096;
+        p = rt_alloc_noscan(g_count);
+    } else if (strcmp(name, "alloc_1tib") == 0) {
+        g_count = (size_t)1 << 40;
+        p = rt_alloc(g_count);
+    }
+    /* not reached: print what came back */
+    fprintf(stderr, "scenario %s returned %p\n", name, p);
+    return 0;
+}
+
+/* ------------------------------------------------------------- channels -- */
+
+enum { NCHAN = 20000 };
+
+static void make_channels(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < NCHAN; i++) {
+        rt_chan *c = rt_chan_make(sizeof(int64_t), 4);
+        int64_t v = i;
+        rt_chan_send(c, &v); /* not empty */
+        if (i % 2 == 0) { /* some closed, some unbuffered */
+            rt_chan_close(c);
+            rt_chan_make(sizeof(void *), 0);
+        }
+    }
+}
+
+RT_TEST(test_unreachable_channels_are_collected)
+{
+    rt_gc();
+    rt_memstats a = *stats();
+    on_goroutine(make_channels, NULL);
+    rt_memstats b = *stats();
+    REQUIRE_GE(b.mallocs - a.mallocs, NCHAN);
+    scrub_stack();
+    rt_gc();
+    rt_gc();
+    rt_memstats c = *stats();
+    REQUIRE_MSG(c.frees - a.frees >= NCHAN, "%llu objects freed after %d "
+                "channels were dropped", (unsigned long long)(c.frees - a.frees),
+                NCHAN * 3 / 2);
+    REQUIRE_MSG(c.heap_objects <= a.heap_objects + NCHAN / 20,
+                "%llu objects live before, %llu after the dropped channels",
+                (unsigned long long)a.heap_objects,
+                (unsigned long long)c.heap_objects);
+}
+
+/* -------------------------------------------------------------- rt_pool -- */
+
+static rt_pool g_pool;
+
+static void fill_pool(void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; i < 8; i++)
+        rt_pool_put(&g_pool, witness(64, 10 + i));
+}
+
+static void drain_pool_once(void *arg)
+{
+    (void)arg;
+    void *got[8];
+    int n = 0;
+    void *p;
+    while (n < 8 && (p = rt_pool_get(&g_pool)) != NULL) {
+        unsigned id = (unsigned)(*(uint64_t *)p & 0xffff);
+        REQUIRE_MSG(id >= 10 && id < 18 && intact(p, 64, id),
+                    "rt_pool_get returned a freed object after a collection");
+        REQUIRE_EQ(runs(id), 0);
+        got[n++] = p;
+    }
+    while (n > 0)
+        rt_pool_put(&g_pool, got[--n]);
+    memset(got, 0, sizeof got);
+}
+
+static void get_nothing(void *arg)
+{
+    (void)arg;
+    REQUIRE(rt_pool_get(&g_pool) == NULL);
+}
+
+RT_TEST(test_pool_objects_not_freed_and_pool_emptied)
+{
+    on_goroutine(fill_pool, NULL);
+    /* Whatever the pool still hands out after a cycle is intact. */
+    churn();
+    rt_gc();
+    churn();
+    on_goroutine(drain_pool_once, NULL);
+    /* Two more cycles empty it (Go: primary, then victim cache). */
+    rt_gc();
+    rt_gc();
+    on_goroutine(get_nothing, NULL);
+    COLLECT_UNTIL(runs(10) + runs(11) +
+                      runs(12) + runs(13) +
+                      runs(14) + runs(15) +
+                      runs(16) + runs(17) ==
+                  8);
+}
+
+/* ---------------------------------------------------------------- main -- */
+
+int main(int argc, char **argv)
+{
+    Suite *s = suite_create("gc_api_memstats");
+    TCase *tc = tcase_create("memstats");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_memstats_at_start);
+    tcase_add_test(tc, test_memstats_follow_cycles);
+    tcase_add_test(tc, test_memstats_count_allocations);
+    tcase_add_test(tc, test_memstats_consistent_under_load);
+    tcase_add_test(tc, test_pause_ring_wraps);
+    tcase_add_test(tc, test_rt_new_zeroed_sized_scanned);
+    tcase_add_test(tc, test_rt_new_array_overflow_is_fatal);
+    tcase_add_test(tc, test_impossible_sizes_are_fatal);
+    tcase_add_test(tc, test_unreachable_channels_are_collected);
+    tcase_add_test(tc, test_pool_objects_not_freed_and_pool_emptied);
+    suite_add_tcase(s, tc);
+    return harness_main(argc, argv, s, scenario);
+}

@@ -1,0 +1,472 @@
+/*
+ * tests/gc/test_api_reclaim.c -- garbage is reclaimed (black-box: rt.h and
+ * the harness only).
+ *
+ * After rt_gc the frees counter has risen and heap_alloc is back near the
+ * live size; allocating 4 GiB of garbage in 1 MiB and in 64-byte pieces
+ * keeps the heap bounded; 256 MiB and 100 MiB objects come zeroed, work and
+ * are reclaimed; rt_free_os_memory gives pages back (RSS falls,
+ * heap_released rises); memory handed out again after a collection is
+ * zeroed.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define NOINLINE __attribute__((noinline))
+
+/* ------------------------------------------------------------ helpers -- */
+
+/* ~p is never a heap address: a copy kept this way retains nothing. */
+static inline uintptr_t hide(const void *p) { return ~(uintptr_t)p; }
+static inline void *unhide(uintptr_t h) { return (void *)~h; }
+
+/* Overwrites a few KiB below the caller's frame, where stale pointers from
+ * earlier calls would otherwise stay visible to the conservative scan. */
+NOINLINE static void scrub_stack(void)
+{
+    volatile uintptr_t pad[1024];
+    for (size_t i = 0; i < sizeof pad / sizeof pad[0]; i++)
+        pad[i] = 0;
+}
+
+/* Runs fn(arg) on a goroutine of its own and waits for it to exit. */
+typedef struct {
+    void (*fn)(void *);
+    void *arg;
+    rt_chan *done;
+} helper;
+
+static void helper_main(void *p)
+{
+    helper *h = p;
+    h->fn(h->arg);
+    scrub_stack();
+    int one = 1;
+    rt_chan_send(h->done, &one);
+}
+
+static void on_goroutine(void (*fn)(void *), void *arg)
+{
+    helper h = {fn, arg, rt_chan_make(sizeof(int), 1)};
+    REQUIRE_GT(rt_go(helper_main, &h), 0);
+    REQUIRE(rt_chan_recv(h.done, NULL));
+}
+
+/* Witness objects: word 0 is MAGIC | id, word i is a pattern of (id, i);
+ * no word looks like a heap address.  Ids index the finalizer records. */
+#define MAGIC  0xF1A1000000000000ull
+#define MAGIC2 0xB0B0000000000000ull
+enum { NIDS = 64 };
+static _Atomic int fin_runs[NIDS];
+static _Atomic int fin_intact[NIDS];
+static _Atomic uintptr_t fin_arg[NIDS]; /* hidden */
+
+static int runs(unsigned id) { return atomic_load(&fin_runs[id]); }
+
+static uint64_t pat(unsigned id, size_t i)
+{
+    return i == 0 ? MAGIC | id : MAGIC2 ^ ((uint64_t)id << 32) ^ i;
+}
+
+static bool intact(const void *p, size_t size, unsigned id)
+{
+    const uint64_t *w = p;
+    for (size_t i = 0; i < size / 8; i++)
+        if (w[i] != pat(id, i))
+            return false;
+    return true;
+}
+
+static void on_final(void *obj)
+{
+    uint64_t w0 = *(uint64_t *)obj;
+    REQUIRE_MSG((w0 & ~(uint64_t)0xffff) == MAGIC,
+                "finalizer got %p whose word 0 is %#llx", obj,
+                (unsigned long long)w0);
+    unsigned id = (unsigned)(w0 & 0xffff);
+    REQUIRE_LT(id, NIDS);
+    atomic_store(&fin_arg[id], hide(obj));
+    /* payload size is not known here; 64 bytes are always there */
+    atomic_store(&fin_intact[id], intact(obj, 64, id));
+    atomic_fetch_add(&fin_runs[id], 1);
+}
+
+/* A scanned object of size bytes (>= 64) with the pattern and a finalizer. */
+NOINLINE static void *witness(size_t size, unsigned id)
+{
+    uint64_t *p = rt_alloc(size);
+    REQUIRE(p != NULL);
+    for (size_t i = 0; i < size / 8; i++)
+        p[i] = pat(id, i);
+    rt_set_finalizer(p, on_final);
+    return p;
+}
+
+/* Garbage of assorted sizes, written, so that an object freed by mistake
+ * is handed out again and overwritten. */
+NOINLINE static void churn(void)
+{
+    static const size_t sizes[] = {16, 48, 64, 128, 1024, 4096, 40000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        for (int i = 0; i < 400; i++) {
+            unsigned char *p = rt_alloc(sizes[k]);
+            memset(p, 0x5a, sizes[k]);
+        }
+}
+
+/* A few rounds of churn and collection; finalizers get time to run. */
+static void collect_rounds(int n)
+{
+    for (int i = 0; i < n; i++) {
+        churn();
+        scrub_stack();
+        rt_gc();
+        rt_sleep(RT_MILLISECOND);
+    }
+}
+
+/* Collects until cond holds; fails after about 400 rounds. */
+#define COLLECT_UNTIL(cond)                                                   \
+    do {                                                                      \
+        int r_ = 0;                                                           \
+        for (; r_ < 400 && !(cond); r_++) {                                   \
+            scrub_stack();                                                    \
+            rt_gc();                                                          \
+            rt_sleep(RT_MILLISECOND);                                         \
+        }                                                                     \
+        REQUIRE_MSG(cond, "%s:%d: not collected after %d cycles: %s",         \
+                    __FILE__, __LINE__, r_, #cond);                           \
+    } while (0)
+
+/* Slots in bss for the tests' roots. */
+static void *volatile g_slot[8];
+
+#define MiB ((size_t)1 << 20)
+
+static rt_memstats *stats(void)
+{
+    static rt_memstats ms; /* bss: plain numbers, retains nothing */
+    rt_read_memstats(&ms);
+    return &ms;
+}
+
+/* ---------------------------------------------------- garbage goes away -- */
+
+enum { SMALL_N = 100000, MID_N = 1000 };
+
+static void make_garbage(void *arg)
+{
+    (void)arg;
+    void **head = NULL;
+    for (int i = 0; i < SMALL_N; i++) {
+        void **p = rt_alloc(64);
+        p[0] = head;
+        head = p;
+    }
+    for (int i = 0; i < MID_N; i++) {
+        void **p = rt_alloc(10 << 10);
+        p[0] = head;
+        head = p;
+    }
+}
+
+RT_TEST(test_garbage_is_reclaimed)
+{
+    rt_gc();
+    rt_memstats ms0 = *stats();
+    on_goroutine(make_garbage, NULL);
+    rt_memstats ms1 = *stats();
+    REQUIRE_GE(ms1.mallocs - ms0.mallocs, SMALL_N + MID_N);
+    scrub_stack();
+    rt_gc();
+    rt_gc();
+    rt_memstats ms2 = *stats();
+    REQUIRE_GE(ms2.num_gc, ms0.num_gc + 2);
+    REQUIRE_MSG(ms2.frees - ms0.frees >= (SMALL_N + MID_N) * 95ull / 100,
+                "only %llu of %d objects freed",
+                (unsigned long long)(ms2.frees - ms0.frees), SMALL_N + MID_N);
+    /* 16 MB were allocated; the heap is back where it was (1 MB slack) */
+    REQUIRE_MSG(ms2.heap_alloc <= ms0.heap_alloc + MiB,
+                "heap_alloc %llu after collection, %llu before the garbage",
+                (unsigned long long)ms2.heap_alloc,
+                (unsigned long long)ms0.heap_alloc);
+    REQUIRE_LE(ms2.heap_objects, ms0.heap_objects + (SMALL_N + MID_N) / 100);
+}
+
+/* heap_alloc after a collection is the live size. */
+enum { LIVE_BLOCKS = 4096, LIVE_BLOCK = 4096 };
+static void *volatile g_live[LIVE_BLOCKS];
+
+static void make_live_and_garbage(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < LIVE_BLOCKS; i++) {
+        g_live[i] = rt_alloc(LIVE_BLOCK);
+        for (int k = 0; k < 16; k++) /* garbage between the live blocks */
+            memset(rt_alloc(LIVE_BLOCK), 0x33, LIVE_BLOCK);
+    }
+}
+
+RT_TEST(test_heap_alloc_falls_to_live_size)
+{
+    rt_gc();
+    uint64_t base = stats()->heap_alloc;
+    on_goroutine(make_live_and_garbage, NULL);
+    scrub_stack();
+    rt_gc();
+    rt_gc();
+    uint64_t live = (uint64_t)LIVE_BLOCKS * LIVE_BLOCK; /* 16 MiB */
+    uint64_t ha = stats()->heap_alloc;
+    REQUIRE_GE(ha, base + live);
+    REQUIRE_MSG(ha <= base + live + 2 * MiB,
+                "heap_alloc %llu with %llu live (base %llu)",
+                (unsigned long long)ha, (unsigned long long)live,
+                (unsigned long long)base);
+    for (int i = 0; i < LIVE_BLOCKS; i++)
+        g_live[i] = NULL;
+    rt_gc();
+    REQUIRE_LE(stats()->heap_alloc, base + 2 * MiB);
+}
+
+/* ---------------------------------------------------------- 4 GiB loops -- */
+
+static void churn_pieces(size_t piece, size_t total, bool alternate_noscan)
+{
+    rt_memstats ms0 = *stats();
+    for (size_t done = 0, i = 0; done < total; done += piece, i++) {
+        bool noscan = alternate_noscan && (i & 1);
+        volatile unsigned char *p = noscan ? rt_alloc_noscan(piece) : rt_alloc(piece);
+        p[0] = 1;
+        p[piece - 1] = 2;
+    }
+    rt_memstats ms1 = *stats();
+    uint64_t n = total / piece;
+    REQUIRE_GE(ms1.total_alloc - ms0.total_alloc, total);
+    REQUIRE_GE(ms1.mallocs - ms0.mallocs, n);
+    REQUIRE_MSG(ms1.heap_sys < 256 * MiB, "heap_sys %llu MiB after %zu MiB "
+                "of garbage in %zu-byte pieces", (unsigned long long)(ms1.heap_sys >> 20),
+                total >> 20, piece);
+    REQUIRE_GE(ms1.frees - ms0.frees, n * 9 / 10);
+    REQUIRE_GE(ms1.num_gc - ms0.num_gc, 10);
+}
+
+RT_TEST(test_4gib_of_garbage_in_1mib_pieces)
+{
+    churn_pieces(MiB, (size_t)4 << 30, true);
+}
+
+RT_TEST(test_4gib_of_garbage_in_64_byte_pieces)
+{
+    churn_pieces(64, (size_t)4 << 30, true);
+}
+
+/* Pieces of many sizes at once, including sizes just over the large-object
+ * threshold and odd sizes. */
+RT_TEST(test_1gib_of_garbage_in_mixed_pieces)
+{
+    static const size_t sizes[] = {8, 24, 100, 1000, 4000, 32768, 32769, 70000, 300000};
+    rt_memstats ms0 = *stats();
+    size_t total = 0;
+    for (size_t i = 0; total < ((size_t)1 << 30); i++) {
+        size_t n = sizes[i % 9];
+        volatile unsigned char *p = (i & 2) ? rt_alloc_noscan(n) : rt_alloc(n);
+        p[0] = 1;
+        p[n - 1] = 2;
+        total += n;
+    }
+    rt_memstats ms1 = *stats();
+    REQUIRE_LT(ms1.heap_sys, 256 * MiB);
+    REQUIRE_GE(ms1.num_gc - ms0.num_gc, 10);
+}
+
+/* ------------------------------------------------------- huge objects -- */
+
+static bool all_zero(const void *p, size_t n)
+{
+    const uint64_t *w = p;
+    for (size_t i = 0; i < n / 8; i++)
+        if (w[i] != 0)
+            return false;
+    const unsigned char *b = p;
+    for (size_t i = n / 8 * 8; i < n; i++)
+        if (b[i] != 0)
+            return false;
+    return true;
+}
+
+static void use_huge_noscan(void *arg)
+{
+    size_t n = (size_t)(uintptr_t)arg;
+    unsigned char *p = rt_alloc_noscan(n);
+    REQUIRE(p != NULL);
+    REQUIRE_MSG(all_zero(p, n), "a %zu MiB noscan object is not zeroed", n >> 20);
+    memset(p, 0xa5, n);
+    REQUIRE(p[n - 1] == 0xa5 && p[n / 2] == 0xa5);
+}
+
+static void use_huge_scan(void *arg)
+{
+    size_t n = (size_t)(uintptr_t)arg;
+    uint64_t *p = rt_alloc(n);
+    REQUIRE(p != NULL);
+    REQUIRE_MSG(all_zero(p, n), "a %zu MiB object is not zeroed", n >> 20);
+    for (size_t i = 0; i < n / 8; i++)
+        p[i] = pat(1, i);
+    /* its last word keeps a witness alive */
+    p[n / 8 - 1] = (uint64_t)(uintptr_t)witness(64, 2);
+    g_slot[0] = p;
+}
+
+RT_TEST(test_huge_objects_zeroed_usable_reclaimed)
+{
+    const size_t big = 256 * MiB, mid = 100 * MiB;
+    rt_gc();
+    uint64_t base = stats()->heap_alloc;
+    for (int round = 0; round < 2; round++) { /* the 2nd may reuse the 1st */
+        on_goroutine(use_huge_noscan, (void *)(uintptr_t)big);
+        scrub_stack();
+        rt_gc();
+        REQUIRE_MSG(stats()->heap_alloc < base + 8 * MiB,
+                    "256 MiB noscan object not reclaimed (heap_alloc %llu MiB)",
+                    (unsigned long long)(stats()->heap_alloc >> 20));
+    }
+    on_goroutine(use_huge_scan, (void *)(uintptr_t)mid);
+    collect_rounds(2);
+    REQUIRE_GE(stats()->heap_alloc, base + mid);
+    REQUIRE_EQ(runs(2), 0);
+    uint64_t *p = g_slot[0];
+    REQUIRE(intact((void *)p[mid / 8 - 1], 64, 2));
+    REQUIRE(p[12345] == pat(1, 12345));
+    p = NULL;
+    g_slot[0] = NULL;
+    COLLECT_UNTIL(runs(2) == 1);
+    rt_gc();
+    REQUIRE_LT(stats()->heap_alloc, base + 8 * MiB);
+    /* and once more, now surely on used pages */
+    on_goroutine(use_huge_noscan, (void *)(uintptr_t)mid);
+    on_goroutine(use_huge_noscan, (void *)(uintptr_t)(mid + 12345));
+}
+
+/* ---------------------------------------------------- free_os_memory -- */
+
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    REQUIRE(f != NULL);
+    unsigned long size = 0, resident = 0;
+    REQUIRE_EQ(fscanf(f, "%lu %lu", &size, &resident), 2);
+    fclose(f);
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+enum { NBLOCKS = 256 };
+static void *volatile g_blocks[NBLOCKS];
+
+static void make_blocks(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < NBLOCKS; i++) {
+        void *p = (i & 1) ? rt_alloc_noscan(MiB) : rt_alloc(MiB);
+        memset(p, 0x11, MiB); /* touched: resident */
+        g_blocks[i] = p;
+    }
+}
+
+RT_TEST(test_free_os_memory_returns_pages)
+{
+    on_goroutine(make_blocks, NULL);
+    uint64_t rss0 = rss_bytes();
+    rt_memstats ms0 = *stats();
+    REQUIRE_GE(rss0, (uint64_t)NBLOCKS * MiB);
+    for (int i = 0; i < NBLOCKS; i++)
+        g_blocks[i] = NULL;
+    scrub_stack();
+    rt_free_os_memory();
+    uint64_t rss1 = rss_bytes();
+    rt_memstats ms1 = *stats();
+    REQUIRE_MSG(rss1 + 192 * MiB <= rss0, "RSS %llu MiB before, %llu MiB after "
+                "rt_free_os_memory with 256 MiB of garbage",
+                (unsigned long long)(rss0 >> 20), (unsigned long long)(rss1 >> 20));
+    REQUIRE_GE(ms1.heap_released, ms0.heap_released + 192 * MiB);
+    REQUIRE_LE(ms1.heap_released, ms1.heap_idle);
+    REQUIRE_GT(ms1.num_gc, ms0.num_gc); /* it collects first */
+    /* Released pages are usable again, and zeroed. */
+    for (int i = 0; i < 64; i++) {
+        unsigned char *p = rt_alloc(MiB);
+        REQUIRE(all_zero(p, MiB));
+        memset(p, 0x22, MiB);
+    }
+}
+
+/* ---------------------------------------------------------- zeroing -- */
+
+static size_t zsize;
+static bool znoscan;
+
+static void dirty_objects(void *arg)
+{
+    (void)arg;
+    size_t k = 4 * MiB / zsize + 4;
+    for (size_t i = 0; i < k; i++) {
+        void *p = znoscan ? rt_alloc_noscan(zsize) : rt_alloc(zsize);
+        memset(p, 0xaa, zsize);
+    }
+}
+
+RT_TEST(test_reused_memory_is_zeroed)
+{
+    static const size_t sizes[] = {1, 8, 16, 24, 64, 100, 512, 4096, 4097,
+                                   32768, 40000, 200000, MiB};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int kind = 0; kind < 2; kind++) {
+            zsize = sizes[s];
+            znoscan = kind;
+            rt_memstats ms0 = *stats();
+            on_goroutine(dirty_objects, NULL);
+            scrub_stack();
+            rt_gc();
+            rt_gc();
+            REQUIRE_GT(stats()->frees, ms0.frees);
+            size_t k = 2 * (4 * MiB / zsize + 4);
+            for (size_t i = 0; i < k; i++) {
+                unsigned char *p = znoscan ? rt_alloc_noscan(zsize) : rt_alloc(zsize);
+                REQUIRE_MSG(all_zero(p, zsize), "a reused %zu-byte %s object is "
+                            "not zeroed (object %zu after a collection)", zsize,
+                            znoscan ? "noscan" : "scanned", i);
+            }
+        }
+}
+
+RT_TEST(test_zero_size_allocations)
+{
+    void *a = rt_alloc(0), *b = rt_alloc_noscan(0);
+    REQUIRE(a != NULL);
+    REQUIRE(b != NULL);
+    rt_gc();
+}
+
+/* ---------------------------------------------------------------- main -- */
+
+int main(int argc, char **argv)
+{
+    Suite *s = suite_create("gc_api_reclaim");
+    TCase *tc = tcase_create("reclaim");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_garbage_is_reclaimed);
+    tcase_add_test(tc, test_heap_alloc_falls_to_live_size);
+    tcase_add_test(tc, test_4gib_of_garbage_in_1mib_pieces);
+    tcase_add_test(tc, test_4gib_of_garbage_in_64_byte_pieces);
+    tcase_add_test(tc, test_1gib_of_garbage_in_mixed_pieces);
+    tcase_add_test(tc, test_huge_objects_zeroed_usable_reclaimed);
+    tcase_add_test(tc, test_free_os_memory_returns_pages);
+    tcase_add_test(tc, test_reused_memory_is_zeroed);
+    tcase_add_test(tc, test_zero_size_allocations);
+    suite_add_tcase(s, tc);
+    return harness_main(argc, argv, s, NULL);
+}
