@@ -3,16 +3,27 @@
  * rt_pprof_write, which dispatches pprof.Lookup(name).WriteTo(w, debug).
  *
  * Goroutine profile (TRACE_FORMATS.md section 7)
- *   debug 0 and 1: the world is stopped (rt__stop_the_world), every
- *   goroutine's stack is walked into arrays allocated before the stop (no
- *   malloc while the world is stopped), the world restarts, and only then
- *   are the stacks symbolized and written.  The caller comes first, then
+ *   debug 0 and 1: every goroutine's stack is walked into arrays allocated
+ *   beforehand, then symbolized and written.  The caller comes first, then
  *   every other live user goroutine in allg order; system goroutines (the
  *   sweeper, the finalizer goroutine) are left out, as modern Go does, so
- *   the total equals rt_num_goroutine().  A goroutine in a system call
- *   cannot be walked (its thread owns the stack): its record is its entry
- *   function.  debug 0 is a proto with goroutine/count samples carrying
- *   each goroutine's labels; debug 1 is the count-profile text.
+ *   the total equals rt_num_goroutine().  A goroutine that is running (on
+ *   another thread) or in a system call cannot be walked (its thread owns
+ *   the stack): its record is its entry function.  debug 0 is a proto
+ *   with goroutine/count samples carrying each goroutine's labels; debug 1
+ *   is the count-profile text.
+ *
+ *   The world is NOT stopped for the walk (Go stops it; Go 1.3's
+ *   tracebacks outside a fatal error do not).  Rejected: stopping it.
+ *   Walking needs libunwind, which calls dl_iterate_phdr and so takes the
+ *   loader's lock, and the signal-based stop can stop a thread anywhere in
+ *   C code -- including inside dl_iterate_phdr (a heap sample's or a
+ *   block event's stack walk, the collector's mark_prepare, user code):
+ *   the walk would then wait forever for a stopped thread.  Making every
+ *   walk a no-stop region only moves the deadlock (a no-stop region that
+ *   waits for the loader's lock held by a stopped thread stalls the stop).
+ *   The price: a parked goroutine that wakes while it is walked may show
+ *   a stale stack, as traceback.c documents for rt__callers_g.
  *   debug 2: the crash-style dump of every goroutine's traceback
  *   (rt__print_all_goroutines), written straight to the fd.  The world is
  *   not stopped for it: like Go 1.3's tracebackothers outside a fatal
@@ -77,8 +88,8 @@ static int count_gs(void)
     return (int)rt__sched.allglen;
 }
 
-/* Fills c (world stopped when on a goroutine).  Returns false if c was too
- * small. */
+/* Fills c (see the essay: the world keeps running).  Returns false if c
+ * was too small. */
 static __attribute__((noinline)) bool collect(collect_ctx *c)
 {
     rt_g *self = rt__getg();
@@ -89,8 +100,6 @@ static __attribute__((noinline)) bool collect(collect_ctx *c)
     sigemptyset(&prof);
     sigaddset(&prof, SIGPROF);
     pthread_sigmask(SIG_BLOCK, &prof, &old);
-    if (self != NULL)
-        rt__stop_the_world("goroutine profile");
     if (self != NULL && c->cap > 0) {
         gstack *g = &c->st[c->n++];
         g->n = rt__callers(0, g->pcs, NULL, RT_PPROF_MAX_DEPTH);
@@ -98,8 +107,6 @@ static __attribute__((noinline)) bool collect(collect_ctx *c)
         g->ls = rt__labels_current();
     }
     rt__for_each_g(collect_g, c);
-    if (self != NULL)
-        rt__start_the_world();
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return !c->overflow;
 }
