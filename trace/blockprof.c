@@ -103,14 +103,11 @@ static void record(btab *t, const uintptr_t *pcs, int n, double count, int64_t c
  */
 static int stack_of(int skip, uintptr_t *pcs)
 {
-    sigset_t prof, old;
-    sigemptyset(&prof);
-    sigaddset(&prof, SIGPROF);
-    pthread_sigmask(SIG_BLOCK, &prof, &old);
+    uint64_t old = rt__pprof_block_sigprof();
     uintptr_t all[RT_PPROF_MAX_DEPTH + 8];
     /* 2: this function and the recorder that called it */
     int n = rt__callers(2, all, NULL, RT_PPROF_MAX_DEPTH + 8);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rt__pprof_restore_sigmask(old);
     (void)skip;
     int i = 0;
     bool user = false; /* a frame outside libgrt follows */
@@ -149,6 +146,7 @@ __attribute__((noinline)) void rt__blockprof_event(int64_t start_ns, int skip)
         record(&block_tab, pcs, n, (double)rate / (double)cycles, rate);
     else
         record(&block_tab, pcs, n, 1, cycles);
+    rt__pprof_scrub_stack();
 }
 
 __attribute__((noinline)) void rt__mutexprof_event(int64_t wait_ns, int skip)
@@ -161,6 +159,7 @@ __attribute__((noinline)) void rt__mutexprof_event(int64_t wait_ns, int skip)
     uintptr_t pcs[RT_PPROF_MAX_DEPTH];
     int n = stack_of(skip, pcs);
     record(&mutex_tab, pcs, n, 1, wait_ns);
+    rt__pprof_scrub_stack();
 }
 
 void rt_set_block_profile_rate(int ns)

@@ -137,7 +137,13 @@ static mbucket *mb_all;
 static size_t mb_count;
 static rt__lock mp_lock;
 
-/* Sampled objects: open addressing, address -> bucket; tombstones. */
+/* Sampled objects: open addressing, address -> bucket; tombstones.  Keys
+ * are complemented addresses (~p), here and in the functions that handle
+ * them: the sweeper reports dead objects through rt__memprof_free, and an
+ * address it left in a saved register slot below the sweeper's frame would
+ * keep the next object at that address alive (conservative scanning finds
+ * it once a deeper frame leaves that slot uninitialised).  ~p is no heap
+ * pointer, and never 0 or 1. */
 #define TOMB ((uintptr_t)1)
 typedef struct sent {
     uintptr_t addr; /* 0 empty, TOMB deleted */
@@ -295,13 +301,10 @@ static void unlock_nostop(rt_m *mp)
  * is held off meanwhile: libunwind's per-thread cache is not reentrant. */
 static int user_stack(int skip, uintptr_t *pcs, int max)
 {
-    sigset_t prof, old;
-    sigemptyset(&prof);
-    sigaddset(&prof, SIGPROF);
-    pthread_sigmask(SIG_BLOCK, &prof, &old);
+    uint64_t old = rt__pprof_block_sigprof();
     uintptr_t all[RT_PPROF_MAX_DEPTH + 16];
     int n = rt__callers(skip, all, NULL, RT_PPROF_MAX_DEPTH + 16);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rt__pprof_restore_sigmask(old);
     int i = 0;
     while (i < n - 1) {
         rt__sym s;
@@ -317,27 +320,32 @@ static int user_stack(int skip, uintptr_t *pcs, int max)
 
 void rt__memprof_alloc(void *p, size_t size, uint32_t cycle, int skip)
 {
+    rt__span *s = rt__heap_span_of((uintptr_t)p);
+    uintptr_t key = ~(uintptr_t)p; /* see "Sampled objects" */
+    p = NULL;
     uintptr_t pcs[RT_PPROF_MAX_DEPTH];
     int n = user_stack(skip + 1, pcs, RT_PPROF_MAX_DEPTH);
-    rt__span *s = rt__heap_span_of((uintptr_t)p);
     rt_m *mp;
     lock_nostop(&mp);
     mbucket *b = bucket_get(pcs, n, size);
     if (b != NULL) {
         counts d = {.allocs = 1, .alloc_bytes = size};
         bucket_add(b, cycle, &d);
-        set_insert((uintptr_t)p, b);
+        set_insert(key, b);
         if (s != NULL)
             __atomic_store_n(&s->has_special, true, __ATOMIC_RELAXED);
     }
     unlock_nostop(mp);
+    rt__pprof_scrub_stack(); /* the walk's copies of p and its caller's */
 }
 
 bool rt__memprof_free(void *p, size_t size)
 {
+    uintptr_t key = ~(uintptr_t)p; /* see "Sampled objects" */
+    p = NULL;
     /* The sweeper's no-stop region is open. */
     rt__lock_acquire(&mp_lock);
-    mbucket *b = set_remove((uintptr_t)p);
+    mbucket *b = set_remove(key);
     if (b != NULL) {
         counts d = {.frees = 1, .free_bytes = size};
         bucket_add(b, cur_cycle(), &d);

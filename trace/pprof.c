@@ -49,10 +49,12 @@
 #include <elf.h>
 #include <limits.h>
 #include <link.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -115,6 +117,43 @@ void rt__pbuf_printf(rt__pbuf *b, const char *fmt, ...)
     va_start(ap, fmt);
     rt__pbuf_vprintf(b, fmt, ap);
     va_end(ap);
+}
+
+/*
+ * The profilers' stack walks run deep below the caller (libunwind saves
+ * every register into an unw_context_t, the cursor copies them), and the
+ * stack they leave behind holds the caller's pointers -- among them the
+ * object a heap sample just recorded.  A goroutine that later reuses that
+ * stack may keep those words in an uninitialised part of its frame, where
+ * the conservative collector finds them for as long as it stays parked.
+ * So after a walk the profilers clear the 8 KiB below their frame.
+ */
+__attribute__((noinline)) void rt__pprof_scrub_stack(void)
+{
+    volatile uintptr_t pad[1024];
+    for (size_t i = 0; i < sizeof pad / sizeof pad[0]; i++)
+        pad[i] = 0;
+    __asm__ volatile("" ::: "memory");
+}
+
+/*
+ * SIGPROF is held off around the profilers' own stack walks (libunwind's
+ * per-thread cache is not reentrant).  The raw system call, with the
+ * kernel's 8-byte mask: no libc or sanitizer interceptor in between --
+ * ASan+UBSan's pthread_sigmask interceptor left a copy of a caller's heap
+ * pointer in the sanitizer runtime's .bss, which the collector scans as a
+ * library's data, and it kept a dead 100 MiB object alive.
+ */
+uint64_t rt__pprof_block_sigprof(void)
+{
+    uint64_t set = (uint64_t)1 << (SIGPROF - 1), old = 0;
+    (void)syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, &old, sizeof set);
+    return old;
+}
+
+void rt__pprof_restore_sigmask(uint64_t old)
+{
+    (void)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof old);
 }
 
 /* ---------------------------------------------------------- wire format -- */

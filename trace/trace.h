@@ -106,6 +106,14 @@ int rt__pprof_finish(rt__pprof *p, int fd);
 int rt__gzip_write(int fd, const void *data, size_t n);
 int rt__write_all(int fd, const void *buf, size_t n);
 
+/* Blocks SIGPROF in the calling thread (raw rt_sigprocmask: no
+ * interceptor); returns the old mask for rt__pprof_restore_sigmask. */
+uint64_t rt__pprof_block_sigprof(void);
+void rt__pprof_restore_sigmask(uint64_t old);
+/* Clears 8 KiB of stack below the caller's frame (after a stack walk:
+ * no stale copies of heap pointers for the conservative collector). */
+void rt__pprof_scrub_stack(void);
+
 /* Text forms (TRACE_FORMATS.md section 5). */
 void rt__tabwriter(const char *text, size_t n, rt__pbuf *out);
 void rt__text_stack(rt__pbuf *b, const uintptr_t *pcs, int n, bool leaf_exact,

@@ -12,7 +12,7 @@
 
 extern char **environ;
 static volatile unsigned long sink;
-static void *keep[64];
+static void *volatile keep[64]; /* volatile: a root the compiler must keep */
 
 NOINLINE static void env_spin(void)
 {

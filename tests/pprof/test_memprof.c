@@ -17,8 +17,8 @@
 #define NOINLINE __attribute__((noinline))
 #define MiB (1024.0 * 1024.0)
 
-static void *big[100];
-static void *kept[1000];
+static void *volatile big[100]; /* volatile: roots the compiler must keep */
+static void *volatile kept[1000];
 static volatile uintptr_t sink;
 
 NOINLINE static void alloc_big(void)

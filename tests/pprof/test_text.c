@@ -136,7 +136,7 @@ static void write_profile(const char *name, const char *file, int debug)
     close(fd);
 }
 
-static void *keep[64];
+static void *volatile keep[64]; /* volatile: a root the compiler must keep */
 
 NOINLINE static void text_alloc(void)
 {
