@@ -280,7 +280,8 @@ void *rt__gc_object_start(uintptr_t addr, size_t *size);
 /* Slot allocated?  (The invariant above; the span is in use.) */
 static inline bool rt__span_slot_allocated(const rt__span *s, uint32_t i)
 {
-    return i < s->freeindex || (s->allocbits[i / 64] >> (i % 64) & 1);
+    return i < __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED) ||
+           (s->allocbits[i / 64] >> (i % 64) & 1);
 }
 /* The marks of slots [lo, lo + 64) (lo a multiple of 64) as a bitmap:
  * eight mark bytes (each 0 or 1) at a time, gathered by a multiply that
@@ -402,6 +403,9 @@ rt__span *rt__sweep_for_class(int kind, int cls);
 bool rt__sweep_one(void);
 /* No unswept span is left (world stopped: an exact answer). */
 bool rt__sweep_done(void);
+/* Returns once s is swept for the current cycle (sweeping it, and others
+ * of its list, if need be; waiting if another thread is sweeping it). */
+void rt__span_ensure_swept(rt__span *s);
 /* Sweeps everything left (phase 0). */
 void rt__sweep_finish(void);
 /* Starts the background sweeper goroutine (once). */
