@@ -829,8 +829,9 @@ int rt_write_heap_dump(int fd)
     if (rt__getg() != NULL)
         return dump_on_goroutine(fd);
     /* A thread outside the scheduler cannot stop the world: a runtime
-     * goroutine dumps for it (as rt_gc does). */
-    if (!atomic_load(&rt__sched.running))
+     * goroutine dumps for it (as rt_gc does).  main_started, not running:
+     * goroutine 1 may start a thread before rt_main sets running. */
+    if (!atomic_load(&rt__sched.main_started) || atomic_load(&rt__sched.stopping))
         return -EAGAIN;
     dump_request r = {.fd = fd, .rc = 0};
     rt__note_clear(&r.done);

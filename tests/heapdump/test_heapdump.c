@@ -691,36 +691,49 @@ RT_TEST(test_errors)
     close(fd);
 }
 
+typedef struct thread_result {
+    atomic_int done;
+    int rc;        /* rt_write_heap_dump's */
+    int map_errno; /* mapping the dump back */
+    size_t len;
+    uint8_t *buf;
+} thread_result;
+
 static void *thread_dump(void *arg)
 {
-    int *rc = arg;
+    thread_result *t = arg;
     int fd = memfd_create("heapdump-thread", 0);
-    *rc = fd < 0 ? -errno : rt_write_heap_dump(fd);
-    if (fd >= 0) {
+    if (fd < 0) {
+        t->rc = -errno;
+    } else {
+        t->rc = rt_write_heap_dump(fd);
         off_t n = lseek(fd, 0, SEEK_END);
-        uint8_t *p = mmap(NULL, (size_t)n, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p != MAP_FAILED) {
-            dump d;
-            parse(p, (size_t)n, &d);
-            dump_free(&d);
-            munmap(p, (size_t)n);
-        } else {
-            *rc = -ENOMEM;
-        }
+        t->len = n > 0 ? (size_t)n : 0;
+        t->buf = t->len > 0 ? mmap(NULL, t->len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+        if (t->buf == MAP_FAILED)
+            t->map_errno = errno;
         close(fd);
     }
+    atomic_store(&t->done, 1);
     return NULL;
 }
 
 /* A thread outside the scheduler: a runtime goroutine dumps for it. */
 RT_TEST(test_from_foreign_thread)
 {
-    pthread_t t;
-    int rc = 1;
-    REQUIRE_EQ(pthread_create(&t, NULL, thread_dump, &rc), 0);
-    WAIT_UNTIL(rc != 1);
-    REQUIRE_EQ(pthread_join(t, NULL), 0);
-    REQUIRE_EQ(rc, 0);
+    pthread_t th;
+    thread_result t;
+    memset(&t, 0, sizeof t);
+    REQUIRE_EQ(pthread_create(&th, NULL, thread_dump, &t), 0);
+    WAIT_UNTIL(atomic_load(&t.done)); /* yielding: a join would block the
+                                       * thread, and the world could not stop */
+    REQUIRE_EQ(pthread_join(th, NULL), 0);
+    REQUIRE_EQ(t.rc, 0);
+    REQUIRE_MSG(t.buf != MAP_FAILED, "mapping the %zu-byte dump: errno %d", t.len, t.map_errno);
+    dump d;
+    parse(t.buf, t.len, &d);
+    dump_free(&d);
+    munmap(t.buf, t.len);
 }
 
 int main(int argc, char **argv)
