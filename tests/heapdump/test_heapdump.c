@@ -526,6 +526,23 @@ static NOINLINE void parked_holder(void *arg)
     ((node *)mine)->id = 1;
 }
 
+/* Blocks in a system call (a read of an empty pipe) holding an object. */
+static int sys_pipe[2];
+static void *held_by_syscall;
+static atomic_int in_syscall;
+
+static NOINLINE void syscall_holder(void *arg)
+{
+    (void)arg;
+    void *volatile mine = rt_alloc(24);
+    held_by_syscall = mine;
+    char c;
+    atomic_store(&in_syscall, 1);
+    ssize_t n = RT_BLOCKING(read(sys_pipe[0], &c, 1));
+    REQUIRE_EQ(n, 1);
+    ((char *)mine)[0] = c;
+}
+
 static dgor *find_g_with_frame(dump *d, const char *fn)
 {
     for (size_t i = 0; i < d->ngs; i++)
@@ -561,7 +578,10 @@ RT_TEST(test_known_graph)
     build_graph();
     rt_go(parked_holder, NULL);
     WAIT_UNTIL(held_by_parked != NULL);
-    rt_sleep(10 * RT_MILLISECOND); /* let it park */
+    REQUIRE_EQ(pipe(sys_pipe), 0);
+    int64_t sysg = rt_go(syscall_holder, NULL);
+    WAIT_UNTIL(atomic_load(&in_syscall));
+    rt_sleep(10 * RT_MILLISECOND); /* let them park and block */
 
     size_t len;
     uint8_t *buf = take_dump(&len);
@@ -606,6 +626,17 @@ RT_TEST(test_known_graph)
     const dobj *h = find_obj(&d, (uintptr_t)held_by_parked);
     REQUIRE(h != NULL);
     ck_assert_str_eq(type_name(&d, h), "node");
+    /* the goroutine in a system call: its stack above syscallsp as one
+     * frame, which holds its object */
+    dgor *sg = NULL;
+    for (size_t i = 0; i < d.ngs; i++)
+        if (d.gs[i].goid == (uint64_t)sysg)
+            sg = &d.gs[i];
+    REQUIRE(sg != NULL);
+    REQUIRE_EQ(sg->status, 3);
+    REQUIRE_EQ(sg->nframes, 1);
+    ck_assert_str_eq(sg->frames[0].name, "unknown function");
+    REQUIRE(g_refers_to(sg, (uintptr_t)held_by_syscall));
     /* the dumping goroutine */
     dgor *me = find_g_with_frame(&d, "test_known_graph_body");
     REQUIRE_MSG(me != NULL, "the dumping goroutine's frames lack its caller");
@@ -629,6 +660,7 @@ RT_TEST(test_known_graph)
     dump_free(&d);
     munmap(buf, len);
     rt_chan_close(park_chan);
+    REQUIRE_EQ(write(sys_pipe[1], "x", 1), 1);
     rt_gc_remove_root(malloc_root);
     free(malloc_root);
     REQUIRE(graph_head != NULL && untyped_root != NULL && large_root != NULL);
