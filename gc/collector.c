@@ -556,7 +556,7 @@ static void check_span(rt__span *s, void *ctx)
         (size_t)s->nelems * s->elemsize > s->npages << RT_GC_PAGE_SHIFT)
         rt__throwf("gc check: span %#lx overflows its pages", (unsigned long)s->base);
     for (uint32_t i = 0; i < s->nelems; i++) {
-        bool marked = s->markbytes[i] != 0;
+        bool marked = rt__gc_slot_marked(s, i);
         if (marked && !rt__span_slot_allocated(s, i))
             rt__throwf("gc check: span %#lx: free slot %u is marked",
                        (unsigned long)s->base, i);

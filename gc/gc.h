@@ -144,12 +144,17 @@ typedef struct rt__span {
     uint8_t sizeclass;       /* 0: one large object */
     bool noscan;             /* objects hold no pointers (rt_alloc_noscan) */
     bool needzero;           /* slots may hold old data */
+    bool bitmarks;           /* marks are bits (> 256 slots), else bytes */
     size_t elemsize;         /* object size (a large span: its whole size) */
     size_t npages;
     uint64_t *allocbits;     /* [nwords]: marks that survived the sweep */
-    uint8_t *markbytes;      /* [nelems]: this cycle's marks, one byte per
-                              * slot so that parallel markers need no
-                              * atomic read-modify-write (mark.c) */
+    uint8_t *markbytes;      /* this cycle's marks: one byte per slot, so
+                              * that parallel markers need no atomic
+                              * read-modify-write (mark.c) -- except in
+                              * spans of more than 256 slots (objects of
+                              * 8-24 bytes), where a byte per slot would
+                              * cost 4-12 % of the heap: there a bitmap
+                              * of nwords words (bitmarks) */
     /* allocation state (see "Invariants" above) */
     uint64_t alloccache;     /* bit k set: slot cacheidx + k is free */
     uint32_t cacheidx;       /* alloccache covers slots [cacheidx, +64) */
@@ -281,6 +286,9 @@ static inline bool rt__span_slot_allocated(const rt__span *s, uint32_t i)
  * moves byte j's low bit to bit 56 + j with no carries between terms. */
 static inline uint64_t rt__gc_marks64(const rt__span *s, uint32_t lo)
 {
+    if (s->bitmarks)
+        return __atomic_load_n(&((const uint64_t *)(const void *)s->markbytes)[lo / 64],
+                               __ATOMIC_RELAXED);
     uint32_t n = s->nelems - lo < 64 ? s->nelems - lo : 64;
     uint64_t bits = 0;
     uint32_t k = 0;
@@ -292,6 +300,15 @@ static inline uint64_t rt__gc_marks64(const rt__span *s, uint32_t lo)
     for (; k < n; k++)
         bits |= (uint64_t)(s->markbytes[lo + k] != 0) << k;
     return bits;
+}
+
+/* Is slot i marked? */
+static inline bool rt__gc_slot_marked(const rt__span *s, uint32_t i)
+{
+    if (s->bitmarks)
+        return __atomic_load_n(&((const uint64_t *)(const void *)s->markbytes)[i / 64],
+                               __ATOMIC_RELAXED) >> (i % 64) & 1;
+    return __atomic_load_n(&s->markbytes[i], __ATOMIC_RELAXED) != 0;
 }
 
 /* The slot index of an offset into the span (< nelems not checked). */

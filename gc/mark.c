@@ -227,10 +227,23 @@ static inline void mark_word(worker *w, uintptr_t v)
      * it clear and both scan the object -- harmless, and rarer than the
      * locked instruction a shared bit would cost on every object (45 % of
      * marking a tree). */
-    uint8_t *mb = &s->markbytes[i];
-    if (__atomic_load_n(mb, __ATOMIC_RELAXED))
-        return;
-    __atomic_store_n(mb, 1, __ATOMIC_RELAXED);
+    if (s->bitmarks) {
+        /* tiny objects: bits (gc.h), an atomic OR when others mark too */
+        _Atomic uint64_t *mw = (_Atomic uint64_t *)(void *)s->markbytes + i / 64;
+        uint64_t bit = (uint64_t)1 << (i % 64);
+        uint64_t old = atomic_load_explicit(mw, memory_order_relaxed);
+        if (old & bit)
+            return;
+        if (nproc == 1)
+            atomic_store_explicit(mw, old | bit, memory_order_relaxed);
+        else if (atomic_fetch_or_explicit(mw, bit, memory_order_relaxed) & bit)
+            return;
+    } else {
+        uint8_t *mb = &s->markbytes[i];
+        if (__atomic_load_n(mb, __ATOMIC_RELAXED))
+            return;
+        __atomic_store_n(mb, 1, __ATOMIC_RELAXED);
+    }
     w->marked_bytes += s->elemsize;
     w->marked_objects++;
     if (s->noscan)
@@ -589,5 +602,5 @@ bool rt__is_marked(uintptr_t addr)
     uint32_t i = rt__span_index(s, addr - s->base);
     if (i >= s->nelems)
         return false;
-    return __atomic_load_n(&s->markbytes[i], __ATOMIC_RELAXED) != 0;
+    return rt__gc_slot_marked(s, i);
 }

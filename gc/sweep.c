@@ -91,7 +91,7 @@ bool rt__sweep_span(rt__span *s)
         rt__heap_free_span(s);
         return false;
     }
-    memset(s->markbytes, 0, s->nelems);
+    memset(s->markbytes, 0, s->bitmarks ? nw * sizeof(uint64_t) : s->nelems);
     s->freeindex = 0;
     s->cacheidx = 0;
     uint64_t free0 = ~s->allocbits[0];

@@ -46,14 +46,22 @@ static inline void cpu_relax(void)
 #define SPIN_ITERS 100
 #endif
 
-void rt__lock_acquire(rt__lock *l)
+/*
+ * Every holder of a runtime lock is inside a no-stop region (gcstop.c):
+ * the collector's stop signal only marks such a thread, which stops itself
+ * when it leaves the region, so the world never stops with a runtime lock
+ * held by a stopped thread (the initiator and the collector take those
+ * locks while the world is stopped).  A thread *waiting* for a lock in the
+ * kernel leaves its region for the wait: it holds nothing (unless it
+ * holds another lock, and then its region stays open), and the initiator
+ * may be the holder it waits for.  Threads that are not Ms (rt__tls_m is
+ * NULL) are never stopped and skip the bookkeeping.  Cost on the
+ * uncontended path: a TLS load, an increment and a decrement on each side
+ * (the decrement tests stop_pending), next to the CAS.
+ */
+static void lock_slow(rt__lock *l, rt_m *mp)
 {
-    uint32_t c = 0;
-    /* Uncontended: one CAS (acquire). */
-    if (atomic_compare_exchange_strong_explicit(&l->key, &c, 1,
-                                                memory_order_acquire,
-                                                memory_order_relaxed))
-        return;
+    uint32_t c;
     for (int i = 0; i < SPIN_ITERS; i++) {
         cpu_relax();
         c = 0;
@@ -64,8 +72,36 @@ void rt__lock_acquire(rt__lock *l)
             return;
     }
     /* Mark contended and sleep until we take it in state 2. */
-    while (atomic_exchange_explicit(&l->key, 2, memory_order_acquire) != 0)
+    while (atomic_exchange_explicit(&l->key, 2, memory_order_acquire) != 0) {
+        if (mp != NULL) {
+            rt__nostop_end(mp); /* stoppable while it waits */
+            rt__gcstop_poll(mp);
+        }
+#if defined(__SANITIZE_THREAD__)
+        /* TSan holds a signal back while the thread sleeps in a raw
+         * syscall: wake now and then to poll for a stop. */
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
+        futex(&l->key, FUTEX_WAIT, 2, &ts);
+#else
         futex(&l->key, FUTEX_WAIT, 2, NULL);
+#endif
+        if (mp != NULL)
+            rt__nostop_begin(mp);
+    }
+}
+
+void rt__lock_acquire(rt__lock *l)
+{
+    rt_m *mp = rt__tls_m;
+    if (mp != NULL)
+        rt__nostop_begin(mp);
+    uint32_t c = 0;
+    /* Uncontended: one CAS (acquire). */
+    if (rt__likely(atomic_compare_exchange_strong_explicit(&l->key, &c, 1,
+                                                           memory_order_acquire,
+                                                           memory_order_relaxed)))
+        return;
+    lock_slow(l, mp);
 }
 
 void rt__lock_release(rt__lock *l)
@@ -73,6 +109,13 @@ void rt__lock_release(rt__lock *l)
     /* Release: publishes the critical section to the next holder. */
     if (atomic_exchange_explicit(&l->key, 0, memory_order_release) == 2)
         futex(&l->key, FUTEX_WAKE, 1, NULL);
+    rt_m *mp = rt__tls_m;
+    if (mp != NULL) {
+        /* Released on another thread than it was taken on: the lock was
+         * held across a park (never allowed). */
+        rt__assert_lvl(2, mp->nostop > 0);
+        rt__nostop_end(mp);
+    }
 }
 
 void rt__note_clear(rt__note *n)

@@ -94,15 +94,15 @@ _Atomic int64_t rt__block_profile_rate;
 #define GFREE_LOCAL_MAX 64
 #define GFREE_BATCH 32
 
-static __thread rt_m *tls_m;
+__thread rt_m *rt__tls_m;
 
 /* Noinline and no IPA: the compiler must re-read TLS after every call that
  * may have moved the goroutine to another thread. */
-__attribute__((noinline, noipa)) rt_m *rt__getm(void) { return tls_m; }
+__attribute__((noinline, noipa)) rt_m *rt__getm(void) { return rt__tls_m; }
 
 __attribute__((noinline, noipa)) rt_g *rt__getg(void)
 {
-    rt_m *mp = tls_m;
+    rt_m *mp = rt__tls_m;
     return mp ? mp->curg : NULL;
 }
 
@@ -398,13 +398,20 @@ int32_t rt__gcount(void)
 
 /* ----------------------------------------------------------- P and M ---- */
 
+/* pp->m is read without lock by the stop signal's sender (gcstop.c) and by
+ * tracers: relaxed atomic stores. */
+static inline void p_set_m(rt_p *pp, rt_m *mp)
+{
+    __atomic_store_n(&pp->m, mp, __ATOMIC_RELAXED);
+}
+
 static void acquirep(rt_m *mp, rt_p *pp)
 {
     if (pp->m != NULL || atomic_load_explicit(&pp->status, memory_order_relaxed) != RT_PIDLE)
         rt__throwf("acquirep: invalid p state (status %u)",
                    atomic_load(&pp->status));
     mp->p = pp;
-    pp->m = mp;
+    p_set_m(pp, mp);
     atomic_store_explicit(&pp->status, RT_PRUNNING, memory_order_relaxed);
 }
 
@@ -412,7 +419,7 @@ static rt_p *releasep(rt_m *mp)
 {
     rt_p *pp = mp->p;
     mp->p = NULL;
-    pp->m = NULL;
+    p_set_m(pp, NULL);
     atomic_store_explicit(&pp->status, RT_PIDLE, memory_order_relaxed);
     return pp;
 }
@@ -559,6 +566,7 @@ static rt_m *newm(rt_p *pp, bool spinning, bool is_sysmon)
     sigdelset(&all, SIGPROF);
     sigdelset(&all, SIGFPE);
     sigdelset(&all, SIGILL);
+    sigdelset(&all, RT_SIG_GCSTOP); /* the collector stops Ms with it */
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int err = pthread_create(&mp->thread, &attr, mstart, mp);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -589,9 +597,9 @@ static void init_g0(rt_m *mp)
 static void *mstart(void *arg)
 {
     rt_m *mp = arg;
-    tls_m = mp;
+    rt__tls_m = mp;
     mp->errno_addr = &errno;
-    mp->tid = (pid_t)syscall(SYS_gettid);
+    __atomic_store_n(&mp->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELAXED);
     init_g0(mp);
     rt__fatal_thread_init();
     (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
@@ -612,6 +620,8 @@ static void *mstart(void *arg)
  */
 static void stopm(rt_m *mp)
 {
+    /* No runtime lock is held across a park: every region has ended. */
+    rt__assert(mp->nostop == 0);
     for (;;) {
         rt__lock_acquire(&rt__sched.lock);
         mput(mp);
@@ -688,7 +698,24 @@ static void stopm(rt_m *mp)
  * Hands pp (or an idle P if pp is NULL) to an idle M, or to a new one.
  * spinning: the M starts out spinning (the caller incremented nmspinning).
  */
+static void startm_body(rt_p *pp, bool spinning);
+
+/* A no-stop region (gcstop.c): from pidleget to the hand-over the P is
+ * off the idle list and owned by no M, and a caller stopped by the
+ * collector's signal in between would keep it from every stop; a caller
+ * stopped inside pthread_create (newm) likewise, before the new M exists
+ * to take it. */
 static void startm(rt_p *pp, bool spinning)
+{
+    rt_m *self = rt__tls_m;
+    if (self != NULL)
+        rt__nostop_begin(self);
+    startm_body(pp, spinning);
+    if (self != NULL)
+        rt__nostop_end(self);
+}
+
+static void startm_body(rt_p *pp, bool spinning)
 {
     rt__lock_acquire(&rt__sched.lock);
     if (pp == NULL) {
@@ -730,7 +757,7 @@ void rt__wakep(void)
 /* Hands off pp, whose M is blocked in a syscall (sysmon) or is stopping. */
 void rt__handoffp(rt_p *pp)
 {
-    pp->m = NULL; /* taken from the M blocked in its syscall */
+    p_set_m(pp, NULL); /* taken from the M blocked in its syscall */
     if (!rt__runq_empty(pp) ||
         atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) != 0) {
         startm(pp, false);
@@ -739,7 +766,7 @@ void rt__handoffp(rt_p *pp)
     if (atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)) {
         rt__lock_acquire(&rt__sched.lock);
         atomic_store_explicit(&pp->status, RT_PGCSTOP, memory_order_relaxed);
-        pp->m = NULL;
+        p_set_m(pp, NULL);
         if (--rt__sched.stopwait == 0)
             rt__note_wakeup(&rt__sched.stopnote);
         rt__lock_release(&rt__sched.lock);
@@ -757,7 +784,7 @@ void rt__handoffp(rt_p *pp)
         startm(pp, false);
         return;
     }
-    pp->m = NULL;
+    p_set_m(pp, NULL);
     rt__lock_acquire(&rt__sched.lock);
     if (atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)) {
         /* A stop began since the test above: it has drained the idle
@@ -1146,7 +1173,7 @@ int64_t rt__go_system(void (*fn)(void *arg), void *arg)
 
 void rt_yield(void)
 {
-    rt_m *mp = tls_m; /* direct: no switch has happened in this call yet */
+    rt_m *mp = rt__tls_m; /* direct: no switch has happened in this call yet */
     rt_g *gp = mp ? mp->curg : NULL;
     if (gp == NULL) {
         sched_yield();
@@ -1282,7 +1309,7 @@ void rt_syscall_exit(void)
                                                 memory_order_relaxed)) {
         /* Fast path: nobody took our P. */
         mp->p = pp;
-        pp->m = mp;
+        p_set_m(pp, mp);
         atomic_fetch_add_explicit(&pp->syscalltick, 1, memory_order_relaxed);
         atomic_store_explicit(&gp->status, RT_GRUNNING, memory_order_relaxed);
         return;
@@ -1380,39 +1407,46 @@ static void checkdead(void)
 
 /* ------------------------------------------------------ stop the world --- */
 
-/* Called on g0 by an M whose P must stop. */
+/*
+ * Called on g0 by an M whose P must stop.  Each P is counted in stopwait
+ * exactly once, by whoever moves it to GCSTOP: here (RUNNING -> GCSTOP,
+ * its own M), the stop signal's handler or a no-stop region's end on that
+ * same M (gcstop.c, also RUNNING -> GCSTOP by CAS, M keeps the P), the
+ * initiator (SYSCALL -> GCSTOP by CAS, or an idle P off the list) or
+ * handoffp (a P sysmon took from a syscall).  The M itself is the only
+ * one to move its RUNNING P, so the handler and this function cannot both
+ * count it: if the handler stopped this M between findrunnable's test and
+ * here, the world has been restarted since (the P is RUNNING again), and
+ * the test under the lock below sees whether a new stop wants it.
+ */
 static void gcstopm(rt_m *mp)
 {
+    rt_p *pp = mp->p;
+    rt__lock_acquire(&rt__sched.lock);
+    if (!atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)) {
+        rt__lock_release(&rt__sched.lock);
+        return; /* that stop is over */
+    }
     if (mp->spinning) {
         mp->spinning = false;
         atomic_fetch_sub_explicit(&rt__sched.nmspinning, 1, memory_order_acq_rel);
     }
-    rt_p *pp = releasep(mp);
-    rt__lock_acquire(&rt__sched.lock);
-    atomic_store_explicit(&pp->status, RT_PGCSTOP, memory_order_relaxed);
+    uint32_t expect = RT_PRUNNING;
+    if (!atomic_compare_exchange_strong(&pp->status, &expect, RT_PGCSTOP))
+        rt__throwf("gcstopm: P%d has status %u", pp->id, expect);
+    mp->p = NULL;
+    p_set_m(pp, NULL);
     if (--rt__sched.stopwait == 0)
         rt__note_wakeup(&rt__sched.stopnote);
     rt__lock_release(&rt__sched.lock);
     stopm(mp);
 }
 
-static rt__lock stw_lock; /* one stop-the-world at a time */
-
-void rt__stop_the_world(const char *reason)
+/* rt__sched.lock held, a stop in progress: counts the Ps whose M entered a
+ * syscall and any P that went idle after the stop began (handoffp puts
+ * none there once it sees gcwaiting, but the list is cheap to check). */
+static void stop_take_ps(void)
 {
-    rt_m *mp = rt__getm();
-    rt_g *gp = mp ? mp->curg : NULL;
-    if (gp == NULL)
-        rt__throw("stoptheworld: not on a goroutine");
-    (void)reason;
-    rt__lock_acquire(&stw_lock);
-    rt__lock_acquire(&rt__sched.lock);
-    rt__note_clear(&rt__sched.stopnote);
-    rt__sched.stopwait = rt__sched.gomaxprocs;
-    atomic_store_explicit(&rt__sched.gcwaiting, 1, memory_order_release);
-    /* our own P */
-    atomic_store_explicit(&mp->p->status, RT_PGCSTOP, memory_order_relaxed);
-    rt__sched.stopwait--;
     for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
         rt_p *pp = rt__sched.allp[i];
         uint32_t expect = RT_PSYSCALL;
@@ -1424,23 +1458,67 @@ void rt__stop_the_world(const char *reason)
         atomic_store_explicit(&pp->status, RT_PGCSTOP, memory_order_relaxed);
         rt__sched.stopwait--;
     }
+}
+
+/* One stop of the world at a time.  A semaphore, not a lock: a goroutine
+ * that waits for another's stop parks, so its P can stop (a thread blocked
+ * on a lock would hold a running P that no scheduling point ever frees). */
+static uint32_t worldsema = 1;
+
+/*
+ * Stops every P but the caller's.  signals: also stop, with the stop
+ * signal, threads running goroutine code that reach no scheduling point
+ * (gcstop.c); those keep their P while stopped.  Without signals every P
+ * ends up released by its M (procresize may take Ps away).
+ */
+static void stop_world(bool signals)
+{
+    rt_m *mp = rt__getm();
+    if (mp == NULL || mp->curg == NULL)
+        rt__throw("stoptheworld: not on a goroutine");
+    rt__semacquire(&worldsema, false, 0, 0);
+    mp = rt__getm(); /* the park may have moved us */
+    rt__lock_acquire(&rt__sched.lock);
+    rt__note_clear(&rt__sched.stopnote);
+    rt__sched.stopwait = rt__sched.gomaxprocs;
+    atomic_store_explicit(&rt__sched.gcwaiting, 1, memory_order_release);
+    if (signals)
+        rt__gcstop_begin();
+    /* our own P */
+    atomic_store_explicit(&mp->p->status, RT_PGCSTOP, memory_order_relaxed);
+    rt__sched.stopwait--;
+    stop_take_ps();
     bool wait = rt__sched.stopwait > 0;
     rt__lock_release(&rt__sched.lock);
     while (wait) {
-        /* Running goroutines stop at their next scheduling point; Ps whose
-         * M entered a syscall meanwhile are taken here. */
-        if (rt__note_tsleep(&rt__sched.stopnote, 100 * RT_MICROSECOND))
-            break;
+        /* Goroutines stop at their next scheduling point, or at the
+         * signal; Ps whose M entered a syscall meanwhile are taken here.
+         * The signal goes again on every round: a thread that got it
+         * while it held no P (just leaving a syscall) did not stop. */
+        if (signals)
+            rt__gcstop_signal_running(mp);
+        (void)rt__note_tsleep(&rt__sched.stopnote, 100 * RT_MICROSECOND);
         rt__lock_acquire(&rt__sched.lock);
-        for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
-            rt_p *p2 = rt__sched.allp[i];
-            uint32_t expect = RT_PSYSCALL;
-            if (atomic_compare_exchange_strong(&p2->status, &expect, RT_PGCSTOP))
-                rt__sched.stopwait--;
-        }
+        /* The wake-up may be stale: the signal handler wakes the note after
+         * its decrement, without the lock, so the wake-up of the previous
+         * stop's last P can land in this one.  Only the count decides;
+         * clearing before reading it loses no wake-up. */
+        rt__note_clear(&rt__sched.stopnote);
+        stop_take_ps();
         wait = rt__sched.stopwait > 0;
         rt__lock_release(&rt__sched.lock);
     }
+}
+
+void rt__stop_the_world(const char *reason)
+{
+    (void)reason;
+    stop_world(false);
+}
+
+void rt__gc_stopworld(void)
+{
+    stop_world(true);
 }
 
 static void procresize(int32_t n);
@@ -1461,18 +1539,35 @@ void rt__start_the_world(void)
         rt_p *pp = rt__sched.allp[i];
         if (pp == mp->p)
             continue;
+        if (pp->sigstopped) {
+            /* Its M, stopped in the signal handler, resumes with it. */
+            pp->sigstopped = false;
+            atomic_store_explicit(&pp->status, RT_PRUNNING, memory_order_relaxed);
+            continue;
+        }
+        /* Only Ps their M released or never held are handed out. */
+        rt__assert(pp->m == NULL || pp->m->p != pp);
         atomic_store_explicit(&pp->status, RT_PIDLE, memory_order_relaxed);
-        pp->m = NULL;
+        p_set_m(pp, NULL);
         if (rt__runq_empty(pp))
             pidleput(pp);
         else
             runp[nrun++] = pp;
     }
+    /* Still under the lock, so that no P leaves the idle list before the
+     * epoch moves on (see gcstop.c: a stop at an old epoch must never
+     * succeed). */
+    rt__gcstop_end();
     rt__lock_release(&rt__sched.lock);
     for (int i = 0; i < nrun; i++)
         startm(runp[i], false);
-    rt__lock_release(&stw_lock);
+    rt__semrelease(&worldsema, false, 0);
     rt__wakep();
+}
+
+void rt__gc_startworld(void)
+{
+    rt__start_the_world();
 }
 
 static rt_p *palloc(int32_t id)
@@ -1492,6 +1587,9 @@ static void procresize(int32_t n)
 {
     rt_m *mp = rt__getm();
     int32_t old = rt__sched.gomaxprocs;
+    for (int32_t i = 0; i < old && n < old; i++)
+        if (rt__sched.allp[i]->sigstopped)
+            rt__throw("procresize: shrinking while a P is held by a stopped M");
     for (int32_t i = old; i < n; i++) {
         if (rt__sched.allp[i] == NULL)
             rt__sched.allp[i] = palloc(i);
@@ -1502,9 +1600,9 @@ static void procresize(int32_t n)
     if (keep->id >= n) {
         /* Our P goes away: continue on P0. */
         rt_p *p0 = rt__sched.allp[0];
-        keep->m = NULL;
+        p_set_m(keep, NULL);
         mp->p = p0;
-        p0->m = mp;
+        p_set_m(p0, mp);
         keep = p0;
     }
     for (int32_t i = n; i < old; i++) {
@@ -1523,7 +1621,7 @@ static void procresize(int32_t n)
             gfree_push_global(g2);
         }
         rt__lock_release(&rt__sched.gfree_lock);
-        pp->m = NULL;
+        p_set_m(pp, NULL);
         atomic_store_explicit(&pp->status, RT_PDEAD, memory_order_relaxed);
     }
     rt__sched.gomaxprocs = n;
@@ -1538,7 +1636,10 @@ int rt_maxprocs(int n)
         n = MAX_PROCS;
     if (rt__getg() == NULL)
         return old; /* only goroutines can stop the world */
-    rt__stop_the_world("GOMAXPROCS");
+    /* Growing keeps every P where it is, so threads running C code may be
+     * stopped by the signal and keep theirs; shrinking must take Ps away
+     * from their Ms, which only a scheduling point allows. */
+    stop_world(n > old);
     rt__sched.newprocs = n;
     rt__start_the_world();
     return old;
@@ -1644,6 +1745,7 @@ void rt__sched_init(int maxprocs)
         rt__sched.allp[i] = palloc(i);
         pidleput(rt__sched.allp[i]);
     }
+    rt__gcstop_init();
 }
 
 typedef struct main_args {
@@ -1679,7 +1781,7 @@ int rt__sched_run_main(int (*fn)(int, char **), int argc, char **argv)
     startm(NULL, false);
     /* sysmon's reports start once the first M exists (threads >= 2). */
     atomic_store_explicit(&rt__sched.running, 1, memory_order_release);
-    rt__note_sleep(&rt__sched.main_done);
+    rt__gcstop_main_sleep(&rt__sched.main_done);
     return rt__sched.main_result;
 }
 

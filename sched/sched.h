@@ -27,6 +27,7 @@
 #define RT_SCHED_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -214,6 +215,11 @@ struct rt_p {
     rt__mcache mcache; /* allocation cache (gc/malloc.c); owner only */
     int64_t goidcache, goidcacheend; /* goids handed out in batches; owner only */
     void *pool_cache;  /* rt_pool's per-P slot index base (sync.c) */
+    /* GCSTOP because its M was stopped by the collector's signal and
+     * keeps it (gcstop.c): start the world gives it back to that M instead
+     * of the idle list.  Set by the M (in the handler) before it counts
+     * the P in stopwait; cleared by start the world. */
+    bool sigstopped;
 };
 
 /* -------------------------------------------------------------- M ------- */
@@ -230,11 +236,15 @@ enum {
 };
 
 /* Callee-saved registers rt_syscall_enter saves: x86-64 rbx rbp r12-r15;
- * aarch64 x19-x28 and x29/x30. */
+ * aarch64 x19-x28 and x29/x30.  Registers a stop signal's handler copies
+ * from the interrupted context: x86-64 the 16 general registers and rip,
+ * and xmm0-15; aarch64 x0-x30, sp, pc and v0-v31. */
 #if defined(__aarch64__)
 #define RT_SYSCALL_NREGS 12
+#define RT_GCSTOP_NREGS 97
 #else
 #define RT_SYSCALL_NREGS 6
+#define RT_GCSTOP_NREGS 49
 #endif
 
 struct rt_m {
@@ -263,6 +273,16 @@ struct rt_m {
      * (RT_SYSCALL_NREGS words, see asm_*.S); valid while curg is in
      * SYSCALL.  Written by this M before it publishes SYSCALL. */
     uintptr_t syscallregs[RT_SYSCALL_NREGS];
+    /* Stopped for the collector (gcstop.c), by its signal or at the end of
+     * a no-stop region: the stop epoch it stopped in (a stop is the
+     * current one only while the epoch is unchanged), the stack pointer it
+     * stopped at and, for a signal, the interrupted registers.  Written by
+     * this M before it counts its P in stopwait (seq_cst), read by the
+     * initiator once stopwait is 0. */
+    _Atomic uint32_t gcstop_epoch;
+    volatile int gcstopping; /* inside the stop (a nested handler leaves) */
+    uintptr_t gcstop_sp;
+    uintptr_t gcstop_regs[RT_GCSTOP_NREGS];
 
     /* the deferred action for the context just switched out of */
     int after;
@@ -317,9 +337,12 @@ typedef struct rt__schedt {
     rt_m *timer_sleeper;
     _Atomic int64_t timer_sleep_until;
 
-    /* Stop-the-world (rt__stop_the_world): under lock. */
+    /* Stop-the-world (rt__stop_the_world): gcwaiting is written under
+     * lock.  stopwait counts the Ps not yet stopped; every decrement is an
+     * atomic RMW (the stop signal's handler cannot take the lock); whoever
+     * brings it to 0 wakes stopnote. */
     _Atomic int gcwaiting;
-    int32_t stopwait;
+    _Atomic int32_t stopwait;
     rt__note stopnote;
 
     _Atomic int main_started;
@@ -340,6 +363,9 @@ static inline bool rt__sched_gomaxprocs_is_one(void)
 
 /* ---------------------------------------------------------- proc.c ------ */
 
+/* The calling thread's M (or NULL), read directly: only where no switch
+ * can happen between the read and the use (lock.c, signal handlers). */
+extern __thread rt_m *rt__tls_m;
 /* The M of the calling thread, or NULL on threads the runtime did not make.
  * Never inlined: a goroutine may resume on another thread after any call
  * that can switch, and the compiler must not reuse an old TLS address. */
@@ -602,12 +628,43 @@ extern _Atomic int32_t rt__mutex_profile_fraction;
  * stopped thread, interrupted) stack pointer minus the red zone up to its
  * top; each stopped thread's spilled registers and the stack it was on;
  * the initiator's own registers and stack; the G, M and P records and the
- * P timer heaps.  Ranges are word-aligned.
+ * P timer heaps.  Ranges are word-aligned.  fn is called with some
+ * runtime locks held (allg, a P's timers) and must not take them.
+ *
+ * While the world is stopped the initiator must not park, and must not
+ * call malloc, stdio or anything else that takes a libc lock (a stopped
+ * thread may hold it).  A scanner that reads the reported ranges reads
+ * goroutine stacks through ASan's redzones and memory other threads wrote
+ * without synchronisation: it must be __attribute__((no_sanitize("address",
+ * "thread"))).  Threads the runtime did not create are never stopped.
+ * rt__gc_stopworld and rt__gc_startworld are defined in proc.c (they share
+ * the stop machinery of rt__stop_the_world); the signal side, the roots
+ * and the essay are in gcstop.c.
  */
 typedef void (*rt__root_fn)(uintptr_t lo, uintptr_t hi, void *ctx);
 void rt__gc_stopworld(void);
 void rt__gc_startworld(void);
 void rt__gc_sched_roots(rt__root_fn fn, void *ctx);
+
+/* The signal that stops threads running goroutine code (SIGURG, see
+ * gcstop.c); Ms keep it unblocked. */
+#define RT_SIG_GCSTOP SIGURG
+/* Installs its handler (rt__sched_init). */
+void rt__gcstop_init(void);
+/* proc.c's stop and start of the world call these, rt__sched.lock held:
+ * begin makes the stop epoch odd (a signal stop is in progress), end makes
+ * it even again and releases every thread stopped in it. */
+void rt__gcstop_begin(void);
+void rt__gcstop_end(void);
+/* Sends the stop signal to the M of every P still RUNNING, except self. */
+void rt__gcstop_signal_running(rt_m *self);
+/* Stops the calling M here if a signal stop is in progress and it holds
+ * a P outside any no-stop region (a lock waiter about to sleep: under
+ * TSan the signal would not reach it in the kernel). */
+void rt__gcstop_poll(rt_m *mp);
+/* rt__sched_run_main: the main thread sleeps on n, its stack (from here
+ * up, registers spilled) reported as a root meanwhile. */
+void rt__gcstop_main_sleep(rt__note *n);
 
 /* No-stop regions: a thread whose M is inside one is not stopped there
  * (the allocator's fast path, every held runtime lock).  Nest freely; two

@@ -7,10 +7,14 @@
  * goroutine's local variable or register, stop the world, and require
  * rt__gc_sched_roots to report a range holding it -- inside that
  * goroutine's stack, or the register block of its M.
+ *
+ * While the world is stopped the test body (the initiator) must not park
+ * (rt_sleep would): it naps with nanosleep.
  */
 #include <check.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -35,7 +39,11 @@ typedef struct find {
     bool bad_range;       /* a range not word-aligned or empty */
 } find;
 
-static void find_fn(uintptr_t lo, uintptr_t hi, void *ctx)
+/* Reads goroutine stacks through ASan's redzones and memory other threads
+ * wrote without synchronising with it (TSan), as the collector will. */
+#define SCANNER __attribute__((no_sanitize("address", "thread")))
+
+SCANNER static void find_fn(uintptr_t lo, uintptr_t hi, void *ctx)
 {
     find *f = ctx;
     if (lo >= hi || lo % sizeof(uintptr_t) || hi % sizeof(uintptr_t))
@@ -171,16 +179,315 @@ RT_TEST(test_roots_records)
     REQUIRE(rt__timer_del(&t));
 }
 
+
+static void nap(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / RT_SECOND, .tv_nsec = ns % RT_SECOND};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* ------------------------------------------ stopping spinning goroutines -- */
+
+/* One counter per spinner, a cache line each; the spinners make no runtime
+ * call at all. */
+static volatile uint64_t spin_count[8][8];
+static _Atomic int spin_quit;
+
+static void spinner(void *arg)
+{
+    volatile uint64_t *c = spin_count[(intptr_t)arg];
+    while (!atomic_load_explicit(&spin_quit, memory_order_relaxed))
+        (*c)++;
+}
+
+static void stop_spinners(int procs)
+{
+    rt_maxprocs(procs);
+    int n = procs - 1; /* one P left for the test body */
+    for (int i = 0; i < n; i++)
+        rt_go(spinner, (void *)(intptr_t)i);
+    for (int i = 0; i < n; i++)
+        WAIT_UNTIL(spin_count[i][0] > 1000);
+    for (int round = 0; round < 3; round++) {
+        uint64_t before[8], after[8];
+        rt__gc_stopworld();
+        for (int i = 0; i < n; i++)
+            before[i] = spin_count[i][0];
+        nap(50 * RT_MILLISECOND);
+        for (int i = 0; i < n; i++)
+            after[i] = spin_count[i][0];
+        rt__gc_startworld();
+        for (int i = 0; i < n; i++)
+            REQUIRE_EQ(after[i], before[i]);
+        for (int i = 0; i < n; i++)
+            WAIT_UNTIL(spin_count[i][0] > after[i] + 1000);
+    }
+    atomic_store(&spin_quit, 1);
+}
+
+RT_TEST(test_stop_spinners_2) { stop_spinners(2); }
+RT_TEST(test_stop_spinners_4) { stop_spinners(4); }
+
+/* rt_maxprocs growing stops them with the signal too. */
+RT_TEST(test_maxprocs_grow_with_spinner)
+{
+    rt_maxprocs(2);
+    rt_go(spinner, (void *)0);
+    WAIT_UNTIL(spin_count[0][0] > 1000);
+    REQUIRE_EQ(rt_maxprocs(3), 2);
+    REQUIRE_EQ(rt_maxprocs(4), 3);
+    atomic_store(&spin_quit, 1);
+}
+
+/* --------------------------------- roots: a spinning goroutine's values -- */
+
+static _Atomic int reg_ready;
+static _Atomic(rt_g *) reg_g;
+
+static void reg_spinner(void *arg)
+{
+    (void)arg;
+    volatile uintptr_t local = magic(7);
+    uintptr_t v = magic(6);
+    atomic_store(&reg_g, rt__getg());
+    atomic_store(&reg_ready, 1);
+    /* v stays in a register: no call in the loop, and the empty asm
+     * needs it in one on every iteration. */
+    while (!atomic_load_explicit(&spin_quit, memory_order_relaxed))
+        __asm__ volatile("" : "+r"(v));
+    REQUIRE_EQ(v, magic(6));
+    REQUIRE_EQ(local, magic(7));
+}
+
+RT_TEST(test_roots_spinning_register_and_local)
+{
+    rt_maxprocs(2);
+    rt_go(reg_spinner, NULL);
+    WAIT_UNTIL(atomic_load(&reg_ready));
+    nap(RT_MILLISECOND); /* into the loop */
+    rt_g *gp = atomic_load(&reg_g);
+    rt_g *self = rt__getg();
+    find f = {.want_inv = ~magic(6), .skip_lo = self->stack.lo,
+              .skip_hi = self->stack.hi};
+    rt__gc_stopworld();
+    rt_m *mp = gp->m; /* stopped: stable now */
+    rt__gc_sched_roots(find_fn, &f);
+    rt__gc_startworld();
+    REQUIRE_GE(f.hits, 1);
+#if defined(__SANITIZE_THREAD__)
+    /* TSan runs the handler late, from an interception point: the value
+     * is in the spilled frames on the goroutine's stack, not in a copied
+     * context. */
+    (void)mp;
+    REQUIRE(f.where >= gp->stack.lo && f.where < gp->stack.hi);
+#else
+    REQUIRE_MSG(f.where >= (uintptr_t)mp->gcstop_regs &&
+                    f.where < (uintptr_t)(mp->gcstop_regs + RT_GCSTOP_NREGS),
+                "register value found at %#lx, not in the M's register block",
+                (unsigned long)f.where);
+#endif
+    REQUIRE(roots_have(~magic(7), gp->stack.lo, gp->stack.hi));
+    atomic_store(&spin_quit, 1);
+}
+
+/* ------------------------------------------------- no-stop regions ------ */
+
+static rt__lock held_lock;
+static _Atomic int holding;
+static _Atomic int64_t released_at;
+static volatile uint64_t after_release;
+
+static void lock_holder(void *arg)
+{
+    (void)arg;
+    rt__lock_acquire(&held_lock);
+    atomic_store(&holding, 1);
+    int64_t end = rt_nanotime() + 50 * RT_MILLISECOND;
+    while (rt_nanotime() < end)
+        ;
+    atomic_store(&released_at, rt_nanotime());
+    rt__lock_release(&held_lock);
+    while (!atomic_load_explicit(&spin_quit, memory_order_relaxed))
+        after_release++;
+}
+
+RT_TEST(test_stop_waits_for_lock_holder)
+{
+    rt_maxprocs(2);
+    rt_go(lock_holder, NULL);
+    WAIT_UNTIL(atomic_load(&holding));
+    rt__gc_stopworld();
+    int64_t stopped_at = rt_nanotime();
+    int64_t rel = atomic_load(&released_at);
+    uint64_t a = after_release;
+    nap(20 * RT_MILLISECOND);
+    uint64_t b = after_release;
+    rt__gc_startworld();
+    REQUIRE_NE(rel, 0);           /* it released the lock first */
+    REQUIRE_LE(rel, stopped_at);
+    REQUIRE_EQ(a, b);             /* and then stopped */
+    atomic_store(&spin_quit, 1);
+}
+
+static _Atomic int waiter_in, waiter_got;
+
+static void lock_waiter(void *arg)
+{
+    (void)arg;
+    atomic_store(&waiter_in, 1);
+    rt__lock_acquire(&held_lock); /* held by the test body: waits */
+    atomic_store(&waiter_got, 1);
+    rt__lock_release(&held_lock);
+}
+
+/* A thread waiting for a lock (held by the initiator) can be stopped.
+ * The body holds a runtime lock, so it must not park until it releases
+ * it: it waits with nanosleep, not WAIT_UNTIL. */
+RT_TEST(test_lock_waiter_is_stoppable)
+{
+    rt_maxprocs(2);
+    rt__lock_acquire(&held_lock);
+    rt_go(lock_waiter, NULL);
+    for (int i = 0; !atomic_load(&waiter_in); i++) {
+        REQUIRE_LT(i, 20000);
+        nap(RT_MILLISECOND);
+    }
+    nap(5 * RT_MILLISECOND); /* past its spinning, into FUTEX_WAIT */
+    rt__gc_stopworld();
+    rt__gc_startworld();
+    bool got = atomic_load(&waiter_got);
+    rt__lock_release(&held_lock);
+    REQUIRE(!got);
+    WAIT_UNTIL(atomic_load(&waiter_got));
+}
+
+/* ------------------------------------------------------------ stress --- */
+
+/*
+ * Goroutines that switch (channel ping-pong, short-lived goroutines),
+ * allocate, sleep on timers, make system calls and spin without any
+ * runtime call, while the body stops and starts the world 1000 times.
+ * All but the spinner nap now and then: with no preemption, the body must
+ * find a P free often enough to steal it back from a busy one.
+ */
+static _Atomic int churn_quit;
+static _Atomic uint64_t churn_ops;
+
+static bool churn_step(void)
+{
+    uint64_t n = atomic_fetch_add_explicit(&churn_ops, 1, memory_order_relaxed);
+    if (n % 128 == 0)
+        rt_sleep(100 * RT_MICROSECOND);
+    return !atomic_load_explicit(&churn_quit, memory_order_relaxed);
+}
+
+static void pinger(void *arg)
+{
+    rt_chan *c = arg;
+    int v = 0;
+    while (churn_step())
+        rt_chan_send(c, &v);
+    rt_chan_close(c);
+}
+
+static void ponger(void *arg)
+{
+    rt_chan *c = arg;
+    int v;
+    while (rt_chan_recv(c, &v))
+        ;
+}
+
+static void allocator(void *arg)
+{
+    (void)arg;
+    while (churn_step())
+        REQUIRE(rt__gc_alloc(48, false) != NULL);
+}
+
+static void sleeper(void *arg)
+{
+    (void)arg;
+    while (churn_step())
+        (void)RT_BLOCKING(usleep(20));
+}
+
+static void short_lived(void *arg)
+{
+    (void)arg;
+}
+
+static void forker(void *arg)
+{
+    (void)arg;
+    while (churn_step()) {
+        rt_go(short_lived, NULL);
+        rt_yield();
+    }
+}
+
+SCANNER static void count_fn(uintptr_t lo, uintptr_t hi, void *ctx)
+{
+    *(uint64_t *)ctx += (hi - lo) / sizeof(uintptr_t);
+}
+
+RT_TEST(test_stop_start_1000_under_churn)
+{
+    rt_maxprocs(4);
+    rt_go(spinner, (void *)0);
+    WAIT_UNTIL(spin_count[0][0] > 1000);
+    for (int i = 0; i < 2; i++) {
+        rt_chan *c = rt_chan_make(sizeof(int), (size_t)i);
+        rt_go(pinger, c);
+        rt_go(ponger, c);
+    }
+    rt_go(allocator, NULL);
+    rt_go(sleeper, NULL);
+    rt_go(forker, NULL);
+    WAIT_UNTIL(atomic_load(&churn_ops) > 1000);
+    for (int i = 0; i < 1000; i++) {
+        uint64_t words = 0;
+        rt__gc_stopworld();
+        rt__gc_sched_roots(count_fn, &words);
+        uint64_t s1 = spin_count[0][0];
+        nap(10 * RT_MICROSECOND);
+        bool stopped = spin_count[0][0] == s1;
+        rt__gc_startworld();
+        REQUIRE(stopped);
+        REQUIRE_GT(words, 0);
+        if (i % 16 == 0)
+            rt_yield();
+    }
+    uint64_t ops = atomic_load(&churn_ops);
+    WAIT_UNTIL(atomic_load(&churn_ops) > ops + 1000); /* still going */
+    atomic_store(&churn_quit, 1);
+    atomic_store(&spin_quit, 1);
+}
+
 /* ------------------------------------------------------------- suite --- */
 
 int main(void)
 {
     Suite *s = suite_create("gcstop");
-    TCase *tc = tcase_create("gcstop");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_roots_parked_local);
-    tcase_add_test(tc, test_roots_syscall_local);
-    tcase_add_test(tc, test_roots_records);
-    suite_add_tcase(s, tc);
+    TCase *roots = tcase_create("roots");
+    tcase_set_timeout(roots, 60);
+    tcase_add_test(roots, test_roots_parked_local);
+    tcase_add_test(roots, test_roots_syscall_local);
+    tcase_add_test(roots, test_roots_records);
+    tcase_add_test(roots, test_roots_spinning_register_and_local);
+    suite_add_tcase(s, roots);
+    TCase *stop = tcase_create("stop");
+    tcase_set_timeout(stop, 60);
+    tcase_add_test(stop, test_stop_spinners_2);
+    tcase_add_test(stop, test_stop_spinners_4);
+    tcase_add_test(stop, test_maxprocs_grow_with_spinner);
+    tcase_add_test(stop, test_stop_waits_for_lock_holder);
+    tcase_add_test(stop, test_lock_waiter_is_stoppable);
+    suite_add_tcase(s, stop);
+    TCase *stress = tcase_create("stress");
+    tcase_set_timeout(stress, 100);
+    tcase_add_test(stress, test_stop_start_1000_under_churn);
+    suite_add_tcase(s, stress);
     return harness_run_suite(s);
 }
