@@ -68,9 +68,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "rt.h"
@@ -80,6 +80,7 @@
 #include "trace/trace.h"
 
 #define TYPE_BASE ((uint64_t)0xfffe000000000000ULL)
+#define RED_ZONE 128 /* x86-64 SysV: a leaf may use 128 bytes below sp */
 
 enum {
     TAG_EOF = 0,
@@ -390,8 +391,15 @@ static void put_type(long t)
     if (e->name != NULL) {
         put_str(e->name);
     } else {
-        char name[40];
-        snprintf(name, sizeof name, "conservative%zu", e->size);
+        /* "conservativeN", without stdio (a stopped thread may hold a
+         * libc lock) */
+        char name[40] = "conservative", digits[24];
+        size_t k = 0, len = strlen(name);
+        for (size_t v = e->size; k == 0 || v > 0; v /= 10)
+            digits[k++] = (char)('0' + v % 10);
+        while (k > 0)
+            name[len++] = digits[--k];
+        name[len] = 0;
         put_str(name);
     }
     put_uv(e->size > sizeof(uintptr_t) || ptrs); /* an eface would hold a pointer */
@@ -450,6 +458,75 @@ static void put_frame(uintptr_t sp, uint64_t depth, uintptr_t childsp, uintptr_t
     put_uv(0);
 }
 
+/* "registers of goroutine N": otherroots for the heap pointers in a
+ * stopped goroutine's saved registers, which no frame holds. */
+static void put_reg_roots(const char *what, int64_t goid, const uintptr_t *regs, size_t n)
+{
+    char desc[64], digits[24];
+    size_t len = strlen(what), k = 0;
+    memcpy(desc, what, len);
+    for (uint64_t v = (uint64_t)goid; k == 0 || v > 0; v /= 10)
+        digits[k++] = (char)('0' + v % 10);
+    while (k > 0)
+        desc[len++] = digits[--k];
+    desc[len] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (heap_ptr(regs[i])) {
+            put_uv(TAG_OTHERROOT);
+            put_str(desc);
+            put_uv(regs[i]);
+        }
+}
+
+/*
+ * A goroutine running C code when the world stopped: its thread was
+ * stopped by gcstop.c's signal, which left the interrupted registers and
+ * stack pointer in the M.  Its frames are walked from those registers;
+ * frame 0 starts a red zone below the interrupted sp (a leaf may keep
+ * data there).  A thread that stopped at the end of a no-stop region left
+ * no registers (they are spilled in its frames): one frame from its sp,
+ * as is any case where the walk finds nothing.  Returns the frame count;
+ * *sp0 is frame 0's start.
+ */
+static bool stopped_here(rt_g *gp)
+{
+    rt_m *mp = gp->m;
+    return mp != NULL && mp->gcstopping && mp->p != NULL && mp->p->sigstopped &&
+           mp->gcstop_sp >= gp->stack.lo && mp->gcstop_sp < gp->stack.hi;
+}
+
+static int walk_stopped(rt_g *gp, uintptr_t *pcs, uintptr_t *cfas, uintptr_t *sp0)
+{
+    *sp0 = (uintptr_t)gp->sp; /* checked by the caller: the stack's bottom if stale */
+    if (!stopped_here(gp))
+        return 0;
+    rt_m *mp = gp->m;
+    uintptr_t sp = mp->gcstop_sp;
+    *sp0 = sp - RED_ZONE >= gp->stack.lo ? sp - RED_ZONE : gp->stack.lo;
+    const uintptr_t *r = mp->gcstop_regs;
+    ucontext_t uc;
+    memset(&uc, 0, sizeof uc);
+#if defined(__x86_64__)
+    if (r[REG_RIP] == 0)
+        return 0;
+    for (int i = 0; i <= REG_RIP; i++)
+        uc.uc_mcontext.gregs[i] = (greg_t)r[i];
+#elif defined(__aarch64__)
+    if (r[32] == 0)
+        return 0;
+    for (int i = 0; i < 31; i++)
+        uc.uc_mcontext.regs[i] = r[i];
+    uc.uc_mcontext.sp = r[31];
+    uc.uc_mcontext.pc = r[32];
+#else
+    return 0;
+#endif
+    return rt__callers_sig(&uc, pcs, cfas, RT_MAX_FRAMES + 1);
+}
+
+static void put_frames(rt_g *gp, uintptr_t sp0, uintptr_t top, int n, const uintptr_t *pcs,
+                       const uintptr_t *cfas, bool exact0);
+
 static void dump_g(rt_g *gp, void *ctx)
 {
     (void)ctx;
@@ -461,7 +538,7 @@ static void dump_g(rt_g *gp, void *ctx)
     uintptr_t sp0, top = gp->stack.hi;
     uint64_t status = st;
     const char *reason = st == RT_GWAITING && gp->waitreason ? gp->waitreason : "";
-    bool never_ran = false;
+    bool never_ran = false, exact0 = false;
     if (gp == D.self) {
         n = D.self_n;
         memcpy(pcs, D.self_pcs, (size_t)n * sizeof *pcs);
@@ -471,6 +548,9 @@ static void dump_g(rt_g *gp, void *ctx)
         reason = "dumping heap";
     } else if (st == RT_GSYSCALL) {
         sp0 = gp->syscallsp;
+    } else if (st == RT_GRUNNING) {
+        n = walk_stopped(gp, pcs, cfas, &sp0);
+        exact0 = n > 0;
     } else if (gp->sp == NULL || top == 0) {
         sp0 = (uintptr_t)gp;
         never_ran = true;
@@ -505,8 +585,23 @@ static void dump_g(rt_g *gp, void *ctx)
     if (never_ran || n == 0) {
         uintptr_t pc = never_ran ? (uintptr_t)gp->fn : 0;
         put_frame(sp0, 0, 0, top, pc, pc);
-        return;
+    } else {
+        put_frames(gp, sp0, top, n, pcs, cfas, exact0);
     }
+    /* registers that no frame holds */
+    if (st == RT_GSYSCALL && gp->m != NULL)
+        put_reg_roots("syscall registers of goroutine ", gp->goid, gp->m->syscallregs,
+                      RT_SYSCALL_NREGS);
+    else if (st == RT_GRUNNING && gp != D.self && stopped_here(gp))
+        put_reg_roots("registers of goroutine ", gp->goid, gp->m->gcstop_regs,
+                      RT_GCSTOP_NREGS);
+}
+
+/* Frames 0..n-1 of gp: frame 0 from sp0, each next one from the previous
+ * one's canonical frame address, the last one up to top. */
+static void put_frames(rt_g *gp, uintptr_t sp0, uintptr_t top, int n, const uintptr_t *pcs,
+                       const uintptr_t *cfas, bool exact0)
+{
     uintptr_t lo = sp0, child = 0;
     for (int i = 0; i < n; i++) {
         uintptr_t fp = cfas[i];
@@ -514,7 +609,7 @@ static void dump_g(rt_g *gp, void *ctx)
         if (last)
             fp = top; /* the outermost frame runs to the top of the stack */
         uintptr_t pc = pcs[i];
-        uintptr_t lookup = pc == (uintptr_t)gp->fn || pc == 0 ? pc : pc - 1;
+        uintptr_t lookup = pc == (uintptr_t)gp->fn || pc == 0 || (i == 0 && exact0) ? pc : pc - 1;
         put_frame(lo, (uint64_t)i, child, fp, pc, lookup);
         if (last)
             break;

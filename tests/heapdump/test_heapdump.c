@@ -289,7 +289,8 @@ static void parse(const uint8_t *buf, size_t len, dump *d)
             g.m = r_uv(&r);
             g.defers = r_uv(&r);
             g.panics = r_uv(&r);
-            REQUIRE_MSG(g.status == 1 || g.status == 3 || g.status == 4,
+            /* 2: running C code, stopped by the collector's signal */
+            REQUIRE_MSG(g.status >= 1 && g.status <= 4,
                           "goroutine %llu status %llu", (unsigned long long)g.goid,
                           (unsigned long long)g.status);
             GROW(d->gs, d->ngs);
@@ -712,6 +713,59 @@ RT_TEST(test_dump_while_allocating)
         rt_chan_recv(done, NULL);
 }
 
+/* ----------------------------------------------------------- running -- */
+
+static atomic_int spin_stop, spinning;
+static void *volatile spin_obj;
+
+/* C code with no scheduling point: the world stops it with a signal. */
+static NOINLINE void spinner(void *arg)
+{
+    (void)arg;
+    node *mine = rt_new(node);
+    spin_obj = mine;
+    atomic_store(&spinning, 1);
+    while (!atomic_load_explicit(&spin_stop, memory_order_relaxed))
+        mine->id++;
+}
+
+/* A goroutine stopped mid-loop: status 2, frames walked from the
+ * interrupted registers, its object on its stack or in an otherroot for
+ * its registers. */
+RT_TEST(test_running_goroutine)
+{
+    if (rt_maxprocs(0) < 2)
+        rt_maxprocs(2); /* the spinner never yields its P */
+    atomic_store(&spin_stop, 0);
+    int64_t id = rt_go(spinner, NULL);
+    WAIT_UNTIL(atomic_load(&spinning));
+    size_t len;
+    uint8_t *buf = take_dump(&len);
+    atomic_store(&spin_stop, 1);
+    dump d;
+    parse(buf, len, &d);
+    dgor *g = NULL;
+    for (size_t i = 0; i < d.ngs; i++)
+        if (d.gs[i].goid == (uint64_t)id)
+            g = &d.gs[i];
+    REQUIRE(g != NULL);
+    REQUIRE_EQ(g->status, 2);
+    bool named = false;
+    for (size_t k = 0; k < g->nframes; k++)
+        named |= strcmp(g->frames[k].name, "spinner") == 0;
+    REQUIRE_MSG(named, "no spinner frame in the running goroutine's %zu frames (first %s)",
+                g->nframes, g->frames[0].name);
+    char desc[64];
+    snprintf(desc, sizeof desc, "registers of goroutine %lld", (long long)id);
+    bool held = g_refers_to(g, (uintptr_t)spin_obj);
+    for (size_t i = 0; i < d.nroots; i++)
+        held |= strcmp(d.roots[i].desc, desc) == 0 && d.roots[i].ptr == (uintptr_t)spin_obj;
+    REQUIRE(held);
+    REQUIRE(find_obj(&d, (uintptr_t)spin_obj) != NULL);
+    dump_free(&d);
+    munmap(buf, len);
+}
+
 /* --------------------------------------------------------- other paths -- */
 
 RT_TEST(test_errors)
@@ -775,6 +829,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_known_graph);
     tcase_add_test(tc, test_dump_while_allocating);
+    tcase_add_test(tc, test_running_goroutine);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_from_foreign_thread);
     suite_add_tcase(s, tc);
