@@ -37,9 +37,19 @@
  * top of the stack.  A goroutine in a system call, whose thread owns the
  * stack below its syscallsp, gets one frame [syscallsp, top) named
  * "unknown function"; one that never ran, one empty frame at its entry
- * function (its "sp" is the G record's address, unique).  The dumping
- * goroutine shows as waiting, "dumping heap", as in Go 1.3.  A frame's
- * field list is the words that hold heap pointers.
+ * function (its "sp" is the G record's address, unique).  A goroutine
+ * running C code when the world stopped was stopped by gcstop.c's signal:
+ * it is dumped with status 2 (Go 1.3 stopped only at safe points and never
+ * wrote one) and its frames are walked from the registers the stop saved.
+ * Heap pointers held only in saved registers (those, or the callee-saved
+ * ones of rt_syscall_enter) become otherroots "registers of goroutine N".
+ * The dumping goroutine shows as waiting, "dumping heap", as in Go 1.3.
+ * A frame's field list is the words that hold heap pointers.
+ *
+ * Caveat, shared with allocfreetrace's tracegc: libunwind looks unwind
+ * tables up with dl_iterate_phdr when its cache misses, so a thread
+ * stopped while holding the loader's lock (inside dlopen, or in an unwind
+ * of its own) would make the walk wait for ever.
  *
  * Data and bss.  The readers keep one data and one bss record, so the file
  * parts of every writable PT_LOAD segment of the program and its shared
