@@ -28,7 +28,7 @@
  *   objects' pointer maps together, the second writes.  So every pointer
  *   the collector would follow from an object is an edge in the readers,
  *   and a word that never held a pointer is not.  Type addresses are
- *   invented (TYPE_BASE + 16 k), outside any user address.
+ *   invented (TYPE_BASE + 8 k), small numbers that are no object's.
  *
  * Frames.  A parked goroutine's frames come from rt__callers_g (libunwind
  * from the context rt__ctx_switch saved); frame 0 starts at the saved stack
@@ -89,7 +89,9 @@
 #include "sched/sched.h"
 #include "trace/trace.h"
 
-#define TYPE_BASE ((uint64_t)0xfffe000000000000ULL)
+/* Invented type addresses: below mmap_min_addr (64 KiB), never a real
+ * object, and two bytes of uvarint in every object record. */
+#define TYPE_BASE ((uint64_t)0x1000)
 #define RED_ZONE 128 /* x86-64 SysV: a leaf may use 128 bytes below sp */
 
 enum {
@@ -353,7 +355,7 @@ static long type_get(const char *name, size_t size, bool create)
 
 static uint64_t type_addr(long t)
 {
-    return TYPE_BASE + 16 * (uint64_t)t;
+    return TYPE_BASE + 8 * (uint64_t)t;
 }
 
 /* Pass 1: the pointer maps of every type. */
@@ -425,13 +427,19 @@ static void put_type(long t)
 static void objects_span(rt__span *s, void *ctx)
 {
     (void)ctx;
+    const char *last = NULL;
+    long lt = -2;
     for (uint32_t i = 0; i < s->nelems; i++) {
         if (!rt__span_slot_allocated(s, i))
             continue;
         const char *name = rt__gc_slot_type(s, i);
         long t = -1;
         if (!s->noscan || name != NULL) {
-            t = type_get(name, s->elemsize, false);
+            if (lt == -2 || name != last) {
+                lt = type_get(name, s->elemsize, false);
+                last = name;
+            }
+            t = lt;
             if (t >= 0 && !VEC_AT(D.types, tentry, t).emitted)
                 put_type(t);
         }
@@ -441,7 +449,7 @@ static void objects_span(rt__span *s, void *ctx)
         put_uv(t >= 0 ? type_addr(t) : 0);
         put_uv(0); /* kind: a regular object of its type */
         put_uv(s->elemsize);
-        put_mem(obj, s->elemsize);
+        put_bytes((const void *)obj, s->elemsize); /* the heap: no redzones */
     }
 }
 
