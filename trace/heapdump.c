@@ -270,6 +270,17 @@ NO_SANITIZE static void put_mem(uintptr_t lo, size_t n)
 
 /* ------------------------------------------------------ heap pointers -- */
 
+static inline uintptr_t word_down(uintptr_t a)
+{
+    return a & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+}
+
+static inline uintptr_t word_up(uintptr_t a)
+{
+    return word_down(a + sizeof(uintptr_t) - 1);
+}
+
+
 /* Whether v points into an allocated object (the marker's test). */
 static bool heap_ptr(uintptr_t v)
 {
@@ -577,6 +588,7 @@ static void dump_g(rt_g *gp, void *ctx)
         if (st == RT_GRUNNABLE || st == RT_GWAITING)
             n = rt__callers_g(gp, pcs, cfas, RT_MAX_FRAMES + 1);
     }
+    sp0 = word_down(sp0); /* an interrupted sp need not be aligned */
     if (!never_ran && (sp0 < gp->stack.lo || sp0 > top)) {
         sp0 = (uintptr_t)gp; /* no usable stack pointer: an empty frame */
         top = sp0;
@@ -622,7 +634,7 @@ static void put_frames(rt_g *gp, uintptr_t sp0, uintptr_t top, int n, const uint
 {
     uintptr_t lo = sp0, child = 0;
     for (int i = 0; i < n; i++) {
-        uintptr_t fp = cfas[i];
+        uintptr_t fp = word_down(cfas[i]);
         bool last = i == n - 1 || fp < lo || fp > top;
         if (last)
             fp = top; /* the outermost frame runs to the top of the stack */
@@ -646,16 +658,6 @@ static void dump_m(rt_m *mp, void *ctx)
 }
 
 /* -------------------------------------------------------- data and bss -- */
-
-static inline uintptr_t word_down(uintptr_t a)
-{
-    return a & ~(uintptr_t)(sizeof(uintptr_t) - 1);
-}
-
-static inline uintptr_t word_up(uintptr_t a)
-{
-    return word_down(a + sizeof(uintptr_t) - 1);
-}
 
 static void add_piece(vec *v, uintptr_t lo, uintptr_t hi)
 {
