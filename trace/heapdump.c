@@ -9,7 +9,8 @@
  *   object of every in-use span in address order, each preceded the first
  *   time by the type record it uses; every live goroutine followed by its
  *   frames, innermost first; the OS threads (Ms); one data and one bss
- *   record; the ranges registered with rt_gc_add_root as otherroots;
+ *   record; the ranges registered with rt_gc_add_root, the P timer heaps'
+ *   timers and arguments, as otherroots;
  *   registered and queued finalizers; memstats; EOF.
  *
  * Types.  C objects carry no type descriptor, and a type record needs an
@@ -487,8 +488,9 @@ static void put_frame(uintptr_t sp, uint64_t depth, uintptr_t childsp, uintptr_t
     put_uv(0);
 }
 
-/* "registers of goroutine N": otherroots for the heap pointers in a
- * stopped goroutine's saved registers, which no frame holds. */
+/* "registers of goroutine N" (and the like): otherroots for the heap
+ * pointers in words no frame holds, such as a stopped goroutine's saved
+ * registers. */
 static void put_reg_roots(const char *what, int64_t goid, const uintptr_t *regs, size_t n)
 {
     char desc[64], digits[24];
@@ -618,6 +620,9 @@ static void dump_g(rt_g *gp, void *ctx)
     } else {
         put_frames(gp, sp0, top, n, pcs, cfas, exact0);
     }
+    /* what the G record holds besides ctxt: a waker's parameter */
+    if (heap_ptr((uintptr_t)gp->param))
+        put_reg_roots("record of goroutine ", gp->goid, &(uintptr_t){(uintptr_t)gp->param}, 1);
     /* registers that no frame holds */
     if (st == RT_GSYSCALL && gp->m != NULL)
         put_reg_roots("syscall registers of goroutine ", gp->goid, gp->m->syscallregs,
@@ -720,6 +725,26 @@ static void put_registered(uintptr_t lo, uintptr_t hi, void *ctx)
     }
 }
 
+/* The P timer heaps: a timer and its argument keep objects alive. */
+static void put_timer_roots(void)
+{
+    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        rt__lock_acquire(&pp->timers.lock);
+        for (uint32_t j = 0; j < pp->timers.len; j++) {
+            rt__timer *t = pp->timers.heap[j].t;
+            uintptr_t v[2] = {(uintptr_t)t, (uintptr_t)t->arg};
+            for (int k = 0; k < 2; k++)
+                if (heap_ptr(v[k])) {
+                    put_uv(TAG_OTHERROOT);
+                    put_str("timer");
+                    put_uv(v[k]);
+                }
+        }
+        rt__lock_release(&pp->timers.lock);
+    }
+}
+
 static void put_finalizer(uintptr_t obj, void (*f)(void *), bool queued, void *ctx)
 {
     (void)ctx;
@@ -779,6 +804,7 @@ static void build(void)
     put_segment(TAG_DATA, &D.data);
     put_segment(TAG_BSS, &D.bss);
     rt__registered_roots(put_registered, NULL);
+    put_timer_roots();
     rt__finalizers_foreach(put_finalizer, NULL);
     put_memstats(&D.ms);
     put_uv(TAG_EOF);

@@ -20,7 +20,8 @@
  * typed T, rt_alloc objects "conservativeN", rt_alloc_noscan objects
  * untyped; a global root in the data or bss record's field list; a parked
  * goroutine's stack holding its object; the dumping goroutine "dumping
- * heap"; rt_gc_add_root ranges as otherroots; finalizers.
+ * heap"; rt_gc_add_root ranges and a pending timer as otherroots;
+ * finalizers.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -582,6 +583,7 @@ RT_TEST(test_known_graph)
     REQUIRE_EQ(pipe(sys_pipe), 0);
     int64_t sysg = rt_go(syscall_holder, NULL);
     WAIT_UNTIL(atomic_load(&in_syscall));
+    rt_timer *timer = rt_timer_new(3600 * RT_SECOND); /* only its P's heap holds it */
     rt_sleep(10 * RT_MILLISECOND); /* let them park and block */
 
     size_t len;
@@ -649,6 +651,13 @@ RT_TEST(test_known_graph)
         rooted |= d.roots[i].ptr == (uintptr_t)rooted_obj &&
                   strcmp(d.roots[i].desc, "rt_gc_add_root") == 0;
     REQUIRE(rooted);
+    const dobj *tobj = find_obj(&d, (uintptr_t)timer);
+    REQUIRE(tobj != NULL);
+    bool timed = false;
+    for (size_t i = 0; i < d.nroots; i++)
+        timed |= strcmp(d.roots[i].desc, "timer") == 0 && d.roots[i].ptr >= tobj->addr &&
+                 d.roots[i].ptr < tobj->addr + tobj->size;
+    REQUIRE(timed);
     bool fin = false;
     for (size_t i = 0; i < d.nfins; i++)
         fin |= d.fins[i].obj == (uintptr_t)fin_obj && d.fins[i].fn == (uintptr_t)finalizer_fn &&
@@ -661,6 +670,7 @@ RT_TEST(test_known_graph)
     dump_free(&d);
     munmap(buf, len);
     rt_chan_close(park_chan);
+    rt_timer_stop(timer);
     REQUIRE_EQ(write(sys_pipe[1], "x", 1), 1);
     rt_gc_remove_root(malloc_root);
     free(malloc_root);
