@@ -169,8 +169,12 @@ again:;
 
     /* A: stop the world. */
     t.t0 = rt_nanotime();
-    rt__shared_cache_lock();
     rt__gc_stopworld();
+    /* Threads without a P are not stopped: keep them out of the shared
+     * cache until the world restarts.  Taken after the stop -- a runtime
+     * lock held into rt__gc_stopworld would make this M unstoppable by a
+     * concurrent stop (another initiator, rt_read_memstats). */
+    rt__shared_cache_lock();
     rt__mcache_flush_all();
     rt__pool_clear_all();
     /* Phase B left nothing, and sweeping a span is a no-stop region, so no
@@ -223,8 +227,8 @@ again:;
     clock_gettime(CLOCK_REALTIME, &now);
     atomic_store(&last_gc_wall, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
     atomic_store(&ncycles, n);
-    rt__gc_startworld();
     rt__shared_cache_unlock();
+    rt__gc_startworld();
     rt__pool_free_retired();
     /* Eager sweeping (rt_gc, gcstoptheworld=2) runs once the world is
      * going again -- sweeping frees bitmaps, and free() is off limits while
@@ -480,11 +484,9 @@ void rt_read_memstats(rt_memstats *ms)
         return;
     }
     rt__semacquire(&gc_sema, false, 0, 0);
-    rt__shared_cache_lock();
     rt__gc_stopworld();
     read_memstats(ms);
     rt__gc_startworld();
-    rt__shared_cache_unlock();
     rt__semrelease(&gc_sema, false, 0);
 }
 

@@ -270,8 +270,9 @@ void rt__mcache_flush(rt__mcache *mc);
 /* World stopped, shared cache locked: flushes every P's cache and the
  * shared one. */
 void rt__mcache_flush_all(void);
-/* The cache of threads without a P; the collector holds its lock from
- * before the world stops until after it restarts. */
+/* The cache of threads without a P; the collector holds its lock while
+ * the world is stopped (taken after the stop, released before the
+ * restart). */
 void rt__shared_cache_lock(void);
 void rt__shared_cache_unlock(void);
 /* The start (and size) of the allocated object holding addr, or NULL. */
