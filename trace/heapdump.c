@@ -61,8 +61,8 @@
  *
  * How it runs.  Like a collection: the cycle semaphore is taken (no cycle
  * runs during a dump), leftover sweeping is finished (so allocated slots
- * are exactly the live-or-unswept-garbage-free objects of gc.h's
- * invariant), the shared allocation cache is locked and the world stopped.
+ * are exactly the objects the last cycle kept plus those allocated since),
+ * the world is stopped and the shared allocation cache locked.
  * P caches are not flushed: the slot invariant holds for cached spans too.
  * With the world stopped nothing may call malloc (a stopped thread may hold
  * its lock), so the dump is built in memory from mmap/mremap, and nothing
@@ -928,11 +928,15 @@ static __attribute__((noinline)) int dump_on_goroutine(int fd)
     rt__gc_cycle_lock();
     while (rt__sweep_one()) {
     }
-    rt__shared_cache_lock();
+    /* As the collector: the shared cache's lock (threads without a P are
+     * not stopped) is taken after the stop -- held into it, it would make
+     * this M unstoppable by a concurrent stop -- and dropped before the
+     * restart. */
     rt__gc_stopworld();
+    rt__shared_cache_lock();
     build();
-    rt__gc_startworld();
     rt__shared_cache_unlock();
+    rt__gc_startworld();
     rt__gc_cycle_unlock();
 
     int rc = oom ? -ENOMEM : write_out(fd);
