@@ -812,7 +812,10 @@ static void build(void)
 
 /* ---------------------------------------------------------- writing out -- */
 
-static uint8_t wbuf[1 << 16]; /* under dump_sema */
+/* The write buffer: mmap'd per dump, not static -- copies of objects left
+ * in the bss would show in the next dump's bss record as false roots. */
+#define WBUF_SIZE ((size_t)1 << 16)
+static uint8_t *wbuf; /* under dump_sema */
 static size_t wn;
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -839,11 +842,11 @@ static int flush(int fd)
 
 static int emit(int fd, const uint8_t *p, size_t n)
 {
-    if (wn + n > sizeof wbuf) {
+    if (wn + n > WBUF_SIZE) {
         int rc = flush(fd);
         if (rc < 0)
             return rc;
-        if (n > sizeof wbuf)
+        if (n > WBUF_SIZE)
             return write_all(fd, p, n);
     }
     memcpy(wbuf + wn, p, n);
@@ -878,10 +881,29 @@ static int fill_hole(int fd, const hole *h)
     return rc < 0 ? rc : emit(fd, (const uint8_t *)name, len);
 }
 
+static int write_holes(int fd, size_t *posp);
+
 static int write_out(int fd)
 {
     size_t pos = 0;
     wn = 0;
+    wbuf = mmap(NULL, WBUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (wbuf == MAP_FAILED)
+        return -ENOMEM;
+    int rc = write_holes(fd, &pos);
+    if (rc == 0)
+        rc = emit(fd, D.out.p + pos, D.out.n - pos);
+    if (rc == 0)
+        rc = flush(fd);
+    munmap(wbuf, WBUF_SIZE);
+    wbuf = NULL;
+    return rc;
+}
+
+/* Everything up to the last hole, the holes filled in. */
+static int write_holes(int fd, size_t *posp)
+{
+    size_t pos = 0;
     for (size_t i = 0; i < VEC_LEN(D.holes, hole); i++) {
         const hole *h = &VEC_AT(D.holes, hole, i);
         int rc = emit(fd, D.out.p + pos, h->off - pos);
@@ -891,8 +913,8 @@ static int write_out(int fd)
             return rc;
         pos = h->off;
     }
-    int rc = emit(fd, D.out.p + pos, D.out.n - pos);
-    return rc < 0 ? rc : flush(fd);
+    *posp = pos;
+    return 0;
 }
 
 /* --------------------------------------------------------------- rt.h ---- */
