@@ -9,9 +9,9 @@
  *   object of every in-use span in address order, each preceded the first
  *   time by the type record it uses; every live goroutine followed by its
  *   frames, innermost first; the OS threads (Ms); one data and one bss
- *   record; the ranges registered with rt_gc_add_root, the P timer heaps'
- *   timers and arguments, as otherroots;
- *   registered and queued finalizers; memstats; EOF.
+ *   record; otherroots for heap pointers in the ranges registered with
+ *   rt_gc_add_root and in the P timer heaps' timers; registered and queued
+ *   finalizers; memstats; EOF.
  *
  * Types.  C objects carry no type descriptor, and a type record needs an
  * address, a size and a pointer field list.  Every object gets one anyway
