@@ -40,8 +40,10 @@
  * "unknown function"; one that never ran, one empty frame at its entry
  * function (its "sp" is the G record's address, unique).  A goroutine
  * running C code when the world stopped was stopped by gcstop.c's signal:
- * it is dumped with status 2 (Go 1.3 stopped only at safe points and never
- * wrote one) and its frames are walked from the registers the stop saved.
+ * it is dumped as runnable, status 1, as a preempted goroutine is in later
+ * Go (Go 1.3 stopped only at safe points and never wrote status 2, and
+ * hview exits on one), and its frames are walked from the registers the
+ * stop saved.
  * Heap pointers held only in saved registers (those, or the callee-saved
  * ones of rt_syscall_enter) become otherroots "registers of goroutine N".
  * The dumping goroutine shows as waiting, "dumping heap", as in Go 1.3.
@@ -582,6 +584,7 @@ static void dump_g(rt_g *gp, void *ctx)
     } else if (st == RT_GRUNNING) {
         n = walk_stopped(gp, pcs, cfas, &sp0);
         exact0 = n > 0;
+        status = RT_GRUNNABLE; /* preempted; hview exits on a running one */
     } else if (gp->sp == NULL || top == 0) {
         sp0 = (uintptr_t)gp;
         never_ran = true;
