@@ -457,6 +457,17 @@ static void counters(uint64_t *mallocs, uint64_t *frees, uint64_t *alloc_bytes,
 
 static void read_memstats(rt_memstats *ms);
 
+void rt__gc_cycle_lock(void)
+{
+    gc_init_once();
+    rt__semacquire(&gc_sema, false, 0, 0);
+}
+
+void rt__gc_cycle_unlock(void)
+{
+    rt__semrelease(&gc_sema, false, 0);
+}
+
 /* Like Go's ReadMemStats, a consistent snapshot needs the world stopped
  * (briefly: no heap walk, just the per-P counters and the page heap's
  * totals); otherwise a sweep or a span allocation between two reads makes

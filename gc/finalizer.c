@@ -261,3 +261,16 @@ void rt__registered_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void
     for (size_t i = 0; i < reg_n; i++)
         add(reg[i].lo, reg[i].hi, c);
 }
+
+/* -------------------------------------------------------------- heap dump */
+
+void rt__finalizers_foreach(void (*fn)(uintptr_t obj, void (*f)(void *), bool queued, void *c),
+                            void *c)
+{
+    /* World stopped (rt_write_heap_dump), as rt__finalizer_roots. */
+    for (size_t i = 0; i < table_cap; i++)
+        if (table[i].hidden > 1)
+            fn(~table[i].hidden, table[i].fn, false, c);
+    for (size_t i = 0; i < queue_n; i++)
+        fn((uintptr_t)queue[i].obj, queue[i].fn, true, c);
+}

@@ -386,6 +386,11 @@ typedef struct rt__scvg_periods_t {
     int64_t period, forcegc, limit;
 } rt__scvg_periods_t;
 extern rt__scvg_periods_t rt__scvg_periods;
+/* Holds off collections (the cycle semaphore; on a goroutine): between
+ * lock and unlock no cycle runs, so spans swept meanwhile stay swept and
+ * the caller may stop the world itself (rt_write_heap_dump). */
+void rt__gc_cycle_lock(void);
+void rt__gc_cycle_unlock(void);
 /* A scavenger pass k that forces a cycle first (run by the background
  * sweeper goroutine, woken by rt__bgsweep_force). */
 void rt__gc_forced(int k);
@@ -445,5 +450,9 @@ void rt__finalizers_after_mark(rt__markstats *st);
 void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
 /* Registered roots (rt_gc_add_root). */
 void rt__registered_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
+/* World stopped: every registered finalizer (queued false), then every
+ * queued one (queued true), for the heap dump. */
+void rt__finalizers_foreach(void (*fn)(uintptr_t obj, void (*f)(void *), bool queued, void *c),
+                            void *c);
 
 #endif /* RT_GC_H */
