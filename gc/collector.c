@@ -302,7 +302,9 @@ static void gc_on_goroutine(void *arg)
 /* Runs rt_gc's work on a goroutine when called from another thread. */
 static void from_thread(bool freeos)
 {
-    if (!atomic_load(&rt__sched.running))
+    /* main_started, not running: goroutine 1 may start a thread before
+     * rt_main sets running (heap dump helper's finding). */
+    if (!atomic_load(&rt__sched.main_started) || atomic_load(&rt__sched.stopping))
         return; /* no scheduler: nothing could have been collected */
     gc_request r = {.freeos = freeos};
     rt__note_clear(&r.done);
