@@ -302,7 +302,9 @@ static void gc_on_goroutine(void *arg)
 /* Runs rt_gc's work on a goroutine when called from another thread. */
 static void from_thread(bool freeos)
 {
-    if (!atomic_load(&rt__sched.running))
+    /* main_started, not running: goroutine 1 may start a thread before
+     * rt_main sets running (heap dump helper's finding). */
+    if (!atomic_load(&rt__sched.main_started) || atomic_load(&rt__sched.stopping))
         return; /* no scheduler: nothing could have been collected */
     gc_request r = {.freeos = freeos};
     rt__note_clear(&r.done);
@@ -456,6 +458,17 @@ static void counters(uint64_t *mallocs, uint64_t *frees, uint64_t *alloc_bytes,
 }
 
 static void read_memstats(rt_memstats *ms);
+
+void rt__gc_cycle_lock(void)
+{
+    gc_init_once();
+    rt__semacquire(&gc_sema, false, 0, 0);
+}
+
+void rt__gc_cycle_unlock(void)
+{
+    rt__semrelease(&gc_sema, false, 0);
+}
 
 /* Like Go's ReadMemStats, a consistent snapshot needs the world stopped
  * (briefly: no heap walk, just the per-P counters and the page heap's

@@ -114,12 +114,24 @@ static __attribute__((noinline)) bool run_one(void)
     return true;
 }
 
+/* Zeroes the dead stack below the caller.  The finalizer goroutine parks
+ * for long stretches; if its park went deeper than the frames a finalizer
+ * used, the dead copies of pointers those frames left would lie above the
+ * parked stack pointer -- scanned, and kept alive for good. */
+static __attribute__((noinline)) void scrub_dead_stack(void)
+{
+    volatile char buf[8192];
+    for (size_t i = 0; i < sizeof buf; i += 8)
+        *(volatile uint64_t *)(void *)&buf[i] = 0;
+}
+
 static void finalizer_goroutine(void *arg)
 {
     (void)arg;
     for (;;) {
         while (run_one()) {
         }
+        scrub_dead_stack();
         rt__gc_wait(&fin_wait, "finalizer wait");
     }
 }
@@ -248,4 +260,17 @@ void rt__registered_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void
 {
     for (size_t i = 0; i < reg_n; i++)
         add(reg[i].lo, reg[i].hi, c);
+}
+
+/* -------------------------------------------------------------- heap dump */
+
+void rt__finalizers_foreach(void (*fn)(uintptr_t obj, void (*f)(void *), bool queued, void *c),
+                            void *c)
+{
+    /* World stopped (rt_write_heap_dump), as rt__finalizer_roots. */
+    for (size_t i = 0; i < table_cap; i++)
+        if (table[i].hidden > 1)
+            fn(~table[i].hidden, table[i].fn, false, c);
+    for (size_t i = 0; i < queue_n; i++)
+        fn((uintptr_t)queue[i].obj, queue[i].fn, true, c);
 }

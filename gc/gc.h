@@ -287,7 +287,8 @@ void *rt__gc_object_start(uintptr_t addr, size_t *size);
 /* Slot allocated?  (The invariant above; the span is in use.) */
 static inline bool rt__span_slot_allocated(const rt__span *s, uint32_t i)
 {
-    return i < s->freeindex || (s->allocbits[i / 64] >> (i % 64) & 1);
+    return i < __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED) ||
+           (s->allocbits[i / 64] >> (i % 64) & 1);
 }
 /* The marks of slots [lo, lo + 64) (lo a multiple of 64) as a bitmap:
  * eight mark bytes (each 0 or 1) at a time, gathered by a multiply that
@@ -392,6 +393,11 @@ typedef struct rt__scvg_periods_t {
     int64_t period, forcegc, limit;
 } rt__scvg_periods_t;
 extern rt__scvg_periods_t rt__scvg_periods;
+/* Holds off collections (the cycle semaphore; on a goroutine): between
+ * lock and unlock no cycle runs, so spans swept meanwhile stay swept and
+ * the caller may stop the world itself (rt_write_heap_dump). */
+void rt__gc_cycle_lock(void);
+void rt__gc_cycle_unlock(void);
 /* A scavenger pass k that forces a cycle first (run by the background
  * sweeper goroutine, woken by rt__bgsweep_force). */
 void rt__gc_forced(int k);
@@ -409,6 +415,9 @@ rt__span *rt__sweep_for_class(int kind, int cls);
 bool rt__sweep_one(void);
 /* No unswept span is left (world stopped: an exact answer). */
 bool rt__sweep_done(void);
+/* Returns once s is swept for the current cycle (sweeping it, and others
+ * of its list, if need be; waiting if another thread is sweeping it). */
+void rt__span_ensure_swept(rt__span *s);
 /* Sweeps everything left (phase 0). */
 void rt__sweep_finish(void);
 /* Starts the background sweeper goroutine (once). */
@@ -448,5 +457,9 @@ void rt__finalizers_after_mark(rt__markstats *st);
 void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
 /* Registered roots (rt_gc_add_root). */
 void rt__registered_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
+/* World stopped: every registered finalizer (queued false), then every
+ * queued one (queued true), for the heap dump. */
+void rt__finalizers_foreach(void (*fn)(uintptr_t obj, void (*f)(void *), bool queued, void *c),
+                            void *c);
 
 #endif /* RT_GC_H */

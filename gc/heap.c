@@ -294,9 +294,11 @@ void rt__heap_free_span(rt__span *s)
 
 rt__span *rt__heap_span_of(uintptr_t addr)
 {
-    if (addr < arena_base || addr >= arena_base + (npages_used << RT_GC_PAGE_SHIFT))
+    /* Lock-free: the arena's used size is published with a release store
+     * after the page map entries it covers. */
+    if (addr - rt__arena_lo >= atomic_load_explicit(&rt__arena_used, memory_order_acquire))
         return NULL;
-    rt__span *s = pagemap[page_of(addr)];
+    rt__span *s = __atomic_load_n(&pagemap[page_of(addr)], __ATOMIC_RELAXED);
     return s && s->state == RT_SPAN_INUSE && rt__span_contains(s, addr) ? s : NULL;
 }
 

@@ -346,7 +346,7 @@ static inline void *alloc_small(rt__mcache *mc, int cls, int kind, const char *t
     }
     uint32_t i = s->cacheidx + (uint32_t)__builtin_ctzll(c);
     s->alloccache = c & (c - 1);
-    s->freeindex = i + 1;
+    __atomic_store_n(&s->freeindex, i + 1, __ATOMIC_RELAXED); /* read racily by lookups */
     uintptr_t size = s->elemsize;
     void *p = (void *)(s->base + (uintptr_t)i * size);
     counter_add(&mc->nmalloc[cls], 1);
@@ -486,7 +486,7 @@ static inline __attribute__((always_inline)) void *gc_alloc(size_t n, bool nosca
             __atomic_store_n(&mc->next_sample, left, __ATOMIC_RELAXED);
             uint32_t i = s->cacheidx + (uint32_t)__builtin_ctzll(c);
             s->alloccache = c & (c - 1);
-            s->freeindex = i + 1;
+            __atomic_store_n(&s->freeindex, i + 1, __ATOMIC_RELAXED);
             uintptr_t size = s->elemsize;
             void *p = (void *)(s->base + (uintptr_t)i * size);
             counter_add(&mc->nmalloc[cls], 1);
@@ -576,6 +576,9 @@ void *rt__gc_object_start(uintptr_t addr, size_t *size)
     rt__span *s = rt__heap_span_of(addr);
     if (s == NULL || s->nelems == 0)
         return NULL;
+    /* After a cycle the span may still hold last cycle's allocation state
+     * (unswept) or be being swept: answer from its swept state. */
+    rt__span_ensure_swept(s);
     uint32_t i = rt__span_index(s, addr - s->base);
     if (i >= s->nelems || !rt__span_slot_allocated(s, i))
         return NULL;

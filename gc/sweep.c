@@ -27,6 +27,7 @@
  * Each span is swept inside a no-stop region of the sweeping M, so a world
  * stop never finds a span half swept or off every list.
  */
+#include <sched.h>
 #include <string.h>
 
 #include "gc/gc.h"
@@ -107,7 +108,7 @@ bool rt__sweep_span(rt__span *s)
     s->allocated_at_sweep = nlive;
     if (nbefore != nlive)
         s->needzero = true;
-    atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
+    atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
     return true;
 }
 
@@ -182,6 +183,25 @@ static bool sweep_one_of(int i, int cur)
 }
 
 static _Atomic int sweep_cursor; /* where sweep_one looks first */
+
+void rt__span_ensure_swept(rt__span *s)
+{
+    rt_m *mp = rt__getm();
+    if (mp != NULL)
+        rt__nostop_begin(mp); /* no cycle can start meanwhile */
+    uint32_t sg = atomic_load_explicit(&rt__sweepgen, memory_order_relaxed);
+    int cur = rt__swept_set();
+    int list = s->sizeclass != 0 ? s->noscan * RT_GC_MAX_CLASSES + s->sizeclass
+                                 : 2 * RT_GC_MAX_CLASSES;
+    /* Sweep s's list until s is done: s is on it, or another thread has
+     * taken it and is sweeping it (in a no-stop region: it finishes). */
+    while (atomic_load_explicit(&s->sweepgen, memory_order_acquire) != sg) {
+        if (!sweep_one_of(list, cur))
+            sched_yield();
+    }
+    if (mp != NULL)
+        rt__nostop_end(mp);
+}
 
 bool rt__sweep_one(void)
 {

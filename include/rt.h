@@ -320,6 +320,13 @@ typedef struct rt_memstats {
     } by_size[RT_MEMSTATS_NSIZE];
 } rt_memstats;
 RT_EXTERN void rt_read_memstats(rt_memstats *ms);
+/* debug.WriteHeapDump: stops the world and writes every allocated object,
+ * goroutine stack, the data and bss segments and memstats to fd in the
+ * "go1.3 heap dump" format, which dumptodot, dumptohprof and hview
+ * (github.com/randall77/hprof) read.  Returns 0 or a negative errno
+ * (-EAGAIN from a thread outside the scheduler while rt_main is not
+ * running goroutines). */
+RT_EXTERN int rt_write_heap_dump(int fd);
 
 /* ------------------------------------------------------------ profiles -- */
 /*

@@ -105,7 +105,7 @@
  *   1. On a stopped thread: the thread's stop sp lies inside the G's
  *      stack.  Reported from that sp (minus the 128-byte red zone) up; the
  *      interrupted registers (all general ones, and the vector registers a
- *      memcpy may carry pointers in) are in the M record, reported whole.
+ *      memcpy may carry pointers in) are reported from the M.
  *      This covers a thread stopped anywhere in a context switch
  *      (runtime/asm_*.S): before rt__ctx_switch stores the old G's sp the
  *      stop sp is in the old G's stack, whose saved sp is stale and
@@ -117,7 +117,7 @@
  *      the alternate stack): the next round of signals stops it.
  *   2. In a system call (SYSCALL): from the caller's sp at
  *      rt_syscall_enter up, plus the callee-saved registers saved there
- *      (m->syscallregs, in the M record).  Its thread keeps running below
+ *      (m->syscallregs).  Its thread keeps running below
  *      that sp, and is never stopped.  Code between rt_syscall_enter and
  *      rt_syscall_exit must not create the only reference to a GC object
  *      (the same rule as Go's for cgo calls).
@@ -131,7 +131,8 @@
  *   into the GC heap.  The main thread only sleeps in rt__sched_run_main;
  *   its stack is reported from there up.
  *   Records: every live G record (param, waiting, arg, sudog links), every
- *   M (the register blocks above), every P, each P's timer heap array and
+ *   M (but its register blocks only while current: stale ones would pin
+ *   what they last held), every P, each P's timer heap array and
  *   the timers it points at (their args).  Dead G records are skipped, so
  *   that an exited goroutine's arg does not keep its object alive.
  *
@@ -159,6 +160,7 @@
  *     already scanned frame.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdint.h>
@@ -461,6 +463,20 @@ typedef struct stopped_set {
     uintptr_t sp[MAX_STOPPED];
 } stopped_set;
 
+/* An M record without its two register blocks: they keep the values of
+ * the last syscall and the last stop, and would pin whatever those pointed
+ * at for good.  Each is reported only while it is current. */
+static void report_m(rt__root_fn fn, void *ctx, rt_m *mp)
+{
+    _Static_assert(offsetof(rt_m, syscallregs) < offsetof(rt_m, gcstop_regs),
+                   "rt_m: register blocks out of order");
+    report(fn, ctx, (uintptr_t)mp, (uintptr_t)mp->syscallregs);
+    report(fn, ctx, (uintptr_t)(mp->syscallregs + RT_SYSCALL_NREGS),
+           (uintptr_t)mp->gcstop_regs);
+    report(fn, ctx, (uintptr_t)(mp->gcstop_regs + RT_GCSTOP_NREGS),
+           (uintptr_t)(mp + 1));
+}
+
 /* The stack of one G other than the initiator; allg_lock held. */
 static void roots_g(rt__root_fn fn, void *ctx, rt_g *gp, const stopped_set *ss)
 {
@@ -471,7 +487,11 @@ static void roots_g(rt__root_fn fn, void *ctx, rt_g *gp, const stopped_set *ss)
         }
     }
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
-    if (st == RT_GSYSCALL) { /* case 2; registers: in the M record */
+    if (st == RT_GSYSCALL) { /* case 2 */
+        rt_m *mp = gp->m;
+        if (mp != NULL)
+            report(fn, ctx, (uintptr_t)mp->syscallregs,
+                   (uintptr_t)(mp->syscallregs + RT_SYSCALL_NREGS));
         report(fn, ctx, gp->syscallsp, gp->stack.hi);
         return;
     }
@@ -502,10 +522,12 @@ void rt__gc_sched_roots(rt__root_fn fn, void *ctx)
     ss.n = 0;
     for (rt_m *mp = atomic_load_explicit(&rt__sched.allm, memory_order_acquire);
          mp; mp = mp->alllink) {
-        report(fn, ctx, (uintptr_t)mp, (uintptr_t)(mp + 1));
+        report_m(fn, ctx, mp);
         if ((e & 1) == 0 || mp == self_m ||
             atomic_load_explicit(&mp->gcstop_epoch, memory_order_relaxed) != e)
             continue;
+        report(fn, ctx, (uintptr_t)mp->gcstop_regs,
+               (uintptr_t)(mp->gcstop_regs + RT_GCSTOP_NREGS));
         uintptr_t sp = mp->gcstop_sp;
         if (in_stack(&mp->g0.stack, sp))
             report_stack_from(fn, ctx, &mp->g0.stack, sp);

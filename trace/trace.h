@@ -12,6 +12,9 @@
  *   allocfreetrace.c DEBUG=allocfreetrace=1: tracealloc, tracefree and
  *                  tracegc records, printed by the allocating goroutine,
  *                  the sweeper and the collector.
+ *   heapdump.c     rt_write_heap_dump: the "go1.3 heap dump" format of
+ *                  TRACE_FORMATS.md section 11, built in memory with the
+ *                  world stopped, written to the fd once it runs again.
  *   pprof.c        profile.proto encoding + gzip (zlib) and the text forms'
  *                  machinery (stack listings, tabwriter padding).
  *   cpuprof.c      the CPU profiler: per-thread CPU-time timers, SIGPROF,

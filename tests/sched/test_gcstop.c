@@ -434,6 +434,11 @@ SCANNER static void count_fn(uintptr_t lo, uintptr_t hi, void *ctx)
 
 RT_TEST(test_stop_start_1000_under_churn)
 {
+    /* No collections of the allocator's garbage meanwhile: a cycle is an
+     * initiator too, and gc_cycle holds a runtime lock (the shared cache's)
+     * across rt__gc_stopworld, which parks when our stop holds the world
+     * -- with that lock held. */
+    rt_set_gc_percent(-1);
     rt_maxprocs(4);
     rt_go(spinner, (void *)0);
     WAIT_UNTIL(spin_count[0][0] > 1000);

@@ -99,7 +99,7 @@ static struct {
 } g_data = {.tag = 0x5eed};                        /* data */
 static rt_chan *g_inbox[NW];
 static uint64_t g_seed;
-static int64_t g_deadline;
+static _Atomic int64_t g_deadline; /* extended until enough cycles ran */
 static rt_waitgroup g_wg;
 static _Atomic uint64_t g_finalized;
 
@@ -575,7 +575,7 @@ static void worker_main(void *arg)
     w->stk = malloc(w->stk_cap * sizeof(hdr *));
     REQUIRE(w->set != NULL && w->stk != NULL);
 
-    while (rt_nanotime() < g_deadline) {
+    while (rt_nanotime() < atomic_load(&g_deadline)) {
         uint64_t r = rnd(w) % 1000;
         if (r < 900)
             mutate(w);
@@ -635,10 +635,28 @@ RT_TEST(stress_gc_graphs)
         g_inbox[i] = rt_chan_make(sizeof(edge), 4);
         g_w[i] = (worker){.id = i, .rng = mix(g_seed + (uint64_t)i) | 1};
     }
-    g_deadline = rt_nanotime() + (int64_t)(seconds * 1e9);
+    int64_t start = rt_nanotime();
+    atomic_store(&g_deadline, start + (int64_t)(seconds * 1e9));
     rt_waitgroup_add(&g_wg, NW);
     for (int i = 0; i < NW; i++)
         REQUIRE_GT(rt_go(worker_main, &g_w[i]), 0);
+    /* The test is about many cycles, not a fixed time: on a slow machine
+     * (sanitizers, a loaded host) the run is extended, up to 4x, until
+     * more than 10 cycles have happened. */
+    for (;;) {
+        rt_sleep(50 * RT_MILLISECOND);
+        int64_t now = rt_nanotime();
+        if (now < atomic_load(&g_deadline) - 100 * RT_MILLISECOND)
+            continue;
+        rt_memstats *cur = calloc(1, sizeof *cur);
+        REQUIRE(cur != NULL);
+        rt_read_memstats(cur);
+        bool enough = cur->num_gc - gc0 > 10;
+        free(cur);
+        if (enough || now - start > (int64_t)(4 * seconds * 1e9))
+            break;
+        atomic_store(&g_deadline, now + 500 * RT_MILLISECOND);
+    }
     rt_waitgroup_wait(&g_wg);
 
     rt_read_memstats(ms);
