@@ -64,6 +64,7 @@ enum { NIDS = 64 };
 static _Atomic int fin_runs[NIDS];
 static _Atomic int fin_intact[NIDS];
 static _Atomic uintptr_t fin_arg[NIDS]; /* hidden */
+static _Atomic int64_t fin_goid[NIDS];
 
 static __attribute__((unused)) int runs(unsigned id) { return atomic_load(&fin_runs[id]); }
 
@@ -90,6 +91,7 @@ static __attribute__((unused)) void on_final(void *obj)
     unsigned id = (unsigned)(w0 & 0xffff);
     REQUIRE_LT(id, NIDS);
     atomic_store(&fin_arg[id], hide(obj));
+    atomic_store(&fin_goid[id], rt_goid());
     /* payload size is not known here; 64 bytes are always there */
     atomic_store(&fin_intact[id], intact(obj, 64, id));
     atomic_fetch_add(&fin_runs[id], 1);
@@ -99,6 +101,17 @@ static __attribute__((unused)) void on_final(void *obj)
 NOINLINE static __attribute__((unused)) void *witness(size_t size, unsigned id)
 {
     uint64_t *p = rt_alloc(size);
+    REQUIRE(p != NULL);
+    for (size_t i = 0; i < size / 8; i++)
+        p[i] = pat(id, i);
+    rt_set_finalizer(p, on_final);
+    return p;
+}
+
+/* The same without pointers. */
+NOINLINE static __attribute__((unused)) void *witness_noscan(size_t size, unsigned id)
+{
+    uint64_t *p = rt_alloc_noscan(size);
     REQUIRE(p != NULL);
     for (size_t i = 0; i < size / 8; i++)
         p[i] = pat(id, i);
