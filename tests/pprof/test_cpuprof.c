@@ -76,6 +76,7 @@ RT_TEST(test_hot_split)
     double truth = ta / (ta + tb), share = ca / (ca + cb);
     REQUIRE_MSG(share > truth * 0.9 && share < truth * 1.1,
                 "hot_a share %.3f, truth %.3f:\n%s", share, truth, top);
+    fprintf(stderr, "pprof cpu: hot_a share %.3f for %.3f measured\n", share, truth);
     double total = pp_total(top) * 1e-9;
     REQUIRE_MSG(total > (ta + tb) * 0.9 && total < (ta + tb) * 1.15,
                 "profile total %.3f s, spun %.3f s:\n%s", total, ta + tb, top);
@@ -131,6 +132,8 @@ RT_TEST(test_rate_two_threads)
     REQUIRE_MSG(got >= want * 0.95 && got <= want * 1.05,
                 "%.0f samples for %.3f + %.3f CPU seconds (want %.0f +- 5 %%):\n%s", got,
                 a[0].cpu, a[1].cpu, want, top);
+    fprintf(stderr, "pprof cpu: %.0f samples for %.3f CPU seconds on 2 threads (%+.1f %%)\n",
+            got, want / 100, (got / want - 1) * 100);
     double f, c;
     REQUIRE_MSG(pp_row(top, "hot_a", &f, &c) && c >= want * 0.9, "hot_a: %.0f of %.0f:\n%s",
                 c, want, top);
