@@ -420,8 +420,6 @@ void rt__gc_sysmon(int64_t now)
 
 /* ------------------------------------------------------------ memstats -- */
 
-void rt__mcache_counters(uint64_t nmalloc[RT_GC_MAX_CLASSES], uint64_t *nlarge,
-                         uint64_t *large_bytes);
 
 static void counters(uint64_t *mallocs, uint64_t *frees, uint64_t *alloc_bytes,
                      uint64_t *total_bytes, uint64_t nm[RT_GC_MAX_CLASSES],

@@ -277,6 +277,10 @@ void rt__mcache_flush(rt__mcache *mc);
 /* World stopped, shared cache locked: flushes every P's cache and the
  * shared one. */
 void rt__mcache_flush_all(void);
+/* Sums every cache's allocation counters into nmalloc/nlarge/large_bytes
+ * (memstats; P records are never freed, so gone Ps still count). */
+void rt__mcache_counters(uint64_t nmalloc[RT_GC_MAX_CLASSES], uint64_t *nlarge,
+                         uint64_t *large_bytes);
 /* The cache of threads without a P; the collector holds its lock while
  * the world is stopped (taken after the stop, released before the
  * restart). */
@@ -362,11 +366,8 @@ typedef struct rt__gcstats {
     _Atomic uint64_t heap_marked;   /* bytes marked by the last cycle */
     _Atomic uint64_t nfree[RT_GC_MAX_CLASSES]; /* objects freed per class */
     _Atomic uint64_t nfree_large, free_large_bytes;
-    _Atomic uint64_t nmalloc_dead[RT_GC_MAX_CLASSES]; /* counters of Ps gone */
-    _Atomic uint64_t nlarge_dead, large_bytes_dead;
     _Atomic uint64_t gcbits_bytes;  /* bitmaps, type tables (gc_sys) */
     _Atomic uint64_t bg_swept;      /* spans swept by the background sweeper */
-    _Atomic uint64_t stw_swept;     /* spans swept with the world stopped */
 } rt__gcstats;
 extern rt__gcstats rt__gcstat;
 

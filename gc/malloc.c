@@ -550,8 +550,6 @@ void rt__shared_cache_unlock(void)
 
 /* Sums the allocation counters of every cache (memstats). */
 void rt__mcache_counters(uint64_t nmalloc[RT_GC_MAX_CLASSES], uint64_t *nlarge,
-                         uint64_t *large_bytes);
-void rt__mcache_counters(uint64_t nmalloc[RT_GC_MAX_CLASSES], uint64_t *nlarge,
                          uint64_t *large_bytes)
 {
     const rt__mcache *caches[RT_MAX_PROCS + 1];

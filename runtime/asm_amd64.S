@@ -16,6 +16,7 @@
  * return address undefined, so libunwind, gdb and the CPU profiler stop at a
  * goroutine's root instead of walking into whatever lies above its stack.
  */
+#include "asm_amd64.inc"
 #if defined(__x86_64__)
         .text
 
@@ -23,24 +24,7 @@
  * and the x87 control word in one 8-byte slot) and stores the stack
  * pointer in *%rdi.  Shared by both switch entry points. */
         .macro SAVE_CONTEXT
-        pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %rbp, 0
-        pushq   %rbx
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %rbx, 0
-        pushq   %r12
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %r12, 0
-        pushq   %r13
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %r13, 0
-        pushq   %r14
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %r14, 0
-        pushq   %r15
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %r15, 0
+        PUSH_CALLEE_SAVED
         subq    $8, %rsp
         .cfi_adjust_cfa_offset 8
         stmxcsr (%rsp)

@@ -14,6 +14,7 @@
  * in a frame of its own, below sp, which the system call then overwrites
  * while the collector scans.
  */
+#include "asm_amd64.inc"
 #if defined(__x86_64__)
         .text
         .globl  rt_syscall_enter
@@ -22,24 +23,7 @@
 rt_syscall_enter:
         .cfi_startproc
         leaq    8(%rsp), %rsi
-        pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %rbp, 0
-        pushq   %rbx
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %rbx, 0
-        pushq   %r12
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %r12, 0
-        pushq   %r13
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %r13, 0
-        pushq   %r14
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %r14, 0
-        pushq   %r15
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset %r15, 0
+        PUSH_CALLEE_SAVED
         movq    %rsp, %rdi
         subq    $8, %rsp                /* 16-byte alignment for the call */
         .cfi_adjust_cfa_offset 8
