@@ -43,6 +43,8 @@
 _Atomic uint32_t rt__sweepgen = 2;
 rt__gcstats rt__gcstat = {.next_gc = MIN_HEAP};
 _Atomic int rt__gc_percent = 100;
+_Atomic int rt__gc_marking;
+bool rt__gc_premarked;
 
 static uint32_t gc_sema = 1;     /* one cycle at a time */
 static _Atomic uint32_t ncycles; /* completed cycles (memstats num_gc) */
@@ -142,6 +144,186 @@ static void check_span(rt__span *s, void *ctx);
 
 /* Runs one cycle.  force: run even if another cycle completed since the
  * caller decided to collect.  eager: sweep everything before returning. */
+/* Whether this cycle marks concurrently: written-page tracking works and
+ * DEBUG=gcstoptheworld does not ask for stopped marking. */
+static bool concurrent_mode(void)
+{
+    if (rt__debug.gcstoptheworld >= 1)
+        return false;
+    rt__heap_init();
+    return rt__dirty_init(rt__arena_lo, RT_GC_ARENA_BYTES);
+}
+
+/* Phase A of a stop-the-world cycle, or the final pause of a concurrent
+ * one: the world stopped, the shared cache held, every cache flushed. */
+static void stop_and_flush(void)
+{
+    rt__gc_stopworld();
+    /* Threads without a P are not stopped: keep them out of the shared
+     * cache until the world restarts.  Taken after the stop -- a runtime
+     * lock held into rt__gc_stopworld would make this M unstoppable by a
+     * concurrent stop (another initiator, rt_read_memstats). */
+    rt__shared_cache_lock();
+    rt__mcache_flush_all();
+}
+
+/* The pages the heap may hold objects on: [*lo, *hi). */
+static void heap_range(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = rt__arena_lo + RT_GC_PAGE_SIZE; /* page 0 is never used */
+    *hi = rt__arena_lo + atomic_load_explicit(&rt__arena_used, memory_order_acquire);
+}
+
+#define CLEAN_ROUNDS 8        /* re-cleaning rounds at most */
+#define CLEAN_ENOUGH 512      /* 4 KiB pages: stop re-cleaning below this */
+
+/* Live bytes and allocation during the last concurrent mark phase, for
+ * the next trigger (under gc_sema). */
+static uint64_t last_mark_alloc, last_marked;
+static bool have_mark_history;
+
+/*
+ * The concurrent mark phase (the mostly-parallel collector of Boehm,
+ * Demers and Shenker).  On return the world is stopped for mark
+ * termination, as after stop-the-world marking, and st holds the marking.
+ *   1. Every heap page is write-protected (dirty.c): pages written since
+ *      the last cycle are protected again in one page-table walk.  World
+ *      running: it can take milliseconds.
+ *   2. A short stop: caches flushed (from now on a cache that takes a
+ *      span first marks its free slots: allocation is black), the mark
+ *      flag set, the roots that stay readable queued (data segments,
+ *      goroutine stacks from their stack pointers, the scheduler's
+ *      records).  The world restarts.
+ *   3. This goroutine gives up its P (the program keeps every processor)
+ *      and marks, with one thread per four CPUs, from those roots.  The
+ *      program meanwhile writes pointers into objects already scanned; the
+ *      page of each such write is recorded by the kernel.
+ *   4. Re-cleaning rounds: take the written pages and protect them again
+ *      in one walk, rescan the marked objects on them, mark what they
+ *      reach; until a round finds fewer than CLEAN_ENOUGH pages written,
+ *      so that what is left for the pause is what the program writes in
+ *      one short round.
+ *   5. The final stop: caches flushed, the mark flag cleared, all roots
+ *      queued again (every stack: one that ran since step 2 may hide the
+ *      only pointer to an object; the timer heaps, the registered and the
+ *      finalizer roots, which step 2 could not keep), the pages written
+ *      since the last round rescanned, and marking finished with every
+ *      mark thread.
+ * Why it is complete: an object reachable at the end is reached from a
+ * root rescanned in 5 through a path of marked objects; on that path,
+ * each object was scanned either after its last write (so its pointers
+ * were seen) or its page is written-since-protected, and rescanned in a
+ * round or in 5.  Objects allocated during marking are marked when their
+ * span is taken, and their later writes dirty their pages like any other.
+ */
+static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
+                            uint64_t *nspan, uint64_t *alloc_during, int64_t *final_start)
+{
+    uintptr_t lo, hi;
+    int64_t tp0 = rt_nanotime();
+    heap_range(&lo, &hi);
+    (void)rt__dirty_scan(lo, hi, true, NULL, NULL); /* 1 */
+    int64_t tp1 = rt_nanotime();
+
+    t->t0 = rt_nanotime(); /* 2 */
+    stop_and_flush();
+    if (!rt__sweep_done())
+        rt__throw("gc: unswept spans with the world stopped");
+    if (rt__unlikely(rt__debug.allocfreetrace))
+        rt__tracegc();
+    atomic_store(&rt__gc_marking, 1);
+    rt__gc_premarked = true;
+    rt__mark_begin(ms);
+    rt__mark_add_data_roots();
+    rt__mark_add_sched_roots(true);
+    uint64_t live0 = atomic_load(&rt__gcstat.heap_live);
+    rt__shared_cache_unlock();
+    rt__gc_startworld();
+    t->t1 = rt_nanotime();
+    t->t2 = t->t1 + b_ns;
+
+    int64_t tc0 = rt_nanotime(); /* 3 */
+    int nconc = (rt__mark_workers() + 3) / 4;
+    rt_syscall_enter();
+    rt__syscall_handoff();
+    rt__mark_run(ms, nconc);
+    for (int round = 0; round < CLEAN_ROUNDS; round++) { /* 4 */
+        heap_range(&lo, &hi);
+        size_t pages = rt__dirty_scan(lo, hi, true, rt__mark_add_dirty, NULL);
+        rt__mark_run(ms, nconc);
+        if (pages < CLEAN_ENOUGH)
+            break;
+    }
+    rt_syscall_exit();
+    t->t3 = t->t2 + (rt_nanotime() - tc0) + (tp1 - tp0);
+
+    *final_start = rt_nanotime();
+    stop_and_flush(); /* 5 */
+    rt__pool_clear_all();
+    *nspan = 0; /* the spans this cycle's sweep will see */
+    rt__heap_foreach_inuse(count_span, nspan);
+    atomic_store(&rt__gc_marking, 0);
+    *alloc_during = atomic_load(&rt__gcstat.heap_live) - live0;
+    rt__mark_add_data_roots();
+    rt__mark_add_sched_roots(false);
+    rt__mark_add_other_roots();
+    heap_range(&lo, &hi);
+    (void)rt__dirty_scan(lo, hi, false, rt__mark_add_dirty, NULL);
+    rt__mark_run(ms, rt__mark_workers());
+}
+
+/* The stop-the-world mark: on return the world is stopped for mark
+ * termination, as after mark_concurrent. */
+static void mark_stopped(rt__markstats *ms, cycle_times *t, int64_t b_ns, uint64_t *nspan)
+{
+    t->t0 = rt_nanotime();
+    stop_and_flush();
+    rt__pool_clear_all();
+    /* Phase B left nothing, and sweeping a span is a no-stop region, so no
+     * span can be unswept now; sweeping here would call free() with the
+     * world stopped. */
+    if (!rt__sweep_done())
+        rt__throw("gc: unswept spans with the world stopped");
+    if (rt__unlikely(rt__debug.allocfreetrace))
+        rt__tracegc();
+    *nspan = 0;
+    rt__heap_foreach_inuse(count_span, nspan);
+    rt__gc_premarked = false;
+    t->t1 = rt_nanotime();
+    t->t2 = t->t1 + b_ns; /* B, measured before the stop */
+
+    int64_t tc0 = rt_nanotime(); /* C */
+    rt__mark(ms);
+    t->t3 = t->t2 + (rt_nanotime() - tc0);
+}
+
+/* The trigger for a heap goal after a cycle that marked `marked` bytes:
+ * the goal itself for stop-the-world marking; for concurrent marking,
+ * early enough that the allocation the last mark phase saw (scaled by the
+ * live heap's growth) fits before the goal, with a quarter to spare;
+ * between 40 % and 95 % of the way from the live heap to the goal. */
+static uint64_t trigger_for(uint64_t marked, uint64_t goal, bool concurrent)
+{
+    if (!concurrent || goal <= marked)
+        return goal;
+    uint64_t room = goal - marked;
+    uint64_t need = room * 3 / 10; /* no history: start at 70 % */
+    if (have_mark_history) {
+        double scale = last_marked > 0 ? (double)marked / (double)last_marked : 1.0;
+        if (scale < 1.0)
+            scale = 1.0;
+        if (scale > 4.0)
+            scale = 4.0;
+        need = (uint64_t)((double)last_mark_alloc * scale * 1.25);
+    }
+    uint64_t lo = room / 20, hi = room * 6 / 10;
+    if (need < lo)
+        need = lo;
+    if (need > hi)
+        need = hi;
+    return goal - need;
+}
+
 static void gc_cycle(bool force, bool eager)
 {
     gc_init_once();
@@ -167,36 +349,20 @@ again:;
     uint64_t heap0 = atomic_load(&rt__gcstat.heap_marked);
     rt__mark_prepare();
 
-    /* A: stop the world. */
-    t.t0 = rt_nanotime();
-    rt__gc_stopworld();
-    /* Threads without a P are not stopped: keep them out of the shared
-     * cache until the world restarts.  Taken after the stop -- a runtime
-     * lock held into rt__gc_stopworld would make this M unstoppable by a
-     * concurrent stop (another initiator, rt_read_memstats). */
-    rt__shared_cache_lock();
-    rt__mcache_flush_all();
-    rt__pool_clear_all();
-    /* Phase B left nothing, and sweeping a span is a no-stop region, so no
-     * span can be unswept now; sweeping here would call free() with the
-     * world stopped. */
-    if (!rt__sweep_done())
-        rt__throw("gc: unswept spans with the world stopped");
-    if (rt__unlikely(rt__debug.allocfreetrace))
-        rt__tracegc();
-    uint64_t nspan = 0;
-    rt__heap_foreach_inuse(count_span, &nspan);
-    t.t1 = rt_nanotime();
-    t.t2 = t.t1 + (tb1 - tb0); /* B, measured before the stop */
-
-    /* C: mark. */
-    int64_t tc0 = rt_nanotime();
+    /* A and C: the world is stopped when either returns. */
     rt__markstats ms;
-    rt__mark(&ms);
-    t.t3 = t.t2 + (rt_nanotime() - tc0);
+    uint64_t nspan = 0, alloc_during = 0;
+    int64_t td0 = 0;
+    bool conc = concurrent_mode();
+    if (conc)
+        mark_concurrent(&ms, &t, tb1 - tb0, &nspan, &alloc_during, &td0);
+    else
+        mark_stopped(&ms, &t, tb1 - tb0, &nspan);
 
-    /* D: mark termination. */
-    int64_t td0 = rt_nanotime();
+    /* D: mark termination (for a concurrent cycle, D counts the whole
+     * final pause: TRACE_FORMATS.md's phase table). */
+    if (!conc)
+        td0 = rt_nanotime();
     rt__finalizers_after_mark(&ms);
     uint64_t heap1 = 0, mallocs = 0, frees = 0;
     /* the background sweeper's spans since the last line: they are all the
@@ -209,26 +375,38 @@ again:;
     }
     atomic_fetch_add(&rt__sweepgen, 2);
     int pct = atomic_load(&rt__gc_percent);
-    atomic_store(&rt__gcstat.heap_marked, ms.marked_bytes);
-    atomic_store(&rt__gcstat.heap_live, ms.marked_bytes);
-    atomic_store(&rt__gcstat.next_gc, goal_for(ms.marked_bytes, pct < 0 ? 100 : pct));
+    /* Objects allocated during a concurrent mark are live (black): Go
+     * counts them in the marked heap too. */
+    uint64_t marked = ms.marked_bytes + alloc_during;
+    uint64_t goal = goal_for(marked, pct < 0 ? 100 : pct);
+    atomic_store(&rt__gcstat.heap_marked, marked);
+    atomic_store(&rt__gcstat.heap_live, marked);
+    atomic_store(&rt__gcstat.next_gc, goal);
+    atomic_store(&rt__gcstat.trigger, trigger_for(marked, goal, conc));
+    if (conc) {
+        last_mark_alloc = alloc_during;
+        last_marked = marked;
+        have_mark_history = true;
+    }
     uint32_t n = atomic_load(&ncycles) + 1;
 #if RT_DEBUG >= 3
     /* every span is unswept now: check them before the world moves */
     rt__heap_foreach_inuse(check_span, NULL);
     rt__heap_check();
 #endif
+    rt__shared_cache_unlock();
+    rt__gc_startworld();
     int64_t td1 = rt_nanotime();
     t.t4 = t.t3 + (td1 - td0);
-    uint64_t pause = (uint64_t)((t.t1 - t.t0) + (t.t3 - t.t2) + (t.t4 - t.t3));
+    uint64_t pause = (uint64_t)((t.t1 - t.t0) + (t.t4 - t.t3));
+    if (!conc)
+        pause += (uint64_t)(t.t3 - t.t2);
     pause_ring[(n - 1) % 256] = pause;
     atomic_fetch_add(&pause_total, pause);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     atomic_store(&last_gc_wall, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
     atomic_store(&ncycles, n);
-    rt__shared_cache_unlock();
-    rt__gc_startworld();
     rt__pool_free_retired();
     /* Eager sweeping (rt_gc, gcstoptheworld=2) runs once the world is
      * going again -- sweeping frees bitmaps, and free() is off limits while
@@ -258,6 +436,24 @@ again:;
     rt__bgsweep_wake();
 }
 
+/* ------------------------------------------------- the background cycle -- */
+
+/* Concurrent cycles run on a system goroutine of their own, so that the
+ * allocation that crosses the trigger goes on at once (Go's background
+ * mark worker and gcStart's caller returning). */
+static rt__gc_waiter bggc_wait;
+static _Atomic int bggc_started, bggc_requested;
+
+static void bggc(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        rt__gc_wait(&bggc_wait, "GC worker (idle)");
+        gc_cycle(false, false);
+        atomic_store(&bggc_requested, 0);
+    }
+}
+
 void rt__gc_maybe_trigger(void)
 {
     if (rt__debug.gcevery > 0) {
@@ -268,8 +464,11 @@ void rt__gc_maybe_trigger(void)
             return;
         }
     }
-    if (atomic_load_explicit(&rt__gcstat.heap_live, memory_order_relaxed) <
-        atomic_load_explicit(&rt__gcstat.next_gc, memory_order_relaxed))
+    uint64_t live = atomic_load_explicit(&rt__gcstat.heap_live, memory_order_relaxed);
+    uint64_t trig = atomic_load_explicit(&rt__gcstat.trigger, memory_order_relaxed);
+    if (trig == 0) /* before the first cycle */
+        trig = atomic_load_explicit(&rt__gcstat.next_gc, memory_order_relaxed);
+    if (live < trig)
         return;
     gc_init_once();
     if (atomic_load_explicit(&rt__gc_percent, memory_order_relaxed) < 0)
@@ -278,7 +477,25 @@ void rt__gc_maybe_trigger(void)
     if (gp == NULL || gp->is_system)
         return; /* threads outside the scheduler cannot stop the world; a
                  * goroutine's next slow path will */
-    gc_cycle(false, false);
+    if (!concurrent_mode()) {
+        gc_cycle(false, false);
+        return;
+    }
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&bggc_requested, &expect, 1)) {
+        expect = 0;
+        if (atomic_compare_exchange_strong(&bggc_started, &expect, 1))
+            rt__go_system(bggc, NULL);
+        rt__gc_wake(&bggc_wait);
+        /* let it start even when this goroutine holds the only P */
+        rt_yield();
+        return;
+    }
+    /* The heap outgrew its goal by 10 % while a cycle runs (or before it
+     * could start): wait for that cycle. */
+    uint64_t goal = atomic_load_explicit(&rt__gcstat.next_gc, memory_order_relaxed);
+    if (live >= goal + goal / 10)
+        gc_cycle(false, false);
 }
 
 /* --------------------------------------------------------------- rt.h ---- */

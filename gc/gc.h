@@ -145,6 +145,10 @@ typedef struct rt__span {
     bool noscan;             /* objects hold no pointers (rt_alloc_noscan) */
     bool needzero;           /* slots may hold old data */
     bool bitmarks;           /* marks are bits (> 256 slots), else bytes */
+    uint8_t published;       /* set (release) once the fields above and the
+                              * bitmaps are ready; the concurrent marker
+                              * reads nothing else of a span before it sees
+                              * this (acquire).  Cleared when freed. */
     size_t elemsize;         /* object size (a large span: its whole size) */
     size_t npages;
     uint64_t *allocbits;     /* [nwords]: marks that survived the sweep */
@@ -362,7 +366,10 @@ static inline int rt__swept_set(void)
 /* Statistics shared by the gc/ files (atomics; relaxed). */
 typedef struct rt__gcstats {
     _Atomic uint64_t heap_live;     /* pacing: bytes marked + handed to caches since */
-    _Atomic uint64_t next_gc;       /* trigger */
+    _Atomic uint64_t next_gc;       /* the heap goal (memstats next_gc) */
+    _Atomic uint64_t trigger;       /* heap_live that starts a cycle: the goal
+                                     * itself when marking stops the world,
+                                     * earlier when it runs concurrently */
     _Atomic uint64_t heap_marked;   /* bytes marked by the last cycle */
     _Atomic uint64_t nfree[RT_GC_MAX_CLASSES]; /* objects freed per class */
     _Atomic uint64_t nfree_large, free_large_bytes;
@@ -381,8 +388,9 @@ typedef struct rt__gc_waiter {
 void rt__gc_wait(rt__gc_waiter *w, const char *reason);
 void rt__gc_wake(rt__gc_waiter *w);
 
-/* Called by allocation slow paths (outside no-stop regions): runs a
- * collection when heap_live has reached next_gc. */
+/* Called by allocation slow paths (outside no-stop regions): starts a
+ * collection when heap_live has reached the trigger, and makes the caller
+ * wait for the running one when the heap outgrew its goal by 10 %. */
 void rt__gc_maybe_trigger(void);
 extern _Atomic int rt__gc_percent; /* -1: off */
 /* Sysmon's tick: the periodic scavenger. */
@@ -428,6 +436,29 @@ void rt__bgsweep_wake(void);
  * it has not started. */
 bool rt__bgsweep_force(int k);
 
+/* Set, world stopped, while a concurrent mark phase runs: spans a cache
+ * takes then have their free slots marked first (allocation is black);
+ * cleared in the final pause. */
+extern _Atomic int rt__gc_marking;
+/* The last mark phase ran concurrently (the sweeper may find marked free
+ * slots); written world stopped. */
+extern bool rt__gc_premarked;
+/* Marks the free slots of s (a span a cache is taking, or a fresh one)
+ * while rt__gc_marking is set. */
+void rt__span_premark(rt__span *s);
+
+/* ------------------------------------------------------------ dirty.c --- */
+
+/* Registers [lo, lo + len) for write tracking; false (and from then on
+ * rt__dirty_ok() false) where the kernel refuses. */
+bool rt__dirty_init(uintptr_t lo, size_t len);
+bool rt__dirty_ok(void);
+/* Calls fn for every run of pages in [lo, hi) written since they were
+ * last protected (4 KiB granularity); with reprotect, protects them again
+ * in the same walk.  Returns the number of 4 KiB pages reported. */
+size_t rt__dirty_scan(uintptr_t lo, uintptr_t hi, bool reprotect,
+                      void (*fn)(uintptr_t lo, uintptr_t hi, void *ctx), void *ctx);
+
 /* ------------------------------------------------------------- mark.c --- */
 
 typedef struct rt__markstats {
@@ -443,6 +474,22 @@ typedef struct rt__markstats {
 void rt__mark_prepare(void);
 /* World stopped: marks everything reachable from the roots. */
 void rt__mark(rt__markstats *st);
+/* Marking in steps, for the concurrent cycle (collector.c): begin zeroes
+ * st and takes the arena's bounds; the add functions queue roots (sched:
+ * world stopped; stable_only leaves out what may be freed while the world
+ * runs, see rt__gc_sched_roots_stable); add_dirty queues the parts of
+ * marked objects inside [lo, hi) (written pages); run marks from the
+ * queued roots until no work is left, with up to nworkers threads, adding
+ * to st, and empties the root queue.  Runs may overlap program execution:
+ * the marker only reads spans that are published. */
+void rt__mark_begin(rt__markstats *st);
+void rt__mark_add_data_roots(void);
+void rt__mark_add_sched_roots(bool stable_only);
+void rt__mark_add_other_roots(void);
+void rt__mark_add_dirty(uintptr_t lo, uintptr_t hi, void *ctx);
+void rt__mark_run(rt__markstats *st, int nworkers);
+/* The number of mark threads for a stopped world: min(8, MAXPROCS, CPUs). */
+int rt__mark_workers(void);
 /* Marks the object holding addr (if allocated and unmarked) and drains
  * what it reaches, on the calling thread (finalizer resurrection). */
 void rt__mark_object_and_drain(uintptr_t addr, rt__markstats *st);

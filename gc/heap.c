@@ -107,15 +107,16 @@ static size_t page_of(uintptr_t addr)
 static void map_free(rt__span *s)
 {
     size_t p = page_of(s->base);
-    pagemap[p] = s;
-    pagemap[p + s->npages - 1] = s;
+    /* (atomic stores: the concurrent marker reads the map) */
+    __atomic_store_n(&pagemap[p], s, __ATOMIC_RELAXED);
+    __atomic_store_n(&pagemap[p + s->npages - 1], s, __ATOMIC_RELAXED);
 }
 
 static void map_span(rt__span *s)
 {
     size_t p = page_of(s->base);
     for (size_t i = 0; i < s->npages; i++)
-        pagemap[p + i] = s;
+        __atomic_store_n(&pagemap[p + i], s, __ATOMIC_RELAXED);
 }
 
 /* heap_lock held.  Puts s (its pages mapped) on its free list. */

@@ -123,10 +123,41 @@ void rt__span_init_objects(rt__span *s, int cls, bool noscan)
     s->has_special = false;
     s->incache = false;
     atomic_store_explicit(&s->sweepgen, atomic_load(&rt__sweepgen), memory_order_relaxed);
+    /* A span born while a mark phase runs is black: its slots are marked
+     * before the marker can see it. */
+    if (atomic_load_explicit(&rt__gc_marking, memory_order_relaxed))
+        rt__span_premark(s);
+    __atomic_store_n(&s->published, 1, __ATOMIC_RELEASE);
+}
+
+void rt__span_premark(rt__span *s)
+{
+    uint32_t from = __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED);
+    uint32_t nw = rt__span_nwords(s);
+    for (uint32_t w = from / 64; w < nw; w++) {
+        uint32_t lo = w * 64;
+        uint64_t free = ~s->allocbits[w];
+        if (from > lo)
+            free &= ~(((uint64_t)1 << (from - lo)) - 1);
+        if (s->nelems - lo < 64)
+            free &= ((uint64_t)1 << (s->nelems - lo)) - 1;
+        if (free == 0)
+            continue;
+        if (s->bitmarks) {
+            __atomic_fetch_or(&((uint64_t *)(void *)s->markbytes)[w], free, __ATOMIC_RELAXED);
+            continue;
+        }
+        while (free) {
+            uint32_t i = lo + (uint32_t)__builtin_ctzll(free);
+            free &= free - 1;
+            __atomic_store_n(&s->markbytes[i], 1, __ATOMIC_RELAXED);
+        }
+    }
 }
 
 void rt__span_release_objects(rt__span *s)
 {
+    __atomic_store_n(&s->published, 0, __ATOMIC_RELAXED);
     if (s->bitsmem != NULL) {
         free(s->bitsmem);
         s->bitsmem = NULL;
@@ -227,6 +258,10 @@ static rt__span *refill(rt__mcache *mc, int kind, int cls)
     if (old != NULL)
         central_put(old);
     rt__span *s = central_get(kind, cls);
+    /* Allocation is black while a mark phase runs: the slots this cache
+     * will hand out are marked now (a fresh span was marked at birth). */
+    if (atomic_load_explicit(&rt__gc_marking, memory_order_relaxed))
+        rt__span_premark(s);
     s->incache = true;
     mc->alloc[kind][cls] = s;
     /* Pacing counts a cached span's free slots as allocated now (Go's

@@ -217,8 +217,11 @@ static inline void mark_word(worker *w, uintptr_t v)
     uintptr_t off = v - a_lo;
     if (off >= a_size)
         return;
-    rt__span *s = a_map[off >> RT_GC_PAGE_SHIFT];
-    if (s == NULL || s->state != RT_SPAN_INUSE || !rt__span_contains(s, v))
+    rt__span *s = __atomic_load_n(&a_map[off >> RT_GC_PAGE_SHIFT], __ATOMIC_RELAXED);
+    /* published (acquire) first: with the world running, a span may be
+     * being set up, and a stale map entry may name a reused record */
+    if (s == NULL || !__atomic_load_n(&s->published, __ATOMIC_ACQUIRE) ||
+        !rt__span_contains(s, v))
         return;
     uint32_t i = rt__span_index(s, v - s->base);
     if (i >= s->nelems || !rt__span_slot_allocated(s, i))
@@ -523,22 +526,99 @@ static void start_helpers(int want)
 
 /* ------------------------------------------------------------- the mark -- */
 
-void rt__mark(rt__markstats *st)
+static void refresh_arena(void)
 {
     a_lo = rt__arena_lo;
     a_size = atomic_load_explicit(&rt__arena_used, memory_order_acquire);
     a_map = rt__pagemap;
+}
 
+int rt__mark_workers(void)
+{
+    return want_workers();
+}
+
+void rt__mark_begin(rt__markstats *st)
+{
+    memset(st, 0, sizeof *st);
     nroots = 0;
+    refresh_arena();
+}
+
+void rt__mark_add_data_roots(void)
+{
     for (size_t i = 0; i < ndataseg; i++)
         add_root(dataseg[i].lo, dataseg[i].hi, NULL);
-    rt__gc_sched_roots(add_root, NULL);
+}
+
+void rt__mark_add_sched_roots(bool stable_only)
+{
+    if (stable_only)
+        rt__gc_sched_roots_stable(add_root, NULL);
+    else
+        rt__gc_sched_roots(add_root, NULL);
+}
+
+void rt__mark_add_other_roots(void)
+{
     rt__registered_roots(add_root, NULL);
     rt__finalizer_roots(add_root, NULL);
+}
 
-    int want = want_workers();
+/* Queues, as roots, the parts inside [lo, hi) of the marked, allocated
+ * objects there: what a written page may have hidden from a scan that ran
+ * before the write.  Adjacent parts are joined into one range.  Works with
+ * the world running (spans are only read once published; none is freed
+ * while a mark phase runs: sweeping is over before it starts). */
+void rt__mark_add_dirty(uintptr_t lo, uintptr_t hi, void *ctx)
+{
+    (void)ctx;
+    uintptr_t p = lo;
+    while (p < hi) {
+        uintptr_t off = p - a_lo;
+        if (off >= a_size)
+            return;
+        rt__span *s = __atomic_load_n(&a_map[off >> RT_GC_PAGE_SHIFT], __ATOMIC_RELAXED);
+        if (s == NULL || !__atomic_load_n(&s->published, __ATOMIC_ACQUIRE) ||
+            !rt__span_contains(s, p)) {
+            p = a_lo + (((off >> RT_GC_PAGE_SHIFT) + 1) << RT_GC_PAGE_SHIFT);
+            continue;
+        }
+        uintptr_t send = s->base + (s->npages << RT_GC_PAGE_SHIFT);
+        uintptr_t end = hi < send ? hi : send;
+        if (!s->noscan) {
+            uintptr_t run_lo = 0, run_hi = 0;
+            for (uint32_t i = rt__span_index(s, p - s->base); i < s->nelems; i++) {
+                uintptr_t o = s->base + (uintptr_t)i * s->elemsize;
+                if (o >= end)
+                    break;
+                if (!rt__gc_slot_marked(s, i) || !rt__span_slot_allocated(s, i))
+                    continue;
+                uintptr_t a = o < p ? p : o;
+                uintptr_t b = o + s->elemsize > end ? end : o + s->elemsize;
+                if (a == run_hi) {
+                    run_hi = b;
+                    continue;
+                }
+                if (run_lo < run_hi)
+                    add_root(run_lo, run_hi, NULL);
+                run_lo = a;
+                run_hi = b;
+            }
+            if (run_lo < run_hi)
+                add_root(run_lo, run_hi, NULL);
+        }
+        p = end;
+    }
+}
+
+void rt__mark_run(rt__markstats *st, int want)
+{
+    refresh_arena();
     if (want > nhelpers + 1)
         want = nhelpers + 1;
+    if (want < 1)
+        want = 1;
     nproc = want;
 
     for (int k = 0; k < nproc; k++) {
@@ -565,8 +645,8 @@ void rt__mark(rt__markstats *st)
     while ((d = atomic_load_explicit(&nhelpers_done, memory_order_acquire)) < nj - 1)
         futex((_Atomic uint32_t *)&nhelpers_done, FUTEX_WAIT_PRIVATE, (uint32_t)d);
 
-    memset(st, 0, sizeof *st);
-    st->nproc = nj; /* the threads that marked */
+    if (nj > st->nproc)
+        st->nproc = nj; /* the threads that marked */
     for (int k = 0; k < nproc; k++) {
         worker *w = &workers[k];
         st->marked_bytes += w->marked_bytes;
@@ -579,6 +659,16 @@ void rt__mark(rt__markstats *st)
         st->nosyield += w->nosyield;
         st->nsleep += w->nsleep;
     }
+    nroots = 0;
+}
+
+void rt__mark(rt__markstats *st)
+{
+    rt__mark_begin(st);
+    rt__mark_add_data_roots();
+    rt__mark_add_sched_roots(false);
+    rt__mark_add_other_roots();
+    rt__mark_run(st, want_workers());
 }
 
 void rt__mark_object_and_drain(uintptr_t addr, rt__markstats *st)

@@ -275,6 +275,12 @@ static void stop_here(rt_m *mp, uintptr_t sp, const ucontext_t *uc)
         return;
     mp->gcstopping = 1;
     atomic_signal_fence(memory_order_seq_cst);
+    /* Stopped between a lock's futex wake-up and its retry: pass the
+     * wake-up on (sched.h, rt_m.lockwait).  A spurious one is harmless:
+     * the woken waiter only retries. */
+    rt__lock *lw = mp->lockwait;
+    if (lw != NULL)
+        futex(&lw->key, FUTEX_WAKE, 1);
     stop_here_once(mp, sp, uc);
     atomic_signal_fence(memory_order_seq_cst);
     mp->gcstopping = 0;
@@ -505,7 +511,19 @@ static void roots_g(rt__root_fn fn, void *ctx, rt_g *gp, const stopped_set *ss)
     report_stack_from(fn, ctx, &gp->stack, sp); /* case 3 */
 }
 
+static void sched_roots(rt__root_fn fn, void *ctx, bool timers);
+
 void rt__gc_sched_roots(rt__root_fn fn, void *ctx)
+{
+    sched_roots(fn, ctx, true);
+}
+
+void rt__gc_sched_roots_stable(rt__root_fn fn, void *ctx)
+{
+    sched_roots(fn, ctx, false);
+}
+
+static void sched_roots(rt__root_fn fn, void *ctx, bool timers)
 {
     rt_m *self_m = rt__getm();
     rt_g *self = self_m ? self_m->curg : NULL;
@@ -552,6 +570,8 @@ void rt__gc_sched_roots(rt__root_fn fn, void *ctx)
     for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
         rt_p *pp = rt__sched.allp[i];
         report(fn, ctx, (uintptr_t)pp, (uintptr_t)(pp + 1));
+        if (!timers)
+            continue;
         rt__lock_acquire(&pp->timers.lock);
         if (pp->timers.len > 0) {
             report(fn, ctx, (uintptr_t)pp->timers.heap,

@@ -76,6 +76,8 @@ static void lock_slow(rt__lock *l, rt_m *mp)
         if (mp != NULL) {
             rt__nostop_end(mp); /* stoppable while it waits */
             rt__gcstop_poll(mp);
+            mp->lockwait = l;
+            atomic_signal_fence(memory_order_seq_cst);
         }
 #if defined(__SANITIZE_THREAD__)
         /* TSan holds a signal back while the thread sleeps in a raw
@@ -85,8 +87,11 @@ static void lock_slow(rt__lock *l, rt_m *mp)
 #else
         futex(&l->key, FUTEX_WAIT, 2, NULL);
 #endif
-        if (mp != NULL)
+        if (mp != NULL) {
             rt__nostop_begin(mp);
+            atomic_signal_fence(memory_order_seq_cst);
+            mp->lockwait = NULL;
+        }
     }
 }
 

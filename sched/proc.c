@@ -1300,6 +1300,21 @@ void rt__syscall_enter(const uintptr_t *regs, uintptr_t sp)
     atomic_store_explicit(&pp->status, RT_PSYSCALL, memory_order_release);
 }
 
+/* After rt_syscall_enter, for a call known to take long (the collector's
+ * concurrent mark phase): hands the P to another M now rather than when
+ * sysmon notices (Go's entersyscallblock). */
+void rt__syscall_handoff(void)
+{
+    rt_m *mp = rt__getm();
+    rt_p *pp = mp ? mp->oldp : NULL;
+    if (pp == NULL)
+        return;
+    uint32_t expect = RT_PSYSCALL;
+    if (atomic_compare_exchange_strong_explicit(&pp->status, &expect, RT_PIDLE,
+                                                memory_order_acq_rel, memory_order_relaxed))
+        rt__handoffp(pp);
+}
+
 void rt_syscall_exit(void)
 {
     rt_m *mp = rt__getm();

@@ -269,6 +269,13 @@ struct rt_m {
     int *errno_addr;  /* this thread's errno, saved on every switch */
     volatile int nostop;       /* no-stop region depth (gcstop.c) */
     volatile int stop_pending; /* a stop signal came inside one */
+    /* The lock this M sleeps on in rt__lock_acquire's slow path (or may
+     * just have been woken from), else NULL.  A stop that catches the
+     * thread there passes the wake-up on (gcstop.c): the unlock's single
+     * futex wake may have gone to this thread, and the other waiters would
+     * sleep through the stop while the lock is free -- with one of them
+     * holding a P the stop waits for. */
+    struct rt__lock *volatile lockwait;
     /* The callee-saved registers of curg as rt_syscall_enter found them
      * (RT_SYSCALL_NREGS words, see asm_*.S); valid while curg is in
      * SYSCALL.  Written by this M before it publishes SYSCALL. */
@@ -419,6 +426,8 @@ int64_t rt__go_system(void (*fn)(void *arg), void *arg);
 void rt__syscall_enter(const uintptr_t *regs, uintptr_t sp);
 /* Gives pp, whose M is stuck in a syscall, to another M (sysmon). */
 void rt__handoffp(rt_p *pp);
+/* After rt_syscall_enter: gives the P away at once (a long call). */
+void rt__syscall_handoff(void);
 /* Moves every timer of `from` onto `to` (procresize). */
 void rt__timers_move(rt_p *from, rt_p *to);
 /* sysmon's thread body (sysmon.c), started by rt__sysmon_start. */
@@ -645,6 +654,11 @@ typedef void (*rt__root_fn)(uintptr_t lo, uintptr_t hi, void *ctx);
 void rt__gc_stopworld(void);
 void rt__gc_startworld(void);
 void rt__gc_sched_roots(rt__root_fn fn, void *ctx);
+/* The same ranges but the P timer heaps: what stays mapped after the world
+ * restarts (stacks are never unmapped, G, M and P records never freed),
+ * so that a concurrent marker may read them later (a timer heap's array is
+ * reallocated as it grows; its timers live in the GC heap). */
+void rt__gc_sched_roots_stable(rt__root_fn fn, void *ctx);
 
 /* The signal that stops threads running goroutine code (SIGURG, see
  * gcstop.c); Ms keep it unblocked. */
