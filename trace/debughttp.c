@@ -382,15 +382,21 @@ static void resp_error(resp *r, int status, const char *fmt, ...)
     rt__pbuf_put(&r->body, "\n", 1);
 }
 
-void rt__dh_send_error(const rt__dh_io *io, int status, const char *text)
+/* Go's server answers broken requests with "400 Bad Request[: why]";
+ * no body after HEAD. */
+static void send_error(const rt__dh_io *io, int status, const char *text, bool head)
 {
-    /* Go's server answers broken requests with "400 Bad Request[: why]" */
     resp r;
-    resp_init(&r, false);
+    resp_init(&r, head);
     r.status = status;
     rt__pbuf_printf(&r.body, "%d %s%s%s", status, reason(status), text ? ": " : "",
                     text ? text : "");
     (void)send_resp(io, &r);
+}
+
+void rt__dh_send_error(const rt__dh_io *io, int status, const char *text)
+{
+    send_error(io, status, text, false);
 }
 
 /* A file that holds a body written by an fd-writer (rt_pprof_write, the CPU
@@ -458,7 +464,8 @@ static int form_parse(form *f, const char *s, size_t n)
     memset(f, 0, sizeof *f);
     if (n == 0)
         return 0;
-    f->buf = malloc(n + 1);
+    /* a field of k bytes decodes to at most k + 2 ("key" -> "key\0\0") */
+    f->buf = malloc(2 * n + 2);
     if (f->buf == NULL)
         return -1;
     char *out = f->buf;
@@ -1084,7 +1091,7 @@ static int serve_req(const rt__dh_io *io, req *r)
     http_parser_url_init(&u);
     char *path = NULL;
     if (http_parser_parse_url(r->url, r->url_n, c.method == HTTP_CONNECT, &u) != 0) {
-        rt__dh_send_error(io, 400, "malformed request target");
+        send_error(io, 400, "malformed request target", c.r.head);
         return 400;
     }
     const char *praw = "/";
@@ -1103,14 +1110,14 @@ static int serve_req(const rt__dh_io *io, req *r)
         form_parse(&c.q, c.query, strlen(c.query)) != 0) {
         free(path);
         form_free(&c.q);
-        rt__dh_send_error(io, 400, path ? "invalid URL escape" : "out of memory");
+        send_error(io, 400, path ? "invalid URL escape" : "out of memory", c.r.head);
         return 400;
     }
     c.path = path;
     dispatch(&c);
+    if (c.r.status != 0)
+        (void)send_resp(io, &c.r); /* may turn a 200 into a 500 */
     int status = c.r.status;
-    if (status != 0)
-        (void)send_resp(io, &c.r);
     rt__pbuf_free(&c.r.body);
     if (c.r.fd >= 0)
         close(c.r.fd);
@@ -1134,8 +1141,10 @@ int rt__dh_serve_conn(const rt__dh_io *io)
         ssize_t k = io->read(io->ctx, buf, sizeof buf);
         const char *why = NULL;
         int st;
+        /* the method is known once the target begins */
+        bool head = r->url_n > 0 && r->p.method == HTTP_HEAD;
         if (k == -ETIMEDOUT) {
-            rt__dh_send_error(io, status = 408, NULL);
+            send_error(io, status = 408, NULL, head);
             break;
         }
         if (k < 0 || (k == 0 && total == 0))
@@ -1147,7 +1156,7 @@ int rt__dh_serve_conn(const rt__dh_io *io)
             break;
         }
         if (st != FEED_MORE) {
-            rt__dh_send_error(io, status = st, why);
+            send_error(io, status = st, why, r->url_n > 0 && r->p.method == HTTP_HEAD);
             break;
         }
         if (r->want_continue) {
