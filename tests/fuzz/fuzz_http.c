@@ -200,7 +200,9 @@ static size_t replay_file(const char *path)
     fclose(fp);
     if (verbose)
         fprintf(stderr, "%s: ", path);
-    LLVMFuzzerTestOneInput(buf, n);
+    /* FUZZ_REPEAT=N runs each input N times (memory growth hunting) */
+    for (long i = getenv("FUZZ_REPEAT") ? atol(getenv("FUZZ_REPEAT")) : 1; i > 0; i--)
+        LLVMFuzzerTestOneInput(buf, n);
     free(buf);
     return 1;
 }
