@@ -678,9 +678,10 @@ static const char *const named_profiles[] = {"heap",      "allocs",      "block"
 
 static void serve_named(call *c, const char *name)
 {
-    if (form_get(&c->q, "seconds") != NULL && *form_get(&c->q, "seconds") != 0) {
+    const char *secs = form_get(&c->q, "seconds");
+    if (secs != NULL && *secs != 0) {
         int64_t s;
-        if (!parse_int(form_get(&c->q, "seconds"), false, INT64_MAX, &s) || s <= 0)
+        if (!parse_int(secs, false, INT64_MAX, &s) || s <= 0)
             resp_error(&c->r, 400, "invalid value for \"seconds\" - must be a positive integer");
         else
             resp_error(&c->r, 400, "\"seconds\" parameter is not supported for this profile type");
@@ -912,10 +913,10 @@ void rt__dh_settings_get(rt__dh_settings *s)
 /* Applies the fields that differ from the current values (setting the
  * memory profile rate restarts every P's countdown: not for nothing).
  * The tracer fields are written with relaxed atomic stores; sysmon and
- * the collector read them on their next report or cycle. */
-void rt__dh_settings_set(const rt__dh_settings *s)
+ * the collector read them on their next report or cycle.  settings_mu
+ * held, so that a request's read-check-apply is one step. */
+static void settings_apply(const rt__dh_settings *s)
 {
-    pthread_mutex_lock(&settings_mu);
     rt__dh_settings cur;
     rt__dh_settings_get(&cur);
     __atomic_store_n(&rt__debug.gctrace, s->gctrace, __ATOMIC_RELAXED);
@@ -929,6 +930,12 @@ void rt__dh_settings_set(const rt__dh_settings *s)
         rt_set_mutex_profile_fraction(s->mutexprofilefraction);
     if (s->gogc != cur.gogc)
         rt_set_gc_percent(s->gogc);
+}
+
+void rt__dh_settings_set(const rt__dh_settings *s)
+{
+    pthread_mutex_lock(&settings_mu);
+    settings_apply(s);
     pthread_mutex_unlock(&settings_mu);
 }
 
@@ -961,8 +968,8 @@ static void serve_settings(call *c)
         }
         f = &body;
     }
-    /* all or nothing: check every field first, under the lock so that two
-     * writers do not interleave their reads and writes */
+    /* all or nothing: check every field first, then apply, under the lock
+     * so that two writers do not interleave their reads and writes */
     pthread_mutex_lock(&settings_mu);
     rt__dh_settings s;
     rt__dh_settings_get(&s);
@@ -989,13 +996,12 @@ static void serve_settings(call *c)
         }
         *(int *)((char *)&s + t->off) = (int)x;
     }
+    if (ok && f->n > 0)
+        settings_apply(&s);
     pthread_mutex_unlock(&settings_mu);
     form_free(&body);
     if (!ok)
         return;
-    if (f->n > 0)
-        rt__dh_settings_set(&s); /* takes the lock again: a racing writer
-                                    wins or loses as a whole */
     rt__dh_settings_get(&s);
     for (size_t j = 0; j < NSETTINGS; j++) {
         int x = *(const int *)((const char *)&s + settings_tab[j].off);
