@@ -7,12 +7,13 @@
 #   1. go tool pprof -top .../debug/pprof/profile?seconds=2 names
 #      count_primes as the hottest function;
 #   2. the settings endpoint turns memprofilerate to 1, and the heap
-#      profile (go tool pprof) then shows remember_result allocating;
+#      profile (go tool pprof, heap?gc=1) then shows remember_result;
 #   3. goroutine (pprof, debug=1, debug=2), threadcreate, the index, and
 #      symbol GET and POST (an address taken from debug=1 comes back with
 #      its name) over curl; cmdline is the argv, NUL-separated;
 #   4. /debug/vars decodes with Go's encoding/json into runtime.MemStats
-#      (no unknown field), and GOGC changed through settings shows there
+#      (no unknown field), an argument full of characters JSON must escape
+#      comes back intact, and GOGC changed through settings shows there
 #      (EnableGC false after gogc=off);
 #   5. errors: 405, 404, 400 (bad seconds), 431 (9 KB header), 413 (70 KB
 #      POST), 408 for a request left unfinished (bash /dev/tcp, ~10 s);
@@ -44,7 +45,11 @@ step() { echo "== $*"; }
 export HOME=$tmp GOCACHE=$tmp/gocache GO111MODULE=off
 cd "$tmp"
 
-"$svc" -addr 127.0.0.1:0 -debug 127.0.0.1:0 -load 1 -duration 170 >"$tmp/out" 2>"$tmp/err" &
+# The last argument (ignored by httpsvc) has everything JSON must escape:
+# a quote, a backslash, <&>, a control byte, invalid UTF-8, U+2028.
+weird=$'q"\\<&>\x01\xff\xe2\x80\xa8end'
+args=(-addr 127.0.0.1:0 -debug 127.0.0.1:0 -load 1 -duration 170 "$weird")
+"$svc" "${args[@]}" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 for _ in $(seq 100); do
     grep -q "debug server on port" "$tmp/out" 2>/dev/null && break
@@ -71,7 +76,9 @@ step "2. settings memprofilerate=1, then the heap profile"
 [ "$(code -d memprofilerate=1 "$base/debug/grt/settings")" = 200 ] &&
     grep -qx memprofilerate=1 body || fail "settings memprofilerate=1: $(cat body)"
 sleep 1
-go tool pprof -top -sample_index=alloc_space "$base/debug/pprof/heap" >heap.top 2>&1 ||
+# gc=1: the profile shows allocations as of the last collection (Go's
+# rule), so collect once after the rate changed
+go tool pprof -top -sample_index=alloc_space "$base/debug/pprof/heap?gc=1" >heap.top 2>&1 ||
     fail "go tool pprof heap: $(cat heap.top)"
 grep -q remember_result heap.top || fail "no remember_result in the heap profile:
 $(cat heap.top)"
@@ -98,14 +105,14 @@ name=$(cut -f3 <<<"$line" | sed 's/+0x.*//')
     [ "$(cat body)" = "num_symbols: 1
 $addr $name" ] || fail "symbol POST $addr (want $name): $(cat body)"
 echo "symbol: $addr -> $name"
-curl -s "$base/debug/pprof/cmdline" | tr '\0' ' ' >cmdline
-[ "$(cat cmdline)" = "$svc -addr 127.0.0.1:0 -debug 127.0.0.1:0 -load 1 -duration 170" ] ||
-    fail "cmdline: '$(cat cmdline)'"
+curl -s "$base/debug/pprof/cmdline" >cmdline
+printf '%s\0' "$svc" "${args[@]}" | head -c -1 >cmdline.want
+cmp -s cmdline cmdline.want || fail "cmdline: '$(tr '\0' ' ' <cmdline)'"
 
 step "4. /debug/vars as Go decodes it; GOGC through settings"
 go build -o jsoncheck "$jsoncheck" || fail "building jsoncheck.go"
 [ "$(code "$base/debug/vars")" = 200 ] || fail "vars: $(head -c 300 body)"
-./jsoncheck <body >vars.txt || fail "/debug/vars: $(cat vars.txt)"
+./jsoncheck "$weird" <body >vars.txt || fail "/debug/vars: $(cat vars.txt)"
 grep -q "EnableGC=true" vars.txt || fail "vars before gogc=off: $(cat vars.txt)"
 [ "$(code -d gogc=off "$base/debug/grt/settings")" = 200 ] && grep -qx gogc=off body ||
     fail "settings gogc=off: $(cat body)"

@@ -1,7 +1,9 @@
-// jsoncheck reads /debug/vars from stdin and decodes it with Go's own
-// encoding/json into Go's own types: the expvar keys grt publishes, and
-// memstats into runtime.MemStats, rejecting any field MemStats does not
-// have.  It prints NumGC, EnableGC and the goroutine count for the caller.
+// jsoncheck [LASTARG] reads /debug/vars from stdin and decodes it with
+// Go's own encoding/json into Go's own types: the expvar keys grt
+// publishes, and memstats into runtime.MemStats, rejecting any field
+// MemStats does not have.  With LASTARG, the last cmdline element must be
+// that argument as Go would encode it (invalid UTF-8 as U+FFFD).  It prints
+// NumGC, EnableGC and the goroutine count for the caller.
 package main
 
 import (
@@ -11,6 +13,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 )
 
 type vars struct {
@@ -43,6 +46,13 @@ func main() {
 		fmt.Printf("implausible: cmdline %q goroutines %d Sys %d HeapAlloc %d Mallocs %d\n",
 			v.Cmdline, v.Goroutines, ms.Sys, ms.HeapAlloc, ms.Mallocs)
 		os.Exit(1)
+	}
+	if len(os.Args) > 1 {
+		want := strings.ToValidUTF8(os.Args[1], "\uFFFD")
+		if got := v.Cmdline[len(v.Cmdline)-1]; got != want {
+			fmt.Printf("last cmdline element %q, want %q\n", got, want)
+			os.Exit(1)
+		}
 	}
 	fmt.Printf("NumGC=%d EnableGC=%v goroutines=%d\n", ms.NumGC, ms.EnableGC, v.Goroutines)
 }
