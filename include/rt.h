@@ -366,8 +366,12 @@ RT_EXTERN int rt_set_label(const char *key, const char *value);
 /* import _ "net/http/pprof" + http.ListenAndServe(addr): serves Go's
  * /debug/pprof/ endpoints (index, cmdline, profile?seconds=N, heap, allocs,
  * block, mutex, goroutine?debug=N, threadcreate, symbol) from background
- * threads, so that `go tool pprof http://ADDR/debug/pprof/heap` works.
- * addr is "host:port" ("127.0.0.1:6060", ":0" for any port).  Returns the
+ * threads, so that `go tool pprof http://ADDR/debug/pprof/heap` works;
+ * also /debug/vars (expvar's memstats JSON) and /debug/grt/settings (read
+ * and set gctrace, schedtrace, scheddetail, the profile rates and GOGC).
+ * addr is "host:port" ("127.0.0.1:6060", ":0" for any port); it listens
+ * there only.  Requests are bounded (docs/debug-server.md): a malformed,
+ * oversized or slow one gets a 4xx and a closed connection.  Returns the
  * port it listens on, or a negative errno. */
 RT_EXTERN int rt_debug_serve(const char *addr);
 

@@ -7,7 +7,8 @@
  *   its default, the parser that checks a value, what a valid value looks
  *   like (for the warning) and one line of help.  rt__settings_init() reads
  *   the environment once at start-up and fills the global rt__debug; after
- *   that the settings are read-only and read without synchronisation.
+ *   that the settings are read-only and read without synchronisation,
+ *   except the tracer knobs the debug server may change (runtime.h).
  *
  *     DEBUG        comma-separated key=value list (alias GODEBUG when DEBUG
  *                  is unset): gctrace, schedtrace, scheddetail,

@@ -25,6 +25,20 @@
 
 #include "rt.h"
 
+/* The runtime tests gcc's __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__ to
+ * turn on its sanitizer annotations (fiber switches, recycled-stack
+ * unpoisoning).  clang 14 only answers __has_feature: without this, a
+ * clang ASan build (the fuzzer's, tests/fuzz) reports the stale poison of
+ * recycled goroutine stacks as stack-use-after-scope. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#define __SANITIZE_ADDRESS__ 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(__SANITIZE_THREAD__)
+#define __SANITIZE_THREAD__ 1
+#endif
+#endif
+
 /* RT_DEBUG: 0 no internal checks, 1 cheap asserts, 2 expensive asserts,
  * 3 validators (heap and scheduler walks).  Set by CMake. */
 #ifndef RT_DEBUG
@@ -54,7 +68,10 @@ typedef struct rt_p rt_p;
  * rt__settings_init() from DEBUG (alias GODEBUG when DEBUG is unset), GOGC,
  * MAXPROCS (alias GOMAXPROCS) and GOTRACEBACK.  A malformed value prints one
  * line "grt: ignoring NAME=\"value\": want ..." and keeps the default.
- * Read-only after start-up.
+ * Read-only after start-up, except gctrace, schedtrace and scheddetail:
+ * /debug/grt/settings (trace/debughttp.c) stores them with relaxed atomic
+ * stores while the program runs, and their readers load them again at
+ * every report or cycle (relaxed: a new value shows up at the next one).
  */
 typedef struct rt__settings {
     int gctrace;        /* DEBUG gctrace=N */

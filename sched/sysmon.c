@@ -98,8 +98,10 @@ void rt__sysmon_main(rt_m *mp)
     int idle = 0;
     int64_t last_trim = rt_nanotime();
     int64_t last_trace = 0;
-    const int64_t trace_every = (int64_t)rt__debug.schedtrace * RT_MILLISECOND;
     for (;;) {
+        /* /debug/grt/settings may change it while the program runs */
+        const int64_t trace_every =
+            (int64_t)__atomic_load_n(&rt__debug.schedtrace, __ATOMIC_RELAXED) * RT_MILLISECOND;
         if (idle == 0)
             delay = 20 * RT_MICROSECOND;
         else if (idle > 50)
@@ -115,7 +117,7 @@ void rt__sysmon_main(rt_m *mp)
         if (trace_every > 0 && (last_trace == 0 || now - last_trace >= trace_every) &&
             atomic_load_explicit(&rt__sched.running, memory_order_acquire)) {
             last_trace = now;
-            rt__schedtrace(now, rt__debug.scheddetail > 0);
+            rt__schedtrace(now, __atomic_load_n(&rt__debug.scheddetail, __ATOMIC_RELAXED) > 0);
         }
         if (atomic_load_explicit(&rt__throwing, memory_order_relaxed))
             continue;

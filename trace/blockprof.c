@@ -25,6 +25,7 @@
  * no-stop region; stacks are walked with SIGPROF held off (libunwind's
  * per-thread cache is not reentrant).
  */
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -165,6 +166,26 @@ __attribute__((noinline)) void rt__mutexprof_event(int64_t wait_ns, int skip)
 void rt_set_block_profile_rate(int ns)
 {
     atomic_store(&rt__block_profile_rate, ns <= 0 ? 0 : ns);
+}
+
+int rt__block_profile_rate_get(void)
+{
+    int64_t r = atomic_load(&rt__block_profile_rate);
+    return r > INT_MAX ? INT_MAX : (int)r;
+}
+
+/* Go's Profile.Count for block and mutex: the number of stacks. */
+size_t rt__blockprof_count(bool mutex)
+{
+    rt_m *mp = rt__getm();
+    if (mp != NULL)
+        rt__nostop_begin(mp);
+    rt__lock_acquire(&bp_lock);
+    size_t n = mutex ? mutex_tab.n : block_tab.n;
+    rt__lock_release(&bp_lock);
+    if (mp != NULL)
+        rt__nostop_end(mp);
+    return n;
 }
 
 int rt_set_mutex_profile_fraction(int n)

@@ -271,6 +271,13 @@ static void count_m(rt_m *mp, void *arg)
     (*(size_t *)arg)++;
 }
 
+size_t rt__threadcreate_count(void)
+{
+    size_t n = 0;
+    rt__for_each_m(count_m, &n);
+    return n;
+}
+
 int rt__threadcreateprof_write(int fd, int debug)
 {
     size_t n = 0;

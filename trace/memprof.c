@@ -370,6 +370,16 @@ void rt_set_memprofile_rate(int bytes)
 
 /* ------------------------------------------------------------- reading -- */
 
+/* Go's Profile.Count for heap and allocs: the number of buckets. */
+size_t rt__memprof_count(void)
+{
+    rt_m *mp;
+    lock_nostop(&mp);
+    size_t n = mb_count;
+    unlock_nostop(mp);
+    return n;
+}
+
 typedef struct mrec {
     counts c; /* published */
     const mbucket *b;

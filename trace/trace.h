@@ -25,7 +25,12 @@
  *                  rt__mutex_contention_event record here).
  *   goroutineprof.c the goroutine and threadcreate profiles, and
  *                  rt_pprof_write's dispatch; CPUPROFILE / MEMPROFILE.
- *   debughttp.c    rt_debug_serve: Go's /debug/pprof/ HTTP endpoints.
+ *   debughttp.c    the debug server's request layer: bytes of one
+ *                  connection in, Go's /debug/pprof/ endpoints (plus
+ *                  /debug/vars and /debug/grt/settings) out, through a
+ *                  caller-supplied I/O interface; no sockets.
+ *   debugserve.c   rt_debug_serve: the transport (listener and connection
+ *                  threads, deadlines, the connection limit).
  *   bench.c        rt_bench_main: go test -bench for C programs.
  */
 #ifndef RT_TRACE_H
@@ -35,6 +40,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "runtime/runtime.h"
 
@@ -172,5 +178,55 @@ int rt__threadcreateprof_write(int fd, int debug);
 void rt__threadcreate_event(int64_t id);
 /* CPUPROFILE=path and MEMPROFILE=path (rt_main, after the symbol tables). */
 void rt__pprof_env_start(void);
+
+/* --------------------------------------------------------- debughttp.c -- */
+
+/* Limits of one request (docs/debug-server.md). */
+#define RT_DH_MAX_HEAD (8 * 1024)   /* request line + headers -> 431 */
+#define RT_DH_MAX_BODY (64 * 1024)  /* POST body -> 413 */
+#define RT_DH_MAX_HEADERS 64        /* header lines -> 431 */
+#define RT_DH_READ_TIMEOUT_NS (10 * RT_SECOND) /* whole request -> 408 */
+
+/*
+ * What the request layer needs from a transport: the connection's bytes,
+ * a way to send bytes back, and a clock for the CPU profile's seconds.
+ * The socket transport (debugserve.c) and the fuzzer (tests/fuzz) each
+ * implement it.
+ */
+typedef struct rt__dh_io {
+    /* Up to n bytes of the request: > 0 bytes, 0 at end of stream,
+     * -ETIMEDOUT once the request's deadline passed, another -errno. */
+    ssize_t (*read)(void *ctx, void *buf, size_t n);
+    /* Sends all n bytes; 0 or -errno (the client went away). */
+    int (*write)(void *ctx, const void *buf, size_t n);
+    /* Waits ns nanoseconds; false if the client went away meanwhile. */
+    bool (*wait)(void *ctx, int64_t ns);
+    void *ctx;
+} rt__dh_io;
+
+/* Serves one connection: reads one request (libhttp-parser, the limits
+ * above), answers it or answers the 4xx that says why not, and returns;
+ * the transport then closes the connection (every response says
+ * "Connection: close").  Returns the status code sent (0: none, the
+ * client left first).  Any thread; not an M's g0 (it blocks). */
+int rt__dh_serve_conn(const rt__dh_io *io);
+/* A whole response for a request that never reached the request layer
+ * (the transport's 503 when too many connections are open). */
+void rt__dh_send_error(const rt__dh_io *io, int status, const char *text);
+
+/* The settings /debug/grt/settings reads and writes. */
+typedef struct rt__dh_settings {
+    int gctrace, schedtrace, scheddetail;
+    int memprofilerate, blockprofilerate, mutexprofilefraction;
+    int gogc; /* -1: off */
+} rt__dh_settings;
+void rt__dh_settings_get(rt__dh_settings *s);
+void rt__dh_settings_set(const rt__dh_settings *s);
+
+/* Counts for the index page (Go's Profile.Count). */
+size_t rt__memprof_count(void);
+size_t rt__blockprof_count(bool mutex);
+size_t rt__threadcreate_count(void);
+int rt__block_profile_rate_get(void);
 
 #endif /* RT_TRACE_H */

@@ -1,10 +1,25 @@
 /*
  * tests/pprof/test_debughttp.c -- rt_debug_serve, fetched by `go tool
  * pprof http://...` itself (which also asks /debug/pprof/symbol) and by
- * plain HTTP requests for the text forms, the index, the cmdline and the
- * symbol endpoint.
+ * plain HTTP requests written here byte by byte:
+ *   test_serve      go tool pprof on heap, goroutine, profile; the text
+ *                   forms, index, symbol GET and POST, cmdline
+ *   test_endpoints  Go's headers and bodies endpoint by endpoint (index
+ *                   counts, 301, HEAD, symbol, cmdline, heap?gc=1,
+ *                   /debug/vars as valid JSON), and every 4xx: 400 for bad
+ *                   syntax and bad query values, 404, 405, 413, 431, 505,
+ *                   Expect: 100-continue
+ *   test_settings   /debug/grt/settings: GET, POST and GET-with-query
+ *                   changes that take effect (GOGC, the profile rates, and
+ *                   gctrace and schedtrace lines appearing on stderr), and
+ *                   an invalid request that changes nothing
+ *   test_limits     16 slow-loris connections: the 17th gets a 503 at once,
+ *                   the 16 a 408 after the 10 s deadline, and then the
+ *                   server answers again; a second CPU profile while one
+ *                   runs is Go's 500
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -37,27 +52,85 @@ NOINLINE static void http_spin(void *p)
         x++;
 }
 
-/* One HTTP request; returns the whole response (malloc). */
-static char *http(int port, const char *req)
+/* A connection to the server (blocking calls hand the P over). */
+static int dial(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(fd >= 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE_EQ(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    REQUIRE_EQ(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    REQUIRE_EQ(RT_BLOCKING(connect(fd, (struct sockaddr *)&sa, sizeof sa)), 0);
+    return fd;
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    REQUIRE_EQ(RT_BLOCKING(write(fd, p, n)), (ssize_t)n);
+}
+
+/* Everything the server sends until it closes (malloc, NUL-terminated);
+ * *len its length (bodies may hold NULs). */
+static char *read_all(int fd, size_t *len)
+{
     size_t cap = 1 << 16, n = 0;
     char *b = malloc(cap);
     ssize_t k;
-    while ((k = read(fd, b + n, cap - n - 1)) > 0) {
+    while ((k = RT_BLOCKING(read(fd, b + n, cap - n - 1))) > 0) {
         n += (size_t)k;
         if (n + 1 == cap)
             b = realloc(b, cap *= 2);
     }
     b[n] = 0;
     close(fd);
+    if (len != NULL)
+        *len = n;
     return b;
 }
+
+/* One HTTP request of n bytes; returns the whole response (malloc). */
+static char *http_n(int port, const char *req, size_t n, size_t *len)
+{
+    int fd = dial(port);
+    send_all(fd, req, n);
+    return read_all(fd, len);
+}
+
+static char *http(int port, const char *req)
+{
+    return http_n(port, req, strlen(req), NULL);
+}
+
+static int status_of(const char *r)
+{
+    return strncmp(r, "HTTP/1.1 ", 9) == 0 ? atoi(r + 9) : -1;
+}
+
+static const char *body_of(const char *r)
+{
+    const char *e = strstr(r, "\r\n\r\n");
+    return e ? e + 4 : "";
+}
+
+/* The value of header name (with ": "), or NULL; points into r. */
+static const char *header(const char *r, const char *name)
+{
+    const char *end = strstr(r, "\r\n\r\n");
+    char pat[64];
+    snprintf(pat, sizeof pat, "\r\n%s: ", name);
+    const char *h = strstr(r, pat);
+    return h && end && h < end ? h + strlen(pat) : NULL;
+}
+
+static bool header_is(const char *r, const char *name, const char *value)
+{
+    const char *v = header(r, name);
+    return v && strncmp(v, value, strlen(value)) == 0 && v[strlen(value)] == '\r';
+}
+
+/* Status and a body that contains want. */
+#define EXPECT(r, status, want)                                                        \
+    REQUIRE_MSG(status_of(r) == (status) && strstr(body_of(r), (want)) != NULL,       \
+                "want %d with \"%s\", got:\n%.600s", (status), (want), (r))
 
 RT_TEST(test_serve)
 {
@@ -106,9 +179,10 @@ RT_TEST(test_serve)
     snprintf(req, sizeof req,
              "POST /debug/pprof/symbol HTTP/1.1\r\nContent-Length: 14\r\n\r\n%#014lx",
              (unsigned long)(uintptr_t)http_alloc);
-    snprintf(want, sizeof want, " http_alloc\n");
+    snprintf(want, sizeof want, "num_symbols: 1\n%#lx http_alloc\n",
+             (unsigned long)(uintptr_t)http_alloc);
     r = http(port, req);
-    REQUIRE_MSG(strstr(r, want) != NULL, "symbol POST %s:\n%.500s", req, r);
+    REQUIRE_MSG(strcmp(body_of(r), want) == 0, "symbol POST %s:\n%.500s", req, r);
     free(r);
     r = http(port, "GET /debug/pprof/nosuch HTTP/1.1\r\n\r\n");
     REQUIRE_MSG(strncmp(r, "HTTP/1.1 404", 12) == 0, "404:\n%.300s", r);
@@ -118,12 +192,541 @@ RT_TEST(test_serve)
     free(r);
 }
 
+/* ---------------------------------------------------------------- JSON -- */
+
+/* A strict JSON validator (RFC 8259): true if s[*i..] starts with one
+ * value; advances *i past it. */
+static bool js_value(const char *s, size_t *i, int depth);
+
+static void js_ws(const char *s, size_t *i)
+{
+    while (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\n' || s[*i] == '\r')
+        (*i)++;
+}
+
+static bool js_string(const char *s, size_t *i)
+{
+    if (s[*i] != '"')
+        return false;
+    for ((*i)++; s[*i] != '"'; (*i)++) {
+        unsigned char c = (unsigned char)s[*i];
+        if (c < 0x20)
+            return false;
+        if (c == '\\') {
+            (*i)++;
+            if (s[*i] == 'u') {
+                for (int k = 1; k <= 4; k++)
+                    if (!strchr("0123456789abcdefABCDEF", s[*i + k]) || s[*i + k] == 0)
+                        return false;
+                *i += 4;
+            } else if (!strchr("\"\\/bfnrt", s[*i]) || s[*i] == 0) {
+                return false;
+            }
+        }
+    }
+    (*i)++;
+    return true;
+}
+
+static bool js_number(const char *s, size_t *i)
+{
+    size_t j = *i;
+    if (s[j] == '-')
+        j++;
+    if (s[j] == '0')
+        j++;
+    else if (s[j] >= '1' && s[j] <= '9')
+        while (s[j] >= '0' && s[j] <= '9')
+            j++;
+    else
+        return false;
+    if (s[j] == '.') {
+        if (!(s[++j] >= '0' && s[j] <= '9'))
+            return false;
+        while (s[j] >= '0' && s[j] <= '9')
+            j++;
+    }
+    if (s[j] == 'e' || s[j] == 'E') {
+        j++;
+        if (s[j] == '+' || s[j] == '-')
+            j++;
+        if (!(s[j] >= '0' && s[j] <= '9'))
+            return false;
+        while (s[j] >= '0' && s[j] <= '9')
+            j++;
+    }
+    *i = j;
+    return true;
+}
+
+static bool js_value(const char *s, size_t *i, int depth)
+{
+    js_ws(s, i);
+    if (depth > 32)
+        return false;
+    char c = s[*i];
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        (*i)++;
+        js_ws(s, i);
+        if (s[*i] == close) {
+            (*i)++;
+            return true;
+        }
+        for (;;) {
+            if (c == '{') {
+                js_ws(s, i);
+                if (!js_string(s, i))
+                    return false;
+                js_ws(s, i);
+                if (s[(*i)++] != ':')
+                    return false;
+            }
+            if (!js_value(s, i, depth + 1))
+                return false;
+            js_ws(s, i);
+            if (s[*i] == ',') {
+                (*i)++;
+                continue;
+            }
+            if (s[*i] != close)
+                return false;
+            (*i)++;
+            return true;
+        }
+    }
+    if (c == '"')
+        return js_string(s, i);
+    if (strncmp(s + *i, "true", 4) == 0 || strncmp(s + *i, "null", 4) == 0) {
+        *i += 4;
+        return true;
+    }
+    if (strncmp(s + *i, "false", 5) == 0) {
+        *i += 5;
+        return true;
+    }
+    return js_number(s, i);
+}
+
+static bool json_valid(const char *s)
+{
+    size_t i = 0;
+    if (!js_value(s, &i, 0))
+        return false;
+    js_ws(s, &i);
+    return s[i] == 0;
+}
+
+/* The number after "key": in a JSON text (no nesting check), or -1. */
+static long long json_num(const char *s, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(s, pat);
+    return p ? strtoll(p + strlen(pat) + (p[strlen(pat)] == ' '), NULL, 10) : -1;
+}
+
+/* ----------------------------------------------------------- endpoints -- */
+
+RT_TEST(test_endpoints)
+{
+    rt_maxprocs(2);
+    http_alloc();
+    int port = rt_debug_serve("127.0.0.1:0");
+    REQUIRE_GT(port, 0);
+    rt_chan *gate = rt_chan_make(0, 0);
+    REQUIRE_GT(rt_go(http_parked, gate), 0);
+    rt_sleep(10 * RT_MILLISECOND);
+
+    /* the index: Go's page, counts included */
+    char *r = http(port, "GET /debug/pprof/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT(r, 200, "Types of profiles available:");
+    REQUIRE(header_is(r, "Content-Type", "text/html; charset=utf-8"));
+    REQUIRE(header_is(r, "X-Content-Type-Options", "nosniff"));
+    REQUIRE(header_is(r, "Connection", "close"));
+    REQUIRE_EQ(strtoul(header(r, "Content-Length"), NULL, 10), strlen(body_of(r)));
+    char want[256];
+    snprintf(want, sizeof want,
+             "<tr><td>%d</td><td><a href='goroutine?debug=1'>goroutine</a></td></tr>",
+             rt_num_goroutine());
+    EXPECT(r, 200, want);
+    EXPECT(r, 200, "<a href='profile?debug=1'>profile</a>");
+    EXPECT(r, 200, "<li><div class=profile-name>heap: </div> A sampling of memory");
+    free(r);
+    r = http(port, "GET /debug/pprof HTTP/1.1\r\n\r\n");
+    REQUIRE_MSG(status_of(r) == 301 && header_is(r, "Location", "/debug/pprof/"), "%s", r);
+    free(r);
+
+    /* HEAD: the headers GET would send, no body */
+    r = http(port, "HEAD /debug/pprof/cmdline HTTP/1.1\r\n\r\n");
+    REQUIRE_MSG(status_of(r) == 200 && *body_of(r) == 0 && header(r, "Content-Length"), "%s", r);
+    REQUIRE_GT(strtoul(header(r, "Content-Length"), NULL, 10), 0);
+    free(r);
+
+    /* cmdline: argv joined by NULs, nothing after the last */
+    size_t n;
+    r = http_n(port, "GET /debug/pprof/cmdline HTTP/1.1\r\n\r\n", 38, &n);
+    FILE *f = fopen("/proc/self/cmdline", "rb");
+    REQUIRE(f != NULL);
+    char cbuf[8192];
+    size_t cn = fread(cbuf, 1, sizeof cbuf, f);
+    fclose(f);
+    const char *b = body_of(r);
+    REQUIRE_MSG(n - (size_t)(b - r) == cn - 1 && memcmp(b, cbuf, cn - 1) == 0,
+                "cmdline: %zu bytes, want %zu", n - (size_t)(b - r), cn - 1);
+    REQUIRE(header_is(r, "Content-Type", "text/plain; charset=utf-8"));
+    free(r);
+
+    /* binary profiles: octet-stream, attachment, gzip */
+    r = http_n(port, "GET /debug/pprof/goroutine HTTP/1.1\r\n\r\n", 39, &n);
+    REQUIRE_MSG(status_of(r) == 200 && header_is(r, "Content-Type", "application/octet-stream") &&
+                    header_is(r, "Content-Disposition", "attachment; filename=\"goroutine\"") &&
+                    (unsigned char)body_of(r)[0] == 0x1f && (unsigned char)body_of(r)[1] == 0x8b,
+                "%.300s", r);
+    free(r);
+    r = http(port, "GET /debug/pprof/goroutine?debug=2 HTTP/1.1\r\n\r\n");
+    EXPECT(r, 200, "http_parked");
+    EXPECT(r, 200, "goroutine 1 [");
+    REQUIRE(header_is(r, "Content-Type", "text/plain; charset=utf-8"));
+    REQUIRE(header(r, "Content-Disposition") == NULL);
+    free(r);
+    r = http(port, "GET /debug/pprof/threadcreate?debug=1 HTTP/1.1\r\n\r\n");
+    EXPECT(r, 200, "threadcreate profile: total ");
+    free(r);
+    r = http(port, "GET /debug/pprof/block?debug=1 HTTP/1.1\r\n\r\n");
+    EXPECT(r, 200, "--- contention:");
+    free(r);
+
+    /* heap?gc=1 collects first */
+    rt_memstats ms;
+    rt_read_memstats(&ms);
+    uint32_t gcs = ms.num_gc;
+    r = http(port, "GET /debug/pprof/heap?gc=1&debug=1 HTTP/1.1\r\n\r\n");
+    EXPECT(r, 200, "heap profile: ");
+    free(r);
+    rt_read_memstats(&ms);
+    REQUIRE_GT(ms.num_gc, gcs);
+
+    /* symbol: Go's GET-with-query form too, any base, junk skipped */
+    snprintf(want, sizeof want, "GET /debug/pprof/symbol?%#lx+junk+0 HTTP/1.1\r\n\r\n",
+             (unsigned long)(uintptr_t)http_alloc);
+    r = http(port, want);
+    snprintf(want, sizeof want, "num_symbols: 1\n%#lx http_alloc\n",
+             (unsigned long)(uintptr_t)http_alloc);
+    REQUIRE_MSG(status_of(r) == 200 && strcmp(body_of(r), want) == 0, "%s", r);
+    free(r);
+
+    /* /debug/vars: valid JSON with Go's names */
+    r = http(port, "GET /debug/vars HTTP/1.1\r\n\r\n");
+    REQUIRE(header_is(r, "Content-Type", "application/json; charset=utf-8"));
+    REQUIRE_MSG(status_of(r) == 200 && json_valid(body_of(r)), "not JSON:\n%s", r);
+    EXPECT(r, 200, "\"cmdline\": [\"");
+    EXPECT(r, 200, "\"PauseNs\":[");
+    EXPECT(r, 200, "\"BySize\":[{\"Size\":0,");
+    REQUIRE_GE(json_num(body_of(r), "NumGC"), (long long)gcs + 1);
+    REQUIRE_EQ(json_num(body_of(r), "goroutines"), rt_num_goroutine());
+    REQUIRE_GT(json_num(body_of(r), "HeapAlloc"), 32 << 20); /* http_alloc's */
+    free(r);
+
+    /* errors: Go's wording where Go has one */
+    r = http(port, "GET /debug/pprof/profile?seconds=abc HTTP/1.1\r\n\r\n");
+    EXPECT(r, 400, "invalid value for \"seconds\" - must be a positive integer\n");
+    REQUIRE(header_is(r, "X-Go-Pprof", "1"));
+    free(r);
+    r = http(port, "GET /debug/pprof/heap?debug=x HTTP/1.1\r\n\r\n");
+    EXPECT(r, 400, "invalid value for \"debug\"");
+    free(r);
+    r = http(port, "GET /debug/pprof/heap?seconds=5 HTTP/1.1\r\n\r\n");
+    EXPECT(r, 400, "\"seconds\" parameter is not supported for this profile type");
+    free(r);
+    r = http(port, "GET /debug/pprof/nosuch HTTP/1.1\r\n\r\n");
+    EXPECT(r, 404, "Unknown profile\n");
+    free(r);
+    r = http(port, "GET /nosuch HTTP/1.1\r\n\r\n");
+    EXPECT(r, 404, "404 page not found\n");
+    free(r);
+    r = http(port, "DELETE /debug/pprof/heap HTTP/1.1\r\n\r\n");
+    REQUIRE_MSG(status_of(r) == 405 && header_is(r, "Allow", "GET, HEAD"), "%s", r);
+    free(r);
+    r = http(port, "PUT /debug/grt/settings HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    REQUIRE_MSG(status_of(r) == 405 && header_is(r, "Allow", "GET, HEAD, POST"), "%s", r);
+    free(r);
+    r = http(port, "GET /debug/pprof/ HTTP/2.0\r\n\r\n");
+    REQUIRE_EQ(status_of(r), 505);
+    free(r);
+    r = http(port, "GARBAGE\r\n\r\n");
+    EXPECT(r, 400, "400 Bad Request: ");
+    free(r);
+    r = http(port, "GET /debug/pprof/heap%zz HTTP/1.1\r\n\r\n");
+    EXPECT(r, 400, "invalid URL escape");
+    free(r);
+    /* a request cut short: the client half-closes */
+    int fd = dial(port);
+    send_all(fd, "GET /debug/pprof/ HTTP/1.1\r\nHost:", 33);
+    shutdown(fd, SHUT_WR);
+    r = read_all(fd, NULL);
+    EXPECT(r, 400, "400 Bad Request");
+    free(r);
+
+    /* limits: 8 KiB of headers, 64 headers, 64 KiB of body */
+    size_t big = 64 * 1024 + 200;
+    char *req = malloc(big + 256);
+    int k = snprintf(req, 256, "GET /debug/pprof/ HTTP/1.1\r\nX-Big: ");
+    memset(req + k, 'a', 9000);
+    strcpy(req + k + 9000, "\r\n\r\n");
+    r = http(port, req);
+    EXPECT(r, 431, "431 Request Header Fields Too Large");
+    free(r);
+    k = snprintf(req, 256, "GET /debug/pprof/ HTTP/1.1\r\n");
+    for (int i = 0; i < 70; i++)
+        k += snprintf(req + k, 32, "X-%d: v\r\n", i);
+    strcpy(req + k, "\r\n");
+    r = http(port, req);
+    EXPECT(r, 431, "431 Request Header Fields Too Large");
+    free(r);
+    r = http(port, "POST /debug/pprof/symbol HTTP/1.1\r\nContent-Length: 65537\r\n\r\n");
+    EXPECT(r, 413, "413 Request Entity Too Large");
+    free(r);
+    k = snprintf(req, 256, "POST /debug/pprof/symbol HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                           "\r\n10100\r\n");
+    memset(req + k, '0', 0x10100);
+    strcpy(req + k + 0x10100, "\r\n0\r\n\r\n");
+    fd = dial(port);
+    send_all(fd, req, strlen(req));
+    r = read_all(fd, NULL);
+    EXPECT(r, 413, "413 Request Entity Too Large");
+    free(r);
+    /* a body at the limit is fine, and Expect: 100-continue is answered */
+    k = snprintf(req, 256, "POST /debug/pprof/symbol HTTP/1.1\r\nExpect: 100-continue\r\n"
+                           "Content-Length: %d\r\n\r\n",
+                 64 * 1024);
+    fd = dial(port);
+    send_all(fd, req, (size_t)k);
+    char cont[64] = "";
+    REQUIRE_GT(RT_BLOCKING(read(fd, cont, sizeof cont - 1)), 0);
+    REQUIRE_MSG(strcmp(cont, "HTTP/1.1 100 Continue\r\n\r\n") == 0, "%s", cont);
+    memset(req, '+', 64 * 1024);
+    snprintf(req, 64, "%#lx", (unsigned long)(uintptr_t)http_alloc);
+    req[strlen(req)] = '+';
+    send_all(fd, req, 64 * 1024);
+    r = read_all(fd, NULL);
+    EXPECT(r, 200, " http_alloc\n");
+    free(r);
+    free(req);
+    rt_chan_close(gate);
+}
+
+/* ------------------------------------------------------------ settings -- */
+
+/* What fn prints to fd 2 while it runs (a pipe drained afterwards). */
+static char *capture_stderr(void (*fn)(void))
+{
+    char path[] = "/tmp/grt-stderr-XXXXXX";
+    int tmp = mkstemp(path);
+    REQUIRE(tmp >= 0);
+    unlink(path);
+    int saved = dup(2);
+    dup2(tmp, 2);
+    fn();
+    dup2(saved, 2);
+    close(saved);
+    size_t n = (size_t)lseek(tmp, 0, SEEK_END);
+    char *b = calloc(1, n + 1);
+    REQUIRE_EQ(pread(tmp, b, n, 0), (ssize_t)n);
+    close(tmp);
+    return b;
+}
+
+static void do_gc(void)
+{
+    rt_gc();
+}
+
+static void do_sleep(void)
+{
+    rt_sleep(300 * RT_MILLISECOND);
+}
+
+static int settings_port;
+
+static char *settings(const char *query)
+{
+    char req[512];
+    snprintf(req, sizeof req, "GET /debug/grt/settings%s HTTP/1.1\r\n\r\n", query);
+    return http(settings_port, req);
+}
+
+RT_TEST(test_settings)
+{
+    rt_maxprocs(2);
+    int port = settings_port = rt_debug_serve("127.0.0.1:0");
+    REQUIRE_GT(port, 0);
+    char *r = settings("");
+    REQUIRE_MSG(status_of(r) == 200 &&
+                    strcmp(body_of(r), "gctrace=0\nschedtrace=0\nscheddetail=0\n"
+                                       "memprofilerate=524288\nblockprofilerate=0\n"
+                                       "mutexprofilefraction=0\ngogc=100\n") == 0,
+                "%s", r);
+    REQUIRE(header_is(r, "Content-Type", "text/plain; charset=utf-8"));
+    free(r);
+
+    /* POST, form-encoded as curl -d sends it */
+    const char *body = "gogc=50&mutexprofilefraction=5&blockprofilerate=1000&memprofilerate=4096";
+    char req[512];
+    snprintf(req, sizeof req,
+             "POST /debug/grt/settings HTTP/1.1\r\nContent-Type: "
+             "application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    r = http(port, req);
+    EXPECT(r, 200, "gogc=50\n");
+    free(r);
+    REQUIRE_EQ(rt_set_gc_percent(100), 50);
+    REQUIRE_EQ(rt_set_mutex_profile_fraction(-1), 5);
+    r = settings("");
+    EXPECT(r, 200, "memprofilerate=4096\nblockprofilerate=1000\nmutexprofilefraction=5\n"
+                   "gogc=100\n");
+    free(r);
+
+    /* invalid: 400, and nothing changes, not even the valid fields */
+    r = settings("?mutexprofilefraction=7&gogc=abc");
+    EXPECT(r, 400, "invalid value for \"gogc\": \"abc\"");
+    free(r);
+    r = settings("?gctrace=1&nosuch=1");
+    EXPECT(r, 400, "unknown setting \"nosuch\"");
+    free(r);
+    r = settings("?gctrace=-1");
+    EXPECT(r, 400, "invalid value for \"gctrace\"");
+    free(r);
+    REQUIRE_EQ(rt_set_mutex_profile_fraction(-1), 5);
+    r = settings("");
+    EXPECT(r, 200, "gctrace=0\n");
+    free(r);
+
+    /* GOGC off through a query, seen by the collector */
+    r = settings("?gogc=off");
+    EXPECT(r, 200, "gogc=off\n");
+    free(r);
+    rt_memstats ms;
+    rt_read_memstats(&ms);
+    REQUIRE(!ms.enable_gc);
+    r = settings("?gogc=-1");
+    EXPECT(r, 200, "gogc=off\n");
+    free(r);
+    r = settings("?gogc=100");
+    EXPECT(r, 200, "gogc=100\n");
+    free(r);
+
+    /* the tracers pick up a change while the program runs */
+    char *err = capture_stderr(do_gc);
+    REQUIRE_MSG(strstr(err, "gc") == NULL, "gctrace off printed:\n%s", err);
+    free(err);
+    r = settings("?gctrace=1");
+    EXPECT(r, 200, "gctrace=1\n");
+    free(r);
+    err = capture_stderr(do_gc);
+    REQUIRE_MSG(strncmp(err, "gc", 2) == 0, "no gctrace line after gctrace=1:\n%s", err);
+    free(err);
+    r = settings("?gctrace=0&schedtrace=50");
+    EXPECT(r, 200, "schedtrace=50\n");
+    free(r);
+    err = capture_stderr(do_sleep);
+    r = settings("?schedtrace=0");
+    free(r);
+    REQUIRE_MSG(strstr(err, "SCHED ") != NULL, "no SCHED line after schedtrace=50:\n%s", err);
+    free(err);
+}
+
+/* --------------------------------------------------------------- limits -- */
+
+typedef struct prof_req {
+    int port;
+    char *resp;
+    size_t len;
+} prof_req;
+
+static void *profile_thread(void *arg)
+{
+    prof_req *p = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        return NULL;
+    const char *req = "GET /debug/pprof/profile?seconds=2 HTTP/1.1\r\n\r\n";
+    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+        return NULL;
+    size_t cap = 1 << 20;
+    p->resp = malloc(cap);
+    ssize_t k;
+    while ((k = read(fd, p->resp + p->len, cap - p->len - 1)) > 0)
+        p->len += (size_t)k;
+    p->resp[p->len] = 0;
+    close(fd);
+    return NULL;
+}
+
+RT_TEST(test_limits)
+{
+    rt_maxprocs(2);
+    int port = rt_debug_serve("127.0.0.1:0");
+    REQUIRE_GT(port, 0);
+
+    /* one CPU profile at a time: the second is Go's 500 */
+    prof_req pr = {.port = port};
+    pthread_t t;
+    REQUIRE_EQ(pthread_create(&t, NULL, profile_thread, &pr), 0);
+    rt_sleep(500 * RT_MILLISECOND);
+    char *r = http(port, "GET /debug/pprof/profile?seconds=1 HTTP/1.1\r\n\r\n");
+    EXPECT(r, 500, "Could not enable CPU profiling: cpu profiling already in use\n");
+    free(r);
+    REQUIRE_EQ(RT_BLOCKING(pthread_join(t, NULL)), 0);
+    REQUIRE_MSG(pr.resp != NULL && status_of(pr.resp) == 200 &&
+                    header_is(pr.resp, "Content-Disposition", "attachment; filename=\"profile\"") &&
+                    (unsigned char)body_of(pr.resp)[0] == 0x1f,
+                "profile: %.300s", pr.resp ? pr.resp : "(none)");
+    free(pr.resp);
+
+    /* 16 slow clients hold every slot; the 17th is refused at once */
+    int slow[16];
+    int64_t t0 = rt_nanotime();
+    for (int i = 0; i < 16; i++) {
+        slow[i] = dial(port);
+        send_all(slow[i], "GET /debug/pprof/ HTTP/1.1\r\nHo", 30);
+    }
+    rt_sleep(200 * RT_MILLISECOND); /* every slow one accepted */
+    r = http(port, "GET /debug/pprof/ HTTP/1.1\r\n\r\n");
+    EXPECT(r, 503, "503 Service Unavailable");
+    free(r);
+    REQUIRE_LT(rt_nanotime() - t0, 5 * RT_SECOND);
+    /* trickling bytes does not extend the deadline */
+    for (int i = 0; i < 3; i++) {
+        rt_sleep(2 * RT_SECOND);
+        send_all(slow[0], "s", 1);
+    }
+    for (int i = 0; i < 16; i++) {
+        r = read_all(slow[i], NULL);
+        EXPECT(r, 408, "408 Request Timeout");
+        free(r);
+    }
+    int64_t waited = rt_nanotime() - t0;
+    REQUIRE_MSG(waited >= 9 * RT_SECOND && waited < 20 * RT_SECOND, "408 after %lld ms",
+                (long long)(waited / RT_MILLISECOND));
+    /* and the program keeps serving */
+    rt_sleep(100 * RT_MILLISECOND);
+    r = http(port, "GET /debug/pprof/cmdline HTTP/1.1\r\n\r\n");
+    EXPECT(r, 200, "pprof_test_debughttp");
+    free(r);
+}
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("debughttp");
     TCase *tc = tcase_create("debughttp");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_serve);
+    tcase_add_test(tc, test_endpoints);
+    tcase_add_test(tc, test_settings);
+    tcase_add_test(tc, test_limits);
     suite_add_tcase(s, tc);
     return s;
 }
