@@ -2,30 +2,51 @@
  * gc/collector.c -- the collection cycle, its pacing, and the Memory API of
  * rt.h (rt_gc, rt_set_gc_percent, rt_free_os_memory, rt_read_memstats).
  *
- * A cycle runs on a goroutine: the one whose allocation slow path found
- * heap_live >= next_gc (rt__gc_maybe_trigger), or rt_gc's caller, or the
+ * A cycle runs on a goroutine: the background GC goroutine, woken by the
+ * allocation slow path that found heap_live >= trigger
+ * (rt__gc_maybe_trigger), or rt_gc's caller, or the allocating goroutine
+ * itself when marking stops the world or DEBUG=gcevery asks, or the
  * background sweeper when the scavenger forces a collection after two idle
  * minutes.  Cycles are serialised by a semaphore (a goroutine that wanted a
  * cycle while another ran just returns when one has completed meanwhile).
- * The phases and their gctrace names (TRACE_FORMATS.md §1.1 and the
- * mapping table):
+ *
+ * Two ways to mark.  Concurrently (mark_concurrent's essay below: the
+ * mostly-parallel scheme, with the kernel's written-page tracking in
+ * place of a write barrier) wherever gc/dirty.c works; with the world
+ * stopped (mark_stopped, Go 1.3's collector) under DEBUG=gcstoptheworld=1
+ * or where the kernel refuses userfaultfd.  The phases and their gctrace
+ * names (TRACE_FORMATS.md §1.1 and the mapping table):
  *   B  finish the previous cycle's sweeping (world running);
- *   A  stop the world; flush the P caches (their spans go back to the
- *      central lists, as swept), clear rt_pool caches;
- *   C  mark (mark.c), in parallel;
- *   D  finalizers of unreachable objects are queued (their objects marked),
- *      the sweep generation advances (every span becomes unswept), pacing
- *      is set, the world restarts, the background sweeper is woken.
- * The pause (memstats pause_ns) is the stopped time: A + C + D.
+ *   A  the stop that starts the cycle: the P caches are flushed (their
+ *      spans go back to the central lists, as swept); stop-the-world:
+ *      rt_pool caches cleared too;
+ *   C  mark (mark.c): stop-the-world, in parallel with the world stopped;
+ *      concurrent, the wall time of the mark phase, world running
+ *      (protection of the heap's pages included);
+ *   D  mark termination: concurrent, the whole final pause (rescans,
+ *      finishing the mark); then finalizers of unreachable objects are
+ *      queued (their objects marked), the sweep generation advances (every
+ *      span becomes unswept), pacing is set, the world restarts, the
+ *      background sweeper is woken.
+ * The pause (memstats pause_ns) is the stopped time: A + C + D when the
+ * world stops to mark, A + D when marking is concurrent.
  *
- * Pacing (GOGC): after a cycle that marked L bytes the next one is due when
- * heap_live reaches max(L * (1 + GOGC/100), 4 MiB).  heap_live counts
- * marked bytes plus, for every span a P cache takes, the bytes of its free
- * slots (so the check runs once per span, not once per object), plus large
- * objects.  GOGC=off / rt_set_gc_percent(-1) turns collection off except
- * for rt_gc and rt_free_os_memory.
+ * Pacing (GOGC): after a cycle that marked L bytes the heap goal is
+ * max(L * (1 + GOGC/100), 4 MiB).  heap_live counts marked bytes plus, for
+ * every span a P cache takes, the bytes of its free slots (so the check
+ * runs once per span, not once per object), plus large objects.  Marking
+ * that stops the world starts at the goal.  A concurrent cycle must start
+ * earlier, so that the allocation during its mark phase fits below the
+ * goal: the trigger is set from the last mark phase's allocation
+ * (trigger_for), and a goroutine that finds the heap 10 % past the goal
+ * waits for the running cycle (the bound on overshoot; Go's mark assists
+ * do this job by marking instead -- here the background marker already
+ * has a CPU of its own, see mark_concurrent).  GOGC=off /
+ * rt_set_gc_percent(-1) turns collection off except for rt_gc and
+ * rt_free_os_memory.
  *
- * DEBUG=gcstoptheworld=2 sweeps everything with the world stopped (and
+ * DEBUG=gcstoptheworld=1 marks with the world stopped; =2 also sweeps
+ * everything right after the cycle, before the program goes on (and
  * gctrace counts those spans in the third sweeps field); DEBUG=gcevery=N
  * runs a cycle every N allocations (a test aid; the fast path pays one
  * branch on the setting whether it is on or off).
@@ -39,11 +60,13 @@
 #include "trace/trace.h"
 
 #define MIN_HEAP ((uint64_t)4 << 20)
+#define CONC_MIN_HEAP ((uint64_t)1 << 20)
 
 _Atomic uint32_t rt__sweepgen = 2;
 rt__gcstats rt__gcstat = {.next_gc = MIN_HEAP};
 _Atomic int rt__gc_percent = 100;
 _Atomic int rt__gc_marking;
+_Atomic uint32_t rt__gc_nconcurrent;
 bool rt__gc_premarked;
 
 static uint32_t gc_sema = 1;     /* one cycle at a time */
@@ -132,12 +155,6 @@ static void gctrace_line(uint32_t n, const rt__markstats *ms, const cycle_times 
 
 /* ------------------------------------------------------------ the cycle -- */
 
-static void count_span(rt__span *s, void *ctx)
-{
-    (void)s;
-    (*(uint64_t *)ctx)++;
-}
-
 #if RT_DEBUG >= 3
 static void check_span(rt__span *s, void *ctx);
 #endif
@@ -149,6 +166,13 @@ static void check_span(rt__span *s, void *ctx);
 static bool concurrent_mode(void)
 {
     if (rt__debug.gcstoptheworld >= 1)
+        return false;
+    /* A tiny heap marks faster with the world stopped than a concurrent
+     * cycle pays for its second stop and its page-table walks (about a
+     * millisecond in all, measured with 4 MiB heaps): below 1 MiB marked,
+     * stopping is both shorter for the program and well under the pause
+     * bound. */
+    if (atomic_load_explicit(&rt__gcstat.heap_marked, memory_order_relaxed) < CONC_MIN_HEAP)
         return false;
     rt__heap_init();
     return rt__dirty_init(rt__arena_lo, RT_GC_ARENA_BYTES);
@@ -231,6 +255,7 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
         rt__throw("gc: unswept spans with the world stopped");
     if (rt__unlikely(rt__debug.allocfreetrace))
         rt__tracegc();
+    rt__mark_live_reset(true);
     atomic_store(&rt__gc_marking, 1);
     rt__gc_premarked = true;
     rt__mark_begin(ms);
@@ -249,8 +274,10 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     rt__mark_run(ms, nconc);
     for (int round = 0; round < CLEAN_ROUNDS; round++) { /* 4 */
         heap_range(&lo, &hi);
-        size_t pages = rt__dirty_scan(lo, hi, true, rt__mark_add_dirty, NULL);
+        rt__mark_set_reprotect(true);
+        rt__mark_add_live_dirty_chunks(lo, hi);
         rt__mark_run(ms, nconc);
+        size_t pages = rt__mark_dirty_pages();
         if (pages < CLEAN_ENOUGH)
             break;
     }
@@ -260,16 +287,17 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     *final_start = rt_nanotime();
     stop_and_flush(); /* 5 */
     rt__pool_clear_all();
-    *nspan = 0; /* the spans this cycle's sweep will see */
-    rt__heap_foreach_inuse(count_span, nspan);
+    *nspan = rt__heap_spans_inuse(); /* the spans this cycle's sweep will see */
     atomic_store(&rt__gc_marking, 0);
     *alloc_during = atomic_load(&rt__gcstat.heap_live) - live0;
     rt__mark_add_data_roots();
     rt__mark_add_sched_roots(false);
     rt__mark_add_other_roots();
     heap_range(&lo, &hi);
-    (void)rt__dirty_scan(lo, hi, false, rt__mark_add_dirty, NULL);
+    rt__mark_set_reprotect(false);
+    rt__mark_add_live_dirty_chunks(lo, hi);
     rt__mark_run(ms, rt__mark_workers());
+    (void)rt__mark_dirty_pages();
 }
 
 /* The stop-the-world mark: on return the world is stopped for mark
@@ -286,9 +314,9 @@ static void mark_stopped(rt__markstats *ms, cycle_times *t, int64_t b_ns, uint64
         rt__throw("gc: unswept spans with the world stopped");
     if (rt__unlikely(rt__debug.allocfreetrace))
         rt__tracegc();
-    *nspan = 0;
-    rt__heap_foreach_inuse(count_span, nspan);
+    *nspan = rt__heap_spans_inuse();
     rt__gc_premarked = false;
+    rt__mark_live_reset(false);
     t->t1 = rt_nanotime();
     t->t2 = t->t1 + b_ns; /* B, measured before the stop */
 
@@ -335,7 +363,7 @@ static void gc_cycle(bool force, bool eager)
     }
     /* gctrace=2 (TRACE_FORMATS.md §1.2): every collection runs twice back
      * to back, under one hold of the semaphore, and prints two lines. */
-    int passes = rt__debug.gctrace >= 2 ? 2 : 1;
+    int passes = __atomic_load_n(&rt__debug.gctrace, __ATOMIC_RELAXED) >= 2 ? 2 : 1;
 again:;
     cycle_times t;
     /* B: leftover sweeping, with the world running. */
@@ -375,15 +403,20 @@ again:;
     }
     atomic_fetch_add(&rt__sweepgen, 2);
     int pct = atomic_load(&rt__gc_percent);
-    /* Objects allocated during a concurrent mark are live (black): Go
-     * counts them in the marked heap too. */
-    uint64_t marked = ms.marked_bytes + alloc_during;
+    /* The goal grows from what the marker found reachable.  Objects
+     * allocated during a concurrent mark phase survive this cycle (they
+     * are black) and count in heap_live, but not in the goal: most of
+     * them are the program's newest garbage, and a goal built on them
+     * would let the heap grow by its own churn (with binary-trees, RSS
+     * nearly doubled). */
+    uint64_t marked = ms.marked_bytes;
     uint64_t goal = goal_for(marked, pct < 0 ? 100 : pct);
     atomic_store(&rt__gcstat.heap_marked, marked);
-    atomic_store(&rt__gcstat.heap_live, marked);
+    atomic_store(&rt__gcstat.heap_live, marked + alloc_during);
     atomic_store(&rt__gcstat.next_gc, goal);
     atomic_store(&rt__gcstat.trigger, trigger_for(marked, goal, conc));
     if (conc) {
+        atomic_fetch_add(&rt__gc_nconcurrent, 1);
         last_mark_alloc = alloc_during;
         last_marked = marked;
         have_mark_history = true;
@@ -408,6 +441,21 @@ again:;
     atomic_store(&last_gc_wall, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
     atomic_store(&ncycles, n);
     rt__pool_free_retired();
+    /* A concurrent cycle leaves the live heap write-protected (the next
+     * cycle re-protects only what was written) but lifts the protection
+     * of pages without a marked object: they are garbage this cycle's
+     * sweep frees, and allocation will write them all -- at ~0.7 us for
+     * the first write to each protected page, 0.17 ns a byte, more than
+     * the lifting costs (about 25 ms a GiB).  Before gc_sema goes: the
+     * next cycle's protection must not race with it. */
+    if (conc) {
+        rt_syscall_enter();
+        rt__syscall_handoff();
+        uintptr_t ulo, uhi;
+        heap_range(&ulo, &uhi);
+        rt__mark_foreach_dead_run(ulo, uhi, rt__dirty_unprotect);
+        rt_syscall_exit();
+    }
     /* Eager sweeping (rt_gc, gcstoptheworld=2) runs once the world is
      * going again -- sweeping frees bitmaps, and free() is off limits while
      * it is stopped.  Other goroutines may allocate meanwhile, sweeping on
@@ -420,7 +468,7 @@ again:;
             sweptstw++;
     }
 
-    if (rt__debug.gctrace > 0) {
+    if (__atomic_load_n(&rt__debug.gctrace, __ATOMIC_RELAXED) > 0) {
         uint64_t bg = bgnow - bg_last;
         bg_last = bgnow;
         gctrace_line(n, &ms, &t, heap0, heap1, mallocs, frees, bg,
@@ -553,7 +601,7 @@ static _Atomic int scvg_pass;
 
 static void scvg_report(int k, size_t released)
 {
-    if (rt__debug.gctrace <= 0)
+    if (__atomic_load_n(&rt__debug.gctrace, __ATOMIC_RELAXED) <= 0)
         return;
     rt__heap_statistics st;
     rt__heap_stats(&st);
@@ -613,7 +661,7 @@ static void scavenge_pass(int k, int64_t now)
 void rt__gc_forced(int k)
 {
     gc_cycle(true, false);
-    if (rt__debug.gctrace > 0)
+    if (__atomic_load_n(&rt__debug.gctrace, __ATOMIC_RELAXED) > 0)
         rt__printf("scvg%d: GC forced\n", k);
     scavenge_pass(k, rt_nanotime());
 }
@@ -776,7 +824,9 @@ static void check_span(rt__span *s, void *ctx)
         rt__throwf("gc check: span %#lx overflows its pages", (unsigned long)s->base);
     for (uint32_t i = 0; i < s->nelems; i++) {
         bool marked = rt__gc_slot_marked(s, i);
-        if (marked && !rt__span_slot_allocated(s, i))
+        /* (a concurrent mark phase marks the free slots of the spans the
+         * caches took: allocation is black; the sweep drops those marks) */
+        if (marked && !rt__span_slot_allocated(s, i) && !rt__gc_premarked)
             rt__throwf("gc check: span %#lx: free slot %u is marked",
                        (unsigned long)s->base, i);
     }

@@ -40,6 +40,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/userfaultfd.h>
 #include <stdint.h>
 #include <string.h>
@@ -77,12 +78,25 @@ struct rt__pm_scan_arg {
 
 static int uffd = -1;
 static int pagemap_fd = -1;
-static _Atomic int state; /* 0 not tried, 1 working, 2 unavailable */
+static _Atomic int state; /* 0 not tried, 1 working, 2 unavailable, 3 being tried */
+
+static bool try_init(uintptr_t lo, size_t len);
 
 bool rt__dirty_init(uintptr_t lo, size_t len)
 {
-    if (atomic_load(&state) != 0)
+    int st = atomic_load(&state);
+    if (st == 0 && atomic_compare_exchange_strong(&state, &st, 3)) {
+        atomic_store(&state, try_init(lo, len) ? 1 : 2);
         return atomic_load(&state) == 1;
+    }
+    /* Another thread is trying (once, briefly: a few system calls). */
+    while ((st = atomic_load(&state)) == 3)
+        sched_yield();
+    return st == 1;
+}
+
+static bool try_init(uintptr_t lo, size_t len)
+{
     int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
     if (fd < 0)
         fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
@@ -115,12 +129,10 @@ bool rt__dirty_init(uintptr_t lo, size_t len)
     }
     uffd = fd;
     pagemap_fd = pm;
-    atomic_store(&state, 1);
     return true;
 fail_fd:
     close(fd);
 fail:
-    atomic_store(&state, 2);
     return false;
 }
 
@@ -162,4 +174,13 @@ size_t rt__dirty_scan(uintptr_t lo, uintptr_t hi, bool reprotect,
         lo = (uintptr_t)arg.walk_end;
     }
     return pages;
+}
+
+void rt__dirty_unprotect(uintptr_t lo, uintptr_t hi)
+{
+    struct uffdio_writeprotect wp = {.range = {.start = lo, .len = hi - lo}, .mode = 0};
+    while (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) != 0) {
+        if (errno != EINTR && errno != EAGAIN)
+            rt__throwf("gc: UFFDIO_WRITEPROTECT failed: %s", strerror(errno));
+    }
 }

@@ -32,7 +32,10 @@
  * allocation crossed the trigger, or on rt_gc's caller):
  *   0. finish sweeping left over from the previous cycle (gctrace's B);
  *   1. stop the world (A): sched/gcstop.c parks or signals every thread
- *      running goroutines; the P caches are flushed, rt_pool caches cleared;
+ *      running goroutines; the P caches are flushed, rt_pool caches cleared
+ *      (with concurrent marking, collector.c: a short stop, then phase 2
+ *      runs with the world going, and a final short stop rescans what the
+ *      program wrote meanwhile);
  *   2. mark (C): the roots (stacks, registers, data and bss, registered
  *      roots, the scheduler's records, objects with finalizers and queued
  *      finalizer objects) are split in chunks that up to min(8, MAXPROCS,
@@ -63,9 +66,10 @@
  *     never sees a half-swept span, and a cycle starts only after every
  *     unswept list is empty.
  *   - The marker only reads span metadata (written under locks or in
- *     no-stop regions) and writes mark bytes; with the world stopped nothing
- *     else writes them.  For concurrent marking (a later step), allocation
- *     will mark new objects, and this separation is what makes that cheap.
+ *     no-stop regions, and published with span->published before a
+ *     concurrent marker may read it) and writes mark bytes; besides the
+ *     marker, only allocation during a concurrent mark phase writes them
+ *     (rt__span_premark: allocation is black).
  *
  * Why size classes (and these): a free-slot map per class makes allocation
  * a bit scan and makes every object's start computable from any interior
@@ -243,6 +247,8 @@ typedef struct rt__heap_statistics {
     size_t span_records;     /* span records allocated (mspan_sys) */
 } rt__heap_statistics;
 void rt__heap_stats(rt__heap_statistics *st);
+/* The number of in-use spans (gctrace's spans to sweep). */
+size_t rt__heap_spans_inuse(void);
 /* Verifies the invariants of heap.c's essay; throws on a violation. */
 void rt__heap_check(void);
 /* Returns to the OS the pages of free spans unused since before
@@ -440,6 +446,8 @@ bool rt__bgsweep_force(int k);
  * takes then have their free slots marked first (allocation is black);
  * cleared in the final pause. */
 extern _Atomic int rt__gc_marking;
+/* Cycles that marked concurrently (tests). */
+extern _Atomic uint32_t rt__gc_nconcurrent;
 /* The last mark phase ran concurrently (the sweeper may find marked free
  * slots); written world stopped. */
 extern bool rt__gc_premarked;
@@ -458,6 +466,8 @@ bool rt__dirty_ok(void);
  * in the same walk.  Returns the number of 4 KiB pages reported. */
 size_t rt__dirty_scan(uintptr_t lo, uintptr_t hi, bool reprotect,
                       void (*fn)(uintptr_t lo, uintptr_t hi, void *ctx), void *ctx);
+/* Lifts the protection of [lo, hi) (page aligned). */
+void rt__dirty_unprotect(uintptr_t lo, uintptr_t hi);
 
 /* ------------------------------------------------------------- mark.c --- */
 
@@ -487,6 +497,23 @@ void rt__mark_add_data_roots(void);
 void rt__mark_add_sched_roots(bool stable_only);
 void rt__mark_add_other_roots(void);
 void rt__mark_add_dirty(uintptr_t lo, uintptr_t hi, void *ctx);
+/* Queues a written-page scan of [lo, hi) that the mark workers run in
+ * parallel at the start of the next rt__mark_run (the pages protected
+ * again in the same walk when rt__mark_set_reprotect(true)). */
+void rt__mark_add_dirty_chunk(uintptr_t lo, uintptr_t hi);
+void rt__mark_set_reprotect(bool on);
+/* Written pages those scans found since the last call (4 KiB pages). */
+size_t rt__mark_dirty_pages(void);
+/* Live pages: clears the bitmap of pages holding marked objects and turns
+ * its upkeep on or off for this cycle; sets a span's pages (spans born
+ * black, and the marker on a span's first mark); queues written-page scans
+ * of the runs of live pages in [lo, hi). */
+void rt__mark_live_reset(bool on);
+void rt__mark_live_span(rt__span *s);
+void rt__mark_add_live_dirty_chunks(uintptr_t lo, uintptr_t hi);
+/* Calls fn for each run of pages in [lo, hi) without a marked object. */
+void rt__mark_foreach_dead_run(uintptr_t lo, uintptr_t hi,
+                               void (*fn)(uintptr_t lo, uintptr_t hi));
 void rt__mark_run(rt__markstats *st, int nworkers);
 /* The number of mark threads for a stopped world: min(8, MAXPROCS, CPUs). */
 int rt__mark_workers(void);

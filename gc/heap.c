@@ -353,6 +353,14 @@ size_t rt__heap_scavenge(int64_t older_than)
     return released;
 }
 
+size_t rt__heap_spans_inuse(void)
+{
+    rt__lock_acquire(&heap_lock);
+    size_t n = nspans_inuse;
+    rt__lock_release(&heap_lock);
+    return n;
+}
+
 void rt__heap_stats(rt__heap_statistics *st)
 {
     rt__lock_acquire(&heap_lock);

@@ -153,6 +153,7 @@ void rt__span_premark(rt__span *s)
             __atomic_store_n(&s->markbytes[i], 1, __ATOMIC_RELAXED);
         }
     }
+    rt__mark_live_span(s);
 }
 
 void rt__span_release_objects(rt__span *s)

@@ -37,10 +37,21 @@
  * sched_yield, then sleeping 100 us (counted), and marking ends when every
  * worker is idle with no root chunk and no packet left.
  *
- * Made for concurrent marking later: the marker writes only mark bytes and
- * its own queues, and reads span metadata that allocation writes only in
- * no-stop regions; a concurrent mark phase needs allocation to mark new
- * objects and a final stop to rescan stacks, not a different marker.
+ * Concurrent use (collector.c's mark_concurrent).  The same workers run
+ * while the program runs: the marker writes only mark bytes, its own
+ * queues and the live-page bitmap, and reads a span's fields only after
+ * its `published` flag (acquire) -- a span set up meanwhile is either not
+ * yet visible or complete, and none is freed during a mark phase.  Root
+ * ranges must stay mapped until the run ends (rt__gc_sched_roots_stable).
+ * Two additions serve the rescans: the live-page bitmap (a bit per arena
+ * page holding a marked object, set on a span's first mark and for spans
+ * born black), and written-page scans queued as chunks that the workers
+ * take like root chunks: each asks the kernel (dirty.c) for the written
+ * pages of its chunk of live pages and pushes the marked objects' parts on
+ * them.  Only live pages are asked about: a written page with nothing
+ * marked cannot hide a pointer the mark needs, and the final pause's
+ * page-table walk then covers the live heap, not the whole arena (half of
+ * it garbage before the sweep).
  */
 #include <link.h>
 #include <pthread.h>
@@ -123,6 +134,23 @@ static _Atomic int mark_nproc;    /* workers in this cycle */
 #define JOIN_CLOSED 0x10000
 static _Atomic int joined;
 
+/* Pages holding a marked object this cycle, a bit per page over the
+ * whole arena (1 MiB of address space, touched as the heap grows): the
+ * final pause looks for written pages only there (collector.c).  Set when
+ * a span's first object is marked, and for spans born black. */
+static _Atomic uint64_t *livebits;
+static bool livetrack; /* this cycle keeps livebits */
+
+/* Written-page scans to run inside the mark (rt__mark_add_dirty_chunk):
+ * each worker takes chunks, asks the kernel for the written pages there
+ * and pushes the marked objects on them. */
+static mrange *dchunks;
+static size_t ndchunks, dchunks_cap;
+static _Atomic size_t dchunk_next;
+static bool dchunk_reprotect;
+static _Atomic size_t dchunk_pages; /* written pages the scans found */
+#define DCHUNK ((uintptr_t)32 << 20)
+
 /* The arena as of this cycle (the heap cannot grow while the world is
  * stopped: allocation is stopped with it). */
 static uintptr_t a_lo;
@@ -182,10 +210,12 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *ctx)
     return 0;
 }
 
+static int ncpu_cached = 1; /* rt__ncpu() as of the cycle's start */
+
 static int want_workers(void)
 {
     int want = rt__sched.gomaxprocs;
-    int ncpu = rt__ncpu();
+    int ncpu = ncpu_cached;
     if (want > ncpu)
         want = ncpu;
     if (want > MAX_WORKERS)
@@ -197,6 +227,7 @@ static void start_helpers(int want);
 
 void rt__mark_prepare(void)
 {
+    ncpu_cached = rt__ncpu(); /* a system call: not on every run */
     ndataseg = 0;
     dl_iterate_phdr(phdr_cb, NULL);
     /* pthread_create mallocs: helpers are made before the world stops. */
@@ -249,6 +280,11 @@ static inline void mark_word(worker *w, uintptr_t v)
     }
     w->marked_bytes += s->elemsize;
     w->marked_objects++;
+    if (livetrack) {
+        size_t pg = (s->base - a_lo) >> RT_GC_PAGE_SHIFT;
+        if (!(atomic_load_explicit(&livebits[pg / 64], memory_order_relaxed) >> (pg % 64) & 1))
+            rt__mark_live_span(s);
+    }
     if (s->noscan)
         return;
     uintptr_t obj = s->base + (uintptr_t)i * s->elemsize;
@@ -407,6 +443,8 @@ static bool steal_roots(worker *w, int self)
 
 static bool roots_left(void)
 {
+    if (atomic_load_explicit(&dchunk_next, memory_order_relaxed) < ndchunks)
+        return true;
     for (int k = 0; k < nproc; k++) {
         uint64_t p = atomic_load_explicit(&workers[k].rootpos, memory_order_relaxed);
         if (POS_LO(p) < POS_HI(p))
@@ -440,12 +478,24 @@ static void backoff(worker *w, int i)
     }
 }
 
+/* The written-page callback of a chunk scan: the marked objects' parts on
+ * the pages go on the worker's stack. */
+static void push_dirty(uintptr_t lo, uintptr_t hi, void *ctx);
+
 static void work(int self)
 {
     worker *w = &workers[self];
     for (;;) {
         drain(w);
         size_t idx;
+        if (atomic_load_explicit(&dchunk_next, memory_order_relaxed) < ndchunks &&
+            (idx = atomic_fetch_add_explicit(&dchunk_next, 1, memory_order_relaxed)) <
+                ndchunks) {
+            size_t np = rt__dirty_scan(dchunks[idx].lo, dchunks[idx].hi, dchunk_reprotect,
+                                       push_dirty, w);
+            atomic_fetch_add_explicit(&dchunk_pages, np, memory_order_relaxed);
+            continue;
+        }
         if (take_root(w, &idx) || (steal_roots(w, self) && take_root(w, &idx))) {
             scan_range(w, roots[idx].lo, roots[idx].hi);
             continue;
@@ -570,9 +620,21 @@ void rt__mark_add_other_roots(void)
  * before the write.  Adjacent parts are joined into one range.  Works with
  * the world running (spans are only read once published; none is freed
  * while a mark phase runs: sweeping is over before it starts). */
-void rt__mark_add_dirty(uintptr_t lo, uintptr_t hi, void *ctx)
+static void emit_dirty(worker *w, uintptr_t lo, uintptr_t hi)
 {
-    (void)ctx;
+    if (w == NULL) {
+        add_root(lo, hi, NULL);
+        return;
+    }
+    while (hi - lo > LARGE_CHUNK) {
+        push(w, lo, lo + LARGE_CHUNK);
+        lo += LARGE_CHUNK;
+    }
+    push(w, lo, hi);
+}
+
+static void dirty_objects(uintptr_t lo, uintptr_t hi, worker *w)
+{
     uintptr_t p = lo;
     while (p < hi) {
         uintptr_t off = p - a_lo;
@@ -601,15 +663,125 @@ void rt__mark_add_dirty(uintptr_t lo, uintptr_t hi, void *ctx)
                     continue;
                 }
                 if (run_lo < run_hi)
-                    add_root(run_lo, run_hi, NULL);
+                    emit_dirty(w, run_lo, run_hi);
                 run_lo = a;
                 run_hi = b;
             }
             if (run_lo < run_hi)
-                add_root(run_lo, run_hi, NULL);
+                emit_dirty(w, run_lo, run_hi);
         }
         p = end;
     }
+}
+
+void rt__mark_add_dirty(uintptr_t lo, uintptr_t hi, void *ctx)
+{
+    (void)ctx;
+    dirty_objects(lo, hi, NULL);
+}
+
+static void push_dirty(uintptr_t lo, uintptr_t hi, void *ctx)
+{
+    dirty_objects(lo, hi, ctx);
+}
+
+void rt__mark_add_dirty_chunk(uintptr_t lo, uintptr_t hi)
+{
+    while (lo < hi) {
+        uintptr_t end = hi - lo > DCHUNK ? lo + DCHUNK : hi;
+        grow_vec(&dchunks, &dchunks_cap, ndchunks + 1);
+        dchunks[ndchunks++] = (mrange){lo, end};
+        lo = end;
+    }
+}
+
+/* ------------------------------------------------------------ live pages -- */
+
+void rt__mark_live_span(rt__span *s)
+{
+    size_t pg = (s->base - rt__arena_lo) >> RT_GC_PAGE_SHIFT;
+    for (size_t i = 0; i < s->npages; i++, pg++)
+        atomic_fetch_or_explicit(&livebits[pg / 64], (uint64_t)1 << (pg % 64),
+                                 memory_order_relaxed);
+}
+
+void rt__mark_live_reset(bool on)
+{
+    if (livebits == NULL) {
+        size_t bytes = (RT_GC_ARENA_BYTES >> RT_GC_PAGE_SHIFT) / 8;
+        livebits = rt__gc_sysrealloc(NULL, 0, bytes);
+    }
+    size_t used = atomic_load_explicit(&rt__arena_used, memory_order_acquire);
+    size_t words = ((used >> RT_GC_PAGE_SHIFT) + 63) / 64;
+    memset((void *)livebits, 0, words * sizeof(uint64_t));
+    livetrack = on;
+}
+
+/* Calls fn for each run of pages in [lo, hi) whose live bit is `want`,
+ * runs less than merge_gap pages apart joined into one (one system call
+ * for both costs more than walking the gap's page tables), runs shorter
+ * than min_run pages left out. */
+static void foreach_run(uintptr_t lo, uintptr_t hi, bool want, size_t merge_gap, size_t min_run,
+                        void (*fn)(uintptr_t lo, uintptr_t hi))
+{
+    size_t run_lo = 0, run_hi = 0;
+    uint64_t flip = want ? 0 : ~(uint64_t)0;
+    size_t p0 = (lo - rt__arena_lo) >> RT_GC_PAGE_SHIFT;
+    size_t p1 = (hi - rt__arena_lo) >> RT_GC_PAGE_SHIFT;
+    size_t p = p0;
+    while (p < p1) {
+        uint64_t word = (atomic_load_explicit(&livebits[p / 64], memory_order_relaxed) ^ flip) >>
+                        (p % 64);
+        if (word == 0) {
+            p = (p / 64 + 1) * 64;
+            continue;
+        }
+        p += (size_t)__builtin_ctzll(word);
+        if (p >= p1)
+            break;
+        size_t q = p;
+        while (q < p1) { /* the end of the run */
+            uint64_t inv = ~(atomic_load_explicit(&livebits[q / 64], memory_order_relaxed) ^ flip) >>
+                           (q % 64);
+            if (inv == 0) {
+                q = (q / 64 + 1) * 64;
+                continue;
+            }
+            q += (size_t)__builtin_ctzll(inv);
+            break;
+        }
+        if (q > p1)
+            q = p1;
+        if (run_hi != 0 && p - run_hi < merge_gap) {
+            run_hi = q; /* join the previous run across a short gap */
+        } else {
+            if (run_hi - run_lo >= min_run)
+                fn(rt__arena_lo + (run_lo << RT_GC_PAGE_SHIFT),
+                   rt__arena_lo + (run_hi << RT_GC_PAGE_SHIFT));
+            run_lo = p;
+            run_hi = q;
+        }
+        p = q;
+    }
+    if (run_hi - run_lo >= min_run && run_hi > run_lo)
+        fn(rt__arena_lo + (run_lo << RT_GC_PAGE_SHIFT), rt__arena_lo + (run_hi << RT_GC_PAGE_SHIFT));
+}
+
+void rt__mark_add_live_dirty_chunks(uintptr_t lo, uintptr_t hi)
+{
+    /* Every live page must be covered; a written dead page in a joined
+     * gap only costs its check (nothing on it is marked). */
+    foreach_run(lo, hi, true, 2048, 1, rt__mark_add_dirty_chunk);
+}
+
+void rt__mark_foreach_dead_run(uintptr_t lo, uintptr_t hi,
+                               void (*fn)(uintptr_t lo, uintptr_t hi))
+{
+    /* Any page may be unprotected (the next cycle protects again every
+     * page found unprotected); leaving a short run protected costs its
+     * first writes a fault each.  Joining across short live gaps and
+     * leaving out short runs keeps this to a few calls a cycle. */
+    foreach_run(lo, hi, false, 64, 16, fn);
 }
 
 void rt__mark_run(rt__markstats *st, int want)
@@ -631,6 +803,7 @@ void rt__mark_run(rt__markstats *st, int want)
         size_t hi = nroots * (size_t)(k + 1) / (size_t)nproc;
         atomic_store_explicit(&w->rootpos, POS(lo, hi), memory_order_relaxed);
     }
+    atomic_store_explicit(&dchunk_next, 0, memory_order_relaxed);
     atomic_store_explicit(&nwait, 0, memory_order_relaxed);
     atomic_store_explicit(&nhelpers_done, 0, memory_order_relaxed);
     atomic_store_explicit(&joined, 1, memory_order_relaxed);
@@ -660,6 +833,17 @@ void rt__mark_run(rt__markstats *st, int want)
         st->nsleep += w->nsleep;
     }
     nroots = 0;
+    ndchunks = 0;
+}
+
+void rt__mark_set_reprotect(bool on)
+{
+    dchunk_reprotect = on;
+}
+
+size_t rt__mark_dirty_pages(void)
+{
+    return atomic_exchange_explicit(&dchunk_pages, 0, memory_order_relaxed);
 }
 
 void rt__mark(rt__markstats *st)

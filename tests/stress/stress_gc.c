@@ -31,6 +31,9 @@
  * another offset of the same target, or cleared (garbage).  Every object a
  * walk passes is verified; now and then a worker verifies its whole graph
  * (which also measures it: above the budget, mutations lean to clearing).
+ * A quarter of the edges are stored by read(2) from a pipe, so the kernel
+ * writes pointers into objects that a concurrent mark phase may have
+ * scanned already.
  * Collections come from a small GOGC (20) and from explicit rt_gc calls by
  * a few workers; one worker calls rt_free_os_memory now and then, another
  * reads memstats and checks their invariants.  A few objects carry
@@ -47,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -79,6 +83,7 @@ typedef struct worker {
     int id;
     uint64_t rng;
     uint64_t serial;
+    int pipe[2];   /* edges delivered by read(2): the kernel writes the heap */
     edge *sroots;  /* NS, on this worker's stack */
     edge *mroots;  /* NM, malloc'd and registered */
     size_t live_est;
@@ -469,6 +474,21 @@ static hdr *walk(worker *w, edge **slot)
 }
 
 /* What a slot (root or object) gets. */
+/* Stores an edge in a slot, a quarter of the time through a pipe: the
+ * kernel's write into the heap (read(2) into a heap object) while a mark
+ * phase may run must be seen by the collector like the program's own. */
+static void store_edge(worker *w, edge *slot, hdr *target, uint64_t off)
+{
+    edge e;
+    set_edge(&e, target, off);
+    if (rnd(w) % 4 != 0) {
+        *slot = e;
+        return;
+    }
+    REQUIRE(write(w->pipe[1], &e, sizeof e) == (ssize_t)sizeof e);
+    REQUIRE(read(w->pipe[0], slot, sizeof e) == (ssize_t)sizeof e);
+}
+
 static void assign(worker *w, edge *slot)
 {
     bool over = w->live_est > BUDGET;
@@ -477,13 +497,13 @@ static void assign(worker *w, edge *slot)
         set_edge(slot, NULL, 0);
     } else if (r < (over ? 75u : 60u)) {
         hdr *c = build(w, (int)(rnd(w) % (MAXDEPTH + 1)));
-        set_edge(slot, c, pick_off(w, c));
+        store_edge(w, slot, c, pick_off(w, c));
     } else if (r < 90) {
         hdr *o = walk(w, NULL); /* a cross edge: maybe a cycle */
-        set_edge(slot, o, o == NULL ? 0 : pick_off(w, o));
+        store_edge(w, slot, o, o == NULL ? 0 : pick_off(w, o));
     } else if (slot->p != NULL) {
         hdr *o = follow(w, slot, "a slot being re-pointed");
-        set_edge(slot, o, pick_off(w, o));
+        store_edge(w, slot, o, pick_off(w, o));
     }
 }
 
@@ -566,6 +586,7 @@ static void worker_main(void *arg)
     edge sroots[NS]; /* stack roots: only this frame holds them */
     memset(sroots, 0, sizeof sroots);
     w->sroots = sroots;
+    REQUIRE(pipe(w->pipe) == 0);
     w->mroots = calloc(NM, sizeof(edge));
     REQUIRE(w->mroots != NULL);
     rt_gc_add_root(w->mroots, NM * sizeof(edge));

@@ -1,0 +1,214 @@
+/*
+ * tests/gc/test_marking_modes.c -- the collector's marking modes and the
+ * paths between them (gc/collector.c, gc/dirty.c):
+ *   - concurrent marking where the kernel offers userfaultfd write-protect
+ *     (this machine's kernel must: the test fails if it does not, so that a
+ *     CI host without it is noticed rather than silently testing less);
+ *   - DEBUG=gcstoptheworld=1 forces stop-the-world marking;
+ *   - a kernel that refuses userfaultfd (here: a seccomp filter making the
+ *     system call fail with ENOSYS, as on a kernel without it) falls back to
+ *     stop-the-world marking with no message and no loss.
+ * Each case runs in a child process of its own (the filter and DEBUG last
+ * for a process) with the same workload: goroutines keep a linked list and
+ * a tree alive while rewiring them and dropping garbage, and a pipe
+ * delivers some pointers by read(2), through enough cycles; at the end
+ * every reachable node must be intact.
+ */
+#include <check.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gc/gc.h"
+#include "harness.h"
+
+typedef struct node {
+    struct node *next;
+    struct node *kids[2];
+    uint64_t val;
+    uint64_t check;
+} node;
+
+#define NLIST 20000
+#define NGOR 4
+
+static node *volatile g_list;            /* the list, from a global */
+static node *volatile g_trees[NGOR];     /* a tree per goroutine */
+static int g_pipes[NGOR][2];
+static rt_waitgroup g_wg;
+static _Atomic int g_bad;
+
+static uint64_t check_of(const node *n) { return n->val * 0x9e3779b97f4a7c15ULL ^ 0x5a5a; }
+
+static node *mk(uint64_t v)
+{
+    node *n = rt_new(node);
+    n->val = v;
+    n->check = check_of(n);
+    return n;
+}
+
+/* The node's pointer in *slot, written by the kernel half of the time. */
+static void store(int g, node **slot, node *n, unsigned r)
+{
+    if (r % 2) {
+        *slot = n;
+        return;
+    }
+    if (write(g_pipes[g][1], &n, sizeof n) != (ssize_t)sizeof n ||
+        read(g_pipes[g][0], slot, sizeof n) != (ssize_t)sizeof n)
+        atomic_store(&g_bad, 1);
+}
+
+static unsigned count_tree(const node *n, int depth)
+{
+    if (n == NULL)
+        return 0;
+    if (n->check != check_of(n) || depth > 64) {
+        atomic_store(&g_bad, 1);
+        return 0;
+    }
+    return 1 + count_tree(n->kids[0], depth + 1) + count_tree(n->kids[1], depth + 1);
+}
+
+static void mutator(void *arg)
+{
+    int g = (int)(intptr_t)arg;
+    unsigned r = (unsigned)g * 7919u + 1;
+    g_trees[g] = mk(1);
+    for (int i = 0; i < 200000; i++) {
+        r = r * 1103515245u + 12345u;
+        /* a random path down the tree, then a fresh subtree hung there
+         * (an old object pointing to a new one) or a cut (garbage) */
+        node *n = g_trees[g];
+        for (int d = 0; d < 10 && n->kids[(r >> d) & 1] != NULL; d++)
+            n = n->kids[(r >> d) & 1];
+        node **slot = &n->kids[(r >> 12) & 1];
+        if ((r >> 16) % 8 == 0) {
+            *slot = NULL;
+        } else {
+            node *c = mk((uint64_t)i);
+            c->kids[0] = mk((uint64_t)i + 1);
+            store(g, slot, c, r >> 20);
+        }
+        (void)rt_alloc(200); /* garbage */
+        if (i % 4096 == 0 && count_tree(g_trees[g], 0) > 4000)
+            g_trees[g]->kids[r & 1] = NULL;
+        if (i % 1024 == 0)
+            rt_yield();
+    }
+    rt_waitgroup_done(&g_wg);
+}
+
+static void workload(void)
+{
+    node *head = NULL;
+    for (uint64_t i = 0; i < NLIST; i++) {
+        node *n = mk(i);
+        n->next = head;
+        head = n;
+    }
+    g_list = head;
+    for (int g = 0; g < NGOR; g++)
+        ck_assert_int_eq(pipe(g_pipes[g]), 0);
+    rt_set_gc_percent(25);
+    rt_waitgroup_add(&g_wg, NGOR);
+    for (int g = 0; g < NGOR; g++)
+        rt_go(mutator, (void *)(intptr_t)g);
+    rt_waitgroup_wait(&g_wg);
+    rt_gc();
+    uint64_t n = 0, expect = NLIST;
+    for (node *p = g_list; p != NULL; p = p->next) {
+        expect--;
+        ck_assert_msg(p->val == expect && p->check == check_of(p), "list node %llu damaged",
+                      (unsigned long long)n);
+        n++;
+    }
+    ck_assert_int_eq(n, NLIST);
+    for (int g = 0; g < NGOR; g++)
+        (void)count_tree(g_trees[g], 0);
+    ck_assert_msg(atomic_load(&g_bad) == 0, "a tree node was damaged or freed");
+    rt_memstats ms;
+    rt_read_memstats(&ms);
+    ck_assert_msg(ms.num_gc >= 10, "only %u cycles", (unsigned)ms.num_gc);
+}
+
+/* The expected mode, checked in the child after the workload. */
+static int g_expect_concurrent;
+
+static void child_body(void)
+{
+    workload();
+    ck_assert_int_eq(rt__dirty_ok(), g_expect_concurrent);
+    uint32_t nc = atomic_load(&rt__gc_nconcurrent);
+    if (g_expect_concurrent)
+        ck_assert_msg(nc >= 5, "only %u concurrent cycles", nc);
+    else
+        ck_assert_msg(nc == 0, "%u concurrent cycles", nc);
+}
+
+/* Makes userfaultfd fail with ENOSYS for this process and its children. */
+static void refuse_userfaultfd(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_userfaultfd, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+    ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+    ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
+
+/* Runs the workload in a child with the given setup; checks it passed. */
+static void run_child(const char *debug, bool refuse, int expect_concurrent)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (debug != NULL)
+            setenv("DEBUG", debug, 1);
+        else
+            unsetenv("DEBUG");
+        if (refuse)
+            refuse_userfaultfd();
+        g_expect_concurrent = expect_concurrent;
+        char *argv[] = {(char *)"test", NULL};
+        harness_body = child_body;
+        _exit(rt_main(harness_body_main, 1, argv) == 42 ? 0 : 1);
+    }
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed (status %#x)", st);
+}
+
+START_TEST(test_concurrent) { run_child(NULL, false, 1); }
+END_TEST
+
+START_TEST(test_gcstoptheworld) { run_child("gcstoptheworld=1", false, 0); }
+END_TEST
+
+START_TEST(test_userfaultfd_refused) { run_child(NULL, true, 0); }
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("marking_modes");
+    TCase *tc = tcase_create("modes");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_concurrent);
+    tcase_add_test(tc, test_gcstoptheworld);
+    tcase_add_test(tc, test_userfaultfd_refused);
+    suite_add_tcase(s, tc);
+    return harness_run_suite(s);
+}
