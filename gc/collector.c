@@ -205,6 +205,7 @@ static void heap_range(uintptr_t *lo, uintptr_t *hi)
  * the next trigger (under gc_sema). */
 static uint64_t last_mark_alloc, last_marked;
 static bool have_mark_history;
+static bool last_mark_late; /* heap_live passed the goal during it */
 
 /*
  * The concurrent mark phase (the mostly-parallel collector of Boehm,
@@ -268,7 +269,9 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     t->t2 = t->t1 + b_ns;
 
     int64_t tc0 = rt_nanotime(); /* 3 */
-    int nconc = (rt__mark_workers() + 3) / 4;
+    /* A mark thread per four CPUs (Go's 25 %), all of them when the last
+     * mark phase let the heap pass its goal. */
+    int nconc = last_mark_late ? rt__mark_workers() : (rt__mark_workers() + 3) / 4;
     rt_syscall_enter();
     rt__syscall_handoff();
     rt__mark_run(ms, nconc);
@@ -289,7 +292,9 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     rt__pool_clear_all();
     *nspan = rt__heap_spans_inuse(); /* the spans this cycle's sweep will see */
     atomic_store(&rt__gc_marking, 0);
-    *alloc_during = atomic_load(&rt__gcstat.heap_live) - live0;
+    uint64_t live1 = atomic_load(&rt__gcstat.heap_live);
+    *alloc_during = live1 - live0;
+    last_mark_late = live1 > atomic_load(&rt__gcstat.next_gc);
     rt__mark_add_data_roots();
     rt__mark_add_sched_roots(false);
     rt__mark_add_other_roots();
@@ -352,7 +357,31 @@ static uint64_t trigger_for(uint64_t marked, uint64_t goal, bool concurrent)
     return goal - need;
 }
 
-static void gc_cycle(bool force, bool eager)
+static __attribute__((noinline)) void gc_cycle1(bool force, bool eager, uintptr_t entry_sp);
+
+/* The initiator's stack is a root from here up (rt_g.gcentry_sp, with the
+ * caller's callee-saved registers spilled in this frame), not from the
+ * collector's deepest frame: the collector's frames hold no program
+ * pointer, but their unwritten slots may hold dead ones that earlier,
+ * deeper calls of this goroutine left -- and the finalizer table's hidden
+ * pointers are un-hidden in them while roots are gathered (seen with
+ * ASan's larger frames). */
+static __attribute__((noinline)) void gc_cycle(bool force, bool eager)
+{
+    __builtin_unwind_init(); /* the caller's registers, saved in this frame */
+    uintptr_t sp;
+#if defined(__x86_64__)
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+#else
+    sp = 0;
+#endif
+    gc_cycle1(force, eager, sp);
+    __asm__ volatile("" ::: "memory"); /* the frame lives until here */
+}
+
+static __attribute__((noinline)) void gc_cycle1(bool force, bool eager, uintptr_t entry_sp)
 {
     gc_init_once();
     uint32_t seen = atomic_load(&ncycles);
@@ -361,6 +390,8 @@ static void gc_cycle(bool force, bool eager)
         rt__semrelease(&gc_sema, false, 0);
         return; /* someone collected while we waited */
     }
+    rt__gc_entry_g = rt__getg();
+    rt__gc_entry_sp = entry_sp;
     /* gctrace=2 (TRACE_FORMATS.md §1.2): every collection runs twice back
      * to back, under one hold of the semaphore, and prints two lines. */
     int passes = __atomic_load_n(&rt__debug.gctrace, __ATOMIC_RELAXED) >= 2 ? 2 : 1;
@@ -479,6 +510,8 @@ again:;
     atomic_store(&last_gc_end, rt_nanotime());
     if (--passes > 0)
         goto again;
+    rt__gc_entry_g = NULL;
+    rt__gc_entry_sp = 0;
     rt__semrelease(&gc_sema, false, 0);
     rt__bgsweep_start();
     rt__bgsweep_wake();

@@ -530,6 +530,8 @@ bool rt__is_marked(uintptr_t addr);
 void rt__finalizers_after_mark(rt__markstats *st);
 /* Roots: contents of finalizable objects, queued objects. */
 void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
+/* Zeroes 8 KiB of dead stack below the caller's frame. */
+void rt__gc_scrub_stack(void);
 /* Registered roots (rt_gc_add_root). */
 void rt__registered_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
 /* World stopped: every registered finalizer (queued false), then every

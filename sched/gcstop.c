@@ -453,6 +453,9 @@ static void report_stack_from(rt__root_fn fn, void *ctx, const rt__stack *st,
 }
 
 /* The initiator's own stack, from below its spilled registers up. */
+rt_g *rt__gc_entry_g;
+uintptr_t rt__gc_entry_sp;
+
 static __attribute__((noinline)) void roots_self(rt__root_fn fn, void *ctx,
                                                  rt_g *self)
 {
@@ -460,6 +463,9 @@ static __attribute__((noinline)) void roots_self(rt__root_fn fn, void *ctx,
     uintptr_t sp = current_sp();
     if (!in_stack(&self->stack, sp))
         rt__throw("gc_sched_roots: initiator not on its goroutine stack");
+    uintptr_t entry = rt__gc_entry_sp;
+    if (rt__gc_entry_g == self && entry > sp && in_stack(&self->stack, entry))
+        sp = entry;
     report(fn, ctx, sp, self->stack.hi);
     __asm__ volatile("" ::: "memory"); /* the frame lives until here */
 }

@@ -659,6 +659,14 @@ void rt__gc_sched_roots(rt__root_fn fn, void *ctx);
  * so that a concurrent marker may read them later (a timer heap's array is
  * reallocated as it grows; its timers live in the GC heap). */
 void rt__gc_sched_roots_stable(rt__root_fn fn, void *ctx);
+/* The collector's entry (gc/collector.c; written under its cycle
+ * semaphore): its goroutine and the stack pointer below its spill of the
+ * caller's callee-saved registers.  The initiator's stack is then a root
+ * from there up, not from the collector's deepest frame: the collector's
+ * frames hold no program pointer, but their unwritten slots may hold dead
+ * ones. */
+extern rt_g *rt__gc_entry_g;
+extern uintptr_t rt__gc_entry_sp;
 
 /* The signal that stops threads running goroutine code (SIGURG, see
  * gcstop.c); Ms keep it unblocked. */
