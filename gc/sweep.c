@@ -210,7 +210,10 @@ void rt__span_ensure_swept(rt__span *s)
         rt__nostop_end(mp);
 }
 
-bool rt__sweep_one(void)
+/* Sweeps one span; *counter (if any) counts it inside the same no-stop
+ * region, so a cycle's gctrace line never sees the sweep without the
+ * count (the background sweeper's counts are per line). */
+static bool sweep_one_counted(_Atomic uint64_t *counter)
 {
     enum { NLISTS = 2 * RT_GC_MAX_CLASSES + 1 };
     rt_m *mp = rt__getm();
@@ -227,9 +230,16 @@ bool rt__sweep_one(void)
                 atomic_store_explicit(&sweep_cursor, i, memory_order_relaxed);
         }
     }
+    if (swept && counter != NULL)
+        atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
     if (mp != NULL)
         rt__nostop_end(mp);
     return swept;
+}
+
+bool rt__sweep_one(void)
+{
+    return sweep_one_counted(NULL);
 }
 
 bool rt__sweep_done(void)
@@ -263,8 +273,7 @@ static void bgsweep(void *arg)
         if (k >= 0)
             rt__gc_forced(k);
         int n = 0;
-        while (rt__sweep_one()) {
-            atomic_fetch_add_explicit(&rt__gcstat.bg_swept, 1, memory_order_relaxed);
+        while (sweep_one_counted(&rt__gcstat.bg_swept)) {
             /* Go's bgsweep yields after every span: sweeping is background
              * work and must not delay goroutines that are ready. */
             if (++n % 8 == 0)
