@@ -403,7 +403,8 @@ static void *alloc_large(rt__mcache *mc, size_t n, bool noscan, const char *type
     if (s == NULL)
         out_of_memory(npages << RT_GC_PAGE_SHIFT);
     rt__span_init_objects(s, 0, noscan);
-    s->freeindex = 1;
+    /* (published: a concurrent marker may read it) */
+    __atomic_store_n(&s->freeindex, 1, __ATOMIC_RELAXED);
     s->alloccache = 0;
     s->type1 = type;
     size_t bytes = npages << RT_GC_PAGE_SHIFT;
