@@ -151,7 +151,7 @@ static void wake_sleeper(int64_t when)
     rt_m *sl = rt__sched.timer_sleeper;
     if (sl && when < atomic_load_explicit(&rt__sched.timer_sleep_until,
                                           memory_order_relaxed))
-        rt__note_wakeup(&sl->park);
+        rt__wake_m(sl);
     rt__lock_release(&rt__sched.lock);
 }
 
