@@ -464,10 +464,10 @@ static bool pidleget_this(rt_p *pp)
 
 void rt__wake_m(rt_m *mp)
 {
-    rt__note_wakeup(&mp->park);
     /* Dekker with rt__netpoll_block, which publishes itself as the poller
-     * and then reads the note: one of us sees the other. */
-    atomic_thread_fence(memory_order_seq_cst);
+     * and then reads the note: the note's exchange and the poller load
+     * are both seq_cst, so one of us sees the other. */
+    rt__note_wakeup(&mp->park);
     if (rt__netpoll_is_poller(mp))
         rt__netpoll_break();
 }
@@ -1713,7 +1713,9 @@ static void procresize(int32_t n)
         p_set_m(pp, NULL);
         atomic_store_explicit(&pp->status, RT_PDEAD, memory_order_relaxed);
     }
-    rt__sched.gomaxprocs = n;
+    /* Release: sysmon reads it without the lock (retake, timers_next);
+     * every P below n is allocated before the store. */
+    __atomic_store_n(&rt__sched.gomaxprocs, n, __ATOMIC_RELEASE);
 }
 
 int rt_maxprocs(int n)

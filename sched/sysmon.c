@@ -46,7 +46,9 @@ static void nsleep(int64_t ns)
 static int retake(int64_t now)
 {
     int n = 0;
-    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+    /* rt_maxprocs may change it meanwhile (procresize, world stopped). */
+    int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < procs; i++) {
         rt_p *pp = rt__sched.allp[i];
         uint32_t st = atomic_load_explicit(&pp->status, memory_order_acquire);
         if (st == RT_PSYSCALL) {

@@ -271,7 +271,10 @@ int64_t rt__timers_run(rt_p *pp, int64_t now)
 int64_t rt__timers_next(void)
 {
     int64_t next = 0;
-    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+    /* sysmon calls this without the scheduler lock, while rt_maxprocs may
+     * change the P count. */
+    int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < procs; i++) {
         int64_t w = atomic_load_explicit(&rt__sched.allp[i]->timers.when0,
                                          memory_order_acquire);
         if (w != 0 && (next == 0 || w < next))

@@ -680,7 +680,7 @@ END_TEST
 int main(int argc, char **argv)
 {
     Suite *s = suite_create("net");
-    TCase *tc = tcase_create("net");
+    TCase *tc = tcase_create("io");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_echo_tcp4);
     tcase_add_test(tc, test_echo_tcp6);
@@ -698,7 +698,13 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_accept_waits_for_timer_dial);
     tcase_add_test(tc, test_no_deadlock_while_io_waits);
     tcase_add_test(tc, test_io_wait_in_traceback);
-    tcase_add_test(tc, test_deadlock_after_io);
     suite_add_tcase(s, tc);
+    /* Apart: under ThreadSanitizer (its own background thread counts as a
+     * foreign thread) the runtime never reports a deadlock, so the TSan
+     * run (CK_RUN_CASE=io, see CMakeLists.txt) leaves this case out. */
+    TCase *dl = tcase_create("deadlock");
+    tcase_set_timeout(dl, 120);
+    tcase_add_test(dl, test_deadlock_after_io);
+    suite_add_tcase(s, dl);
     return harness_main(argc, argv, s, scenario);
 }
