@@ -522,6 +522,7 @@ static rt_m *mget(void)
     if (mp == rt__sched.timer_sleeper) {
         /* The only idle M: whoever idles next watches the timers. */
         rt__sched.timer_sleeper = NULL;
+        rt__sched.sleeper_polls = false;
         atomic_store_explicit(&rt__sched.timer_sleep_until, 0, memory_order_relaxed);
     }
     return mp;
@@ -665,6 +666,14 @@ static void stopm(rt_m *mp)
                 atomic_store_explicit(&rt__sched.timer_sleep_until, 0,
                                       memory_order_relaxed);
             }
+            rt__sched.sleeper_polls = poll && rt__sched.timer_sleeper == mp;
+        } else if (!rt__sched.sleeper_polls && rt__netpoll_wanted()) {
+            /* The sleeper went to sleep on its note for a timer before
+             * anyone waited for I/O: wake it to sleep in the poller
+             * instead, or nobody would watch the network (but sysmon,
+             * every 10 ms). */
+            rt__sched.sleeper_polls = true;
+            rt__wake_m(rt__sched.timer_sleeper);
         }
         mp->blocked = true;
         rt__lock_release(&rt__sched.lock);
@@ -699,6 +708,7 @@ static void stopm(rt_m *mp)
         rt__lock_acquire(&rt__sched.lock);
         if (rt__sched.timer_sleeper == mp) {
             rt__sched.timer_sleeper = NULL;
+            rt__sched.sleeper_polls = false;
             atomic_store_explicit(&rt__sched.timer_sleep_until, 0,
                                   memory_order_relaxed);
         }

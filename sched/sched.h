@@ -339,6 +339,7 @@ typedef struct rt__schedt {
      * deadline; under lock.  A timer added earlier wakes it. */
     rt_m *timer_sleeper;
     _Atomic int64_t timer_sleep_until;
+    bool sleeper_polls;     /* it sleeps in the network poller; under lock */
 
     /* Stop-the-world (rt__stop_the_world): gcwaiting is written under
      * lock.  stopwait counts the Ps not yet stopped; every decrement is an

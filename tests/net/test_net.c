@@ -609,6 +609,83 @@ START_TEST(test_no_deadlock_while_io_waits)
 }
 END_TEST
 
+/* A child process that connects to path and echoes what it reads, until
+ * the connection closes; forked before the runtime starts. */
+static pid_t fork_echo_child(const char *path)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid != 0)
+        return pid;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, path);
+    for (int i = 0; i < 2000; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            char buf[256];
+            ssize_t n;
+            while ((n = read(fd, buf, sizeof buf)) > 0)
+                if (write(fd, buf, (size_t)n) != n)
+                    _exit(1);
+            _exit(0);
+        }
+        if (fd >= 0)
+            close(fd);
+        struct timespec nap = {0, 10 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    _exit(1);
+}
+
+static _Atomic int sleeper_woke;
+
+static void long_sleeper(void *arg)
+{
+    (void)arg;
+    rt_sleep(5 * RT_SECOND);
+    atomic_store(&sleeper_woke, 1);
+}
+
+/* Round trips with another process (so every read really waits in the
+ * poller) while a far timer is pending: the idle M that sleeps for that
+ * timer must watch the network too (stopm wakes a note sleeper when I/O
+ * waiters appear), or each round trip waits for sysmon's 10-ms poll and
+ * 600 of them outlast the 5-s timer.  A causal bound with a margin of a
+ * hundred times the expected time.  (Which M ends up the timer's sleeper
+ * depends on scheduling, so this does not always take that path.) */
+static void sleeper_body(void)
+{
+    rt_listener *l = must_listen("unix", outside_path);
+    REQUIRE(rt_go(long_sleeper, NULL) > 0);
+    rt_sleep(20 * RT_MILLISECOND); /* an idle M becomes the note sleeper */
+    rt_conn *c;
+    REQUIRE_EQ(rt_net_accept(l, &c), 0);
+    char out[32], in[32];
+    for (int i = 0; i < 600; i++) {
+        memset(out, 'a' + i % 26, sizeof out);
+        write_all(c, out, sizeof out);
+        read_full(c, in, sizeof in);
+        REQUIRE(memcmp(in, out, sizeof in) == 0);
+    }
+    REQUIRE_MSG(atomic_load(&sleeper_woke) == 0,
+                "600 round trips took longer than a 5-s timer");
+    REQUIRE_EQ(rt_conn_close(c), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+}
+
+START_TEST(test_round_trips_with_other_process)
+{
+    snprintf(outside_path, sizeof outside_path, "/tmp/grt-test-echo-%d.sock",
+             (int)getpid());
+    unlink(outside_path);
+    pid_t pid = fork_echo_child(outside_path);
+    run_in_rt(sleeper_body);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+END_TEST
+
 /* ----------------------------------------------------- fatal scenarios -- */
 
 static rt_conn *scen_conn;
@@ -697,6 +774,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_file_read_parks_not_thread);
     tcase_add_test(tc, test_accept_waits_for_timer_dial);
     tcase_add_test(tc, test_no_deadlock_while_io_waits);
+    tcase_add_test(tc, test_round_trips_with_other_process);
     tcase_add_test(tc, test_io_wait_in_traceback);
     suite_add_tcase(s, tc);
     /* Apart: under ThreadSanitizer (its own background thread counts as a
