@@ -306,9 +306,10 @@ void rt__netpoll_submit(rt__req *r)
     atomic_fetch_add(&np.nreq, 1); /* seq_cst, before the CAS below */
     rt__lock_release(&np.reqlock);
     if (loop_trylock()) {
+        /* Requests ready goroutines directly, never through the owner's
+         * list (only uv_run's callbacks fill it, for the poll that ran
+         * them): there is no list to hand on here. */
         drain_requests();
-        /* Requests never ready goroutines themselves (callbacks do, inside
-         * uv_run), so there is no list to hand on here. */
         loop_unlock();
         return;
     }
@@ -500,11 +501,16 @@ static void pd_run(rt__req *r)
     if (!pd->h_inited) {
         int e = uv_poll_init_socket(&np.loop, &pd->h, pd->fd);
         if (e != 0) {
-            /* Not pollable: wake the parkers; their retry gets the error
-             * or parks again (and fails again): report it as closed. */
+            /* Not pollable: fail the parkers as if closed.  Readied here,
+             * not through the owner's list: a drain outside uv_run (a
+             * goroutine's submit) hands no list on. */
             atomic_store(&pd->closing, 1);
-            rdy_push(pd_unblock(&pd->rg, false));
-            rdy_push(pd_unblock(&pd->wg, false));
+            rt_g *gr = pd_unblock(&pd->rg, false);
+            rt_g *gw = pd_unblock(&pd->wg, false);
+            if (gr)
+                rt__goready(gr);
+            if (gw)
+                rt__goready(gw);
             return;
         }
         pd->h.data = pd;
