@@ -460,6 +460,121 @@ RT_TEST(test_large_write_slow_reader)
     REQUIRE_EQ(rt_listener_close(l), 0);
 }
 
+/* ----------------------------------------------------- the collector -- */
+
+enum { NKEPT = 64 };
+
+typedef struct kept {
+    rt_listener *l;
+    char addr[64];
+    rt_waitgroup accepted, done;
+    _Atomic int ok;
+} kept;
+
+/* Accepts one conn and reads from it: from then on the conn is reachable
+ * only from this goroutine's stack while it is parked in the read. */
+static void kept_reader(void *arg)
+{
+    kept *k = arg;
+    rt_conn *c;
+    REQUIRE_EQ(rt_net_accept(k->l, &c), 0);
+    rt_waitgroup_done(&k->accepted);
+    char buf[8];
+    ssize_t r = rt_conn_read(c, buf, sizeof buf);
+    if (r == 8 && memcmp(buf, "survived", 8) == 0)
+        atomic_fetch_add(&k->ok, 1);
+    REQUIRE_EQ(rt_conn_close(c), 0);
+    rt_waitgroup_done(&k->done);
+}
+
+static void churn(void)
+{
+    for (int i = 0; i < 20000; i++) {
+        volatile char *p = rt_alloc(48 + (size_t)(i % 7) * 16);
+        p[0] = 1;
+    }
+}
+
+/* Collections while goroutines are parked in reads: their conns (GC
+ * objects reachable only from the parked stacks) must not be collected,
+ * which would run their finalizers and close them under the readers. */
+RT_TEST(test_gc_keeps_parked_conns)
+{
+    static kept k;
+    k.l = must_listen("tcp4", "127.0.0.1:0");
+    addr_of(k.l, k.addr, sizeof k.addr);
+    rt_waitgroup_add(&k.accepted, NKEPT);
+    rt_waitgroup_add(&k.done, NKEPT);
+    for (int i = 0; i < NKEPT; i++)
+        REQUIRE(rt_go(kept_reader, &k) > 0);
+    static rt_conn *clients[NKEPT];
+    for (int i = 0; i < NKEPT; i++)
+        REQUIRE_EQ(rt_net_dial("tcp4", k.addr, &clients[i]), 0);
+    rt_waitgroup_wait(&k.accepted);
+    for (int round = 0; round < 3; round++) {
+        churn();
+        rt_gc();
+    }
+    for (int i = 0; i < NKEPT; i++)
+        write_all(clients[i], "survived", 8);
+    rt_waitgroup_wait(&k.done);
+    REQUIRE_EQ(atomic_load(&k.ok), NKEPT);
+    for (int i = 0; i < NKEPT; i++)
+        REQUIRE_EQ(rt_conn_close(clients[i]), 0);
+    REQUIRE_EQ(rt_listener_close(k.l), 0);
+}
+
+enum { NDROP = 16 };
+
+static rt_listener *drop_l;
+
+/* Accepts NDROP conns and drops them unclosed; its stack dies with it. */
+static void dropper(void *arg)
+{
+    rt_waitgroup *wg = arg;
+    for (int i = 0; i < NDROP; i++) {
+        rt_conn *c;
+        REQUIRE_EQ(rt_net_accept(drop_l, &c), 0);
+    }
+    rt_waitgroup_done(wg);
+}
+
+/* A conn the program drops without closing is closed by its finalizer
+ * (as Go's netFD): the peer sees the end of the stream.  The collector is
+ * conservative, so a stale word may keep one alive: most must close. */
+RT_TEST(test_finalizer_closes_dropped_conn)
+{
+    drop_l = must_listen("tcp4", "127.0.0.1:0");
+    char a[64];
+    addr_of(drop_l, a, sizeof a);
+    rt_waitgroup wg = {0};
+    rt_waitgroup_add(&wg, 1);
+    REQUIRE(rt_go(dropper, &wg) > 0);
+    static rt_conn *peers[NDROP];
+    for (int i = 0; i < NDROP; i++)
+        REQUIRE_EQ(rt_net_dial("tcp4", a, &peers[i]), 0);
+    rt_waitgroup_wait(&wg);
+    int closed = 0;
+    for (int round = 0; round < 20 && closed < NDROP / 2; round++) {
+        churn();
+        rt_gc();
+        rt_sleep(5 * RT_MILLISECOND); /* the finalizer goroutine runs */
+        closed = 0;
+        for (int i = 0; i < NDROP; i++) {
+            char c;
+            /* A deadline already passed: a poll of the socket. */
+            REQUIRE_EQ(rt_conn_set_deadline(peers[i], rt_nanotime() + RT_MILLISECOND), 0);
+            ssize_t r = rt_conn_read(peers[i], &c, 1);
+            REQUIRE_MSG(r == 0 || r == -ETIMEDOUT, "read: %zd", r);
+            closed += r == 0;
+        }
+    }
+    REQUIRE_MSG(closed >= NDROP / 2, "%d of %d dropped conns closed", closed, NDROP);
+    for (int i = 0; i < NDROP; i++)
+        REQUIRE_EQ(rt_conn_close(peers[i]), 0);
+    REQUIRE_EQ(rt_listener_close(drop_l), 0);
+}
+
 /* --------------------------------------------------------------- files -- */
 
 RT_TEST(test_file_pread_pwrite)
@@ -770,6 +885,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_dial_localhost);
     tcase_add_test(tc, test_dial_refused);
     tcase_add_test(tc, test_large_write_slow_reader);
+    tcase_add_test(tc, test_gc_keeps_parked_conns);
+    tcase_add_test(tc, test_finalizer_closes_dropped_conn);
     tcase_add_test(tc, test_file_pread_pwrite);
     tcase_add_test(tc, test_file_read_parks_not_thread);
     tcase_add_test(tc, test_accept_waits_for_timer_dial);
