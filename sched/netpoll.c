@@ -93,7 +93,9 @@
  *
  * Deadlock detection
  *   Goroutines parked here are counted in rt__sched.external_waiters (from
- *   the commit of the park to their wake-up); proc.c's checkdead does not
+ *   the commit of the park until they are on a run queue: a G neither
+ *   counted nor queued would let an idle M report a deadlock while the
+ *   poller hands it over); proc.c's checkdead does not
  *   report a deadlock while any exist: the network can still wake them.
  *   libuv's pool threads are not the program's, so checkdead discounts
  *   them (rt__netpoll_threads) when it counts the process's threads.
@@ -406,9 +408,7 @@ static rt_g *pd_unblock(_Atomic uintptr_t *gpp, bool ioready)
         if (atomic_compare_exchange_weak(gpp, &old, nw)) {
             if (old == PD_WAIT)
                 return NULL; /* its commit fails and it does not sleep */
-            if (old != 0)
-                atomic_fetch_sub_explicit(&rt__sched.external_waiters, 1,
-                                          memory_order_relaxed);
+            /* Still counted in external_waiters: see io_ready. */
             return (rt_g *)old;
         }
     }
@@ -417,6 +417,19 @@ static rt_g *pd_unblock(_Atomic uintptr_t *gpp, bool ioready)
 static inline bool is_g(uintptr_t v)
 {
     return v > PD_WAIT;
+}
+
+/*
+ * Readies gp, taken from a descriptor or a one-shot operation, and only
+ * then stops counting it as an I/O waiter: in between it is neither
+ * counted nor queued, and an M going idle would report a deadlock.
+ */
+static void io_ready(rt_g *gp)
+{
+    if (gp == NULL)
+        return;
+    rt__goready(gp);
+    atomic_fetch_sub_explicit(&rt__sched.external_waiters, 1, memory_order_relaxed);
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events);
@@ -505,12 +518,8 @@ static void pd_run(rt__req *r)
              * not through the owner's list: a drain outside uv_run (a
              * goroutine's submit) hands no list on. */
             atomic_store(&pd->closing, 1);
-            rt_g *gr = pd_unblock(&pd->rg, false);
-            rt_g *gw = pd_unblock(&pd->wg, false);
-            if (gr)
-                rt__goready(gr);
-            if (gw)
-                rt__goready(gw);
+            io_ready(pd_unblock(&pd->rg, false));
+            io_ready(pd_unblock(&pd->wg, false));
             return;
         }
         pd->h.data = pd;
@@ -591,12 +600,8 @@ void rt__pollfd_evict(rt__pollfd *pd)
     pd->seq++;
     (void)rt__timer_del(&pd->timer);
     rt__lock_release(&pd->lock);
-    rt_g *r = pd_unblock(&pd->rg, false);
-    rt_g *w = pd_unblock(&pd->wg, false);
-    if (r)
-        rt__goready(r);
-    if (w)
-        rt__goready(w);
+    io_ready(pd_unblock(&pd->rg, false));
+    io_ready(pd_unblock(&pd->wg, false));
 }
 
 void rt__pollfd_release(rt__pollfd *pd)
@@ -620,12 +625,8 @@ static void deadline_fire(void *arg, uintptr_t seq, int64_t now)
     }
     atomic_store(&pd->dl, -1);
     rt__lock_release(&pd->lock);
-    rt_g *r = pd_unblock(&pd->rg, false);
-    rt_g *w = pd_unblock(&pd->wg, false);
-    if (r)
-        rt__goready(r);
-    if (w)
-        rt__goready(w);
+    io_ready(pd_unblock(&pd->rg, false));
+    io_ready(pd_unblock(&pd->wg, false));
 }
 
 void rt__pollfd_set_deadline(rt__pollfd *pd, int64_t when)
@@ -649,12 +650,8 @@ void rt__pollfd_set_deadline(rt__pollfd *pd, int64_t when)
     }
     rt__lock_release(&pd->lock);
     if (dl < 0) {
-        rt_g *r = pd_unblock(&pd->rg, false);
-        rt_g *w = pd_unblock(&pd->wg, false);
-        if (r)
-            rt__goready(r);
-        if (w)
-            rt__goready(w);
+        io_ready(pd_unblock(&pd->rg, false));
+        io_ready(pd_unblock(&pd->wg, false));
     }
 }
 
@@ -679,12 +676,8 @@ static void netpoll_wait_once(_Atomic uintptr_t *state)
 /* Marks a one-shot operation done and returns its parked G, if any. */
 static rt_g *once_done(_Atomic uintptr_t *state)
 {
-    uintptr_t old = atomic_exchange(state, PD_READY);
-    if (old != 0) {
-        atomic_fetch_sub_explicit(&rt__sched.external_waiters, 1, memory_order_relaxed);
-        return (rt_g *)old;
-    }
-    return NULL;
+    /* A G taken here is still counted as a waiter: io_ready. */
+    return (rt_g *)atomic_exchange(state, PD_READY);
 }
 
 /* ------------------------------------------------------ file I/O ------- */
@@ -725,9 +718,7 @@ static void fs_work_cb(uv_work_t *w)
     /* The last touch of op: once the G is ready it may be gone.  Readied
      * from this pool thread directly (the global queue, and an idle P is
      * woken): the completion needs nobody to poll the loop. */
-    rt_g *gp = once_done(&op->state);
-    if (gp != NULL)
-        rt__goready(gp);
+    io_ready(once_done(&op->state));
 }
 
 static void fs_after_cb(uv_work_t *w, int status)
@@ -745,9 +736,7 @@ static void fs_submit_run(rt__req *r)
         fs_op *op = fw->op;
         free(fw);
         op->res = e;
-        rt_g *gp = once_done(&op->state);
-        if (gp != NULL)
-            rt__goready(gp);
+        io_ready(once_done(&op->state));
     }
 }
 
@@ -801,9 +790,7 @@ static void gai_run(rt__req *r)
     if (e != 0) {
         rs->status = e;
         rs->res = NULL;
-        rt_g *gp = once_done(&rs->state);
-        if (gp != NULL)
-            rt__goready(gp);
+        io_ready(once_done(&rs->state));
     }
 }
 
@@ -919,8 +906,10 @@ void rt__netpoll_sysmon(int64_t now)
     rt_g *tail;
     int32_t n;
     rt_g *list = rt__netpoll_poll(&tail, &n);
-    if (list != NULL)
+    if (list != NULL) {
         rt__injectglist(list, tail, n);
+        atomic_fetch_sub_explicit(&rt__sched.external_waiters, n, memory_order_relaxed);
+    }
 }
 
 int rt__netpoll_threads(void)

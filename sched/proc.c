@@ -713,8 +713,13 @@ static void stopm(rt_m *mp)
                                   memory_order_relaxed);
         }
         rt__note_clear(&mp->park);
-        if (list != NULL)
+        if (list != NULL) {
             rt__globrunq_put_batch(list, tail, nlist);
+            /* Queued: no longer I/O waiters (only now, under the lock
+             * checkdead takes: never neither counted nor queued). */
+            atomic_fetch_sub_explicit(&rt__sched.external_waiters, nlist,
+                                      memory_order_relaxed);
+        }
         if (mp->nextp == NULL) {
             /* Timed out, woken for a new timer, or readied goroutines: not
              * handed a P.  Leave the idle list and look for an idle P to
@@ -995,6 +1000,9 @@ static rt_g *findrunnable(rt_m *mp)
                 if (n > 1)
                     rt__injectglist(gp->schedlink, tail, n - 1);
                 atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+                /* Queued (or about to run here): no longer I/O waiters. */
+                atomic_fetch_sub_explicit(&rt__sched.external_waiters, n,
+                                          memory_order_relaxed);
                 return gp;
             }
         }

@@ -317,7 +317,7 @@ typedef struct rt__schedt {
     _Atomic int32_t nsyscall;    /* Gs in rt_syscall_enter */
     _Atomic int32_t nsystem;     /* live runtime (system) goroutines */
     /* Gs parked in netpoll.c (sockets, names, files), from the commit of
-     * their park until whoever readies them takes them; relaxed atomics.
+     * their park until they are on a run queue; relaxed atomics.
      * While any exist checkdead reports no deadlock: I/O may wake them. */
     _Atomic int32_t external_waiters;
     int32_t newprocs;            /* rt_maxprocs request, applied at start
@@ -752,7 +752,8 @@ bool rt__netpoll_wanted(void);
 /* rt__netpoll_wanted, and nobody owns the loop (Go's lastpoll != 0). */
 bool rt__netpoll_pollable(void);
 /* Go's netpoll(0): the goroutines I/O made ready, as a list linked by
- * schedlink (still WAITING: the caller injects them), or NULL. */
+ * schedlink, or NULL.  They are still WAITING and still counted in
+ * external_waiters: the caller queues them, then subtracts *n. */
 rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n);
 /* Go's netpoll(delay), by the idle M mp that holds no P: blocks in the
  * loop until a goroutine is ready, mp->park is woken (wake_m in proc.c
