@@ -429,7 +429,19 @@ static void io_ready(rt_g *gp)
     if (gp == NULL)
         return;
     rt__goready(gp);
-    atomic_fetch_sub_explicit(&rt__sched.external_waiters, 1, memory_order_relaxed);
+    rt__netpoll_waiters_done(1);
+}
+
+void rt__netpoll_waiters_done(int32_t n)
+{
+    /* seq_cst, then the poller load in rt__netpoll_break: the pair of
+     * rt__netpoll_block's poller store and its waiters load. */
+    if (atomic_fetch_sub(&rt__sched.external_waiters, n) == n) {
+        /* The last waiter: an M blocked in the loop only for it must go
+         * back to stopm, where checkdead may now find a deadlock that an
+         * M going idle a moment ago could not (it still saw a waiter). */
+        rt__netpoll_break();
+    }
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events);
@@ -865,6 +877,9 @@ int rt__netpoll_block(rt_m *mp, int64_t until, rt_g **list, rt_g **tail, int32_t
         }
         if (note_woken(&mp->park) || np.rdy_n > 0)
             left = 0;
+        /* seq_cst, after the poller store: see rt__netpoll_waiters_done */
+        if (until == 0 && atomic_load(&rt__sched.external_waiters) == 0)
+            left = 0;
         if (left < 0) {
             uv_run(&np.loop, UV_RUN_ONCE);
         } else if (left == 0) {
@@ -887,6 +902,10 @@ int rt__netpoll_block(rt_m *mp, int64_t until, rt_g **list, rt_g **tail, int32_t
         if (np.rdy_n > 0 || note_woken(&mp->park) || left == 0 ||
             (until != 0 && rt_nanotime() >= until))
             break;
+        /* Nobody waits for I/O any more (rt__netpoll_waiters_done broke
+         * the loop): back to stopm, whose checkdead must see it. */
+        if (until == 0 && atomic_load(&rt__sched.external_waiters) == 0)
+            break;
         /* Woken only to take a request (the async), or a pool job done:
          * keep waiting. */
     }
@@ -908,7 +927,7 @@ void rt__netpoll_sysmon(int64_t now)
     rt_g *list = rt__netpoll_poll(&tail, &n);
     if (list != NULL) {
         rt__injectglist(list, tail, n);
-        atomic_fetch_sub_explicit(&rt__sched.external_waiters, n, memory_order_relaxed);
+        rt__netpoll_waiters_done(n);
     }
 }
 

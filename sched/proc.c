@@ -717,8 +717,7 @@ static void stopm(rt_m *mp)
             rt__globrunq_put_batch(list, tail, nlist);
             /* Queued: no longer I/O waiters (only now, under the lock
              * checkdead takes: never neither counted nor queued). */
-            atomic_fetch_sub_explicit(&rt__sched.external_waiters, nlist,
-                                      memory_order_relaxed);
+            rt__netpoll_waiters_done(nlist);
         }
         if (mp->nextp == NULL) {
             /* Timed out, woken for a new timer, or readied goroutines: not
@@ -1001,8 +1000,7 @@ static rt_g *findrunnable(rt_m *mp)
                     rt__injectglist(gp->schedlink, tail, n - 1);
                 atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
                 /* Queued (or about to run here): no longer I/O waiters. */
-                atomic_fetch_sub_explicit(&rt__sched.external_waiters, n,
-                                          memory_order_relaxed);
+                rt__netpoll_waiters_done(n);
                 return gp;
             }
         }

@@ -760,6 +760,10 @@ rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n);
  * also breaks the loop) or `until` (0: no limit) passes.  -EBUSY if
  * another thread owns the loop. */
 int rt__netpoll_block(rt_m *mp, int64_t until, rt_g **list, rt_g **tail, int32_t *n);
+/* n goroutines taken from the poller are on run queues now: they stop
+ * counting in external_waiters (the last one breaks the loop, so that its
+ * M goes back through checkdead). */
+void rt__netpoll_waiters_done(int32_t n);
 /* sysmon: polls if nobody did for 10 ms. */
 void rt__netpoll_sysmon(int64_t now);
 /* Threads libuv's pool has started (checkdead discounts them). */
