@@ -330,6 +330,13 @@ static void stop_here_once(rt_m *mp, uintptr_t sp, const ucontext_t *uc)
     /* seq_cst RMW: the initiator that sees 0 sees all of the above. */
     if (atomic_fetch_sub(&rt__sched.stopwait, 1) == 1)
         rt__note_wakeup(&rt__sched.stopnote);
+    /* Stopped inside a lock's kernel wait (lock.c): the release that woke
+     * us may have sent its only wake-up, and the other sleepers must not
+     * wait for the world to restart (one of them may hold a P the stop
+     * still waits for).  A spare wake-up is harmless: they re-check. */
+    rt__lock *lw = mp->lockwait;
+    if (lw != NULL)
+        futex(&lw->key, FUTEX_WAKE, 1);
     while (atomic_load_explicit(&stop_epoch, memory_order_acquire) == e)
         futex(&stop_epoch, FUTEX_WAIT, e);
 }

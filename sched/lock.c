@@ -77,6 +77,14 @@ static void lock_slow(rt__lock *l, rt_m *mp)
             rt__nostop_end(mp); /* stoppable while it waits */
             rt__gcstop_poll(mp);
         }
+        /* A stop signal may interrupt the wait just after a release woke
+         * us: stopped, we could not pass the lock on, and the other
+         * sleepers would wait for a wake-up nobody sends (the releaser
+         * sent its one).  The stop re-sends it (gcstop.c). */
+        if (mp != NULL) {
+            mp->lockwait = l;
+            atomic_signal_fence(memory_order_seq_cst);
+        }
 #if defined(__SANITIZE_THREAD__)
         /* TSan holds a signal back while the thread sleeps in a raw
          * syscall: wake now and then to poll for a stop. */
@@ -85,8 +93,11 @@ static void lock_slow(rt__lock *l, rt_m *mp)
 #else
         futex(&l->key, FUTEX_WAIT, 2, NULL);
 #endif
-        if (mp != NULL)
+        if (mp != NULL) {
+            atomic_signal_fence(memory_order_seq_cst);
+            mp->lockwait = NULL;
             rt__nostop_begin(mp);
+        }
     }
 }
 

@@ -270,6 +270,10 @@ struct rt_m {
     int *errno_addr;  /* this thread's errno, saved on every switch */
     volatile int nostop;       /* no-stop region depth (gcstop.c) */
     volatile int stop_pending; /* a stop signal came inside one */
+    /* The lock this M sleeps for in the kernel (lock.c), or NULL: an M
+     * stopped for the collector in that sleep passes the lock's wake-up
+     * on (gcstop.c), which it may have consumed.  This thread only. */
+    rt__lock *volatile lockwait;
     /* The callee-saved registers of curg as rt_syscall_enter found them
      * (RT_SYSCALL_NREGS words, see asm_*.S); valid while curg is in
      * SYSCALL.  Written by this M before it publishes SYSCALL. */
