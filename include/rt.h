@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -327,6 +328,65 @@ RT_EXTERN void rt_read_memstats(rt_memstats *ms);
  * (-EAGAIN from a thread outside the scheduler while rt_main is not
  * running goroutines). */
 RT_EXTERN int rt_write_heap_dump(int fd);
+
+/* ----------------------------------------------------- network, files -- */
+/*
+ * Go's net package in small, on a poller built on libuv.  A goroutine that
+ * waits for the network, a name or a file parks (its traceback says "IO
+ * wait"); its thread runs other goroutines meanwhile.  Every call first
+ * tries the non-blocking system call and parks only if it would block.
+ * Functions return 0 (or a count) on success and a negative errno on
+ * failure.  The calls that may wait must be made on a goroutine (-EPERM
+ * elsewhere); rt_file_pread/pwrite then just block the calling thread.
+ *
+ * rt_conn and rt_listener are garbage-collected objects: never freed by
+ * hand.  Close them when done (their fd is closed then, or by the
+ * collector's finalizer if the program drops one unclosed, as Go does);
+ * after a close, every call on the object returns -ECANCELED.  One
+ * goroutine may read while another writes; concurrent readers (or
+ * writers) of one conn take turns.
+ */
+typedef struct rt_conn rt_conn;
+typedef struct rt_listener rt_listener;
+
+/* net.Listen.  network: "tcp", "tcp4", "tcp6" or "unix".  TCP addresses
+ * are "host:port", "[v6]:port" or ":port" (all interfaces: dual-stack for
+ * "tcp"); port 0 picks a free one (rt_listener_addr tells which); a host
+ * name is resolved without blocking a thread.  A unix address is a path
+ * ("@name": Linux's abstract namespace), removed again by
+ * rt_listener_close. */
+RT_EXTERN int rt_net_listen(const char *network, const char *address, rt_listener **out);
+/* Listener.Accept: waits for a connection. */
+RT_EXTERN int rt_net_accept(rt_listener *l, rt_conn **out);
+/* net.Dial: "host:port" (names are resolved on a worker thread while the
+ * goroutine parks, and each address is tried in turn; the first one's
+ * error is returned if none answers: -ECONNREFUSED, -ENOENT for a name
+ * that does not resolve) or a unix path. */
+RT_EXTERN int rt_net_dial(const char *network, const char *address, rt_conn **out);
+/* Conn.Read: up to n bytes; the count read, 0 at the end of the stream (or
+ * for n == 0), or a negative errno. */
+RT_EXTERN ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n);
+/* Conn.Write: all n bytes (parking while the socket buffer is full), or a
+ * negative errno (-EPIPE once the peer is gone; no SIGPIPE). */
+RT_EXTERN ssize_t rt_conn_write(rt_conn *c, const void *buf, size_t n);
+/* Conn.SetDeadline: an absolute rt_nanotime() value for every read and
+ * write, pending and future; once it passes they return -ETIMEDOUT (at
+ * once if it has passed already).  0 clears it. */
+RT_EXTERN int rt_conn_set_deadline(rt_conn *c, int64_t deadline_ns);
+/* Close: goroutines blocked on the object wake and their calls return
+ * -ECANCELED, as does a second close. */
+RT_EXTERN int rt_conn_close(rt_conn *c);
+RT_EXTERN int rt_listener_close(rt_listener *l);
+/* Listener.Addr().String() into buf: "127.0.0.1:8080", "[::1]:8080", a
+ * unix path.  Returns its length, or -ENOSPC if it does not fit in n
+ * bytes with its NUL. */
+RT_EXTERN int rt_listener_addr(rt_listener *l, char *buf, size_t n);
+/* pread(2) and pwrite(2) on a worker thread while the goroutine parks, so
+ * a slow disk never holds up the goroutine's thread: bytes transferred or
+ * a negative errno.  off == -1 uses the file position instead (read(2),
+ * write(2): pipes and terminals), as libuv's uv_fs_read does. */
+RT_EXTERN ssize_t rt_file_pread(int fd, void *buf, size_t n, int64_t off);
+RT_EXTERN ssize_t rt_file_pwrite(int fd, const void *buf, size_t n, int64_t off);
 
 /* ------------------------------------------------------------ profiles -- */
 /*

@@ -56,7 +56,9 @@
  *   stop: the initiator trusts only the count (TSan's delays found this).
  *
  *   Idle Ms (no P), threads in syscalls (no P) and sysmon are not
- *   signalled and keep running.  None can run goroutine code: that needs a
+ *   signalled and keep running; so is the idle M blocked in the network
+ *   poller's libuv loop (netpoll.c: it holds no P, and whatever it
+ *   readies meanwhile waits on the global queue for the restart).  None can run goroutine code: that needs a
  *   P, and every P is GCSTOP; rt_syscall_exit's fast path CAS (SYSCALL ->
  *   RUNNING) fails on a taken P, the slow path sees gcwaiting and queues
  *   the goroutine, and sysmon hands a retaken P to the stop (handoffp).

@@ -130,8 +130,11 @@ void rt__note_clear(rt__note *n)
 
 void rt__note_wakeup(rt__note *n)
 {
-    /* Release: what the waker wrote before is visible to the sleeper. */
-    uint32_t old = atomic_exchange_explicit(&n->key, 1, memory_order_release);
+    /* Release: what the waker wrote before is visible to the sleeper.
+     * seq_cst, not just release: rt__wake_m (proc.c) follows it with a
+     * seq_cst load of the network poller's word, the Dekker pair of
+     * rt__netpoll_block (a plain xchg on x86-64 either way). */
+    uint32_t old = atomic_exchange_explicit(&n->key, 1, memory_order_seq_cst);
     if (old != 0)
         return; /* already woken */
     futex(&n->key, FUTEX_WAKE, 1, NULL);

@@ -462,6 +462,16 @@ static bool pidleget_this(rt_p *pp)
     return false;
 }
 
+void rt__wake_m(rt_m *mp)
+{
+    /* Dekker with rt__netpoll_block, which publishes itself as the poller
+     * and then reads the note: the note's exchange and the poller load
+     * are both seq_cst, so one of us sees the other. */
+    rt__note_wakeup(&mp->park);
+    if (rt__netpoll_is_poller(mp))
+        rt__netpoll_break();
+}
+
 /* rt__sched.lock held. */
 static void pidleput(rt_p *pp)
 {
@@ -472,7 +482,7 @@ static void pidleput(rt_p *pp)
     rt_m *sl = rt__sched.timer_sleeper;
     if (w != 0 && sl != NULL &&
         w < atomic_load_explicit(&rt__sched.timer_sleep_until, memory_order_relaxed))
-        rt__note_wakeup(&sl->park); /* it re-reads the idle Ps' heaps */
+        rt__wake_m(sl); /* it re-reads the idle Ps' heaps */
 }
 
 /* rt__sched.lock held. */
@@ -512,6 +522,7 @@ static rt_m *mget(void)
     if (mp == rt__sched.timer_sleeper) {
         /* The only idle M: whoever idles next watches the timers. */
         rt__sched.timer_sleeper = NULL;
+        rt__sched.sleeper_polls = false;
         atomic_store_explicit(&rt__sched.timer_sleep_until, 0, memory_order_relaxed);
     }
     return mp;
@@ -619,8 +630,12 @@ static void *mstart(void *arg)
 
 /*
  * Puts the calling M to sleep until another M hands it a P (mp->nextp).
- * The M holds no P.  The first M to go idle while timers are pending sleeps
- * only until the earliest one, then takes an idle P to run it.
+ * The M holds no P.  The first M to go idle while timers are pending or
+ * goroutines wait for I/O is the "sleeper": it sleeps only until the
+ * earliest timer of an idle P, then takes that P to run it; and while
+ * goroutines wait for I/O it sleeps inside the network poller's loop
+ * instead of on its note (netpoll.c), taking an idle P when I/O readies
+ * goroutines.  rt__wake_m wakes it either way.
  */
 static void stopm(rt_m *mp)
 {
@@ -632,6 +647,7 @@ static void stopm(rt_m *mp)
         checkdead(); /* may throw; releases nothing */
         int64_t until = 0;
         rt_p *for_p = NULL; /* the idle P whose timer we sleep for */
+        bool poll = false;  /* sleep in the network poller */
         if (rt__sched.timer_sleeper == NULL) {
             /* Dekker with wake_sleeper (timer.c): announce a sleeper
              * first, then read the heaps.  A timer added concurrently
@@ -641,19 +657,40 @@ static void stopm(rt_m *mp)
             atomic_store_explicit(&rt__sched.timer_sleep_until, INT64_MAX,
                                   memory_order_seq_cst);
             until = timers_next_idle(&for_p);
+            poll = rt__netpoll_wanted();
             if (until != 0) {
                 atomic_store_explicit(&rt__sched.timer_sleep_until, until,
                                       memory_order_relaxed);
-            } else {
+            } else if (!poll) {
                 rt__sched.timer_sleeper = NULL;
                 atomic_store_explicit(&rt__sched.timer_sleep_until, 0,
                                       memory_order_relaxed);
             }
+            rt__sched.sleeper_polls = poll && rt__sched.timer_sleeper == mp;
+        } else if (!rt__sched.sleeper_polls && rt__netpoll_wanted()) {
+            /* The sleeper went to sleep on its note for a timer before
+             * anyone waited for I/O: wake it to sleep in the poller
+             * instead, or nobody would watch the network (but sysmon,
+             * every 10 ms). */
+            rt__sched.sleeper_polls = true;
+            rt__wake_m(rt__sched.timer_sleeper);
         }
         mp->blocked = true;
         rt__lock_release(&rt__sched.lock);
 
-        if (until != 0) {
+        rt_g *list = NULL, *tail = NULL;
+        int32_t nlist = 0;
+        if (poll &&
+            rt__netpoll_block(mp, until, &list, &tail, &nlist) == 0) {
+            /* woken by I/O, the timer, or rt__wake_m */
+        } else if (poll) {
+            /* A non-blocking poll owns the loop for a moment: nap, then
+             * look again (as a timed-out sleeper). */
+            int64_t ns = 50 * RT_MICROSECOND;
+            if (until != 0 && until - rt_nanotime() < ns)
+                ns = until - rt_nanotime();
+            (void)rt__note_tsleep(&mp->park, ns > 0 ? ns : 0);
+        } else if (until != 0) {
             /* A deadline already past must not become a negative timeout:
              * rt__note_tsleep takes that as "no limit". */
             int64_t ns = until - rt_nanotime();
@@ -661,17 +698,31 @@ static void stopm(rt_m *mp)
         } else
             rt__note_sleep(&mp->park);
         mp->blocked = false;
+        for (rt_g *gp = list; gp != NULL; gp = gp->schedlink) {
+            uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+            if (st != RT_GWAITING)
+                rt__throwf("netpoll: readied goroutine has status %u", st);
+            atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+        }
 
         rt__lock_acquire(&rt__sched.lock);
         if (rt__sched.timer_sleeper == mp) {
             rt__sched.timer_sleeper = NULL;
+            rt__sched.sleeper_polls = false;
             atomic_store_explicit(&rt__sched.timer_sleep_until, 0,
                                   memory_order_relaxed);
         }
         rt__note_clear(&mp->park);
+        if (list != NULL) {
+            rt__globrunq_put_batch(list, tail, nlist);
+            /* Queued: no longer I/O waiters (only now, under the lock
+             * checkdead takes: never neither counted nor queued). */
+            rt__netpoll_waiters_done(nlist);
+        }
         if (mp->nextp == NULL) {
-            /* Timed out or woken for a new timer: not handed a P.  Leave the
-             * idle list and look for an idle P to run the timers with. */
+            /* Timed out, woken for a new timer, or readied goroutines: not
+             * handed a P.  Leave the idle list and look for an idle P to
+             * run the timers or the goroutines with. */
             if (!mremove(mp)) {
                 /* startm took us off the list and is about to hand us a P;
                  * its wakeup may already have been consumed above. */
@@ -680,6 +731,10 @@ static void stopm(rt_m *mp)
                     sched_yield();
                 rt__lock_acquire(&rt__sched.lock);
                 rt__note_clear(&mp->park);
+            } else if (list != NULL) {
+                /* If every P is busy (or stopped for the collector), their
+                 * Ms take the goroutines from the global queue. */
+                mp->nextp = pidleget();
             } else if (for_p != NULL && pidleget_this(for_p)) {
                 /* The P whose timer is due: its own check runs it. */
                 mp->nextp = for_p;
@@ -689,6 +744,8 @@ static void stopm(rt_m *mp)
             /* else the P went busy: its M runs its timers; sleep again. */
         }
         rt__lock_release(&rt__sched.lock);
+        if (nlist > 1)
+            rt__wakep(); /* more than we run: let an idle P steal them */
         if (mp->nextp != NULL)
             break;
         if (atomic_load_explicit(&rt__sched.stopping, memory_order_relaxed))
@@ -740,7 +797,7 @@ static void startm_body(rt_p *pp, bool spinning)
     }
     mp->spinning = spinning;
     atomic_store_explicit(&mp->nextp, pp, memory_order_release);
-    rt__note_wakeup(&mp->park);
+    rt__wake_m(mp);
 }
 
 void rt__wakep(void)
@@ -930,6 +987,22 @@ static rt_g *findrunnable(rt_m *mp)
             rt__lock_release(&rt__sched.lock);
             if (gp)
                 return gp;
+        }
+        /* Go's netpoll(0): goroutines the network made ready, unless an
+         * idle M is blocked in the poller already (it will hand them out). */
+        if (rt__netpoll_pollable()) {
+            rt_g *tail;
+            int32_t n;
+            rt_g *list = rt__netpoll_poll(&tail, &n);
+            if (list != NULL) {
+                gp = list;
+                if (n > 1)
+                    rt__injectglist(gp->schedlink, tail, n - 1);
+                atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+                /* Queued (or about to run here): no longer I/O waiters. */
+                rt__netpoll_waiters_done(n);
+                return gp;
+            }
         }
         int32_t procs = rt__sched.gomaxprocs;
         if (mp->spinning ||
@@ -1275,6 +1348,32 @@ static void ready(rt_g *gp, bool next)
 void rt__goready(rt_g *gp) { ready(gp, true); }
 void rt__goready_tail(rt_g *gp) { ready(gp, false); }
 
+void rt__injectglist(rt_g *head, rt_g *tail, int32_t n)
+{
+    if (head == NULL)
+        return;
+    for (rt_g *gp = head; gp != NULL; gp = gp->schedlink) {
+        uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+        if (st != RT_GWAITING)
+            rt__throwf("injectglist: bad g status %u", st);
+        atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+    }
+    rt_m *mp = rt__getm();
+    rt_p *pp = mp ? mp->p : NULL;
+    if (pp != NULL) {
+        rt_g *next;
+        for (rt_g *gp = head; gp != NULL; gp = next) {
+            next = gp->schedlink;
+            rt__runq_put(pp, gp, false);
+        }
+    } else {
+        rt__lock_acquire(&rt__sched.lock);
+        rt__globrunq_put_batch(head, tail, n);
+        rt__lock_release(&rt__sched.lock);
+    }
+    rt__wakep();
+}
+
 /* ------------------------------------------------------------- syscalls -- */
 
 /* rt_syscall_enter itself is in asm_*.S: it saves the caller's
@@ -1398,8 +1497,8 @@ static void checkdead(void)
             return;
     if (rt__timers_next() != 0)
         return;
-    if (rt__sched.external_waiters > 0)
-        return;
+    if (atomic_load_explicit(&rt__sched.external_waiters, memory_order_relaxed) > 0)
+        return; /* parked on I/O: the network may still wake them */
     /* A thread the runtime did not create has started goroutines: it may
      * start more, so "no goroutine can ever run" cannot be known (Go turns
      * the check off for cgo callback threads the same way). */
@@ -1408,7 +1507,7 @@ static void checkdead(void)
     /* Threads other than ours (the Ms and rt_main's caller) may call rt_go
      * at any time: a deadlock cannot be told from a wait for them.  A hang
      * is the lesser evil than killing a correct program. */
-    if (process_threads() > rt__sched.mcount + 1)
+    if (process_threads() > rt__sched.mcount + 1 + rt__netpoll_threads())
         return;
     /* No goroutine can ever run again. */
     int32_t waiting = 0;
@@ -1645,7 +1744,9 @@ static void procresize(int32_t n)
         p_set_m(pp, NULL);
         atomic_store_explicit(&pp->status, RT_PDEAD, memory_order_relaxed);
     }
-    rt__sched.gomaxprocs = n;
+    /* Release: sysmon reads it without the lock (retake, timers_next);
+     * every P below n is allocated before the store. */
+    __atomic_store_n(&rt__sched.gomaxprocs, n, __ATOMIC_RELEASE);
 }
 
 int rt_maxprocs(int n)

@@ -17,6 +17,7 @@
  * Lock order (a lock may be taken while holding only locks above it):
  *   1. channel locks (in address order, see select.c)
  *   2. sema root locks
+ *   2b. a poll descriptor's lock (netpoll.c), then the request queue's
  *   3. pp->timers.lock
  *   4. rt__sched.lock   (global run queue, idle Ms, idle Ps)
  *   5. rt__sched.allg_lock
@@ -322,8 +323,10 @@ typedef struct rt__schedt {
     _Atomic int32_t ngoroutines; /* live user Gs (not dead, not system) */
     _Atomic int32_t nsyscall;    /* Gs in rt_syscall_enter */
     _Atomic int32_t nsystem;     /* live runtime (system) goroutines */
-    int32_t external_waiters;    /* Gs waiting on outside events (netpoll);
-                                  * under lock; they rule out deadlock */
+    /* Gs parked in netpoll.c (sockets, names, files), from the commit of
+     * their park until they are on a run queue; relaxed atomics.
+     * While any exist checkdead reports no deadlock: I/O may wake them. */
+    _Atomic int32_t external_waiters;
     int32_t newprocs;            /* rt_maxprocs request, applied at start
                                   * the world; under lock */
     _Atomic int64_t coarse_now;  /* rt_nanotime as of sysmon's last tick;
@@ -343,6 +346,7 @@ typedef struct rt__schedt {
      * deadline; under lock.  A timer added earlier wakes it. */
     rt_m *timer_sleeper;
     _Atomic int64_t timer_sleep_until;
+    bool sleeper_polls;     /* it sleeps in the network poller; under lock */
 
     /* Stop-the-world (rt__stop_the_world): gcwaiting is written under
      * lock.  stopwait counts the Ps not yet stopped; every decrement is an
@@ -395,6 +399,13 @@ void rt__goparkunlock(rt__lock *l, const char *reason);
 void rt__goready(rt_g *gp);
 /* Like rt__goready but puts gp at the tail of a run queue instead. */
 void rt__goready_tail(rt_g *gp);
+/* Makes n WAITING goroutines (linked by schedlink) runnable: onto the
+ * caller's P if it holds one, else the global queue; idle Ps are woken
+ * for them (Go's injectglist). */
+void rt__injectglist(rt_g *head, rt_g *tail, int32_t n);
+/* Wakes mp from its idle sleep, wherever it sleeps (its note, or the
+ * network poller's loop). */
+void rt__wake_m(rt_m *mp);
 
 /* Calls fn for every G in allg order with the allg lock held; fn must not
  * block or allocate. */
@@ -704,6 +715,81 @@ static inline void rt__nostop_end(rt_m *mp)
     if (--mp->nostop == 0 && rt__unlikely(mp->stop_pending))
         rt__nostop_stop_pending(mp);
 }
+
+/* -------------------------------------------------------- netpoll.c ----- */
+
+/*
+ * The network poller on libuv (the essay is in netpoll.c).  net.c builds
+ * the public network and file API on these.
+ */
+typedef struct rt__pollfd rt__pollfd;
+/* A request for the loop's owner: run(r) runs on whichever thread owns the
+ * loop, soon.  r must stay valid until run returns. */
+typedef struct rt__req rt__req;
+struct rt__req {
+    rt__req *next;
+    void (*run)(rt__req *r);
+};
+struct addrinfo;
+
+bool rt__netpoll_inited(void);
+/* Hands r to the loop's owner (or runs it here if nobody owns the loop). */
+void rt__netpoll_submit(rt__req *r);
+/* Wakes the thread blocked in the loop, if one is. */
+void rt__netpoll_break(void);
+/* Whether mp is the M blocked in the loop. */
+bool rt__netpoll_is_poller(rt_m *mp);
+
+/* A poll descriptor for non-blocking socket fd, or NULL (out of memory). */
+rt__pollfd *rt__pollfd_open(int fd);
+/* 0, or why an operation must fail now: -ECANCELED (evicted), -ETIMEDOUT
+ * (deadline passed). */
+int rt__pollfd_check(rt__pollfd *pd);
+/* Parks the calling goroutine until fd is ready for mode 'r' or 'w', the
+ * deadline passes or the descriptor is evicted; returns rt__pollfd_check's
+ * verdict.  One goroutine per mode at a time (net.c serialises them). */
+int rt__pollfd_wait(rt__pollfd *pd, int mode);
+/* Absolute rt_nanotime deadline for both modes (0 clears; a past one
+ * fails waiters at once). */
+void rt__pollfd_set_deadline(rt__pollfd *pd, int64_t when);
+/* Close, step 1: later and parked operations fail with -ECANCELED. */
+void rt__pollfd_evict(rt__pollfd *pd);
+/* Close, step 2 (no goroutine uses pd any more): the loop stops watching
+ * the fd, closes it, and the descriptor returns to the pool. */
+void rt__pollfd_release(rt__pollfd *pd);
+
+/* pread/pwrite on libuv's thread pool while the goroutine parks; bytes or
+ * a negative errno. */
+ssize_t rt__netpoll_file(int fd, void *buf, size_t n, int64_t off, bool write);
+/* getaddrinfo on libuv's thread pool while the goroutine parks; 0 or a
+ * negative errno (libuv's UV_EAI_* for resolver errors).  *res is freed
+ * with rt__netpoll_freeaddrinfo. */
+int rt__netpoll_getaddrinfo(const char *host, const char *service,
+                            const struct addrinfo *hints, struct addrinfo **res);
+void rt__netpoll_freeaddrinfo(struct addrinfo *res);
+
+/* The scheduler's side (proc.c, sysmon.c). */
+/* Goroutines wait on I/O, so an idle M should sleep in the loop. */
+bool rt__netpoll_wanted(void);
+/* rt__netpoll_wanted, and nobody owns the loop (Go's lastpoll != 0). */
+bool rt__netpoll_pollable(void);
+/* Go's netpoll(0): the goroutines I/O made ready, as a list linked by
+ * schedlink, or NULL.  They are still WAITING and still counted in
+ * external_waiters: the caller queues them, then subtracts *n. */
+rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n);
+/* Go's netpoll(delay), by the idle M mp that holds no P: blocks in the
+ * loop until a goroutine is ready, mp->park is woken (wake_m in proc.c
+ * also breaks the loop) or `until` (0: no limit) passes.  -EBUSY if
+ * another thread owns the loop. */
+int rt__netpoll_block(rt_m *mp, int64_t until, rt_g **list, rt_g **tail, int32_t *n);
+/* n goroutines taken from the poller are on run queues now: they stop
+ * counting in external_waiters (the last one breaks the loop, so that its
+ * M goes back through checkdead). */
+void rt__netpoll_waiters_done(int32_t n);
+/* sysmon: polls if nobody did for 10 ms. */
+void rt__netpoll_sysmon(int64_t now);
+/* Threads libuv's pool has started (checkdead discounts them). */
+int rt__netpoll_threads(void);
 
 /* -------------------------------------------------------- sysmon.c ------ */
 

@@ -15,6 +15,8 @@
  *     sure an idle P is woken to steal the stuck P's queue;
  *   - wakes an idle P when some timer is overdue (the backstop for timers on
  *     a P whose goroutine does not schedule);
+ *   - polls the network if nobody did for 10 ms (netpoll.c: Ps busy with
+ *     goroutines that never run out would otherwise starve it);
  *   - once a second, returns the pages of up to 2048 pooled free stacks,
  *     coldest first, beyond the 1024 most recently used
  *     (rt__stack_pool_trim): a gradual scavenger, so that a burst of
@@ -44,7 +46,9 @@ static void nsleep(int64_t ns)
 static int retake(int64_t now)
 {
     int n = 0;
-    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+    /* rt_maxprocs may change it meanwhile (procresize, world stopped). */
+    int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < procs; i++) {
         rt_p *pp = rt__sched.allp[i];
         uint32_t st = atomic_load_explicit(&pp->status, memory_order_acquire);
         if (st == RT_PSYSCALL) {
@@ -133,6 +137,7 @@ void rt__sysmon_main(rt_m *mp)
             rt__wakep();
             idle = 0;
         }
+        rt__netpoll_sysmon(now);
         if (now - last_trim >= RT_SECOND) {
             last_trim = now;
             rt__stack_pool_trim(2048);

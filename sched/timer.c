@@ -151,7 +151,7 @@ static void wake_sleeper(int64_t when)
     rt_m *sl = rt__sched.timer_sleeper;
     if (sl && when < atomic_load_explicit(&rt__sched.timer_sleep_until,
                                           memory_order_relaxed))
-        rt__note_wakeup(&sl->park);
+        rt__wake_m(sl);
     rt__lock_release(&rt__sched.lock);
 }
 
@@ -271,7 +271,10 @@ int64_t rt__timers_run(rt_p *pp, int64_t now)
 int64_t rt__timers_next(void)
 {
     int64_t next = 0;
-    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+    /* sysmon calls this without the scheduler lock, while rt_maxprocs may
+     * change the P count. */
+    int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < procs; i++) {
         int64_t w = atomic_load_explicit(&rt__sched.allp[i]->timers.when0,
                                          memory_order_acquire);
         if (w != 0 && (next == 0 || w < next))

@@ -28,6 +28,20 @@
 # program that reports two figures, like mutex, gets one line per figure:
 # same program, different key).
 #
+# Workload 14, echo, is a server and a client: bench_echo.c (grt) and
+# go/echo (Go) are TCP echo servers with a goroutine per connection, and
+# echo_load.c is the one load client for both (plain C, epoll, one
+# thread).  run.sh runs `echo_load <server> CONNS SECONDS`, which starts
+# the server pinned to CPU 0, pins itself to CPU 1, measures and prints the
+# result line.  Programs named echo_<anything> (echo_p2, echo_c1000) are
+# the same binaries, listed again to run at another P or size.
+#   echo        14: round trips/s, 64 connections x 64 bytes, P=1; >= Go
+#   echo-p99    14: their 99th percentile latency, us; <= Go's
+#   echo-cpu    14: server CPU per round trip, us (the client saturates
+#               its CPU first on fast servers: this tells them apart)
+#   echo-p2     14: the same at P=2 (the server still pinned to one CPU)
+#   echo-1000   14: 1000 connections, P=1; BENCHMARKS.md's >= 1.5x Go
+#
 # The collector workloads (10-13) and their rows:
 #   binarytrees        10: seconds for the benchmarks-game program at depth
 #                      21, one goroutine; target <= 0.7x Go
@@ -119,6 +133,12 @@ ROWS=(
   "12|gclatency-stall|gclatency|2|16777216 10|1048576 1|value|21|ratio<1.0|372"
   "12|gclatency-cpu|gclatency|2|16777216 10|1048576 1|gccpu_pct:%|(4.3)|ratio<=1.0"
   "13|alloc|alloc|2|50000000|2000000|value|19.9|ratio<=0.5|18.6"
+  "14|echo|echo|1|64 10|64 2|value|148000|ratio>=1.0"
+  "14|echo-p99|echo|1|64 10|64 2|p99_us:µs|1000|ratio<=1.0"
+  "14|echo-cpu|echo|1|64 10|64 2|cpu_us:µs|6.6|-"
+  "14|echo-p2|echo_p2|2|64 10|64 2|value|-|ratio>=1.0"
+  "14|echo-p2-p99|echo_p2|2|64 10|64 2|p99_us:µs|-|ratio<=1.0"
+  "14|echo-1000|echo_c1000|1|1000 10|1000 2|value|91000|ratio>=1.5"
 )
 
 # ------------------------------------------------------------- options --
@@ -186,6 +206,9 @@ for r in "${SEL_ROWS[@]}"; do
   p=$(field "$r" 3)
   case " ${PROGS[*]} " in *" $p "*) ;; *) PROGS+=("$p") ;; esac
 done
+prog_base() { # the binaries program $1 runs: echo_p2 -> echo
+  case $1 in echo_*) echo echo ;; *) echo "$1" ;; esac
+}
 prog_row() { # first selected row of program $1
   local r
   for r in "${SEL_ROWS[@]}"; do
@@ -251,7 +274,10 @@ for p in "${PROGS[@]}"; do
   else
     HAS_BOEHM[$p]=0; BOEHM_OK[$p]=0
   fi
-  if cmake --build "$BUILD" --target "bench_$p" -j2 >"$LOGDIR/build-c-$p.log" 2>&1; then
+  b=$(prog_base "$p")
+  extra=()
+  [ "$b" = echo ] && extra=(--target echo_load)
+  if cmake --build "$BUILD" --target "bench_$b" "${extra[@]}" -j2 >"$LOGDIR/build-c-$p.log" 2>&1; then
     C_OK[$p]=1
   else
     C_OK[$p]=0
@@ -260,7 +286,7 @@ for p in "${PROGS[@]}"; do
   fi
   # Module mode against the local go.mod: no dependencies, no network.
   if (cd "$HERE/go" && GO111MODULE=on GOFLAGS=-mod=mod GOPROXY=off GOWORK=off \
-        go build -o "$GOBIN_DIR/$p" "./$p") >"$LOGDIR/build-go-$p.log" 2>&1; then
+        go build -o "$GOBIN_DIR/$b" "./$b") >"$LOGDIR/build-go-$p.log" 2>&1; then
     GO_OK[$p]=1
   else
     GO_OK[$p]=0
@@ -292,12 +318,18 @@ done
 run_one() { # run_one <impl> <program> <P> <size>; sets LINE
   local impl=$1 p=$2 procs=$3 size=$4 bin out rc log knob args unset=()
   log="$LOGDIR/run-$impl-$p.log"
+  local b
+  b=$(prog_base "$p")
   case $impl in
-    go) bin="$GOBIN_DIR/$p"; knob=GOMAXPROCS ;;
-    grt) bin="$BUILD/bench/bench_$p"; knob=MAXPROCS ;;
-    boehm) bin="$BUILD/bench/boehm_$p"; knob=GC_MARKERS; unset=("${BOEHM_UNSET[@]}") ;;
+    go) bin="$GOBIN_DIR/$b"; knob=GOMAXPROCS ;;
+    grt) bin="$BUILD/bench/bench_$b"; knob=MAXPROCS ;;
+    boehm) bin="$BUILD/bench/boehm_$b"; knob=GC_MARKERS; unset=("${BOEHM_UNSET[@]}") ;;
   esac
   read -r -a args <<<"$size"
+  if [ "$b" = echo ]; then # the load client starts the server
+    args=("$bin" "${args[@]}")
+    bin="$BUILD/bench/echo_load"
+  fi
   out=$(env -u GODEBUG -u GOGC -u DEBUG -u GOMAXPROCS -u MAXPROCS "${unset[@]}" "$knob=$procs" \
         timeout "$TIMEOUT" "$bin" "${args[@]}" 2>"$log")
   rc=$?

@@ -1,0 +1,674 @@
+/*
+ * sched/net.c -- the public network and file API (rt_net_*, rt_conn_*,
+ * rt_listener_*, rt_file_*), on the poller of netpoll.c.
+ *
+ * Every operation is Go's: try the non-blocking system call first, and
+ * park on the socket's poll descriptor only when it says EAGAIN.  Sockets
+ * are made non-blocking and close-on-exec at birth; TCP connections get
+ * TCP_NODELAY and listeners SO_REUSEADDR, as Go sets them.
+ *
+ * Objects.  rt_conn and rt_listener live in the GC heap (noscan: they hold
+ * no GC pointer, only their malloc'd poll descriptor).  Go's fdMutex in
+ * small: `state` counts the operations in progress plus one reference for
+ * "open", and its top bit says closed.  An operation takes a reference
+ * (failing with -ECANCELED once closed), so the descriptor outlives every
+ * operation that started; close sets the bit, wakes the parked operations
+ * (rt__pollfd_evict: they return -ECANCELED) and drops "open"; whoever
+ * drops the last reference releases the descriptor to the loop, which
+ * closes the fd.  The object itself stays valid for as long as the program
+ * holds it (the collector frees it), so a call on a closed conn is not a
+ * use after free: it returns -ECANCELED.  A conn dropped without close is
+ * closed by its finalizer, as Go's netFD is.  Concurrent reads (or writes)
+ * of one conn are serialised by a mutex per direction, as Go's are.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "sched/sched.h"
+
+#define CONN_CLOSED ((uint64_t)1 << 63)
+
+enum { NET_TCP, NET_TCP4, NET_TCP6, NET_UNIX };
+
+struct rt_conn {
+    _Atomic uint64_t state; /* CONN_CLOSED | references (see the essay) */
+    rt__pollfd *pd;
+    int fd;
+    int family;
+    rt_mutex rmu, wmu;      /* one reader, one writer at a time */
+};
+
+struct rt_listener {
+    struct rt_conn c;
+    char unlink_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+/* ------------------------------------------------------ references ---- */
+
+static bool conn_acquire(struct rt_conn *c)
+{
+    uint64_t s = atomic_load_explicit(&c->state, memory_order_relaxed);
+    do {
+        if (s & CONN_CLOSED)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&c->state, &s, s + 1,
+                                                    memory_order_acquire,
+                                                    memory_order_relaxed));
+    return true;
+}
+
+static void conn_release(struct rt_conn *c)
+{
+    uint64_t s = atomic_fetch_sub_explicit(&c->state, 1, memory_order_acq_rel) - 1;
+    if (s == CONN_CLOSED)
+        rt__pollfd_release(c->pd); /* the last reference: close the fd */
+}
+
+/* Close: 0, or -ECANCELED if it was closed already. */
+static int conn_close(struct rt_conn *c)
+{
+    uint64_t s = atomic_load_explicit(&c->state, memory_order_relaxed);
+    do {
+        if (s & CONN_CLOSED)
+            return -ECANCELED;
+    } while (!atomic_compare_exchange_weak_explicit(&c->state, &s, s | CONN_CLOSED,
+                                                    memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    /* "open" is still ours: the descriptor is alive while we wake. */
+    rt__pollfd_evict(c->pd);
+    conn_release(c);
+    return 0;
+}
+
+static void conn_finalize(void *obj)
+{
+    (void)conn_close(obj);
+}
+
+static void listener_finalize(void *obj)
+{
+    (void)rt_listener_close(obj);
+}
+
+/* Wraps fd (non-blocking already) in c; closes fd on failure. */
+static int conn_init(struct rt_conn *c, int fd, int family)
+{
+    c->pd = rt__pollfd_open(fd);
+    if (c->pd == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    c->fd = fd;
+    c->family = family;
+    atomic_store_explicit(&c->state, 1, memory_order_release);
+    return 0;
+}
+
+static int conn_new(int fd, int family, rt_conn **out)
+{
+    if (family != AF_UNIX) {
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    struct rt_conn *c = rt_alloc_noscan(sizeof *c);
+    int err = conn_init(c, fd, family);
+    if (err != 0)
+        return err;
+    rt_set_finalizer(c, conn_finalize);
+    *out = c;
+    return 0;
+}
+
+/* ------------------------------------------------------- addresses ---- */
+
+static int parse_network(const char *network)
+{
+    if (network == NULL)
+        return -EINVAL;
+    if (strcmp(network, "tcp") == 0)
+        return NET_TCP;
+    if (strcmp(network, "tcp4") == 0)
+        return NET_TCP4;
+    if (strcmp(network, "tcp6") == 0)
+        return NET_TCP6;
+    if (strcmp(network, "unix") == 0)
+        return NET_UNIX;
+    return -EINVAL;
+}
+
+/* Splits "host:port", "[v6]:port" or ":port" (Go's SplitHostPort). */
+static int split_host_port(const char *address, char *host, size_t hostcap,
+                           int *port)
+{
+    const char *colon = strrchr(address, ':');
+    if (colon == NULL)
+        return -EINVAL;
+    const char *h = address, *hend = colon;
+    if (address[0] == '[') {
+        const char *rb = strchr(address, ']');
+        if (rb == NULL || rb + 1 != colon)
+            return -EINVAL;
+        h = address + 1;
+        hend = rb;
+    } else if (memchr(address, ':', (size_t)(colon - address)) != NULL) {
+        return -EINVAL; /* too many colons: IPv6 wants brackets */
+    }
+    size_t hl = (size_t)(hend - h);
+    if (hl >= hostcap)
+        return -EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    const char *p = colon + 1;
+    if (*p == '\0')
+        return -EINVAL;
+    long v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL; /* numeric ports only */
+        v = v * 10 + (*p - '0');
+        if (v > 65535)
+            return -EINVAL;
+    }
+    *port = (int)v;
+    return 0;
+}
+
+/* At most this many addresses of a name are tried. */
+#define MAX_ADDRS 8
+
+typedef struct addr_list {
+    int n;
+    struct sockaddr_storage a[MAX_ADDRS];
+    socklen_t len[MAX_ADDRS];
+} addr_list;
+
+static void addr_put(addr_list *al, const struct sockaddr *sa, socklen_t len)
+{
+    if (al->n < MAX_ADDRS) {
+        memcpy(&al->a[al->n], sa, len);
+        al->len[al->n] = len;
+        al->n++;
+    }
+}
+
+static int resolver_errno(int e)
+{
+    switch (e) {
+    case UV_EAI_NONAME:
+    case UV_EAI_NODATA:
+    case UV_EAI_FAMILY:
+        return -ENOENT;
+    case UV_EAI_AGAIN:
+        return -EAGAIN;
+    case UV_EAI_MEMORY:
+        return -ENOMEM;
+    case UV_EAI_CANCELED:
+        return -ECANCELED;
+    default:
+        return e < 0 && e > -4096 ? e : -EINVAL; /* a plain -errno */
+    }
+}
+
+/*
+ * The addresses of a TCP host:port.  IP literals (and the empty host: the
+ * wildcard for listen, the local system for dial, as Go) are parsed here;
+ * names are resolved on libuv's thread pool while the goroutine parks.
+ */
+static int tcp_addrs(int net, const char *address, bool listen, addr_list *al)
+{
+    char host[256];
+    int port;
+    int err = split_host_port(address, host, sizeof host, &port);
+    if (err != 0)
+        return err;
+    al->n = 0;
+    struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    if (host[0] == '\0') {
+        if (listen) {
+            s4.sin_addr.s_addr = htonl(INADDR_ANY);
+            s6.sin6_addr = in6addr_any;
+        } else {
+            s4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            s6.sin6_addr = in6addr_loopback;
+        }
+        /* "tcp": IPv6 first (dual-stack for a listener), IPv4 as fallback. */
+        if (net != NET_TCP4)
+            addr_put(al, (struct sockaddr *)&s6, sizeof s6);
+        if (net != NET_TCP6)
+            addr_put(al, (struct sockaddr *)&s4, sizeof s4);
+        return 0;
+    }
+    if (inet_pton(AF_INET, host, &s4.sin_addr) == 1) {
+        if (net == NET_TCP6)
+            return -EAFNOSUPPORT;
+        addr_put(al, (struct sockaddr *)&s4, sizeof s4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &s6.sin6_addr) == 1) {
+        if (net == NET_TCP4)
+            return -EAFNOSUPPORT;
+        addr_put(al, (struct sockaddr *)&s6, sizeof s6);
+        return 0;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
+    hints.ai_family = net == NET_TCP4 ? AF_INET : net == NET_TCP6 ? AF_INET6 : AF_UNSPEC;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo *res = NULL;
+    err = rt__netpoll_getaddrinfo(host, service, &hints, &res);
+    if (err != 0)
+        return resolver_errno(err);
+    /* A listener takes one address, IPv4 first (as Go's Listen does); a
+     * dial tries them in the resolver's order. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+            if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+                continue;
+            if (listen && (pass == 0) != (ai->ai_family == AF_INET))
+                continue;
+            if (!listen && pass == 1)
+                continue;
+            addr_put(al, ai->ai_addr, ai->ai_addrlen);
+        }
+    }
+    rt__netpoll_freeaddrinfo(res);
+    if (al->n == 0)
+        return -ENOENT;
+    if (listen)
+        al->n = 1;
+    return 0;
+}
+
+static int unix_addr(const char *path, struct sockaddr_un *sa, socklen_t *len)
+{
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof sa->sun_path)
+        return -EINVAL;
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    memcpy(sa->sun_path, path, n);
+    if (path[0] == '@')
+        sa->sun_path[0] = '\0'; /* Linux abstract namespace, as Go spells it */
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    return 0;
+}
+
+static int new_socket(int family)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+/* ---------------------------------------------------------- listen ---- */
+
+static int listen_backlog(void)
+{
+    /* Go reads somaxconn too; the kernel caps the value at it anyway. */
+    static _Atomic int cached;
+    int b = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (b > 0)
+        return b;
+    b = 4096;
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    if (f != NULL) {
+        int v;
+        if (fscanf(f, "%d", &v) == 1 && v > 0)
+            b = v > 65535 ? 65535 : v;
+        fclose(f);
+    }
+    atomic_store_explicit(&cached, b, memory_order_relaxed);
+    return b;
+}
+
+static int listen_fd(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    if (bind(fd, sa, len) != 0 || listen(fd, listen_backlog()) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return 0;
+}
+
+int rt_net_listen(const char *network, const char *address, rt_listener **out)
+{
+    if (out == NULL || address == NULL)
+        return -EINVAL;
+    *out = NULL;
+    int net = parse_network(network);
+    if (net < 0)
+        return net;
+    struct rt_listener *l = rt_alloc_noscan(sizeof *l);
+    int fd = -1, family, err;
+    if (net == NET_UNIX) {
+        struct sockaddr_un sa;
+        socklen_t len;
+        if ((err = unix_addr(address, &sa, &len)) != 0)
+            return err;
+        if ((fd = new_socket(AF_UNIX)) < 0)
+            return fd;
+        if ((err = listen_fd(fd, (struct sockaddr *)&sa, len)) != 0)
+            return err;
+        family = AF_UNIX;
+        if (address[0] != '@')
+            memcpy(l->unlink_path, address, strlen(address) + 1);
+    } else {
+        addr_list al;
+        if ((err = tcp_addrs(net, address, true, &al)) != 0)
+            return err;
+        err = -EADDRNOTAVAIL;
+        family = AF_UNSPEC;
+        for (int i = 0; i < al.n; i++) {
+            family = al.a[i].ss_family;
+            if ((fd = new_socket(family)) < 0) {
+                err = fd;
+                continue; /* no IPv6 on this host: the IPv4 wildcard */
+            }
+            int one = 1, v6only = net == NET_TCP6;
+            (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (family == AF_INET6)
+                (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+            err = listen_fd(fd, (struct sockaddr *)&al.a[i], al.len[i]);
+            if (err == 0)
+                break;
+            fd = -1;
+        }
+        if (fd < 0)
+            return err;
+    }
+    if ((err = conn_init(&l->c, fd, family)) != 0)
+        return err;
+    rt_set_finalizer(l, listener_finalize);
+    *out = l;
+    return 0;
+}
+
+int rt_net_accept(rt_listener *l, rt_conn **out)
+{
+    if (l == NULL || out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    if (rt__getg() == NULL)
+        return -EPERM;
+    struct rt_conn *c = &l->c;
+    if (!conn_acquire(c))
+        return -ECANCELED;
+    rt_mutex_lock(&c->rmu);
+    int err = rt__pollfd_check(c->pd);
+    int fd = -1;
+    while (err == 0) {
+        fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0)
+            break;
+        int e = errno;
+        if (e == EINTR || e == ECONNABORTED)
+            continue; /* the peer gave up before we took it: next one */
+        if (e != EAGAIN && e != EWOULDBLOCK) {
+            err = -e;
+            break;
+        }
+        err = rt__pollfd_wait(c->pd, 'r');
+    }
+    rt_mutex_unlock(&c->rmu);
+    conn_release(c);
+    if (err != 0)
+        return err;
+    return conn_new(fd, c->family, out);
+}
+
+int rt_listener_close(rt_listener *l)
+{
+    if (l == NULL)
+        return -EINVAL;
+    int err = conn_close(&l->c);
+    if (err == 0 && l->unlink_path[0] != '\0')
+        (void)unlink(l->unlink_path); /* Go's UnixListener removes its file */
+    return err;
+}
+
+int rt_listener_addr(rt_listener *l, char *buf, size_t n)
+{
+    if (l == NULL || buf == NULL)
+        return -EINVAL;
+    struct rt_conn *c = &l->c;
+    if (!conn_acquire(c))
+        return -ECANCELED;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int r = getsockname(c->fd, (struct sockaddr *)&ss, &len);
+    int e = errno;
+    conn_release(c);
+    if (r != 0)
+        return -e;
+    char out[INET6_ADDRSTRLEN + 16 + sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char ip[INET6_ADDRSTRLEN];
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+        snprintf(out, sizeof out, "%s:%u", ip, ntohs(s4->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+        snprintf(out, sizeof out, "[%s]:%u", ip, ntohs(s6->sin6_port));
+    } else {
+        struct sockaddr_un *su = (struct sockaddr_un *)&ss;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        size_t pl = len > off ? len - off : 0;
+        if (pl > 0 && su->sun_path[0] == '\0') { /* abstract: "@name" */
+            out[0] = '@';
+            memcpy(out + 1, su->sun_path + 1, pl - 1);
+            out[pl] = '\0';
+        } else {
+            pl = strnlen(su->sun_path, pl);
+            memcpy(out, su->sun_path, pl);
+            out[pl] = '\0';
+        }
+    }
+    size_t ol = strlen(out);
+    if (ol + 1 > n) {
+        if (n > 0)
+            buf[0] = '\0';
+        return -ENOSPC;
+    }
+    memcpy(buf, out, ol + 1);
+    return (int)ol;
+}
+
+/* ------------------------------------------------------------ dial ---- */
+
+/* Connects c's socket to sa: the non-blocking connect, then a wait for
+ * writability and the socket's verdict (Go's netFD.connect). */
+static int conn_connect(struct rt_conn *c, const struct sockaddr *sa, socklen_t len)
+{
+    if (connect(c->fd, sa, len) == 0)
+        return 0;
+    int e = errno;
+    if (e != EINPROGRESS && e != EINTR && e != EALREADY)
+        return -e;
+    for (;;) {
+        int err = rt__pollfd_wait(c->pd, 'w');
+        if (err != 0)
+            return err;
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+            return -errno;
+        if (soerr == 0)
+            return 0;
+        if (soerr != EINPROGRESS && soerr != EALREADY && soerr != EINTR)
+            return -soerr;
+    }
+}
+
+int rt_net_dial(const char *network, const char *address, rt_conn **out)
+{
+    if (out == NULL || address == NULL)
+        return -EINVAL;
+    *out = NULL;
+    if (rt__getg() == NULL)
+        return -EPERM;
+    int net = parse_network(network);
+    if (net < 0)
+        return net;
+    addr_list al;
+    int err;
+    if (net == NET_UNIX) {
+        struct sockaddr_un sa;
+        socklen_t len;
+        if ((err = unix_addr(address, &sa, &len)) != 0)
+            return err;
+        al.n = 0;
+        addr_put(&al, (struct sockaddr *)&sa, len);
+    } else if ((err = tcp_addrs(net, address, false, &al)) != 0) {
+        return err;
+    }
+    int first = 0;
+    for (int i = 0; i < al.n; i++) {
+        int family = al.a[i].ss_family;
+        int fd = new_socket(family);
+        if (fd < 0) {
+            if (first == 0)
+                first = fd;
+            continue;
+        }
+        rt_conn *c;
+        if ((err = conn_new(fd, family, &c)) != 0)
+            return err;
+        conn_acquire(c);
+        err = conn_connect(c, (struct sockaddr *)&al.a[i], al.len[i]);
+        conn_release(c);
+        if (err == 0) {
+            *out = c;
+            return 0;
+        }
+        (void)conn_close(c);
+        if (first == 0)
+            first = err; /* Go reports the first address's error */
+    }
+    return first != 0 ? first : -EADDRNOTAVAIL;
+}
+
+/* ------------------------------------------------------- read, write ---- */
+
+ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
+{
+    if (c == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    if (rt__getg() == NULL)
+        return -EPERM;
+    if (!conn_acquire(c))
+        return -ECANCELED;
+    rt_mutex_lock(&c->rmu);
+    ssize_t r = rt__pollfd_check(c->pd);
+    while (r == 0 && n > 0) {
+        r = read(c->fd, buf, n);
+        if (r >= 0)
+            break;
+        int e = errno;
+        if (e == EINTR) {
+            r = 0;
+            continue;
+        }
+        if (e != EAGAIN && e != EWOULDBLOCK) {
+            r = -e;
+            break;
+        }
+        r = rt__pollfd_wait(c->pd, 'r');
+    }
+    rt_mutex_unlock(&c->rmu);
+    conn_release(c);
+    return r;
+}
+
+ssize_t rt_conn_write(rt_conn *c, const void *buf, size_t n)
+{
+    if (c == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    if (rt__getg() == NULL)
+        return -EPERM;
+    if (!conn_acquire(c))
+        return -ECANCELED;
+    rt_mutex_lock(&c->wmu);
+    ssize_t err = rt__pollfd_check(c->pd);
+    size_t done = 0;
+    while (err == 0 && done < n) {
+        /* send, not write: a peer that went away is -EPIPE, not SIGPIPE. */
+        ssize_t w = send(c->fd, (const char *)buf + done, n - done, MSG_NOSIGNAL);
+        if (w >= 0) {
+            done += (size_t)w;
+            continue;
+        }
+        int e = errno;
+        if (e == EINTR)
+            continue;
+        if (e != EAGAIN && e != EWOULDBLOCK) {
+            err = -e;
+            break;
+        }
+        /* The socket buffer is full: park until the peer reads some. */
+        err = rt__pollfd_wait(c->pd, 'w');
+    }
+    rt_mutex_unlock(&c->wmu);
+    conn_release(c);
+    return err != 0 ? err : (ssize_t)n;
+}
+
+int rt_conn_set_deadline(rt_conn *c, int64_t deadline_ns)
+{
+    if (c == NULL || deadline_ns < 0)
+        return -EINVAL;
+    if (!conn_acquire(c))
+        return -ECANCELED;
+    rt__pollfd_set_deadline(c->pd, deadline_ns);
+    conn_release(c);
+    return 0;
+}
+
+int rt_conn_close(rt_conn *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    return conn_close(c);
+}
+
+/* ------------------------------------------------------------- files ---- */
+
+ssize_t rt_file_pread(int fd, void *buf, size_t n, int64_t off)
+{
+    if (off < -1 || (buf == NULL && n > 0))
+        return -EINVAL;
+    if (rt__getg() == NULL) {
+        ssize_t r;
+        do
+            r = off < 0 ? read(fd, buf, n) : pread(fd, buf, n, (off_t)off);
+        while (r < 0 && errno == EINTR);
+        return r < 0 ? -errno : r;
+    }
+    return rt__netpoll_file(fd, buf, n, off, false);
+}
+
+ssize_t rt_file_pwrite(int fd, const void *buf, size_t n, int64_t off)
+{
+    if (off < -1 || (buf == NULL && n > 0))
+        return -EINVAL;
+    if (rt__getg() == NULL) {
+        ssize_t r;
+        do
+            r = off < 0 ? write(fd, buf, n) : pwrite(fd, buf, n, (off_t)off);
+        while (r < 0 && errno == EINTR);
+        return r < 0 ? -errno : r;
+    }
+    return rt__netpoll_file(fd, (void *)buf, n, off, true);
+}

@@ -1,0 +1,947 @@
+/*
+ * sched/netpoll.c -- the network poller, on libuv.
+ *
+ * What
+ *   Goroutines that wait for a socket to become readable or writable, for a
+ *   name to resolve or for a file read or write, park (wait reason "IO
+ *   wait") instead of blocking their thread.  libuv does the waiting: one
+ *   uv_loop_t for the process, a uv_poll_t per socket that has had to wait
+ *   (readiness, epoll underneath), uv_getaddrinfo for names and libuv's
+ *   thread pool (uv_queue_work) for regular files.  net.c builds the public
+ *   API (rt_net_*, rt_conn_*, rt_file_*) on the few calls declared in
+ *   sched.h under "netpoll.c".
+ *
+ * The fast path is Go's: the operation first tries the non-blocking system
+ * call, and only on EAGAIN does the goroutine park on the socket's poll
+ * descriptor (rt__pollfd, Go's pollDesc).  A descriptor's rg and wg words
+ * say, for reading and writing, who waits: 0 nobody, PD_READY an event came
+ * that nobody consumed yet, PD_WAIT a goroutine is parking, or the parked
+ * rt_g.  The parker CASes 0 -> PD_WAIT, parks, and its unlock function
+ * (run after the switch, see proc.c) CASes PD_WAIT -> g; whoever reports
+ * an event or an error swaps the word and readies the G it finds.  Every
+ * order of the two is covered: an event before the commit leaves PD_READY,
+ * the commit fails and the goroutine retries the call without sleeping.
+ *
+ * Who owns the loop
+ *   libuv loops are not thread-safe (only uv_async_send is).  The loop
+ *   belongs to whichever thread holds `loop_owner`, a flag that is only
+ *   ever *tried* (CAS 0 -> 1), never waited for: a thread that fails
+ *   simply does not poll, or hands its request over (below).  Three kinds
+ *   of thread take it:
+ *     - the idle M that sleeps for the scheduler (the "timer sleeper" of
+ *       proc.c's stopm) blocks inside the loop, holding no P, when
+ *       goroutines wait for I/O or timers are pending: uv_run(UV_RUN_ONCE)
+ *       with no timer, else epoll readiness of the loop's backend fd with
+ *       ppoll's nanosecond timeout up to the next timer, then
+ *       uv_run(UV_RUN_NOWAIT) to dispatch.  This M replaces the note sleep
+ *       of the timer sleeper: one sleeping thread watches both;
+ *     - an M in findrunnable that found nothing to run polls without
+ *       blocking (Go's netpoll(0)), if nobody is blocked in the loop;
+ *     - sysmon, when nobody polled for 10 ms (a P busy with goroutines
+ *       that never run out would otherwise starve the network).
+ *   Goroutines made ready by a poll come back as a list and go to the run
+ *   queues like any other (rt__injectglist): the caller's P if it has one,
+ *   else the global queue, and idle Ps are woken.
+ *
+ * How other threads reach the loop
+ *   A goroutine that needs the loop (arm a socket's uv_poll, close one,
+ *   start a resolution or a pool job) pushes a request on `reqs` (a short
+ *   rt__lock) and then tries the owner flag: if it gets it, it runs the
+ *   queue itself; if not, the owner will: a thread blocked in the loop is
+ *   woken with uv_async_send (its callback drains the queue), and a
+ *   transient owner drains the queue again after it lets go of the flag
+ *   (the push, the failed CAS, the release and its re-check form a Dekker
+ *   pair, so a request is never stranded).  The scheduler wakes the
+ *   blocked M the same way when it needs it back (a P to hand over, an
+ *   earlier timer): rt__netpoll_break, after the note wake-up, from
+ *   proc.c's wake_m.
+ *
+ * Arming, and why events are level-triggered but cheap
+ *   libuv's uv_poll is level-triggered: a readable socket nobody reads
+ *   would be reported by every poll, and a blocked poller would spin.  So a
+ *   descriptor watches a direction only while it is useful: writable is
+ *   one-shot (dropped at every event: sockets are writable nearly always),
+ *   readable stays armed while a reader is parked each time it fires (the
+ *   echo server's steady state: no epoll_ctl per message) and is dropped
+ *   when it fires with nobody parked.  A parker that finds its direction
+ *   unarmed asks the loop to arm it (the request queue); the callback
+ *   drops the arming *before* it publishes the event, so a parker that saw
+ *   "armed" is always woken by that very event.
+ *
+ * The GC and stopping the world
+ *   The M blocked in the loop holds no P, like an idle M: a stop of the
+ *   world neither waits for it nor signals it.  If it wakes during a stop
+ *   it only moves goroutines to the global queue (they run when the world
+ *   restarts) and finds no P to take.  Nothing in the loop's callbacks
+ *   allocates from the GC heap or parks.  A non-blocking poll from
+ *   findrunnable holds a P and may be stopped by the signal inside libuv
+ *   like any C code: it owns the loop meanwhile, others fail their CAS and
+ *   queue their requests, which it drains when it lets go.
+ *
+ * Objects and lifetimes
+ *   rt_conn and rt_listener (net.c) are GC-heap objects holding a pointer
+ *   to their rt__pollfd, which is malloc'd from a pool and never freed,
+ *   only reused (Go's pollCache): the loop (uv_poll handles in its watcher
+ *   table), deadline timers and late callbacks may still point at it after
+ *   a close, and a sequence number tells stale timer firings apart.  A
+ *   conn stays alive while a goroutine uses it: the goroutine's stack
+ *   holds the pointer, and parked goroutines' stacks are GC roots.  The
+ *   poll registration points at the descriptor only, never at the conn, so
+ *   a conn the program dropped without closing is collected and its
+ *   finalizer closes it.  A descriptor goes back to the pool only after
+ *   libuv's close callback for its handle.
+ *
+ * Deadlock detection
+ *   Goroutines parked here are counted in rt__sched.external_waiters (from
+ *   the commit of the park until they are on a run queue: a G neither
+ *   counted nor queued would let an idle M report a deadlock while the
+ *   poller hands it over); proc.c's checkdead does not
+ *   report a deadlock while any exist: the network can still wake them.
+ *   libuv's pool threads are not the program's, so checkdead discounts
+ *   them (rt__netpoll_threads) when it counts the process's threads.
+ *
+ * Rejected
+ *   - A dedicated poller thread (libuv's usual shape): every wake-up
+ *     would cost a thread hand-off; Go's design polls on the scheduler's
+ *     own idle thread and from findrunnable, and so do we.
+ *   - A lock held around uv_run that others wait for: the owner may block
+ *     in epoll for seconds, and a waiter would hold its P meanwhile.
+ *   - uv_run(UV_RUN_ONCE) with a libuv timer for the scheduler's next
+ *     timer: libuv times in milliseconds and rt_sleep is exact to
+ *     microseconds (tests/api/test_timer_latency.c).
+ *   - libuv's uv_read_start/uv_write streams: a buffer and a callback per
+ *     operation (BENCHMARKS.md measured malloc+uv_write at 107k round
+ *     trips/s against 148k for Go); trying the call first and waiting for
+ *     readiness reaches the raw epoll figure.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "sched/sched.h"
+
+#define PD_READY ((uintptr_t)1)
+#define PD_WAIT  ((uintptr_t)2)
+
+#define NP_R 1u /* read direction bit (armed, want) */
+#define NP_W 2u /* write direction bit */
+
+#define SYSMON_POLL_NS (10 * RT_MILLISECOND)
+
+/*
+ * The poll descriptor of one socket.  Allocated from `pdpool`, never freed.
+ *   fd, closing, dl   written by net.c's owner of the conn (see each)
+ *   rg, wg            atomics, the protocol of the essay
+ *   armed             the directions the uv_poll handle watches: written by
+ *                     the loop owner only; read by parkers (seq_cst)
+ *   want              directions parkers asked to arm (fetch_or; the loop
+ *                     owner takes them with an exchange)
+ *   lock              deadline, seq, queued, dead (and the timer)
+ *   h, h_inited, h_closing   the uv_poll handle: loop owner only
+ */
+struct rt__pollfd {
+    rt__req req;                /* on the request queue: arm or close */
+    int fd;
+    _Atomic uintptr_t rg, wg;
+    _Atomic uint32_t armed, want;
+    _Atomic int closing;        /* rt__pollfd_evict ran: ops fail ECANCELED */
+    _Atomic int64_t dl;         /* deadline: 0 none, -1 passed, else when */
+    rt__lock lock;
+    uint64_t seq;               /* bumped on every deadline change and reuse */
+    rt__timer timer;            /* the deadline; arg is this descriptor */
+    bool queued;                /* req is on the queue; under lock */
+    bool dead;                  /* released: close the handle; under lock */
+    bool h_inited, h_closing;   /* loop owner only */
+    uv_poll_t h;
+    rt__pollfd *free_next;      /* pool free list, under pdpool.lock */
+};
+
+static struct {
+    _Atomic int inited;       /* 0 no, 1 initialising, 2 ready */
+    uv_loop_t loop;
+    uv_async_t wake;          /* uv_async_send target: breaks the loop */
+    int backend_fd;
+
+    /* 0 free, 1 held; only ever CASed, never waited for (see the essay).
+     * acquire/release: the loop's state passes with it. */
+    _Atomic uint32_t owner;
+    /* The M blocked in the loop, or NULL.  seq_cst: the Dekker pair with
+     * requesters (their push, then this load) and with proc.c's wake_m. */
+    _Atomic(rt_m *) poller;
+    /* Goroutines made ready by the loop's callbacks: owner only. */
+    rt_g *rdy_head, *rdy_tail;
+    int32_t rdy_n;
+
+    rt__lock reqlock;         /* the request queue */
+    rt__req *req_head, *req_tail;
+    _Atomic int32_t nreq;     /* its length; seq_cst (the Dekker pairs) */
+
+    _Atomic int64_t lastpoll; /* rt_nanotime of the last poll's end */
+    _Atomic int pool_started; /* libuv's thread pool has threads */
+} np;
+
+static struct {
+    rt__lock lock;
+    rt__pollfd *free;
+    void **chunks;           /* every chunk, so LSan sees them reachable */
+    size_t nchunks;
+} pdpool;
+
+/* -------------------------------------------------------------- init ---- */
+
+static void async_cb(uv_async_t *h);
+
+static void np_init_slow(void)
+{
+    int zero = 0;
+    if (atomic_compare_exchange_strong(&np.inited, &zero, 1)) {
+        int r = uv_loop_init(&np.loop);
+        if (r != 0)
+            rt__throwf("netpoll: uv_loop_init: %s", uv_strerror(r));
+        r = uv_async_init(&np.loop, &np.wake, async_cb);
+        if (r != 0)
+            rt__throwf("netpoll: uv_async_init: %s", uv_strerror(r));
+        np.backend_fd = uv_backend_fd(&np.loop);
+        atomic_store(&np.lastpoll, rt_nanotime());
+        atomic_store_explicit(&np.inited, 2, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(&np.inited, memory_order_acquire) != 2)
+        sched_yield();
+}
+
+static inline void np_init(void)
+{
+    if (rt__unlikely(atomic_load_explicit(&np.inited, memory_order_acquire) != 2))
+        np_init_slow();
+}
+
+bool rt__netpoll_inited(void)
+{
+    return atomic_load_explicit(&np.inited, memory_order_acquire) == 2;
+}
+
+/* ------------------------------------------------------- the owner ----- */
+
+static inline bool loop_trylock(void)
+{
+    uint32_t zero = 0;
+    return atomic_compare_exchange_strong_explicit(&np.owner, &zero, 1,
+                                                   memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+/* Owner only.  Runs every queued request. */
+static void drain_requests(void)
+{
+    while (atomic_load(&np.nreq) > 0) {
+        rt__lock_acquire(&np.reqlock);
+        rt__req *r = np.req_head;
+        if (r != NULL) {
+            np.req_head = r->next;
+            if (np.req_head == NULL)
+                np.req_tail = NULL;
+            atomic_fetch_sub(&np.nreq, 1);
+        }
+        rt__lock_release(&np.reqlock);
+        if (r == NULL)
+            break;
+        r->next = NULL;
+        r->run(r);
+    }
+}
+
+static void loop_unlock(void)
+{
+    for (;;) {
+        atomic_store(&np.owner, 0); /* seq_cst: the release half of the pair */
+        /* A request pushed while we owned the loop, whose pusher failed
+         * its CAS, is ours to run. */
+        if (atomic_load(&np.nreq) == 0 || !loop_trylock())
+            return;
+        drain_requests();
+    }
+}
+
+/* The owner's list of goroutines readied by callbacks. */
+static void rdy_push(rt_g *gp)
+{
+    if (gp == NULL)
+        return;
+    gp->schedlink = NULL;
+    if (np.rdy_tail)
+        np.rdy_tail->schedlink = gp;
+    else
+        np.rdy_head = gp;
+    np.rdy_tail = gp;
+    np.rdy_n++;
+}
+
+static rt_g *rdy_take(rt_g **tail, int32_t *n)
+{
+    rt_g *head = np.rdy_head;
+    *tail = np.rdy_tail;
+    *n = np.rdy_n;
+    np.rdy_head = np.rdy_tail = NULL;
+    np.rdy_n = 0;
+    return head;
+}
+
+void rt__netpoll_submit(rt__req *r)
+{
+    np_init();
+    r->next = NULL;
+    rt__lock_acquire(&np.reqlock);
+    if (np.req_tail)
+        np.req_tail->next = r;
+    else
+        np.req_head = r;
+    np.req_tail = r;
+    atomic_fetch_add(&np.nreq, 1); /* seq_cst, before the CAS below */
+    rt__lock_release(&np.reqlock);
+    if (loop_trylock()) {
+        /* Requests ready goroutines directly, never through the owner's
+         * list (only uv_run's callbacks fill it, for the poll that ran
+         * them): there is no list to hand on here. */
+        drain_requests();
+        loop_unlock();
+        return;
+    }
+    rt__netpoll_break();
+}
+
+void rt__netpoll_break(void)
+{
+    if (atomic_load(&np.poller) != NULL) /* seq_cst: after the caller's push */
+        uv_async_send(&np.wake);
+}
+
+bool rt__netpoll_is_poller(rt_m *mp)
+{
+    return atomic_load(&np.poller) == mp;
+}
+
+static void async_cb(uv_async_t *h)
+{
+    (void)h;
+    drain_requests();
+}
+
+/* -------------------------------------------------- poll descriptors ---- */
+
+#define PD_CHUNK 64
+
+rt__pollfd *rt__pollfd_open(int fd)
+{
+    np_init();
+    rt__lock_acquire(&pdpool.lock);
+    if (pdpool.free == NULL) {
+        void **cs = realloc(pdpool.chunks, (pdpool.nchunks + 1) * sizeof *cs);
+        rt__pollfd *c = calloc(PD_CHUNK, sizeof *c);
+        if (cs == NULL || c == NULL) {
+            free(c);
+            if (cs != NULL)
+                pdpool.chunks = cs;
+            rt__lock_release(&pdpool.lock);
+            return NULL;
+        }
+        pdpool.chunks = cs;
+        pdpool.chunks[pdpool.nchunks++] = c;
+        for (int i = PD_CHUNK - 1; i >= 0; i--) {
+            c[i].free_next = pdpool.free;
+            pdpool.free = &c[i];
+        }
+    }
+    rt__pollfd *pd = pdpool.free;
+    pdpool.free = pd->free_next;
+    rt__lock_release(&pdpool.lock);
+
+    /* The old life's timer may still be firing on another M: it holds
+     * only (pd, seq) and finds seq moved on.  Fields it reads are set
+     * under the lock. */
+    rt__lock_acquire(&pd->lock);
+    pd->seq++;
+    pd->fd = fd;
+    atomic_store(&pd->rg, 0);
+    atomic_store(&pd->wg, 0);
+    atomic_store(&pd->armed, 0);
+    atomic_store(&pd->want, 0);
+    atomic_store(&pd->closing, 0);
+    atomic_store(&pd->dl, 0);
+    pd->queued = pd->dead = false;
+    pd->h_inited = pd->h_closing = false;
+    pd->free_next = NULL;
+    rt__lock_release(&pd->lock);
+    return pd;
+}
+
+static void pd_recycle(rt__pollfd *pd)
+{
+    rt__lock_acquire(&pdpool.lock);
+    pd->free_next = pdpool.free;
+    pdpool.free = pd;
+    rt__lock_release(&pdpool.lock);
+}
+
+/*
+ * Takes whichever goroutine waits in *gpp, if any: ioready publishes an
+ * event (PD_READY stays for a parker that has not committed yet); without
+ * it only a parked G is taken (close, deadline).  Go's netpollunblock.
+ */
+static rt_g *pd_unblock(_Atomic uintptr_t *gpp, bool ioready)
+{
+    for (;;) {
+        uintptr_t old = atomic_load(gpp);
+        if (old == PD_READY)
+            return NULL;
+        if (old == 0 && !ioready)
+            return NULL;
+        uintptr_t nw = ioready ? PD_READY : 0;
+        if (atomic_compare_exchange_weak(gpp, &old, nw)) {
+            if (old == PD_WAIT)
+                return NULL; /* its commit fails and it does not sleep */
+            /* Still counted in external_waiters: see io_ready. */
+            return (rt_g *)old;
+        }
+    }
+}
+
+static inline bool is_g(uintptr_t v)
+{
+    return v > PD_WAIT;
+}
+
+/*
+ * Readies gp, taken from a descriptor or a one-shot operation, and only
+ * then stops counting it as an I/O waiter: in between it is neither
+ * counted nor queued, and an M going idle would report a deadlock.
+ */
+static void io_ready(rt_g *gp)
+{
+    if (gp == NULL)
+        return;
+    rt__goready(gp);
+    rt__netpoll_waiters_done(1);
+}
+
+void rt__netpoll_waiters_done(int32_t n)
+{
+    /* seq_cst, then the poller load in rt__netpoll_break: the pair of
+     * rt__netpoll_block's poller store and its waiters load. */
+    if (atomic_fetch_sub(&rt__sched.external_waiters, n) == n) {
+        /* The last waiter: an M blocked in the loop only for it must go
+         * back to stopm, where checkdead may now find a deadlock that an
+         * M going idle a moment ago could not (it still saw a waiter). */
+        rt__netpoll_break();
+    }
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events);
+
+static int uv_mask(uint32_t dirs)
+{
+    return ((dirs & NP_R) ? UV_READABLE : 0) | ((dirs & NP_W) ? UV_WRITABLE : 0);
+}
+
+/* Owner only: makes the handle watch exactly `dirs`. */
+static void pd_watch(rt__pollfd *pd, uint32_t dirs)
+{
+    atomic_store(&pd->armed, dirs);
+    if (dirs == 0)
+        uv_poll_stop(&pd->h);
+    else
+        uv_poll_start(&pd->h, uv_mask(dirs), poll_cb);
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events)
+{
+    rt__pollfd *pd = h->data;
+    uint32_t fire = 0;
+    if (status < 0) {
+        /* libuv stopped the handle (EPOLLERR): wake both sides, whose
+         * system calls will report the error. */
+        fire = NP_R | NP_W;
+        atomic_store(&pd->armed, 0);
+    } else {
+        if (events & UV_READABLE)
+            fire |= NP_R;
+        if (events & UV_WRITABLE)
+            fire |= NP_W;
+        uint32_t armed = atomic_load(&pd->armed);
+        uint32_t keep = armed;
+        if ((fire & NP_R) && !is_g(atomic_load(&pd->rg)))
+            keep &= ~NP_R; /* nobody parked: stop reporting it */
+        if (fire & NP_W)
+            keep &= ~NP_W; /* one-shot */
+        if (keep != armed)
+            pd_watch(pd, keep); /* before the events are published */
+    }
+    if (fire & NP_R)
+        rdy_push(pd_unblock(&pd->rg, true));
+    if (fire & NP_W)
+        rdy_push(pd_unblock(&pd->wg, true));
+}
+
+static void pd_handle_closed(uv_handle_t *h)
+{
+    pd_recycle(h->data);
+}
+
+/* The request of a descriptor, on the loop: arm what parkers want, or
+ * close the handle once the descriptor was released. */
+static void pd_run(rt__req *r)
+{
+    rt__pollfd *pd = (rt__pollfd *)r;
+    rt__lock_acquire(&pd->lock);
+    pd->queued = false;
+    bool dead = pd->dead;
+    rt__lock_release(&pd->lock);
+    if (pd->h_closing)
+        return;
+    if (dead) {
+        /* uv_close stops the handle at once: libuv forgets the fd before
+         * close(2) lets the kernel reuse its number. */
+        int fd = pd->fd;
+        if (pd->h_inited) {
+            pd->h_closing = true;
+            uv_close((uv_handle_t *)&pd->h, pd_handle_closed);
+            close(fd);
+        } else {
+            close(fd);
+            pd_recycle(pd);
+        }
+        return;
+    }
+    uint32_t want = atomic_exchange(&pd->want, 0);
+    if (want == 0)
+        return;
+    if (!pd->h_inited) {
+        int e = uv_poll_init_socket(&np.loop, &pd->h, pd->fd);
+        if (e != 0) {
+            /* Not pollable: fail the parkers as if closed.  Readied here,
+             * not through the owner's list: a drain outside uv_run (a
+             * goroutine's submit) hands no list on. */
+            atomic_store(&pd->closing, 1);
+            io_ready(pd_unblock(&pd->rg, false));
+            io_ready(pd_unblock(&pd->wg, false));
+            return;
+        }
+        pd->h.data = pd;
+        pd->h_inited = true;
+    }
+    uint32_t armed = atomic_load(&pd->armed);
+    if ((armed | want) != armed)
+        pd_watch(pd, armed | want);
+}
+
+static void pd_queue(rt__pollfd *pd)
+{
+    /* pd->lock held by the caller. */
+    if (pd->queued)
+        return;
+    pd->queued = true;
+    pd->req.run = pd_run;
+    rt__lock_release(&pd->lock);
+    rt__netpoll_submit(&pd->req);
+    rt__lock_acquire(&pd->lock);
+}
+
+int rt__pollfd_check(rt__pollfd *pd)
+{
+    if (atomic_load(&pd->closing))
+        return -ECANCELED;
+    if (atomic_load(&pd->dl) < 0)
+        return -ETIMEDOUT;
+    return 0;
+}
+
+static bool pd_commit(rt_g *gp, void *arg)
+{
+    uintptr_t expect = PD_WAIT;
+    if (!atomic_compare_exchange_strong((_Atomic uintptr_t *)arg, &expect, (uintptr_t)gp))
+        return false;
+    /* Counted until pd_unblock takes it: it may be woken by the network. */
+    atomic_fetch_add_explicit(&rt__sched.external_waiters, 1, memory_order_relaxed);
+    return true;
+}
+
+int rt__pollfd_wait(rt__pollfd *pd, int mode)
+{
+    _Atomic uintptr_t *gpp = mode == 'r' ? &pd->rg : &pd->wg;
+    uint32_t dir = mode == 'r' ? NP_R : NP_W;
+    for (;;) {
+        uintptr_t old = atomic_load(gpp);
+        if (old == PD_READY) {
+            atomic_store(gpp, 0);
+            return rt__pollfd_check(pd);
+        }
+        if (old != 0)
+            rt__throw("netpoll: two goroutines wait on one descriptor");
+        if (atomic_compare_exchange_weak(gpp, &old, PD_WAIT))
+            break;
+    }
+    /* seq_cst load after the CAS: see poll_cb (it drops the arming before
+     * it publishes) */
+    if (!(atomic_load(&pd->armed) & dir)) {
+        atomic_fetch_or(&pd->want, dir);
+        rt__lock_acquire(&pd->lock);
+        pd_queue(pd);
+        rt__lock_release(&pd->lock);
+    }
+    if (rt__pollfd_check(pd) == 0)
+        rt__gopark(pd_commit, (void *)gpp, RT_WAIT_IO);
+    uintptr_t old = atomic_exchange(gpp, 0);
+    if (old > PD_WAIT)
+        rt__throw("netpoll: corrupted poll descriptor state");
+    int err = rt__pollfd_check(pd);
+    return err;
+}
+
+void rt__pollfd_evict(rt__pollfd *pd)
+{
+    atomic_store(&pd->closing, 1); /* seq_cst: before the loads of rg/wg */
+    rt__lock_acquire(&pd->lock);
+    pd->seq++;
+    (void)rt__timer_del(&pd->timer);
+    rt__lock_release(&pd->lock);
+    io_ready(pd_unblock(&pd->rg, false));
+    io_ready(pd_unblock(&pd->wg, false));
+}
+
+void rt__pollfd_release(rt__pollfd *pd)
+{
+    rt__lock_acquire(&pd->lock);
+    pd->dead = true;
+    pd_queue(pd);
+    rt__lock_release(&pd->lock);
+}
+
+/* ------------------------------------------------------- deadlines ---- */
+
+static void deadline_fire(void *arg, uintptr_t seq, int64_t now)
+{
+    (void)now;
+    rt__pollfd *pd = arg;
+    rt__lock_acquire(&pd->lock);
+    if (pd->seq != (uint64_t)seq) {
+        rt__lock_release(&pd->lock);
+        return; /* changed or reused since */
+    }
+    atomic_store(&pd->dl, -1);
+    rt__lock_release(&pd->lock);
+    io_ready(pd_unblock(&pd->rg, false));
+    io_ready(pd_unblock(&pd->wg, false));
+}
+
+void rt__pollfd_set_deadline(rt__pollfd *pd, int64_t when)
+{
+    int64_t now = rt_nanotime();
+    int64_t dl = when == 0 ? 0 : when <= now ? -1 : when;
+    /* Under the descriptor's lock (ranked above the timer locks): two
+     * concurrent changes must not leave the timer with the older seq. */
+    rt__lock_acquire(&pd->lock);
+    pd->seq++;
+    atomic_store(&pd->dl, dl);
+    (void)rt__timer_del(&pd->timer);
+    if (dl > 0) {
+        /* Off every heap now: its fields are ours to set. */
+        pd->timer.f = deadline_fire;
+        pd->timer.arg = pd;
+        pd->timer.seq = (uintptr_t)pd->seq;
+        pd->timer.period = 0;
+        pd->timer.when = dl;
+        rt__timer_add(&pd->timer);
+    }
+    rt__lock_release(&pd->lock);
+    if (dl < 0) {
+        io_ready(pd_unblock(&pd->rg, false));
+        io_ready(pd_unblock(&pd->wg, false));
+    }
+}
+
+/* ------------------------------------------------- one-shot waits ------ */
+
+static bool once_commit(rt_g *gp, void *arg)
+{
+    uintptr_t expect = 0;
+    if (!atomic_compare_exchange_strong((_Atomic uintptr_t *)arg, &expect, (uintptr_t)gp))
+        return false; /* already done */
+    atomic_fetch_add_explicit(&rt__sched.external_waiters, 1, memory_order_relaxed);
+    return true;
+}
+
+static void netpoll_wait_once(_Atomic uintptr_t *state)
+{
+    rt__gopark(once_commit, (void *)state, RT_WAIT_IO);
+    if (atomic_load(state) != PD_READY)
+        rt__throw("netpoll: woken before its operation completed");
+}
+
+/* Marks a one-shot operation done and returns its parked G, if any. */
+static rt_g *once_done(_Atomic uintptr_t *state)
+{
+    /* A G taken here is still counted as a waiter: io_ready. */
+    return (rt_g *)atomic_exchange(state, PD_READY);
+}
+
+/* ------------------------------------------------------ file I/O ------- */
+
+/* One file operation; on the calling goroutine's stack. */
+typedef struct fs_op {
+    int fd;
+    bool write;
+    void *buf;
+    size_t n;
+    int64_t off;
+    ssize_t res;
+    _Atomic uintptr_t state; /* 0, the parked G, or PD_READY when done */
+} fs_op;
+
+/* malloc'd: libuv touches the uv_work_t after the worker readied the G
+ * (after_work runs on the loop later), so it cannot live on that G's
+ * stack. */
+typedef struct fs_work {
+    rt__req req;
+    uv_work_t w;
+    fs_op *op;
+} fs_work;
+
+static void fs_work_cb(uv_work_t *w)
+{
+    fs_work *fw = w->data;
+    fs_op *op = fw->op;
+    ssize_t r;
+    do {
+        if (op->off < 0) /* the file position: pipes, terminals */
+            r = op->write ? write(op->fd, op->buf, op->n) : read(op->fd, op->buf, op->n);
+        else
+            r = op->write ? pwrite(op->fd, op->buf, op->n, (off_t)op->off)
+                          : pread(op->fd, op->buf, op->n, (off_t)op->off);
+    } while (r < 0 && errno == EINTR);
+    op->res = r < 0 ? -errno : r;
+    /* The last touch of op: once the G is ready it may be gone.  Readied
+     * from this pool thread directly (the global queue, and an idle P is
+     * woken): the completion needs nobody to poll the loop. */
+    io_ready(once_done(&op->state));
+}
+
+static void fs_after_cb(uv_work_t *w, int status)
+{
+    (void)status;
+    free(w->data);
+}
+
+static void fs_submit_run(rt__req *r)
+{
+    fs_work *fw = (fs_work *)((char *)r - offsetof(fs_work, req));
+    atomic_store(&np.pool_started, 1);
+    int e = uv_queue_work(&np.loop, &fw->w, fs_work_cb, fs_after_cb);
+    if (e != 0) {
+        fs_op *op = fw->op;
+        free(fw);
+        op->res = e;
+        io_ready(once_done(&op->state));
+    }
+}
+
+ssize_t rt__netpoll_file(int fd, void *buf, size_t n, int64_t off, bool write)
+{
+    fs_op op = {.fd = fd, .write = write, .buf = buf, .n = n, .off = off};
+    fs_work *fw = malloc(sizeof *fw);
+    if (fw == NULL)
+        return -ENOMEM;
+    fw->w.data = fw;
+    fw->op = &op;
+    fw->req.run = fs_submit_run;
+    rt__netpoll_submit(&fw->req);
+    netpoll_wait_once(&op.state);
+    return op.res;
+}
+
+/* ---------------------------------------------------- name lookup ------ */
+
+/* One resolution; on the calling goroutine's stack, which stays put while
+ * it is parked (libuv holds &gai until its callback). */
+typedef struct resolve {
+    rt__req req;
+    uv_getaddrinfo_t gai;
+    int status;
+    struct addrinfo *res;
+    _Atomic uintptr_t state;
+} resolve;
+
+static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    resolve *rs = req->data;
+    rs->status = status;
+    rs->res = res;
+    rdy_push(once_done(&rs->state));
+}
+
+typedef struct gai_args {
+    const char *host, *service;
+    const struct addrinfo *hints;
+} gai_args;
+
+static void gai_run(rt__req *r)
+{
+    resolve *rs = (resolve *)r;
+    const gai_args *a = rs->gai.data;
+    atomic_store(&np.pool_started, 1);
+    rs->gai.data = rs;
+    /* libuv copies host, service and hints. */
+    int e = uv_getaddrinfo(&np.loop, &rs->gai, gai_cb, a->host, a->service, a->hints);
+    if (e != 0) {
+        rs->status = e;
+        rs->res = NULL;
+        io_ready(once_done(&rs->state));
+    }
+}
+
+int rt__netpoll_getaddrinfo(const char *host, const char *service,
+                            const struct addrinfo *hints, struct addrinfo **res)
+{
+    gai_args a = {host, service, hints};
+    resolve rs = {.req.run = gai_run};
+    rs.gai.data = &a;
+    rt__netpoll_submit(&rs.req);
+    netpoll_wait_once(&rs.state);
+    *res = rs.res;
+    return rs.status;
+}
+
+void rt__netpoll_freeaddrinfo(struct addrinfo *res)
+{
+    uv_freeaddrinfo(res);
+}
+
+/* ------------------------------------------------- the scheduler ------ */
+
+bool rt__netpoll_wanted(void)
+{
+    return rt__netpoll_inited() &&
+           atomic_load_explicit(&rt__sched.external_waiters, memory_order_relaxed) > 0;
+}
+
+bool rt__netpoll_pollable(void)
+{
+    return rt__netpoll_wanted() && atomic_load_explicit(&np.poller, memory_order_relaxed) == NULL &&
+           atomic_load_explicit(&np.owner, memory_order_relaxed) == 0;
+}
+
+rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n)
+{
+    *n = 0;
+    *tail = NULL;
+    if (!rt__netpoll_inited() || !loop_trylock())
+        return NULL;
+    drain_requests();
+    uv_run(&np.loop, UV_RUN_NOWAIT);
+    rt_g *list = rdy_take(tail, n);
+    atomic_store_explicit(&np.lastpoll, rt_nanotime(), memory_order_relaxed);
+    loop_unlock();
+    return list;
+}
+
+/* Whether n was woken (a wake_m since it was cleared). */
+static inline bool note_woken(rt__note *n)
+{
+    return atomic_load(&n->key) != 0;
+}
+
+int rt__netpoll_block(rt_m *mp, int64_t until, rt_g **list, rt_g **tail, int32_t *n)
+{
+    *list = *tail = NULL;
+    *n = 0;
+    bool got = false;
+    for (int i = 0; i < 64 && !(got = loop_trylock()); i++)
+        sched_yield(); /* a non-blocking poll is in progress: brief */
+    if (!got)
+        return -EBUSY;
+    atomic_store(&np.poller, mp); /* seq_cst: then the note and the queue */
+    for (;;) {
+        drain_requests();
+        int64_t left = -1;
+        if (until != 0) {
+            left = until - rt_nanotime();
+            if (left < 0)
+                left = 0;
+        }
+        if (note_woken(&mp->park) || np.rdy_n > 0)
+            left = 0;
+        /* seq_cst, after the poller store: see rt__netpoll_waiters_done */
+        if (until == 0 && atomic_load(&rt__sched.external_waiters) == 0)
+            left = 0;
+        if (left < 0) {
+            uv_run(&np.loop, UV_RUN_ONCE);
+        } else if (left == 0) {
+            uv_run(&np.loop, UV_RUN_NOWAIT);
+        } else {
+            /* Register what changed, then wait for readiness of the epoll
+             * set itself with a nanosecond timeout, then dispatch. */
+            uv_run(&np.loop, UV_RUN_NOWAIT);
+            if (np.rdy_n == 0 && !note_woken(&mp->park)) {
+                int bt = uv_backend_timeout(&np.loop);
+                if (bt >= 0 && (int64_t)bt * RT_MILLISECOND < left)
+                    left = (int64_t)bt * RT_MILLISECOND;
+                struct pollfd pfd = {.fd = np.backend_fd, .events = POLLIN};
+                struct timespec ts = {.tv_sec = left / RT_SECOND,
+                                      .tv_nsec = left % RT_SECOND};
+                (void)ppoll(&pfd, 1, &ts, NULL);
+                uv_run(&np.loop, UV_RUN_NOWAIT);
+            }
+        }
+        if (np.rdy_n > 0 || note_woken(&mp->park) || left == 0 ||
+            (until != 0 && rt_nanotime() >= until))
+            break;
+        /* Nobody waits for I/O any more (rt__netpoll_waiters_done broke
+         * the loop): back to stopm, whose checkdead must see it. */
+        if (until == 0 && atomic_load(&rt__sched.external_waiters) == 0)
+            break;
+        /* Woken only to take a request (the async), or a pool job done:
+         * keep waiting. */
+    }
+    atomic_store(&np.poller, NULL);
+    *list = rdy_take(tail, n);
+    atomic_store_explicit(&np.lastpoll, rt_nanotime(), memory_order_relaxed);
+    loop_unlock();
+    return 0;
+}
+
+void rt__netpoll_sysmon(int64_t now)
+{
+    if (!rt__netpoll_pollable())
+        return;
+    if (now - atomic_load_explicit(&np.lastpoll, memory_order_relaxed) < SYSMON_POLL_NS)
+        return;
+    rt_g *tail;
+    int32_t n;
+    rt_g *list = rt__netpoll_poll(&tail, &n);
+    if (list != NULL) {
+        rt__injectglist(list, tail, n);
+        rt__netpoll_waiters_done(n);
+    }
+}
+
+int rt__netpoll_threads(void)
+{
+    if (!atomic_load(&np.pool_started))
+        return 0;
+    /* libuv's own rule (threadpool.c): UV_THREADPOOL_SIZE, default 4,
+     * clamped to [1, 1024]. */
+    const char *s = getenv("UV_THREADPOOL_SIZE");
+    int n = s ? atoi(s) : 4;
+    if (n < 1)
+        n = 1;
+    if (n > 1024)
+        n = 1024;
+    return n;
+}

@@ -1,0 +1,905 @@
+/*
+ * tests/net/test_net.c -- the network and file API (sched/net.c) and the
+ * poller under it (sched/netpoll.c), through rt.h alone.
+ *
+ * ctest runs this program at the default MAXPROCS and at MAXPROCS 1 and 2
+ * (tests/net/CMakeLists.txt).  Nothing here asserts how fast anything is:
+ * bounds on time only turn a lost wake-up into a failure instead of a hang.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "harness.h"
+
+/* ------------------------------------------------------------ helpers -- */
+
+static rt_listener *must_listen(const char *network, const char *address)
+{
+    rt_listener *l = NULL;
+    int err = rt_net_listen(network, address, &l);
+    REQUIRE_MSG(err == 0, "listen %s %s: %s", network, address, strerror(-err));
+    REQUIRE(l != NULL);
+    return l;
+}
+
+static void addr_of(rt_listener *l, char *buf, size_t n)
+{
+    int len = rt_listener_addr(l, buf, n);
+    REQUIRE_GT(len, 0);
+    REQUIRE_EQ((size_t)len, strlen(buf));
+}
+
+static int port_of(rt_listener *l)
+{
+    char a[128];
+    addr_of(l, a, sizeof a);
+    const char *colon = strrchr(a, ':');
+    REQUIRE(colon != NULL);
+    return atoi(colon + 1);
+}
+
+static void write_all(rt_conn *c, const void *p, size_t n)
+{
+    ssize_t w = rt_conn_write(c, p, n);
+    REQUIRE_MSG(w == (ssize_t)n, "write %zu: %zd (%s)", n, w,
+                w < 0 ? strerror((int)-w) : "short");
+}
+
+static void read_full(rt_conn *c, void *p, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = rt_conn_read(c, (char *)p + got, n - got);
+        REQUIRE_MSG(r > 0, "read: %zd after %zu of %zu bytes", r, got, n);
+        got += (size_t)r;
+    }
+}
+
+/* Echoes everything on one connection until the peer closes it. */
+static void echo_conn(void *arg)
+{
+    rt_conn *c = arg;
+    char buf[4096];
+    for (;;) {
+        ssize_t r = rt_conn_read(c, buf, sizeof buf);
+        if (r == 0)
+            break;
+        REQUIRE_MSG(r > 0, "echo read: %s", strerror((int)-r));
+        write_all(c, buf, (size_t)r);
+    }
+    REQUIRE_EQ(rt_conn_close(c), 0);
+}
+
+/* Accepts until the listener is closed; one echo goroutine per conn. */
+static void echo_server(void *arg)
+{
+    rt_listener *l = arg;
+    for (;;) {
+        rt_conn *c;
+        int err = rt_net_accept(l, &c);
+        if (err == -ECANCELED)
+            return;
+        REQUIRE_MSG(err == 0, "accept: %s", strerror(-err));
+        REQUIRE(rt_go(echo_conn, c) > 0);
+    }
+}
+
+/* Whether the goroutine dump (pprof "goroutine", debug 2) contains s. */
+static bool dump_contains(const char *s)
+{
+    int fd = memfd_create("goroutines", 0);
+    REQUIRE_GE(fd, 0);
+    REQUIRE_EQ(rt_pprof_write("goroutine", fd, 2), 0);
+    off_t len = lseek(fd, 0, SEEK_END);
+    REQUIRE_GE(len, 0);
+    char *buf = malloc((size_t)len + 1);
+    REQUIRE(buf != NULL);
+    REQUIRE_EQ(pread(fd, buf, (size_t)len, 0), len);
+    buf[len] = '\0';
+    close(fd);
+    bool found = strstr(buf, s) != NULL;
+    free(buf);
+    return found;
+}
+
+/* Waits until goroutine id is parked in the network poller. */
+static void wait_io_wait(int64_t id)
+{
+    char want[64];
+    snprintf(want, sizeof want, "goroutine %lld [IO wait", (long long)id);
+    WAIT_UNTIL(dump_contains(want));
+}
+
+/* Round trips of growing sizes through an echo server at address. */
+static void echo_round_trips(const char *network, const char *address)
+{
+    rt_listener *l = must_listen(network, address);
+    char a[256];
+    addr_of(l, a, sizeof a);
+    REQUIRE(rt_go(echo_server, l) > 0);
+    rt_conn *c;
+    int err = rt_net_dial(network, a, &c);
+    REQUIRE_MSG(err == 0, "dial %s: %s", a, strerror(-err));
+    static char out[1 << 16], in[1 << 16];
+    for (size_t n = 1; n <= sizeof out; n *= 4) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = (char)(i * 7 + n);
+        write_all(c, out, n);
+        read_full(c, in, n);
+        REQUIRE(memcmp(out, in, n) == 0);
+    }
+    REQUIRE_EQ(rt_conn_close(c), 0);
+    /* After close: every call fails the same way, and nothing crashes. */
+    REQUIRE_EQ(rt_conn_read(c, in, 1), -ECANCELED);
+    REQUIRE_EQ(rt_conn_write(c, out, 1), -ECANCELED);
+    REQUIRE_EQ(rt_conn_close(c), -ECANCELED);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+    REQUIRE_EQ(rt_listener_close(l), -ECANCELED);
+}
+
+/* -------------------------------------------------------------- echo -- */
+
+RT_TEST(test_echo_tcp4)
+{
+    rt_listener *l = must_listen("tcp4", "127.0.0.1:0");
+    char a[64];
+    addr_of(l, a, sizeof a);
+    REQUIRE_MSG(strncmp(a, "127.0.0.1:", 10) == 0 && port_of(l) > 0, "addr %s", a);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+    echo_round_trips("tcp4", "127.0.0.1:0");
+    echo_round_trips("tcp", "127.0.0.1:0");
+}
+
+RT_TEST(test_echo_tcp6)
+{
+    rt_listener *l = must_listen("tcp6", "[::1]:0");
+    char a[64];
+    addr_of(l, a, sizeof a);
+    REQUIRE_MSG(strncmp(a, "[::1]:", 6) == 0 && port_of(l) > 0, "addr %s", a);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+    echo_round_trips("tcp6", "[::1]:0");
+}
+
+RT_TEST(test_echo_unix)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/tmp/grt-test-net-%d.sock", (int)getpid());
+    unlink(path);
+    rt_listener *l = must_listen("unix", path);
+    char a[128];
+    addr_of(l, a, sizeof a);
+    REQUIRE_MSG(strcmp(a, path) == 0, "addr %s", a);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+    struct stat st;
+    REQUIRE_MSG(stat(path, &st) != 0, "%s still exists after close", path);
+    echo_round_trips("unix", path);
+    REQUIRE(stat(path, &st) != 0);
+}
+
+RT_TEST(test_bad_arguments)
+{
+    rt_listener *l;
+    rt_conn *c;
+    REQUIRE_EQ(rt_net_listen("udp", "127.0.0.1:0", &l), -EINVAL);
+    REQUIRE_EQ(rt_net_listen("tcp", "127.0.0.1", &l), -EINVAL);
+    REQUIRE_EQ(rt_net_listen("tcp", "::1:80", &l), -EINVAL);
+    REQUIRE_EQ(rt_net_listen("tcp", "127.0.0.1:70000", &l), -EINVAL);
+    REQUIRE_EQ(rt_net_listen("tcp4", "[::1]:0", &l), -EAFNOSUPPORT);
+    REQUIRE_EQ(rt_net_dial("tcp", "127.0.0.1:x", &c), -EINVAL);
+    l = must_listen("tcp", ":0"); /* every interface */
+    char a[64];
+    REQUIRE_EQ(rt_listener_addr(l, a, 4), -ENOSPC);
+    REQUIRE_GT(rt_listener_addr(l, a, sizeof a), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+}
+
+/* ------------------------------------------------------ many conns ---- */
+
+enum { NCONNS = 1000, NROUNDS = 5 };
+
+typedef struct many {
+    char addr[64];
+    rt_waitgroup wg;
+    _Atomic int done;
+} many;
+
+static void many_client(void *arg)
+{
+    many *m = arg;
+    rt_conn *c;
+    int err = rt_net_dial("tcp", m->addr, &c);
+    REQUIRE_MSG(err == 0, "dial %s: %s", m->addr, strerror(-err));
+    char out[64], in[64];
+    for (int r = 0; r < NROUNDS; r++) {
+        for (size_t i = 0; i < sizeof out; i++)
+            out[i] = (char)(rt_goid() + r + (int64_t)i);
+        write_all(c, out, sizeof out);
+        read_full(c, in, sizeof in);
+        REQUIRE(memcmp(in, out, sizeof out) == 0);
+        rt_yield();
+    }
+    REQUIRE_EQ(rt_conn_close(c), 0);
+    atomic_fetch_add(&m->done, 1);
+    rt_waitgroup_done(&m->wg);
+}
+
+RT_TEST(test_many_conns)
+{
+    /* 1000 client and 1000 server sockets, open at once. */
+    struct rlimit rl;
+    REQUIRE_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 4 * NCONNS) {
+        rl.rlim_cur = rl.rlim_max < 4 * NCONNS ? rl.rlim_max : 4 * NCONNS;
+        REQUIRE_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    REQUIRE_GE(rl.rlim_cur, 2 * NCONNS + 64);
+    rt_listener *l = must_listen("tcp4", "127.0.0.1:0");
+    static many m;
+    addr_of(l, m.addr, sizeof m.addr);
+    REQUIRE(rt_go(echo_server, l) > 0);
+    rt_waitgroup_add(&m.wg, NCONNS);
+    for (int i = 0; i < NCONNS; i++)
+        REQUIRE(rt_go(many_client, &m) > 0);
+    rt_waitgroup_wait(&m.wg);
+    REQUIRE_EQ(atomic_load(&m.done), NCONNS);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+}
+
+/* ------------------------------------------------- close and deadlines -- */
+
+typedef struct blocked {
+    rt_listener *l;
+    rt_conn *c;
+    _Atomic int64_t id;
+    _Atomic long result;
+    rt_chan *done;
+} blocked;
+
+static void block_accept(void *arg)
+{
+    blocked *b = arg;
+    atomic_store(&b->id, rt_goid());
+    rt_conn *c = NULL;
+    atomic_store(&b->result, rt_net_accept(b->l, &c));
+    REQUIRE(c == NULL);
+    rt_chan_send(b->done, NULL);
+}
+
+RT_TEST(test_close_wakes_accept)
+{
+    blocked b = {.l = must_listen("tcp", "127.0.0.1:0"), .result = 1};
+    b.done = rt_chan_make(0, 1);
+    REQUIRE(rt_go(block_accept, &b) > 0);
+    WAIT_UNTIL(atomic_load(&b.id) != 0);
+    wait_io_wait(atomic_load(&b.id)); /* really parked, not yet started */
+    REQUIRE_EQ(rt_listener_close(b.l), 0);
+    REQUIRE(rt_chan_recv(b.done, NULL));
+    REQUIRE_EQ(atomic_load(&b.result), -ECANCELED);
+    rt_conn *c;
+    REQUIRE_EQ(rt_net_accept(b.l, &c), -ECANCELED);
+}
+
+static void block_read(void *arg)
+{
+    blocked *b = arg;
+    atomic_store(&b->id, rt_goid());
+    char buf[16];
+    atomic_store(&b->result, rt_conn_read(b->c, buf, sizeof buf));
+    rt_chan_send(b->done, NULL);
+}
+
+/* A connected pair: *client dialled, *server accepted. */
+static void conn_pair(rt_listener **lp, rt_conn **client, rt_conn **server)
+{
+    rt_listener *l = must_listen("tcp", "127.0.0.1:0");
+    char a[64];
+    addr_of(l, a, sizeof a);
+    REQUIRE_EQ(rt_net_dial("tcp", a, client), 0);
+    REQUIRE_EQ(rt_net_accept(l, server), 0);
+    *lp = l;
+}
+
+RT_TEST(test_close_wakes_read)
+{
+    rt_listener *l;
+    rt_conn *cl, *sv;
+    conn_pair(&l, &cl, &sv);
+    blocked b = {.c = sv, .result = 1, .done = rt_chan_make(0, 1)};
+    REQUIRE(rt_go(block_read, &b) > 0);
+    WAIT_UNTIL(atomic_load(&b.id) != 0);
+    wait_io_wait(atomic_load(&b.id));
+    REQUIRE_EQ(rt_conn_close(sv), 0);
+    REQUIRE(rt_chan_recv(b.done, NULL));
+    REQUIRE_EQ(atomic_load(&b.result), -ECANCELED);
+    /* The peer sees the end of the stream, and writing to the closed
+     * socket is an error (after the peer's reset), never SIGPIPE. */
+    char c;
+    REQUIRE_EQ(rt_conn_read(cl, &c, 1), 0);
+    ssize_t w = 0;
+    for (int i = 0; i < 100 && w >= 0; i++) {
+        w = rt_conn_write(cl, "x", 1);
+        if (w >= 0)
+            rt_sleep(RT_MILLISECOND);
+    }
+    REQUIRE_MSG(w == -EPIPE || w == -ECONNRESET, "write after peer close: %zd", w);
+    REQUIRE_EQ(rt_conn_close(cl), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+}
+
+RT_TEST(test_read_deadline)
+{
+    rt_listener *l;
+    rt_conn *cl, *sv;
+    conn_pair(&l, &cl, &sv);
+    char buf[8];
+    /* A deadline in the future: the blocked read times out after it. */
+    int64_t t0 = rt_nanotime();
+    REQUIRE_EQ(rt_conn_set_deadline(sv, t0 + 50 * RT_MILLISECOND), 0);
+    REQUIRE_EQ(rt_conn_read(sv, buf, sizeof buf), -ETIMEDOUT);
+    int64_t el = rt_nanotime() - t0;
+    REQUIRE_GE(el, 50 * RT_MILLISECOND);
+    REQUIRE_MSG(el < 10 * RT_SECOND, "timed out after %lld ns", (long long)el);
+    /* Still expired: fails at once, even with data waiting. */
+    write_all(cl, "abc", 3);
+    REQUIRE_EQ(rt_conn_read(sv, buf, sizeof buf), -ETIMEDOUT);
+    REQUIRE_EQ(rt_conn_write(sv, "x", 1), -ETIMEDOUT);
+    /* Cleared: the data is there. */
+    REQUIRE_EQ(rt_conn_set_deadline(sv, 0), 0);
+    read_full(sv, buf, 3);
+    REQUIRE(memcmp(buf, "abc", 3) == 0);
+    /* A deadline already passed fails at once. */
+    REQUIRE_EQ(rt_conn_set_deadline(sv, rt_nanotime() - 1), 0);
+    REQUIRE_EQ(rt_conn_read(sv, buf, sizeof buf), -ETIMEDOUT);
+    /* Moved into the future while a reader waits: that one counts. */
+    REQUIRE_EQ(rt_conn_set_deadline(sv, rt_nanotime() + 10 * RT_SECOND), 0);
+    blocked b = {.c = sv, .result = 1, .done = rt_chan_make(0, 1)};
+    REQUIRE(rt_go(block_read, &b) > 0);
+    WAIT_UNTIL(atomic_load(&b.id) != 0);
+    wait_io_wait(atomic_load(&b.id));
+    t0 = rt_nanotime();
+    REQUIRE_EQ(rt_conn_set_deadline(sv, t0 + 20 * RT_MILLISECOND), 0);
+    REQUIRE(rt_chan_recv(b.done, NULL));
+    REQUIRE_EQ(atomic_load(&b.result), -ETIMEDOUT);
+    REQUIRE_LT(rt_nanotime() - t0, 5 * RT_SECOND);
+    REQUIRE_EQ(rt_conn_close(sv), 0);
+    REQUIRE_EQ(rt_conn_close(cl), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+}
+
+/* --------------------------------------------------------------- dial -- */
+
+RT_TEST(test_dial_localhost)
+{
+    rt_listener *l = must_listen("tcp4", "127.0.0.1:0");
+    REQUIRE(rt_go(echo_server, l) > 0);
+    char a[64];
+    snprintf(a, sizeof a, "localhost:%d", port_of(l));
+    rt_conn *c;
+    int err = rt_net_dial("tcp", a, &c);
+    REQUIRE_MSG(err == 0, "dial %s: %s", a, strerror(-err));
+    char in[5];
+    write_all(c, "hello", 5);
+    read_full(c, in, 5);
+    REQUIRE(memcmp(in, "hello", 5) == 0);
+    REQUIRE_EQ(rt_conn_close(c), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+    /* A name that does not resolve. */
+    REQUIRE_EQ(rt_net_dial("tcp", "no-such-host.invalid:80", &c), -ENOENT);
+}
+
+RT_TEST(test_dial_refused)
+{
+    rt_listener *l = must_listen("tcp4", "127.0.0.1:0");
+    char a[64];
+    addr_of(l, a, sizeof a);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+    rt_conn *c = NULL;
+    REQUIRE_EQ(rt_net_dial("tcp4", a, &c), -ECONNREFUSED);
+    REQUIRE(c == NULL);
+    char path[96];
+    snprintf(path, sizeof path, "/tmp/grt-test-net-none-%d.sock", (int)getpid());
+    REQUIRE_EQ(rt_net_dial("unix", path, &c), -ENOENT);
+}
+
+/* ------------------------------------------------------ large writes -- */
+
+enum { BIG = 8 << 20 };
+
+typedef struct big {
+    rt_conn *c;
+    unsigned char *data;
+    _Atomic long written;
+    rt_chan *done;
+} big;
+
+static void big_writer(void *arg)
+{
+    big *b = arg;
+    atomic_store(&b->written, rt_conn_write(b->c, b->data, BIG));
+    rt_chan_send(b->done, NULL);
+}
+
+RT_TEST(test_large_write_slow_reader)
+{
+    rt_listener *l;
+    rt_conn *cl, *sv;
+    conn_pair(&l, &cl, &sv);
+    big b = {.c = sv, .data = malloc(BIG), .done = rt_chan_make(0, 1)};
+    REQUIRE(b.data != NULL);
+    for (size_t i = 0; i < BIG; i++)
+        b.data[i] = (unsigned char)(i ^ (i >> 11));
+    REQUIRE(rt_go(big_writer, &b) > 0);
+    /* The socket buffers hold far less than 8 MB: the writer must park for
+     * writability many times while we read slowly, in small pieces. */
+    static unsigned char in[BIG];
+    size_t got = 0;
+    int naps = 0;
+    while (got < BIG) {
+        ssize_t r = rt_conn_read(cl, in + got, BIG - got < 3000 ? BIG - got : 3000);
+        REQUIRE_GT(r, 0);
+        got += (size_t)r;
+        if (got % 64 == 0 && naps < 20) {
+            rt_sleep(RT_MILLISECOND);
+            naps++;
+        }
+    }
+    REQUIRE(rt_chan_recv(b.done, NULL));
+    REQUIRE_EQ(atomic_load(&b.written), BIG);
+    REQUIRE(memcmp(in, b.data, BIG) == 0);
+    free(b.data);
+    REQUIRE_EQ(rt_conn_close(cl), 0);
+    REQUIRE_EQ(rt_conn_close(sv), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+}
+
+/* ----------------------------------------------------- the collector -- */
+
+enum { NKEPT = 64 };
+
+typedef struct kept {
+    rt_listener *l;
+    char addr[64];
+    rt_waitgroup accepted, done;
+    _Atomic int ok;
+} kept;
+
+/* Accepts one conn and reads from it: from then on the conn is reachable
+ * only from this goroutine's stack while it is parked in the read. */
+static void kept_reader(void *arg)
+{
+    kept *k = arg;
+    rt_conn *c;
+    REQUIRE_EQ(rt_net_accept(k->l, &c), 0);
+    rt_waitgroup_done(&k->accepted);
+    char buf[8];
+    ssize_t r = rt_conn_read(c, buf, sizeof buf);
+    if (r == 8 && memcmp(buf, "survived", 8) == 0)
+        atomic_fetch_add(&k->ok, 1);
+    REQUIRE_EQ(rt_conn_close(c), 0);
+    rt_waitgroup_done(&k->done);
+}
+
+static void churn(void)
+{
+    for (int i = 0; i < 20000; i++) {
+        volatile char *p = rt_alloc(48 + (size_t)(i % 7) * 16);
+        p[0] = 1;
+    }
+}
+
+/* Collections while goroutines are parked in reads: their conns (GC
+ * objects reachable only from the parked stacks) must not be collected,
+ * which would run their finalizers and close them under the readers. */
+RT_TEST(test_gc_keeps_parked_conns)
+{
+    static kept k;
+    k.l = must_listen("tcp4", "127.0.0.1:0");
+    addr_of(k.l, k.addr, sizeof k.addr);
+    rt_waitgroup_add(&k.accepted, NKEPT);
+    rt_waitgroup_add(&k.done, NKEPT);
+    for (int i = 0; i < NKEPT; i++)
+        REQUIRE(rt_go(kept_reader, &k) > 0);
+    static rt_conn *clients[NKEPT];
+    for (int i = 0; i < NKEPT; i++)
+        REQUIRE_EQ(rt_net_dial("tcp4", k.addr, &clients[i]), 0);
+    rt_waitgroup_wait(&k.accepted);
+    for (int round = 0; round < 3; round++) {
+        churn();
+        rt_gc();
+    }
+    for (int i = 0; i < NKEPT; i++)
+        write_all(clients[i], "survived", 8);
+    rt_waitgroup_wait(&k.done);
+    REQUIRE_EQ(atomic_load(&k.ok), NKEPT);
+    for (int i = 0; i < NKEPT; i++)
+        REQUIRE_EQ(rt_conn_close(clients[i]), 0);
+    REQUIRE_EQ(rt_listener_close(k.l), 0);
+}
+
+enum { NDROP = 16 };
+
+static rt_listener *drop_l;
+
+/* Accepts NDROP conns and drops them unclosed; its stack dies with it. */
+static void dropper(void *arg)
+{
+    rt_waitgroup *wg = arg;
+    for (int i = 0; i < NDROP; i++) {
+        rt_conn *c;
+        REQUIRE_EQ(rt_net_accept(drop_l, &c), 0);
+    }
+    rt_waitgroup_done(wg);
+}
+
+/* A conn the program drops without closing is closed by its finalizer
+ * (as Go's netFD): the peer sees the end of the stream.  The collector is
+ * conservative, so a stale word may keep one alive: most must close. */
+RT_TEST(test_finalizer_closes_dropped_conn)
+{
+    drop_l = must_listen("tcp4", "127.0.0.1:0");
+    char a[64];
+    addr_of(drop_l, a, sizeof a);
+    rt_waitgroup wg = {0};
+    rt_waitgroup_add(&wg, 1);
+    REQUIRE(rt_go(dropper, &wg) > 0);
+    static rt_conn *peers[NDROP];
+    for (int i = 0; i < NDROP; i++)
+        REQUIRE_EQ(rt_net_dial("tcp4", a, &peers[i]), 0);
+    rt_waitgroup_wait(&wg);
+    int closed = 0;
+    for (int round = 0; round < 20 && closed < NDROP / 2; round++) {
+        churn();
+        rt_gc();
+        rt_sleep(5 * RT_MILLISECOND); /* the finalizer goroutine runs */
+        closed = 0;
+        for (int i = 0; i < NDROP; i++) {
+            char c;
+            /* A deadline already passed: a poll of the socket. */
+            REQUIRE_EQ(rt_conn_set_deadline(peers[i], rt_nanotime() + RT_MILLISECOND), 0);
+            ssize_t r = rt_conn_read(peers[i], &c, 1);
+            REQUIRE_MSG(r == 0 || r == -ETIMEDOUT, "read: %zd", r);
+            closed += r == 0;
+        }
+    }
+    REQUIRE_MSG(closed >= NDROP / 2, "%d of %d dropped conns closed", closed, NDROP);
+    for (int i = 0; i < NDROP; i++)
+        REQUIRE_EQ(rt_conn_close(peers[i]), 0);
+    REQUIRE_EQ(rt_listener_close(drop_l), 0);
+}
+
+/* --------------------------------------------------------------- files -- */
+
+RT_TEST(test_file_pread_pwrite)
+{
+    char path[] = "/tmp/grt-test-file-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE_GE(fd, 0);
+    unlink(path);
+    enum { N = 1 << 20 };
+    char *out = malloc(N), *in = malloc(N);
+    REQUIRE(out != NULL && in != NULL);
+    for (int i = 0; i < N; i++)
+        out[i] = (char)(i * 13);
+    /* Backwards, in 64 KiB pieces: the offsets matter. */
+    for (int off = N - 65536; off >= 0; off -= 65536)
+        REQUIRE_EQ(rt_file_pwrite(fd, out + off, 65536, off), 65536);
+    REQUIRE_EQ(rt_file_pread(fd, in, N, 0), N);
+    REQUIRE(memcmp(in, out, N) == 0);
+    REQUIRE_EQ(rt_file_pread(fd, in, 10, N), 0); /* end of file */
+    REQUIRE_EQ(rt_file_pread(fd, in, 10, -2), -EINVAL);
+    REQUIRE_EQ(rt_file_pread(-1, in, 10, 0), -EBADF);
+    free(out);
+    free(in);
+    close(fd);
+}
+
+typedef struct piper {
+    int fd;
+    char buf[16];
+    _Atomic long result;
+    rt_chan *done;
+} piper;
+
+static void pipe_reader(void *arg)
+{
+    piper *p = arg;
+    atomic_store(&p->result, rt_file_pread(p->fd, p->buf, sizeof p->buf, -1));
+    rt_chan_send(p->done, NULL);
+}
+
+/* A read of a pipe that only this goroutine fills: if the reader blocked
+ * its thread, at MAXPROCS=1 the writer below could never run.  Run at
+ * every MAXPROCS (ctest runs this file at 1 and 2 too). */
+RT_TEST(test_file_read_parks_not_thread)
+{
+    int old = rt_maxprocs(1);
+    int pfd[2];
+    REQUIRE_EQ(pipe(pfd), 0);
+    piper p = {.fd = pfd[0], .result = 1, .done = rt_chan_make(0, 1)};
+    REQUIRE(rt_go(pipe_reader, &p) > 0);
+    /* Other goroutines keep running meanwhile. */
+    for (int i = 0; i < 100; i++)
+        rt_yield();
+    rt_sleep(10 * RT_MILLISECOND);
+    REQUIRE_EQ(atomic_load(&p.result), 1); /* still waiting for data */
+    REQUIRE_EQ(write(pfd[1], "ping", 4), 4);
+    REQUIRE(rt_chan_recv(p.done, NULL));
+    REQUIRE_EQ(atomic_load(&p.result), 4);
+    REQUIRE(memcmp(p.buf, "ping", 4) == 0);
+    close(pfd[0]);
+    close(pfd[1]);
+    rt_maxprocs(old);
+}
+
+/* ----------------------------------------------------------- deadlock -- */
+
+static void accept_then_send(void *arg)
+{
+    blocked *b = arg;
+    rt_conn *c;
+    atomic_store(&b->result, rt_net_accept(b->l, &c));
+    if (atomic_load(&b->result) == 0)
+        REQUIRE_EQ(rt_conn_close(c), 0);
+    rt_chan_send(b->done, NULL);
+}
+
+static void dial_later(void *arg)
+{
+    const char *a = arg;
+    rt_sleep(50 * RT_MILLISECOND);
+    rt_conn *c;
+    REQUIRE_EQ(rt_net_dial("tcp", a, &c), 0);
+    REQUIRE_EQ(rt_conn_close(c), 0);
+}
+
+/* An accept that a goroutine's timer and dial will satisfy. */
+RT_TEST(test_accept_waits_for_timer_dial)
+{
+    blocked b = {.l = must_listen("tcp", "127.0.0.1:0"), .result = 1};
+    b.done = rt_chan_make(0, 0);
+    static char a[64];
+    addr_of(b.l, a, sizeof a);
+    REQUIRE(rt_go(accept_then_send, &b) > 0);
+    REQUIRE(rt_go(dial_later, a) > 0);
+    REQUIRE(rt_chan_recv(b.done, NULL));
+    REQUIRE_EQ(atomic_load(&b.result), 0);
+    REQUIRE_EQ(rt_listener_close(b.l), 0);
+}
+
+/* Every goroutine is parked and no timer is pending: main on a channel,
+ * one goroutine in accept.  Only the connection from another process can
+ * wake them; without the poller's waiters, checkdead would report "all
+ * goroutines are asleep". */
+static char outside_path[96];
+
+static void outside_body(void)
+{
+    blocked b = {.l = must_listen("unix", outside_path), .result = 1};
+    b.done = rt_chan_make(0, 0);
+    REQUIRE(rt_go(accept_then_send, &b) > 0);
+    REQUIRE(rt_chan_recv(b.done, NULL));
+    REQUIRE_EQ(atomic_load(&b.result), 0);
+    REQUIRE_EQ(rt_listener_close(b.l), 0);
+}
+
+START_TEST(test_no_deadlock_while_io_waits)
+{
+    snprintf(outside_path, sizeof outside_path, "/tmp/grt-test-outside-%d.sock",
+             (int)getpid());
+    unlink(outside_path);
+    /* Forked before the runtime starts: the child is an ordinary process
+     * that connects after a while (retrying until the listener exists). */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        strcpy(sa.sun_path, outside_path);
+        struct timespec nap = {0, 200 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+        for (int i = 0; i < 1000; i++) {
+            int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+            if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+                nanosleep(&nap, NULL);
+                _exit(0);
+            }
+            if (fd >= 0)
+                close(fd);
+            struct timespec shortnap = {0, 10 * 1000 * 1000};
+            nanosleep(&shortnap, NULL);
+        }
+        _exit(1);
+    }
+    run_in_rt(outside_body);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+END_TEST
+
+/* A child process that connects to path and echoes what it reads, until
+ * the connection closes; forked before the runtime starts. */
+static pid_t fork_echo_child(const char *path)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid != 0)
+        return pid;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, path);
+    for (int i = 0; i < 2000; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            char buf[256];
+            ssize_t n;
+            while ((n = read(fd, buf, sizeof buf)) > 0)
+                if (write(fd, buf, (size_t)n) != n)
+                    _exit(1);
+            _exit(0);
+        }
+        if (fd >= 0)
+            close(fd);
+        struct timespec nap = {0, 10 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+    _exit(1);
+}
+
+static _Atomic int sleeper_woke;
+
+static void long_sleeper(void *arg)
+{
+    (void)arg;
+    rt_sleep(5 * RT_SECOND);
+    atomic_store(&sleeper_woke, 1);
+}
+
+/* Round trips with another process (so every read really waits in the
+ * poller) while a far timer is pending: the idle M that sleeps for that
+ * timer must watch the network too (stopm wakes a note sleeper when I/O
+ * waiters appear), or each round trip waits for sysmon's 10-ms poll and
+ * 600 of them outlast the 5-s timer.  A causal bound with a margin of a
+ * hundred times the expected time.  (Which M ends up the timer's sleeper
+ * depends on scheduling, so this does not always take that path.) */
+static void sleeper_body(void)
+{
+    rt_listener *l = must_listen("unix", outside_path);
+    REQUIRE(rt_go(long_sleeper, NULL) > 0);
+    rt_sleep(20 * RT_MILLISECOND); /* an idle M becomes the note sleeper */
+    rt_conn *c;
+    REQUIRE_EQ(rt_net_accept(l, &c), 0);
+    char out[32], in[32];
+    for (int i = 0; i < 600; i++) {
+        memset(out, 'a' + i % 26, sizeof out);
+        write_all(c, out, sizeof out);
+        read_full(c, in, sizeof in);
+        REQUIRE(memcmp(in, out, sizeof in) == 0);
+    }
+    REQUIRE_MSG(atomic_load(&sleeper_woke) == 0,
+                "600 round trips took longer than a 5-s timer");
+    REQUIRE_EQ(rt_conn_close(c), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+}
+
+START_TEST(test_round_trips_with_other_process)
+{
+    snprintf(outside_path, sizeof outside_path, "/tmp/grt-test-echo-%d.sock",
+             (int)getpid());
+    unlink(outside_path);
+    pid_t pid = fork_echo_child(outside_path);
+    run_in_rt(sleeper_body);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+END_TEST
+
+/* ----------------------------------------------------- fatal scenarios -- */
+
+static rt_conn *scen_conn;
+
+static void scen_reader(void *arg)
+{
+    (void)arg;
+    char c;
+    (void)rt_conn_read(scen_conn, &c, 1);
+}
+
+static void scen_file_then_nothing(void)
+{
+    /* The pool threads libuv started must not hide a real deadlock. */
+    char path[] = "/tmp/grt-test-scen-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) {
+        unlink(path);
+        (void)rt_file_pwrite(fd, "x", 1, 0);
+        close(fd);
+    }
+}
+
+static int scenario(int argc, char **argv)
+{
+    (void)argc;
+    const char *name = argv[2];
+    rt_listener *l = must_listen("tcp", "127.0.0.1:0");
+    char a[64];
+    addr_of(l, a, sizeof a);
+    rt_conn *sv;
+    REQUIRE_EQ(rt_net_dial("tcp", a, &scen_conn), 0);
+    REQUIRE_EQ(rt_net_accept(l, &sv), 0);
+    if (strcmp(name, "io_wait_traceback") == 0) {
+        int64_t id = rt_go(scen_reader, NULL);
+        /* Not WAIT_UNTIL: Check's asserts need a running test. */
+        char want[64];
+        snprintf(want, sizeof want, "goroutine %lld [IO wait", (long long)id);
+        for (int i = 0; i < 20000 && !dump_contains(want); i++)
+            rt_sleep(RT_MILLISECOND);
+        rt_chan_close(NULL); /* fatal: the dump shows the reader */
+    } else if (strcmp(name, "deadlock_after_io") == 0) {
+        /* Sockets opened and closed, a file written: nobody waits on I/O
+         * any more, so this is a deadlock again. */
+        REQUIRE_EQ(rt_conn_close(scen_conn), 0);
+        REQUIRE_EQ(rt_conn_close(sv), 0);
+        REQUIRE_EQ(rt_listener_close(l), 0);
+        scen_file_then_nothing();
+        rt_chan *c = rt_chan_make(0, 0);
+        rt_chan_recv(c, NULL);
+    }
+    return 0;
+}
+
+START_TEST(test_io_wait_in_traceback)
+{
+    expect_fatal_with("io_wait_traceback", "close of nil channel", "[IO wait]:");
+}
+END_TEST
+
+START_TEST(test_deadlock_after_io)
+{
+    expect_fatal("deadlock_after_io", "all goroutines are asleep - deadlock!");
+}
+END_TEST
+
+/* ---------------------------------------------------------------- main -- */
+
+int main(int argc, char **argv)
+{
+    Suite *s = suite_create("net");
+    TCase *tc = tcase_create("io");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_echo_tcp4);
+    tcase_add_test(tc, test_echo_tcp6);
+    tcase_add_test(tc, test_echo_unix);
+    tcase_add_test(tc, test_bad_arguments);
+    tcase_add_test(tc, test_many_conns);
+    tcase_add_test(tc, test_close_wakes_accept);
+    tcase_add_test(tc, test_close_wakes_read);
+    tcase_add_test(tc, test_read_deadline);
+    tcase_add_test(tc, test_dial_localhost);
+    tcase_add_test(tc, test_dial_refused);
+    tcase_add_test(tc, test_large_write_slow_reader);
+    tcase_add_test(tc, test_gc_keeps_parked_conns);
+    tcase_add_test(tc, test_finalizer_closes_dropped_conn);
+    tcase_add_test(tc, test_file_pread_pwrite);
+    tcase_add_test(tc, test_file_read_parks_not_thread);
+    tcase_add_test(tc, test_accept_waits_for_timer_dial);
+    tcase_add_test(tc, test_no_deadlock_while_io_waits);
+    tcase_add_test(tc, test_round_trips_with_other_process);
+    tcase_add_test(tc, test_io_wait_in_traceback);
+    suite_add_tcase(s, tc);
+    /* Apart: under ThreadSanitizer (its own background thread counts as a
+     * foreign thread) the runtime never reports a deadlock, so the TSan
+     * run (CK_RUN_CASE=io, see CMakeLists.txt) leaves this case out. */
+    TCase *dl = tcase_create("deadlock");
+    tcase_set_timeout(dl, 120);
+    tcase_add_test(dl, test_deadlock_after_io);
+    suite_add_tcase(s, dl);
+    return harness_main(argc, argv, s, scenario);
+}
