@@ -369,15 +369,7 @@ static __attribute__((noinline)) void gc_cycle1(bool force, bool eager, uintptr_
 static __attribute__((noinline)) void gc_cycle(bool force, bool eager)
 {
     __builtin_unwind_init(); /* the caller's registers, saved in this frame */
-    uintptr_t sp;
-#if defined(__x86_64__)
-    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-#elif defined(__aarch64__)
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-#else
-    sp = 0;
-#endif
-    gc_cycle1(force, eager, sp);
+    gc_cycle1(force, eager, rt__current_sp());
     __asm__ volatile("" ::: "memory"); /* the frame lives until here */
 }
 

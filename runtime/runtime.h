@@ -48,6 +48,20 @@
 #define rt__likely(x)   __builtin_expect(!!(x), 1)
 #define rt__unlikely(x) __builtin_expect(!!(x), 0)
 
+/* The caller's stack pointer (the collector's roots, the heap dump). */
+static inline uintptr_t rt__current_sp(void)
+{
+    uintptr_t sp;
+#if defined(__x86_64__)
+    __asm__ volatile("movq %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+#else
+#error "runtime.h: no stack pointer read for this architecture"
+#endif
+    return sp;
+}
+
 /* Assert at debug level >= lvl; a broken invariant throws. */
 #define rt__assert_lvl(lvl, cond)                                             \
     do {                                                                      \

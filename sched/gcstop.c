@@ -194,19 +194,6 @@ static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
                    NULL, NULL, 0);
 }
 
-static inline uintptr_t current_sp(void)
-{
-    uintptr_t sp;
-#if defined(__x86_64__)
-    __asm__ volatile("movq %%rsp, %0" : "=r"(sp));
-#elif defined(__aarch64__)
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-#else
-#error "gcstop.c: no stack pointer read for this architecture"
-#endif
-    return sp;
-}
-
 static inline bool in_stack(const rt__stack *st, uintptr_t a)
 {
     return a >= st->lo && a < st->hi;
@@ -346,7 +333,7 @@ static void stop_here_once(rt_m *mp, uintptr_t sp, const ucontext_t *uc)
 static __attribute__((noinline)) void stop_self(rt_m *mp)
 {
     __builtin_unwind_init();
-    uintptr_t sp = current_sp();
+    uintptr_t sp = rt__current_sp();
     if (on_known_stack(mp, sp))
         stop_here(mp, sp, NULL);
     __asm__ volatile("" ::: "memory");
@@ -421,7 +408,7 @@ __attribute__((noinline)) void rt__gcstop_main_sleep(rt__note *n)
         main_hi = (uintptr_t)addr + size;
     }
     __builtin_unwind_init();
-    __atomic_store_n(&main_sp, current_sp(), __ATOMIC_RELEASE);
+    __atomic_store_n(&main_sp, rt__current_sp(), __ATOMIC_RELEASE);
     rt__note_sleep(n);
     __atomic_store_n(&main_sp, 0, __ATOMIC_RELAXED);
 }
@@ -462,7 +449,7 @@ static __attribute__((noinline)) void roots_self(rt__root_fn fn, void *ctx,
                                                  rt_g *self)
 {
     __builtin_unwind_init();
-    uintptr_t sp = current_sp();
+    uintptr_t sp = rt__current_sp();
     if (!in_stack(&self->stack, sp))
         rt__throw("gc_sched_roots: initiator not on its goroutine stack");
     uintptr_t entry = rt__gc_entry_sp;

@@ -922,27 +922,13 @@ static int write_holes(int fd, size_t *posp)
 
 /* --------------------------------------------------------------- rt.h ---- */
 
-static inline uintptr_t current_sp(void)
-{
-    uintptr_t sp;
-#if defined(__x86_64__)
-    __asm__ volatile("movq %%rsp, %0" : "=r"(sp));
-#elif defined(__aarch64__)
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-#else
-    volatile uintptr_t here = 0;
-    sp = (uintptr_t)&here;
-#endif
-    return sp;
-}
-
 /* On a goroutine: the whole dump.  Its own frame is the dumping
  * goroutine's innermost frame. */
 static __attribute__((noinline)) int dump_on_goroutine(int fd)
 {
     rt__semacquire(&dump_sema, false, 0, 0);
     D.self = rt__getg();
-    D.self_sp = current_sp();
+    D.self_sp = rt__current_sp();
     D.self_n = rt__callers(0, D.self_pcs, D.self_cfas, RT_MAX_FRAMES + 1);
     oom = false;
 
