@@ -280,6 +280,9 @@ static inline void mark_word(worker *w, uintptr_t v)
     }
     w->marked_bytes += s->elemsize;
     w->marked_objects++;
+    /* The live-page bitmap (concurrent cycles): a load of a word of a
+     * bitmap small enough to stay cached (32 KiB for 2 GiB), and a
+     * branch; the pages are set once per span. */
     if (livetrack) {
         size_t pg = (s->base - a_lo) >> RT_GC_PAGE_SHIFT;
         if (!(atomic_load_explicit(&livebits[pg / 64], memory_order_relaxed) >> (pg % 64) & 1))

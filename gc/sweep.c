@@ -7,7 +7,9 @@
  * whoever takes it off its unswept list under the list's lock:
  *   - the allocating goroutine that needs a span of that class and kind
  *     (rt__sweep_for_class: sweeping on demand, so the heap does not grow
- *     while reusable slots wait to be swept);
+ *     while reusable slots wait to be swept -- up to 100 spans, or until a
+ *     span goes back to the page heap, so one allocation never pays for
+ *     sweeping a whole class);
  *   - the background sweeper goroutine, which walks every list and then
  *     parks ("GC sweep wait") until the next cycle;
  *   - the next cycle's initiator, which finishes whatever is left before it
