@@ -117,9 +117,8 @@ static __attribute__((noinline)) bool run_one(void)
 /* Zeroes the dead stack below the caller.  The finalizer goroutine parks
  * for long stretches; if its park went deeper than the frames a finalizer
  * used, the dead copies of pointers those frames left would lie above the
- * parked stack pointer -- scanned, and kept alive for good.  The collector
- * does the same before a cycle (collector.c). */
-__attribute__((noinline)) void rt__gc_scrub_stack(void)
+ * parked stack pointer -- scanned, and kept alive for good. */
+static __attribute__((noinline)) void scrub_dead_stack(void)
 {
     volatile char buf[8192];
     for (size_t i = 0; i < sizeof buf; i += 8)
@@ -132,7 +131,7 @@ static void finalizer_goroutine(void *arg)
     for (;;) {
         while (run_one()) {
         }
-        rt__gc_scrub_stack();
+        scrub_dead_stack();
         rt__gc_wait(&fin_wait, "finalizer wait");
     }
 }

@@ -5,8 +5,9 @@
  * What this folder owns: the arena and its spans (heap.c), size classes
  * (sizeclass.c), allocation (malloc.c), marking (mark.c), sweeping
  * (sweep.c), the cycle, its pacing and the public Memory API of rt.h
- * (collector.c), finalizers (finalizer.c) and returning memory to the OS
- * (scavenge.c).  It relies on the scheduler for stopping the world and for
+ * (collector.c), finalizers (finalizer.c), written-page tracking for
+ * concurrent marking (dirty.c) and returning memory to the OS (heap.c's
+ * scavenger, driven from collector.c).  It relies on the scheduler for stopping the world and for
  * the roots only the scheduler knows (sched/gcstop.c).
  *
  * The allocation path
@@ -28,8 +29,9 @@
  * marks of a cycle become the allocation bits of the next.  Nothing is
  * written into free objects, so freed memory is not touched until reused.
  *
- * The phases of a cycle (collector.c drives them, on the goroutine whose
- * allocation crossed the trigger, or on rt_gc's caller):
+ * The phases of a cycle (collector.c drives them, on the background GC
+ * goroutine that the allocation crossing the trigger wakes, or on rt_gc's
+ * caller; collector.c's essay has the concurrent variant):
  *   0. finish sweeping left over from the previous cycle (gctrace's B);
  *   1. stop the world (A): sched/gcstop.c parks or signals every thread
  *      running goroutines; the P caches are flushed, rt_pool caches cleared
@@ -484,21 +486,24 @@ typedef struct rt__markstats {
  * its libraries (dl_iterate_phdr takes the loader's lock, which a stopped
  * thread could hold). */
 void rt__mark_prepare(void);
+/* Calls fn(lo, fileend, hi, ctx) for every writable PT_LOAD segment of the
+ * program and its libraries: [lo, fileend) is data, [fileend, hi) bss.
+ * Takes the loader's lock: not with the world stopped. */
+void rt__writable_segments(void (*fn)(uintptr_t lo, uintptr_t fileend, uintptr_t hi, void *ctx),
+                           void *ctx);
 /* World stopped: marks everything reachable from the roots. */
 void rt__mark(rt__markstats *st);
 /* Marking in steps, for the concurrent cycle (collector.c): begin zeroes
  * st and takes the arena's bounds; the add functions queue roots (sched:
  * world stopped; stable_only leaves out what may be freed while the world
- * runs, see rt__gc_sched_roots_stable); add_dirty queues the parts of
- * marked objects inside [lo, hi) (written pages); run marks from the
- * queued roots until no work is left, with up to nworkers threads, adding
+ * runs, see rt__gc_sched_roots_stable); run marks from the queued roots
+ * and written-page chunks until no work is left, with up to nworkers threads, adding
  * to st, and empties the root queue.  Runs may overlap program execution:
  * the marker only reads spans that are published. */
 void rt__mark_begin(rt__markstats *st);
 void rt__mark_add_data_roots(void);
 void rt__mark_add_sched_roots(bool stable_only);
 void rt__mark_add_other_roots(void);
-void rt__mark_add_dirty(uintptr_t lo, uintptr_t hi, void *ctx);
 /* Queues a written-page scan of [lo, hi) that the mark workers run in
  * parallel at the start of the next rt__mark_run (the pages protected
  * again in the same walk when rt__mark_set_reprotect(true)). */
@@ -532,8 +537,6 @@ bool rt__is_marked(uintptr_t addr);
 void rt__finalizers_after_mark(rt__markstats *st);
 /* Roots: contents of finalizable objects, queued objects. */
 void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
-/* Zeroes 8 KiB of dead stack below the caller's frame. */
-void rt__gc_scrub_stack(void);
 /* Registered roots (rt_gc_add_root). */
 void rt__registered_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
 /* World stopped: every registered finalizer (queued false), then every

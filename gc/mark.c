@@ -195,19 +195,38 @@ static void add_root(uintptr_t lo, uintptr_t hi, void *ctx)
     }
 }
 
-static int phdr_cb(struct dl_phdr_info *info, size_t size, void *ctx)
+typedef struct segwalk {
+    void (*fn)(uintptr_t lo, uintptr_t fileend, uintptr_t hi, void *ctx);
+    void *ctx;
+} segwalk;
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
-    (void)ctx;
+    segwalk *sw = arg;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
             continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        grow_vec(&dataseg, &dataseg_cap, ndataseg + 1);
-        dataseg[ndataseg++] = (mrange){lo, lo + ph->p_memsz};
+        sw->fn(lo, lo + ph->p_filesz, lo + ph->p_memsz, sw->ctx);
     }
     return 0;
+}
+
+void rt__writable_segments(void (*fn)(uintptr_t lo, uintptr_t fileend, uintptr_t hi, void *ctx),
+                           void *ctx)
+{
+    segwalk sw = {fn, ctx};
+    dl_iterate_phdr(phdr_cb, &sw);
+}
+
+static void add_dataseg(uintptr_t lo, uintptr_t fileend, uintptr_t hi, void *ctx)
+{
+    (void)fileend;
+    (void)ctx;
+    grow_vec(&dataseg, &dataseg_cap, ndataseg + 1);
+    dataseg[ndataseg++] = (mrange){lo, hi};
 }
 
 static int ncpu_cached = 1; /* rt__ncpu() as of the cycle's start */
@@ -229,7 +248,7 @@ void rt__mark_prepare(void)
 {
     ncpu_cached = rt__ncpu(); /* a system call: not on every run */
     ndataseg = 0;
-    dl_iterate_phdr(phdr_cb, NULL);
+    rt__writable_segments(add_dataseg, NULL);
     /* pthread_create mallocs: helpers are made before the world stops. */
     start_helpers(want_workers() - 1);
 }
@@ -618,17 +637,13 @@ void rt__mark_add_other_roots(void)
     rt__finalizer_roots(add_root, NULL);
 }
 
-/* Queues, as roots, the parts inside [lo, hi) of the marked, allocated
+/* Pushes on w's stack the parts inside [lo, hi) of the marked, allocated
  * objects there: what a written page may have hidden from a scan that ran
  * before the write.  Adjacent parts are joined into one range.  Works with
  * the world running (spans are only read once published; none is freed
  * while a mark phase runs: sweeping is over before it starts). */
 static void emit_dirty(worker *w, uintptr_t lo, uintptr_t hi)
 {
-    if (w == NULL) {
-        add_root(lo, hi, NULL);
-        return;
-    }
     while (hi - lo > LARGE_CHUNK) {
         push(w, lo, lo + LARGE_CHUNK);
         lo += LARGE_CHUNK;
@@ -675,12 +690,6 @@ static void dirty_objects(uintptr_t lo, uintptr_t hi, worker *w)
         }
         p = end;
     }
-}
-
-void rt__mark_add_dirty(uintptr_t lo, uintptr_t hi, void *ctx)
-{
-    (void)ctx;
-    dirty_objects(lo, hi, NULL);
 }
 
 static void push_dirty(uintptr_t lo, uintptr_t hi, void *ctx)

@@ -77,7 +77,6 @@
  * stop (rt_read_memstats stops the world on its own).
  */
 #include <errno.h>
-#include <link.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -676,22 +675,14 @@ static void add_piece(vec *v, uintptr_t lo, uintptr_t hi)
         *p = (piece){lo, hi};
 }
 
-/* Before the stop: dl_iterate_phdr takes the loader's lock. */
-static int phdr_cb(struct dl_phdr_info *info, size_t size, void *ctx)
+/* Before the stop (rt__writable_segments takes the loader's lock). */
+static void add_segment(uintptr_t lo, uintptr_t fileend, uintptr_t end, void *ctx)
 {
-    (void)size;
     (void)ctx;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
-            continue;
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        uintptr_t mid = word_up(lo + ph->p_filesz);
-        uintptr_t hi = word_up(lo + ph->p_memsz);
-        add_piece(&D.data, word_down(lo), mid < hi ? mid : hi);
-        add_piece(&D.bss, mid, hi);
-    }
-    return 0;
+    uintptr_t mid = word_up(fileend);
+    uintptr_t hi = word_up(end);
+    add_piece(&D.data, word_down(lo), mid < hi ? mid : hi);
+    add_piece(&D.bss, mid, hi);
 }
 
 static void put_segment(int tag, const vec *v)
@@ -932,7 +923,7 @@ static __attribute__((noinline)) int dump_on_goroutine(int fd)
     D.self_n = rt__callers(0, D.self_pcs, D.self_cfas, RT_MAX_FRAMES + 1);
     oom = false;
 
-    dl_iterate_phdr(phdr_cb, NULL);
+    rt__writable_segments(add_segment, NULL);
     rt_read_memstats(&D.ms);
     rt__symtab_init(); /* idempotent; lookups come after the stop anyway */
 
