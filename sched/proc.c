@@ -52,7 +52,11 @@
  * GCSTOP during a stop-the-world.
  *
  * Goroutine records are 192-byte slots in dense slabs, reused from a per-P
- * free list (64 at most, the rest in batches of 32 to a global list).  A
+ * free array (64 at most, the rest in batches of 32 to a global array; an
+ * array, not a list through the records, so taking one never waits on a
+ * line another core wrote last -- spawn-heavy programs free on one P and
+ * spawn on another).  The global run queue is a ring of pointers for the
+ * same reason (runq.c).  A
  * goroutine has a stack only while it lives *and has run*: rt_go writes
  * nothing but the record, the first switch to it takes a stack from the
  * P's LIFO stack cache (runtime/stack.c) and builds the first frame there
@@ -92,8 +96,7 @@ rt__schedt rt__sched;
 _Atomic int64_t rt__block_profile_rate;
 
 #define MAX_PROCS 256
-#define GFREE_LOCAL_MAX 64
-#define GFREE_BATCH 32
+#define GFREE_BATCH 32 /* records moved between a P and the global array */
 
 __thread rt_m *rt__tls_m;
 
@@ -190,17 +193,15 @@ static inline void san_after(rt_g *self)
  * caller has set mp->after* for `from`.  Returns when `from` is resumed,
  * possibly on another M, after running that M's pending after-action.
  */
-static void gswitch(rt_m *mp, rt_g *from, rt_g *to)
+static void gswitch_first(rt_m *mp, rt_g *from, rt_g *to);
+
+static __attribute__((noinline)) void gswitch(rt_m *mp, rt_g *from, rt_g *to)
 {
     from->saved_errno = *mp->errno_addr;
-    if (to->sp == NULL && to->stack.hi == 0)
-        stack_attach(mp->p, to);
-#ifdef RT_TSAN
-    /* TSan counts fibers as threads (at most 8,128 at once): a goroutine
-     * has one from its first run to its exit, like its stack. */
-    if (to->tsan_fiber == NULL)
-        to->tsan_fiber = __tsan_create_fiber(0);
-#endif
+    if (rt__unlikely(to->sp == NULL)) {
+        gswitch_first(mp, from, to);
+        return;
+    }
     if (to->is_g0) {
         mp->curg = NULL;
     } else {
@@ -210,11 +211,30 @@ static void gswitch(rt_m *mp, rt_g *from, rt_g *to)
     san_before(from, to, mp->after == RT_AFTER_DEAD);
     /* The M that resumes us (maybe on another thread) hands itself over
      * as the switch's return value: no TLS look-up on the hot path. */
-    rt_m *nm;
-    if (to->sp != NULL)
-        nm = rt__ctx_switch(&from->sp, to->sp, mp);
-    else
-        nm = rt__ctx_switch_fresh(&from->sp, g_stack_top(to), goentry, to);
+    rt_m *nm = rt__ctx_switch(&from->sp, to->sp, mp);
+    san_after(from);
+    after_switch(nm);
+    *nm->errno_addr = from->saved_errno;
+}
+
+/* gswitch to a G that has never run: give it a stack (and under TSan a
+ * fiber) and start it on goentry.  Out of line: rare next to switches
+ * between running goroutines, and it keeps gswitch's hot path short. */
+static __attribute__((noinline)) void gswitch_first(rt_m *mp, rt_g *from, rt_g *to)
+{
+    if (to->stack.hi == 0)
+        stack_attach(mp->p, to);
+#ifdef RT_TSAN
+    /* TSan counts fibers as threads (at most 8,128 at once): a goroutine
+     * has one from its first run to its exit, like its stack. */
+    if (to->tsan_fiber == NULL)
+        to->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    rt__assert(!to->is_g0);
+    mp->curg = to;
+    to->m = mp;
+    san_before(from, to, mp->after == RT_AFTER_DEAD);
+    rt_m *nm = rt__ctx_switch_fresh(&from->sp, g_stack_top(to), goentry, to);
     san_after(from);
     after_switch(nm);
     *nm->errno_addr = from->saved_errno;
@@ -315,74 +335,88 @@ static void stack_detach(rt_p *pp, rt_g *gp)
     gp->asan_low = 0;
 }
 
-/* Puts a dead G on pp's free list, spilling half to the global list when
- * the local one is long. */
+/* rt__sched.gfree_lock held: makes room for n more global free records. */
+static void gfree_global_reserve(int32_t n)
+{
+    int32_t have = atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed);
+    if (have + n <= rt__sched.gfreecap)
+        return;
+    int32_t cap = rt__sched.gfreecap ? rt__sched.gfreecap * 2 : 4096;
+    while (cap < have + n)
+        cap *= 2;
+    size_t oldsz = (size_t)rt__sched.gfreecap * sizeof(rt_g *);
+    size_t newsz = (size_t)cap * sizeof(rt_g *);
+    void *p = rt__sched.gfree
+                  ? mremap(rt__sched.gfree, oldsz, newsz, MREMAP_MAYMOVE)
+                  : mmap(NULL, newsz, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        rt__throw("out of memory growing the free goroutine table");
+    rt__sched.gfree = p;
+    rt__sched.gfreecap = cap;
+}
+
+/* rt__sched.gfree_lock held.  Appends n records. */
+static void gfree_push_global(rt_g *const *gs, int32_t n)
+{
+    if (n == 0)
+        return;
+    gfree_global_reserve(n);
+    int32_t have = atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed);
+    memcpy(rt__sched.gfree + have, gs, (size_t)n * sizeof *gs);
+    atomic_store_explicit(&rt__sched.ngfree, have + n, memory_order_relaxed);
+}
+
+/* rt__sched.gfree_lock held.  Takes up to max records (the most recently
+ * freed) into out; returns how many. */
+static int32_t gfree_pop_global(rt_g **out, int32_t max)
+{
+    int32_t have = atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed);
+    int32_t n = have < max ? have : max;
+    if (n == 0)
+        return 0; /* the array may not exist yet: no memcpy from NULL */
+    memcpy(out, rt__sched.gfree + (have - n), (size_t)n * sizeof *out);
+    atomic_store_explicit(&rt__sched.ngfree, have - n, memory_order_relaxed);
+    return n;
+}
+
+/* Puts a dead G on pp's free array; a full array sends its older half
+ * (the coldest records) to the global one. */
 static void gfput(rt_p *pp, rt_g *gp)
 {
     rt__assert(atomic_load_explicit(&gp->status, memory_order_relaxed) == RT_GDEAD);
     rt__assert(gp->stack.hi == 0);
-    gp->schedlink = pp->gfree;
-    pp->gfree = gp;
+    if (rt__unlikely(pp->gfreecnt == RT_GFREE_LOCAL_MAX)) {
+        rt__lock_acquire(&rt__sched.gfree_lock);
+        gfree_push_global(pp->gfree, GFREE_BATCH);
+        rt__lock_release(&rt__sched.gfree_lock);
+        memmove(pp->gfree, pp->gfree + GFREE_BATCH,
+                (RT_GFREE_LOCAL_MAX - GFREE_BATCH) * sizeof pp->gfree[0]);
+        __atomic_store_n(&pp->gfreecnt, RT_GFREE_LOCAL_MAX - GFREE_BATCH,
+                         __ATOMIC_RELAXED);
+    }
+    pp->gfree[pp->gfreecnt] = gp;
     __atomic_store_n(&pp->gfreecnt, pp->gfreecnt + 1, __ATOMIC_RELAXED);
-    if (pp->gfreecnt < GFREE_LOCAL_MAX)
-        return;
-    rt_g *head = NULL, *tail = NULL;
-    int n = 0;
-    while (pp->gfreecnt > GFREE_LOCAL_MAX - GFREE_BATCH) {
-        rt_g *g2 = pp->gfree;
-        pp->gfree = g2->schedlink;
-        __atomic_store_n(&pp->gfreecnt, pp->gfreecnt - 1, __ATOMIC_RELAXED);
-        g2->schedlink = head;
-        head = g2;
-        if (tail == NULL)
-            tail = g2;
-        n++;
-    }
-    rt__lock_acquire(&rt__sched.gfree_lock);
-    tail->schedlink = rt__sched.gfree;
-    rt__sched.gfree = head;
-    atomic_fetch_add_explicit(&rt__sched.ngfree, n, memory_order_relaxed);
-    rt__lock_release(&rt__sched.gfree_lock);
-}
-
-/* rt__sched.gfree_lock held. */
-static rt_g *gfree_pop_global(void)
-{
-    rt_g *gp = rt__sched.gfree;
-    if (gp) {
-        rt__sched.gfree = gp->schedlink;
-        atomic_fetch_sub_explicit(&rt__sched.ngfree, 1, memory_order_relaxed);
-    }
-    return gp;
-}
-
-/* rt__sched.gfree_lock held. */
-static void gfree_push_global(rt_g *gp)
-{
-    gp->schedlink = rt__sched.gfree;
-    rt__sched.gfree = gp;
-    atomic_fetch_add_explicit(&rt__sched.ngfree, 1, memory_order_relaxed);
 }
 
 static rt_g *gfget(rt_p *pp)
 {
     /* Racy peek (relaxed): the lock decides. */
-    if (pp->gfree == NULL && atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed) > 0) {
+    if (pp->gfreecnt == 0 && atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed) > 0) {
         rt__lock_acquire(&rt__sched.gfree_lock);
-        rt_g *g2;
-        while (pp->gfreecnt < GFREE_BATCH && (g2 = gfree_pop_global()) != NULL) {
-            g2->schedlink = pp->gfree;
-            pp->gfree = g2;
-            __atomic_store_n(&pp->gfreecnt, pp->gfreecnt + 1, __ATOMIC_RELAXED);
-        }
+        int32_t n = gfree_pop_global(pp->gfree, GFREE_BATCH);
         rt__lock_release(&rt__sched.gfree_lock);
+        __atomic_store_n(&pp->gfreecnt, n, __ATOMIC_RELAXED);
     }
-    rt_g *gp = pp->gfree;
-    if (gp) {
-        pp->gfree = gp->schedlink;
-        __atomic_store_n(&pp->gfreecnt, pp->gfreecnt - 1, __ATOMIC_RELAXED);
-    }
-    return gp;
+    if (pp->gfreecnt == 0)
+        return NULL;
+    int32_t i = pp->gfreecnt - 1;
+    __atomic_store_n(&pp->gfreecnt, i, __ATOMIC_RELAXED);
+    /* The caller writes the record at once; start fetching the next one
+     * for the next spawn (it may be in another core's cache). */
+    if (i > 0)
+        __builtin_prefetch(pp->gfree[i - 1], 1);
+    return pp->gfree[i];
 }
 
 int32_t rt__gcount(void)
@@ -1082,21 +1116,33 @@ static void schedule_loop(rt_m *mp)
     }
 }
 
+static __attribute__((noinline)) void after_switch_slow(rt_m *mp, int what);
+
 static inline __attribute__((always_inline)) void after_switch(rt_m *mp)
 {
     int what = mp->after;
     if (what == RT_AFTER_NONE)
         return;
-    rt_g *prev = mp->after_g;
-    mp->after = RT_AFTER_NONE;
-    /* The new status is published only now that prev's registers are
-     * saved: whoever sees it (a waker, a traceback) may read prev->sp.
-     * Release pairs with the acquire loads of tracers and wakers. */
-    switch (what) {
-    case RT_AFTER_READY:
+    if (rt__likely(what == RT_AFTER_READY)) {
+        /* The yield case, inline; every other action out of line. */
+        rt_g *prev = mp->after_g;
+        mp->after = RT_AFTER_NONE;
+        /* The new status is published only now that prev's registers are
+         * saved: whoever sees it (a waker, a traceback) may read prev->sp.
+         * Release pairs with the acquire loads of tracers and wakers. */
         atomic_store_explicit(&prev->status, RT_GRUNNABLE, memory_order_release);
         rt__runq_put(mp->p, prev, false);
-        break;
+        return;
+    }
+    after_switch_slow(mp, what);
+}
+
+static __attribute__((noinline)) void after_switch_slow(rt_m *mp, int what)
+{
+    rt_g *prev = mp->after_g;
+    mp->after = RT_AFTER_NONE;
+    /* Published after the switch, as in after_switch. */
+    switch (what) {
     case RT_AFTER_GLOBAL:
     case RT_AFTER_SYSCALL_BLOCK:
         atomic_store_explicit(&prev->status, RT_GRUNNABLE, memory_order_release);
@@ -1124,7 +1170,7 @@ static inline __attribute__((always_inline)) void after_switch(rt_m *mp)
             gfput(mp->p, prev);
         else {
             rt__lock_acquire(&rt__sched.gfree_lock);
-            gfree_push_global(prev);
+            gfree_push_global(&prev, 1);
             rt__lock_release(&rt__sched.gfree_lock);
         }
         break;
@@ -1205,7 +1251,8 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     rt_g *gp = pp ? gfget(pp) : NULL;
     if (gp == NULL && pp == NULL && atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed) > 0) {
         rt__lock_acquire(&rt__sched.gfree_lock);
-        gp = gfree_pop_global();
+        if (gfree_pop_global(&gp, 1) == 0)
+            gp = NULL;
         rt__lock_release(&rt__sched.gfree_lock);
     }
     if (gp == NULL && (gp = galloc()) == NULL)
@@ -1734,12 +1781,8 @@ static void procresize(int32_t n)
         rt__stack_cache_flush(&pp->stackcache);
         rt__mcache_flush(&pp->mcache);
         rt__lock_acquire(&rt__sched.gfree_lock);
-        while (pp->gfree) {
-            rt_g *g2 = pp->gfree;
-            pp->gfree = g2->schedlink;
-            __atomic_store_n(&pp->gfreecnt, pp->gfreecnt - 1, __ATOMIC_RELAXED);
-            gfree_push_global(g2);
-        }
+        gfree_push_global(pp->gfree, pp->gfreecnt);
+        __atomic_store_n(&pp->gfreecnt, 0, __ATOMIC_RELAXED);
         rt__lock_release(&rt__sched.gfree_lock);
         p_set_m(pp, NULL);
         atomic_store_explicit(&pp->status, RT_PDEAD, memory_order_relaxed);
@@ -1830,13 +1873,14 @@ void rt__sched_check(void)
     if (n != rt__sched.nmidle)
         rt__throwf("sched_check: %d idle Ms listed, nmidle %d", n, rt__sched.nmidle);
     n = 0;
-    for (rt_g *gp = rt__sched.runqhead; gp; gp = gp->schedlink, n++) {
+    if (rt__sched.runqtail - rt__sched.runqhead > rt__sched.runqcap)
+        rt__throw("sched_check: global queue overran its ring");
+    for (uint32_t i = rt__sched.runqhead; i != rt__sched.runqtail; i++, n++) {
+        rt_g *gp = rt__sched.runq[i & (rt__sched.runqcap - 1)];
         uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
         if (st != RT_GRUNNABLE)
             rt__throwf("sched_check: goroutine %lld on the global queue has status %u",
                        (long long)gp->goid, st);
-        if (gp->schedlink == NULL && gp != rt__sched.runqtail)
-            rt__throw("sched_check: global queue tail mismatch");
     }
     if (n != atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed))
         rt__throwf("sched_check: %d Gs on the global queue, runqsize %d", n,

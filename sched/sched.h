@@ -107,7 +107,7 @@ struct rt_g {
     bool is_system;         /* a runtime goroutine (hidden in tracebacks) */
     bool is_g0;
 
-    rt_g *schedlink; /* global run queue, free lists; protected by their owner */
+    rt_g *schedlink; /* lists a waker builds before readying (close, netpoll) */
     uint32_t allg_index;
 
     /* --- used by channels, select and semaphores (chan.c, sema.c) --- */
@@ -160,6 +160,7 @@ enum {
 };
 
 #define RT_RUNQ_SIZE 256
+#define RT_GFREE_LOCAL_MAX 64 /* a P's free G records */
 
 typedef struct rt__timer rt__timer;
 /* A heap entry keeps its timer's deadline inline, so sifting compares
@@ -193,9 +194,12 @@ struct rt_p {
      * wrap: relaxed atomics (plain moves on x86-64 and aarch64). */
     _Atomic(rt_g *) runq[RT_RUNQ_SIZE];
 
-    /* Dead G records for reuse (stackless); owner only, count read racily
-     * by tracers. */
-    rt_g *gfree;
+    /* Dead G records for reuse (stackless), a LIFO array: the most
+     * recently freed -- cache-hot -- record is reused first, and taking one
+     * reads no field of a record (a list linked through the records would
+     * make every take a dependent miss on a line another P last wrote).
+     * Owner only; the count is read racily by tracers. */
+    rt_g *gfree[RT_GFREE_LOCAL_MAX];
     int32_t gfreecnt;
     /* Free stacks, LIFO; owner only (runtime/stack.c). */
     rt__stackcache stackcache;
@@ -310,7 +314,14 @@ typedef struct rt__schedt {
     rt_p *pidle;            /* idle Ps */
     _Atomic int32_t npidle;
     _Atomic int32_t nmspinning;
-    rt_g *runqhead, *runqtail; /* global run queue */
+    /* Global run queue: a ring of G pointers under lock, grown by doubling
+     * (mmap: it may grow with the world stopped).  A ring, not a list
+     * through g->schedlink: a spill or a batch take is a copy of pointers,
+     * with no dependent read of each record (another core's lines) while
+     * the lock is held. */
+    rt_g **runq;
+    uint32_t runqcap;          /* a power of two, or 0 before first use */
+    uint32_t runqhead, runqtail; /* free-running indices, mod runqcap */
     _Atomic int32_t runqsize;
     int32_t gomaxprocs;
     rt_p **allp;            /* [gomaxprocs] */
@@ -334,7 +345,10 @@ typedef struct rt__schedt {
     _Atomic uint64_t block_events; /* passes through rt__block_event */
 
     rt__lock gfree_lock;    /* global free G records (stackless) */
-    rt_g *gfree;
+    rt_g **gfree;           /* array of ngfree of them, gfreecap slots
+                             * (mmap/mremap: it grows with the world
+                             * stopped too, when malloc may be locked) */
+    int32_t gfreecap;
     _Atomic int32_t ngfree; /* written under the lock, peeked without */
 
     _Atomic int stopping;   /* rt_main's function returned: run nothing new */
@@ -473,6 +487,7 @@ extern _Atomic int64_t rt__block_profile_rate;
 /* --------------------------------------------------------- runq.c ------- */
 
 bool rt__runq_put_slow(rt_p *pp, rt_g *gp, uint32_t h, uint32_t t);
+void rt__runq_put_full(rt_p *pp, rt_g *gp);
 
 /* Owner only.  Puts gp on pp's local queue (runnext if next); on overflow
  * moves half of the queue to the global queue.  Inline: it is on every
@@ -488,18 +503,16 @@ static inline void rt__runq_put(rt_p *pp, rt_g *gp, bool next)
             return;
         gp = old; /* kick the old runnext to the tail */
     }
-    for (;;) {
-        uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
-        uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
-        if (t - h < RT_RUNQ_SIZE) {
-            atomic_store_explicit(&pp->runq[t % RT_RUNQ_SIZE], gp, memory_order_relaxed);
-            atomic_store_explicit(&pp->runqtail, t + 1, memory_order_release);
-            return;
-        }
-        if (rt__runq_put_slow(pp, gp, h, t))
-            return;
-        /* a thief took some: the ring has room now */
+    uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+    if (rt__likely(t - h < RT_RUNQ_SIZE)) {
+        atomic_store_explicit(&pp->runq[t % RT_RUNQ_SIZE], gp, memory_order_relaxed);
+        atomic_store_explicit(&pp->runqtail, t + 1, memory_order_release);
+        return;
     }
+    /* Full: out of line, so that callers on the switch path keep no
+     * registers live across a call they almost never make. */
+    rt__runq_put_full(pp, gp);
 }
 
 /* Owner only.  The head of the ring, leaving runnext alone (fairness). */
@@ -549,6 +562,7 @@ uint32_t rt__runq_len(rt_p *pp);
 /* Global queue; rt__sched.lock must be held. */
 void rt__globrunq_put(rt_g *gp);
 void rt__globrunq_put_batch(rt_g *head, rt_g *tail, int32_t n);
+void rt__globrunq_put_array(rt_g *const *gs, int32_t n);
 rt_g *rt__globrunq_get(rt_p *pp, int32_t max);
 
 /* -------------------------------------------------------- timer.c ------- */

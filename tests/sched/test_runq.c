@@ -57,13 +57,11 @@ static void drain_global(rt_p *pp)
 {
     rt__lock_acquire(&rt__sched.lock);
     rt_g *gp;
-    while (rt__sched.runqhead) {
-        gp = rt__sched.runqhead;
-        rt__sched.runqhead = gp->schedlink;
+    while (rt__sched.runqhead != rt__sched.runqtail) {
+        gp = rt__sched.runq[rt__sched.runqhead++ & (rt__sched.runqcap - 1)];
         atomic_fetch_sub(&rt__sched.runqsize, 1);
         take(gp);
     }
-    rt__sched.runqtail = NULL;
     rt__lock_release(&rt__sched.lock);
     while ((gp = rt__runq_get(pp)) != NULL)
         take(gp);
@@ -100,6 +98,45 @@ START_TEST(test_overflow_goes_global)
     drain_global(owner);
     for (int i = 0; i < 1000; i++)
         ck_assert_uint_eq(atomic_load(&taken[i]), 1);
+}
+END_TEST
+
+/* The global queue is a ring that grows: FIFO order must survive wrapping
+ * around and growing while wrapped, through single puts, linked-list
+ * batches, array batches and batch takes into a P. */
+START_TEST(test_global_ring_fifo)
+{
+    setup();
+    rt__sched.gomaxprocs = 1; /* batch takes of up to half a ring */
+    int put = 0, got = 0;
+    rt__lock_acquire(&rt__sched.lock);
+    for (int round = 0; round < 40; round++) {
+        /* put 3 * 100 (grows past 1024 while wrapped), take ~250 */
+        for (int i = 0; i < 100; i++)
+            rt__globrunq_put(&gs[put++]);
+        rt_g *arr[100];
+        for (int i = 0; i < 100; i++)
+            arr[i] = &gs[put++];
+        rt__globrunq_put_array(arr, 100);
+        for (int i = 0; i < 100; i++)
+            gs[put + i].schedlink = i < 99 ? &gs[put + i + 1] : NULL;
+        rt__globrunq_put_batch(&gs[put], &gs[put + 99], 100);
+        put += 100;
+        for (int k = 0; k < 2; k++) {
+            rt_g *gp = rt__globrunq_get(owner, 0);
+            ck_assert_ptr_eq(gp, &gs[got++]);
+            while ((gp = rt__runq_get(owner)) != NULL)
+                ck_assert_ptr_eq(gp, &gs[got++]);
+        }
+        ck_assert_int_eq(atomic_load(&rt__sched.runqsize), put - got);
+    }
+    while (atomic_load(&rt__sched.runqsize) > 0) {
+        rt_g *gp = rt__globrunq_get(owner, 1);
+        ck_assert_ptr_eq(gp, &gs[got++]);
+    }
+    rt__lock_release(&rt__sched.lock);
+    ck_assert_int_eq(got, put);
+    ck_assert_uint_ge(rt__sched.runqcap, 2048);
 }
 END_TEST
 
@@ -177,6 +214,7 @@ int main(void)
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, test_fifo_and_runnext);
     tcase_add_test(tc, test_overflow_goes_global);
+    tcase_add_test(tc, test_global_ring_fifo);
     tcase_add_test(tc, test_concurrent_steal);
     tcase_add_test(tc, test_single_p_pop);
     suite_add_tcase(s, tc);
