@@ -395,6 +395,19 @@ int rt_net_listen(const char *network, const char *address, rt_listener **out)
     return 0;
 }
 
+/* After a socket call on pd's descriptor failed with errno e: 0 to try the
+ * call again (EINTR, or the descriptor became ready while we were parked
+ * in direction dir, 'r' or 'w'), else the negative errno to return (the
+ * call's own error, or the wait's: deadline, close). */
+static int io_failed(rt__pollfd *pd, int e, char dir)
+{
+    if (e == EINTR)
+        return 0;
+    if (e != EAGAIN && e != EWOULDBLOCK)
+        return -e;
+    return rt__pollfd_wait(pd, dir);
+}
+
 int rt_net_accept(rt_listener *l, rt_conn **out)
 {
     if (l == NULL || out == NULL)
@@ -412,14 +425,9 @@ int rt_net_accept(rt_listener *l, rt_conn **out)
         fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0)
             break;
-        int e = errno;
-        if (e == EINTR || e == ECONNABORTED)
+        if (errno == ECONNABORTED)
             continue; /* the peer gave up before we took it: next one */
-        if (e != EAGAIN && e != EWOULDBLOCK) {
-            err = -e;
-            break;
-        }
-        err = rt__pollfd_wait(c->pd, 'r');
+        err = io_failed(c->pd, errno, 'r');
     }
     rt_mutex_unlock(&c->rmu);
     conn_release(c);
@@ -576,16 +584,7 @@ ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
         r = read(c->fd, buf, n);
         if (r >= 0)
             break;
-        int e = errno;
-        if (e == EINTR) {
-            r = 0;
-            continue;
-        }
-        if (e != EAGAIN && e != EWOULDBLOCK) {
-            r = -e;
-            break;
-        }
-        r = rt__pollfd_wait(c->pd, 'r');
+        r = io_failed(c->pd, errno, 'r');
     }
     rt_mutex_unlock(&c->rmu);
     conn_release(c);
@@ -610,15 +609,8 @@ ssize_t rt_conn_write(rt_conn *c, const void *buf, size_t n)
             done += (size_t)w;
             continue;
         }
-        int e = errno;
-        if (e == EINTR)
-            continue;
-        if (e != EAGAIN && e != EWOULDBLOCK) {
-            err = -e;
-            break;
-        }
-        /* The socket buffer is full: park until the peer reads some. */
-        err = rt__pollfd_wait(c->pd, 'w');
+        /* EAGAIN: the socket buffer is full; park until the peer reads. */
+        err = io_failed(c->pd, errno, 'w');
     }
     rt_mutex_unlock(&c->wmu);
     conn_release(c);
