@@ -28,43 +28,9 @@
 #ifndef GRT_BENCH_H
 #define GRT_BENCH_H
 
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include <rt.h>
 
-#define BENCH_UNUSED __attribute__((unused))
-
-/* Prints "FAIL: ..." to stderr and ends the process with status 1.  Called
- * from any goroutine: exit() ends every thread, as the program is done. */
-BENCH_UNUSED __attribute__((noreturn, format(printf, 1, 2)))
-static void bench_fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("FAIL: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    fflush(stdout);
-    exit(1);
-}
-
-/* The workload size: argv[1] if given (a positive integer), else dflt. */
-BENCH_UNUSED
-static int64_t bench_size(int argc, char **argv, int64_t dflt)
-{
-    if (argc < 2)
-        return dflt;
-    char *end = NULL;
-    long long n = strtoll(argv[1], &end, 10);
-    if (end == argv[1] || *end != '\0' || n <= 0)
-        bench_fail("bad size argument '%s' (want a positive integer)", argv[1]);
-    return (int64_t)n;
-}
+#include "bench_common.h"
 
 /*
  * Prints the one result line.  extra (may be NULL or "") is appended as is:
@@ -80,26 +46,6 @@ static void bench_result(const char *name, const char *unit, double value,
            unit, value, rt_maxprocs(0), extra && extra[0] ? " " : "",
            extra ? extra : "");
     fflush(stdout);
-}
-
-/* One "Key:  <n> kB" field of /proc/self/status, in bytes; -1 if absent. */
-BENCH_UNUSED
-static int64_t bench_status_kb(const char *key)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL)
-        return -1;
-    char line[256];
-    size_t klen = strlen(key);
-    int64_t v = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-            v = strtoll(line + klen + 1, NULL, 10) * 1024;
-            break;
-        }
-    }
-    fclose(f);
-    return v;
 }
 
 /* Resident set size of this process in bytes (VmRSS). */
@@ -143,43 +89,10 @@ static int64_t bench_max_map_count(void)
 /*
  * Helpers for workloads 10-13 (binary-trees, GCBench, GC latency, alloc).
  * The Boehm versions of those (boehm/<name>.c) cannot include this header (it
- * needs grt for rt_maxprocs); boehm/boehm_bench.h has the same helpers
- * under the same names, so the three versions of a workload read alike.
+ * needs grt for rt_maxprocs); they share bench_common.h with it, and
+ * boehm/boehm_bench.h adds the rest under the same names, so the three
+ * versions of a workload read alike.
  */
-#include <sys/resource.h>
-
-/* argv[i] as a positive integer if present, else dflt (for programs with
- * more than one size argument: run.sh splits a row's size on spaces). */
-BENCH_UNUSED
-static int64_t bench_arg(int argc, char **argv, int i, int64_t dflt)
-{
-    if (argc <= i)
-        return dflt;
-    char *end = NULL;
-    long long n = strtoll(argv[i], &end, 10);
-    if (end == argv[i] || *end != '\0' || n <= 0)
-        bench_fail("bad argument %d '%s' (want a positive integer)", i, argv[i]);
-    return (int64_t)n;
-}
-
-/* Peak resident set size of this process in bytes (VmHWM). */
-BENCH_UNUSED
-static int64_t bench_peak_rss(void)
-{
-    return bench_status_kb("VmHWM");
-}
-
-/* CPU time of the whole process (every thread, user + system) in ns,
- * from getrusage(RUSAGE_SELF), as the Go versions read it. */
-BENCH_UNUSED
-static int64_t bench_cpu_ns(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return -1;
-    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
-           ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
-}
 
 /*
  * The longest stop-the-world pause of the cycles after cycle `after` (0:

@@ -7,9 +7,9 @@
  * GC_MALLOC_ATOMIC for objects without, no threads of its own.  It is the
  * collector anchor of BENCHMARKS.md next to Go: same work in the same
  * shape as bench_<name>.c and go/<name>/main.go.  It does not link grt, so
- * it cannot use ../bench.h; the helpers here have the same names and the
- * same protocol (argv[1] size, "FAIL: ..." and exit 1, one result line
- * with impl=boehm).
+ * it cannot use ../bench.h; it shares ../bench_common.h (argv sizes,
+ * "FAIL: ..." and exit 1, memory and CPU readings) and the helpers here
+ * have bench.h's names (one result line with impl=boehm).
  *
  * Collector settings, the same for every Boehm program (boehm_init):
  *   - parallel marking ON with P markers, P from the environment variable
@@ -39,47 +39,9 @@
 #define GC_THREADS 1 /* for GC_set_markers_count and the parallel marker */
 #include <gc/gc.h>
 
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
-#define BENCH_UNUSED __attribute__((unused))
-
-BENCH_UNUSED __attribute__((noreturn, format(printf, 1, 2)))
-static void bench_fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("FAIL: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    fflush(stdout);
-    exit(1);
-}
-
-BENCH_UNUSED
-static int64_t bench_arg(int argc, char **argv, int i, int64_t dflt)
-{
-    if (argc <= i)
-        return dflt;
-    char *end = NULL;
-    long long n = strtoll(argv[i], &end, 10);
-    if (end == argv[i] || *end != '\0' || n <= 0)
-        bench_fail("bad argument %d '%s' (want a positive integer)", i, argv[i]);
-    return (int64_t)n;
-}
-
-BENCH_UNUSED
-static int64_t bench_size(int argc, char **argv, int64_t dflt)
-{
-    return bench_arg(argc, argv, 1, dflt);
-}
+#include "../bench_common.h"
 
 /* CLOCK_MONOTONIC in ns, like rt_nanotime. */
 BENCH_UNUSED
@@ -99,41 +61,6 @@ static void bench_sleep(int64_t ns)
     struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
     while (nanosleep(&ts, &ts) != 0)
         ;
-}
-
-BENCH_UNUSED
-static int64_t bench_status_kb(const char *key)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL)
-        return -1;
-    char line[256];
-    size_t klen = strlen(key);
-    int64_t v = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-            v = strtoll(line + klen + 1, NULL, 10) * 1024;
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
-BENCH_UNUSED
-static int64_t bench_peak_rss(void)
-{
-    return bench_status_kb("VmHWM");
-}
-
-BENCH_UNUSED
-static int64_t bench_cpu_ns(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return -1;
-    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
-           ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
 }
 
 /* ---------------------------------------------------- collections -- */
