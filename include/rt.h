@@ -95,7 +95,11 @@ RT_EXTERN int64_t rt_goid(void);
 RT_EXTERN void rt_sleep(int64_t ns);
 
 /* runtime.GOMAXPROCS: n <= 0 queries; returns the previous value.  Values
- * above 256 are capped at 256. */
+ * above 256 are capped at 256.  Called before rt_main, it sets the count
+ * rt_main starts with (overriding MAXPROCS, as a call at the top of a Go
+ * main does) and returns the count an earlier such call set, else 0.  On
+ * a thread that runs no goroutine (only goroutines can stop the world) it
+ * only queries. */
 RT_EXTERN int rt_maxprocs(int n);
 
 /* runtime.NumGoroutine: goroutines that exist (not yet exited). */
