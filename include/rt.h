@@ -81,7 +81,10 @@ RT_EXTERN int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv);
  * may always start more), as Go does for cgo callback threads. */
 RT_EXTERN int64_t rt_go(void (*fn)(void *arg), void *arg);
 
-/* runtime.Gosched: let other goroutines run. */
+/* runtime.Gosched: let other goroutines run.  Goroutines are never
+ * preempted (C has no safe points): one that computes without blocking or
+ * calling into the runtime keeps its processor, so long loops should
+ * yield now and then. */
 RT_EXTERN void rt_yield(void);
 
 /* runtime.Goexit: end the calling goroutine.  Never returns. */
