@@ -609,6 +609,12 @@ void rt_gc(void)
         return;
     }
     gc_cycle(true, true);
+    /* Go's runtime.GC parks its caller for the cycle, so it is a
+     * scheduling point: due timers run, queued finalizers and other
+     * goroutines get the P.  A cycle that stopped the world never
+     * scheduled, and a goroutine calling rt_gc in a loop starved
+     * everything else on its P. */
+    rt_yield();
 }
 
 int rt_set_gc_percent(int pct)
@@ -656,6 +662,7 @@ void rt_free_os_memory(void)
     }
     gc_cycle(true, true);
     free_os_now();
+    rt_yield(); /* a scheduling point, as rt_gc */
 }
 
 /*

@@ -81,7 +81,10 @@ RT_EXTERN int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv);
  * may always start more), as Go does for cgo callback threads. */
 RT_EXTERN int64_t rt_go(void (*fn)(void *arg), void *arg);
 
-/* runtime.Gosched: let other goroutines run. */
+/* runtime.Gosched: let other goroutines run.  Goroutines are never
+ * preempted (C has no safe points): one that computes without blocking or
+ * calling into the runtime keeps its processor, so long loops should
+ * yield now and then. */
 RT_EXTERN void rt_yield(void);
 
 /* runtime.Goexit: end the calling goroutine.  Never returns. */
@@ -95,7 +98,11 @@ RT_EXTERN int64_t rt_goid(void);
 RT_EXTERN void rt_sleep(int64_t ns);
 
 /* runtime.GOMAXPROCS: n <= 0 queries; returns the previous value.  Values
- * above 256 are capped at 256. */
+ * above 256 are capped at 256.  Called before rt_main, it sets the count
+ * rt_main starts with (overriding MAXPROCS, as a call at the top of a Go
+ * main does) and returns the count an earlier such call set, else 0.  On
+ * a thread that runs no goroutine (only goroutines can stop the world) it
+ * only queries. */
 RT_EXTERN int rt_maxprocs(int n);
 
 /* runtime.NumGoroutine: goroutines that exist (not yet exited). */

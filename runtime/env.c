@@ -13,7 +13,7 @@
  *     DEBUG        comma-separated key=value list (alias GODEBUG when DEBUG
  *                  is unset): gctrace, schedtrace, scheddetail,
  *                  allocfreetrace, gcstoptheworld -- non-negative integers
- *     GOGC         percentage, or "off" (-1)
+ *     GOGC         percentage, or "off" (-1; any negative number too)
  *     MAXPROCS     positive integer, capped at 256 (alias GOMAXPROCS)
  *     GOTRACEBACK  none|single|all|system|crash or a non-negative integer
  *
@@ -110,10 +110,16 @@ static bool p_uint(rt__settings *s, int *out, const char *v, size_t n)
     return parse_uint(v, n, out);
 }
 
+/* "off" or a negative integer turn collection off (-1), as in Go since
+ * 1.5 and as rt_set_gc_percent takes any negative value: GOGC=-1 is a
+ * deliberate setting, not a typo to warn about. */
 static bool p_gogc(rt__settings *s, int *out, const char *v, size_t n)
 {
+    int x;
+
     (void)s;
-    if (equals(v, n, "off")) {
+    if (equals(v, n, "off") ||
+        (n > 1 && v[0] == '-' && parse_uint(v + 1, n - 1, &x))) {
         *out = -1;
         return true;
     }

@@ -1792,9 +1792,19 @@ static void procresize(int32_t n)
     __atomic_store_n(&rt__sched.gomaxprocs, n, __ATOMIC_RELEASE);
 }
 
+/* A count asked for before rt_main started the scheduler: rt__sched_init
+ * starts with it instead of MAXPROCS, as a GOMAXPROCS call at the top of a
+ * Go program's main overrides the variable.  0: none. */
+static _Atomic int early_maxprocs;
+
 int rt_maxprocs(int n)
 {
     int old = rt__sched.gomaxprocs;
+    if (old == 0) { /* not started: nothing to stop, remember it */
+        if (n <= 0)
+            return atomic_load(&early_maxprocs);
+        return atomic_exchange(&early_maxprocs, n > MAX_PROCS ? MAX_PROCS : n);
+    }
     if (n <= 0 || n == old)
         return old;
     if (n > MAX_PROCS)
@@ -1898,6 +1908,8 @@ void rt__sched_check(void)
 
 void rt__sched_init(int maxprocs)
 {
+    if (atomic_load(&early_maxprocs) > 0)
+        maxprocs = atomic_load(&early_maxprocs);
     if (maxprocs < 1)
         maxprocs = 1;
     if (maxprocs > MAX_PROCS)

@@ -25,6 +25,16 @@
  *                          (say the header "goroutine 1 [select]:", which
  *                          shows the wait reason of a parked goroutine).
  *
+ * run_scenario(name, env, err, n)
+ *                          re-executes this binary with "--scenario name"
+ *                          and the NULL-terminated "NAME=value" list env
+ *                          added to an environment without the runtime's
+ *                          own variables (DEBUG, GOGC, MAXPROCS and their
+ *                          aliases, GOTRACEBACK); returns the wait status
+ *                          and leaves the start of stderr, NUL-terminated,
+ *                          in err[0..n).  For outcomes other than a fatal
+ *                          error: an exit status, a warning line.
+ *
  * harness_run_suite(suite) runs a suite and returns main's exit status.
  *
  * WAIT_UNTIL(cond)         yields, then naps, until cond holds; fails the
@@ -171,6 +181,65 @@ static inline void expect_fatal_with(const char *scenario, const char *msg,
 static inline void expect_fatal(const char *scenario, const char *msg)
 {
     expect_fatal_with(scenario, msg, NULL);
+}
+
+/* Reads fd to its end, keeping the first n - 1 bytes (NUL-terminated), so
+ * that the writer never blocks on a full pipe. */
+static inline void harness_drain(int fd, char *buf, size_t n)
+{
+    size_t got = 0;
+    char sink[4096];
+    for (;;) {
+        char *dst = got + 1 < n ? buf + got : sink;
+        size_t room = got + 1 < n ? n - 1 - got : sizeof sink;
+        ssize_t r = read(fd, dst, room);
+        if (r == 0 || (r < 0 && errno != EINTR))
+            break;
+        if (r > 0 && dst != sink)
+            got += (size_t)r;
+    }
+    buf[got] = '\0';
+}
+
+static inline int run_scenario(const char *scenario, const char *const *env,
+                               char *err, size_t n)
+{
+    extern char **environ;
+    static const char *drop[] = {"DEBUG=",    "GODEBUG=",     "GOGC=",
+                                 "MAXPROCS=", "GOMAXPROCS=", "GOTRACEBACK="};
+    char *envp[1024];
+    size_t ne = 0;
+    for (char **e = environ; *e != NULL && ne < 1000; e++) {
+        bool keep = true;
+        for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+            if (strncmp(*e, drop[i], strlen(drop[i])) == 0)
+                keep = false;
+        if (keep)
+            envp[ne++] = *e;
+    }
+    for (; env != NULL && *env != NULL && ne < 1020; env++)
+        envp[ne++] = (char *)*env;
+    envp[ne] = NULL;
+
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        char *argv[] = {(char *)"harness-scenario", (char *)"--scenario",
+                        (char *)scenario, NULL};
+        execve("/proc/self/exe", argv, envp);
+        _exit(127);
+    }
+    close(pfd[1]);
+    harness_drain(pfd[0], err, n);
+    close(pfd[0]);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    return st;
 }
 
 static inline int harness_run_suite(Suite *s)

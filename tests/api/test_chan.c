@@ -75,10 +75,13 @@ typedef struct {
 
 static void ponger(void *p)
 {
-    pingpong_arg *a = p;
-    for (int i = 0; i < a->rounds; i++) {
-        int v = recv_int(a->ping);
-        send_int(a->pong, v + 1);
+    /* A copy, as `go f(args)` evaluates them: goroutine 1 may return from
+     * the test (popping *p) as soon as it has the last pong, before this
+     * loop tests its bound once more. */
+    pingpong_arg a = *(pingpong_arg *)p;
+    for (int i = 0; i < a.rounds; i++) {
+        int v = recv_int(a.ping);
+        send_int(a.pong, v + 1);
     }
 }
 
@@ -127,9 +130,11 @@ typedef struct {
 
 static void producer(void *p)
 {
-    producer_arg *a = p;
-    for (int i = 0; i < a->n; i++)
-        send_int(a->c, a->from + i);
+    /* A copy (see ponger): the receiver may return, popping *p, as soon as
+     * it has the last value. */
+    producer_arg a = *(producer_arg *)p;
+    for (int i = 0; i < a.n; i++)
+        send_int(a.c, a.from + i);
 }
 
 RT_TEST(test_buffered_fifo_goroutines)

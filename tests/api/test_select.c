@@ -148,12 +148,15 @@ typedef struct {
 /* Echoes: receives x on `to`, then sends x * 10 on `from`. */
 static void echo_partner(void *p)
 {
-    partner_arg *a = p;
-    for (int i = 0; i < a->n; i++) {
+    /* A copy, as `go f(args)` evaluates them: the test may return (popping
+     * *p) as soon as it has the last answer, before this loop tests its
+     * bound once more. */
+    partner_arg a = *(partner_arg *)p;
+    for (int i = 0; i < a.n; i++) {
         int x;
-        REQUIRE(rt_chan_recv(a->to, &x));
+        REQUIRE(rt_chan_recv(a.to, &x));
         x *= 10;
-        rt_chan_send(a->from, &x);
+        rt_chan_send(a.from, &x);
     }
 }
 
@@ -209,13 +212,13 @@ RT_TEST(test_select_woken_by_close)
 
 static void slow_receiver(void *p)
 {
-    partner_arg *a = p;
-    for (int i = 0; i < a->n; i++) {
+    partner_arg a = *(partner_arg *)p; /* a copy: see echo_partner */
+    for (int i = 0; i < a.n; i++) {
         for (int k = 0; k < i % 5; k++)
             rt_yield();
         int v;
-        REQUIRE(rt_chan_recv(a->to, &v));
-        rt_chan_send(a->from, &v);
+        REQUIRE(rt_chan_recv(a.to, &v));
+        rt_chan_send(a.from, &v);
     }
 }
 

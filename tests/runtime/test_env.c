@@ -300,8 +300,10 @@ START_TEST(gogc)
     } cases[] = {
         {"", 100, false},    {"off", -1, false},  {"0", 0, false},
         {"50", 50, false},   {"100", 100, false}, {"2500", 2500, false},
-        {"abc", 100, true},  {"-1", 100, true},   {"OFF", 100, true},
-        {"50%", 100, true},  {"off ", 100, true}, {"1e3", 100, true},
+        {"-1", -1, false},   {"-250", -1, false}, {"-", 100, true},
+        {"--1", 100, true},  {"-x", 100, true},   {"abc", 100, true},
+        {"OFF", 100, true},  {"50%", 100, true},  {"off ", 100, true},
+        {"1e3", 100, true},
     };
 
     clear_env();
