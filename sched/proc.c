@@ -277,7 +277,10 @@ void rt__for_each_m(void (*fn)(rt_m *mp, void *arg), void *arg)
 }
 
 /* Goroutine records: 192-byte slots carved from 1 MiB slabs, never
- * freed (dead Gs are pooled with their stacks). */
+ * freed (dead Gs are pooled with their stacks).  A slab is carved front to
+ * back, so it is populated when mapped: one system call instead of 256
+ * page faults on the spawning thread (a spawner that runs far ahead of its
+ * consumers allocates a slab per 5,461 goroutines). */
 #define G_SLOT 192
 #define G_SLAB ((size_t)1 << 20)
 
@@ -289,7 +292,7 @@ static rt_g *gslot_alloc(void)
     rt__lock_acquire(&gslab_lock);
     if (gslab_next == gslab_end) {
         void *p = mmap(NULL, G_SLAB, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (p == MAP_FAILED) {
             rt__lock_release(&gslab_lock);
             return NULL;
