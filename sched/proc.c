@@ -1147,12 +1147,31 @@ static __attribute__((noinline)) void after_switch_slow(rt_m *mp, int what)
     /* Published after the switch, as in after_switch. */
     switch (what) {
     case RT_AFTER_GLOBAL:
-    case RT_AFTER_SYSCALL_BLOCK:
         atomic_store_explicit(&prev->status, RT_GRUNNABLE, memory_order_release);
         rt__lock_acquire(&rt__sched.lock);
         rt__globrunq_put(prev);
         rt__lock_release(&rt__sched.lock);
         break;
+    case RT_AFTER_SYSCALL_BLOCK: {
+        /* rt_syscall_exit found no idle P.  One may have gone idle since:
+         * its M looked at the global queue before prev is on it, and
+         * sleeps.  So queue prev and look for an idle P again under one
+         * hold of the lock (Go's exitsyscall0): a P that goes idle later
+         * sees prev on the queue first.  Found one: run prev ourselves
+         * (schedule_loop finds it), instead of leaving it to nobody. */
+        atomic_store_explicit(&prev->status, RT_GRUNNABLE, memory_order_release);
+        rt__nostop_begin(mp);
+        rt__lock_acquire(&rt__sched.lock);
+        rt__globrunq_put(prev);
+        rt_p *p2 = atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)
+                       ? NULL
+                       : pidleget();
+        rt__lock_release(&rt__sched.lock);
+        if (p2 != NULL)
+            acquirep(mp, p2);
+        rt__nostop_end(mp);
+        break;
+    }
     case RT_AFTER_PARK:
         atomic_store_explicit(&prev->status, RT_GWAITING, memory_order_release);
         if (mp->after_fn && !mp->after_fn(prev, mp->after_arg)) {
