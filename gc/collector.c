@@ -14,7 +14,8 @@
  * mostly-parallel scheme, with the kernel's written-page tracking in
  * place of a write barrier) wherever gc/dirty.c works; with the world
  * stopped (mark_stopped, Go 1.3's collector) under DEBUG=gcstoptheworld=1
- * or where the kernel refuses userfaultfd.  The phases and their gctrace
+ * or where no write tracking works (neither userfaultfd nor mprotect; see
+ * gc/dirty.c).  The phases and their gctrace
  * names (TRACE_FORMATS.md §1.1 and the mapping table):
  *   B  finish the previous cycle's sweeping (world running);
  *   A  the stop that starts the cycle: the P caches are flushed (their

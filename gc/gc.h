@@ -461,10 +461,12 @@ void rt__span_premark(rt__span *s);
 
 /* ------------------------------------------------------------ dirty.c --- */
 
-/* Registers [lo, lo + len) for write tracking; false (and from then on
- * rt__dirty_ok() false) where the kernel refuses. */
+/* Registers [lo, lo + len) for write tracking (userfaultfd, else the
+ * mprotect fallback, as DEBUG=gcwritetrack allows); false (and from then
+ * on rt__dirty_ok() false) where neither works. */
 bool rt__dirty_init(uintptr_t lo, size_t len);
 bool rt__dirty_ok(void);
+/* rt__dirty_mode, rt__dirty_touch, rt__dirty_fault: runtime.h */
 /* Calls fn for every run of pages in [lo, hi) written since they were
  * last protected (4 KiB granularity); with reprotect, protects them again
  * in the same walk.  Returns the number of 4 KiB pages reported. */

@@ -12,7 +12,8 @@
  *
  *     DEBUG        comma-separated key=value list (alias GODEBUG when DEBUG
  *                  is unset): gctrace, schedtrace, scheddetail,
- *                  allocfreetrace, gcstoptheworld -- non-negative integers
+ *                  allocfreetrace, gcstoptheworld, gcevery, gcwritetrack
+ *                  -- non-negative integers
  *     GOGC         percentage, or "off" (-1; any negative number too)
  *     MAXPROCS     positive integer, capped at 256 (alias GOMAXPROCS)
  *     GOTRACEBACK  none|single|all|system|crash or a non-negative integer
@@ -198,6 +199,9 @@ static const setting settings[] = {
      WANT_UINT, "1: collect with the world stopped; 2: also sweep then"},
     {"gcevery", NULL, true, FIELD(gcevery), 0, NULL, p_uint, WANT_UINT,
      "collect every N allocations (a test aid; 0: off)"},
+    {"gcwritetrack", NULL, true, FIELD(gcwritetrack), 0, NULL, p_uint, WANT_UINT,
+     "concurrent marking's write tracking: 0 userfaultfd, else mprotect; "
+     "1 mprotect; 2 none (stop the world)"},
     {"GOGC", NULL, false, FIELD(gogc), 100, NULL, p_gogc,
      "a percentage or \"off\"",
      "collect when the heap grows by this percent of the live heap"},

@@ -318,6 +318,10 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
     rt_g *gp = rt__getg();
     int level;
 
+    /* The collector's write tracking (gc/dirty.c, mprotect mode): not a
+     * fault of the program's; the write is retried. */
+    if (sig == SIGSEGV && rt__dirty_fault((uintptr_t)si->si_addr, si->si_code))
+        return;
     rt__buf_init(&b, 2);
     if (dying != 0) {
         /* The report itself faulted.  Say where, once, and go. */

@@ -94,6 +94,7 @@ typedef struct rt__settings {
     int allocfreetrace; /* DEBUG allocfreetrace=1 */
     int gcstoptheworld; /* DEBUG gcstoptheworld=N */
     int gcevery;        /* DEBUG gcevery=N: a cycle every N allocations */
+    int gcwritetrack;   /* DEBUG gcwritetrack=N: 0 auto, 1 mprotect, 2 none */
     int gogc;           /* GOGC percent; -1 off; default 100 */
     int maxprocs;       /* MAXPROCS; default number of CPUs, capped at 256 */
     int traceback;      /* GOTRACEBACK level: 0 none, 1 default, 2 all, crash=2 */
@@ -260,6 +261,18 @@ void rt__stack_trim(const rt__stack *st, size_t keep);
 /* Whether addr lies in the guard page of some stack slot; if so *st gets
  * the slot. */
 bool rt__stack_guard_hit(uintptr_t addr, rt__stack *st);
+/* gc/dirty.c: how the collector tracks written pages (none until its
+ * first concurrent cycle). */
+enum { RT_DIRTY_NONE = 0, RT_DIRTY_UFFD = 1, RT_DIRTY_MPROTECT = 2 };
+int rt__dirty_mode(void);
+/* gc/dirty.c: an access fault at addr (si_code) was a write to a page the
+ * collector protected in its mprotect mode, and the page is writable now:
+ * the handler returns and the write is retried.  Async-signal-safe. */
+bool rt__dirty_fault(uintptr_t addr, int code);
+/* gc/dirty.c: before a system call writes into buf, make its pages
+ * writable (the mprotect mode's protection would make the call fail with
+ * EFAULT); a no-op in every other mode. */
+void rt__dirty_touch(const void *buf, size_t n);
 /* Bytes of address space reserved for stacks / slots handed out so far. */
 size_t rt__stack_reserved(void);
 size_t rt__stack_slots(void);

@@ -403,6 +403,12 @@ static int io_failed(rt__pollfd *pd, int e, char dir)
 {
     if (e == EINTR)
         return 0;
+    /* A read into a GC-heap buffer the collector has write-protected (its
+     * mprotect mode; gc/dirty.c): the pages are writable again when the
+     * call is retried (rt_conn_read touches the buffer first).  The
+     * collector re-protects only a few times a cycle, so this ends. */
+    if (e == EFAULT && dir == 'r' && rt__dirty_mode() == RT_DIRTY_MPROTECT)
+        return 0;
     if (e != EAGAIN && e != EWOULDBLOCK)
         return -e;
     return rt__pollfd_wait(pd, dir);
@@ -581,6 +587,7 @@ ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
     rt_mutex_lock(&c->rmu);
     ssize_t r = rt__pollfd_check(c->pd);
     while (r == 0 && n > 0) {
+        rt__dirty_touch(buf, n);
         r = read(c->fd, buf, n);
         if (r >= 0)
             break;
@@ -648,7 +655,14 @@ ssize_t rt_file_pread(int fd, void *buf, size_t n, int64_t off)
         while (r < 0 && errno == EINTR);
         return r < 0 ? -errno : r;
     }
-    return rt__netpoll_file(fd, buf, n, off, false);
+    for (;;) {
+        /* EFAULT: the collector's mprotect mode protected the buffer
+         * again between the touch and the call (see io_failed). */
+        rt__dirty_touch(buf, n);
+        ssize_t r = rt__netpoll_file(fd, buf, n, off, false);
+        if (r != -EFAULT || rt__dirty_mode() != RT_DIRTY_MPROTECT)
+            return r;
+    }
 }
 
 ssize_t rt_file_pwrite(int fd, const void *buf, size_t n, int64_t off)

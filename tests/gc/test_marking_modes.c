@@ -7,7 +7,9 @@
  *   - DEBUG=gcstoptheworld=1 forces stop-the-world marking;
  *   - a kernel that refuses userfaultfd (here: a seccomp filter making the
  *     system call fail with ENOSYS, as on a kernel without it) falls back to
- *     stop-the-world marking with no message and no loss.
+ *     mprotect + SIGSEGV tracking, still concurrent, with no message and no
+ *     loss; DEBUG=gcwritetrack=1 forces that fallback, =2 the last one
+ *     (no tracking: stop-the-world marking).
  * Each case runs in a child process of its own (the filter and DEBUG last
  * for a process) with the same workload: goroutines keep a linked list and
  * a tree alive while rewiring them and dropping garbage, and a pipe
@@ -56,15 +58,28 @@ static node *mk(uint64_t v)
     return n;
 }
 
-/* The node's pointer in *slot, written by the kernel half of the time. */
+/* The expected write tracking (RT_DIRTY_*), checked in the child. */
+static int g_expect_mode;
+
+/* The node's pointer in *slot, written by the kernel half of the time.  In
+ * the mprotect mode a raw read(2) into a protected page fails with EFAULT
+ * (gc/dirty.c), so there the kernel's stores go through rt_file_pread,
+ * which makes the buffer writable first and retries -- on a pool thread,
+ * so only every 16th, to keep the test short. */
 static void store(int g, node **slot, node *n, unsigned r)
 {
-    if (r % 2) {
+    if (r % 2 || (g_expect_mode == RT_DIRTY_MPROTECT && r % 32 != 0)) {
         *slot = n;
         return;
     }
-    if (write(g_pipes[g][1], &n, sizeof n) != (ssize_t)sizeof n ||
-        read(g_pipes[g][0], slot, sizeof n) != (ssize_t)sizeof n)
+    if (write(g_pipes[g][1], &n, sizeof n) != (ssize_t)sizeof n) {
+        atomic_store(&g_bad, 1);
+        return;
+    }
+    ssize_t got = g_expect_mode == RT_DIRTY_MPROTECT
+                      ? rt_file_pread(g_pipes[g][0], slot, sizeof n, -1)
+                      : read(g_pipes[g][0], slot, sizeof n);
+    if (got != (ssize_t)sizeof n)
         atomic_store(&g_bad, 1);
 }
 
@@ -141,13 +156,12 @@ static void workload(void)
     ck_assert_msg(ms.num_gc >= 10, "only %u cycles", (unsigned)ms.num_gc);
 }
 
-/* The expected mode, checked in the child after the workload. */
-static int g_expect_concurrent;
-
 static void child_body(void)
 {
     workload();
+    bool g_expect_concurrent = g_expect_mode != RT_DIRTY_NONE;
     ck_assert_int_eq(rt__dirty_ok(), g_expect_concurrent);
+    ck_assert_int_eq(rt__dirty_mode(), g_expect_mode);
     uint32_t nc = atomic_load(&rt__gc_nconcurrent);
     if (g_expect_concurrent)
         ck_assert_msg(nc >= 5, "only %u concurrent cycles", nc);
@@ -170,7 +184,7 @@ static void refuse_userfaultfd(void)
 }
 
 /* Runs the workload in a child with the given setup; checks it passed. */
-static void run_child(const char *debug, bool refuse, int expect_concurrent)
+static void run_child(const char *debug, bool refuse, int expect_mode)
 {
     fflush(NULL);
     pid_t pid = fork();
@@ -182,7 +196,7 @@ static void run_child(const char *debug, bool refuse, int expect_concurrent)
             unsetenv("DEBUG");
         if (refuse)
             refuse_userfaultfd();
-        g_expect_concurrent = expect_concurrent;
+        g_expect_mode = expect_mode;
         char *argv[] = {(char *)"test", NULL};
         harness_body = child_body;
         _exit(rt_main(harness_body_main, 1, argv) == 42 ? 0 : 1);
@@ -192,13 +206,21 @@ static void run_child(const char *debug, bool refuse, int expect_concurrent)
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed (status %#x)", st);
 }
 
-START_TEST(test_concurrent) { run_child(NULL, false, 1); }
+START_TEST(test_concurrent) { run_child(NULL, false, RT_DIRTY_UFFD); }
 END_TEST
 
-START_TEST(test_gcstoptheworld) { run_child("gcstoptheworld=1", false, 0); }
+START_TEST(test_gcstoptheworld) { run_child("gcstoptheworld=1", false, RT_DIRTY_NONE); }
 END_TEST
 
-START_TEST(test_userfaultfd_refused) { run_child(NULL, true, 0); }
+/* userfaultfd refused: the mprotect + SIGSEGV fallback, still concurrent */
+START_TEST(test_userfaultfd_refused) { run_child(NULL, true, RT_DIRTY_MPROTECT); }
+END_TEST
+
+START_TEST(test_mprotect_forced) { run_child("gcwritetrack=1", false, RT_DIRTY_MPROTECT); }
+END_TEST
+
+/* no write tracking at all: stop-the-world marking */
+START_TEST(test_no_tracking) { run_child("gcwritetrack=2", false, RT_DIRTY_NONE); }
 END_TEST
 
 int main(void)
@@ -209,6 +231,8 @@ int main(void)
     tcase_add_test(tc, test_concurrent);
     tcase_add_test(tc, test_gcstoptheworld);
     tcase_add_test(tc, test_userfaultfd_refused);
+    tcase_add_test(tc, test_mprotect_forced);
+    tcase_add_test(tc, test_no_tracking);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
