@@ -145,6 +145,9 @@ void rt__labels_to_pprof(const struct rt__labelset *ls, rt__pprof_label *out, in
                          int max);
 /* CPUPROFILE: start at rt_main, written at exit. */
 void rt__cpuprof_env_start(void);
+/* A new M, on its own thread once its tid and signal stack are set: arms
+ * its profiling timer if a CPU profile is running (one load if not). */
+void rt__cpuprof_thread_start(rt_m *mp);
 
 /* ---------------------------------------------------------- memprof.c -- */
 
