@@ -12,7 +12,8 @@
  *
  *     DEBUG        comma-separated key=value list (alias GODEBUG when DEBUG
  *                  is unset): gctrace, schedtrace, scheddetail,
- *                  allocfreetrace, gcstoptheworld -- non-negative integers
+ *                  allocfreetrace, gcstoptheworld, memprofilerate --
+ *                  non-negative integers
  *     GOGC         percentage, or "off" (-1; any negative number too)
  *     MAXPROCS     positive integer, capped at 256 (alias GOMAXPROCS)
  *     GOTRACEBACK  none|single|all|system|crash or a non-negative integer
@@ -69,6 +70,7 @@ rt__settings rt__debug = {
     .scheddetail = 0,
     .allocfreetrace = 0,
     .gcstoptheworld = 0,
+    .memprofilerate = 512 * 1024,
     .gogc = 100,
     .maxprocs = 1, /* replaced by rt__ncpu() in rt__settings_init */
     .traceback = 1,
@@ -198,6 +200,8 @@ static const setting settings[] = {
      WANT_UINT, "1: collect with the world stopped; 2: also sweep then"},
     {"gcevery", NULL, true, FIELD(gcevery), 0, NULL, p_uint, WANT_UINT,
      "collect every N allocations (a test aid; 0: off)"},
+    {"memprofilerate", NULL, true, FIELD(memprofilerate), 512 * 1024, NULL, p_uint,
+     WANT_UINT, "heap profile: a sample per N bytes allocated (0: off), as Go's"},
     {"GOGC", NULL, false, FIELD(gogc), 100, NULL, p_gogc,
      "a percentage or \"off\"",
      "collect when the heap grows by this percent of the live heap"},

@@ -94,6 +94,7 @@ typedef struct rt__settings {
     int allocfreetrace; /* DEBUG allocfreetrace=1 */
     int gcstoptheworld; /* DEBUG gcstoptheworld=N */
     int gcevery;        /* DEBUG gcevery=N: a cycle every N allocations */
+    int memprofilerate; /* DEBUG memprofilerate=N: MemProfileRate at start */
     int gogc;           /* GOGC percent; -1 off; default 100 */
     int maxprocs;       /* MAXPROCS; default number of CPUs, capped at 256 */
     int traceback;      /* GOTRACEBACK level: 0 none, 1 default, 2 all, crash=2 */
