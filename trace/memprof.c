@@ -586,6 +586,10 @@ static void memprof_at_exit(void)
 
 void rt__memprof_env_start(void)
 {
+    /* DEBUG=memprofilerate=N, Go's GODEBUG knob: only a value other than
+     * the default, so that a rate the program set is not undone */
+    if (rt__debug.memprofilerate != DEFAULT_RATE)
+        rt_set_memprofile_rate(rt__debug.memprofilerate);
     const char *path = getenv("MEMPROFILE");
     if (path == NULL || path[0] == 0)
         return;
