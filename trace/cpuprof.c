@@ -461,9 +461,11 @@ static ring *ring_of(int id)
     r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
+    /* seq_cst, as the stopper's look at rings[]: a ring it did not see was
+     * made after its store to profiling, and arm_m then sees that store */
     ring *expect = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&rings[id], &expect, r, memory_order_acq_rel,
-                                                 memory_order_acquire)) {
+    if (!atomic_compare_exchange_strong_explicit(&rings[id], &expect, r, memory_order_seq_cst,
+                                                 memory_order_seq_cst)) {
         free(r);
         r = expect;
     }
@@ -695,7 +697,7 @@ void rt_pprof_stop_cpu(void)
     atomic_store_explicit(&profiling, 0, memory_order_seq_cst);
     int64_t duration = rt_nanotime() - prof_start_mono;
     for (int i = 0; i < MAX_MS; i++) {
-        ring *r = atomic_load_explicit(&rings[i], memory_order_acquire);
+        ring *r = atomic_load_explicit(&rings[i], memory_order_seq_cst);
         if (r == NULL)
             continue;
         disarm_ring(r);
