@@ -78,6 +78,17 @@
 #                      to the run's log); target <= 1.02x untraced
 #   bt-cpuprof         15: with CPUPROFILE (100 Hz, every thread, written
 #                      at exit; value ends before the write); <= 1.03x
+#   bt-*-cpu           the same runs' CPU time (user + system, GNU time:
+#                      every variant run records cpu_s), against the
+#                      untraced run's: the cost when the host is loaded
+#                      and wall time mostly measures the share of CPU a
+#                      run was given
+#   alloc-nomemprof    13's alloc loop with heap profiling off
+#                      (DEBUG=memprofilerate=0), ns per allocation
+#   alloc-memprof      with the default MemProfileRate (512 KiB), the
+#                      cost grt always pays, as Go does; <= 1.02x off
+#                      (not in BENCHMARKS.md: a bound of the tracer-cost
+#                      work)
 #
 # Usage: tests/bench/run.sh [options]
 #   -w LIST   workloads to run: row names, program names or numbers,
@@ -156,6 +167,12 @@ ROWS=(
   "15|bt-untraced|binarytrees_none|2|21|16|value|-|-"
   "15|bt-gctrace|binarytrees_gctrace|2|21|16|value|-|binarytrees_none<=1.02"
   "15|bt-cpuprof|binarytrees_cpuprof|2|21|16|value|-|binarytrees_none<=1.03"
+  "15|bt-untraced-cpu|binarytrees_none|2|21|16|cpu_s:s|-|-"
+  "15|bt-gctrace-cpu|binarytrees_gctrace|2|21|16|cpu_s:s|-|binarytrees_none<=1.02"
+  "15|bt-cpuprof-cpu|binarytrees_cpuprof|2|21|16|cpu_s:s|-|binarytrees_none<=1.03"
+  "15|alloc-nomemprof|alloc_nomemprof|2|50000000|2000000|value|-|-"
+  "15|alloc-memprof|alloc_memprof|2|50000000|2000000|value|-|alloc_nomemprof<=1.02"
+  "15|alloc-memprof-cpu|alloc_memprof|2|50000000|2000000|cpu_s:s|-|alloc_nomemprof<=1.02"
 )
 
 # Variant programs (workload 15): the environment each adds to its run
@@ -165,6 +182,8 @@ declare -A VARIANTS=(
   [binarytrees_none]=""
   [binarytrees_gctrace]="DEBUG=gctrace=1,schedtrace=1000"
   [binarytrees_cpuprof]="CPUPROFILE=@LOG@/binarytrees_cpuprof.pprof"
+  [alloc_nomemprof]="DEBUG=memprofilerate=0"
+  [alloc_memprof]=""
 )
 is_variant() { [ -n "${VARIANTS[$1]+set}" ]; }
 
@@ -369,10 +388,20 @@ run_one() { # run_one <impl> <program> <P> <size>; sets LINE
     args=("$bin" "${args[@]}")
     bin="$BUILD/bench/echo_load"
   fi
-  out=$(env -u GODEBUG -u GOGC -u DEBUG -u GOMAXPROCS -u MAXPROCS "${unset[@]}" "$knob=$procs" \
-        "${venv[@]}" timeout "$TIMEOUT" "$bin" "${args[@]}" 2>"$log")
+  # Variant runs (workload 15) also measure the process's CPU time (GNU
+  # time, user + system): on a loaded host wall time mostly says how much
+  # CPU the run was given, CPU time what the tracer made it do.
+  local timer=() tfile="$LOGDIR/time-$impl-$p.txt"
+  if is_variant "$p" && [ -x /usr/bin/time ]; then
+    timer=(/usr/bin/time -f '%U %S' -o "$tfile")
+  fi
+  out=$("${timer[@]}" env -u GODEBUG -u GOGC -u DEBUG -u GOMAXPROCS -u MAXPROCS "${unset[@]}" \
+        "$knob=$procs" "${venv[@]}" timeout "$TIMEOUT" "$bin" "${args[@]}" 2>"$log")
   rc=$?
   LINE=$(printf '%s\n' "$out" | grep -m1 '^result ')
+  if [ ${#timer[@]} -gt 0 ] && [ -n "$LINE" ] && [ -s "$tfile" ]; then
+    LINE="$LINE cpu_s=$(awk 'END { printf "%.2f", $1 + $2 }' "$tfile")"
+  fi
   if [ $rc -ne 0 ] || [ -z "$LINE" ]; then
     local why="exit $rc"
     [ $rc -eq 124 ] && why="timeout ${TIMEOUT}s"
