@@ -16,7 +16,9 @@
  *      goroutine's label set to its M's ring.  A sample that lands inside
  *      the context switch itself (registers half saved, the CFI describes
  *      neither stack) is recorded as the pseudo-frame "System" without
- *      unwinding.  The handler takes no lock and allocates nothing: each
+ *      unwinding; one that lands inside a profiler's own stack walk
+ *      (rt__pprof_walking: libunwind is not reentrant) records the
+ *      interrupted PC alone.  The handler takes no lock and allocates nothing: each
  *      ring has exactly one producer (the handler on its own thread; SIGPROF
  *      is blocked while it runs) and one consumer (the writer thread).
  *   3. A new M arms its own timer as it starts (rt__cpuprof_thread_start,
@@ -334,6 +336,8 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     uintptr_t pc = uc_pc(ucv);
     if (pc >= switch_lo && pc < switch_hi) {
         pcs[n++] = RT_PPROF_SYSTEM;
+    } else if (rt__pprof_walking) {
+        pcs[n++] = pc; /* inside a profiler's own walk: no second walk */
     } else {
         n = rt__callers_sig(ucv, pcs, NULL, RT_PPROF_MAX_DEPTH);
         if (n <= 0) {
