@@ -84,7 +84,9 @@
 #                      and wall time mostly measures the share of CPU a
 #                      run was given
 #   alloc-nomemprof    13's alloc loop with heap profiling off
-#                      (DEBUG=memprofilerate=0), ns per allocation
+#                      (DEBUG=memprofilerate=0), ns per allocation; 200M
+#                      allocations rather than 50M, so that CPU time
+#                      (10 ms ticks) resolves 0.5 %
 #   alloc-memprof      with the default MemProfileRate (512 KiB), the
 #                      cost grt always pays, as Go does; <= 1.02x off
 #                      (not in BENCHMARKS.md: a bound of the tracer-cost
@@ -170,9 +172,10 @@ ROWS=(
   "15|bt-untraced-cpu|binarytrees_none|2|21|16|cpu_s:s|-|-"
   "15|bt-gctrace-cpu|binarytrees_gctrace|2|21|16|cpu_s:s|-|binarytrees_none<=1.02"
   "15|bt-cpuprof-cpu|binarytrees_cpuprof|2|21|16|cpu_s:s|-|binarytrees_none<=1.03"
-  "15|alloc-nomemprof|alloc_nomemprof|2|50000000|2000000|value|-|-"
-  "15|alloc-memprof|alloc_memprof|2|50000000|2000000|value|-|alloc_nomemprof<=1.02"
-  "15|alloc-memprof-cpu|alloc_memprof|2|50000000|2000000|cpu_s:s|-|alloc_nomemprof<=1.02"
+  "15|alloc-nomemprof|alloc_nomemprof|2|200000000|2000000|value|-|-"
+  "15|alloc-memprof|alloc_memprof|2|200000000|2000000|value|-|alloc_nomemprof<=1.02"
+  "15|alloc-nomemprof-cpu|alloc_nomemprof|2|200000000|2000000|cpu_s:s|-|-"
+  "15|alloc-memprof-cpu|alloc_memprof|2|200000000|2000000|cpu_s:s|-|alloc_nomemprof<=1.02"
 )
 
 # Variant programs (workload 15): the environment each adds to its run
