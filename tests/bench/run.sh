@@ -425,8 +425,14 @@ record() { # record <impl> <program> <result line>
   done
 }
 
+# Each round starts one program further along (round 2 runs the second
+# program first, ...): when the host's load drifts during a round, the
+# same program is not always the one run last.  Workload 15's variants
+# are programs of their own, so their order rotates too.
+NPROGS=${#PROGS[@]}
 for ((round = 1; round <= ROUNDS; round++)); do
-  for p in "${PROGS[@]}"; do
+  for ((k = 0; k < NPROGS; k++)); do
+    p=${PROGS[$(((k + round - 1) % NPROGS))]}
     r=$(prog_row "$p")
     procs=$(field "$r" 4)
     if [ "$QUICK" = 1 ]; then size=$(field "$r" 6); else size=$(field "$r" 5); fi
