@@ -81,7 +81,6 @@ static _Atomic uint64_t last_gc_wall;
 static _Atomic int64_t last_gc_end;  /* rt_nanotime at the end of the last cycle */
 static uint64_t bg_last;             /* bg_swept at the last gctrace line's cycle */
 static _Atomic uint64_t nallocs;     /* gcevery */
-static uint64_t nspan_last;          /* gctrace field 12 */
 static _Atomic uint64_t pause_swept; /* gctrace field 14 */
 static _Atomic int gc_inited;
 
@@ -144,7 +143,7 @@ static void counters(uint64_t *mallocs, uint64_t *frees, uint64_t *alloc_bytes,
  * objects field still counts this cycle's garbage as live. */
 static void gctrace_line(uint32_t n, const rt__markstats *ms, const cycle_times *t,
                          uint64_t heap0, uint64_t heap1, uint64_t mallocs,
-                         uint64_t frees, uint64_t bg, uint64_t pause_sw)
+                         uint64_t frees, uint64_t nspan, uint64_t bg, uint64_t pause_sw)
 {
     rt__printf("gc%u(%d): %lld+%lld+%lld+%lld us, %llu -> %llu MB, %llu (%llu-%llu) objects, "
                "%llu/%llu/%llu sweeps, %llu(%llu) handoff, %llu(%llu) steal, "
@@ -154,7 +153,7 @@ static void gctrace_line(uint32_t n, const rt__markstats *ms, const cycle_times 
                (long long)((t->t4 - t->t3) / 1000), (unsigned long long)(heap0 >> 20),
                (unsigned long long)(heap1 >> 20), (unsigned long long)(mallocs - frees),
                (unsigned long long)mallocs, (unsigned long long)frees,
-               (unsigned long long)nspan_last, (unsigned long long)bg,
+               (unsigned long long)nspan, (unsigned long long)bg,
                (unsigned long long)pause_sw, (unsigned long long)ms->nhandoff,
                (unsigned long long)ms->nhandoffcnt, (unsigned long long)ms->nsteal,
                (unsigned long long)ms->nstealcnt, (unsigned long long)ms->nprocyield,
@@ -264,6 +263,7 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
         rt__throw("gc: unswept spans with the world stopped");
     if (rt__unlikely(rt__debug.allocfreetrace))
         rt__tracegc();
+    *nspan = rt__heap_spans_inuse(); /* gctrace: the spans at the cycle's start */
     rt__mark_live_reset(true);
     atomic_store(&rt__gc_marking, 1);
     rt__gc_premarked = true;
@@ -298,7 +298,6 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     *final_start = rt_nanotime();
     stop_and_flush(); /* 5 */
     rt__pool_clear_all();
-    *nspan = rt__heap_spans_inuse(); /* the spans this cycle's sweep will see */
     atomic_store(&rt__gc_marking, 0);
     uint64_t live1 = atomic_load(&rt__gcstat.heap_live);
     *alloc_during = live1 - live0;
@@ -505,11 +504,10 @@ again:;
     if (__atomic_load_n(&rt__debug.gctrace, __ATOMIC_RELAXED) > 0) {
         uint64_t bg = bgnow - bg_last;
         bg_last = bgnow;
-        gctrace_line(n, &ms, &t, heap0, heap1, mallocs, frees, bg,
+        gctrace_line(n, &ms, &t, heap0, heap1, mallocs, frees, nspan, bg,
                      left + atomic_exchange(&pause_swept, 0));
     }
     atomic_store(&pause_swept, sweptstw);
-    nspan_last = nspan;
     atomic_store(&last_gc_end, rt_nanotime());
     if (--passes > 0)
         goto again;

@@ -12,8 +12,8 @@
  *
  *     DEBUG        comma-separated key=value list (alias GODEBUG when DEBUG
  *                  is unset): gctrace, schedtrace, scheddetail,
- *                  allocfreetrace, gcstoptheworld, gcevery, gcwritetrack
- *                  -- non-negative integers
+ *                  allocfreetrace, gcstoptheworld, gcevery, gcwritetrack,
+ *                  memprofilerate -- non-negative integers
  *     GOGC         percentage, or "off" (-1; any negative number too)
  *     MAXPROCS     positive integer, capped at 256 (alias GOMAXPROCS)
  *     GOTRACEBACK  none|single|all|system|crash or a non-negative integer
@@ -70,6 +70,7 @@ rt__settings rt__debug = {
     .scheddetail = 0,
     .allocfreetrace = 0,
     .gcstoptheworld = 0,
+    .memprofilerate = 512 * 1024,
     .gogc = 100,
     .maxprocs = 1, /* replaced by rt__ncpu() in rt__settings_init */
     .traceback = 1,
@@ -202,6 +203,8 @@ static const setting settings[] = {
     {"gcwritetrack", NULL, true, FIELD(gcwritetrack), 0, NULL, p_uint, WANT_UINT,
      "concurrent marking's write tracking: 0 userfaultfd, else mprotect; "
      "1 mprotect; 2 none (stop the world)"},
+    {"memprofilerate", NULL, true, FIELD(memprofilerate), 512 * 1024, NULL, p_uint,
+     WANT_UINT, "heap profile: a sample per N bytes allocated (0: off), as Go's"},
     {"GOGC", NULL, false, FIELD(gogc), 100, NULL, p_gogc,
      "a percentage or \"off\"",
      "collect when the heap grows by this percent of the live heap"},

@@ -95,6 +95,7 @@ typedef struct rt__settings {
     int gcstoptheworld; /* DEBUG gcstoptheworld=N */
     int gcevery;        /* DEBUG gcevery=N: a cycle every N allocations */
     int gcwritetrack;   /* DEBUG gcwritetrack=N: 0 auto, 1 mprotect, 2 none */
+    int memprofilerate; /* DEBUG memprofilerate=N: MemProfileRate at start */
     int gogc;           /* GOGC percent; -1 off; default 100 */
     int maxprocs;       /* MAXPROCS; default number of CPUs, capped at 256 */
     int traceback;      /* GOTRACEBACK level: 0 none, 1 default, 2 all, crash=2 */
@@ -180,6 +181,14 @@ void rt__print_traceback(rt__buf *b, rt_g *gp, int level);
 /* Current goroutine first, then every other live goroutine: blank line,
  * header, traceback (Go's tracebackothers). */
 void rt__print_all_goroutines(rt__buf *b, int level);
+/* The same two for the calling context, leaving out the frames at or
+ * below skip_cfa (a caller's __builtin_dwarf_cfa()): a tracer's record
+ * starts at whoever called the tracer, as Go's tracealloc starts at
+ * getcallerpc.  self_word, if set, replaces the calling goroutine's status
+ * word (the collector's goroutine: "garbage collection", as Go's). */
+void rt__print_traceback_above(rt__buf *b, uintptr_t skip_cfa, int level);
+void rt__print_all_goroutines_above(rt__buf *b, uintptr_t skip_cfa,
+                                    const char *self_word, int level);
 /* The traceback of gp as interrupted by a signal (ucontext from an
  * SA_SIGINFO handler): the walk starts at the interrupted PC. */
 void rt__print_traceback_sig(rt__buf *b, rt_g *gp, void *ucontext, int level);

@@ -410,7 +410,8 @@ static const char *status_word(rt_g *gp, uint32_t st)
     }
 }
 
-void rt__print_goroutine_header(rt__buf *b, rt_g *gp)
+/* The header with word in place of gp's status word when word is set. */
+static void print_header(rt__buf *b, rt_g *gp, const char *word)
 {
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
     int64_t mins = 0;
@@ -418,12 +419,18 @@ void rt__print_goroutine_header(rt__buf *b, rt_g *gp)
         int64_t waited = rt_nanotime() - gp->waitsince;
         mins = waited / (60 * RT_SECOND);
     }
+    if (word == NULL)
+        word = status_word(gp, st);
     if (mins >= 1)
         rt__buf_printf(b, "goroutine %" PRId64 " [%s, %" PRId64 " minutes]:\n",
-                       gp->goid, status_word(gp, st), mins);
+                       gp->goid, word, mins);
     else
-        rt__buf_printf(b, "goroutine %" PRId64 " [%s]:\n", gp->goid,
-                       status_word(gp, st));
+        rt__buf_printf(b, "goroutine %" PRId64 " [%s]:\n", gp->goid, word);
+}
+
+void rt__print_goroutine_header(rt__buf *b, rt_g *gp)
+{
+    print_header(b, gp, NULL);
 }
 
 /* Looks pc up at the address its line belongs to (see "PCs and lines"). */
@@ -529,6 +536,11 @@ __attribute__((noinline)) void rt__print_traceback(rt__buf *b, rt_g *gp,
     __asm__ volatile("" ::: "memory");
 }
 
+void rt__print_traceback_above(rt__buf *b, uintptr_t skip_cfa, int level)
+{
+    traceback_self(b, NULL, level, skip_cfa);
+}
+
 void rt__print_traceback_sig(rt__buf *b, rt_g *gp, void *ucontext, int level)
 {
     frames f;
@@ -564,15 +576,15 @@ static void collect_g(rt_g *gp, void *arg)
     c->gs[c->n++] = gp;
 }
 
-__attribute__((noinline)) void rt__print_all_goroutines(rt__buf *b,
-                                                        int level)
+void rt__print_all_goroutines_above(rt__buf *b, uintptr_t skip_cfa,
+                                    const char *self_word, int level)
 {
     if (level <= 0)
         return;
     rt_g *me = rt__getg();
     if (me != NULL) {
-        rt__print_goroutine_header(b, me);
-        traceback_self(b, me, level, (uintptr_t)__builtin_dwarf_cfa());
+        print_header(b, me, self_word);
+        traceback_self(b, me, level, skip_cfa);
     }
 
     collect c;
@@ -595,5 +607,12 @@ __attribute__((noinline)) void rt__print_all_goroutines(rt__buf *b,
         if (c.seen <= start + CHUNK)
             break;
     }
+}
+
+__attribute__((noinline)) void rt__print_all_goroutines(rt__buf *b,
+                                                        int level)
+{
+    rt__print_all_goroutines_above(b, (uintptr_t)__builtin_dwarf_cfa(), NULL,
+                                   level);
     __asm__ volatile("" ::: "memory");
 }

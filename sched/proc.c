@@ -654,6 +654,7 @@ static void *mstart(void *arg)
     __atomic_store_n(&mp->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
     init_g0(mp);
     rt__fatal_thread_init();
+    rt__cpuprof_thread_start(mp); /* after the signal stack SIGPROF uses */
     (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     if (mp->is_sysmon) {
         rt__sysmon_main(mp);

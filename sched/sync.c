@@ -269,8 +269,12 @@ void rt_mutex_unlock(rt_mutex *m)
      * Release (and the slow path's CAS is seq_cst). */
     int32_t new_ = __atomic_sub_fetch(&m->state_, MUTEX_LOCKED,
                                       __ATOMIC_RELEASE);
-    if (rt__unlikely(new_ != 0))
+    if (rt__unlikely(new_ != 0)) {
         mutex_unlock_slow(m, new_);
+        /* No tail call: the mutex profile's stacks start at this frame, as
+         * Go's start at sync.(*Mutex).Unlock. */
+        __asm__ volatile("");
+    }
 }
 
 /* -------------------------------------------------------------- rwmutex -- */

@@ -8,8 +8,8 @@
  *   tracealloc(0xc000106000, 0x60, channel)                 rt_chan_make
  *   tracealloc(0xc000108000, 0x70, single object)           rt_alloc, rt_alloc_noscan
  *   goroutine 1 [running]:
- *   rt__tracealloc(...)
- *   \t/src/grt/trace/allocfreetrace.c:160 +0x5d fp=0x7f...
+ *   gc_alloc_slow(...)                                        the allocator,
+ *   \t/src/grt/gc/malloc.c:391 +0x332 fp=0x7f...              as Go's mallocgc
  *   ...                                                      frames at level 2
  *   <blank line>
  *
@@ -18,8 +18,12 @@
  *   tracegc()                        at the start of each collection, the
  *   <blank line, header, frames>     world stopped: every goroutine as in
  *   ...                              tracebackothers at level 2 (system
- *   end tracegc                      goroutines included)
- *   <blank line>
+ *   end tracegc                      goroutines included), the collecting
+ *   <blank line>                     one first, as [garbage collection]
+ *
+ * Each record's frames start at the tracer's caller -- the allocator, the
+ * sweeper, the collector -- as Go's start at getcallerpc: the tracer's own
+ * frames (rt__tracealloc and what it calls) are left out by their CFA.
  *
  * The size printed is the rounded size the object occupies (its size
  * class, or whole pages above 32 KiB).  Every allocation is traced: grt has
@@ -130,8 +134,11 @@ static void record_end(record *r)
 
 /* The header and frames (level 2) of whatever runs this code: a
  * goroutine, an M's scheduler context (goroutine 0 [idle], as Go prints
- * its g0), or a thread the runtime did not create (the same header). */
-__attribute__((noinline)) static void self_traceback(rt__buf *b)
+ * its g0), or a thread the runtime did not create (the same header).
+ * The frames start above skip_cfa, the tracer entry's own CFA: Go's
+ * tracealloc and tracefree start at their caller (mallocgc, the sweeper),
+ * not at themselves. */
+static void self_traceback(rt__buf *b, uintptr_t skip_cfa)
 {
     rt_g *gp = rt__getg();
     if (gp == NULL) {
@@ -143,7 +150,7 @@ __attribute__((noinline)) static void self_traceback(rt__buf *b)
         rt__print_goroutine_header(b, gp);
     else
         rt__buf_puts(b, "goroutine 0 [idle]:\n");
-    rt__print_traceback(b, NULL, 2);
+    rt__print_traceback_above(b, skip_cfa, 2);
 }
 
 static const char *const kind_names[] = {
@@ -171,9 +178,10 @@ __attribute__((noinline)) void rt__tracealloc(void *p, size_t n, const char *typ
         rt__buf_printf(&r.b, "tracealloc(%p, 0x%zx, %s of %s)\n", p, rounded(n), k, type);
     else
         rt__buf_printf(&r.b, "tracealloc(%p, 0x%zx, %s)\n", p, rounded(n), k);
-    self_traceback(&r.b);
+    self_traceback(&r.b, (uintptr_t)__builtin_dwarf_cfa());
     rt__buf_puts(&r.b, "\n");
     record_end(&r);
+    __asm__ volatile("" ::: "memory"); /* no tail call: the CFA stays ours */
 }
 
 __attribute__((noinline)) void rt__tracefree(void *p, size_t size)
@@ -181,9 +189,10 @@ __attribute__((noinline)) void rt__tracefree(void *p, size_t size)
     record r;
     record_begin(&r);
     rt__buf_printf(&r.b, "tracefree(%p, 0x%zx)\n", p, size);
-    self_traceback(&r.b);
+    self_traceback(&r.b, (uintptr_t)__builtin_dwarf_cfa());
     rt__buf_puts(&r.b, "\n");
     record_end(&r);
+    __asm__ volatile("" ::: "memory");
 }
 
 __attribute__((noinline)) void rt__tracegc(void)
@@ -191,7 +200,12 @@ __attribute__((noinline)) void rt__tracegc(void)
     record r;
     record_begin(&r);
     rt__buf_puts(&r.b, "tracegc()\n\n");
-    rt__print_all_goroutines(&r.b, 2);
+    /* The collecting goroutine as Go shows its own: waiting for "garbage
+     * collection" (Go 1.3's runtime.gc parks it so before it collects),
+     * its frames from the collector up. */
+    rt__print_all_goroutines_above(&r.b, (uintptr_t)__builtin_dwarf_cfa(),
+                                   "garbage collection", 2);
     rt__buf_puts(&r.b, "end tracegc\n\n");
     record_end(&r);
+    __asm__ volatile("" ::: "memory");
 }

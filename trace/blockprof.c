@@ -22,7 +22,8 @@
  *     written scaled by the fraction.
  *
  * Both tables are keyed by stack, guarded by one rt__lock taken inside a
- * no-stop region; stacks are walked with SIGPROF held off (libunwind's
+ * no-stop region; stacks are walked marked as the profiler's own (a
+ * SIGPROF meanwhile does not walk again: libunwind's
  * per-thread cache is not reentrant).
  */
 #include <limits.h>
@@ -104,11 +105,11 @@ static void record(btab *t, const uintptr_t *pcs, int n, double count, int64_t c
  */
 static int stack_of(int skip, uintptr_t *pcs)
 {
-    uint64_t old = rt__pprof_block_sigprof();
+    int old = rt__pprof_walk_begin();
     uintptr_t all[RT_PPROF_MAX_DEPTH + 8];
     /* 2: this function and the recorder that called it */
     int n = rt__callers(2, all, NULL, RT_PPROF_MAX_DEPTH + 8);
-    rt__pprof_restore_sigmask(old);
+    rt__pprof_walk_end(old);
     (void)skip;
     int i = 0;
     bool user = false; /* a frame outside libgrt follows */

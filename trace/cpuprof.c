@@ -16,13 +16,20 @@
  *      goroutine's label set to its M's ring.  A sample that lands inside
  *      the context switch itself (registers half saved, the CFI describes
  *      neither stack) is recorded as the pseudo-frame "System" without
- *      unwinding.  The handler takes no lock and allocates nothing: each
+ *      unwinding; one that lands inside a profiler's own stack walk
+ *      (rt__pprof_walking: libunwind is not reentrant) records the
+ *      interrupted PC alone.  The handler takes no lock and allocates nothing: each
  *      ring has exactly one producer (the handler on its own thread; SIGPROF
  *      is blocked while it runs) and one consumer (the writer thread).
- *   3. The writer thread wakes every 10 ms: it gives timers to Ms that
- *      started since, and drains every ring into a hash table of buckets
- *      (stack + labels -> count).  It is a plain pthread, not a goroutine:
- *      it never stops with the world and may call malloc freely.
+ *   3. A new M arms its own timer as it starts (rt__cpuprof_thread_start,
+ *      called by mstart before the M runs anything), so a thread is
+ *      sampled from its start, not from whenever the writer next looks
+ *      (up to 10 ms later).  The writer thread wakes every 10 ms: it gives timers to Ms
+ *      that have none (those running when the profile started), and
+ *      drains every ring into a hash table of buckets (stack + labels ->
+ *      count).  It is a plain pthread, not a goroutine: it never stops
+ *      with the world and may call malloc freely.  Who arms a ring is
+ *      settled by a CAS on its state (arm_m).
  *   4. rt_pprof_stop_cpu deletes the timers, waits until no handler is
  *      inside a ring, drains the rest and writes the profile.
  *
@@ -271,14 +278,17 @@ int rt_set_label(const char *key, const char *value)
 
 /* ---------------------------------------------------------------- rings -- */
 
+/* A ring's timer: who may touch it (see arm_m and disarm_ring). */
+enum { TIMER_NONE = 0, TIMER_BUSY = 1, TIMER_ARMED = 2 };
+
 typedef struct ring {
     _Atomic uint64_t head; /* next word the writer reads (consumer only) */
     _Atomic uint64_t tail; /* next word the handler writes (producer only) */
     _Atomic uint64_t lost; /* samples dropped: no room */
     _Atomic int busy;      /* the handler is inside (stop waits for 0) */
+    _Atomic int state;     /* TIMER_*: claimed with a CAS */
     pid_t tid;             /* the thread its timer targets */
     timer_t timer;
-    bool armed;
     uintptr_t w[RING_WORDS];
 } ring;
 
@@ -326,6 +336,8 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     uintptr_t pc = uc_pc(ucv);
     if (pc >= switch_lo && pc < switch_hi) {
         pcs[n++] = RT_PPROF_SYSTEM;
+    } else if (rt__pprof_walking) {
+        pcs[n++] = pc; /* inside a profiler's own walk: no second walk */
     } else {
         n = rt__callers_sig(ucv, pcs, NULL, RT_PPROF_MAX_DEPTH);
         if (n <= 0) {
@@ -443,7 +455,38 @@ static void btable_clear(btable *t)
 static pthread_t writer;
 static _Atomic int writer_stop;
 
-/* Gives mp a ring and a timer (writer thread, or start/stop). */
+/* M id's ring, made on first use; two threads may race to make it (the
+ * writer and the M itself): the CAS keeps one. */
+static ring *ring_of(int id)
+{
+    ring *r = atomic_load_explicit(&rings[id], memory_order_acquire);
+    if (r != NULL)
+        return r;
+    r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    /* seq_cst, as the stopper's look at rings[]: a ring it did not see was
+     * made after its store to profiling, and arm_m then sees that store */
+    ring *expect = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&rings[id], &expect, r, memory_order_seq_cst,
+                                                 memory_order_seq_cst)) {
+        free(r);
+        r = expect;
+    }
+    return r;
+}
+
+/*
+ * Gives mp a ring and a timer, unless it has one.  Two callers: the writer
+ * thread, for every M each round, and a new M itself when it starts
+ * (rt__cpuprof_thread_start), so that its first 10 ms are sampled too.
+ * The one that wins the ring's state (NONE -> BUSY) arms it; the other
+ * sees BUSY or ARMED and leaves.  The winner looks at `profiling` again
+ * after its claim, against the stopper's store of profiling then look at
+ * the state (both seq_cst): either the winner sees the profile stopped and
+ * backs off, or the stopper sees BUSY/ARMED and waits for, then deletes,
+ * the timer -- no timer outlives its profile.
+ */
 static void arm_m(rt_m *mp, void *arg)
 {
     (void)arg;
@@ -451,16 +494,18 @@ static void arm_m(rt_m *mp, void *arg)
         return;
     pid_t tid = __atomic_load_n(&mp->tid, __ATOMIC_ACQUIRE);
     if (tid == 0)
-        return; /* not started yet: next round */
-    ring *r = atomic_load_explicit(&rings[mp->id], memory_order_acquire);
-    if (r == NULL) {
-        r = calloc(1, sizeof *r);
-        if (r == NULL)
-            return;
-        atomic_store_explicit(&rings[mp->id], r, memory_order_release);
-    }
-    if (r->armed)
+        return; /* not started yet: it arms itself, or the next round does */
+    ring *r = ring_of((int)mp->id);
+    if (r == NULL)
         return;
+    int expect = TIMER_NONE;
+    if (!atomic_compare_exchange_strong_explicit(&r->state, &expect, TIMER_BUSY,
+                                                 memory_order_seq_cst, memory_order_relaxed))
+        return;
+    if (!atomic_load_explicit(&profiling, memory_order_seq_cst)) {
+        atomic_store_explicit(&r->state, TIMER_NONE, memory_order_release);
+        return;
+    }
     /* The thread's CPU-time clock from its tid, as pthread_getcpuclockid
      * computes it (Linux ABI: CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED), without
      * reading mp->thread, which the creator writes around the time the
@@ -471,8 +516,10 @@ static void arm_m(rt_m *mp, void *arg)
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = SIGPROF;
     sev.sigev_notify_thread_id = tid;
-    if (timer_create(cid, &sev, &r->timer) != 0)
+    if (timer_create(cid, &sev, &r->timer) != 0) {
+        atomic_store_explicit(&r->state, TIMER_NONE, memory_order_release);
         return;
+    }
     struct itimerspec its;
     memset(&its, 0, sizeof its);
     its.it_interval.tv_nsec = 1000000000 / HZ;
@@ -481,10 +528,36 @@ static void arm_m(rt_m *mp, void *arg)
     its.it_value.tv_nsec = 1 + (long)(rt__fastrand() % (1000000000u / HZ));
     if (timer_settime(r->timer, 0, &its, NULL) != 0) {
         timer_delete(r->timer);
+        atomic_store_explicit(&r->state, TIMER_NONE, memory_order_release);
         return;
     }
     r->tid = tid;
-    r->armed = true;
+    atomic_store_explicit(&r->state, TIMER_ARMED, memory_order_release);
+}
+
+/* Deletes r's timer once profiling is 0: waits out an arm_m in progress. */
+static void disarm_ring(ring *r)
+{
+    for (;;) {
+        int st = TIMER_ARMED;
+        if (atomic_compare_exchange_strong_explicit(&r->state, &st, TIMER_BUSY,
+                                                    memory_order_seq_cst,
+                                                    memory_order_seq_cst)) {
+            timer_delete(r->timer);
+            atomic_store_explicit(&r->state, TIMER_NONE, memory_order_release);
+            return;
+        }
+        if (st == TIMER_NONE)
+            return;
+        sched_yield(); /* BUSY: an arm_m is deciding; it ends NONE or ARMED */
+    }
+}
+
+void rt__cpuprof_thread_start(rt_m *mp)
+{
+    /* the common case, no profile: one load */
+    if (atomic_load_explicit(&profiling, memory_order_relaxed))
+        arm_m(mp, NULL);
 }
 
 static void drain_ring(ring *r)
@@ -628,13 +701,10 @@ void rt_pprof_stop_cpu(void)
     atomic_store_explicit(&profiling, 0, memory_order_seq_cst);
     int64_t duration = rt_nanotime() - prof_start_mono;
     for (int i = 0; i < MAX_MS; i++) {
-        ring *r = atomic_load_explicit(&rings[i], memory_order_acquire);
+        ring *r = atomic_load_explicit(&rings[i], memory_order_seq_cst);
         if (r == NULL)
             continue;
-        if (r->armed) {
-            timer_delete(r->timer);
-            r->armed = false;
-        }
+        disarm_ring(r);
         /* a handler that saw profiling == 1 may still be writing */
         while (atomic_load_explicit(&r->busy, memory_order_seq_cst))
             sched_yield();

@@ -96,7 +96,7 @@ static __attribute__((noinline)) bool collect(collect_ctx *c)
     c->self = self;
     c->n = 0;
     c->overflow = false;
-    uint64_t old = rt__pprof_block_sigprof();
+    int old = rt__pprof_walk_begin();
     if (self != NULL && c->cap > 0) {
         gstack *g = &c->st[c->n++];
         g->n = rt__callers(0, g->pcs, NULL, RT_PPROF_MAX_DEPTH);
@@ -104,7 +104,7 @@ static __attribute__((noinline)) bool collect(collect_ctx *c)
         g->ls = rt__labels_current();
     }
     rt__for_each_g(collect_g, c);
-    rt__pprof_restore_sigmask(old);
+    rt__pprof_walk_end(old);
     return !c->overflow;
 }
 
@@ -241,10 +241,10 @@ void rt__threadcreate_event(int64_t id)
 {
     if (id < 0 || id >= MAX_TC_MS)
         return;
-    uint64_t old = rt__pprof_block_sigprof();
+    int old = rt__pprof_walk_begin();
     /* 1: drop this function; newm's caller chain follows */
     tc_stacks[id].n = rt__callers(1, tc_stacks[id].pcs, NULL, TC_DEPTH);
-    rt__pprof_restore_sigmask(old);
+    rt__pprof_walk_end(old);
 }
 
 typedef struct tc_ctx {

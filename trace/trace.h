@@ -36,6 +36,7 @@
 #ifndef RT_TRACE_H
 #define RT_TRACE_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -115,10 +116,13 @@ int rt__pprof_finish(rt__pprof *p, int fd);
 int rt__gzip_write(int fd, const void *data, size_t n);
 int rt__write_all(int fd, const void *buf, size_t n);
 
-/* Blocks SIGPROF in the calling thread (raw rt_sigprocmask: no
- * interceptor); returns the old mask for rt__pprof_restore_sigmask. */
-uint64_t rt__pprof_block_sigprof(void);
-void rt__pprof_restore_sigmask(uint64_t old);
+/* Brackets a profiler's own stack walk on the calling thread: a SIGPROF
+ * meanwhile records the interrupted PC without walking (libunwind's
+ * per-thread cache is not reentrant).  begin returns the old state for
+ * end (walks may nest). */
+extern _Thread_local volatile sig_atomic_t rt__pprof_walking;
+int rt__pprof_walk_begin(void);
+void rt__pprof_walk_end(int old);
 /* Clears 8 KiB of stack below the caller's frame (after a stack walk:
  * no stale copies of heap pointers for the conservative collector). */
 void rt__pprof_scrub_stack(void);
@@ -145,6 +149,9 @@ void rt__labels_to_pprof(const struct rt__labelset *ls, rt__pprof_label *out, in
                          int max);
 /* CPUPROFILE: start at rt_main, written at exit. */
 void rt__cpuprof_env_start(void);
+/* A new M, on its own thread once its tid and signal stack are set: arms
+ * its profiling timer if a CPU profile is running (one load if not). */
+void rt__cpuprof_thread_start(rt_m *mp);
 
 /* ---------------------------------------------------------- memprof.c -- */
 

@@ -67,6 +67,31 @@
 # The Boehm versions run with GC_MARKERS=P (P parallel markers, started
 # explicitly) and otherwise Boehm's defaults: see boehm/boehm_bench.h.
 #
+# Workload 15, tracer cost, compares grt with itself: one C program run in
+# several ways (VARIANTS below: a variant program <program>_<how> is the
+# binary bench_<program> run with extra environment, grt only -- no Go or
+# Boehm run), each way once per round, alternately.  A row's target
+# <base><=X judges its median against the median of the variant program
+# <base> (the untraced run), which is run whenever such a row is selected:
+#   bt-untraced        15: binarytrees 21 with no tracer, s (the base)
+#   bt-gctrace         15: with DEBUG=gctrace=1,schedtrace=1000 (stderr
+#                      to the run's log); target <= 1.02x untraced
+#   bt-cpuprof         15: with CPUPROFILE (100 Hz, every thread, written
+#                      at exit; value ends before the write); <= 1.03x
+#   bt-*-cpu           the same runs' CPU time (user + system, GNU time:
+#                      every variant run records cpu_s), against the
+#                      untraced run's: the cost when the host is loaded
+#                      and wall time mostly measures the share of CPU a
+#                      run was given
+#   alloc-nomemprof    13's alloc loop with heap profiling off
+#                      (DEBUG=memprofilerate=0), ns per allocation; 200M
+#                      allocations rather than 50M, so that CPU time
+#                      (10 ms ticks) resolves 0.5 %
+#   alloc-memprof      with the default MemProfileRate (512 KiB), the
+#                      cost grt always pays, as Go does; <= 1.02x off
+#                      (not in BENCHMARKS.md: a bound of the tracer-cost
+#                      work)
+#
 # Usage: tests/bench/run.sh [options]
 #   -w LIST   workloads to run: row names, program names or numbers,
 #             comma-separated (default: all); -l lists them
@@ -110,6 +135,8 @@ REPO=$(cd "$HERE/../.." && pwd)
 #            abs<=X     grt's own figure at most X
 #            boehm<=X   grt/Boehm at most X (the program has a Boehm
 #                       version, boehm/<program>.c)
+#            P<=X       this row's figure / the figure of variant
+#                       program P (same key) at most X: workload 15
 #            the same with < or > for strict bounds (ratio<1.0), and
 #            - for a figure reported without a target
 # Boehm      the Boehm figure of BENCHMARKS.md (rows of programs with a
@@ -139,7 +166,29 @@ ROWS=(
   "14|echo-p2|echo_p2|2|64 10|64 2|value|-|ratio>=1.0"
   "14|echo-p2-p99|echo_p2|2|64 10|64 2|p99_us:µs|-|ratio<=1.0"
   "14|echo-1000|echo_c1000|1|1000 10|1000 2|value|91000|ratio>=1.5"
+  "15|bt-untraced|binarytrees_none|2|21|16|value|-|-"
+  "15|bt-gctrace|binarytrees_gctrace|2|21|16|value|-|binarytrees_none<=1.02"
+  "15|bt-cpuprof|binarytrees_cpuprof|2|21|16|value|-|binarytrees_none<=1.03"
+  "15|bt-untraced-cpu|binarytrees_none|2|21|16|cpu_s:s|-|-"
+  "15|bt-gctrace-cpu|binarytrees_gctrace|2|21|16|cpu_s:s|-|binarytrees_none<=1.02"
+  "15|bt-cpuprof-cpu|binarytrees_cpuprof|2|21|16|cpu_s:s|-|binarytrees_none<=1.03"
+  "15|alloc-nomemprof|alloc_nomemprof|2|200000000|2000000|value|-|-"
+  "15|alloc-memprof|alloc_memprof|2|200000000|2000000|value|-|alloc_nomemprof<=1.02"
+  "15|alloc-nomemprof-cpu|alloc_nomemprof|2|200000000|2000000|cpu_s:s|-|-"
+  "15|alloc-memprof-cpu|alloc_memprof|2|200000000|2000000|cpu_s:s|-|alloc_nomemprof<=1.02"
 )
+
+# Variant programs (workload 15): the environment each adds to its run
+# (words NAME=value; @LOG@ is the log directory).  The base program is the
+# part of the name before the last _.
+declare -A VARIANTS=(
+  [binarytrees_none]=""
+  [binarytrees_gctrace]="DEBUG=gctrace=1,schedtrace=1000"
+  [binarytrees_cpuprof]="CPUPROFILE=@LOG@/binarytrees_cpuprof.pprof"
+  [alloc_nomemprof]="DEBUG=memprofilerate=0"
+  [alloc_memprof]=""
+)
+is_variant() { [ -n "${VARIANTS[$1]+set}" ]; }
 
 # ------------------------------------------------------------- options --
 ROUNDS=5
@@ -178,9 +227,9 @@ field() { # field <row line> <index 1..10>; empty if the row has fewer
 }
 
 if [ "$LIST" = 1 ]; then
-  printf '%-3s %-18s %-11s %-2s %-12s %-10s %s\n' '#' row program P size quick target
+  printf '%-3s %-18s %-19s %-2s %-12s %-10s %s\n' '#' row program P size quick target
   for r in "${ROWS[@]}"; do
-    printf '%-3s %-18s %-11s %-2s %-12s %-10s %s\n' "$(field "$r" 1)" "$(field "$r" 2)" \
+    printf '%-3s %-18s %-19s %-2s %-12s %-10s %s\n' "$(field "$r" 1)" "$(field "$r" 2)" \
       "$(field "$r" 3)" "$(field "$r" 4)" "$(field "$r" 5)" "$(field "$r" 6)" "$(field "$r" 9)"
   done
   exit 0
@@ -200,18 +249,24 @@ done
 if [ ${#SEL_ROWS[@]} -eq 0 ]; then
   echo "run.sh: no workload matches '$SELECT' (-l lists them)" >&2; exit 2
 fi
-# Programs of the selected rows, each once, in table order.
+# Programs of the selected rows, each once, in table order; a row judged
+# against a variant program brings that program in, before its own.
 PROGS=()
+add_prog() {
+  case " ${PROGS[*]} " in *" $1 "*) ;; *) PROGS+=("$1") ;; esac
+}
 for r in "${SEL_ROWS[@]}"; do
-  p=$(field "$r" 3)
-  case " ${PROGS[*]} " in *" $p "*) ;; *) PROGS+=("$p") ;; esac
+  t=$(field "$r" 9); t=${t%%[<>]*}
+  if is_variant "$t"; then add_prog "$t"; fi
+  add_prog "$(field "$r" 3)"
 done
 prog_base() { # the binaries program $1 runs: echo_p2 -> echo
+  if is_variant "$1"; then echo "${1%_*}"; return; fi
   case $1 in echo_*) echo echo ;; *) echo "$1" ;; esac
 }
-prog_row() { # first selected row of program $1
+prog_row() { # first row of program $1 (selected rows first)
   local r
-  for r in "${SEL_ROWS[@]}"; do
+  for r in "${SEL_ROWS[@]}" "${ROWS[@]}"; do
     if [ "$(field "$r" 3)" = "$1" ]; then echo "$r"; return; fi
   done
 }
@@ -263,7 +318,9 @@ fi
 declare -A C_OK=() GO_OK=() BOEHM_OK=() HAS_BOEHM=()
 HAVE_BOEHM=0
 for p in "${PROGS[@]}"; do
-  if [ -f "$HERE/boehm/$p.c" ]; then
+  if is_variant "$p"; then # grt only: no Go or Boehm version to build
+    HAS_BOEHM[$p]=0; BOEHM_OK[$p]=0; GO_OK[$p]=0
+  elif [ -f "$HERE/boehm/$p.c" ]; then
     HAS_BOEHM[$p]=1; HAVE_BOEHM=1
     if cmake --build "$BUILD" --target "boehm_$p" -j2 >"$LOGDIR/build-boehm-$p.log" 2>&1; then
       BOEHM_OK[$p]=1
@@ -285,7 +342,9 @@ for p in "${PROGS[@]}"; do
     grep -E 'error|undefined reference' "$LOGDIR/build-c-$p.log" | head -n 5 >&2
   fi
   # Module mode against the local go.mod: no dependencies, no network.
-  if (cd "$HERE/go" && GO111MODULE=on GOFLAGS=-mod=mod GOPROXY=off GOWORK=off \
+  if is_variant "$p"; then
+    :
+  elif (cd "$HERE/go" && GO111MODULE=on GOFLAGS=-mod=mod GOPROXY=off GOWORK=off \
         go build -o "$GOBIN_DIR/$b" "./$b") >"$LOGDIR/build-go-$p.log" 2>&1; then
     GO_OK[$p]=1
   else
@@ -325,15 +384,27 @@ run_one() { # run_one <impl> <program> <P> <size>; sets LINE
     grt) bin="$BUILD/bench/bench_$b"; knob=MAXPROCS ;;
     boehm) bin="$BUILD/bench/boehm_$b"; knob=GC_MARKERS; unset=("${BOEHM_UNSET[@]}") ;;
   esac
+  local venv=()
+  if is_variant "$p"; then read -r -a venv <<<"${VARIANTS[$p]//@LOG@/$LOGDIR}"; fi
   read -r -a args <<<"$size"
   if [ "$b" = echo ]; then # the load client starts the server
     args=("$bin" "${args[@]}")
     bin="$BUILD/bench/echo_load"
   fi
-  out=$(env -u GODEBUG -u GOGC -u DEBUG -u GOMAXPROCS -u MAXPROCS "${unset[@]}" "$knob=$procs" \
-        timeout "$TIMEOUT" "$bin" "${args[@]}" 2>"$log")
+  # Variant runs (workload 15) also measure the process's CPU time (GNU
+  # time, user + system): on a loaded host wall time mostly says how much
+  # CPU the run was given, CPU time what the tracer made it do.
+  local timer=() tfile="$LOGDIR/time-$impl-$p.txt"
+  if is_variant "$p" && [ -x /usr/bin/time ]; then
+    timer=(/usr/bin/time -f '%U %S' -o "$tfile")
+  fi
+  out=$("${timer[@]}" env -u GODEBUG -u GOGC -u DEBUG -u GOMAXPROCS -u MAXPROCS "${unset[@]}" \
+        "$knob=$procs" "${venv[@]}" timeout "$TIMEOUT" "$bin" "${args[@]}" 2>"$log")
   rc=$?
   LINE=$(printf '%s\n' "$out" | grep -m1 '^result ')
+  if [ ${#timer[@]} -gt 0 ] && [ -n "$LINE" ] && [ -s "$tfile" ]; then
+    LINE="$LINE cpu_s=$(awk 'END { printf "%.2f", $1 + $2 }' "$tfile")"
+  fi
   if [ $rc -ne 0 ] || [ -z "$LINE" ]; then
     local why="exit $rc"
     [ $rc -eq 124 ] && why="timeout ${TIMEOUT}s"
@@ -354,8 +425,14 @@ record() { # record <impl> <program> <result line>
   done
 }
 
+# Each round starts one program further along (round 2 runs the second
+# program first, ...): when the host's load drifts during a round, the
+# same program is not always the one run last.  Workload 15's variants
+# are programs of their own, so their order rotates too.
+NPROGS=${#PROGS[@]}
 for ((round = 1; round <= ROUNDS; round++)); do
-  for p in "${PROGS[@]}"; do
+  for ((k = 0; k < NPROGS; k++)); do
+    p=${PROGS[$(((k + round - 1) % NPROGS))]}
     r=$(prog_row "$p")
     procs=$(field "$r" 4)
     if [ "$QUICK" = 1 ]; then size=$(field "$r" 6); else size=$(field "$r" 5); fi
@@ -453,7 +530,14 @@ for r in "${SEL_ROWS[@]}"; do
         ratio) tshow="$cshow ${limit}x Go"; have=$rawratio ;;
         boehm) tshow="$cshow ${limit}x Boehm"; have=$rawbratio ;;
         abs)   tshow="$cshow $limit"; have=$grtm ;;
-        *) cmp="" ;;
+        *)
+          if is_variant "$kind"; then # workload 15: against another way to run
+            tshow="$cshow ${limit}x $kind"
+            have=$(ratio_of "$grtm" "$(median "$VALDIR/grt.$kind.$key")")
+            rawratio=$have
+          else
+            cmp=""
+          fi ;;
       esac
       if [ -z "$cmp" ] || [ -z "$limit" ]; then
         echo "run.sh: bad target '$target' of $row" >&2; exit 2
@@ -472,6 +556,7 @@ for r in "${SEL_ROWS[@]}"; do
 
   cell() { # cell <impl> <median>: the median, or why there is none
     if [ -n "$2" ]; then echo "$2"; return; fi
+    if [ "$1" != grt ] && is_variant "$p"; then echo "-"; return; fi
     local ok
     case $1 in
       go) ok=${GO_OK[$p]} ;; grt) ok=${C_OK[$p]} ;;
@@ -482,12 +567,22 @@ for r in "${SEL_ROWS[@]}"; do
     echo "-"
   }
   gocell=$(cell go "$gom"); grtcell=$(cell grt "$grtm"); bcell=$(cell boehm "$bm")
-  if [ -z "$gom" ] || [ -z "$grtm" ]; then STATUS=1; fi
+  if [ -z "$grtm" ] || { [ -z "$gom" ] && ! is_variant "$p"; }; then STATUS=1; fi
   if [ "${HAS_BOEHM[$p]}" = 1 ] && [ -z "$bm" ]; then STATUS=1; fi
   if [ "$HAVE_BOEHM" = 1 ]; then
     echo "| $num | $row | $procs | ${unit:-} | $anchor | $banchor | $gocell | $bcell | $grtcell | $(shown "$rawratio") | $(shown "$rawbratio") | $tshow | $met |" >>"$TABLE"
   else
     echo "| $num | $row | $procs | ${unit:-} | $anchor | $gocell | $grtcell | $(shown "$rawratio") | $tshow | $met |" >>"$TABLE"
+  fi
+done
+
+# Workload 15's rows put their ratio to the untraced run in the grt/Go
+# column: say so under the table.
+for r in "${SEL_ROWS[@]}"; do
+  t=$(field "$r" 9); t=${t%%[<>]*}
+  if is_variant "$t"; then
+    { echo; echo "Workload 15: the grt/Go column holds the ratio to the row's base run (its target names it), grt against grt."; } >>"$TABLE"
+    break
   fi
 done
 

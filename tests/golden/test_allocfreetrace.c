@@ -20,8 +20,12 @@
  *   - every allocation of the child has its tracealloc, with its kind
  *     (single object of node, array of long, channel, single object) and
  *     the size the heap gave it; typed and channel records show the
- *     allocating function alloc_some and the tracer's own frame (a runtime
- *     frame: level 2);
+ *     allocating function alloc_some below the allocator's frames (runtime
+ *     frames: level 2);
+ *   - no record shows the tracer's own frames (rt__tracealloc, ...): Go's
+ *     start at the tracer's caller, mallocgc or the sweeper;
+ *   - each tracegc block lists the collecting goroutine first, as
+ *     [garbage collection] (Go 1.3's runtime.gc waits so), and only it;
  *   - per address, records alternate tracealloc, tracefree, tracealloc ...
  *     (a slot is reused only after a free), frees carry the allocated
  *     size, and an address the child allocated ends with a tracealloc
@@ -184,24 +188,49 @@ static void expect(parser *p, const char *re, const char *what)
     p->i++;
 }
 
-/* A goroutine header and its frames; returns whether a frame named fn was
- * among them (fn may be NULL) and sets *runtime_frame if the tracer's own
- * frame (a runtime function) appears. */
-static bool goroutine_block(parser *p, const char *fn, bool *runtime_frame)
+/* What goroutine_block saw. */
+typedef struct gblock {
+    char status[64];  /* the header's status word */
+    char first[128];  /* the first frame's line ("" if none) */
+    bool found;       /* a frame named fn */
+    size_t line;      /* the header's line number */
+} gblock;
+
+/* The tracer's own functions: Go's records start at the tracer's caller
+ * (getcallerpc), so none of these may show. */
+static bool tracer_frame(const char *name)
 {
-    expect(p, HEADER, "a goroutine header");
-    bool found = false;
+    static const char *const own[] = {"rt__tracealloc(", "rt__tracefree(", "rt__tracegc(",
+                                      "self_traceback(", "rt__print_"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (strncmp(name, own[i], strlen(own[i])) == 0)
+            return true;
+    return false;
+}
+
+/* A goroutine header and its frames; notes whether a frame named fn was
+ * among them (fn may be NULL). */
+static gblock goroutine_block(parser *p, const char *fn)
+{
+    gblock g = {.line = p->i + 1};
+    regmatch_t m[4];
+    ck_assert_msg(p->i < p->n && golden_match(HEADER, cur(p), m, 3),
+                  "line %zu: want a goroutine header, got '%s'", p->i + 1, cur(p));
+    snprintf(g.status, sizeof g.status, "%.*s", (int)(m[2].rm_eo - m[2].rm_so),
+             cur(p) + m[2].rm_so);
+    p->i++;
     int frames = 0;
     if (at(p, RUNNING_ELSEWHERE)) {
         p->i++;
     } else {
         while (at(p, FUNC)) {
             const char *name = cur(p);
+            if (frames == 0)
+                snprintf(g.first, sizeof g.first, "%s", name);
             if (fn != NULL && strncmp(name, fn, strlen(fn)) == 0 && name[strlen(fn)] == '(')
-                found = true;
-            /* a frame of libgrt: shown at traceback level 2 only */
-            if (runtime_frame && strcmp(name, "rt__tracealloc(...)") == 0)
-                *runtime_frame = true;
+                g.found = true;
+            ck_assert_msg(!tracer_frame(name), "line %zu: the tracer's own frame '%s'",
+                          p->i + 1, name);
             p->i++;
             expect(p, FILELINE_FP, "a frame's file line with fp=");
             frames++;
@@ -212,7 +241,7 @@ static bool goroutine_block(parser *p, const char *fn, bool *runtime_frame)
         p->i++;
         expect(p, FILELINE, "created-by file line");
     }
-    return found;
+    return g;
 }
 
 static int cmp_event(const void *a, const void *b)
@@ -287,12 +316,14 @@ START_TEST(test_allocfreetrace)
             nalloc++;
             p.i++;
             bool typed = strcmp(e->kind, "single object") != 0;
-            bool rtframe = false;
-            bool user = goroutine_block(&p, "alloc_some", &rtframe);
+            gblock g = goroutine_block(&p, "alloc_some");
+            /* the child's typed allocations: alloc_some among the frames,
+             * below the allocator's own (level 2 shows libgrt's frames,
+             * as Go's records start at mallocgc) */
             if (typed)
-                ck_assert_msg(user && rtframe,
-                              "record of %s at line %zu lacks alloc_some or rt__tracealloc", e->kind,
-                              p.i);
+                ck_assert_msg(g.found && strcmp(g.first, "alloc_some(...)") != 0,
+                              "record of %s at line %zu: first frame '%s', alloc_some %s",
+                              e->kind, g.line, g.first, g.found ? "first" : "missing");
             expect(&p, "^$", "the blank line ending a record");
         } else if (golden_match(TRACEFREE, line, m, 3)) {
             ev[nev] = (event){.addr = golden_hex(line, &m[1]), .size = golden_hex(line, &m[2]),
@@ -300,16 +331,24 @@ START_TEST(test_allocfreetrace)
             nev++;
             nfree++;
             p.i++;
-            goroutine_block(&p, NULL, NULL);
+            gblock g = goroutine_block(&p, NULL);
+            ck_assert_msg(strcmp(g.status, "garbage collection") != 0,
+                          "line %zu: a sweeper shown as the collector", g.line);
             expect(&p, "^$", "the blank line ending a record");
         } else if (strcmp(line, "tracegc()") == 0) {
             ntracegc++;
             p.i++;
             expect(&p, "^$", "tracegc's blank line");
-            goroutine_block(&p, NULL, NULL);
+            /* the collecting goroutine first, as Go's: [garbage collection],
+             * its frames from the collector up */
+            gblock g = goroutine_block(&p, NULL);
+            ck_assert_msg(strcmp(g.status, "garbage collection") == 0,
+                          "line %zu: the collector's goroutine is [%s]", g.line, g.status);
             while (at(&p, "^$")) {
                 p.i++;
-                goroutine_block(&p, NULL, NULL);
+                g = goroutine_block(&p, NULL);
+                ck_assert_msg(strcmp(g.status, "garbage collection") != 0,
+                              "line %zu: a second collector in one tracegc", g.line);
             }
             expect(&p, "^end tracegc$", "end tracegc");
             expect(&p, "^$", "the blank line after end tracegc");

@@ -7,9 +7,12 @@
  * Every stderr line must match one of the patterns below exactly (POSIX
  * extended regular expressions anchored at both ends), and the fields must
  * agree with each other: SCHED times start at 0 and grow by about X,
- * gomaxprocs equals MAXPROCS, the bracket list has gomaxprocs entries, the
- * idle counts never exceed their totals, and the detailed dump lists every
- * P once, at least one M per thread, and G lines with Go's status numbers.
+ * gomaxprocs equals MAXPROCS, the bracket list has gomaxprocs entries (the
+ * " [a", " b", " c]" forms of 1, 2 and 3 Ps), the idle counts never exceed
+ * their totals, and the detailed dump lists every P once in order, one M
+ * line per thread of the head (allm order: newest first), each M's p a P
+ * that exists, and G lines with Go's status numbers, where a waiting G
+ * (status 4) names one of Go's wait reasons.
  */
 #include <check.h>
 #include <regex.h>
@@ -103,16 +106,24 @@ static long field(const char *line, const regmatch_t *m)
 
 #define HEAD "^SCHED ([0-9]+)ms: gomaxprocs=([0-9]+) idleprocs=([0-9]+) threads=([0-9]+) idlethreads=([0-9]+) runqueue=([0-9]+)"
 
-START_TEST(test_plain_lines)
+/* The plain lines at MAXPROCS=procs: the bracket list holds procs
+ * unpadded decimals, one space apart. */
+static void check_plain_lines(int procs)
 {
-    char *out = run_child("schedtrace=100", "2");
+    char mp[16], bracket[128] = " \\[[0-9]+";
+    snprintf(mp, sizeof mp, "%d", procs);
+    for (int i = 1; i < procs; i++)
+        strcat(bracket, " [0-9]+");
+    strcat(bracket, "\\]$");
+    char pattern[512];
+    snprintf(pattern, sizeof pattern, "%s%s", HEAD, bracket);
+    char *out = run_child("schedtrace=100", mp);
     int nlines = 0;
     long last_ms = -1;
     for (char *save, *line = strtok_r(out, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
         regmatch_t m[9];
-        ck_assert_msg(match(HEAD " \\[([0-9]+) ([0-9]+)\\]$", line, m, 9),
-                      "line does not match: '%s'", line);
+        ck_assert_msg(match(pattern, line, m, 9), "line does not match: '%s'", line);
         long ms = field(line, &m[1]);
         if (nlines == 0)
             ck_assert_int_eq(ms, 0); /* the first line is SCHED 0ms */
@@ -121,14 +132,26 @@ START_TEST(test_plain_lines)
             ck_assert_msg(ms - last_ms >= 90 && ms - last_ms <= 250,
                           "SCHED times %ld then %ld", last_ms, ms);
         last_ms = ms;
-        ck_assert_int_eq(field(line, &m[2]), 2);
-        ck_assert_int_le(field(line, &m[3]), 2);
+        ck_assert_int_eq(field(line, &m[2]), procs);
+        ck_assert_int_le(field(line, &m[3]), procs);
         ck_assert_int_le(field(line, &m[5]), field(line, &m[4]));
         ck_assert_int_ge(field(line, &m[4]), 2); /* an M and sysmon at least */
         nlines++;
     }
     ck_assert_int_ge(nlines, 3);
     free(out);
+}
+
+START_TEST(test_plain_lines)
+{
+    check_plain_lines(2);
+}
+END_TEST
+
+/* Three Ps: the middle P's " %d" form. */
+START_TEST(test_plain_lines_three)
+{
+    check_plain_lines(3);
 }
 END_TEST
 
@@ -145,20 +168,53 @@ START_TEST(test_one_proc_bracket)
 }
 END_TEST
 
+/* Go's wait reasons (TRACE_FORMATS.md §2.2, both versions and 1.3's
+ * "stack unsplit", 1.4's "force gc (idle)"), plus later Go's
+ * "GC worker (idle)", which grt's background collector goroutine uses. */
+static bool go_wait_reason(const char *r, size_t n)
+{
+    static const char *const reasons[] = {
+        "chan send", "chan receive", "chan send (nil chan)", "chan receive (nil chan)",
+        "select", "select (no cases)", "sleep", "IO wait", "semacquire", "semarelease",
+        "timer goroutine (idle)", "finalizer wait", "GC sweep wait", "garbage collection",
+        "stack growth", "dumping heap", "panicwait", "stack unsplit", "force gc (idle)",
+        "GC worker (idle)"};
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+        if (strlen(reasons[i]) == n && strncmp(reasons[i], r, n) == 0)
+            return true;
+    return false;
+}
+
+/* The end of one detailed dump: its M lines against its head. */
+static void check_dump_ms(int ms_in_dump, long threads)
+{
+    if (threads >= 0)
+        ck_assert_msg(ms_in_dump == threads, "%d M lines for threads=%ld", ms_in_dump,
+                      threads);
+}
+
 START_TEST(test_detail_dump)
 {
     char *out = run_child("schedtrace=150,scheddetail=1", "3");
     int heads = 0, ps = 0, ms = 0, gs = 0;
-    int last_p = -1;
+    int last_p = -1, ms_in_dump = 0;
+    long threads = -1, last_m = -1;
     for (char *save, *line = strtok_r(out, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
         regmatch_t m[12];
         if (match(HEAD " gcwaiting=([0-9]+) nmidlelocked=([0-9]+) nmspinning=([0-9]+) "
                        "stopwait=([0-9]+) sysmonwait=([0-9]+)$",
                   line, m, 12)) {
+            check_dump_ms(ms_in_dump, threads);
             ck_assert_int_eq(field(line, &m[2]), 3);
+            ck_assert_int_le(field(line, &m[3]), 3);                   /* idleprocs */
+            ck_assert_int_le(field(line, &m[5]), field(line, &m[4])); /* idlethreads */
+            ck_assert_int_le(field(line, &m[11]), 3);                  /* stopwait */
+            threads = field(line, &m[4]);
             heads++;
             last_p = -1;
+            last_m = -1;
+            ms_in_dump = 0;
         } else if (match("^  P([0-9]+): status=([0-4]) schedtick=[0-9]+ syscalltick=[0-9]+ "
                          "m=(-1|[0-9]+) runqsize=[0-9]+ gfreecnt=[0-9]+$",
                          line, m, 4)) {
@@ -170,17 +226,33 @@ START_TEST(test_detail_dump)
                          "throwing=[0-9]+ gcing=[0-9]+ locks=[0-9]+ dying=[0-9]+ "
                          "helpgc=-?[0-9]+ spinning=[01] blocked=[01] lockedg=(-1|[0-9]+)$",
                          line, m, 5)) {
+            long id = field(line, &m[1]);
+            /* allm order: newest first, so ids fall; all below mcount */
+            ck_assert_msg(last_m < 0 || id < last_m, "M%ld after M%ld", id, last_m);
+            ck_assert_msg(id < threads, "M%ld with threads=%ld", id, threads);
+            ck_assert_msg(field(line, &m[2]) < 3, "no such P: '%s'", line);
+            last_m = id;
+            ms_in_dump++;
             ms++;
-        } else if (match("^  G([0-9]+): status=([0-6])\\(([a-z ()]*)\\) m=(-1|[0-9]+) "
+        } else if (match("^  G([0-9]+): status=([0-6])\\(([A-Za-z ()]*)\\) m=(-1|[0-9]+) "
                          "lockedm=(-1|[0-9]+)$",
                          line, m, 6)) {
             long st = field(line, &m[2]);
             ck_assert(st != 5);
+            /* a waiting G says why, in Go's words; others may show a
+             * stale reason or none (Go clears it only at exit) */
+            size_t rn = (size_t)(m[3].rm_eo - m[3].rm_so);
+            ck_assert_msg(rn == 0 || go_wait_reason(line + m[3].rm_so, rn),
+                          "not one of Go's wait reasons: '%s'", line);
+            if (st == 4)
+                ck_assert_msg(rn > 0, "waiting without a reason: '%s'", line);
+            ck_assert_msg(field(line, &m[4]) < threads, "no such M: '%s'", line);
             gs++;
         } else {
             ck_abort_msg("line does not match: '%s'", line);
         }
     }
+    check_dump_ms(ms_in_dump, threads);
     ck_assert_int_ge(heads, 2);
     ck_assert_int_eq(ps, 3 * heads);
     ck_assert_int_ge(ms, 2 * heads);
@@ -198,6 +270,7 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("golden");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_plain_lines);
+    tcase_add_test(tc, test_plain_lines_three);
     tcase_add_test(tc, test_one_proc_bracket);
     tcase_add_test(tc, test_detail_dump);
     suite_add_tcase(s, tc);

@@ -8,7 +8,8 @@
  *   - block, mutex: a goroutine waits on an rt_mutex held 5 x 20 ms;
  *     rt_mutex_lock carries the delay (+-20 %);
  *   - mutex profile (fraction 1): the same contention is charged to the
- *     unlocking stack (the holder), +-20 %;
+ *     unlocking stack (the holder), +-20 %, with rt_mutex_unlock on top
+ *     (Go's stacks start at sync.(*Mutex).Unlock);
  *   - rate 0 records nothing.
  */
 #include "pprof_test.h"
@@ -124,8 +125,11 @@ RT_TEST(test_block_and_mutex_profiles)
     REQUIRE_MSG(pp_row(top, "holder", &f, &c) && c > (double)waited * 0.8 &&
                     c < (double)waited * 1.2,
                 "holder (unlocker) delay %.0f, waited %lld:\n%s", c, (long long)waited, top);
-    /* (rt_mutex_unlock itself may be missing: it tail-calls its slow
-     * path, so its frame is gone by the time the waiter is woken) */
+    /* Each stack starts at the unlock, as Go's at sync.(*Mutex).Unlock:
+     * rt_mutex_unlock is the leaf (flat) of the holder's delay. */
+    double fu, cu;
+    REQUIRE_MSG(pp_row(top, "rt_mutex_unlock", &fu, &cu) && fu > c * 0.99,
+                "rt_mutex_unlock not the leaf of the unlocker's stacks:\n%s", top);
     fprintf(stderr, "pprof mutex: delay %.1f ms for %.1f ms waited\n", c / 1e6,
             (double)waited / 1e6);
     free(top);

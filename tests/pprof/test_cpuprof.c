@@ -9,10 +9,14 @@
  *     labels each phase set; `-list` shows hot_a's source lines;
  *   - the rate: two goroutines spin 2 s of CPU each on two threads; the
  *     profile holds 100 samples per CPU second, +-5 %;
+ *   - a thread started while a profile runs has its timer before it runs
+ *     a goroutine (its first 10 ms are not lost to the writer's round);
  *   - a second start while a profile runs is -EBUSY; bad fds are refused.
  */
+#include <dirent.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 
 #include "pprof_test.h"
 
@@ -149,6 +153,112 @@ RT_TEST(test_rate_two_threads)
     free(top);
 }
 
+/* ----------------------------------------------------- new threads -- */
+
+/* Whether a POSIX timer notifies thread tid (/proc/self/timers lists
+ * "notify: signal/tid.N" for SIGEV_THREAD_ID timers).  Plain syscalls and
+ * a stack buffer: it runs in goroutines, at a thread's first work. */
+static bool timer_for_tid(pid_t tid)
+{
+    char buf[16384], want[48];
+    int fd = open("/proc/self/timers", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof buf - 1 && (k = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)k;
+    close(fd);
+    buf[n] = 0;
+    snprintf(want, sizeof want, "/tid.%d\n", (int)tid);
+    return strstr(buf, want) != NULL;
+}
+
+/* tids of the process's threads; returns the count. */
+static int thread_ids(pid_t *out, int max)
+{
+    DIR *d = opendir("/proc/self/task");
+    REQUIRE(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < max)
+        if (e->d_name[0] != '.')
+            out[n++] = (pid_t)atoi(e->d_name);
+    closedir(d);
+    return n;
+}
+
+enum { NPROBES = 8 };
+
+typedef struct probe {
+    pid_t tid[2];    /* the thread at the start, and after the syscall */
+    bool armed[2];   /* a timer aims at it then */
+    rt_chan *done;
+} probe;
+
+/* Looks at its thread's timer first thing, then blocks in a system call
+ * so that the next probe needs another thread, and looks again. */
+static void prober(void *arg)
+{
+    probe *pr = arg;
+    pr->tid[0] = (pid_t)syscall(SYS_gettid);
+    pr->armed[0] = timer_for_tid(pr->tid[0]);
+    rt_syscall_enter();
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    rt_syscall_exit();
+    pr->tid[1] = (pid_t)syscall(SYS_gettid);
+    pr->armed[1] = timer_for_tid(pr->tid[1]);
+    rt_chan_send(pr->done, NULL);
+}
+
+static bool listed(const pid_t *v, int n, pid_t x)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] == x)
+            return true;
+    return false;
+}
+
+/* A thread that starts while a profile runs has its timer before it runs
+ * anything: it arms itself, without waiting for the writer's next round
+ * (up to 10 ms, a goroutine's whole life).  Threads from before the
+ * profile are the writer's: they are left out. */
+RT_TEST(test_new_thread_armed_at_start)
+{
+    rt_maxprocs(2);
+    char file[512];
+    snprintf(file, sizeof file, "%s", pp_path("newthread.pb.gz"));
+    int fd = pp_create(file);
+    REQUIRE_EQ(rt_pprof_start_cpu(fd), 0);
+    rt_sleep(30 * RT_MILLISECOND); /* the writer has armed every older M */
+    static pid_t before[1024];
+    int nbefore = thread_ids(before, 1024);
+    rt_chan *done = rt_chan_make(0, NPROBES);
+    static probe pr[NPROBES];
+    for (int i = 0; i < NPROBES; i++) {
+        pr[i] = (probe){.done = done};
+        REQUIRE_GT(rt_go(prober, &pr[i]), 0);
+    }
+    for (int i = 0; i < NPROBES; i++)
+        REQUIRE(rt_chan_recv(done, NULL));
+    rt_pprof_stop_cpu();
+    close(fd);
+    int judged = 0;
+    for (int i = 0; i < NPROBES; i++) {
+        for (int k = 0; k < 2; k++) {
+            if (listed(before, nbefore, pr[i].tid[k]))
+                continue;
+            judged++;
+            REQUIRE_MSG(pr[i].armed[k], "probe %d ran on new thread %d without its timer", i,
+                        (int)pr[i].tid[k]);
+        }
+    }
+    /* eight probes blocked at once need more threads than two Ps had */
+    REQUIRE_MSG(judged > 0, "no probe ran on a thread started during the profile");
+    fprintf(stderr, "pprof cpu: %d probe(s) on new threads, each armed at once\n", judged);
+}
+
 RT_TEST(test_bad_args)
 {
     REQUIRE_EQ(rt_pprof_start_cpu(-1), -EBADF);
@@ -165,6 +275,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_hot_split);
     tcase_add_test(tc, test_rate_two_threads);
+    tcase_add_test(tc, test_new_thread_armed_at_start);
     tcase_add_test(tc, test_bad_args);
     suite_add_tcase(s, tc);
     return s;

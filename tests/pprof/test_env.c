@@ -1,6 +1,7 @@
 /*
  * tests/pprof/test_env.c -- CPUPROFILE=path profiles the CPU from rt_main
- * to exit, MEMPROFILE=path writes the heap profile at exit.  The child is
+ * to exit, MEMPROFILE=path writes the heap profile at exit,
+ * DEBUG=memprofilerate=0 turns heap sampling off.  The child is
  * this program re-executed with "--scenario", the environment set, and no
  * profiling call of its own.
  */
@@ -39,12 +40,14 @@ static int scenario(int argc, char **argv)
     exit(0); /* the profiles are written by the exit handlers */
 }
 
-static void run_child(const char *cpu, const char *mem)
+/* debug: a DEBUG value for the child, or NULL */
+static void run_child(const char *cpu, const char *mem, const char *debug)
 {
-    char ecpu[600], emem[600];
+    char ecpu[600], emem[600], edebug[128];
     snprintf(ecpu, sizeof ecpu, "CPUPROFILE=%s", cpu);
     snprintf(emem, sizeof emem, "MEMPROFILE=%s", mem);
-    char *env[] = {ecpu, emem, NULL};
+    snprintf(edebug, sizeof edebug, "DEBUG=%s", debug ? debug : "");
+    char *env[] = {ecpu, emem, debug ? edebug : NULL, NULL};
     char *argv[] = {(char *)"test_env", (char *)"--scenario", (char *)"profile", NULL};
     pid_t pid;
     REQUIRE_EQ(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, env), 0);
@@ -58,12 +61,12 @@ START_TEST(test_env_profiles)
     char cpu[512], mem[512];
     snprintf(cpu, sizeof cpu, "%s", pp_path("env-cpu.pb.gz"));
     snprintf(mem, sizeof mem, "%s", pp_path("env-mem.pb.gz"));
-    run_child(cpu, mem);
+    run_child(cpu, mem, NULL);
     char *top = pp_tool("-top -unit=ns %s", cpu);
     double f, c;
-    /* 0.5 s spun from the start; the writer thread arms each M's timer
-     * within 10 ms of its start when the host is idle, but a loaded host
-     * may delay it: ask for most of it */
+    /* 0.5 s spun from the start; each M arms its timer as it starts (the
+     * main thread's, from before the profile, the writer's first round
+     * does), but a loaded host may delay the samples: ask for most */
     REQUIRE_MSG(pp_row(top, "env_spin", &f, &c) && c >= 0.25e9, "env_spin:\n%s", top);
     free(top);
     top = pp_tool("-top -unit=B -sample_index=inuse_space %s", mem);
@@ -74,12 +77,29 @@ START_TEST(test_env_profiles)
 }
 END_TEST
 
+/* DEBUG=memprofilerate=N sets MemProfileRate at start (Go's GODEBUG
+ * knob): 0 samples nothing, where the default rate samples every 1 MiB
+ * object. */
+START_TEST(test_env_memprofilerate_off)
+{
+    char cpu[512], mem[512];
+    snprintf(cpu, sizeof cpu, "%s", pp_path("env-cpu0.pb.gz"));
+    snprintf(mem, sizeof mem, "%s", pp_path("env-mem0.pb.gz"));
+    run_child(cpu, mem, "memprofilerate=0");
+    char *top = pp_tool("-top -unit=B -sample_index=alloc_space %s", mem);
+    double f, c;
+    REQUIRE_MSG(!pp_row(top, "env_alloc", &f, &c), "sampled at rate 0:\n%s", top);
+    free(top);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("env");
     TCase *tc = tcase_create("env");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_env_profiles);
+    tcase_add_test(tc, test_env_memprofilerate_off);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,6 +6,9 @@
  *     header's total and the debug=2 dump's goroutine count all equal
  *     rt_num_goroutine(); parked_worker's stack holds all 10; the labels a
  *     worker set show in -tags, and so do the ones it inherited;
+ *   - debug=2: every line is the crash dump's (header, frame, file line
+ *     without fp=, created by, blank), the caller first and [running],
+ *     no trailing blank line;
  *   - threadcreate: one record per thread, total >= 1, readable by pprof.
  */
 #include <regex.h>
@@ -50,6 +53,47 @@ static int count_matches(const char *text, const char *re_s)
     }
     regfree(&re);
     return n;
+}
+
+/* TRACE_FORMATS.md §7, debug >= 2: the crash-style dump and nothing
+ * else -- the caller's goroutine first, [running]; then blank line,
+ * header, frames at GOTRACEBACK's level (1: no fp=), created by; no
+ * "goroutine profile:" header, no blank line at the very end. */
+static void check_debug2_lines(const char *txt)
+{
+    static const char *const res[] = {
+        "^goroutine [0-9]+ \\[[^]]+\\]:$",
+        "^[A-Za-z_][A-Za-z0-9_.]*\\(\\.\\.\\.\\)$|^\\?\\(\\)$",
+        "^\t[^ \t]+:[0-9]+( \\+0x[0-9a-f]+)?$",
+        "^created by [A-Za-z_][A-Za-z0-9_.]*$",
+        "^\tgoroutine running on other thread; stack unavailable$",
+        "^\\.\\.\\.additional frames elided\\.\\.\\.$",
+        "^$",
+    };
+    enum { NRES = sizeof res / sizeof res[0] };
+    regex_t re[NRES];
+    for (int i = 0; i < NRES; i++)
+        REQUIRE_EQ(regcomp(&re[i], res[i], REG_EXTENDED | REG_NOSUB), 0);
+    size_t len = strlen(txt);
+    REQUIRE_MSG(len > 2 && txt[len - 1] == '\n' && txt[len - 2] != '\n',
+                "debug=2 must end with one newline:\n%s", txt);
+    char first[128];
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(txt, "\n"), txt);
+    REQUIRE_MSG(count_matches(first, "^goroutine [0-9]+ \\[running\\]:$") == 1,
+                "debug=2 starts with the caller, running:\n%.300s", txt);
+    char *copy = strdup(txt), *save = NULL;
+    REQUIRE(copy != NULL);
+    int lineno = 0;
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        int i = 0;
+        while (i < NRES && regexec(&re[i], line, 0, NULL, 0) != 0)
+            i++;
+        REQUIRE_MSG(i < NRES, "debug=2 line %d: \"%s\"", lineno, line);
+    }
+    free(copy);
+    for (int i = 0; i < NRES; i++)
+        regfree(&re[i]);
 }
 
 RT_TEST(test_goroutine_counts)
@@ -106,6 +150,7 @@ RT_TEST(test_goroutine_counts)
                 "debug=2 goroutines != %d:\n%s", ng, txt);
     REQUIRE_MSG(count_matches(txt, "^goroutine [0-9]+ \\[chan receive\\]:$") == 10,
                 "debug=2 waits:\n%s", txt);
+    check_debug2_lines(txt);
     free(txt);
     rt_chan_close(w.gate);
 }

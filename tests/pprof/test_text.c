@@ -11,6 +11,10 @@
  *     reject the file), stack listings are aligned to one tab stop per
  *     block, the heap form ends with the MemStats trailer in Go 1.3's order
  *     and the header reports heap/(2 x MemProfileRate);
+ *   - the figures agree: the heap header's four totals are its records'
+ *     sums, heap records come largest in-use first and never show more in
+ *     use than allocated, block and mutex records come largest delay
+ *     first, and a count profile's total is its records' counts summed;
  *   - `go tool pprof -raw` parses each of them.
  */
 #include <regex.h>
@@ -126,6 +130,98 @@ static void check_lines(const char *what, char *text, const char **res, int nres
         regfree(&p[i].rx);
 }
 
+/* Each record line of text (a line starting with a digit): calls fn with
+ * the line and ctx. */
+static void for_each_record(const char *text, void (*fn)(const char *line, void *ctx),
+                            void *ctx)
+{
+    for (const char *l = text; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l))
+        if (*l >= '0' && *l <= '9')
+            fn(l, ctx);
+}
+
+typedef struct heap_sums {
+    long long io, ib, ao, ab; /* totals */
+    long long last_ib;        /* the previous record's in-use bytes */
+    int n;
+} heap_sums;
+
+static void add_heap_record(const char *line, void *ctx)
+{
+    heap_sums *h = ctx;
+    long long io, ib, ao, ab;
+    REQUIRE_MSG(sscanf(line, "%lld: %lld [%lld: %lld] @", &io, &ib, &ao, &ab) == 4,
+                "heap record: %.80s", line);
+    REQUIRE_MSG(io <= ao && ib <= ab, "more in use than allocated: %.80s", line);
+    /* sorted by in-use bytes, largest first (§6) */
+    REQUIRE_MSG(h->n == 0 || ib <= h->last_ib, "out of order: %.80s after %lld", line,
+                h->last_ib);
+    h->last_ib = ib;
+    h->io += io;
+    h->ib += ib;
+    h->ao += ao;
+    h->ab += ab;
+    h->n++;
+}
+
+/* §6: the header's four figures are the records' totals, then heap/(2 x
+ * MemProfileRate); records come largest in-use first. */
+static void check_heap_totals(const char *text, long long rate)
+{
+    long long io, ib, ao, ab, r;
+    REQUIRE_MSG(sscanf(text, "heap profile: %lld: %lld [%lld: %lld] @ heap/%lld", &io, &ib,
+                       &ao, &ab, &r) == 5,
+                "heap header: %.80s", text);
+    REQUIRE_EQ(r, 2 * rate);
+    heap_sums h = {0};
+    /* the header line starts with a letter: only records are visited */
+    for_each_record(text, add_heap_record, &h);
+    REQUIRE_MSG(h.n > 0, "no heap records");
+    REQUIRE_MSG(io == h.io && ib == h.ib && ao == h.ao && ab == h.ab,
+                "header %lld: %lld [%lld: %lld], records sum to %lld: %lld [%lld: %lld]", io,
+                ib, ao, ab, h.io, h.ib, h.ao, h.ab);
+}
+
+typedef struct count_sums {
+    long long sum, last;
+    int n;
+} count_sums;
+
+static void add_contention_record(const char *line, void *ctx)
+{
+    count_sums *c = ctx;
+    long long cycles, count;
+    REQUIRE_MSG(sscanf(line, "%lld %lld @", &cycles, &count) == 2, "record: %.80s", line);
+    REQUIRE_MSG(count >= 1, "a record of no events: %.80s", line);
+    /* sorted by cycles, largest first (§8) */
+    REQUIRE_MSG(c->n == 0 || cycles <= c->last, "out of order: %.80s after %lld", line,
+                c->last);
+    c->last = cycles;
+    c->n++;
+}
+
+static void add_count_record(const char *line, void *ctx)
+{
+    count_sums *c = ctx;
+    long long n;
+    REQUIRE_MSG(sscanf(line, "%lld @", &n) == 1 && n >= 1, "record: %.80s", line);
+    c->sum += n;
+    c->n++;
+}
+
+/* §5's count profiles: "NAME profile: total N", N the records' counts
+ * summed (the number of stacks). */
+static void check_count_total(const char *text)
+{
+    char name[32];
+    long long total;
+    REQUIRE_MSG(sscanf(text, "%31s profile: total %lld", name, &total) == 2, "header: %.80s",
+                text);
+    count_sums c = {0};
+    for_each_record(text, add_count_record, &c);
+    REQUIRE_MSG(c.sum == total, "%s: total %lld, records sum to %lld", name, total, c.sum);
+}
+
 #define LISTING "^#\t+0x[0-9a-f]+\t+[^\t]+\\+0x[0-9a-f]+\t+[^\t]+:[0-9]+$"
 #define LISTING_NOFN "^#\t+0x[0-9a-f]+$"
 
@@ -208,6 +304,7 @@ RT_TEST(test_text_forms)
                 s = strchr(s, '\n') + 1;
             }
             REQUIRE_MSG(*s == 0, "after the trailer: %s", s);
+            check_heap_totals(text, 1);
             static const char *const res[] = {
                 "^heap profile: [0-9]+: [0-9]+ \\[[0-9]+: [0-9]+\\] @ heap/[0-9]+$",
                 "^[0-9]+: [0-9]+ \\[[0-9]+: [0-9]+\\] @( 0x[0-9a-f]+)*$",
@@ -229,6 +326,9 @@ RT_TEST(test_text_forms)
                         "%s header:\n%.300s", names[k], text);
             REQUIRE_MSG(strstr(text, mutex ? "locker+0x" : "rt_chan_recv+0x") != NULL,
                         "%s listing:\n%s", names[k], text);
+            count_sums cs = {0};
+            for_each_record(text, add_contention_record, &cs);
+            REQUIRE_MSG(cs.n > 0, "%s: no records", names[k]);
             static const char *const res[] = {
                 "^--- (contention|mutex):$",
                 "^cycles/second=[0-9]+$",
@@ -240,6 +340,7 @@ RT_TEST(test_text_forms)
             };
             check_lines(what, text, (const char **)res, 7);
         } else {
+            check_count_total(text);
             static const char *const res[] = {
                 "^(goroutine|threadcreate) profile: total [0-9]+$",
                 "^[0-9]+ @( 0x[0-9a-f]+)*$",
