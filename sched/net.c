@@ -13,8 +13,11 @@
  * wait costs nothing when the poller has seen data meanwhile (PD_READY),
  * and uv_poll is level-triggered, so data that came before the wait is
  * reported by the next poll: nothing is lost, only a read that would have
- * succeeded at once waits for that poll.  A read that filled its buffer,
- * or saw the end of the stream or an error, does not count.  Sockets
+ * succeeded at once waits for that poll (at once if an idle M sleeps in
+ * the loop, else when a P runs out of goroutines, or at sysmon's poll
+ * after 10 ms if none does: the wait of any parked reader).  A read that
+ * filled its buffer, or saw the end of the stream or an error, does not
+ * count.  Sockets
  * are made non-blocking and close-on-exec at birth; TCP connections get
  * TCP_NODELAY and listeners SO_REUSEADDR, as Go sets them.
  *
