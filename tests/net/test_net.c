@@ -63,6 +63,20 @@ static void read_full(rt_conn *c, void *p, size_t n)
     }
 }
 
+/* Reads exactly n bytes in reads that ask for more (cap): every read that
+ * gets them all is short. */
+static void read_short(rt_conn *c, void *p, size_t n, size_t cap)
+{
+    REQUIRE(n < cap);
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = rt_conn_read(c, (char *)p + got, cap - got);
+        REQUIRE_MSG(r > 0, "read: %zd after %zu of %zu bytes", r, got, n);
+        got += (size_t)r;
+    }
+    REQUIRE_EQ(got, n);
+}
+
 /* Echoes everything on one connection until the peer closes it. */
 static void echo_conn(void *arg)
 {
@@ -372,6 +386,70 @@ RT_TEST(test_read_deadline)
     REQUIRE_EQ(rt_conn_close(sv), 0);
     REQUIRE_EQ(rt_conn_close(cl), 0);
     REQUIRE_EQ(rt_listener_close(l), 0);
+}
+
+/* Writes "cd" to the conn after a millisecond: lands while the reader
+ * waits. */
+static void late_writer(void *arg)
+{
+    rt_sleep(RT_MILLISECOND);
+    write_all(arg, "cd", 2);
+}
+
+/*
+ * A read that came back short takes the socket for empty, and the next read
+ * waits for readiness before it tries (net.c): data that came in between,
+ * and data that comes while it waits, must both reach it, and a deadline
+ * and a close must still end that wait.  The deadline bounds a lost
+ * wake-up.
+ */
+RT_TEST(test_read_after_short_read)
+{
+    rt_listener *l;
+    rt_conn *cl, *sv;
+    conn_pair(&l, &cl, &sv);
+    REQUIRE_EQ(rt_conn_set_deadline(sv, rt_nanotime() + 20 * RT_SECOND), 0);
+    char buf[64];
+    for (int round = 0; round < 200; round++) {
+        write_all(cl, "ab", 2);
+        read_short(sv, buf, 2, sizeof buf);
+        REQUIRE(memcmp(buf, "ab", 2) == 0);
+        if (round % 2 == 0)
+            write_all(cl, "cd", 2); /* before the next read */
+        else
+            REQUIRE(rt_go(late_writer, cl) > 0); /* while it waits */
+        read_short(sv, buf, 2, sizeof buf);
+        REQUIRE_MSG(memcmp(buf, "cd", 2) == 0, "round %d", round);
+    }
+    /* Short, then nothing more: the deadline ends the wait. */
+    write_all(cl, "ef", 2);
+    read_short(sv, buf, 2, sizeof buf);
+    REQUIRE_EQ(rt_conn_set_deadline(sv, rt_nanotime() + 20 * RT_MILLISECOND), 0);
+    REQUIRE_EQ(rt_conn_read(sv, buf, sizeof buf), -ETIMEDOUT);
+    /* Short, then a close from another goroutine ends the wait. */
+    REQUIRE_EQ(rt_conn_set_deadline(sv, 0), 0);
+    write_all(cl, "gh", 2);
+    read_short(sv, buf, 2, sizeof buf);
+    blocked b = {.c = sv, .result = 1, .done = rt_chan_make(0, 1)};
+    REQUIRE(rt_go(block_read, &b) > 0);
+    WAIT_UNTIL(atomic_load(&b.id) != 0);
+    wait_io_wait(atomic_load(&b.id));
+    REQUIRE_EQ(rt_conn_close(sv), 0);
+    REQUIRE(rt_chan_recv(b.done, NULL));
+    REQUIRE_EQ(atomic_load(&b.result), -ECANCELED);
+    /* The peer's end of stream after a short read: 0, at once and again. */
+    rt_conn *cl2, *sv2;
+    rt_listener *l2;
+    conn_pair(&l2, &cl2, &sv2);
+    write_all(cl2, "ij", 2);
+    read_short(sv2, buf, 2, sizeof buf);
+    REQUIRE_EQ(rt_conn_close(cl2), 0);
+    REQUIRE_EQ(rt_conn_read(sv2, buf, sizeof buf), 0);
+    REQUIRE_EQ(rt_conn_read(sv2, buf, sizeof buf), 0);
+    REQUIRE_EQ(rt_conn_close(sv2), 0);
+    REQUIRE_EQ(rt_conn_close(cl), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+    REQUIRE_EQ(rt_listener_close(l2), 0);
 }
 
 /* --------------------------------------------------------------- dial -- */
@@ -882,6 +960,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_close_wakes_accept);
     tcase_add_test(tc, test_close_wakes_read);
     tcase_add_test(tc, test_read_deadline);
+    tcase_add_test(tc, test_read_after_short_read);
     tcase_add_test(tc, test_dial_localhost);
     tcase_add_test(tc, test_dial_refused);
     tcase_add_test(tc, test_large_write_slow_reader);
