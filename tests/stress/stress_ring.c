@@ -222,9 +222,9 @@ static void run_round(size_t cap, int64_t per)
 RT_TEST(stress_ring_close_races)
 {
     static const size_t caps[] = {1, 2, 3, 7, 128};
-    for (int rep = 0; rep < 4; rep++)
+    for (int rep = 0; rep < 8; rep++)
         for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
-            run_round(caps[i], 20000);
+            run_round(caps[i], 30000);
 }
 
 /*
