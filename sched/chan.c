@@ -662,6 +662,14 @@ static __attribute__((noinline)) int ring_block(rt_chan *c, void *elem,
         park_queued(c, &mysg, send ? RT_WAIT_CHAN_SEND : RT_WAIT_CHAN_RECV);
         *parked = true;
         again = true;
+        /* Woken to try again: usually the ring is ready now, and the try
+         * needs no lock. */
+        r = ring_op(c, elem, send);
+        if (r != RT__RING_BLOCK) {
+            if (r == RT__RING_OK)
+                rt__chan_wake(c, peers);
+            return r;
+        }
     }
 }
 
