@@ -38,10 +38,11 @@
  *   - unbuffered: sendq non-empty => recvq holds no live receiver and vice
  *     versa (whoever comes second hands off), except for sudogs of selects
  *     that another case has already won (skipped and dropped by dequeue).
- *   - buffered: a sudog is queued only after its goroutine found the ring
- *     full (sendq) or empty (recvq) *after* queueing it (the Dekker half of
- *     the wake-up protocol in chan.c), so every value pushed and every slot
- *     freed after that finds it queued and wakes one goroutine.
+ *   - buffered: a goroutine stays parked with its sudog queued only if,
+ *     after queueing it and a seq_cst fence, it still found the ring full
+ *     (sendq) or empty (recvq) (the waiter's half of chan.c's wake-up
+ *     handshake); so the next value pushed (slot freed) sees it queued and
+ *     wakes one goroutine.  Its sudog carries no value (elem NULL).
  *   - closed  =>  sendq holds no live sender, recvq no live receiver: close
  *     wakes them all.  closed goes 0 -> 1 once and never back.
  *   - A sudog on a queue belongs to a goroutine that is parked (or about to
