@@ -122,11 +122,13 @@
  *     blocks the thread, not the goroutine, and wakes every waiter.
  *   - Keeping the lock for buffered channels (Go's choice; the lock-free
  *     channel design of Go issue 8899 was never merged, mostly for the
- *     complexity it adds to select): measured above, it cannot reach the
- *     0.6x of Go that BENCHMARKS.md asks for.  The complexity is bounded
- *     here by the "try again" rule: select polls a buffered case with the
- *     same ring operations, and a ring wake-up just makes it poll again
- *     (select.c).
+ *     complexity it adds to select).  With the lock a value cost 30 ns
+ *     even at MAXPROCS=1, where nothing contends (its two lock/unlock
+ *     pairs were 55% of that), so BENCHMARKS.md's 0.6x of Go's 29.8 ns was
+ *     out of reach whatever the scheduler did; the ring costs 16 ns of CPU
+ *     a value there.  The complexity is bounded here by the "try again"
+ *     rule: select polls a buffered case with the same ring operations,
+ *     and a ring wake-up just makes it poll again (select.c).
  *   - Counters with a modulo instead of laps: a division per operation.
  *   - A single-producer single-consumer ring: channels are MPMC.
  *   - Heap-allocated sudogs with a per-P cache (Go's acquireSudog): needed in
