@@ -2,72 +2,157 @@
  * sched/chan.c -- channels: make, send, receive, close, len, cap.
  *
  * What
- *   A channel (struct rt_chan, sched/chan.h) is Go's hchan: a ring buffer of
- *   dataqsiz elements, two FIFOs of parked goroutines (recvq, sendq) and a
- *   closed flag, all behind one small runtime lock.  The operations are Go's
- *   (runtime/chan.go since 1.14):
+ *   A channel (struct rt_chan, sched/chan.h) is Go's hchan with one change:
+ *   the ring of a buffered channel is lock-free.  Two kinds, one type:
  *
+ *   Unbuffered (Go's runtime/chan.go since 1.14, under the channel lock):
  *   send:  closed -> fatal.  A receiver is parked -> copy the value straight
  *          into its slot (its elem points into its own stack) and ready it.
- *          Room in the ring -> append.  Otherwise park on sendq with the
- *          value's address in a sudog on our own stack.
- *   recv:  a sender is parked -> unbuffered: copy from its stack; buffered
- *          (the ring is then full): take the head, put the sender's value at
- *          the tail, so FIFO order holds.  Ready the sender.  Else a value in
- *          the ring -> take it.  Else closed -> zero value, ok = false.
- *          Otherwise park on recvq.
- *   close: mark closed, then wake every parked receiver (zero value, ok
- *          false) and every parked sender (which then hits the fatal error
- *          "send on closed channel", as Go's panic).
+ *          Otherwise park on sendq with the value's address in a sudog on
+ *          our own stack.
+ *   recv:  a sender is parked -> copy from its stack and ready it.  Else
+ *          closed -> zero value, ok = false.  Otherwise park on recvq.
+ *
+ *   Buffered (the ring: a bounded MPMC queue with a stamp per slot, as
+ *   Vyukov's and crossbeam's array channel; positions in chan.h):
+ *   send:  claim the tail position with one CAS if its slot is free, write
+ *          the value, publish it with the slot's stamp.  Tail carries the
+ *          closed mark: a send that finds it claims nothing and is fatal.
+ *          Then wake one parked receiver, if there is one.
+ *   recv:  claim the head position with one CAS if its slot holds a value,
+ *          copy it out, free the slot with its stamp, wake one parked
+ *          sender if any.  An empty ring whose tail carries the mark is
+ *          closed and drained: zero value, ok = false.
+ *   A full (empty) ring: spin a little, then park on sendq (recvq) and,
+ *   once woken, try again (ring_block).
+ *
+ *   close: under the lock, mark closed (buffered: set the mark bit in tail)
+ *          and wake every parked receiver and sender.  Unbuffered receivers
+ *          get the zero value and ok false, senders the fatal error "send
+ *          on closed channel", as Go's panic; buffered ones try again and
+ *          find the same (receivers drain what the ring still holds first).
  *
  * Why this design
- *   Direct hand-off: when a peer is already parked the value moves once,
- *   stack to stack, and the woken goroutine does not need to take the lock
- *   again.  Its sudog lives on its stack (grt stacks never move, so the
- *   waker may write into a parked goroutine's frame), which makes parking
- *   allocation-free.  rt__goready puts the woken goroutine on runnext of the
- *   waker's P, so a ping-pong pair stays on one P and hands the time slice
- *   back and forth, as in Go.
+ *   The ring.  With a lock, each operation of a producer and a consumer on
+ *   two CPUs moves the lock's cache line, and the two collide on it (under
+ *   load the loser sleeps in the kernel); the lock-based version cost 56 ns
+ *   a value on workload 3 (BENCHMARKS.md), 1.6x Go.  The ring costs one CAS
+ *   on a line only the senders (receivers) write, plus the slot's line,
+ *   shared with the peer once per several values; the channel header is
+ *   only read, and written only when someone parks.  A receiver never has
+ *   to wait for a sender except inside the few instructions between its
+ *   CAS and its stamp store, which run in a no-stop region (the collector
+ *   cannot stop a thread there, see ring_enter) and back off to
+ *   sched_yield if that thread was preempted.
+ *
+ *   Waking: "try again", not a direct hand-off.  A parked goroutine's sudog
+ *   holds no value for a buffered channel; the peer that pushed (popped)
+ *   only dequeues it under the lock and readies it, and it retries its own
+ *   operation.  A hand-off would have to take a value out of (or put one
+ *   into) the ring on someone else's behalf under the lock, racing with the
+ *   lock-free peers and, for a select, after its selectdone CAS has already
+ *   chosen that case -- a case that can then no longer fail.  Retrying
+ *   keeps one rule: only the goroutine whose operation it is touches the
+ *   ring for it.  A retrying goroutine that loses the ring to a newcomer
+ *   re-queues at the head, keeping its turn.
+ *
+ *   The handshake that makes "try again" lose no wake-up (Dekker's): a
+ *   waiter queues its sudog, issues a seq_cst fence and tries the ring once
+ *   more, all under the lock; a peer's CAS on head/tail is seq_cst and is
+ *   followed by a seq_cst load of the waiter queue.  Either the waiter's
+ *   try sees the peer's change, or the peer's load sees the sudog (C11's
+ *   fence rule: a seq_cst load after the fence in S observes the queue
+ *   write made before it; an earlier waiter's write is covered by that
+ *   waiter's own fence).  The peer then takes the lock, which the waiter
+ *   holds until it has switched out (chanparkcommit), so the wake-up
+ *   cannot overtake the park.  When nobody waits, the peer's cost is that
+ *   one load of a line nobody writes.
+ *
+ *   Spinning before parking (ring_spin): parking and being woken cost a
+ *   switch and often a futex sleep and wake of a whole thread,
+ *   microseconds; a peer running on another P frees a slot (or sends a
+ *   value) within nanoseconds, or tens of microseconds when its thread is
+ *   being woken or was descheduled.  So a blocked operation retries first,
+ *   for up to 100 us (less on a channel where spinning has recently
+ *   failed), only while rt__sync_can_spin agrees: other Ps are running
+ *   goroutines and our own run queue is empty (else the peer may be
+ *   waiting for this very P).
+
+ *   Unbuffered channels keep Go's locked protocol: there is no ring, every
+ *   operation meets a peer, and the direct hand-off moves the value once,
+ *   stack to stack.  Sudogs live on the parked goroutine's stack (grt
+ *   stacks never move, so the waker may write into its frame), which makes
+ *   parking allocation-free.  rt__goready puts the woken goroutine on
+ *   runnext of the waker's P, so a ping-pong pair stays on one P and hands
+ *   the time slice back and forth, as in Go.
  *
  *   Parking uses rt__gopark with an unlock callback (chanparkcommit): the
- *   channel lock is released only after the goroutine has switched out, so a
- *   waker that dequeues the sudog can never ready a goroutine that is still
- *   running on its way into the park.
+ *   channel lock is released only after the goroutine has switched out, so
+ *   a waker that dequeues the sudog can never ready a goroutine that is
+ *   still running on its way into the park.  Wakers ready goroutines after
+ *   releasing the lock; close collects them on a list linked through
+ *   g->schedlink (a waiting goroutine is on no run queue) first.
  *
- *   Wakers ready goroutines after releasing the channel lock.  close first
- *   collects the woken goroutines on a list linked through g->schedlink (a
- *   waiting goroutine is on no run queue, so the link is free) and readies
- *   them once the lock is dropped.
+ *   Non-blocking operations (try_send, try_recv, select with a default) on
+ *   a buffered channel are the ring operations themselves, lock-free; on an
+ *   unbuffered channel they look without the lock first, as Go does (the
+ *   argument is in chansend and chanrecv).
  *
- *   Non-blocking operations (try_send, try_recv, and select with a default)
- *   first look without the lock, as Go does: a try_send on an open, full
- *   channel and a try_recv on an open, empty one return at once.  The
- *   argument for each is in the functions below.
+ * Semantics kept (API.md, Go): values leave a channel in the order they
+ *   entered it (ring positions are claimed in one order and taken in the
+ *   same); close wakes everyone; a receive after close drains the ring,
+ *   then reports ok false; len counts claimed positions (a value being
+ *   written counts), within [0, cap].  One difference from Go that no
+ *   program can rely on: Go hands a parked sender's value to the ring in
+ *   the order the senders parked; here a newcomer that finds room may
+ *   overtake a woken sender (the woken one then keeps the head of the
+ *   queue).  Go's memory model orders nothing between concurrent senders.
  *
  * Memory
- *   rt_chan_make allocates the header and the ring in one object of the
- *   garbage-collected heap (gc/), scanned (elements may hold pointers): a
- *   channel lives while anything reaches it -- a user's variable, or the
- *   stack of a goroutine blocked on it, whose sudog and frame name it.
+ *   rt_chan_make allocates the header, the ring's counters and stamps and
+ *   the slots in one object of the garbage-collected heap (gc/), scanned
+ *   (elements may hold pointers): a channel lives while anything reaches it
+ *   -- a user's variable, or the stack of a goroutine blocked on it, whose
+ *   sudog and frame name it.  A received slot is cleared, so the ring does
+ *   not keep old values alive.  A buffered channel costs 192 + 8 * cap
+ *   bytes more than Go's (counters on lines of their own, and the stamps).
  *
  * Rejected alternatives
  *   - A mutex + condition variable per channel (gccgo's first channels):
  *     blocks the thread, not the goroutine, and wakes every waiter.
- *   - Lock-free rings for buffered channels: fast for one producer and one
- *     consumer, but select, close and the parked-waiter queues still need a
- *     lock, and two protocols on one object are hard to reason about.  Go
- *     rejected it too (the "lock-free channels" design was never merged).
+ *   - Keeping the lock for buffered channels (Go's choice; the lock-free
+ *     channel design of Go issue 8899 was never merged, mostly for the
+ *     complexity it adds to select).  With the lock a value cost 30 ns
+ *     even at MAXPROCS=1, where nothing contends (its two lock/unlock
+ *     pairs were 55% of that), so BENCHMARKS.md's 0.6x of Go's 29.8 ns was
+ *     out of reach whatever the scheduler did; the ring costs 16 ns of CPU
+ *     a value there.  The complexity is bounded here by the "try again"
+ *     rule: select polls a buffered case with the same ring operations,
+ *     and a ring wake-up just makes it poll again (select.c).
+ *   - Counters with a modulo instead of laps: a division per operation.
+ *   - A single-producer single-consumer ring: channels are MPMC.
  *   - Heap-allocated sudogs with a per-P cache (Go's acquireSudog): needed in
  *     Go only because Go stacks move; ours do not.
  *
  * Invariants: see sched/chan.h.  Lock order: a channel lock is the highest
  * lock (rank 1 in sched.h); while holding it we take no other lock except
  * other channels' locks in address order (select.c) and, inside
- * rt__goready, none: readying happens after the unlock.
+ * rt__goready, none: readying happens after the unlock.  Ring operations
+ * take no lock and may run with or without channel locks held.
  */
 #include "chan.h"
 
+#include <sched.h>
 #include <stdlib.h>
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
 
 /* ------------------------------------------------------ wait queues ---- */
 
@@ -81,6 +166,18 @@ void rt__waitq_enqueue(rt__waitq *q, rt_sudog *sg)
     else
         last->next = sg;
     q->last = sg;
+}
+
+void rt__waitq_push_front(rt__waitq *q, rt_sudog *sg)
+{
+    rt_sudog *first = atomic_load_explicit(&q->first, memory_order_relaxed);
+    sg->prev = NULL;
+    sg->next = first;
+    if (first == NULL)
+        q->last = sg;
+    else
+        first->prev = sg;
+    atomic_store_explicit(&q->first, sg, memory_order_relaxed);
 }
 
 rt_sudog *rt__waitq_dequeue(rt__waitq *q)
@@ -144,32 +241,7 @@ void rt__waitq_remove(rt__waitq *q, rt_sudog *sg)
     sg->prev = NULL;
 }
 
-/* -------------------------------------------------------- hand-offs ---- */
-
-void rt__chan_bufsend(rt_chan *c, const void *elem)
-{
-    size_t n = atomic_load_explicit(&c->qcount, memory_order_relaxed);
-    rt__assert(n < c->dataqsiz);
-    rt__chan_copy(c, rt__chanbuf(c, c->sendx), elem);
-    if (++c->sendx == c->dataqsiz)
-        c->sendx = 0;
-    atomic_store_explicit(&c->qcount, n + 1, memory_order_relaxed);
-}
-
-void rt__chan_bufrecv(rt_chan *c, void *elem)
-{
-    size_t n = atomic_load_explicit(&c->qcount, memory_order_relaxed);
-    rt__assert(n > 0);
-    void *qp = rt__chanbuf(c, c->recvx);
-    if (elem != NULL)
-        rt__chan_copy(c, elem, qp);
-    /* Clear the slot so that a future collector scanning the ring does not
-     * keep the old value alive. */
-    rt__chan_copy(c, qp, NULL);
-    if (++c->recvx == c->dataqsiz)
-        c->recvx = 0;
-    atomic_store_explicit(&c->qcount, n - 1, memory_order_relaxed);
-}
+/* ----------------------------------------------- unbuffered hand-offs -- */
 
 rt_g *rt__chan_send_direct(rt_chan *c, rt_sudog *sg, const void *elem)
 {
@@ -185,22 +257,9 @@ rt_g *rt__chan_send_direct(rt_chan *c, rt_sudog *sg, const void *elem)
 
 rt_g *rt__chan_recv_direct(rt_chan *c, rt_sudog *sg, void *elem)
 {
-    if (c->dataqsiz == 0) {
-        if (elem != NULL)
-            rt__chan_copy(c, elem, sg->elem);
-    } else {
-        /* A sender only waits on a full ring: take its head, put the
-         * sender's value in the freed slot, which is the new tail. */
-        rt__assert(atomic_load_explicit(&c->qcount, memory_order_relaxed) ==
-                   c->dataqsiz);
-        void *qp = rt__chanbuf(c, c->recvx);
-        if (elem != NULL)
-            rt__chan_copy(c, elem, qp);
-        rt__chan_copy(c, qp, sg->elem);
-        if (++c->recvx == c->dataqsiz)
-            c->recvx = 0;
-        c->sendx = c->recvx;
-    }
+    rt__assert(c->ring == NULL);
+    if (elem != NULL)
+        rt__chan_copy(c, elem, sg->elem);
     sg->elem = NULL;
     sg->success = true;
     rt_g *gp = sg->g;
@@ -208,33 +267,252 @@ rt_g *rt__chan_recv_direct(rt_chan *c, rt_sudog *sg, void *elem)
     return gp;
 }
 
+/* ------------------------------------------------------------- ring ---- */
+
+/* The position after p (p without the mark bit). */
+static inline uint64_t ring_next(const rt_chan *c, uint64_t p)
+{
+    if ((p & (c->mark - 1)) + 1 < c->dataqsiz)
+        return p + 1;
+    return (p & ~(c->one_lap - 1)) + c->one_lap;
+}
+
+/*
+ * Another thread is between the two steps of its ring operation (it has
+ * claimed a slot and not yet written it, or taken one and not yet freed
+ * it): a few pauses, more each time, then give the CPU away, in case that
+ * thread has been preempted.  The window is a copy long and the thread in
+ * it is inside a no-stop region (below), so this is rare and short.
+ */
+static void ring_backoff(unsigned *step)
+{
+    if (*step < 4) {
+        for (unsigned i = 0; i < (1u << *step); i++)
+            cpu_relax();
+        (*step)++;
+    } else {
+        sched_yield();
+    }
+}
+
+/*
+ * The no-stop region around a ring operation: a thread that has claimed a
+ * slot must not be stopped by the collector before it fills or frees it,
+ * since a select may wait for that slot while holding channel locks, i.e.
+ * inside a no-stop region of its own, and the stop would wait for it
+ * forever.  Same cost as a runtime lock's bookkeeping.
+ */
+static inline rt_m *ring_enter(void)
+{
+    rt_m *mp = rt__tls_m;
+    if (mp != NULL)
+        rt__nostop_begin(mp);
+    return mp;
+}
+
+static inline void ring_leave(rt_m *mp)
+{
+    if (mp != NULL)
+        rt__nostop_end(mp);
+}
+
+int rt__chanring_push(rt_chan *c, const void *elem)
+{
+    struct rt__chanring *r = c->ring;
+    rt_m *mp = ring_enter();
+    unsigned step = 0;
+    int res;
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    for (;;) {
+        if (tail & c->mark) {
+            res = RT__RING_CLOSED;
+            break;
+        }
+        uint64_t i = tail & (c->mark - 1);
+        uint64_t stamp = atomic_load_explicit(&r->stamp[i], memory_order_acquire);
+        if (stamp == tail) {
+            /* Free for this position: claim it.  seq_cst: the first half of
+             * the wake-up handshake (rt__chan_wake's load of recvq). */
+            if (atomic_compare_exchange_weak_explicit(
+                    &r->tail, &tail, ring_next(c, tail), memory_order_seq_cst,
+                    memory_order_relaxed)) {
+                rt__chan_copy(c, rt__chanbuf(c, i), elem);
+                /* release: the value, to the receiver's acquire. */
+                atomic_store_explicit(&r->stamp[i], tail + 1,
+                                      memory_order_release);
+                res = RT__RING_OK;
+                break;
+            }
+            continue; /* lost to another sender; tail is fresh */
+        }
+        if (stamp + c->one_lap == tail + 1) {
+            /* The slot still holds the last lap's value: full, unless its
+             * receiver has taken it and not yet freed the slot. */
+            uint64_t head = atomic_load_explicit(&r->head, memory_order_seq_cst);
+            if (head + c->one_lap == tail) {
+                res = RT__RING_BLOCK;
+                break;
+            }
+        }
+        ring_backoff(&step);
+        tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    }
+    ring_leave(mp);
+    return res;
+}
+
+int rt__chanring_pop(rt_chan *c, void *elem)
+{
+    struct rt__chanring *r = c->ring;
+    rt_m *mp = ring_enter();
+    unsigned step = 0;
+    int res;
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    for (;;) {
+        uint64_t i = head & (c->mark - 1);
+        uint64_t stamp = atomic_load_explicit(&r->stamp[i], memory_order_acquire);
+        if (stamp == head + 1) {
+            /* Written for this position: take it.  seq_cst: the first half
+             * of the wake-up handshake (rt__chan_wake's load of sendq). */
+            if (atomic_compare_exchange_weak_explicit(
+                    &r->head, &head, ring_next(c, head), memory_order_seq_cst,
+                    memory_order_relaxed)) {
+                void *slot = rt__chanbuf(c, i);
+                if (elem != NULL)
+                    rt__chan_copy(c, elem, slot);
+                /* Cleared, so that the collector does not keep the old
+                 * value alive through the ring. */
+                rt__chan_copy(c, slot, NULL);
+                /* release: our reads of the slot happen before the next
+                 * sender's write. */
+                atomic_store_explicit(&r->stamp[i], head + c->one_lap,
+                                      memory_order_release);
+                res = RT__RING_OK;
+                break;
+            }
+            continue; /* lost to another receiver; head is fresh */
+        }
+        if (stamp == head) {
+            /* Not written for this position: empty, unless a sender has
+             * claimed it and is writing it. */
+            uint64_t tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
+            if ((tail & ~c->mark) == head) {
+                res = (tail & c->mark) ? RT__RING_CLOSED : RT__RING_BLOCK;
+                break;
+            }
+        }
+        ring_backoff(&step);
+        head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    }
+    ring_leave(mp);
+    return res;
+}
+
+bool rt__chanring_can_send(rt_chan *c)
+{
+    struct rt__chanring *r = c->ring;
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
+    if (tail & c->mark)
+        return true; /* closed: the send goes on to fail */
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_seq_cst);
+    return head + c->one_lap != tail;
+}
+
+bool rt__chanring_can_recv(rt_chan *c)
+{
+    struct rt__chanring *r = c->ring;
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_seq_cst);
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
+    return tail != head; /* a value, a claimed slot, or the mark bit */
+}
+
+rt_g *rt__chan_wake_locked(rt__waitq *q)
+{
+    rt_sudog *sg = rt__waitq_dequeue(q);
+    if (sg == NULL)
+        return NULL;
+    sg->success = true;
+    rt_g *gp = sg->g;
+    gp->param = sg;
+    return gp;
+}
+
+void rt__chan_wake(rt_chan *c, rt__waitq *q)
+{
+    /* seq_cst: the second half of the handshake; pairs with the waiter's
+     * fence between queueing its sudog and looking at the ring again. */
+    if (rt__likely(atomic_load_explicit(&q->first, memory_order_seq_cst) == NULL))
+        return;
+    rt__lock_acquire(&c->lock);
+    rt_g *gp = rt__chan_wake_locked(q);
+    rt__lock_release(&c->lock);
+    if (gp != NULL)
+        rt__goready(gp);
+}
+
+static inline int ring_op(rt_chan *c, void *elem, bool send)
+{
+    return send ? rt__chanring_push(c, elem) : rt__chanring_pop(c, elem);
+}
+
 /* ------------------------------------------------------------- make ---- */
 
-/* The header padded so that the ring is aligned for any element type. */
-#define HCHAN_SIZE                                                            \
-    ((sizeof(struct rt_chan) + alignof(max_align_t) - 1) &                    \
-     ~(alignof(max_align_t) - 1))
+/* The header padded so that what follows is aligned for any type. */
+#define ALIGN_UP(n, a) (((n) + (a) - 1) & ~((size_t)(a) - 1))
+#define HCHAN_SIZE ALIGN_UP(sizeof(struct rt_chan), alignof(max_align_t))
 
 rt_chan *rt_chan_make(size_t elem_size, size_t cap)
 {
-    size_t mem;
+    size_t mem, stamps = 0;
     if (__builtin_mul_overflow(elem_size, cap, &mem) ||
-        mem > SIZE_MAX / 2 - HCHAN_SIZE)
+        mem > SIZE_MAX / 4 || cap > SIZE_MAX / 4 / sizeof(uint64_t))
         rt__throw("makechan: size out of range");
+    if (cap > 0)
+        stamps = ALIGN_UP(sizeof(struct rt__chanring) + cap * sizeof(uint64_t),
+                          alignof(max_align_t));
     /* Zeroed (zero values in the ring); large rings get fresh pages, paid
      * for only when touched. */
-    rt_chan *c = rt__gc_alloc_chan(HCHAN_SIZE + mem);
+    rt_chan *c = rt__gc_alloc_chan(HCHAN_SIZE + stamps + mem);
     c->elemsize = elem_size;
     c->dataqsiz = cap;
-    c->buf = (unsigned char *)c + HCHAN_SIZE;
+    c->buf = (unsigned char *)c + HCHAN_SIZE + stamps;
+    if (cap > 0) {
+        uint64_t mark = 1;
+        while (mark <= cap)
+            mark <<= 1;
+        c->mark = mark;
+        c->one_lap = 2 * mark;
+        c->ring = (struct rt__chanring *)((unsigned char *)c + HCHAN_SIZE);
+        /* Slot i waits for position i (lap 0); head = tail = 0. */
+        for (size_t i = 0; i < cap; i++)
+            atomic_store_explicit(&c->ring->stamp[i], i, memory_order_relaxed);
+        /* The stamps must be visible to whoever gets c: publishing c (a
+         * store into a variable, a channel send, rt_go's argument) is
+         * ordered after these by that publication's own synchronisation. */
+    }
     return c;
 }
 
 size_t rt_chan_len(rt_chan *c)
 {
-    if (c == NULL)
+    if (c == NULL || c->ring == NULL)
         return 0;
-    return atomic_load_explicit(&c->qcount, memory_order_relaxed);
+    struct rt__chanring *r = c->ring;
+    uint64_t head, tail;
+    /* A consistent pair: tail unchanged around the read of head. */
+    for (;;) {
+        tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
+        head = atomic_load_explicit(&r->head, memory_order_seq_cst);
+        if (atomic_load_explicit(&r->tail, memory_order_seq_cst) == tail)
+            break;
+    }
+    tail &= ~c->mark;
+    uint64_t hix = head & (c->mark - 1), tix = tail & (c->mark - 1);
+    if (hix < tix)
+        return tix - hix;
+    if (hix > tix)
+        return c->dataqsiz - hix + tix;
+    return tail == head ? 0 : c->dataqsiz;
 }
 
 size_t rt_chan_cap(rt_chan *c)
@@ -253,15 +531,14 @@ static bool chanparkcommit(rt_g *gp, void *arg)
     return true;
 }
 
-/* Parks the calling goroutine on q with sg (initialised by the caller) and
- * returns once a waker has readied it; c->lock is held on entry and
- * released by the park. */
-static void park_on(rt_chan *c, rt__waitq *q, rt_sudog *sg, const char *reason)
+/* Parks the calling goroutine, whose sudog sg the caller has queued on one
+ * of c's queues, and returns once a waker has dequeued sg and readied it;
+ * c->lock is held on entry and released by the park. */
+static void park_queued(rt_chan *c, rt_sudog *sg, const char *reason)
 {
     rt_g *gp = sg->g;
     gp->waiting = sg;
     gp->param = NULL;
-    rt__waitq_enqueue(q, sg);
     rt__gopark(chanparkcommit, c, reason);
     /* Woken: the waker dequeued sg and set param under c->lock. */
     if (rt__unlikely(gp->param != sg))
@@ -270,23 +547,147 @@ static void park_on(rt_chan *c, rt__waitq *q, rt_sudog *sg, const char *reason)
     gp->waiting = NULL;
 }
 
+/* Parks on q with sg (initialised by the caller); unbuffered channels. */
+static void park_on(rt_chan *c, rt__waitq *q, rt_sudog *sg, const char *reason)
+{
+    rt__waitq_enqueue(q, sg);
+    park_queued(c, sg, reason);
+}
+
+/*
+ * Spinning before parking, for a buffered operation that found the ring
+ * full (empty).  Parking and waking cost a switch and usually a futex
+ * sleep and wake of an idle thread: microseconds of CPU on both sides, and
+ * a pair that keeps parking falls into handing its P back and forth, with
+ * a futex wake of the idle P at every turn.  When the peer runs on another
+ * P it frees a slot (sends a value) within nanoseconds -- or within tens of
+ * microseconds when it is itself being woken, or its thread was
+ * descheduled by a busy host.  So retry for a while first, only when
+ * rt__sync_can_spin agrees (other Ps running goroutines, nothing waiting
+ * in our own run queue, which is where a peer we woke would be).
+ *
+ * How long: SPIN_MAX_NS >> (2 * c->spin_misses), a 2-bit saturating count
+ * of recent spins that ended in a park (a success counts it down): 100,
+ * 25, 6 or 1.5 us.  A pair streaming through a channel on two CPUs keeps
+ * the long spin, which pays: on workload 3, futex calls fell from ~50,000
+ * per 10M values (a 2 us spin, or a budget that halved on every failure
+ * and never recovered once the pair shared one P) to ~2,000, and CPU time
+ * by a fifth.  A channel whose peer is genuinely slow drops to 1.5 us
+ * after three misses.  Measured in time, not in pause instructions: a
+ * pause costs ~30 ns on the VMs of BENCHMARKS.md (it traps) and a few ns
+ * on bare metal; the clock is read every 4th attempt.
+ *
+ * Between attempts the spinner waits 1, 2, 4 ... up to SPIN_PAUSES_MAX
+ * pauses: each attempt reads the slot line the peer is writing, and
+ * polling it at full speed bounces that line once per value; polling more
+ * slowly lets the peer get a few lines ahead, which the spinner then takes
+ * in a row (median 35 against 38 ns a value on workload 3, fewer parks).
+ */
+#define SPIN_MAX_NS 100000
+#define SPIN_PAUSES_MAX 64
+
+static int ring_spin(rt_chan *c, void *elem, bool send)
+{
+    if (!rt__sync_can_spin(0))
+        return RT__RING_BLOCK;
+    /* Relaxed, and racy between spinners on purpose: a hint.  Stored only
+     * when it changes: the header's line is read by every operation. */
+    uint32_t misses = atomic_load_explicit(&c->spin_misses, memory_order_relaxed);
+    int64_t budget = SPIN_MAX_NS >> (2 * misses);
+    int64_t start = rt_nanotime();
+    int r;
+    unsigned pauses = 1;
+    for (int i = 1;; i++) {
+        for (unsigned k = 0; k < pauses; k++)
+            cpu_relax();
+        if (pauses < SPIN_PAUSES_MAX)
+            pauses *= 2;
+        r = ring_op(c, elem, send);
+        if (r != RT__RING_BLOCK)
+            break;
+        if ((i & 3) == 0 && rt_nanotime() - start >= budget) {
+            if (misses < 3)
+                atomic_store_explicit(&c->spin_misses, misses + 1,
+                                      memory_order_relaxed);
+            return RT__RING_BLOCK;
+        }
+    }
+    if (misses > 0)
+        atomic_store_explicit(&c->spin_misses, misses - 1, memory_order_relaxed);
+    return r;
+}
+
+/*
+ * A blocking send (recv) on a buffered channel whose ring was full (empty):
+ * spin a little, then park until a receiver (sender) or close wakes us and
+ * try again, until the operation goes through.  Returns RT__RING_OK or
+ * RT__RING_CLOSED, and whether it parked (for the block profile).
+ *
+ * The park is the waiter's half of the wake-up handshake: queue the sudog,
+ * a seq_cst fence, then try the ring once more, all under c->lock.  A peer
+ * that changed the ring before our fence is seen by that try; one that
+ * changes it after our fence sees our sudog (its CAS and its load of our
+ * queue are seq_cst) and wakes us through the lock, which it can only take
+ * once we have parked.  A goroutine woken to retry that loses the ring to
+ * a newcomer queues again at the head: it keeps its turn.
+ */
+static __attribute__((noinline)) int ring_block(rt_chan *c, void *elem,
+                                                bool send, bool *parked)
+{
+    int r = ring_spin(c, elem, send);
+    if (r != RT__RING_BLOCK) {
+        if (r == RT__RING_OK)
+            rt__chan_wake(c, send ? &c->recvq : &c->sendq);
+        return r;
+    }
+    rt__waitq *q = send ? &c->sendq : &c->recvq;
+    rt__waitq *peers = send ? &c->recvq : &c->sendq;
+    bool again = false;
+    for (;;) {
+        rt__lock_acquire(&c->lock);
+        rt_sudog mysg = {.g = rt__getg(), .c = c};
+        if (again)
+            rt__waitq_push_front(q, &mysg);
+        else
+            rt__waitq_enqueue(q, &mysg);
+        atomic_thread_fence(memory_order_seq_cst);
+        r = ring_op(c, elem, send);
+        if (r != RT__RING_BLOCK) {
+            /* Nobody can have dequeued mysg: that takes the lock. */
+            rt__waitq_remove(q, &mysg);
+            rt_g *gp = r == RT__RING_OK ? rt__chan_wake_locked(peers) : NULL;
+            rt__lock_release(&c->lock);
+            if (gp != NULL)
+                rt__goready(gp);
+            return r;
+        }
+        park_queued(c, &mysg, send ? RT_WAIT_CHAN_SEND : RT_WAIT_CHAN_RECV);
+        *parked = true;
+        again = true;
+        /* Woken to try again: usually the ring is ready now, and the try
+         * needs no lock. */
+        r = ring_op(c, elem, send);
+        if (r != RT__RING_BLOCK) {
+            if (r == RT__RING_OK)
+                rt__chan_wake(c, peers);
+            return r;
+        }
+    }
+}
+
 /* ------------------------------------------------------------- send ---- */
 
 /* Whether a send would block right now, read without the lock: the
  * channel has no room, or (unbuffered) nobody waits to receive. */
 static bool full(rt_chan *c)
 {
-    if (c->dataqsiz == 0)
-        return atomic_load(&c->recvq.first) == NULL;
-    return atomic_load(&c->qcount) == c->dataqsiz;
+    return atomic_load(&c->recvq.first) == NULL;
 }
 
 /* Whether a receive would block right now, read without the lock. */
 static bool empty(rt_chan *c)
 {
-    if (c->dataqsiz == 0)
-        return atomic_load(&c->sendq.first) == NULL;
-    return atomic_load(&c->qcount) == 0;
+    return atomic_load(&c->sendq.first) == NULL;
 }
 
 /*
@@ -305,14 +706,35 @@ static __attribute__((noinline)) bool chansend(rt_chan *c, const void *elem,
         rt__throw("unreachable: woke from a nil channel send");
     }
 
+    if (c->ring != NULL) {
+        /* Buffered: the ring, without the lock. */
+        int r = rt__chanring_push(c, elem);
+        if (rt__likely(r == RT__RING_OK)) {
+            rt__chan_wake(c, &c->recvq);
+            return true;
+        }
+        if (r == RT__RING_BLOCK) {
+            if (!block)
+                return false;
+            int64_t t0 = rt__chan_block_start();
+            bool parked = false;
+            r = ring_block(c, (void *)elem, true, &parked);
+            if (parked && t0 != 0)
+                rt__block_event(t0, 2);
+        }
+        if (r == RT__RING_CLOSED)
+            rt__throw("send on closed channel");
+        return true;
+    }
+
     /*
-     * Fast path of a failing non-blocking send, without the lock.  Reading
-     * closed and then full() is enough although they are two reads: a
-     * closed channel never becomes ready for sending again, so if we saw
-     * "not closed" and then "full", there was a moment when the channel was
-     * both open and full, and reporting "would block" is correct for that
-     * moment (Go's argument in chansend).  A send on a closed channel takes
-     * the slow path and fails loudly there.
+     * Unbuffered.  Fast path of a failing non-blocking send, without the
+     * lock.  Reading closed and then full() is enough although they are two
+     * reads: a closed channel never becomes ready for sending again, so if
+     * we saw "not closed" and then "full", there was a moment when the
+     * channel was both open and full, and reporting "would block" is
+     * correct for that moment (Go's argument in chansend).  A send on a
+     * closed channel takes the slow path and fails loudly there.
      */
     if (!block && atomic_load(&c->closed) == 0 && full(c))
         return false;
@@ -329,11 +751,6 @@ static __attribute__((noinline)) bool chansend(rt_chan *c, const void *elem,
         rt_g *gp = rt__chan_send_direct(c, sg, elem);
         rt__lock_release(&c->lock);
         rt__goready(gp);
-        return true;
-    }
-    if (atomic_load_explicit(&c->qcount, memory_order_relaxed) < c->dataqsiz) {
-        rt__chan_bufsend(c, elem);
-        rt__lock_release(&c->lock);
         return true;
     }
     if (!block) {
@@ -386,10 +803,36 @@ static __attribute__((noinline)) bool chanrecv(rt_chan *c, void *elem,
         rt__throw("unreachable: woke from a nil channel receive");
     }
 
+    if (c->ring != NULL) {
+        /* Buffered: the ring, without the lock. */
+        int r = rt__chanring_pop(c, elem);
+        if (rt__likely(r == RT__RING_OK)) {
+            rt__chan_wake(c, &c->sendq);
+            *ok = true;
+            return true;
+        }
+        if (r == RT__RING_BLOCK) {
+            if (!block)
+                return false;
+            int64_t t0 = rt__chan_block_start();
+            bool parked = false;
+            r = ring_block(c, elem, false, &parked);
+            if (parked && t0 != 0)
+                rt__block_event(t0, 2);
+        }
+        if (r == RT__RING_CLOSED) {
+            if (elem != NULL)
+                rt__chan_copy(c, elem, NULL);
+            return true;
+        }
+        *ok = true;
+        return true;
+    }
+
     /*
-     * Fast path of a non-blocking receive, without the lock (Go's
-     * argument in chanrecv).  The three loads are seq_cst so that they
-     * happen in program order:
+     * Unbuffered.  Fast path of a non-blocking receive, without the lock
+     * (Go's argument in chanrecv).  The three loads are seq_cst so that
+     * they happen in program order:
      *   1. empty, then 2. not closed: there was a moment when the channel
      *      was empty and open (closed only goes 0 -> 1), so "would block"
      *      is a correct answer for that moment.
@@ -415,12 +858,6 @@ static __attribute__((noinline)) bool chanrecv(rt_chan *c, void *elem,
         rt_g *gp = rt__chan_recv_direct(c, sg, elem);
         rt__lock_release(&c->lock);
         rt__goready(gp);
-        *ok = true;
-        return true;
-    }
-    if (atomic_load_explicit(&c->qcount, memory_order_relaxed) > 0) {
-        rt__chan_bufrecv(c, elem);
-        rt__lock_release(&c->lock);
         *ok = true;
         return true;
     }
@@ -477,10 +914,17 @@ void rt_chan_close(rt_chan *c)
     }
     /* release: pairs with the lock-free reads of the fast paths. */
     atomic_store_explicit(&c->closed, 1, memory_order_release);
+    /* Buffered: no sender claims a slot from here on; the ones that
+     * claimed one before still fill it, and receivers drain the ring
+     * before they see "closed" (seq_cst: a waiter's check after its
+     * fence sees it, see ring_block). */
+    if (c->ring != NULL)
+        atomic_fetch_or_explicit(&c->ring->tail, c->mark, memory_order_seq_cst);
 
     rt_g *glist = NULL;
     rt_sudog *sg;
-    /* Receivers get the zero value and ok == false. */
+    /* Receivers get the zero value and ok == false (unbuffered); on a
+     * buffered channel they wake to drain the ring first. */
     while ((sg = rt__waitq_dequeue(&c->recvq)) != NULL) {
         if (sg->elem != NULL) {
             rt__chan_copy(c, sg->elem, NULL);
@@ -492,7 +936,8 @@ void rt_chan_close(rt_chan *c)
         gp->schedlink = glist;
         glist = gp;
     }
-    /* Senders wake up with success == false and throw. */
+    /* Senders wake up with success == false and throw (buffered: their
+     * retry finds the mark and throws). */
     while ((sg = rt__waitq_dequeue(&c->sendq)) != NULL) {
         sg->elem = NULL;
         sg->success = false;

@@ -10,16 +10,39 @@
  *
  * Layout of one channel (a single allocation, see rt_chan_make):
  *
- *   | struct rt_chan (padded to max_align_t) | buf: dataqsiz * elemsize |
+ *   unbuffered: | struct rt_chan |
+ *   buffered:   | struct rt_chan | struct rt__chanring + stamp[dataqsiz] |
+ *               | (pad to max_align_t) buf: dataqsiz * elemsize |
  *
- * Invariants (all under c->lock):
- *   - 0 <= qcount <= dataqsiz; the live elements are the qcount slots from
- *     recvx going forward (mod dataqsiz); sendx == (recvx + qcount) mod
- *     dataqsiz.
- *   - sendq non-empty  =>  qcount == dataqsiz (nobody waits to send while
- *     there is room), except for sudogs of selects that another case has
- *     already won (they are skipped and dropped by dequeue).
- *   - recvq non-empty  =>  qcount == 0, with the same exception.
+ * A buffered channel's ring is lock-free (chan.c's essay says why and how);
+ * the lock guards only the wait queues, close and unbuffered hand-offs.
+ *
+ * Positions (ring head and tail).  With LAP = one_lap, a position is
+ * lap * LAP + index, 0 <= index < dataqsiz; the bit c->mark (LAP / 2, above
+ * every index) is set in tail once the channel is closed.  The position
+ * after p is p + 1, or the next lap's index 0 when index + 1 == dataqsiz.
+ *
+ * Invariants
+ *   Ring (buffered), with tail' = tail & ~mark:
+ *   - head <= tail' <= head + LAP in position order: the ring holds between
+ *     0 (tail' == head) and dataqsiz (tail' == head + LAP) elements, counting
+ *     slots a sender has claimed and not yet written.
+ *   - stamp[i] says what slot i is waiting for: == p (the position p with
+ *     index i) when it is free for the sender that claims p; == p + 1 when
+ *     that sender has written it and the receiver that claims p may take
+ *     it; a receiver that took it sets it to p + LAP, free for the next
+ *     lap.  A stamp only grows.
+ *   - mark is set in tail once (close, under c->lock) and never cleared;
+ *     closed mirrors it.  No sender claims a position after it.
+ *   Wait queues (all channels, under c->lock):
+ *   - unbuffered: sendq non-empty => recvq holds no live receiver and vice
+ *     versa (whoever comes second hands off), except for sudogs of selects
+ *     that another case has already won (skipped and dropped by dequeue).
+ *   - buffered: a goroutine stays parked with its sudog queued only if,
+ *     after queueing it and a seq_cst fence, it still found the ring full
+ *     (sendq) or empty (recvq) (the waiter's half of chan.c's wake-up
+ *     handshake); so the next value pushed (slot freed) sees it queued and
+ *     wakes one goroutine.  Its sudog carries no value (elem NULL).
  *   - closed  =>  sendq holds no live sender, recvq no live receiver: close
  *     wakes them all.  closed goes 0 -> 1 once and never back.
  *   - A sudog on a queue belongs to a goroutine that is parked (or about to
@@ -45,19 +68,43 @@ typedef struct rt__waitq {
 } rt__waitq;
 
 struct rt_chan {
-    rt__lock lock;         /* protects everything below not marked otherwise,
-                            * and the queued sudogs' next/prev/elem/success */
-    /* Written under lock; read without it by rt_chan_len and the fast paths
-     * (seq_cst loads there; relaxed stores here, ordered by the lock). */
-    _Atomic size_t qcount;
+    rt__lock lock;         /* protects the wait queues, closed and the
+                            * queued sudogs' next/prev/elem/success */
     /* 0 -> 1 once, under lock (store-release); read without it by the
-     * non-blocking fast paths (seq_cst). */
+     * non-blocking fast paths (seq_cst).  Buffered channels also set the
+     * mark bit in ring->tail, which is what their ring operations test. */
     _Atomic uint32_t closed;
     size_t dataqsiz;       /* capacity; immutable */
     size_t elemsize;       /* immutable */
-    size_t sendx, recvx;   /* ring indices, under lock */
+    uint64_t mark;         /* buffered: the least power of two > dataqsiz,
+                            * the closed bit of tail; immutable */
+    uint64_t one_lap;      /* 2 * mark: one lap of positions; immutable */
     rt__waitq recvq, sendq;
-    unsigned char *buf;    /* immutable: just past the padded header */
+    /* Buffered: recent spins before a park that failed, 0..3 (chan.c's
+     * ring_spin); a hint, relaxed loads and stores. */
+    _Atomic uint32_t spin_misses;
+    struct rt__chanring *ring; /* NULL when unbuffered; immutable */
+    unsigned char *buf;    /* immutable: the element slots */
+};
+
+/*
+ * The lock-free half of a buffered channel.  Senders write tail, receivers
+ * head; each sits on a cache line of its own (the pads keep 64 bytes
+ * between each field and its neighbours, whatever the allocation's
+ * alignment), so a producer and a consumer on two CPUs only share the slot
+ * lines they hand to each other, plus the channel header, which they read
+ * and which changes only when someone parks.
+ */
+struct rt__chanring {
+    char pad0[64];
+    _Atomic uint64_t tail; /* next position to send to | mark; CAS (seq_cst) */
+    char pad1[64 - sizeof(uint64_t)];
+    _Atomic uint64_t head; /* next position to receive from; CAS (seq_cst) */
+    char pad2[64 - sizeof(uint64_t)];
+    /* Per slot: which position it waits for (chan.h's invariants).
+     * store-release by whoever finishes with the slot, load-acquire by
+     * whoever uses it next. */
+    _Atomic uint64_t stamp[];
 };
 
 /* Address of slot i of the ring. */
@@ -67,15 +114,28 @@ static inline void *rt__chanbuf(rt_chan *c, size_t i)
 }
 
 /* Copies one element; a NULL source means the zero value (a send with no
- * element pointer sends zeroes).  Zero-size elements copy nothing. */
+ * element pointer sends zeroes).  Zero-size elements copy nothing.  Inline,
+ * with the common sizes spelled out so that they compile to a move or two
+ * instead of a call into memcpy/memset (the ring's fast paths copy twice
+ * per element: in, and out plus the clearing of the slot). */
 static inline void rt__chan_copy(const rt_chan *c, void *dst, const void *src)
 {
-    if (c->elemsize == 0)
-        return;
-    if (src != NULL)
-        memcpy(dst, src, c->elemsize);
-    else
-        memset(dst, 0, c->elemsize);
+    size_t n = c->elemsize;
+    if (src == NULL) {
+        switch (n) {
+        case 4: memset(dst, 0, 4); return;
+        case 8: memset(dst, 0, 8); return;
+        case 16: memset(dst, 0, 16); return;
+        default: memset(dst, 0, n); return;
+        }
+    }
+    switch (n) {
+    case 0: return;
+    case 4: memcpy(dst, src, 4); return;
+    case 8: memcpy(dst, src, 8); return;
+    case 16: memcpy(dst, src, 16); return;
+    default: memcpy(dst, src, n); return;
+    }
 }
 
 /*
@@ -117,26 +177,48 @@ void rt__waitq_enqueue(rt__waitq *q, rt_sudog *sg);
 rt_sudog *rt__waitq_dequeue(rt__waitq *q);
 /* Unlinks sg if it is still queued on q (a select undoing its losers). */
 void rt__waitq_remove(rt__waitq *q, rt_sudog *sg);
+/* Queues sg first: a goroutine woken to retry a buffered operation that
+ * lost the race keeps its turn (buffered channels, chan.c). */
+void rt__waitq_push_front(rt__waitq *q, rt_sudog *sg);
 
 /*
- * The two hand-offs of a ready channel to a parked peer (Go's send and
- * recv).  c->lock is held and sg was just dequeued from the matching queue.
- * They move the value, mark sg successful, set sg->g->param = sg and return
- * that goroutine; the caller then releases its channel lock(s) and calls
- * rt__goready on it (readying after the unlock keeps the time the lock is
- * held short, and nothing may ready a G whose lock it still needs).
+ * The two hand-offs of an unbuffered channel to a parked peer (Go's send
+ * and recv).  c->lock is held and sg was just dequeued from the matching
+ * queue.  They move the value, mark sg successful, set sg->g->param = sg
+ * and return that goroutine; the caller then releases its channel lock(s)
+ * and calls rt__goready on it (readying after the unlock keeps the time the
+ * lock is held short, and nothing may ready a G whose lock it still needs).
  *
  * send_direct: copies *elem straight into the waiting receiver's slot.
- * recv_direct: unbuffered: copies the sender's value into *elem; buffered
- * (so full): takes the head into *elem and puts the sender's value at the
- * tail.  elem may be NULL to discard.
+ * recv_direct: copies the sender's value into *elem.  elem may be NULL to
+ * discard.
  */
 rt_g *rt__chan_send_direct(rt_chan *c, rt_sudog *sg, const void *elem);
 rt_g *rt__chan_recv_direct(rt_chan *c, rt_sudog *sg, void *elem);
 
-/* Buffer operations; lock held.  bufsend requires qcount < dataqsiz,
- * bufrecv requires qcount > 0. */
-void rt__chan_bufsend(rt_chan *c, const void *elem);
-void rt__chan_bufrecv(rt_chan *c, void *elem);
+/*
+ * The ring of a buffered channel (c->ring != NULL); lock-free, callable
+ * with or without c->lock.  push copies *elem (NULL: zeroes) into the ring,
+ * pop takes the oldest element into *elem (NULL: discards).  They return
+ * RT__RING_OK, RT__RING_CLOSED (push: the channel is closed; pop: closed
+ * and drained) or RT__RING_BLOCK (push: full; pop: empty).  A successful
+ * operation leaves a peer to wake: the caller follows it with
+ * rt__chan_wake (or, holding c->lock, with the dequeue itself).
+ */
+enum { RT__RING_OK, RT__RING_BLOCK, RT__RING_CLOSED };
+int rt__chanring_push(rt_chan *c, const void *elem);
+int rt__chanring_pop(rt_chan *c, void *elem);
+/* Whether a send (recv) would not block right now: room (a value, or a
+ * claimed slot about to hold one) or closed.  For a goroutine about to
+ * park, after queueing its sudog and a seq_cst fence. */
+bool rt__chanring_can_send(rt_chan *c);
+bool rt__chanring_can_recv(rt_chan *c);
+/* After a successful push (q = &c->recvq) or pop (q = &c->sendq), without
+ * c->lock: wakes the first goroutine parked on q, if any, to try again.
+ * One seq_cst load when nobody waits. */
+void rt__chan_wake(rt_chan *c, rt__waitq *q);
+/* The same with c->lock held: dequeues and returns the goroutine to ready
+ * once the lock is released, or NULL. */
+rt_g *rt__chan_wake_locked(rt__waitq *q);
 
 #endif /* RT_SCHED_CHAN_H */

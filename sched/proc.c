@@ -1857,10 +1857,20 @@ void rt__block_event(int64_t start_ns, int skip)
 
 bool rt__sync_can_spin(int iter)
 {
+    /* The CPU count, read once (Go's ncpu): rt__ncpu is a system call
+     * (sched_getaffinity), and this runs on every spin of every contended
+     * mutex and buffered channel.  Relaxed: racing first callers store
+     * the same value. */
+    static _Atomic int ncpu;
+    int n = atomic_load_explicit(&ncpu, memory_order_relaxed);
+    if (rt__unlikely(n == 0)) {
+        n = rt__ncpu();
+        atomic_store_explicit(&ncpu, n, memory_order_relaxed);
+    }
     /* As Go's sync_runtime_canSpin: a few iterations, only on a multicore
      * machine with other Ps running, and only while our own queue is empty
      * (spinning would delay the goroutines waiting there). */
-    if (iter >= 4 || rt__sched.gomaxprocs <= 1 || rt__ncpu() <= 1)
+    if (iter >= 4 || rt__sched.gomaxprocs <= 1 || n <= 1)
         return false;
     if (atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) +
             atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) + 1 >=

@@ -10,19 +10,29 @@
  *      recursion, O(n log n) also for huge n, and no allocation).  Cases on
  *      a nil channel are left out of both: they can never proceed.
  *   2. Lock every distinct channel in lockorder and walk pollorder; the
- *      first case that can proceed at once (a parked peer, room or data in
- *      the ring, a closed channel) wins.  Because the walk is in random
- *      order, every ready case is chosen with equal probability.  With no
- *      winner and block == false: unlock, return -1.
+ *      first case that can proceed at once (a parked peer or a closed
+ *      channel for an unbuffered case; for a buffered one, the lock-free
+ *      ring operation succeeding or finding the channel closed) wins.
+ *      Because the walk is in random order, every ready case is chosen
+ *      with equal probability.  With no winner and block == false: unlock,
+ *      return -1.
  *   3. Otherwise enqueue one sudog per case (an array on this goroutine's
  *      stack, linked in lockorder through waitlink and hung on g->waiting)
- *      on each channel's sendq or recvq, and park with reason "select".
+ *      on each channel's sendq or recvq.  Buffered cases then need the
+ *      waiter's half of chan.c's wake-up handshake: a seq_cst fence and a
+ *      look at each ring; if one can proceed now (its peer changed it
+ *      after the poll and before our sudog was visible), take the sudogs
+ *      off again and poll again.  Otherwise park with reason "select".
  *      The unlock callback (selparkcommit) releases the channel locks only
  *      after we have switched out.
  *   4. Woken: lock everything again, find the sudog the waker used
- *      (g->param), take every other sudog off its queue, unlock, and return
- *      that case's index.  A receive case reports ok = sg->success (false
- *      when close woke us); a send case woken by close is fatal.
+ *      (g->param), take every other sudog off its queue.  An unbuffered
+ *      case was completed by its waker: unlock and return its index (a
+ *      receive reports ok = sg->success, false when close woke us; a send
+ *      woken by close is fatal).  A buffered case's waker only says "try
+ *      again" (chan.c): back to step 2, that case polled first (with the
+ *      others in their random order after it, should the ring have been
+ *      taken by a newcomer in between).
  *
  * Deciding the winner: g->selectdone (Go <= 1.16 style)
  *   While parked, the select is on several queues at once, and wakers on
@@ -64,8 +74,8 @@
  *     more often).
  *
  * Invariants
- *   - Between steps 2 and 4 the sudogs of this select are queued exactly on
- *     the channels of its non-nil cases; after step 4 on none.
+ *   - Between steps 3 and 4 the sudogs of this select are queued exactly on
+ *     the channels of its non-nil cases; outside them on none.
  *   - g->selectdone is 0 whenever the goroutine is not parked in a select.
  *   - Nothing touches the sudog array after the last channel lock of
  *     selparkcommit is released (the goroutine may then be running again
@@ -176,6 +186,137 @@ static bool selparkcommit(rt_g *gp, void *arg)
     return true;
 }
 
+/*
+ * Step 2: the first case in pollorder that can proceed, done; every channel
+ * locked on entry.  Returns its index with the locks released (and the
+ * peer it woke readied), or -1 with the locks still held.
+ */
+static int selpoll(rt_select_case *cases, const uint32_t *pollorder,
+                const uint32_t *lockorder, uint32_t norder)
+{
+    for (uint32_t i = 0; i < norder; i++) {
+        uint32_t k = pollorder[i];
+        rt_select_case *cas = &cases[k];
+        rt_chan *c = cas->chan;
+        rt_sudog *sg;
+        rt_g *gp = NULL;
+        if (c->ring != NULL) {
+            /* Buffered: the ring, as a non-blocking send or receive does.
+             * We hold c->lock, so a peer to wake is dequeued here. */
+            int r;
+            if (cas->dir == RT_SELECT_RECV) {
+                r = rt__chanring_pop(c, cas->elem);
+                if (r == RT__RING_BLOCK)
+                    continue;
+                if (r == RT__RING_OK)
+                    gp = rt__chan_wake_locked(&c->sendq);
+                else if (cas->elem != NULL)
+                    rt__chan_copy(c, cas->elem, NULL);
+                cas->ok = r == RT__RING_OK;
+            } else {
+                r = rt__chanring_push(c, cas->elem);
+                if (r == RT__RING_BLOCK)
+                    continue;
+                if (r == RT__RING_CLOSED) {
+                    selunlock(cases, lockorder, norder);
+                    rt__throw("send on closed channel");
+                }
+                gp = rt__chan_wake_locked(&c->recvq);
+            }
+        } else if (cas->dir == RT_SELECT_RECV) {
+            if ((sg = rt__waitq_dequeue(&c->sendq)) != NULL) {
+                gp = rt__chan_recv_direct(c, sg, cas->elem);
+                cas->ok = true;
+            } else if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
+                if (cas->elem != NULL)
+                    rt__chan_copy(c, cas->elem, NULL);
+                cas->ok = false;
+            } else {
+                continue;
+            }
+        } else {
+            if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
+                selunlock(cases, lockorder, norder);
+                rt__throw("send on closed channel");
+            }
+            if ((sg = rt__waitq_dequeue(&c->recvq)) == NULL)
+                continue;
+            gp = rt__chan_send_direct(c, sg, cas->elem);
+        }
+        selunlock(cases, lockorder, norder);
+        if (gp != NULL)
+            rt__goready(gp);
+        return (int)k;
+    }
+    return -1;
+}
+
+/* Step 3: one sudog per case on its channel's queue, linked in lock order
+ * on gp->waiting; every channel locked. */
+static void enqueue_all(rt_select_case *cases, const uint32_t *lockorder,
+                        uint32_t norder, rt_sudog *sudogs, rt_g *gp)
+{
+    rt__assert(atomic_load_explicit(&gp->selectdone, memory_order_relaxed) == 0);
+    rt_sudog **nextp = &gp->waiting;
+    for (uint32_t i = 0; i < norder; i++) {
+        rt_select_case *cas = &cases[lockorder[i]];
+        rt_sudog *sg = &sudogs[i];
+        /* A buffered case's waker never touches elem (it only wakes). */
+        *sg = (rt_sudog){
+            .g = gp,
+            .isselect = true,
+            .elem = cas->chan->ring != NULL ? NULL : cas->elem,
+            .c = cas->chan,
+        };
+        *nextp = sg;
+        nextp = &sg->waitlink;
+        rt__waitq_enqueue(cas->dir == RT_SELECT_RECV ? &cas->chan->recvq
+                                                     : &cas->chan->sendq,
+                          sg);
+    }
+    *nextp = NULL;
+}
+
+/* Whether a buffered case can proceed now (after enqueue_all and a
+ * seq_cst fence). */
+static bool any_ring_ready(rt_select_case *cases, const uint32_t *lockorder,
+                           uint32_t norder)
+{
+    for (uint32_t i = 0; i < norder; i++) {
+        rt_select_case *cas = &cases[lockorder[i]];
+        rt_chan *c = cas->chan;
+        if (c->ring == NULL)
+            continue;
+        if (cas->dir == RT_SELECT_RECV ? rt__chanring_can_recv(c)
+                                       : rt__chanring_can_send(c))
+            return true;
+    }
+    return false;
+}
+
+/* Takes every sudog of gp's select off its queue except won (NULL: all),
+ * every channel locked; returns won's case index (-1 if won is not one of
+ * them). */
+static int dequeue_all(rt_select_case *cases, const uint32_t *lockorder,
+                       uint32_t norder, rt_g *gp, rt_sudog *won)
+{
+    int casi = -1;
+    rt_sudog *sg = gp->waiting;
+    for (uint32_t i = 0; i < norder; i++, sg = sg->waitlink) {
+        uint32_t k = lockorder[i];
+        rt_select_case *cas = &cases[k];
+        if (sg == won) {
+            casi = (int)k;
+            continue;
+        }
+        rt__waitq_remove(cas->dir == RT_SELECT_RECV ? &cas->chan->recvq
+                                                    : &cas->chan->sendq,
+                         sg);
+    }
+    gp->waiting = NULL;
+    return casi;
+}
+
 /* Scratch space of one select: orders and (if it blocks) sudogs. */
 typedef struct scratch {
     uint32_t *pollorder, *lockorder;
@@ -210,123 +351,76 @@ static __attribute__((noinline)) int selectgo(rt_select_case *cases, int n,
     sort_lockorder(cases, lockorder, norder);
 
     int64_t t0 = block ? rt__chan_block_start() : 0;
-
-    /* 2. Poll in random order with every channel locked. */
-    sellock(cases, lockorder, norder);
-    for (uint32_t i = 0; i < norder; i++) {
-        uint32_t k = pollorder[i];
-        rt_select_case *cas = &cases[k];
-        rt_chan *c = cas->chan;
-        rt_sudog *sg;
-        if (cas->dir == RT_SELECT_RECV) {
-            if ((sg = rt__waitq_dequeue(&c->sendq)) != NULL) {
-                rt_g *gp = rt__chan_recv_direct(c, sg, cas->elem);
-                selunlock(cases, lockorder, norder);
-                rt__goready(gp);
-                cas->ok = true;
-                return (int)k;
-            }
-            if (atomic_load_explicit(&c->qcount, memory_order_relaxed) > 0) {
-                rt__chan_bufrecv(c, cas->elem);
-                selunlock(cases, lockorder, norder);
-                cas->ok = true;
-                return (int)k;
-            }
-            if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
-                selunlock(cases, lockorder, norder);
-                if (cas->elem != NULL)
-                    rt__chan_copy(c, cas->elem, NULL);
-                cas->ok = false;
-                return (int)k;
-            }
-        } else {
-            if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
-                selunlock(cases, lockorder, norder);
-                rt__throw("send on closed channel");
-            }
-            if ((sg = rt__waitq_dequeue(&c->recvq)) != NULL) {
-                rt_g *gp = rt__chan_send_direct(c, sg, cas->elem);
-                selunlock(cases, lockorder, norder);
-                rt__goready(gp);
-                return (int)k;
-            }
-            if (atomic_load_explicit(&c->qcount, memory_order_relaxed) <
-                c->dataqsiz) {
-                rt__chan_bufsend(c, cas->elem);
-                selunlock(cases, lockorder, norder);
-                return (int)k;
-            }
-        }
-    }
-    if (!block) {
-        selunlock(cases, lockorder, norder);
-        return -1;
-    }
-
-    /* 3. Enqueue on every channel, in lock order, and park. */
+    bool parked = false;
     rt_g *gp = rt__getg();
-    rt__assert(atomic_load_explicit(&gp->selectdone, memory_order_relaxed) == 0);
-    rt_sudog **nextp = &gp->waiting;
-    for (uint32_t i = 0; i < norder; i++) {
-        uint32_t k = lockorder[i];
-        rt_select_case *cas = &cases[k];
-        rt_sudog *sg = &s->sudogs[i];
-        *sg = (rt_sudog){
-            .g = gp,
-            .isselect = true,
-            .elem = cas->elem,
-            .c = cas->chan,
-        };
-        *nextp = sg;
-        nextp = &sg->waitlink;
-        rt__waitq_enqueue(cas->dir == RT_SELECT_RECV ? &cas->chan->recvq
-                                                     : &cas->chan->sendq,
-                          sg);
-    }
-    *nextp = NULL;
-    gp->param = NULL;
-    /* With no non-nil case nothing can wake us: park forever, like Go. */
-    rt__gopark(selparkcommit, NULL, RT_WAIT_SELECT);
-
-    /* 4. Woken by the winner's waker.  Undo the losers. */
     sellock(cases, lockorder, norder);
-    /* Every channel we are queued on is locked: no waker is between its
-     * dequeue and its CAS, so the flag can be cleared (relaxed: the
-     * releases of these locks publish it to the next wakers). */
-    atomic_store_explicit(&gp->selectdone, 0, memory_order_relaxed);
-    rt_sudog *won = gp->param;
-    gp->param = NULL;
-    int casi = -1;
-    bool success = false;
-    rt_sudog *sg = gp->waiting;
-    for (uint32_t i = 0; i < norder; i++, sg = sg->waitlink) {
-        uint32_t k = lockorder[i];
-        rt_select_case *cas = &cases[k];
-        rt__assert(sg == &s->sudogs[i]);
-        if (sg == won) {
-            casi = (int)k;
-            success = sg->success;
+
+    for (;;) {
+        /* 2. Poll in random order with every channel locked. */
+        int casi = selpoll(cases, pollorder, lockorder, norder);
+        if (casi >= 0) {
+            if (parked && t0 != 0)
+                rt__block_event(t0, 2);
+            return casi;
+        }
+        if (!block) {
+            selunlock(cases, lockorder, norder);
+            return -1;
+        }
+
+        /* 3. Enqueue on every channel, in lock order, and park. */
+        enqueue_all(cases, lockorder, norder, s->sudogs, gp);
+        /* A buffered case whose ring changed since its poll and whose
+         * peer did not see our sudog: the waiter's half of chan.c's
+         * wake-up handshake.  Poll again instead of parking. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (any_ring_ready(cases, lockorder, norder)) {
+            dequeue_all(cases, lockorder, norder, gp, NULL);
             continue;
         }
-        rt__waitq_remove(cas->dir == RT_SELECT_RECV ? &cas->chan->recvq
-                                                    : &cas->chan->sendq,
-                         sg);
-    }
-    gp->waiting = NULL;
-    if (rt__unlikely(casi < 0))
-        rt__throw("select: bad wakeup");
+        gp->param = NULL;
+        /* With no non-nil case nothing can wake us: park forever, like Go. */
+        rt__gopark(selparkcommit, NULL, RT_WAIT_SELECT);
+        parked = true;
 
-    rt_select_case *cas = &cases[casi];
-    if (cas->dir == RT_SELECT_SEND && !success) {
+        /* 4. Woken by the winner's waker.  Undo the losers. */
+        sellock(cases, lockorder, norder);
+        /* Every channel we are queued on is locked: no waker is between its
+         * dequeue and its CAS, so the flag can be cleared (relaxed: the
+         * releases of these locks publish it to the next wakers). */
+        atomic_store_explicit(&gp->selectdone, 0, memory_order_relaxed);
+        rt_sudog *won = gp->param;
+        gp->param = NULL;
+        bool success = false;
+        casi = dequeue_all(cases, lockorder, norder, gp, won);
+        if (rt__unlikely(casi < 0))
+            rt__throw("select: bad wakeup");
+        success = won->success;
+
+        rt_select_case *cas = &cases[casi];
+        if (cas->chan->ring != NULL) {
+            /* A buffered channel's waker only says "try again": poll
+             * again, its case first (if it lost its value, or its slot, to
+             * a newcomer, the others are polled in their random order). */
+            for (uint32_t i = 0; i < norder; i++)
+                if (pollorder[i] == (uint32_t)casi) {
+                    memmove(pollorder + 1, pollorder, i * sizeof *pollorder);
+                    pollorder[0] = (uint32_t)casi;
+                    break;
+                }
+            continue;
+        }
+        if (cas->dir == RT_SELECT_SEND && !success) {
+            selunlock(cases, lockorder, norder);
+            rt__throw("send on closed channel"); /* woken by close */
+        }
+        if (cas->dir == RT_SELECT_RECV)
+            cas->ok = success;
         selunlock(cases, lockorder, norder);
-        rt__throw("send on closed channel"); /* woken by close */
+        if (t0 != 0)
+            rt__block_event(t0, 2);
+        return casi;
     }
-    if (cas->dir == RT_SELECT_RECV)
-        cas->ok = success;
-    selunlock(cases, lockorder, norder);
-    if (t0 != 0)
-        rt__block_event(t0, 2);
-    return casi;
 }
 
 int rt_select(rt_select_case *cases, int n, bool block)
