@@ -401,10 +401,12 @@ static const char *status_word(rt_g *gp, uint32_t st)
         return "running";
     case RT_GSYSCALL:
         return "syscall";
-    case RT_GWAITING:
-        return gp->waitreason != NULL && gp->waitreason[0] != '\0'
-                   ? gp->waitreason
-                   : "waiting";
+    case RT_GWAITING: {
+        /* Racy by design (the goroutine may park again meanwhile): one
+         * relaxed load, so the test and the use see the same string. */
+        const char *wr = __atomic_load_n(&gp->waitreason, __ATOMIC_RELAXED);
+        return wr != NULL && wr[0] != '\0' ? wr : "waiting";
+    }
     default:
         return "???";
     }
@@ -415,8 +417,9 @@ static void print_header(rt__buf *b, rt_g *gp, const char *word)
 {
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
     int64_t mins = 0;
-    if ((st == RT_GWAITING || st == RT_GSYSCALL) && gp->waitsince != 0) {
-        int64_t waited = rt_nanotime() - gp->waitsince;
+    int64_t since = __atomic_load_n(&gp->waitsince, __ATOMIC_RELAXED);
+    if ((st == RT_GWAITING || st == RT_GSYSCALL) && since != 0) {
+        int64_t waited = rt_nanotime() - since;
         mins = waited / (60 * RT_SECOND);
     }
     if (word == NULL)

@@ -1239,7 +1239,7 @@ static void goexit0(void)
     uintptr_t low = (uintptr_t)__builtin_frame_address(0) - 8192;
     gp->asan_low = low < gp->stack.lo ? gp->stack.lo : low;
 #endif
-    gp->waitreason = NULL;
+    __atomic_store_n(&gp->waitreason, NULL, __ATOMIC_RELAXED);
     gp->m = NULL;
     if (gp->is_system) {
         gp->is_system = false;
@@ -1284,8 +1284,8 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     gp->arg = arg;
     gp->gopc = pc;
     gp->goid = new_goid(pp);
-    gp->waitreason = NULL;
-    gp->waitsince = 0;
+    __atomic_store_n(&gp->waitreason, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&gp->waitsince, 0, __ATOMIC_RELAXED);
     gp->param = NULL;
     gp->asan_fake_stack = NULL;
     gp->is_system = system;
@@ -1376,8 +1376,12 @@ void rt__gopark(bool (*unlockf)(rt_g *gp, void *arg), void *arg,
     rt_g *gp = mp ? mp->curg : NULL;
     if (gp == NULL)
         rt__throw("gopark: not on a goroutine");
-    gp->waitreason = reason;
-    gp->waitsince = atomic_load_explicit(&rt__sched.coarse_now, memory_order_relaxed);
+    /* Relaxed atomics: tracebacks and schedtrace read both without
+     * stopping us (a header may mix two parks; it never tears a word). */
+    __atomic_store_n(&gp->waitreason, reason, __ATOMIC_RELAXED);
+    __atomic_store_n(&gp->waitsince,
+                     atomic_load_explicit(&rt__sched.coarse_now, memory_order_relaxed),
+                     __ATOMIC_RELAXED);
     mp->after = RT_AFTER_PARK;
     mp->after_g = gp;
     mp->after_fn = unlockf;
@@ -1461,7 +1465,9 @@ void rt__syscall_enter(const uintptr_t *regs, uintptr_t sp)
     gp->syscallsp = sp;
     atomic_fetch_add_explicit(&pp->syscalltick, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt__sched.nsyscall, 1, memory_order_relaxed);
-    gp->waitsince = atomic_load_explicit(&rt__sched.coarse_now, memory_order_relaxed);
+    __atomic_store_n(&gp->waitsince,
+                     atomic_load_explicit(&rt__sched.coarse_now, memory_order_relaxed),
+                     __ATOMIC_RELAXED);
     atomic_store_explicit(&gp->status, RT_GSYSCALL, memory_order_relaxed);
     mp->oldp = pp;
     mp->p = NULL;

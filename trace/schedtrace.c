@@ -37,7 +37,7 @@ static void print_g(rt_g *gp, void *arg)
     gline_ctx *c = arg;
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
     rt_m *mp = gp->m;
-    const char *wr = gp->waitreason;
+    const char *wr = __atomic_load_n(&gp->waitreason, __ATOMIC_RELAXED);
     rt__buf_printf(c->b, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n",
                    (long long)gp->goid, st, wr ? wr : "",
                    (long long)(st == RT_GRUNNING && mp ? mp->id : -1),
