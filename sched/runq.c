@@ -19,8 +19,8 @@
  *     the global queue in one locked copy (runq_put_slow).
  *
  * The global queue is a ring of G pointers under rt__sched.lock, doubled
- * when full (never shrunk: it is as large as the longest backlog seen, 8
- * bytes a goroutine).  Go links it through g.schedlink; an array makes a
+ * when full and unmapped when a large one drains (8 bytes a queued
+ * goroutine while a backlog lasts).  Go links it through g.schedlink; an array makes a
  * spill a copy of 129 pointers and a take a read of consecutive slots,
  * where a list makes each take a dependent read of the record -- a line
  * the spawning core wrote last -- with the lock held.  Measured with
@@ -176,6 +176,19 @@ static void globrunq_reserve(uint32_t n)
     rt__sched.runqtail = size;
 }
 
+/* A drained ring larger than this goes back to the OS: a backlog of a
+ * million spawned goroutines left 8 MB behind, 8 bytes of every parked
+ * goroutine's budget (workload 5). */
+#define RING_KEEP 4096u
+
+static void globrunq_release(void)
+{
+    munmap(rt__sched.runq, (size_t)rt__sched.runqcap * sizeof *rt__sched.runq);
+    rt__sched.runq = NULL;
+    rt__sched.runqcap = 0;
+    rt__sched.runqhead = rt__sched.runqtail = 0;
+}
+
 /* rt__sched.lock held (for all the global-queue functions below). */
 void rt__globrunq_put_array(rt_g *const *gs, int32_t n)
 {
@@ -233,5 +246,7 @@ rt_g *rt__globrunq_get(rt_p *pp, int32_t max)
     for (int32_t i = 1; i < n; i++)
         rt__runq_put(pp, rt__sched.runq[(rt__sched.runqhead + (uint32_t)i) & mask], false);
     rt__sched.runqhead += (uint32_t)n;
+    if (rt__sched.runqhead == rt__sched.runqtail && rt__sched.runqcap > RING_KEEP)
+        globrunq_release();
     return gp;
 }
