@@ -201,15 +201,17 @@ static inline void harness_drain(int fd, char *buf, size_t n)
     buf[got] = '\0';
 }
 
-static inline int run_scenario(const char *scenario, const char *const *env,
-                               char *err, size_t n)
+/* Fills envp (room for cap entries, the NULL included) with the inherited
+ * environment less the runtime's own settings, then the NULL-terminated
+ * "NAME=value" list extra (may be NULL): what a child test process runs
+ * with, so that a DEBUG or MAXPROCS of the caller's shell changes nothing. */
+static inline void harness_child_env(char **envp, size_t cap, const char *const *extra)
 {
     extern char **environ;
     static const char *drop[] = {"DEBUG=",    "GODEBUG=",     "GOGC=",
                                  "MAXPROCS=", "GOMAXPROCS=", "GOTRACEBACK="};
-    char *envp[1024];
     size_t ne = 0;
-    for (char **e = environ; *e != NULL && ne < 1000; e++) {
+    for (char **e = environ; *e != NULL && ne + 1 < cap; e++) {
         bool keep = true;
         for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
             if (strncmp(*e, drop[i], strlen(drop[i])) == 0)
@@ -217,9 +219,16 @@ static inline int run_scenario(const char *scenario, const char *const *env,
         if (keep)
             envp[ne++] = *e;
     }
-    for (; env != NULL && *env != NULL && ne < 1020; env++)
-        envp[ne++] = (char *)*env;
+    for (; extra != NULL && *extra != NULL && ne + 1 < cap; extra++)
+        envp[ne++] = (char *)*extra;
     envp[ne] = NULL;
+}
+
+static inline int run_scenario(const char *scenario, const char *const *env,
+                               char *err, size_t n)
+{
+    char *envp[1024];
+    harness_child_env(envp, sizeof envp / sizeof envp[0], env);
 
     int pfd[2];
     ck_assert_int_eq(pipe(pfd), 0);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "rt.h"
+#include "harness.h"
 
 extern char **environ;
 
@@ -262,22 +263,8 @@ static result res;
  * inherited environment first. */
 static void run(const char *name, const char *const *env_extra)
 {
-    static const char *drop[] = {"DEBUG=", "GODEBUG=", "GOGC=", "MAXPROCS=",
-                                 "GOMAXPROCS=", "GOTRACEBACK="};
     char *envp[512];
-    int ne = 0;
-
-    for (char **e = environ; *e != NULL && ne < 500; e++) {
-        bool keep = true;
-        for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
-            if (strncmp(*e, drop[i], strlen(drop[i])) == 0)
-                keep = false;
-        if (keep)
-            envp[ne++] = *e;
-    }
-    for (; env_extra != NULL && *env_extra != NULL; env_extra++)
-        envp[ne++] = (char *)*env_extra;
-    envp[ne] = NULL;
+    harness_child_env(envp, sizeof envp / sizeof envp[0], env_extra);
 
     int po[2], pe[2];
     ck_assert_int_eq(pipe(po), 0);
