@@ -594,7 +594,10 @@ int rt_net_dial(const char *network, const char *address, rt_conn **out)
 
 /* ------------------------------------------------------- read, write ---- */
 
-ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
+/* The entry both directions share: the arguments checked, the conn held
+ * open for the call (conn_acquire) and the direction's mutex taken.  0 to
+ * go on, else the errno to return (nothing is held then). */
+static int conn_io_begin(rt_conn *c, const void *buf, size_t n, bool reading)
 {
     if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
@@ -602,7 +605,21 @@ ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
         return -EPERM;
     if (!conn_acquire(c))
         return -ECANCELED;
-    rt_mutex_lock(&c->rmu);
+    rt_mutex_lock(reading ? &c->rmu : &c->wmu);
+    return 0;
+}
+
+static void conn_io_end(rt_conn *c, bool reading)
+{
+    rt_mutex_unlock(reading ? &c->rmu : &c->wmu);
+    conn_release(c);
+}
+
+ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
+{
+    int e = conn_io_begin(c, buf, n, true);
+    if (e != 0)
+        return e;
     ssize_t r = rt__pollfd_check(c->pd);
     /* nginx's rule: a read that returned less than it asked for found the
      * socket empty, so another read now would almost always say EAGAIN (a
@@ -620,20 +637,15 @@ ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
         r = io_failed(c->pd, errno, 'r');
     }
     c->rdrained = r > 0 && (size_t)r < n;
-    rt_mutex_unlock(&c->rmu);
-    conn_release(c);
+    conn_io_end(c, true);
     return r;
 }
 
 ssize_t rt_conn_write(rt_conn *c, const void *buf, size_t n)
 {
-    if (c == NULL || (buf == NULL && n > 0))
-        return -EINVAL;
-    if (rt__getg() == NULL)
-        return -EPERM;
-    if (!conn_acquire(c))
-        return -ECANCELED;
-    rt_mutex_lock(&c->wmu);
+    int e = conn_io_begin(c, buf, n, false);
+    if (e != 0)
+        return e;
     ssize_t err = rt__pollfd_check(c->pd);
     size_t done = 0;
     while (err == 0 && done < n) {
@@ -646,8 +658,7 @@ ssize_t rt_conn_write(rt_conn *c, const void *buf, size_t n)
         /* EAGAIN: the socket buffer is full; park until the peer reads. */
         err = io_failed(c->pd, errno, 'w');
     }
-    rt_mutex_unlock(&c->wmu);
-    conn_release(c);
+    conn_io_end(c, false);
     return err != 0 ? err : (ssize_t)n;
 }
 
