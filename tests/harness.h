@@ -122,8 +122,13 @@ static inline void run_in_rt(void (*fn)(void))
     END_TEST                                                                  \
     static void name##_body(void)
 
-static inline void expect_fatal_with(const char *scenario, const char *msg,
-                                     const char *text)
+static inline void harness_drain(int fd, char *buf, size_t n);
+
+/* Runs this test binary's scenario `scenario` in a child with environment
+ * envp, its stderr read into buf (the first n - 1 bytes, NUL-terminated;
+ * the rest drained so the child never blocks); returns the wait status. */
+static inline int harness_spawn(const char *scenario, char *const *envp, char *buf,
+                                size_t n)
 {
     int pfd[2];
     ck_assert_int_eq(pipe(pfd), 0);
@@ -133,33 +138,27 @@ static inline void expect_fatal_with(const char *scenario, const char *msg,
         dup2(pfd[1], 2);
         close(pfd[0]);
         close(pfd[1]);
-        execl("/proc/self/exe", "harness-scenario", "--scenario", scenario,
-              (char *)NULL);
+        char *argv[] = {(char *)"harness-scenario", (char *)"--scenario",
+                        (char *)scenario, NULL};
+        execve("/proc/self/exe", argv, envp);
         _exit(127);
     }
     close(pfd[1]);
-    static char out[1 << 16];
-    size_t n = 0;
-    ssize_t r;
-    /* Read to the end (tracebacks can be long) so the child never blocks
-     * on a full pipe. */
-    while ((r = read(pfd[0], out + n, sizeof out - 1 - n)) != 0) {
-        if (r > 0)
-            n += (size_t)r;
-        else if (errno != EINTR)
-            break;
-        if (n == sizeof out - 1) { /* keep the head, drain the rest */
-            char sink[4096];
-            while ((r = read(pfd[0], sink, sizeof sink)) > 0 ||
-                   (r < 0 && errno == EINTR))
-                ;
-            break;
-        }
-    }
-    out[n] = '\0';
+    harness_drain(pfd[0], buf, n);
     close(pfd[0]);
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    return st;
+}
+
+/* The scenario must die with "fatal error: msg" (exit 2), in the inherited
+ * environment (a test's MAXPROCS stays), and print text if given. */
+static inline void expect_fatal_with(const char *scenario, const char *msg,
+                                     const char *text)
+{
+    extern char **environ;
+    static char out[1 << 16];
+    int st = harness_spawn(scenario, environ, out, sizeof out);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2,
                   "scenario %s: wait status %#x; stderr:\n%.2000s", scenario,
                   st, out);
@@ -229,26 +228,7 @@ static inline int run_scenario(const char *scenario, const char *const *env,
 {
     char *envp[1024];
     harness_child_env(envp, sizeof envp / sizeof envp[0], env);
-
-    int pfd[2];
-    ck_assert_int_eq(pipe(pfd), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        dup2(pfd[1], 2);
-        close(pfd[0]);
-        close(pfd[1]);
-        char *argv[] = {(char *)"harness-scenario", (char *)"--scenario",
-                        (char *)scenario, NULL};
-        execve("/proc/self/exe", argv, envp);
-        _exit(127);
-    }
-    close(pfd[1]);
-    harness_drain(pfd[0], err, n);
-    close(pfd[0]);
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    return st;
+    return harness_spawn(scenario, envp, err, n);
 }
 
 static inline int harness_run_suite(Suite *s)
