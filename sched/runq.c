@@ -24,7 +24,8 @@
  * spill a copy of 129 pointers and a take a read of consecutive slots,
  * where a list makes each take a dependent read of the record -- a line
  * the spawning core wrote last -- with the lock held.  Measured with
- * workload 4 (one spawner, one thief P): ~8 % less time per spawn.
+ * workload 4 (one spawner, one thief P): ~8 % less time per spawn
+ * (medians of 9 alternating runs of the two binaries, loaded host).
  * Schedulers look at it first every 61st schedule (proc.c) so that it
  * cannot starve.
  *
