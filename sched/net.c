@@ -413,6 +413,24 @@ int rt_net_listen(const char *network, const char *address, rt_listener **out)
     return 0;
 }
 
+int rt__net_listener_fd(int fd, rt_listener **out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    struct rt_listener *l = rt_alloc_noscan(sizeof *l);
+    int err = conn_init(&l->c, fd, ss.ss_family);
+    if (err != 0)
+        return err;
+    rt_set_finalizer(l, listener_finalize);
+    *out = l;
+    return 0;
+}
+
 /* After a socket call on pd's descriptor failed with errno e: 0 to try the
  * call again (EINTR, or the descriptor became ready while we were parked
  * in direction dir, 'r' or 'w'), else the negative errno to return (the

@@ -782,6 +782,13 @@ int rt__netpoll_getaddrinfo(const char *host, const char *service,
                             const struct addrinfo *hints, struct addrinfo **res);
 void rt__netpoll_freeaddrinfo(struct addrinfo *res);
 
+/* net.c: wraps fd, a bound, listening, non-blocking TCP or unix socket,
+ * in a listener (net.FileListener in small); on failure fd is closed.
+ * For a caller that must bind before a goroutine can run: rt_debug_serve
+ * (trace/debugserve.c) returns its port at once, from any thread, also
+ * before rt_main, and hands the socket to its listener goroutine. */
+int rt__net_listener_fd(int fd, rt_listener **out);
+
 /* The scheduler's side (proc.c, sysmon.c). */
 /* Goroutines wait on I/O, so an idle M should sleep in the loop. */
 bool rt__netpoll_wanted(void);
