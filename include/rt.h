@@ -433,13 +433,17 @@ RT_EXTERN int rt_set_label(const char *key, const char *value);
 /* import _ "net/http/pprof" + http.ListenAndServe(addr): serves Go's
  * /debug/pprof/ endpoints (index, cmdline, profile?seconds=N, heap, allocs,
  * block, mutex, goroutine?debug=N, threadcreate, symbol) from background
- * threads, so that `go tool pprof http://ADDR/debug/pprof/heap` works;
+ * goroutines on the netpoller, as net/http does (a listener, one goroutine
+ * per connection; they show in the goroutine profile, and while the
+ * listener waits no deadlock is reported), so that
+ * `go tool pprof http://ADDR/debug/pprof/heap` works;
  * also /debug/vars (expvar's memstats JSON) and /debug/grt/settings (read
  * and set gctrace, schedtrace, scheddetail, the profile rates and GOGC).
  * addr is "host:port" ("127.0.0.1:6060", ":0" for any port); it listens
  * there only.  Requests are bounded (docs/debug-server.md): a malformed,
  * oversized or slow one gets a 4xx and a closed connection.  Returns the
- * port it listens on, or a negative errno. */
+ * port it listens on, or a negative errno.  Any thread may call it, also
+ * before rt_main: the listener then starts when rt_main does. */
 RT_EXTERN int rt_debug_serve(const char *addr);
 
 /* testing.B: the benchmark runner.  A benchmark program lists its

@@ -54,9 +54,9 @@
  *
  * The side effects are the ones Go's handlers have: heap?gc=1 runs a
  * collection, profile runs the CPU profiler, settings changes the runtime.
- * Everything else only reads.  The handlers run on the transport's thread,
- * which is not an M: rt_pprof_write and rt_read_memstats take their paths
- * for foreign threads (no stopped world; see debugserve.c).
+ * Everything else only reads.  The handlers run on the transport's
+ * goroutine (debugserve.c), or on the fuzzer's thread outside the
+ * runtime: everything they call works from both.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -896,6 +896,10 @@ static void serve_vars(call *c)
 
 /* ----------------------------------------------------------- settings -- */
 
+/* A pthread mutex, not an rt_mutex: the fuzzer calls in from a thread
+ * outside the runtime.  Nothing under it parks, so a connection goroutine
+ * that holds it never leaves its thread, and one that waits for it blocks
+ * its thread only for a few stores. */
 static pthread_mutex_t settings_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void rt__dh_settings_get(rt__dh_settings *s)

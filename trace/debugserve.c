@@ -1,133 +1,131 @@
 /*
- * trace/debugserve.c -- rt_debug_serve: the socket transport of the debug
- * server.  What is served, and how a request is parsed, is debughttp.c's
- * business; this file accepts connections, gives each one a thread, and
- * enforces what only a transport can: the read deadline, the number of
- * connections, and writes that cannot block forever or raise SIGPIPE.
+ * trace/debugserve.c -- rt_debug_serve: the transport of the debug server,
+ * on goroutines and grt's own netpoller, the way net/http serves Go's
+ * net/http/pprof.  What is served, and how a request is parsed, is
+ * debughttp.c's business; this file binds the socket, accepts connections,
+ * gives each one a goroutine, and enforces what only a transport can: the
+ * read deadline, the number of connections, and writes that cannot block
+ * forever or raise SIGPIPE.
  *
- * Threads, not goroutines (docs/debug-server.md): grt cannot preempt C
- * code, so a server on goroutines would not answer while every P runs a
- * busy goroutine -- exactly when one wants a CPU profile -- nor while the
- * program is deadlocked or stuck in a long cgo-like call.  The server's
- * threads are plain pthreads, not Ms: they never run goroutines, never
- * hold a P, and reach the runtime only through the paths it offers to
- * foreign threads (rt_pprof_write walks goroutine stacks while their
- * goroutines stay parked, rt_read_memstats reads racily, rt_gc hands the
- * cycle to a goroutine and waits).  They block every signal, so SIGPROF
- * and the collector's SIGURG only ever land on Ms.
+ * The shape is Go's http.Server:
+ *   - rt_debug_serve binds and listens on the calling thread with plain
+ *     socket calls, so that it returns the port (or why not) at once from
+ *     wherever it is called: a goroutine, a thread of the program's own, or
+ *     main() before rt_main.  The socket then goes to a listener goroutine,
+ *     which wraps it in an rt_listener (rt__net_listener_fd, Go's
+ *     net.FileListener) and parks in rt_net_accept: "IO wait" in its
+ *     traceback, no thread held.
+ *   - Each connection gets a goroutine, which serves one request through
+ *     rt__dh_serve_conn and closes the connection ("Connection: close").
+ *   - Before rt_main there is no scheduler to run the listener: a helper
+ *     thread (signals blocked, not an M) waits for rt_main to start its
+ *     first M, starts the listener goroutine and ends.  Until then
+ *     connections wait in the socket's backlog.
  *
- * One listener thread accepts; each connection gets a detached thread and
- * is closed after one response.  Limits:
+ * Limits, all with the conn's deadline (rt_conn_set_deadline), whose timer
+ * wakes the parked goroutine; no poll(), no thread waits:
  *   - RT_DH_READ_TIMEOUT_NS from accept to a complete request, however
- *     the bytes trickle in (slow loris): poll() against one absolute
- *     deadline, then 408 and close.
- *   - MAX_CONNS connections at once: the listener answers the next one
- *     with 503 itself (a non-blocking send of a few hundred bytes) and
- *     closes it, so a flood costs no threads.
- *   - Writes go out with MSG_NOSIGNAL (a client that hangs up must not
- *     kill the program with SIGPIPE) and SO_SNDTIMEO (a client that stops
- *     reading frees its thread after WRITE_TIMEOUT).
- * The CPU profile's wait polls the socket, so a client that hangs up ends
- * the profile early, as Go's request context does.
+ *     the bytes trickle in (slow loris): one absolute deadline, set by the
+ *     listener at accept; the read then says -ETIMEDOUT and the request
+ *     layer answers 408.
+ *   - Each write gets WRITE_TIMEOUT from its start (a client that stops
+ *     reading frees its goroutine), and the request's deadline is put back
+ *     after it, so that a "100 Continue" written mid-request does not give
+ *     the client more time.  rt_conn_write sends with MSG_NOSIGNAL: a
+ *     client that hangs up is -EPIPE, never SIGPIPE.
+ *   - MAX_CONNS connection goroutines at once: the listener answers the
+ *     next connection with 503 itself (a few hundred bytes into a fresh
+ *     socket's empty buffer, with a REFUSE_TIMEOUT deadline in case even
+ *     that does not fit) and closes it, so a flood costs no goroutine.
+ *   - The CPU profile's wait is a read with the deadline at the profile's
+ *     end: -ETIMEDOUT means the seconds are up, end of stream or an error
+ *     means the client hung up, and the profile stops early, as Go's
+ *     request context stops it.  Bytes sent after the request are dropped.
+ *
+ * Rejected: threads of its own (grt's first server: a listener thread and
+ * a thread per connection, with poll() against the deadlines).  They
+ * answered while every P ran a goroutine that never yields, but they were
+ * a second I/O stack beside the netpoller, their handlers reached the
+ * runtime only through the paths it keeps for foreign threads, and the
+ * server was invisible in the goroutine profile, unlike Go's.  The price
+ * of goroutines (docs/debug-server.md): grt cannot preempt C code, so
+ * while every P runs a goroutine that never yields the server does not
+ * answer (Go before 1.14 likewise); and a program whose goroutines are all
+ * blocked for good is not reported as deadlocked while the listener waits
+ * for connections (Go with net/http/pprof likewise) -- the server shows
+ * where they are stuck in goroutine?debug=2 instead.
  */
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "sched/sched.h"
 #include "trace/trace.h"
 
-#define MAX_CONNS 16            /* connections served at once; more: 503 */
-#define WRITE_TIMEOUT_S 30      /* a client that stops reading */
+#define MAX_CONNS 16                            /* served at once; more: 503 */
+#define WRITE_TIMEOUT (30 * RT_SECOND)          /* one write to a client */
+#define REFUSE_TIMEOUT (100 * RT_MILLISECOND)   /* the listener's 503 */
 
-static _Atomic int nconns; /* connection threads alive, all servers */
+/* Connection goroutines alive, all servers: the listener that admits one
+ * adds, the goroutine subtracts as it ends. */
+static _Atomic int nconns;
 
+/* One connection, as the request layer's rt__dh_io sees it.  In the GC
+ * heap (rt_alloc): it is the connection goroutine's argument, which the
+ * collector scans, and it holds the rt_conn, a GC object. */
 typedef struct conn {
-    int fd;
-    int64_t deadline; /* rt_nanotime() by which the request must be in */
+    rt_conn *c;
+    int64_t read_deadline; /* rt_nanotime() by which the request must be in */
+    int64_t write_timeout; /* what each write may take */
 } conn;
 
 static ssize_t conn_read(void *ctx, void *buf, size_t n)
 {
-    conn *c = ctx;
-    for (;;) {
-        int64_t left = c->deadline - rt_nanotime();
-        if (left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        int ms = (int)((left + RT_MILLISECOND - 1) / RT_MILLISECOND);
-        int k = poll(&pfd, 1, ms);
-        if (k < 0 && errno != EINTR)
-            return -errno;
-        if (k <= 0)
-            continue; /* the deadline check above decides */
-        ssize_t got = recv(c->fd, buf, n, 0);
-        if (got >= 0)
-            return got;
-        if (errno != EINTR && errno != EAGAIN)
-            return -errno;
-    }
+    conn *cx = ctx;
+    return rt_conn_read(cx->c, buf, n); /* -ETIMEDOUT past read_deadline */
 }
 
 static int conn_write(void *ctx, const void *buf, size_t n)
 {
-    conn *c = ctx;
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno; /* EAGAIN: SO_SNDTIMEO ran out */
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
+    conn *cx = ctx;
+    (void)rt_conn_set_deadline(cx->c, rt_nanotime() + cx->write_timeout);
+    ssize_t k = rt_conn_write(cx->c, buf, n);
+    (void)rt_conn_set_deadline(cx->c, cx->read_deadline);
+    return k < 0 ? (int)k : 0;
 }
 
-/* Sleeps ns; false as soon as the client hangs up (readable with nothing
- * to read, or an error). */
+/* Sleeps ns in a read; false as soon as the client hangs up. */
 static bool conn_wait(void *ctx, int64_t ns)
 {
-    conn *c = ctx;
-    int64_t end = rt_nanotime() + ns;
+    conn *cx = ctx;
+    int64_t now = rt_nanotime();
+    (void)rt_conn_set_deadline(cx->c, ns > INT64_MAX - now ? INT64_MAX : now + ns);
+    char b[256];
     for (;;) {
-        int64_t left = end - rt_nanotime();
-        if (left <= 0)
+        ssize_t k = rt_conn_read(cx->c, b, sizeof b);
+        if (k == -ETIMEDOUT)
             return true;
-        struct pollfd pfd = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
-        int64_t ms = (left + RT_MILLISECOND - 1) / RT_MILLISECOND;
-        int k = poll(&pfd, 1, ms > 1000 ? 1000 : (int)ms);
-        if (k > 0) {
-            char b[256];
-            if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))
-                return false;
-            /* bytes after the request (pipelining): drop them */
-            if (recv(c->fd, b, sizeof b, MSG_DONTWAIT) == 0)
-                return false;
-        }
+        if (k <= 0)
+            return false; /* end of stream, reset */
+        /* bytes after the request (pipelining): dropped */
     }
 }
 
-static void *conn_main(void *arg)
+static void conn_main(void *arg)
 {
-    conn *c = arg;
-    rt__dh_io io = {conn_read, conn_write, conn_wait, c};
+    conn *cx = arg;
+    rt__dh_io io = {conn_read, conn_write, conn_wait, cx};
     (void)rt__dh_serve_conn(&io);
-    shutdown(c->fd, SHUT_WR);
-    close(c->fd);
-    free(c);
+    (void)rt_conn_close(cx->c);
     atomic_fetch_sub(&nconns, 1);
-    return NULL;
 }
 
 static ssize_t no_read(void *ctx, void *buf, size_t n)
@@ -142,61 +140,96 @@ static bool no_wait(void *ctx, int64_t ns)
     return false;
 }
 
-static void refuse(int fd)
+/* The listener's own 503: it must not wait on the client for long. */
+static void refuse(rt_conn *c)
 {
-    /* the listener must not block: the 503 fits any socket buffer, and a
-     * peer that cannot take it loses it */
-    struct timeval t = {.tv_sec = 0, .tv_usec = 100000};
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &t, sizeof t);
-    conn c = {fd, 0};
-    rt__dh_io io = {no_read, conn_write, no_wait, &c};
+    conn cx = {c, rt_nanotime(), REFUSE_TIMEOUT};
+    rt__dh_io io = {no_read, conn_write, no_wait, &cx};
     rt__dh_send_error(&io, 503, "too many connections");
-    shutdown(fd, SHUT_WR);
-    close(fd);
+    (void)rt_conn_close(c);
 }
 
-static void *listen_main(void *arg)
+/* An accept error worth waiting out (Go's Serve retries Temporary ones):
+ * out of descriptors or memory, or a connection that died in the queue. */
+static bool accept_retry(int err)
 {
-    int lfd = (int)(intptr_t)arg;
+    switch (-err) {
+    case EINTR:
+    case ECONNABORTED:
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+    case EPROTO:
+        return true;
+    }
+    return false;
+}
+
+static void listen_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    /* The collector takes GOGC from the environment on first use; make
+     * that happen before the first request, so that /debug/grt/settings
+     * reads the percent in force (this stops the world once, briefly). */
+    rt_memstats *ms = malloc(sizeof *ms);
+    if (ms != NULL)
+        rt_read_memstats(ms);
+    free(ms);
+    rt_listener *l;
+    if (rt__net_listener_fd(fd, &l) != 0)
+        return; /* out of memory; fd is closed */
+    int64_t backoff = 0;
     for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE ||
-                errno == ENFILE || errno == ENOBUFS || errno == ENOMEM || errno == EPROTO) {
-                struct timespec ts = {0, 10 * 1000 * 1000};
-                nanosleep(&ts, NULL);
-                continue;
-            }
-            break;
-        }
-        if (atomic_fetch_add(&nconns, 1) >= MAX_CONNS) {
-            atomic_fetch_sub(&nconns, 1);
-            refuse(fd);
+        rt_conn *c;
+        int err = rt_net_accept(l, &c);
+        if (err != 0) {
+            if (!accept_retry(err))
+                break;
+            /* Go's Serve: 5 ms, doubling, at most 1 s */
+            backoff = backoff == 0 ? 5 * RT_MILLISECOND : backoff * 2;
+            if (backoff > RT_SECOND)
+                backoff = RT_SECOND;
+            rt_sleep(backoff);
             continue;
         }
-        struct timeval wt = {.tv_sec = WRITE_TIMEOUT_S};
-        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wt, sizeof wt);
-        conn *c = malloc(sizeof *c);
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (c != NULL) {
-            c->fd = fd;
-            c->deadline = rt_nanotime() + RT_DH_READ_TIMEOUT_NS;
-        }
-        if (c == NULL || pthread_create(&t, &attr, conn_main, c) != 0) {
-            free(c);
+        backoff = 0;
+        if (atomic_fetch_add(&nconns, 1) >= MAX_CONNS) {
             atomic_fetch_sub(&nconns, 1);
-            refuse(fd);
+            refuse(c);
+            continue;
         }
-        pthread_attr_destroy(&attr);
+        conn *cx = rt_alloc(sizeof *cx);
+        cx->c = c;
+        cx->read_deadline = rt_nanotime() + RT_DH_READ_TIMEOUT_NS;
+        cx->write_timeout = WRITE_TIMEOUT;
+        (void)rt_conn_set_deadline(c, cx->read_deadline);
+        if (rt_go(conn_main, cx) < 0) {
+            atomic_fetch_sub(&nconns, 1);
+            refuse(c);
+        }
     }
-    close(lfd);
+    (void)rt_listener_close(l);
+}
+
+/* Before rt_main: waits until it has started the first M, then starts the
+ * listener goroutine from here, as any thread outside the runtime may. */
+static void *await_main(void *arg)
+{
+    int64_t pause = RT_MILLISECOND;
+    while (!atomic_load(&rt__sched.running)) {
+        struct timespec ts = {0, (long)pause};
+        nanosleep(&ts, NULL);
+        if (pause < 50 * RT_MILLISECOND)
+            pause *= 2;
+    }
+    if (rt_go(listen_main, arg) < 0)
+        close((int)(intptr_t)arg);
     return NULL;
 }
 
-int rt_debug_serve(const char *addr)
+/* A bound, listening, non-blocking socket for addr: the fd, or -errno. */
+static int bind_addr(const char *addr)
 {
     if (addr == NULL)
         return -EINVAL;
@@ -218,34 +251,59 @@ int rt_debug_serve(const char *addr)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    /* a host name may take a DNS round trip: a goroutine lets its P go */
+    bool on_g = rt__getg() != NULL;
+    if (on_g)
+        rt_syscall_enter();
     int gai = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+    int gai_errno = errno;
+    if (on_g)
+        rt_syscall_exit();
     if (gai != 0)
-        return gai == EAI_SYSTEM ? -errno : -EINVAL;
-    int lfd = -1, err = -EADDRNOTAVAIL;
+        return gai == EAI_SYSTEM ? -gai_errno : -EINVAL;
+    int fd = -1, err = -EADDRNOTAVAIL;
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        lfd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (lfd < 0) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) {
             err = -errno;
             continue;
         }
         int one = 1;
-        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(lfd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(lfd, 64) == 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
             break;
         err = -errno;
-        close(lfd);
-        lfd = -1;
+        close(fd);
+        fd = -1;
     }
     freeaddrinfo(res);
-    if (lfd < 0)
-        return err;
+    return fd >= 0 ? fd : err;
+}
+
+int rt_debug_serve(const char *addr)
+{
+    int fd = bind_addr(addr);
+    if (fd < 0)
+        return fd;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     int port = 0;
-    if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0)
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
         port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    /* no signals for the server's threads (they inherit this mask) */
+    void *arg = (void *)(intptr_t)fd;
+    if (atomic_load(&rt__sched.running)) {
+        /* a goroutine, or a thread outside the runtime once rt_main runs */
+        int64_t id = rt_go(listen_main, arg);
+        if (id < 0) {
+            close(fd);
+            return (int)id;
+        }
+        return port;
+    }
+    /* before rt_main: the helper thread takes no signal (SIGPROF and the
+     * collector's SIGURG are for Ms) */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -253,19 +311,12 @@ int rt_debug_serve(const char *addr)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &attr, listen_main, (void *)(intptr_t)lfd);
+    int rc = pthread_create(&t, &attr, await_main, arg);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
-        close(lfd);
+        close(fd);
         return -rc;
     }
-    /* The collector takes GOGC from the environment on first use; make
-     * that happen now, so that /debug/grt/settings reads the percent in
-     * force (a goroutine caller stops the world once, briefly). */
-    rt_memstats *ms = malloc(sizeof *ms);
-    if (ms != NULL)
-        rt_read_memstats(ms);
-    free(ms);
     return port;
 }

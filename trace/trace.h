@@ -30,7 +30,8 @@
  *                  /debug/vars and /debug/grt/settings) out, through a
  *                  caller-supplied I/O interface; no sockets.
  *   debugserve.c   rt_debug_serve: the transport (listener and connection
- *                  threads, deadlines, the connection limit).
+ *                  goroutines on the netpoller, deadlines, the
+ *                  connection limit).
  *   bench.c        rt_bench_main: go test -bench for C programs.
  */
 #ifndef RT_TRACE_H
@@ -215,7 +216,8 @@ typedef struct rt__dh_io {
  * above), answers it or answers the 4xx that says why not, and returns;
  * the transport then closes the connection (every response says
  * "Connection: close").  Returns the status code sent (0: none, the
- * client left first).  Any thread; not an M's g0 (it blocks). */
+ * client left first).  On a goroutine (debugserve.c) or a thread outside
+ * the runtime (the fuzzer); not on an M's g0 (it blocks). */
 int rt__dh_serve_conn(const rt__dh_io *io);
 /* A whole response for a request that never reached the request layer
  * (the transport's 503 when too many connections are open). */
