@@ -13,10 +13,21 @@
  *                   changes that take effect (GOGC, the profile rates, and
  *                   gctrace and schedtrace lines appearing on stderr), and
  *                   an invalid request that changes nothing
- *   test_limits     16 slow-loris connections: the 17th gets a 503 at once,
- *                   the 16 a 408 after the 10 s deadline, and then the
+ *   test_limits     16 slow-loris connections (16 goroutines): the 17th gets
+ *                   a 503 at once from the listener (no goroutine), the 16
+ *                   a 408 after the 10 s deadline, and then the
  *                   server answers again; a second CPU profile while one
  *                   runs is Go's 500
+ *   test_goroutines the server is goroutines: goroutine?debug=2 shows the
+ *                   listener and a slow client's goroutine in IO wait and
+ *                   the serving one running; a client that hangs up ends
+ *                   its CPU profile at once; clients that reset before
+ *                   their answer cost no SIGPIPE
+ *   test_no_deadlock a program whose goroutines all block on channels is
+ *                   not reported as deadlocked while the server listens,
+ *                   and the server shows them (scenario "deadlock")
+ *   test_before_main rt_debug_serve before rt_main and from a thread of the
+ *                   program's own (scenario "premain")
  *
  * The server's goroutines count in rt_num_goroutine, as Go's net/http
  * goroutines do: checks of goroutine counts add the listener and the
@@ -26,6 +37,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include "pprof_test.h"
@@ -714,6 +726,7 @@ RT_TEST(test_limits)
     rt_maxprocs(2);
     int port = rt_debug_serve("127.0.0.1:0");
     REQUIRE_GT(port, 0);
+    int base = goroutines(); /* the listener's included */
 
     /* one CPU profile at a time: the second is Go's 500 */
     prof_req pr = {.port = port};
@@ -730,7 +743,9 @@ RT_TEST(test_limits)
                 "profile: %.300s", pr.resp ? pr.resp : "(none)");
     free(pr.resp);
 
-    /* 16 slow clients hold every slot; the 17th is refused at once */
+    /* 16 slow clients hold every slot (a goroutine each); the 17th is
+     * refused at once, by the listener: it costs no goroutine */
+    settle(base);
     int slow[16];
     int64_t t0 = rt_nanotime();
     for (int i = 0; i < 16; i++) {
@@ -738,9 +753,11 @@ RT_TEST(test_limits)
         send_all(slow[i], "GET /debug/pprof/ HTTP/1.1\r\nHo", 30);
     }
     rt_sleep(200 * RT_MILLISECOND); /* every slow one accepted */
+    REQUIRE_EQ(goroutines(), base + 16);
     r = http(port, "GET /debug/pprof/ HTTP/1.1\r\n\r\n");
     EXPECT(r, 503, "503 Service Unavailable");
     free(r);
+    REQUIRE_EQ(goroutines(), base + 16);
     REQUIRE_LT(rt_nanotime() - t0, 5 * RT_SECOND);
     /* trickling bytes does not extend the deadline */
     for (int i = 0; i < 3; i++) {
@@ -755,11 +772,262 @@ RT_TEST(test_limits)
     int64_t waited = rt_nanotime() - t0;
     REQUIRE_MSG(waited >= 9 * RT_SECOND && waited < 20 * RT_SECOND, "408 after %lld ms",
                 (long long)(waited / RT_MILLISECOND));
+    settle(base); /* their goroutines ended with them */
     /* and the program keeps serving */
     rt_sleep(100 * RT_MILLISECOND);
     r = http(port, "GET /debug/pprof/cmdline HTTP/1.1\r\n\r\n");
     EXPECT(r, 200, "pprof_test_debughttp");
     free(r);
+}
+
+/* ---------------------------------------------------------- goroutines -- */
+
+/* Whether the debug=2 dump has a goroutine whose header says state and
+ * whose frames call fn. */
+static bool dump_has(const char *dump, const char *state, const char *fn)
+{
+    char hdr[64], call[128];
+    snprintf(hdr, sizeof hdr, " [%s", state);
+    snprintf(call, sizeof call, "\n%s(", fn);
+    for (const char *g = strstr(dump, "goroutine "); g != NULL;) {
+        const char *next = strstr(g, "\n\ngoroutine ");
+        const char *eol = strchr(g, '\n');
+        const char *h = strstr(g, hdr);
+        const char *f = strstr(g, call);
+        if (h != NULL && eol != NULL && h < eol && f != NULL && (next == NULL || f < next))
+            return true;
+        g = next ? next + 2 : NULL;
+    }
+    return false;
+}
+
+/* goroutine?debug=2 until ok(dump) holds, at most 50 times 20 ms apart:
+ * the listener runs for a moment after it accepts the connection that
+ * asks (then the dump says "running" and shows no stack), and returns to
+ * its IO wait right after.  The last response, for the caller to check. */
+static char *dump_until(int port, bool (*ok)(const char *dump))
+{
+    char *r = NULL;
+    for (int i = 0; i < 50; i++) {
+        free(r);
+        r = http(port, "GET /debug/pprof/goroutine?debug=2 HTTP/1.1\r\n\r\n");
+        if (status_of(r) == 200 && ok(body_of(r)))
+            break;
+        rt_sleep(20 * RT_MILLISECOND);
+    }
+    return r;
+}
+
+/* The listener, a slow client's goroutine waiting for its request, and
+ * the goroutine serving the dump. */
+static bool server_goroutines(const char *d)
+{
+    return dump_has(d, "IO wait", "rt_net_accept") && dump_has(d, "IO wait", "listen_main") &&
+           dump_has(d, "IO wait", "rt_conn_read") && dump_has(d, "IO wait", "conn_main") &&
+           dump_has(d, "running", "rt__dh_serve_conn");
+}
+
+/* The server is goroutines on the netpoller: while a request is served,
+ * the listener waits in accept and a slow client's goroutine in a read,
+ * both "IO wait"; a client that hangs up during a CPU profile ends it (and
+ * its goroutine) at once; one that leaves before its answer costs the
+ * server an -EPIPE, not a SIGPIPE. */
+RT_TEST(test_goroutines)
+{
+    rt_maxprocs(2);
+    int port = rt_debug_serve("127.0.0.1:0");
+    REQUIRE_GT(port, 0);
+    int base = goroutines();
+
+    int slow = dial(port);
+    send_all(slow, "GET /debug/pprof/ HTTP/1.1\r\nHo", 30);
+    settle(base + 1); /* its connection goroutine */
+    rt_sleep(20 * RT_MILLISECOND); /* ... parked in its read */
+    char *r = dump_until(port, server_goroutines);
+    REQUIRE_MSG(status_of(r) == 200 && server_goroutines(body_of(r)),
+                "want the listener and a connection goroutine in IO wait, the serving one "
+                "running:\n%s",
+                r);
+    free(r);
+    send_all(slow, "st: x\r\n\r\n", 9); /* the slow request completes */
+    r = read_all(slow, NULL);
+    EXPECT(r, 200, "Types of profiles available:");
+    free(r);
+    settle(base);
+
+    /* hang-up during profile?seconds=60: the profile ends at once */
+    int fd = dial(port);
+    const char *req = "GET /debug/pprof/profile?seconds=60 HTTP/1.1\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    rt_sleep(300 * RT_MILLISECOND);
+    r = http(port, "GET /debug/pprof/profile?seconds=1 HTTP/1.1\r\n\r\n");
+    EXPECT(r, 500, "cpu profiling already in use"); /* it runs */
+    free(r);
+    int64_t t0 = rt_nanotime();
+    close(fd);
+    settle(base);
+    REQUIRE_LT(rt_nanotime() - t0, 2 * RT_SECOND);
+    r = http(port, "GET /debug/pprof/profile?seconds=1 HTTP/1.1\r\n\r\n");
+    REQUIRE_MSG(status_of(r) == 200, "a profile after the hang-up:\n%.300s", r);
+    free(r);
+
+    /* clients that reset the connection before the answer: the server's
+     * write fails, and the next request (accepted after it) is answered */
+    for (int i = 0; i < 20; i++) {
+        int k = dial(port);
+        req = "GET /debug/pprof/goroutine?debug=2 HTTP/1.1\r\n\r\n";
+        send_all(k, req, strlen(req));
+        struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* close sends RST */
+        REQUIRE_EQ(setsockopt(k, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+        close(k);
+        r = http(port, "GET /debug/pprof/cmdline HTTP/1.1\r\n\r\n");
+        EXPECT(r, 200, "pprof_test_debughttp");
+        free(r);
+    }
+    settle(base);
+}
+
+/* ------------------------------------------------------------ scenarios -- */
+
+/* One request over grt's own net API; the response's status, the response
+ * in out. */
+static int fetch(int port, const char *req, char *out, size_t n)
+{
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    rt_conn *c;
+    out[0] = 0;
+    if (rt_net_dial("tcp", addr, &c) != 0)
+        return -1;
+    (void)rt_conn_set_deadline(c, rt_nanotime() + 10 * RT_SECOND);
+    size_t got = 0;
+    ssize_t k = rt_conn_write(c, req, strlen(req));
+    while (k >= 0 && got + 1 < n && (k = rt_conn_read(c, out + got, n - 1 - got)) > 0)
+        got += (size_t)k;
+    out[got] = 0;
+    rt_conn_close(c);
+    return status_of(out);
+}
+
+/* "deadlock": every goroutine of the program blocks on a channel while the
+ * server listens.  Not reported as a deadlock (the listener waits for the
+ * network), as with Go's net/http/pprof; the parent asks the server where
+ * the goroutines are stuck, then kills this process. */
+NOINLINE static int scenario_deadlock(void)
+{
+    int port = rt_debug_serve("127.0.0.1:0");
+    fprintf(stderr, "port %d\n", port);
+    rt_chan *c = rt_chan_make(0, 0);
+    rt_go(http_parked, c);
+    rt_chan_recv(c, NULL);
+    fprintf(stderr, "the channel was closed\n");
+    return 1;
+}
+
+/* "premain": rt_debug_serve called in main() before rt_main (main()
+ * below), then from a thread of the program's own while rt_main runs;
+ * both servers answer.  Exits 0 if so. */
+static int premain_port;
+
+static void *serve_from_thread(void *arg)
+{
+    *(int *)arg = rt_debug_serve("127.0.0.1:0");
+    return NULL;
+}
+
+static int scenario_premain(void)
+{
+    static char out[1 << 16];
+    int st = 0;
+    for (int i = 0; i < 50; i++) { /* see dump_until */
+        st = fetch(premain_port, "GET /debug/pprof/goroutine?debug=2 HTTP/1.1\r\n\r\n", out,
+                   sizeof out);
+        if (st == 200 && dump_has(body_of(out), "IO wait", "listen_main"))
+            break;
+        rt_sleep(20 * RT_MILLISECOND);
+    }
+    if (st != 200 || !dump_has(body_of(out), "IO wait", "listen_main")) {
+        fprintf(stderr, "server started before rt_main: %d\n%.2000s\n", st, out);
+        return 1;
+    }
+    pthread_t t;
+    int port = 0;
+    if (pthread_create(&t, NULL, serve_from_thread, &port) != 0 ||
+        RT_BLOCKING(pthread_join(t, NULL)) != 0 || port <= 0) {
+        fprintf(stderr, "rt_debug_serve from a thread: %d\n", port);
+        return 1;
+    }
+    st = fetch(port, "GET /debug/pprof/cmdline HTTP/1.1\r\n\r\n", out, sizeof out);
+    if (st != 200) {
+        fprintf(stderr, "server started from a thread: %d\n%.500s\n", st, out);
+        return 1;
+    }
+    return 0;
+}
+
+static int scenario(int argc, char **argv)
+{
+    (void)argc;
+    if (strcmp(argv[2], "deadlock") == 0)
+        return scenario_deadlock();
+    if (strcmp(argv[2], "premain") == 0)
+        return scenario_premain();
+    return 3;
+}
+
+/* The blocked program's goroutines, and the listener waiting. */
+static bool blocked_program(const char *d)
+{
+    return dump_has(d, "chan receive", "scenario_deadlock") &&
+           dump_has(d, "chan receive", "http_parked") && dump_has(d, "IO wait", "listen_main");
+}
+
+RT_TEST(test_no_deadlock)
+{
+    char *envp[1024];
+    harness_child_env(envp, sizeof envp / sizeof envp[0], NULL);
+    int pfd[2];
+    REQUIRE_EQ(pipe(pfd), 0);
+    pid_t pid = fork();
+    REQUIRE_GE(pid, 0);
+    if (pid == 0) {
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        char *argv[] = {(char *)"deadlock", (char *)"--scenario", (char *)"deadlock", NULL};
+        execve("/proc/self/exe", argv, envp);
+        _exit(127);
+    }
+    close(pfd[1]);
+    char line[256] = "";
+    size_t n = 0;
+    while (n + 1 < sizeof line && strchr(line, '\n') == NULL) {
+        ssize_t k = RT_BLOCKING(read(pfd[0], line + n, sizeof line - 1 - n));
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        line[n] = 0;
+    }
+    int port = 0;
+    REQUIRE_MSG(sscanf(line, "port %d", &port) == 1 && port > 0, "child said: %s", line);
+    /* checkdead runs as the last M goes idle: long done by now */
+    rt_sleep(500 * RT_MILLISECOND);
+    int st;
+    REQUIRE_MSG(waitpid(pid, &st, WNOHANG) == 0, "the child ended (status %#x): %s", st, line);
+    char *r = dump_until(port, blocked_program);
+    REQUIRE_MSG(status_of(r) == 200 && blocked_program(body_of(r)),
+                "goroutines of the blocked program:\n%s", r);
+    free(r);
+    REQUIRE_EQ(kill(pid, SIGKILL), 0);
+    REQUIRE_EQ(RT_BLOCKING(waitpid(pid, &st, 0)), pid);
+    close(pfd[0]);
+}
+
+RT_TEST(test_before_main)
+{
+    static char err[1 << 14];
+    int st = run_scenario("premain", NULL, err, sizeof err);
+    REQUIRE_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "premain: status %#x:\n%s", st, err);
 }
 
 static Suite *suite(void)
@@ -771,11 +1039,23 @@ static Suite *suite(void)
     tcase_add_test(tc, test_endpoints);
     tcase_add_test(tc, test_settings);
     tcase_add_test(tc, test_limits);
+    tcase_add_test(tc, test_goroutines);
+    tcase_add_test(tc, test_no_deadlock);
+    tcase_add_test(tc, test_before_main);
     suite_add_tcase(s, tc);
     return s;
 }
 
 int main(int argc, char **argv)
 {
-    return harness_main(argc, argv, suite(), NULL);
+    /* "premain" calls rt_debug_serve before rt_main, as a C main() may */
+    if (argc == 3 && strcmp(argv[1], "--scenario") == 0 && strcmp(argv[2], "premain") == 0) {
+        premain_port = rt_debug_serve("127.0.0.1:0");
+        if (premain_port <= 0) {
+            fprintf(stderr, "rt_debug_serve before rt_main: %d\n", premain_port);
+            return 1;
+        }
+        return rt_main(scenario, argc, argv);
+    }
+    return harness_main(argc, argv, suite(), scenario);
 }
