@@ -26,9 +26,10 @@
  *     lands (rt_net_listen), the service reads and writes its sockets
  *     inside RT_BLOCKING, which hands the goroutine's P to another thread
  *     for the duration of the call.
- *   - The debug server runs on threads of its own (docs/debug-server.md):
- *     it answers while every P is busy in count_primes, which a goroutine
- *     server could not.
+ *   - The debug server runs on goroutines too, as net/http/pprof's does
+ *     (docs/debug-server.md).  grt cannot preempt C code, so the load
+ *     goroutines call rt_yield after each count: the server then gets a P
+ *     even while every P is busy in count_primes.
  *   - The service's own HTTP is deliberately minimal (one request per
  *     connection, GET only); the debug server is the complete one.
  */
