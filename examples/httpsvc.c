@@ -22,10 +22,10 @@
  *   free ports; the tests use that).
  *
  * Design notes
- *   - One goroutine per connection, as Go's net/http.  Until the netpoller
- *     lands (rt_net_listen), the service reads and writes its sockets
- *     inside RT_BLOCKING, which hands the goroutine's P to another thread
- *     for the duration of the call.
+ *   - One goroutine per connection, as Go's net/http, on grt's netpoller
+ *     (rt_net_listen, rt_net_accept, rt_conn_read/write): a goroutine
+ *     waiting for a client parks in "IO wait" and holds no thread.  A
+ *     request must arrive within REQUEST_TIMEOUT (the conn's deadline).
  *   - The debug server runs on goroutines too, as net/http/pprof's does
  *     (docs/debug-server.md).  grt cannot preempt C code, so the load
  *     goroutines call rt_yield after each count: the server then gets a P
@@ -33,21 +33,18 @@
  *   - The service's own HTTP is deliberately minimal (one request per
  *     connection, GET only); the debug server is the complete one.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "rt.h"
 
 #define NOINLINE __attribute__((noinline))
+#define REQUEST_TIMEOUT (10 * RT_SECOND)
 
 static _Atomic int64_t served; /* requests answered, /recent reports it */
 
@@ -105,7 +102,7 @@ static int64_t work(int64_t n)
 
 /* ---------------------------------------------------------- the service -- */
 
-static void reply(int fd, int code, const char *body)
+static void reply(rt_conn *c, int code, const char *body)
 {
     char h[256];
     int n = snprintf(h, sizeof h,
@@ -113,17 +110,21 @@ static void reply(int fd, int code, const char *body)
                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                      code, code == 200 ? "OK" : code == 404 ? "Not Found" : "Bad Request",
                      strlen(body));
-    (void)RT_BLOCKING(send(fd, h, (size_t)n, MSG_NOSIGNAL));
-    (void)RT_BLOCKING(send(fd, body, strlen(body), MSG_NOSIGNAL));
+    /* (a client that hung up is -EPIPE here, never SIGPIPE) */
+    if (rt_conn_write(c, h, (size_t)n) >= 0)
+        (void)rt_conn_write(c, body, strlen(body));
 }
 
 static void handle(void *arg)
 {
-    int fd = (int)(intptr_t)arg;
+    rt_conn *c = arg;
     char req[4096];
     size_t n = 0;
+    /* a client gets this long to send its request (slow clients must not
+     * hold goroutines for ever) */
+    rt_conn_set_deadline(c, rt_nanotime() + REQUEST_TIMEOUT);
     while (n < sizeof req - 1) {
-        ssize_t k = RT_BLOCKING(recv(fd, req + n, sizeof req - 1 - n, 0));
+        ssize_t k = rt_conn_read(c, req + n, sizeof req - 1 - n);
         if (k <= 0)
             break;
         n += (size_t)k;
@@ -136,7 +137,7 @@ static void handle(void *arg)
     long long arg_n;
     if (sscanf(req, "GET /primes?n=%lld ", &arg_n) == 1 && arg_n >= 0 && arg_n <= 10000000) {
         snprintf(body, sizeof body, "%lld primes below %lld\n", (long long)work(arg_n), arg_n);
-        reply(fd, 200, body);
+        reply(c, 200, body);
     } else if (strncmp(req, "GET /recent ", 12) == 0) {
         size_t k = (size_t)snprintf(body, sizeof body, "served %lld\n",
                                     (long long)atomic_load(&served));
@@ -145,54 +146,42 @@ static void handle(void *arg)
             k += (size_t)snprintf(body + k, sizeof body - k, "%lld primes below %lld\n",
                                   (long long)r->primes, (long long)r->n);
         rt_mutex_unlock(&recent_mu);
-        reply(fd, 200, body);
+        reply(c, 200, body);
     } else if (strncmp(req, "GET ", 4) == 0) {
-        reply(fd, 404, "not found\n");
+        reply(c, 404, "not found\n");
     } else {
-        reply(fd, 400, "bad request\n");
+        reply(c, 400, "bad request\n");
     }
     atomic_fetch_add(&served, 1);
-    close(fd);
+    rt_conn_close(c);
 }
 
 static void accept_loop(void *arg)
 {
-    int lfd = (int)(intptr_t)arg;
+    rt_listener *l = arg;
     for (;;) {
-        int fd = RT_BLOCKING(accept(lfd, NULL, NULL));
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
+        rt_conn *c;
+        int err = rt_net_accept(l, &c);
+        if (err < 0) {
+            if (err == -ECANCELED)
+                return; /* closed */
             rt_sleep(10 * RT_MILLISECOND); /* EMFILE and friends */
             continue;
         }
-        if (rt_go(handle, (void *)(intptr_t)fd) < 0)
-            close(fd);
+        if (rt_go(handle, c) < 0)
+            rt_conn_close(c);
     }
 }
 
-/* Listens on "a.b.c.d:port" (IPv4: a toy); the port, or -1. */
-static int listen_on(const char *addr, int *lfd)
+/* The port at the end of a listener's address ("127.0.0.1:8080",
+ * "[::1]:8080"), or -1. */
+static int port_of(rt_listener *l)
 {
-    char host[64];
-    int port;
-    if (sscanf(addr, "%63[^:]:%d", host, &port) != 2)
+    char a[128];
+    if (rt_listener_addr(l, a, sizeof a) < 0)
         return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return -1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    socklen_t sl = sizeof sa;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 128) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    *lfd = fd;
-    return ntohs(sa.sin_port);
+    const char *colon = strrchr(a, ':');
+    return colon ? atoi(colon + 1) : -1;
 }
 
 static void load(void *arg)
@@ -226,18 +215,20 @@ static int app(int argc, char **argv)
         fprintf(stderr, "httpsvc: debug server on %s: %s\n", debug, strerror(-dport));
         return 1;
     }
-    int lfd, port = listen_on(addr, &lfd);
-    if (port < 0) {
-        fprintf(stderr, "httpsvc: cannot listen on %s (want a.b.c.d:port)\n", addr);
+    rt_listener *l;
+    int err = rt_net_listen("tcp", addr, &l);
+    if (err < 0) {
+        fprintf(stderr, "httpsvc: cannot listen on %s: %s\n", addr, strerror(-err));
         return 1;
     }
+    int port = port_of(l);
     char host[64] = "127.0.0.1";
     sscanf(debug, "%63[^:]", host);
     printf("httpsvc: service on port %d, debug server on port %d "
            "(http://%s:%d/debug/pprof/)\n",
            port, dport, host, dport);
     fflush(stdout);
-    rt_go(accept_loop, (void *)(intptr_t)lfd);
+    rt_go(accept_loop, l);
     for (int i = 0; i < nload; i++)
         rt_go(load, NULL);
     for (int64_t t = 0; duration == 0 || t < duration; t++)
