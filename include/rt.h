@@ -472,6 +472,11 @@ typedef struct rt_b {
     int64_t goid_; /* the goroutine running this run of the function */
     void *log_;    /* the failure messages (the runner's buffer) */
     void *done_;   /* signalled when this run ends, by return or rt_b_fatalf */
+    int nmetrics_; /* rt_b_report_metric's, cleared by rt_b_reset_timer */
+    struct {
+        char unit[32];
+        double value;
+    } metrics_[8];
 } rt_b;
 typedef struct rt_benchmark {
     const char *name; /* "Send" is reported as BenchmarkSend; NULL ends */
@@ -485,6 +490,14 @@ RT_EXTERN void rt_b_stop_timer(rt_b *b);
 RT_EXTERN void rt_b_set_bytes(rt_b *b, int64_t n);
 /* b.ReportAllocs: B/op and allocs/op for this benchmark. */
 RT_EXTERN void rt_b_report_allocs(rt_b *b);
+/* b.ReportMetric: adds "value unit" to the result line (after ns/op and
+ * MB/s, sorted by unit, as Go prints them); per-op figures should be
+ * divided by b->n and their unit end in "/op".  "ns/op" replaces the
+ * measured figure.  Reporting a unit again replaces its value; up to 8
+ * units of at most 31 bytes, no blanks (others are ignored, with a message
+ * on stderr).  Cleared by rt_b_reset_timer, so report at the end of the
+ * function. */
+RT_EXTERN void rt_b_report_metric(rt_b *b, double value, const char *unit);
 /* b.Errorf: marks the benchmark failed and records the message; the run
  * goes on.  Any goroutine may call it.  A failed benchmark prints
  * "--- FAIL: BenchmarkName-P" and its messages instead of a result line,

@@ -16,6 +16,7 @@
  *     (names padded to the longest, -P the MAXPROCS when it is not 1, the
  *     ns/op field with Go's prettyPrint widths), after goos/goarch/cpu
  *     header lines, and "PASS" at the end, so that benchstat reads it;
+ *     rt_b_report_metric's figures (b.ReportMetric) after MB/s;
  *   - each run on a goroutine of its own, the runner (goroutine 1) waiting
  *     on a WaitGroup, as Go's run1 and doBench start `go b.launch()`: that
  *     is what lets rt_b_fatalf end a run with rt_exit (Goexit) and the
@@ -112,6 +113,39 @@ void rt_b_reset_timer(rt_b *b)
     }
     b->duration_ = 0;
     b->net_allocs_ = b->net_bytes_ = 0;
+    b->nmetrics_ = 0; /* as Go's ResetTimer clears b.extra */
+}
+
+void rt_b_report_metric(rt_b *b, double value, const char *unit)
+{
+    size_t len = unit ? strlen(unit) : 0;
+    if (len == 0 || len >= sizeof b->metrics_[0].unit || strpbrk(unit, " \t\n") != NULL) {
+        fprintf(stderr, "grt bench: metric unit \"%s\" is empty, too long or has blanks\n",
+                unit ? unit : "(null)");
+        return;
+    }
+    for (int i = 0; i < b->nmetrics_; i++) {
+        if (strcmp(b->metrics_[i].unit, unit) == 0) {
+            b->metrics_[i].value = value;
+            return;
+        }
+    }
+    int max = (int)(sizeof b->metrics_ / sizeof b->metrics_[0]);
+    if (b->nmetrics_ == max) {
+        fprintf(stderr, "grt bench: more than %d metrics; \"%s\" dropped\n", max, unit);
+        return;
+    }
+    memcpy(b->metrics_[b->nmetrics_].unit, unit, len + 1);
+    b->metrics_[b->nmetrics_++].value = value;
+}
+
+/* The reported metric of this unit, or NULL. */
+static const double *metric(const rt_b *b, const char *unit)
+{
+    for (int i = 0; i < b->nmetrics_; i++)
+        if (strcmp(b->metrics_[i].unit, unit) == 0)
+            return &b->metrics_[i].value;
+    return NULL;
 }
 
 void rt_b_set_bytes(rt_b *b, int64_t n)
@@ -301,7 +335,8 @@ static void result_line(const char *name, int width, const rt_b *b)
 {
     rt__pbuf o = {0};
     rt__pbuf_printf(&o, "%-*s\t%8lld", width, name, (long long)b->n);
-    double ns = (double)b->duration_ / (double)b->n;
+    const double *ns_metric = metric(b, "ns/op");
+    double ns = ns_metric ? *ns_metric : (double)b->duration_ / (double)b->n;
     if (ns != 0) {
         rt__pbuf_put(&o, "\t", 1);
         pretty(&o, ns, "ns/op");
@@ -309,6 +344,25 @@ static void result_line(const char *name, int width, const rt_b *b)
     if (b->bytes_ > 0 && b->duration_ > 0) {
         double mbs = ((double)b->bytes_ * (double)b->n / 1e6) / ((double)b->duration_ / 1e9);
         rt__pbuf_printf(&o, "\t%7.2f MB/s", mbs);
+    }
+    /* The other reported metrics in unit order, as Go sorts b.extra's
+     * keys: a selection of the smallest not yet printed (eight at most). */
+    const char *last = "";
+    for (int k = 0; k < b->nmetrics_; k++) {
+        int next = -1;
+        for (int i = 0; i < b->nmetrics_; i++) {
+            const char *u = b->metrics_[i].unit;
+            if (strcmp(u, last) > 0 && (next < 0 || strcmp(u, b->metrics_[next].unit) < 0))
+                next = i;
+        }
+        if (next < 0)
+            break;
+        last = b->metrics_[next].unit;
+        if (strcmp(last, "ns/op") == 0 || strcmp(last, "MB/s") == 0 ||
+            strcmp(last, "B/op") == 0 || strcmp(last, "allocs/op") == 0)
+            continue;
+        rt__pbuf_put(&o, "\t", 1);
+        pretty(&o, b->metrics_[next].value, last);
     }
     if (opts.benchmem || b->report_allocs_)
         rt__pbuf_printf(&o, "\t%8llu B/op\t%8llu allocs/op",

@@ -82,7 +82,21 @@ NOINLINE static void bench_fatalf_elsewhere(rt_b *b)
     rt_sleep(10 * RT_SECOND);
 }
 
+/* Metrics: reported out of order and one twice, ns/op overridden, one
+ * reported before a timer reset (dropped, as Go's ResetTimer drops it). */
+NOINLINE static void bench_metric(rt_b *b)
+{
+    rt_b_report_metric(b, 1, "gone/op");
+    rt_b_reset_timer(b);
+    rt_b_report_metric(b, 1, "zeta/op");
+    rt_b_report_metric(b, 42, "zeta/op");
+    rt_b_report_metric(b, 0.5, "alpha");
+    rt_b_report_metric(b, 7, "ns/op");
+    rt_b_report_metric(b, 1, "has blank");
+}
+
 static const rt_benchmark benchmarks[] = {
+    {"Metric", bench_metric},
     {"Spin", bench_spin},
     {"AllocObject", bench_alloc},
     {"Bytes", bench_bytes},
@@ -228,6 +242,18 @@ START_TEST(test_failures)
 }
 END_TEST
 
+START_TEST(test_metrics)
+{
+    char *out = run_bench("-bench=Metric -benchtime=2x");
+    /* Go's widths: 7 -> %14.3f, 0.5 -> %15.4f, 42 -> %13.2f */
+    REQUIRE_MSG(strstr(out, "\t       2\t         7.000 ns/op\t         0.5000 alpha"
+                           "\t        42.00 zeta/op\n") &&
+                    !strstr(out, "gone/op") && strstr(out, "has blank"),
+                "%s", out);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_bad_flag)
 {
     char cmd[256];
@@ -246,6 +272,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_result_lines);
     tcase_add_test(tc, test_fixed_count_profiles);
+    tcase_add_test(tc, test_metrics);
     tcase_add_test(tc, test_failures);
     tcase_add_test(tc, test_bad_flag);
     suite_add_tcase(s, tc);
