@@ -111,6 +111,16 @@
 #                      cost grt always pays, as Go does; <= 1.02x off
 #                      (not in BENCHMARKS.md: a bound of the tracer-cost
 #                      work)
+#   skynet-untraced    6's skynet with no tracer, ms per tree (the base);
+#                      10 trees of 1M leaves in one run (bench_skynet's
+#                      argv[2]), so that CPU time (10 ms steps) resolves
+#                      0.25 %: one tree is about 0.4 s of CPU
+#   skynet-cpuprof     with CPUPROFILE (100 Hz, as bt-cpuprof); <= 1.03x
+#                      untraced (BENCHMARKS.md's workload 15 names binary-
+#                      trees; issue 7 adds skynet, a million short-lived
+#                      goroutines: profiling's cost per thread and signal
+#                      meets the scheduler rather than the collector)
+#   skynet-*-cpu       the same runs' CPU time, as bt-*-cpu
 #
 # Usage: tests/bench/run.sh [options]
 #   -w LIST   workloads to run: row names, program names or numbers,
@@ -200,6 +210,10 @@ ROWS=(
   "15|alloc-memprof|alloc_memprof|2|200000000|2000000|value|-|alloc_nomemprof<=1.02"
   "15|alloc-nomemprof-cpu|alloc_nomemprof|2|200000000|2000000|cpu_s:s|-|-"
   "15|alloc-memprof-cpu|alloc_memprof|2|200000000|2000000|cpu_s:s|-|alloc_nomemprof<=1.02"
+  "15|skynet-untraced|skynet_none|2|1000000 10|10000 1|value|-|-"
+  "15|skynet-cpuprof|skynet_cpuprof|2|1000000 10|10000 1|value|-|skynet_none<=1.03"
+  "15|skynet-untraced-cpu|skynet_none|2|1000000 10|10000 1|cpu_s:s|-|-"
+  "15|skynet-cpuprof-cpu|skynet_cpuprof|2|1000000 10|10000 1|cpu_s:s|-|skynet_none<=1.03"
 )
 
 # Variant programs (workload 15): the environment each adds to its run
@@ -211,6 +225,8 @@ declare -A VARIANTS=(
   [binarytrees_cpuprof]="CPUPROFILE=@LOG@/binarytrees_cpuprof.pprof"
   [alloc_nomemprof]="DEBUG=memprofilerate=0"
   [alloc_memprof]=""
+  [skynet_none]=""
+  [skynet_cpuprof]="CPUPROFILE=@LOG@/skynet_cpuprof.pprof"
 )
 is_variant() { [ -n "${VARIANTS[$1]+set}" ]; }
 
