@@ -239,7 +239,6 @@ void rt_b_fatalf(rt_b *b, const char *fmt, ...)
 
 /* ------------------------------------------------------------- running -- */
 
-
 static void run_goroutine(void *arg)
 {
     rt_b *b = arg;
@@ -262,9 +261,10 @@ static void run_n(const rt_benchmark *bm, rt_b *b, int64_t n)
     /* The timer starts and stops on the run's goroutine, as in Go's runN:
      * neither the spawn nor the runner's wake-up is in the time. */
     if (rt_go(run_goroutine, b) < 0) {
-        /* No goroutine to be had: run it here (rt_b_fatalf then ends the
-         * process, as from a goroutine not the run's). */
-        b->goid_ = rt_goid();
+        /* No goroutine to be had: run it here.  goid_ 0 is no
+         * goroutine's, so that rt_b_fatalf ends the process rather than
+         * rt_exit the runner. */
+        b->goid_ = 0;
         rt_b_start_timer(b);
         bm->fn(b);
         end_run(b);
