@@ -3,11 +3,11 @@
  *
  * Each bench_<name>.c is one workload of BENCHMARKS.md written against rt.h
  * alone; go/<name>/ (main.go, or <name>_test.go for a Go-style benchmark)
- * is the same workload in Go.  The two must do the
- * same work in the same shape (same goroutines, same channels, same checks)
- * so that the ratio between their times says something about the runtimes
- * and nothing about the programs.  run.sh builds both, runs them
- * alternately and prints medians.
+ * is the same workload in Go.  The two must do the same work in the same
+ * shape (same goroutines, same channels, same checks) so that the ratio
+ * between their times says something about the runtimes and nothing about
+ * the programs.  run.sh builds both, runs them alternately and prints
+ * medians.
  *
  * Two kinds of program, for two kinds of figure.
  *
@@ -22,7 +22,8 @@
  * so their outputs can be set side by side (benchstat, or by eye) and
  * the ratio of the two ns/op figures is the ratio BENCHMARKS.md states.
  * Both runners do the same things around the function -- a collection,
- * a run of n=1, then the real run -- and nothing inside it: the loop that
+ * a run of n=1, then the real run, each on a goroutine of its own with
+ * the timer started there -- and nothing inside it: the loop that
  * is measured is the workload's own `for (i = 0; i < n; i++)`, with n
  * read from b->n once, as tight as when each program timed itself.  What
  * an operation is, when it takes two goroutines (a yield of either one, a
