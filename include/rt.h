@@ -463,12 +463,24 @@ RT_EXTERN int rt_debug_serve(const char *addr);
  * Flags as go test's: -bench REGEX (default: all), -benchtime 1s|Nx,
  * -count N, -benchmem, -cpuprofile F, -memprofile F, -memprofilerate N,
  * -blockprofile F, -blockprofilerate N, -mutexprofile F,
- * -mutexprofilefraction N.  Returns the exit status (2: bad flags). */
+ * -mutexprofilefraction N.  Each run of a benchmark function runs on a
+ * goroutine of its own, as in Go, so that rt_b_fatalf can end it.  Returns
+ * the exit status: 0 after "PASS", 1 after "FAIL" (a benchmark failed:
+ * rt_b_errorf, rt_b_fatalf), 2 on bad flags. */
 typedef struct rt_b {
     int64_t n; /* b.N: run the measured code n times */
     int64_t start_, duration_, bytes_;
     uint64_t start_allocs_, start_bytes_, net_allocs_, net_bytes_;
     bool timer_on_, report_allocs_;
+    bool failed_;  /* set by rt_b_errorf / rt_b_fatalf, under the runner's lock */
+    int64_t goid_; /* the goroutine running this run of the function */
+    void *log_;    /* the failure messages (the runner's buffer) */
+    void *done_;   /* signalled when this run ends, by return or rt_b_fatalf */
+    int nmetrics_; /* rt_b_report_metric's, cleared by rt_b_reset_timer */
+    struct {
+        char unit[32];
+        double value;
+    } metrics_[8];
 } rt_b;
 typedef struct rt_benchmark {
     const char *name; /* "Send" is reported as BenchmarkSend; NULL ends */
@@ -482,6 +494,28 @@ RT_EXTERN void rt_b_stop_timer(rt_b *b);
 RT_EXTERN void rt_b_set_bytes(rt_b *b, int64_t n);
 /* b.ReportAllocs: B/op and allocs/op for this benchmark. */
 RT_EXTERN void rt_b_report_allocs(rt_b *b);
+/* b.ReportMetric: adds "value unit" to the result line (after ns/op and
+ * MB/s, sorted by unit, as Go prints them); per-op figures should be
+ * divided by b->n and their unit end in "/op".  "ns/op" replaces the
+ * measured figure.  Reporting a unit again replaces its value; up to 8
+ * units of at most 31 bytes, no blanks (others are ignored, with a message
+ * on stderr).  Cleared by rt_b_reset_timer, so report at the end of the
+ * function. */
+RT_EXTERN void rt_b_report_metric(rt_b *b, double value, const char *unit);
+/* b.Errorf: marks the benchmark failed and records the message; the run
+ * goes on.  Any goroutine may call it.  A failed benchmark prints
+ * "--- FAIL: BenchmarkName-P" and its messages instead of a result line,
+ * is not run again, and makes rt_bench_main print "FAIL" and return 1. */
+RT_EXTERN void rt_b_errorf(rt_b *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* b.Fatalf: rt_b_errorf, then ends the run (runtime.Goexit on the
+ * benchmark function's goroutine; the timer stops there).  Called from
+ * another goroutine, which Go forbids, it cannot end the run: it prints
+ * the failure and "FAIL" and exits the process with status 1 instead. */
+RT_EXTERN void rt_b_fatalf(rt_b *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+/* b.Failed. */
+RT_EXTERN bool rt_b_failed(rt_b *b);
 
 
 #ifdef __cplusplus

@@ -15,7 +15,19 @@
  *       BenchmarkName-P \t       N\t  123.4 ns/op\t  12.34 MB/s\t  16 B/op\t  1 allocs/op
  *     (names padded to the longest, -P the MAXPROCS when it is not 1, the
  *     ns/op field with Go's prettyPrint widths), after goos/goarch/cpu
- *     header lines, and "PASS" at the end, so that benchstat reads it.
+ *     header lines, and "PASS" at the end, so that benchstat reads it;
+ *     rt_b_report_metric's figures (b.ReportMetric) after MB/s;
+ *   - each run on a goroutine of its own, the runner (goroutine 1) waiting
+ *     on a WaitGroup, as Go's run1 and doBench start `go b.launch()`: that
+ *     is what lets rt_b_fatalf end a run with rt_exit (Goexit) and the
+ *     runner go on.  The waiting runner is parked, not runnable, so it
+ *     takes no part in a run's scheduling (workload 1 of BENCHMARKS.md,
+ *     two goroutines yielding at P=1, still rotates between exactly two);
+ *   - a failed benchmark (rt_b_errorf, rt_b_fatalf) prints Go's
+ *     "--- FAIL: BenchmarkName-P" and its messages, indented, instead of a
+ *     result line and is not run again; the program then ends with "FAIL"
+ *     and status 1 rather than "PASS" and 0, so a benchmark's own check
+ *     fails the program as a test's would.
  *
  * Flags (Go's names, with - or --, "-flag=value" or "-flag value", and the
  * "test." prefix accepted): -bench REGEX (POSIX extended, unanchored,
@@ -49,6 +61,13 @@ typedef struct bench_opts {
 
 static const rt_benchmark *bench_table;
 static bench_opts opts;
+/* Guards every rt_b's failed_ and log_: rt_b_errorf may be called from any
+ * goroutine of a run. */
+static rt_mutex fail_mu;
+/* The benchmark being run and its name as printed ("BenchmarkSend-2"):
+ * written by the runner before a run's rt_go, read by the run. */
+static const rt_benchmark *running;
+static char running_name[256];
 
 /* --------------------------------------------------------------- timer -- */
 
@@ -94,6 +113,39 @@ void rt_b_reset_timer(rt_b *b)
     }
     b->duration_ = 0;
     b->net_allocs_ = b->net_bytes_ = 0;
+    b->nmetrics_ = 0; /* as Go's ResetTimer clears b.extra */
+}
+
+void rt_b_report_metric(rt_b *b, double value, const char *unit)
+{
+    size_t len = unit ? strlen(unit) : 0;
+    if (len == 0 || len >= sizeof b->metrics_[0].unit || strpbrk(unit, " \t\n") != NULL) {
+        fprintf(stderr, "grt bench: metric unit \"%s\" is empty, too long or has blanks\n",
+                unit ? unit : "(null)");
+        return;
+    }
+    for (int i = 0; i < b->nmetrics_; i++) {
+        if (strcmp(b->metrics_[i].unit, unit) == 0) {
+            b->metrics_[i].value = value;
+            return;
+        }
+    }
+    int max = (int)(sizeof b->metrics_ / sizeof b->metrics_[0]);
+    if (b->nmetrics_ == max) {
+        fprintf(stderr, "grt bench: more than %d metrics; \"%s\" dropped\n", max, unit);
+        return;
+    }
+    memcpy(b->metrics_[b->nmetrics_].unit, unit, len + 1);
+    b->metrics_[b->nmetrics_++].value = value;
+}
+
+/* The reported metric of this unit, or NULL. */
+static const double *metric(const rt_b *b, const char *unit)
+{
+    for (int i = 0; i < b->nmetrics_; i++)
+        if (strcmp(b->metrics_[i].unit, unit) == 0)
+            return &b->metrics_[i].value;
+    return NULL;
 }
 
 void rt_b_set_bytes(rt_b *b, int64_t n)
@@ -106,7 +158,95 @@ void rt_b_report_allocs(rt_b *b)
     b->report_allocs_ = true;
 }
 
+/* ------------------------------------------------------------ failures -- */
+
+static void add_failure(rt_b *b, const char *fmt, va_list ap)
+{
+    rt_mutex_lock(&fail_mu);
+    b->failed_ = true;
+    if (b->log_ == NULL)
+        b->log_ = calloc(1, sizeof(rt__pbuf));
+    rt__pbuf *log = b->log_;
+    if (log != NULL) {
+        /* Go indents a benchmark's messages by four spaces under its
+         * "--- FAIL" line. */
+        rt__pbuf_put(log, "    ", 4);
+        rt__pbuf_vprintf(log, fmt, ap);
+        rt__pbuf_put(log, "\n", 1);
+    }
+    rt_mutex_unlock(&fail_mu);
+}
+
+/* "--- FAIL: name" and the messages, on stdout as go test prints them;
+ * frees the messages.  Called once the run has ended. */
+static void print_failure(const char *name, rt_b *b)
+{
+    rt_mutex_lock(&fail_mu);
+    rt__pbuf *log = b->log_;
+    b->log_ = NULL;
+    rt_mutex_unlock(&fail_mu);
+    printf("--- FAIL: %s\n", name);
+    fflush(stdout);
+    if (log != NULL) {
+        if (!log->oom)
+            rt__write_all(1, log->b, log->n);
+        rt__pbuf_free(log);
+        free(log);
+    }
+}
+
+void rt_b_errorf(rt_b *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    add_failure(b, fmt, ap);
+    va_end(ap);
+}
+
+bool rt_b_failed(rt_b *b)
+{
+    rt_mutex_lock(&fail_mu);
+    bool f = b->failed_;
+    rt_mutex_unlock(&fail_mu);
+    return f;
+}
+
+/* The end of a run, by return or by rt_b_fatalf on its goroutine. */
+static void end_run(rt_b *b)
+{
+    rt_b_stop_timer(b);
+    rt_waitgroup_done(b->done_);
+}
+
+void rt_b_fatalf(rt_b *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    add_failure(b, fmt, ap);
+    va_end(ap);
+    if (rt_goid() == b->goid_) {
+        end_run(b);
+        rt_exit();
+    }
+    /* Another goroutine of the run: ending it would leave the run's
+     * goroutine waiting for it forever, so the program ends here, with
+     * the verdict it would have reached. */
+    print_failure(running_name, b);
+    printf("FAIL\n");
+    fflush(stdout);
+    exit(1);
+}
+
 /* ------------------------------------------------------------- running -- */
+
+static void run_goroutine(void *arg)
+{
+    rt_b *b = arg;
+    b->goid_ = rt_goid();
+    rt_b_start_timer(b);
+    running->fn(b);
+    end_run(b);
+}
 
 static void run_n(const rt_benchmark *bm, rt_b *b, int64_t n)
 {
@@ -114,9 +254,23 @@ static void run_n(const rt_benchmark *bm, rt_b *b, int64_t n)
     b->n = n;
     b->timer_on_ = false;
     rt_b_reset_timer(b);
-    rt_b_start_timer(b);
-    bm->fn(b);
-    rt_b_stop_timer(b);
+    rt_waitgroup done = {0};
+    b->done_ = &done;
+    running = bm;
+    rt_waitgroup_add(&done, 1);
+    /* The timer starts and stops on the run's goroutine, as in Go's runN:
+     * neither the spawn nor the runner's wake-up is in the time. */
+    if (rt_go(run_goroutine, b) < 0) {
+        /* No goroutine to be had: run it here.  goid_ 0 is no
+         * goroutine's, so that rt_b_fatalf ends the process rather than
+         * rt_exit the runner. */
+        b->goid_ = 0;
+        rt_b_start_timer(b);
+        bm->fn(b);
+        end_run(b);
+    }
+    rt_waitgroup_wait(&done);
+    b->done_ = NULL;
 }
 
 static int64_t min64(int64_t a, int64_t b)
@@ -132,12 +286,15 @@ static int64_t max64(int64_t a, int64_t b)
 static void launch(const rt_benchmark *bm, rt_b *b)
 {
     run_n(bm, b, 1);
+    if (rt_b_failed(b))
+        return;
     if (opts.benchtime_ns == 0) {
         if (opts.benchtime_n > 1)
             run_n(bm, b, opts.benchtime_n);
         return;
     }
-    for (int64_t n = 1; b->duration_ < opts.benchtime_ns && n < 1000000000;) {
+    for (int64_t n = 1;
+         b->duration_ < opts.benchtime_ns && n < 1000000000 && !rt_b_failed(b);) {
         int64_t last = n, prev = b->n, prevns = b->duration_ > 0 ? b->duration_ : 1;
         /* goal * prev / prevns without overflow for long goals */
         n = (int64_t)((double)opts.benchtime_ns * (double)prev / (double)prevns);
@@ -178,7 +335,8 @@ static void result_line(const char *name, int width, const rt_b *b)
 {
     rt__pbuf o = {0};
     rt__pbuf_printf(&o, "%-*s\t%8lld", width, name, (long long)b->n);
-    double ns = (double)b->duration_ / (double)b->n;
+    const double *ns_metric = metric(b, "ns/op");
+    double ns = ns_metric ? *ns_metric : (double)b->duration_ / (double)b->n;
     if (ns != 0) {
         rt__pbuf_put(&o, "\t", 1);
         pretty(&o, ns, "ns/op");
@@ -186,6 +344,25 @@ static void result_line(const char *name, int width, const rt_b *b)
     if (b->bytes_ > 0 && b->duration_ > 0) {
         double mbs = ((double)b->bytes_ * (double)b->n / 1e6) / ((double)b->duration_ / 1e9);
         rt__pbuf_printf(&o, "\t%7.2f MB/s", mbs);
+    }
+    /* The other reported metrics in unit order, as Go sorts b.extra's
+     * keys: a selection of the smallest not yet printed (eight at most). */
+    const char *last = "";
+    for (int k = 0; k < b->nmetrics_; k++) {
+        int next = -1;
+        for (int i = 0; i < b->nmetrics_; i++) {
+            const char *u = b->metrics_[i].unit;
+            if (strcmp(u, last) > 0 && (next < 0 || strcmp(u, b->metrics_[next].unit) < 0))
+                next = i;
+        }
+        if (next < 0)
+            break;
+        last = b->metrics_[next].unit;
+        if (strcmp(last, "ns/op") == 0 || strcmp(last, "MB/s") == 0 ||
+            strcmp(last, "B/op") == 0 || strcmp(last, "allocs/op") == 0)
+            continue;
+        rt__pbuf_put(&o, "\t", 1);
+        pretty(&o, b->metrics_[next].value, last);
     }
     if (opts.benchmem || b->report_allocs_)
         rt__pbuf_printf(&o, "\t%8llu B/op\t%8llu allocs/op",
@@ -271,6 +448,7 @@ static int bench_goroutine(int argc, char **argv)
 
     char name[256], cpu[256];
     int width = 0;
+    bool failed = false;
     for (const rt_benchmark *bm = bench_table; bm->name; bm++) {
         bench_name(name, sizeof name, bm->name);
         char full[256];
@@ -296,10 +474,16 @@ static int bench_goroutine(int argc, char **argv)
         if (regexec(&re, full, 0, NULL, 0) != 0)
             continue;
         bench_name(name, sizeof name, bm->name);
+        snprintf(running_name, sizeof running_name, "%s", name);
         for (int k = 0; k < opts.count; k++) {
             rt_b b;
             memset(&b, 0, sizeof b);
             launch(bm, &b);
+            if (rt_b_failed(&b)) {
+                print_failure(name, &b);
+                failed = true;
+                break;
+            }
             result_line(name, width, &b);
         }
     }
@@ -314,9 +498,9 @@ static int bench_goroutine(int argc, char **argv)
     }
     write_named(opts.blockprofile, "block");
     write_named(opts.mutexprofile, "mutex");
-    printf("PASS\n");
+    printf(failed ? "FAIL\n" : "PASS\n");
     fflush(stdout);
-    return 0;
+    return failed ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------- flags -- */

@@ -2,13 +2,59 @@
  * tests/bench/bench.h -- helpers shared by the C benchmark programs.
  *
  * Each bench_<name>.c is one workload of BENCHMARKS.md written against rt.h
- * alone; go/<name>/main.go is the same workload in Go.  The two must do the
- * same work in the same shape (same goroutines, same channels, same checks)
- * so that the ratio between their times says something about the runtimes
- * and nothing about the programs.  run.sh builds both, runs them
- * alternately and prints medians.
+ * alone; go/<name>/ (main.go, or <name>_test.go for a Go-style benchmark)
+ * is the same workload in Go.  The two must do the same work in the same
+ * shape (same goroutines, same channels, same checks) so that the ratio
+ * between their times says something about the runtimes and nothing about
+ * the programs.  run.sh builds both, runs them alternately and prints
+ * medians.
  *
- * Protocol between a program and run.sh
+ * Two kinds of program, for two kinds of figure.
+ *
+ * Per-operation workloads -- yield, pingpong, buffered, spawn, threadring,
+ * chameneos, mutex (and its sharded twin), alloc: every figure of
+ * BENCHMARKS.md that is nanoseconds per operation -- are Go-style
+ * benchmarks: a function of rt_b that does b->n operations, run by
+ * rt_bench_main (trace/bench.c, `go test -bench` for C), and on the Go
+ * side a testing.B benchmark (go/<name>/<name>_test.go, built with
+ * `go test -c`).  Both print Go's result line,
+ *         BenchmarkYield-P \t N \t 17.01 ns/op [\t 16 B/op \t 1 allocs/op]
+ * so their outputs can be set side by side (benchstat, or by eye) and
+ * the ratio of the two ns/op figures is the ratio BENCHMARKS.md states.
+ * Both runners do the same things around the function -- a collection,
+ * a run of n=1, then the real run, each on a goroutine of its own with
+ * the timer started there -- and nothing inside it: the loop that
+ * is measured is the workload's own `for (i = 0; i < n; i++)`, with n
+ * read from b->n once, as tight as when each program timed itself.  What
+ * an operation is, when it takes two goroutines (a yield of either one, a
+ * lock of either one, a chameneos meeting of either game), is said in
+ * each program: b->n counts operations, split between the goroutines, so
+ * ns/op keeps BENCHMARKS.md's meaning.  A wrong answer is rt_b_fatalf
+ * (b.Fatalf): the program prints "--- FAIL", then "FAIL", and exits 1.
+ *   - `bench_yield` alone runs the size BENCHMARKS.md defines
+ *     (-benchtime=<N>x, see bench_run below), not go test's one second;
+ *     `bench_yield 100000` runs 100000 operations (argv[1] = N is
+ *     -benchtime=Nx), and go test's flags work as they do for Go:
+ *         bench_mutex -bench=Shards -benchtime=2s -count=5 -cpuprofile=c.pb.gz
+ *   - run.sh runs both versions with `-test.bench=. -test.benchtime=Nx
+ *     -test.count=1` (N from its table) and turns their result lines
+ *     into its own result line (below): the benchmark named after the
+ *     program gives value=, one named longer (MutexShards) gives its
+ *     suffix (shards=), other metrics their unit (B/op: B_op=).
+ *
+ * Whole-program workloads stay programs with a main of their own:
+ * parked (bytes per parked goroutine, read from RSS once a million are
+ * parked: no operation to repeat); skynet (milliseconds for one tree of a
+ * million goroutines in a fresh process: a BenchmarkSkynet doing b->n
+ * trees would fit the form, but after the runners' run of n=1 every tree
+ * it timed would find stacks and records cached, a warmer figure than
+ * BENCHMARKS.md's); binary-trees, GCBench and GC latency (seconds, peak
+ * RSS, pauses and stalls of one run of a fixed shape, where repeating it
+ * inside one process would measure a heap the previous run left behind);
+ * echo (a server measured by a client from outside).  None of their
+ * figures is per operation, and a b->n would not change what they do.
+ *
+ * Protocol between a whole program and run.sh
  *   - argv[1], if present, is the workload size N (run.sh passes a small N
  *     in quick mode); otherwise the size BENCHMARKS.md defines is used.
  *   - The program checks its own answer and exits non-zero (after a line
@@ -16,8 +62,9 @@
  *   - On success it prints exactly one line on stdout:
  *         result name=<workload> unit=<unit> value=<number> [key=value ...]
  *     value is the headline figure; the extra keys carry the rest (the
- *     size, the processors, second figures such as the sharded mutex).
- *     go/internal/bench prints the same line for the Go programs.
+ *     size, the processors, second figures).  go/internal/bench prints
+ *     the same line for the Go programs; run.sh builds the same line from
+ *     a Go-style benchmark's output, so that the table is one code path.
  *
  * Why a header of static functions rather than a small library: every
  * program is one translation unit built by its own CMake target, and the
@@ -46,6 +93,47 @@ static void bench_result(const char *name, const char *unit, double value,
            unit, value, rt_maxprocs(0), extra && extra[0] ? " " : "",
            extra ? extra : "");
     fflush(stdout);
+}
+
+/*
+ * rt_bench_main with the size conventions above: argv[1], when it is a
+ * bare positive number N, becomes -benchtime=Nx; without any -benchtime,
+ * -benchtime=<dflt_n>x is added (the size BENCHMARKS.md defines, so that a
+ * run by hand measures the defined workload).  Every other argument goes
+ * to rt_bench_main as is.  Call it from main, before the runtime starts.
+ */
+BENCH_UNUSED
+static int bench_run(const rt_benchmark *benchmarks, int64_t dflt_n, int argc,
+                     char **argv)
+{
+    static char benchtime[48];
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    if (args == NULL)
+        bench_fail("out of memory");
+    int n = 0;
+    args[n++] = argv[0];
+    bool have_benchtime = false;
+    for (int i = 1; i < argc; i++) {
+        char *end = NULL;
+        long long v = i == 1 ? strtoll(argv[i], &end, 10) : 0;
+        if (i == 1 && end != argv[i] && *end == '\0') {
+            if (v <= 0)
+                bench_fail("bad size '%s' (want a positive integer)", argv[i]);
+            snprintf(benchtime, sizeof benchtime, "-benchtime=%lldx", v);
+            args[n++] = benchtime;
+            have_benchtime = true;
+            continue;
+        }
+        if (argv[i][0] == '-' && strstr(argv[i], "benchtime") != NULL)
+            have_benchtime = true;
+        args[n++] = argv[i];
+    }
+    if (!have_benchtime) {
+        snprintf(benchtime, sizeof benchtime, "-benchtime=%" PRId64 "x", dflt_n);
+        args[n++] = benchtime;
+    }
+    args[n] = NULL;
+    return rt_bench_main(benchmarks, n, args);
 }
 
 /* Resident set size of this process in bytes (VmRSS). */

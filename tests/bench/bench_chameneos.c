@@ -1,14 +1,18 @@
 /*
  * bench_chameneos.c -- workload 8 of BENCHMARKS.md: chameneos-redux.
  *
- * The benchmarks-game chameneos-redux with N meetings (default 6M), run
- * twice: with 3 creatures (blue red yellow), then with 10 (blue red yellow
- * red yellow blue red yellow red blue).  Each creature is a goroutine that
- * goes to the meeting place, meets another creature, takes the complement
- * of its own and the other's colour, and goes again, until the place has
- * hosted N meetings and closes.  Two processors (MAXPROCS=2).  The figure
- * is the time of both runs divided by their meetings (2N): nanoseconds per
- * meeting; c3= and c10= give each run's own figure.
+ * The benchmarks-game chameneos-redux, played twice: with 3 creatures
+ * (blue red yellow), then with 10 (blue red yellow red yellow blue red
+ * yellow red blue).  Each creature is a goroutine that goes to the meeting
+ * place, meets another creature, takes the complement of its own and the
+ * other's colour, and goes again, until the place has hosted the game's
+ * meetings and closes.  Two processors (MAXPROCS=2).  The figure is the
+ * time of both games divided by their meetings: nanoseconds per meeting.
+ * A Go-style benchmark (bench.h) whose operation is one meeting, of
+ * either game: b->n meetings, half in each game, so that BENCHMARKS.md's
+ * N=6M (6M meetings per game) is -benchtime=12000000x, the default.  The
+ * metrics c3_ns and c10_ns are each game's own nanoseconds per meeting.
+ * go/chameneos/chameneos_test.go is the same in Go.
  *
  * The meeting place is a goroutine (the "mall") fed by one unbuffered
  * channel of requests {id, colour, reply channel}: it takes two requests,
@@ -104,76 +108,75 @@ static void live(void *arg)
     rt_chan_send(results, &idx);
 }
 
-/* Runs one game; returns its elapsed nanoseconds. */
-static int64_t game(const int *colours, int count, int64_t n)
+/* Plays one game of n meetings; returns its elapsed nanoseconds. */
+static int64_t game(rt_b *b, const int *colours, int count, int64_t n)
 {
     creature cs[10];
     if (count > 10)
-        bench_fail("too many creatures");
+        rt_b_fatalf(b, "too many creatures");
     place = rt_chan_make(sizeof(request), 0);
     results = rt_chan_make(sizeof(int), 0);
     if (place == NULL || results == NULL)
-        bench_fail("rt_chan_make returned NULL");
+        rt_b_fatalf(b, "rt_chan_make returned NULL");
     meetings_left = n;
     ncreatures = count;
 
     int64_t t0 = rt_nanotime();
     if (rt_go(mall, NULL) <= 0)
-        bench_fail("rt_go failed");
+        rt_b_fatalf(b, "rt_go failed");
     for (int i = 0; i < count; i++) {
         cs[i] = (creature){.id = i, .colour = colours[i]};
         if (rt_go(live, &cs[i]) <= 0)
-            bench_fail("rt_go failed");
+            rt_b_fatalf(b, "rt_go failed");
     }
     int64_t total = 0;
     for (int i = 0; i < count; i++) {
         int idx = -1;
         if (!rt_chan_recv(results, &idx) || idx < 0 || idx >= count)
-            bench_fail("bad result %d", idx);
+            rt_b_fatalf(b, "bad result %d", idx);
         /* The creature wrote its counts before sending idx: the channel
          * hand-off orders them before this read. */
         total += cs[idx].meetings;
         if (cs[idx].met_self != 0)
-            bench_fail("creature %d met itself %" PRId64 " times", idx,
-                       cs[idx].met_self);
+            rt_b_fatalf(b, "creature %d met itself %" PRId64 " times", idx,
+                        cs[idx].met_self);
     }
     int64_t elapsed = rt_nanotime() - t0;
     if (total != 2 * n)
-        bench_fail("%d creatures: %" PRId64 " meetings counted, want %" PRId64,
-                   count, total, 2 * n);
+        rt_b_fatalf(b, "%d creatures: %" PRId64 " meetings counted, want %" PRId64,
+                    count, total, 2 * n);
     return elapsed;
 }
 
-static int bench_main(int argc, char **argv)
+static void bench_chameneos(rt_b *b)
 {
-    int64_t n = bench_size(argc, argv, 6 * 1000 * 1000);
+    static const int three[] = {BLUE, RED, YELLOW};
+    static const int ten[] = {BLUE,   RED, YELLOW, RED,    YELLOW,
+                              BLUE,   RED, YELLOW, RED,    BLUE};
+    const int64_t n3 = b->n - b->n / 2, n10 = b->n / 2;
+    int64_t e3 = game(b, three, 3, n3);
+    int64_t e10 = game(b, ten, 10, n10);
+    rt_b_stop_timer(b);
 
-    /* The rules' complement table. */
+    if (n3 > 0)
+        rt_b_report_metric(b, (double)e3 / (double)n3, "c3_ns");
+    if (n10 > 0)
+        rt_b_report_metric(b, (double)e10 / (double)n10, "c10_ns");
+}
+
+static const rt_benchmark benchmarks[] = {{"Chameneos", bench_chameneos}, {NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    /* The rules' complement table, checked once before any game. */
     static const int table[3][3] = {
         [BLUE] = {[BLUE] = BLUE, [RED] = YELLOW, [YELLOW] = RED},
         [RED] = {[BLUE] = YELLOW, [RED] = RED, [YELLOW] = BLUE},
         [YELLOW] = {[BLUE] = RED, [RED] = BLUE, [YELLOW] = YELLOW},
     };
     for (int a = 0; a < 3; a++)
-        for (int b = 0; b < 3; b++)
-            if (complement(a, b) != table[a][b])
-                bench_fail("complement(%d, %d) wrong", a, b);
-
-    static const int three[] = {BLUE, RED, YELLOW};
-    static const int ten[] = {BLUE,   RED, YELLOW, RED,    YELLOW,
-                              BLUE,   RED, YELLOW, RED,    BLUE};
-    int64_t e3 = game(three, 3, n);
-    int64_t e10 = game(ten, 10, n);
-
-    char extra[128];
-    snprintf(extra, sizeof extra, "n=%" PRId64 " c3=%.1f c10=%.1f", n,
-             (double)e3 / (double)n, (double)e10 / (double)n);
-    bench_result("chameneos", "ns/op", (double)(e3 + e10) / (double)(2 * n),
-                 extra);
-    return 0;
-}
-
-int main(int argc, char **argv)
-{
-    return rt_main(bench_main, argc, argv);
+        for (int c = 0; c < 3; c++)
+            if (complement(a, c) != table[a][c])
+                bench_fail("complement(%d, %d) wrong", a, c);
+    return bench_run(benchmarks, 12 * 1000 * 1000, argc, argv);
 }

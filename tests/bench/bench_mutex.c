@@ -1,18 +1,23 @@
 /*
  * bench_mutex.c -- workload 9 of BENCHMARKS.md: mutex lock/unlock.
  *
- * Two goroutines each do N (default 5M) rounds of lock, increment,
- * unlock, on two processors (MAXPROCS=2):
- *   one:    all rounds on one rt_mutex guarding one counter -- contended;
- *   shards: 64 shards, each a mutex and a counter padded to a 64-byte line;
- *           goroutine g's round i uses shard (i + 32 g) mod 64, so the two
- *           walk the shards half a ring apart and rarely meet.
- * The figure (value) is the one-mutex case in nanoseconds per round
- * (elapsed / 2N); shards= is the sharded case.  Both are compared to Go
- * (sync.Mutex, same shapes; the Go shard array is allocated with make so
- * that it sits in a 4096-byte size class and its lines are aligned too).
+ * Two goroutines do rounds of lock, increment, unlock, on two processors
+ * (MAXPROCS=2), as two Go-style benchmarks (bench.h):
+ *   Mutex:       all rounds on one rt_mutex guarding one counter --
+ *                contended;
+ *   MutexShards: 64 shards, each a mutex and a counter padded to a 64-byte
+ *                line; goroutine g's round i uses shard (i + 32 g) mod 64,
+ *                so the two walk the shards half a ring apart and rarely
+ *                meet.
+ * One operation is one round of either goroutine: b->n rounds, half each,
+ * so ns/op is BENCHMARKS.md's nanoseconds per round (elapsed / 2N for its
+ * 2 x 5M rounds: -benchtime=10000000x, the default).  run.sh reports
+ * Mutex as value= and MutexShards as shards=.  go/mutex/mutex_test.go is
+ * the same (sync.Mutex, same shapes; the Go shard array is allocated with
+ * make so that it sits in a 4096-byte size class and its lines are
+ * aligned too).
  *
- * Check: each counter total is exactly 2N; a broken mutex loses updates.
+ * Check: each counter total is exactly b->n; a broken mutex loses updates.
  */
 #include "bench.h"
 
@@ -27,13 +32,13 @@ _Static_assert(sizeof(shard) == LINE, "a shard is one cache line");
 static rt_mutex one_mu;
 static int64_t one_count; /* protected by one_mu */
 static shard shards[SHARDS];
-static int64_t rounds;
+static int64_t rounds[2]; /* goroutine g's share; set before it starts */
 static rt_waitgroup wg;
 
 static void one_worker(void *arg)
 {
-    (void)arg;
-    for (int64_t i = 0; i < rounds; i++) {
+    const int64_t n = rounds[(intptr_t)arg];
+    for (int64_t i = 0; i < n; i++) {
         rt_mutex_lock(&one_mu);
         one_count++;
         rt_mutex_unlock(&one_mu);
@@ -43,8 +48,9 @@ static void one_worker(void *arg)
 
 static void shard_worker(void *arg)
 {
+    const int64_t n = rounds[(intptr_t)arg];
     int64_t start = (int64_t)(intptr_t)arg * (SHARDS / 2);
-    for (int64_t i = 0; i < rounds; i++) {
+    for (int64_t i = 0; i < n; i++) {
         shard *s = &shards[(i + start) % SHARDS];
         rt_mutex_lock(&s->mu);
         s->count++;
@@ -53,43 +59,46 @@ static void shard_worker(void *arg)
     rt_waitgroup_done(&wg);
 }
 
-/* Runs two goroutines of fn and returns the elapsed nanoseconds. */
-static int64_t run_pair(void (*fn)(void *))
+/* Runs two goroutines of fn sharing b->n rounds, timed. */
+static void run_pair(rt_b *b, void (*fn)(void *))
 {
-    int64_t t0 = rt_nanotime();
+    rounds[0] = b->n - b->n / 2;
+    rounds[1] = b->n / 2;
     rt_waitgroup_add(&wg, 2);
     for (intptr_t g = 0; g < 2; g++)
         if (rt_go(fn, (void *)g) <= 0)
-            bench_fail("rt_go failed");
+            rt_b_fatalf(b, "rt_go failed");
     rt_waitgroup_wait(&wg);
-    return rt_nanotime() - t0;
+    rt_b_stop_timer(b);
 }
 
-static int bench_main(int argc, char **argv)
+static void bench_mutex(rt_b *b)
 {
-    rounds = bench_size(argc, argv, 5 * 1000 * 1000);
+    one_count = 0;
+    run_pair(b, one_worker);
+    if (one_count != b->n)
+        rt_b_fatalf(b, "one mutex: counter %" PRId64 ", want %" PRId64, one_count, b->n);
+}
 
-    int64_t e_one = run_pair(one_worker);
-    if (one_count != 2 * rounds)
-        bench_fail("one mutex: counter %" PRId64 ", want %" PRId64, one_count,
-                   2 * rounds);
-
-    int64_t e_shards = run_pair(shard_worker);
+static void bench_mutex_shards(rt_b *b)
+{
+    for (int i = 0; i < SHARDS; i++)
+        shards[i].count = 0;
+    run_pair(b, shard_worker);
     int64_t total = 0;
     for (int i = 0; i < SHARDS; i++)
         total += shards[i].count;
-    if (total != 2 * rounds)
-        bench_fail("shards: counters sum to %" PRId64 ", want %" PRId64, total,
-                   2 * rounds);
-
-    char extra[96];
-    snprintf(extra, sizeof extra, "n=%" PRId64 " shards=%.3f", rounds,
-             (double)e_shards / (double)(2 * rounds));
-    bench_result("mutex", "ns/op", (double)e_one / (double)(2 * rounds), extra);
-    return 0;
+    if (total != b->n)
+        rt_b_fatalf(b, "shards: counters sum to %" PRId64 ", want %" PRId64, total, b->n);
 }
+
+static const rt_benchmark benchmarks[] = {
+    {"Mutex", bench_mutex},
+    {"MutexShards", bench_mutex_shards},
+    {NULL, NULL},
+};
 
 int main(int argc, char **argv)
 {
-    return rt_main(bench_main, argc, argv);
+    return bench_run(benchmarks, 10 * 1000 * 1000, argc, argv);
 }

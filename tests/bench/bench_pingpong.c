@@ -1,17 +1,19 @@
 /*
  * bench_pingpong.c -- workload 2 of BENCHMARKS.md: unbuffered hand-off.
  *
- * N round trips (default 5M) between two goroutines over two unbuffered
- * channels of int64_t, on one processor (MAXPROCS=1).  Main sends i on
- * ping; the ponger answers i+1 on pong.  The figure is nanoseconds per
- * round trip (two sends, two receives, two switches).
+ * b->n round trips (BENCHMARKS.md: 5M, the default) between two goroutines
+ * over two unbuffered channels of int64_t, on one processor (MAXPROCS=1).
+ * The benchmark's goroutine sends i on ping; the ponger answers i+1 on
+ * pong.  The figure is nanoseconds per round trip (two sends, two
+ * receives, two switches).  A Go-style benchmark (bench.h);
+ * go/pingpong/pingpong_test.go is the same in Go.
  *
- * Check: every answer is i+1, and after main closes ping the ponger reports
- * (on pong, closed by it) that it saw exactly N values.
+ * Check: every answer is i+1, and after the benchmark closes ping the
+ * ponger reports (on pong, closed by it) that it saw exactly n values.
  */
 #include "bench.h"
 
-static rt_chan *ping, *pong;
+static rt_chan *ping, *pong; /* one pair per run, made before the ponger */
 
 static void ponger(void *arg)
 {
@@ -26,40 +28,36 @@ static void ponger(void *arg)
     rt_chan_close(pong);
 }
 
-static int bench_main(int argc, char **argv)
+static void bench_pingpong(rt_b *b)
 {
-    int64_t n = bench_size(argc, argv, 5 * 1000 * 1000);
+    const int64_t n = b->n;
     ping = rt_chan_make(sizeof(int64_t), 0);
     pong = rt_chan_make(sizeof(int64_t), 0);
     if (ping == NULL || pong == NULL)
-        bench_fail("rt_chan_make returned NULL");
+        rt_b_fatalf(b, "rt_chan_make returned NULL");
 
-    int64_t t0 = rt_nanotime();
     int64_t id = rt_go(ponger, NULL);
     if (id < 0)
-        bench_fail("rt_go: %s", strerror((int)-id));
+        rt_b_fatalf(b, "rt_go: %s", strerror((int)-id));
     for (int64_t i = 0; i < n; i++) {
         int64_t v = i;
         rt_chan_send(ping, &v);
         if (!rt_chan_recv(pong, &v) || v != i + 1)
-            bench_fail("round trip %" PRId64 ": got %" PRId64, i, v);
+            rt_b_fatalf(b, "round trip %" PRId64 ": got %" PRId64, i, v);
     }
-    int64_t elapsed = rt_nanotime() - t0;
+    rt_b_stop_timer(b);
 
     rt_chan_close(ping);
     int64_t seen = -1;
     if (!rt_chan_recv(pong, &seen) || seen != n)
-        bench_fail("ponger saw %" PRId64 " values, want %" PRId64, seen, n);
+        rt_b_fatalf(b, "ponger saw %" PRId64 " values, want %" PRId64, seen, n);
     if (rt_chan_recv(pong, &seen))
-        bench_fail("pong not closed after the count");
-
-    char extra[64];
-    snprintf(extra, sizeof extra, "n=%" PRId64, n);
-    bench_result("pingpong", "ns/op", (double)elapsed / (double)n, extra);
-    return 0;
+        rt_b_fatalf(b, "pong not closed after the count");
 }
+
+static const rt_benchmark benchmarks[] = {{"PingPong", bench_pingpong}, {NULL, NULL}};
 
 int main(int argc, char **argv)
 {
-    return rt_main(bench_main, argc, argv);
+    return bench_run(benchmarks, 5 * 1000 * 1000, argc, argv);
 }

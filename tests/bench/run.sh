@@ -4,7 +4,8 @@
 # Boehm GC's).
 #
 # Builds grt and the C programs (bench_*.c, CMake targets of
-# tests/bench/CMakeLists.txt), the Go programs (go/<name>/main.go) and,
+# tests/bench/CMakeLists.txt), the Go programs (go/<name>/: main.go, or a
+# testing.B benchmark <name>_test.go) and,
 # for the collector workloads, the Boehm GC programs (boehm/<name>.c, CMake
 # targets boehm_<name>, built when libgc-dev is installed), runs each
 # workload's versions alternately (Go, grt, Boehm, Go, grt, Boehm, ...) R
@@ -21,12 +22,31 @@
 # Each program prints one line "result name=... impl=... unit=... value=...
 # key=value ..." and exits non-zero when its own check fails (see bench.h);
 # the script only reads that line, so a program can be run by hand too:
-#   MAXPROCS=1 build-bench/bench/bench_yield 100000
+#   MAXPROCS=1 build-bench/bench/bench_parked 20000
 #
-# Adding a workload: write bench_<prog>.c and go/<prog>/main.go (and
-# boehm/<prog>.c if Boehm is an anchor), then add one line to ROWS below (a
-# program that reports two figures, like mutex, gets one line per figure:
-# same program, different key).
+# The per-operation workloads (yield, pingpong, buffered, spawn,
+# threadring, chameneos, mutex, alloc: ns per operation) are Go-style
+# benchmarks instead, on both sides: the C program runs its benchmark
+# functions with rt_bench_main, and go/<prog>/<prog>_test.go is a
+# testing.B benchmark built with `go test -c`.  The script runs both with
+#   -test.bench=. -test.benchtime=<N>x -test.count=1
+# (N: the row's size, in operations; the Go binary also gets
+# -test.run='^$') and turns their Go result lines into the result line
+# above (bench_to_result): BenchmarkYield-1 gives value= (its ns/op) and
+# n=, BenchmarkMutexShards-2 gives shards= (the suffix after the
+# program's name), every other metric its unit (B/op: B_op=,
+# c3_ns: c3_ns=).  A version is taken for a Go-style benchmark when its
+# C source calls rt_bench_main or its Go directory holds a _test.go, so
+# each side can move on its own.  By hand, either side reads like `go test
+# -bench` output (and benchstat takes both):
+#   MAXPROCS=1 build-bench/bench/bench_yield -benchtime=1s -count=5
+#   GOMAXPROCS=1 build-bench/bench/go/yield -test.bench=. -test.count=5
+#
+# Adding a workload: write bench_<prog>.c and go/<prog>/ (main.go, or
+# <prog>_test.go when the figure is per operation: a Go-style benchmark,
+# see above and bench.h), and boehm/<prog>.c if Boehm is an anchor; then
+# add one line to ROWS below (a program that reports two figures, like
+# mutex, gets one line per figure: same program, different key).
 #
 # Workload 14, echo, is a server and a client: bench_echo.c (grt) and
 # go/echo (Go) are TCP echo servers with a goroutine per connection, and
@@ -91,6 +111,16 @@
 #                      cost grt always pays, as Go does; <= 1.02x off
 #                      (not in BENCHMARKS.md: a bound of the tracer-cost
 #                      work)
+#   skynet-untraced    6's skynet with no tracer, ms per tree (the base);
+#                      10 trees of 1M leaves in one run (bench_skynet's
+#                      argv[2]), so that CPU time (10 ms steps) resolves
+#                      0.25 %: one tree is about 0.4 s of CPU
+#   skynet-cpuprof     with CPUPROFILE (100 Hz, as bt-cpuprof); <= 1.03x
+#                      untraced (BENCHMARKS.md's workload 15 names binary-
+#                      trees; issue 7 adds skynet, a million short-lived
+#                      goroutines: profiling's cost per thread and signal
+#                      meets the scheduler rather than the collector)
+#   skynet-*-cpu       the same runs' CPU time, as bt-*-cpu
 #
 # Usage: tests/bench/run.sh [options]
 #   -w LIST   workloads to run: row names, program names or numbers,
@@ -125,7 +155,11 @@ REPO=$(cd "$HERE/../.." && pwd)
 # P          MAXPROCS (grt), GOMAXPROCS (Go) and GC_MARKERS (Boehm) for
 #            the run
 # sizes      the program's arguments in full and in quick (-q) mode:
-#            argv[1], or several separated by spaces ("16777216 10")
+#            argv[1], or several separated by spaces ("16777216 10");
+#            for a Go-style benchmark the number of operations b.N (yield:
+#            20M, BENCHMARKS.md's 2 goroutines x 10M yields; mutex: 10M
+#            rounds of the two goroutines; chameneos: 12M meetings, 6M in
+#            each game)
 # key        which key=value of the result line the row reports ("value"
 #            is the headline figure); key:unit when its unit is not the
 #            headline's (rss_mb:MB)
@@ -142,16 +176,16 @@ REPO=$(cd "$HERE/../.." && pwd)
 # Boehm      the Boehm figure of BENCHMARKS.md (rows of programs with a
 #  anchor    Boehm version; optional)
 ROWS=(
-  "1|yield|yield|1|10000000|200000|value|35.7|ratio<=0.33"
+  "1|yield|yield|1|20000000|400000|value|35.7|ratio<=0.33"
   "2|pingpong|pingpong|1|5000000|100000|value|201|ratio<=0.5"
   "3|buffered|buffered|2|10000000|200000|value|29.8|ratio<=0.6"
   "4|spawn|spawn|2|1000000|50000|value|494|ratio<=0.33"
   "5|parked|parked|2|1000000|20000|value|2736|abs<=4300"
   "6|skynet|skynet|2|1000000|10000|value|840|ratio<=0.5"
   "7|threadring|threadring|2|10000000|200000|value|126|ratio<=0.5"
-  "8|chameneos|chameneos|2|6000000|50000|value|436|ratio<=0.5"
-  "9|mutex|mutex|2|5000000|200000|value|5.98|ratio<=1.0"
-  "9|mutex-shards|mutex|2|5000000|200000|shards|4.08|ratio<=1.0"
+  "8|chameneos|chameneos|2|12000000|100000|value|436|ratio<=0.5"
+  "9|mutex|mutex|2|10000000|400000|value|5.98|ratio<=1.0"
+  "9|mutex-shards|mutex|2|10000000|400000|shards|4.08|ratio<=1.0"
   "10|binarytrees|binarytrees|2|21|16|value|17.7|ratio<=0.7|18.5"
   "10|binarytrees-rss|binarytrees|2|21|16|rss_mb:MB|241|ratio<=1.0|324"
   "10|binarytrees-pause|binarytrees|2|21|16|maxpause_us:µs|157|-|101000"
@@ -176,6 +210,10 @@ ROWS=(
   "15|alloc-memprof|alloc_memprof|2|200000000|2000000|value|-|alloc_nomemprof<=1.02"
   "15|alloc-nomemprof-cpu|alloc_nomemprof|2|200000000|2000000|cpu_s:s|-|-"
   "15|alloc-memprof-cpu|alloc_memprof|2|200000000|2000000|cpu_s:s|-|alloc_nomemprof<=1.02"
+  "15|skynet-untraced|skynet_none|2|1000000 10|10000 1|value|-|-"
+  "15|skynet-cpuprof|skynet_cpuprof|2|1000000 10|10000 1|value|-|skynet_none<=1.03"
+  "15|skynet-untraced-cpu|skynet_none|2|1000000 10|10000 1|cpu_s:s|-|-"
+  "15|skynet-cpuprof-cpu|skynet_cpuprof|2|1000000 10|10000 1|cpu_s:s|-|skynet_none<=1.03"
 )
 
 # Variant programs (workload 15): the environment each adds to its run
@@ -187,6 +225,8 @@ declare -A VARIANTS=(
   [binarytrees_cpuprof]="CPUPROFILE=@LOG@/binarytrees_cpuprof.pprof"
   [alloc_nomemprof]="DEBUG=memprofilerate=0"
   [alloc_memprof]=""
+  [skynet_none]=""
+  [skynet_cpuprof]="CPUPROFILE=@LOG@/skynet_cpuprof.pprof"
 )
 is_variant() { [ -n "${VARIANTS[$1]+set}" ]; }
 
@@ -271,6 +311,45 @@ prog_row() { # first row of program $1 (selected rows first)
   done
 }
 
+# A version of a program is a Go-style benchmark (see the header): the C
+# source calls rt_bench_main, the Go directory holds a _test.go.
+is_gobench() { # is_gobench <impl> <base program>
+  case $1 in
+    grt) grep -q 'rt_bench_main\|bench_run(' "$HERE/bench_$2.c" 2>/dev/null ;;
+    go) compgen -G "$HERE/go/$2/*_test.go" >/dev/null ;;
+    *) return 1 ;;
+  esac
+}
+
+# Go result lines on stdin -> one result line (see the header).  Fails
+# (prints nothing) when no benchmark is named after the program.
+bench_to_result() { # bench_to_result <base program> <impl>
+  awk -F'\t' -v prog="$1" -v impl="$2" '
+    /^Benchmark/ {
+      name = $1; sub(/ +$/, "", name); procs = 1
+      if (match(name, /-[0-9]+$/)) {
+        procs = substr(name, RSTART + 1); name = substr(name, 1, RSTART - 1)
+      }
+      name = tolower(substr(name, 10))
+      if (name == prog) prefix = ""
+      else if (index(name, prog) == 1) prefix = substr(name, length(prog) + 1) "_"
+      else prefix = name "_"
+      if (prefix == "") { found = 1; n = $2 + 0; p = procs }
+      for (i = 3; i <= NF; i++) {
+        f = $i; gsub(/^ +| +$/, "", f)
+        if (split(f, w, / +/) != 2) continue
+        unit = w[2]; gsub("/", "_", unit)
+        if (unit == "ns_op") key = prefix == "" ? "value" : substr(prefix, 1, length(prefix) - 1)
+        else key = prefix unit
+        if (key == "value") value = w[1]; else extra = extra " " key "=" w[1]
+      }
+    }
+    END {
+      if (!found || value == "") exit 1
+      printf "result name=%s impl=%s unit=ns/op value=%s procs=%s n=%d%s\n", prog, impl, value, p, n, extra
+    }'
+}
+
 # --------------------------------------------------------------- build --
 command -v cmake >/dev/null || { echo "run.sh: cmake not found" >&2; exit 2; }
 command -v go >/dev/null || { echo "run.sh: go not found" >&2; exit 2; }
@@ -341,11 +420,14 @@ for p in "${PROGS[@]}"; do
     echo "run.sh: grt $p: build failed (last lines of $LOGDIR/build-c-$p.log):" >&2
     grep -E 'error|undefined reference' "$LOGDIR/build-c-$p.log" | head -n 5 >&2
   fi
-  # Module mode against the local go.mod: no dependencies, no network.
+  # Module mode against the local go.mod: no dependencies, no network.  A
+  # Go-style benchmark is a test binary (no vet: it is not a test run).
+  gocmd=(go build)
+  is_gobench go "$b" && gocmd=(go test -c -vet=off)
   if is_variant "$p"; then
     :
   elif (cd "$HERE/go" && GO111MODULE=on GOFLAGS=-mod=mod GOPROXY=off GOWORK=off \
-        go build -o "$GOBIN_DIR/$b" "./$b") >"$LOGDIR/build-go-$p.log" 2>&1; then
+        "${gocmd[@]}" -o "$GOBIN_DIR/$b" "./$b") >"$LOGDIR/build-go-$p.log" 2>&1; then
     GO_OK[$p]=1
   else
     GO_OK[$p]=0
@@ -387,6 +469,12 @@ run_one() { # run_one <impl> <program> <P> <size>; sets LINE
   local venv=()
   if is_variant "$p"; then read -r -a venv <<<"${VARIANTS[$p]//@LOG@/$LOGDIR}"; fi
   read -r -a args <<<"$size"
+  local gobench=0
+  if is_gobench "$impl" "$b"; then
+    gobench=1
+    args=(-test.bench=. "-test.benchtime=${args[0]}x" -test.count=1)
+    [ "$impl" = go ] && args=("-test.run=^$" "${args[@]}")
+  fi
   if [ "$b" = echo ]; then # the load client starts the server
     args=("$bin" "${args[@]}")
     bin="$BUILD/bench/echo_load"
@@ -401,14 +489,22 @@ run_one() { # run_one <impl> <program> <P> <size>; sets LINE
   out=$("${timer[@]}" env -u GODEBUG -u GOGC -u DEBUG -u GOMAXPROCS -u MAXPROCS "${unset[@]}" \
         "$knob=$procs" "${venv[@]}" timeout "$TIMEOUT" "$bin" "${args[@]}" 2>"$log")
   rc=$?
-  LINE=$(printf '%s\n' "$out" | grep -m1 '^result ')
+  if [ $gobench = 1 ]; then
+    # The Go-style output (and a failed benchmark's "--- FAIL" block) is
+    # on stdout: keep it in the log, and make the result line from it.
+    printf '%s\n' "$out" >>"$log"
+    LINE=""
+    [ $rc -eq 0 ] && LINE=$(printf '%s\n' "$out" | bench_to_result "$b" "$impl")
+  else
+    LINE=$(printf '%s\n' "$out" | grep -m1 '^result ')
+  fi
   if [ ${#timer[@]} -gt 0 ] && [ -n "$LINE" ] && [ -s "$tfile" ]; then
     LINE="$LINE cpu_s=$(awk 'END { printf "%.2f", $1 + $2 }' "$tfile")"
   fi
   if [ $rc -ne 0 ] || [ -z "$LINE" ]; then
     local why="exit $rc"
     [ $rc -eq 124 ] && why="timeout ${TIMEOUT}s"
-    FAILS[$impl.$p]="$why: $(grep -m1 -E 'FAIL|fatal' "$log" | cut -c1-160)"
+    FAILS[$impl.$p]="$why: $(grep -m1 -A1 -E 'FAIL|fatal' "$log" | tr '\n' ' ' | cut -c1-160)"
     echo "run.sh: $impl $p failed ($why), see $log" >&2
     return 1
   fi

@@ -9,7 +9,10 @@
  * (a loaded host stretches both alike); one that allocates one
  * 64-byte object per op reports 64 B/op and 1 allocs/op; -benchtime Nx
  * runs exactly N; -count repeats; -cpuprofile and -memprofile are
- * readable by go tool pprof and name the benchmarks.
+ * readable by go tool pprof and name the benchmarks.  A failed benchmark
+ * (rt_b_errorf, rt_b_fatalf, also from another goroutine) prints Go's
+ * "--- FAIL" block instead of its result line, and the program "FAIL" and
+ * status 1.
  */
 #include <regex.h>
 #include <spawn.h>
@@ -50,10 +53,56 @@ NOINLINE static void bench_bytes(rt_b *b)
     sink += (uintptr_t)buf[1];
 }
 
+/* Failures: Errorf goes on (the loop still ends), Fatalf ends the run
+ * mid-loop (the line after it must never print), Fatalf from another
+ * goroutine ends the program. */
+NOINLINE static void bench_errorf(rt_b *b)
+{
+    if (b->n > 1)
+        rt_b_errorf(b, "errorf at n=%lld", (long long)b->n);
+    sink += rt_b_failed(b);
+}
+
+NOINLINE static void bench_fatalf(rt_b *b)
+{
+    if (b->n > 1) {
+        rt_b_fatalf(b, "fatalf at n=%lld", (long long)b->n);
+        fprintf(stderr, "after fatalf\n");
+    }
+}
+
+static void fatal_elsewhere(void *arg)
+{
+    rt_b_fatalf(arg, "fatalf from another goroutine");
+}
+
+NOINLINE static void bench_fatalf_elsewhere(rt_b *b)
+{
+    rt_go(fatal_elsewhere, b);
+    rt_sleep(10 * RT_SECOND);
+}
+
+/* Metrics: reported out of order and one twice, ns/op overridden, one
+ * reported before a timer reset (dropped, as Go's ResetTimer drops it). */
+NOINLINE static void bench_metric(rt_b *b)
+{
+    rt_b_report_metric(b, 1, "gone/op");
+    rt_b_reset_timer(b);
+    rt_b_report_metric(b, 1, "zeta/op");
+    rt_b_report_metric(b, 42, "zeta/op");
+    rt_b_report_metric(b, 0.5, "alpha");
+    rt_b_report_metric(b, 7, "ns/op");
+    rt_b_report_metric(b, 1, "has blank");
+}
+
 static const rt_benchmark benchmarks[] = {
+    {"Metric", bench_metric},
     {"Spin", bench_spin},
     {"AllocObject", bench_alloc},
     {"Bytes", bench_bytes},
+    {"FailErrorf", bench_errorf},
+    {"FailFatalf", bench_fatalf},
+    {"FailElsewhere", bench_fatalf_elsewhere},
     {NULL, NULL},
 };
 
@@ -91,7 +140,7 @@ static const char *line_of(const char *out, const char *name)
 
 START_TEST(test_result_lines)
 {
-    char *out = run_bench("-benchtime=200ms -benchmem");
+    char *out = run_bench("-bench='Spin|Alloc|Bytes' -benchtime=200ms -benchmem");
     regex_t re;
     REQUIRE_EQ(regcomp(&re, RESULT_RE, REG_EXTENDED | REG_NOSUB), 0);
     int results = 0;
@@ -163,6 +212,48 @@ START_TEST(test_fixed_count_profiles)
 }
 END_TEST
 
+START_TEST(test_failures)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "/proc/%d/exe --bench -bench='Spin|Fail(Errorf|Fatalf)' -benchtime=3x 2>&1",
+             (int)getpid());
+    int st;
+    char *out = pp_shell(cmd, &st);
+    /* Spin passes; both failures print their header and message and no
+     * result line; the program says FAIL and exits 1. */
+    REQUIRE_MSG(st == 1 && strstr(out, "\nBenchmarkSpin") &&
+                    strstr(out, "--- FAIL: BenchmarkFailErrorf") &&
+                    strstr(out, "\n    errorf at n=3\n") &&
+                    strstr(out, "--- FAIL: BenchmarkFailFatalf") &&
+                    strstr(out, "\n    fatalf at n=3\n") && !strstr(out, "after fatalf") &&
+                    !strstr(out, "BenchmarkFailErrorf \t") && !strstr(out, "PASS") &&
+                    strstr(out, "\nFAIL\n"),
+                "exit %d:\n%s", st, out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "/proc/%d/exe --bench -bench=Elsewhere -benchtime=1x 2>&1",
+             (int)getpid());
+    out = pp_shell(cmd, &st);
+    REQUIRE_MSG(st == 1 && strstr(out, "--- FAIL: BenchmarkFailElsewhere") &&
+                    strstr(out, "\n    fatalf from another goroutine\n") &&
+                    strstr(out, "\nFAIL\n"),
+                "exit %d:\n%s", st, out);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_metrics)
+{
+    char *out = run_bench("-bench=Metric -benchtime=2x");
+    /* Go's widths: 7 -> %14.3f, 0.5 -> %15.4f, 42 -> %13.2f */
+    REQUIRE_MSG(strstr(out, "\t       2\t         7.000 ns/op\t         0.5000 alpha"
+                           "\t        42.00 zeta/op\n") &&
+                    !strstr(out, "gone/op") && strstr(out, "has blank"),
+                "%s", out);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_bad_flag)
 {
     char cmd[256];
@@ -181,6 +272,8 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_result_lines);
     tcase_add_test(tc, test_fixed_count_profiles);
+    tcase_add_test(tc, test_metrics);
+    tcase_add_test(tc, test_failures);
     tcase_add_test(tc, test_bad_flag);
     suite_add_tcase(s, tc);
     return s;

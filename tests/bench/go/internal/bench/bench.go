@@ -1,7 +1,9 @@
 // Package bench holds the helpers shared by the Go versions of grt's
-// benchmark workloads (tests/bench/go/<name>/main.go).  It mirrors
-// tests/bench/bench.h: the same size argument, the same checks-then-fail
-// convention, the same one result line, so run.sh reads both alike:
+// whole-program benchmark workloads (tests/bench/go/<name>/main.go; the
+// per-operation ones are testing.B benchmarks, <name>_test.go, and use
+// only StatusBytes).  It mirrors tests/bench/bench.h: the same size
+// argument, the same checks-then-fail convention, the same one result
+// line, so run.sh reads both alike:
 //
 //	result name=<workload> impl=go unit=<unit> value=<number> [key=value ...]
 package bench

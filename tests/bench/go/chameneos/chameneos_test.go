@@ -1,15 +1,17 @@
-// Workload 8 (chameneos-redux): benchmarks-game rules, N meetings with 3
-// then 10 creatures, GOMAXPROCS=2; nanoseconds per meeting over both runs
-// (c3= and c10= per run).  The meeting place is a goroutine fed by one
-// unbuffered channel of requests, exactly as in
-// tests/bench/bench_chameneos.c, which explains the design and the checks.
-package main
+// Workload 8 (chameneos-redux): the benchmarks-game rules, played with 3
+// and then 10 creatures, GOMAXPROCS=2; nanoseconds per meeting.  The same
+// Go-style benchmark as tests/bench/bench_chameneos.c: one operation is
+// one meeting of either game, b.N split between the two games; c3_ns and
+// c10_ns are each game's own figure.  The meeting place is a goroutine fed
+// by one unbuffered channel of requests, each with its creature's reply
+// channel (one of the usual Go entries of the benchmarks game).  Checks:
+// the creatures' counts add up to twice each game's meetings, no creature
+// met itself, and the complement function matches the rules' table.
+package chameneos
 
 import (
-	"fmt"
+	"testing"
 	"time"
-
-	"grtbench/internal/bench"
 )
 
 const (
@@ -73,7 +75,7 @@ func live(c *creature, place chan<- request, results chan<- int) {
 	results <- c.id
 }
 
-func game(colours []int, n int64) time.Duration {
+func game(b *testing.B, colours []int, n int64) time.Duration {
 	cs := make([]creature, len(colours))
 	place := make(chan request)
 	results := make(chan int)
@@ -89,35 +91,39 @@ func game(colours []int, n int64) time.Duration {
 		idx := <-results
 		total += cs[idx].meetings
 		if cs[idx].metSelf != 0 {
-			bench.Fail("creature %d met itself %d times", idx, cs[idx].metSelf)
+			b.Fatalf("creature %d met itself %d times", idx, cs[idx].metSelf)
 		}
 	}
 	elapsed := time.Since(t0)
 	if total != 2*n {
-		bench.Fail("%d creatures: %d meetings counted, want %d", len(colours), total, 2*n)
+		b.Fatalf("%d creatures: %d meetings counted, want %d", len(colours), total, 2*n)
 	}
 	return elapsed
 }
 
-func main() {
-	n := bench.Size(6_000_000)
-
+func BenchmarkChameneos(b *testing.B) {
 	table := [3][3]int{
 		blue:   {blue: blue, red: yellow, yellow: red},
 		red:    {blue: yellow, red: red, yellow: blue},
 		yellow: {blue: red, red: blue, yellow: yellow},
 	}
-	for a := 0; a < 3; a++ {
-		for b := 0; b < 3; b++ {
-			if complement(a, b) != table[a][b] {
-				bench.Fail("complement(%d, %d) wrong", a, b)
+	for x := 0; x < 3; x++ {
+		for y := 0; y < 3; y++ {
+			if complement(x, y) != table[x][y] {
+				b.Fatalf("complement(%d, %d) wrong", x, y)
 			}
 		}
 	}
 
-	e3 := game([]int{blue, red, yellow}, n)
-	e10 := game([]int{blue, red, yellow, red, yellow, blue, red, yellow, red, blue}, n)
-	bench.Result("chameneos", "ns/op", float64((e3+e10).Nanoseconds())/float64(2*n),
-		fmt.Sprintf("n=%d c3=%.1f c10=%.1f", n,
-			float64(e3.Nanoseconds())/float64(n), float64(e10.Nanoseconds())/float64(n)))
+	n := int64(b.N)
+	n3, n10 := n-n/2, n/2
+	e3 := game(b, []int{blue, red, yellow}, n3)
+	e10 := game(b, []int{blue, red, yellow, red, yellow, blue, red, yellow, red, blue}, n10)
+	b.StopTimer()
+	if n3 > 0 {
+		b.ReportMetric(float64(e3.Nanoseconds())/float64(n3), "c3_ns")
+	}
+	if n10 > 0 {
+		b.ReportMetric(float64(e10.Nanoseconds())/float64(n10), "c10_ns")
+	}
 }
