@@ -433,8 +433,17 @@ int32_t rt__gcount(void)
      * gcount does.  Never below 1 while goroutine 1 runs. */
     int32_t n = (int32_t)__atomic_load_n(&rt__sched.allglen, __ATOMIC_RELAXED) -
                 atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed);
-    for (int i = 0; i < rt__sched.gomaxprocs; i++)
-        n -= __atomic_load_n(&rt__sched.allp[i]->gfreecnt, __ATOMIC_RELAXED);
+    /* (a thread outside the scheduler may ask while rt_main is still
+     * setting the Ps up: gomaxprocs can be ahead of allp -- a null P was
+     * dereferenced here, UBSan in fuzz_http_replay, whose main thread
+     * polls rt_num_goroutine while rt_main starts in another) */
+    int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    rt_p **allp = __atomic_load_n(&rt__sched.allp, __ATOMIC_ACQUIRE);
+    for (int i = 0; allp != NULL && i < procs; i++) {
+        rt_p *pp = __atomic_load_n(&allp[i], __ATOMIC_ACQUIRE);
+        if (pp != NULL)
+            n -= __atomic_load_n(&pp->gfreecnt, __ATOMIC_RELAXED);
+    }
     n -= atomic_load_explicit(&rt__sched.nsystem, memory_order_relaxed);
     return n < 1 ? 1 : n;
 }
@@ -1793,7 +1802,7 @@ static void procresize(int32_t n)
             rt__throw("procresize: shrinking while a P is held by a stopped M");
     for (int32_t i = old; i < n; i++) {
         if (rt__sched.allp[i] == NULL)
-            rt__sched.allp[i] = palloc(i);
+            __atomic_store_n(&rt__sched.allp[i], palloc(i), __ATOMIC_RELEASE);
         atomic_store_explicit(&rt__sched.allp[i]->status, RT_PGCSTOP,
                               memory_order_relaxed);
     }
@@ -1965,7 +1974,8 @@ void rt__sched_init(int maxprocs)
     rt__sched.mnext = 0;
     atomic_store(&rt__sched.coarse_now, rt_nanotime());
     for (int32_t i = maxprocs - 1; i >= 0; i--) {
-        rt__sched.allp[i] = palloc(i);
+        /* (release: rt__gcount reads allp from any thread) */
+        __atomic_store_n(&rt__sched.allp[i], palloc(i), __ATOMIC_RELEASE);
         pidleput(rt__sched.allp[i]);
     }
     rt__gcstop_init();
