@@ -185,7 +185,7 @@ static void check_span(rt__span *s, void *ctx);
  * an average taken under load kept a small heap concurrent for good, no
  * stopped mark coming to correct it; and the pause a stop-the-world mark
  * may take instead of a concurrent cycle. */
-static _Atomic uint64_t stw_rate;
+_Atomic uint64_t rt__gc_stw_rate;
 static void stw_rate_sample(uint64_t bytes, int64_t ns);
 #define STW_RATE_MIN ((uint64_t)256 << 10)
 #define STW_PAUSE_MAX_US 1000
@@ -195,9 +195,9 @@ static void stw_rate_sample(uint64_t bytes, int64_t ns)
     if (bytes < STW_RATE_MIN || ns <= 0)
         return;
     uint64_t r = bytes * 1000 / (uint64_t)ns;
-    uint64_t old = atomic_load(&stw_rate);
+    uint64_t old = atomic_load(&rt__gc_stw_rate);
     uint64_t decayed = old - old / 8;
-    atomic_store(&stw_rate, r > decayed ? r : decayed);
+    atomic_store(&rt__gc_stw_rate, r > decayed ? r : decayed);
 }
 
 /* Whether this cycle marks concurrently: written-page tracking works,
@@ -216,7 +216,7 @@ static bool concurrent_mode(bool count)
     uint64_t marked = atomic_load_explicit(&rt__gcstat.heap_marked, memory_order_relaxed);
     if (marked < CONC_MIN_HEAP)
         return false;
-    uint64_t rate = atomic_load_explicit(&stw_rate, memory_order_relaxed);
+    uint64_t rate = atomic_load_explicit(&rt__gc_stw_rate, memory_order_relaxed);
     if (rate != 0 && marked / rate < STW_PAUSE_MAX_US) {
         if (count)
             atomic_fetch_add_explicit(&rt__gc_nsmallstw, 1, memory_order_relaxed);

@@ -455,6 +455,10 @@ extern _Atomic int rt__gc_marking;
  * with the world stopped because the heap was small enough (tests). */
 extern _Atomic uint32_t rt__gc_nconcurrent;
 extern _Atomic uint32_t rt__gc_nsmallstw;
+/* The stopped mark's measured speed, bytes per microsecond (collector.c;
+ * a test sets it to make the small-heap choice independent of the
+ * machine's load). */
+extern _Atomic uint64_t rt__gc_stw_rate;
 /* Mark assists that marked something, and the bytes they marked (tests,
  * collector.c's pacing). */
 extern _Atomic uint32_t rt__gc_nassist;
