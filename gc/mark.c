@@ -87,6 +87,7 @@
 #define LARGE_CHUNK ((uintptr_t)128 << 10)
 #define PACKET_N 254
 #define LOCAL_MAX 4096 /* entries: beyond, a packet goes global */
+#define HANDOFF_OLDEST_MAX 512 /* entries: a hand-off memmoves at most 8 KiB */
 
 typedef struct mrange {
     uintptr_t lo, hi;
@@ -477,7 +478,9 @@ static void drain(worker *w, uint64_t limit)
              * be descheduled then), and nothing is shared: hand half
              * over. */
             size_t k = w->n / 2 < PACKET_N ? w->n / 2 : PACKET_N;
-            give_packet(w, k, true);
+            /* the oldest entries (the big subtrees) while moving the rest
+             * down stays cheap; a deep stack gives its top */
+            give_packet(w, k, w->n <= HANDOFF_OLDEST_MAX);
             w->nhandoff++;
             w->nhandoffcnt += k;
         }
@@ -982,7 +985,7 @@ uint64_t rt__mark_assist(uint64_t budget)
     while (w->marked_bytes - start < budget && take_packet(w))
         drain(w, start + budget);
     while (w->n > 0) /* what is left goes back to the mark threads */
-        give_packet(w, w->n < PACKET_N ? w->n : PACKET_N);
+        give_packet(w, w->n < PACKET_N ? w->n : PACKET_N, false);
     publish(w);
     atomic_fetch_add_explicit(&nwait, 1, memory_order_acq_rel);
     atomic_fetch_and_explicit(&assist_slots, ~(1u << k), memory_order_release);
