@@ -221,6 +221,14 @@ static inline uint32_t rt__span_nwords(const rt__span *s)
     return (s->nelems + 63) / 64;
 }
 
+/* meta.c: zeroed memory for span records, bitmaps and type tables, from a
+ * region of the collector's own (no malloc: glibc's arena growth takes the
+ * address-space lock for writing, which a concurrent protect call holds for
+ * reading).  Free with the size that was asked for.  Not with the world
+ * stopped. */
+void *rt__meta_alloc(size_t n);
+void rt__meta_free(void *p, size_t n);
+
 /* Reserves the arena (idempotent; the first allocation calls it). */
 void rt__heap_init(void);
 /* A span of npages contiguous pages, state in use, or NULL when the arena
