@@ -39,10 +39,23 @@
  * that stops the world starts at the goal.  A concurrent cycle must start
  * earlier, so that the allocation during its mark phase fits below the
  * goal: the trigger is set from the last mark phase's allocation
- * (trigger_for), and a goroutine that finds the heap 10 % past the goal
- * waits for the running cycle (the bound on overshoot; Go's mark assists
- * do this job by marking instead -- here the background marker already
- * has a CPU of its own, see mark_concurrent).  GOGC=off /
+ * (trigger_for).  Objects allocated during the mark phase are black: they
+ * stay until the next cycle and count as marked, so the goal is
+ * (traced + black) * (1 + GOGC/100), Go's rule.  (Growing only the traced
+ * part, traced * (1 + GOGC/100) + black, was tried: on binary-trees 21 a
+ * mark phase allocates more than the traced bytes, so the room it left
+ * was used up by the next phase alone, cycles ran back to back and the
+ * program took twice as long, 18.5 s against 9-13 s, for 300-330 MB peak
+ * instead of 420-460.)
+ * Mark assists keep the phase within the goal: from the stop that starts
+ * it, every byte allocated owes (last traced bytes / bytes left to the
+ * goal) bytes of marking; an allocation slow path that finds the marking
+ * done so far (mark thread and assists) behind what the allocation owes
+ * marks the difference itself, up to 256 KiB at a time, from the mark
+ * threads' shared work (assist_maybe, rt__mark_assist).  A goroutine that
+ * finds the heap 10 % past the goal anyway waits for the running cycle.
+ * A heap whose stop-the-world mark takes under 1 ms at the measured speed
+ * is marked with the world stopped (concurrent_mode).  GOGC=off /
  * rt_set_gc_percent(-1) turns collection off except for rt_gc and
  * rt_free_os_memory.
  *
@@ -68,6 +81,7 @@ rt__gcstats rt__gcstat = {.next_gc = MIN_HEAP};
 _Atomic int rt__gc_percent = 100;
 _Atomic int rt__gc_marking;
 _Atomic uint32_t rt__gc_nconcurrent;
+_Atomic uint32_t rt__gc_nsmallstw;
 bool rt__gc_premarked;
 
 static uint32_t gc_sema = 1;     /* one cycle at a time */
@@ -159,21 +173,53 @@ static void gctrace_line(uint32_t n, const rt__markstats *ms, const cycle_times 
 static void check_span(rt__span *s, void *ctx);
 #endif
 
-/* Runs one cycle.  force: run even if another cycle completed since the
- * caller decided to collect.  eager: sweep everything before returning. */
-/* Whether this cycle marks concurrently: written-page tracking works and
- * DEBUG=gcstoptheworld does not ask for stopped marking. */
-static bool concurrent_mode(void)
+/* The stop-the-world mark's speed on this machine, bytes per microsecond
+ * (0: none yet), from stop-the-world marks of at least STW_RATE_MIN bytes:
+ * the best one seen, decaying by 1/8 per sample -- a mark slowed by other
+ * programs (a mark thread descheduled) says nothing of the machine, and
+ * an average taken under load kept a small heap concurrent for good, no
+ * stopped mark coming to correct it; and the pause a stop-the-world mark
+ * may take instead of a concurrent cycle. */
+_Atomic uint64_t rt__gc_stw_rate;
+static void stw_rate_sample(uint64_t bytes, int64_t ns);
+#define STW_RATE_MIN ((uint64_t)256 << 10)
+#define STW_PAUSE_MAX_US 1000
+/* And never above this, whatever the speed says: a wrong estimate must not
+ * turn into a long pause. */
+#define STW_HEAP_MAX ((uint64_t)32 << 20)
+
+static void stw_rate_sample(uint64_t bytes, int64_t ns)
+{
+    if (bytes < STW_RATE_MIN || ns <= 0)
+        return;
+    uint64_t r = bytes * 1000 / (uint64_t)ns;
+    uint64_t old = atomic_load(&rt__gc_stw_rate);
+    uint64_t decayed = old - old / 8;
+    atomic_store(&rt__gc_stw_rate, r > decayed ? r : decayed);
+}
+
+/* Whether this cycle marks concurrently: written-page tracking works,
+ * DEBUG=gcstoptheworld does not ask for stopped marking, and the heap is
+ * too large to mark within the pause bound with the world stopped. */
+static bool concurrent_mode(bool count)
 {
     if (rt__debug.gcstoptheworld >= 1)
         return false;
-    /* A tiny heap marks faster with the world stopped than a concurrent
-     * cycle pays for its second stop and its page-table walks (about a
-     * millisecond in all, measured with 4 MiB heaps): below 1 MiB marked,
-     * stopping is both shorter for the program and well under the pause
-     * bound. */
-    if (atomic_load_explicit(&rt__gcstat.heap_marked, memory_order_relaxed) < CONC_MIN_HEAP)
+    /* A small heap marks faster with the world stopped than a concurrent
+     * cycle pays for its second stop, its page-table walks and the
+     * program's faults on protected pages (GCBench, ~8-15 MiB live: a
+     * third more CPU concurrently).  Stopped marking is chosen while the
+     * mark it takes, at the measured speed, stays under the pause
+     * bound; below 1 MiB marked (no speed measured yet), always. */
+    uint64_t marked = atomic_load_explicit(&rt__gcstat.heap_marked, memory_order_relaxed);
+    if (marked < CONC_MIN_HEAP)
         return false;
+    uint64_t rate = atomic_load_explicit(&rt__gc_stw_rate, memory_order_relaxed);
+    if (rate != 0 && marked <= STW_HEAP_MAX && marked / rate < STW_PAUSE_MAX_US) {
+        if (count)
+            atomic_fetch_add_explicit(&rt__gc_nsmallstw, 1, memory_order_relaxed);
+        return false;
+    }
     rt__heap_init();
     return rt__dirty_init(rt__arena_lo, RT_GC_ARENA_BYTES);
 }
@@ -206,6 +252,71 @@ static void heap_range(uintptr_t *lo, uintptr_t *hi)
 static uint64_t last_mark_alloc, last_marked;
 static bool have_mark_history;
 static bool last_mark_late; /* heap_live passed the goal during it */
+
+/* ------------------------------------------------------------ assists -- */
+
+/* Mark assists: the pacing of a concurrent mark phase (the essay at the
+ * top).  Set in the stop that starts the phase: the heap_live it started
+ * from and the marking owed per byte allocated since, in 1/65536ths. */
+static _Atomic uint64_t assist_live0, assist_ratio;
+static uint64_t last_traced;  /* bytes the last cycle's marking reached */
+_Atomic uint64_t rt__gc_assist_bytes;
+_Atomic uint32_t rt__gc_nassist;
+
+#define ASSIST_SLACK ((uint64_t)64 << 10) /* less owed waits for a later span */
+#define ASSIST_MAX ((uint64_t)256 << 10)  /* one assist's marking: about a
+                                           * millisecond, which the final
+                                           * stop may have to wait for */
+#define ASSIST_RATIO_MAX ((uint64_t)64 << 16)
+
+/* World stopped, the phase about to start from heap_live live0: the work
+ * expected is what the last cycle traced, the runway what is left to the
+ * goal (at least 1/16 of it, so that a late start asks much, not
+ * everything, of the first allocation). */
+static void assist_setup(uint64_t live0)
+{
+    uint64_t goal = atomic_load(&rt__gcstat.next_gc);
+    uint64_t work = last_traced != 0 ? last_traced : atomic_load(&rt__gcstat.heap_marked);
+    uint64_t runway = goal > live0 ? goal - live0 : 0;
+    if (runway < goal / 16)
+        runway = goal / 16;
+    uint64_t ratio = runway == 0 ? ASSIST_RATIO_MAX : (work << 16) / runway;
+    atomic_store(&assist_live0, live0);
+    atomic_store(&assist_ratio, ratio < ASSIST_RATIO_MAX ? ratio : ASSIST_RATIO_MAX);
+    rt__mark_assist_open(true);
+}
+
+/* An allocation slow path during a concurrent mark phase: when the
+ * marking done (by the mark thread and by assists) lags what the
+ * allocation since the phase began owes, the allocating goroutine marks
+ * the difference itself (at most ASSIST_MAX at a time).  The debt is
+ * global, not per goroutine: whoever allocates while marking is behind
+ * pays, which is Go's rule with the background credit pooled. */
+static void assist_maybe(void)
+{
+    rt_g *gp = rt__getg();
+    if (gp == NULL || gp->is_system)
+        return;
+    uint64_t live = atomic_load_explicit(&rt__gcstat.heap_live, memory_order_relaxed);
+    uint64_t live0 = atomic_load_explicit(&assist_live0, memory_order_relaxed);
+    if (live <= live0)
+        return;
+    uint64_t owed = ((live - live0) * atomic_load_explicit(&assist_ratio, memory_order_relaxed)) >> 16;
+    uint64_t done = rt__mark_progress();
+    if (owed < done + ASSIST_SLACK)
+        return;
+    uint64_t budget = owed - done < ASSIST_MAX ? owed - done : ASSIST_MAX;
+    rt_m *mp = rt__getm();
+    /* No-stop: the final pause must not find marking work in this
+     * thread's hands. */
+    rt__nostop_begin(mp);
+    uint64_t got = rt__mark_assist(budget);
+    rt__nostop_end(mp);
+    if (got != 0) {
+        atomic_fetch_add_explicit(&rt__gc_assist_bytes, got, memory_order_relaxed);
+        atomic_fetch_add_explicit(&rt__gc_nassist, 1, memory_order_relaxed);
+    }
+}
 
 /*
  * The concurrent mark phase (the mostly-parallel collector of Boehm,
@@ -264,6 +375,7 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     rt__mark_add_data_roots();
     rt__mark_add_sched_roots(true);
     uint64_t live0 = atomic_load(&rt__gcstat.heap_live);
+    assist_setup(live0);
     rt__shared_cache_unlock();
     rt__gc_startworld();
     t->t1 = rt_nanotime();
@@ -276,6 +388,9 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     rt_syscall_enter();
     rt__syscall_handoff();
     rt__mark_run(ms, nconc);
+    /* (No speed sample from this run: assists mark alongside it, so its
+     * bytes over its time overstated the stopped mark's speed -- once by
+     * enough to stop the world for a 1 GiB mark, 426 ms, in workload 12.) */
     for (int round = 0; round < CLEAN_ROUNDS; round++) { /* 4 */
         heap_range(&lo, &hi);
         rt__mark_set_reprotect(true);
@@ -285,6 +400,7 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
         if (pages < CLEAN_ENOUGH)
             break;
     }
+    rt__mark_assist_open(false);
     rt_syscall_exit();
     t->t3 = t->t2 + (rt_nanotime() - tc0) + (tp1 - tp0);
 
@@ -327,7 +443,9 @@ static void mark_stopped(rt__markstats *ms, cycle_times *t, int64_t b_ns, uint64
 
     int64_t tc0 = rt_nanotime(); /* C */
     rt__mark(ms);
-    t->t3 = t->t2 + (rt_nanotime() - tc0);
+    int64_t tc1 = rt_nanotime();
+    t->t3 = t->t2 + (tc1 - tc0);
+    stw_rate_sample(ms->marked_bytes, tc1 - tc0);
 }
 
 /* The trigger for a heap goal after a cycle that marked `marked` bytes:
@@ -404,7 +522,7 @@ again:;
     rt__markstats ms;
     uint64_t nspan = 0, alloc_during = 0;
     int64_t td0 = 0;
-    bool conc = concurrent_mode();
+    bool conc = concurrent_mode(true);
     if (conc)
         mark_concurrent(&ms, &t, tb1 - tb0, &nspan, &alloc_during, &td0);
     else
@@ -427,17 +545,15 @@ again:;
     atomic_fetch_add(&rt__sweepgen, 2);
     int pct = atomic_load(&rt__gc_percent);
     /* Objects allocated during a concurrent mark phase survive this cycle
-     * (they are black): they count as marked, as in Go.  (Measured on
-     * binary-trees 21: about the same cycle count and time either way,
-     * ~235 cycles and ~20.7 s at P=2 with one mark thread; the mark
-     * thread count is the lever: all of them gave 12.1 s and 74 cycles,
-     * but 408 MB peak RSS instead of ~280.) */
+     * (they are black): they count as marked, as in Go (the essay says
+     * what growing only the traced bytes cost). */
     uint64_t marked = ms.marked_bytes + alloc_during;
     uint64_t goal = goal_for(marked, pct < 0 ? 100 : pct);
     atomic_store(&rt__gcstat.heap_marked, marked);
     atomic_store(&rt__gcstat.heap_live, marked);
     atomic_store(&rt__gcstat.next_gc, goal);
     atomic_store(&rt__gcstat.trigger, trigger_for(marked, goal, conc));
+    last_traced = ms.marked_bytes;
     if (conc) {
         atomic_fetch_add(&rt__gc_nconcurrent, 1);
         last_mark_alloc = alloc_during;
@@ -528,6 +644,8 @@ static void bggc(void *arg)
 
 void rt__gc_maybe_trigger(void)
 {
+    if (atomic_load_explicit(&rt__gc_marking, memory_order_relaxed))
+        assist_maybe();
     if (rt__debug.gcevery > 0) {
         uint64_t k = atomic_fetch_add_explicit(&nallocs, 1, memory_order_relaxed) + 1;
         if (k % (uint64_t)rt__debug.gcevery == 0 && rt__getg() != NULL &&
@@ -549,7 +667,7 @@ void rt__gc_maybe_trigger(void)
     if (gp == NULL || gp->is_system)
         return; /* threads outside the scheduler cannot stop the world; a
                  * goroutine's next slow path will */
-    if (!concurrent_mode()) {
+    if (!concurrent_mode(false)) {
         gc_cycle(false, false);
         return;
     }

@@ -307,6 +307,8 @@ void rt__dirty_touch(const void *buf, size_t n)
     }
 }
 
+#define PROTECT_STEP ((uintptr_t)32 << 20) /* ~0.5 ms of protecting */
+
 size_t rt__dirty_scan(uintptr_t lo, uintptr_t hi, bool reprotect,
                       void (*fn)(uintptr_t lo, uintptr_t hi, void *ctx), void *ctx)
 {
@@ -317,11 +319,16 @@ size_t rt__dirty_scan(uintptr_t lo, uintptr_t hi, bool reprotect,
     struct rt__page_region v[VEC_LEN];
     size_t pages = 0;
     while (lo < hi) {
+        /* A protecting scan goes in pieces of PROTECT_STEP: one call over
+         * the whole heap held the program's allocations up for its whole
+         * length (workload 12: batches of 10-11 ms while the cycle's first
+         * protection of ~2 GiB ran), as one long unprotect did. */
+        uintptr_t end = reprotect && hi - lo > PROTECT_STEP ? lo + PROTECT_STEP : hi;
         struct rt__pm_scan_arg arg = {
             .size = sizeof arg,
             .flags = reprotect ? RT_PM_SCAN_WP_MATCHING | RT_PM_SCAN_CHECK_WPASYNC : 0,
             .start = lo,
-            .end = hi,
+            .end = end,
             .vec = (uintptr_t)v,
             .vec_len = VEC_LEN,
             .category_mask = RT_PAGE_IS_WRITTEN,

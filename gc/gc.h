@@ -36,7 +36,8 @@
  *   1. stop the world (A): sched/gcstop.c parks or signals every thread
  *      running goroutines; the P caches are flushed, rt_pool caches cleared
  *      (with concurrent marking, collector.c: a short stop, then phase 2
- *      runs with the world going, and a final short stop rescans what the
+ *      runs with the world going -- goroutines that allocate faster than
+ *      it marks mark too (assists) -- and a final short stop rescans what the
  *      program wrote meanwhile);
  *   2. mark (C): the roots (stacks, registers, data and bss, registered
  *      roots, the scheduler's records, objects with finalizers and queued
@@ -219,6 +220,14 @@ static inline uint32_t rt__span_nwords(const rt__span *s)
 {
     return (s->nelems + 63) / 64;
 }
+
+/* meta.c: zeroed memory for span records, bitmaps and type tables, from a
+ * region of the collector's own (no malloc: glibc's arena growth takes the
+ * address-space lock for writing, which a concurrent protect call holds for
+ * reading).  Free with the size that was asked for.  Not with the world
+ * stopped. */
+void *rt__meta_alloc(size_t n);
+void rt__meta_free(void *p, size_t n);
 
 /* Reserves the arena (idempotent; the first allocation calls it). */
 void rt__heap_init(void);
@@ -450,8 +459,18 @@ bool rt__bgsweep_force(int k);
  * takes then have their free slots marked first (allocation is black);
  * cleared in the final pause. */
 extern _Atomic int rt__gc_marking;
-/* Cycles that marked concurrently (tests). */
+/* Cycles that marked concurrently, and cycles that could have but marked
+ * with the world stopped because the heap was small enough (tests). */
 extern _Atomic uint32_t rt__gc_nconcurrent;
+extern _Atomic uint32_t rt__gc_nsmallstw;
+/* The stopped mark's measured speed, bytes per microsecond (collector.c;
+ * a test sets it to make the small-heap choice independent of the
+ * machine's load). */
+extern _Atomic uint64_t rt__gc_stw_rate;
+/* Mark assists that marked something, and the bytes they marked (tests,
+ * collector.c's pacing). */
+extern _Atomic uint32_t rt__gc_nassist;
+extern _Atomic uint64_t rt__gc_assist_bytes;
 /* The last mark phase ran concurrently (the sweeper may find marked free
  * slots); written world stopped. */
 extern bool rt__gc_premarked;
@@ -483,6 +502,7 @@ typedef struct rt__markstats {
     uint64_t nhandoff, nhandoffcnt; /* splits given to idle workers (entries) */
     uint64_t nsteal, nstealcnt;     /* root chunks stolen (chunks) */
     uint64_t nprocyield, nosyield, nsleep; /* back-offs */
+    uint64_t assist_bytes; /* of marked_bytes, marked by assists */
 } rt__markstats;
 /* Before the world stops: reads the writable segments of the program and
  * its libraries (dl_iterate_phdr takes the loader's lock, which a stopped
@@ -524,6 +544,16 @@ void rt__mark_add_live_dirty_chunks(uintptr_t lo, uintptr_t hi);
 void rt__mark_foreach_dead_run(uintptr_t lo, uintptr_t hi,
                                void (*fn)(uintptr_t lo, uintptr_t hi));
 void rt__mark_run(rt__markstats *st, int nworkers);
+/* Mark assists (collector.c's pacing).  open: allow them during the
+ * concurrent runs that follow (and restart the progress count); off
+ * before the final pause.  rt__mark_assist marks up to about budget bytes
+ * of the running phase's work on the calling thread, inside a no-stop
+ * region of its M, and returns the bytes it marked (0 if there was no run
+ * to join or no work to take).  rt__mark_progress: bytes marked since
+ * the phase opened, by mark threads and assists. */
+void rt__mark_assist_open(bool on);
+uint64_t rt__mark_assist(uint64_t budget);
+uint64_t rt__mark_progress(void);
 /* The number of mark threads for a stopped world: min(8, MAXPROCS, CPUs). */
 int rt__mark_workers(void);
 /* Marks the object holding addr (if allocated and unmarked) and drains

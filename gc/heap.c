@@ -72,10 +72,9 @@ static rt__span **free_list_of(size_t npages)
 static rt__span *span_new(void)
 {
     if (span_pool == NULL) {
-        enum { SLAB = 256 };
-        rt__span *slab = calloc(SLAB, sizeof *slab);
-        if (slab == NULL)
-            rt__throw("out of memory allocating span records");
+        /* (a 64 KiB block of the metadata region, meta.c: no malloc) */
+        enum { SLAB_BYTES = 64 << 10, SLAB = SLAB_BYTES / sizeof(rt__span) };
+        rt__span *slab = rt__meta_alloc(SLAB_BYTES);
         for (int i = 0; i < SLAB; i++)
             rt__span_list_push(&span_pool, &slab[i]);
         nspan_records += SLAB;

@@ -106,9 +106,7 @@ void rt__span_init_objects(rt__span *s, int cls, bool noscan)
         s->bitsmem = NULL;
     } else {
         size_t bytes = bits_bytes(s);
-        uint64_t *bits = calloc(bytes, 1);
-        if (bits == NULL)
-            out_of_memory(bytes);
+        uint64_t *bits = rt__meta_alloc(bytes);
         s->allocbits = bits;
         s->markbytes = (uint8_t *)(bits + rt__span_nwords(s));
         s->bitsmem = bits;
@@ -160,13 +158,13 @@ void rt__span_release_objects(rt__span *s)
 {
     __atomic_store_n(&s->published, 0, __ATOMIC_RELAXED);
     if (s->bitsmem != NULL) {
-        free(s->bitsmem);
+        rt__meta_free(s->bitsmem, bits_bytes(s));
         s->bitsmem = NULL;
         atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes, bits_bytes(s),
                                   memory_order_relaxed);
     }
     if (s->typeidx != NULL) {
-        free(s->typeidx);
+        rt__meta_free(s->typeidx, s->nelems * sizeof(uint16_t));
         atomic_fetch_sub_explicit(&rt__gcstat.gcbits_bytes, s->nelems * sizeof(uint16_t),
                                   memory_order_relaxed);
     }
@@ -354,9 +352,7 @@ static void record_type(rt__span *s, uint32_t i, const char *type)
             s->type1 = type; /* the span's first object */
             return;
         }
-        uint16_t *t = calloc(s->nelems, sizeof(uint16_t));
-        if (t == NULL)
-            return; /* names are a debugging aid: not worth dying for */
+        uint16_t *t = rt__meta_alloc(s->nelems * sizeof(uint16_t));
         atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, s->nelems * sizeof(uint16_t),
                                   memory_order_relaxed);
         uint16_t idx1 = type_index(s->type1);

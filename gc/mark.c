@@ -52,6 +52,20 @@
  * marked cannot hide a pointer the mark needs, and the final pause's
  * page-table walk then covers the live heap, not the whole arena (half of
  * it garbage before the sweep).
+ *
+ * Mark assists (collector.c's pacing).  An allocating thread may join a
+ * concurrent run for a bounded amount of marking (rt__mark_assist, in a
+ * no-stop region of its M): it takes a slot of workers[] beyond the mark
+ * threads', takes packets from the global list only (never roots, never
+ * waits), drains them up to its budget and gives back what it has left
+ * before leaving.  While assists are allowed the mark threads keep a
+ * packet on the global list (they hand half their stack over whenever it
+ * is empty), and marks in bitmaps are set with an atomic OR.  An active
+ * assist counts as -1 in nwait, so the mark threads cannot see "everyone
+ * idle" while it holds work; it pushes its leftovers before counting
+ * itself idle again, and an idle thread that sees everyone idle looks at
+ * the global list once more before it stops.  A run ends only once no
+ * assist is inside.
  */
 #include <link.h>
 #include <pthread.h>
@@ -68,10 +82,12 @@
 #include "sched/sched.h"
 
 #define MAX_WORKERS 8
+#define MAX_ASSISTS 8 /* goroutines assisting at once; more just skip */
 #define ROOT_CHUNK ((uintptr_t)64 << 10)
 #define LARGE_CHUNK ((uintptr_t)128 << 10)
 #define PACKET_N 254
 #define LOCAL_MAX 4096 /* entries: beyond, a packet goes global */
+#define HANDOFF_OLDEST_MAX 512 /* entries: a hand-off memmoves at most 8 KiB */
 
 typedef struct mrange {
     uintptr_t lo, hi;
@@ -100,13 +116,18 @@ typedef struct worker {
     uint64_t marked_bytes, marked_objects;
     uint64_t nhandoff, nhandoffcnt, nsteal, nstealcnt;
     uint64_t nprocyield, nosyield, nsleep;
+    uint64_t published;       /* marked_bytes already in mark_progress */
     _Atomic uint64_t rootpos; /* root chunk indices [lo << 32 | hi) */
     bool active;              /* took part in this cycle */
     char pad[64];
 } worker;
 
-static worker workers[MAX_WORKERS];
+/* [0, MAX_WORKERS): mark threads; then one slot per assisting thread. */
+static worker workers[MAX_WORKERS + MAX_ASSISTS];
 static int nproc;
+/* Markers may set bits of one mark word at once: several mark threads,
+ * or assists allowed (a lone thread can set bits with a plain store). */
+static bool marks_shared;
 
 /* roots of the cycle */
 static mrange *roots;
@@ -118,7 +139,19 @@ static size_t ndataseg, dataseg_cap;
 static rt__lock gq_lock;
 static packet *gq_full, *gq_empty;
 static _Atomic int gq_nfull;
-static _Atomic int nwait;
+static _Atomic int nwait; /* idle mark threads, less active assists */
+
+/* Mark assists (collector.c's pacing): rt__mark_assist lets an allocating
+ * thread mark while a concurrent run goes on.  assist_open: the collector
+ * allows them (set around the concurrent runs); nassist: threads inside
+ * rt__mark_assist (the initiator waits for 0 before a run ends);
+ * assist_slots: a bit per taken slot of workers[]. */
+static _Atomic int assist_open, nassist;
+static _Atomic uint32_t assist_slots;
+/* Bytes marked in the current phase so far, published by the mark threads
+ * every few dozen objects and by assists as they go (the pacing's
+ * progress). */
+static _Atomic uint64_t mark_progress;
 
 /* helper threads */
 static pthread_t helper_threads[MAX_WORKERS];
@@ -132,7 +165,7 @@ static _Atomic int mark_nproc;    /* workers in this cycle */
  * that joined).  Termination counts joined workers, so a helper the
  * kernel has not scheduled yet does not hold the pause open. */
 #define JOIN_CLOSED 0x10000
-static _Atomic int joined;
+static _Atomic int joined = JOIN_CLOSED;
 
 /* Pages holding a marked object this cycle, a bit per page over the
  * whole arena (1 MiB of address space, touched as the heap grows): the
@@ -287,7 +320,7 @@ static inline void mark_word(worker *w, uintptr_t v)
         uint64_t old = atomic_load_explicit(mw, memory_order_relaxed);
         if (old & bit)
             return;
-        if (nproc == 1)
+        if (!marks_shared)
             atomic_store_explicit(mw, old | bit, memory_order_relaxed);
         else if (atomic_fetch_or_explicit(mw, bit, memory_order_relaxed) & bit)
             return;
@@ -350,13 +383,23 @@ static packet *packet_get_empty(void)
     return p;
 }
 
-/* Moves the top k entries of w's stack to a global packet. */
-static void give_packet(worker *w, size_t k)
+/* Moves k entries of w's stack to a global packet: the top k (oldest
+ * false), or the bottom k (oldest true).  A depth-first mark keeps the
+ * objects nearest the roots at the bottom -- for a tree, the biggest
+ * subtrees -- so an idle worker is handed those: given the top ones (the
+ * deepest, a few nodes each) it was back asking within microseconds, and
+ * two mark threads marked a 64 MiB tree no faster than one. */
+static void give_packet(worker *w, size_t k, bool oldest)
 {
     rt__lock_acquire(&gq_lock);
     packet *p = packet_get_empty();
     p->n = (uint32_t)k;
-    memcpy(p->e, &w->stk[w->n - k], k * sizeof(mentry));
+    if (oldest) {
+        memcpy(p->e, w->stk, k * sizeof(mentry));
+        memmove(w->stk, &w->stk[k], (w->n - k) * sizeof(mentry));
+    } else {
+        memcpy(p->e, &w->stk[w->n - k], k * sizeof(mentry));
+    }
     w->n -= k;
     p->next = gq_full;
     gq_full = p;
@@ -389,12 +432,30 @@ static bool take_packet(worker *w)
  * cost of marking a linked structure) overlaps the scanning of others. */
 #define PREFETCH 8
 
-static void drain(worker *w)
+static void publish(worker *w)
+{
+    uint64_t d = w->marked_bytes - w->published;
+    if (d != 0) {
+        atomic_fetch_add_explicit(&mark_progress, d, memory_order_relaxed);
+        w->published = w->marked_bytes;
+    }
+}
+
+/* Scans w's stack until it is empty or w has marked up to `limit` bytes
+ * (an assist's budget; the mark threads pass UINT64_MAX).  Entries taken
+ * into the prefetch ring but not scanned go back on the stack. */
+static void drain(worker *w, uint64_t limit)
 {
     unsigned tick = 0;
     mentry ring[PREFETCH];
     unsigned rh = 0, rn = 0;
     for (;;) {
+        if (rt__unlikely(w->marked_bytes >= limit)) {
+            grow_stk(&w->stk, &w->cap, w->n + rn);
+            for (; rn > 0; rn--, rh = (rh + 1) % PREFETCH)
+                w->stk[w->n++] = ring[rh];
+            break;
+        }
         while (rn < PREFETCH && w->n > 0) {
             mentry r = w->stk[--w->n];
             __builtin_prefetch((const void *)ENTRY_LO(r));
@@ -408,17 +469,25 @@ static void drain(worker *w)
         rn--;
         scan_range(w, ENTRY_LO(r), ENTRY_HI(r));
         if (w->n > LOCAL_MAX) {
-            give_packet(w, PACKET_N);
+            give_packet(w, PACKET_N, false);
         } else if ((++tick & 7) == 0 && w->n >= 4 &&
-                   atomic_load_explicit(&nwait, memory_order_relaxed) > 0 &&
+                   (atomic_load_explicit(&nwait, memory_order_relaxed) > 0 ||
+                    atomic_load_explicit(&assist_open, memory_order_relaxed)) &&
                    atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0) {
-            /* Someone is idle and nothing is shared: hand half over. */
+            /* Someone is idle, or an assist may come (and this thread may
+             * be descheduled then), and nothing is shared: hand half
+             * over. */
             size_t k = w->n / 2 < PACKET_N ? w->n / 2 : PACKET_N;
-            give_packet(w, k);
+            /* the oldest entries (the big subtrees) while moving the rest
+             * down stays cheap; a deep stack gives its top */
+            give_packet(w, k, w->n <= HANDOFF_OLDEST_MAX);
             w->nhandoff++;
             w->nhandoffcnt += k;
         }
+        if ((tick & 63) == 0)
+            publish(w);
     }
+    publish(w);
 }
 
 #define POS(lo, hi) (((uint64_t)(lo) << 32) | (uint64_t)(hi))
@@ -508,7 +577,7 @@ static void work(int self)
 {
     worker *w = &workers[self];
     for (;;) {
-        drain(w);
+        drain(w, UINT64_MAX);
         size_t idx;
         if (atomic_load_explicit(&dchunk_next, memory_order_relaxed) < ndchunks &&
             (idx = atomic_fetch_add_explicit(&dchunk_next, 1, memory_order_relaxed)) <
@@ -533,7 +602,11 @@ static void work(int self)
                 break;
             }
             if (atomic_load_explicit(&nwait, memory_order_acquire) ==
-                (atomic_load_explicit(&joined, memory_order_acquire) & ~JOIN_CLOSED)) {
+                    (atomic_load_explicit(&joined, memory_order_acquire) & ~JOIN_CLOSED) &&
+                atomic_load_explicit(&gq_nfull, memory_order_acquire) == 0) {
+                /* (gq_nfull again: an assist pushes what it has left
+                 * before it counts itself idle, so once its count is
+                 * seen, so is its packet) */
                 done = true;
                 break;
             }
@@ -804,11 +877,12 @@ void rt__mark_run(rt__markstats *st, int want)
     if (want < 1)
         want = 1;
     nproc = want;
+    marks_shared = nproc > 1 || atomic_load_explicit(&assist_open, memory_order_relaxed);
 
-    for (int k = 0; k < nproc; k++) {
+    for (int k = 0; k < MAX_WORKERS + MAX_ASSISTS; k++) {
         worker *w = &workers[k];
         w->n = 0;
-        w->marked_bytes = w->marked_objects = 0;
+        w->marked_bytes = w->marked_objects = w->published = 0;
         w->nhandoff = w->nhandoffcnt = w->nsteal = w->nstealcnt = 0;
         w->nprocyield = w->nosyield = w->nsleep = 0;
         size_t lo = nroots * (size_t)k / (size_t)nproc;
@@ -818,8 +892,9 @@ void rt__mark_run(rt__markstats *st, int want)
     atomic_store_explicit(&dchunk_next, 0, memory_order_relaxed);
     atomic_store_explicit(&nwait, 0, memory_order_relaxed);
     atomic_store_explicit(&nhelpers_done, 0, memory_order_relaxed);
-    atomic_store_explicit(&joined, 1, memory_order_relaxed);
     atomic_store_explicit(&mark_nproc, nproc, memory_order_relaxed);
+    /* (release: an assist that joins sees the reset state above) */
+    atomic_store_explicit(&joined, 1, memory_order_release);
     if (nproc > 1) {
         atomic_fetch_add_explicit(&mark_epoch, 1, memory_order_release);
         futex(&mark_epoch, FUTEX_WAKE_PRIVATE, INT32_MAX);
@@ -829,10 +904,16 @@ void rt__mark_run(rt__markstats *st, int want)
     int d;
     while ((d = atomic_load_explicit(&nhelpers_done, memory_order_acquire)) < nj - 1)
         futex((_Atomic uint32_t *)&nhelpers_done, FUTEX_WAIT_PRIVATE, (uint32_t)d);
+    /* Assists inside see the run closed and leave at once (whatever they
+     * hold goes to the global list, for the next run). */
+    while (atomic_load_explicit(&nassist, memory_order_acquire) != 0)
+        sched_yield();
 
     if (nj > st->nproc)
         st->nproc = nj; /* the threads that marked */
-    for (int k = 0; k < nproc; k++) {
+    for (int k = 0; k < MAX_WORKERS + MAX_ASSISTS; k++) {
+        if (k >= nproc && k < MAX_WORKERS)
+            continue;
         worker *w = &workers[k];
         st->marked_bytes += w->marked_bytes;
         st->marked_objects += w->marked_objects;
@@ -843,9 +924,73 @@ void rt__mark_run(rt__markstats *st, int want)
         st->nprocyield += w->nprocyield;
         st->nosyield += w->nosyield;
         st->nsleep += w->nsleep;
+        if (k >= MAX_WORKERS)
+            st->assist_bytes += w->marked_bytes;
     }
     nroots = 0;
     ndchunks = 0;
+}
+
+/* ---------------------------------------------------------- assists -- */
+
+void rt__mark_assist_open(bool on)
+{
+    if (on)
+        atomic_store_explicit(&mark_progress, 0, memory_order_relaxed);
+    atomic_store_explicit(&assist_open, on, memory_order_release);
+}
+
+uint64_t rt__mark_progress(void)
+{
+    return atomic_load_explicit(&mark_progress, memory_order_relaxed);
+}
+
+static int assist_slot_take(void)
+{
+    uint32_t m = atomic_load_explicit(&assist_slots, memory_order_relaxed);
+    for (;;) {
+        uint32_t free = ~m & ((1u << MAX_ASSISTS) - 1);
+        if (free == 0)
+            return -1;
+        int k = __builtin_ctz(free);
+        if (atomic_compare_exchange_weak_explicit(&assist_slots, &m, m | 1u << k,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return k;
+    }
+}
+
+/* Assists take work only from the global list, which the mark threads
+ * keep stocked while assists are open (drain); they never wait for it:
+ * spinning for a hand-off cost GCBench 10 % of its time, the list being
+ * empty mostly when the marking is nearly done anyway. */
+uint64_t rt__mark_assist(uint64_t budget)
+{
+    if (atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0)
+        return 0;
+    atomic_fetch_add_explicit(&nassist, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&assist_open, memory_order_acquire) ||
+        (atomic_load_explicit(&joined, memory_order_seq_cst) & JOIN_CLOSED)) {
+        atomic_fetch_sub_explicit(&nassist, 1, memory_order_release);
+        return 0;
+    }
+    int k = assist_slot_take();
+    if (k < 0) {
+        atomic_fetch_sub_explicit(&nassist, 1, memory_order_release);
+        return 0;
+    }
+    worker *w = &workers[MAX_WORKERS + k];
+    uint64_t start = w->marked_bytes;
+    /* Active: the mark threads cannot finish while this holds work. */
+    atomic_fetch_sub_explicit(&nwait, 1, memory_order_acq_rel);
+    while (w->marked_bytes - start < budget && take_packet(w))
+        drain(w, start + budget);
+    while (w->n > 0) /* what is left goes back to the mark threads */
+        give_packet(w, w->n < PACKET_N ? w->n : PACKET_N, false);
+    publish(w);
+    atomic_fetch_add_explicit(&nwait, 1, memory_order_acq_rel);
+    atomic_fetch_and_explicit(&assist_slots, ~(1u << k), memory_order_release);
+    atomic_fetch_sub_explicit(&nassist, 1, memory_order_release);
+    return w->marked_bytes - start;
 }
 
 void rt__mark_set_reprotect(bool on)
@@ -875,7 +1020,7 @@ void rt__mark_object_and_drain(uintptr_t addr, rt__markstats *st)
     w->n = 0;
     uint64_t b = w->marked_bytes, o = w->marked_objects;
     mark_word(w, addr);
-    drain(w);
+    drain(w, UINT64_MAX);
     st->marked_bytes += w->marked_bytes - b;
     st->marked_objects += w->marked_objects - o;
 }

@@ -15,6 +15,18 @@
  * a tree alive while rewiring them and dropping garbage, and a pipe
  * delivers some pointers by read(2), through enough cycles; at the end
  * every reachable node must be intact.
+ *
+ * Mark assists (collector.c's pacing) get a workload of their own: a
+ * goroutine that allocates garbage far faster than one mark thread marks
+ * a large live tree must be made to mark (rt__gc_nassist counts assists
+ * that marked something) in concurrent mode, never in stop-the-world mode,
+ * and the tree must come through intact.
+ *
+ * A small heap (a bit over 1 MiB live) marks with the world stopped even
+ * where concurrent marking works, once the stop-the-world speed measured
+ * says its mark stays under the pause bound: rt__gc_nsmallstw counts
+ * those cycles, which must be nearly all of them, and
+ * DEBUG=gcstoptheworld=1 cycles are not counted as the small-heap choice.
  */
 #include <check.h>
 #include <errno.h>
@@ -39,7 +51,7 @@ typedef struct node {
     uint64_t check;
 } node;
 
-#define NLIST 20000
+#define NLIST 400000 /* ~19 MiB: too large for a small-heap stop */
 #define NGOR 4
 
 static node *volatile g_list;            /* the list, from a global */
@@ -169,6 +181,102 @@ static void child_body(void)
         ck_assert_msg(nc == 0, "%u concurrent cycles", nc);
 }
 
+/* A binary tree of depth d, kept from a global; 2^(d+1) - 1 nodes. */
+static node *volatile g_big;
+
+static node *build(int d, uint64_t *next)
+{
+    node *n = mk((*next)++);
+    if (d > 0) {
+        n->kids[0] = build(d - 1, next);
+        n->kids[1] = build(d - 1, next);
+    }
+    return n;
+}
+
+static uint64_t count_big(const node *n)
+{
+    if (n == NULL)
+        return 0;
+    if (n->check != check_of(n))
+        atomic_store(&g_bad, 1);
+    return 1 + count_big(n->kids[0]) + count_big(n->kids[1]);
+}
+
+/* 2^18 live nodes (~12 MiB: marked in milliseconds per cycle), then
+ * 16-byte garbage as fast as it comes, until 20 more cycles ran. */
+static void assist_child_body(void)
+{
+    uint64_t next = 0;
+    g_big = build(17, &next);
+    rt_memstats ms;
+    rt_read_memstats(&ms);
+    uint32_t until = ms.num_gc + 20;
+    for (uint64_t i = 0;; i++) {
+        (void)rt_alloc(16);
+        if (i % (1u << 16) == 0) {
+            rt_read_memstats(&ms);
+            if (ms.num_gc >= until)
+                break;
+        }
+    }
+    ck_assert_int_eq(count_big(g_big), next);
+    ck_assert_msg(atomic_load(&g_bad) == 0, "a tree node was damaged");
+    uint32_t na = atomic_load(&rt__gc_nassist);
+    uint64_t ab = atomic_load(&rt__gc_assist_bytes);
+    if (g_expect_mode != RT_DIRTY_NONE) {
+        ck_assert_msg(atomic_load(&rt__gc_nconcurrent) >= 10, "only %u concurrent cycles",
+                      atomic_load(&rt__gc_nconcurrent));
+        ck_assert_msg(na > 0 && ab > 0, "no mark assist in %u cycles", (unsigned)ms.num_gc);
+    } else {
+        ck_assert_msg(na == 0 && ab == 0, "%u assists with the world stopped to mark", na);
+    }
+}
+
+/* ~1.25 MiB live in a list of 48-byte nodes, garbage until 15 cycles ran;
+ * the list intact at the end. */
+static void smallheap_child_body(void)
+{
+    enum { N = (5 << 18) / (int)sizeof(node) };
+    /* A fast machine's speed (100 MB/ms), so that the choice does not hang
+     * on how loaded this one is: the best sample decays by 1/8 per cycle,
+     * so it stays above ~10 MB/ms for these cycles, a 1.25 MiB mark well
+     * under 1 ms. */
+    atomic_store(&rt__gc_stw_rate, 100000);
+    node *head = NULL;
+    for (uint64_t i = 0; i < N; i++) {
+        node *n = mk(i);
+        n->next = head;
+        head = n;
+    }
+    g_list = head;
+    rt_memstats ms;
+    rt_read_memstats(&ms);
+    uint32_t until = ms.num_gc + 15;
+    for (uint64_t i = 0;; i++) {
+        (void)rt_alloc(64);
+        if (i % (1u << 14) == 0) {
+            rt_read_memstats(&ms);
+            if (ms.num_gc >= until)
+                break;
+        }
+    }
+    uint64_t n = 0;
+    for (node *p = g_list; p != NULL; p = p->next, n++)
+        ck_assert_msg(p->val == N - 1 - n && p->check == check_of(p), "node %llu damaged",
+                      (unsigned long long)n);
+    ck_assert_int_eq(n, N);
+    uint32_t small = atomic_load(&rt__gc_nsmallstw);
+    uint32_t nc = atomic_load(&rt__gc_nconcurrent);
+    if (g_expect_mode != RT_DIRTY_NONE) {
+        ck_assert_msg(small >= 10 && nc == 0, "%u small-heap stops, %u concurrent cycles", small,
+                      nc);
+    } else {
+        ck_assert_msg(small == 0 && nc == 0, "%u small-heap stops, %u concurrent cycles", small,
+                      nc);
+    }
+}
+
 /* Makes userfaultfd fail with ENOSYS for this process and its children. */
 static void refuse_userfaultfd(void)
 {
@@ -184,7 +292,8 @@ static void refuse_userfaultfd(void)
 }
 
 /* Runs the workload in a child with the given setup; checks it passed. */
-static void run_child(const char *debug, bool refuse, int expect_mode)
+static void run_child_body(void (*body)(void), const char *debug, bool refuse,
+                           int expect_mode)
 {
     fflush(NULL);
     pid_t pid = fork();
@@ -198,12 +307,17 @@ static void run_child(const char *debug, bool refuse, int expect_mode)
             refuse_userfaultfd();
         g_expect_mode = expect_mode;
         char *argv[] = {(char *)"test", NULL};
-        harness_body = child_body;
+        harness_body = body;
         _exit(rt_main(harness_body_main, 1, argv) == 42 ? 0 : 1);
     }
     int st = 0;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed (status %#x)", st);
+}
+
+static void run_child(const char *debug, bool refuse, int expect_mode)
+{
+    run_child_body(child_body, debug, refuse, expect_mode);
 }
 
 START_TEST(test_concurrent) { run_child(NULL, false, RT_DIRTY_UFFD); }
@@ -223,6 +337,24 @@ END_TEST
 START_TEST(test_no_tracking) { run_child("gcwritetrack=2", false, RT_DIRTY_NONE); }
 END_TEST
 
+START_TEST(test_assist_concurrent) { run_child_body(assist_child_body, NULL, false, RT_DIRTY_UFFD); }
+END_TEST
+
+START_TEST(test_assist_stoptheworld)
+{
+    run_child_body(assist_child_body, "gcstoptheworld=1", false, RT_DIRTY_NONE);
+}
+END_TEST
+
+START_TEST(test_smallheap) { run_child_body(smallheap_child_body, NULL, false, RT_DIRTY_UFFD); }
+END_TEST
+
+START_TEST(test_smallheap_stoptheworld)
+{
+    run_child_body(smallheap_child_body, "gcstoptheworld=1", false, RT_DIRTY_NONE);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("marking_modes");
@@ -233,6 +365,10 @@ int main(void)
     tcase_add_test(tc, test_userfaultfd_refused);
     tcase_add_test(tc, test_mprotect_forced);
     tcase_add_test(tc, test_no_tracking);
+    tcase_add_test(tc, test_assist_concurrent);
+    tcase_add_test(tc, test_assist_stoptheworld);
+    tcase_add_test(tc, test_smallheap);
+    tcase_add_test(tc, test_smallheap_stoptheworld);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
