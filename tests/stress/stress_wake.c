@@ -3,20 +3,23 @@
  * (sched/proc.c, "Waking an idle P"; sched/sysmon.c).  Run by CTest at
  * MAXPROCS 1, 2 and 4 (and under TSan and ASan in CI).
  *
- * A goroutine readied into runnext while it is the only queued one does
- * not wake an idle P: its waker will usually block soon and run it on the
- * same P.  If the waker never blocks, only sysmon's backstop gets the
- * readied goroutine to another P.  Each case here readies a goroutine in
- * one way (a buffered send, an unbuffered send, a mutex unlock, rt_go)
- * and then busy-waits *without any scheduling point* for that goroutine
- * to run and answer.  At MAXPROCS >= 2:
- *   - without the backstop (or with one that misses a P, or a sysmon
- *     that sleeps through it) a round never ends: the busy-wait gives up
- *     after SPIN_LIMIT and the test fails with "never ran";
- *   - with it, every round ends within tens of microseconds (plus host
- *     noise); the worst is printed.
- * Some rounds first sleep long enough for sysmon to back off to its slow
- * tick, when a ready must not defer (the wake-up happens as before).
+ * A goroutine readied into runnext by a buffered channel's peer while it
+ * is the only queued one does not wake an idle P: its waker will usually
+ * block soon and run it on the same P.  If the waker never blocks, only
+ * sysmon's backstop gets the readied goroutine to another P.  Each case
+ * readies a goroutine in one way and then busy-waits *without any
+ * scheduling point* for that goroutine to run and answer:
+ *   - a buffered send (deferred): at MAXPROCS >= 2, without the backstop
+ *     (or with one that misses a P, or a sysmon that sleeps through it)
+ *     a round ends only by sysmon's 10 ms rescue of goroutines stuck behind
+ *     C code, and the median round over 2 ms fails the test (checked:
+ *     with the backstop's wakep removed, the median is ~10 ms); with no
+ *     rescue at all, the busy-wait gives up after SPIN_LIMIT ("never ran");
+ *   - an unbuffered send, a mutex unlock, rt_go (Go's wake-up): the same
+ *     must hold, should deferring ever be extended to them.
+ * Every 500th round first sleeps long enough for sysmon to back off to its
+ * slow tick, when a ready must not defer (it wakes as before).  The
+ * answer times are printed (p50, p99, max).
  * At MAXPROCS 1 there is no other P: the waiter yields instead, which
  * checks the same hand-offs on one P.
  */
@@ -66,13 +69,27 @@ static void answer(void)
     atomic_store_explicit(&answered, 1, memory_order_release);
 }
 
+static _Atomic int receiving; /* the waiter is about to block in recv */
+
 static void chan_waiter(void *arg)
 {
     (void)arg;
     int v;
-    while (rt_chan_recv(req, &v))
+    for (;;) {
+        atomic_store_explicit(&receiving, 1, memory_order_release);
+        if (!rt_chan_recv(req, &v))
+            break;
         answer();
+    }
     rt_waitgroup_done(&done);
+}
+
+/* Busy-waits ns without a scheduling point. */
+static void busy(int64_t ns)
+{
+    int64_t until = rt_nanotime() + ns;
+    while (rt_nanotime() < until)
+        __asm__ volatile("" ::: "memory");
 }
 
 static _Atomic int turn = -1; /* the round whose unlock is next */
@@ -132,7 +149,13 @@ static void run(int how)
             atomic_store_explicit(&turn, r, memory_order_release);
             rt_sleep(RT_MICROSECOND);
         } else if (how != SPAWN) {
-            rt_sleep(RT_MICROSECOND); /* the waiter parks in its receive */
+            /* Let the waiter block in its receive, and the other P's M go
+             * back to sleep (a ready while an M spins wakes nobody). */
+            while (!atomic_load_explicit(&receiving, memory_order_acquire))
+                rt_yield();
+            atomic_store_explicit(&receiving, 0, memory_order_relaxed);
+            if (rt_maxprocs(0) > 1)
+                busy(50 * RT_MICROSECOND);
         }
         int64_t t0 = rt_nanotime();
         if (how == BUFFERED || how == UNBUFFERED) {
@@ -154,6 +177,10 @@ static void run(int how)
         rt_mutex_unlock(&mu);
     rt_waitgroup_wait(&done);
     qsort(lat, ROUNDS, sizeof lat[0], cmp64);
+    /* Without the 20 us backstop, sysmon's 10 ms one (goroutines stuck in
+     * C code) would end every deferred round. */
+    if (how == BUFFERED && rt_maxprocs(0) > 1)
+        REQUIRE_LT(lat[ROUNDS / 2], 2 * RT_MILLISECOND);
     printf("stress_wake %s MAXPROCS=%d: %d rounds, answered in (us) p50 %lld "
            "p99 %lld max %lld\n", names[how], rt_maxprocs(0), ROUNDS,
            (long long)(lat[ROUNDS / 2] / RT_MICROSECOND),
