@@ -53,14 +53,15 @@
  *     only after its score has decayed (rt__defer_resolved).
  * Unbuffered channels keep Go's wake: their senders often go on working
  * until the next send, and a receiver held back until then would run
- * serially with them (tried: workload 7 gained 6 %, workload 8 lost 15 %,
- * medians of 5).  Rejected: Go's other half, a thief that leaves a running
- * P's runnext alone for 3 us (runqgrab's usleep(3)): with deferral it made
- * no difference on workload 3, and it cost workload 7 (thread-ring) 15 %
- * -- thieves that gave up went back to sleep and were woken again, three
- * times as many wake-ups (64-65 against 55 ns a hop).  And stamping every runnext put with the clock
- * (to tell a long wait from a short one exactly): ~23 ns a read here, the
- * cost of a whole ring operation.
+ * serially with them (tried, with the thief rule below: workload 7 gained
+ * 6 %, workload 8 lost 15 %, medians of 5).  Rejected: Go's other half, a
+ * thief that leaves a running P's runnext alone for 3 us (runqgrab's
+ * usleep(3)): with deferral it made no difference on workload 3, and it
+ * cost workload 7 (thread-ring) about 17 % (64-65 against 55 ns a hop):
+ * thieves that gave up went back to sleep and were woken again, three
+ * times as many wake-ups.  And stamping every deferral and every pick-up
+ * with the clock (to tell a long wait from a short one exactly): two
+ * clock_gettime calls, ~46 ns here, on a hand-off whose switch costs ~20.
  *
  * Switching.  A goroutine that blocks, yields or exits switches *directly*
  * to the next goroutine when its own P has one (runnext, the local queue,
