@@ -68,15 +68,14 @@
  *   cannot overtake the park.  When nobody waits, the peer's cost is that
  *   one load of a line nobody writes.
  *
- *   Spinning before parking (ring_spin): parking and being woken cost a
- *   switch and often a futex sleep and wake of a whole thread,
- *   microseconds; a peer running on another P frees a slot (or sends a
- *   value) within nanoseconds, or tens of microseconds when its thread is
- *   being woken or was descheduled.  So a blocked operation retries first,
- *   for up to 100 us (less on a channel where spinning has recently
- *   failed), only while rt__sync_can_spin agrees: other Ps are running
- *   goroutines and our own run queue is empty (else the peer may be
- *   waiting for this very P).
+ *   Waking: the peer readies a parked goroutine with
+ *   rt__goready_handoff (proc.c, "Waking an idle P"): into the peer's own
+ *   runnext, without waking an idle P when nothing else is queued there.
+ *   A producer that fills the ring (a consumer that drains it) blocks
+ *   soon after, and its P runs the woken goroutine: the pair settles on
+ *   one P, where the ring's lines stay in one cache.  Spinning before
+ *   parking is therefore short (ring_spin): a few attempts, for a peer on
+ *   another P that is inside its operation right now.
 
  *   Unbuffered channels keep Go's locked protocol: there is no ring, every
  *   operation meets a peer, and the direct hand-off moves the value once,
@@ -447,7 +446,7 @@ void rt__chan_wake(rt_chan *c, rt__waitq *q)
     rt_g *gp = rt__chan_wake_locked(q);
     rt__lock_release(&c->lock);
     if (gp != NULL)
-        rt__goready(gp);
+        rt__goready_handoff(gp);
 }
 
 static inline int ring_op(rt_chan *c, void *elem, bool send)
@@ -556,65 +555,37 @@ static void park_on(rt_chan *c, rt__waitq *q, rt_sudog *sg, const char *reason)
 
 /*
  * Spinning before parking, for a buffered operation that found the ring
- * full (empty).  Parking and waking cost a switch and usually a futex
- * sleep and wake of an idle thread: microseconds of CPU on both sides, and
- * a pair that keeps parking falls into handing its P back and forth, with
- * a futex wake of the idle P at every turn.  When the peer runs on another
- * P it frees a slot (sends a value) within nanoseconds -- or within tens of
- * microseconds when it is itself being woken, or its thread was
- * descheduled by a busy host.  So retry for a while first, only when
- * rt__sync_can_spin agrees (other Ps running goroutines, nothing waiting
- * in our own run queue, which is where a peer we woke would be).
+ * full (empty): a few attempts, 1, 2, 4, 8 pauses apart (well under a
+ * microsecond), only when rt__sync_can_spin agrees (other Ps running
+ * goroutines, nothing waiting in our own run queue, which is where a peer
+ * we woke would be).  That covers a peer on another P that is inside its
+ * operation right now.
  *
- * How long: SPIN_MAX_NS >> (2 * c->spin_misses), a 2-bit saturating count
- * of recent spins that ended in a park (a success counts it down): 100,
- * 25, 6 or 1.5 us.  A pair streaming through a channel on two CPUs keeps
- * the long spin, which pays: on workload 3, futex calls fell from ~50,000
- * per 10M values (a 2 us spin, or a budget that halved on every failure
- * and never recovered once the pair shared one P) to ~2,000, and CPU time
- * by a fifth.  A channel whose peer is genuinely slow drops to 1.5 us
- * after three misses.  Measured in time, not in pause instructions: a
- * pause costs ~30 ns on the VMs of BENCHMARKS.md (it traps) and a few ns
- * on bare metal; the clock is read every 4th attempt.
- *
- * Between attempts the spinner waits 1, 2, 4 ... up to SPIN_PAUSES_MAX
- * pauses: each attempt reads the slot line the peer is writing, and
- * polling it at full speed bounces that line once per value; polling more
- * slowly lets the peer get a few lines ahead, which the spinner then takes
- * in a row (median 35 against 38 ns a value on workload 3, fewer parks).
+ * Not longer.  A spin that waits for a peer on another P keeps the pair
+ * on two CPUs, passing the ring's lines between them at every value; a
+ * park puts the pair on one P, with no lines to pass: the peer readies us
+ * into its own runnext without waking an idle P (rt__goready_handoff,
+ * proc.c "Waking an idle P") and runs us when it blocks.  On workload 3,
+ * a spin of up to 100 us (this file's earlier choice, when every park
+ * cost a futex wake of the idle P) kept the pair split: 21-38 ns a value,
+ * and up to 135 ns when the host placed the two vCPUs far apart; parking
+ * instead: 16-18 ns, and stable.
  */
-#define SPIN_MAX_NS 100000
-#define SPIN_PAUSES_MAX 64
+#define SPIN_TRIES 4
 
 static int ring_spin(rt_chan *c, void *elem, bool send)
 {
     if (!rt__sync_can_spin(0))
         return RT__RING_BLOCK;
-    /* Relaxed, and racy between spinners on purpose: a hint.  Stored only
-     * when it changes: the header's line is read by every operation. */
-    uint32_t misses = atomic_load_explicit(&c->spin_misses, memory_order_relaxed);
-    int64_t budget = SPIN_MAX_NS >> (2 * misses);
-    int64_t start = rt_nanotime();
-    int r;
     unsigned pauses = 1;
-    for (int i = 1;; i++) {
+    for (int i = 0; i < SPIN_TRIES; i++, pauses *= 2) {
         for (unsigned k = 0; k < pauses; k++)
             cpu_relax();
-        if (pauses < SPIN_PAUSES_MAX)
-            pauses *= 2;
-        r = ring_op(c, elem, send);
+        int r = ring_op(c, elem, send);
         if (r != RT__RING_BLOCK)
-            break;
-        if ((i & 3) == 0 && rt_nanotime() - start >= budget) {
-            if (misses < 3)
-                atomic_store_explicit(&c->spin_misses, misses + 1,
-                                      memory_order_relaxed);
-            return RT__RING_BLOCK;
-        }
+            return r;
     }
-    if (misses > 0)
-        atomic_store_explicit(&c->spin_misses, misses - 1, memory_order_relaxed);
-    return r;
+    return RT__RING_BLOCK;
 }
 
 /*
@@ -658,7 +629,7 @@ static __attribute__((noinline)) int ring_block(rt_chan *c, void *elem,
             rt_g *gp = r == RT__RING_OK ? rt__chan_wake_locked(peers) : NULL;
             rt__lock_release(&c->lock);
             if (gp != NULL)
-                rt__goready(gp);
+                rt__goready_handoff(gp);
             return r;
         }
         park_queued(c, &mysg, send ? RT_WAIT_CHAN_SEND : RT_WAIT_CHAN_RECV);

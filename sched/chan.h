@@ -80,9 +80,6 @@ struct rt_chan {
                             * the closed bit of tail; immutable */
     uint64_t one_lap;      /* 2 * mark: one lap of positions; immutable */
     rt__waitq recvq, sendq;
-    /* Buffered: recent spins before a park that failed, 0..3 (chan.c's
-     * ring_spin); a hint, relaxed loads and stores. */
-    _Atomic uint32_t spin_misses;
     struct rt__chanring *ring; /* NULL when unbuffered; immutable */
     unsigned char *buf;    /* immutable: the element slots */
 };

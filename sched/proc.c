@@ -26,6 +26,43 @@
  * bursts fan out; a spinning M that finds nothing re-checks every queue
  * after giving up its P, so work submitted in between is never stranded.
  *
+ * Waking an idle P.  Go wakes one for every goroutine made runnable while
+ * a P is idle and no M spins.  That is right when the waker goes on
+ * running, and wasted when it is about to block: the readied goroutine
+ * would have run on this P a moment later, and the woken M either finds
+ * nothing (a futex wake and sleep, microseconds on both sides) or steals
+ * it, splitting a pair that hands off through a buffered channel over two
+ * CPUs that then pass the ring's cache lines back and forth at every value
+ * (workload 3: 16-17 ns a value on one P; 21-38 ns split, and over 100 ns
+ * when the host puts the two vCPUs far apart).  So a waker that will
+ * usually block soon (rt__goready_handoff: a buffered channel's peer, a
+ * mutex handing itself off) puts the readied G into runnext *without*
+ * waking anyone when it is the only G queued on the P -- a "deferred"
+ * wake-up.  If the waker blocks, yields or exits, its own P runs the G.
+ * If it does not, two things bound the wait:
+ *   - the backstop: sysmon wakes an idle P for any running P that has work
+ *     queued and has not scheduled for RT_WAKE_WAIT_NS (20 us), and that
+ *     P's next few readies wake as before (sysmon.c).  A deferral is made
+ *     only while sysmon's current sleep is that short (sysmon_fast), and
+ *     sysmon keeps its fast tick while Ps defer (wakes_deferred);
+ *   - the score: when the P runs a deferred G itself, it checks whether
+ *     sysmon's clock ticked meanwhile.  Waits of a microsecond or two
+ *     cross a tick now and then; a P whose deferred Gs cross often (waits
+ *     of ~5 us and more: wakers that go on computing, whose partners an
+ *     idle P should have run in parallel) stops deferring, and tries again
+ *     only after its score has decayed (rt__defer_resolved).
+ * Unbuffered channels keep Go's wake: their senders often go on working
+ * until the next send, and a receiver held back until then would run
+ * serially with them (tried, with the thief rule below: workload 7 gained
+ * 6 %, workload 8 lost 15 %, medians of 5).  Rejected: Go's other half, a
+ * thief that leaves a running P's runnext alone for 3 us (runqgrab's
+ * usleep(3)): with deferral it made no difference on workload 3, and it
+ * cost workload 7 (thread-ring) about 17 % (64-65 against 55 ns a hop):
+ * thieves that gave up went back to sleep and were woken again, three
+ * times as many wake-ups.  And stamping every deferral and every pick-up
+ * with the clock (to tell a long wait from a short one exactly): two
+ * clock_gettime calls, ~46 ns here, on a hand-off whose switch costs ~20.
+ *
  * Switching.  A goroutine that blocks, yields or exits switches *directly*
  * to the next goroutine when its own P has one (runnext, the local queue,
  * the global queue every 61st tick), without a detour through a scheduler
@@ -1415,7 +1452,65 @@ void rt__goparkunlock(rt__lock *l, const char *reason)
     rt__gopark(unlock_after_park, l, reason);
 }
 
-static void ready(rt_g *gp, bool next)
+/* Whether rt__wakep would wake an idle P now. */
+static inline bool idle_p_asleep(void)
+{
+    return atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) != 0 &&
+           atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) == 0;
+}
+
+/* Whether the caller, about to put gp, the only G queued on its P, into
+ * runnext, may leave the idle Ps asleep ("Waking an idle P" above).  If
+ * so, notes gp and the time for rt__defer_resolved. */
+static inline bool wake_can_wait(rt_p *pp, rt_g *gp)
+{
+    if (pp->defer_score > DEFER_SCORE_MAX) {
+        /* Its wakers have kept computing: wake as Go does, and let the
+         * score decay so that deferring is tried again now and then. */
+        pp->defer_score -= pp->defer_score >> 6;
+        return false;
+    }
+    /* Counted even when refused: a slow sysmon sees it and speeds up. */
+    atomic_store_explicit(&pp->wakes_deferred,
+                          atomic_load_explicit(&pp->wakes_deferred, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    if (!atomic_load_explicit(&rt__sched.sysmon_fast, memory_order_relaxed))
+        return false; /* nobody would notice a long wait soon enough */
+    uint32_t off = atomic_load_explicit(&pp->defer_off, memory_order_relaxed);
+    if (off != 0) {
+        atomic_store_explicit(&pp->defer_off, off - 1, memory_order_relaxed);
+        return false;
+    }
+    pp->defer_g = gp;
+    pp->defer_stamp = atomic_load_explicit(&rt__sched.coarse_now, memory_order_relaxed);
+    return true;
+}
+
+/* Owner only: pp runs pp->defer_g, readied without waking an idle P.  If
+ * sysmon's clock ticked in between, the wait was long, or straddled a
+ * tick: with ticks every RT_WAKE_WAIT_NS, a wait of w crosses one with
+ * probability w / RT_WAKE_WAIT_NS.  A decaying average of crossings above
+ * a quarter means waits of ~5 us and more: the wakers do not block soon
+ * after readying, and an idle P would have run the readied goroutines
+ * in parallel. */
+void rt__defer_resolved(rt_p *pp)
+{
+    bool crossed = atomic_load_explicit(&rt__sched.coarse_now, memory_order_relaxed) !=
+                   pp->defer_stamp;
+    pp->defer_g = NULL;
+    pp->defer_score += (crossed ? 64u : 0u) - (pp->defer_score >> 4);
+}
+
+/* Owner only: nothing is queued on pp, so a G put into runnext now would
+ * be the only one. */
+static inline bool runq_bare(rt_p *pp)
+{
+    return atomic_load_explicit(&pp->runnext, memory_order_relaxed) == NULL &&
+           atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
+               atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+}
+
+static void ready(rt_g *gp, bool next, bool handoff)
 {
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
     if (st != RT_GWAITING)
@@ -1424,7 +1519,10 @@ static void ready(rt_g *gp, bool next)
     rt_m *mp = rt__getm();
     rt_p *pp = mp ? mp->p : NULL;
     if (pp) {
+        bool lone = handoff && idle_p_asleep() && runq_bare(pp);
         rt__runq_put(pp, gp, next);
+        if (lone && wake_can_wait(pp, gp))
+            return;
     } else {
         rt__lock_acquire(&rt__sched.lock);
         rt__globrunq_put(gp);
@@ -1433,8 +1531,9 @@ static void ready(rt_g *gp, bool next)
     rt__wakep();
 }
 
-void rt__goready(rt_g *gp) { ready(gp, true); }
-void rt__goready_tail(rt_g *gp) { ready(gp, false); }
+void rt__goready(rt_g *gp) { ready(gp, true, false); }
+void rt__goready_handoff(rt_g *gp) { ready(gp, true, true); }
+void rt__goready_tail(rt_g *gp) { ready(gp, false, false); }
 
 void rt__injectglist(rt_g *head, rt_g *tail, int32_t n)
 {
@@ -1973,6 +2072,7 @@ void rt__sched_init(int maxprocs)
     rt__sched.gomaxprocs = maxprocs;
     rt__sched.mnext = 0;
     atomic_store(&rt__sched.coarse_now, rt_nanotime());
+    atomic_store(&rt__sched.sysmon_fast, 1); /* its first sleep is short */
     for (int32_t i = maxprocs - 1; i >= 0; i--) {
         /* (release: rt__gcount reads allp from any thread) */
         __atomic_store_n(&rt__sched.allp[i], palloc(i), __ATOMIC_RELEASE);

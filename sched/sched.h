@@ -215,6 +215,22 @@ struct rt_p {
     /* sysmon's view, written only by sysmon */
     uint32_t sysmon_schedtick, sysmon_syscalltick;
     int64_t sysmon_schedwhen, sysmon_syscallwhen;
+    int64_t sysmon_schedsince; /* sysmon_schedwhen, never cleared */
+    uint32_t sysmon_deferred;
+
+    /* Deferred wake-ups (proc.c, "Waking an idle P"): wakes_deferred
+     * counts readies that left an idle P asleep (written by the owner,
+     * read by sysmon, which keeps ticking fast while it moves);
+     * defer_off is how many more readies must wake as before, set by
+     * sysmon when its backstop had to wake a P for this one.  Relaxed
+     * atomics: hints, on the owner's own line. */
+    _Atomic uint32_t wakes_deferred;
+    _Atomic uint32_t defer_off;
+    /* Owner only: the G last readied that way while it waits in runnext,
+     * sysmon's clock then, and the decaying score of long waits. */
+    rt_g *defer_g;
+    int64_t defer_stamp;
+    uint32_t defer_score;
 
     uint64_t fastrand; /* owner only */
     rt__mcache mcache; /* allocation cache (gc/malloc.c); owner only */
@@ -343,6 +359,9 @@ typedef struct rt__schedt {
     _Atomic int64_t coarse_now;  /* rt_nanotime as of sysmon's last tick;
                                   * stamps waitsince without a clock read */
     _Atomic uint64_t block_events; /* passes through rt__block_event */
+    /* sysmon's current sleep is at most RT_WAKE_WAIT_NS: a ready may
+     * leave the idle Ps asleep (proc.c, "Waking an idle P"). */
+    _Atomic int sysmon_fast;
 
     rt__lock gfree_lock;    /* global free G records (stackless) */
     rt_g **gfree;           /* array of ngfree of them, gfreecap slots
@@ -411,6 +430,14 @@ void rt__goparkunlock(rt__lock *l, const char *reason);
 /* Makes a waiting G runnable: it goes to runnext of the caller's P (as Go's
  * ready(gp, next=true)) and an idle P is woken if there is one. */
 void rt__goready(rt_g *gp);
+/* rt__goready for a waker that will usually block soon (a channel
+ * partner): when gp is the only G queued, no idle P is woken for it
+ * (proc.c, "Waking an idle P"). */
+void rt__goready_handoff(rt_g *gp);
+/* Owner only: pp is about to run pp->defer_g (proc.c). */
+void rt__defer_resolved(rt_p *pp);
+/* Above it, readies on a P wake an idle P as Go does (proc.c). */
+#define DEFER_SCORE_MAX 256u
 /* Like rt__goready but puts gp at the tail of a run queue instead. */
 void rt__goready_tail(rt_g *gp);
 /* Makes n WAITING goroutines (linked by schedlink) runnable: onto the
@@ -433,6 +460,10 @@ uint32_t rt__fastrandn(uint32_t n);
 
 /* Wakes an idle P to run work, if there is an idle P and no spinning M. */
 void rt__wakep(void);
+/* How long a goroutine readied into runnext may wait for its P while
+ * another P sleeps, before sysmon wakes that P (proc.c, "Waking an idle
+ * P"; sysmon.c). */
+#define RT_WAKE_WAIT_NS (20 * RT_MICROSECOND)
 /* Stops every P (the calling goroutine keeps running on its own); the
  * caller must be a goroutine.  Goroutines stop at their next scheduling
  * point: C code is not preempted.  start restarts them. */
@@ -550,8 +581,11 @@ static inline rt_g *rt__runq_get(rt_p *pp)
     if (next != NULL &&
         atomic_compare_exchange_strong_explicit(&pp->runnext, &next, NULL,
                                                 memory_order_acquire,
-                                                memory_order_relaxed))
+                                                memory_order_relaxed)) {
+        if (rt__unlikely(next == pp->defer_g))
+            rt__defer_resolved(pp);
         return next;
+    }
     return rt__runq_get_ring(pp);
 }
 /* Thief: steals about half of victim's queue into pp's and returns one G

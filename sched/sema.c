@@ -384,8 +384,12 @@ void rt__semrelease(uint32_t *addr, bool handoff, int skip)
     if (given)
         s->ticket = 1;
     rt_g *gp = s->g;
-    /* From here on s may be gone: it lives on gp's stack. */
-    rt__goready(gp);
+    /* From here on s may be gone: it lives on gp's stack.  A handoff
+     * yields to gp at once: no idle P needs waking for it. */
+    if (given)
+        rt__goready_handoff(gp);
+    else
+        rt__goready(gp);
     if (given) {
         /* Direct handoff: gp is in our P's runnext; let it run now with
          * the rest of our time slice.  Only in the handoff case: without

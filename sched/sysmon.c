@@ -13,6 +13,12 @@
  *     scheduling point.  C code cannot be preempted safely (no safe points,
  *     no stack maps), so sysmon counts them (rt__sched.stuck_count) and makes
  *     sure an idle P is woken to steal the stuck P's queue;
+ *   - is the backstop of deferred wake-ups (proc.c, "Waking an idle P"):
+ *     wakes an idle P for a running P with work queued that has not
+ *     scheduled for RT_WAKE_WAIT_NS, and makes that P's next DEFER_OFF
+ *     readies wake as before.  It keeps its 20 us tick while Ps defer
+ *     wake-ups, and publishes whether its current sleep is that short
+ *     (rt__sched.sysmon_fast): only then may a ready defer;
  *   - wakes an idle P when some timer is overdue (the backstop for timers on
  *     a P whose goroutine does not schedule);
  *   - polls the network if nobody did for 10 ms (netpoll.c: Ps busy with
@@ -35,6 +41,8 @@
 
 #define SYSCALL_RETAKE_NS (20 * RT_MICROSECOND)
 #define STUCK_NS          (10 * RT_MILLISECOND)
+/* Readies that wake as before after the backstop fired for a P. */
+#define DEFER_OFF 8
 
 static void nsleep(int64_t ns)
 {
@@ -80,7 +88,19 @@ static int retake(int64_t now)
             if (pp->sysmon_schedtick != t) {
                 pp->sysmon_schedtick = t;
                 pp->sysmon_schedwhen = now;
+                pp->sysmon_schedsince = now;
                 continue;
+            }
+            /* The backstop of deferred wake-ups: queued work on a P that
+             * has not scheduled for RT_WAKE_WAIT_NS while another P
+             * sleeps.  That P then wakes normally for a while. */
+            if (now - pp->sysmon_schedsince >= RT_WAKE_WAIT_NS &&
+                atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) > 0 &&
+                atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) == 0 &&
+                !rt__runq_empty(pp)) {
+                atomic_store_explicit(&pp->defer_off, DEFER_OFF, memory_order_relaxed);
+                rt__wakep();
+                n++;
             }
             if (pp->sysmon_schedwhen != 0 && now - pp->sysmon_schedwhen >= STUCK_NS) {
                 atomic_fetch_add_explicit(&rt__sched.stuck_count, 1, memory_order_relaxed);
@@ -93,6 +113,23 @@ static int retake(int64_t now)
         }
     }
     return n;
+}
+
+/* Whether some P left an idle P asleep since the last tick: sysmon then
+ * keeps its fast tick, the backstop of those deferred wake-ups. */
+static bool wakes_deferred(void)
+{
+    bool any = false;
+    int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < procs; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        uint32_t d = atomic_load_explicit(&pp->wakes_deferred, memory_order_relaxed);
+        if (d != pp->sysmon_deferred) {
+            pp->sysmon_deferred = d;
+            any = true;
+        }
+    }
+    return any;
 }
 
 void rt__sysmon_main(rt_m *mp)
@@ -115,6 +152,11 @@ void rt__sysmon_main(rt_m *mp)
         /* With schedtrace on, never sleep past the next report. */
         if (trace_every > 0 && delay > trace_every)
             delay = trace_every;
+        /* Before the sleep: a ready that sees it true knows this sleep
+         * ends within RT_WAKE_WAIT_NS (or within the next, doubled, one
+         * if it raced with this store). */
+        atomic_store_explicit(&rt__sched.sysmon_fast, delay <= RT_WAKE_WAIT_NS,
+                              memory_order_relaxed);
         nsleep(delay);
         int64_t now = rt_nanotime();
         atomic_store_explicit(&rt__sched.coarse_now, now, memory_order_relaxed);
@@ -127,7 +169,8 @@ void rt__sysmon_main(rt_m *mp)
             continue;
         if (RT_DEBUG >= 3)
             rt__sched_check();
-        if (retake(now) > 0)
+        int woke = retake(now);
+        if (wakes_deferred() || woke > 0)
             idle = 0;
         else
             idle++;
