@@ -225,7 +225,12 @@ static inline uint32_t rt__span_nwords(const rt__span *s)
  * region of the collector's own (no malloc: glibc's arena growth takes the
  * address-space lock for writing, which a concurrent protect call holds for
  * reading).  Free with the size that was asked for.  Not with the world
- * stopped. */
+ * stopped.  It is also the only allocator a no-stop region may use (the
+ * profilers' tables too): a thread the stop signal caught inside malloc
+ * holds malloc's lock, so a no-stop region waiting for it would hold the
+ * stop open for ever (a stress_gc_stw_p4 hang: the background sweeper,
+ * in its no-stop region, in free()).  meta.c's own lock is taken only in
+ * no-stop regions and by threads without a P, which are not stopped. */
 void *rt__meta_alloc(size_t n);
 void rt__meta_free(void *p, size_t n);
 

@@ -76,7 +76,7 @@ static void record(btab *t, const uintptr_t *pcs, int n, double count, int64_t c
     for (b = t->table[h % BB_HASH]; b; b = b->next)
         if (b->hash == h && b->n == n && memcmp(b->pcs, pcs, (size_t)n * sizeof *pcs) == 0)
             break;
-    if (b == NULL && (b = calloc(1, sizeof *b + (size_t)n * sizeof *pcs)) != NULL) {
+    if (b == NULL && (b = rt__meta_alloc(sizeof *b + (size_t)n * sizeof *pcs)) != NULL) {
         b->hash = h;
         b->n = n;
         memcpy(b->pcs, pcs, (size_t)n * sizeof *pcs);
@@ -223,7 +223,8 @@ int rt__blockprof_write(int fd, int debug, bool mutex)
      * of now can be walked after the lock is dropped */
     size_t n = t->n;
     bbucket *head = t->all;
-    brec *r = malloc((n + 1) * sizeof *r);
+    size_t rbytes = (n + 1) * sizeof(brec);
+    brec *r = rt__meta_alloc(rbytes);
     size_t k = 0;
     for (bbucket *b = head; b && r && k < n; b = b->all)
         r[k++] = (brec){(int64_t)b->count, b->cycles, b};
@@ -236,7 +237,7 @@ int rt__blockprof_write(int fd, int debug, bool mutex)
     if (debug <= 0) {
         rt__pprof *p = rt__pprof_new();
         if (p == NULL) {
-            free(r);
+            rt__meta_free(r, rbytes);
             return -ENOMEM;
         }
         rt__pprof_sample_type(p, "contentions", "count");
@@ -265,6 +266,6 @@ int rt__blockprof_write(int fd, int debug, bool mutex)
         err = rt__text_finish(&tb, fd, true);
         rt__pbuf_free(&tb);
     }
-    free(r);
+    rt__meta_free(r, rbytes);
     return err;
 }

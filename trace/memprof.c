@@ -178,15 +178,15 @@ static size_t filter_slot(uintptr_t key)
 }
 
 /* Makes the filter while the set is still empty, so that it counts every
- * key; mp_lock held.  If calloc fails there is none, for good, and every
- * lookup takes the lock. */
+ * key; mp_lock held, in a no-stop region: the memory is the collector's
+ * (rt__meta_alloc), never malloc's (gc.h says why). */
 static void filter_init(void)
 {
     static bool tried;
     if (tried)
         return;
     tried = true;
-    atomic_store_explicit(&filter, calloc((size_t)1 << FILTER_BITS, sizeof(uint32_t)),
+    atomic_store_explicit(&filter, rt__meta_alloc(((size_t)1 << FILTER_BITS) * sizeof(uint32_t)),
                           memory_order_release);
 }
 
@@ -241,15 +241,13 @@ static size_t set_index(uintptr_t a, size_t cap)
     return (size_t)(h >> 20) & (cap - 1);
 }
 
-/* mp_lock held; may malloc (world running). */
+/* mp_lock held, in a no-stop region: rt__meta_alloc, not malloc. */
 static bool set_grow(void)
 {
     size_t ncap = set_cap ? set_cap * 2 : 1024;
     if (set_live * 4 < set_cap)
         ncap = set_cap; /* mostly tombstones: rehash in place size */
-    sent *ns = calloc(ncap, sizeof *ns);
-    if (ns == NULL)
-        return false;
+    sent *ns = rt__meta_alloc(ncap * sizeof *ns);
     for (size_t i = 0; i < set_cap; i++) {
         if (set[i].addr <= TOMB)
             continue;
@@ -258,7 +256,7 @@ static bool set_grow(void)
             j = (j + 1) & (ncap - 1);
         ns[j] = set[i];
     }
-    free(set);
+    rt__meta_free(set, set_cap * sizeof *set);
     set = ns;
     set_cap = ncap;
     set_used = set_live;
@@ -322,9 +320,7 @@ static mbucket *bucket_get(const uintptr_t *pcs, int n, size_t size)
         if (b->hash == h && b->size == size && b->n == n &&
             memcmp(b->pcs, pcs, (size_t)n * sizeof *pcs) == 0)
             return b;
-    mbucket *b = calloc(1, sizeof *b + (size_t)n * sizeof *pcs);
-    if (b == NULL)
-        return NULL;
+    mbucket *b = rt__meta_alloc(sizeof *b + (size_t)n * sizeof *pcs);
     b->hash = h;
     b->size = size;
     b->n = n;
@@ -457,15 +453,17 @@ typedef struct mrec {
 } mrec;
 
 /* Snapshot of the published counts, every bucket (Go's MemProfile with
- * inuseZero).  *n records; malloc'd. */
-static mrec *snapshot(size_t *n)
+ * inuseZero).  *n records, in *bytes from rt__meta_alloc (taken in a
+ * no-stop region: no malloc there). */
+static mrec *snapshot(size_t *n, size_t *bytes)
 {
     bool done = rt__sweep_done();
     rt_m *mp;
     lock_nostop(&mp);
     int64_t c = cur_cycle();
     int64_t alloc_lim = done ? c - 1 : c - 2, free_lim = done ? c : c - 1;
-    mrec *r = malloc((mb_count + 1) * sizeof *r);
+    *bytes = (mb_count + 1) * sizeof(mrec);
+    mrec *r = rt__meta_alloc(*bytes);
     size_t k = 0;
     uint64_t total = 0;
     for (int pass = 0; pass < 2 && r != NULL; pass++) {
@@ -624,12 +622,10 @@ static int write_text(int fd, mrec *r, size_t n, int debug)
 
 int rt__memprof_write(int fd, int debug, bool allocs)
 {
-    size_t n;
-    mrec *r = snapshot(&n);
-    if (r == NULL)
-        return -ENOMEM;
+    size_t n, bytes;
+    mrec *r = snapshot(&n, &bytes);
     int err = debug <= 0 ? write_proto(fd, r, n, allocs) : write_text(fd, r, n, debug);
-    free(r);
+    rt__meta_free(r, bytes);
     return err;
 }
 
