@@ -66,9 +66,7 @@ static void rehash(size_t cap)
 {
     fin_entry *old = table;
     size_t oldcap = table_cap;
-    table = calloc(cap, sizeof *table);
-    if (table == NULL)
-        rt__throw("out of memory growing the finalizer table");
+    table = rt__meta_alloc(cap * sizeof *table); /* (lock held: no malloc) */
     atomic_fetch_add_explicit(&rt__gcstat.gcbits_bytes, (cap - oldcap) * sizeof *table,
                               memory_order_relaxed);
     table_cap = cap;
@@ -76,7 +74,7 @@ static void rehash(size_t cap)
     for (size_t i = 0; i < oldcap; i++)
         if (old[i].hidden > 1)
             insert(~old[i].hidden, old[i].fn);
-    free(old);
+    rt__meta_free(old, oldcap * sizeof *old);
 }
 
 static void insert(uintptr_t obj, void (*fn)(void *))
@@ -233,11 +231,8 @@ void rt_gc_add_root(void *p, size_t n)
     rt__lock_acquire(&roots_lock);
     if (reg_n == reg_cap) {
         size_t nc = reg_cap ? reg_cap * 2 : 16;
-        root_range *nr = realloc(reg, nc * sizeof *nr);
-        if (nr == NULL) {
-            rt__lock_release(&roots_lock);
-            rt__throw("out of memory registering a GC root");
-        }
+        /* (roots_lock held: no malloc) */
+        root_range *nr = rt__meta_realloc(reg, reg_cap * sizeof *nr, nc * sizeof *nr);
         reg = nr;
         reg_cap = nc;
     }

@@ -233,6 +233,9 @@ static inline uint32_t rt__span_nwords(const rt__span *s)
  * no-stop regions and by threads without a P, which are not stopped. */
 void *rt__meta_alloc(size_t n);
 void rt__meta_free(void *p, size_t n);
+/* A new zeroed block of newn bytes holding old's first min(oldn, newn)
+ * bytes; old (oldn bytes, may be NULL) is freed. */
+void *rt__meta_realloc(void *old, size_t oldn, size_t newn);
 
 /* Reserves the arena (idempotent; the first allocation calls it). */
 void rt__heap_init(void);

@@ -28,9 +28,13 @@
  * records, 40 KiB) gets an mmap of its own.
  *
  * One rt__lock guards the lists and the bump pointer.  Callers are
- * allocation slow paths, the sweeper and the page heap; never a stopped
- * world (a thread stopped by signal may hold the lock, the same rule the
- * collector kept for free()).
+ * allocation slow paths, the sweeper, the page heap, and every table the
+ * runtime grows while it holds one of its own locks (the goroutine table,
+ * timer heaps, poll descriptors, finalizers, registered roots, the
+ * profilers' buckets): holding an rt__lock is a no-stop region, and a
+ * no-stop region must not wait for malloc's lock, which a thread the stop
+ * signal caught inside malloc may hold (gc.h).  Never with the world
+ * stopped.
  */
 #include <stdint.h>
 #include <string.h>
@@ -112,6 +116,16 @@ void *rt__meta_alloc(size_t n)
     bump = p + size;
     rt__lock_release(&meta_lock);
     return (void *)p; /* never touched: the kernel's zero pages */
+}
+
+void *rt__meta_realloc(void *old, size_t oldn, size_t newn)
+{
+    void *p = rt__meta_alloc(newn);
+    if (old != NULL) {
+        memcpy(p, old, oldn < newn ? oldn : newn);
+        rt__meta_free(old, oldn);
+    }
+    return p;
 }
 
 void rt__meta_free(void *p, size_t n)

@@ -386,15 +386,10 @@ rt__pollfd *rt__pollfd_open(int fd)
     np_init();
     rt__lock_acquire(&pdpool.lock);
     if (pdpool.free == NULL) {
-        void **cs = realloc(pdpool.chunks, (pdpool.nchunks + 1) * sizeof *cs);
-        rt__pollfd *c = calloc(PD_CHUNK, sizeof *c);
-        if (cs == NULL || c == NULL) {
-            free(c);
-            if (cs != NULL)
-                pdpool.chunks = cs;
-            rt__lock_release(&pdpool.lock);
-            return NULL;
-        }
+        /* (pdpool.lock held: no malloc -- gc.h, meta) */
+        void **cs = rt__meta_realloc(pdpool.chunks, pdpool.nchunks * sizeof *cs,
+                                     (pdpool.nchunks + 1) * sizeof *cs);
+        rt__pollfd *c = rt__meta_alloc(PD_CHUNK * sizeof *c);
         pdpool.chunks = cs;
         pdpool.chunks[pdpool.nchunks++] = c;
         for (int i = PD_CHUNK - 1; i >= 0; i--) {

@@ -289,11 +289,9 @@ static void allg_add(rt_g *gp)
     rt__lock_acquire(&rt__sched.allg_lock);
     if (rt__sched.allglen == rt__sched.allgcap) {
         uint32_t cap = rt__sched.allgcap ? rt__sched.allgcap * 2 : 1024;
-        rt_g **a = realloc(rt__sched.allg, cap * sizeof *a);
-        if (a == NULL) {
-            rt__lock_release(&rt__sched.allg_lock);
-            rt__throw("out of memory allocating the goroutine table");
-        }
+        /* (not realloc: holding a lock, no malloc -- gc.h, meta) */
+        rt_g **a = rt__meta_realloc(rt__sched.allg, rt__sched.allgcap * sizeof *a,
+                                    cap * sizeof *a);
         rt__sched.allg = a;
         rt__sched.allgcap = cap;
     }

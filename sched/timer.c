@@ -94,9 +94,9 @@ static void heap_push(rt_p *pp, rt__timer *t)
 {
     if (pp->timers.len == pp->timers.cap) {
         uint32_t cap = pp->timers.cap ? pp->timers.cap * 2 : 64;
-        slot *h = realloc(pp->timers.heap, cap * sizeof *h);
-        if (h == NULL)
-            rt__throw("out of memory growing a timer heap");
+        /* (timer lock held: no malloc -- gc.h, meta) */
+        slot *h = rt__meta_realloc(pp->timers.heap, pp->timers.cap * sizeof *h,
+                                   cap * sizeof *h);
         pp->timers.heap = h;
         pp->timers.cap = cap;
     }
