@@ -987,10 +987,12 @@ uint64_t rt__mark_assist(uint64_t budget)
     while (w->n > 0) /* what is left goes back to the mark threads */
         give_packet(w, w->n < PACKET_N ? w->n : PACKET_N, false);
     publish(w);
+    /* (read before the slot goes: the next run resets it -- TSan) */
+    uint64_t got = w->marked_bytes - start;
     atomic_fetch_add_explicit(&nwait, 1, memory_order_acq_rel);
     atomic_fetch_and_explicit(&assist_slots, ~(1u << k), memory_order_release);
     atomic_fetch_sub_explicit(&nassist, 1, memory_order_release);
-    return w->marked_bytes - start;
+    return got;
 }
 
 void rt__mark_set_reprotect(bool on)
