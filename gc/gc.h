@@ -181,7 +181,7 @@ typedef struct rt__span {
                               * profile sample (the sweeper reports frees) */
     uint64_t inlinebits;     /* allocbits when nelems <= 8 */
     uint8_t inlinemarks[8];  /* markbytes when nelems <= 8 */
-    uint64_t *bitsmem;       /* the calloc'd block of both, or NULL */
+    uint64_t *bitsmem;       /* the block of both from meta.c, or NULL */
     /* page heap state (free spans) */
     int64_t unused_since;    /* when it became free (scavenger) */
     size_t npreleased;       /* pages returned to the OS */

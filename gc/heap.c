@@ -22,8 +22,9 @@
  * ones), else grows the arena.  This is Go 1.3's mheap, without the
  * scavenger state (coming with the scavenger).
  *
- * Span records come from malloc'd slabs and are recycled through a free
- * list; they are never returned to malloc.  Everything here is under one
+ * Span records come from 64 KiB slabs of the collector's metadata region
+ * (meta.c) and are recycled through a free list; they are never given
+ * back.  Everything here is under one
  * lock (heap_lock): spans are taken and given back in bulk by the central
  * lists, not per object.
  *
