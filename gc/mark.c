@@ -544,20 +544,12 @@ static bool roots_left(void)
     return false;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
 
 static void backoff(worker *w, int i)
 {
     if (i < 10) {
         for (int k = 0; k < 30; k++)
-            cpu_relax();
+            rt__cpu_relax();
         w->nprocyield++;
     } else if (i < 20) {
         sched_yield();

@@ -48,6 +48,21 @@
 #define rt__likely(x)   __builtin_expect(!!(x), 1)
 #define rt__unlikely(x) __builtin_expect(!!(x), 0)
 
+/* One step of a spin-wait: the CPU's pause hint (x86 PAUSE, arm64 YIELD),
+ * which lets a sibling hyperthread run and ends the spin's memory-order
+ * misspeculation.  A compiler barrier too: the loop re-reads what it
+ * waits on. */
+static inline void rt__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#else
+    __asm__ volatile("" ::: "memory");
+#endif
+}
+
 /* The caller's stack pointer (the collector's roots, the heap dump). */
 static inline uintptr_t rt__current_sp(void)
 {

@@ -153,14 +153,6 @@ static const Dwfl_Callbacks proc_callbacks = {
 
 /* --------------------------------------------------------------- lock -- */
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
 
 /* Takes the lock; returns false without it if this thread already holds
  * it (a signal handler interrupted a lookup). */
@@ -177,7 +169,7 @@ static bool lock_take(void)
         if (cur == me)
             return false;
         if (i < 100)
-            cpu_relax();
+            rt__cpu_relax();
         else
             sched_yield();
     }

@@ -144,14 +144,6 @@
 #include <sched.h>
 #include <stdlib.h>
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
 
 /* ------------------------------------------------------ wait queues ---- */
 
@@ -287,7 +279,7 @@ static void ring_backoff(unsigned *step)
 {
     if (*step < 4) {
         for (unsigned i = 0; i < (1u << *step); i++)
-            cpu_relax();
+            rt__cpu_relax();
         (*step)++;
     } else {
         sched_yield();
@@ -580,7 +572,7 @@ static int ring_spin(rt_chan *c, void *elem, bool send)
     unsigned pauses = 1;
     for (int i = 0; i < SPIN_TRIES; i++, pauses *= 2) {
         for (unsigned k = 0; k < pauses; k++)
-            cpu_relax();
+            rt__cpu_relax();
         int r = ring_op(c, elem, send);
         if (r != RT__RING_BLOCK)
             return r;

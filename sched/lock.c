@@ -33,14 +33,6 @@ static long futex(_Atomic uint32_t *addr, int op, uint32_t val,
                    ts, NULL, 0);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
 
 #ifndef SPIN_ITERS
 #define SPIN_ITERS 100
@@ -63,7 +55,7 @@ static void lock_slow(rt__lock *l, rt_m *mp)
 {
     uint32_t c;
     for (int i = 0; i < SPIN_ITERS; i++) {
-        cpu_relax();
+        rt__cpu_relax();
         c = 0;
         if (atomic_load_explicit(&l->key, memory_order_relaxed) == 0 &&
             atomic_compare_exchange_weak_explicit(&l->key, &c, 1,

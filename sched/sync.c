@@ -98,19 +98,11 @@
  * spin is this many pause instructions, as Go's active_spin_cnt. */
 #define ACTIVE_SPIN_CNT 30
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
 
 static void do_spin(void)
 {
     for (int i = 0; i < ACTIVE_SPIN_CNT; i++)
-        cpu_relax();
+        rt__cpu_relax();
 }
 
 /* ---------------------------------------------------------------- mutex -- */
