@@ -54,15 +54,7 @@ func BenchmarkAlloc(b *testing.B) {
 	}
 
 	runtime.ReadMemStats(&ms)
-	maxPause := uint64(0)
-	for i := gc0 + 1; i <= ms.NumGC; i++ {
-		if i+256 <= ms.NumGC {
-			continue // overwritten in the ring
-		}
-		if p := ms.PauseNs[(i+255)%256]; p > maxPause {
-			maxPause = p
-		}
-	}
+	maxPause := bench.MaxPauseSince(&ms, gc0)
 	b.ReportMetric(float64(ms.NumGC-gc0), "num_gc")
 	b.ReportMetric(float64(maxPause)/1e3, "maxpause_us")
 	b.ReportMetric(float64(bench.StatusBytes("VmHWM"))/1e6, "rss_mb")

@@ -168,15 +168,7 @@ func main() {
 	p := paced(dur)
 	runtime.ReadMemStats(&ms)
 	ngc := ms.NumGC - gc0
-	stw := uint64(0)
-	for i := gc0 + 1; i <= ms.NumGC; i++ {
-		if i+256 <= ms.NumGC {
-			continue // overwritten in the ring
-		}
-		if ps := ms.PauseNs[(i+255)%256]; ps > stw {
-			stw = ps
-		}
-	}
+	stw := bench.MaxPauseSince(&ms, gc0)
 
 	// Checks.
 	count, sum := int64(0), int64(0)

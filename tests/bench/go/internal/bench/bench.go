@@ -95,3 +95,18 @@ func MaxMapCount() int64 {
 	}
 	return v
 }
+
+// MaxPauseSince is the longest stop-the-world pause, in ns, of the cycles
+// after cycle gc0 that ms's PauseNs ring still holds (its last 256).
+func MaxPauseSince(ms *runtime.MemStats, gc0 uint32) uint64 {
+	max := uint64(0)
+	for i := gc0 + 1; i <= ms.NumGC; i++ {
+		if i+256 <= ms.NumGC {
+			continue // overwritten in the ring
+		}
+		if p := ms.PauseNs[(i+255)%256]; p > max {
+			max = p
+		}
+	}
+	return max
+}
