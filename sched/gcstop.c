@@ -123,8 +123,10 @@
  *      that sp, and is never stopped.  Code between rt_syscall_enter and
  *      rt_syscall_exit must not create the only reference to a GC object
  *      (the same rule as Go's for cgo calls).
- *   3. Otherwise its saved sp: RUNNABLE, WAITING, and a G switched out by
- *      a thread stopped before after_switch published its new status.
+ *   3. Otherwise from its saved sp (no red zone: a switch is a call, and
+ *      nothing below the frame it pushed is live): RUNNABLE, WAITING, and
+ *      a G switched out by a thread stopped before after_switch published
+ *      its new status.
  *      A G that has a stack but no saved sp is starting on a stopped
  *      thread before its first frame exists (or 1. applies).
  *   g0: a thread stopped on its own stack (scheduler code, timer
@@ -503,7 +505,12 @@ static void roots_g(rt__root_fn fn, void *ctx, rt_g *gp, const stopped_set *ss)
         rt__throwf("gc_sched_roots: goroutine %lld (status %u): saved sp %#lx "
                    "outside its stack",
                    (long long)gp->goid, st, (unsigned long)sp);
-    report_stack_from(fn, ctx, &gp->stack, sp); /* case 3 */
+    /* From sp itself: the switch frame (callee-saved registers) is all
+     * that is live at the bottom; below it lie dead words of leaves the G
+     * ran before it switched, and a stale pointer there kept an object
+     * (and its finalizer) waiting for good -- the sweeper's goroutine
+     * parks for whole cycles. */
+    report(fn, ctx, sp, gp->stack.hi); /* case 3 */
 }
 
 static void sched_roots(rt__root_fn fn, void *ctx, bool timers);
