@@ -381,8 +381,7 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     uint64_t live0 = atomic_load(&rt__gcstat.heap_live);
     assist_setup(live0);
     rt__shared_cache_unlock();
-    rt__gc_startworld();
-    t->t1 = rt_nanotime();
+    t->t1 = rt__gc_startworld();
     t->t2 = t->t1 + b_ns;
 
     int64_t tc0 = rt_nanotime(); /* 3 */
@@ -409,6 +408,7 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     t->t3 = t->t2 + (rt_nanotime() - tc0) + (tp1 - tp0);
 
     *final_start = rt_nanotime();
+    rt__mark_standby(); /* the run below starts with every mark thread */
     stop_and_flush(); /* 5 */
     rt__pool_clear_all();
     atomic_store(&rt__gc_marking, 0);
@@ -571,8 +571,7 @@ again:;
     rt__heap_check();
 #endif
     rt__shared_cache_unlock();
-    rt__gc_startworld();
-    int64_t td1 = rt_nanotime();
+    int64_t td1 = rt__gc_startworld();
     t.t4 = t.t3 + (td1 - td0);
     uint64_t pause = (uint64_t)((t.t1 - t.t0) + (t.t4 - t.t3));
     if (!conc)
@@ -904,7 +903,7 @@ void rt_read_memstats(rt_memstats *ms)
     rt__semacquire(&gc_sema, false, 0, 0);
     rt__gc_stopworld();
     read_memstats(ms);
-    rt__gc_startworld();
+    (void)rt__gc_startworld();
     rt__semrelease(&gc_sema, false, 0);
 }
 

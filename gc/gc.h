@@ -552,6 +552,12 @@ void rt__mark_add_live_dirty_chunks(uintptr_t lo, uintptr_t hi);
 void rt__mark_foreach_dead_run(uintptr_t lo, uintptr_t hi,
                                void (*fn)(uintptr_t lo, uintptr_t hi));
 void rt__mark_run(rt__markstats *st, int nworkers);
+/* Wakes the mark threads to wait, spinning, for the next rt__mark_run
+ * (for at most 2 ms): the final pause's run then starts with all of them
+ * instead of waiting for their wake-up -- on a VM an idle vCPU took from
+ * 20 us to past the end of the run (the pause then walked the page tables
+ * on one thread, 2x as long). */
+void rt__mark_standby(void);
 /* Mark assists (collector.c's pacing).  open: allow them during the
  * concurrent runs that follow (and restart the progress count); off
  * before the final pause.  rt__mark_assist marks up to about budget bytes

@@ -185,7 +185,7 @@
 /* Odd while a signal stop is in progress (see the essay).  Written under
  * rt__sched.lock (seq_cst); read by handlers (acquire); stopped threads
  * FUTEX_WAIT on it. */
-static _Atomic uint32_t stop_epoch;
+_Atomic uint32_t rt__gcstop_epoch;
 
 /* The main thread while it sleeps in rt__sched_run_main. */
 static uintptr_t main_sp, main_hi;
@@ -205,18 +205,18 @@ static inline bool in_stack(const rt__stack *st, uintptr_t a)
 
 void rt__gcstop_begin(void)
 {
-    uint32_t e = atomic_load(&stop_epoch);
+    uint32_t e = atomic_load(&rt__gcstop_epoch);
     rt__assert((e & 1) == 0);
-    atomic_store(&stop_epoch, e + 1);
+    atomic_store(&rt__gcstop_epoch, e + 1);
 }
 
 void rt__gcstop_end(void)
 {
-    uint32_t e = atomic_load(&stop_epoch);
+    uint32_t e = atomic_load(&rt__gcstop_epoch);
     if ((e & 1) == 0)
         return; /* a cooperative stop */
-    atomic_store(&stop_epoch, e + 1);
-    futex(&stop_epoch, FUTEX_WAKE, INT32_MAX);
+    atomic_store(&rt__gcstop_epoch, e + 1);
+    futex(&rt__gcstop_epoch, FUTEX_WAKE, INT32_MAX);
 }
 
 void rt__gcstop_signal_running(rt_m *self)
@@ -279,7 +279,7 @@ static void stop_here(rt_m *mp, uintptr_t sp, const ucontext_t *uc)
 
 static void stop_here_once(rt_m *mp, uintptr_t sp, const ucontext_t *uc)
 {
-    uint32_t e = atomic_load_explicit(&stop_epoch, memory_order_acquire);
+    uint32_t e = atomic_load_explicit(&rt__gcstop_epoch, memory_order_acquire);
     if ((e & 1) == 0)
         return;
     rt_p *pp = mp->p;
@@ -292,7 +292,7 @@ static void stop_here_once(rt_m *mp, uintptr_t sp, const ucontext_t *uc)
      * CAS, stopped this thread for epoch e and let it go at e + 1: then
      * the P is ours again and no stop wants it.  A new stop (odd again)
      * does want it. */
-    e = atomic_load_explicit(&stop_epoch, memory_order_acquire);
+    e = atomic_load_explicit(&rt__gcstop_epoch, memory_order_acquire);
     if ((e & 1) == 0) {
         atomic_store_explicit(&pp->status, RT_PRUNNING, memory_order_relaxed);
         return;
@@ -325,8 +325,8 @@ static void stop_here_once(rt_m *mp, uintptr_t sp, const ucontext_t *uc)
     /* seq_cst RMW: the initiator that sees 0 sees all of the above. */
     if (atomic_fetch_sub(&rt__sched.stopwait, 1) == 1)
         rt__note_wakeup(&rt__sched.stopnote);
-    while (atomic_load_explicit(&stop_epoch, memory_order_acquire) == e)
-        futex(&stop_epoch, FUTEX_WAIT, e);
+    while (atomic_load_explicit(&rt__gcstop_epoch, memory_order_acquire) == e)
+        futex(&rt__gcstop_epoch, FUTEX_WAIT, e);
 }
 
 /* Stops from a frame that holds every callee-saved register of its
@@ -349,7 +349,7 @@ void rt__nostop_stop_pending(rt_m *mp)
 
 void rt__gcstop_poll(rt_m *mp)
 {
-    if ((atomic_load_explicit(&stop_epoch, memory_order_acquire) & 1) &&
+    if ((atomic_load_explicit(&rt__gcstop_epoch, memory_order_acquire) & 1) &&
         mp->p != NULL && mp->nostop == 0)
         stop_self(mp);
 }
@@ -361,7 +361,7 @@ static void gcstop_handler(int sig, siginfo_t *si, void *ucv)
     int saved_errno = errno;
     rt_m *mp = rt__tls_m;
     if (mp != NULL && mp->p != NULL && !mp->is_sysmon &&
-        (atomic_load_explicit(&stop_epoch, memory_order_acquire) & 1)) {
+        (atomic_load_explicit(&rt__gcstop_epoch, memory_order_acquire) & 1)) {
         if (mp->nostop > 0) {
             mp->stop_pending = 1; /* rt__nostop_end stops it */
         } else {
@@ -537,7 +537,7 @@ static void sched_roots(rt__root_fn fn, void *ctx, bool timers)
     roots_self(fn, ctx, self);
 
     /* Ms: the records (register blocks included), and the stopped ones. */
-    uint32_t e = atomic_load_explicit(&stop_epoch, memory_order_acquire);
+    uint32_t e = atomic_load_explicit(&rt__gcstop_epoch, memory_order_acquire);
     static stopped_set ss; /* one stop at a time (worldsema) */
     ss.n = 0;
     for (rt_m *mp = atomic_load_explicit(&rt__sched.allm, memory_order_acquire);

@@ -1830,7 +1830,7 @@ void rt__gc_stopworld(void)
 
 static void procresize(int32_t n);
 
-void rt__start_the_world(void)
+int64_t rt__start_the_world(void)
 {
     rt_m *mp = rt__getm();
     rt__lock_acquire(&rt__sched.lock);
@@ -1864,17 +1864,19 @@ void rt__start_the_world(void)
     /* Still under the lock, so that no P leaves the idle list before the
      * epoch moves on (see gcstop.c: a stop at an old epoch must never
      * succeed). */
+    int64_t released = rt_nanotime();
     rt__gcstop_end();
     rt__lock_release(&rt__sched.lock);
     for (int i = 0; i < nrun; i++)
         startm(runp[i], false);
     rt__semrelease(&worldsema, false, 0);
     rt__wakep();
+    return released;
 }
 
-void rt__gc_startworld(void)
+int64_t rt__gc_startworld(void)
 {
-    rt__start_the_world();
+    return rt__start_the_world();
 }
 
 static rt_p *palloc(int32_t id)
@@ -1956,7 +1958,7 @@ int rt_maxprocs(int n)
      * from their Ms, which only a scheduling point allows. */
     stop_world(n > old);
     rt__sched.newprocs = n;
-    rt__start_the_world();
+    (void)rt__start_the_world();
     return old;
 }
 

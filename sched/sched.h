@@ -466,9 +466,10 @@ void rt__wakep(void);
 #define RT_WAKE_WAIT_NS (20 * RT_MICROSECOND)
 /* Stops every P (the calling goroutine keeps running on its own); the
  * caller must be a goroutine.  Goroutines stop at their next scheduling
- * point: C code is not preempted.  start restarts them. */
+ * point: C code is not preempted.  start restarts them, and returns when
+ * it let them go (rt__gc_startworld). */
 void rt__stop_the_world(const char *reason);
-void rt__start_the_world(void);
+int64_t rt__start_the_world(void);
 /* RT_DEBUG >= 3: validates the scheduler's lists and counters (sysmon). */
 void rt__sched_check(void);
 /* Number of live goroutines (rt_num_goroutine). */
@@ -688,12 +689,17 @@ extern _Atomic int32_t rt__mutex_profile_fraction;
  * handler spills their registers and waits; Ps in syscalls are taken (their
  * goroutine's registers were saved by rt_syscall_enter); a thread inside a
  * no-stop region (below) is stopped as soon as it leaves it.
- * rt__gc_startworld resumes them all.
+ * rt__gc_startworld resumes them all, and returns when it let them go
+ * (rt_nanotime just before the wake-ups): the end of the pause.  Taken
+ * before the wakes, as Go takes a mark termination's end before
+ * startTheWorldWithSema: a futex wake may hand the waker's CPU to the
+ * thread it wakes, and the initiator then sits preempted for a time
+ * slice (3-4 ms seen in workload 12) while the program runs.
  *
  * rt__gc_sched_roots (world stopped, on the initiator) calls fn(lo, hi,
  * ctx) for every range that may hold pointers into the GC heap and that
- * the scheduler owns: each goroutine's stack from its saved (or, for a
- * stopped thread, interrupted) stack pointer minus the red zone up to its
+ * the scheduler owns: each goroutine's stack from its saved stack pointer
+ * (for a stopped thread, its interrupted one minus the red zone) up to its
  * top; each stopped thread's spilled registers and the stack it was on;
  * the initiator's own registers and stack; the G, M and P records and the
  * P timer heaps.  Ranges are word-aligned.  fn is called with some
@@ -711,7 +717,7 @@ extern _Atomic int32_t rt__mutex_profile_fraction;
  */
 typedef void (*rt__root_fn)(uintptr_t lo, uintptr_t hi, void *ctx);
 void rt__gc_stopworld(void);
-void rt__gc_startworld(void);
+int64_t rt__gc_startworld(void);
 void rt__gc_sched_roots(rt__root_fn fn, void *ctx);
 /* The same ranges but the P timer heaps: what stays mapped after the world
  * restarts (stacks are never unmapped, G, M and P records never freed),
@@ -743,6 +749,8 @@ void rt__gcstop_signal_running(rt_m *self);
  * a P outside any no-stop region (a lock waiter about to sleep: under
  * TSan the signal would not reach it in the kernel). */
 void rt__gcstop_poll(rt_m *mp);
+/* Odd while a stop of the world is in progress (gcstop.c). */
+extern _Atomic uint32_t rt__gcstop_epoch;
 /* rt__sched_run_main: the main thread sleeps on n, its stack (from here
  * up, registers spilled) reported as a root meanwhile. */
 void rt__gcstop_main_sleep(rt__note *n);

@@ -938,7 +938,7 @@ static __attribute__((noinline)) int dump_on_goroutine(int fd)
     rt__shared_cache_lock();
     build();
     rt__shared_cache_unlock();
-    rt__gc_startworld();
+    (void)rt__gc_startworld();
     rt__gc_cycle_unlock();
 
     int rc = oom ? -ENOMEM : write_out(fd);
