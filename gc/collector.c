@@ -362,7 +362,13 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     uintptr_t lo, hi;
     int64_t tp0 = rt_nanotime();
     heap_range(&lo, &hi);
+    /* Off the P, as the marking below: the allocation that started this
+     * cycle yielded its P to this goroutine (rt__gc_maybe_trigger) and
+     * waited 1-4 ms for the protection to end or another P to steal it. */
+    rt_syscall_enter();
+    rt__syscall_handoff();
     (void)rt__dirty_scan(lo, hi, true, NULL, NULL); /* 1 */
+    rt_syscall_exit();
     int64_t tp1 = rt_nanotime();
 
     t->t0 = rt_nanotime(); /* 2 */
@@ -394,6 +400,11 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     /* (No speed sample from this run: assists mark alongside it, so its
      * bytes over its time overstated the stopped mark's speed -- once by
      * enough to stop the world for a 1 GiB mark, 426 ms, in workload 12.) */
+    /* No assists in the rounds: their work is rescanning written pages,
+     * which marks little, and the traced bytes the assists pay for are
+     * done; an allocation that assisted here read whole queues of
+     * rescans (batches of 3-9 ms in workload 12). */
+    rt__mark_assist_open(false);
     for (int round = 0; round < CLEAN_ROUNDS; round++) { /* 4 */
         heap_range(&lo, &hi);
         rt__mark_set_reprotect(true);
@@ -403,7 +414,6 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
         if (pages < CLEAN_ENOUGH)
             break;
     }
-    rt__mark_assist_open(false);
     rt_syscall_exit();
     t->t3 = t->t2 + (rt_nanotime() - tc0) + (tp1 - tp0);
 
