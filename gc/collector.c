@@ -400,11 +400,10 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     /* (No speed sample from this run: assists mark alongside it, so its
      * bytes over its time overstated the stopped mark's speed -- once by
      * enough to stop the world for a 1 GiB mark, 426 ms, in workload 12.) */
-    /* No assists in the rounds: their work is rescanning written pages,
-     * which marks little, and the traced bytes the assists pay for are
-     * done; an allocation that assisted here read whole queues of
-     * rescans (batches of 3-9 ms in workload 12). */
-    rt__mark_assist_open(false);
+    /* Assists go on in the rounds, though their work there is mostly
+     * rescanning written pages, which marks little: they bound by bytes
+     * read (mark.c), and without them binary-trees' peak rose from ~400
+     * to ~490 MB (alternating runs), the rounds' allocation unchecked. */
     for (int round = 0; round < CLEAN_ROUNDS; round++) { /* 4 */
         heap_range(&lo, &hi);
         rt__mark_set_reprotect(true);
@@ -414,6 +413,7 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
         if (pages < CLEAN_ENOUGH)
             break;
     }
+    rt__mark_assist_open(false);
     rt_syscall_exit();
     t->t3 = t->t2 + (rt_nanotime() - tc0) + (tp1 - tp0);
 
