@@ -328,7 +328,7 @@ static void assist_maybe(void)
  * termination, as after stop-the-world marking, and st holds the marking.
  *   1. Every heap page is write-protected (dirty.c): pages written since
  *      the last cycle are protected again in one page-table walk.  World
- *      running: it can take milliseconds.
+ *      running, this goroutine off its P: it can take milliseconds.
  *   2. A short stop: caches flushed (from now on a cache that takes a
  *      span first marks its free slots: allocation is black), the mark
  *      flag set, the roots that stay readable queued (data segments,
@@ -342,7 +342,8 @@ static void assist_maybe(void)
  *      in one walk, rescan the marked objects on them, mark what they
  *      reach; until a round finds fewer than CLEAN_ENOUGH pages written,
  *      so that what is left for the pause is what the program writes in
- *      one short round.
+ *      one short round.  The mark helpers are then put on standby
+ *      (rt__mark_standby) so that the pause's walk starts on all of them.
  *   5. The final stop: caches flushed, the mark flag cleared, all roots
  *      queued again (every stack: one that ran since step 2 may hide the
  *      only pointer to an object; the timer heaps, the registered and the
