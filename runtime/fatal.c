@@ -1,5 +1,6 @@
 /*
- * runtime/fatal.c -- fatal errors: throw, and the SIGSEGV/SIGBUS handler.
+ * runtime/fatal.c -- fatal errors: throw, the SIGSEGV/SIGBUS handler, and
+ * SIGQUIT's goroutine dump.
  *
  * What
  *   rt__throw(msg) is Go's throw: a broken invariant or a programming error
@@ -377,6 +378,47 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
     die();
 }
 
+/* SIGQUIT (kill -QUIT, Ctrl-\\), as in Go: every goroutine's stack, then
+ * exit 2 --
+ *
+ *     SIGQUIT: quit
+ *     PC=0x... m=3 sigcode=0
+ *     <blank line>
+ *     goroutine 1 [chan receive]:
+ *     ...
+ *
+ * -- the way to see where a program that hangs is stuck (m=-1: the signal
+ * landed on a thread that is not an M, usually the main thread, which
+ * takes the process's asynchronous signals).  Installed only
+ * where the signal had its default action when the runtime started (a
+ * program that ignores or handles it keeps its choice). */
+static void on_quit(int sig, siginfo_t *si, void *ctx)
+{
+    (void)sig;
+    rt__buf b;
+    rt_g *gp = rt__getg();
+    rt_m *mp = rt__getm();
+
+    start_fatal(NULL);
+    int level = rt__debug.traceback;
+    rt__buf_init(&b, 2);
+    rt__buf_printf(&b, "SIGQUIT: quit\nPC=0x%" PRIxPTR " m=%lld sigcode=%d\n",
+                   context_pc(ctx), mp != NULL ? (long long)mp->id : -1LL,
+                   si->si_code);
+    rt__buf_flush(&b);
+    if (level > 0) {
+        if (gp != NULL) {
+            rt__buf_puts(&b, "\n");
+            rt__print_goroutine_header(&b, gp);
+            rt__print_traceback_sig(&b, gp, ctx, level);
+            rt__buf_flush(&b);
+        }
+        print_others(&b, gp, level);
+        rt__buf_flush(&b);
+    }
+    die();
+}
+
 /* --------------------------------------------------------------- init -- */
 
 static pthread_key_t sigstack_key;
@@ -420,6 +462,16 @@ static void init_process(void)
     if (sigaction(SIGSEGV, &sa, NULL) != 0 ||
         sigaction(SIGBUS, &sa, NULL) != 0)
         rt__throw("fatal_init: sigaction failed");
+
+    struct sigaction old;
+    if (sigaction(SIGQUIT, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+        old.sa_handler == SIG_DFL) {
+        sa.sa_sigaction = on_quit;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigaddset(&sa.sa_mask, SIGQUIT);
+        if (sigaction(SIGQUIT, &sa, NULL) != 0)
+            rt__throw("fatal_init: sigaction failed");
+    }
 }
 
 void rt__fatal_init(void)

@@ -57,6 +57,10 @@
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -108,10 +112,49 @@ static inline int harness_body_main(int argc, char **argv)
     return 42;
 }
 
+/* The watchdog: a test still running 5 s before its timeout
+ * (CK_DEFAULT_TIMEOUT, which the CMake files set to the ctest timeout)
+ * sends the process SIGQUIT, so that a hang ends with every goroutine's
+ * stack in the log (runtime/fatal.c) instead of Check's bare "Test timeout
+ * expired". */
+static void *harness_watchdog(void *arg)
+{
+    unsigned secs = (unsigned)(uintptr_t)arg;
+    while (secs > 0)
+        secs = sleep(secs);
+    fprintf(stderr, "harness: test still running after %u s: SIGQUIT\n",
+            (unsigned)(uintptr_t)arg);
+    kill(getpid(), SIGQUIT);
+    return NULL;
+}
+
+static inline void harness_watchdog_start(void)
+{
+    static bool started; /* once per process: a fork starts its own */
+    static pid_t owner;
+    const char *t = getenv("CK_DEFAULT_TIMEOUT");
+    long secs = t != NULL ? atol(t) : 0;
+    if (secs <= 10 || (started && owner == getpid()))
+        return;
+    started = true;
+    owner = getpid();
+    pthread_attr_t attr;
+    pthread_t th;
+    sigset_t all, old;
+    sigfillset(&all); /* the signal goes to a thread of the program's */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    (void)pthread_create(&th, &attr, harness_watchdog, (void *)(uintptr_t)(secs - 5));
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /* Runs fn as goroutine 1 and checks that it returned normally. */
 static inline void run_in_rt(void (*fn)(void))
 {
     char *argv[] = {(char *)"test", NULL};
+    harness_watchdog_start();
     harness_body = fn;
     ck_assert_int_eq(rt_main(harness_body_main, 1, argv), 42);
 }

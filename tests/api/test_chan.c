@@ -7,6 +7,7 @@
  * Check forks for it, and asserts inside (a failed assertion exits the
  * forked process, which Check reports).  Nothing here asserts on time.
  */
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -499,6 +500,12 @@ static void blocked_sender(void *p)
     rt_chan_send(p, &v);
 }
 
+static __attribute__((noinline)) void blocked_receiver(void *p)
+{
+    int v;
+    rt_chan_recv(p, &v);
+}
+
 static int scenario_main(int argc, char **argv)
 {
     const char *s = argv[argc - 1];
@@ -534,6 +541,18 @@ static int scenario_main(int argc, char **argv)
         rt_chan_close(c);
         for (;;)
             rt_yield(); /* the sender's fatal error ends the process */
+    } else if (strcmp(s, "sigquit") == 0) {
+        /* kill -QUIT: every goroutine's stack, as Go prints them. */
+        rt_chan *c = rt_chan_make(sizeof(int), 0);
+        rt_go(blocked_receiver, c);
+        for (int i = 0; i < 100; i++)
+            rt_yield();
+        /* To the process, as kill(1) sends it: the main thread takes it
+         * (runtime threads block asynchronous signals). */
+        kill(getpid(), SIGQUIT);
+        for (int i = 0; i < 10000; i++)
+            rt_sleep(RT_MILLISECOND);
+        return 3;
     } else if (strcmp(s, "blocked-send-closed-buffered") == 0) {
         /* The same on a full buffered channel: the woken sender retries
          * its ring operation and finds the channel closed. */
@@ -571,6 +590,23 @@ END_TEST
 START_TEST(test_fatal_close_nil)
 {
     expect_fatal("close-nil", "close of nil channel");
+}
+END_TEST
+
+/* SIGQUIT ends the program with every goroutine's stack, as in Go: the
+ * header, then each goroutine with its wait reason; exit status 2. */
+START_TEST(test_sigquit_dumps_goroutines)
+{
+    static char err[1 << 16];
+    int st = run_scenario("sigquit", (const char *const[]){NULL}, err, sizeof err);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "wait status %#x; stderr:\n%.2000s",
+                  st, err);
+    ck_assert_msg(strncmp(err, "SIGQUIT: quit\nPC=0x", 19) == 0, "stderr:\n%.500s", err);
+    ck_assert_msg(strstr(err, " m=") != NULL && strstr(err, " sigcode=") != NULL,
+                  "stderr:\n%.500s", err);
+    ck_assert_msg(strstr(err, "\n\ngoroutine 1 [sleep]:\n") != NULL, "stderr:\n%.2000s", err);
+    ck_assert_msg(strstr(err, "[chan receive]:\n") != NULL, "stderr:\n%.2000s", err);
+    ck_assert_msg(strstr(err, "blocked_receiver") != NULL, "stderr:\n%.2000s", err);
 }
 END_TEST
 
@@ -615,6 +651,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_fatal_close_closed);
     tcase_add_test(tc, test_fatal_close_nil);
     tcase_add_test(tc, test_fatal_deadlock);
+    tcase_add_test(tc, test_sigquit_dumps_goroutines);
     suite_add_tcase(s, tc);
     return harness_main(argc, argv, s, scenario_main);
 }
