@@ -446,8 +446,8 @@ static void publish(worker *w)
     }
 }
 
-/* Scans w's stack until it is empty or w has marked up to `limit` bytes
- * (an assist's budget; the mark threads pass UINT64_MAX).  Entries taken
+/* Scans w's stack until it is empty or w's scanned_bytes reach `limit`
+ * (an assist's budget, in bytes read; the mark threads pass UINT64_MAX).  Entries taken
  * into the prefetch ring but not scanned go back on the stack. */
 static void drain(worker *w, uint64_t limit)
 {
