@@ -11,11 +11,12 @@
  *         k = ctz(c); s->alloccache = c & (c - 1);
  *         i = s->cacheidx + k; s->freeindex = i + 1;
  *         p = s->base + i * s->elemsize;
- *     about 46 instructions executed for a 16-byte object on x86-64 (the
+ *     about 48 instructions executed for a 16-byte object on x86-64 (the
  *     call that reads the M, the size-class lookup, the no-stop region,
  *     the per-class counter, the type check, the heap profiler's countdown
  *     -- load, subtract, sign branch, store: 4 of them -- two zeroing
- *     stores, and the test for a stop in progress: a load and a branch),
+ *     stores, and the test for a stop in progress: the address, a load, a
+ *     test and a branch),
  *     and no atomic read-modify-write or lock.  Zeroing follows when the span's
  *     slots were used before (needzero).
  *     The slow path loads the next window from the span's allocation bitmap;
