@@ -163,7 +163,8 @@ void rt_set_finalizer(void *obj, void (*fn)(void *obj))
     } else {
         insert((uintptr_t)obj, fn);
         rt__span *s = rt__heap_span_of((uintptr_t)obj);
-        s->has_special = true;
+        /* atomic: the heap profiler sets it too, under no common lock */
+        __atomic_store_n(&s->has_special, true, __ATOMIC_RELAXED);
     }
     rt__lock_release(&fin_lock);
     if (fn != NULL) {
