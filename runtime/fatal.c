@@ -220,7 +220,7 @@ static void print_others(rt__buf *b, rt_g *skip, int level)
     for (o.start = 0;; o.start += CHUNK) {
         o.seen = 0;
         o.n = 0;
-        rt__for_each_g(collect_other, &o);
+        rt__for_each_g_dying(collect_other, &o);
         for (int i = 0; i < o.n; i++) {
             rt__buf_puts(b, "\n");
             rt__print_goroutine_header(b, o.gs[i]);

@@ -112,6 +112,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -307,6 +308,28 @@ void rt__for_each_g(void (*fn)(rt_g *gp, void *arg), void *arg)
     for (uint32_t i = 0; i < rt__sched.allglen; i++)
         fn(rt__sched.allg[i], arg);
     rt__lock_release(&rt__sched.allg_lock);
+}
+
+void rt__for_each_g_dying(void (*fn)(rt_g *gp, void *arg), void *arg)
+{
+    /* The lock if it comes within ~50 ms; else without it, as Go's
+     * forEachGRace: the holder may be the thread that hung.  Taken and
+     * dropped by hand, outside the lock's no-stop bookkeeping: the
+     * process is dying. */
+    bool locked = false;
+    int64_t t0 = rt_nanotime();
+    while (!locked && rt_nanotime() - t0 < 50 * RT_MILLISECOND) {
+        uint32_t zero = 0;
+        locked = atomic_compare_exchange_weak(&rt__sched.allg_lock.key, &zero, 1);
+        if (!locked)
+            sched_yield();
+    }
+    uint32_t n = __atomic_load_n(&rt__sched.allglen, __ATOMIC_ACQUIRE);
+    rt_g **a = __atomic_load_n(&rt__sched.allg, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++)
+        fn(a[i], arg);
+    if (locked && atomic_exchange(&rt__sched.allg_lock.key, 0) == 2)
+        (void)syscall(SYS_futex, &rt__sched.allg_lock.key, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 void rt__for_each_m(void (*fn)(rt_m *mp, void *arg), void *arg)

@@ -451,6 +451,9 @@ void rt__wake_m(rt_m *mp);
 /* Calls fn for every G in allg order with the allg lock held; fn must not
  * block or allocate. */
 void rt__for_each_g(void (*fn)(rt_g *gp, void *arg), void *arg);
+/* The same for a dying process's dump (fatal.c): without the lock if it
+ * does not come within ~50 ms. */
+void rt__for_each_g_dying(void (*fn)(rt_g *gp, void *arg), void *arg);
 /* For every M (newest first). */
 void rt__for_each_m(void (*fn)(rt_m *mp, void *arg), void *arg);
 
