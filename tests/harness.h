@@ -64,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rt.h"
@@ -112,31 +113,40 @@ static inline int harness_body_main(int argc, char **argv)
     return 42;
 }
 
-/* The watchdog: a test still running 5 s before its timeout
- * (CK_DEFAULT_TIMEOUT, which the CMake files set to the ctest timeout)
- * sends the process SIGQUIT, so that a hang ends with every goroutine's
- * stack in the log (runtime/fatal.c) instead of Check's bare "Test timeout
- * expired". */
+/* The watchdog: a test binary still running 5 s before its timeout
+ * (CK_DEFAULT_TIMEOUT, which the CMake files set to the ctest timeout of
+ * the whole binary) sends itself SIGQUIT, so that a hang ends with every
+ * goroutine's stack in the log (runtime/fatal.c) instead of Check's bare
+ * "Test timeout expired".  The deadline is set once, in harness_main,
+ * before Check forks a child per test: a child inherits it, so a test late
+ * in the binary is not given the whole timeout again. */
+static int64_t harness_deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+
+static inline int64_t harness_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void *harness_watchdog(void *arg)
 {
-    unsigned secs = (unsigned)(uintptr_t)arg;
-    while (secs > 0)
-        secs = sleep(secs);
-    fprintf(stderr, "harness: test still running after %u s: SIGQUIT\n",
-            (unsigned)(uintptr_t)arg);
+    (void)arg;
+    int64_t left;
+    while ((left = harness_deadline_ns - harness_now_ns()) > 0) {
+        struct timespec ts = {left / 1000000000, left % 1000000000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "harness: test binary near its timeout: SIGQUIT\n");
     kill(getpid(), SIGQUIT);
     return NULL;
 }
 
 static inline void harness_watchdog_start(void)
 {
-    static bool started; /* once per process: a fork starts its own */
-    static pid_t owner;
-    const char *t = getenv("CK_DEFAULT_TIMEOUT");
-    long secs = t != NULL ? atol(t) : 0;
-    if (secs <= 10 || (started && owner == getpid()))
+    static pid_t owner; /* once per process: a forked child starts its own */
+    if (harness_deadline_ns == 0 || owner == getpid())
         return;
-    started = true;
     owner = getpid();
     pthread_attr_t attr;
     pthread_t th;
@@ -145,7 +155,7 @@ static inline void harness_watchdog_start(void)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    (void)pthread_create(&th, &attr, harness_watchdog, (void *)(uintptr_t)(secs - 5));
+    (void)pthread_create(&th, &attr, harness_watchdog, NULL);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -286,6 +296,9 @@ static inline int harness_run_suite(Suite *s)
 static inline int harness_main(int argc, char **argv, Suite *s,
                                int (*scenario)(int, char **))
 {
+    const char *ck_timeout = getenv("CK_DEFAULT_TIMEOUT");
+    if (ck_timeout != NULL && atol(ck_timeout) > 10)
+        harness_deadline_ns = harness_now_ns() + (atol(ck_timeout) - 5) * 1000000000LL;
     if (argc == 3 && strcmp(argv[1], "--scenario") == 0) {
         if (scenario != NULL)
             rt_main(scenario, argc, argv);
