@@ -506,6 +506,18 @@ static __attribute__((noinline)) void blocked_receiver(void *p)
     rt_chan_recv(p, &v);
 }
 
+/* To the process, as kill(1) sends it: the main thread takes it (runtime
+ * threads block asynchronous signals).  After 20 ms, so that goroutine 1
+ * is asleep, not running, when the dump reads it. */
+static void quitter(void *arg)
+{
+    (void)arg;
+    rt_sleep(20 * RT_MILLISECOND);
+    kill(getpid(), SIGQUIT);
+    for (;;)
+        rt_sleep(RT_MILLISECOND);
+}
+
 static int scenario_main(int argc, char **argv)
 {
     const char *s = argv[argc - 1];
@@ -545,11 +557,7 @@ static int scenario_main(int argc, char **argv)
         /* kill -QUIT: every goroutine's stack, as Go prints them. */
         rt_chan *c = rt_chan_make(sizeof(int), 0);
         rt_go(blocked_receiver, c);
-        for (int i = 0; i < 100; i++)
-            rt_yield();
-        /* To the process, as kill(1) sends it: the main thread takes it
-         * (runtime threads block asynchronous signals). */
-        kill(getpid(), SIGQUIT);
+        rt_go(quitter, NULL); /* sends it once this goroutine sleeps */
         for (int i = 0; i < 10000; i++)
             rt_sleep(RT_MILLISECOND);
         return 3;
