@@ -103,23 +103,20 @@
         }                                                                     \
     } while (0)
 
-static void (*harness_body)(void) __attribute__((unused));
-
-static inline int harness_body_main(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    harness_body();
-    return 42;
-}
-
 /* The watchdog: a test binary still running 5 s before its timeout
  * (CK_DEFAULT_TIMEOUT, which the CMake files set to the ctest timeout of
- * the whole binary) sends itself SIGQUIT, so that a hang ends with every
- * goroutine's stack in the log (runtime/fatal.c) instead of Check's bare
- * "Test timeout expired".  The deadline is set once, in harness_main,
- * before Check forks a child per test: a child inherits it, so a test late
- * in the binary is not given the whole timeout again. */
+ * the whole binary) gets SIGQUIT, so that a hang ends with every
+ * goroutine's stack in the log (runtime/fatal.c; "sigcode=-2", SI_TIMER,
+ * tells it from a kill) instead of Check's bare "Test timeout expired".
+ * The deadline is set once, in harness_main, before Check forks a child
+ * per test: a child inherits it, so a test late in the binary is not given
+ * the whole timeout again.  Scenario children (run_scenario, expect_fatal)
+ * get it through HARNESS_DEADLINE_NS and fire 3 s earlier, so that their
+ * dump reaches the waiting test's output.
+ * A POSIX timer, not a thread: checkdead rightly gives up on deadlock
+ * detection while a thread the runtime did not start exists (it could
+ * call rt_go), and the deadlock tests need it.  Armed from goroutine 1,
+ * once the runtime's SIGQUIT handler is in place. */
 static int64_t harness_deadline_ns; /* CLOCK_MONOTONIC; 0: none */
 
 static inline int64_t harness_now_ns(void)
@@ -129,42 +126,39 @@ static inline int64_t harness_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void *harness_watchdog(void *arg)
-{
-    (void)arg;
-    int64_t left;
-    while ((left = harness_deadline_ns - harness_now_ns()) > 0) {
-        struct timespec ts = {left / 1000000000, left % 1000000000};
-        nanosleep(&ts, NULL);
-    }
-    fprintf(stderr, "harness: test binary near its timeout: SIGQUIT\n");
-    kill(getpid(), SIGQUIT);
-    return NULL;
-}
-
 static inline void harness_watchdog_start(void)
 {
-    static pid_t owner; /* once per process: a forked child starts its own */
+    static pid_t owner; /* once per process: timers are not inherited */
     if (harness_deadline_ns == 0 || owner == getpid())
         return;
     owner = getpid();
-    pthread_attr_t attr;
-    pthread_t th;
-    sigset_t all, old;
-    sigfillset(&all); /* the signal goes to a thread of the program's */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    (void)pthread_create(&th, &attr, harness_watchdog, NULL);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    struct sigevent sev;
+    timer_t t;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_signo = SIGQUIT;
+    if (timer_create(CLOCK_MONOTONIC, &sev, &t) != 0)
+        return;
+    int64_t at = harness_deadline_ns > 0 ? harness_deadline_ns : 1;
+    struct itimerspec its = {.it_value = {at / 1000000000, at % 1000000000}};
+    (void)timer_settime(t, TIMER_ABSTIME, &its, NULL);
+}
+
+static void (*harness_body)(void) __attribute__((unused));
+
+static inline int harness_body_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    harness_watchdog_start();
+    harness_body();
+    return 42;
 }
 
 /* Runs fn as goroutine 1 and checks that it returned normally. */
 static inline void run_in_rt(void (*fn)(void))
 {
     char *argv[] = {(char *)"test", NULL};
-    harness_watchdog_start();
     harness_body = fn;
     ck_assert_int_eq(rt_main(harness_body_main, 1, argv), 42);
 }
@@ -293,15 +287,35 @@ static inline int harness_run_suite(Suite *s)
     return failed == 0 ? 0 : 1;
 }
 
+static int (*harness_scenario)(int, char **);
+
+static inline int harness_scenario_main(int argc, char **argv)
+{
+    harness_watchdog_start();
+    return harness_scenario(argc, argv);
+}
+
 static inline int harness_main(int argc, char **argv, Suite *s,
                                int (*scenario)(int, char **))
 {
+    const char *inherited = getenv("HARNESS_DEADLINE_NS");
     const char *ck_timeout = getenv("CK_DEFAULT_TIMEOUT");
-    if (ck_timeout != NULL && atol(ck_timeout) > 10)
+    if (inherited != NULL) {
+        harness_deadline_ns = atoll(inherited);
+    } else if (ck_timeout != NULL && atol(ck_timeout) > 10) {
         harness_deadline_ns = harness_now_ns() + (atol(ck_timeout) - 5) * 1000000000LL;
+        char v[32];
+        snprintf(v, sizeof v, "%lld", (long long)harness_deadline_ns);
+        setenv("HARNESS_DEADLINE_NS", v, 1); /* scenario children inherit it */
+    }
     if (argc == 3 && strcmp(argv[1], "--scenario") == 0) {
+        /* A scenario that hangs dumps its goroutines into the pipe its
+         * test reads, early enough for the test to print them. */
+        if (harness_deadline_ns != 0)
+            harness_deadline_ns -= 3 * 1000000000LL;
+        harness_scenario = scenario;
         if (scenario != NULL)
-            rt_main(scenario, argc, argv);
+            rt_main(harness_scenario_main, argc, argv);
         fprintf(stderr, "scenario %s did not die\n", argv[2]);
         return 0;
     }
