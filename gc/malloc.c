@@ -99,7 +99,7 @@ void rt__span_init_objects(rt__span *s, int cls, bool noscan)
         s->nelems = 1;
         s->divmul = 0; /* every offset is slot 0 */
     }
-    s->bitmarks = s->nelems > 256;
+    s->bitmarks = s->nelems > 384;
     if (s->nelems <= 8) {
         s->inlinebits = 0;
         memset(s->inlinemarks, 0, sizeof s->inlinemarks);

@@ -8,7 +8,7 @@
  * keeps the rule in one readable place; it costs a few microseconds once.
  *
  * Invariants (tests/gc/test_sizeclass.c checks them for every size):
- *   - sizes strictly increase and are multiples of 8 (16 from 16 bytes up);
+ *   - sizes strictly increase and are multiples of 8 (16 from 32 bytes up);
  *   - every span's tail waste is at most 1/8 of the span;
  *   - rt__sizeclass_of(n) is the smallest class with size >= n.
  */
@@ -44,7 +44,7 @@ static void build(void)
                 align = 256;
             else if (size >= 128)
                 align = size / 8;
-            else if (size >= 16)
+            else if (size >= 32)
                 align = 16;
         }
         uint32_t np = span_pages(size);

@@ -264,7 +264,10 @@ RT_EXTERN void rt_pool_put(rt_pool *p, void *x);
  * shared libraries, in a range given to rt_gc_add_root, or in a reachable
  * scanned object.  Memory from malloc is NOT scanned: a pointer kept only
  * there does not keep an object alive unless the range is registered.
- * Objects never move. */
+ * Objects never move.  An object is aligned for any type of its size: to
+ * 16 bytes when n is a multiple of 16, to 8 otherwise (as Go's heap; a
+ * 24-byte object is not padded to 32 for an alignment no 24-byte type
+ * has). */
 RT_EXTERN void *rt_alloc(size_t n);          /* scanned for pointers */
 RT_EXTERN void *rt_alloc_noscan(size_t n);   /* never scanned */
 /* Typed forms: the same object as rt_alloc, with the type's name recorded
