@@ -153,7 +153,7 @@ typedef struct rt__span {
     uint8_t sizeclass;       /* 0: one large object */
     bool noscan;             /* objects hold no pointers (rt_alloc_noscan) */
     bool needzero;           /* slots may hold old data */
-    bool bitmarks;           /* marks are bits (> 256 slots), else bytes */
+    bool bitmarks;           /* marks are bits (> 384 slots), else bytes */
     uint8_t published;       /* set (release) once the fields above and the
                               * bitmaps are ready; the concurrent marker
                               * reads nothing else of a span before it sees
@@ -164,10 +164,14 @@ typedef struct rt__span {
     uint8_t *markbytes;      /* this cycle's marks: one byte per slot, so
                               * that parallel markers need no atomic
                               * read-modify-write (mark.c) -- except in
-                              * spans of more than 256 slots (objects of
-                              * 8-24 bytes), where a byte per slot would
-                              * cost 4-12 % of the heap: there a bitmap
-                              * of nwords words (bitmarks) */
+                              * spans of more than 384 slots (objects of
+                              * 8 and 16 bytes), where a byte per slot
+                              * would cost 6-12 % of the heap: there a
+                              * bitmap of nwords words (bitmarks).  The
+                              * 24-byte class (341 slots, 4.2 %) keeps
+                              * bytes: GCBench's node, whose parallel
+                              * marks took 1.9 ms with bits, 1.1-1.3 with
+                              * bytes */
     /* allocation state (see "Invariants" above) */
     uint64_t alloccache;     /* bit k set: slot cacheidx + k is free */
     uint32_t cacheidx;       /* alloccache covers slots [cacheidx, +64) */
