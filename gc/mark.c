@@ -80,6 +80,7 @@
 
 #include "gc/gc.h"
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 #define MAX_WORKERS 8
 #define MAX_ASSISTS 8 /* goroutines assisting at once; more just skip */
@@ -252,11 +253,21 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* dl_iterate_phdr holds the loader's lock while it runs.  A SIGPROF that
+ * lands meanwhile must not walk the stack: libunwind may call
+ * dl_iterate_phdr too, from the handler, on this thread -- which waits
+ * for the lock it interrupted, and every other thread's walk waits behind
+ * it (pprof_stress_gc_p4's hang: this thread inside mark_prepare's walk,
+ * in its SIGPROF handler waiting for libunwind's lock; another thread's
+ * handler holding that lock and waiting for the loader's).  Marked as a
+ * profiler's own walk, the handler records the PC alone. */
 void rt__writable_segments(void (*fn)(uintptr_t lo, uintptr_t fileend, uintptr_t hi, void *ctx),
                            void *ctx)
 {
     segwalk sw = {fn, ctx};
+    int old = rt__pprof_walk_begin();
     dl_iterate_phdr(phdr_cb, &sw);
+    rt__pprof_walk_end(old);
 }
 
 static void add_dataseg(uintptr_t lo, uintptr_t fileend, uintptr_t hi, void *ctx)

@@ -278,8 +278,29 @@ static inline int run_scenario(const char *scenario, const char *const *env,
     return harness_spawn(scenario, envp, err, n);
 }
 
+/* The watchdog's deadline (once per process; every binary's suite and
+ * scenario entry calls it). */
+static inline void harness_deadline_init(void)
+{
+    static bool done;
+    if (done)
+        return;
+    done = true;
+    const char *inherited = getenv("HARNESS_DEADLINE_NS");
+    const char *ck_timeout = getenv("CK_DEFAULT_TIMEOUT");
+    if (inherited != NULL) {
+        harness_deadline_ns = atoll(inherited);
+    } else if (ck_timeout != NULL && atol(ck_timeout) > 10) {
+        harness_deadline_ns = harness_now_ns() + (atol(ck_timeout) - 5) * 1000000000LL;
+        char v[32];
+        snprintf(v, sizeof v, "%lld", (long long)harness_deadline_ns);
+        setenv("HARNESS_DEADLINE_NS", v, 1); /* scenario children inherit it */
+    }
+}
+
 static inline int harness_run_suite(Suite *s)
 {
+    harness_deadline_init();
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
@@ -298,16 +319,7 @@ static inline int harness_scenario_main(int argc, char **argv)
 static inline int harness_main(int argc, char **argv, Suite *s,
                                int (*scenario)(int, char **))
 {
-    const char *inherited = getenv("HARNESS_DEADLINE_NS");
-    const char *ck_timeout = getenv("CK_DEFAULT_TIMEOUT");
-    if (inherited != NULL) {
-        harness_deadline_ns = atoll(inherited);
-    } else if (ck_timeout != NULL && atol(ck_timeout) > 10) {
-        harness_deadline_ns = harness_now_ns() + (atol(ck_timeout) - 5) * 1000000000LL;
-        char v[32];
-        snprintf(v, sizeof v, "%lld", (long long)harness_deadline_ns);
-        setenv("HARNESS_DEADLINE_NS", v, 1); /* scenario children inherit it */
-    }
+    harness_deadline_init();
     if (argc == 3 && strcmp(argv[1], "--scenario") == 0) {
         /* A scenario that hangs dumps its goroutines into the pipe its
          * test reads, early enough for the test to print them. */

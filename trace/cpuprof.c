@@ -17,8 +17,15 @@
  *      the context switch itself (registers half saved, the CFI describes
  *      neither stack) is recorded as the pseudo-frame "System" without
  *      unwinding; one that lands inside a profiler's own stack walk
- *      (rt__pprof_walking: libunwind is not reentrant) records the
- *      interrupted PC alone.  The handler takes no lock and allocates nothing: each
+ *      (rt__pprof_walking: libunwind is not reentrant) or inside the
+ *      runtime's own dl_iterate_phdr calls (which hold the loader's lock
+ *      that libunwind may need: gc/mark.c's rt__writable_segments says how
+ *      that deadlocked) records the interrupted PC alone.  What remains:
+ *      a program's own code that holds the loader's lock when the signal
+ *      lands (inside dlopen, or a C++ exception's unwinder) while another
+ *      thread's handler holds libunwind's lock and waits for the loader's
+ *      can hang the same way -- Go avoids it by never unwinding C code in
+ *      its handler; grt unwinds it because all of a program's code is C.  The handler takes no lock and allocates nothing: each
  *      ring has exactly one producer (the handler on its own thread; SIGPROF
  *      is blocked while it runs) and one consumer (the writer thread).
  *   3. A new M arms its own timer as it starts (rt__cpuprof_thread_start,

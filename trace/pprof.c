@@ -434,7 +434,9 @@ rt__pprof *rt__pprof_new(void)
     if (p == NULL)
         return NULL;
     rt__pprof_str(p, ""); /* string_table[0] must be "" */
+    int old = rt__pprof_walk_begin(); /* the loader's lock: mark.c's note */
     dl_iterate_phdr(phdr_cb, p);
+    rt__pprof_walk_end(old);
     return p;
 }
 
