@@ -664,16 +664,19 @@ static rt_m *newm(rt_p *pp, bool spinning, bool is_sysmon)
     mp->g0.is_g0 = true;
     mp->g0.goid = 0;
     mp->fastrand = (uint64_t)(uintptr_t)mp ^ (uint64_t)rt_nanotime();
+    /* Counted and listed under one hold of the lock, so that a reader
+     * holding it (schedtrace's detail dump) finds exactly mcount Ms on the
+     * list; lock-free readers still see a list that only grows. */
     rt__lock_acquire(&rt__sched.lock);
     mp->id = rt__sched.mnext++;
     rt__sched.mcount++;
-    rt__lock_release(&rt__sched.lock);
-    rt__threadcreate_event(mp->id); /* the threadcreate profile's stack */
     rt_m *head = atomic_load_explicit(&rt__sched.allm, memory_order_relaxed);
     do {
         mp->alllink = head;
     } while (!atomic_compare_exchange_weak_explicit(
         &rt__sched.allm, &head, mp, memory_order_release, memory_order_relaxed));
+    rt__lock_release(&rt__sched.lock);
+    rt__threadcreate_event(mp->id); /* the threadcreate profile's stack */
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -71,6 +71,9 @@ void rt__schedtrace(int64_t now, bool detail)
     int32_t procs = rt__sched.gomaxprocs;
     int32_t idleprocs = atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed);
     int32_t threads = rt__sched.mcount;
+    /* the Ms of that count: the list only grows, at its head, under the
+     * lock (newm), so from this head it holds exactly `threads` Ms */
+    rt_m *allm = atomic_load_explicit(&rt__sched.allm, memory_order_acquire);
     int32_t idlethreads = rt__sched.nmidle;
     int32_t runqueue = atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed);
     int32_t spinning = atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed);
@@ -108,7 +111,8 @@ void rt__schedtrace(int64_t now, bool detail)
                        __atomic_load_n(&pp->gfreecnt, __ATOMIC_RELAXED));
     }
     gline_ctx c = {&b};
-    rt__for_each_m(print_m, &c);
+    for (rt_m *mp = allm; mp != NULL; mp = mp->alllink)
+        print_m(mp, &c);
     rt__for_each_g(print_g, &c);
     rt__buf_flush(&b);
 }
