@@ -253,8 +253,8 @@ static void heap_range(uintptr_t *lo, uintptr_t *hi)
     *hi = rt__arena_lo + atomic_load_explicit(&rt__arena_used, memory_order_acquire);
 }
 
-#define CLEAN_ROUNDS 8        /* re-cleaning rounds at most */
-#define CLEAN_ENOUGH 512      /* 4 KiB pages: stop re-cleaning below this */
+#define CLEAN_ROUNDS 12        /* re-cleaning rounds at most */
+#define CLEAN_ENOUGH 128      /* 4 KiB pages: stop re-cleaning below this */
 
 /* Live bytes and allocation during the last concurrent mark phase, for
  * the next trigger (under gc_sema). */
