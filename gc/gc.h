@@ -85,10 +85,10 @@
  * count and object count are merged into the larger one.  That gives 67
  * classes (Go 1.19's count; Go 1.3 stepped by 16 from 16 bytes, and a
  * 24-byte object -- two pointers and two ints, GCBench's node -- took 32:
- * a third more heap, more cycles), tail waste of at most 12.5 % of every span, and internal
- * fragmentation of at most 18.7 % for requests above 128 bytes (a 3,329-byte
- * request in the 4,096-byte class is the worst) -- the price of few classes
- * and hence few partly used spans.
+ * a third more heap, more cycles), tail waste of at most 12.5 % of every
+ * span, and internal fragmentation of at most 18.7 % for requests above
+ * 128 bytes (a 3,329-byte request in the 4,096-byte class is the worst) --
+ * the price of few classes and hence few partly used spans.
  */
 #ifndef RT_GC_H
 #define RT_GC_H

@@ -254,13 +254,12 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
 }
 
 /* dl_iterate_phdr holds the loader's lock while it runs.  A SIGPROF that
- * lands meanwhile must not walk the stack: libunwind may call
- * dl_iterate_phdr too, from the handler, on this thread -- which waits
- * for the lock it interrupted, and every other thread's walk waits behind
- * it (pprof_stress_gc_p4's hang: this thread inside mark_prepare's walk,
- * in its SIGPROF handler waiting for libunwind's lock; another thread's
- * handler holding that lock and waiting for the loader's).  Marked as a
- * profiler's own walk, the handler records the PC alone. */
+ * lands meanwhile must not walk the stack: the walk may wait for a lock
+ * of libunwind's held by another thread's SIGPROF handler, which waits
+ * for the loader's lock this thread holds (pprof_stress_gc_p4's hang:
+ * this thread inside mark_prepare's walk, in its handler, waiting for
+ * libunwind's lock; the other handler inside dl_iterate_phdr).  Marked as
+ * a profiler's own walk, the handler records the PC alone. */
 void rt__writable_segments(void (*fn)(uintptr_t lo, uintptr_t fileend, uintptr_t hi, void *ctx),
                            void *ctx)
 {

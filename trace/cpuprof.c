@@ -25,7 +25,8 @@
  *      lands (inside dlopen, or a C++ exception's unwinder) while another
  *      thread's handler holds libunwind's lock and waits for the loader's
  *      can hang the same way -- Go avoids it by never unwinding C code in
- *      its handler; grt unwinds it because all of a program's code is C.  The handler takes no lock and allocates nothing: each
+ *      its handler; grt unwinds it because all of a program's code is C.
+ *      The handler takes no lock and allocates nothing: each
  *      ring has exactly one producer (the handler on its own thread; SIGPROF
  *      is blocked while it runs) and one consumer (the writer thread).
  *   3. A new M arms its own timer as it starts (rt__cpuprof_thread_start,
