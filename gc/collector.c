@@ -55,7 +55,9 @@
  * threads' shared work (assist_maybe, rt__mark_assist).  A goroutine that
  * finds the heap 10 % past the goal anyway waits for the running cycle.
  * A heap whose stop-the-world mark takes under 250 us at the measured speed
- * is marked with the world stopped (concurrent_mode).  GOGC=off /
+ * is marked with the world stopped (concurrent_mode; before the first
+ * cycle the heap stands in for the marked bytes, so a first cycle past
+ * 1 MiB is concurrent, as Go's).  GOGC=off /
  * rt_set_gc_percent(-1) turns collection off except for rt_gc and
  * rt_free_os_memory.
  *

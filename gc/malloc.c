@@ -16,9 +16,8 @@
  *     the per-class counter, the type check, the heap profiler's countdown
  *     -- load, subtract, sign branch, store: 4 of them -- two zeroing
  *     stores, and the test for a stop in progress: the address, a load, a
- *     test and a branch),
- *     and no atomic read-modify-write or lock.  Zeroing follows when the span's
- *     slots were used before (needzero).
+ *     test and a branch), and no atomic read-modify-write or lock.  Zeroing
+ *     follows when the span's slots were used before (needzero).
  *     The slow path loads the next window from the span's allocation bitmap;
  *     when the span has no free slot left, the cache files it on its
  *     central list and takes a swept span with room (sweeping unswept spans

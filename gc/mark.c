@@ -253,20 +253,11 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-/* dl_iterate_phdr holds the loader's lock while it runs.  A SIGPROF that
- * lands meanwhile must not walk the stack: the walk may wait for a lock
- * of libunwind's held by another thread's SIGPROF handler, which waits
- * for the loader's lock this thread holds (pprof_stress_gc_p4's hang:
- * this thread inside mark_prepare's walk, in its handler, waiting for
- * libunwind's lock; the other handler inside dl_iterate_phdr).  Marked as
- * a profiler's own walk, the handler records the PC alone. */
 void rt__writable_segments(void (*fn)(uintptr_t lo, uintptr_t fileend, uintptr_t hi, void *ctx),
                            void *ctx)
 {
     segwalk sw = {fn, ctx};
-    int old = rt__pprof_walk_begin();
-    dl_iterate_phdr(phdr_cb, &sw);
-    rt__pprof_walk_end(old);
+    rt__dl_iterate_phdr(phdr_cb, &sw); /* not dl_iterate_phdr: trace.h */
 }
 
 static void add_dataseg(uintptr_t lo, uintptr_t fileend, uintptr_t hi, void *ctx)
@@ -457,8 +448,9 @@ static void publish(worker *w)
 }
 
 /* Scans w's stack until it is empty or w's scanned_bytes reach `limit`
- * (an assist's budget, in bytes read; the mark threads pass UINT64_MAX).  Entries taken
- * into the prefetch ring but not scanned go back on the stack. */
+ * (an assist's budget, in bytes read; the mark threads pass UINT64_MAX).
+ * Entries taken into the prefetch ring but not scanned go back on the
+ * stack. */
 static void drain(worker *w, uint64_t limit)
 {
     unsigned tick = 0;

@@ -32,6 +32,15 @@
  *   then a blank line, the faulting goroutine's traceback walked from the
  *   signal context, and the other goroutines; exit status 2.
  *
+ *   SIGQUIT (kill -QUIT, Ctrl-\\) prints Go's dump of a program that is
+ *   asked to quit -- "SIGQUIT: quit", "PC=0x... m=N sigcode=C", then every
+ *   goroutine -- and exits 2; installed only where the signal had its
+ *   default action (a program that handles or ignores it keeps its
+ *   choice).  The signal usually lands on the main thread, which runs no
+ *   goroutine (m=-1).  Its goroutine list is read with allg's lock if that
+ *   comes within 50 ms, else without it (Go's forEachGRace): a dump is
+ *   most wanted when something hangs, maybe holding that lock.
+ *
  * Why this design
  *   A goroutine that overflows its stack touches the guard page below it,
  *   and the kernel can only deliver SIGSEGV on a stack that still has room:

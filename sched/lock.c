@@ -101,6 +101,19 @@ void rt__lock_acquire(rt__lock *l)
     lock_slow(l, mp);
 }
 
+bool rt__lock_try_dying(rt__lock *l)
+{
+    uint32_t c = 0;
+    return atomic_compare_exchange_strong_explicit(&l->key, &c, 1, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+void rt__lock_release_dying(rt__lock *l)
+{
+    if (atomic_exchange_explicit(&l->key, 0, memory_order_release) == 2)
+        futex(&l->key, FUTEX_WAKE, 1, NULL);
+}
+
 void rt__lock_release(rt__lock *l)
 {
     /* Release: publishes the critical section to the next holder. */

@@ -112,7 +112,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -313,23 +312,18 @@ void rt__for_each_g(void (*fn)(rt_g *gp, void *arg), void *arg)
 void rt__for_each_g_dying(void (*fn)(rt_g *gp, void *arg), void *arg)
 {
     /* The lock if it comes within ~50 ms; else without it, as Go's
-     * forEachGRace: the holder may be the thread that hung.  Taken and
-     * dropped by hand, outside the lock's no-stop bookkeeping: the
-     * process is dying. */
+     * forEachGRace: the holder may be the thread that hung. */
     bool locked = false;
     int64_t t0 = rt_nanotime();
-    while (!locked && rt_nanotime() - t0 < 50 * RT_MILLISECOND) {
-        uint32_t zero = 0;
-        locked = atomic_compare_exchange_weak(&rt__sched.allg_lock.key, &zero, 1);
-        if (!locked)
-            sched_yield();
-    }
+    while (!(locked = rt__lock_try_dying(&rt__sched.allg_lock)) &&
+           rt_nanotime() - t0 < 50 * RT_MILLISECOND)
+        sched_yield();
     uint32_t n = __atomic_load_n(&rt__sched.allglen, __ATOMIC_ACQUIRE);
     rt_g **a = __atomic_load_n(&rt__sched.allg, __ATOMIC_ACQUIRE);
     for (uint32_t i = 0; i < n; i++)
         fn(a[i], arg);
-    if (locked && atomic_exchange(&rt__sched.allg_lock.key, 0) == 2)
-        (void)syscall(SYS_futex, &rt__sched.allg_lock.key, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    if (locked)
+        rt__lock_release_dying(&rt__sched.allg_lock);
 }
 
 void rt__for_each_m(void (*fn)(rt_m *mp, void *arg), void *arg)
@@ -670,11 +664,8 @@ static rt_m *newm(rt_p *pp, bool spinning, bool is_sysmon)
     rt__lock_acquire(&rt__sched.lock);
     mp->id = rt__sched.mnext++;
     rt__sched.mcount++;
-    rt_m *head = atomic_load_explicit(&rt__sched.allm, memory_order_relaxed);
-    do {
-        mp->alllink = head;
-    } while (!atomic_compare_exchange_weak_explicit(
-        &rt__sched.allm, &head, mp, memory_order_release, memory_order_relaxed));
+    mp->alllink = atomic_load_explicit(&rt__sched.allm, memory_order_relaxed);
+    atomic_store_explicit(&rt__sched.allm, mp, memory_order_release); /* for lock-free readers */
     rt__lock_release(&rt__sched.lock);
     rt__threadcreate_event(mp->id); /* the threadcreate profile's stack */
 

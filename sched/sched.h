@@ -49,6 +49,11 @@ typedef struct rt__lock {
 } rt__lock;
 void rt__lock_acquire(rt__lock *l);
 void rt__lock_release(rt__lock *l);
+/* For a dying process only (fatal.c's dumps): one attempt, and its
+ * release, without the no-stop bookkeeping of the two above (the dump may
+ * run on a thread that is not an M, or whose M must not stop now). */
+bool rt__lock_try_dying(rt__lock *l);
+void rt__lock_release_dying(rt__lock *l);
 
 /* A one-shot wake-up for a sleeping thread (Go's note).  sleep returns once
  * wakeup was called after the last clear. */

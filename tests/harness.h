@@ -57,7 +57,6 @@
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -108,9 +107,10 @@
  * the whole binary) gets SIGQUIT, so that a hang ends with every
  * goroutine's stack in the log (runtime/fatal.c; "sigcode=-2", SI_TIMER,
  * tells it from a kill) instead of Check's bare "Test timeout expired".
- * The deadline is set once, in harness_main, before Check forks a child
- * per test: a child inherits it, so a test late in the binary is not given
- * the whole timeout again.  Scenario children (run_scenario, expect_fatal)
+ * The deadline is set once per binary (harness_deadline_init, from
+ * harness_run_suite or harness_main) before Check forks a child per test:
+ * a child inherits it, so a test late in the binary is not given the whole
+ * timeout again.  Scenario children (run_scenario, expect_fatal)
  * get it through HARNESS_DEADLINE_NS and fire 3 s earlier, so that their
  * dump reaches the waiting test's output.
  * A POSIX timer, not a thread: checkdead rightly gives up on deadlock

@@ -19,7 +19,7 @@
  *      unwinding; one that lands inside a profiler's own stack walk
  *      (rt__pprof_walking: libunwind is not reentrant) or inside the
  *      runtime's own dl_iterate_phdr calls (which hold the loader's lock
- *      that libunwind may need: gc/mark.c's rt__writable_segments says how
+ *      that libunwind may need: pprof.c's rt__dl_iterate_phdr says how
  *      that deadlocked) records the interrupted PC alone.  What remains:
  *      a program's own code that holds the loader's lock when the signal
  *      lands (inside dlopen, or a C++ exception's unwinder) while another

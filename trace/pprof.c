@@ -166,6 +166,23 @@ void rt__pprof_walk_end(int old)
     rt__pprof_walking = old;
 }
 
+/* dl_iterate_phdr holds the loader's lock while it runs.  A SIGPROF that
+ * lands meanwhile must not walk the stack: the walk may wait for a lock
+ * of libunwind's held by another thread's SIGPROF handler, which waits
+ * for the loader's lock this thread holds (pprof_stress_gc_p4's hang:
+ * one thread in the collector's walk of the writable segments, in its
+ * handler, waiting for libunwind's lock; the other handler inside
+ * dl_iterate_phdr).  Marked as a profiler's own walk, the handler records
+ * the PC alone. */
+int rt__dl_iterate_phdr(int (*cb)(struct dl_phdr_info *info, size_t size, void *arg),
+                        void *arg)
+{
+    int old = rt__pprof_walk_begin();
+    int r = dl_iterate_phdr(cb, arg);
+    rt__pprof_walk_end(old);
+    return r;
+}
+
 /* ---------------------------------------------------------- wire format -- */
 
 enum { WT_VARINT = 0, WT_LEN = 2 };
@@ -434,9 +451,7 @@ rt__pprof *rt__pprof_new(void)
     if (p == NULL)
         return NULL;
     rt__pprof_str(p, ""); /* string_table[0] must be "" */
-    int old = rt__pprof_walk_begin(); /* the loader's lock: mark.c's note */
-    dl_iterate_phdr(phdr_cb, p);
-    rt__pprof_walk_end(old);
+    rt__dl_iterate_phdr(phdr_cb, p);
     return p;
 }
 

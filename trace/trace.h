@@ -124,6 +124,13 @@ int rt__write_all(int fd, const void *buf, size_t n);
 extern _Thread_local volatile sig_atomic_t rt__pprof_walking;
 int rt__pprof_walk_begin(void);
 void rt__pprof_walk_end(int old);
+/* dl_iterate_phdr for the runtime's own walks of the loaded objects,
+ * bracketed like a profiler's walk: it holds the loader's lock, which
+ * a SIGPROF handler's stack walk on another thread may wait for (pprof.c
+ * says how that deadlocked). */
+struct dl_phdr_info;
+int rt__dl_iterate_phdr(int (*cb)(struct dl_phdr_info *info, size_t size, void *arg),
+                        void *arg);
 /* Clears 8 KiB of stack below the caller's frame (after a stack walk:
  * no stale copies of heap pointers for the conservative collector). */
 void rt__pprof_scrub_stack(void);
