@@ -5,7 +5,10 @@
  * mutex #2): 0 unlocked, 1 locked, 2 locked and maybe contended.  Lock spins
  * briefly with a CPU pause before sleeping, because every critical section
  * it guards is a handful of instructions (a queue splice, a counter); the
- * unlock path does a futex wake only when the word was 2.
+ * unlock path does a futex wake only when the word was 2.  Taking one
+ * makes the M unstoppable until it is released (a no-stop region:
+ * gcstop.c); rt__lock_try_dying/rt__lock_release_dying skip that, for the
+ * dumps of a dying process (fatal.c), which may run on any thread.
  *
  * rt__note is a one-shot event (Go's note): 0 clear, 1 woken.  sleep waits
  * until the word is 1; wakeup sets it and wakes the sleeper.  Exactly one
