@@ -35,7 +35,9 @@
  * its stack over when another worker is idle and the global list is empty
  * (counted as hand-offs).  An idle worker backs off by spinning, then
  * sched_yield, then sleeping 100 us (counted), and marking ends when every
- * worker is idle with no root chunk and no packet left.
+ * worker that joined is idle with no root chunk and no packet left: the
+ * first to see it closes the run (run_state), and the others leave when
+ * they next look -- the initiator never waits for them.
  *
  * Concurrent use (collector.c's mark_concurrent).  The same workers run
  * while the program runs: the marker writes only mark bytes, its own
@@ -60,12 +62,10 @@
  * waits), drains them up to its budget and gives back what it has left
  * before leaving.  While assists are allowed the mark threads keep a
  * packet on the global list (they hand half their stack over whenever it
- * is empty), and marks in bitmaps are set with an atomic OR.  An active
- * assist counts as -1 in nwait, so the mark threads cannot see "everyone
- * idle" while it holds work; it pushes its leftovers before counting
- * itself idle again, and an idle thread that sees everyone idle looks at
- * the global list once more before it stops.  A run ends only once no
- * assist is inside.
+ * is empty), and marks in bitmaps are set with an atomic OR.  An assist
+ * enters the run by counting itself in run_state, which the run cannot
+ * close while it is inside; it pushes its leftovers before it leaves, so
+ * a thread that sees it gone sees its packets too.
  */
 #include <link.h>
 #include <pthread.h>
@@ -117,7 +117,9 @@ typedef struct worker {
     uint64_t marked_bytes, marked_objects;
     uint64_t scanned_bytes;   /* what drain read: its limit's unit */
     uint64_t nhandoff, nhandoffcnt, nsteal, nstealcnt;
-    uint64_t nprocyield, nosyield, nsleep;
+    /* (atomic: an idle helper may still count a back-off after its run
+     * closed, while the initiator sums them or the next run resets them) */
+    _Atomic uint64_t nprocyield, nosyield, nsleep;
     uint64_t published;       /* marked_bytes already in mark_progress */
     _Atomic uint64_t rootpos; /* root chunk indices [lo << 32 | hi) */
     bool active;              /* took part in this cycle */
@@ -126,7 +128,7 @@ typedef struct worker {
 
 /* [0, MAX_WORKERS): mark threads; then one slot per assisting thread. */
 static worker workers[MAX_WORKERS + MAX_ASSISTS];
-static int nproc;
+static int nproc; /* mark threads of this run (__atomic: read by idle helpers) */
 /* Markers may set bits of one mark word at once: several mark threads,
  * or assists allowed (a lone thread can set bits with a plain store). */
 static bool marks_shared;
@@ -141,14 +143,40 @@ static size_t ndataseg, dataseg_cap;
 static rt__lock gq_lock;
 static packet *gq_full, *gq_empty;
 static _Atomic int gq_nfull;
-static _Atomic int nwait; /* idle mark threads, less active assists */
+
+/* The run's state in one word, so that everything termination depends on
+ * changes in one atomic step:
+ *   bits  0-9   mark threads of the run that found no work (idle)
+ *   bits 10-19  assists inside the run (active)
+ *   bits 20-29  mark threads that joined the run
+ *   bit  30     closed: the run is over
+ *   bits 32-63  the run's generation, one more for every run
+ * A worker that finds no work counts itself idle; it becomes active again
+ * only by a compare-and-swap that finds its own run still open, and the
+ * worker that sees every joined thread idle, no assist and nothing queued
+ * closes the run with a compare-and-swap on the same word (anyone who
+ * joined or woke up since changed it, so the swap fails).  After the close
+ * no worker of the run can touch shared mark state again, so the
+ * initiator returns at once, without waiting for idle helpers to notice:
+ * on 2 CPUs a helper in its back-off is often descheduled for 1-2 ms, and
+ * the initiator used to wait that long for it while the program wrote
+ * pages the final pause then rescanned.  A helper that notices late sees
+ * its run closed (or a later generation) and leaves. */
+static _Atomic uint64_t run_state = (uint64_t)1 << 30;
+#define RS_IDLE1 ((uint64_t)1)
+#define RS_ASSIST1 ((uint64_t)1 << 10)
+#define RS_JOIN1 ((uint64_t)1 << 20)
+#define RS_CLOSED ((uint64_t)1 << 30)
+#define RS_IDLE(s) ((unsigned)((s) & 0x3ff))
+#define RS_ASSISTS(s) ((unsigned)(((s) >> 10) & 0x3ff))
+#define RS_JOINED(s) ((unsigned)(((s) >> 20) & 0x3ff))
+#define RS_GEN(s) ((uint32_t)((s) >> 32))
 
 /* Mark assists (collector.c's pacing): rt__mark_assist lets an allocating
  * thread mark while a concurrent run goes on.  assist_open: the collector
- * allows them (set around the concurrent runs); nassist: threads inside
- * rt__mark_assist (the initiator waits for 0 before a run ends);
- * assist_slots: a bit per taken slot of workers[]. */
-static _Atomic int assist_open, nassist;
+ * allows them (set around the concurrent runs); assist_slots: a bit per
+ * taken slot of workers[]; run_state counts those inside a run. */
+static _Atomic int assist_open;
 static _Atomic uint32_t assist_slots;
 /* Bytes marked in the current phase so far, published by the mark threads
  * every few dozen objects and by assists as they go (the pacing's
@@ -159,19 +187,11 @@ static _Atomic uint64_t mark_progress;
 static pthread_t helper_threads[MAX_WORKERS];
 static int nhelpers;              /* threads created */
 static _Atomic uint32_t mark_epoch;
-static _Atomic int nhelpers_done;
 /* Set by rt__mark_standby: helpers woken by the epoch's move spin, ready,
  * for the run that follows (cleared when it starts). */
 static _Atomic int standby;
 #define STANDBY_NS (2 * RT_MILLISECOND)
 static _Atomic int mark_nproc;    /* workers in this cycle */
-/* Workers that joined this cycle's marking; JOIN_CLOSED once the
- * initiator is done, after which a helper that wakes late stays out (it
- * could not find work: all of it comes from the roots and from workers
- * that joined).  Termination counts joined workers, so a helper the
- * kernel has not scheduled yet does not hold the pause open. */
-#define JOIN_CLOSED 0x10000
-static _Atomic int joined = JOIN_CLOSED;
 
 /* Pages holding a marked object this cycle, a bit per page over the
  * whole arena (1 MiB of address space, touched as the heap grows): the
@@ -184,7 +204,8 @@ static bool livetrack; /* this cycle keeps livebits */
  * each worker takes chunks, asks the kernel for the written pages there
  * and pushes the marked objects on them. */
 static mrange *dchunks;
-static size_t ndchunks, dchunks_cap;
+static size_t dchunks_cap;
+static _Atomic size_t ndchunks; /* (atomic: read by idle helpers) */
 static _Atomic size_t dchunk_next;
 static bool dchunk_reprotect;
 static _Atomic size_t dchunk_pages; /* written pages the scans found */
@@ -438,6 +459,14 @@ static bool take_packet(worker *w)
  * cost of marking a linked structure) overlaps the scanning of others. */
 #define PREFETCH 8
 
+/* Whether a mark thread of the open run is idle (a closed run's count is
+ * stale: rt__mark_object_and_drain drains alone). */
+static bool someone_idle(void)
+{
+    uint64_t s = atomic_load_explicit(&run_state, memory_order_relaxed);
+    return !(s & RS_CLOSED) && RS_IDLE(s) > 0;
+}
+
 static void publish(worker *w)
 {
     uint64_t d = w->marked_bytes - w->published;
@@ -479,7 +508,7 @@ static void drain(worker *w, uint64_t limit)
         if (w->n > LOCAL_MAX) {
             give_packet(w, PACKET_N, false);
         } else if ((++tick & 7) == 0 && w->n >= 4 &&
-                   (atomic_load_explicit(&nwait, memory_order_relaxed) > 0 ||
+                   (someone_idle() ||
                     atomic_load_explicit(&assist_open, memory_order_relaxed)) &&
                    atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0) {
             /* Someone is idle, or an assist may come (and this thread may
@@ -521,8 +550,9 @@ static bool take_root(worker *w, size_t *idx)
 /* Steals half of another worker's root range into w's. */
 static bool steal_roots(worker *w, int self)
 {
-    for (int k = 1; k < nproc; k++) {
-        worker *v = &workers[(self + k) % nproc];
+    int np = __atomic_load_n(&nproc, __ATOMIC_RELAXED);
+    for (int k = 1; k < np; k++) {
+        worker *v = &workers[(self + k) % np];
         uint64_t p = atomic_load_explicit(&v->rootpos, memory_order_relaxed);
         while (POS_LO(p) < POS_HI(p)) {
             uint32_t lo = POS_LO(p), hi = POS_HI(p);
@@ -542,9 +572,11 @@ static bool steal_roots(worker *w, int self)
 
 static bool roots_left(void)
 {
-    if (atomic_load_explicit(&dchunk_next, memory_order_relaxed) < ndchunks)
+    if (atomic_load_explicit(&dchunk_next, memory_order_relaxed) <
+        atomic_load_explicit(&ndchunks, memory_order_relaxed))
         return true;
-    for (int k = 0; k < nproc; k++) {
+    int np = __atomic_load_n(&nproc, __ATOMIC_RELAXED);
+    for (int k = 0; k < np; k++) {
         uint64_t p = atomic_load_explicit(&workers[k].rootpos, memory_order_relaxed);
         if (POS_LO(p) < POS_HI(p))
             return true;
@@ -558,14 +590,14 @@ static void backoff(worker *w, int i)
     if (i < 10) {
         for (int k = 0; k < 30; k++)
             rt__cpu_relax();
-        w->nprocyield++;
+        atomic_fetch_add_explicit(&w->nprocyield, 1, memory_order_relaxed);
     } else if (i < 20) {
         sched_yield();
-        w->nosyield++;
+        atomic_fetch_add_explicit(&w->nosyield, 1, memory_order_relaxed);
     } else {
         struct timespec ts = {0, 100 * 1000};
         nanosleep(&ts, NULL);
-        w->nsleep++;
+        atomic_fetch_add_explicit(&w->nsleep, 1, memory_order_relaxed);
     }
 }
 
@@ -573,15 +605,17 @@ static void backoff(worker *w, int i)
  * the pages go on the worker's stack. */
 static void push_dirty(uintptr_t lo, uintptr_t hi, void *ctx);
 
-static void work(int self)
+/* Marks as worker `self` of the run of generation `gen` until the run is
+ * closed (see run_state). */
+static void work(int self, uint32_t gen)
 {
     worker *w = &workers[self];
     for (;;) {
         drain(w, UINT64_MAX);
         size_t idx;
-        if (atomic_load_explicit(&dchunk_next, memory_order_relaxed) < ndchunks &&
-            (idx = atomic_fetch_add_explicit(&dchunk_next, 1, memory_order_relaxed)) <
-                ndchunks) {
+        size_t nd = atomic_load_explicit(&ndchunks, memory_order_relaxed);
+        if (atomic_load_explicit(&dchunk_next, memory_order_relaxed) < nd &&
+            (idx = atomic_fetch_add_explicit(&dchunk_next, 1, memory_order_relaxed)) < nd) {
             size_t np = rt__dirty_scan(dchunks[idx].lo, dchunks[idx].hi, dchunk_reprotect,
                                        push_dirty, w);
             atomic_fetch_add_explicit(&dchunk_pages, np, memory_order_relaxed);
@@ -593,27 +627,32 @@ static void work(int self)
         }
         if (take_packet(w))
             continue;
-        /* idle */
-        atomic_fetch_add_explicit(&nwait, 1, memory_order_acq_rel);
-        bool done = false;
-        for (int i = 0;; i++) {
+        /* Idle.  Everything below reads the queues after the state
+         * (acquire): a worker pushes what it has before it counts itself
+         * idle, an assist before it leaves, so a state that shows them
+         * idle or gone comes with their packets. */
+        uint64_t s = atomic_fetch_add_explicit(&run_state, RS_IDLE1, memory_order_acq_rel) +
+                     RS_IDLE1;
+        for (int i = 0;;) {
+            if (RS_GEN(s) != gen || (s & RS_CLOSED))
+                return; /* the run is over */
             if (atomic_load_explicit(&gq_nfull, memory_order_acquire) > 0 || roots_left()) {
-                atomic_fetch_sub_explicit(&nwait, 1, memory_order_acq_rel);
-                break;
+                if (atomic_compare_exchange_strong_explicit(&run_state, &s, s - RS_IDLE1,
+                                                            memory_order_acq_rel,
+                                                            memory_order_acquire))
+                    break; /* active again, in a run that cannot close now */
+                continue;
             }
-            if (atomic_load_explicit(&nwait, memory_order_acquire) ==
-                    (atomic_load_explicit(&joined, memory_order_acquire) & ~JOIN_CLOSED) &&
-                atomic_load_explicit(&gq_nfull, memory_order_acquire) == 0) {
-                /* (gq_nfull again: an assist pushes what it has left
-                 * before it counts itself idle, so once its count is
-                 * seen, so is its packet) */
-                done = true;
-                break;
+            if (RS_IDLE(s) == RS_JOINED(s) && RS_ASSISTS(s) == 0) {
+                if (atomic_compare_exchange_strong_explicit(&run_state, &s, s | RS_CLOSED,
+                                                            memory_order_acq_rel,
+                                                            memory_order_acquire))
+                    return; /* closed it */
+                continue;
             }
-            backoff(w, i);
+            backoff(w, i++);
+            s = atomic_load_explicit(&run_state, memory_order_acquire);
         }
-        if (done)
-            return;
     }
 }
 
@@ -647,17 +686,25 @@ static void *helper_main(void *arg)
         }
         if (id >= atomic_load_explicit(&mark_nproc, memory_order_acquire))
             continue;
-        int j = atomic_load_explicit(&joined, memory_order_acquire);
-        while (!(j & JOIN_CLOSED) &&
-               !atomic_compare_exchange_weak_explicit(&joined, &j, j + 1,
+        /* Join the open run, whichever it is now (a late helper stays out
+         * of a closed one: all its work comes from the roots and from
+         * workers that joined, and termination counts only those, so a
+         * helper the kernel has not scheduled yet holds nothing open). */
+        uint64_t s = atomic_load_explicit(&run_state, memory_order_acquire);
+        while (!(s & RS_CLOSED) &&
+               !atomic_compare_exchange_weak_explicit(&run_state, &s, s + RS_JOIN1,
                                                       memory_order_acq_rel,
                                                       memory_order_acquire)) {
         }
-        if (j & JOIN_CLOSED)
-            continue; /* too late: the marking is over */
-        work(id);
-        atomic_fetch_add_explicit(&nhelpers_done, 1, memory_order_acq_rel);
-        futex((_Atomic uint32_t *)&nhelpers_done, FUTEX_WAKE_PRIVATE, 1);
+        if (s & RS_CLOSED)
+            continue;
+        if (id >= atomic_load_explicit(&mark_nproc, memory_order_acquire)) {
+            /* a later run than the one that woke us, with fewer threads:
+             * leave it (holding nothing, this cannot end it early) */
+            atomic_fetch_sub_explicit(&run_state, RS_JOIN1, memory_order_acq_rel);
+            continue;
+        }
+        work(id, RS_GEN(s));
     }
     return NULL;
 }
@@ -786,8 +833,10 @@ void rt__mark_add_dirty_chunk(uintptr_t lo, uintptr_t hi)
 {
     while (lo < hi) {
         uintptr_t end = hi - lo > DCHUNK ? lo + DCHUNK : hi;
-        grow_vec(&dchunks, &dchunks_cap, ndchunks + 1);
-        dchunks[ndchunks++] = (mrange){lo, end};
+        size_t n = atomic_load_explicit(&ndchunks, memory_order_relaxed);
+        grow_vec(&dchunks, &dchunks_cap, n + 1);
+        dchunks[n] = (mrange){lo, end};
+        atomic_store_explicit(&ndchunks, n + 1, memory_order_relaxed);
         lo = end;
     }
 }
@@ -920,25 +969,32 @@ void rt__mark_run(rt__markstats *st, int want)
         want = nhelpers + 1;
     if (want < 1)
         want = 1;
-    nproc = want;
+    __atomic_store_n(&nproc, want, __ATOMIC_RELAXED);
     marks_shared = nproc > 1 || atomic_load_explicit(&assist_open, memory_order_relaxed);
+    uint64_t s0 = atomic_load_explicit(&run_state, memory_order_acquire);
+    rt__assert(s0 & RS_CLOSED);
+    uint32_t gen = RS_GEN(s0) + 1;
 
     for (int k = 0; k < MAX_WORKERS + MAX_ASSISTS; k++) {
         worker *w = &workers[k];
         w->n = 0;
         w->marked_bytes = w->marked_objects = w->published = 0;
         w->nhandoff = w->nhandoffcnt = w->nsteal = w->nstealcnt = 0;
-        w->nprocyield = w->nosyield = w->nsleep = 0;
-        size_t lo = nroots * (size_t)k / (size_t)nproc;
-        size_t hi = nroots * (size_t)(k + 1) / (size_t)nproc;
+        atomic_store_explicit(&w->nprocyield, 0, memory_order_relaxed);
+        atomic_store_explicit(&w->nosyield, 0, memory_order_relaxed);
+        atomic_store_explicit(&w->nsleep, 0, memory_order_relaxed);
+        size_t lo = 0, hi = 0;
+        if (k < nproc) {
+            lo = nroots * (size_t)k / (size_t)nproc;
+            hi = nroots * (size_t)(k + 1) / (size_t)nproc;
+        }
         atomic_store_explicit(&w->rootpos, POS(lo, hi), memory_order_relaxed);
     }
     atomic_store_explicit(&dchunk_next, 0, memory_order_relaxed);
-    atomic_store_explicit(&nwait, 0, memory_order_relaxed);
-    atomic_store_explicit(&nhelpers_done, 0, memory_order_relaxed);
     atomic_store_explicit(&mark_nproc, nproc, memory_order_relaxed);
-    /* (release: an assist that joins sees the reset state above) */
-    atomic_store_explicit(&joined, 1, memory_order_release);
+    /* Open the run (release: a helper or assist that joins sees the reset
+     * state above). */
+    atomic_store_explicit(&run_state, (uint64_t)gen << 32 | RS_JOIN1, memory_order_release);
     if (nproc > 1) {
         atomic_fetch_add_explicit(&mark_epoch, 1, memory_order_release);
         futex(&mark_epoch, FUTEX_WAKE_PRIVATE, INT32_MAX);
@@ -946,15 +1002,10 @@ void rt__mark_run(rt__markstats *st, int want)
     /* After the epoch's move: a helper on standby sees the move first and
      * joins, instead of going back to sleep just before it. */
     atomic_store_explicit(&standby, 0, memory_order_release);
-    work(0);
-    int nj = atomic_fetch_or_explicit(&joined, JOIN_CLOSED, memory_order_acq_rel);
-    int d;
-    while ((d = atomic_load_explicit(&nhelpers_done, memory_order_acquire)) < nj - 1)
-        futex((_Atomic uint32_t *)&nhelpers_done, FUTEX_WAIT_PRIVATE, (uint32_t)d);
-    /* Assists inside see the run closed and leave at once (whatever they
-     * hold goes to the global list, for the next run). */
-    while (atomic_load_explicit(&nassist, memory_order_acquire) != 0)
-        sched_yield();
+    work(0, gen);
+    /* Closed: no assist is inside, every thread that joined is idle and
+     * stays out of shared mark state from now on. */
+    int nj = (int)RS_JOINED(atomic_load_explicit(&run_state, memory_order_acquire));
 
     if (nj > st->nproc)
         st->nproc = nj; /* the threads that marked */
@@ -968,14 +1019,14 @@ void rt__mark_run(rt__markstats *st, int want)
         st->nhandoffcnt += w->nhandoffcnt;
         st->nsteal += w->nsteal;
         st->nstealcnt += w->nstealcnt;
-        st->nprocyield += w->nprocyield;
-        st->nosyield += w->nosyield;
-        st->nsleep += w->nsleep;
+        st->nprocyield += atomic_load_explicit(&w->nprocyield, memory_order_relaxed);
+        st->nosyield += atomic_load_explicit(&w->nosyield, memory_order_relaxed);
+        st->nsleep += atomic_load_explicit(&w->nsleep, memory_order_relaxed);
         if (k >= MAX_WORKERS)
             st->assist_bytes += w->marked_bytes;
     }
     nroots = 0;
-    ndchunks = 0;
+    atomic_store_explicit(&ndchunks, 0, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------- assists -- */
@@ -1012,23 +1063,23 @@ static int assist_slot_take(void)
  * empty mostly when the marking is nearly done anyway. */
 uint64_t rt__mark_assist(uint64_t budget)
 {
-    if (atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0)
+    if (atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0 ||
+        !atomic_load_explicit(&assist_open, memory_order_acquire))
         return 0;
-    atomic_fetch_add_explicit(&nassist, 1, memory_order_seq_cst);
-    if (!atomic_load_explicit(&assist_open, memory_order_acquire) ||
-        (atomic_load_explicit(&joined, memory_order_seq_cst) & JOIN_CLOSED)) {
-        atomic_fetch_sub_explicit(&nassist, 1, memory_order_release);
-        return 0;
-    }
+    /* Enter the open run: while inside, it cannot close. */
+    uint64_t s = atomic_load_explicit(&run_state, memory_order_acquire);
+    do {
+        if (s & RS_CLOSED)
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&run_state, &s, s + RS_ASSIST1,
+                                                    memory_order_acq_rel, memory_order_acquire));
     int k = assist_slot_take();
     if (k < 0) {
-        atomic_fetch_sub_explicit(&nassist, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&run_state, RS_ASSIST1, memory_order_release);
         return 0;
     }
     worker *w = &workers[MAX_WORKERS + k];
     uint64_t start = w->marked_bytes, scan0 = w->scanned_bytes;
-    /* Active: the mark threads cannot finish while this holds work. */
-    atomic_fetch_sub_explicit(&nwait, 1, memory_order_acq_rel);
     /* Bounded by the bytes it reads, not the bytes it marks: rescans of
      * written pages read objects marked already, and an assist that
      * counted marks only once drained the whole queue of them, marking
@@ -1038,11 +1089,13 @@ uint64_t rt__mark_assist(uint64_t budget)
     while (w->n > 0) /* what is left goes back to the mark threads */
         give_packet(w, w->n < PACKET_N ? w->n : PACKET_N, false);
     publish(w);
-    /* (read before the slot goes: the next run resets it -- TSan) */
+    /* (read before leaving: once the run may close, the next one resets
+     * the slot -- TSan) */
     uint64_t got = w->marked_bytes - start;
-    atomic_fetch_add_explicit(&nwait, 1, memory_order_acq_rel);
     atomic_fetch_and_explicit(&assist_slots, ~(1u << k), memory_order_release);
-    atomic_fetch_sub_explicit(&nassist, 1, memory_order_release);
+    /* Leave (release: the packets pushed above come with the state that
+     * shows this assist gone). */
+    atomic_fetch_sub_explicit(&run_state, RS_ASSIST1, memory_order_release);
     return got;
 }
 
@@ -1068,8 +1121,7 @@ void rt__mark(rt__markstats *st)
 void rt__mark_object_and_drain(uintptr_t addr, rt__markstats *st)
 {
     worker *w = &workers[0];
-    nproc = 1;
-    atomic_store_explicit(&nwait, 0, memory_order_relaxed);
+    __atomic_store_n(&nproc, 1, __ATOMIC_RELAXED);
     w->n = 0;
     uint64_t b = w->marked_bytes, o = w->marked_objects;
     mark_word(w, addr);
