@@ -30,7 +30,9 @@
  *      span becomes unswept), pacing is set, the world restarts, the
  *      background sweeper is woken.
  * The pause (memstats pause_ns) is the stopped time: A + C + D when the
- * world stops to mark, A + D when marking is concurrent.
+ * world stops to mark, A + D when marking is concurrent (plus the final
+ * stops that went back to concurrent marking, which C's wall time
+ * includes).
  *
  * Pacing (GOGC): after a cycle that marked L bytes the heap goal is
  * max(L * (1 + GOGC/100), 4 MiB).  heap_live counts marked bytes plus, for
@@ -257,6 +259,12 @@ static void heap_range(uintptr_t *lo, uintptr_t *hi)
 
 #define CLEAN_ROUNDS 12        /* re-cleaning rounds at most */
 #define CLEAN_ENOUGH 128      /* 4 KiB pages: stop re-cleaning below this */
+/* The final pause's run stops once it has marked DEBUG=gcfinalmark bytes
+ * (512 KiB: ~0.2 ms of marking on two threads) of objects the concurrent
+ * mark had not reached -- rescanning written pages does not count: the
+ * rounds bound it -- and the marking goes on with the world running, at
+ * most FINAL_RETRIES times a cycle (mark_concurrent). */
+#define FINAL_RETRIES 2
 
 /* Live bytes and allocation during the last concurrent mark phase, for
  * the next trigger (under gc_sema). */
@@ -356,7 +364,17 @@ static void assist_maybe(void)
  *      only pointer to an object; the timer heaps, the registered and the
  *      finalizer roots, which step 2 could not keep), the pages written
  *      since the last round rescanned, and marking finished with every
- *      mark thread.
+ *      mark thread -- unless that marking finds more than DEBUG=
+ *      gcfinalmark bytes (512 KiB) not marked yet: a page written after
+ *      the last round can make a large structure reachable that the
+ *      concurrent mark never saw (binary-trees paused 10-12 ms in 1 run of
+ *      4 for a 16 MiB subtree).  Then the run stops where it is (its
+ *      queues kept, the roots it had not read dropped), the mark flag is
+ *      set again, the world restarts, and the marking goes on concurrently
+ *      from those queues, followed by re-cleaning rounds and step 5 again;
+ *      at most twice a cycle, the third final stop finishing whatever it
+ *      finds.  The pages the stopped run read were not protected again, so
+ *      the rounds read them again; roots are all read again at each stop.
  * Why it is complete: an object reachable at the end is reached from a
  * root rescanned in 5 through a path of marked objects; on that path,
  * each object was scanned either after its last write (so its pointers
@@ -364,8 +382,25 @@ static void assist_maybe(void)
  * round or in 5.  Objects allocated during marking are marked when their
  * span is taken, and their later writes dirty their pages like any other.
  */
+/* Step 4 of mark_concurrent: re-cleaning rounds until a round finds
+ * fewer than CLEAN_ENOUGH written pages, at most CLEAN_ROUNDS. */
+static void recleaning_rounds(rt__markstats *ms, int nconc)
+{
+    uintptr_t lo, hi;
+    for (int round = 0; round < CLEAN_ROUNDS; round++) {
+        heap_range(&lo, &hi);
+        rt__mark_set_reprotect(true);
+        rt__mark_add_live_dirty_chunks(lo, hi);
+        rt__mark_run(ms, nconc);
+        size_t pages = rt__mark_dirty_pages();
+        if (pages < CLEAN_ENOUGH)
+            break;
+    }
+}
+
 static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
-                            uint64_t *nspan, uint64_t *alloc_during, int64_t *final_start)
+                            uint64_t *nspan, uint64_t *alloc_during, int64_t *final_start,
+                            int64_t *extra_pause)
 {
     uintptr_t lo, hi;
     int64_t tp0 = rt_nanotime();
@@ -412,35 +447,53 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
      * rescanning written pages, which marks little: they bound by bytes
      * read (mark.c), and without them binary-trees' peak rose from ~400
      * to ~490 MB (alternating runs), the rounds' allocation unchecked. */
-    for (int round = 0; round < CLEAN_ROUNDS; round++) { /* 4 */
-        heap_range(&lo, &hi);
-        rt__mark_set_reprotect(true);
-        rt__mark_add_live_dirty_chunks(lo, hi);
-        rt__mark_run(ms, nconc);
-        size_t pages = rt__mark_dirty_pages();
-        if (pages < CLEAN_ENOUGH)
-            break;
-    }
+    recleaning_rounds(ms, nconc);
     rt__mark_assist_open(false);
     rt_syscall_exit();
-    t->t3 = t->t2 + (rt_nanotime() - tc0) + (tp1 - tp0);
 
-    *final_start = rt_nanotime();
-    rt__mark_standby(); /* the run below starts with every mark thread */
-    stop_and_flush(); /* 5 */
-    rt__pool_clear_all();
-    atomic_store(&rt__gc_marking, 0);
-    uint64_t live1 = atomic_load(&rt__gcstat.heap_live);
-    *alloc_during = live1 - live0;
-    last_mark_late = live1 > atomic_load(&rt__gcstat.next_gc);
-    rt__mark_add_data_roots();
-    rt__mark_add_sched_roots(false);
-    rt__mark_add_other_roots();
-    heap_range(&lo, &hi);
-    rt__mark_set_reprotect(false);
-    rt__mark_add_live_dirty_chunks(lo, hi);
-    rt__mark_run(ms, rt__mark_workers());
-    (void)rt__mark_dirty_pages();
+    for (int attempt = 0;; attempt++) {
+        t->t3 = t->t2 + (rt_nanotime() - tc0) + (tp1 - tp0);
+        *final_start = rt_nanotime();
+        rt__mark_standby(); /* the run below starts with every mark thread */
+        stop_and_flush(); /* 5 */
+        rt__pool_clear_all();
+        atomic_store(&rt__gc_marking, 0);
+        uint64_t live1 = atomic_load(&rt__gcstat.heap_live);
+        *alloc_during = live1 - live0;
+        last_mark_late = live1 > atomic_load(&rt__gcstat.next_gc);
+        rt__mark_add_data_roots();
+        rt__mark_add_sched_roots(false);
+        rt__mark_add_other_roots();
+        heap_range(&lo, &hi);
+        rt__mark_set_reprotect(false);
+        rt__mark_add_live_dirty_chunks(lo, hi);
+        uint64_t budget = (uint64_t)rt__debug.gcfinalmark;
+        bool last = attempt >= FINAL_RETRIES || budget == 0;
+        if (!last)
+            rt__mark_set_budget(budget);
+        rt__mark_run(ms, rt__mark_workers());
+        (void)rt__mark_dirty_pages();
+        if (last || !rt__mark_left_over())
+            return;
+        /* Too much left to mark with the world stopped: a page written
+         * after the last round made a large structure reachable that the
+         * concurrent mark never saw (binary-trees: a tree's root built
+         * after the last round over a 16 MiB subtree made before the
+         * phase -- 10-12 ms of marking in the pause, 1 run in 4).  Go on
+         * concurrently from where the run stopped, re-clean, and stop
+         * again.  The written pages the run read stay written (read
+         * without re-protecting), so the rounds read them again; roots
+         * and stacks are read again at the next stop. */
+        atomic_store(&rt__gc_marking, 1);
+        rt__shared_cache_unlock();
+        int64_t r = rt__gc_startworld();
+        *extra_pause += r - *final_start;
+        rt_syscall_enter();
+        rt__syscall_handoff();
+        rt__mark_run(ms, nconc); /* what the stopped run left */
+        recleaning_rounds(ms, nconc);
+        rt_syscall_exit();
+    }
 }
 
 /* The stop-the-world mark: on return the world is stopped for mark
@@ -543,10 +596,10 @@ again:;
     /* A and C: the world is stopped when either returns. */
     rt__markstats ms;
     uint64_t nspan = 0, alloc_during = 0;
-    int64_t td0 = 0;
+    int64_t td0 = 0, extra_pause = 0;
     bool conc = concurrent_mode(true);
     if (conc)
-        mark_concurrent(&ms, &t, tb1 - tb0, &nspan, &alloc_during, &td0);
+        mark_concurrent(&ms, &t, tb1 - tb0, &nspan, &alloc_during, &td0, &extra_pause);
     else
         mark_stopped(&ms, &t, tb1 - tb0, &nspan);
 
@@ -591,7 +644,7 @@ again:;
     rt__shared_cache_unlock();
     int64_t td1 = rt__gc_startworld();
     t.t4 = t.t3 + (td1 - td0);
-    uint64_t pause = (uint64_t)((t.t1 - t.t0) + (t.t4 - t.t3));
+    uint64_t pause = (uint64_t)((t.t1 - t.t0) + (t.t4 - t.t3) + extra_pause);
     if (!conc)
         pause += (uint64_t)(t.t3 - t.t2);
     pause_ring[(n - 1) % 256] = pause;

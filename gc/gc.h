@@ -558,6 +558,16 @@ void rt__mark_add_live_dirty_chunks(uintptr_t lo, uintptr_t hi);
 void rt__mark_foreach_dead_run(uintptr_t lo, uintptr_t hi,
                                void (*fn)(uintptr_t lo, uintptr_t hi));
 void rt__mark_run(rt__markstats *st, int nworkers);
+/* The next rt__mark_run stops once it has marked about `bytes` of
+ * objects not marked before (rescans of marked ones do not count),
+ * leaving the rest on the global list for a later run (roots and
+ * written-page scans not begun are dropped: the caller must queue them
+ * again).  Cleared by the run. */
+void rt__mark_set_budget(uint64_t bytes);
+/* Whether marking work is left for a later run: the last run stopped at
+ * its budget (what it dropped must be queued again), or an assist left
+ * work on the global list. */
+bool rt__mark_left_over(void);
 /* Wakes the mark threads to wait, spinning, for the next rt__mark_run
  * (for at most 2 ms): the final pause's run then starts with all of them
  * instead of waiting for their wake-up -- on a VM an idle vCPU took from

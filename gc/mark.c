@@ -193,6 +193,14 @@ static _Atomic int standby;
 #define STANDBY_NS (2 * RT_MILLISECOND)
 static _Atomic int mark_nproc;    /* workers in this cycle */
 
+/* A run's budget of newly marked bytes (rt__mark_set_budget; 0: none),
+ * the progress it counts from, and whether a worker saw it spent: then
+ * every worker moves what it holds to the global list and stops, and the
+ * run closes with that work left for the next. */
+static uint64_t run_budget, run_progress0;
+static _Atomic int run_expired;
+static bool run_cut; /* the last run stopped at its budget */
+
 /* Pages holding a marked object this cycle, a bit per page over the
  * whole arena (1 MiB of address space, touched as the heap grows): the
  * final pause looks for written pages only there (collector.c).  Set when
@@ -459,6 +467,18 @@ static bool take_packet(worker *w)
  * cost of marking a linked structure) overlaps the scanning of others. */
 #define PREFETCH 8
 
+static bool over_budget(void)
+{
+    if (run_budget == 0)
+        return false;
+    if (atomic_load_explicit(&run_expired, memory_order_relaxed))
+        return true;
+    if (atomic_load_explicit(&mark_progress, memory_order_relaxed) - run_progress0 < run_budget)
+        return false;
+    atomic_store_explicit(&run_expired, 1, memory_order_relaxed);
+    return true;
+}
+
 /* Whether a mark thread of the open run is idle (a closed run's count is
  * stale: rt__mark_object_and_drain drains alone). */
 static bool someone_idle(void)
@@ -477,16 +497,17 @@ static void publish(worker *w)
 }
 
 /* Scans w's stack until it is empty or w's scanned_bytes reach `limit`
- * (an assist's budget, in bytes read; the mark threads pass UINT64_MAX).
- * Entries taken into the prefetch ring but not scanned go back on the
- * stack. */
+ * (an assist's budget, in bytes read; the mark threads pass UINT64_MAX),
+ * or the run's budget is spent (looked at every 64 objects).  Entries
+ * taken into the prefetch ring but not scanned go back on the stack. */
 static void drain(worker *w, uint64_t limit)
 {
     unsigned tick = 0;
     mentry ring[PREFETCH];
     unsigned rh = 0, rn = 0;
+    bool expired = false;
     for (;;) {
-        if (rt__unlikely(w->scanned_bytes >= limit)) {
+        if (rt__unlikely(w->scanned_bytes >= limit || expired)) {
             grow_stk(&w->stk, &w->cap, w->n + rn);
             for (; rn > 0; rn--, rh = (rh + 1) % PREFETCH)
                 w->stk[w->n++] = ring[rh];
@@ -521,8 +542,10 @@ static void drain(worker *w, uint64_t limit)
             w->nhandoff++;
             w->nhandoffcnt += k;
         }
-        if ((tick & 63) == 0)
+        if ((tick & 63) == 0) {
             publish(w);
+            expired = over_budget();
+        }
     }
     publish(w);
 }
@@ -613,6 +636,12 @@ static void work(int self, uint32_t gen)
     for (;;) {
         drain(w, UINT64_MAX);
         size_t idx;
+        if (over_budget()) {
+            /* what this worker holds goes to the next run */
+            while (w->n > 0)
+                give_packet(w, w->n < PACKET_N ? w->n : PACKET_N, false);
+            goto idle;
+        }
         size_t nd = atomic_load_explicit(&ndchunks, memory_order_relaxed);
         if (atomic_load_explicit(&dchunk_next, memory_order_relaxed) < nd &&
             (idx = atomic_fetch_add_explicit(&dchunk_next, 1, memory_order_relaxed)) < nd) {
@@ -627,6 +656,7 @@ static void work(int self, uint32_t gen)
         }
         if (take_packet(w))
             continue;
+    idle:;
         /* Idle.  Everything below reads the queues after the state
          * (acquire): a worker pushes what it has before it counts itself
          * idle, an assist before it leaves, so a state that shows them
@@ -636,7 +666,9 @@ static void work(int self, uint32_t gen)
         for (int i = 0;;) {
             if (RS_GEN(s) != gen || (s & RS_CLOSED))
                 return; /* the run is over */
-            if (atomic_load_explicit(&gq_nfull, memory_order_acquire) > 0 || roots_left()) {
+            /* (budget spent: work left is the next run's) */
+            if (!atomic_load_explicit(&run_expired, memory_order_relaxed) &&
+                (atomic_load_explicit(&gq_nfull, memory_order_acquire) > 0 || roots_left())) {
                 if (atomic_compare_exchange_strong_explicit(&run_state, &s, s - RS_IDLE1,
                                                             memory_order_acq_rel,
                                                             memory_order_acquire))
@@ -991,6 +1023,7 @@ void rt__mark_run(rt__markstats *st, int want)
         atomic_store_explicit(&w->rootpos, POS(lo, hi), memory_order_relaxed);
     }
     atomic_store_explicit(&dchunk_next, 0, memory_order_relaxed);
+    atomic_store_explicit(&run_expired, 0, memory_order_relaxed);
     atomic_store_explicit(&mark_nproc, nproc, memory_order_relaxed);
     /* Open the run (release: a helper or assist that joins sees the reset
      * state above). */
@@ -1025,8 +1058,23 @@ void rt__mark_run(rt__markstats *st, int want)
         if (k >= MAX_WORKERS)
             st->assist_bytes += w->marked_bytes;
     }
+    /* (cut even with nothing on the list: roots or written-page scans not
+     * begun were dropped) */
+    run_cut = atomic_load_explicit(&run_expired, memory_order_relaxed);
     nroots = 0;
     atomic_store_explicit(&ndchunks, 0, memory_order_relaxed);
+    run_budget = 0;
+}
+
+void rt__mark_set_budget(uint64_t bytes)
+{
+    run_budget = bytes;
+    run_progress0 = atomic_load_explicit(&mark_progress, memory_order_relaxed);
+}
+
+bool rt__mark_left_over(void)
+{
+    return run_cut || atomic_load_explicit(&gq_nfull, memory_order_acquire) > 0;
 }
 
 /* ---------------------------------------------------------- assists -- */

@@ -12,7 +12,7 @@
  *
  *     DEBUG        comma-separated key=value list (alias GODEBUG when DEBUG
  *                  is unset): gctrace, schedtrace, scheddetail,
- *                  allocfreetrace, gcstoptheworld, gcevery, gcwritetrack,
+ *                  allocfreetrace, gcstoptheworld, gcevery, gcwritetrack, gcfinalmark,
  *                  memprofilerate -- non-negative integers
  *     GOGC         percentage, or "off" (-1; any negative number too)
  *     MAXPROCS     positive integer, capped at 256 (alias GOMAXPROCS)
@@ -203,6 +203,9 @@ static const setting settings[] = {
     {"gcwritetrack", NULL, true, FIELD(gcwritetrack), 0, NULL, p_uint, WANT_UINT,
      "concurrent marking's write tracking: 0 userfaultfd, else mprotect; "
      "1 mprotect; 2 none (stop the world)"},
+    {"gcfinalmark", NULL, true, FIELD(gcfinalmark), 512 * 1024, NULL, p_uint, WANT_UINT,
+     "bytes a concurrent cycle's final pause may mark before it lets the "
+     "program go on and marks the rest concurrently (0: no limit)"},
     {"memprofilerate", NULL, true, FIELD(memprofilerate), 512 * 1024, NULL, p_uint,
      WANT_UINT, "heap profile: a sample per N bytes allocated (0: off), as Go's"},
     {"GOGC", NULL, false, FIELD(gogc), 100, NULL, p_gogc,

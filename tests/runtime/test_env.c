@@ -539,7 +539,7 @@ START_TEST(debug_help)
         {"DEBUG gctrace", 0},        {"DEBUG schedtrace", 0},
         {"DEBUG scheddetail", 0},    {"DEBUG allocfreetrace", 0},
         {"DEBUG gcstoptheworld", 0}, {"DEBUG gcevery", 0},
-        {"DEBUG gcwritetrack", 0},
+        {"DEBUG gcwritetrack", 0},   {"DEBUG gcfinalmark", 512 * 1024},
         {"DEBUG memprofilerate", 512 * 1024},
         {"GOGC", 100},
         {"MAXPROCS (GOMAXPROCS)", -1}, {"GOTRACEBACK", 1},
@@ -555,14 +555,14 @@ START_TEST(debug_help)
         ck_assert_int_gt(strlen(line), strlen(rows[i].name) + 12);
     }
     ck_assert(find_line(out, "NAME", line, sizeof line));
-    ck_assert_int_eq(count_lines(out), 2 + 11);
+    ck_assert_int_eq(count_lines(out), 2 + 12);
 
     /* help alone, via GODEBUG, also works; without it nothing prints. */
     ck_assert_int_eq(unsetenv("DEBUG"), 0);
     ck_assert_int_eq(setenv("GODEBUG", "help", 1), 0);
     out = init_capture(&help);
     ck_assert(help);
-    ck_assert_int_eq(count_lines(out), 2 + 11);
+    ck_assert_int_eq(count_lines(out), 2 + 12);
     ck_assert_int_eq(setenv("GODEBUG", "helpme,x=help", 1), 0);
     out = init_capture(&help);
     ck_assert(!help);
