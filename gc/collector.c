@@ -259,11 +259,15 @@ static void heap_range(uintptr_t *lo, uintptr_t *hi)
 
 #define CLEAN_ROUNDS 12        /* re-cleaning rounds at most */
 #define CLEAN_ENOUGH 128      /* 4 KiB pages: stop re-cleaning below this */
-/* The final pause's run stops once it has marked DEBUG=gcfinalmark bytes
- * (512 KiB: ~0.2 ms of marking on two threads) of objects the concurrent
+/* The final pause's run stops once it has marked DEBUG=gcfinalmark
+ * objects (8192: 50-100 us of marking on two threads; 32768 let
+ * binary-trees' first stop run to 0.7-0.9 ms) that the concurrent
  * mark had not reached -- rescanning written pages does not count: the
- * rounds bound it -- and the marking goes on with the world running, at
- * most FINAL_RETRIES times a cycle (mark_concurrent). */
+ * rounds bound it; a large object counts once: GCBench's final pauses
+ * went back to concurrent marking after 30 us for a 4 MB array of
+ * doubles when the budget was in bytes -- and the marking goes on with
+ * the world running, at most FINAL_RETRIES times a cycle
+ * (mark_concurrent). */
 #define FINAL_RETRIES 2
 
 /* Live bytes and allocation during the last concurrent mark phase, for
@@ -365,7 +369,7 @@ static void assist_maybe(void)
  *      finalizer roots, which step 2 could not keep), the pages written
  *      since the last round rescanned, and marking finished with every
  *      mark thread -- unless that marking finds more than DEBUG=
- *      gcfinalmark bytes (512 KiB) not marked yet: a page written after
+ *      gcfinalmark objects (8192) not marked yet: a page written after
  *      the last round can make a large structure reachable that the
  *      concurrent mark never saw (binary-trees paused 10-12 ms in 1 run of
  *      4 for a 16 MiB subtree).  Then the run stops where it is (its

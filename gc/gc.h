@@ -558,12 +558,13 @@ void rt__mark_add_live_dirty_chunks(uintptr_t lo, uintptr_t hi);
 void rt__mark_foreach_dead_run(uintptr_t lo, uintptr_t hi,
                                void (*fn)(uintptr_t lo, uintptr_t hi));
 void rt__mark_run(rt__markstats *st, int nworkers);
-/* The next rt__mark_run stops once it has marked about `bytes` of
- * objects not marked before (rescans of marked ones do not count),
+/* The next rt__mark_run stops once it has marked about `objects` objects
+ * not marked before (rescans of marked ones do not count; a large object
+ * counts once: what costs is finding objects, not their bytes),
  * leaving the rest on the global list for a later run (roots and
  * written-page scans not begun are dropped: the caller must queue them
  * again).  Cleared by the run. */
-void rt__mark_set_budget(uint64_t bytes);
+void rt__mark_set_budget(uint64_t objects);
 /* Whether marking work is left for a later run: the last run stopped at
  * its budget (what it dropped must be queued again), or an assist left
  * work on the global list. */

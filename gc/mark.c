@@ -121,6 +121,7 @@ typedef struct worker {
      * closed, while the initiator sums them or the next run resets them) */
     _Atomic uint64_t nprocyield, nosyield, nsleep;
     uint64_t published;       /* marked_bytes already in mark_progress */
+    uint64_t published_objs;  /* marked_objects already in mark_objs */
     _Atomic uint64_t rootpos; /* root chunk indices [lo << 32 | hi) */
     bool active;              /* took part in this cycle */
     char pad[64];
@@ -182,6 +183,8 @@ static _Atomic uint32_t assist_slots;
  * every few dozen objects and by assists as they go (the pacing's
  * progress). */
 static _Atomic uint64_t mark_progress;
+/* Objects marked, published with mark_progress (a run's budget). */
+static _Atomic uint64_t mark_objs;
 
 /* helper threads */
 static pthread_t helper_threads[MAX_WORKERS];
@@ -193,8 +196,8 @@ static _Atomic int standby;
 #define STANDBY_NS (2 * RT_MILLISECOND)
 static _Atomic int mark_nproc;    /* workers in this cycle */
 
-/* A run's budget of newly marked bytes (rt__mark_set_budget; 0: none),
- * the progress it counts from, and whether a worker saw it spent: then
+/* A run's budget of newly marked objects (rt__mark_set_budget; 0: none),
+ * the count it starts from, and whether a worker saw it spent: then
  * every worker moves what it holds to the global list and stops, and the
  * run closes with that work left for the next. */
 static uint64_t run_budget, run_progress0;
@@ -473,7 +476,7 @@ static bool over_budget(void)
         return false;
     if (atomic_load_explicit(&run_expired, memory_order_relaxed))
         return true;
-    if (atomic_load_explicit(&mark_progress, memory_order_relaxed) - run_progress0 < run_budget)
+    if (atomic_load_explicit(&mark_objs, memory_order_relaxed) - run_progress0 < run_budget)
         return false;
     atomic_store_explicit(&run_expired, 1, memory_order_relaxed);
     return true;
@@ -492,7 +495,10 @@ static void publish(worker *w)
     uint64_t d = w->marked_bytes - w->published;
     if (d != 0) {
         atomic_fetch_add_explicit(&mark_progress, d, memory_order_relaxed);
+        atomic_fetch_add_explicit(&mark_objs, w->marked_objects - w->published_objs,
+                                  memory_order_relaxed);
         w->published = w->marked_bytes;
+        w->published_objs = w->marked_objects;
     }
 }
 
@@ -1010,7 +1016,7 @@ void rt__mark_run(rt__markstats *st, int want)
     for (int k = 0; k < MAX_WORKERS + MAX_ASSISTS; k++) {
         worker *w = &workers[k];
         w->n = 0;
-        w->marked_bytes = w->marked_objects = w->published = 0;
+        w->marked_bytes = w->marked_objects = w->published = w->published_objs = 0;
         w->nhandoff = w->nhandoffcnt = w->nsteal = w->nstealcnt = 0;
         atomic_store_explicit(&w->nprocyield, 0, memory_order_relaxed);
         atomic_store_explicit(&w->nosyield, 0, memory_order_relaxed);
@@ -1066,10 +1072,10 @@ void rt__mark_run(rt__markstats *st, int want)
     run_budget = 0;
 }
 
-void rt__mark_set_budget(uint64_t bytes)
+void rt__mark_set_budget(uint64_t objects)
 {
-    run_budget = bytes;
-    run_progress0 = atomic_load_explicit(&mark_progress, memory_order_relaxed);
+    run_budget = objects;
+    run_progress0 = atomic_load_explicit(&mark_objs, memory_order_relaxed);
 }
 
 bool rt__mark_left_over(void)

@@ -539,7 +539,7 @@ START_TEST(debug_help)
         {"DEBUG gctrace", 0},        {"DEBUG schedtrace", 0},
         {"DEBUG scheddetail", 0},    {"DEBUG allocfreetrace", 0},
         {"DEBUG gcstoptheworld", 0}, {"DEBUG gcevery", 0},
-        {"DEBUG gcwritetrack", 0},   {"DEBUG gcfinalmark", 512 * 1024},
+        {"DEBUG gcwritetrack", 0},   {"DEBUG gcfinalmark", 8192},
         {"DEBUG memprofilerate", 512 * 1024},
         {"GOGC", 100},
         {"MAXPROCS (GOMAXPROCS)", -1}, {"GOTRACEBACK", 1},
