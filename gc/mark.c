@@ -551,6 +551,12 @@ static void drain(worker *w, uint64_t limit)
         if ((tick & 63) == 0) {
             publish(w);
             expired = over_budget();
+            /* An assist (in a no-stop region of its M) leaves at once when
+             * the world is being stopped: the stop waits for it, and its
+             * budget, 256 KiB read, is a few hundred microseconds. */
+            if (limit != UINT64_MAX &&
+                (atomic_load_explicit(&rt__gcstop_epoch, memory_order_relaxed) & 1))
+                expired = true;
         }
     }
     publish(w);
@@ -1138,7 +1144,9 @@ uint64_t rt__mark_assist(uint64_t budget)
      * written pages read objects marked already, and an assist that
      * counted marks only once drained the whole queue of them, marking
      * nothing, for up to 6 ms inside an allocation (workload 12). */
-    while (w->scanned_bytes - scan0 < budget && take_packet(w))
+    while (w->scanned_bytes - scan0 < budget &&
+           !(atomic_load_explicit(&rt__gcstop_epoch, memory_order_relaxed) & 1) &&
+           take_packet(w))
         drain(w, scan0 + budget);
     while (w->n > 0) /* what is left goes back to the mark threads */
         give_packet(w, w->n < PACKET_N ? w->n : PACKET_N, false);
