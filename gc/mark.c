@@ -53,7 +53,10 @@
  * them.  Only live pages are asked about: a written page with nothing
  * marked cannot hide a pointer the mark needs, and the final pause's
  * page-table walk then covers the live heap, not the whole arena (half of
- * it garbage before the sweep).
+ * it garbage before the sweep).  A run may be given a budget of newly
+ * marked objects (rt__mark_set_budget: the final pause's): once it is
+ * spent, the workers move what they hold to the global list and the run
+ * closes with it there, for a run with the world going again.
  *
  * Mark assists (collector.c's pacing).  An allocating thread may join a
  * concurrent run for a bounded amount of marking (rt__mark_assist, in a
