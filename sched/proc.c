@@ -1019,8 +1019,11 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
     if (gp)
         return gp;
     if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
+        /* The local queue is empty: take a batch (Go's findrunnable), not
+         * one G per hold of the lock -- a spawner's overflow of 128 at a
+         * time was drained one by one, both Ps contending on the lock. */
         rt__lock_acquire(&rt__sched.lock);
-        gp = rt__globrunq_get(pp, 1);
+        gp = rt__globrunq_get(pp, 0);
         rt__lock_release(&rt__sched.lock);
     }
     return gp;
