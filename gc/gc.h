@@ -565,9 +565,10 @@ void rt__mark_run(rt__markstats *st, int nworkers);
  * written-page scans not begun are dropped: the caller must queue them
  * again).  Cleared by the run. */
 void rt__mark_set_budget(uint64_t objects);
-/* Whether marking work is left for a later run: the last run stopped at
- * its budget (what it dropped must be queued again), or an assist left
- * work on the global list. */
+/* Whether the last run stopped at its budget: its leftovers are on the
+ * global list for the next run, and what it dropped must be queued again.
+ * (A run that is not cut leaves nothing: it closes only with the list
+ * empty and no assist inside.) */
 bool rt__mark_left_over(void);
 /* Wakes the mark threads to wait, spinning, for the next rt__mark_run
  * (for at most 2 ms): the final pause's run then starts with all of them

@@ -68,7 +68,8 @@
  * is empty), and marks in bitmaps are set with an atomic OR.  An assist
  * enters the run by counting itself in run_state, which the run cannot
  * close while it is inside; it pushes its leftovers before it leaves, so
- * a thread that sees it gone sees its packets too.
+ * a thread that sees it gone sees its packets too.  It also leaves as soon
+ * as a stop of the world begins (its no-stop region holds the stop up).
  */
 #include <link.h>
 #include <pthread.h>
@@ -126,7 +127,6 @@ typedef struct worker {
     uint64_t published;       /* marked_bytes already in mark_progress */
     uint64_t published_objs;  /* marked_objects already in mark_objs */
     _Atomic uint64_t rootpos; /* root chunk indices [lo << 32 | hi) */
-    bool active;              /* took part in this cycle */
     char pad[64];
 } worker;
 
@@ -1076,6 +1076,7 @@ void rt__mark_run(rt__markstats *st, int want)
     /* (cut even with nothing on the list: roots or written-page scans not
      * begun were dropped) */
     run_cut = atomic_load_explicit(&run_expired, memory_order_relaxed);
+    rt__assert(run_cut || atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0);
     nroots = 0;
     atomic_store_explicit(&ndchunks, 0, memory_order_relaxed);
     run_budget = 0;
@@ -1089,7 +1090,7 @@ void rt__mark_set_budget(uint64_t objects)
 
 bool rt__mark_left_over(void)
 {
-    return run_cut || atomic_load_explicit(&gq_nfull, memory_order_acquire) > 0;
+    return run_cut;
 }
 
 /* ---------------------------------------------------------- assists -- */
