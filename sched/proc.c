@@ -1144,22 +1144,28 @@ static rt_g *findrunnable(rt_m *mp)
         if (mp->spinning) {
             /* Another M may have submitted work between our last look and
              * the P going idle, and seen us spinning so not woken anyone:
-             * look once more now that we are not counted as spinning. */
+             * look once more now that we are not counted as spinning --
+             * the local queues and the global one, which a thread with no
+             * P (a file-pool thread readying its goroutine) fills: see
+             * ready_nop for why this seq_cst decrement and its seq_cst
+             * look at nmspinning leave one of us the goroutine. */
+            if (RT_DEBUG >= 3 && (rt__fastrand() & 3) == 0)
+                sched_yield(); /* debug builds: widen the window (stress_wake) */
             mp->spinning = false;
-            atomic_fetch_sub_explicit(&rt__sched.nmspinning, 1, memory_order_acq_rel);
-            for (int32_t i = 0; i < procs; i++) {
-                if (!rt__runq_empty(rt__sched.allp[i])) {
-                    rt__lock_acquire(&rt__sched.lock);
-                    rt_p *p2 = pidleget();
-                    rt__lock_release(&rt__sched.lock);
-                    if (p2) {
-                        acquirep(mp, p2);
-                        mp->spinning = true;
-                        atomic_fetch_add_explicit(&rt__sched.nmspinning, 1,
-                                                  memory_order_acq_rel);
-                        goto again;
-                    }
-                    break;
+            atomic_fetch_sub_explicit(&rt__sched.nmspinning, 1, memory_order_seq_cst);
+            bool work = atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0;
+            for (int32_t i = 0; i < procs && !work; i++)
+                work = !rt__runq_empty(rt__sched.allp[i]);
+            if (work) {
+                rt__lock_acquire(&rt__sched.lock);
+                rt_p *p2 = pidleget();
+                rt__lock_release(&rt__sched.lock);
+                if (p2) {
+                    acquirep(mp, p2);
+                    mp->spinning = true;
+                    atomic_fetch_add_explicit(&rt__sched.nmspinning, 1,
+                                              memory_order_acq_rel);
+                    goto again;
                 }
             }
         }
@@ -1529,6 +1535,29 @@ static inline bool runq_bare(rt_p *pp)
                atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
 }
 
+/*
+ * Readied by a thread with no P (a file-pool thread, an M blocked in the
+ * poller): the global queue, then an idle P woken.  A spinning M that
+ * gives up its P (findrunnable) looks at the global queue again after its
+ * seq_cst decrement of nmspinning; the seq_cst read-modify-write here
+ * (adding 0) orders our put before our look at nmspinning.  Either it
+ * reads the count before the decrement, and the decrement, reading from
+ * it, makes the put visible to that M's second look; or it reads it
+ * after, and wakep sees no spinner and wakes a P.  A plain load could be
+ * satisfied before the put left this CPU's store buffer: we would see the
+ * spinner and leave, it would see an empty queue and sleep, and the
+ * goroutine would wait for an unrelated wake-up (the hang once met in CI:
+ * every P idle, one goroutine runnable in the global queue).
+ */
+static void ready_nop(rt_g *head, rt_g *tail, int32_t n)
+{
+    rt__lock_acquire(&rt__sched.lock);
+    rt__globrunq_put_batch(head, tail, n);
+    rt__lock_release(&rt__sched.lock);
+    (void)atomic_fetch_add_explicit(&rt__sched.nmspinning, 0, memory_order_seq_cst);
+    rt__wakep();
+}
+
 static void ready(rt_g *gp, bool next, bool handoff)
 {
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
@@ -1543,9 +1572,8 @@ static void ready(rt_g *gp, bool next, bool handoff)
         if (lone && wake_can_wait(pp, gp))
             return;
     } else {
-        rt__lock_acquire(&rt__sched.lock);
-        rt__globrunq_put(gp);
-        rt__lock_release(&rt__sched.lock);
+        ready_nop(gp, gp, 1);
+        return;
     }
     rt__wakep();
 }
@@ -1573,9 +1601,8 @@ void rt__injectglist(rt_g *head, rt_g *tail, int32_t n)
             rt__runq_put(pp, gp, false);
         }
     } else {
-        rt__lock_acquire(&rt__sched.lock);
-        rt__globrunq_put_batch(head, tail, n);
-        rt__lock_release(&rt__sched.lock);
+        ready_nop(head, tail, n);
+        return;
     }
     rt__wakep();
 }

@@ -22,7 +22,20 @@
  * answer times are printed (p50, p99, max).
  * At MAXPROCS 1 there is no other P: the waiter yields instead, which
  * checks the same hand-offs on one P.
+ *
+ * Goroutines readied by a thread with no P (rt_file_pread's pool thread
+ * puts its goroutine on the global queue) while every other goroutine is
+ * parked and the Ms go idle: a spinning M that gives up its P must look at
+ * the global queue once more after it stops counting as a spinner, or a
+ * pool thread that saw it spinning wakes nobody and the goroutine waits
+ * for ever (met once in CI; an injected 50 us delay in that window hung
+ * this case at once).  Debug builds (RT_DEBUG 3, the ASan build) yield
+ * in the window a quarter of the times to widen it.  A lost goroutine is
+ * a hang: the main goroutine waits with no timer that could rescue it,
+ * and the harness's watchdog ends the test with every goroutine's stack.
  */
+#include <fcntl.h>
+#include <unistd.h>
 #include <check.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -188,10 +201,44 @@ static void run(int how)
            (long long)(lat[ROUNDS - 1] / RT_MICROSECOND));
 }
 
+#define FILE_READS 20000
+
+static int zero_fd;
+
+static void file_reader(void *arg)
+{
+    int n = (int)(intptr_t)arg;
+    uint64_t buf;
+    for (int i = 0; i < n; i++)
+        REQUIRE_EQ(rt_file_pread(zero_fd, &buf, sizeof buf, -1), (ssize_t)sizeof buf);
+    rt_waitgroup_done(&done);
+}
+
+/* One reader, then two: each read parks its goroutine and readies it
+ * from a pool thread, so at one reader every completion finds all Ps on
+ * their way to idle. */
+static void run_file_readers(void)
+{
+    zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    REQUIRE_GE(zero_fd, 0);
+    for (int readers = 1; readers <= 2; readers++) {
+        int64_t t0 = rt_nanotime();
+        rt_waitgroup_add(&done, readers);
+        for (int i = 0; i < readers; i++)
+            REQUIRE_GT(rt_go(file_reader, (void *)(intptr_t)(FILE_READS / readers)), 0);
+        rt_waitgroup_wait(&done);
+        printf("stress_wake file-pool readies MAXPROCS=%d: %d readers, %d reads in %lld ms\n",
+               rt_maxprocs(0), readers, FILE_READS,
+               (long long)((rt_nanotime() - t0) / RT_MILLISECOND));
+    }
+    close(zero_fd);
+}
+
 RT_TEST(test_buffered_send_then_spin) { run(BUFFERED); }
 RT_TEST(test_unbuffered_send_then_spin) { run(UNBUFFERED); }
 RT_TEST(test_mutex_unlock_then_spin) { run(MUTEX); }
 RT_TEST(test_spawn_then_spin) { run(SPAWN); }
+RT_TEST(test_readied_by_pool_thread) { run_file_readers(); }
 
 int main(void)
 {
@@ -202,6 +249,7 @@ int main(void)
     tcase_add_test(tc, test_unbuffered_send_then_spin);
     tcase_add_test(tc, test_mutex_unlock_then_spin);
     tcase_add_test(tc, test_spawn_then_spin);
+    tcase_add_test(tc, test_readied_by_pool_thread);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
