@@ -724,6 +724,8 @@ static void *mstart(void *arg)
     rt__cpuprof_thread_start(mp); /* after the signal stack SIGPROF uses */
     (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     if (mp->is_sysmon) {
+        /* Named, so that top -H, perf sched and gdb tell it from the Ms. */
+        (void)prctl(PR_SET_NAME, "grt-sysmon", 0, 0, 0);
         rt__sysmon_main(mp);
         return NULL;
     }
