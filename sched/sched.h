@@ -377,6 +377,9 @@ typedef struct rt__schedt {
 
     _Atomic int stopping;   /* rt_main's function returned: run nothing new */
     _Atomic uint64_t stuck_count; /* Gs seen running > 10 ms by sysmon */
+    _Atomic uint64_t stranded_count; /* sysmon's rescues of a global queue
+                                      * left full with every P idle: each
+                                      * one a lost wake-up (sysmon.c) */
     rt__note sysmon_note;   /* sysmon sleeps here when all is idle */
     _Atomic int sysmon_wait;
 

@@ -21,6 +21,12 @@
  *     (rt__sched.sysmon_fast): only then may a ready defer;
  *   - wakes an idle P when some timer is overdue (the backstop for timers on
  *     a P whose goroutine does not schedule);
+ *   - wakes an idle P when it has seen goroutines on the global queue with
+ *     every P idle at each tick for STRANDED_NS: a lost wake-up, which
+ *     would otherwise wait for an unrelated one, for ever if none comes (a
+ *     hole of that kind hung a CI run: proc.c, ready_nop).  Counted in
+ *     rt__sched.stranded_count, which the stress tests require to stay 0,
+ *     so the backstop turns a hang into a delay without hiding the bug;
  *   - polls the network if nobody did for 10 ms (netpoll.c: Ps busy with
  *     goroutines that never run out would otherwise starve it);
  *   - once a second, returns the pages of up to 2048 pooled free stacks,
@@ -132,6 +138,33 @@ static bool wakes_deferred(void)
     return any;
 }
 
+/* How long sysmon must see the global queue non-empty with every P idle
+ * (at every tick in between) before it calls it a lost wake-up: far past
+ * the microseconds between a put and its wake-up, even on a loaded host. */
+#define STRANDED_NS (100 * RT_MILLISECOND)
+
+/* Called every tick; since: when the condition was first seen (0: not). */
+static void stranded_check(int64_t now, int64_t *since)
+{
+    if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) <
+            __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE) ||
+        atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed) ||
+        atomic_load_explicit(&rt__sched.stopping, memory_order_relaxed)) {
+        *since = 0;
+        return;
+    }
+    if (*since == 0) {
+        *since = now;
+        return;
+    }
+    if (now - *since < STRANDED_NS)
+        return;
+    *since = 0;
+    atomic_fetch_add_explicit(&rt__sched.stranded_count, 1, memory_order_relaxed);
+    rt__wakep();
+}
+
 void rt__sysmon_main(rt_m *mp)
 {
     (void)mp;
@@ -139,6 +172,7 @@ void rt__sysmon_main(rt_m *mp)
     int idle = 0;
     int64_t last_trim = rt_nanotime();
     int64_t last_trace = 0;
+    int64_t stranded_since = 0;
     for (;;) {
         /* /debug/grt/settings may change it while the program runs */
         const int64_t trace_every =
@@ -180,6 +214,7 @@ void rt__sysmon_main(rt_m *mp)
             rt__wakep();
             idle = 0;
         }
+        stranded_check(now, &stranded_since);
         rt__netpoll_sysmon(now);
         if (now - last_trim >= RT_SECOND) {
             last_trim = now;

@@ -2,10 +2,14 @@
  * tests/sched/test_sysmon.c -- sysmon (sched/sysmon.c): a goroutine that
  * runs for more than 10 ms without a scheduling point is counted, and the
  * goroutines queued behind it on its P still run (another P takes them);
- * a P stuck in a system call is handed to another thread.
+ * a P stuck in a system call is handed to another thread; a goroutine
+ * left on the global queue with every P idle (a lost wake-up, simulated)
+ * is run after sysmon's backstop wakes a P, and counted.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -80,6 +84,72 @@ RT_TEST(test_syscall_p_handed_off)
     ck_assert_uint_ge(atomic_load(&rt__sched.allp[0]->syscalltick) - ticks, 1);
 }
 
+/* A lost wake-up, made on purpose: a parked goroutine put on the global
+ * queue by a thread with no P, and no P woken. */
+static _Atomic(rt_g *) parked_g;
+static rt_chan *stranded_done;
+
+static bool park_commit(rt_g *gp, void *arg)
+{
+    (void)arg;
+    /* counted as an outside waiter, as an I/O wait is: no deadlock report */
+    atomic_fetch_add(&rt__sched.external_waiters, 1);
+    atomic_store(&parked_g, gp);
+    return true;
+}
+
+static void strandee(void *arg)
+{
+    (void)arg;
+    rt__gopark(park_commit, NULL, RT_WAIT_IO);
+    int v = 1;
+    rt_chan_send(stranded_done, &v);
+}
+
+static void *strander(void *arg)
+{
+    (void)arg;
+    rt_g *gp;
+    while ((gp = atomic_load(&parked_g)) == NULL ||
+           atomic_load(&gp->status) != RT_GWAITING)
+        usleep(100);
+    /* every P idle and nobody spinning, for a while: no M will look */
+    for (int quiet = 0; quiet < 5;) {
+        usleep(1000);
+        bool idle = atomic_load(&rt__sched.npidle) ==
+                        __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE) &&
+                    atomic_load(&rt__sched.nmspinning) == 0;
+        quiet = idle ? quiet + 1 : 0;
+    }
+    atomic_store(&gp->status, RT_GRUNNABLE);
+    rt__lock_acquire(&rt__sched.lock);
+    rt__globrunq_put(gp);
+    rt__lock_release(&rt__sched.lock);
+    atomic_fetch_sub(&rt__sched.external_waiters, 1);
+    return NULL;
+}
+
+RT_TEST(test_stranded_goroutine_rescued)
+{
+    rt_maxprocs(2);
+    stranded_done = rt_chan_make(sizeof(int), 0);
+    uint64_t before = atomic_load(&rt__sched.stranded_count);
+    REQUIRE_GT(rt_go(strandee, NULL), 0);
+    pthread_t t;
+    REQUIRE_EQ(pthread_create(&t, NULL, strander, NULL), 0);
+    int64_t t0 = rt_nanotime();
+    int v = 0;
+    /* No timer here: only the backstop can wake a P (a hang otherwise,
+     * ended by the harness's watchdog). */
+    REQUIRE(rt_chan_recv(stranded_done, &v));
+    int64_t waited = rt_nanotime() - t0;
+    REQUIRE_EQ(pthread_join(t, NULL), 0);
+    REQUIRE_EQ(v, 1);
+    ck_assert_uint_eq(atomic_load(&rt__sched.stranded_count), before + 1);
+    printf("stranded goroutine ran %lld ms after the lost wake-up's setup\n",
+           (long long)(waited / RT_MILLISECOND));
+}
+
 int main(void)
 {
     Suite *s = suite_create("sysmon");
@@ -87,6 +157,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_stuck_goroutine_counted_and_queue_drained);
     tcase_add_test(tc, test_syscall_p_handed_off);
+    tcase_add_test(tc, test_stranded_goroutine_rescued);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
