@@ -380,8 +380,6 @@ typedef struct rt__schedt {
     _Atomic uint64_t stranded_count; /* sysmon's rescues of a global queue
                                       * left full with every P idle: each
                                       * one a lost wake-up (sysmon.c) */
-    rt__note sysmon_note;   /* sysmon sleeps here when all is idle */
-    _Atomic int sysmon_wait;
 
     /* The idle M sleeping until the earliest timer (at most one), and that
      * deadline; under lock.  A timer added earlier wakes it. */
