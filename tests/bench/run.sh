@@ -524,7 +524,13 @@ record() { # record <impl> <program> <result line>
 # Each round starts one program further along (round 2 runs the second
 # program first, ...): when the host's load drifts during a round, the
 # same program is not always the one run last.  Workload 15's variants
-# are programs of their own, so their order rotates too.
+# are programs of their own, so their order rotates too.  The three
+# implementations of a program rotate as well (go grt boehm, then grt
+# boehm go, ...): a run that follows a large process's exit can be slowed
+# by the kernel's clean-up (perf sched showed kdamond holding a CPU for
+# 4 ms in workload 12's second runs, whose longest stall came out 7 ms
+# against 4-5), so no implementation is always the one that follows.
+IMPLS=(go grt boehm)
 NPROGS=${#PROGS[@]}
 for ((round = 1; round <= ROUNDS; round++)); do
   for ((k = 0; k < NPROGS; k++)); do
@@ -532,7 +538,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     r=$(prog_row "$p")
     procs=$(field "$r" 4)
     if [ "$QUICK" = 1 ]; then size=$(field "$r" 6); else size=$(field "$r" 5); fi
-    for impl in go grt boehm; do
+    for ((j = 0; j < 3; j++)); do
+      impl=${IMPLS[$(((j + round - 1) % 3))]}
       case $impl in
         go) ok=${GO_OK[$p]} ;; grt) ok=${C_OK[$p]} ;; boehm) ok=${BOEHM_OK[$p]} ;;
       esac
