@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "runtime/runtime.h"
 #include "sched/sched.h"
 
@@ -531,11 +532,12 @@ static void (*test_body)(void);
 static int body_main(int argc, char **argv)
 {
     (void)argc, (void)argv;
+    harness_watchdog_start(); /* a hang ends with every goroutine's stack */
     test_body();
     return 42;
 }
 
-static void run_in_rt(void (*fn)(void), const char *maxprocs)
+static void run_in_rt_procs(void (*fn)(void), const char *maxprocs)
 {
     char *argv[] = {(char *)"test_traceback", NULL};
     setenv("MAXPROCS", maxprocs, 1);
@@ -682,7 +684,7 @@ static void parked_body(void)
 
 START_TEST(parked_goroutine)
 {
-    run_in_rt(parked_body, "2");
+    run_in_rt_procs(parked_body, "2");
 }
 END_TEST
 
@@ -717,7 +719,7 @@ static void runnable_body(void)
 
 START_TEST(runnable_goroutine)
 {
-    run_in_rt(runnable_body, "1");
+    run_in_rt_procs(runnable_body, "1");
 }
 END_TEST
 
@@ -764,7 +766,7 @@ static void running_body(void)
 
 START_TEST(running_goroutine)
 {
-    run_in_rt(running_body, "2");
+    run_in_rt_procs(running_body, "2");
 }
 END_TEST
 
@@ -795,9 +797,5 @@ static Suite *traceback_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(traceback_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run_suite(traceback_suite());
 }
