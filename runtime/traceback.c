@@ -597,7 +597,12 @@ void rt__print_all_goroutines_above(rt__buf *b, uintptr_t skip_cfa,
         c.n = 0;
         c.level = level;
         c.me = me;
-        rt__for_each_g(collect_g, &c);
+        /* A fatal error's dump must not wait for the list's lock: its
+         * holder may be the thread that hung, or died holding it. */
+        if (atomic_load_explicit(&rt__throwing, memory_order_relaxed))
+            rt__for_each_g_dying(collect_g, &c);
+        else
+            rt__for_each_g(collect_g, &c);
         for (int i = 0; i < c.n; i++) {
             rt_g *gp = c.gs[i];
             if (atomic_load_explicit(&gp->status, memory_order_relaxed) ==

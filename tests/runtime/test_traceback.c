@@ -15,6 +15,11 @@
  * forks for each test.  A few use hand-made goroutine records instead
  * (a context from rt__ctx_make on a local buffer), which need no scheduler.
  *
+ * A fatal error's dump of every goroutine takes the goroutine list's
+ * lock only if it comes within ~50 ms (sched/proc.c,
+ * rt__for_each_g_dying): a child process throws while another thread
+ * holds that lock, and must still print every goroutine, promptly.
+ *
  * TB_DUMP=1 in the environment copies every captured output to stderr.
  */
 #include <check.h>
@@ -23,8 +28,10 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -770,6 +777,78 @@ START_TEST(running_goroutine)
 }
 END_TEST
 
+/* -------------------------------- a dump while the list's lock is held -- */
+
+static _Atomic int lock_held;
+
+static void *hold_allg_lock(void *arg)
+{
+    (void)arg;
+    rt__lock_acquire(&rt__sched.allg_lock);
+    atomic_store(&lock_held, 1);
+    for (;;)
+        pause(); /* holds it until the process dies */
+    return NULL;
+}
+
+static _Atomic int slept;
+
+static void sleeper(void *arg)
+{
+    (void)arg;
+    rt_sleep(60 * RT_SECOND);
+    atomic_store(&slept, 1); /* not a tail call: sleeper keeps its frame */
+}
+
+static int locked_dump_main(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    rt_go(sleeper, NULL);
+    rt_sleep(RT_MILLISECOND); /* let it park */
+    pthread_t t;
+    pthread_create(&t, NULL, hold_allg_lock, NULL);
+    while (!atomic_load(&lock_held))
+        usleep(100);
+    rt__throw("test: dump with the goroutine list locked");
+}
+
+START_TEST(dump_with_goroutine_list_locked)
+{
+    int pe[2];
+    ck_assert_int_eq(pipe(pe), 0);
+    int64_t t0 = rt_nanotime();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(pe[1], 2);
+        close(pe[0]);
+        char *argv[] = {(char *)"test_traceback", NULL};
+        setenv("MAXPROCS", "2", 1);
+        _exit(rt_main(locked_dump_main, 1, argv));
+    }
+    close(pe[1]);
+    static char err[1 << 16];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof err - 1 && (r = read(pe[0], err + n, sizeof err - 1 - n)) > 0)
+        n += (size_t)r;
+    err[n] = 0;
+    close(pe[0]);
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    int64_t took = rt_nanotime() - t0;
+    if (getenv("TB_DUMP"))
+        fputs(err, stderr);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "child status %#x", st);
+    ck_assert_msg(strstr(err, "fatal error: test: dump with the goroutine list locked\n") != NULL,
+                  "no fatal error line:\n%s", err);
+    ck_assert_msg(strstr(err, "goroutine 1 [running]:") != NULL, "no goroutine 1:\n%s", err);
+    ck_assert_msg(strstr(err, "[sleep]:\nsleeper(") != NULL, "no parked goroutine:\n%s", err);
+    /* the lock given up after ~50 ms, not waited for */
+    ck_assert_msg(took < 10 * RT_SECOND, "the dump took %lld ms", (long long)(took / RT_MILLISECOND));
+}
+END_TEST
+
 static Suite *traceback_suite(void)
 {
     Suite *s = suite_create("traceback");
@@ -791,6 +870,7 @@ static Suite *traceback_suite(void)
     tcase_add_test(tc, parked_goroutine);
     tcase_add_test(tc, runnable_goroutine);
     tcase_add_test(tc, running_goroutine);
+    tcase_add_test(tc, dump_with_goroutine_list_locked);
     suite_add_tcase(s, tc);
     return s;
 }
