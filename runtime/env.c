@@ -12,8 +12,8 @@
  *
  *     DEBUG        comma-separated key=value list (alias GODEBUG when DEBUG
  *                  is unset): gctrace, schedtrace, scheddetail,
- *                  allocfreetrace, gcstoptheworld, gcevery, gcwritetrack, gcfinalmark,
- *                  memprofilerate -- non-negative integers
+ *                  allocfreetrace, gcstoptheworld, gcevery, gcwritetrack,
+ *                  gcfinalmark, memprofilerate -- non-negative integers
  *     GOGC         percentage, or "off" (-1; any negative number too)
  *     MAXPROCS     positive integer, capped at 256 (alias GOMAXPROCS)
  *     GOTRACEBACK  none|single|all|system|crash or a non-negative integer

@@ -24,7 +24,9 @@
  * At most half of the busy Ps' worth of Ms spin.  A spinning M that finds
  * work stops spinning and wakes another spinning M if none is left, so
  * bursts fan out; a spinning M that finds nothing re-checks every queue
- * after giving up its P, so work submitted in between is never stranded.
+ * after giving up its P -- the local ones and the global one, which threads
+ * with no P fill (ready_no_p) -- so work submitted in between is never
+ * stranded (sysmon counts and rescues any that is: a lost wake-up).
  *
  * Waking an idle P.  Go wakes one for every goroutine made runnable while
  * a P is idle and no M spins.  That is right when the waker goes on
@@ -1149,7 +1151,7 @@ static rt_g *findrunnable(rt_m *mp)
              * look once more now that we are not counted as spinning --
              * the local queues and the global one, which a thread with no
              * P (a file-pool thread readying its goroutine) fills: see
-             * ready_nop for why this seq_cst decrement and its seq_cst
+             * ready_no_p for why this seq_cst decrement and its seq_cst
              * look at nmspinning leave one of us the goroutine. */
             if (RT_DEBUG >= 3 && (rt__fastrand() & 3) == 0)
                 sched_yield(); /* debug builds: widen the window (stress_wake) */
@@ -1551,7 +1553,7 @@ static inline bool runq_bare(rt_p *pp)
  * goroutine would wait for an unrelated wake-up (the hang once met in CI:
  * every P idle, one goroutine runnable in the global queue).
  */
-static void ready_nop(rt_g *head, rt_g *tail, int32_t n)
+static void ready_no_p(rt_g *head, rt_g *tail, int32_t n)
 {
     rt__lock_acquire(&rt__sched.lock);
     rt__globrunq_put_batch(head, tail, n);
@@ -1574,7 +1576,7 @@ static void ready(rt_g *gp, bool next, bool handoff)
         if (lone && wake_can_wait(pp, gp))
             return;
     } else {
-        ready_nop(gp, gp, 1);
+        ready_no_p(gp, gp, 1);
         return;
     }
     rt__wakep();
@@ -1603,7 +1605,7 @@ void rt__injectglist(rt_g *head, rt_g *tail, int32_t n)
             rt__runq_put(pp, gp, false);
         }
     } else {
-        ready_nop(head, tail, n);
+        ready_no_p(head, tail, n);
         return;
     }
     rt__wakep();

@@ -24,7 +24,7 @@
  *   - wakes an idle P when it has seen goroutines on the global queue with
  *     every P idle at each tick for STRANDED_NS: a lost wake-up, which
  *     would otherwise wait for an unrelated one, for ever if none comes (a
- *     hole of that kind hung a CI run: proc.c, ready_nop).  Counted in
+ *     hole of that kind hung a CI run: proc.c, ready_no_p).  Counted in
  *     rt__sched.stranded_count, which stress_wake requires to stay 0,
  *     so the backstop turns a hang into a delay without hiding the bug;
  *   - polls the network if nobody did for 10 ms (netpoll.c: Ps busy with
