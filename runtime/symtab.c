@@ -93,6 +93,7 @@
 #include <unistd.h>
 
 #include "runtime/runtime.h"
+#include "sched/sched.h"
 
 /* ------------------------------------------------------------ tunables -- */
 
@@ -154,20 +155,38 @@ static const Dwfl_Callbacks proc_callbacks = {
 /* --------------------------------------------------------------- lock -- */
 
 
+/* The M whose no-stop region covers this thread's hold of the lock.
+ * Held inside one, as every runtime lock is (sched.h): a holder stopped by
+ * the collector would keep the lock through the stop, and a thread that
+ * waits for it inside a no-stop region of its own (sweeping a span, whose
+ * frees allocfreetrace symbolizes) would hold the stop up for ever --
+ * met in golden_test_allocfreetrace: the heap profiler's symbolization
+ * stopped inside libdw, a sweep's free trace spinning on the lock.  Not
+ * while a fatal error is printed: a dying thread must not stop. */
+static __thread rt_m *tl_lock_m;
+
 /* Takes the lock; returns false without it if this thread already holds
  * it (a signal handler interrupted a lookup). */
 static bool lock_take(void)
 {
     uintptr_t me = (uintptr_t)&tl_self;
+    rt_m *mp = atomic_load_explicit(&rt__throwing, memory_order_relaxed) ? NULL : rt__tls_m;
 
+    if (mp != NULL)
+        rt__nostop_begin(mp);
     for (unsigned i = 0;; i++) {
         uintptr_t cur = 0;
         if (atomic_compare_exchange_weak_explicit(&lock_owner, &cur, me,
                                                   memory_order_acquire,
-                                                  memory_order_relaxed))
+                                                  memory_order_relaxed)) {
+            tl_lock_m = mp;
             return true;
-        if (cur == me)
+        }
+        if (cur == me) {
+            if (mp != NULL)
+                rt__nostop_end(mp);
             return false;
+        }
         if (i < 100)
             rt__cpu_relax();
         else
@@ -177,7 +196,11 @@ static bool lock_take(void)
 
 static void lock_drop(void)
 {
+    rt_m *mp = tl_lock_m;
+    tl_lock_m = NULL;
     atomic_store_explicit(&lock_owner, 0, memory_order_release);
+    if (mp != NULL)
+        rt__nostop_end(mp);
 }
 
 /* ------------------------------------------------------------ strings -- */
