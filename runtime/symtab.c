@@ -58,7 +58,9 @@
  *   that finds the lock held by its own thread does not touch libdwfl (the
  *   interrupted call may have left it mid-update) and answers from dladdr
  *   alone, uncached.  Holders never park (no lookup blocks on anything but
- *   this lock), so a waiter spins briefly and then yields the CPU.
+ *   this lock), so a waiter spins briefly and then yields the CPU.  Like
+ *   every runtime lock it is taken and held inside the M's no-stop region
+ *   (sched.h), so the collector never stops a holder (tl_lock_m).
  *
  * Rejected alternatives
  *   - backtrace_symbols / dladdr only: sees only exported dynamic symbols,
