@@ -395,10 +395,13 @@ typedef struct rt__schedt {
     _Atomic int32_t stopwait;
     rt__note stopnote;
 
-    _Atomic int main_started;
+    _Atomic int main_started; /* goroutine 1 and sysmon exist: rt_go works
+                               * from any thread from here on */
     _Atomic int foreign_go; /* a thread outside the runtime called rt_go:
                              * deadlock detection is off from then on */
-    _Atomic int running;    /* the first M is started (sysmon may report) */
+    _Atomic int running;    /* the first M is started (sysmon may report);
+                             * set after that M may already run goroutine
+                             * 1: not a test of whether rt_go works */
     bool main_goexit;       /* goroutine 1 called rt_exit */
     int main_result;
     rt__note main_done;

@@ -169,13 +169,19 @@ static int goroutines(void)
     return n;
 }
 
-static void settle(int n)
+static void settle_at(int n, int line)
 {
     int64_t end = rt_nanotime() + 5 * RT_SECOND;
     while (goroutines() != n && rt_nanotime() < end)
         rt_sleep(RT_MILLISECOND);
-    REQUIRE_EQ(goroutines(), n);
+    int got = goroutines();
+    if (got != n) { /* say who is there */
+        fprintf(stderr, "settle at line %d: %d goroutines, want %d:\n", line, got, n);
+        rt_pprof_write("goroutine", 2, 2);
+    }
+    REQUIRE_MSG(got == n, "settle at line %d: %d goroutines, want %d", line, got, n);
 }
+#define settle(n) settle_at((n), __LINE__)
 
 /* Status and a body that contains want. */
 #define EXPECT(r, status, want)                                                        \
@@ -837,7 +843,11 @@ RT_TEST(test_goroutines)
     rt_maxprocs(2);
     int port = rt_debug_serve("127.0.0.1:0");
     REQUIRE_GT(port, 0);
+    /* called from a goroutine, rt_debug_serve has started the listener
+     * when it returns (it once left that to its pre-rt_main thread when
+     * goroutine 1 ran before rt_main had marked itself running) */
     int base = goroutines();
+    REQUIRE_EQ(base, 2);
 
     int slow = dial(port);
     send_all(slow, "GET /debug/pprof/ HTTP/1.1\r\nHo", 30);
