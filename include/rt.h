@@ -78,7 +78,11 @@ RT_EXTERN int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv);
 /* go fn(arg): returns the new goroutine's id (> 0) or a negative errno.
  * Threads the runtime did not create may call it too; from the first such
  * call on, "all goroutines are asleep" is no longer reported (such a thread
- * may always start more), as Go does for cgo callback threads. */
+ * may always start more), as Go does for cgo callback threads.  Such a
+ * thread has no goroutine to park: an operation that would block it (a
+ * channel send or receive, select, a contended mutex, WaitGroup wait) is a
+ * fatal error ("chan send: not on a goroutine"); the non-blocking forms,
+ * rt_sleep and rt_yield work there. */
 RT_EXTERN int64_t rt_go(void (*fn)(void *arg), void *arg);
 
 /* runtime.Gosched: let other goroutines run.  Goroutines are never

@@ -261,7 +261,10 @@ _Noreturn void rt__throw(const char *msg)
          * dopanic, level 2 also shows the scheduler stack there. */
         if (rt__getg() != NULL) {
             rt__buf_puts(&b, "\n");
-        } else if (level >= 2) {
+        } else if (level >= 2 || rt__getm() == NULL) {
+            /* (on a thread the runtime did not create the stack is the
+             * program's own: shown at level 1 too, as the fault handler
+             * shows it) */
             rt__buf_puts(&b, "\nruntime stack:\n");
             rt__print_traceback(&b, NULL, level);
         }

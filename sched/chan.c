@@ -528,6 +528,12 @@ static bool chanparkcommit(rt_g *gp, void *arg)
 static void park_queued(rt_chan *c, rt_sudog *sg, const char *reason)
 {
     rt_g *gp = sg->g;
+    if (rt__unlikely(gp == NULL)) {
+        /* A thread the runtime did not create has no goroutine to park:
+         * a fatal error, as for a contended mutex there (sema.c) */
+        rt__lock_release(&c->lock);
+        rt__throwf("%s: not on a goroutine", reason);
+    }
     gp->waiting = sg;
     gp->param = NULL;
     rt__gopark(chanparkcommit, c, reason);

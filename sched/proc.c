@@ -1454,8 +1454,8 @@ void rt__gopark(bool (*unlockf)(rt_g *gp, void *arg), void *arg,
 {
     rt_m *mp = rt__getm();
     rt_g *gp = mp ? mp->curg : NULL;
-    if (gp == NULL)
-        rt__throw("gopark: not on a goroutine");
+    if (gp == NULL) /* e.g. a nil channel on a thread the runtime did not create */
+        rt__throwf("%s: not on a goroutine", reason ? reason : "gopark");
     /* Relaxed atomics: tracebacks and schedtrace read both without
      * stopping us (a header may mix two parks; it never tears a word). */
     __atomic_store_n(&gp->waitreason, reason, __ATOMIC_RELAXED);

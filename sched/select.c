@@ -369,6 +369,10 @@ static __attribute__((noinline)) int selectgo(rt_select_case *cases, int n,
         }
 
         /* 3. Enqueue on every channel, in lock order, and park. */
+        if (rt__unlikely(gp == NULL)) { /* a thread the runtime did not create */
+            selunlock(cases, lockorder, norder);
+            rt__throw("select: not on a goroutine");
+        }
         enqueue_all(cases, lockorder, norder, s->sudogs, gp);
         /* A buffered case whose ring changed since its poll and whose
          * peer did not see our sudog: the waiter's half of chan.c's

@@ -13,6 +13,7 @@
  *   nil, nil_goroutine       a store through NULL (plus an offset)
  *   fault                    a store to a mapped PROT_NONE page
  *   foreign                  a fault on a thread the runtime did not make
+ *   foreign_block            a blocking channel operation on such a thread
  *   throw                    close of a nil channel
  *   stdio                    stdout written with printf, then a fatal error
  *   help                     DEBUG=help
@@ -200,6 +201,38 @@ static int child_foreign(int argc, char **argv)
     return 3;
 }
 
+/* A thread the runtime did not create cannot park: a blocking channel
+ * operation there is a fatal error naming it (it once faulted inside the
+ * runtime).  FOREIGN_OP picks send, recv (a nil channel) or select. */
+static rt_chan *foreign_ch;
+
+static void *foreign_blocker(void *arg)
+{
+    (void)arg;
+    const char *op = getenv("FOREIGN_OP");
+    long v = 1;
+    if (strcmp(op, "send") == 0) {
+        rt_chan_send(foreign_ch, &v);
+    } else if (strcmp(op, "recv") == 0) {
+        rt_chan_recv(NULL, &v);
+    } else {
+        rt_select_case c[2] = {RT_RECV(foreign_ch, &v), RT_RECV(NULL, &v)};
+        rt_select(c, 2, true);
+    }
+    return NULL;
+}
+
+static int child_foreign_block(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    foreign_ch = rt_chan_make(sizeof(long), 0);
+    pthread_t th;
+    if (pthread_create(&th, NULL, foreign_blocker, NULL) != 0)
+        return 4;
+    pthread_join(th, NULL);
+    return 3;
+}
+
 static int child_throw(int argc, char **argv)
 {
     (void)argc, (void)argv;
@@ -229,6 +262,7 @@ static const scenario scenarios[] = {
     {"nil_goroutine", child_nil_goroutine},
     {"fault", child_fault},
     {"foreign", child_foreign},
+    {"foreign_block", child_foreign_block},
     {"throw", child_throw},
     {"help", child_help},
 };
@@ -563,6 +597,24 @@ START_TEST(fault_on_foreign_thread)
 }
 END_TEST
 
+START_TEST(block_on_foreign_thread)
+{
+    static const char *const ops[][2] = {{"send", "chan send"},
+                                         {"recv", "chan receive (nil chan)"},
+                                         {"select", "select"}};
+    for (size_t i = 0; i < 3; i++) {
+        char env[64];
+        snprintf(env, sizeof env, "FOREIGN_OP=%s", ops[i][0]);
+        run("foreign_block", (const char *[]){env, NULL});
+        expect_exit(2);
+        char want[128];
+        snprintf(want, sizeof want, "fatal error: %s: not on a goroutine", ops[i][1]);
+        expect_line(0, want);
+        expect_in_err("\nforeign_blocker(...)\n");
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------ throw and help ---- */
 
 START_TEST(throw_from_api)
@@ -622,6 +674,7 @@ static Suite *fatal_suite(void)
     tcase_add_test(tc, nil_dereference_in_goroutine);
     tcase_add_test(tc, fault_address);
     tcase_add_test(tc, fault_on_foreign_thread);
+    tcase_add_test(tc, block_on_foreign_thread);
     tcase_add_test(tc, throw_from_api);
     tcase_add_test(tc, debug_help);
     tcase_add_test(tc, malformed_setting_warns_once);
