@@ -237,7 +237,8 @@ RT_EXTERN void rt_cond_wait(rt_cond *c);
 RT_EXTERN void rt_cond_signal(rt_cond *c);
 RT_EXTERN void rt_cond_broadcast(rt_cond *c);
 
-/* sync.Once. */
+/* sync.Once.  Callers wait until fn has returned; if fn ends its goroutine
+ * with rt_exit, the once counts as done (Go's Goexit inside Do). */
 typedef struct rt_once {
     uint32_t done_;
     rt_mutex m_;

@@ -1367,6 +1367,7 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     __atomic_store_n(&gp->waitreason, NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&gp->waitsince, 0, __ATOMIC_RELAXED);
     gp->param = NULL;
+    gp->onces = NULL;
     gp->asan_fake_stack = NULL;
     gp->is_system = system;
     if (system)
@@ -1431,6 +1432,7 @@ void rt_exit(void)
     rt_g *gp = rt__getg();
     if (gp == NULL)
         rt__throw("rt_exit called outside a goroutine");
+    rt__once_goexit(gp);
     if (gp->goid == 1) {
         rt__lock_acquire(&rt__sched.lock);
         rt__sched.main_goexit = true;

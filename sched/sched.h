@@ -95,6 +95,7 @@ struct rt_g {
      * it, or the waker that moves it from waiting to runnable).  Read
      * without lock by tracers and the deadlock check (relaxed). */
     _Atomic uint32_t status;
+    int saved_errno;        /* errno while switched out */
     int64_t goid;
     rt_m *m;                /* the M running it; NULL when not running */
     rt_m *lockedm;          /* unused for now: no LockOSThread */
@@ -103,7 +104,6 @@ struct rt_g {
     uintptr_t gopc;         /* return address of the rt_go call that made it */
     const char *waitreason; /* set when parking; kept until the next park */
     int64_t waitsince;      /* rt_nanotime when it last parked */
-    int saved_errno;        /* errno while switched out */
     /* Stack pointer of the caller of rt_syscall_enter once that call
      * returns: while the G is in SYSCALL its thread runs below it, and the
      * collector scans [syscallsp, stack.hi) (gcstop.c).  Written by the G
@@ -111,15 +111,18 @@ struct rt_g {
     uintptr_t syscallsp;
     bool is_system;         /* a runtime goroutine (hidden in tracebacks) */
     bool is_g0;
+    uint32_t allg_index;
 
     rt_g *schedlink; /* lists a waker builds before readying (close, netpoll) */
-    uint32_t allg_index;
 
     /* --- used by channels, select and semaphores (chan.c, sema.c) --- */
     void *param;          /* wake-up parameter set by the waker */
     rt_sudog *waiting;    /* sudogs of a select in progress, in lock order */
     _Atomic uint32_t selectdone; /* CAS 0->1 by the case that wins a select */
     uint64_t fastrand;    /* per-G random state when a per-P one won't do */
+    /* rt_once_do calls in progress, innermost first (frames on this G's
+     * stack): rt_exit completes them, as Go's deferred unlock does (sync.c) */
+    struct rt__once_frame *onces;
 
     /* --- sanitizers --- */
     void *asan_fake_stack; /* __sanitizer_start_switch_fiber's save slot */
@@ -423,6 +426,9 @@ extern __thread rt_m *rt__tls_m;
  * Never inlined: a goroutine may resume on another thread after any call
  * that can switch, and the compiler must not reuse an old TLS address. */
 rt_m *rt__getm(void);
+/* rt_exit: completes the rt_once_do calls the goroutine is inside (sync.c). */
+void rt__once_goexit(rt_g *gp);
+
 /* The running goroutine, or NULL when not on a goroutine. */
 rt_g *rt__getg(void);
 

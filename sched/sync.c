@@ -55,8 +55,11 @@
  * rt_once (sync.Once)
  *   done_ read with acquire on the fast path.  The slow path runs fn under
  *   the once's mutex, so concurrent callers wait on the mutex until fn has
- *   returned, and only then done_ is set (release).  fn must return: a fn
- *   that calls rt_exit leaves the mutex locked (C has no defer).
+ *   returned, and only then done_ is set (release).  A fn that ends its
+ *   goroutine with rt_exit leaves the once done and unlocked, as Go's
+ *   deferred store and unlock do after Goexit: C has no defer, so the slow
+ *   path links a frame on its stack to the goroutine and rt_exit completes
+ *   every frame still linked (rt__once_goexit), innermost first.
  *
  * rt_pool (sync.Pool)
  *   Per-P caches, indexed by the P's id: a private slot that only the
@@ -408,17 +411,38 @@ void rt_cond_broadcast(rt_cond *c)
 
 /* ----------------------------------------------------------------- once -- */
 
+struct rt__once_frame {
+    rt_once *o;
+    struct rt__once_frame *next;
+};
+
 static void once_slow(rt_once *o, void (*fn)(void))
 {
     rt_mutex_lock(&o->m_);
     /* Under m_: relaxed is enough, the mutex orders it. */
     if (__atomic_load_n(&o->done_, __ATOMIC_RELAXED) == 0) {
+        rt_g *gp = rt__getg(); /* NULL on a thread the runtime did not make */
+        struct rt__once_frame f = {o, gp ? gp->onces : NULL};
+        if (gp)
+            gp->onces = &f;
         fn();
+        if (gp)
+            gp->onces = f.next;
         /* Release: a caller that sees done_ == 1 on the fast path sees
          * everything fn wrote. */
         __atomic_store_n(&o->done_, 1, __ATOMIC_RELEASE);
     }
     rt_mutex_unlock(&o->m_);
+}
+
+void rt__once_goexit(rt_g *gp)
+{
+    while (gp->onces != NULL) {
+        struct rt__once_frame *f = gp->onces;
+        gp->onces = f->next;
+        __atomic_store_n(&f->o->done_, 1, __ATOMIC_RELEASE);
+        rt_mutex_unlock(&f->o->m_);
+    }
 }
 
 void rt_once_do(rt_once *o, void (*fn)(void))

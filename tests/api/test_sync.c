@@ -520,6 +520,44 @@ RT_TEST(test_once_contention)
     ck_assert_int_eq(atomic_load(&once_calls), 1);
 }
 
+/* rt_exit inside a once's function (Go: Goexit inside f) leaves the once
+ * done and unlocked, nested onces too: later callers return at once. */
+static rt_once outer_once, inner_once;
+static _Atomic int outer_calls, inner_calls, exit_after;
+
+static void inner_fn(void)
+{
+    atomic_fetch_add(&inner_calls, 1);
+    rt_exit();
+}
+
+static void outer_fn(void)
+{
+    atomic_fetch_add(&outer_calls, 1);
+    rt_once_do(&inner_once, inner_fn);
+    atomic_store(&exit_after, 1); /* not reached */
+}
+
+static void once_exiter(void *done)
+{
+    rt_once_do(&outer_once, outer_fn);
+    atomic_store(&exit_after, 1); /* not reached */
+    rt_chan_close(done);
+}
+
+RT_TEST(test_once_goexit)
+{
+    rt_chan *done = rt_chan_make(0, 0);
+    rt_go(once_exiter, done);
+    WAIT_UNTIL(atomic_load(&inner_calls) == 1 && rt_num_goroutine() == 1);
+    rt_once_do(&outer_once, outer_fn);
+    rt_once_do(&inner_once, inner_fn);
+    ck_assert_int_eq(atomic_load(&outer_calls), 1);
+    ck_assert_int_eq(atomic_load(&inner_calls), 1);
+    ck_assert_int_eq(atomic_load(&exit_after), 0);
+    ck_assert_int_eq(rt_chan_try_recv(done, NULL), -EAGAIN); /* never closed */
+}
+
 /* ---------------------------------------------------------------- pool -- */
 
 static _Atomic int pool_news;
@@ -665,6 +703,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_cond_signal_order);
     tcase_add_test(tc, test_cond_broadcast);
     tcase_add_test(tc, test_once_contention);
+    tcase_add_test(tc, test_once_goexit);
     tcase_add_test(tc, test_pool_get_put);
     tcase_add_test(tc, test_pool_new_fn);
     tcase_add_test(tc, test_fatal_mutex);
