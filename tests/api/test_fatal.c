@@ -8,6 +8,8 @@
  * GOTRACEBACK=crash).  Scenarios:
  *   overflow, overflow_main  unbounded recursion in a goroutine / in main
  *   overflow_many            four goroutines overflow at once: one report
+ *   bigframe                 one frame larger than the stack slot that
+ *                            writes only its far end (stack-clash probes)
  *   deadlock, deadlock_none  goroutine 1 waits on a channel nobody sends to
  *   crash                    the same with GOTRACEBACK=crash
  *   nil, nil_goroutine       a store through NULL (plus an offset)
@@ -79,6 +81,34 @@ static int child_overflow(int argc, char **argv)
     rt_chan *never = rt_chan_make(0, 0);
     rt_go(overflow_g, NULL);
     rt_chan_recv(never, NULL); /* blocks until the process dies */
+    return 3;
+}
+
+/* One frame larger than the whole slot (256 KiB, guard included) that
+ * writes only its lowest bytes, as read(fd, buf, sizeof buf) does with a
+ * short read: without stack-clash probing the store lands in the next
+ * goroutine's stack, past the guard, and nothing faults.  Built with the
+ * probing grt::grt hands its users, it dies as stack overflow. */
+__attribute__((noinline)) static void big_frame(void)
+{
+    volatile char buf[264 * 1024];
+    buf[0] = 1;
+    buf[1] = buf[0];
+}
+
+static void big_frame_g(void *arg)
+{
+    (void)arg;
+    say_goid(); /* (before the probes of big_frame's prologue) */
+    big_frame();
+}
+
+static int child_bigframe(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    rt_chan *never = rt_chan_make(0, 0);
+    rt_go(big_frame_g, NULL);
+    rt_chan_recv(never, NULL);
     return 3;
 }
 
@@ -256,6 +286,7 @@ static const scenario scenarios[] = {
     {"overflow", child_overflow},
     {"overflow_main", child_overflow_main},
     {"overflow_many", child_overflow_many},
+    {"bigframe", child_bigframe},
     {"deadlock", child_deadlock},
     {"stdio", child_stdio},
     {"nil", child_nil},
@@ -444,6 +475,19 @@ START_TEST(stack_overflow_in_goroutine)
     /* then the others: goroutine 1 waits on its channel */
     expect_in_err("\n\ngoroutine 1 [chan receive]:\n");
     ck_assert(child_goid() != 1);
+}
+END_TEST
+
+START_TEST(stack_overflow_by_one_big_frame)
+{
+    static const char *env[] = {"MAXPROCS=1", NULL};
+    run("bigframe", env);
+    expect_exit(2);
+    expect_line(0, "runtime: goroutine stack exceeds 262144-byte limit");
+    expect_line(1, "fatal error: stack overflow");
+    expect_line(2, "");
+    expect_goroutine_header(3, child_goid(), "running");
+    expect_line(4, "big_frame(...)");
 }
 END_TEST
 
@@ -665,6 +709,7 @@ static Suite *fatal_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, stack_overflow_in_goroutine);
     tcase_add_test(tc, stack_overflow_in_main);
+    tcase_add_test(tc, stack_overflow_by_one_big_frame);
     tcase_add_test(tc, stack_overflow_in_many_goroutines_at_once);
     tcase_add_test(tc, deadlock);
     tcase_add_test(tc, deadlock_traceback_none);

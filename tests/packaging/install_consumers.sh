@@ -52,6 +52,14 @@ got=$("$pkg_config" --modversion grt)
 [ "$got" = "$version" ] || fail "grt.pc says version $got, the project is $version"
 flags=$("$pkg_config" --static --cflags --libs grt)
 echo "pkg-config --static --cflags --libs grt: $flags"
+# stack-clash probing reaches the program (CMakeLists.txt: a frame larger
+# than a goroutine stack's guard must touch it), where the compiler has it
+if "$cc" -fstack-clash-protection -x c -c -o /dev/null /dev/null 2>/dev/null; then
+    case " $flags " in
+        *" -fstack-clash-protection "*) ;;
+        *) fail "grt.pc's Cflags lack -fstack-clash-protection" ;;
+    esac
+fi
 # shellcheck disable=SC2086 # the flags are meant to be split
 "$cc" -o "$tmp/hello_pc" "$here/hello.c" $flags
 out=$("$tmp/hello_pc") || fail "hello (pkg-config) exited with status $?"
