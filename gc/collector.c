@@ -35,7 +35,8 @@
  * includes).
  *
  * Pacing (GOGC): after a cycle that marked L bytes the heap goal is
- * max(L * (1 + GOGC/100), 4 MiB).  heap_live counts marked bytes plus, for
+ * max(L * (1 + GOGC/100), 4 MiB * GOGC/100) (Go's heapMinimum scales
+ * too).  heap_live counts marked bytes plus, for
  * every span a P cache takes, the bytes of its free slots (so the check
  * runs once per span, not once per object), plus large objects.  Marking
  * that stops the world starts at the goal.  A concurrent cycle must start
@@ -99,18 +100,35 @@ static _Atomic uint64_t nallocs;     /* gcevery */
 static _Atomic uint64_t pause_swept; /* gctrace field 14 */
 static _Atomic int gc_inited;
 
-static void gc_init_once(void)
+/* The smallest goal: 4 MiB at GOGC=100, scaled by GOGC as Go's
+ * heapMinimum is (2 MiB at 50, 16 MiB at 400), so that a small heap is
+ * collected as often as the setting asks. */
+static uint64_t min_heap(int pct)
 {
-    int expect = 0;
-    if (!atomic_compare_exchange_strong(&gc_inited, &expect, 1))
-        return;
-    atomic_store(&rt__gc_percent, rt__debug.gogc);
+    return MIN_HEAP * (uint64_t)pct / 100; /* (pct <= INT_MAX: no overflow) */
 }
 
 static uint64_t goal_for(uint64_t marked, int pct)
 {
     uint64_t goal = marked + marked / 100 * (uint64_t)pct + marked % 100 * (uint64_t)pct / 100;
-    return goal < MIN_HEAP ? MIN_HEAP : goal;
+    uint64_t lo = min_heap(pct);
+    return goal < lo ? lo : goal;
+}
+
+static void gc_init_once(void)
+{
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&gc_inited, &expect, 1))
+        return;
+    int pct = rt__debug.gogc;
+    atomic_store(&rt__gc_percent, pct);
+    if (atomic_load(&ncycles) == 0 && atomic_load(&rt__gcstat.heap_marked) == 0)
+        atomic_store(&rt__gcstat.next_gc, min_heap(pct < 0 ? 100 : pct));
+}
+
+void rt__gc_init(void)
+{
+    gc_init_once();
 }
 
 /* ----------------------------------------------------------- waiters ---- */
@@ -1025,7 +1043,9 @@ static void read_memstats(rt_memstats *ms)
                     (uint64_t)rt__sched.mcount * sizeof(rt_m);
     ms->sys = ms->heap_sys + ms->stack_sys + ms->mspan_sys + ms->mcache_sys +
               ms->buckhash_sys + ms->gc_sys + ms->other_sys;
-    ms->next_gc = atomic_load(&rt__gcstat.next_gc);
+    /* GC off: no heap size starts a cycle (Go reports ~2^63 too) */
+    ms->next_gc = atomic_load(&rt__gc_percent) < 0 ? (uint64_t)INT64_MAX
+                                                   : atomic_load(&rt__gcstat.next_gc);
     ms->last_gc = atomic_load(&last_gc_wall);
     ms->pause_total_ns = atomic_load(&pause_total);
     for (int i = 0; i < 256; i++)

@@ -134,6 +134,28 @@ static void finalizer_goroutine(void *arg)
     }
 }
 
+typedef struct seg_probe {
+    uintptr_t p;
+    bool found;
+} seg_probe;
+
+static void seg_has(uintptr_t lo, uintptr_t fileend, uintptr_t hi, void *ctx)
+{
+    (void)fileend;
+    seg_probe *sp = ctx;
+    if (sp->p >= lo && sp->p < hi)
+        sp->found = true;
+}
+
+/* Slow (walks the loaded objects' program headers): only on the way to a
+ * fatal error. */
+static bool in_data_or_bss(uintptr_t p)
+{
+    seg_probe sp = {p, false};
+    rt__writable_segments(seg_has, &sp);
+    return sp.found;
+}
+
 void rt_set_finalizer(void *obj, void (*fn)(void *obj))
 {
     if (obj == NULL)
@@ -145,8 +167,14 @@ void rt_set_finalizer(void *obj, void (*fn)(void *obj))
     void *start = rt__gc_object_start((uintptr_t)obj, &size);
     if (mp != NULL)
         rt__nostop_end(mp);
-    if (start == NULL)
+    if (start == NULL) {
+        /* Go ignores an object in the data or bss segments ("global
+         * initializers might be linker-allocated"): a static object is
+         * never unreachable, so its finalizer would never run anyway */
+        if (in_data_or_bss((uintptr_t)obj))
+            return;
         rt__throw("runtime.SetFinalizer: pointer not in allocated block");
+    }
     if (start != obj)
         rt__throw("runtime.SetFinalizer: pointer not at beginning of allocated block");
     rt__lock_acquire(&fin_lock);

@@ -423,6 +423,9 @@ void rt__gc_wake(rt__gc_waiter *w);
  * collection when heap_live has reached the trigger, and makes the caller
  * wait for the running one when the heap outgrew its goal by 10 %. */
 void rt__gc_maybe_trigger(void);
+/* rt_main, once the settings are read: GOGC takes effect, and the first
+ * goal is GOGC's share of the 4 MiB minimum. */
+void rt__gc_init(void);
 extern _Atomic int rt__gc_percent; /* -1: off */
 /* Sysmon's tick: the periodic scavenger. */
 void rt__gc_sysmon(int64_t now);

@@ -30,6 +30,7 @@ int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv)
     rt__symtab_init();
     rt__sizeclass_init();
     rt__heap_init();
+    rt__gc_init();
     rt__sched_init(rt__debug.maxprocs);
     rt__pprof_env_start(); /* CPUPROFILE, MEMPROFILE */
     return rt__sched_run_main(fn, argc, argv);

@@ -992,12 +992,15 @@ static void serve_settings(call *c)
         int64_t x;
         if (t->gogc && strcmp(v, "off") == 0)
             x = -1;
-        else if (!parse_int(v, t->gogc, INT_MAX, &x) || x < (t->gogc ? -1 : 0)) {
+        else if (!parse_int(v, t->gogc, INT_MAX, &x) || (!t->gogc && x < 0)) {
             resp_error(&c->r, 400, "invalid value for \"%s\": \"%.64s\" (want %s)", t->key, v,
-                       t->gogc ? "a percentage, -1 or off" : "a non-negative integer");
+                       t->gogc ? "a percentage, off or a negative number"
+                               : "a non-negative integer");
             ok = false;
             break;
         }
+        if (t->gogc && x < 0) /* any negative is off, as GOGC=-7 is */
+            x = -1;
         *(int *)((char *)&s + t->off) = (int)x;
     }
     if (ok && f->n > 0)

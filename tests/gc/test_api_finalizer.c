@@ -290,6 +290,47 @@ RT_TEST(test_finalizer_may_allocate)
     COLLECT_UNTIL(runs(9) == 1);
 }
 
+/* Go's SetFinalizer ignores an object in the data or bss segments (never
+ * unreachable, its finalizer would never run) and is fatal for a pointer
+ * outside the heap otherwise, or into the middle of an object. */
+static long static_obj;
+static const int rodata_obj = 7;
+
+static void never(void *p)
+{
+    (void)p;
+    abort();
+}
+
+RT_TEST(test_finalizer_on_static_object_is_ignored)
+{
+    rt_set_finalizer(&static_obj, never);
+    rt_set_finalizer(&static_obj, never); /* not "already set" either */
+    rt_gc();
+    rt_gc();
+}
+
+static int scenario_main(int argc, char **argv)
+{
+    const char *s = argv[argc - 1];
+    if (strcmp(s, "malloc") == 0) {
+        rt_set_finalizer(malloc(64), never);
+    } else if (strcmp(s, "rodata") == 0) { /* not writable: not data or bss */
+        rt_set_finalizer((void *)&rodata_obj, never);
+    } else if (strcmp(s, "interior") == 0) {
+        char *p = rt_alloc(64);
+        rt_set_finalizer(p + 8, never);
+    }
+    return 0;
+}
+
+RT_TEST(test_finalizer_misuse_is_fatal)
+{
+    expect_fatal("malloc", "runtime.SetFinalizer: pointer not in allocated block");
+    expect_fatal("rodata", "runtime.SetFinalizer: pointer not in allocated block");
+    expect_fatal("interior", "runtime.SetFinalizer: pointer not at beginning of allocated block");
+}
+
 /* ---------------------------------------------------------------- main -- */
 
 int main(int argc, char **argv)
@@ -304,6 +345,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_finalizer_sees_referenced_objects);
     tcase_add_test(tc, test_many_finalizers_all_run);
     tcase_add_test(tc, test_finalizer_may_allocate);
+    tcase_add_test(tc, test_finalizer_on_static_object_is_ignored);
+    tcase_add_test(tc, test_finalizer_misuse_is_fatal);
     suite_add_tcase(s, tc);
-    return harness_main(argc, argv, s, NULL);
+    return harness_main(argc, argv, s, scenario_main);
 }

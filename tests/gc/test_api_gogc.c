@@ -63,6 +63,8 @@ GOGC_TEST(test_gogc_off_means_no_cycles, "off")
     REQUIRE(!stats()->enable_gc);
     REQUIRE_EQ(stats()->num_gc, 0);
     garbage(256 * MiB); /* far beyond the 4 MB minimum */
+    /* no heap size starts a cycle: next_gc says so, as Go's ~2^63 does */
+    REQUIRE_EQ(stats()->next_gc, (uint64_t)INT64_MAX);
     REQUIRE_MSG(stats()->num_gc == 0, "%u cycles with GOGC=off",
                 stats()->num_gc);
     /* runtime.GC still collects */
@@ -84,6 +86,7 @@ GOGC_TEST(test_set_gc_percent_off_and_on, NULL)
     REQUIRE(stats()->enable_gc);
     REQUIRE_EQ(rt_set_gc_percent(-1), 100); /* the default */
     REQUIRE(!stats()->enable_gc);
+    REQUIRE_EQ(stats()->next_gc, (uint64_t)INT64_MAX);
     uint32_t n0 = stats()->num_gc;
     garbage(128 * MiB);
     REQUIRE_MSG(stats()->num_gc == n0, "%u cycles with collection off",
@@ -196,6 +199,29 @@ GOGC_TEST(test_goal_is_at_least_4mb, NULL)
                 "garbage with little live", cycles);
 }
 
+/* The minimum goal scales with GOGC, as Go's heapMinimum: 4 MiB * GOGC/100
+ * from the start and after a cycle that found almost nothing live. */
+GOGC_TEST(test_min_goal_scales_with_gogc_400, "400")
+{
+    REQUIRE_EQ(stats()->next_gc, 16 * MiB);
+    rt_gc();
+    REQUIRE_EQ(stats()->next_gc, 16 * MiB);
+    uint32_t n0 = stats()->num_gc;
+    garbage(128 * MiB);
+    uint32_t cycles = stats()->num_gc - n0;
+    REQUIRE_MSG(cycles >= 2 && cycles <= 16, "%u cycles for 128 MiB of garbage at GOGC=400",
+                cycles);
+}
+
+GOGC_TEST(test_min_goal_scales_with_gogc_50, "50")
+{
+    REQUIRE_EQ(stats()->next_gc, 2 * MiB);
+    rt_gc();
+    REQUIRE_EQ(stats()->next_gc, 2 * MiB);
+    REQUIRE_EQ(rt_set_gc_percent(200), 50);
+    REQUIRE_EQ(stats()->next_gc, 8 * MiB);
+}
+
 /* ---------------------------------------------------------------- main -- */
 
 int main(int argc, char **argv)
@@ -209,6 +235,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_malformed_gogc_warns_and_keeps_100);
     tcase_add_test(tc, test_heap_grows_to_twice_live);
     tcase_add_test(tc, test_goal_is_at_least_4mb);
+    tcase_add_test(tc, test_min_goal_scales_with_gogc_400);
+    tcase_add_test(tc, test_min_goal_scales_with_gogc_50);
     suite_add_tcase(s, tc);
     return harness_main(argc, argv, s, NULL);
 }

@@ -674,6 +674,9 @@ RT_TEST(test_settings)
     r = settings("?gogc=-1");
     EXPECT(r, 200, "gogc=off\n");
     free(r);
+    r = settings("?gogc=-7"); /* any negative is off, as GOGC=-7 is */
+    EXPECT(r, 200, "gogc=off\n");
+    free(r);
     r = settings("?gogc=100");
     EXPECT(r, 200, "gogc=100\n");
     free(r);
