@@ -285,6 +285,11 @@ static __attribute__((noinline)) void gswitch_first(rt_m *mp, rt_g *from, rt_g *
     *nm->errno_addr = from->saved_errno;
 }
 
+bool rt__is_switch_fn(uintptr_t entry)
+{
+    return entry == (uintptr_t)gswitch || entry == (uintptr_t)gswitch_first;
+}
+
 /* ------------------------------------------------------ G bookkeeping --- */
 
 static void allg_add(rt_g *gp)

@@ -426,6 +426,11 @@ extern __thread rt_m *rt__tls_m;
  * Never inlined: a goroutine may resume on another thread after any call
  * that can switch, and the compiler must not reuse an old TLS address. */
 rt_m *rt__getm(void);
+/* Whether entry is the first instruction of one of the switch's own
+ * functions (gswitch, gswitch_first), whose frames are the innermost of a
+ * parked goroutine and differ by the path it parked through: the
+ * goroutine profile leaves them out so identical stacks merge. */
+bool rt__is_switch_fn(uintptr_t entry);
 /* rt_exit: completes the rt_once_do calls the goroutine is inside (sync.c). */
 void rt__once_goexit(rt_g *gp);
 
