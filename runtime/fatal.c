@@ -100,6 +100,7 @@
 
 #include "runtime/runtime.h"
 #include "sched/sched.h"
+#include "trace/trace.h"
 
 #define SIGSTACK_SIZE ((size_t)64 * 1024)
 
@@ -178,12 +179,19 @@ static void start_fatal(const char *msg)
     dying = 1;
 
     rt_m *mp = rt__getm();
-    if (mp != NULL)
+    if (mp != NULL) {
         atomic_store_explicit(&mp->throwing, 1, memory_order_relaxed);
+        mp->dying = 1; /* scheddetail's dying=, as Go's startpanic sets it */
+    }
 
     int expect = 0;
-    if (atomic_compare_exchange_strong(&rt__throwing, &expect, 1))
+    if (atomic_compare_exchange_strong(&rt__throwing, &expect, 1)) {
+        /* Go's startpanic: one detailed scheduler dump first when either
+         * scheduler tracer is on (TRACE_FORMATS.md section 2) */
+        if (rt__debug.schedtrace > 0 || rt__debug.scheddetail > 0)
+            rt__schedtrace(rt_nanotime(), true);
         return;
+    }
     /* Another thread is printing and will exit the process. */
     for (int i = 0; i < 5000; i++) {
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};

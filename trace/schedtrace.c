@@ -40,7 +40,9 @@ static void print_g(rt_g *gp, void *arg)
     const char *wr = __atomic_load_n(&gp->waitreason, __ATOMIC_RELAXED);
     rt__buf_printf(c->b, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n",
                    (long long)gp->goid, st, wr ? wr : "",
-                   (long long)(st == RT_GRUNNING && mp ? mp->id : -1),
+                   /* (gp->m is stale once it parks; a G in a system
+                    * call keeps its M, as Go's does) */
+                   (long long)((st == RT_GRUNNING || st == RT_GSYSCALL) && mp ? mp->id : -1),
                    (long long)(gp->lockedm ? gp->lockedm->id : -1));
 }
 
@@ -67,7 +69,14 @@ void rt__schedtrace(int64_t now, bool detail)
     rt__buf b;
     rt__buf_init(&b, 2);
 
-    rt__lock_acquire(&rt__sched.lock);
+    /* A dying process's dump (fatal.c's startpanic) may come from the
+     * thread that holds the lock: one try, and racy reads without it. */
+    bool dying = atomic_load_explicit(&rt__throwing, memory_order_relaxed) != 0;
+    bool locked = true;
+    if (dying)
+        locked = rt__lock_try_dying(&rt__sched.lock);
+    else
+        rt__lock_acquire(&rt__sched.lock);
     int32_t procs = rt__sched.gomaxprocs;
     int32_t idleprocs = atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed);
     int32_t threads = rt__sched.mcount;
@@ -82,7 +91,10 @@ void rt__schedtrace(int64_t now, bool detail)
     uint32_t runq[256];
     for (int32_t i = 0; i < procs && i < 256; i++)
         runq[i] = rt__runq_len(rt__sched.allp[i]);
-    rt__lock_release(&rt__sched.lock);
+    if (dying && locked)
+        rt__lock_release_dying(&rt__sched.lock);
+    else if (!dying)
+        rt__lock_release(&rt__sched.lock);
 
     rt__buf_printf(&b, "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d "
                        "idlethreads=%d runqueue=%d",
@@ -113,6 +125,9 @@ void rt__schedtrace(int64_t now, bool detail)
     gline_ctx c = {&b};
     for (rt_m *mp = allm; mp != NULL; mp = mp->alllink)
         print_m(mp, &c);
-    rt__for_each_g(print_g, &c);
+    if (dying)
+        rt__for_each_g_dying(print_g, &c);
+    else
+        rt__for_each_g(print_g, &c);
     rt__buf_flush(&b);
 }

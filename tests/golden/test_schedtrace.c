@@ -42,10 +42,24 @@ static void busy(void *arg)
     rt_waitgroup_done(&wg);
 }
 
+static void in_syscall(void *arg)
+{
+    (void)arg;
+    rt_syscall_enter();
+    usleep(2000 * 1000);
+    rt_syscall_exit();
+}
+
 static int child_main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
+    if (getenv("SCHED_TEST_FATAL") != NULL) {
+        /* a throw while one goroutine sits in a system call */
+        rt_go(in_syscall, NULL);
+        rt_sleep(50 * RT_MILLISECOND);
+        rt_chan_close(NULL);
+    }
     rt_waitgroup_add(&wg, 4);
     for (int i = 0; i < 4; i++)
         rt_go(busy, NULL);
@@ -55,8 +69,9 @@ static int child_main(int argc, char **argv)
 
 /* ------------------------------------------------------------ parent -- */
 
-/* Runs the child with env additions; returns its stderr (malloc'd). */
-static char *run_child(const char *debug, const char *maxprocs)
+/* Runs the child with env additions (extra: one more "NAME=value" or
+ * NULL); it must exit with status want; returns its stderr (malloc'd). */
+static char *run_child_ex(const char *debug, const char *maxprocs, const char *extra, int want)
 {
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
@@ -67,7 +82,7 @@ static char *run_child(const char *debug, const char *maxprocs)
     char dbg[128], mp[64];
     snprintf(dbg, sizeof dbg, "DEBUG=%s", debug);
     snprintf(mp, sizeof mp, "MAXPROCS=%s", maxprocs);
-    char *envp[] = {dbg, mp, NULL};
+    char *envp[] = {dbg, mp, (char *)extra, NULL};
     char *argv[] = {(char *)"test_schedtrace", (char *)"--child", NULL};
     pid_t pid;
     ck_assert_int_eq(posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, envp), 0);
@@ -85,9 +100,14 @@ static char *run_child(const char *debug, const char *maxprocs)
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_int_eq(WEXITSTATUS(status), want);
     posix_spawn_file_actions_destroy(&fa);
     return out;
+}
+
+static char *run_child(const char *debug, const char *maxprocs)
+{
+    return run_child_ex(debug, maxprocs, NULL, 0);
 }
 
 static bool match(const char *pattern, const char *line, regmatch_t *m, size_t nm)
@@ -262,6 +282,35 @@ START_TEST(test_detail_dump)
 }
 END_TEST
 
+/* Go's startpanic: with either scheduler tracer on, a throw prints one
+ * detailed dump before "fatal error:" (TRACE_FORMATS.md section 2), and
+ * a goroutine in a system call names its M there. */
+START_TEST(test_detail_dump_at_throw)
+{
+    static const char *const debugs[] = {"schedtrace=100000", "scheddetail=1"};
+    for (int k = 0; k < 2; k++) {
+        char *out = run_child_ex(debugs[k], "2", "SCHED_TEST_FATAL=1", 2);
+        char *fatal = strstr(out, "fatal error: close of nil channel\n");
+        ck_assert_msg(fatal != NULL, "DEBUG=%s: no fatal line:\n%s", debugs[k], out);
+        *fatal = 0;
+        int heads = 0, syscall_gs = 0;
+        for (char *save, *line = strtok_r(out, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save)) {
+            regmatch_t m[6];
+            if (match(HEAD " gcwaiting=", line, m, 1))
+                heads++;
+            else if (match("^  G[0-9]+: status=3\\(\\) m=([0-9]+) lockedm=-1$", line, m, 2))
+                syscall_gs++;
+        }
+        /* schedtrace=100000's first line is a plain one at 0 ms */
+        ck_assert_msg(heads == 1 && syscall_gs == 1,
+                      "DEBUG=%s: %d detailed heads, %d G in syscall with its M:\n%s",
+                      debugs[k], heads, syscall_gs, out);
+        free(out);
+    }
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--child") == 0)
@@ -273,6 +322,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_plain_lines_three);
     tcase_add_test(tc, test_one_proc_bracket);
     tcase_add_test(tc, test_detail_dump);
+    tcase_add_test(tc, test_detail_dump_at_throw);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
