@@ -1036,7 +1036,8 @@ static void read_memstats(rt_memstats *ms)
     ms->mspan_sys = (uint64_t)st.span_records * sizeof(rt__span);
     ms->mcache_inuse = (uint64_t)rt__sched.gomaxprocs * sizeof(rt__mcache);
     ms->mcache_sys = (uint64_t)RT_MAX_PROCS * sizeof(void *) + ms->mcache_inuse;
-    ms->buckhash_sys = 0; /* the profilers' bucket tables: none yet */
+    /* the profilers' buckets and tables (their hash heads are static) */
+    ms->buckhash_sys = atomic_load_explicit(&rt__buckhash_bytes, memory_order_relaxed);
     ms->gc_sys = atomic_load(&rt__gcstat.gcbits_bytes) +
                  ((uint64_t)st.pages_used * sizeof(rt__span *));
     ms->other_sys = (uint64_t)rt__sched.allglen * sizeof(rt_g) +

@@ -77,6 +77,8 @@ static void record(btab *t, const uintptr_t *pcs, int n, double count, int64_t c
         if (b->hash == h && b->n == n && memcmp(b->pcs, pcs, (size_t)n * sizeof *pcs) == 0)
             break;
     if (b == NULL && (b = rt__meta_alloc(sizeof *b + (size_t)n * sizeof *pcs)) != NULL) {
+        atomic_fetch_add_explicit(&rt__buckhash_bytes, sizeof *b + (size_t)n * sizeof *pcs,
+                                  memory_order_relaxed);
         b->hash = h;
         b->n = n;
         memcpy(b->pcs, pcs, (size_t)n * sizeof *pcs);

@@ -180,6 +180,8 @@ static size_t filter_slot(uintptr_t key)
 /* Makes the filter while the set is still empty, so that it counts every
  * key; mp_lock held, in a no-stop region: the memory is the collector's
  * (rt__meta_alloc), never malloc's (gc.h says why). */
+_Atomic uint64_t rt__buckhash_bytes;
+
 static void filter_init(void)
 {
     static bool tried;
@@ -188,6 +190,8 @@ static void filter_init(void)
     tried = true;
     atomic_store_explicit(&filter, rt__meta_alloc(((size_t)1 << FILTER_BITS) * sizeof(uint32_t)),
                           memory_order_release);
+    atomic_fetch_add_explicit(&rt__buckhash_bytes, ((size_t)1 << FILTER_BITS) * sizeof(uint32_t),
+                              memory_order_relaxed);
 }
 
 /* mp_lock held; d is +1 or -1. */
@@ -257,6 +261,8 @@ static bool set_grow(void)
         ns[j] = set[i];
     }
     rt__meta_free(set, set_cap * sizeof *set);
+    atomic_fetch_add_explicit(&rt__buckhash_bytes, (ncap - set_cap) * sizeof *set,
+                              memory_order_relaxed);
     set = ns;
     set_cap = ncap;
     set_used = set_live;
@@ -321,6 +327,8 @@ static mbucket *bucket_get(const uintptr_t *pcs, int n, size_t size)
             memcmp(b->pcs, pcs, (size_t)n * sizeof *pcs) == 0)
             return b;
     mbucket *b = rt__meta_alloc(sizeof *b + (size_t)n * sizeof *pcs);
+    atomic_fetch_add_explicit(&rt__buckhash_bytes, sizeof *b + (size_t)n * sizeof *pcs,
+                              memory_order_relaxed);
     b->hash = h;
     b->size = size;
     b->n = n;

@@ -165,6 +165,9 @@ void rt__cpuprof_thread_start(rt_m *mp);
 
 /* The allocator's hooks.  rt__memprof_rate is MemProfileRate (0 off). */
 extern _Atomic int64_t rt__memprof_rate;
+/* Bytes the profilers' bucket tables hold (memstats buckhash_sys): the
+ * heap, block and mutex profiles' buckets and the heap profile's tables. */
+extern _Atomic uint64_t rt__buckhash_bytes;
 /* A fresh countdown of bytes until the next sample (exponential, mean
  * rate); INT64_MAX when off. */
 int64_t rt__memprof_next_sample(void);

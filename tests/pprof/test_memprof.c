@@ -121,9 +121,16 @@ NOINLINE static void alloc_1000(void)
 
 RT_TEST(test_rate1_exact)
 {
+    rt_memstats ms0, ms1;
+    rt_read_memstats(&ms0);
     rt_set_memprofile_rate(1);
     on_goroutine(alloc_1000);
     rt_gc();
+    /* the buckets count in BuckHashSys, and in Sys with it */
+    rt_read_memstats(&ms1);
+    REQUIRE_MSG(ms1.buckhash_sys > ms0.buckhash_sys && ms1.buckhash_sys < ms1.sys,
+                "buckhash_sys %llu -> %llu", (unsigned long long)ms0.buckhash_sys,
+                (unsigned long long)ms1.buckhash_sys);
     char file[512];
     snprintf(file, sizeof file, "%s", pp_path("heap1.pb.gz"));
     write_profile("heap", file, 0);
