@@ -11,7 +11,9 @@
  *   another thread) or in a system call cannot be walked (its thread owns
  *   the stack): its record is its entry function.  debug 0 is a proto
  *   with goroutine/count samples carrying each goroutine's labels; debug 1
- *   is the count-profile text.
+ *   is the count-profile text, with Go 1.19's "# labels: {...}" line under
+ *   a record whose goroutines carry labels (records are keyed by stack
+ *   and label set in both forms, as Go's).
  *
  *   The world is NOT stopped for the walk (Go stops it; Go 1.3's
  *   tracebacks outside a fatal error do not).  Rejected: stopping it.
@@ -176,6 +178,54 @@ static size_t merge(gstack *st, size_t n, crec *out, bool with_labels)
     return k;
 }
 
+/* Go's %q of s, for the text form's labels. */
+static void put_quoted(rt__pbuf *t, const char *s)
+{
+    rt__pbuf_put(t, "\"", 1);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            rt__pbuf_printf(t, "\\%c", ch);
+        else if (ch == '\n')
+            rt__pbuf_put(t, "\\n", 2);
+        else if (ch == '\t')
+            rt__pbuf_put(t, "\\t", 2);
+        else if (ch < 0x20 || ch == 0x7f)
+            rt__pbuf_printf(t, "\\x%02x", ch);
+        else
+            rt__pbuf_put(t, (const char *)&ch, 1);
+    }
+    rt__pbuf_put(t, "\"", 1);
+}
+
+static int cmp_label(const void *a, const void *b)
+{
+    const rt__pprof_label *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c != 0 ? c : strcmp(x->str ? x->str : "", y->str ? y->str : "");
+}
+
+/* Go 1.19's "# labels: {"k":"v", ...}" line of a record with labels
+ * (sorted, as labelMap.String sorts them). */
+static void put_labels(rt__pbuf *t, const struct rt__labelset *ls)
+{
+    rt__pprof_label lab[32];
+    int nl = 0;
+    rt__labels_to_pprof(ls, lab, &nl, 32);
+    if (nl == 0)
+        return;
+    qsort(lab, (size_t)nl, sizeof lab[0], cmp_label);
+    rt__pbuf_put(t, "# labels: {", 11);
+    for (int i = 0; i < nl; i++) {
+        if (i > 0)
+            rt__pbuf_put(t, ", ", 2);
+        put_quoted(t, lab[i].key);
+        rt__pbuf_put(t, ":", 1);
+        put_quoted(t, lab[i].str ? lab[i].str : "");
+    }
+    rt__pbuf_put(t, "}\n", 2);
+}
+
 /* printCountProfile (section 5) or the proto of a count profile. */
 static int write_count(int fd, int debug, const char *name, crec *r, size_t k, size_t total)
 {
@@ -209,6 +259,8 @@ static int write_count(int fd, int debug, const char *name, crec *r, size_t k, s
             pcs[j] = r[i].g->pcs[j] + (j == 0 && r[i].g->exact);
         rt__text_pcs(&t, pcs, r[i].g->n);
         rt__pbuf_put(&t, "\n", 1);
+        if (r[i].g->ls != NULL)
+            put_labels(&t, r[i].g->ls);
         rt__text_stack(&t, pcs, r[i].g->n, false, false);
     }
     err = rt__text_finish(&t, fd, true);
@@ -245,7 +297,9 @@ int rt__goroutineprof_write(int fd, int debug)
     }
     for (size_t i = 1; i < c.n; i++) /* [0]: the caller's own walk */
         strip_switch(&c.st[i]);
-    size_t k = merge(c.st, c.n, r, debug <= 0);
+    /* records keyed by labels too, in the text form as well (Go 1.19's
+     * printCountProfile prints them) */
+    size_t k = merge(c.st, c.n, r, true);
     int err = write_count(fd, debug, "goroutine", r, k, c.n);
     free(r);
     free(c.st);

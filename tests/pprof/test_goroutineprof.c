@@ -5,7 +5,8 @@
  *   - 10 goroutines parked in parked_worker: the proto's total, the text
  *     header's total and the debug=2 dump's goroutine count all equal
  *     rt_num_goroutine(); parked_worker's stack holds all 10 (one record
- *     in the text form, whichever path each parked through); the labels a
+ *     per label set in the text form, whichever path each parked
+ *     through, with Go 1.19's "# labels:" line); the labels a
  *     worker set show in -tags, and so do the ones it inherited;
  *   - debug=2: every line is the crash dump's (header, frame, file line
  *     without fp=, created by, blank), the caller first and [running],
@@ -157,13 +158,19 @@ RT_TEST(test_goroutine_counts)
     char want[64];
     snprintf(want, sizeof want, "goroutine profile: total %d\n", ng);
     REQUIRE_MSG(strncmp(txt, want, strlen(want)) == 0, "header:\n%.500s", txt);
-    /* the workers are one record of 10 (the text form has no labels):
-     * the switch's own frames, which differ by the path a goroutine
-     * parked through, are not part of a record's stack */
+    /* the workers are two records, by their labels (Go 1.19's "# labels:"
+     * line): the first one's 1 and the others' 9.  The switch's own
+     * frames, which differ by the path a goroutine parked through, are
+     * not part of a record's stack. */
     int records;
     int workers = records_of(txt, "parked_worker+0x", &records);
-    REQUIRE_MSG(workers == 10 && records == 1, "%d workers in %d records:\n%s", workers,
+    REQUIRE_MSG(workers == 10 && records == 2, "%d workers in %d records:\n%s", workers,
                 records, txt);
+    REQUIRE_MSG(strstr(txt, "\n1 @ ") && strstr(txt, "\n9 @ ") &&
+                    strstr(txt, "\n# labels: {\"suite\":\"goroutineprof\", "
+                                "\"worker\":\"first\"}\n#\t") &&
+                    strstr(txt, "\n# labels: {\"suite\":\"goroutineprof\"}\n#\t"),
+                "labels in the text form:\n%s", txt);
     free(txt);
 
     snprintf(file, sizeof file, "%s", pp_path("goroutine2.txt"));
