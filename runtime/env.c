@@ -189,7 +189,7 @@ typedef struct setting {
 
 static const setting settings[] = {
     {"gctrace", NULL, true, FIELD(gctrace), 0, NULL, p_uint, WANT_UINT,
-     "1: one line per collection; 2: also the scavenger"},
+     "1: one line per collection, and the scavenger's; 2: collect twice each time"},
     {"schedtrace", NULL, true, FIELD(schedtrace), 0, NULL, p_uint, WANT_UINT,
      "print a scheduler summary line every N milliseconds (0: off)"},
     {"scheddetail", NULL, true, FIELD(scheddetail), 0, NULL, p_uint,
