@@ -252,7 +252,7 @@ static bool concurrent_mode(bool count)
         return false;
     }
     rt__heap_init();
-    return rt__dirty_init(rt__arena_lo, RT_GC_ARENA_BYTES);
+    return rt__dirty_init(rt__arena_lo, rt__arena_bytes);
 }
 
 /* Phase A of a stop-the-world cycle, or the final pause of a concurrent

@@ -133,6 +133,14 @@ static inline int rt__sizeclass_of(size_t n)
 /* ------------------------------------------------------------ heap.c ---- */
 
 #define RT_GC_ARENA_BYTES ((size_t)64 << 30) /* 64 GiB of address space */
+/* The arena's size: RT_GC_ARENA_BYTES, or less where the address space is
+ * limited (RLIMIT_AS; halved until the reservation succeeds, down to
+ * 64 MiB).  Set once by rt__heap_init. */
+extern size_t rt__arena_bytes;
+/* Reserves (MAP_NORESERVE, read-write) up to max bytes of address space:
+ * no more than RLIMIT_AS >> share_shift, halved while the kernel refuses,
+ * down to min (NULL below that).  *got is what was reserved. */
+void *rt__gc_reserve(size_t max, size_t min, unsigned share_shift, size_t *got);
 #define RT_GC_FREE_LISTS 128 /* exact free lists for spans of 1..127 pages */
 
 enum { RT_SPAN_DEAD = 0, RT_SPAN_FREE = 1, RT_SPAN_INUSE = 2 };

@@ -2,8 +2,8 @@
  * gc/heap.c -- the page heap: the arena, spans of pages, and the
  * page-to-span map.
  *
- * The heap is one reservation of address space (RT_GC_ARENA_BYTES, mapped
- * read-write with MAP_NORESERVE and MADV_NOHUGEPAGE left to the kernel's
+ * The heap is one reservation of address space (RT_GC_ARENA_BYTES, or
+ * less under an address-space limit: rt__heap_init; mapped read-write with MAP_NORESERVE and MADV_NOHUGEPAGE left to the kernel's
  * default: only touched pages cost memory), carved from its low end as the
  * heap grows.  One contiguous range is what the collector wants: "could
  * this word point into the heap" is a range check, and heap dumps describe
@@ -42,12 +42,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "gc/gc.h"
 #include "sched/sched.h"
 
 static rt__lock heap_lock;
 static uintptr_t arena_base;
+size_t rt__arena_bytes = RT_GC_ARENA_BYTES;
+#define ARENA_MIN ((size_t)64 << 20)
 static size_t npages_total;   /* pages in the reservation */
 static size_t npages_used;    /* pages handed to spans so far (the tiling) */
 static rt__span **pagemap;    /* [npages_total], touched as the heap grows */
@@ -134,6 +137,26 @@ static void free_take(rt__span *s)
     nspans_free--;
 }
 
+void *rt__gc_reserve(size_t max, size_t min, unsigned share_shift, size_t *got)
+{
+    size_t want = max;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        while (want > min && want > (rl.rlim_cur >> share_shift))
+            want /= 2;
+    for (;;) {
+        void *p = mmap(NULL, want, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p != MAP_FAILED) {
+            *got = want;
+            return p;
+        }
+        if (want <= min)
+            return NULL;
+        want /= 2;
+    }
+}
+
 void rt__heap_init(void)
 {
     static _Atomic int done;
@@ -141,12 +164,16 @@ void rt__heap_init(void)
         return;
     rt__lock_acquire(&heap_lock);
     if (!atomic_load(&done)) {
-        void *p = mmap(NULL, RT_GC_ARENA_BYTES, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED)
+        /* Under `ulimit -v` a 64 GiB reservation fails, where Go (which
+         * reserves as it grows) runs: at most half the limit (stacks,
+         * libraries and the rest need the other half). */
+        size_t want;
+        void *p = rt__gc_reserve(RT_GC_ARENA_BYTES, ARENA_MIN, 1, &want);
+        if (p == NULL)
             rt__throw("runtime: cannot reserve the heap arena");
+        rt__arena_bytes = want;
         arena_base = (uintptr_t)p;
-        npages_total = RT_GC_ARENA_BYTES >> RT_GC_PAGE_SHIFT;
+        npages_total = want >> RT_GC_PAGE_SHIFT;
         void *m = mmap(NULL, npages_total * sizeof(rt__span *), PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED)

@@ -907,7 +907,7 @@ void rt__mark_live_span(rt__span *s)
 void rt__mark_live_reset(bool on)
 {
     if (livebits == NULL) {
-        size_t bytes = (RT_GC_ARENA_BYTES >> RT_GC_PAGE_SHIFT) / 8;
+        size_t bytes = (rt__arena_bytes >> RT_GC_PAGE_SHIFT) / 8;
         livebits = rt__gc_sysrealloc(NULL, 0, bytes);
     }
     size_t used = atomic_load_explicit(&rt__arena_used, memory_order_acquire);

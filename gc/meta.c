@@ -17,7 +17,8 @@
  * are.
  *
  * How.  One region of META_BYTES of address space is reserved at first
- * use (MAP_NORESERVE: a page costs memory only once touched).  Blocks are
+ * use (MAP_NORESERVE: a page costs memory only once touched; less under
+ * an address-space limit, rt__gc_reserve).  Blocks are
  * carved from it by a bump pointer, in size classes: multiples of 16
  * bytes up to 512, then powers of two up to 64 KiB.  A freed block goes
  * on its class's free list, linked through its first word, and is handed
@@ -77,12 +78,13 @@ static int class_of(size_t n, size_t *size)
 
 static void reserve(void)
 {
-    void *p = mmap(NULL, META_BYTES, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
+    /* (an eighth of an address-space limit, as the arena takes half) */
+    size_t got;
+    void *p = rt__gc_reserve(META_BYTES, (size_t)16 << 20, 3, &got);
+    if (p == NULL)
         rt__throw("out of memory reserving the collector's metadata region");
     region = bump = (uintptr_t)p;
-    limit = region + META_BYTES;
+    limit = region + got;
 }
 
 void *rt__meta_alloc(size_t n)

@@ -6,12 +6,15 @@
  * and only the pages it touches cost memory.  Slots are carved from chunks:
  * one mmap of RT_CHUNK_SLOTS slots (1 GiB of address space, MAP_NORESERVE
  * so nothing is committed up front, MADV_NOHUGEPAGE so a touched stack costs
- * one 4 KiB page and not a 2 MiB huge page).
+ * one 4 KiB page and not a 2 MiB huge page); under an address-space limit
+ * (RLIMIT_AS) that refuses 1 GiB, smaller chunks.
  *
  * The lowest RT_STACK_GUARD bytes (16 pages) of every slot are a guard.  It
  * is wider than one page so that a function with a large frame that skips
- * past one page still faults instead of writing into the goroutine record at
- * the top of the slot below.  On Linux >= 6.13
+ * past one page still faults instead of writing into the top of the slot
+ * below; frames larger than the guard are probed page by page where the
+ * program is built with -fstack-clash-protection (grt.pc and grt::grt
+ * pass it).  On Linux >= 6.13
  * madvise(MADV_GUARD_INSTALL) turns it into a guard without creating a new
  * memory-map entry, so the number of goroutines is not capped by
  * vm.max_map_count (65,530 by default: with mprotect every guard page splits
@@ -49,11 +52,14 @@
 
 #define RT_CHUNK_SLOTS 4096
 #define RT_MAX_CHUNKS  4096 /* 4 TiB of stacks, 16M goroutines */
-#define CHUNK_BYTES    ((size_t)RT_CHUNK_SLOTS * RT_STACK_SIZE)
 
 static _Atomic(uintptr_t) chunks[RT_MAX_CHUNKS]; /* base addresses */
+/* Slots of each chunk: RT_CHUNK_SLOTS, or fewer when the address space is
+ * limited (RLIMIT_AS: a 1 GiB reservation fails under `ulimit -v 1000000`,
+ * so smaller chunks are tried, down to 16 slots). */
+static _Atomic uint32_t chunk_slots[RT_MAX_CHUNKS];
 static _Atomic uint32_t nchunks;                 /* published count */
-static uint32_t next_slot = RT_CHUNK_SLOTS;      /* in the last chunk */
+static uint32_t next_slot, last_slots;           /* in the last chunk */
 static pthread_mutex_t carve_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic size_t slots_out;
 static _Atomic int guard_mode; /* 0 unknown, 1 madvise, 2 mprotect */
@@ -79,21 +85,30 @@ static bool new_chunk(void)
     uint32_t n = atomic_load_explicit(&nchunks, memory_order_relaxed);
     if (n == RT_MAX_CHUNKS)
         return false;
-    void *p = mmap(NULL, CHUNK_BYTES, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
-        return false;
-    (void)madvise(p, CHUNK_BYTES, MADV_NOHUGEPAGE);
+    uint32_t slots = RT_CHUNK_SLOTS;
+    void *p;
+    for (;;) {
+        p = mmap(NULL, (size_t)slots * RT_STACK_SIZE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p != MAP_FAILED)
+            break;
+        if (errno != ENOMEM || slots <= 16)
+            return false;
+        slots /= 2;
+    }
+    (void)madvise(p, (size_t)slots * RT_STACK_SIZE, MADV_NOHUGEPAGE);
+    atomic_store_explicit(&chunk_slots[n], slots, memory_order_relaxed);
     atomic_store_explicit(&chunks[n], (uintptr_t)p, memory_order_release);
     atomic_store_explicit(&nchunks, n + 1, memory_order_release);
     next_slot = 0;
+    last_slots = slots;
     return true;
 }
 
 bool rt__stack_alloc(rt__stack *st)
 {
     pthread_mutex_lock(&carve_lock);
-    if (next_slot == RT_CHUNK_SLOTS && !new_chunk()) {
+    if (next_slot == last_slots && !new_chunk()) {
         pthread_mutex_unlock(&carve_lock);
         return false;
     }
@@ -125,7 +140,9 @@ bool rt__stack_guard_hit(uintptr_t addr, rt__stack *st)
     uint32_t n = atomic_load_explicit(&nchunks, memory_order_acquire);
     for (uint32_t i = 0; i < n; i++) {
         uintptr_t base = atomic_load_explicit(&chunks[i], memory_order_acquire);
-        if (addr < base || addr >= base + CHUNK_BYTES)
+        size_t bytes = (size_t)atomic_load_explicit(&chunk_slots[i], memory_order_relaxed) *
+                       RT_STACK_SIZE;
+        if (addr < base || addr >= base + bytes)
             continue;
         uintptr_t slot = base + (addr - base) / RT_STACK_SIZE * RT_STACK_SIZE;
         if (addr - slot >= RT_STACK_GUARD)
@@ -139,8 +156,12 @@ bool rt__stack_guard_hit(uintptr_t addr, rt__stack *st)
 
 size_t rt__stack_reserved(void)
 {
-    return (size_t)atomic_load_explicit(&nchunks, memory_order_relaxed) *
-           CHUNK_BYTES;
+    uint32_t n = atomic_load_explicit(&nchunks, memory_order_acquire);
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < n; i++)
+        bytes += (size_t)atomic_load_explicit(&chunk_slots[i], memory_order_relaxed) *
+                 RT_STACK_SIZE;
+    return bytes;
 }
 
 size_t rt__stack_slots(void)

@@ -15,6 +15,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "harness.h"
@@ -283,6 +286,28 @@ START_TEST(test_rt_new_array_overflow_is_fatal)
 }
 END_TEST
 
+/* With RLIMIT_AS at 2 GiB the runtime starts (the heap reserves at most
+ * half the limit, stacks come in smaller chunks), collects, and running
+ * out of its arena is Go's out-of-memory error.  Sanitizer builds cannot
+ * run under an address-space limit at all (their shadow memory reserves
+ * terabytes): there the test only checks that the limit is why. */
+START_TEST(test_limited_address_space)
+{
+    struct rlimit rl = {(rlim_t)2 << 30, (rlim_t)2 << 30};
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0); /* this test's process only */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    void *p = mmap(NULL, (size_t)4 << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    ck_assert(p == MAP_FAILED);
+#else
+    static char err[1 << 14];
+    int st = run_scenario("small_address_space", NULL, err, sizeof err);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x:\n%s", st, err);
+    expect_fatal("small_address_space_oom", "out of memory");
+#endif
+}
+END_TEST
+
 START_TEST(test_impossible_sizes_are_fatal)
 {
     expect_fatal("alloc_size_max", "out of memory");
@@ -292,6 +317,23 @@ START_TEST(test_impossible_sizes_are_fatal)
 END_TEST
 
 static volatile size_t g_count;
+
+/* Under an address-space limit (ulimit -v), as a Go program runs there. */
+static rt_waitgroup small_wg;
+static void *volatile small_keep[64];
+
+static void small_churn(void *arg)
+{
+    intptr_t k = (intptr_t)arg;
+    for (int i = 0; i < 400; i++) {
+        void *p = rt_alloc(64 << 10); /* 25 MiB a goroutine, 200 in all */
+        if (i % 50 == 0)
+            small_keep[k] = p;
+    }
+    rt_waitgroup_done(&small_wg);
+}
+
+static void *volatile big_keep[1 << 12];
 
 static int scenario(int argc, char **argv)
 {
@@ -310,6 +352,20 @@ static int scenario(int argc, char **argv)
     } else if (strcmp(name, "alloc_1tib") == 0) {
         g_count = (size_t)1 << 40;
         p = rt_alloc(g_count);
+    } else if (strcmp(name, "small_address_space") == 0) {
+        rt_waitgroup_add(&small_wg, 8);
+        for (intptr_t k = 0; k < 8; k++)
+            rt_go(small_churn, (void *)k);
+        rt_waitgroup_wait(&small_wg);
+        rt_gc();
+        rt_memstats ms;
+        rt_read_memstats(&ms);
+        printf("ok: %u cycles, heap_sys %llu MiB\n", ms.num_gc,
+               (unsigned long long)(ms.heap_sys >> 20));
+        return 0;
+    } else if (strcmp(name, "small_address_space_oom") == 0) {
+        for (size_t i = 0; i < sizeof big_keep / sizeof big_keep[0]; i++)
+            big_keep[i] = rt_alloc_noscan(1 << 20); /* 4 GiB live: past the arena */
     }
     /* not reached: print what came back */
     fprintf(stderr, "scenario %s returned %p\n", name, p);
@@ -423,6 +479,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_rt_new_zeroed_sized_scanned);
     tcase_add_test(tc, test_rt_new_array_overflow_is_fatal);
     tcase_add_test(tc, test_impossible_sizes_are_fatal);
+    tcase_add_test(tc, test_limited_address_space);
     tcase_add_test(tc, test_unreachable_channels_are_collected);
     tcase_add_test(tc, test_pool_objects_not_freed_and_pool_emptied);
     suite_add_tcase(s, tc);
