@@ -720,6 +720,7 @@ static void *helper_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "grt-mark%d", id);
     (void)prctl(PR_SET_NAME, name, 0, 0, 0);
+    rt__cpuprof_helper_start(id); /* its CPU shows in CPU profiles, as "GC" */
     for (;;) {
         uint32_t e;
         while ((e = atomic_load_explicit(&mark_epoch, memory_order_acquire)) == seen)

@@ -68,6 +68,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -81,6 +82,8 @@
 
 #define HZ 100
 #define MAX_MS 1024            /* Ms beyond this are not profiled */
+#define MAX_HELPERS 64         /* the collector's mark threads: slots after the Ms' */
+#define NSLOTS (MAX_MS + MAX_HELPERS)
 #define RING_WORDS (1u << 15)  /* per M: 256 KiB, ~1 s of deep samples */
 #define REC_HDR 3              /* words before the PCs: n, label set, weight */
 
@@ -300,8 +303,16 @@ typedef struct ring {
     uintptr_t w[RING_WORDS];
 } ring;
 
-/* rings[id]: written by the writer thread (release), read by handlers. */
-static _Atomic(ring *) rings[MAX_MS];
+/* rings[id]: written by the writer thread (release), read by handlers.
+ * Slot of an M: its id; of mark helper k: MAX_MS + k. */
+static _Atomic(ring *) rings[NSLOTS];
+
+/* The collector's mark threads are not Ms, yet their CPU is the program's
+ * (Go's mark workers are goroutines its profiles show): each registers its
+ * tid here (rt__cpuprof_helper_start) and samples into its own ring, under
+ * a "GC" root frame. */
+static _Atomic pid_t helper_tids[MAX_HELPERS];
+static _Thread_local int helper_slot = -1;
 
 static _Atomic int profiling;   /* handlers record while 1 */
 static _Atomic int prof_busy;   /* a profile is being taken (start..stop) */
@@ -325,9 +336,14 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     (void)sig;
     int saved_errno = errno;
     rt_m *mp = rt__getm();
-    if (mp == NULL || mp->id < 0 || mp->id >= MAX_MS)
+    int slot;
+    if (mp != NULL)
+        slot = mp->id >= 0 && mp->id < MAX_MS ? (int)mp->id : -1;
+    else
+        slot = helper_slot; /* a mark thread, or -1 */
+    if (slot < 0)
         goto out;
-    ring *r = atomic_load_explicit(&rings[mp->id], memory_order_acquire);
+    ring *r = atomic_load_explicit(&rings[slot], memory_order_acquire);
     if (r == NULL)
         goto out;
     /* busy before the look at profiling, both seq_cst, against the
@@ -347,13 +363,15 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     } else if (rt__pprof_walking) {
         pcs[n++] = pc; /* inside a profiler's own walk: no second walk */
     } else {
-        n = rt__callers_sig(ucv, pcs, NULL, RT_PPROF_MAX_DEPTH);
+        n = rt__callers_sig(ucv, pcs, NULL, RT_PPROF_MAX_DEPTH - 1);
         if (n <= 0) {
             pcs[0] = RT_PPROF_SYSTEM;
             n = 1;
         }
     }
-    const rt__labelset *ls = labels_of(mp->curg);
+    if (mp == NULL && n < RT_PPROF_MAX_DEPTH)
+        pcs[n++] = RT_PPROF_GC; /* a mark thread's work is the collector's */
+    const rt__labelset *ls = mp != NULL ? labels_of(mp->curg) : NULL;
 
     uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
@@ -495,15 +513,9 @@ static ring *ring_of(int id)
  * backs off, or the stopper sees BUSY/ARMED and waits for, then deletes,
  * the timer -- no timer outlives its profile.
  */
-static void arm_m(rt_m *mp, void *arg)
+static void arm_slot(int slot, pid_t tid)
 {
-    (void)arg;
-    if (mp->id < 0 || mp->id >= MAX_MS)
-        return;
-    pid_t tid = __atomic_load_n(&mp->tid, __ATOMIC_ACQUIRE);
-    if (tid == 0)
-        return; /* not started yet: it arms itself, or the next round does */
-    ring *r = ring_of((int)mp->id);
+    ring *r = ring_of(slot);
     if (r == NULL)
         return;
     int expect = TIMER_NONE;
@@ -541,6 +553,42 @@ static void arm_m(rt_m *mp, void *arg)
     }
     r->tid = tid;
     atomic_store_explicit(&r->state, TIMER_ARMED, memory_order_release);
+}
+
+static void arm_m(rt_m *mp, void *arg)
+{
+    (void)arg;
+    if (mp->id < 0 || mp->id >= MAX_MS)
+        return;
+    pid_t tid = __atomic_load_n(&mp->tid, __ATOMIC_ACQUIRE);
+    if (tid == 0)
+        return; /* not started yet: it arms itself, or the next round does */
+    arm_slot((int)mp->id, tid);
+}
+
+static void arm_helpers(void)
+{
+    for (int k = 0; k < MAX_HELPERS; k++) {
+        pid_t tid = atomic_load_explicit(&helper_tids[k], memory_order_acquire);
+        if (tid != 0)
+            arm_slot(MAX_MS + k, tid);
+    }
+}
+
+void rt__cpuprof_helper_start(int k)
+{
+    if (k < 0 || k >= MAX_HELPERS)
+        return;
+    helper_slot = MAX_MS + k;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    atomic_store_explicit(&helper_tids[k], tid, memory_order_release);
+    /* helpers start with every signal blocked: SIGPROF is the one they take */
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_UNBLOCK, &prof, NULL);
+    if (atomic_load_explicit(&profiling, memory_order_relaxed))
+        arm_slot(MAX_MS + k, tid);
 }
 
 /* Deletes r's timer once profiling is 0: waits out an arm_m in progress. */
@@ -592,7 +640,7 @@ static void drain_ring(ring *r)
 
 static void drain_all(void)
 {
-    for (int i = 0; i < MAX_MS; i++) {
+    for (int i = 0; i < NSLOTS; i++) {
         ring *r = atomic_load_explicit(&rings[i], memory_order_acquire);
         if (r != NULL)
             drain_ring(r);
@@ -604,6 +652,7 @@ static void *writer_main(void *arg)
     (void)arg;
     while (!atomic_load(&writer_stop)) {
         rt__for_each_m(arm_m, NULL);
+        arm_helpers();
         drain_all();
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -708,7 +757,7 @@ void rt_pprof_stop_cpu(void)
     pthread_join(writer, NULL);
     atomic_store_explicit(&profiling, 0, memory_order_seq_cst);
     int64_t duration = rt_nanotime() - prof_start_mono;
-    for (int i = 0; i < MAX_MS; i++) {
+    for (int i = 0; i < NSLOTS; i++) {
         ring *r = atomic_load_explicit(&rings[i], memory_order_seq_cst);
         if (r == NULL)
             continue;

@@ -168,6 +168,9 @@ extern _Atomic int64_t rt__memprof_rate;
 /* Bytes the profilers' bucket tables hold (memstats buckhash_sys): the
  * heap, block and mutex profiles' buckets and the heap profile's tables. */
 extern _Atomic uint64_t rt__buckhash_bytes;
+/* A mark helper thread k (gc/mark.c), as it starts: its CPU is sampled in
+ * CPU profiles too, under a "GC" root frame. */
+void rt__cpuprof_helper_start(int k);
 /* A fresh countdown of bytes until the next sample (exponential, mean
  * rate); INT64_MAX when off. */
 int64_t rt__memprof_next_sample(void);

@@ -11,6 +11,7 @@
  *     profile holds 100 samples per CPU second, +-5 %;
  *   - a thread started while a profile runs has its timer before it runs
  *     a goroutine (its first 10 ms are not lost to the writer's round);
+ *   - the collector's mark threads are sampled, under a "GC" root;
  *   - a second start while a profile runs is -EBUSY; bad fds are refused.
  */
 #include <dirent.h>
@@ -259,6 +260,46 @@ RT_TEST(test_new_thread_armed_at_start)
     fprintf(stderr, "pprof cpu: %d probe(s) on new threads, each armed at once\n", judged);
 }
 
+/* The collector's mark threads are not Ms, yet their CPU is the program's:
+ * a collection-heavy run shows it under the "GC" root, with the mark
+ * thread's own frames beneath (Go's profiles show its mark workers). */
+typedef struct gnode {
+    struct gnode *l, *r;
+} gnode;
+
+static gnode *gc_tree(int d)
+{
+    gnode *n = rt_new(gnode);
+    if (d > 0) {
+        n->l = gc_tree(d - 1);
+        n->r = gc_tree(d - 1);
+    }
+    return n;
+}
+
+static gnode *volatile gc_live;
+
+RT_TEST(test_mark_threads_sampled)
+{
+    rt_maxprocs(2);
+    gc_live = gc_tree(17); /* 256K nodes live: every cycle marks them */
+    char file[512];
+    snprintf(file, sizeof file, "%s", pp_path("gc.pb.gz"));
+    int fd = pp_create(file);
+    REQUIRE_EQ(rt_pprof_start_cpu(fd), 0);
+    int64_t end = rt_nanotime() + 1000 * RT_MILLISECOND;
+    while (rt_nanotime() < end)
+        (void)gc_tree(10); /* garbage */
+    rt_pprof_stop_cpu();
+    close(fd);
+    char *top = pp_tool("-top -cum %s", file);
+    double f, c, hf, hc;
+    REQUIRE_MSG(pp_row(top, "GC", &f, &c) && c > 0 && f == 0 &&
+                    pp_row(top, "helper_main", &hf, &hc) && hc > 0 && hc <= c,
+                "no GC root over the mark threads' frames:\n%s", top);
+    free(top);
+}
+
 RT_TEST(test_bad_args)
 {
     REQUIRE_EQ(rt_pprof_start_cpu(-1), -EBADF);
@@ -276,6 +317,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_hot_split);
     tcase_add_test(tc, test_rate_two_threads);
     tcase_add_test(tc, test_new_thread_armed_at_start);
+    tcase_add_test(tc, test_mark_threads_sampled);
     tcase_add_test(tc, test_bad_args);
     suite_add_tcase(s, tc);
     return s;
