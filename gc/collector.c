@@ -1034,14 +1034,17 @@ static void read_memstats(rt_memstats *ms)
     ms->stack_sys = ms->stack_inuse;
     ms->mspan_inuse = (uint64_t)st.spans_inuse * sizeof(rt__span);
     ms->mspan_sys = (uint64_t)st.span_records * sizeof(rt__span);
-    ms->mcache_inuse = (uint64_t)rt__sched.gomaxprocs * sizeof(rt__mcache);
+    ms->mcache_inuse = (uint64_t)__atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_RELAXED) *
+                       sizeof(rt__mcache);
     ms->mcache_sys = (uint64_t)RT_MAX_PROCS * sizeof(void *) + ms->mcache_inuse;
     /* the profilers' buckets and tables (their hash heads are static) */
     ms->buckhash_sys = atomic_load_explicit(&rt__buckhash_bytes, memory_order_relaxed);
     ms->gc_sys = atomic_load(&rt__gcstat.gcbits_bytes) +
                  ((uint64_t)st.pages_used * sizeof(rt__span *));
-    ms->other_sys = (uint64_t)rt__sched.allglen * sizeof(rt_g) +
-                    (uint64_t)rt__sched.mcount * sizeof(rt_m);
+    /* (no lock: relaxed loads of counters other threads bump) */
+    ms->other_sys =
+        (uint64_t)__atomic_load_n(&rt__sched.allglen, __ATOMIC_RELAXED) * sizeof(rt_g) +
+        (uint64_t)__atomic_load_n(&rt__sched.mcount, __ATOMIC_RELAXED) * sizeof(rt_m);
     ms->sys = ms->heap_sys + ms->stack_sys + ms->mspan_sys + ms->mcache_sys +
               ms->buckhash_sys + ms->gc_sys + ms->other_sys;
     /* GC off: no heap size starts a cycle (Go reports ~2^63 too) */

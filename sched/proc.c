@@ -248,10 +248,10 @@ static __attribute__((noinline)) void gswitch(rt_m *mp, rt_g *from, rt_g *to)
         return;
     }
     if (to->is_g0) {
-        mp->curg = NULL;
+        __atomic_store_n(&mp->curg, NULL, __ATOMIC_RELAXED);
     } else {
-        mp->curg = to;
-        to->m = mp;
+        __atomic_store_n(&mp->curg, to, __ATOMIC_RELAXED);
+        __atomic_store_n(&to->m, mp, __ATOMIC_RELAXED);
     }
     san_before(from, to, mp->after == RT_AFTER_DEAD);
     /* The M that resumes us (maybe on another thread) hands itself over
@@ -276,8 +276,8 @@ static __attribute__((noinline)) void gswitch_first(rt_m *mp, rt_g *from, rt_g *
         to->tsan_fiber = __tsan_create_fiber(0);
 #endif
     rt__assert(!to->is_g0);
-    mp->curg = to;
-    to->m = mp;
+    __atomic_store_n(&mp->curg, to, __ATOMIC_RELAXED);
+    __atomic_store_n(&to->m, mp, __ATOMIC_RELAXED);
     san_before(from, to, mp->after == RT_AFTER_DEAD);
     rt_m *nm = rt__ctx_switch_fresh(&from->sp, g_stack_top(to), goentry, to);
     san_after(from);
@@ -522,7 +522,7 @@ static void acquirep(rt_m *mp, rt_p *pp)
     if (pp->m != NULL || atomic_load_explicit(&pp->status, memory_order_relaxed) != RT_PIDLE)
         rt__throwf("acquirep: invalid p state (status %u)",
                    atomic_load(&pp->status));
-    mp->p = pp;
+    __atomic_store_n(&mp->p, pp, __ATOMIC_RELAXED); /* schedtrace */
     p_set_m(pp, mp);
     atomic_store_explicit(&pp->status, RT_PRUNNING, memory_order_relaxed);
 }
@@ -530,7 +530,7 @@ static void acquirep(rt_m *mp, rt_p *pp)
 static rt_p *releasep(rt_m *mp)
 {
     rt_p *pp = mp->p;
-    mp->p = NULL;
+    __atomic_store_n(&mp->p, NULL, __ATOMIC_RELAXED); /* schedtrace */
     p_set_m(pp, NULL);
     atomic_store_explicit(&pp->status, RT_PIDLE, memory_order_relaxed);
     return pp;
@@ -661,7 +661,7 @@ static rt_m *newm(rt_p *pp, bool spinning, bool is_sysmon)
     if (mp == NULL)
         rt__throw("out of memory allocating an M");
     mp->nextp = pp;
-    mp->spinning = spinning;
+    __atomic_store_n(&mp->spinning, spinning, __ATOMIC_RELAXED);
     mp->is_sysmon = is_sysmon;
     mp->g0.is_g0 = true;
     mp->g0.goid = 0;
@@ -671,7 +671,7 @@ static rt_m *newm(rt_p *pp, bool spinning, bool is_sysmon)
      * list; lock-free readers still see a list that only grows. */
     rt__lock_acquire(&rt__sched.lock);
     mp->id = rt__sched.mnext++;
-    rt__sched.mcount++;
+    __atomic_store_n(&rt__sched.mcount, rt__sched.mcount + 1, __ATOMIC_RELAXED); /* read_memstats */
     mp->alllink = atomic_load_explicit(&rt__sched.allm, memory_order_relaxed);
     atomic_store_explicit(&rt__sched.allm, mp, memory_order_release); /* for lock-free readers */
     rt__lock_release(&rt__sched.lock);
@@ -909,7 +909,7 @@ static void startm_body(rt_p *pp, bool spinning)
         newm(pp, spinning, false);
         return;
     }
-    mp->spinning = spinning;
+    __atomic_store_n(&mp->spinning, spinning, __ATOMIC_RELAXED);
     atomic_store_explicit(&mp->nextp, pp, memory_order_release);
     rt__wake_m(mp);
 }
@@ -1041,7 +1041,7 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
 
 static void resetspinning(rt_m *mp)
 {
-    mp->spinning = false;
+    __atomic_store_n(&mp->spinning, false, __ATOMIC_RELAXED);
     int32_t n = atomic_fetch_sub_explicit(&rt__sched.nmspinning, 1,
                                           memory_order_acq_rel) - 1;
     if (n < 0)
@@ -1126,7 +1126,7 @@ static rt_g *findrunnable(rt_m *mp)
             2 * atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) <
                 procs - atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed)) {
             if (!mp->spinning) {
-                mp->spinning = true;
+                __atomic_store_n(&mp->spinning, true, __ATOMIC_RELAXED);
                 atomic_fetch_add_explicit(&rt__sched.nmspinning, 1,
                                           memory_order_acq_rel);
             }
@@ -1160,7 +1160,7 @@ static rt_g *findrunnable(rt_m *mp)
              * look at nmspinning leave one of us the goroutine. */
             if (RT_DEBUG >= 3 && (rt__fastrand() & 3) == 0)
                 sched_yield(); /* debug builds: widen the window (stress_wake) */
-            mp->spinning = false;
+            __atomic_store_n(&mp->spinning, false, __ATOMIC_RELAXED);
             atomic_fetch_sub_explicit(&rt__sched.nmspinning, 1, memory_order_seq_cst);
             bool work = atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0;
             for (int32_t i = 0; i < procs && !work; i++)
@@ -1171,7 +1171,7 @@ static rt_g *findrunnable(rt_m *mp)
                 rt__lock_release(&rt__sched.lock);
                 if (p2) {
                     acquirep(mp, p2);
-                    mp->spinning = true;
+                    __atomic_store_n(&mp->spinning, true, __ATOMIC_RELAXED);
                     atomic_fetch_add_explicit(&rt__sched.nmspinning, 1,
                                               memory_order_acq_rel);
                     goto again;
@@ -1325,9 +1325,9 @@ static void goexit0(void)
     gp->asan_low = low < gp->stack.lo ? gp->stack.lo : low;
 #endif
     __atomic_store_n(&gp->waitreason, NULL, __ATOMIC_RELAXED);
-    gp->m = NULL;
+    __atomic_store_n(&gp->m, NULL, __ATOMIC_RELAXED);
     if (gp->is_system) {
-        gp->is_system = false;
+        __atomic_store_n(&gp->is_system, false, __ATOMIC_RELAXED);
         atomic_fetch_sub_explicit(&rt__sched.nsystem, 1, memory_order_relaxed);
     }
     mp->after = RT_AFTER_DEAD;
@@ -1368,13 +1368,13 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     gp->fn = fn;
     gp->arg = arg;
     gp->gopc = pc;
-    gp->goid = new_goid(pp);
+    __atomic_store_n(&gp->goid, new_goid(pp), __ATOMIC_RELAXED); /* tracers */
     __atomic_store_n(&gp->waitreason, NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&gp->waitsince, 0, __ATOMIC_RELAXED);
     gp->param = NULL;
     gp->onces = NULL;
     gp->asan_fake_stack = NULL;
-    gp->is_system = system;
+    __atomic_store_n(&gp->is_system, system, __ATOMIC_RELAXED); /* allg walkers */
     if (system)
         atomic_fetch_add_explicit(&rt__sched.nsystem, 1, memory_order_relaxed);
     else
@@ -1638,9 +1638,11 @@ void rt__syscall_enter(const uintptr_t *regs, uintptr_t sp)
     __atomic_store_n(&gp->waitsince,
                      atomic_load_explicit(&rt__sched.coarse_now, memory_order_relaxed),
                      __ATOMIC_RELAXED);
-    atomic_store_explicit(&gp->status, RT_GSYSCALL, memory_order_relaxed);
+    /* (release: a reader that sees SYSCALL sees syscallsp and the
+     * registers -- test_gcstop's look, as the collector's through the P) */
+    atomic_store_explicit(&gp->status, RT_GSYSCALL, memory_order_release);
     mp->oldp = pp;
-    mp->p = NULL;
+    __atomic_store_n(&mp->p, NULL, __ATOMIC_RELAXED); /* schedtrace */
     /* Release: sysmon, which CASes the status, sees a consistent P. */
     atomic_store_explicit(&pp->status, RT_PSYSCALL, memory_order_release);
 }
@@ -1674,7 +1676,7 @@ void rt_syscall_exit(void)
                                                 memory_order_acquire,
                                                 memory_order_relaxed)) {
         /* Fast path: nobody took our P. */
-        mp->p = pp;
+        __atomic_store_n(&mp->p, pp, __ATOMIC_RELAXED); /* schedtrace */
         p_set_m(pp, mp);
         atomic_fetch_add_explicit(&pp->syscalltick, 1, memory_order_relaxed);
         atomic_store_explicit(&gp->status, RT_GRUNNING, memory_order_relaxed);
@@ -1761,7 +1763,7 @@ static void checkdead(void)
     for (uint32_t i = 0; i < rt__sched.allglen; i++) {
         rt_g *gp = rt__sched.allg[i];
         uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
-        if (st == RT_GWAITING && !gp->is_system)
+        if (st == RT_GWAITING && !__atomic_load_n(&gp->is_system, __ATOMIC_RELAXED))
             waiting++;
     }
     rt__lock_release(&rt__sched.allg_lock);
@@ -1794,13 +1796,13 @@ static void gcstopm(rt_m *mp)
         return; /* that stop is over */
     }
     if (mp->spinning) {
-        mp->spinning = false;
+        __atomic_store_n(&mp->spinning, false, __ATOMIC_RELAXED);
         atomic_fetch_sub_explicit(&rt__sched.nmspinning, 1, memory_order_acq_rel);
     }
     uint32_t expect = RT_PRUNNING;
     if (!atomic_compare_exchange_strong(&pp->status, &expect, RT_PGCSTOP))
         rt__throwf("gcstopm: P%d has status %u", pp->id, expect);
-    mp->p = NULL;
+    __atomic_store_n(&mp->p, NULL, __ATOMIC_RELAXED); /* schedtrace */
     p_set_m(pp, NULL);
     if (--rt__sched.stopwait == 0)
         rt__note_wakeup(&rt__sched.stopnote);
@@ -1969,7 +1971,7 @@ static void procresize(int32_t n)
         /* Our P goes away: continue on P0. */
         rt_p *p0 = rt__sched.allp[0];
         p_set_m(keep, NULL);
-        mp->p = p0;
+        __atomic_store_n(&mp->p, p0, __ATOMIC_RELAXED); /* schedtrace */
         p_set_m(p0, mp);
         keep = p0;
     }
@@ -2125,10 +2127,13 @@ void rt__sched_init(int maxprocs)
         maxprocs = 1;
     if (maxprocs > MAX_PROCS)
         maxprocs = MAX_PROCS;
-    rt__sched.allp = calloc(MAX_PROCS, sizeof(rt_p *));
-    if (rt__sched.allp == NULL)
+    /* (release: rt__gcount reads allp and gomaxprocs from any thread, a
+     * thread outside the runtime included, while this runs) */
+    rt_p **allp = calloc(MAX_PROCS, sizeof(rt_p *));
+    if (allp == NULL)
         rt__throw("out of memory allocating Ps");
-    rt__sched.gomaxprocs = maxprocs;
+    __atomic_store_n(&rt__sched.allp, allp, __ATOMIC_RELEASE);
+    __atomic_store_n(&rt__sched.gomaxprocs, maxprocs, __ATOMIC_RELEASE);
     rt__sched.mnext = 0;
     atomic_store(&rt__sched.coarse_now, rt_nanotime());
     atomic_store(&rt__sched.sysmon_fast, 1); /* its first sleep is short */

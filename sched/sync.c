@@ -528,7 +528,7 @@ static rt_m *pool_pin(void)
     rt_m *mp = rt__getm();
     if (mp == NULL || mp->p == NULL || mp->curg == NULL)
         return NULL;
-    mp->locks++;
+    __atomic_store_n(&mp->locks, mp->locks + 1, __ATOMIC_RELAXED); /* scheddetail */
     rt__nostop_begin(mp);
     return mp;
 }
@@ -536,7 +536,7 @@ static rt_m *pool_pin(void)
 static void pool_unpin(rt_m *mp)
 {
     rt__nostop_end(mp);
-    mp->locks--;
+    __atomic_store_n(&mp->locks, mp->locks - 1, __ATOMIC_RELAXED);
 }
 
 static pool_local *pool_local_for(rt_pool *p, rt_m *mp, pool_locals **plp)

@@ -661,7 +661,7 @@ static void dump_m(rt_m *mp, void *ctx)
     put_uv(TAG_OSTHREAD);
     put_uv((uintptr_t)mp);
     put_uv((uint64_t)mp->id);
-    put_uv((uint64_t)mp->tid);
+    put_uv((uint64_t)__atomic_load_n(&mp->tid, __ATOMIC_ACQUIRE)); /* set by the M itself */
 }
 
 /* -------------------------------------------------------- data and bss -- */

@@ -36,10 +36,10 @@ static void print_g(rt_g *gp, void *arg)
 {
     gline_ctx *c = arg;
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
-    rt_m *mp = gp->m;
+    rt_m *mp = __atomic_load_n(&gp->m, __ATOMIC_RELAXED);
     const char *wr = __atomic_load_n(&gp->waitreason, __ATOMIC_RELAXED);
     rt__buf_printf(c->b, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n",
-                   (long long)gp->goid, st, wr ? wr : "",
+                   (long long)__atomic_load_n(&gp->goid, __ATOMIC_RELAXED), st, wr ? wr : "",
                    /* (gp->m is stale once it parks; a G in a system
                     * call keeps its M, as Go's does) */
                    (long long)((st == RT_GRUNNING || st == RT_GSYSCALL) && mp ? mp->id : -1),
@@ -49,16 +49,19 @@ static void print_g(rt_g *gp, void *arg)
 static void print_m(rt_m *mp, void *arg)
 {
     gline_ctx *c = arg;
-    rt_p *pp = mp->p;
-    rt_g *gp = mp->curg;
+    /* (relaxed loads of fields their M writes: stale, never torn) */
+    rt_p *pp = __atomic_load_n(&mp->p, __ATOMIC_RELAXED);
+    rt_g *gp = __atomic_load_n(&mp->curg, __ATOMIC_RELAXED);
     rt__buf_printf(c->b,
                    "  M%lld: p=%lld curg=%lld mallocing=%d throwing=%d gcing=%d "
                    "locks=%d dying=%d helpgc=%d spinning=%d blocked=%d "
                    "lockedg=%lld\n",
                    (long long)mp->id, (long long)(pp ? pp->id : -1),
-                   (long long)(gp ? gp->goid : -1), mp->mallocing,
+                   (long long)(gp ? __atomic_load_n(&gp->goid, __ATOMIC_RELAXED) : -1),
+                   mp->mallocing,
                    atomic_load_explicit(&mp->throwing, memory_order_relaxed),
-                   mp->gcing, mp->locks, mp->dying, mp->helpgc, mp->spinning ? 1 : 0,
+                   mp->gcing, __atomic_load_n(&mp->locks, __ATOMIC_RELAXED), mp->dying,
+                   mp->helpgc, __atomic_load_n(&mp->spinning, __ATOMIC_RELAXED) ? 1 : 0,
                    0, -1LL);
 }
 
@@ -112,7 +115,7 @@ void rt__schedtrace(int64_t now, bool detail)
                    gcwaiting, 0, spinning, stopwait, 0);
     for (int32_t i = 0; i < procs; i++) {
         rt_p *pp = rt__sched.allp[i];
-        rt_m *mp = pp->m;
+        rt_m *mp = __atomic_load_n(&pp->m, __ATOMIC_RELAXED); /* p_set_m */
         rt__buf_printf(&b,
                        "  P%d: status=%u schedtick=%u syscalltick=%u m=%lld "
                        "runqsize=%u gfreecnt=%d\n",

@@ -191,14 +191,15 @@ static void nap(int64_t ns)
 
 /* One counter per spinner, a cache line each; the spinners make no runtime
  * call at all. */
-static volatile uint64_t spin_count[8][8];
+static _Atomic uint64_t spin_count[8][8]; /* (atomic: the body reads them while they run) */
 static _Atomic int spin_quit;
 
 static void spinner(void *arg)
 {
-    volatile uint64_t *c = spin_count[(intptr_t)arg];
-    while (!atomic_load_explicit(&spin_quit, memory_order_relaxed))
-        (*c)++;
+    _Atomic uint64_t *c = spin_count[(intptr_t)arg];
+    while (!atomic_load_explicit(&spin_quit, memory_order_relaxed)) /* (no RMW: one writer) */
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
 }
 
 static void stop_spinners(int procs)
