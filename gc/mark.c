@@ -778,6 +778,7 @@ static void start_helpers(int want)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc != 0)
             break; /* fewer markers; not an error */
+        atomic_fetch_add_explicit(&rt__aux_threads, 1, memory_order_relaxed); /* checkdead */
         nhelpers++;
     }
 }

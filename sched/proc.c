@@ -1724,6 +1724,8 @@ static int process_threads(void)
     return threads;
 }
 
+_Atomic int rt__aux_threads;
+
 /* rt__sched.lock held by the caller (stopm). */
 static void checkdead(void)
 {
@@ -1752,10 +1754,18 @@ static void checkdead(void)
      * the check off for cgo callback threads the same way). */
     if (atomic_load_explicit(&rt__sched.foreign_go, memory_order_relaxed))
         return;
-    /* Threads other than ours (the Ms and rt_main's caller) may call rt_go
-     * at any time: a deadlock cannot be told from a wait for them.  A hang
+    /* Threads other than ours (the Ms, rt_main's caller, libuv's pool and
+     * rt__aux_threads; it once missed the mark threads, so a program that
+     * had collected at MAXPROCS >= 2 hung where it should have died) may
+     * call rt_go at any time: a deadlock cannot be told from a wait for
+     * them.  A hang
      * is the lesser evil than killing a correct program. */
-    if (process_threads() > rt__sched.mcount + 1 + rt__netpoll_threads())
+    int ours = rt__sched.mcount + 1 + rt__netpoll_threads() +
+               atomic_load_explicit(&rt__aux_threads, memory_order_relaxed);
+#ifdef RT_TSAN
+    ours++; /* ThreadSanitizer's background thread */
+#endif
+    if (process_threads() > ours)
         return;
     /* No goroutine can ever run again. */
     int32_t waiting = 0;

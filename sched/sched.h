@@ -431,6 +431,12 @@ rt_m *rt__getm(void);
  * parked goroutine and differ by the path it parked through: the
  * goroutine profile leaves them out so identical stacks merge. */
 bool rt__is_switch_fn(uintptr_t entry);
+/* Threads the runtime made that are not Ms and never run goroutines (the
+ * collector's mark threads, the CPU profile's writer, rt_debug_serve's
+ * pre-rt_main helper): checkdead counts them among its own, so that their
+ * existence does not read as a thread of the program that might call
+ * rt_go.  Each adds 1 before it can run and subtracts 1 when it ends. */
+extern _Atomic int rt__aux_threads;
 /* rt_exit: completes the rt_once_do calls the goroutine is inside (sync.c). */
 void rt__once_goexit(rt_g *gp);
 

@@ -709,9 +709,11 @@ int rt_pprof_start_cpu(int fd)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    atomic_fetch_add_explicit(&rt__aux_threads, 1, memory_order_relaxed); /* checkdead */
     int err = pthread_create(&writer, NULL, writer_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err != 0) {
+        atomic_fetch_sub_explicit(&rt__aux_threads, 1, memory_order_relaxed);
         atomic_store(&profiling, 0);
         atomic_store(&prof_busy, 0);
         return -err;
@@ -755,6 +757,7 @@ void rt_pprof_stop_cpu(void)
         return;
     atomic_store(&writer_stop, 1);
     pthread_join(writer, NULL);
+    atomic_fetch_sub_explicit(&rt__aux_threads, 1, memory_order_relaxed);
     atomic_store_explicit(&profiling, 0, memory_order_seq_cst);
     int64_t duration = rt_nanotime() - prof_start_mono;
     for (int i = 0; i < NSLOTS; i++) {

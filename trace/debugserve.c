@@ -226,6 +226,7 @@ static void *await_main(void *arg)
     }
     if (rt_go(listen_main, arg) < 0)
         close((int)(intptr_t)arg);
+    atomic_fetch_sub_explicit(&rt__aux_threads, 1, memory_order_relaxed); /* checkdead */
     return NULL;
 }
 
@@ -316,10 +317,12 @@ int rt_debug_serve(const char *addr)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    atomic_fetch_add_explicit(&rt__aux_threads, 1, memory_order_relaxed);
     int rc = pthread_create(&t, &attr, await_main, arg);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
+        atomic_fetch_sub_explicit(&rt__aux_threads, 1, memory_order_relaxed);
         close(fd);
         return -rc;
     }

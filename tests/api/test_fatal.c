@@ -11,6 +11,8 @@
  *   bigframe                 one frame larger than the stack slot that
  *                            writes only its far end (stack-clash probes)
  *   deadlock, deadlock_none  goroutine 1 waits on a channel nobody sends to
+ *   deadlock_after_gc        the same after collections at MAXPROCS 2 (mark
+ *                            threads exist), with a CPU profile or not
  *   crash                    the same with GOTRACEBACK=crash
  *   nil, nil_goroutine       a store through NULL (plus an offset)
  *   fault                    a store to a mapped PROT_NONE page
@@ -22,6 +24,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -145,6 +148,26 @@ static int child_deadlock(int argc, char **argv)
     int v;
     rt_chan_recv(c, &v); /* nobody will ever send */
     return 3;
+}
+
+/* The same after the collector has run with its mark threads (MAXPROCS
+ * 2), and with a CPU profile running: the runtime's own extra threads are
+ * not a program thread that might yet call rt_go (the check once gave up
+ * once a mark thread existed, and such a program hung). */
+static void *volatile churn_keep;
+
+static int child_deadlock_after_gc(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    if (getenv("DEADLOCK_PROFILE") != NULL && rt_pprof_start_cpu(open("/dev/null", O_WRONLY)) != 0)
+        return 4;
+    for (int i = 0; i < 400000; i++)
+        churn_keep = rt_alloc(256); /* 100 MB: cycles, marked by every thread */
+    rt_memstats ms;
+    rt_read_memstats(&ms);
+    if (ms.num_gc < 3)
+        return 5;
+    return child_deadlock(argc, argv);
 }
 
 static int child_stdio(int argc, char **argv)
@@ -288,6 +311,7 @@ static const scenario scenarios[] = {
     {"overflow_many", child_overflow_many},
     {"bigframe", child_bigframe},
     {"deadlock", child_deadlock},
+    {"deadlock_after_gc", child_deadlock_after_gc},
     {"stdio", child_stdio},
     {"nil", child_nil},
     {"nil_goroutine", child_nil_goroutine},
@@ -537,6 +561,19 @@ START_TEST(deadlock)
 }
 END_TEST
 
+START_TEST(deadlock_after_collections)
+{
+    static const char *const envs[][3] = {{"MAXPROCS=2", NULL, NULL},
+                                          {"MAXPROCS=2", "DEADLOCK_PROFILE=1", NULL}};
+    for (int k = 0; k < 2; k++) {
+        run("deadlock_after_gc", envs[k]);
+        expect_exit(2);
+        expect_line(0, "fatal error: all goroutines are asleep - deadlock!");
+        expect_in_err("\ngoroutine 1 [chan receive]:\n");
+    }
+}
+END_TEST
+
 START_TEST(deadlock_traceback_none)
 {
     static const char *env[] = {"GOTRACEBACK=none", NULL};
@@ -712,6 +749,7 @@ static Suite *fatal_suite(void)
     tcase_add_test(tc, stack_overflow_by_one_big_frame);
     tcase_add_test(tc, stack_overflow_in_many_goroutines_at_once);
     tcase_add_test(tc, deadlock);
+    tcase_add_test(tc, deadlock_after_collections);
     tcase_add_test(tc, deadlock_traceback_none);
     tcase_add_test(tc, deadlock_traceback_crash);
     tcase_add_test(tc, user_stdout_flushed);
