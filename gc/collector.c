@@ -484,8 +484,8 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
         *alloc_during = live1 - live0;
         last_mark_late = live1 > atomic_load(&rt__gcstat.next_gc);
         rt__mark_add_data_roots();
+        rt__mark_add_other_roots(); /* before the foreign threads stop */
         rt__mark_add_sched_roots(false);
-        rt__mark_add_other_roots();
         heap_range(&lo, &hi);
         rt__mark_set_reprotect(false);
         rt__mark_add_live_dirty_chunks(lo, hi);

@@ -34,7 +34,14 @@
  * collection a slow path may trigger runs after the region ends.
  *
  * Threads the runtime did not create have no P: they share one cache under
- * a lock (and their stacks are not scanned: see API.md).
+ * a lock (as do Ms without a P).  Such a thread is registered on its first
+ * allocation (sched/foreign.c: a record, its stack bounds, a pthread key
+ * that unregisters it at exit), so that the collector stops it for the
+ * stopped part of its marking and scans its registers and stack, as API.md
+ * promises for every thread.  Its locked part is a no-stop region of that
+ * record, and it waits for the lock outside the region (foreign_lock): the
+ * collector holds the lock while it stops such threads.  Cost: one TLS
+ * load on that path; the goroutine fast path is unchanged.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -456,6 +463,32 @@ static size_t profile_countdown(rt__mcache *mc, size_t n, uint32_t *cycle)
     return size;
 }
 
+/* Takes l for a thread the runtime did not create and returns inside a
+ * no-stop region of its record, which the caller ends after releasing l.
+ * The wait happens outside the region: the collector holds the shared
+ * cache's lock while it stops such threads (sched/foreign.c), and a waiter
+ * inside a region could not be stopped.  lock.c's protocol (0 free, 1
+ * held, 2 held with waiters): rt__lock_release wakes a waiter on 2. */
+static void foreign_lock(rt__fthread *f, rt__lock *l)
+{
+    for (int spins = 0;; spins++) {
+        rt__foreign_nostop_begin(f);
+        uint32_t c = 0;
+        if (spins < 100) {
+            if (atomic_compare_exchange_strong_explicit(&l->key, &c, 1, memory_order_acquire,
+                                                        memory_order_relaxed))
+                return;
+        } else if (atomic_exchange_explicit(&l->key, 2, memory_order_acquire) == 0) {
+            return; /* held in state 2: the release wakes one more */
+        }
+        rt__foreign_nostop_end(f); /* stoppable while it waits */
+        if (spins < 100)
+            rt__cpu_relax();
+        else
+            rt__foreign_wait_lock(f, &l->key, 2);
+    }
+}
+
 /* Everything but the fast path: large objects, exhausted windows, type
  * changes, threads without a P, the debug modes, the collection trigger. */
 static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
@@ -473,7 +506,20 @@ static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
         p = alloc_in(&mp->p->mcache, n, noscan, type, &slow);
         sampled = profile_countdown(&mp->p->mcache, n, &cycle);
         rt__nostop_end(mp);
+    } else if (mp == NULL) {
+        /* A thread the runtime did not create: registered on its first
+         * allocation, so that its stack and registers are roots
+         * (sched/foreign.c). */
+        rt__fthread *f = rt__foreign_self();
+        rt__sizeclass_init();
+        rt__heap_init();
+        foreign_lock(f, &shared_lock);
+        p = alloc_in(&shared_cache, n, noscan, type, &slow);
+        sampled = profile_countdown(&shared_cache, n, &cycle);
+        rt__lock_release(&shared_lock);
+        rt__foreign_nostop_end(f);
     } else {
+        /* an M without a P (its locks are no-stop regions of the M) */
         rt__sizeclass_init();
         rt__heap_init();
         rt__lock_acquire(&shared_lock);
@@ -574,9 +620,10 @@ void rt__mcache_flush_all(void)
     rt__mcache_flush(&shared_cache); /* the initiator holds shared_lock */
 }
 
-/* Threads without a P are not stopped with the world: the collector holds
- * their cache's lock for the whole stop, so they cannot allocate during
- * it. */
+/* Threads without a P are not stopped with the world (those the runtime
+ * did not create only for the stopped mark, sched/foreign.c): the
+ * collector holds their cache's lock for the whole stop, so they cannot
+ * allocate during it. */
 void rt__shared_cache_lock(void)
 {
     rt__lock_acquire(&shared_lock);

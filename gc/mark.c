@@ -812,10 +812,16 @@ void rt__mark_add_data_roots(void)
 
 void rt__mark_add_sched_roots(bool stable_only)
 {
-    if (stable_only)
+    if (stable_only) {
         rt__gc_sched_roots_stable(add_root, NULL);
-    else
-        rt__gc_sched_roots(add_root, NULL);
+        return;
+    }
+    /* The threads the runtime did not create stop from here to the end
+     * of the run (sched/foreign.c): their stacks are roots too.  Nothing
+     * from here to there may take a lock they can hold (rt__mark_add_
+     * other_roots' come first). */
+    rt__foreign_stop();
+    rt__gc_sched_roots(add_root, NULL);
 }
 
 void rt__mark_add_other_roots(void)
@@ -1088,6 +1094,9 @@ void rt__mark_run(rt__markstats *st, int want)
     nroots = 0;
     atomic_store_explicit(&ndchunks, 0, memory_order_relaxed);
     run_budget = 0;
+    /* Every root chunk was read: the threads the runtime did not create
+     * may go on (a no-op unless rt__mark_add_sched_roots stopped them). */
+    rt__foreign_release();
 }
 
 void rt__mark_set_budget(uint64_t objects)
@@ -1187,8 +1196,8 @@ void rt__mark(rt__markstats *st)
 {
     rt__mark_begin(st);
     rt__mark_add_data_roots();
+    rt__mark_add_other_roots(); /* (before the foreign threads stop) */
     rt__mark_add_sched_roots(false);
-    rt__mark_add_other_roots();
     rt__mark_run(st, want_workers());
 }
 

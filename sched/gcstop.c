@@ -55,6 +55,13 @@
  *   decrement, without the lock, so that wake-up may arrive in the next
  *   stop: the initiator trusts only the count (TSan's delays found this).
  *
+ *   Threads the runtime did not create are no part of this stop: the
+ *   ones registered as roots (foreign.c) are stopped later by the
+ *   collector, for the part of its pause that reads roots and marks, with
+ *   the same signal (the handler hands a thread without an M to
+ *   rt__foreign_on_signal), and released at the end of that mark run or,
+ *   at the latest, by rt__gcstop_end.
+ *
  *   Idle Ms (no P), threads in syscalls (no P) and sysmon are not
  *   signalled and keep running; so is the idle M blocked in the network
  *   poller's libuv loop (netpoll.c: it holds no P, and whatever it
@@ -133,7 +140,11 @@
  *   callbacks) has it reported from the stop sp up to the top, which
  *   init_g0 took from pthread_getattr_np.  Parked g0s hold no pointer
  *   into the GC heap.  The main thread only sleeps in rt__sched_run_main;
- *   its stack is reported from there up.
+ *   its stack is reported from there up (main()'s frames below rt_main
+ *   included).  Registered threads the runtime did not create, while the
+ *   collector holds them stopped: their registers and stacks
+ *   (rt__foreign_roots), in the full set only -- the stable set is read
+ *   by a concurrent mark while they run, and their stacks may go away.
  *   Records: every live G record (param, waiting, arg, sudog links), every
  *   M (but its register blocks only while current: stale ones would pin
  *   what they last held), every P, each P's timer heap array and
@@ -212,6 +223,7 @@ void rt__gcstop_begin(void)
 
 void rt__gcstop_end(void)
 {
+    rt__foreign_release(); /* normally done when the stopped mark ended */
     uint32_t e = atomic_load(&rt__gcstop_epoch);
     if ((e & 1) == 0)
         return; /* a cooperative stop */
@@ -360,7 +372,13 @@ static void gcstop_handler(int sig, siginfo_t *si, void *ucv)
     (void)si;
     int saved_errno = errno;
     rt_m *mp = rt__tls_m;
-    if (mp != NULL && mp->p != NULL && !mp->is_sysmon &&
+    if (mp == NULL) {
+        /* a thread the runtime did not create (foreign.c) */
+        rt__foreign_on_signal(ucv);
+        errno = saved_errno;
+        return;
+    }
+    if (mp->p != NULL && !mp->is_sysmon &&
         (atomic_load_explicit(&rt__gcstop_epoch, memory_order_acquire) & 1)) {
         if (mp->nostop > 0) {
             mp->stop_pending = 1; /* rt__nostop_end stops it */
@@ -589,4 +607,10 @@ static void sched_roots(rt__root_fn fn, void *ctx, bool timers)
     uintptr_t msp = __atomic_load_n(&main_sp, __ATOMIC_ACQUIRE);
     if (msp != 0 && msp < main_hi)
         report(fn, ctx, msp, main_hi);
+
+    /* Registered threads the runtime did not create, while stopped
+     * (foreign.c): never in the stable set, their stacks are neither
+     * write-tracked nor sure to stay mapped. */
+    if (timers)
+        rt__foreign_roots(fn, ctx);
 }

@@ -739,7 +739,9 @@ extern _Atomic int32_t rt__mutex_profile_fraction;
  * thread may hold it).  A scanner that reads the reported ranges reads
  * goroutine stacks through ASan's redzones and memory other threads wrote
  * without synchronisation: it must be __attribute__((no_sanitize("address",
- * "thread"))).  Threads the runtime did not create are never stopped.
+ * "thread"))).  Threads the runtime did not create are not stopped by
+ * rt__gc_stopworld; the registered ones (foreign.c) are stopped by the
+ * collector for its stopped mark, with the same signal.
  * rt__gc_stopworld and rt__gc_startworld are defined in proc.c (they share
  * the stop machinery of rt__stop_the_world); the signal side, the roots
  * and the essay are in gcstop.c.
@@ -800,6 +802,79 @@ static inline void rt__nostop_end(rt_m *mp)
     if (--mp->nostop == 0 && rt__unlikely(mp->stop_pending))
         rt__nostop_stop_pending(mp);
 }
+
+/* -------------------------------------------------------- foreign.c ----- */
+
+/*
+ * Threads the runtime did not create (the program's own pthreads, main()
+ * before rt_main) that use the GC heap: registered on their first call into
+ * it, stopped with the stop signal during the collector's marking pauses,
+ * their registers and stacks scanned then (the essay is in foreign.c).
+ */
+typedef struct rt__fthread rt__fthread;
+struct rt__fthread {
+    rt__fthread *next;      /* every record, newest first; never freed */
+    _Atomic uint32_t state; /* RT_FT_FREE, RT_FT_CLAIMED, RT_FT_ACTIVE */
+    pid_t tid;
+    uintptr_t stack_lo, stack_hi; /* pthread_getattr_np at registration */
+    volatile int nostop;          /* no-stop region depth (as rt_m's) */
+    volatile int stop_pending;    /* a stop signal came inside one */
+    volatile int stopping;        /* inside the stop (a nested handler leaves) */
+    /* The foreign stop epoch it is stopped in (written last, release), the
+     * stack pointer it stopped at and the interrupted registers. */
+    _Atomic uint32_t stop_epoch;
+    uintptr_t stop_sp;
+    uintptr_t regs[RT_GCSTOP_NREGS];
+    /* Waiting for a runtime lock in rt__foreign_wait_lock: 1 parked there
+     * (stop_sp valid, registers spilled above it), 2 counted as stopped
+     * by the initiator without a signal. */
+    _Atomic uint32_t parked;
+};
+enum { RT_FT_FREE, RT_FT_CLAIMED, RT_FT_ACTIVE };
+
+/* The calling thread's record, or NULL (Ms and unregistered threads). */
+extern __thread rt__fthread *rt__tls_ft;
+/* Registers the calling thread (not an M) and returns its record. */
+rt__fthread *rt__foreign_register(void);
+/* The record of the calling thread, which is not an M, registering it on
+ * its first call: one TLS load on the path of threads without an M. */
+static inline rt__fthread *rt__foreign_self(void)
+{
+    rt__fthread *f = rt__tls_ft;
+    return rt__likely(f != NULL) ? f : rt__foreign_register();
+}
+/* No-stop regions of a registered thread, as rt__nostop_begin/end for an
+ * M: the stop signal only marks a thread inside one, which stops itself
+ * at the region's end. */
+static inline void rt__foreign_nostop_begin(rt__fthread *f)
+{
+    f->nostop++;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+void rt__foreign_stop_pending(rt__fthread *f);
+static inline void rt__foreign_nostop_end(rt__fthread *f)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    if (--f->nostop == 0 && rt__unlikely(f->stop_pending))
+        rt__foreign_stop_pending(f);
+}
+/* Waits (FUTEX_WAIT) while the futex word *key is val, outside any
+ * no-stop region, parked: a stop counts the thread stopped at once, without
+ * a signal, and it does not return before that stop ends. */
+void rt__foreign_wait_lock(rt__fthread *f, _Atomic uint32_t *key, uint32_t val);
+/* Stops every registered thread (the collector, world stopped by
+ * rt__gc_stopworld, no runtime lock held but the shared cache's).  No-op
+ * outside a signal stop of the world or when no thread ever registered. */
+void rt__foreign_stop(void);
+/* Lets them go (also done by the world's restart: rt__gcstop_end). */
+void rt__foreign_release(void);
+/* While they are stopped: fn over each one's registers and its stack from
+ * its stop sp (less the red zone) to its top (gcstop.c's sched roots). */
+void rt__foreign_roots(rt__root_fn fn, void *ctx);
+/* The stop signal's handler on a thread that is not an M (gcstop.c). */
+void rt__foreign_on_signal(void *ucontext);
+/* Registered threads now (a test aid). */
+int rt__foreign_count(void);
 
 /* -------------------------------------------------------- netpoll.c ----- */
 
