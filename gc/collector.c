@@ -743,6 +743,7 @@ static _Atomic int bggc_started, bggc_requested;
 static void bggc(void *arg)
 {
     (void)arg;
+    rt__getg()->noroots = true; /* gcstop.c's roots_g */
     for (;;) {
         rt__gc_wait(&bggc_wait, "GC worker (idle)");
         gc_cycle(false, false);

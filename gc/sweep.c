@@ -282,6 +282,7 @@ static _Atomic int force_pass = -1; /* a forced cycle asked for by sysmon */
 static void bgsweep(void *arg)
 {
     (void)arg;
+    rt__getg()->noroots = true; /* gcstop.c's roots_g: no program pointer */
     for (;;) {
         /* The scavenger's forced cycle (it needs a goroutine). */
         int k = atomic_exchange(&force_pass, -1);

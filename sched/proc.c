@@ -1373,6 +1373,7 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     __atomic_store_n(&gp->waitsince, 0, __ATOMIC_RELAXED);
     gp->param = NULL;
     gp->onces = NULL;
+    gp->noroots = false;
     gp->asan_fake_stack = NULL;
     __atomic_store_n(&gp->is_system, system, __ATOMIC_RELAXED); /* allg walkers */
     if (system)

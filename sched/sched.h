@@ -111,6 +111,9 @@ struct rt_g {
     uintptr_t syscallsp;
     bool is_system;         /* a runtime goroutine (hidden in tracebacks) */
     bool is_g0;
+    /* The collector's own goroutines (bggc, bgsweep): their stacks are no
+     * roots while parked (see gcstop.c's roots_g) */
+    bool noroots;
     uint32_t allg_index;
 
     rt_g *schedlink; /* lists a waker builds before readying (close, netpoll) */
