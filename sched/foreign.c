@@ -267,24 +267,7 @@ static void stop_here(rt__fthread *f, uintptr_t sp, const ucontext_t *uc)
     uint32_t e = atomic_load_explicit(&ft_epoch, memory_order_acquire);
     if ((e & 1) && atomic_load_explicit(&f->stop_epoch, memory_order_relaxed) != e &&
         atomic_load_explicit(&f->state, memory_order_relaxed) == RT_FT_ACTIVE) {
-        uintptr_t *r = f->regs;
-        memset(r, 0, sizeof f->regs);
-        if (uc != NULL) {
-#if defined(__x86_64__)
-            for (int i = 0; i <= REG_RIP; i++)
-                r[i] = (uintptr_t)uc->uc_mcontext.gregs[i];
-            if (uc->uc_mcontext.fpregs != NULL)
-                memcpy(r + REG_RIP + 1, uc->uc_mcontext.fpregs->_xmm, 16 * 16);
-#elif defined(__aarch64__)
-            for (int i = 0; i < 31; i++)
-                r[i] = (uintptr_t)uc->uc_mcontext.regs[i];
-            r[31] = (uintptr_t)uc->uc_mcontext.sp;
-            r[32] = (uintptr_t)uc->uc_mcontext.pc;
-            const uint32_t *rec = (const uint32_t *)uc->uc_mcontext.__reserved;
-            if (rec[0] == 0x46508001u /* FPSIMD_MAGIC */)
-                memcpy(r + 33, rec + 4, 32 * 16);
-#endif
-        }
+        rt__gcstop_save_regs(f->regs, uc);
         f->stop_sp = sp;
         atomic_store_explicit(&f->stop_epoch, e, memory_order_release);
         atomic_fetch_add(&ft_nstopped, 1);

@@ -221,6 +221,30 @@ void rt__gcstop_begin(void)
     atomic_store(&rt__gcstop_epoch, e + 1);
 }
 
+void rt__gcstop_save_regs(uintptr_t *r, const void *ucv)
+{
+    const ucontext_t *uc = ucv;
+    memset(r, 0, RT_GCSTOP_NREGS * sizeof *r);
+    if (uc == NULL)
+        return;
+#if defined(__x86_64__)
+    for (int i = 0; i <= REG_RIP; i++)
+        r[i] = (uintptr_t)uc->uc_mcontext.gregs[i];
+    if (uc->uc_mcontext.fpregs != NULL)
+        memcpy(r + REG_RIP + 1, uc->uc_mcontext.fpregs->_xmm, 16 * 16);
+#elif defined(__aarch64__)
+    for (int i = 0; i < 31; i++)
+        r[i] = (uintptr_t)uc->uc_mcontext.regs[i];
+    r[31] = (uintptr_t)uc->uc_mcontext.sp;
+    r[32] = (uintptr_t)uc->uc_mcontext.pc;
+    /* The first record of __reserved is the FP/SIMD one: a header
+     * {magic, size}, fpsr, fpcr, then v0-v31. */
+    const uint32_t *rec = (const uint32_t *)uc->uc_mcontext.__reserved;
+    if (rec[0] == 0x46508001u /* FPSIMD_MAGIC */)
+        memcpy(r + 33, rec + 4, 32 * 16);
+#endif
+}
+
 void rt__gcstop_end(void)
 {
     rt__foreign_release(); /* normally done when the stopped mark ended */
@@ -310,27 +334,7 @@ static void stop_here_once(rt_m *mp, uintptr_t sp, const ucontext_t *uc)
         return;
     }
     rt__assert(pp->m == mp);
-    uintptr_t *r = mp->gcstop_regs;
-    memset(r, 0, sizeof mp->gcstop_regs);
-    if (uc != NULL) {
-#if defined(__x86_64__)
-        for (int i = 0; i <= REG_RIP; i++)
-            r[i] = (uintptr_t)uc->uc_mcontext.gregs[i];
-        if (uc->uc_mcontext.fpregs != NULL)
-            memcpy(r + REG_RIP + 1, uc->uc_mcontext.fpregs->_xmm,
-                   16 * 16);
-#elif defined(__aarch64__)
-        for (int i = 0; i < 31; i++)
-            r[i] = (uintptr_t)uc->uc_mcontext.regs[i];
-        r[31] = (uintptr_t)uc->uc_mcontext.sp;
-        r[32] = (uintptr_t)uc->uc_mcontext.pc;
-        /* The first record of __reserved is the FP/SIMD one: a header
-         * {magic, size}, fpsr, fpcr, then v0-v31. */
-        const uint32_t *rec = (const uint32_t *)uc->uc_mcontext.__reserved;
-        if (rec[0] == 0x46508001u /* FPSIMD_MAGIC */)
-            memcpy(r + 33, rec + 4, 32 * 16);
-#endif
-    }
+    rt__gcstop_save_regs(mp->gcstop_regs, uc);
     mp->gcstop_sp = sp;
     pp->sigstopped = true;
     atomic_store_explicit(&mp->gcstop_epoch, e, memory_order_relaxed);

@@ -874,6 +874,10 @@ void rt__foreign_release(void);
 /* While they are stopped: fn over each one's registers and its stack from
  * its stop sp (less the red zone) to its top (gcstop.c's sched roots). */
 void rt__foreign_roots(rt__root_fn fn, void *ctx);
+/* Copies the interrupted registers of a signal context (general and
+ * vector: a pointer may sit in either) into r[RT_GCSTOP_NREGS]; zeros for
+ * a NULL context.  Async-signal-safe (gcstop.c). */
+void rt__gcstop_save_regs(uintptr_t *r, const void *ucontext);
 /* The stop signal's handler on a thread that is not an M (gcstop.c). */
 void rt__foreign_on_signal(void *ucontext);
 /* Registered threads now (a test aid). */
