@@ -609,7 +609,8 @@ static __attribute__((noinline)) void gc_cycle1(bool force, bool eager, uintptr_
         rt__semrelease(&gc_sema, false, 0);
         return; /* someone collected while we waited */
     }
-    rt__gc_entry_g = rt__getg();
+    /* (relaxed atomic: scheddetail reads it without the semaphore) */
+    __atomic_store_n(&rt__gc_entry_g, rt__getg(), __ATOMIC_RELAXED);
     rt__gc_entry_sp = entry_sp;
     /* gctrace=2 (TRACE_FORMATS.md §1.2): every collection runs twice back
      * to back, under one hold of the semaphore, and prints two lines. */
@@ -725,7 +726,7 @@ again:;
     atomic_store(&last_gc_end, rt_nanotime());
     if (--passes > 0)
         goto again;
-    rt__gc_entry_g = NULL;
+    __atomic_store_n(&rt__gc_entry_g, NULL, __ATOMIC_RELAXED);
     rt__gc_entry_sp = 0;
     rt__semrelease(&gc_sema, false, 0);
     rt__bgsweep_start();

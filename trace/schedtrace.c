@@ -30,6 +30,11 @@ static int64_t trace_start;
 
 typedef struct gline_ctx {
     rt__buf *b;
+    /* The goroutine running a collection while the world is stopped for
+     * it, or NULL: as in Go 1.3 it shows as waiting in "garbage
+     * collection" and its M as gcing=1 (grt's collector runs on that
+     * goroutine's stack, so its own status says running). */
+    rt_g *collecting;
 } gline_ctx;
 
 static void print_g(rt_g *gp, void *arg)
@@ -38,6 +43,11 @@ static void print_g(rt_g *gp, void *arg)
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
     rt_m *mp = __atomic_load_n(&gp->m, __ATOMIC_RELAXED);
     const char *wr = __atomic_load_n(&gp->waitreason, __ATOMIC_RELAXED);
+    if (gp == c->collecting) {
+        st = RT_GWAITING;
+        wr = "garbage collection";
+        mp = NULL;
+    }
     rt__buf_printf(c->b, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n",
                    (long long)__atomic_load_n(&gp->goid, __ATOMIC_RELAXED), st, wr ? wr : "",
                    /* (gp->m is stale once it parks; a G in a system
@@ -60,7 +70,8 @@ static void print_m(rt_m *mp, void *arg)
                    (long long)(gp ? __atomic_load_n(&gp->goid, __ATOMIC_RELAXED) : -1),
                    mp->mallocing,
                    atomic_load_explicit(&mp->throwing, memory_order_relaxed),
-                   mp->gcing, __atomic_load_n(&mp->locks, __ATOMIC_RELAXED), mp->dying,
+                   gp != NULL && gp == c->collecting ? 1 : mp->gcing,
+                   __atomic_load_n(&mp->locks, __ATOMIC_RELAXED), mp->dying,
                    mp->helpgc, __atomic_load_n(&mp->spinning, __ATOMIC_RELAXED) ? 1 : 0,
                    0, -1LL);
 }
@@ -125,7 +136,7 @@ void rt__schedtrace(int64_t now, bool detail)
                        (long long)(mp ? mp->id : -1), rt__runq_len(pp),
                        __atomic_load_n(&pp->gfreecnt, __ATOMIC_RELAXED));
     }
-    gline_ctx c = {&b};
+    gline_ctx c = {&b, gcwaiting ? __atomic_load_n(&rt__gc_entry_g, __ATOMIC_RELAXED) : NULL};
     for (rt_m *mp = allm; mp != NULL; mp = mp->alllink)
         print_m(mp, &c);
     if (dying)

@@ -50,10 +50,35 @@ static void in_syscall(void *arg)
     rt_syscall_exit();
 }
 
+typedef struct tnode {
+    struct tnode *l, *r;
+} tnode;
+
+static tnode *tree(int d)
+{
+    tnode *n = rt_alloc(sizeof *n);
+    if (d > 0) {
+        n->l = tree(d - 1);
+        n->r = tree(d - 1);
+    }
+    return n;
+}
+
+static tnode *volatile live_tree;
+
 static int child_main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
+    if (getenv("SCHED_TEST_GC") != NULL) {
+        /* collections that stop the world (gcstoptheworld=1) for a few ms
+         * each, for 400 ms */
+        live_tree = tree(17);
+        int64_t end = rt_nanotime() + 400 * RT_MILLISECOND;
+        while (rt_nanotime() < end)
+            (void)tree(12);
+        return 0;
+    }
     if (getenv("SCHED_TEST_FATAL") != NULL) {
         /* a throw while one goroutine sits in a system call */
         rt_go(in_syscall, NULL);
@@ -311,6 +336,44 @@ START_TEST(test_detail_dump_at_throw)
 }
 END_TEST
 
+/* As in Go 1.3, a dump taken while the world is stopped for a collection
+ * shows the collecting goroutine waiting in "garbage collection" and its M
+ * with gcing=1 (grt's collector runs on that goroutine's own stack). */
+START_TEST(test_detail_dump_during_collection)
+{
+    char *out = run_child_ex("schedtrace=1,scheddetail=1,gcstoptheworld=1", "2",
+                             "SCHED_TEST_GC=1", 0);
+    int stopped_dumps = 0, collecting = 0, gcing = 0;
+    bool in_stopped = false;
+    int dump_collecting = 0, dump_gcing = 0;
+    for (char *save, *line = strtok_r(out, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        regmatch_t m[8]; /* HEAD's six groups, then gcwaiting's */
+        if (match(HEAD " gcwaiting=([01]) ", line, m, 8)) {
+            if (in_stopped)
+                ck_assert_msg(dump_collecting == dump_gcing && dump_collecting <= 1,
+                              "a stopped dump with %d collecting Gs, %d gcing Ms",
+                              dump_collecting, dump_gcing);
+            in_stopped = line[m[7].rm_so] == '1';
+            stopped_dumps += in_stopped;
+            dump_collecting = dump_gcing = 0;
+        } else if (strstr(line, ": status=4(garbage collection) m=-1 ") != NULL) {
+            ck_assert_msg(in_stopped, "collecting outside a stop: '%s'", line);
+            dump_collecting++;
+            collecting++;
+        } else if (strstr(line, " gcing=1 ") != NULL) {
+            ck_assert_msg(in_stopped, "gcing outside a stop: '%s'", line);
+            dump_gcing++;
+            gcing++;
+        }
+    }
+    ck_assert_msg(stopped_dumps > 0 && collecting > 0 && collecting == gcing,
+                  "%d dumps with the world stopped, %d collecting Gs, %d gcing Ms",
+                  stopped_dumps, collecting, gcing);
+    free(out);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--child") == 0)
@@ -323,6 +386,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_one_proc_bracket);
     tcase_add_test(tc, test_detail_dump);
     tcase_add_test(tc, test_detail_dump_at_throw);
+    tcase_add_test(tc, test_detail_dump_during_collection);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
