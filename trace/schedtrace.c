@@ -59,7 +59,9 @@ static void print_g(rt_g *gp, void *arg)
 static void print_m(rt_m *mp, void *arg)
 {
     gline_ctx *c = arg;
-    /* (relaxed loads of fields their M writes: stale, never torn) */
+    /* (relaxed loads of fields their M writes: stale, never torn)
+     * mallocing stays 0 (the allocation fast path does not pay for the
+     * flag) and helpgc too (the mark helpers are threads, not Ms). */
     rt_p *pp = __atomic_load_n(&mp->p, __ATOMIC_RELAXED);
     rt_g *gp = __atomic_load_n(&mp->curg, __ATOMIC_RELAXED);
     rt__buf_printf(c->b,
