@@ -511,6 +511,8 @@ static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
          * allocation, so that its stack and registers are roots
          * (sched/foreign.c). */
         rt__fthread *f = rt__foreign_self();
+        if (!atomic_load_explicit(&rt__sched.main_started, memory_order_relaxed))
+            rt__settings_early(); /* DEBUG=allocfreetrace before rt_main */
         rt__sizeclass_init();
         rt__heap_init();
         foreign_lock(f, &shared_lock);

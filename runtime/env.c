@@ -55,6 +55,7 @@
  */
 #include <limits.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,7 +325,8 @@ static const char *env(const char *name)
     return v != NULL && *v != '\0' ? v : NULL;
 }
 
-bool rt__settings_init(void)
+/* Everything rt__settings_init does but print the help table. */
+static bool settings_read(void)
 {
     bool help = false;
     const char *v;
@@ -363,9 +365,47 @@ bool rt__settings_init(void)
                        row->want);
     }
 
+    return help;
+}
+
+bool rt__settings_init(void)
+{
+    bool help = settings_read();
     if (help)
         print_help();
     return help;
+}
+
+/* Read before rt_main, at a thread's first allocation (so that
+ * allocfreetrace sees allocations main() makes before rt_main, as Go's
+ * schedinit reads GODEBUG before any of the program's): 0 not read, 1
+ * being read, 2 read; the help table waits for rt_main. */
+static _Atomic int early_state;
+static bool early_help;
+
+void rt__settings_early(void)
+{
+    int st = atomic_load_explicit(&early_state, memory_order_acquire);
+    if (st == 2)
+        return;
+    if (st == 0 && atomic_compare_exchange_strong(&early_state, &st, 1)) {
+        early_help = settings_read();
+        atomic_store_explicit(&early_state, 2, memory_order_release);
+        return;
+    }
+    while (atomic_load_explicit(&early_state, memory_order_acquire) != 2)
+        sched_yield();
+}
+
+bool rt__settings_main(void)
+{
+    if (atomic_load_explicit(&early_state, memory_order_acquire) != 0) {
+        rt__settings_early(); /* (waits if another thread is reading) */
+        if (early_help)
+            print_help();
+        return early_help;
+    }
+    return rt__settings_init();
 }
 
 int rt__ncpu(void)

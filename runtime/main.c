@@ -23,7 +23,7 @@ int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv)
     if (atomic_exchange(&started, 1))
         rt__throw("rt_main called twice");
     rt__start_time = rt_nanotime();
-    if (rt__settings_init())
+    if (rt__settings_main())
         exit(0); /* DEBUG=help printed the settings table */
     rt__fatal_init();
     rt__fatal_thread_init();

@@ -124,6 +124,12 @@ extern rt__settings rt__debug;
 /* Parses the environment into rt__debug.  Prints warnings; returns true if
  * the program should exit 0 at once (DEBUG=help printed the table). */
 bool rt__settings_init(void);
+/* rt_main's: rt__settings_init, unless the settings were read early
+ * (rt__settings_early; then only the help table, if asked). */
+bool rt__settings_main(void);
+/* Reads the settings once, before rt_main (a thread's first allocation):
+ * allocfreetrace then sees allocations made before rt_main. */
+void rt__settings_early(void);
 /* Parses one DEBUG-style string into s (tests use it directly).  Each
  * warning line goes to fd 2. */
 void rt__settings_parse_debug(rt__settings *s, const char *val);

@@ -419,6 +419,33 @@ START_TEST(test_allocfreetrace)
 }
 END_TEST
 
+/* An allocation main() makes before rt_main is traced too (DEBUG is read
+ * at that first allocation, as Go reads GODEBUG before any of the
+ * program's code), from the scheduler-less context: goroutine 0 [idle]. */
+static void *volatile pre_obj;
+
+static int pre_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return 0;
+}
+
+START_TEST(test_before_rt_main)
+{
+    char *env[] = {(char *)"DEBUG=allocfreetrace=1", (char *)"MAXPROCS=1", NULL};
+    golden_out o = golden_run("test_allocfreetrace", "pre", env);
+    unsigned long long a = 0;
+    ck_assert_msg(sscanf(o.out, "pre %llx", &a) == 1, "stdout: %s", o.out);
+    char want[96];
+    snprintf(want, sizeof want, "tracealloc(%#llx, 0x30, single object)\ngoroutine 0 [idle]:\n",
+             a);
+    ck_assert_msg(strncmp(o.err, want, strlen(want)) == 0, "want first:\n%s\nstderr:\n%.600s",
+                  want, o.err);
+    golden_free(&o);
+}
+END_TEST
+
 /* With the tracer off, nothing reaches stderr. */
 START_TEST(test_off)
 {
@@ -431,12 +458,19 @@ END_TEST
 
 int main(int argc, char **argv)
 {
+    if (argc > 2 && strcmp(argv[1], "--child") == 0 && strcmp(argv[2], "pre") == 0) {
+        pre_obj = rt_alloc(48); /* before rt_main */
+        printf("pre %p\n", pre_obj);
+        fflush(stdout);
+        return rt_main(pre_main, argc, argv);
+    }
     if (argc > 1 && strcmp(argv[1], "--child") == 0)
         return rt_main(child_main, argc, argv);
     Suite *s = suite_create("allocfreetrace");
     TCase *tc = tcase_create("golden");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_allocfreetrace);
+    tcase_add_test(tc, test_before_rt_main);
     tcase_add_test(tc, test_off);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
