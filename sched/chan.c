@@ -854,8 +854,18 @@ static __attribute__((noinline)) bool chanrecv(rt_chan *c, void *elem,
     return true;
 }
 
+/* A thread the runtime did not create that receives a value may receive
+ * a heap pointer: it becomes a root from here on, as one that allocates
+ * does (foreign.c).  One TLS load on the receive paths. */
+static inline void recv_register(void)
+{
+    if (rt__unlikely(rt__tls_m == NULL))
+        (void)rt__foreign_self();
+}
+
 bool rt_chan_recv(rt_chan *c, void *elem)
 {
+    recv_register();
     bool ok;
     chanrecv(c, elem, true, &ok);
     return ok;
@@ -863,6 +873,7 @@ bool rt_chan_recv(rt_chan *c, void *elem)
 
 int rt_chan_try_recv(rt_chan *c, void *elem)
 {
+    recv_register();
     bool ok;
     if (!chanrecv(c, elem, false, &ok))
         return -EAGAIN;

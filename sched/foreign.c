@@ -11,7 +11,9 @@
  *
  * Registration
  *   A thread that is not an M is registered the first time it allocates
- *   from the GC heap (rt__foreign_self, on the allocator's path for
+ *   from the GC heap or receives from a channel (rt_chan_recv,
+ *   rt_chan_try_recv, rt_select: a received value may be a heap pointer
+ *   nothing else holds) (rt__foreign_self, on the allocator's path for
  *   threads without an M in gc/malloc.c: rt_alloc, rt_alloc_noscan,
  *   rt_new, rt_new_array, rt_chan_make, rt_go's and the timers' records
  *   and every other runtime allocation made on such a thread).  Those are
@@ -101,9 +103,9 @@
  *   ~200 us after).
  *
  * Not covered
- *   A thread that never allocated (it only received pointers over a
- *   channel, from rt_go's argument, from a global) is not a root until it
- *   does.  Runtime locks a registered thread takes outside the allocator
+ *   A thread that never allocated nor received from a channel (it read a
+ *   pointer from a global, or from memory of its own) is not a root until
+ *   it does.  Runtime locks a registered thread takes outside the allocator
  *   (rt_gc_add_root's, rt_set_finalizer's, channel and scheduler locks)
  *   are not no-stop regions: the collector takes none of them while such
  *   threads are stopped, which is why the stop is as short as it is.  A

@@ -429,6 +429,8 @@ static __attribute__((noinline)) int selectgo(rt_select_case *cases, int n,
 
 int rt_select(rt_select_case *cases, int n, bool block)
 {
+    if (rt__unlikely(rt__tls_m == NULL)) /* a foreign thread: a root (chan.c) */
+        (void)rt__foreign_self();
     if (rt__unlikely(n < 0 || (n > 0 && cases == NULL)))
         rt__throwf("select: bad case list (%d cases at %p)", n, (void *)cases);
     if (n == 0) {

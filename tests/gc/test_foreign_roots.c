@@ -14,6 +14,8 @@
  *     scanned);
  *   - a third pthread keeps starting short-lived threads that allocate,
  *     check and exit (registration and unregistration racing with stops);
+ *   - a fourth never allocates: it receives lists over a channel from a
+ *     goroutine that keeps no reference (a receive registers it);
  *   - main() allocates a list before rt_main and checks it after: the
  *     main thread's stack below rt_main counts too.
  * A freed node is reused by goroutine 1's garbage, which overwrites it, so
@@ -135,6 +137,56 @@ static void *thread_c(void *arg)
     return NULL;
 }
 
+/* D never allocates: it receives each list over a channel from a
+ * goroutine that keeps no reference, and holds it across two
+ * collections.  A receive registers the thread, as an allocation does. */
+static rt_chan *g_handoff;
+static _Atomic long g_rounds_d, g_d_wants;
+
+static void *thread_d(void *arg)
+{
+    (void)arg;
+    for (long r = 0; !atomic_load(&g_stop); r++) {
+        node *h = NULL;
+        atomic_store(&g_d_wants, r + 1);
+        while (rt_chan_try_recv(g_handoff, &h) != 1) {
+            if (atomic_load(&g_stop))
+                return NULL;
+            usleep(100);
+        }
+        long until = atomic_load(&g_gcs) + 2;
+        while (atomic_load(&g_gcs) < until && !atomic_load(&g_stop)) {
+            atomic_fetch_add(&g_bad, check(h, NLIST / 4, r * 11 + 3));
+            usleep(200);
+        }
+        atomic_fetch_add(&g_bad, check(h, NLIST / 4, r * 11 + 3));
+        atomic_fetch_add(&g_rounds_d, 1);
+    }
+    return NULL;
+}
+
+/* Builds and sends D's list r from a frame that is dead once it returns. */
+static __attribute__((noinline)) void hand_one(long r)
+{
+    node *h = build(NLIST / 4, r * 11 + 3);
+    rt_chan_send(g_handoff, &h);
+    h = NULL;
+}
+
+static void producer(void *arg)
+{
+    (void)arg;
+    for (long r = 0; !atomic_load(&g_stop); r++) {
+        while (atomic_load(&g_d_wants) != r + 1 && !atomic_load(&g_stop))
+            rt_sleep(RT_MILLISECOND);
+        if (atomic_load(&g_stop))
+            return;
+        hand_one(r);
+        volatile char scrub[4096]; /* the dead frame's words */
+        memset((char *)scrub, 0, sizeof scrub);
+    }
+}
+
 static int scenario(int argc, char **argv)
 {
     (void)argc;
@@ -146,17 +198,21 @@ static int scenario(int argc, char **argv)
     if (pipe(g_pipe) != 0)
         return 3;
     int fd_before = rt__foreign_count();
-    pthread_t a, b, c;
+    pthread_t a, b, c, d;
+    g_handoff = rt_chan_make(sizeof(node *), 1);
     pthread_create(&a, NULL, thread_a, NULL);
     pthread_create(&b, NULL, thread_b, NULL);
     pthread_create(&c, NULL, thread_c, NULL);
+    pthread_create(&d, NULL, thread_d, NULL);
+    rt_go(producer, NULL);
     int64_t start = rt_nanotime();
     uint32_t nconc0 = atomic_load(&rt__gc_nconcurrent);
     for (;;) {
         int64_t el = rt_nanotime() - start;
         if (el > 8 * RT_SECOND ||
             (el > 1 * RT_SECOND && atomic_load(&g_rounds_a) >= 5 &&
-             atomic_load(&g_rounds_b) >= 3 && atomic_load(&g_rounds_c) >= 3))
+             atomic_load(&g_rounds_b) >= 3 && atomic_load(&g_rounds_c) >= 3 &&
+             atomic_load(&g_rounds_d) >= 5))
             break;
         /* garbage of the lists' size class: reuses what the collector
          * frees, and overwrites it */
@@ -182,18 +238,19 @@ static int scenario(int argc, char **argv)
     RT_BLOCKING(pthread_join(a, NULL));
     RT_BLOCKING(pthread_join(b, NULL));
     RT_BLOCKING(pthread_join(c, NULL));
+    RT_BLOCKING(pthread_join(d, NULL));
     uint32_t nconc = atomic_load(&rt__gc_nconcurrent) - nconc0;
     if (conc && g_ballast != NULL)
         atomic_fetch_add(&g_bad, check(g_ballast, NBALLAST, 0));
-    fprintf(stderr, "gcs=%ld concurrent=%u rounds a=%ld b=%ld c=%ld bad=%ld\n",
+    fprintf(stderr, "gcs=%ld concurrent=%u rounds a=%ld b=%ld c=%ld d=%ld bad=%ld\n",
             (long)atomic_load(&g_gcs), nconc, (long)atomic_load(&g_rounds_a),
             (long)atomic_load(&g_rounds_b), (long)atomic_load(&g_rounds_c),
-            (long)atomic_load(&g_bad));
+            (long)atomic_load(&g_rounds_d), (long)atomic_load(&g_bad));
     if (atomic_load(&g_bad) != 0)
         return 1;
     if (conc ? nconc < 3 : nconc != 0)
         return 4; /* not the marking mode the case is about */
-    if (atomic_load(&g_rounds_b) < 3 || atomic_load(&g_gcs) < 10)
+    if (atomic_load(&g_rounds_b) < 3 || atomic_load(&g_rounds_d) < 3 || atomic_load(&g_gcs) < 10)
         return 5;
     if (rt__foreign_count() != fd_before)
         return 6; /* exited threads unregistered */
