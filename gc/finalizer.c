@@ -6,8 +6,11 @@
  * its object was found unreachable; until then everything the object points
  * to stays alive (its contents are a root), but the object itself does not
  * count as reachable because of its finalizer.  At mark termination an
- * unmarked object with a finalizer is marked again (resurrected, with what
- * it reaches, which its contents' scan already kept) and moved to the queue;
+ * unmarked object with a finalizer is marked (resurrected: only its own
+ * mark is set, what it reaches was kept by its contents' scan as a root of
+ * the same mark -- rescanning it made a pause O(finalizable bytes): 0.6 s
+ * for 4M dropped 256-byte objects) and moved to the queue; its bytes stay
+ * out of the marked total that sets the next goal, as in Go;
  * the finalizer goroutine calls fn(obj); the object is freed by a later
  * cycle if fn did not store it somewhere reachable.
  *
@@ -237,7 +240,7 @@ void rt__finalizers_after_mark(rt__markstats *st)
         table[i].hidden = 1;
         table[i].fn = NULL;
         table_n--;
-        rt__mark_object_and_drain(obj, st);
+        rt__mark_resurrect(obj, st);
         queued = true;
     }
     if (queued)

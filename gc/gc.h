@@ -599,9 +599,12 @@ uint64_t rt__mark_assist(uint64_t budget);
 uint64_t rt__mark_progress(void);
 /* The number of mark threads for a stopped world: min(8, MAXPROCS, CPUs). */
 int rt__mark_workers(void);
-/* Marks the object holding addr (if allocated and unmarked) and drains
- * what it reaches, on the calling thread (finalizer resurrection). */
-void rt__mark_object_and_drain(uintptr_t addr, rt__markstats *st);
+/* Finalizer resurrection: marks the object holding addr (if allocated and
+ * unmarked) without scanning it -- everything it points to was marked
+ * already, its contents being a root of the same mark (finalizer.c) --
+ * and counts it in st's objects but not in its bytes (Go's heap goal
+ * leaves out what the sweep keeps for finalizers too). */
+void rt__mark_resurrect(uintptr_t addr, rt__markstats *st);
 /* Is the (allocated) object at addr marked?  World stopped, after mark. */
 bool rt__is_marked(uintptr_t addr);
 

@@ -488,7 +488,7 @@ static bool over_budget(void)
 }
 
 /* Whether a mark thread of the open run is idle (a closed run's count is
- * stale: rt__mark_object_and_drain drains alone). */
+ * stale: rt__mark_resurrect marks alone). */
 static bool someone_idle(void)
 {
     uint64_t s = atomic_load_explicit(&run_state, memory_order_relaxed);
@@ -1201,15 +1201,14 @@ void rt__mark(rt__markstats *st)
     rt__mark_run(st, want_workers());
 }
 
-void rt__mark_object_and_drain(uintptr_t addr, rt__markstats *st)
+void rt__mark_resurrect(uintptr_t addr, rt__markstats *st)
 {
     worker *w = &workers[0];
     __atomic_store_n(&nproc, 1, __ATOMIC_RELAXED);
     w->n = 0;
-    uint64_t b = w->marked_bytes, o = w->marked_objects;
+    uint64_t o = w->marked_objects;
     mark_word(w, addr);
-    drain(w, UINT64_MAX);
-    st->marked_bytes += w->marked_bytes - b;
+    w->n = 0; /* its contents: scanned as a root already */
     st->marked_objects += w->marked_objects - o;
 }
 

@@ -290,6 +290,40 @@ RT_TEST(test_finalizer_may_allocate)
     COLLECT_UNTIL(runs(9) == 1);
 }
 
+/* Objects kept for their finalizers do not raise the next heap goal (Go's
+ * goal leaves them out as well): 24 MiB of dropped finalizable objects,
+ * then a collection that queues every finalizer, and the goal is set by
+ * what is really live, not by what waits for a finalizer. */
+static _Atomic int goal_fins;
+
+static void count_goal_fin(void *obj)
+{
+    (void)obj;
+    atomic_fetch_add(&goal_fins, 1);
+}
+
+static void make_finalizable(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 100000; i++)
+        rt_set_finalizer(rt_alloc(256), count_goal_fin);
+}
+
+RT_TEST(test_finalizable_garbage_not_in_goal)
+{
+    rt_set_gc_percent(-1); /* only the collections below */
+    on_goroutine(make_finalizable, NULL);
+    scrub_stack();
+    rt_gc();
+    rt_memstats ms;
+    rt_read_memstats(&ms);
+    rt_set_gc_percent(100);
+    rt_read_memstats(&ms);
+    REQUIRE_MSG(ms.next_gc < ((uint64_t)16 << 20), "next_gc %llu MiB with 24 MiB waiting for finalizers",
+                (unsigned long long)(ms.next_gc >> 20));
+    COLLECT_UNTIL(atomic_load(&goal_fins) >= 99000);
+}
+
 /* Go's SetFinalizer ignores an object in the data or bss segments (never
  * unreachable, its finalizer would never run) and is fatal for a pointer
  * outside the heap otherwise, or into the middle of an object. */
@@ -346,6 +380,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_many_finalizers_all_run);
     tcase_add_test(tc, test_finalizer_may_allocate);
     tcase_add_test(tc, test_finalizer_on_static_object_is_ignored);
+    tcase_add_test(tc, test_finalizable_garbage_not_in_goal);
     tcase_add_test(tc, test_finalizer_misuse_is_fatal);
     suite_add_tcase(s, tc);
     return harness_main(argc, argv, s, scenario_main);
