@@ -5,8 +5,12 @@
  *   Every knob a user can turn from outside the program lives in one static
  *   table, `settings` below: its name, the field of rt__settings it fills,
  *   its default, the parser that checks a value, what a valid value looks
- *   like (for the warning) and one line of help.  rt__settings_init() reads
- *   the environment once at start-up and fills the global rt__debug; after
+ *   like (for the warning) and one line of help.  The environment is read
+ *   once and fills the global rt__debug: by rt_main (rt__settings_main), or
+ *   earlier, at the first allocation main() makes before rt_main
+ *   (rt__settings_early: allocfreetrace must see it, as Go reads GODEBUG
+ *   before any of the program's code; rt_main then only prints the help
+ *   table if asked); after
  *   that the settings are read-only and read without synchronisation,
  *   except the tracer knobs the debug server may change (runtime.h).
  *

@@ -3,8 +3,10 @@
  * goroutine labels.
  *
  * How a sample flows
- *   1. Every M (runtime thread) gets a POSIX timer on its own CPU-time
- *      clock (pthread_getcpuclockid) that sends SIGPROF to that very thread
+ *   1. Every M (runtime thread), and every mark thread of the collector
+ *      (a ring of its own after the Ms', rt__cpuprof_helper_start; its
+ *      samples end in a "GC" root frame), gets a POSIX timer on its own
+ *      CPU-time clock (pthread_getcpuclockid) that sends SIGPROF to that very thread
  *      (SIGEV_THREAD_ID) every 10 ms of CPU the thread uses: Go >= 1.18's
  *      design.  A process-wide setitimer(ITIMER_PROF) was rejected: its
  *      signals go to whichever thread the kernel picks, and two expiries
