@@ -430,9 +430,10 @@ extern __thread rt_m *rt__tls_m;
  * that can switch, and the compiler must not reuse an old TLS address. */
 rt_m *rt__getm(void);
 /* Whether entry is the first instruction of one of the switch's own
- * functions (gswitch, gswitch_first), whose frames are the innermost of a
- * parked goroutine and differ by the path it parked through: the
- * goroutine profile leaves them out so identical stacks merge. */
+ * functions (gswitch, gswitch_first, switch_out), whose frames are the
+ * innermost of a parked goroutine and differ by the path it parked
+ * through: the goroutine profile leaves them out so identical stacks
+ * merge. */
 bool rt__is_switch_fn(uintptr_t entry);
 /* Threads the runtime made that are not Ms and never run goroutines (the
  * collector's mark threads, the CPU profile's writer, rt_debug_serve's
