@@ -353,12 +353,7 @@ void rt__foreign_on_signal(void *ucv)
     stop_self(f);
 #else
     const ucontext_t *uc = ucv;
-#if defined(__x86_64__)
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.sp;
-#endif
-    stop_here(f, sp, uc);
+    stop_here(f, rt__ucontext_sp(uc), uc);
 #endif
 }
 

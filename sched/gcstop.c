@@ -221,6 +221,16 @@ void rt__gcstop_begin(void)
     atomic_store(&rt__gcstop_epoch, e + 1);
 }
 
+uintptr_t rt__ucontext_sp(const void *ucv)
+{
+    const ucontext_t *uc = ucv;
+#if defined(__x86_64__)
+    return (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)uc->uc_mcontext.sp;
+#endif
+}
+
 void rt__gcstop_save_regs(uintptr_t *r, const void *ucv)
 {
     const ucontext_t *uc = ucv;
@@ -392,11 +402,7 @@ static void gcstop_handler(int sig, siginfo_t *si, void *ucv)
             stop_self(mp);
 #else
             const ucontext_t *uc = ucv;
-#if defined(__x86_64__)
-            uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-#elif defined(__aarch64__)
-            uintptr_t sp = (uintptr_t)uc->uc_mcontext.sp;
-#endif
+            uintptr_t sp = rt__ucontext_sp(uc);
             if (on_known_stack(mp, sp))
                 stop_here(mp, sp, uc);
 #endif

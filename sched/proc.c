@@ -2123,9 +2123,11 @@ void rt__sched_check(void)
     if (n != atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed))
         rt__throwf("sched_check: %d Gs on the global queue, runqsize %d", n,
                    atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed));
-    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++)
-        if (rt__runq_len(rt__sched.allp[i]) > RT_RUNQ_SIZE)
-            rt__throwf("sched_check: P%d ring holds %u", i, rt__runq_len(rt__sched.allp[i]));
+    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+        uint32_t len = rt__runq_len(rt__sched.allp[i]);
+        if (len > RT_RUNQ_SIZE)
+            rt__throwf("sched_check: P%d ring holds %u", i, len);
+    }
     int32_t spin = atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed);
     if (spin < 0 || spin > rt__sched.gomaxprocs)
         rt__throwf("sched_check: nmspinning %d", spin);

@@ -146,9 +146,16 @@ bool rt__runq_empty(rt_p *pp)
 
 uint32_t rt__runq_len(rt_p *pp)
 {
-    uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_relaxed);
-    uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
-    return t - h;
+    /* A head read before a burst of pops and pushes and a tail read after
+     * it could differ by more than the ring holds (the validator saw 'P0
+     * ring holds 63' after reading more than 256 once, in a yield storm):
+     * a tail read while the head stayed put is a length the ring had. */
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_acquire);
+        if (h == atomic_load_explicit(&pp->runqhead, memory_order_acquire))
+            return t - h;
+    }
 }
 
 /* rt__sched.lock held: room for n more in the global ring.  A fresh

@@ -879,6 +879,8 @@ void rt__foreign_roots(rt__root_fn fn, void *ctx);
  * vector: a pointer may sit in either) into r[RT_GCSTOP_NREGS]; zeros for
  * a NULL context.  Async-signal-safe (gcstop.c). */
 void rt__gcstop_save_regs(uintptr_t *r, const void *ucontext);
+/* The interrupted stack pointer of a signal context. */
+uintptr_t rt__ucontext_sp(const void *ucontext);
 /* The stop signal's handler on a thread that is not an M (gcstop.c). */
 void rt__foreign_on_signal(void *ucontext);
 /* Registered threads now (a test aid). */
