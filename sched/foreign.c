@@ -90,7 +90,9 @@
  *   treats it as a stray.  A record is reused only via FREE -> CLAIMED;
  *   its stop_epoch can equal the running stop's epoch only while its
  *   thread sits stopped in that stop, so no scan reads a reused record.
- *   A thread id the signal no longer finds (ESRCH) frees its record; a
+ *   A thread id the signal no longer finds (ESRCH) is remembered in its
+ *   record (dead_tid), which the stop then skips while it still names
+ *   that id -- not freed: by then the record may be a new thread's; a
  *   fork's child frees every record but its own thread's; a thread that
  *   makes a stop wait a second gets one line on stderr (SIGURG blocked
  *   again after registration would hang the collector).
@@ -220,7 +222,8 @@ __attribute__((noinline)) rt__fthread *rt__foreign_register(void)
             f->next = head;
         while (!atomic_compare_exchange_weak(&ft_all, &head, f));
     }
-    f->tid = (pid_t)syscall(SYS_gettid);
+    __atomic_store_n(&f->dead_tid, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
     f->nostop = 0;
     f->stop_pending = 0;
     f->stopping = 0;
@@ -406,16 +409,21 @@ void rt__foreign_stop(void)
                 atomic_store_explicit(&f->stop_epoch, e, memory_order_release);
                 continue;
             }
+            pid_t tid = __atomic_load_n(&f->tid, __ATOMIC_ACQUIRE);
+            if (tid != 0 && tid == __atomic_load_n(&f->dead_tid, __ATOMIC_RELAXED))
+                continue; /* gone without its key's destructor: nothing to stop */
             all = false;
-            if (round % 4 == 0) {
-                pid_t tid = f->tid;
-                if (tid != 0 && syscall(SYS_tgkill, pid, tid, RT_SIG_GCSTOP) != 0 &&
-                    errno == ESRCH) {
-                    /* gone without its key's destructor (or unregistered
-                     * just now: then it is FREE already) */
-                    uint32_t active = RT_FT_ACTIVE;
-                    atomic_compare_exchange_strong(&f->state, &active, RT_FT_FREE);
-                }
+            if (round % 4 == 0 && tid != 0 &&
+                syscall(SYS_tgkill, pid, tid, RT_SIG_GCSTOP) != 0 && errno == ESRCH) {
+                /* The thread is gone.  Not FREE: the record may be another
+                 * thread's by now (it unregistered, a new thread claimed
+                 * the record and made it ACTIVE with its own tid), and
+                 * freeing it then left that thread unstopped and
+                 * unscanned for good -- a node of a live list freed, 1 CI
+                 * run in many (gc_test_foreign_roots, short-lived threads).
+                 * Its tid is remembered instead: a record still naming it
+                 * is skipped; one a new thread took names another. */
+                __atomic_store_n(&f->dead_tid, tid, __ATOMIC_RELAXED);
             }
             if (round == 40000) /* about a second */
                 warn_slow(f->tid);

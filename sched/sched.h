@@ -819,7 +819,8 @@ typedef struct rt__fthread rt__fthread;
 struct rt__fthread {
     rt__fthread *next;      /* every record, newest first; never freed */
     _Atomic uint32_t state; /* RT_FT_FREE, RT_FT_CLAIMED, RT_FT_ACTIVE */
-    pid_t tid;
+    pid_t tid;                    /* written by the thread, read by stops */
+    pid_t dead_tid;               /* the initiator's: a tid found gone */
     uintptr_t stack_lo, stack_hi; /* pthread_getattr_np at registration */
     volatile int nostop;          /* no-stop region depth (as rt_m's) */
     volatile int stop_pending;    /* a stop signal came inside one */
