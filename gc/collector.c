@@ -371,23 +371,28 @@ static void assist_maybe(void)
  *      flag set, the roots that stay readable queued (data segments,
  *      goroutine stacks from their stack pointers, the scheduler's
  *      records).  The world restarts.
- *   3. This goroutine gives up its P (the program keeps every processor)
- *      and marks, with one thread per four CPUs, from those roots.  The
- *      program meanwhile writes pointers into objects already scanned; the
- *      page of each such write is recorded by the kernel.
+ *   3. This goroutine gives up its P (the program keeps every processor),
+ *      queues the contents of the objects with finalizers and the queued
+ *      finalizer objects (finalizer.c) and marks, with one thread per four
+ *      CPUs, from those roots.  The program meanwhile writes pointers into
+ *      objects already scanned; the page of each such write is recorded by
+ *      the kernel.
  *   4. Re-cleaning rounds: take the written pages and protect them again
- *      in one walk, rescan the marked objects on them, mark what they
- *      reach; until a round finds fewer than CLEAN_ENOUGH pages written,
+ *      in one walk, rescan the marked objects on them (and the objects
+ *      given a finalizer since the last round), mark what they reach; until a round finds fewer than CLEAN_ENOUGH pages written,
  *      so that what is left for the pause is what the program writes in
  *      one short round.  The mark helpers are then put on standby
  *      (rt__mark_standby) so that the pause's walk starts on all of them.
  *   5. The final stop: caches flushed, the mark flag cleared, all roots
  *      queued again (every stack: one that ran since step 2 may hide the
- *      only pointer to an object; the timer heaps, the registered and the
- *      finalizer roots, which step 2 could not keep), the pages written
- *      since the last round rescanned, and marking finished with every
- *      mark thread -- unless that marking finds more than DEBUG=
- *      gcfinalmark objects (8192) not marked yet: a page written after
+ *      only pointer to an object; the timer heaps and the registered
+ *      roots, which step 2 could not keep; of the finalizer roots, only
+ *      entries added since the last round: the others' pages are live
+ *      pages, so written ones are read again -- with their unmarked
+ *      objects that have finalizers), the pages written since the last
+ *      round rescanned, and marking finished with every mark thread --
+ *      unless that marking finds more than DEBUG=gcfinalmark objects
+ *      (8192) not marked yet: a page written after
  *      the last round can make a large structure reachable that the
  *      concurrent mark never saw (binary-trees paused 10-12 ms in 1 run of
  *      4 for a 16 MiB subtree).  Then the run stops where it is (its
@@ -412,6 +417,7 @@ static void recleaning_rounds(rt__markstats *ms, int nconc)
     for (int round = 0; round < CLEAN_ROUNDS; round++) {
         heap_range(&lo, &hi);
         rt__mark_set_reprotect(true);
+        rt__mark_add_finalizer_roots(false); /* new entries; pages live first */
         rt__mark_add_live_dirty_chunks(lo, hi);
         rt__mark_run(ms, nconc);
         size_t pages = rt__mark_dirty_pages();
@@ -461,6 +467,7 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     int nconc = last_mark_late ? rt__mark_workers() : (rt__mark_workers() + 3) / 4;
     rt_syscall_enter();
     rt__syscall_handoff();
+    rt__mark_add_finalizer_roots(true); /* (world going: finalizer.c) */
     rt__mark_run(ms, nconc);
     /* (No speed sample from this run: assists mark alongside it, so its
      * bytes over its time overstated the stopped mark's speed -- once by
@@ -484,7 +491,7 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
         *alloc_during = live1 - live0;
         last_mark_late = live1 > atomic_load(&rt__gcstat.next_gc);
         rt__mark_add_data_roots();
-        rt__mark_add_other_roots(); /* before the foreign threads stop */
+        rt__mark_add_other_roots(true); /* before the foreign threads stop */
         rt__mark_add_sched_roots(false);
         heap_range(&lo, &hi);
         rt__mark_set_reprotect(false);
@@ -642,7 +649,7 @@ again:;
      * final pause: TRACE_FORMATS.md's phase table). */
     if (!conc)
         td0 = rt_nanotime();
-    rt__finalizers_after_mark(&ms);
+    rt__finalizers_after_mark();
     uint64_t heap1 = 0, mallocs = 0, frees = 0;
     /* the background sweeper's spans since the last line: they are all the
      * previous cycle's (read before this cycle's spans become unswept) */
@@ -729,6 +736,7 @@ again:;
     __atomic_store_n(&rt__gc_entry_g, NULL, __ATOMIC_RELAXED);
     rt__gc_entry_sp = 0;
     rt__semrelease(&gc_sema, false, 0);
+    rt__finalizer_wake(); /* jobs the sweeps above queued */
     rt__bgsweep_start();
     rt__bgsweep_wake();
 }
@@ -754,6 +762,7 @@ static void bggc(void *arg)
 
 void rt__gc_maybe_trigger(void)
 {
+    rt__finalizer_wake(); /* jobs the refill's sweeping queued (one load) */
     if (atomic_load_explicit(&rt__gc_marking, memory_order_relaxed))
         assist_maybe();
     if (rt__debug.gcevery > 0) {

@@ -40,8 +40,8 @@
  *      it marks mark too (assists) -- and a final short stop rescans what the
  *      program wrote meanwhile);
  *   2. mark (C): the roots (stacks, registers, data and bss, registered
- *      roots, the scheduler's records, objects with finalizers and queued
- *      finalizer objects) are split in chunks that up to min(8, MAXPROCS,
+ *      roots, the scheduler's records, the contents of objects with
+ *      finalizers and the queued finalizer objects) are split in chunks that up to min(8, MAXPROCS,
  *      CPUs) mark threads take and steal; every word that points into an
  *      allocated object sets the object's mark byte and, for a scan object
  *      newly marked, queues it;
@@ -550,7 +550,16 @@ void rt__mark(rt__markstats *st);
 void rt__mark_begin(rt__markstats *st);
 void rt__mark_add_data_roots(void);
 void rt__mark_add_sched_roots(bool stable_only);
-void rt__mark_add_other_roots(void);
+/* Registered roots and finalizer roots; final: the final pause of a
+ * concurrent mark, whose start queued the finalizer roots (only entries
+ * added since are read again). */
+void rt__mark_add_other_roots(bool final);
+/* World going, at a concurrent mark's start (before its first run): the
+ * finalizer roots; then in each re-cleaning round, the entries added since
+ * (start false). */
+void rt__mark_add_finalizer_roots(bool start);
+/* The pages of s count as live this cycle (their writes are rescanned). */
+void rt__mark_keep_live(rt__span *s);
 /* Queues a written-page scan of [lo, hi) that the mark workers run in
  * parallel at the start of the next rt__mark_run (the pages protected
  * again in the same walk when rt__mark_set_reprotect(true)). */
@@ -599,22 +608,33 @@ uint64_t rt__mark_assist(uint64_t budget);
 uint64_t rt__mark_progress(void);
 /* The number of mark threads for a stopped world: min(8, MAXPROCS, CPUs). */
 int rt__mark_workers(void);
-/* Finalizer resurrection: marks the object holding addr (if allocated and
- * unmarked) without scanning it -- everything it points to was marked
- * already, its contents being a root of the same mark (finalizer.c) --
- * and counts it in st's objects but not in its bytes (Go's heap goal
- * leaves out what the sweep keeps for finalizers too). */
-void rt__mark_resurrect(uintptr_t addr, rt__markstats *st);
-/* Is the (allocated) object at addr marked?  World stopped, after mark. */
-bool rt__is_marked(uintptr_t addr);
 
 /* ------------------------------------------------------- finalizer.c --- */
 
-/* Mark termination: unreachable finalizable objects are resurrected and
- * queued; the finalizer goroutine is woken. */
-void rt__finalizers_after_mark(rt__markstats *st);
-/* Roots: contents of finalizable objects, queued objects. */
+/* Mark termination (world stopped): ends the concurrent mark's list of
+ * added entries. */
+void rt__finalizers_after_mark(void);
+/* Sweep of s's 64 slots from lo: dead (unmarked, allocated) slots; returns
+ * those that had a finalizer -- now queued, their entries gone: the sweep
+ * keeps them.  Any thread, in a no-stop region. */
+uint64_t rt__finalizer_sweep(rt__span *s, uint32_t lo, uint64_t dead);
+/* Wakes the finalizer goroutine if a sweep queued jobs (on a goroutine;
+ * elsewhere, nothing). */
+void rt__finalizer_wake(void);
+/* Roots: contents of finalizable objects, queued objects.  World stopped
+ * (a stopped mark). */
 void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
+/* The same with the world going, at a concurrent mark's start: from here
+ * to mark termination new entries are listed for ..._added (each
+ * re-cleaning round and the final pause: the entries added since the
+ * last call), and the pages of the objects read count as
+ * live (rt__mark_keep_live) so that the written-page scans read them
+ * again, asking rt__finalizer_scanned for unmarked objects. */
+void rt__finalizer_roots_concurrent(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
+void rt__finalizer_roots_added(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
+/* Has obj a finalizer and is this a concurrent mark that read the table?
+ * Any thread; takes the finalizer lock. */
+bool rt__finalizer_scanned(uintptr_t obj);
 /* Registered roots (rt_gc_add_root). */
 void rt__registered_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
 /* World stopped: every registered finalizer (queued false), then every

@@ -488,7 +488,7 @@ static bool over_budget(void)
 }
 
 /* Whether a mark thread of the open run is idle (a closed run's count is
- * stale: rt__mark_resurrect marks alone). */
+ * stale). */
 static bool someone_idle(void)
 {
     uint64_t s = atomic_load_explicit(&run_state, memory_order_relaxed);
@@ -824,14 +824,32 @@ void rt__mark_add_sched_roots(bool stable_only)
     rt__gc_sched_roots(add_root, NULL);
 }
 
-void rt__mark_add_other_roots(void)
+void rt__mark_add_other_roots(bool final)
 {
     rt__registered_roots(add_root, NULL);
-    rt__finalizer_roots(add_root, NULL);
+    if (final)
+        rt__finalizer_roots_added(add_root, NULL);
+    else
+        rt__finalizer_roots(add_root, NULL);
+}
+
+void rt__mark_add_finalizer_roots(bool start)
+{
+    if (start)
+        rt__finalizer_roots_concurrent(add_root, NULL);
+    else
+        rt__finalizer_roots_added(add_root, NULL);
+}
+
+void rt__mark_keep_live(rt__span *s)
+{
+    size_t pg = (s->base - a_lo) >> RT_GC_PAGE_SHIFT;
+    if (livetrack && !(atomic_load_explicit(&livebits[pg / 64], memory_order_relaxed) >> (pg % 64) & 1))
+        rt__mark_live_span(s);
 }
 
 /* Pushes on w's stack the parts inside [lo, hi) of the marked, allocated
- * objects there: what a written page may have hidden from a scan that ran
+ * objects there (and of the unmarked ones with finalizers): what a written page may have hidden from a scan that ran
  * before the write.  Adjacent parts are joined into one range.  Works with
  * the world running (spans are only read once published; none is freed
  * while a mark phase runs: sweeping is over before it starts). */
@@ -865,8 +883,16 @@ static void dirty_objects(uintptr_t lo, uintptr_t hi, worker *w)
                 uintptr_t o = s->base + (uintptr_t)i * s->elemsize;
                 if (o >= end)
                     break;
-                if (!rt__gc_slot_marked(s, i) || !rt__span_slot_allocated(s, i))
+                /* (and an unmarked object with a finalizer: its contents
+                 * are a root of this mark, first read at the phase's
+                 * start) */
+                if (!rt__gc_slot_marked(s, i)) {
+                    if (!__atomic_load_n(&s->has_special, __ATOMIC_RELAXED) ||
+                        !rt__span_slot_allocated(s, i) || !rt__finalizer_scanned(o))
+                        continue;
+                } else if (!rt__span_slot_allocated(s, i)) {
                     continue;
+                }
                 uintptr_t a = o < p ? p : o;
                 uintptr_t b = o + s->elemsize > end ? end : o + s->elemsize;
                 if (a == run_hi) {
@@ -1196,29 +1222,8 @@ void rt__mark(rt__markstats *st)
 {
     rt__mark_begin(st);
     rt__mark_add_data_roots();
-    rt__mark_add_other_roots(); /* (before the foreign threads stop) */
+    rt__mark_add_other_roots(false); /* (before the foreign threads stop) */
     rt__mark_add_sched_roots(false);
     rt__mark_run(st, want_workers());
 }
 
-void rt__mark_resurrect(uintptr_t addr, rt__markstats *st)
-{
-    worker *w = &workers[0];
-    __atomic_store_n(&nproc, 1, __ATOMIC_RELAXED);
-    w->n = 0;
-    uint64_t o = w->marked_objects;
-    mark_word(w, addr);
-    w->n = 0; /* its contents: scanned as a root already */
-    st->marked_objects += w->marked_objects - o;
-}
-
-bool rt__is_marked(uintptr_t addr)
-{
-    rt__span *s = rt__heap_span_of(addr);
-    if (s == NULL || s->nelems == 0)
-        return false;
-    uint32_t i = rt__span_index(s, addr - s->base);
-    if (i >= s->nelems)
-        return false;
-    return rt__gc_slot_marked(s, i);
-}

@@ -57,7 +57,7 @@ bool rt__sweep_span(rt__span *s)
                    atomic_load(&s->sweepgen), sg);
     uint32_t nw = rt__span_nwords(s);
     uint32_t nlive = 0, nbefore = 0;
-    /* heap profile samples (or finalizers) live here: report frees */
+    /* finalizers or heap profile samples live here: look the dead up */
     bool special = __atomic_load_n(&s->has_special, __ATOMIC_RELAXED);
     for (uint32_t w = 0; w < nw; w++) {
         uint64_t before = s->allocbits[w];
@@ -81,9 +81,15 @@ bool rt__sweep_span(rt__span *s)
                            (unsigned long)s->base, w);
             live &= before;
         }
+        uint64_t dead = before & ~live;
+        /* Unreachable objects with finalizers stay, queued (finalizer.c). */
+        if (dead != 0 && rt__unlikely(special)) {
+            uint64_t kept = rt__finalizer_sweep(s, lo, dead);
+            live |= kept;
+            dead &= ~kept;
+        }
         nbefore += (uint32_t)__builtin_popcountll(before);
         nlive += (uint32_t)__builtin_popcountll(live);
-        uint64_t dead = before & ~live;
         s->allocbits[w] = live; /* the marks become the allocation bits */
         if (dead != 0 && (RT_DEBUG >= 2 || rt__unlikely(rt__debug.allocfreetrace) ||
                           rt__unlikely(special))) {
@@ -292,9 +298,12 @@ static void bgsweep(void *arg)
         while (sweep_one_counted(&rt__gcstat.bg_swept)) {
             /* Go's bgsweep yields after every span: sweeping is background
              * work and must not delay goroutines that are ready. */
-            if (++n % 8 == 0)
+            if (++n % 8 == 0) {
+                rt__finalizer_wake();
                 rt_yield();
+            }
         }
+        rt__finalizer_wake();
         rt__gc_wait(&bgsweep_wait, "GC sweep wait");
     }
 }

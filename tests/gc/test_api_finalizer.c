@@ -324,6 +324,174 @@ RT_TEST(test_finalizable_garbage_not_in_goal)
     COLLECT_UNTIL(atomic_load(&goal_fins) >= 99000);
 }
 
+/* ------------------------------------------- written while marking -- */
+
+/* The contents of an object with a finalizer are roots until it runs,
+ * including what is stored into the object while a concurrent mark phase
+ * runs.  A goroutine keeps moving an object X from a slot of array Z into
+ * an object F with a finalizer, taken out of array H (then F is dropped),
+ * while a collection marks a long list that leads to H and Z: F's contents
+ * may have been read before the store, and H and Z after it, so X is kept
+ * only if F is read again.  It also gives old objects, taken out of array
+ * L, a finalizer (then drops them): their contents were no roots when the
+ * phase began.  Each F's finalizer finds its X intact; X's
+ * memory, freed by mistake, is handed out again to another X with another
+ * id (the refills and the churn below). */
+typedef struct wx {
+    uint64_t magic;
+    uint64_t id;
+} wx;
+typedef struct wf {
+    uint64_t magic;
+    uint64_t want; /* the id of the X moved in */
+    wx *child;
+} wf;
+typedef struct wlink {
+    struct wlink *next;
+    void *tail;
+} wlink;
+typedef struct warrays {
+    wf **h;
+    wx **z;
+    wf **l; /* objects that get their finalizer late */
+} warrays;
+
+#define WX_MAGIC 0x5858585800000000ull
+#define WF_MAGIC 0x4646464600000000ull
+enum { WSLOTS = 4096, WCHAIN = 400000 };
+
+static wlink *volatile g_wchain;
+static _Atomic int w_runs, w_bad, w_stop;
+static _Atomic long w_dropped;
+
+static void on_final_written(void *obj)
+{
+    wf *f = obj;
+    wx *x = f->child;
+    if (f->magic != WF_MAGIC || x == NULL || x->magic != WX_MAGIC || x->id != f->want)
+        atomic_fetch_add(&w_bad, 1);
+    atomic_fetch_add(&w_runs, 1);
+}
+
+static uint64_t w_next_id = 1;
+
+NOINLINE static wx *new_wx(void)
+{
+    wx *x = rt_alloc_noscan(sizeof *x);
+    x->magic = WX_MAGIC;
+    x->id = w_next_id++;
+    return x;
+}
+
+NOINLINE static wf *new_wf(bool fin)
+{
+    wf *f = rt_new(wf);
+    f->magic = WF_MAGIC;
+    f->child = new_wx();
+    f->want = f->child->id;
+    if (fin)
+        rt_set_finalizer(f, on_final_written);
+    return f;
+}
+
+static void build_written(void *arg)
+{
+    (void)arg;
+    warrays *a = rt_new(warrays);
+    a->h = rt_new_array(wf *, WSLOTS);
+    a->z = rt_new_array(wx *, WSLOTS);
+    a->l = rt_new_array(wf *, WSLOTS);
+    for (int i = 0; i < WSLOTS; i++) {
+        a->h[i] = new_wf(true);
+        a->z[i] = new_wx();
+        a->l[i] = new_wf(false);
+    }
+    wlink *head = NULL;
+    for (int i = 0; i < WCHAIN; i++) {
+        wlink *l = rt_new(wlink);
+        l->next = head;
+        l->tail = i == 0 ? a : NULL;
+        head = l;
+    }
+    g_wchain = head;
+}
+
+NOINLINE static warrays *written_arrays(void)
+{
+    wlink *l = g_wchain;
+    while (l->next != NULL)
+        l = l->next;
+    return l->tail;
+}
+
+static void mutate_written(void *arg)
+{
+    (void)arg;
+    warrays *a = written_arrays();
+    uint64_t r = 88172645463325252ull;
+    while (!atomic_load(&w_stop)) {
+        for (int k = 0; k < 64; k++) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            size_t i = (size_t)(r % WSLOTS);
+            wf *f = a->h[i];
+            wx *x = a->z[i];
+            a->h[i] = NULL;
+            a->z[i] = NULL;
+            f->want = x->id;
+            f->child = x; /* F dropped: X lives in F only */
+            a->h[i] = new_wf(true);
+            a->z[i] = new_wx();
+            /* an old object given a finalizer while marking, then
+             * dropped: its old X lives in it only */
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            size_t j = (size_t)(r % WSLOTS);
+            wf *g = a->l[j];
+            rt_set_finalizer(g, on_final_written);
+            a->l[j] = new_wf(false);
+            atomic_fetch_add(&w_dropped, 2);
+        }
+        for (int k = 0; k < 256; k++) { /* churn of X's size */
+            uint64_t *p = rt_alloc_noscan(16);
+            p[0] = p[1] = 0x7777777777777777ull;
+        }
+        rt_yield();
+    }
+    scrub_stack();
+}
+
+RT_TEST(test_finalizable_contents_written_while_marking)
+{
+    rt_set_gc_percent(20);
+    on_goroutine(build_written, NULL);
+    rt_chan *done = rt_chan_make(sizeof(int), 1);
+    helper h = {mutate_written, NULL, done};
+    REQUIRE_GT(rt_go(helper_main, &h), 0);
+    rt_memstats ms;
+    rt_read_memstats(&ms);
+    uint32_t gc0 = ms.num_gc;
+    int64_t t0 = rt_nanotime();
+    for (;;) { /* 2 s and 10 cycles (slow builds: up to 30 s) */
+        rt_sleep(10 * RT_MILLISECOND);
+        int64_t el = rt_nanotime() - t0;
+        rt_read_memstats(&ms);
+        if ((el >= 2 * RT_SECOND && ms.num_gc - gc0 >= 10) || el >= 30 * RT_SECOND)
+            break;
+    }
+    atomic_store(&w_stop, 1);
+    REQUIRE(rt_chan_recv(done, NULL));
+    rt_read_memstats(&ms);
+    rt_set_gc_percent(100);
+    g_wchain = NULL; /* every F left goes too */
+    long want = atomic_load(&w_dropped) + WSLOTS;
+    COLLECT_UNTIL(atomic_load(&w_runs) >= want - 8);
+    REQUIRE_MSG(atomic_load(&w_bad) == 0,
+                "%d of %d finalizers found the object stored into theirs freed "
+                "(%u cycles, %ld stores)",
+                atomic_load(&w_bad), atomic_load(&w_runs), ms.num_gc - gc0,
+                atomic_load(&w_dropped));
+    REQUIRE_GE(ms.num_gc - gc0, 10);
+}
+
 /* Go's SetFinalizer ignores an object in the data or bss segments (never
  * unreachable, its finalizer would never run) and is fatal for a pointer
  * outside the heap otherwise, or into the middle of an object. */
@@ -381,6 +549,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_finalizer_may_allocate);
     tcase_add_test(tc, test_finalizer_on_static_object_is_ignored);
     tcase_add_test(tc, test_finalizable_garbage_not_in_goal);
+    tcase_add_test(tc, test_finalizable_contents_written_while_marking);
     tcase_add_test(tc, test_finalizer_misuse_is_fatal);
     suite_add_tcase(s, tc);
     return harness_main(argc, argv, s, scenario_main);

@@ -37,8 +37,8 @@
  * Collections come from a small GOGC (20) and from explicit rt_gc calls by
  * a few workers; one worker calls rt_free_os_memory now and then, another
  * reads memstats and checks their invariants.  A few objects carry
- * finalizers, which check that their object is intact and then poison its
- * payload: a worker that later reaches such an object reports that a
+ * finalizers, which check that their object and the objects its slots
+ * point to are intact and then poison its payload: a worker that later reaches such an object reports that a
  * finalizer ran on a reachable object.
  *
  * STRESS_GC_SECONDS (default 4) sets the mutation time, STRESS_GC_SEED the
@@ -342,6 +342,10 @@ static void on_final(void *obj)
     static worker fw = {.id = -1};
     /* Unreachable, but not freed before its finalizer: intact. */
     verify_obj(&fw, o, "the finalizer's argument");
+    /* ... and what it points to: its contents were roots until now, also
+     * those written while a mark phase ran (then the object dropped) */
+    for (unsigned j = 0; j < id_nptr(o->id); j++)
+        (void)follow(&fw, &edges(o)[j], "a slot of a finalizer's argument");
     size_t len;
     unsigned char *pl = payload(o, &len);
     uint64_t mark = FINAL_MARK;
