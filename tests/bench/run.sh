@@ -122,6 +122,13 @@
 #                      meets the scheduler rather than the collector)
 #   skynet-*-cpu       the same runs' CPU time, as bt-*-cpu
 #
+# Workload 16, finalizers, is grt's own (not in BENCHMARKS.md): 2M live
+# 64-byte objects with finalizers, each the only holder of a child, and 10
+# s of garbage allocation that rewires them (bench_finalizers.c says why):
+#   finalizers         the longest stop-the-world pause of that phase, us;
+#                      < 1 ms (issue 5's bound on every pause)
+#   finalizers-rss     peak RSS, MB; <= Go
+#
 # Usage: tests/bench/run.sh [options]
 #   -w LIST   workloads to run: row names, program names or numbers,
 #             comma-separated (default: all); -l lists them
@@ -214,6 +221,8 @@ ROWS=(
   "15|skynet-cpuprof|skynet_cpuprof|2|1000000 10|10000 1|value|-|skynet_none<=1.03"
   "15|skynet-untraced-cpu|skynet_none|2|1000000 10|10000 1|cpu_s:s|-|-"
   "15|skynet-cpuprof-cpu|skynet_cpuprof|2|1000000 10|10000 1|cpu_s:s|-|skynet_none<=1.03"
+  "16|finalizers|finalizers|2|2000000 10|200000 1|value|-|abs<1000"
+  "16|finalizers-rss|finalizers|2|2000000 10|200000 1|rss_mb:MB|-|ratio<=1.0"
 )
 
 # Variant programs (workload 15): the environment each adds to its run
