@@ -351,7 +351,9 @@ static void assist_maybe(void)
     /* No-stop: the final pause must not find marking work in this
      * thread's hands. */
     rt__nostop_begin(mp);
+    __atomic_store_n(&mp->helpgc, 1, __ATOMIC_RELAXED); /* scheddetail */
     uint64_t got = rt__mark_assist(budget);
+    __atomic_store_n(&mp->helpgc, 0, __ATOMIC_RELAXED);
     rt__nostop_end(mp);
     if (got != 0) {
         atomic_fetch_add_explicit(&rt__gc_assist_bytes, got, memory_order_relaxed);

@@ -503,8 +503,10 @@ static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
     rt_m *mp = rt__getm();
     if (rt__likely(mp != NULL && mp->p != NULL)) {
         rt__nostop_begin(mp);
+        __atomic_store_n(&mp->mallocing, 1, __ATOMIC_RELAXED); /* scheddetail */
         p = alloc_in(&mp->p->mcache, n, noscan, type, &slow);
         sampled = profile_countdown(&mp->p->mcache, n, &cycle);
+        __atomic_store_n(&mp->mallocing, 0, __ATOMIC_RELAXED);
         rt__nostop_end(mp);
     } else if (mp == NULL) {
         /* A thread the runtime did not create: registered on its first

@@ -60,8 +60,10 @@ static void print_m(rt_m *mp, void *arg)
 {
     gline_ctx *c = arg;
     /* (relaxed loads of fields their M writes: stale, never torn)
-     * mallocing stays 0 (the allocation fast path does not pay for the
-     * flag) and helpgc too (the mark helpers are threads, not Ms). */
+     * mallocing is 1 while the M is in the allocator's slow path (a cache
+     * refill, a large object: the fast path does not pay for the flag),
+     * helpgc while its goroutine does a mark assist (Go 1.3: an M helping
+     * the collector mark; grt's mark threads are not Ms). */
     rt_p *pp = __atomic_load_n(&mp->p, __ATOMIC_RELAXED);
     rt_g *gp = __atomic_load_n(&mp->curg, __ATOMIC_RELAXED);
     rt__buf_printf(c->b,
@@ -70,11 +72,12 @@ static void print_m(rt_m *mp, void *arg)
                    "lockedg=%lld\n",
                    (long long)mp->id, (long long)(pp ? pp->id : -1),
                    (long long)(gp ? __atomic_load_n(&gp->goid, __ATOMIC_RELAXED) : -1),
-                   mp->mallocing,
+                   __atomic_load_n(&mp->mallocing, __ATOMIC_RELAXED),
                    atomic_load_explicit(&mp->throwing, memory_order_relaxed),
                    gp != NULL && gp == c->collecting ? 1 : mp->gcing,
                    __atomic_load_n(&mp->locks, __ATOMIC_RELAXED), mp->dying,
-                   mp->helpgc, __atomic_load_n(&mp->spinning, __ATOMIC_RELAXED) ? 1 : 0,
+                   __atomic_load_n(&mp->helpgc, __ATOMIC_RELAXED),
+                   __atomic_load_n(&mp->spinning, __ATOMIC_RELAXED) ? 1 : 0,
                    0, -1LL);
 }
 
