@@ -234,6 +234,12 @@ void rt_set_finalizer(void *obj, void (*fn)(void *obj))
     if (start != obj)
         rt__throw("runtime.SetFinalizer: pointer not at beginning of allocated block");
     fin_shard *sh = shard_of((uintptr_t)obj);
+    /* A thread without an M holds the lock in a no-stop region of its
+     * record, as Ms do by holding it: the collector takes these locks
+     * with the program's threads stopped (sched/foreign.c). */
+    rt__fthread *f = mp == NULL ? rt__foreign_self() : NULL;
+    if (f != NULL)
+        rt__foreign_nostop_begin(f);
     rt__lock_acquire(&sh->lock);
     fin_entry *e = find(sh, (uintptr_t)obj);
     if (fn == NULL) {
@@ -260,6 +266,8 @@ void rt_set_finalizer(void *obj, void (*fn)(void *obj))
         __atomic_store_n(&s->has_special, true, __ATOMIC_RELAXED);
     }
     rt__lock_release(&sh->lock);
+    if (f != NULL)
+        rt__foreign_nostop_end(f);
     if (fn != NULL) {
         int expect = 0;
         if (atomic_compare_exchange_strong(&fin_started, &expect, 1))
@@ -280,14 +288,21 @@ static void add_contents(uintptr_t obj, void (*add)(uintptr_t lo, uintptr_t hi, 
 
 void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c)
 {
-    /* World stopped: no lock needed (and a stopped thread never holds
-     * one: locks are no-stop regions). */
-    for (int k = 0; k < NSHARD; k++)
-        for (size_t i = 0; i < shards[k].cap; i++)
-            if (shards[k].table[i].hidden > 1)
-                add_contents(~shards[k].table[i].hidden, add, c, false);
+    /* World stopped, but the locks are taken: threads the runtime did not
+     * create still run here (they stop after these roots are read:
+     * gc/mark.c), and a stopped M never holds one (no-stop regions). */
+    for (int k = 0; k < NSHARD; k++) {
+        fin_shard *sh = &shards[k];
+        rt__lock_acquire(&sh->lock);
+        for (size_t i = 0; i < sh->cap; i++)
+            if (sh->table[i].hidden > 1)
+                add_contents(~sh->table[i].hidden, add, c, false);
+        rt__lock_release(&sh->lock);
+    }
+    rt__lock_acquire(&queue_lock);
     if (queue_n > 0)
         add((uintptr_t)queue, (uintptr_t)(queue + queue_n), c);
+    rt__lock_release(&queue_lock);
 }
 
 void rt__finalizer_roots_concurrent(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c)
@@ -315,7 +330,7 @@ void rt__finalizer_roots_added(void (*add)(uintptr_t lo, uintptr_t hi, void *c),
 {
     for (int k = 0; k < NSHARD; k++) {
         fin_shard *sh = &shards[k];
-        rt__lock_acquire(&sh->lock); /* (world stopped in the final pause: free) */
+        rt__lock_acquire(&sh->lock); /* (final pause: as rt__finalizer_roots) */
         for (; sh->added_done < sh->added_n; sh->added_done++) {
             uintptr_t obj = ~sh->added[sh->added_done];
             if (find(sh, obj) != NULL)
@@ -433,11 +448,18 @@ void rt__registered_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void
 void rt__finalizers_foreach(void (*fn)(uintptr_t obj, void (*f)(void *), bool queued, void *c),
                             void *c)
 {
-    /* World stopped (rt_write_heap_dump), as rt__finalizer_roots. */
-    for (int k = 0; k < NSHARD; k++)
-        for (size_t i = 0; i < shards[k].cap; i++)
-            if (shards[k].table[i].hidden > 1)
-                fn(~shards[k].table[i].hidden, shards[k].table[i].fn, false, c);
+    /* World stopped (rt_write_heap_dump); locks taken as in
+     * rt__finalizer_roots. */
+    for (int k = 0; k < NSHARD; k++) {
+        fin_shard *sh = &shards[k];
+        rt__lock_acquire(&sh->lock);
+        for (size_t i = 0; i < sh->cap; i++)
+            if (sh->table[i].hidden > 1)
+                fn(~sh->table[i].hidden, sh->table[i].fn, false, c);
+        rt__lock_release(&sh->lock);
+    }
+    rt__lock_acquire(&queue_lock);
     for (size_t i = 0; i < queue_n; i++)
         fn((uintptr_t)queue[i].obj, queue[i].fn, true, c);
+    rt__lock_release(&queue_lock);
 }

@@ -16,6 +16,11 @@
  *     check and exit (registration and unregistration racing with stops);
  *   - a fourth never allocates: it receives lists over a channel from a
  *     goroutine that keeps no reference (a receive registers it);
+ *   - a fifth gives every list it builds a finalizer (rt_set_finalizer
+ *     on a thread without an M, racing with the collector's reads of the
+ *     finalizer table), keeps the last few thousand, drops the rest; each
+ *     finalizer checks its list, and all of them must run once the window
+ *     is dropped too;
  *   - main() allocates a list before rt_main and checks it after: the
  *     main thread's stack below rt_main counts too.
  * A freed node is reused by goroutine 1's garbage, which overwrites it, so
@@ -165,6 +170,32 @@ static void *thread_d(void *arg)
     return NULL;
 }
 
+/* E: lists of 8 with finalizers (the head holds the finalizer). */
+#define E_KEEP 4096
+static node *volatile *g_e_keep; /* rt_alloc'd window, from a global */
+static _Atomic long g_made_e, g_fin_e, g_fin_bad;
+
+static void on_fin_e(void *p)
+{
+    node *h = p;
+    atomic_fetch_add(&g_fin_bad, check(h, 8, h->v - 7));
+    atomic_fetch_add(&g_fin_e, 1);
+}
+
+static void *thread_e(void *arg)
+{
+    (void)arg;
+    for (long j = 0; !atomic_load(&g_stop); j++) {
+        node *h = build(8, j * 16);
+        rt_set_finalizer(h, on_fin_e);
+        g_e_keep[j % E_KEEP] = h;
+        atomic_fetch_add(&g_made_e, 1);
+        if (j % 256 == 255)
+            usleep(100);
+    }
+    return NULL;
+}
+
 /* Builds and sends D's list r from a frame that is dead once it returns. */
 static __attribute__((noinline)) void hand_one(long r)
 {
@@ -198,12 +229,14 @@ static int scenario(int argc, char **argv)
     if (pipe(g_pipe) != 0)
         return 3;
     int fd_before = rt__foreign_count();
-    pthread_t a, b, c, d;
+    pthread_t a, b, c, d, e;
     g_handoff = rt_chan_make(sizeof(node *), 1);
+    g_e_keep = rt_alloc(E_KEEP * sizeof(node *));
     pthread_create(&a, NULL, thread_a, NULL);
     pthread_create(&b, NULL, thread_b, NULL);
     pthread_create(&c, NULL, thread_c, NULL);
     pthread_create(&d, NULL, thread_d, NULL);
+    pthread_create(&e, NULL, thread_e, NULL);
     rt_go(producer, NULL);
     int64_t start = rt_nanotime();
     uint32_t nconc0 = atomic_load(&rt__gc_nconcurrent);
@@ -239,13 +272,21 @@ static int scenario(int argc, char **argv)
     RT_BLOCKING(pthread_join(b, NULL));
     RT_BLOCKING(pthread_join(c, NULL));
     RT_BLOCKING(pthread_join(d, NULL));
+    RT_BLOCKING(pthread_join(e, NULL));
+    memset((void *)g_e_keep, 0, E_KEEP * sizeof(node *)); /* every E list goes */
+    for (int i = 0; i < 400 && atomic_load(&g_fin_e) < atomic_load(&g_made_e); i++) {
+        rt_gc();
+        rt_sleep(RT_MILLISECOND);
+    }
+    atomic_fetch_add(&g_bad, atomic_load(&g_fin_bad));
     uint32_t nconc = atomic_load(&rt__gc_nconcurrent) - nconc0;
     if (conc && g_ballast != NULL)
         atomic_fetch_add(&g_bad, check(g_ballast, NBALLAST, 0));
-    fprintf(stderr, "gcs=%ld concurrent=%u rounds a=%ld b=%ld c=%ld d=%ld bad=%ld\n",
+    fprintf(stderr, "gcs=%ld concurrent=%u rounds a=%ld b=%ld c=%ld d=%ld e=%ld/%ld bad=%ld\n",
             (long)atomic_load(&g_gcs), nconc, (long)atomic_load(&g_rounds_a),
             (long)atomic_load(&g_rounds_b), (long)atomic_load(&g_rounds_c),
-            (long)atomic_load(&g_rounds_d), (long)atomic_load(&g_bad));
+            (long)atomic_load(&g_rounds_d), (long)atomic_load(&g_fin_e),
+            (long)atomic_load(&g_made_e), (long)atomic_load(&g_bad));
     if (atomic_load(&g_bad) != 0)
         return 1;
     if (conc ? nconc < 3 : nconc != 0)
@@ -254,6 +295,8 @@ static int scenario(int argc, char **argv)
         return 5;
     if (rt__foreign_count() != fd_before)
         return 6; /* exited threads unregistered */
+    if (atomic_load(&g_fin_e) != atomic_load(&g_made_e) || atomic_load(&g_made_e) < E_KEEP)
+        return 7; /* E's finalizers: each once, all of them */
     return 0;
 }
 
