@@ -399,7 +399,10 @@ RT_EXTERN int rt_listener_addr(rt_listener *l, char *buf, size_t n);
 /* pread(2) and pwrite(2) on a worker thread while the goroutine parks, so
  * a slow disk never holds up the goroutine's thread: bytes transferred or
  * a negative errno.  off == -1 uses the file position instead (read(2),
- * write(2): pipes and terminals), as libuv's uv_fs_read does. */
+ * write(2)), as libuv's uv_fs_read does; on a pipe, socket or terminal,
+ * whose call may wait for ever, that call is made on the goroutine's own
+ * thread as a blocking system call (rt_syscall_enter: its processor goes
+ * on running other goroutines), so any number of them may wait. */
 RT_EXTERN ssize_t rt_file_pread(int fd, void *buf, size_t n, int64_t off);
 RT_EXTERN ssize_t rt_file_pwrite(int fd, const void *buf, size_t n, int64_t off);
 

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -638,6 +639,10 @@ ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
     int e = conn_io_begin(c, buf, n, true);
     if (e != 0)
         return e;
+    if (n == 0) { /* Go: 0 bytes asked, 0 read -- no deadline or EOF check */
+        conn_io_end(c, true);
+        return 0;
+    }
     ssize_t r = rt__pollfd_check(c->pd);
     /* nginx's rule: a read that returned less than it asked for found the
      * socket empty, so another read now would almost always say EAGAIN (a
@@ -700,37 +705,69 @@ int rt_conn_close(rt_conn *c)
 
 /* ------------------------------------------------------------- files ---- */
 
-ssize_t rt_file_pread(int fd, void *buf, size_t n, int64_t off)
+/* The call itself, on this thread. */
+static ssize_t file_io(int fd, void *buf, size_t n, int64_t off, bool write_)
+{
+    ssize_t r;
+    do {
+        if (off < 0)
+            r = write_ ? write(fd, buf, n) : read(fd, buf, n);
+        else
+            r = write_ ? pwrite(fd, buf, n, (off_t)off) : pread(fd, buf, n, (off_t)off);
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r;
+}
+
+/* A descriptor whose read or write may wait for ever: a pipe, a socket, a
+ * terminal -- anything but a file or a block device, whose calls end. */
+static bool may_wait_forever(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) &&
+           !S_ISDIR(st.st_mode);
+}
+
+/*
+ * Files go to libuv's worker pool, as uv_fs_read does: a slow disk holds
+ * up a pool thread, never an M.  A pipe, socket or terminal at its file
+ * position (off -1) does not: its read may wait for ever, and four such
+ * readers held all of the pool's four threads -- every other file call and
+ * name lookup waited for the pipes, and exit() waited too (libuv's
+ * destructor joins its threads).  Those calls run on the goroutine's own
+ * M as a blocking system call instead (rt_syscall_enter: sysmon hands the
+ * P on), an M each while they wait, as Go's blocking system calls.
+ */
+static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
 {
     if (off < -1 || (buf == NULL && n > 0))
         return -EINVAL;
-    if (rt__getg() == NULL) {
-        ssize_t r;
-        do
-            r = off < 0 ? read(fd, buf, n) : pread(fd, buf, n, (off_t)off);
-        while (r < 0 && errno == EINTR);
-        return r < 0 ? -errno : r;
-    }
+    if (rt__getg() == NULL)
+        return file_io(fd, buf, n, off, write_);
+    bool direct = off == -1 && may_wait_forever(fd);
     for (;;) {
         /* EFAULT: the collector's mprotect mode protected the buffer
          * again between the touch and the call (see io_failed). */
-        rt__dirty_touch(buf, n);
-        ssize_t r = rt__netpoll_file(fd, buf, n, off, false);
-        if (r != -EFAULT || rt__dirty_mode() != RT_DIRTY_MPROTECT)
+        if (!write_)
+            rt__dirty_touch(buf, n);
+        ssize_t r;
+        if (direct) {
+            rt_syscall_enter();
+            r = file_io(fd, buf, n, off, write_);
+            rt_syscall_exit();
+        } else {
+            r = rt__netpoll_file(fd, buf, n, off, write_);
+        }
+        if (write_ || r != -EFAULT || rt__dirty_mode() != RT_DIRTY_MPROTECT)
             return r;
     }
 }
 
+ssize_t rt_file_pread(int fd, void *buf, size_t n, int64_t off)
+{
+    return file_call(fd, buf, n, off, false);
+}
+
 ssize_t rt_file_pwrite(int fd, const void *buf, size_t n, int64_t off)
 {
-    if (off < -1 || (buf == NULL && n > 0))
-        return -EINVAL;
-    if (rt__getg() == NULL) {
-        ssize_t r;
-        do
-            r = off < 0 ? write(fd, buf, n) : pwrite(fd, buf, n, (off_t)off);
-        while (r < 0 && errno == EINTR);
-        return r < 0 ? -errno : r;
-    }
-    return rt__netpoll_file(fd, (void *)buf, n, off, true);
+    return file_call(fd, (void *)buf, n, off, true);
 }

@@ -693,9 +693,10 @@ static void pipe_reader(void *arg)
     rt_chan_send(p->done, NULL);
 }
 
-/* A read of a pipe that only this goroutine fills: if the reader blocked
- * its thread, at MAXPROCS=1 the writer below could never run.  Run at
- * every MAXPROCS (ctest runs this file at 1 and 2 too). */
+/* A read of a pipe that only this goroutine fills: if the reader held
+ * the processor while it waits, at MAXPROCS=1 the writer below could
+ * never run.  Run at every MAXPROCS (ctest runs this file at 1 and 2
+ * too). */
 RT_TEST(test_file_read_parks_not_thread)
 {
     int old = rt_maxprocs(1);
@@ -715,6 +716,92 @@ RT_TEST(test_file_read_parks_not_thread)
     close(pfd[0]);
     close(pfd[1]);
     rt_maxprocs(old);
+}
+
+/* Pipe reads that wait for ever hold no shared worker: with more of them
+ * waiting than libuv's pool has threads (4), a file read and a dial by
+ * name -- both on that pool -- still complete, before any pipe is fed.
+ * (They used to wait for the pipes: the pool's four threads sat in
+ * read(2).) */
+enum { NPIPE = 8 };
+
+RT_TEST(test_pipe_readers_leave_the_pool_free)
+{
+    int pfd[NPIPE][2];
+    piper p[NPIPE];
+    for (int i = 0; i < NPIPE; i++) {
+        REQUIRE_EQ(pipe(pfd[i]), 0);
+        p[i] = (piper){.fd = pfd[i][0], .result = 1, .done = rt_chan_make(0, 1)};
+        REQUIRE(rt_go(pipe_reader, &p[i]) > 0);
+    }
+    rt_sleep(20 * RT_MILLISECOND); /* all of them in read(2) */
+    for (int i = 0; i < NPIPE; i++)
+        REQUIRE_EQ(atomic_load(&p[i].result), 1);
+
+    char path[] = "/tmp/grt-test-pool-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    unlink(path);
+    REQUIRE_EQ(rt_file_pwrite(fd, "hello", 5, 0), 5);
+    char buf[8];
+    REQUIRE_EQ(rt_file_pread(fd, buf, 5, 0), 5);
+    REQUIRE(memcmp(buf, "hello", 5) == 0);
+    close(fd);
+
+    rt_listener *l = must_listen("tcp", "127.0.0.1:0");
+    char a[64];
+    addr_of(l, a, sizeof a);
+    char byname[80];
+    snprintf(byname, sizeof byname, "localhost:%s", strrchr(a, ':') + 1);
+    rt_conn *c;
+    REQUIRE_EQ(rt_net_dial("tcp", byname, &c), 0); /* getaddrinfo: the pool */
+    REQUIRE_EQ(rt_conn_close(c), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+
+    for (int i = 0; i < NPIPE; i++)
+        REQUIRE_EQ(atomic_load(&p[i].result), 1); /* still waiting */
+    for (int i = 0; i < NPIPE; i++)
+        REQUIRE_EQ(write(pfd[i][1], "ping", 4), 4);
+    for (int i = 0; i < NPIPE; i++) {
+        REQUIRE(rt_chan_recv(p[i].done, NULL));
+        REQUIRE_EQ(atomic_load(&p[i].result), 4);
+        close(pfd[i][0]);
+        close(pfd[i][1]);
+    }
+}
+
+/* exit() -- or returning from main() -- ends the process although a
+ * goroutine still waits in a pipe read (Go does not wait for other
+ * goroutines; libuv's exit-time destructor joins its pool threads, so the
+ * read must not be on one). */
+START_TEST(test_exit_with_pipe_reader_waiting)
+{
+    const char *env[] = {NULL};
+    char err[4096];
+    int st = run_scenario("exit_pipe_reader", env, err, sizeof err);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 7, "status %#x; stderr:\n%s", st, err);
+}
+END_TEST
+
+/* A read of 0 bytes returns 0 whatever the deadline, as Go's Read(nil);
+ * a write of 0 bytes reports the deadline, as Go's Write(nil). */
+RT_TEST(test_zero_length_io_past_deadline)
+{
+    rt_listener *l = must_listen("tcp", "127.0.0.1:0");
+    char a[64];
+    addr_of(l, a, sizeof a);
+    rt_conn *c, *sv;
+    REQUIRE_EQ(rt_net_dial("tcp", a, &c), 0);
+    REQUIRE_EQ(rt_net_accept(l, &sv), 0);
+    REQUIRE_EQ(rt_conn_set_deadline(c, rt_nanotime() - 1), 0);
+    char b[1];
+    REQUIRE_EQ(rt_conn_read(c, b, 0), 0);
+    REQUIRE_EQ(rt_conn_read(c, b, 1), -ETIMEDOUT);
+    REQUIRE_EQ(rt_conn_write(c, b, 0), -ETIMEDOUT);
+    REQUIRE_EQ(rt_conn_close(c), 0);
+    REQUIRE_EQ(rt_conn_read(c, b, 0), -ECANCELED);
+    REQUIRE_EQ(rt_conn_close(sv), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
 }
 
 /* ----------------------------------------------------------- deadlock -- */
@@ -902,10 +989,28 @@ static void scen_file_then_nothing(void)
     }
 }
 
+static int scen_pipe[2];
+
+static void scen_pipe_reader(void *arg)
+{
+    (void)arg;
+    char c;
+    (void)rt_file_pread(scen_pipe[0], &c, 1, -1);
+}
+
 static int scenario(int argc, char **argv)
 {
     (void)argc;
     const char *name = argv[2];
+    if (strcmp(name, "exit_pipe_reader") == 0) {
+        if (pipe(scen_pipe) != 0)
+            return 3;
+        rt_go(scen_pipe_reader, NULL);
+        rt_sleep(20 * RT_MILLISECOND);
+        /* The write end stays open: the read never ends.  exit() runs the
+         * destructors a return from main() runs. */
+        exit(7);
+    }
     rt_listener *l = must_listen("tcp", "127.0.0.1:0");
     char a[64];
     addr_of(l, a, sizeof a);
@@ -968,6 +1073,9 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_finalizer_closes_dropped_conn);
     tcase_add_test(tc, test_file_pread_pwrite);
     tcase_add_test(tc, test_file_read_parks_not_thread);
+    tcase_add_test(tc, test_pipe_readers_leave_the_pool_free);
+    tcase_add_test(tc, test_exit_with_pipe_reader_waiting);
+    tcase_add_test(tc, test_zero_length_io_past_deadline);
     tcase_add_test(tc, test_accept_waits_for_timer_dial);
     tcase_add_test(tc, test_no_deadlock_while_io_waits);
     tcase_add_test(tc, test_round_trips_with_other_process);
