@@ -18,10 +18,14 @@
  *                  is unset): gctrace, schedtrace, scheddetail,
  *                  allocfreetrace, gcstoptheworld, gcevery, gcwritetrack,
  *                  gcfinalmark, memprofilerate -- non-negative integers
- *     GOGC         percentage, or "off" (-1; any negative number too)
+ *     GOGC         percentage, or "off" (-1; any negative number too; "-0"
+ *                  is 0, and a number past INT_MAX is malformed, as Go)
  *     MAXPROCS     positive integer, capped at 256 (alias GOMAXPROCS)
  *     GOTRACEBACK  none|single|all|system|crash or a non-negative integer
+ *                  (all is level 1, every goroutine's user frames, as Go)
  *
+ *   A malformed DEBUG item sets its key back to the default (Go's last
+ *   item wins, "gctrace=1,gctrace=x" is off there too) with the warning. *
  *   DEBUG=help prints the table to fd 2 and makes rt_main exit 0.
  *
  * Why this design
@@ -119,18 +123,34 @@ static bool p_uint(rt__settings *s, int *out, const char *v, size_t n)
 
 /* "off" or a negative integer turn collection off (-1), as in Go since
  * 1.5 and as rt_set_gc_percent takes any negative value: GOGC=-1 is a
- * deliberate setting, not a typo to warn about. */
+ * deliberate setting, not a typo to warn about ("-0" is 0, as Go reads
+ * it).  A number past INT_MAX is malformed, as Go's atoi32 finds it (Go
+ * then keeps 100; so does the warning's default here). */
 static bool p_gogc(rt__settings *s, int *out, const char *v, size_t n)
 {
     int x;
+    bool neg = n > 1 && v[0] == '-';
 
     (void)s;
-    if (equals(v, n, "off") ||
-        (n > 1 && v[0] == '-' && parse_uint(v + 1, n - 1, &x))) {
+    if (equals(v, n, "off")) {
         *out = -1;
         return true;
     }
-    return parse_uint(v, n, out);
+    if (neg) {
+        v++;
+        n--;
+    }
+    if (!parse_uint(v, n, &x))
+        return false;
+    if (x == INT_MAX) { /* saturated, or exactly INT_MAX */
+        size_t i = 0;
+        while (i + 1 < n && v[i] == '0')
+            i++;
+        if (n - i > 10 || (n - i == 10 && memcmp(v + i, "2147483647", 10) > 0))
+            return false;
+    }
+    *out = neg && x > 0 ? -1 : x;
+    return true;
 }
 
 static bool p_maxprocs(rt__settings *s, int *out, const char *v, size_t n)
@@ -151,7 +171,9 @@ static bool p_traceback(rt__settings *s, int *out, const char *v, size_t n)
         int level;
         bool crash;
     } words[] = {
-        {"none", 0, false}, {"single", 1, false}, {"all", 2, false},
+        /* all: every goroutine, user frames only (Go: level 1 with all
+         * goroutines; grt's level 1 lists them all already) */
+        {"none", 0, false}, {"single", 1, false}, {"all", 1, false},
         {"system", 2, false}, {"crash", 2, true},
     };
     int x;
@@ -221,7 +243,7 @@ static const setting settings[] = {
      "threads running goroutines at once (default: CPUs, at most 256)"},
     {"GOTRACEBACK", NULL, false, FIELD(traceback), 1, NULL, p_traceback,
      "none, single, all, system, crash or a non-negative integer",
-     "traceback level of fatal errors: 0 none, 1 user frames, 2 all"},
+     "traceback level of fatal errors: 0 none, 1 user frames, 2 runtime frames too"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -276,12 +298,16 @@ static bool parse_debug(rt__settings *s, const char *val, const char *varname)
                 const char *v = eq + 1;
                 size_t vlen = (size_t)(end - v);
                 int x;
-                if (row->parse(s, &x, v, vlen))
+                if (row->parse(s, &x, v, vlen)) {
                     *field_of(s, row) = x;
-                else
+                } else {
+                    /* the default, also over an earlier item of the same
+                     * key (Go: the last item wins) */
+                    *field_of(s, row) = default_of(row);
                     rt__printf("grt: ignoring %s %.*s=\"%.*s\": want %s\n",
                                varname, (int)klen, p, (int)vlen, v,
                                row->want);
+                }
                 break;
             }
         }

@@ -183,8 +183,16 @@ START_TEST(debug_malformed_values)
                  "integer\n",
                  k->name, bad[i]);
         ck_assert_str_eq(parse_capture(&s, in), want);
-        ck_assert_int_eq(*field(&s, k), 42);
+        /* the default, over an earlier value: Go's last item wins */
+        ck_assert_int_eq(*field(&s, k), 0);
     }
+    /* gctrace=1,gctrace=x: the default again, with the warning */
+    rt__settings s;
+    char in[128];
+    memset(&s, 0, sizeof s);
+    snprintf(in, sizeof in, "%s=3,%s=x", k->name, k->name);
+    ck_assert_ptr_nonnull(strstr(parse_capture(&s, in), "grt: ignoring DEBUG"));
+    ck_assert_int_eq(*field(&s, k), 0);
 }
 END_TEST
 
@@ -303,7 +311,9 @@ START_TEST(gogc)
         {"-1", -1, false},   {"-250", -1, false}, {"-", 100, true},
         {"--1", 100, true},  {"-x", 100, true},   {"abc", 100, true},
         {"OFF", 100, true},  {"50%", 100, true},  {"off ", 100, true},
-        {"1e3", 100, true},
+        {"1e3", 100, true},  {"-0", 0, false},    {"2147483647", 2147483647, false},
+        {"2147483648", 100, true}, {"99999999999999999999", 100, true},
+        {"-99999999999999999999", 100, true},
     };
 
     clear_env();
@@ -434,7 +444,7 @@ START_TEST(gotraceback)
         bool crash, warn;
     } cases[] = {
         {"", 1, false, false},       {"none", 0, false, false},
-        {"single", 1, false, false}, {"all", 2, false, false},
+        {"single", 1, false, false}, {"all", 1, false, false},
         {"system", 2, false, false}, {"crash", 2, true, false},
         {"0", 0, false, false},      {"2", 2, false, false},
         {"5", 5, false, false},      {"bogus", 1, false, true},
