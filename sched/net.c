@@ -40,6 +40,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -727,6 +728,26 @@ static bool may_wait_forever(int fd)
            !S_ISDIR(st.st_mode);
 }
 
+/* write(2) at the file position, a closed reader being -EPIPE and not
+ * SIGPIPE, as Go's os.File.Write on descriptors other than 1 and 2 (there
+ * the signal ends the program, in Go as in C): the signal is held back
+ * for the call and a pending one taken. */
+static ssize_t write_nosigpipe(int fd, void *buf, size_t n)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t r = file_io(fd, buf, n, -1, true);
+    if (r == -EPIPE && !sigismember(&old, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
 /*
  * Files go to libuv's worker pool, as uv_fs_read does: a slow disk holds
  * up a pool thread, never an M.  A pipe, socket or terminal at its file
@@ -752,7 +773,7 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
         ssize_t r;
         if (direct) {
             rt_syscall_enter();
-            r = file_io(fd, buf, n, off, write_);
+            r = write_ && fd > 2 ? write_nosigpipe(fd, buf, n) : file_io(fd, buf, n, off, write_);
             rt_syscall_exit();
         } else {
             r = rt__netpoll_file(fd, buf, n, off, write_);

@@ -650,6 +650,16 @@ static bool mremove(rt_m *mp)
 static void *mstart(void *arg);
 
 /* Creates a thread that starts with pp (may be NULL for sysmon). */
+/* The signal mask of the thread that started the runtime (the first M is
+ * made by rt_main's thread): the mask every M runs the program with. */
+static sigset_t m_sigmask;
+static pthread_once_t m_sigmask_once = PTHREAD_ONCE_INIT;
+
+static void capture_sigmask(void)
+{
+    pthread_sigmask(SIG_SETMASK, NULL, &m_sigmask);
+}
+
 static rt_m *newm(rt_p *pp, bool spinning, bool is_sysmon)
 {
     rt_m *mp = calloc(1, sizeof *mp);
@@ -676,17 +686,27 @@ static rt_m *newm(rt_p *pp, bool spinning, bool is_sysmon)
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 1 << 20);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    /* Runtime threads take no asynchronous signals: the program's own
-     * threads (and the main thread) handle them. */
-    sigset_t all, old;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGPROF);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, RT_SIG_GCSTOP); /* the collector stops Ms with it */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* An M runs the program's code, so it has the program's signal mask
+     * -- the one the runtime started with, as Go's Ms do: a signal the
+     * program blocked stays blocked (sigwait designs), and the ones a
+     * thread raises for itself reach it (SIGPIPE from a write to a closed
+     * pipe, raise(), abort()); with every signal blocked they stayed
+     * pending for ever (`prog | head` never ended).  The signals the
+     * runtime itself relies on are always open.  sysmon runs none of the
+     * program's code and takes none but those. */
+    sigset_t set, old;
+    pthread_once(&m_sigmask_once, capture_sigmask); /* (the first newm: rt_main's thread) */
+    if (is_sysmon)
+        sigfillset(&set);
+    else
+        set = m_sigmask;
+    sigdelset(&set, SIGSEGV);
+    sigdelset(&set, SIGBUS);
+    sigdelset(&set, SIGPROF);
+    sigdelset(&set, SIGFPE);
+    sigdelset(&set, SIGILL);
+    sigdelset(&set, RT_SIG_GCSTOP); /* the collector stops Ms with it */
+    pthread_sigmask(SIG_SETMASK, &set, &old);
     int err = pthread_create(&mp->thread, &attr, mstart, mp);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);

@@ -783,6 +783,30 @@ START_TEST(test_exit_with_pipe_reader_waiting)
 }
 END_TEST
 
+/* A write to a pipe nobody reads any more: rt_file_pwrite on a
+ * descriptor other than 1 and 2 gets -EPIPE and the program goes on (Go's
+ * os.File.Write); a plain write(2) on stdout from a goroutine is killed
+ * by SIGPIPE, as any C program and Go on fd 1 (`prog | head`: the threads
+ * running goroutines used to block SIGPIPE, and such a program ran on). */
+RT_TEST(test_write_to_closed_pipe_is_epipe)
+{
+    int pfd[2];
+    REQUIRE_EQ(pipe(pfd), 0);
+    close(pfd[0]);
+    REQUIRE_EQ(rt_file_pwrite(pfd[1], "x", 1, -1), -EPIPE);
+    REQUIRE_EQ(rt_file_pwrite(pfd[1], "x", 1, -1), -EPIPE);
+    close(pfd[1]);
+}
+
+START_TEST(test_sigpipe_on_stdout_kills)
+{
+    const char *env[] = {NULL};
+    char err[4096];
+    int st = run_scenario("sigpipe_stdout", env, err, sizeof err);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE, "status %#x; stderr:\n%s", st, err);
+}
+END_TEST
+
 /* A read of 0 bytes returns 0 whatever the deadline, as Go's Read(nil);
  * a write of 0 bytes reports the deadline, as Go's Write(nil). */
 RT_TEST(test_zero_length_io_past_deadline)
@@ -1002,6 +1026,15 @@ static int scenario(int argc, char **argv)
 {
     (void)argc;
     const char *name = argv[2];
+    if (strcmp(name, "sigpipe_stdout") == 0) {
+        int p[2];
+        if (pipe(p) != 0 || dup2(p[1], 1) < 0)
+            return 3;
+        close(p[0]);
+        for (int i = 0; i < 1000; i++) /* on goroutine 1, on an M */
+            (void)write(1, "y\n", 2);
+        return 4; /* not killed */
+    }
     if (strcmp(name, "exit_pipe_reader") == 0) {
         if (pipe(scen_pipe) != 0)
             return 3;
@@ -1076,6 +1109,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_pipe_readers_leave_the_pool_free);
     tcase_add_test(tc, test_exit_with_pipe_reader_waiting);
     tcase_add_test(tc, test_zero_length_io_past_deadline);
+    tcase_add_test(tc, test_write_to_closed_pipe_is_epipe);
+    tcase_add_test(tc, test_sigpipe_on_stdout_kills);
     tcase_add_test(tc, test_accept_waits_for_timer_dial);
     tcase_add_test(tc, test_no_deadlock_while_io_waits);
     tcase_add_test(tc, test_round_trips_with_other_process);
