@@ -32,12 +32,18 @@
  *   then a blank line, the faulting goroutine's traceback walked from the
  *   signal context, and the other goroutines; exit status 2.
  *
+ *   An integer division by zero in a goroutine is Go's runtime error:
+ *         panic: runtime error: integer divide by zero
+ *         [signal SIGFPE: floating-point exception code=0x1 addr=0x... pc=0x...]
+ *
  *   SIGQUIT (kill -QUIT, Ctrl-\\) prints Go's dump of a program that is
  *   asked to quit -- "SIGQUIT: quit", "PC=0x... m=N sigcode=C", then every
- *   goroutine -- and exits 2; installed only where the signal had its
- *   default action (a program that handles or ignores it keeps its
- *   choice).  The signal usually lands on the main thread, which runs no
- *   goroutine (m=-1).  Its goroutine list is read with allg's lock if that
+ *   goroutine, then the registers -- and exits 2; SIGABRT (abort(), a
+ *   failed assert) the same under "SIGABRT: abort", as Go does for C code
+ *   that aborts.  Installed where the signal had its default action (or,
+ *   for SIGQUIT, was ignored: Go keeps only SIGHUP and SIGINT ignored); a
+ *   program that handles one keeps its handler.  The signal lands on any
+ *   thread that does not block it (m=-1: not an M).  Its goroutine list is read with allg's lock if that
  *   comes within 50 ms, else without it (Go's forEachGRace): a dump is
  *   most wanted when something hangs, maybe holding that lock.
  *
@@ -326,10 +332,27 @@ static void signal_line(rt__buf *b, int sig, const siginfo_t *si, void *ctx)
     rt__buf_printf(b,
                    "[signal %s: %s code=0x%x addr=0x%" PRIxPTR
                    " pc=0x%" PRIxPTR "]\n",
-                   sig == SIGBUS ? "SIGBUS" : "SIGSEGV",
-                   sig == SIGBUS ? "bus error" : "segmentation violation",
+                   sig == SIGBUS   ? "SIGBUS"
+                   : sig == SIGFPE ? "SIGFPE"
+                                   : "SIGSEGV",
+                   sig == SIGBUS   ? "bus error"
+                   : sig == SIGFPE ? "floating-point exception"
+                                   : "segmentation violation",
                    (unsigned)si->si_code, (uintptr_t)si->si_addr,
                    context_pc(ctx));
+}
+
+/* Go's sigpanic for SIGFPE: the runtime error a division raises. */
+static const char *fpe_error(const siginfo_t *si)
+{
+    switch (si->si_code) {
+    case FPE_INTDIV:
+        return "integer divide by zero";
+    case FPE_INTOVF:
+        return "integer overflow";
+    default:
+        return "floating point error";
+    }
 }
 
 static void on_fault(int sig, siginfo_t *si, void *ctx)
@@ -357,7 +380,14 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
     start_fatal(NULL);
     level = rt__debug.traceback;
 
-    if (rt__stack_guard_hit((uintptr_t)si->si_addr, &st)) {
+    if (sig == SIGFPE) {
+        if (gp != NULL)
+            rt__buf_printf(&b, "panic: runtime error: %s\n", fpe_error(si));
+        else
+            rt__buf_puts(&b, "fatal error: unexpected signal during runtime "
+                             "execution\n");
+        signal_line(&b, sig, si, ctx);
+    } else if (rt__stack_guard_hit((uintptr_t)si->si_addr, &st)) {
         rt__buf_printf(&b,
                        "runtime: goroutine stack exceeds %zu-byte limit\n",
                        (size_t)RT_STACK_SIZE);
@@ -398,23 +428,63 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
     die();
 }
 
-/* SIGQUIT (kill -QUIT, Ctrl-\\), as in Go: every goroutine's stack, then
- * exit 2 --
+/* Go's dumpregs, after a signal's goroutine dump. */
+static void dump_regs(rt__buf *b, const void *ctx)
+{
+    const ucontext_t *uc = ctx;
+#if defined(__x86_64__)
+    static const struct {
+        const char *name;
+        int reg;
+    } regs[] = {
+        {"rax    ", REG_RAX}, {"rbx    ", REG_RBX}, {"rcx    ", REG_RCX},
+        {"rdx    ", REG_RDX}, {"rdi    ", REG_RDI}, {"rsi    ", REG_RSI},
+        {"rbp    ", REG_RBP}, {"rsp    ", REG_RSP}, {"r8     ", REG_R8},
+        {"r9     ", REG_R9},  {"r10    ", REG_R10}, {"r11    ", REG_R11},
+        {"r12    ", REG_R12}, {"r13    ", REG_R13}, {"r14    ", REG_R14},
+        {"r15    ", REG_R15}, {"rip    ", REG_RIP}, {"rflags ", REG_EFL},
+    };
+    for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++)
+        rt__buf_printf(b, "%s0x%llx\n", regs[i].name,
+                       (unsigned long long)uc->uc_mcontext.gregs[regs[i].reg]);
+    /* cs, gs and fs share one greg (the selectors, 16 bits each) */
+    unsigned long long csgsfs = (unsigned long long)uc->uc_mcontext.gregs[REG_CSGSFS];
+    rt__buf_printf(b, "cs     0x%llx\nfs     0x%llx\ngs     0x%llx\n", csgsfs & 0xffff,
+                   (csgsfs >> 32) & 0xffff, (csgsfs >> 16) & 0xffff);
+#elif defined(__aarch64__)
+    for (int i = 0; i < 29; i++)
+        rt__buf_printf(b, "r%-7d0x%llx\n", i, (unsigned long long)uc->uc_mcontext.regs[i]);
+    rt__buf_printf(b, "r29     0x%llx\nlr      0x%llx\nsp      0x%llx\npc      0x%llx\n"
+                      "fault   0x%llx\n",
+                   (unsigned long long)uc->uc_mcontext.regs[29],
+                   (unsigned long long)uc->uc_mcontext.regs[30],
+                   (unsigned long long)uc->uc_mcontext.sp, (unsigned long long)uc->uc_mcontext.pc,
+                   (unsigned long long)uc->uc_mcontext.fault_address);
+#endif
+}
+
+/* A signal that asks for the goroutine dump, as in Go (its sigtable's
+ * "throw" signals): SIGQUIT (kill -QUIT, Ctrl-\\) and SIGABRT (abort()
+ * in the program's code, an assert), then exit 2 --
  *
  *     SIGQUIT: quit
  *     PC=0x... m=3 sigcode=0
  *     <blank line>
  *     goroutine 1 [chan receive]:
  *     ...
+ *     <blank line>
+ *     rax    0x...                 (the interrupted registers, Go's dumpregs)
  *
  * -- the way to see where a program that hangs is stuck (m=-1: the signal
- * landed on a thread that is not an M, usually the main thread, which
- * takes the process's asynchronous signals).  Installed only
- * where the signal had its default action when the runtime started (a
- * program that ignores or handles it keeps its choice). */
-static void on_quit(int sig, siginfo_t *si, void *ctx)
+ * landed on a thread that is not an M, such as the main thread).  sigcode
+ * is printed unsigned, as Go does (abort's SI_TKILL, -6, is
+ * 18446744073709551610).  Installed where the signal had its default
+ * action, or was ignored (SIGQUIT: Go keeps only SIGHUP and SIGINT
+ * ignored), when the runtime started: a program that handles one keeps
+ * its handler.  GOTRACEBACK=crash then aborts for a core dump (die()
+ * puts SIGABRT's default action back first). */
+static void on_dump(int sig, siginfo_t *si, void *ctx)
 {
-    (void)sig;
     rt__buf b;
     rt_g *gp = rt__getg();
     rt_m *mp = rt__getm();
@@ -422,9 +492,10 @@ static void on_quit(int sig, siginfo_t *si, void *ctx)
     start_fatal(NULL);
     int level = rt__debug.traceback;
     rt__buf_init(&b, 2);
-    rt__buf_printf(&b, "SIGQUIT: quit\nPC=0x%" PRIxPTR " m=%lld sigcode=%d\n",
-                   context_pc(ctx), mp != NULL ? (long long)mp->id : -1LL,
-                   si->si_code);
+    rt__buf_printf(&b, "%s\nPC=0x%" PRIxPTR " m=%lld sigcode=%llu\n",
+                   sig == SIGABRT ? "SIGABRT: abort" : "SIGQUIT: quit", context_pc(ctx),
+                   mp != NULL ? (long long)mp->id : -1LL,
+                   (unsigned long long)(long long)si->si_code);
     rt__buf_flush(&b);
     if (level > 0) {
         if (gp != NULL) {
@@ -434,6 +505,8 @@ static void on_quit(int sig, siginfo_t *si, void *ctx)
             rt__buf_flush(&b);
         }
         print_others(&b, gp, level);
+        rt__buf_puts(&b, "\n");
+        dump_regs(&b, ctx);
         rt__buf_flush(&b);
     }
     die();
@@ -483,13 +556,29 @@ static void init_process(void)
         sigaction(SIGBUS, &sa, NULL) != 0)
         rt__throw("fatal_init: sigaction failed");
 
+    /* An integer division by zero in the program's code is Go's runtime
+     * error; a handler of the program's own (or a sanitizer's) stays. */
     struct sigaction old;
-    if (sigaction(SIGQUIT, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+    if (sigaction(SIGFPE, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
         old.sa_handler == SIG_DFL) {
-        sa.sa_sigaction = on_quit;
-        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-        sigaddset(&sa.sa_mask, SIGQUIT);
-        if (sigaction(SIGQUIT, &sa, NULL) != 0)
+        if (sigaction(SIGFPE, &sa, NULL) != 0)
+            rt__throw("fatal_init: sigaction failed");
+    }
+
+    static const int dump_sigs[] = {SIGQUIT, SIGABRT};
+    for (size_t i = 0; i < sizeof dump_sigs / sizeof dump_sigs[0]; i++) {
+        int sig = dump_sigs[i];
+        if (sigaction(sig, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
+            (old.sa_handler != SIG_DFL && (sig == SIGABRT || old.sa_handler != SIG_IGN)))
+            continue;
+        struct sigaction ds;
+        memset(&ds, 0, sizeof ds);
+        ds.sa_sigaction = on_dump;
+        ds.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigfillset(&ds.sa_mask);
+        sigdelset(&ds.sa_mask, SIGSEGV);
+        sigdelset(&ds.sa_mask, SIGBUS);
+        if (sigaction(sig, &ds, NULL) != 0)
             rt__throw("fatal_init: sigaction failed");
     }
 }

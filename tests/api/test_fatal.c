@@ -224,6 +224,48 @@ static int child_nil_goroutine(int argc, char **argv)
     return 3;
 }
 
+/* An integer division by zero in a goroutine, and abort() in one. */
+static volatile int zero_int = 0;
+
+NO_UBSAN __attribute__((noclone)) static int divide(int a, int b)
+{
+    return a / b;
+}
+
+static void div_g(void *arg)
+{
+    (void)arg;
+    say_goid();
+    printf("%d\n", divide(7, zero_int));
+}
+
+static void abort_g(void *arg)
+{
+    (void)arg;
+    say_goid();
+    abort();
+}
+
+__attribute__((noinline)) static int child_go_and_wait(void (*fn)(void *))
+{
+    rt_chan *never = rt_chan_make(0, 0);
+    rt_go(fn, NULL);
+    rt_chan_recv(never, NULL);
+    return 3;
+}
+
+static int child_divzero(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    return child_go_and_wait(div_g);
+}
+
+static int child_abort(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    return child_go_and_wait(abort_g);
+}
+
 static int child_fault(int argc, char **argv)
 {
     (void)argc, (void)argv;
@@ -316,6 +358,8 @@ static const scenario scenarios[] = {
     {"nil", child_nil},
     {"nil_goroutine", child_nil_goroutine},
     {"fault", child_fault},
+    {"divzero", child_divzero},
+    {"abort", child_abort},
     {"foreign", child_foreign},
     {"foreign_block", child_foreign_block},
     {"throw", child_throw},
@@ -665,6 +709,47 @@ START_TEST(fault_address)
 }
 END_TEST
 
+/* Go's runtime error for an integer division by zero (ASan's own SIGFPE
+ * handler, which the runtime leaves in place, is turned off). */
+START_TEST(integer_divide_by_zero)
+{
+    static const char *env[] = {"MAXPROCS=1", "ASAN_OPTIONS=handle_sigfpe=0", NULL};
+    run("divzero", env);
+    expect_exit(2);
+    expect_line(0, "panic: runtime error: integer divide by zero");
+    expect_line_re(1, SIGLINE_RE("SIGFPE", "floating-point exception", "0x[0-9a-f]+"));
+    expect_line(2, "");
+    expect_goroutine_header(3, child_goid(), "running");
+    expect_line(4, "divide(...)");
+    expect_in_err("\ncreated by child_go_and_wait\n");
+    expect_in_err("\n\ngoroutine 1 [chan receive]:\n");
+}
+END_TEST
+
+/* abort() in the program's code: Go's dump for the signal -- its name,
+ * PC, m and sigcode (SI_TKILL, unsigned), every goroutine, the registers
+ * -- and exit 2; GOTRACEBACK=crash then dies of SIGABRT. */
+START_TEST(abort_dumps_goroutines)
+{
+    static const char *env[] = {"MAXPROCS=1", NULL};
+    run("abort", env);
+    expect_exit(2);
+    expect_line(0, "SIGABRT: abort");
+    expect_line_re(1, "^PC=0x[0-9a-f]+ m=[0-9]+ sigcode=18446744073709551610$");
+    expect_line(2, "");
+    expect_goroutine_header(3, child_goid(), "running");
+    expect_in_err("\nabort_g(...)\n");
+    expect_in_err("\n\ngoroutine 1 [chan receive]:\n");
+    expect_in_err("\n\nrax    0x");
+    expect_in_err("\nrip    0x");
+    static const char *crash[] = {"MAXPROCS=1", "GOTRACEBACK=crash", NULL};
+    run("abort", crash);
+    ck_assert_msg(WIFSIGNALED(res.status) && WTERMSIG(res.status) == SIGABRT,
+                  "status %#x", res.status);
+    expect_line(0, "SIGABRT: abort");
+}
+END_TEST
+
 START_TEST(fault_on_foreign_thread)
 {
     run("foreign", NULL);
@@ -756,6 +841,8 @@ static Suite *fatal_suite(void)
     tcase_add_test(tc, nil_dereference);
     tcase_add_test(tc, nil_dereference_in_goroutine);
     tcase_add_test(tc, fault_address);
+    tcase_add_test(tc, integer_divide_by_zero);
+    tcase_add_test(tc, abort_dumps_goroutines);
     tcase_add_test(tc, fault_on_foreign_thread);
     tcase_add_test(tc, block_on_foreign_thread);
     tcase_add_test(tc, throw_from_api);
