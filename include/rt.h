@@ -76,9 +76,10 @@ RT_EXTERN int64_t rt_nanotime(void);
 RT_EXTERN int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv);
 
 /* go fn(arg): returns the new goroutine's id (> 0) or a negative errno.
- * Threads the runtime did not create may call it too; from the first such
- * call on, "all goroutines are asleep" is no longer reported (such a thread
- * may always start more), as Go does for cgo callback threads.  Such a
+ * Threads the runtime did not create may call it too; so while such a
+ * thread is alive, or once one has called it, "all goroutines are asleep"
+ * is not reported (such a thread may always start more goroutines: the
+ * program waits instead), as Go does with cgo callback threads.  Such a
  * thread has no goroutine to park: an operation that would block it (a
  * channel send or receive, select, a contended mutex, WaitGroup wait) is a
  * fatal error ("chan send: not on a goroutine"); the non-blocking forms,
