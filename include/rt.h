@@ -367,7 +367,8 @@ typedef struct rt_listener rt_listener;
 
 /* net.Listen.  network: "tcp", "tcp4", "tcp6" or "unix".  TCP addresses
  * are "host:port", "[v6]:port" or ":port" (all interfaces: dual-stack for
- * "tcp"); port 0 picks a free one (rt_listener_addr tells which); a host
+ * "tcp", as are "0.0.0.0:port", "[::]:port" and "", which is ":0"); port
+ * 0 picks a free one (rt_listener_addr tells which); a host
  * name is resolved without blocking a thread.  A unix address is a path
  * ("@name": Linux's abstract namespace), removed again by
  * rt_listener_close. */

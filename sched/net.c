@@ -255,6 +255,11 @@ static int tcp_addrs(int net, const char *address, bool listen, addr_list *al)
     al->n = 0;
     struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    /* A listener on an unspecified address is the wildcard whatever its
+     * spelling, as Go's: "tcp" on 0.0.0.0 listens dual-stack on [::], and
+     * "tcp4" on [::] on 0.0.0.0 (but "tcp6" on 0.0.0.0 is an error). */
+    if (listen && (strcmp(host, "::") == 0 || (strcmp(host, "0.0.0.0") == 0 && net != NET_TCP6)))
+        host[0] = '\0';
     if (host[0] == '\0') {
         if (listen) {
             s4.sin_addr.s_addr = htonl(INADDR_ANY);
@@ -370,6 +375,8 @@ int rt_net_listen(const char *network, const char *address, rt_listener **out)
     int net = parse_network(network);
     if (net < 0)
         return net;
+    if (address[0] == '\0' && net != NET_UNIX)
+        address = ":0"; /* Go: every address, a port the system picks */
     struct rt_listener *l = rt_alloc_noscan(sizeof *l);
     int fd = -1, family, err;
     if (net == NET_UNIX) {

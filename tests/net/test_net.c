@@ -783,6 +783,38 @@ START_TEST(test_exit_with_pipe_reader_waiting)
 }
 END_TEST
 
+/* Listen addresses read as Go's net.Listen reads them: an unspecified
+ * address is the wildcard whatever its spelling (dual-stack [::] for
+ * "tcp"), and "" is ":0". */
+RT_TEST(test_listen_addresses_as_go)
+{
+    static const struct {
+        const char *net, *addr, *want; /* want: the Addr() prefix, or NULL */
+        int err;
+    } cases[] = {
+        {"tcp", ":0", "[::]:", 0},           {"tcp", "0.0.0.0:0", "[::]:", 0},
+        {"tcp", "[::]:0", "[::]:", 0},       {"tcp", "", "[::]:", 0},
+        {"tcp", "127.0.0.1:0", "127.0.0.1:", 0},
+        {"tcp4", ":0", "0.0.0.0:", 0},       {"tcp4", "[::]:0", "0.0.0.0:", 0},
+        {"tcp4", "", "0.0.0.0:", 0},         {"tcp6", "", "[::]:", 0},
+        {"tcp6", "0.0.0.0:0", NULL, -EAFNOSUPPORT},
+        {"tcp6", "127.0.0.1:0", NULL, -EAFNOSUPPORT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rt_listener *l = NULL;
+        int e = rt_net_listen(cases[i].net, cases[i].addr, &l);
+        REQUIRE_MSG(e == cases[i].err, "%s %s: %d, want %d", cases[i].net, cases[i].addr, e,
+                    cases[i].err);
+        if (e != 0)
+            continue;
+        char a[64];
+        addr_of(l, a, sizeof a);
+        REQUIRE_MSG(strncmp(a, cases[i].want, strlen(cases[i].want)) == 0, "%s %s: %s, want %s...",
+                    cases[i].net, cases[i].addr, a, cases[i].want);
+        REQUIRE_EQ(rt_listener_close(l), 0);
+    }
+}
+
 /* A write to a pipe nobody reads any more: rt_file_pwrite on a
  * descriptor other than 1 and 2 gets -EPIPE and the program goes on (Go's
  * os.File.Write); a plain write(2) on stdout from a goroutine is killed
@@ -1110,6 +1142,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_exit_with_pipe_reader_waiting);
     tcase_add_test(tc, test_zero_length_io_past_deadline);
     tcase_add_test(tc, test_write_to_closed_pipe_is_epipe);
+    tcase_add_test(tc, test_listen_addresses_as_go);
     tcase_add_test(tc, test_sigpipe_on_stdout_kills);
     tcase_add_test(tc, test_accept_waits_for_timer_dial);
     tcase_add_test(tc, test_no_deadlock_while_io_waits);
