@@ -659,7 +659,7 @@ void rt__mcache_counters(uint64_t nmalloc[RT_GC_MAX_CLASSES], uint64_t *nlarge,
     }
 }
 
-void *rt__gc_object_start(uintptr_t addr, size_t *size)
+static void *object_start(uintptr_t addr, size_t *size)
 {
     rt__span *s = rt__heap_span_of(addr);
     if (s == NULL || s->nelems == 0)
@@ -673,6 +673,24 @@ void *rt__gc_object_start(uintptr_t addr, size_t *size)
     if (size != NULL)
         *size = s->elemsize;
     return (void *)(s->base + (uintptr_t)i * s->elemsize);
+}
+
+void *rt__gc_object_start(uintptr_t addr, size_t *size)
+{
+    if (rt__getm() != NULL)
+        return object_start(addr, size); /* (the caller's no-stop region) */
+    /* A thread without an M sweeps, if it must, under the shared cache's
+     * lock, as its allocations do: the collector holds that lock from a
+     * cycle's first stop to the world's restart, so such a sweep neither
+     * overlaps a cycle's start (rt__sweep_done counts a span being swept
+     * as done) nor runs with the world stopped (the validator saw a span
+     * swept for the next cycle before the restart). */
+    rt__fthread *f = rt__foreign_self();
+    foreign_lock(f, &shared_lock);
+    void *p = object_start(addr, size);
+    rt__lock_release(&shared_lock);
+    rt__foreign_nostop_end(f);
+    return p;
 }
 
 /* ------------------------------------------------------------ rt.h ------ */
