@@ -765,6 +765,7 @@ static void bggc(void *arg)
 void rt__gc_maybe_trigger(void)
 {
     rt__finalizer_wake(); /* jobs the refill's sweeping queued (one load) */
+    rt__preempt_point();  /* (an allocation slow path: sched.h) */
     if (atomic_load_explicit(&rt__gc_marking, memory_order_relaxed))
         assist_maybe();
     if (rt__debug.gcevery > 0) {

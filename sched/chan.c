@@ -747,11 +747,14 @@ void rt_chan_send(rt_chan *c, const void *elem)
     /* Not a tail call: this frame must stay on the stack for the block
      * profile (see chansend). */
     __asm__ volatile("" ::: "memory");
+    rt__preempt_point();
 }
 
 bool rt_chan_try_send(rt_chan *c, const void *elem)
 {
-    return chansend(c, elem, false);
+    bool sent = chansend(c, elem, false);
+    rt__preempt_point();
+    return sent;
 }
 
 /* ---------------------------------------------------------- receive ---- */
@@ -868,6 +871,7 @@ bool rt_chan_recv(rt_chan *c, void *elem)
     recv_register();
     bool ok;
     chanrecv(c, elem, true, &ok);
+    rt__preempt_point();
     return ok;
 }
 
@@ -875,7 +879,9 @@ int rt_chan_try_recv(rt_chan *c, void *elem)
 {
     recv_register();
     bool ok;
-    if (!chanrecv(c, elem, false, &ok))
+    bool got = chanrecv(c, elem, false, &ok);
+    rt__preempt_point();
+    if (!got)
         return -EAGAIN;
     return ok ? 1 : 0;
 }

@@ -1431,6 +1431,21 @@ int64_t rt__go_system(void (*fn)(void *arg), void *arg)
     return newproc(fn, arg, (uintptr_t)__builtin_return_address(0), true);
 }
 
+_Atomic uint32_t rt__preempt_pending;
+
+void rt__preempt_slow(void)
+{
+    rt_m *mp = rt__tls_m;
+    if (mp == NULL || mp->curg == NULL || mp->nostop != 0)
+        return;
+    rt_p *pp = mp->p;
+    if (pp == NULL || !atomic_load_explicit(&pp->preempt, memory_order_relaxed) ||
+        !atomic_exchange_explicit(&pp->preempt, 0, memory_order_relaxed))
+        return;
+    atomic_fetch_add_explicit(&rt__sched.preempt_count, 1, memory_order_relaxed);
+    rt_yield();
+}
+
 void rt_yield(void)
 {
     rt_m *mp = rt__tls_m; /* direct: no switch has happened in this call yet */

@@ -237,6 +237,11 @@ struct rt_p {
      * atomics: hints, on the owner's own line. */
     _Atomic uint32_t wakes_deferred;
     _Atomic uint32_t defer_off;
+    /* Set by sysmon when this P's goroutine ran > 10 ms while work waits
+     * for a P; cleared by the goroutine at its next preemption point
+     * (rt__preempt_point), which then yields, or by sysmon once the P
+     * scheduled. */
+    _Atomic uint32_t preempt;
     /* Owner only: the G last readied that way while it waits in runnext,
      * sysmon's clock then, and the decaying score of long waits. */
     rt_g *defer_g;
@@ -383,6 +388,7 @@ typedef struct rt__schedt {
 
     _Atomic int stopping;   /* rt_main's function returned: run nothing new */
     _Atomic uint64_t stuck_count; /* Gs seen running > 10 ms by sysmon */
+    _Atomic uint64_t preempt_count; /* yields at preemption points */
     _Atomic uint64_t stranded_count; /* sysmon's rescues of a global queue
                                       * left full with every P idle: each
                                       * one a lost wake-up (sysmon.c) */
@@ -972,5 +978,27 @@ int rt__netpoll_threads(void);
 /* -------------------------------------------------------- sysmon.c ------ */
 
 void rt__sysmon_start(void);
+
+/* ------------------------------------------------- preemption points --- */
+
+/*
+ * C code cannot be preempted (no safe points), but a goroutine that keeps
+ * calling the runtime without ever blocking -- readers taking an RWMutex in
+ * a loop, a producer whose buffered channel never fills -- can be asked to
+ * yield at those calls: sysmon sets its P's `preempt` when it ran 10 ms
+ * while goroutines wait for a processor, and rt__preempt_pending while any
+ * P has it.  The points (the unlocks of rt_mutex and rt_rwmutex, channel
+ * operations that did not block, the allocation slow path) read that one
+ * global word; only a set one looks further.  Go preempts such loops
+ * asynchronously; without this the waiting goroutines never ran (a
+ * helper's skip list: writers runnable for minutes behind two readers).
+ */
+extern _Atomic uint32_t rt__preempt_pending;
+void rt__preempt_slow(void);
+static inline void rt__preempt_point(void)
+{
+    if (rt__unlikely(atomic_load_explicit(&rt__preempt_pending, memory_order_relaxed)))
+        rt__preempt_slow();
+}
 
 #endif /* RT_SCHED_H */

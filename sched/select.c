@@ -427,7 +427,16 @@ static __attribute__((noinline)) int selectgo(rt_select_case *cases, int n,
     }
 }
 
+static int select_impl(rt_select_case *cases, int n, bool block);
+
 int rt_select(rt_select_case *cases, int n, bool block)
+{
+    int i = select_impl(cases, n, block);
+    rt__preempt_point();
+    return i;
+}
+
+static __attribute__((noinline)) int select_impl(rt_select_case *cases, int n, bool block)
 {
     if (rt__unlikely(rt__tls_m == NULL)) /* a foreign thread: a root (chan.c) */
         (void)rt__foreign_self();

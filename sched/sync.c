@@ -270,6 +270,7 @@ void rt_mutex_unlock(rt_mutex *m)
          * Go's start at sync.(*Mutex).Unlock. */
         __asm__ volatile("");
     }
+    rt__preempt_point(); /* (rt_rwmutex_unlock's too) */
 }
 
 /* -------------------------------------------------------------- rwmutex -- */
@@ -299,6 +300,7 @@ void rt_rwmutex_runlock(rt_rwmutex *rw)
     int32_t r = __atomic_sub_fetch(&rw->reader_count_, 1, __ATOMIC_SEQ_CST);
     if (r < 0)
         rwmutex_runlock_slow(rw, r);
+    rt__preempt_point();
 }
 
 void rt_rwmutex_lock(rt_rwmutex *rw)

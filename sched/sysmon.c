@@ -11,8 +11,10 @@
  *     its goroutine a thread, not a processor;
  *   - notices goroutines that have run for more than 10 ms without a
  *     scheduling point.  C code cannot be preempted safely (no safe points,
- *     no stack maps), so sysmon counts them (rt__sched.stuck_count) and makes
- *     sure an idle P is woken to steal the stuck P's queue;
+ *     no stack maps), so sysmon counts them (rt__sched.stuck_count), makes
+ *     sure an idle P is woken to steal the stuck P's queue, and, while
+ *     goroutines wait for a processor, asks the stuck one to yield at its
+ *     next call into the runtime that can (rt__preempt_point, sched.h);
  *   - is the backstop of deferred wake-ups (proc.c, "Waking an idle P"):
  *     wakes an idle P for a running P with work queued that has not
  *     scheduled for RT_WAKE_WAIT_NS, and makes that P's next DEFER_OFF
@@ -60,6 +62,7 @@ static void nsleep(int64_t ns)
 static int retake(int64_t now)
 {
     int n = 0;
+    bool any_preempt = false;
     /* rt_maxprocs may change it meanwhile (procresize, world stopped). */
     int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
     for (int32_t i = 0; i < procs; i++) {
@@ -95,6 +98,7 @@ static int retake(int64_t now)
                 pp->sysmon_schedtick = t;
                 pp->sysmon_schedwhen = now;
                 pp->sysmon_schedsince = now;
+                atomic_store_explicit(&pp->preempt, 0, memory_order_relaxed);
                 continue;
             }
             /* The backstop of deferred wake-ups: queued work on a P that
@@ -116,8 +120,22 @@ static int retake(int64_t now)
                     n++;
                 }
             }
+            /* Work waits for a processor (here, on the global queue, or
+             * a timer of this P that is due) and this P's goroutine has
+             * not scheduled for 10 ms: ask it to yield at its next
+             * preemption point (sched.h). */
+            int64_t due = atomic_load_explicit(&pp->timers.when0, memory_order_relaxed);
+            if (now - pp->sysmon_schedsince >= STUCK_NS &&
+                (!rt__runq_empty(pp) || (due != 0 && due <= now) ||
+                 atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0))
+                atomic_store_explicit(&pp->preempt, 1, memory_order_relaxed);
+        } else {
+            atomic_store_explicit(&pp->preempt, 0, memory_order_relaxed);
         }
+        if (atomic_load_explicit(&pp->preempt, memory_order_relaxed))
+            any_preempt = true;
     }
+    atomic_store_explicit(&rt__preempt_pending, any_preempt, memory_order_relaxed);
     return n;
 }
 

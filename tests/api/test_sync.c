@@ -319,6 +319,59 @@ RT_TEST(test_rwmutex_writer_preference)
     ck_assert_int_eq(__atomic_load_n(&a.rw.reader_count_, __ATOMIC_SEQ_CST), 0);
 }
 
+/*
+ * Goroutines that never block but keep calling the runtime -- readers
+ * taking the lock in a loop -- yield to waiting goroutines after ~10 ms
+ * (sysmon's preemption request, sched.h): a writer and a sleeper that
+ * wakes get their turn.  Without it both waited for ever at MAXPROCS 1
+ * and 2 (every P busy with a reader).
+ */
+typedef struct {
+    rt_rwmutex rw;
+    _Atomic int stop;
+    _Atomic long reads;
+    rt_waitgroup wg;
+} spin_arg;
+
+static void spin_reader(void *p)
+{
+    spin_arg *a = p;
+    while (!atomic_load(&a->stop)) {
+        rt_rwmutex_rlock(&a->rw);
+        atomic_fetch_add(&a->reads, 1);
+        rt_rwmutex_runlock(&a->rw);
+    }
+    rt_waitgroup_done(&a->wg);
+}
+
+static void spin_writer(void *p)
+{
+    spin_arg *a = p;
+    rt_rwmutex_lock(&a->rw);
+    atomic_store(&a->stop, 1);
+    rt_rwmutex_unlock(&a->rw);
+    rt_waitgroup_done(&a->wg);
+}
+
+RT_TEST(test_busy_readers_yield_to_waiting_goroutines)
+{
+    for (int procs = 1; procs <= 2; procs++) {
+        int old = rt_maxprocs(procs);
+        static spin_arg a;
+        memset(&a, 0, sizeof a);
+        rt_waitgroup_add(&a.wg, procs + 1);
+        for (int i = 0; i < procs; i++)
+            rt_go(spin_reader, &a);
+        rt_sleep(RT_MILLISECOND); /* a timer on a busy P: wakes only if
+                                   * a reader yields */
+        rt_go(spin_writer, &a); /* runnable behind busy readers */
+        rt_waitgroup_wait(&a.wg);
+        ck_assert_int_eq(atomic_load(&a.stop), 1);
+        ck_assert_int_gt(atomic_load(&a.reads), 0);
+        rt_maxprocs(old);
+    }
+}
+
 /* ----------------------------------------------------------- waitgroup -- */
 
 typedef struct {
@@ -698,6 +751,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_rwmutex_readers_share);
     tcase_add_test(tc, test_rwmutex_writer_excludes);
     tcase_add_test(tc, test_rwmutex_writer_preference);
+    tcase_add_test(tc, test_busy_readers_yield_to_waiting_goroutines);
     tcase_add_test(tc, test_waitgroup_wait_and_reuse);
     tcase_add_test(tc, test_waitgroup_many_waiters);
     tcase_add_test(tc, test_cond_signal_order);
