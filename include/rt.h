@@ -86,10 +86,12 @@ RT_EXTERN int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv);
  * rt_sleep and rt_yield work there. */
 RT_EXTERN int64_t rt_go(void (*fn)(void *arg), void *arg);
 
-/* runtime.Gosched: let other goroutines run.  Goroutines are never
- * preempted (C has no safe points): one that computes without blocking or
- * calling into the runtime keeps its processor, so long loops should
- * yield now and then. */
+/* runtime.Gosched: let other goroutines run.  Goroutines are not
+ * preempted in plain C code (no safe points): one that computes without
+ * blocking keeps its processor, so long loops should yield now and then.
+ * (One that has run 10 ms while others wait is made to yield at its next
+ * mutex or rwmutex unlock, channel operation, select, or allocation slow
+ * path.) */
 RT_EXTERN void rt_yield(void);
 
 /* runtime.Goexit: end the calling goroutine.  Never returns. */
