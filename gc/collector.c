@@ -480,6 +480,14 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
      * to ~490 MB (alternating runs), the rounds' allocation unchecked. */
     recleaning_rounds(ms, nconc);
     rt__mark_assist_open(false);
+    /* Back on a P for the final stop.  With every P busy (MAXPROCS=1
+     * above all) that waited for the program to schedule and then for
+     * this goroutine's turn on the global queue (8-36 ms), the program
+     * writing pages all the while: 2,000-18,000 written pages for the
+     * final pause after a last round of ~120, 4-20 ms stops in a word
+     * count.  So the running goroutines are asked to yield at their next
+     * runtime call, and this goroutine (gcprio) goes before any queue. */
+    rt__preempt_all();
     rt_syscall_exit();
 
     for (int attempt = 0;; attempt++) {
@@ -620,6 +628,7 @@ static __attribute__((noinline)) void gc_cycle1(bool force, bool eager, uintptr_
     }
     /* (relaxed atomic: scheddetail reads it without the semaphore) */
     __atomic_store_n(&rt__gc_entry_g, rt__getg(), __ATOMIC_RELAXED);
+    rt__getg()->gcprio = true; /* ahead of every queue when it wants a P back */
     rt__gc_entry_sp = entry_sp;
     /* gctrace=2 (TRACE_FORMATS.md §1.2): every collection runs twice back
      * to back, under one hold of the semaphore, and prints two lines. */
@@ -735,6 +744,7 @@ again:;
     atomic_store(&last_gc_end, rt_nanotime());
     if (--passes > 0)
         goto again;
+    rt__getg()->gcprio = false;
     __atomic_store_n(&rt__gc_entry_g, NULL, __ATOMIC_RELAXED);
     rt__gc_entry_sp = 0;
     rt__semrelease(&gc_sema, false, 0);

@@ -1016,12 +1016,22 @@ static inline void check_timers(rt_p *pp)
  * passes timers=false and its timers run right after the switch instead
  * (after_switch).
  */
+/* The G waiting in prio_g (the collector's initiator), if any. */
+static inline rt_g *take_prio(void)
+{
+    if (rt__likely(atomic_load_explicit(&rt__sched.prio_g, memory_order_relaxed) == NULL))
+        return NULL;
+    return atomic_exchange_explicit(&rt__sched.prio_g, NULL, memory_order_acquire);
+}
+
 static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool timers)
 {
     if (rt__unlikely(sched_halted() ||
                      atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)))
         return NULL;
     rt_g *gp;
+    if (rt__unlikely((gp = take_prio()) != NULL))
+        return gp;
     if (rt__unlikely(pp->schedtick % 61 == 0)) {
         /* Fairness, every 61st schedule: the global queue first, then the
          * ring before runnext.  Without the latter, two goroutines handing
@@ -1109,8 +1119,11 @@ static rt_g *findrunnable(rt_m *mp)
             gcstopm(mp);
             continue;
         }
+        rt_g *gp = take_prio();
+        if (gp)
+            return gp;
         check_timers(pp);
-        rt_g *gp = rt__runq_get(pp);
+        gp = rt__runq_get(pp);
         if (gp)
             return gp;
         if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
@@ -1263,7 +1276,11 @@ static __attribute__((noinline)) void after_switch_slow(rt_m *mp, int what)
         atomic_store_explicit(&prev->status, RT_GRUNNABLE, memory_order_release);
         rt__nostop_begin(mp);
         rt__lock_acquire(&rt__sched.lock);
-        rt__globrunq_put(prev);
+        rt_g *none = NULL;
+        if (!prev->gcprio ||
+            !atomic_compare_exchange_strong_explicit(&rt__sched.prio_g, &none, prev,
+                                                     memory_order_release, memory_order_relaxed))
+            rt__globrunq_put(prev);
         rt_p *p2 = atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed)
                        ? NULL
                        : pidleget();
@@ -1398,6 +1415,7 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     gp->param = NULL;
     gp->onces = NULL;
     gp->noroots = false;
+    gp->gcprio = false;
     gp->asan_fake_stack = NULL;
     __atomic_store_n(&gp->is_system, system, __ATOMIC_RELAXED); /* allg walkers */
     if (system)
@@ -1444,6 +1462,21 @@ void rt__preempt_slow(void)
         return;
     atomic_fetch_add_explicit(&rt__sched.preempt_count, 1, memory_order_relaxed);
     rt_yield();
+}
+
+void rt__preempt_all(void)
+{
+    bool any = false;
+    int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < procs; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        if (atomic_load_explicit(&pp->status, memory_order_relaxed) == RT_PRUNNING) {
+            atomic_store_explicit(&pp->preempt, 1, memory_order_relaxed);
+            any = true;
+        }
+    }
+    if (any)
+        atomic_store_explicit(&rt__preempt_pending, 1, memory_order_relaxed);
 }
 
 void rt_yield(void)
@@ -1780,7 +1813,8 @@ static void checkdead(void)
                    rt__sched.mcount, rt__sched.nmidle);
     if (atomic_load_explicit(&rt__sched.nsyscall, memory_order_relaxed) > 0)
         return;
-    if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0)
+    if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0 ||
+        atomic_load_explicit(&rt__sched.prio_g, memory_order_relaxed) != NULL)
         return;
     for (int32_t i = 0; i < rt__sched.gomaxprocs; i++)
         if (!rt__runq_empty(rt__sched.allp[i]))

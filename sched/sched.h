@@ -114,6 +114,11 @@ struct rt_g {
     /* The collector's own goroutines (bggc, bgsweep): their stacks are no
      * roots while parked (see gcstop.c's roots_g) */
     bool noroots;
+    /* The collector's initiator: back from a system call with no P free,
+     * it waits in rt__sched.prio_g, which every scheduling takes first,
+     * not on the global queue (61 schedules deep: 8-36 ms at MAXPROCS=1,
+     * the program writing pages meanwhile for the final pause) */
+    bool gcprio;
     uint32_t allg_index;
 
     rt_g *schedlink; /* lists a waker builds before readying (close, netpoll) */
@@ -355,6 +360,7 @@ typedef struct rt__schedt {
     uint32_t runqcap;          /* a power of two, or 0 before first use */
     uint32_t runqhead, runqtail; /* free-running indices, mod runqcap */
     _Atomic int32_t runqsize;
+    _Atomic(rt_g *) prio_g; /* a runnable G that goes before any queue (gcprio) */
     int32_t gomaxprocs;
     rt_p **allp;            /* [gomaxprocs] */
     _Atomic(rt_m *) allm;
@@ -995,6 +1001,10 @@ void rt__sysmon_start(void);
  */
 extern _Atomic uint32_t rt__preempt_pending;
 void rt__preempt_slow(void);
+/* Asks every running P's goroutine to yield at its next preemption point
+ * (the collector, about to wait for a P; sysmon clears what no one took
+ * once the P schedules). */
+void rt__preempt_all(void);
 static inline void rt__preempt_point(void)
 {
     if (rt__unlikely(atomic_load_explicit(&rt__preempt_pending, memory_order_relaxed)))
