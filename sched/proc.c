@@ -1169,6 +1169,12 @@ static rt_g *findrunnable(rt_m *mp)
             rt__lock_release(&rt__sched.lock);
             continue;
         }
+        /* (prio_g is filled under this lock with a look for an idle P:
+         * either it is seen here or this P is found idle there) */
+        if ((gp = take_prio()) != NULL) {
+            rt__lock_release(&rt__sched.lock);
+            return gp;
+        }
         if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
             gp = rt__globrunq_get(pp, 0);
             rt__lock_release(&rt__sched.lock);
@@ -1190,7 +1196,8 @@ static rt_g *findrunnable(rt_m *mp)
                 sched_yield(); /* debug builds: widen the window (stress_wake) */
             __atomic_store_n(&mp->spinning, false, __ATOMIC_RELAXED);
             atomic_fetch_sub_explicit(&rt__sched.nmspinning, 1, memory_order_seq_cst);
-            bool work = atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0;
+            bool work = atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0 ||
+                        atomic_load_explicit(&rt__sched.prio_g, memory_order_relaxed) != NULL;
             for (int32_t i = 0; i < procs && !work; i++)
                 work = !rt__runq_empty(rt__sched.allp[i]);
             if (work) {
