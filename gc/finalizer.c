@@ -286,17 +286,26 @@ static void add_contents(uintptr_t obj, void (*add)(uintptr_t lo, uintptr_t hi, 
         rt__mark_keep_live(s);
 }
 
-void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c)
+/* Every entry's contents and the queue, each shard under its lock: with
+ * the world stopped (start false: threads the runtime did not create still
+ * run there -- they stop after these roots are read, gc/mark.c -- and a
+ * stopped M never holds one of these locks, no-stop regions), or going at
+ * a concurrent mark's start (start true: from here entries inserted are
+ * listed in added[], so every one is either read here or listed; their
+ * pages count as live; only rt_set_finalizer waits, no sweep runs while a
+ * cycle marks). */
+static void table_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c, bool start)
 {
-    /* World stopped, but the locks are taken: threads the runtime did not
-     * create still run here (they stop after these roots are read:
-     * gc/mark.c), and a stopped M never holds one (no-stop regions). */
     for (int k = 0; k < NSHARD; k++) {
         fin_shard *sh = &shards[k];
         rt__lock_acquire(&sh->lock);
+        if (start) {
+            sh->tracking = true;
+            sh->added_n = sh->added_done = 0;
+        }
         for (size_t i = 0; i < sh->cap; i++)
             if (sh->table[i].hidden > 1)
-                add_contents(~sh->table[i].hidden, add, c, false);
+                add_contents(~sh->table[i].hidden, add, c, start);
         rt__lock_release(&sh->lock);
     }
     rt__lock_acquire(&queue_lock);
@@ -305,25 +314,14 @@ void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void 
     rt__lock_release(&queue_lock);
 }
 
+void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c)
+{
+    table_roots(add, c, false);
+}
+
 void rt__finalizer_roots_concurrent(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c)
 {
-    /* World going: each shard under its lock, so that every entry is
-     * either read here or listed in added[]; only rt_set_finalizer waits
-     * (no sweep runs while a cycle marks). */
-    for (int k = 0; k < NSHARD; k++) {
-        fin_shard *sh = &shards[k];
-        rt__lock_acquire(&sh->lock);
-        sh->tracking = true;
-        sh->added_n = sh->added_done = 0;
-        for (size_t i = 0; i < sh->cap; i++)
-            if (sh->table[i].hidden > 1)
-                add_contents(~sh->table[i].hidden, add, c, true);
-        rt__lock_release(&sh->lock);
-    }
-    rt__lock_acquire(&queue_lock);
-    if (queue_n > 0)
-        add((uintptr_t)queue, (uintptr_t)(queue + queue_n), c);
-    rt__lock_release(&queue_lock);
+    table_roots(add, c, true);
 }
 
 void rt__finalizer_roots_added(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c)
