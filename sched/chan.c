@@ -757,6 +757,11 @@ bool rt_chan_try_send(rt_chan *c, const void *elem)
     return sent;
 }
 
+bool rt__chan_try_send_sched(rt_chan *c, const void *elem)
+{
+    return chansend(c, elem, false);
+}
+
 /* ---------------------------------------------------------- receive ---- */
 
 /*

@@ -4,7 +4,8 @@
  * Only the two files that implement channel operations touch a channel's
  * fields; the rest of the runtime sees rt_chan as the opaque type of rt.h
  * and goes through the public functions (time.c includes this header only
- * for rt__lsan_ignore; its timers fire with rt_chan_try_send).  It is a separate header rather than part of
+ * for rt__lsan_ignore and rt__chan_try_send_sched, with which its timers
+ * fire).  It is a separate header rather than part of
  * sched/sched.h because nothing else may touch a channel's fields: the
  * invariants below hold only if every write happens in these two files.
  *
@@ -217,5 +218,11 @@ void rt__chan_wake(rt_chan *c, rt__waitq *q);
 /* The same with c->lock held: dequeues and returns the goroutine to ready
  * once the lock is released, or NULL. */
 rt_g *rt__chan_wake_locked(rt__waitq *q);
+
+/* rt_chan_try_send without its preemption point (sched.h), for the
+ * scheduler's own sends: a timer's callback runs inside a switch
+ * (check_timers from find_fast), where yielding would nest a switch in a
+ * switch. */
+bool rt__chan_try_send_sched(rt_chan *c, const void *elem);
 
 #endif /* RT_SCHED_CHAN_H */

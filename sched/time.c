@@ -81,7 +81,7 @@ static int64_t deadline(int64_t ns)
 static void send_time(void *arg, uintptr_t seq, int64_t now)
 {
     (void)seq;
-    rt_chan_try_send((rt_chan *)arg, &now);
+    rt__chan_try_send_sched((rt_chan *)arg, &now); /* (no preemption point: chan.h) */
 }
 
 /* Fills in and arms t on the current P; c receives the ticks. */

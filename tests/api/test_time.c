@@ -308,6 +308,56 @@ END_TEST
 
 /* ---------------------------------------------------------------- main -- */
 
+/*
+ * Timers fire inside scheduling (a yield runs the P's due timers), so a
+ * ticker's send must not be a preemption point: with concurrent cycles
+ * asking every running goroutine to yield (the collector, about to stop
+ * the world), a tick sent from inside rt_yield once yielded inside that
+ * yield -- a nil dereference in the scheduler within a second here.
+ */
+typedef struct tnode {
+    struct tnode *next;
+    long pad[3];
+} tnode;
+static tnode *volatile g_ballast;
+static void *volatile g_tsink;
+static _Atomic int g_tstop;
+
+static void tick_drain(void *arg)
+{
+    rt_ticker *t = arg;
+    int64_t v;
+    while (!atomic_load(&g_tstop))
+        rt_chan_recv(rt_ticker_chan(t), &v);
+    rt_ticker_stop(t);
+}
+
+RT_TEST(test_ticks_inside_yields_while_collecting)
+{
+    int old = rt_maxprocs(1);
+    for (int i = 0; i < 1000000; i++) { /* ~32 MiB: concurrent cycles */
+        tnode *n = rt_new(tnode);
+        n->next = g_ballast;
+        g_ballast = n;
+    }
+    for (int i = 0; i < 64; i++)
+        rt_go(tick_drain, rt_ticker_new(50 * RT_MICROSECOND + i * RT_MICROSECOND));
+    rt_memstats ms;
+    rt_read_memstats(&ms);
+    uint32_t gc0 = ms.num_gc;
+    int64_t t0 = rt_nanotime();
+    while (rt_nanotime() - t0 < 2 * RT_SECOND) {
+        g_tsink = rt_alloc(4096);
+        rt_yield();
+    }
+    atomic_store(&g_tstop, 1);
+    rt_read_memstats(&ms);
+    ck_assert_int_ge(ms.num_gc - gc0, 5);
+    g_ballast = NULL;
+    rt_sleep(10 * RT_MILLISECOND); /* the drainers see the stop at their next tick */
+    rt_maxprocs(old);
+}
+
 int main(int argc, char **argv)
 {
     Suite *s = suite_create("time");
@@ -323,6 +373,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_ticker_drops_ticks);
     tcase_add_test(tc, test_ticker_stop);
     tcase_add_test(tc, test_ticker_nonpositive_period);
+    tcase_add_test(tc, test_ticks_inside_yields_while_collecting);
     suite_add_tcase(s, tc);
     return harness_main(argc, argv, s, scenario_main);
 }
