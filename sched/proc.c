@@ -1464,7 +1464,10 @@ void rt__preempt_slow(void)
     if (mp == NULL || mp->curg == NULL || mp->nostop != 0)
         return;
     rt_p *pp = mp->p;
-    if (pp == NULL || !atomic_load_explicit(&pp->preempt, memory_order_relaxed) ||
+    /* (not between rt_syscall_enter and _exit: the P may be another M's) */
+    if (pp == NULL || atomic_load_explicit(&pp->status, memory_order_relaxed) != RT_PRUNNING ||
+        atomic_load_explicit(&mp->curg->status, memory_order_relaxed) != RT_GRUNNING ||
+        !atomic_load_explicit(&pp->preempt, memory_order_relaxed) ||
         !atomic_exchange_explicit(&pp->preempt, 0, memory_order_relaxed))
         return;
     atomic_fetch_add_explicit(&rt__sched.preempt_count, 1, memory_order_relaxed);
