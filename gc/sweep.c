@@ -265,12 +265,23 @@ bool rt__sweep_one(void)
 
 bool rt__sweep_done(void)
 {
+    /* Under each list's lock: the heap profile asks with the world going
+     * (a snapshot at exit raced the background sweeper -- TSan), and with
+     * the world stopped no stopped thread holds one (no-stop regions). */
     int un = !rt__swept_set();
     for (int k = 0; k < 2; k++)
-        for (int c = 0; c < RT_GC_MAX_CLASSES; c++)
-            if (rt__centrals[k][c].partial[un] || rt__centrals[k][c].full[un])
+        for (int c = 0; c < RT_GC_MAX_CLASSES; c++) {
+            rt__central *ce = &rt__centrals[k][c];
+            rt__lock_acquire(&ce->lock);
+            bool left = ce->partial[un] != NULL || ce->full[un] != NULL;
+            rt__lock_release(&ce->lock);
+            if (left)
                 return false;
-    return rt__large[un] == NULL;
+        }
+    rt__lock_acquire(&rt__large_lock);
+    bool done = rt__large[un] == NULL;
+    rt__lock_release(&rt__large_lock);
+    return done;
 }
 
 void rt__sweep_finish(void)
