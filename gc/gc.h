@@ -41,8 +41,8 @@
  *      program wrote meanwhile);
  *   2. mark (C): the roots (stacks, registers, data and bss, registered
  *      roots, the scheduler's records, the contents of objects with
- *      finalizers and the queued finalizer objects) are split in chunks that up to min(8, MAXPROCS,
- *      CPUs) mark threads take and steal; every word that points into an
+ *      finalizers and the queued finalizer objects) are split in chunks
+ *      that up to min(8, MAXPROCS, CPUs) mark threads take and steal; every word that points into an
  *      allocated object sets the object's mark byte and, for a scan object
  *      newly marked, queues it;
  *   3. mark termination (D): unreachable objects with finalizers are marked
@@ -622,7 +622,8 @@ uint64_t rt__finalizer_sweep(rt__span *s, uint32_t lo, uint64_t dead);
  * elsewhere, nothing). */
 void rt__finalizer_wake(void);
 /* Roots: contents of finalizable objects, queued objects.  World stopped
- * (a stopped mark). */
+ * (a stopped mark).  The sweep finds the unreachable ones
+ * (rt__finalizer_sweep below). */
 void rt__finalizer_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *c), void *c);
 /* The same with the world going, at a concurrent mark's start: from here
  * to mark termination new entries are listed for ..._added (each

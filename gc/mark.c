@@ -338,6 +338,17 @@ static inline void push(worker *w, uintptr_t lo, uintptr_t hi)
     w->stk[w->n++] = ENTRY(lo, hi);
 }
 
+/* Concurrent cycles: s's pages are live this cycle (their writes are
+ * rescanned), set once per span. */
+static inline void keep_live(rt__span *s)
+{
+    if (!livetrack)
+        return;
+    size_t pg = (s->base - a_lo) >> RT_GC_PAGE_SHIFT;
+    if (!(atomic_load_explicit(&livebits[pg / 64], memory_order_relaxed) >> (pg % 64) & 1))
+        rt__mark_live_span(s);
+}
+
 static inline void mark_word(worker *w, uintptr_t v)
 {
     uintptr_t off = v - a_lo;
@@ -378,11 +389,7 @@ static inline void mark_word(worker *w, uintptr_t v)
     /* The live-page bitmap (concurrent cycles): a load of a word of a
      * bitmap small enough to stay cached (32 KiB for 2 GiB), and a
      * branch; the pages are set once per span. */
-    if (livetrack) {
-        size_t pg = (s->base - a_lo) >> RT_GC_PAGE_SHIFT;
-        if (!(atomic_load_explicit(&livebits[pg / 64], memory_order_relaxed) >> (pg % 64) & 1))
-            rt__mark_live_span(s);
-    }
+    keep_live(s);
     if (s->noscan)
         return;
     uintptr_t obj = s->base + (uintptr_t)i * s->elemsize;
@@ -858,15 +865,13 @@ void rt__mark_add_finalizer_roots(bool start)
 
 void rt__mark_keep_live(rt__span *s)
 {
-    size_t pg = (s->base - a_lo) >> RT_GC_PAGE_SHIFT;
-    if (livetrack && !(atomic_load_explicit(&livebits[pg / 64], memory_order_relaxed) >> (pg % 64) & 1))
-        rt__mark_live_span(s);
+    keep_live(s);
 }
 
 /* Pushes on w's stack the parts inside [lo, hi) of the marked, allocated
- * objects there (and of the unmarked ones with finalizers): what a written page may have hidden from a scan that ran
- * before the write.  Adjacent parts are joined into one range.  Works with
- * the world running (spans are only read once published; none is freed
+ * objects there (and of the unmarked ones with finalizers): what a
+ * written page may have hidden from a scan that ran before the write.
+ * Adjacent parts are joined into one range.  Works with the world running (spans are only read once published; none is freed
  * while a mark phase runs: sweeping is over before it starts). */
 static void emit_dirty(worker *w, uintptr_t lo, uintptr_t hi)
 {

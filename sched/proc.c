@@ -1016,7 +1016,9 @@ static inline void check_timers(rt_p *pp)
  * passes timers=false and its timers run right after the switch instead
  * (after_switch).
  */
-/* The G waiting in prio_g (the collector's initiator), if any. */
+/* The G waiting in prio_g (the collector's initiator), if any.  On the
+ * fast path (every yield): one relaxed load of a word that is NULL but
+ * during a collection's wait for its P. */
 static inline rt_g *take_prio(void)
 {
     if (rt__likely(atomic_load_explicit(&rt__sched.prio_g, memory_order_relaxed) == NULL))

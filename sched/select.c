@@ -436,7 +436,7 @@ int rt_select(rt_select_case *cases, int n, bool block)
     return i;
 }
 
-static __attribute__((noinline)) int select_impl(rt_select_case *cases, int n, bool block)
+static int select_impl(rt_select_case *cases, int n, bool block)
 {
     if (rt__unlikely(rt__tls_m == NULL)) /* a foreign thread: a root (chan.c) */
         (void)rt__foreign_self();

@@ -506,8 +506,8 @@ static __attribute__((noinline)) void blocked_receiver(void *p)
     rt_chan_recv(p, &v);
 }
 
-/* To the process, as kill(1) sends it: the main thread takes it (runtime
- * threads block asynchronous signals).  After 20 ms, so that goroutine 1
+/* To the process, as kill(1) sends it: any thread that does not block it
+ * takes it (an M or the main thread).  After 20 ms, so that goroutine 1
  * is asleep, not running, when the dump reads it. */
 static void quitter(void *arg)
 {

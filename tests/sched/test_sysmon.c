@@ -4,7 +4,9 @@
  * goroutines queued behind it on its P still run (another P takes them);
  * a P stuck in a system call is handed to another thread; a goroutine
  * left on the global queue with every P idle (a lost wake-up, simulated)
- * is run after sysmon's backstop wakes a P, and counted.
+ * is run after sysmon's backstop wakes a P, and counted; a goroutine that
+ * keeps calling the runtime without blocking while another waits for its
+ * P is asked to yield and does, at a preemption point (counted).
  */
 #include <check.h>
 #include <pthread.h>
@@ -150,6 +152,33 @@ RT_TEST(test_stranded_goroutine_rescued)
            (long long)(waited / RT_MILLISECOND));
 }
 
+/* MAXPROCS=1: a goroutine unlocking a mutex in a loop (a preemption
+ * point) holds the only P while goroutine 1 sleeps: once its timer is due
+ * and the spinner has run ~10 ms, sysmon asks it to yield, it yields at an
+ * unlock (counted), and goroutine 1 wakes to stop it.  Without the
+ * request goroutine 1 never ran again. */
+static _Atomic int spin_stop;
+
+static void unlock_spinner(void *arg)
+{
+    rt_mutex *mu = arg;
+    while (!atomic_load(&spin_stop)) {
+        rt_mutex_lock(mu);
+        rt_mutex_unlock(mu);
+    }
+}
+
+RT_TEST(test_busy_goroutine_yields_at_preemption_point)
+{
+    rt_maxprocs(1);
+    static rt_mutex mu;
+    uint64_t before = atomic_load(&rt__sched.preempt_count);
+    rt_go(unlock_spinner, &mu);
+    rt_sleep(RT_MILLISECOND); /* the spinner runs meanwhile */
+    atomic_store(&spin_stop, 1);
+    ck_assert_uint_gt(atomic_load(&rt__sched.preempt_count), before);
+}
+
 int main(void)
 {
     Suite *s = suite_create("sysmon");
@@ -158,6 +187,7 @@ int main(void)
     tcase_add_test(tc, test_stuck_goroutine_counted_and_queue_drained);
     tcase_add_test(tc, test_syscall_p_handed_off);
     tcase_add_test(tc, test_stranded_goroutine_rescued);
+    tcase_add_test(tc, test_busy_goroutine_yields_at_preemption_point);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
