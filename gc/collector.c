@@ -383,9 +383,10 @@ static void assist_maybe(void)
  *      in one walk, rescan the marked objects on them (and the objects
  *      given a finalizer since the last round), mark what they reach; until a round finds fewer than CLEAN_ENOUGH pages written,
  *      so that what is left for the pause is what the program writes in
- *      one short round.  The mark helpers are then put on standby
- *      (rt__mark_standby) so that the pause's walk starts on all of them.
- *   5. The final stop: caches flushed, the mark flag cleared, all roots
+ *      one short round.
+ *   5. The final stop: once the world is stopped the mark helpers are
+ *      put on standby (rt__mark_standby) so that the pause's walk starts
+ *      on all of them; caches flushed, the mark flag cleared, all roots
  *      queued again (every stack: one that ran since step 2 may hide the
  *      only pointer to an object; the timer heaps and the registered
  *      roots, which step 2 could not keep; of the finalizer roots, only
@@ -493,8 +494,8 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     for (int attempt = 0;; attempt++) {
         t->t3 = t->t2 + (rt_nanotime() - tc0) + (tp1 - tp0);
         *final_start = rt_nanotime();
-        rt__mark_standby(); /* the run below starts with every mark thread */
         stop_and_flush(); /* 5 */
+        rt__mark_standby(); /* the run below starts with every mark thread */
         rt__pool_clear_all();
         atomic_store(&rt__gc_marking, 0);
         uint64_t live1 = atomic_load(&rt__gcstat.heap_live);

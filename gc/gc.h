@@ -594,7 +594,10 @@ bool rt__mark_left_over(void);
  * (for at most 2 ms): the final pause's run then starts with all of them
  * instead of waiting for their wake-up -- on a VM an idle vCPU took from
  * 20 us to past the end of the run (the pause then walked the page tables
- * on one thread, 2x as long). */
+ * on one thread, 2x as long).  Called with the world stopped, not before
+ * the stop: a helper spinning there (sched_yield does not give the CPU
+ * away for long) held the CPU that a thread to be stopped needed to take
+ * its stop signal -- GCBench's final stops took 1-4 ms in most runs. */
 void rt__mark_standby(void);
 /* Mark assists (collector.c's pacing).  open: allow them during the
  * concurrent runs that follow (and restart the progress count); off
