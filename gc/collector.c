@@ -429,6 +429,58 @@ static void recleaning_rounds(rt__markstats *ms, int nconc)
     }
 }
 
+/* Step 1 of mark_concurrent: protects the pages of [lo, hi) but for the
+ * free spans of FREE_RUN_MIN pages or more.  A free page holds nothing the
+ * mark needs now, and the objects allocated there during the phase are
+ * born marked on pages the program writes as it allocates: protected, each
+ * such page cost its first write a fault, to be found written in the next
+ * round all the same.  Left open, it is reported written (an unprotected
+ * page always is, dirty.c), so the rounds rescan and protect it if it
+ * holds marked objects by then; protecting less is never unsafe.  GCBench:
+ * 25-60 % of the pages this step protected were free. */
+#define FREE_RUNS_MAX 4096
+#define FREE_RUN_MIN 8 /* heap pages: shorter free runs go with their neighbours */
+static uintptr_t free_lo[FREE_RUNS_MAX], free_hi[FREE_RUNS_MAX]; /* under gc_sema */
+
+/* Orders free_lo/free_hi by address (an insertion sort on runs of
+ * shellsort gaps: no allocation, n at most FREE_RUNS_MAX). */
+static void sort_runs(size_t n)
+{
+    static const size_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
+    for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
+        size_t gap = gaps[g];
+        for (size_t i = gap; i < n; i++) {
+            uintptr_t l = free_lo[i], h = free_hi[i];
+            size_t j = i;
+            for (; j >= gap && free_lo[j - gap] > l; j -= gap) {
+                free_lo[j] = free_lo[j - gap];
+                free_hi[j] = free_hi[j - gap];
+            }
+            free_lo[j] = l;
+            free_hi[j] = h;
+        }
+    }
+}
+
+static void protect_heap(uintptr_t lo, uintptr_t hi)
+{
+    size_t n = rt__heap_free_runs(free_lo, free_hi, FREE_RUNS_MAX, FREE_RUN_MIN);
+    sort_runs(n);
+    uintptr_t cur = lo;
+    for (size_t i = 0; i < n; i++) {
+        if (free_hi[i] <= cur || free_lo[i] >= hi)
+            continue;
+        if (free_lo[i] > cur)
+            (void)rt__dirty_scan(cur, free_lo[i], true, NULL, NULL);
+        cur = free_hi[i];
+    }
+    if (cur < hi)
+        (void)rt__dirty_scan(cur, hi, true, NULL, NULL);
+    /* (the bounds are arena addresses in a data segment: no stale roots) */
+    memset(free_lo, 0, n * sizeof free_lo[0]);
+    memset(free_hi, 0, n * sizeof free_hi[0]);
+}
+
 static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
                             uint64_t *nspan, uint64_t *alloc_during, int64_t *final_start,
                             int64_t *extra_pause)
@@ -441,7 +493,7 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
      * waited 1-4 ms for the protection to end or another P to steal it. */
     rt_syscall_enter();
     rt__syscall_handoff();
-    (void)rt__dirty_scan(lo, hi, true, NULL, NULL); /* 1 */
+    protect_heap(lo, hi); /* 1 */
     rt_syscall_exit();
     int64_t tp1 = rt_nanotime();
 
