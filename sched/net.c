@@ -499,8 +499,8 @@ int rt_listener_close(rt_listener *l)
 
 int rt_listener_addr(rt_listener *l, char *buf, size_t n)
 {
-    if (l == NULL || buf == NULL)
-        return -EINVAL;
+    if (l == NULL || (buf == NULL && n != 0))
+        return -EINVAL; /* (NULL, 0): -ENOSPC below, as a buffer of 0 */
     struct rt_conn *c = &l->c;
     if (!conn_acquire(c))
         return -ECANCELED;

@@ -248,6 +248,19 @@ static int bind_addr(const char *addr)
         memmove(host, host + 1, hl - 2);
         host[hl - 2] = 0;
     }
+    /* A decimal port up to 65535, or none (0: any free port), as Go's
+     * net.Listen; getaddrinfo would take "70000" modulo 65536. */
+    const char *port = colon + 1;
+    long pv = 0;
+    for (const char *q = port; *q; q++) {
+        if (*q < '0' || *q > '9')
+            return -EINVAL;
+        pv = pv * 10 + (*q - '0');
+        if (pv > 65535)
+            return -EINVAL;
+    }
+    if (*port == '\0')
+        port = "0";
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -257,7 +270,7 @@ static int bind_addr(const char *addr)
     bool on_g = rt__getg() != NULL;
     if (on_g)
         rt_syscall_enter();
-    int gai = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+    int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
     int gai_errno = errno;
     if (on_g)
         rt_syscall_exit();

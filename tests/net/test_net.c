@@ -211,6 +211,7 @@ RT_TEST(test_bad_arguments)
     l = must_listen("tcp", ":0"); /* every interface */
     char a[64];
     REQUIRE_EQ(rt_listener_addr(l, a, 4), -ENOSPC);
+    REQUIRE_EQ(rt_listener_addr(l, NULL, 0), -ENOSPC); /* no room: not EINVAL */
     REQUIRE_GT(rt_listener_addr(l, a, sizeof a), 0);
     REQUIRE_EQ(rt_listener_close(l), 0);
 }

@@ -197,6 +197,12 @@ RT_TEST(test_serve)
     REQUIRE_GT(port, 0);
     int base = goroutines(); /* the listener's included */
     REQUIRE_LT(rt_debug_serve("nonsense"), 0);
+    /* ports past 65535 or not decimal: -EINVAL, as Go's "invalid port"
+     * (getaddrinfo alone listened on 70000 modulo 65536) */
+    REQUIRE_EQ(rt_debug_serve("127.0.0.1:70000"), -EINVAL);
+    REQUIRE_EQ(rt_debug_serve("127.0.0.1:65536"), -EINVAL);
+    REQUIRE_EQ(rt_debug_serve("127.0.0.1:-1"), -EINVAL);
+    REQUIRE_EQ(rt_debug_serve("127.0.0.1:http"), -EINVAL);
 
     char *top = pp_tool("-top -unit=B -sample_index=inuse_space "
                         "http://127.0.0.1:%d/debug/pprof/heap",
