@@ -24,7 +24,8 @@
  *          sender if any.  An empty ring whose tail carries the mark is
  *          closed and drained: zero value, ok = false.
  *   A full (empty) ring: spin a little, then park on sendq (recvq) and,
- *   once woken, try again (ring_block).
+ *   once woken, try again (ring_block) -- unless the peer that woke us
+ *   did the operation for us, as Go's peers do (below).
  *
  *   close: under the lock, mark closed (buffered: set the mark bit in tail)
  *          and wake every parked receiver and sender.  Unbuffered receivers
@@ -52,9 +53,28 @@
  *   into) the ring on someone else's behalf under the lock, racing with the
  *   lock-free peers and, for a select, after its selectdone CAS has already
  *   chosen that case -- a case that can then no longer fail.  Retrying
- *   keeps one rule: only the goroutine whose operation it is touches the
- *   ring for it.  A retrying goroutine that loses the ring to a newcomer
- *   re-queues at the head, keeping its turn.
+ *   keeps one rule for selects: only the goroutine whose operation it is
+ *   touches the ring for it.  A retrying goroutine that loses the ring to
+ *   a newcomer re-queues at the head, keeping its turn.
+ *
+ *   Plain waiters (a blocked rt_chan_send/recv, not a select's case) are
+ *   served as Go serves them, because retrying alone let woken waiters
+ *   overtake each other in whatever order they happened to run (an
+ *   outside tester's find: six senders parked in turn came out 0 1 3 4 5
+ *   2, five parked receivers got 2 3 4 0 1, and a try_send next to a
+ *   parked receiver filled the ring where Go's hands over and leaves it
+ *   empty).  Such a sudog carries its elem and ringwait; under the lock:
+ *     - a receive that took a value out of the ring pushes the first
+ *       parked sender's value into the freed slot for it (Go moves it into
+ *       the buffer: len stays at cap, senders go in parking order), then
+ *       readies it done (handed); if a newcomer took the slot first, the
+ *       sender only retries (rt__chan_wake_sender_locked);
+ *     - a send that sees a receiver parked (one relaxed load before its
+ *       push) and finds, under the lock, the first one plain and the ring
+ *       empty copies the value straight to it (ring_send_direct) -- never
+ *       past values already in the ring, so one sender's values keep
+ *       their order.
+ *   A select's sudog is woken to retry, as before.
  *
  *   The handshake that makes "try again" lose no wake-up (Dekker's): a
  *   waiter queues its sudog, issues a seq_cst fence and tries the ring once
@@ -101,11 +121,13 @@
  *   entered it (ring positions are claimed in one order and taken in the
  *   same); close wakes everyone; a receive after close drains the ring,
  *   then reports ok false; len counts claimed positions (a value being
- *   written counts), within [0, cap].  One difference from Go that no
- *   program can rely on: Go hands a parked sender's value to the ring in
- *   the order the senders parked; here a newcomer that finds room may
- *   overtake a woken sender (the woken one then keeps the head of the
- *   queue).  Go's memory model orders nothing between concurrent senders.
+ *   written counts), within [0, cap]; parked plain senders and receivers
+ *   are served in the order they parked.  What differs from Go: a select
+ *   parked on a buffered case, once woken, competes with newcomers (and
+ *   keeps the head of the queue if it loses); a newcomer that finds room
+ *   in the ring in the instant between a receive and the move of a parked
+ *   sender's value may go first.  Go's memory model orders nothing
+ *   between concurrent senders.
  *
  * Memory
  *   rt_chan_make allocates the header, the ring's counters and stamps and
@@ -428,6 +450,70 @@ rt_g *rt__chan_wake_locked(rt__waitq *q)
     return gp;
 }
 
+/* c->lock held, after a receive took a value out of the ring: dequeues
+ * the first parked sender, if any.  A plain send (not a select's case)
+ * is completed here: its value goes into the freed slot, as Go's receive
+ * from a full buffer moves the first waiting sender's value in -- so
+ * blocked senders go in the order they parked, and len stays at cap.
+ * *pushed says so (the caller then does the handshake's second half for
+ * that push: rt__chan_wake of recvq, after the unlock).  If a newcomer
+ * took the slot first, the sender is only woken, to try again. */
+rt_g *rt__chan_wake_sender_locked(rt_chan *c, bool *pushed)
+{
+    *pushed = false;
+    rt_sudog *sg = rt__waitq_dequeue(&c->sendq);
+    if (sg == NULL)
+        return NULL;
+    if (sg->ringwait && rt__chanring_push(c, sg->elem) == RT__RING_OK) {
+        sg->handed = true;
+        *pushed = true;
+    }
+    sg->success = true;
+    rt_g *gp = sg->g;
+    gp->param = sg;
+    return gp;
+}
+
+void rt__chan_wake_sender(rt_chan *c)
+{
+    if (rt__likely(atomic_load_explicit(&c->sendq.first, memory_order_seq_cst) == NULL))
+        return;
+    rt__lock_acquire(&c->lock);
+    bool pushed;
+    rt_g *gp = rt__chan_wake_sender_locked(c, &pushed);
+    rt__lock_release(&c->lock);
+    if (gp != NULL)
+        rt__goready_handoff(gp);
+    if (pushed)
+        rt__chan_wake(c, &c->recvq);
+}
+
+/* A send on a buffered channel that saw a receiver parked: if the first
+ * one is a plain receive and the ring is empty, the value goes straight
+ * to it (Go's send to a waiting receiver: parked receivers are served in
+ * the order they parked, and the ring stays empty).  Returns whether it
+ * did; otherwise the send goes through the ring. */
+static bool ring_send_direct(rt_chan *c, const void *elem)
+{
+    rt__lock_acquire(&c->lock);
+    rt_sudog *sg = atomic_load_explicit(&c->recvq.first, memory_order_relaxed);
+    if (sg == NULL || !sg->ringwait || atomic_load_explicit(&c->closed, memory_order_relaxed) ||
+        rt__chanring_can_recv(c)) {
+        rt__lock_release(&c->lock);
+        return false;
+    }
+    sg = rt__waitq_dequeue(&c->recvq); /* the same: not a select's */
+    if (sg->elem != NULL)
+        rt__chan_copy(c, sg->elem, elem);
+    sg->handed = true;
+    sg->success = true;
+    rt_g *gp = sg->g;
+    gp->param = sg;
+    rt__lock_release(&c->lock);
+    rt__goready_handoff(gp);
+    return true;
+}
+
 void rt__chan_wake(rt_chan *c, rt__waitq *q)
 {
     /* seq_cst: the second half of the handshake; pairs with the waiter's
@@ -600,13 +686,22 @@ static int ring_spin(rt_chan *c, void *elem, bool send)
  * once we have parked.  A goroutine woken to retry that loses the ring to
  * a newcomer queues again at the head: it keeps its turn.
  */
+/* After a ring operation of ours went through: wake (or serve) a peer. */
+static inline void ring_woke_peer(rt_chan *c, bool send)
+{
+    if (send)
+        rt__chan_wake(c, &c->recvq);
+    else
+        rt__chan_wake_sender(c);
+}
+
 static __attribute__((noinline)) int ring_block(rt_chan *c, void *elem,
                                                 bool send, bool *parked)
 {
     int r = ring_spin(c, elem, send);
     if (r != RT__RING_BLOCK) {
         if (r == RT__RING_OK)
-            rt__chan_wake(c, send ? &c->recvq : &c->sendq);
+            ring_woke_peer(c, send);
         return r;
     }
     rt__waitq *q = send ? &c->sendq : &c->recvq;
@@ -614,7 +709,8 @@ static __attribute__((noinline)) int ring_block(rt_chan *c, void *elem,
     bool again = false;
     for (;;) {
         rt__lock_acquire(&c->lock);
-        rt_sudog mysg = {.g = rt__getg(), .c = c};
+        /* elem: a peer may complete a plain operation for us (handed) */
+        rt_sudog mysg = {.g = rt__getg(), .c = c, .elem = elem, .ringwait = true};
         if (again)
             rt__waitq_push_front(q, &mysg);
         else
@@ -624,21 +720,28 @@ static __attribute__((noinline)) int ring_block(rt_chan *c, void *elem,
         if (r != RT__RING_BLOCK) {
             /* Nobody can have dequeued mysg: that takes the lock. */
             rt__waitq_remove(q, &mysg);
-            rt_g *gp = r == RT__RING_OK ? rt__chan_wake_locked(peers) : NULL;
+            bool pushed = false;
+            rt_g *gp = NULL;
+            if (r == RT__RING_OK)
+                gp = send ? rt__chan_wake_locked(peers) : rt__chan_wake_sender_locked(c, &pushed);
             rt__lock_release(&c->lock);
             if (gp != NULL)
                 rt__goready_handoff(gp);
+            if (pushed)
+                rt__chan_wake(c, &c->recvq);
             return r;
         }
         park_queued(c, &mysg, send ? RT_WAIT_CHAN_SEND : RT_WAIT_CHAN_RECV);
         *parked = true;
+        if (mysg.handed)
+            return RT__RING_OK; /* the peer moved the value for us */
         again = true;
         /* Woken to try again: usually the ring is ready now, and the try
          * needs no lock. */
         r = ring_op(c, elem, send);
         if (r != RT__RING_BLOCK) {
             if (r == RT__RING_OK)
-                rt__chan_wake(c, peers);
+                ring_woke_peer(c, send);
             return r;
         }
     }
@@ -676,7 +779,11 @@ static __attribute__((noinline)) bool chansend(rt_chan *c, const void *elem,
     }
 
     if (c->ring != NULL) {
-        /* Buffered: the ring, without the lock. */
+        /* Buffered: the ring, without the lock -- unless a receiver is
+         * parked (one relaxed load of a line only parking writes). */
+        if (rt__unlikely(atomic_load_explicit(&c->recvq.first, memory_order_relaxed) != NULL) &&
+            ring_send_direct(c, elem))
+            return true;
         int r = rt__chanring_push(c, elem);
         if (rt__likely(r == RT__RING_OK)) {
             rt__chan_wake(c, &c->recvq);
@@ -784,7 +891,7 @@ static __attribute__((noinline)) bool chanrecv(rt_chan *c, void *elem,
         /* Buffered: the ring, without the lock. */
         int r = rt__chanring_pop(c, elem);
         if (rt__likely(r == RT__RING_OK)) {
-            rt__chan_wake(c, &c->sendq);
+            rt__chan_wake_sender(c);
             *ok = true;
             return true;
         }

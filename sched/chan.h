@@ -43,7 +43,9 @@
  *     after queueing it and a seq_cst fence, it still found the ring full
  *     (sendq) or empty (recvq) (the waiter's half of chan.c's wake-up
  *     handshake); so the next value pushed (slot freed) sees it queued and
- *     wakes one goroutine.  Its sudog carries no value (elem NULL).
+ *     wakes one goroutine.  A plain send's or receive's sudog carries its
+ *     elem and ringwait: the peer may complete the operation for it and
+ *     set handed (chan.c); a select's carries no value.
  *   - closed  =>  sendq holds no live sender, recvq no live receiver: close
  *     wakes them all.  closed goes 0 -> 1 once and never back.
  *   - A sudog on a queue belongs to a goroutine that is parked (or about to
@@ -215,6 +217,12 @@ bool rt__chanring_can_recv(rt_chan *c);
  * c->lock: wakes the first goroutine parked on q, if any, to try again.
  * One seq_cst load when nobody waits. */
 void rt__chan_wake(rt_chan *c, rt__waitq *q);
+/* After a receive took a value from the ring: the first parked sender's
+ * value goes into the ring for it if it is a plain send, else it is woken
+ * to try again (chan.c).  _locked: c->lock held, *pushed set when a value
+ * went in (then call rt__chan_wake(c, &c->recvq) after the unlock). */
+void rt__chan_wake_sender(rt_chan *c);
+rt_g *rt__chan_wake_sender_locked(rt_chan *c, bool *pushed);
 /* The same with c->lock held: dequeues and returns the goroutine to ready
  * once the lock is released, or NULL. */
 rt_g *rt__chan_wake_locked(rt__waitq *q);

@@ -158,6 +158,10 @@ struct rt_sudog {
     uint32_t ticket;
     bool isselect;
     bool success;          /* woken by a real operation, not by close */
+    bool ringwait;         /* a plain send/receive parked on a buffered
+                            * channel: a peer may complete it (chan.c) */
+    bool handed;           /* ... and did: the value went to elem, or from
+                            * it into the ring */
     rt_sudog *waitlink;    /* g->waiting list */
     struct rt_chan *c;     /* the channel it waits on */
     uint32_t *sema_addr;   /* the semaphore it waits on */

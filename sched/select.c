@@ -200,6 +200,7 @@ static int selpoll(rt_select_case *cases, const uint32_t *pollorder,
         rt_chan *c = cas->chan;
         rt_sudog *sg;
         rt_g *gp = NULL;
+        bool pushed = false;
         if (c->ring != NULL) {
             /* Buffered: the ring, as a non-blocking send or receive does.
              * We hold c->lock, so a peer to wake is dequeued here. */
@@ -209,7 +210,7 @@ static int selpoll(rt_select_case *cases, const uint32_t *pollorder,
                 if (r == RT__RING_BLOCK)
                     continue;
                 if (r == RT__RING_OK)
-                    gp = rt__chan_wake_locked(&c->sendq);
+                    gp = rt__chan_wake_sender_locked(c, &pushed);
                 else if (cas->elem != NULL)
                     rt__chan_copy(c, cas->elem, NULL);
                 cas->ok = r == RT__RING_OK;
@@ -246,6 +247,8 @@ static int selpoll(rt_select_case *cases, const uint32_t *pollorder,
         selunlock(cases, lockorder, norder);
         if (gp != NULL)
             rt__goready(gp);
+        if (pushed)
+            rt__chan_wake(c, &c->recvq); /* for the value pushed for a sender */
         return (int)k;
     }
     return -1;

@@ -220,6 +220,79 @@ RT_TEST(test_buffered_parked_senders)
     REQUIRE_EQ(rt_chan_try_recv(c, NULL), -EAGAIN);
 }
 
+/* Goroutines parked on a buffered channel are served in the order they
+ * parked, as Go serves them: a receive from a full ring moves the first
+ * parked sender's value in (so len stays at cap and the senders' values
+ * follow in parking order), and a send that finds receivers parked on an
+ * empty ring hands its value to the first one (the ring stays empty, and
+ * a try_send succeeds as Go's does).  Before, woken waiters retried in
+ * whatever order they ran: senders 0 1 3 4 5 2, receivers 2 3 4 0 1. */
+static rt_chan *wfifo_c;
+static int wfifo_got[8];
+static _Atomic int wfifo_done;
+
+static void wfifo_sender(void *p)
+{
+    send_int(wfifo_c, (int)(intptr_t)p);
+}
+
+static void wfifo_receiver(void *p)
+{
+    wfifo_got[(intptr_t)p] = recv_int(wfifo_c);
+    atomic_fetch_add(&wfifo_done, 1);
+}
+
+/* With one P, the goroutine just started runs (and parks) before we go on. */
+static void wfifo_settle(void)
+{
+    for (int k = 0; k < 4; k++)
+        rt_yield();
+}
+
+RT_TEST(test_buffered_waiters_fifo)
+{
+    rt_maxprocs(1);
+    wfifo_c = rt_chan_make(sizeof(int), 2);
+    send_int(wfifo_c, 0);
+    send_int(wfifo_c, 1);
+    for (int i = 2; i < 8; i++) {
+        REQUIRE_GT(rt_go(wfifo_sender, (void *)(intptr_t)i), 0);
+        wfifo_settle();
+    }
+    for (int i = 0; i < 8; i++) {
+        REQUIRE_EQ(recv_int(wfifo_c), i);
+        if (i < 6)
+            REQUIRE_EQ(rt_chan_len(wfifo_c), 2);
+    }
+
+    wfifo_c = rt_chan_make(sizeof(int), 4);
+    for (int i = 0; i < 5; i++) {
+        REQUIRE_GT(rt_go(wfifo_receiver, (void *)(intptr_t)i), 0);
+        wfifo_settle();
+    }
+    for (int i = 0; i < 5; i++) {
+        send_int(wfifo_c, 10 + i);
+        REQUIRE_EQ(rt_chan_len(wfifo_c), 0);
+    }
+    while (atomic_load(&wfifo_done) < 5)
+        rt_yield();
+    for (int i = 0; i < 5; i++)
+        REQUIRE_EQ(wfifo_got[i], 10 + i);
+
+    wfifo_c = rt_chan_make(sizeof(int), 1);
+    REQUIRE_GT(rt_go(wfifo_receiver, (void *)(intptr_t)7), 0);
+    wfifo_settle();
+    int v = 21;
+    REQUIRE(rt_chan_try_send(wfifo_c, &v));
+    REQUIRE_EQ(rt_chan_len(wfifo_c), 0);
+    v = 22;
+    REQUIRE(rt_chan_try_send(wfifo_c, &v)); /* room: the first went to the receiver */
+    while (atomic_load(&wfifo_done) < 6)
+        rt_yield();
+    REQUIRE_EQ(wfifo_got[7], 21);
+    REQUIRE_EQ(recv_int(wfifo_c), 22);
+}
+
 /* --------------------------------------------------------------- close -- */
 
 RT_TEST(test_close_then_drain)
@@ -647,6 +720,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_buffered_laps_len);
     tcase_add_test(tc, test_buffered_fifo_goroutines);
     tcase_add_test(tc, test_buffered_parked_senders);
+    tcase_add_test(tc, test_buffered_waiters_fifo);
     tcase_add_test(tc, test_close_then_drain);
     tcase_add_test(tc, test_close_wakes_receivers);
     tcase_add_test(tc, test_ok_false_after_close);
