@@ -1002,8 +1002,12 @@ static inline void check_timers(rt_p *pp)
     int64_t w = atomic_load_explicit(&pp->timers.when0, memory_order_relaxed);
     if (w != 0) {
         int64_t now = rt_nanotime();
-        if (w <= now)
+        if (w <= now) {
+            rt_m *mp = rt__getm();
+            mp->running_timers = true;
             rt__timers_run(pp, now);
+            mp->running_timers = false;
+        }
     }
 }
 
@@ -1663,6 +1667,16 @@ static void ready(rt_g *gp, bool next, bool handoff)
     rt_m *mp = rt__getm();
     rt_p *pp = mp ? mp->p : NULL;
     if (pp) {
+        if (handoff && mp->running_timers && runq_bare(pp)) {
+            /* A timer's send (a ticker's or rt_after's channel): this P is
+             * scheduling and runs gp next, so no idle P is needed -- and
+             * none is deferred: a deferral keeps sysmon on its 20 us tick,
+             * which a 1 ms ticker kept up for good (10x Go's CPU for a
+             * program that only waits on timers; an outside tester's
+             * find). */
+            rt__runq_put(pp, gp, true);
+            return;
+        }
         bool lone = handoff && idle_p_asleep() && runq_bare(pp);
         rt__runq_put(pp, gp, next);
         if (lone && wake_can_wait(pp, gp))

@@ -307,6 +307,8 @@ struct rt_m {
     rt_m *schedlink;  /* idle M list, under rt__sched.lock */
     rt_m *alllink;    /* all Ms, newest first; immutable once linked */
     bool spinning;    /* looking for work (counted in rt__sched.nmspinning) */
+    bool running_timers; /* inside check_timers (proc.c): readies from a
+                          * timer's callback need no deferred wake-up */
     bool blocked;     /* asleep on park */
     bool is_sysmon;
     int locks, mallocing, gcing, dying, helpgc; /* for scheddetail */

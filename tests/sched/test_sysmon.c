@@ -179,6 +179,31 @@ RT_TEST(test_busy_goroutine_yields_at_preemption_point)
     ck_assert_uint_gt(atomic_load(&rt__sched.preempt_count), before);
 }
 
+static uint64_t deferred_total(void)
+{
+    uint64_t n = 0;
+    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++)
+        n += atomic_load(&rt__sched.allp[i]->wakes_deferred);
+    return n;
+}
+
+/* A ticker's sends happen inside scheduling: the P runs the woken receiver
+ * next, so no wake-up is deferred -- a deferral keeps sysmon on its 20 us
+ * tick, and a 1 ms ticker kept it there for good (a program waiting on
+ * timers burnt 10x Go's CPU).  Each of 100 ticks deferred before. */
+RT_TEST(test_timer_sends_defer_no_wakeups)
+{
+    rt_maxprocs(2);
+    rt_ticker *tk = rt_ticker_new(RT_MILLISECOND);
+    REQUIRE(rt_chan_recv(rt_ticker_chan(tk), NULL)); /* settled */
+    uint64_t before = deferred_total();
+    for (int i = 0; i < 100; i++)
+        REQUIRE(rt_chan_recv(rt_ticker_chan(tk), NULL));
+    uint64_t d = deferred_total() - before;
+    rt_ticker_stop(tk);
+    ck_assert_uint_lt(d, 20);
+}
+
 int main(void)
 {
     Suite *s = suite_create("sysmon");
@@ -188,6 +213,7 @@ int main(void)
     tcase_add_test(tc, test_syscall_p_handed_off);
     tcase_add_test(tc, test_stranded_goroutine_rescued);
     tcase_add_test(tc, test_busy_goroutine_yields_at_preemption_point);
+    tcase_add_test(tc, test_timer_sends_defer_no_wakeups);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
