@@ -383,7 +383,9 @@ static void assist_maybe(void)
  *      in one walk, rescan the marked objects on them (and the objects
  *      given a finalizer since the last round), mark what they reach; until a round finds fewer than CLEAN_ENOUGH pages written,
  *      so that what is left for the pause is what the program writes in
- *      one short round.
+ *      one short round.  With MAXPROCS >= 2 this goroutine holds a P
+ *      through the rounds (rounds_and_p): the program has one fewer to
+ *      write pages with, and the final stop comes right after.
  *   5. The final stop: once the world is stopped the mark helpers are
  *      put on standby (rt__mark_standby) so that the pause's walk starts
  *      on all of them; caches flushed, the mark flag cleared, all roots
@@ -481,6 +483,43 @@ static void protect_heap(uintptr_t lo, uintptr_t hi)
     memset(free_hi, 0, n * sizeof free_hi[0]);
 }
 
+/* Called off the P (in a system call): step 4's rounds, and back on a P
+ * for the final stop.  With every P busy (MAXPROCS=1 above all) getting
+ * a P waited for the program to schedule and then for this goroutine's
+ * turn on the global queue (8-36 ms), the program writing pages all the
+ * while: 2,000-18,000 written pages for the final pause after a last
+ * round of ~120, 4-20 ms stops in a word count.  So the running
+ * goroutines are asked to yield at their next runtime call, and this
+ * goroutine (gcprio) goes before any queue.
+ *
+ * With two Ps or more the P is taken back before the rounds, not after:
+ * the program runs on one P fewer while they last (Go's dedicated mark
+ * worker holds a P for the whole phase) and writes fewer pages for each
+ * round to read, and the final stop follows the last round at once.  A
+ * word count with four busy mappers at MAXPROCS=2 (3 alternating runs on
+ * a loaded host): the rounds never got under CLEAN_ENOUGH pages (2,000-
+ * 3,000 a round, 12 rounds), then waited 2-6 ms for the P, and the
+ * final pauses' worst three were 4-134 ms; with the P held, 0.4-4.6 ms,
+ * peak RSS 450-470 MB against 580-620, run time the same or less.  A
+ * tester's session server (200k sessions, 8 handlers, ~250 MB live, 3
+ * alternating runs on a quiet host): longest pause 1.7-6.7 ms against
+ * 7.9-8.9 ms.  Workload 12, GCBench and binary-trees within noise (the
+ * longest stall of workload 12 4.2-5.6 ms against 5.6-12.4).  With one P
+ * the rounds would stop the program outright: there the P is taken after
+ * them, as before. */
+static void rounds_and_p(rt__markstats *ms, int nconc)
+{
+    if (!rt__sched_gomaxprocs_is_one()) {
+        rt__preempt_all();
+        rt_syscall_exit();
+        recleaning_rounds(ms, nconc);
+        return;
+    }
+    recleaning_rounds(ms, nconc);
+    rt__preempt_all();
+    rt_syscall_exit();
+}
+
 static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
                             uint64_t *nspan, uint64_t *alloc_during, int64_t *final_start,
                             int64_t *extra_pause)
@@ -531,17 +570,8 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
      * rescanning written pages, which marks little: they bound by bytes
      * read (mark.c), and without them binary-trees' peak rose from ~400
      * to ~490 MB (alternating runs), the rounds' allocation unchecked. */
-    recleaning_rounds(ms, nconc);
+    rounds_and_p(ms, nconc);
     rt__mark_assist_open(false);
-    /* Back on a P for the final stop.  With every P busy (MAXPROCS=1
-     * above all) that waited for the program to schedule and then for
-     * this goroutine's turn on the global queue (8-36 ms), the program
-     * writing pages all the while: 2,000-18,000 written pages for the
-     * final pause after a last round of ~120, 4-20 ms stops in a word
-     * count.  So the running goroutines are asked to yield at their next
-     * runtime call, and this goroutine (gcprio) goes before any queue. */
-    rt__preempt_all();
-    rt_syscall_exit();
 
     for (int attempt = 0;; attempt++) {
         t->t3 = t->t2 + (rt_nanotime() - tc0) + (tp1 - tp0);
@@ -583,8 +613,7 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
         rt_syscall_enter();
         rt__syscall_handoff();
         rt__mark_run(ms, nconc); /* what the stopped run left */
-        recleaning_rounds(ms, nconc);
-        rt_syscall_exit();
+        rounds_and_p(ms, nconc);
     }
 }
 
