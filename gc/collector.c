@@ -981,6 +981,7 @@ static void scvg_report(int k, size_t released)
 
 static void free_os_now(void)
 {
+    rt__stack_pool_trim(INT32_MAX, 0); /* every pooled stack's pages */
     size_t released = rt__heap_scavenge(INT64_MAX);
     scvg_report(-1, released);
 }
@@ -1131,13 +1132,16 @@ static void read_memstats(rt_memstats *ms)
     ms->heap_idle = (uint64_t)st.pages_free << RT_GC_PAGE_SHIFT;
     ms->heap_inuse = ms->heap_sys - ms->heap_idle;
     ms->heap_released = (uint64_t)st.pages_released << RT_GC_PAGE_SHIFT;
-    /* Stacks: the slots goroutines hold, at the size they commit at least
-     * (one page each is what a parked goroutine costs; deeper frames commit
-     * more, which only the kernel knows); sys is the reserved address
-     * space's committed part estimated the same way for pooled stacks. */
+    /* Stacks: the slots goroutines hold (not the pooled ones), at the size
+     * they commit at least (one page each is what a parked goroutine
+     * costs; deeper frames commit more, which only the kernel knows); sys
+     * adds the pooled stacks that still hold their pages (not the trimmed
+     * ones).  Read racily: clamped. */
     uint64_t page = 4096;
-    ms->stack_inuse = (uint64_t)rt__stack_slots() * page;
-    ms->stack_sys = ms->stack_inuse;
+    size_t slots = rt__stack_slots(), hot = rt__stack_pool_hot(), trim = rt__stack_pool_trimmed();
+    size_t held = slots > hot + trim ? slots - hot - trim : 0;
+    ms->stack_inuse = (uint64_t)held * page;
+    ms->stack_sys = (uint64_t)(slots > trim ? slots - trim : 0) * page;
     ms->mspan_inuse = (uint64_t)st.spans_inuse * sizeof(rt__span);
     ms->mspan_sys = (uint64_t)st.span_records * sizeof(rt__span);
     ms->mcache_inuse = (uint64_t)__atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_RELAXED) *

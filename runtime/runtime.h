@@ -283,11 +283,14 @@ bool rt__stack_get(rt__stackcache *c, rt__stack *st);
 void rt__stack_put(rt__stackcache *c, const rt__stack *st, uintptr_t low);
 /* Moves a whole cache to the global pool (a P going away). */
 void rt__stack_cache_flush(rt__stackcache *c);
-/* Gives back the pages below the top one of up to max pooled stacks beyond
- * the 1024 most recently freed (sysmon, once a second). */
-void rt__stack_pool_trim(int max);
-/* Stacks in the global pool. */
+/* Gives back every page of up to max pooled stacks beyond the keep most
+ * recently freed, coldest first (sysmon, once a second; rt_free_os_memory:
+ * all of them). */
+void rt__stack_pool_trim(int max, size_t keep);
+/* Stacks in the global pool: all, untrimmed, trimmed. */
 size_t rt__stack_pool_len(void);
+size_t rt__stack_pool_hot(void);
+size_t rt__stack_pool_trimmed(void);
 /* Returns the pages of [lo, hi - keep) to the kernel (MADV_DONTNEED). */
 void rt__stack_trim(const rt__stack *st, size_t keep);
 /* Whether addr lies in the guard page of some stack slot; if so *st gets

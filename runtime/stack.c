@@ -26,8 +26,8 @@
  * and a global pool (below): a goroutine that has been spawned but not yet
  * run holds no stack at all, and a stream of short goroutines keeps reusing
  * the few stacks that are hot in the cache instead of touching a new page
- * each.  sysmon gives back the pages below the top one of stacks that sat
- * in the pool (rt__stack_pool_trim).
+ * each.  sysmon gives back the pages of stacks that sat in the pool
+ * (rt__stack_pool_trim), and rt_free_os_memory those of every pooled one.
  *
  * Invariant: chunks are only appended; a slot's address never changes, so
  * rt__stack_guard_hit can run in a signal handler reading the chunk table
@@ -194,11 +194,18 @@ static inline free_hdr *hdr_of(uintptr_t hi)
 /*
  * The global pool: a deque of untrimmed stacks, hottest at the head (taken
  * first, pushed to first) and coldest at the tail (trimmed first, in O(1)
- * per stack: sysmon never walks the list under the lock), plus a LIFO list
- * of trimmed stacks used only when the deque is empty.
+ * per stack: sysmon never walks the list under the lock), plus a LIFO of
+ * trimmed stacks used only when the deque is empty.  A trimmed stack has
+ * given every page back, its top one included, so the LIFO is an array of
+ * their tops outside the stacks (trimmed[], mmap'ed, grown by mremap):
+ * keeping the top page for a header cost 4 KiB a stack for good -- 400 MB
+ * after 100k goroutines had exited, an outside tester's find (Go frees
+ * dead goroutines' stacks at its next collection).
  */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static uintptr_t pool_head, pool_tail, pool_trimmed;
+static uintptr_t pool_head, pool_tail;
+static uintptr_t *trimmed;     /* [trimmed_cap], under pool_lock */
+static size_t trimmed_cap;
 static _Atomic size_t pool_nhot, pool_ntrimmed;
 
 static void set_hdr(uintptr_t hi, uintptr_t low)
@@ -282,12 +289,13 @@ bool rt__stack_get(rt__stackcache *c, rt__stack *st)
         pthread_mutex_lock(&pool_lock);
         while (n < RT_STACKCACHE_MAX / 2) {
             uintptr_t hi = pool_pop_head();
-            if (hi == 0 && (hi = pool_trimmed) != 0) {
-                pool_trimmed = hdr_of(hi)->next;
-                atomic_fetch_sub_explicit(&pool_ntrimmed, 1, memory_order_relaxed);
+            if (hi == 0) {
+                size_t nt = atomic_load_explicit(&pool_ntrimmed, memory_order_relaxed);
+                if (nt == 0)
+                    break;
+                hi = trimmed[nt - 1];
+                atomic_store_explicit(&pool_ntrimmed, nt - 1, memory_order_relaxed);
             }
-            if (hi == 0)
-                break;
             got[n++] = hi;
         }
         pthread_mutex_unlock(&pool_lock);
@@ -332,9 +340,31 @@ void rt__stack_cache_flush(rt__stackcache *c)
     c->n = 0;
 }
 
-void rt__stack_pool_trim(int max)
+/* pool_lock held: room for n more entries in trimmed[] (false if the
+ * address space refuses: the stacks then stay untrimmed). */
+static bool trimmed_reserve(size_t n)
 {
-    enum { KEEP = 1024, BATCH = 64 };
+    size_t need = atomic_load_explicit(&pool_ntrimmed, memory_order_relaxed) + n;
+    if (need <= trimmed_cap)
+        return true;
+    size_t cap = trimmed_cap ? trimmed_cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    void *p = trimmed == NULL
+                  ? mmap(NULL, cap * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                  : mremap(trimmed, trimmed_cap * sizeof(uintptr_t), cap * sizeof(uintptr_t),
+                           MREMAP_MAYMOVE);
+    if (p == MAP_FAILED)
+        return false;
+    trimmed = p;
+    trimmed_cap = cap;
+    return true;
+}
+
+void rt__stack_pool_trim(int max, size_t keep)
+{
+    enum { BATCH = 64 };
     /* Coldest first, a batch at a time; the lock is never held across a
      * system call, so a goroutine spilling or refilling its P's cache
      * waits at most for a batch of list operations. */
@@ -342,26 +372,42 @@ void rt__stack_pool_trim(int max)
         uintptr_t batch[BATCH];
         int n = 0;
         pthread_mutex_lock(&pool_lock);
-        while (n < BATCH && n < max &&
-               atomic_load_explicit(&pool_nhot, memory_order_relaxed) > KEEP)
-            batch[n++] = pool_pop_tail();
+        if (trimmed_reserve(BATCH))
+            while (n < BATCH && n < max &&
+                   atomic_load_explicit(&pool_nhot, memory_order_relaxed) > keep)
+                batch[n++] = pool_pop_tail();
         pthread_mutex_unlock(&pool_lock);
         if (n == 0)
             return;
         for (int i = 0; i < n; i++) {
+#ifdef RT_ASAN
+            /* the pages come back zero: their shadow must say so too */
+            uintptr_t low = hdr_of(batch[i])->low;
+            if (low != 0)
+                ASAN_UNPOISON_MEMORY_REGION((void *)low, batch[i] - low);
+#endif
             rt__stack st = {.lo = batch[i] - (RT_STACK_SIZE - RT_STACK_GUARD),
                             .hi = batch[i]};
-            rt__stack_trim(&st, RT_PAGE_SIZE);
+            rt__stack_trim(&st, 0);
         }
         pthread_mutex_lock(&pool_lock);
-        for (int i = 0; i < n; i++) {
-            hdr_of(batch[i])->next = pool_trimmed;
-            pool_trimmed = batch[i];
-        }
-        atomic_fetch_add_explicit(&pool_ntrimmed, (size_t)n, memory_order_relaxed);
+        size_t nt = atomic_load_explicit(&pool_ntrimmed, memory_order_relaxed);
+        for (int i = 0; i < n; i++)
+            trimmed[nt + (size_t)i] = batch[i];
+        atomic_store_explicit(&pool_ntrimmed, nt + (size_t)n, memory_order_relaxed);
         pthread_mutex_unlock(&pool_lock);
         max -= n;
     }
+}
+
+size_t rt__stack_pool_hot(void)
+{
+    return atomic_load_explicit(&pool_nhot, memory_order_relaxed);
+}
+
+size_t rt__stack_pool_trimmed(void)
+{
+    return atomic_load_explicit(&pool_ntrimmed, memory_order_relaxed);
 }
 
 size_t rt__stack_pool_len(void)
