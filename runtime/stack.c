@@ -372,10 +372,9 @@ void rt__stack_pool_trim(int max, size_t keep)
         uintptr_t batch[BATCH];
         int n = 0;
         pthread_mutex_lock(&pool_lock);
-        if (trimmed_reserve(BATCH))
-            while (n < BATCH && n < max &&
-                   atomic_load_explicit(&pool_nhot, memory_order_relaxed) > keep)
-                batch[n++] = pool_pop_tail();
+        while (n < BATCH && n < max &&
+               atomic_load_explicit(&pool_nhot, memory_order_relaxed) > keep)
+            batch[n++] = pool_pop_tail();
         pthread_mutex_unlock(&pool_lock);
         if (n == 0)
             return;
@@ -391,11 +390,23 @@ void rt__stack_pool_trim(int max, size_t keep)
             rt__stack_trim(&st, 0);
         }
         pthread_mutex_lock(&pool_lock);
-        size_t nt = atomic_load_explicit(&pool_ntrimmed, memory_order_relaxed);
-        for (int i = 0; i < n; i++)
-            trimmed[nt + (size_t)i] = batch[i];
-        atomic_store_explicit(&pool_ntrimmed, nt + (size_t)n, memory_order_relaxed);
+        /* (reserved here, under the lock: another trimmer -- sysmon and
+         * rt_free_os_memory's caller -- may have appended meanwhile) */
+        bool listed = trimmed_reserve((size_t)n);
+        if (listed) {
+            size_t nt = atomic_load_explicit(&pool_ntrimmed, memory_order_relaxed);
+            for (int i = 0; i < n; i++)
+                trimmed[nt + (size_t)i] = batch[i];
+            atomic_store_explicit(&pool_ntrimmed, nt + (size_t)n, memory_order_relaxed);
+        } else {
+            for (int i = 0; i < n; i++) { /* no room to list them: back as hot */
+                set_hdr(batch[i], 0);
+                pool_push_head(batch[i]);
+            }
+        }
         pthread_mutex_unlock(&pool_lock);
+        if (!listed)
+            return;
         max -= n;
     }
 }

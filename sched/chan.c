@@ -672,6 +672,15 @@ static int ring_spin(rt_chan *c, void *elem, bool send)
     return RT__RING_BLOCK;
 }
 
+/* After a ring operation of ours went through: wake (or serve) a peer. */
+static inline void ring_woke_peer(rt_chan *c, bool send)
+{
+    if (send)
+        rt__chan_wake(c, &c->recvq);
+    else
+        rt__chan_wake_sender(c);
+}
+
 /*
  * A blocking send (recv) on a buffered channel whose ring was full (empty):
  * spin a little, then park until a receiver (sender) or close wakes us and
@@ -686,15 +695,6 @@ static int ring_spin(rt_chan *c, void *elem, bool send)
  * once we have parked.  A goroutine woken to retry that loses the ring to
  * a newcomer queues again at the head: it keeps its turn.
  */
-/* After a ring operation of ours went through: wake (or serve) a peer. */
-static inline void ring_woke_peer(rt_chan *c, bool send)
-{
-    if (send)
-        rt__chan_wake(c, &c->recvq);
-    else
-        rt__chan_wake_sender(c);
-}
-
 static __attribute__((noinline)) int ring_block(rt_chan *c, void *elem,
                                                 bool send, bool *parked)
 {
