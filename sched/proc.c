@@ -40,7 +40,10 @@
  * usually block soon (rt__goready_handoff: a buffered channel's peer, a
  * mutex handing itself off) puts the readied G into runnext *without*
  * waking anyone when it is the only G queued on the P -- a "deferred"
- * wake-up.  If the waker blocks, yields or exits, its own P runs the G.
+ * wake-up.  (A timer's callback readying its receiver is no such waker:
+ * it runs inside scheduling, whose P runs the G next, so it defers
+ * nothing and keeps sysmon off its fast tick -- check_timers sets
+ * m->running_timers.)  If the waker blocks, yields or exits, its own P runs the G.
  * If it does not, two things bound the wait:
  *   - the backstop: sysmon wakes an idle P for any running P that has work
  *     queued and has not scheduled for RT_WAKE_WAIT_NS (20 us), and that
@@ -377,11 +380,22 @@ static rt_g *galloc(void)
     return gp;
 }
 
-/* Gives gp, about to run for the first time, a stack from pp's cache. */
+/* Gives gp, about to run for the first time, a stack from pp's cache.
+ * A system goroutine (the finalizer goroutine, the sweeper, the GC
+ * goroutine) lives as long as the program and parks for good in frames
+ * near the top of its stack, whose unwritten slots hold whatever the
+ * stack's last user left there -- read as roots at every cycle: the
+ * finalizer goroutine kept a test's object alive for 400 cycles through
+ * one such slot.  Its top STACK_SCRUB bytes are zeroed first (a few
+ * goroutines per program; user goroutines, whose recycled stacks live
+ * only as long as they do, pay nothing). */
+#define STACK_SCRUB ((size_t)8 << 10)
 static void stack_attach(rt_p *pp, rt_g *gp)
 {
     if (!rt__stack_get(&pp->stackcache, &gp->stack))
         rt__throw("out of memory: cannot allocate a goroutine stack");
+    if (rt__unlikely(gp->is_system))
+        memset((void *)(gp->stack.hi - STACK_SCRUB), 0, STACK_SCRUB);
 }
 
 /* Takes the stack of dead gp back (we run on another stack by now). */
