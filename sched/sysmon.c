@@ -31,9 +31,9 @@
  *     so the backstop turns a hang into a delay without hiding the bug;
  *   - polls the network if nobody did for 10 ms (netpoll.c: Ps busy with
  *     goroutines that never run out would otherwise starve it);
- *   - once a second, returns the pages of a quarter of the pooled free
- *     stacks (2048 to 8192 of them), coldest first, beyond the 1024 most
- *     recently used (rt__stack_pool_trim): a gradual scavenger, so that a burst of
+ *   - once a second, returns the pages of up to 2048 pooled free stacks,
+ *     coldest first, beyond the 1024 most recently used
+ *     (rt__stack_pool_trim): a gradual scavenger, so that a burst of
  *     exits does not become a burst of madvise calls and TLB shootdowns
  *     while the program runs.
  *
@@ -236,12 +236,12 @@ void rt__sysmon_main(rt_m *mp)
         rt__netpoll_sysmon(now);
         if (now - last_trim >= RT_SECOND) {
             last_trim = now;
-            /* a quarter of the pool beyond the hot 1024 a second, 2048 to
-             * 8192 stacks (a burst of exits is not a burst of madvise
-             * calls, and 100k dead goroutines' stacks are back in ~15 s) */
-            size_t hot = rt__stack_pool_hot();
-            size_t want = hot > 1024 ? (hot - 1024) / 4 : 0;
-            rt__stack_pool_trim(want < 2048 ? 2048 : want > 8192 ? 8192 : (int)want, 1024);
+            /* 2048 stacks a second at most: a burst of exits is not a
+             * burst of madvise calls, whose TLB shootdowns stall the
+             * program's threads (8192 a second took the 99th percentile
+             * of test_timer_latency's 100k sleepers past 1 ms in CI);
+             * rt_free_os_memory gives them all back at once */
+            rt__stack_pool_trim(2048, 1024);
         }
         rt__gc_sysmon(now);
     }
