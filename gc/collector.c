@@ -442,45 +442,31 @@ static void recleaning_rounds(rt__markstats *ms, int nconc)
  * 25-60 % of the pages this step protected were free. */
 #define FREE_RUNS_MAX 4096
 #define FREE_RUN_MIN 8 /* heap pages: shorter free runs go with their neighbours */
-static uintptr_t free_lo[FREE_RUNS_MAX], free_hi[FREE_RUNS_MAX]; /* under gc_sema */
+static rt__page_run free_runs[FREE_RUNS_MAX]; /* under gc_sema */
 
-/* Orders free_lo/free_hi by address (an insertion sort on runs of
- * shellsort gaps: no allocation, n at most FREE_RUNS_MAX). */
-static void sort_runs(size_t n)
+static int run_cmp(const void *a, const void *b)
 {
-    static const size_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
-    for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++) {
-        size_t gap = gaps[g];
-        for (size_t i = gap; i < n; i++) {
-            uintptr_t l = free_lo[i], h = free_hi[i];
-            size_t j = i;
-            for (; j >= gap && free_lo[j - gap] > l; j -= gap) {
-                free_lo[j] = free_lo[j - gap];
-                free_hi[j] = free_hi[j - gap];
-            }
-            free_lo[j] = l;
-            free_hi[j] = h;
-        }
-    }
+    uintptr_t x = ((const rt__page_run *)a)->lo, y = ((const rt__page_run *)b)->lo;
+    return x < y ? -1 : x > y;
 }
 
+/* (World going: qsort may allocate.) */
 static void protect_heap(uintptr_t lo, uintptr_t hi)
 {
-    size_t n = rt__heap_free_runs(free_lo, free_hi, FREE_RUNS_MAX, FREE_RUN_MIN);
-    sort_runs(n);
+    size_t n = rt__heap_free_runs(free_runs, FREE_RUNS_MAX, FREE_RUN_MIN);
+    qsort(free_runs, n, sizeof free_runs[0], run_cmp);
     uintptr_t cur = lo;
     for (size_t i = 0; i < n; i++) {
-        if (free_hi[i] <= cur || free_lo[i] >= hi)
+        if (free_runs[i].hi <= cur || free_runs[i].lo >= hi)
             continue;
-        if (free_lo[i] > cur)
-            (void)rt__dirty_scan(cur, free_lo[i], true, NULL, NULL);
-        cur = free_hi[i];
+        if (free_runs[i].lo > cur)
+            (void)rt__dirty_scan(cur, free_runs[i].lo, true, NULL, NULL);
+        cur = free_runs[i].hi;
     }
     if (cur < hi)
         (void)rt__dirty_scan(cur, hi, true, NULL, NULL);
     /* (the bounds are arena addresses in a data segment: no stale roots) */
-    memset(free_lo, 0, n * sizeof free_lo[0]);
-    memset(free_hi, 0, n * sizeof free_hi[0]);
+    memset(free_runs, 0, n * sizeof free_runs[0]);
 }
 
 /* Called off the P (in a system call): step 4's rounds, and back on a P

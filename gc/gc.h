@@ -267,10 +267,13 @@ void *rt__gc_sysrealloc(void *old, size_t oldbytes, size_t newbytes);
 /* Every in-use span, in address order (world stopped or heap quiet). */
 void rt__heap_foreach_inuse(void (*fn)(rt__span *s, void *ctx), void *ctx);
 
-/* The free spans of at least min_pages pages, in no particular order:
- * their bounds in lo[i], hi[i], at most max of them.  Takes the heap lock
- * for a walk over the free lists. */
-size_t rt__heap_free_runs(uintptr_t *lo, uintptr_t *hi, size_t max, size_t min_pages);
+/* The free spans of at least min_pages pages, in no particular order,
+ * at most max of them.  Takes the heap lock for a walk over the free
+ * lists. */
+typedef struct rt__page_run {
+    uintptr_t lo, hi;
+} rt__page_run;
+size_t rt__heap_free_runs(rt__page_run *runs, size_t max, size_t min_pages);
 
 /* The arena as the marker sees it: [lo, lo + used) with its page map.
  * Written under the heap lock; read by the marker with the world stopped. */

@@ -362,15 +362,15 @@ void rt__heap_foreach_inuse(void (*fn)(rt__span *s, void *ctx), void *ctx)
  * span record of workload 12's 1.2 GB heap with the heap lock held, and
  * the program's allocations waited for it (longest stall 12-30 ms against
  * 4-5 ms). */
-size_t rt__heap_free_runs(uintptr_t *lo, uintptr_t *hi, size_t max, size_t min_pages)
+size_t rt__heap_free_runs(rt__page_run *runs, size_t max, size_t min_pages)
 {
     size_t n = 0;
     rt__lock_acquire(&heap_lock);
     for (size_t k = min_pages < 1 ? 1 : min_pages; k <= RT_GC_FREE_LISTS && n < max; k++) {
         for (rt__span *sp = free_lists[k % RT_GC_FREE_LISTS]; sp != NULL && n < max;
              sp = sp->next) {
-            lo[n] = sp->base;
-            hi[n] = sp->base + (sp->npages << RT_GC_PAGE_SHIFT);
+            runs[n].lo = sp->base;
+            runs[n].hi = sp->base + (sp->npages << RT_GC_PAGE_SHIFT);
             n++;
         }
     }

@@ -287,8 +287,7 @@ void rt__stack_cache_flush(rt__stackcache *c);
  * recently freed, coldest first (sysmon, once a second; rt_free_os_memory:
  * all of them). */
 void rt__stack_pool_trim(int max, size_t keep);
-/* Stacks in the global pool: all, untrimmed, trimmed. */
-size_t rt__stack_pool_len(void);
+/* Stacks in the global pool: untrimmed, trimmed. */
 size_t rt__stack_pool_hot(void);
 size_t rt__stack_pool_trimmed(void);
 /* Returns the pages of [lo, hi - keep) to the kernel (MADV_DONTNEED). */

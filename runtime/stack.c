@@ -177,8 +177,11 @@ bool rt__stack_guard_is_madvise(void)
 /* ------------------------------------------------------------- pools --- */
 
 /*
- * A free stack's header, in its top bytes.  The top page of a pooled stack
- * is never given back, so the header stays readable.
+ * A free stack's header, in its top bytes: the links of the hot deque
+ * below and the ASan clean-up bound.  An untrimmed pooled stack keeps its
+ * pages, so the header stays readable; a trimmed one has given them all
+ * back, reads as zeroes (low 0: rt__stack_pool_trim cleaned its shadow),
+ * and is listed in trimmed[] instead.
  */
 typedef struct free_hdr {
     uintptr_t next; /* hi of the next (colder) free stack, 0 at the end */
@@ -421,8 +424,3 @@ size_t rt__stack_pool_trimmed(void)
     return atomic_load_explicit(&pool_ntrimmed, memory_order_relaxed);
 }
 
-size_t rt__stack_pool_len(void)
-{
-    return atomic_load_explicit(&pool_nhot, memory_order_relaxed) +
-           atomic_load_explicit(&pool_ntrimmed, memory_order_relaxed);
-}

@@ -256,16 +256,24 @@ void rt__waitq_remove(rt__waitq *q, rt_sudog *sg)
 
 /* ----------------------------------------------- unbuffered hand-offs -- */
 
+/* A dequeued sudog whose operation went through (c->lock held): marks it
+ * so and returns its goroutine, for the caller to ready after the unlock
+ * (park_queued checks param). */
+static inline rt_g *sudog_done(rt_sudog *sg)
+{
+    sg->success = true;
+    rt_g *gp = sg->g;
+    gp->param = sg;
+    return gp;
+}
+
 rt_g *rt__chan_send_direct(rt_chan *c, rt_sudog *sg, const void *elem)
 {
     if (sg->elem != NULL) {
         rt__chan_copy(c, sg->elem, elem);
         sg->elem = NULL;
     }
-    sg->success = true;
-    rt_g *gp = sg->g;
-    gp->param = sg;
-    return gp;
+    return sudog_done(sg);
 }
 
 rt_g *rt__chan_recv_direct(rt_chan *c, rt_sudog *sg, void *elem)
@@ -274,10 +282,7 @@ rt_g *rt__chan_recv_direct(rt_chan *c, rt_sudog *sg, void *elem)
     if (elem != NULL)
         rt__chan_copy(c, elem, sg->elem);
     sg->elem = NULL;
-    sg->success = true;
-    rt_g *gp = sg->g;
-    gp->param = sg;
-    return gp;
+    return sudog_done(sg);
 }
 
 /* ------------------------------------------------------------- ring ---- */
@@ -444,10 +449,7 @@ rt_g *rt__chan_wake_locked(rt__waitq *q)
     rt_sudog *sg = rt__waitq_dequeue(q);
     if (sg == NULL)
         return NULL;
-    sg->success = true;
-    rt_g *gp = sg->g;
-    gp->param = sg;
-    return gp;
+    return sudog_done(sg);
 }
 
 /* c->lock held, after a receive took a value out of the ring: dequeues
@@ -468,10 +470,7 @@ rt_g *rt__chan_wake_sender_locked(rt_chan *c, bool *pushed)
         sg->handed = true;
         *pushed = true;
     }
-    sg->success = true;
-    rt_g *gp = sg->g;
-    gp->param = sg;
-    return gp;
+    return sudog_done(sg);
 }
 
 void rt__chan_wake_sender(rt_chan *c)
@@ -506,9 +505,7 @@ static bool ring_send_direct(rt_chan *c, const void *elem)
     if (sg->elem != NULL)
         rt__chan_copy(c, sg->elem, elem);
     sg->handed = true;
-    sg->success = true;
-    rt_g *gp = sg->g;
-    gp->param = sg;
+    rt_g *gp = sudog_done(sg);
     rt__lock_release(&c->lock);
     rt__goready_handoff(gp);
     return true;
