@@ -145,7 +145,7 @@ void rt__gc_wait(rt__gc_waiter *w, const char *reason)
     rt__goparkunlock(&w->lock, reason);
 }
 
-void rt__gc_wake(rt__gc_waiter *w)
+static void gc_wake(rt__gc_waiter *w, void (*ready)(rt_g *gp))
 {
     rt__lock_acquire(&w->lock);
     rt_g *gp = w->g;
@@ -154,7 +154,12 @@ void rt__gc_wake(rt__gc_waiter *w)
         w->pending = true;
     rt__lock_release(&w->lock);
     if (gp != NULL)
-        rt__goready(gp);
+        ready(gp);
+}
+
+void rt__gc_wake(rt__gc_waiter *w)
+{
+    gc_wake(w, rt__goready);
 }
 
 /* ------------------------------------------------------------- gctrace -- */
@@ -513,9 +518,10 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
     uintptr_t lo, hi;
     int64_t tp0 = rt_nanotime();
     heap_range(&lo, &hi);
-    /* Off the P, as the marking below: the allocation that started this
-     * cycle yielded its P to this goroutine (rt__gc_maybe_trigger) and
-     * waited 1-4 ms for the protection to end or another P to steal it. */
+    /* Off the P, as the marking below: where no P was idle, the
+     * allocation that started this cycle yielded its P to this goroutine
+     * (rt__gc_maybe_trigger) and waited 1-4 ms for the protection to end
+     * or another P to steal it. */
     rt_syscall_enter();
     rt__syscall_handoff();
     protect_heap(lo, hi); /* 1 */
@@ -825,7 +831,20 @@ again:;
 
 /* Concurrent cycles run on a system goroutine of their own, so that the
  * allocation that crosses the trigger goes on at once (Go's background
- * mark worker and gcStart's caller returning). */
+ * mark worker and gcStart's caller returning).
+ *
+ * Where it starts: with a P idle, on the global queue with that P woken
+ * (rt__goready_idle_p), so it runs on the idle CPU and the allocating
+ * goroutine keeps its thread.  Readied into the allocator's own runnext
+ * with a yield (needed when no P is idle: the cycle must get one), the
+ * collector took the allocator's P and thread, its first step (protecting
+ * the heap, off the P) handed the P with the allocator to another M, and
+ * on 2 CPUs that M and the collector's thread then shared a CPU -- or the
+ * collector, back from the system call to find both Ps taken, waited for
+ * one: GCBench's cycles started 1-3 ms late in half of its cycles, by
+ * which time the program had run 10 % past the goal and waited for the
+ * cycle: 19-24 waits, 70-105 ms of a ~500 ms run (traced per cycle).  Now
+ * 3-6 waits, 8-10 ms. */
 static rt__gc_waiter bggc_wait;
 static _Atomic int bggc_started, bggc_requested;
 
@@ -876,6 +895,12 @@ void rt__gc_maybe_trigger(void)
         expect = 0;
         if (atomic_compare_exchange_strong(&bggc_started, &expect, 1))
             rt__go_system(bggc, NULL);
+        if (!rt__sched_gomaxprocs_is_one() &&
+            atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) > 0) {
+            /* A P is idle: the cycle starts there (see bggc) */
+            gc_wake(&bggc_wait, rt__goready_idle_p);
+            return;
+        }
         rt__gc_wake(&bggc_wait);
         /* let it start even when this goroutine holds the only P */
         rt_yield();

@@ -1703,6 +1703,15 @@ static void ready(rt_g *gp, bool next, bool handoff)
 }
 
 void rt__goready(rt_g *gp) { ready(gp, true, false); }
+
+void rt__goready_idle_p(rt_g *gp)
+{
+    uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+    if (st != RT_GWAITING)
+        rt__throwf("goready: bad g status %u", st);
+    atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+    ready_no_p(gp, gp, 1);
+}
 void rt__goready_handoff(rt_g *gp) { ready(gp, true, true); }
 void rt__goready_tail(rt_g *gp) { ready(gp, false, false); }
 

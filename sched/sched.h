@@ -486,6 +486,10 @@ void rt__goready_handoff(rt_g *gp);
 void rt__defer_resolved(rt_p *pp);
 /* Above it, readies on a P wake an idle P as Go does (proc.c). */
 #define DEFER_SCORE_MAX 256u
+/* Makes a waiting G runnable on the global queue and wakes an idle P for
+ * it, whether or not the caller holds a P: for a G that should run beside
+ * the caller, not after it (the background collector's start). */
+void rt__goready_idle_p(rt_g *gp);
 /* Like rt__goready but puts gp at the tail of a run queue instead. */
 void rt__goready_tail(rt_g *gp);
 /* Makes n WAITING goroutines (linked by schedlink) runnable: onto the
