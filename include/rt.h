@@ -422,7 +422,8 @@ RT_EXTERN ssize_t rt_file_pwrite(int fd, const void *buf, size_t n, int64_t off)
 
 /* pprof.StartCPUProfile: SIGPROF at 100 Hz of CPU time on every runtime
  * thread; the profile is written to fd by rt_pprof_stop_cpu.  -EBUSY if
- * a profile is already running.  The program must not use SIGPROF. */
+ * a profile is already running, -EBADF if fd is not open for writing.
+ * The program must not use SIGPROF. */
 RT_EXTERN int rt_pprof_start_cpu(int fd);
 RT_EXTERN void rt_pprof_stop_cpu(void);
 /* pprof.Lookup(name).WriteTo(fd, debug) for "heap", "allocs", "block",

@@ -694,7 +694,12 @@ static void install_handler(void)
 
 int rt_pprof_start_cpu(int fd)
 {
-    if (fd < 0)
+    /* A descriptor that is closed or not open for writing fails now, not
+     * silently at rt_pprof_stop_cpu's write (an outside tester's find:
+     * a closed fd returned 0 and the profile vanished).  Go's
+     * StartCPUProfile takes a Writer and cannot tell; an fd can. */
+    int fl = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
         return -EBADF;
     int expect = 0;
     if (!atomic_compare_exchange_strong(&prof_busy, &expect, 1))

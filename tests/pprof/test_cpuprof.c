@@ -303,6 +303,22 @@ RT_TEST(test_mark_threads_sampled)
 RT_TEST(test_bad_args)
 {
     REQUIRE_EQ(rt_pprof_start_cpu(-1), -EBADF);
+    /* closed, and open for reading only: refused at the start (the
+     * profile would be lost at the stop's write) */
+    int closed = open("/dev/null", O_WRONLY);
+    REQUIRE(closed >= 0);
+    close(closed);
+    REQUIRE_EQ(rt_pprof_start_cpu(closed), -EBADF);
+    int rdonly = open("/dev/null", O_RDONLY);
+    REQUIRE(rdonly >= 0);
+    REQUIRE_EQ(rt_pprof_start_cpu(rdonly), -EBADF);
+    close(rdonly);
+    /* and a refusal leaves the profiler free */
+    int good = open("/dev/null", O_WRONLY);
+    REQUIRE(good >= 0);
+    REQUIRE_EQ(rt_pprof_start_cpu(good), 0);
+    rt_pprof_stop_cpu();
+    close(good);
     rt_pprof_stop_cpu(); /* not running: nothing */
     REQUIRE_EQ(rt_pprof_write("nosuchprofile", 1, 0), -EINVAL);
     REQUIRE_EQ(rt_pprof_write(NULL, 1, 0), -EINVAL);
