@@ -257,8 +257,11 @@ int rt__blockprof_write(int fd, int debug, bool mutex)
         rt__pbuf tb = {0};
         rt__pbuf_printf(&tb, "--- %s:\n", mutex ? "mutex" : "contention");
         rt__pbuf_printf(&tb, "cycles/second=%lld\n", 1000000000LL);
+        /* the fraction as it is now, 0 when off (Go prints
+         * SetMutexProfileFraction(-1)); the records' scale is period */
         if (mutex)
-            rt__pbuf_printf(&tb, "sampling period=%lld\n", (long long)period);
+            rt__pbuf_printf(&tb, "sampling period=%lld\n",
+                            (long long)atomic_load(&rt__mutex_profile_fraction));
         for (size_t i = 0; i < k; i++) {
             rt__pbuf_printf(&tb, "%lld %lld @", (long long)r[i].cycles, (long long)r[i].count);
             rt__text_pcs(&tb, r[i].b->pcs, r[i].b->n);

@@ -232,6 +232,27 @@ static void write_profile(const char *name, const char *file, int debug)
     close(fd);
 }
 
+/* The mutex text profile's "sampling period" is the fraction now, 0 when
+ * off, as Go's SetMutexProfileFraction(-1) (it said 1 with profiling
+ * off: an outside tester's find). */
+RT_TEST(test_mutex_sampling_period)
+{
+    const char *file = pp_path("mutex_period.txt");
+    static const struct {
+        int frac;
+        const char *want;
+    } cases[] = {{3, "sampling period=3\n"}, {0, "sampling period=0\n"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rt_set_mutex_profile_fraction(cases[i].frac);
+        write_profile("mutex", file, 1);
+        char *text = pp_read(file);
+        REQUIRE_MSG(strstr(text, cases[i].want) != NULL, "fraction %d:\n%.200s",
+                    cases[i].frac, text);
+        free(text);
+    }
+    rt_set_mutex_profile_fraction(0);
+}
+
 static void *volatile keep[64]; /* volatile: a root the compiler must keep */
 
 NOINLINE static void text_alloc(void)
@@ -365,6 +386,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_tabwriter);
     tcase_add_test(tc, test_text_forms);
+    tcase_add_test(tc, test_mutex_sampling_period);
     suite_add_tcase(s, tc);
     return s;
 }
