@@ -1370,6 +1370,11 @@ bool rt__is_switch_fn(uintptr_t entry)
            entry == (uintptr_t)switch_out;
 }
 
+bool rt__is_goroutine_root(uintptr_t entry)
+{
+    return entry == (uintptr_t)goentry || entry == (uintptr_t)rt__ctx_start;
+}
+
 /* ------------------------------------------------------ public: goroutines */
 
 static void goexit0(void) __attribute__((noreturn));

@@ -453,6 +453,10 @@ rt_m *rt__getm(void);
  * through: the goroutine profile leaves them out so identical stacks
  * merge. */
 bool rt__is_switch_fn(uintptr_t entry);
+/* Whether entry is the first instruction of the frames every goroutine's
+ * stack starts from (the trampoline and goentry): grt's runtime.goexit,
+ * which profiles leave out as Go's do. */
+bool rt__is_goroutine_root(uintptr_t entry);
 /* Threads the runtime made that are not Ms and never run goroutines (the
  * collector's mark threads, the CPU profile's writer, rt_debug_serve's
  * pre-rt_main helper): checkdead counts them among its own, so that their

@@ -60,6 +60,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "sched/sched.h"
 #include "trace/trace.h"
 
 /* ------------------------------------------------------------ buffers -- */
@@ -550,6 +551,9 @@ static uint64_t function_id(rt__pprof *p, const char *name, const char *file, in
 
 /* The location id of addr (already adjusted: exact leaf, or return
  * address - 1). */
+/* A Location id (0: none, the frame is left out: a goroutine's root
+ * frames, or no room). */
+#define LOC_HIDDEN UINT64_MAX
 static uint64_t location_id(rt__pprof *p, uintptr_t addr)
 {
     bool found;
@@ -557,19 +561,25 @@ static uint64_t location_id(rt__pprof *p, uintptr_t addr)
     if (v == NULL)
         return 0;
     if (found)
-        return *v;
-    uint64_t id = ++p->nlocs;
-    *v = id;
+        return *v == LOC_HIDDEN ? 0 : *v;
     rt__pbuf line = {0};
     uint64_t map = 0;
+    rt__sym s;
+    bool named = addr >= RT_PPROF_NSPECIAL && rt__symbolize(addr, &s) && s.name != NULL;
+    if (named && rt__is_goroutine_root(s.entry)) {
+        /* grt's runtime.goexit: left out of every stack, as Go's */
+        *v = LOC_HIDDEN;
+        return 0;
+    }
+    uint64_t id = ++p->nlocs;
+    *v = id;
     if (addr < RT_PPROF_NSPECIAL) {
         uint64_t fid = function_id(p, special_names[addr], NULL, 0);
         put_int(&line, 1, (int64_t)fid);
         addr = 0;
     } else {
         map = mapping_of(p, addr);
-        rt__sym s;
-        if (rt__symbolize(addr, &s) && s.name != NULL) {
+        if (named) {
             uint64_t fid = function_id(p, s.name, s.file, 0);
             put_int(&line, 1, (int64_t)fid);
             put_int_nz(&line, 2, s.line);
@@ -601,6 +611,12 @@ void rt__pprof_sample(rt__pprof *p, const uintptr_t *pcs, int n, bool leaf_exact
         if (a >= RT_PPROF_NSPECIAL && !(i == 0 && leaf_exact))
             a--;
         uint64_t id = location_id(p, a);
+        if (id != 0)
+            ids[k++] = id;
+    }
+    /* Only root frames (a goroutine starting up): the runtime's time */
+    if (k == 0 && n > 0) {
+        uint64_t id = location_id(p, RT_PPROF_SYSTEM);
         if (id != 0)
             ids[k++] = id;
     }
@@ -857,8 +873,9 @@ void rt__text_stack(rt__pbuf *b, const uintptr_t *pcs, int n, bool leaf_exact,
             rt__pbuf_printf(b, "#\t%#lx\n", (unsigned long)pc);
             continue;
         }
-        /* the goroutine trampoline is grt's runtime.goexit: never shown */
-        if (s.entry == (uintptr_t)rt__ctx_start || (!show && s.in_runtime))
+        /* the goroutine's root frames are grt's runtime.goexit: never
+         * shown */
+        if (rt__is_goroutine_root(s.entry) || (!show && s.in_runtime))
             continue;
         show = true;
         rt__pbuf_printf(b, "#\t%#lx\t%s+%#lx\t%s:%d\n", (unsigned long)pc, s.name,

@@ -152,6 +152,15 @@ RT_TEST(test_rate_two_threads)
     REQUIRE_MSG(pp_row(top, "hot_a", &f, &c) && c >= want * 0.9, "hot_a: %.0f of %.0f:\n%s",
                 c, want, top);
     free(top);
+    /* A goroutine's stack starts at its function: grt's runtime.goexit
+     * (the trampoline and goentry) is left out, as Go's is (an outside
+     * tester's find: every stack ended goentry / rt__ctx_start, both at
+     * 100 % cumulative). */
+    char *traces = pp_tool("-traces %s", file);
+    REQUIRE_MSG(strstr(traces, "spinner") != NULL, "no spinner frame:\n%.2000s", traces);
+    REQUIRE_MSG(strstr(traces, "goentry") == NULL && strstr(traces, "rt__ctx_start") == NULL,
+                "root frames in the stacks:\n%.2000s", traces);
+    free(traces);
 }
 
 /* ----------------------------------------------------- new threads -- */
