@@ -283,6 +283,10 @@ void rt_rwmutex_rlock(rt_rwmutex *rw)
         /* A writer holds or waits for the lock: wait for its unlock. */
         rt__semacquire(&rw->reader_sem_, false,
                        RT_SEMA_PROFILE_BLOCK | RT_SEMA_PROFILE_MUTEX, 1);
+        /* Not a tail call: the skip of 1 counts this frame, which the
+         * block profile's record starts at (Go's RLock) -- as a tail call
+         * the caller was skipped instead. */
+        __asm__ volatile("" ::: "memory");
     }
 }
 
@@ -317,6 +321,7 @@ void rt_rwmutex_lock(rt_rwmutex *rw)
         __atomic_add_fetch(&rw->reader_wait_, r, __ATOMIC_SEQ_CST) != 0)
         rt__semacquire(&rw->writer_sem_, false,
                        RT_SEMA_PROFILE_BLOCK | RT_SEMA_PROFILE_MUTEX, 1);
+    __asm__ volatile("" ::: "memory"); /* no tail call: see rlock */
 }
 
 void rt_rwmutex_unlock(rt_rwmutex *rw)

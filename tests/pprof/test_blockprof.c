@@ -135,6 +135,88 @@ RT_TEST(test_block_and_mutex_profiles)
     free(top);
 }
 
+/* Each blocking primitive is the leaf of its own records, as Go's
+ * sync.(*RWMutex).RLock and friends are: a read lock's wait had the
+ * caller as its leaf (rt_rwmutex_rlock tail-called the semaphore, which
+ * then skipped one frame too many: an outside tester's find). */
+static rt_rwmutex rw;
+static rt_waitgroup wg;
+
+static void hold_write(void *p)
+{
+    rt_chan *ready = p;
+    rt_rwmutex_lock(&rw);
+    rt_chan_send(ready, NULL);
+    rt_sleep(30 * RT_MILLISECOND);
+    rt_rwmutex_unlock(&rw);
+}
+
+static void hold_read(void *p)
+{
+    rt_chan *ready = p;
+    rt_rwmutex_rlock(&rw);
+    rt_chan_send(ready, NULL);
+    rt_sleep(30 * RT_MILLISECOND);
+    rt_rwmutex_runlock(&rw);
+}
+
+static void finish_later(void *p)
+{
+    (void)p;
+    rt_sleep(30 * RT_MILLISECOND);
+    rt_waitgroup_done(&wg);
+}
+
+NOINLINE static void wait_read(void)
+{
+    rt_rwmutex_rlock(&rw);
+    rt_rwmutex_runlock(&rw);
+}
+
+NOINLINE static void wait_write(void)
+{
+    rt_rwmutex_lock(&rw);
+    rt_rwmutex_unlock(&rw);
+}
+
+NOINLINE static void wait_group(void)
+{
+    rt_waitgroup_wait(&wg);
+    __asm__ volatile("" ::: "memory"); /* keep this frame: no tail call */
+}
+
+RT_TEST(test_block_leaves)
+{
+    rt_set_block_profile_rate(1);
+    rt_chan *ready = rt_chan_make(0, 1);
+    REQUIRE_GT(rt_go(hold_write, ready), 0);
+    REQUIRE(rt_chan_recv(ready, NULL));
+    wait_read();
+    REQUIRE_GT(rt_go(hold_read, ready), 0);
+    REQUIRE(rt_chan_recv(ready, NULL));
+    wait_write();
+    rt_waitgroup_add(&wg, 1);
+    REQUIRE_GT(rt_go(finish_later, NULL), 0);
+    wait_group();
+    rt_set_block_profile_rate(0);
+
+    char file[512];
+    snprintf(file, sizeof file, "%s", pp_path("leaves.pb.gz"));
+    write_profile("block", file, 0);
+    char *top = pp_tool("-top -unit=ns -sample_index=delay %s", file);
+    static const char *const prim[] = {"rt_rwmutex_rlock", "rt_rwmutex_lock",
+                                       "rt_waitgroup_wait"};
+    static const char *const caller[] = {"wait_read", "wait_write", "wait_group"};
+    for (int i = 0; i < 3; i++) {
+        double f, c, fc, cc;
+        REQUIRE_MSG(pp_row(top, prim[i], &f, &c) && f > 20e6, "%s not a leaf:\n%s", prim[i],
+                    top);
+        REQUIRE_MSG(pp_row(top, caller[i], &fc, &cc) && fc == 0 && cc > 20e6,
+                    "%s: flat %.0f, cum %.0f:\n%s", caller[i], fc, cc, top);
+    }
+    free(top);
+}
+
 RT_TEST(test_off_records_nothing)
 {
     rt_chan *c = rt_chan_make(sizeof(int), 0);
@@ -156,6 +238,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_block_chan);
     tcase_add_test(tc, test_block_and_mutex_profiles);
+    tcase_add_test(tc, test_block_leaves);
     tcase_add_test(tc, test_off_records_nothing);
     suite_add_tcase(s, tc);
     return s;
