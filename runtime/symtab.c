@@ -466,11 +466,17 @@ static void lookup_dwfl(uintptr_t pc, rt__sym *out)
         Dwarf_Addr bias;
         bool dw = dwarf_usable(mod);
         Dwarf_Die *cu = dw ? dwfl_module_addrdie(mod, pc, &bias) : NULL;
+        /* libdwfl answers for a pc in a gap between CUs' ranges with the
+         * CU before it: _start (crt1.o, no DWARF) came out at the
+         * program's main.c:12, the line of main just above it.  A CU
+         * counts only if its ranges hold the pc. */
+        if (cu != NULL && dwarf_haspc(cu, pc - bias) <= 0)
+            cu = NULL;
         if (cu != NULL) {
             have_cu = true;
             out->in_runtime = cu_in_runtime(cu);
         }
-        Dwfl_Line *ln = dw ? dwfl_module_getsrc(mod, pc) : NULL;
+        Dwfl_Line *ln = cu != NULL ? dwfl_module_getsrc(mod, pc) : NULL;
         if (ln != NULL) {
             int line = 0;
             const char *file = dwfl_lineinfo(ln, NULL, &line, NULL, NULL,
