@@ -28,7 +28,12 @@
  *     - a parked goroutine: rt__ctx_switch left its callee-saved registers
  *       and resume PC on its stack; rt__ctx_read decodes them and we build a
  *       machine context from them (on x86-64 and aarch64 unw_context_t is a
- *       ucontext-shaped struct) for unw_init_local.
+ *       ucontext-shaped struct) for unw_init_local;
+ *     - a goroutine in a system call: rt_syscall_enter left its caller's
+ *       callee-saved registers and return address in the M and its stack
+ *       pointer in the G; the frames above stay put until the call ends,
+ *       and a walk that finds the goroutine out of it afterwards is
+ *       dropped (walk_syscall).
  *   A walk ends at RT_MAX_FRAMES, at a frame libunwind cannot step past, or
  *   at the goroutine trampoline rt__ctx_start, whose CFI marks the return
  *   address undefined; we also stop on reaching its address range, in case
@@ -282,24 +287,13 @@ static int entry_frame(rt_g *gp, uintptr_t cfa, sink *out)
     return 1;
 }
 
-/* Walks a switched-out goroutine from the registers rt__ctx_switch saved. */
-static int walk_parked(rt_g *gp, sink *out)
+/* Walks from a context at a call's return: r.pc the return address,
+ * r.sp the stack pointer after the return, the callee-saved registers. */
+static int walk_from(const rt__ctx_regs *rr, sink *out)
 {
-    rt__ctx_regs r;
+    rt__ctx_regs r = *rr;
     unw_context_t ctx;
     unw_cursor_t cur;
-
-    if (out->max <= 0)
-        return 0;
-    unwind_setup();
-    /* Never ran: no context yet (the first switch builds it), or one made
-     * by rt__ctx_make that would enter the trampoline. */
-    void *saved = gp->sp;
-    if (saved == NULL)
-        return entry_frame(gp, 0, out);
-    rt__ctx_read(saved, &r);
-    if (in_trampoline(r.pc))
-        return entry_frame(gp, r.sp, out);
 
     memset(&ctx, 0, sizeof ctx);
 #if defined(__x86_64__)
@@ -324,10 +318,76 @@ static int walk_parked(rt_g *gp, sink *out)
 #error "traceback.c: no parked-context unwinding for this architecture"
 #endif
     /* unw_init_local treats the PC as a return address (CFI is looked up
-     * at pc-1): right, since it is where rt__ctx_switch returns to. */
+     * at pc-1): right, since it is where the call returns to. */
     if (unw_init_local(&cur, &ctx) != 0)
         return 0;
     return walk(&cur, 0, 0, out);
+}
+
+/* Walks a switched-out goroutine from the registers rt__ctx_switch saved. */
+static int walk_parked(rt_g *gp, sink *out)
+{
+    rt__ctx_regs r;
+
+    if (out->max <= 0)
+        return 0;
+    unwind_setup();
+    /* Never ran: no context yet (the first switch builds it), or one made
+     * by rt__ctx_make that would enter the trampoline. */
+    void *saved = gp->sp;
+    if (saved == NULL)
+        return entry_frame(gp, 0, out);
+    rt__ctx_read(saved, &r);
+    if (in_trampoline(r.pc))
+        return entry_frame(gp, r.sp, out);
+    return walk_from(&r, out);
+}
+
+/* Walks a goroutine in a system call (RT_BLOCKING, rt_syscall_enter ..
+ * _exit) from where it entered it: its thread runs below syscallsp, the
+ * frames above stay as they are until it leaves (Go shows such a
+ * goroutine from its system call up).  0 if it left meanwhile. */
+static int walk_syscall(rt_g *gp, sink *out)
+{
+    if (out->max <= 0)
+        return 0;
+    rt_m *mp = __atomic_load_n(&gp->m, __ATOMIC_RELAXED);
+    uintptr_t sp = __atomic_load_n(&gp->syscallsp, __ATOMIC_RELAXED);
+    if (mp == NULL || sp == 0 ||
+        atomic_load_explicit(&gp->status, memory_order_acquire) != RT_GSYSCALL)
+        return 0;
+    uintptr_t regs[RT_SYSCALL_NREGS];
+    for (int i = 0; i < RT_SYSCALL_NREGS; i++)
+        regs[i] = __atomic_load_n(&mp->syscallregs[i], __ATOMIC_RELAXED);
+    rt__ctx_regs r;
+    memset(&r, 0, sizeof r);
+    r.pc = __atomic_load_n(&mp->syscallpc, __ATOMIC_RELAXED);
+    r.sp = sp;
+#if defined(__x86_64__)
+    /* regs: r15 r14 r13 r12 rbx rbp (syscall_amd64.S); callee[]: rbx rbp
+     * r12 r13 r14 r15 */
+    r.callee[0] = regs[4];
+    r.callee[1] = regs[5];
+    r.callee[2] = regs[3];
+    r.callee[3] = regs[2];
+    r.callee[4] = regs[1];
+    r.callee[5] = regs[0];
+    r.fp = regs[5];
+#elif defined(__aarch64__)
+    /* regs: x29 x30 x19..x28 (syscall_arm64.S) */
+    for (int i = 0; i < 10; i++)
+        r.callee[i] = regs[2 + i];
+    r.fp = regs[0];
+#endif
+    unwind_setup();
+    int n = walk_from(&r, out);
+    /* Left the call (and maybe entered another) while we walked: its
+     * frames may have changed under the walk. */
+    if (atomic_load_explicit(&gp->status, memory_order_acquire) != RT_GSYSCALL ||
+        __atomic_load_n(&gp->syscallsp, __ATOMIC_RELAXED) != sp ||
+        __atomic_load_n(&gp->m, __ATOMIC_RELAXED) != mp)
+        return 0;
+    return n;
 }
 
 /* Public PCs: an exact PC after the first frame goes out as pc+1. */
@@ -382,6 +442,9 @@ __attribute__((noinline)) int rt__callers_g(rt_g *gp, uintptr_t *pcs,
         n = walk_self((uintptr_t)__builtin_dwarf_cfa(), 0, &out);
     else if (is_parked(gp))
         n = walk_parked(gp, &out);
+    else if (!gp->is_g0 &&
+             atomic_load_explicit(&gp->status, memory_order_acquire) == RT_GSYSCALL)
+        n = walk_syscall(gp, &out);
     __asm__ volatile("" ::: "memory");
     return public_pcs(n, pcs, flags);
 }
@@ -518,7 +581,15 @@ static void traceback_self(rt__buf *b, rt_g *gp, int level, uintptr_t skip_cfa)
 static void traceback_other(rt__buf *b, rt_g *gp, int level)
 {
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
-    if (gp->is_g0 || st == RT_GRUNNING || st == RT_GSYSCALL) {
+    int nsys = 0;
+    frames fs;
+    if (!gp->is_g0 && st == RT_GSYSCALL) {
+        sink out = frames_sink(&fs);
+        nsys = walk_syscall(gp, &out);
+    }
+    if (nsys > 0) {
+        print_frames(b, &fs, nsys, level);
+    } else if (gp->is_g0 || st == RT_GRUNNING || st == RT_GSYSCALL) {
         rt__buf_puts(b, "\tgoroutine running on other thread; "
                         "stack unavailable\n");
     } else if (is_parked(gp)) {

@@ -1759,6 +1759,11 @@ void rt__syscall_enter(const uintptr_t *regs, uintptr_t sp)
     /* For the collector (gcstop.c), before SYSCALL is published: from
      * here on the thread may run below sp while the world is stopped. */
     memcpy(mp->syscallregs, regs, sizeof mp->syscallregs);
+#if defined(__x86_64__)
+    mp->syscallpc = ((const uintptr_t *)sp)[-1]; /* still there: we are in the call */
+#elif defined(__aarch64__)
+    mp->syscallpc = regs[1]; /* x30 */
+#endif
     gp->syscallsp = sp;
     atomic_fetch_add_explicit(&pp->syscalltick, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt__sched.nsyscall, 1, memory_order_relaxed);

@@ -328,6 +328,11 @@ struct rt_m {
      * (RT_SYSCALL_NREGS words, see asm_*.S); valid while curg is in
      * SYSCALL.  Written by this M before it publishes SYSCALL. */
     uintptr_t syscallregs[RT_SYSCALL_NREGS];
+    /* ... and the return address of its rt_syscall_enter call: with
+     * curg's syscallsp and these registers, where a walk of its stack
+     * starts (traceback.c: profiles and dumps show a goroutine in a
+     * system call from its RT_BLOCKING line up, as Go's from the call). */
+    uintptr_t syscallpc;
     /* Stopped for the collector (gcstop.c), by its signal or at the end of
      * a no-stop region: the stop epoch it stopped in (a stop is the
      * current one only while the epoch is unchanged), the stack pointer it

@@ -7,9 +7,10 @@
  *   beforehand, then symbolized and written.  The caller comes first, then
  *   every other live user goroutine in allg order; system goroutines (the
  *   sweeper, the finalizer goroutine) are left out, as modern Go does, so
- *   the total equals rt_num_goroutine().  A goroutine that is running (on
- *   another thread) or in a system call cannot be walked (its thread owns
- *   the stack): its record is its entry function.  debug 0 is a proto
+ *   the total equals rt_num_goroutine().  A goroutine in a system call is
+ *   walked from where it entered it (its thread runs below that point:
+ *   traceback.c); one that is running on another thread cannot be walked
+ *   (its thread owns the stack): its record is its entry function.  debug 0 is a proto
  *   with goroutine/count samples carrying each goroutine's labels; debug 1
  *   is the count-profile text, with Go 1.19's "# labels: {...}" line under
  *   a record whose goroutines carry labels (records are keyed by stack
@@ -76,7 +77,7 @@ static void collect_g(rt_g *gp, void *arg)
     g->ls = rt__labels_of_g(gp);
     g->exact = false;
     g->n = 0;
-    if (st == RT_GRUNNABLE || st == RT_GWAITING)
+    if (st == RT_GRUNNABLE || st == RT_GWAITING || st == RT_GSYSCALL)
         g->n = rt__callers_g(gp, g->pcs, NULL, RT_PPROF_MAX_DEPTH);
     if (g->n == 0 && gp->fn != NULL) {
         g->pcs[0] = (uintptr_t)gp->fn;

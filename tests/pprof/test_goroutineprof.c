@@ -206,6 +206,64 @@ RT_TEST(test_goroutine_counts)
     rt_chan_close(gate);
 }
 
+/* A goroutine in a system call shows from its RT_BLOCKING line up, in
+ * both the profile and the dump, as Go's from its system call: it was a
+ * one-frame record of its entry function (at the function's first line)
+ * and "goroutine running on other thread; stack unavailable" (an outside
+ * tester's find). */
+static int pipefd[2];
+static _Atomic int in_read;
+
+NOINLINE static void blocked_read_inner(void)
+{
+    char c;
+    atomic_store(&in_read, 1);
+    ssize_t k = RT_BLOCKING(read(pipefd[0], &c, 1)); /* BLOCKED_READ_LINE */
+    REQUIRE_EQ(k, 1);
+    __asm__ volatile("" ::: "memory"); /* keep this frame: no tail call */
+}
+
+NOINLINE static void blocked_reader(void *p)
+{
+    rt_chan *done = p;
+    blocked_read_inner();
+    rt_chan_send(done, NULL);
+}
+
+RT_TEST(test_syscall_stack)
+{
+    REQUIRE_EQ(pipe(pipefd), 0);
+    rt_chan *done = rt_chan_make(0, 1);
+    REQUIRE_GT(rt_go(blocked_reader, done), 0);
+    while (!atomic_load(&in_read))
+        rt_sleep(RT_MILLISECOND);
+    rt_sleep(20 * RT_MILLISECOND); /* inside read(2) by now */
+
+    char file[512];
+    snprintf(file, sizeof file, "%s", pp_path("syscall.txt"));
+    write_profile("goroutine", file, 1);
+    char *txt = pp_read(file);
+    /* the record holds the whole chain, the inner function first */
+    const char *inner = strstr(txt, "\tblocked_read_inner+0x");
+    const char *outer = strstr(txt, "\tblocked_reader+0x");
+    REQUIRE_MSG(inner != NULL && outer != NULL && inner < outer, "debug=1:\n%s", txt);
+    free(txt);
+
+    snprintf(file, sizeof file, "%s", pp_path("syscall2.txt"));
+    write_profile("goroutine", file, 2);
+    txt = pp_read(file);
+    REQUIRE_MSG(strstr(txt, "[syscall]:\nmain.blocked_read_inner(") != NULL ||
+                    strstr(txt, "[syscall]:\nblocked_read_inner(") != NULL,
+                "debug=2:\n%s", txt);
+    REQUIRE_MSG(strstr(txt, "stack unavailable") == NULL, "debug=2:\n%s", txt);
+    free(txt);
+
+    REQUIRE_EQ(write(pipefd[1], "x", 1), 1);
+    REQUIRE(rt_chan_recv(done, NULL));
+    close(pipefd[0]);
+    close(pipefd[1]);
+}
+
 RT_TEST(test_threadcreate)
 {
     char file[512];
@@ -230,6 +288,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("goroutineprof");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_goroutine_counts);
+    tcase_add_test(tc, test_syscall_stack);
     tcase_add_test(tc, test_threadcreate);
     suite_add_tcase(s, tc);
     return s;
