@@ -371,8 +371,18 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
             n = 1;
         }
     }
-    if (mp == NULL && n < RT_PPROF_MAX_DEPTH)
-        pcs[n++] = RT_PPROF_GC; /* a mark thread's work is the collector's */
+    /* Whose time it is (PPROF.md): a mark thread's and the collector's
+     * own goroutines' (the background cycle, the sweeper) are GC; an M on
+     * its scheduler stack (finding work, polling, sleeping) is System.
+     * Their stacks stay under that root: -top names the special entry,
+     * -peek still shows where in the runtime. */
+    rt_g *cg = mp != NULL ? mp->curg : NULL;
+    if (n < RT_PPROF_MAX_DEPTH && pcs[n - 1] >= RT_PPROF_NSPECIAL) {
+        if (mp == NULL || (cg != NULL && cg->noroots))
+            pcs[n++] = RT_PPROF_GC;
+        else if (cg == NULL)
+            pcs[n++] = RT_PPROF_SYSTEM;
+    }
     const rt__labelset *ls = mp != NULL ? labels_of(mp->curg) : NULL;
 
     uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
