@@ -234,6 +234,15 @@ void rt__symtab_init(void);
 /* Symbolizes pc (for a caller frame pass the return address minus 1 for the
  * line).  Results are cached; the strings live for the whole run. */
 bool rt__symbolize(uintptr_t pc, rt__sym *out);
+/* The frames at pc with inlining undone, innermost first, as Go's
+ * runtime.CallersFrames: a function inlined into its caller is a frame of
+ * its own at its own line, the caller's frame is at the call's line; the
+ * last frame is the function that holds pc (rt__symbolize's name and
+ * entry, which every frame carries).  The runtime's own functions are
+ * not expanded (one frame each, as before).  Returns how many (at most max, the
+ * outermost always kept), 0 when pc has no name.  Not for signal
+ * handlers: libdw allocates here (the profile writers use it). */
+int rt__symbolize_frames(uintptr_t pc, rt__sym *out, int max);
 
 /* --------------------------------------------------------- stack.c ----- */
 

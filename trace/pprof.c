@@ -562,11 +562,15 @@ static uint64_t location_id(rt__pprof *p, uintptr_t addr)
         return 0;
     if (found)
         return *v == LOC_HIDDEN ? 0 : *v;
-    rt__pbuf line = {0};
+    rt__pbuf lines[RT_PPROF_MAX_INLINE];
+    int nlines = 0;
     uint64_t map = 0;
-    rt__sym s;
-    bool named = addr >= RT_PPROF_NSPECIAL && rt__symbolize(addr, &s) && s.name != NULL;
-    if (named && rt__is_goroutine_root(s.entry)) {
+    /* the frames inlined at addr, innermost first: one Line each, as
+     * PPROF.md asks (the callee's lines were charged to its caller) */
+    rt__sym fr[RT_PPROF_MAX_INLINE];
+    int nfr = addr >= RT_PPROF_NSPECIAL ? rt__symbolize_frames(addr, fr, RT_PPROF_MAX_INLINE)
+                                        : 0;
+    if (nfr > 0 && rt__is_goroutine_root(fr[nfr - 1].entry)) {
         /* grt's runtime.goexit: left out of every stack, as Go's */
         *v = LOC_HIDDEN;
         return 0;
@@ -575,14 +579,17 @@ static uint64_t location_id(rt__pprof *p, uintptr_t addr)
     *v = id;
     if (addr < RT_PPROF_NSPECIAL) {
         uint64_t fid = function_id(p, special_names[addr], NULL, 0);
-        put_int(&line, 1, (int64_t)fid);
+        lines[0] = (rt__pbuf){0};
+        put_int(&lines[nlines++], 1, (int64_t)fid);
         addr = 0;
     } else {
         map = mapping_of(p, addr);
-        if (named) {
-            uint64_t fid = function_id(p, s.name, s.file, 0);
-            put_int(&line, 1, (int64_t)fid);
-            put_int_nz(&line, 2, s.line);
+        for (int i = 0; i < nfr; i++) {
+            uint64_t fid = function_id(p, fr[i].name, fr[i].file, 0);
+            lines[nlines] = (rt__pbuf){0};
+            put_int(&lines[nlines], 1, (int64_t)fid);
+            put_int_nz(&lines[nlines], 2, fr[i].line);
+            nlines++;
         }
     }
     rt__pbuf *m = &p->scratch2;
@@ -590,12 +597,12 @@ static uint64_t location_id(rt__pprof *p, uintptr_t addr)
     put_int(m, 1, (int64_t)id);
     put_int_nz(m, 2, (int64_t)map);
     put_int_nz(m, 3, (int64_t)addr);
-    if (line.n > 0) {
-        /* copy: scratch2 is reused by function_id above (already done) */
-        put_msg(m, 4, &line);
+    /* copies: scratch2 is reused by function_id above (already done) */
+    for (int i = 0; i < nlines; i++) {
+        put_msg(m, 4, &lines[i]);
+        rt__pbuf_free(&lines[i]);
     }
     put_msg(&p->locs, 4, m);
-    rt__pbuf_free(&line);
     return id;
 }
 
@@ -679,6 +686,7 @@ int rt__pprof_finish(rt__pprof *p, int fd)
         put_bool(m, 7, true);
         put_bool(m, 8, true);
         put_bool(m, 9, true);
+        put_bool(m, 10, true); /* has_inline_frames */
         put_msg(&p->out, 3, m);
     }
     rt__pbuf_put(&p->out, p->locs.b, p->locs.n);
@@ -867,19 +875,24 @@ void rt__text_stack(rt__pbuf *b, const uintptr_t *pcs, int n, bool leaf_exact,
             continue;
         }
         uintptr_t tracepc = (i == 0 && leaf_exact) ? pc : pc - 1;
-        rt__sym s;
-        if (!rt__symbolize(tracepc, &s) || s.name == NULL) {
+        rt__sym fr[RT_PPROF_MAX_INLINE];
+        int nfr = rt__symbolize_frames(tracepc, fr, RT_PPROF_MAX_INLINE);
+        if (nfr == 0) {
             show = true;
             rt__pbuf_printf(b, "#\t%#lx\n", (unsigned long)pc);
             continue;
         }
         /* the goroutine's root frames are grt's runtime.goexit: never
          * shown */
-        if (rt__is_goroutine_root(s.entry) || (!show && s.in_runtime))
+        if (rt__is_goroutine_root(fr[nfr - 1].entry) || (!show && fr[0].in_runtime))
             continue;
         show = true;
-        rt__pbuf_printf(b, "#\t%#lx\t%s+%#lx\t%s:%d\n", (unsigned long)pc, s.name,
-                        (unsigned long)(pc - s.entry), s.file ? s.file : "?", s.line);
+        /* inlined frames first, each on a line of its own with the same
+         * PC (Go's CallersFrames) */
+        for (int k = 0; k < nfr; k++)
+            rt__pbuf_printf(b, "#\t%#lx\t%s+%#lx\t%s:%d\n", (unsigned long)pc, fr[k].name,
+                            (unsigned long)(pc - fr[k].entry), fr[k].file ? fr[k].file : "?",
+                            fr[k].line);
     }
     if (!show) {
         b->n = mark;

@@ -88,6 +88,7 @@ enum {
     RT_PPROF_NSPECIAL = 5,
 };
 #define RT_PPROF_MAX_DEPTH 64 /* frames kept per stack (Go keeps 32-64) */
+#define RT_PPROF_MAX_INLINE 16 /* frames one PC expands to (inlining undone) */
 
 typedef struct rt__pprof rt__pprof; /* a profile.proto under construction */
 typedef struct rt__pprof_label {

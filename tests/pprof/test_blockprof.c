@@ -217,6 +217,63 @@ RT_TEST(test_block_leaves)
     free(top);
 }
 
+/* A function inlined into its caller is a frame of its own at its own
+ * line, in the proto (a Location's repeated Line, has_inline_frames) and
+ * in the text listing (a line per frame, same PC), as Go's CallersFrames;
+ * its lines were charged to the caller (an outside tester's find). */
+static inline __attribute__((always_inline)) void inl_wait(rt_chan *c)
+{
+    REQUIRE(rt_chan_recv(c, NULL)); /* INL_WAIT_LINE */
+}
+
+NOINLINE static void outer_waiter(rt_chan *c)
+{
+    inl_wait(c);
+    __asm__ volatile("" ::: "memory"); /* keep this frame: no tail call */
+}
+
+static void late_sender(void *p)
+{
+    rt_sleep(20 * RT_MILLISECOND);
+    rt_chan_send(p, NULL);
+}
+
+RT_TEST(test_inlined_frames)
+{
+    rt_set_block_profile_rate(1);
+    rt_chan *c = rt_chan_make(0, 0);
+    REQUIRE_GT(rt_go(late_sender, c), 0);
+    outer_waiter(c);
+    rt_set_block_profile_rate(0);
+
+    char file[512];
+    snprintf(file, sizeof file, "%s", pp_path("inl.pb.gz"));
+    write_profile("block", file, 0);
+    char *traces = pp_tool("-traces %s", file);
+    const char *a = strstr(traces, "inl_wait");
+    const char *b = strstr(traces, "outer_waiter");
+    REQUIRE_MSG(a != NULL && b != NULL && a < b, "-traces:\n%s", traces);
+    free(traces);
+
+    snprintf(file, sizeof file, "%s", pp_path("inl.txt"));
+    write_profile("block", file, 1);
+    char *text = pp_read(file);
+    a = strstr(text, "\tinl_wait+0x");
+    b = strstr(text, "\touter_waiter+0x");
+    REQUIRE_MSG(a != NULL && b != NULL && a < b, "text:\n%s", text);
+    /* the same PC on both lines, the inlined one at its own source line */
+    unsigned long pa = 0, pb = 0;
+    const char *la = a, *lb = b;
+    while (la > text && la[-1] != '\n')
+        la--;
+    while (lb > text && lb[-1] != '\n')
+        lb--;
+    REQUIRE_EQ(sscanf(la, "#\t%lx", &pa), 1);
+    REQUIRE_EQ(sscanf(lb, "#\t%lx", &pb), 1);
+    REQUIRE_MSG(pa == pb, "inlined frame at %#lx, its caller at %#lx", pa, pb);
+    free(text);
+}
+
 RT_TEST(test_off_records_nothing)
 {
     rt_chan *c = rt_chan_make(sizeof(int), 0);
@@ -239,6 +296,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_block_chan);
     tcase_add_test(tc, test_block_and_mutex_profiles);
     tcase_add_test(tc, test_block_leaves);
+    tcase_add_test(tc, test_inlined_frames);
     tcase_add_test(tc, test_off_records_nothing);
     suite_add_tcase(s, tc);
     return s;
