@@ -1017,6 +1017,8 @@ void rt__sysmon_start(void);
  * global word; only a set one looks further.  Go preempts such loops
  * asynchronously; without this the waiting goroutines never ran (a
  * helper's skip list: writers runnable for minutes behind two readers).
+ * A goroutine that yields there goes to the global queue, as Go's
+ * preempted ones do (proc.c, rt__preempt_slow).
  */
 extern _Atomic uint32_t rt__preempt_pending;
 void rt__preempt_slow(void);

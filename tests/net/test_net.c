@@ -719,6 +719,58 @@ RT_TEST(test_file_read_parks_not_thread)
     rt_maxprocs(old);
 }
 
+/* Goroutines the poller readies are not starved by busy ones: with two
+ * goroutines looping on non-blocking channel operations at MAXPROCS=1
+ * (each made to yield every 10 ms: rt.h), a TCP round trip took 1.1-1.6 s
+ * -- the yielder went back to its P's queue, the readied reader waited on
+ * the global one for the 61st schedule (an outside tester's find; Go:
+ * ~80 ms).  The bound is 15 slices, with room for a loaded host. */
+static _Atomic int spin_stop;
+
+static void chan_spinner(void *arg)
+{
+    rt_waitgroup *wg = arg;
+    rt_chan *c = rt_chan_make(1, 1);
+    char x = 0;
+    while (!atomic_load_explicit(&spin_stop, memory_order_relaxed)) {
+        REQUIRE(rt_chan_try_send(c, &x));
+        REQUIRE_EQ(rt_chan_try_recv(c, &x), 1);
+    }
+    rt_waitgroup_done(wg);
+}
+
+RT_TEST(test_io_not_starved_by_busy_goroutines)
+{
+    int old = rt_maxprocs(1);
+    rt_listener *l;
+    rt_conn *cl, *sv;
+    conn_pair(&l, &cl, &sv);
+    REQUIRE(rt_go(echo_conn, sv) > 0);
+    static rt_waitgroup wg;
+    atomic_store(&spin_stop, 0);
+    rt_waitgroup_add(&wg, 2);
+    REQUIRE(rt_go(chan_spinner, &wg) > 0);
+    REQUIRE(rt_go(chan_spinner, &wg) > 0);
+    rt_yield();
+    int64_t worst = 0;
+    for (int i = 0; i < 5; i++) {
+        int64_t t0 = rt_nanotime();
+        write_all(cl, "x", 1);
+        char b;
+        REQUIRE_EQ(rt_conn_read(cl, &b, 1), 1);
+        int64_t d = rt_nanotime() - t0;
+        if (d > worst)
+            worst = d;
+    }
+    atomic_store(&spin_stop, 1);
+    rt_waitgroup_wait(&wg);
+    REQUIRE_EQ(rt_conn_close(cl), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+    rt_maxprocs(old);
+    REQUIRE_MSG(worst < 150 * RT_MILLISECOND, "a round trip took %.1f ms",
+                (double)worst / 1e6);
+}
+
 /* Pipe reads that wait for ever hold no shared worker: with more of them
  * waiting than libuv's pool has threads (4), a file read and a dial by
  * name -- both on that pool -- still complete, before any pipe is fed.
@@ -1149,6 +1201,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_no_deadlock_while_io_waits);
     tcase_add_test(tc, test_round_trips_with_other_process);
     tcase_add_test(tc, test_io_wait_in_traceback);
+    tcase_add_test(tc, test_io_not_starved_by_busy_goroutines);
     suite_add_tcase(s, tc);
     /* Apart: under ThreadSanitizer (its own background thread counts as a
      * foreign thread) the runtime never reports a deadlock, so the TSan
