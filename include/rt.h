@@ -83,7 +83,10 @@ RT_EXTERN int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv);
  * thread has no goroutine to park: an operation that would block it (a
  * channel send or receive, select, a contended mutex, WaitGroup wait) is a
  * fatal error ("chan send: not on a goroutine"); the non-blocking forms,
- * rt_sleep and rt_yield work there. */
+ * rt_sleep and rt_yield work there.  A goroutine's stack is 256 KiB of
+ * address space (only touched pages cost memory) and never grows: C
+ * frames cannot move (Go's grow to 1 GB).  Deeper is "fatal error: stack
+ * overflow"; keep large buffers in the heap (rt_alloc). */
 RT_EXTERN int64_t rt_go(void (*fn)(void *arg), void *arg);
 
 /* runtime.Gosched: let other goroutines run.  Goroutines are not
