@@ -48,8 +48,10 @@
  * Differences from Go, on purpose
  *   - Malformed debug=, gc= and seconds= values are 400s; Go reads them as
  *     0 (and a malformed seconds as 30 for the CPU profile).
- *   - seconds= on the named profiles (Go's delta profiles) is a 400: grt
- *     does not compute deltas.
+ *   - seconds= on the named profiles gives Go's delta profile (the
+ *     profile N seconds later minus the profile now: pprof.c), computed
+ *     on the samples before encoding rather than by merging two parsed
+ *     profiles; the result is the same samples.
  *   - /debug/pprof/trace is a 501 and not on the index page.
  *
  * The side effects are the ones Go's handlers have: heap?gc=1 runs a
@@ -676,21 +678,62 @@ static void serve_profile(call *c)
 static const char *const named_profiles[] = {"heap",      "allocs",      "block", "mutex",
                                              "goroutine", "threadcreate"};
 
+/* ?seconds=N on a named profile: Go's serveDeltaProfile -- the profile
+ * now, N seconds later the profile then minus it (pprof.c, delta
+ * profiles), as a proto. */
+static void serve_delta(call *c, const char *name, int64_t secs)
+{
+    c->r.ctype = "application/octet-stream";
+    snprintf(c->r.extra, sizeof c->r.extra,
+             "Content-Disposition: attachment; filename=\"%s-delta\"\r\n", name);
+    if (c->method == HTTP_HEAD) {
+        c->r.no_length = true;
+        return;
+    }
+    if (!open_scratch(c))
+        return;
+    rt__pprof_delta *d = rt__pprof_delta_begin();
+    if (d == NULL) {
+        resp_error(&c->r, 500, "Could not write the %s profile: %s", name, strerror(ENOMEM));
+        return;
+    }
+    int err = rt_pprof_write(name, c->r.fd, 0); /* collects: writes nothing */
+    rt__pprof_delta_pause();
+    if (err < 0) {
+        rt__pprof_delta_free(d);
+        resp_error(&c->r, 500, "Could not write the %s profile: %s", name, strerror(-err));
+        return;
+    }
+    bool stayed = c->io->wait(c->io->ctx, secs * RT_SECOND);
+    if (!stayed) { /* the client went away (Go: 408 to nobody) */
+        rt__pprof_delta_free(d);
+        c->r.status = 0;
+        return;
+    }
+    rt__pprof_delta_subtract(d);
+    err = rt_pprof_write(name, c->r.fd, 0);
+    rt__pprof_delta_free(d);
+    if (err < 0)
+        resp_error(&c->r, 500, "Could not write the %s profile: %s", name, strerror(-err));
+}
+
 static void serve_named(call *c, const char *name)
 {
     const char *secs = form_get(&c->q, "seconds");
-    if (secs != NULL && *secs != 0) {
-        int64_t s;
-        if (!parse_int(secs, false, INT64_MAX, &s) || s <= 0)
-            resp_error(&c->r, 400, "invalid value for \"seconds\" - must be a positive integer");
-        else
-            resp_error(&c->r, 400, "\"seconds\" parameter is not supported for this profile type");
-        return;
-    }
     int64_t debug = 0, gc = 0;
     const char *v = form_get(&c->q, "debug");
     if (v != NULL && *v != 0 && !parse_int(v, false, INT_MAX, &debug)) {
         resp_error(&c->r, 400, "invalid value for \"debug\" - must be a non-negative integer");
+        return;
+    }
+    if (secs != NULL && *secs != 0) {
+        int64_t s;
+        if (!parse_int(secs, false, INT64_MAX / RT_SECOND, &s) || s <= 0)
+            resp_error(&c->r, 400, "invalid value for \"seconds\" - must be a positive integer");
+        else if (debug != 0)
+            resp_error(&c->r, 400, "seconds and debug params are incompatible");
+        else
+            serve_delta(c, name, s);
         return;
     }
     v = form_get(&c->q, "gc");

@@ -336,6 +336,9 @@ struct rt__pprof {
     mapping *maps;
     int nmaps;
     rt__pbuf scratch, scratch2;
+    /* Delta profiles (rt__pprof_delta_*): samples go to `collect` instead
+     * of the output, or have `base`'s subtracted on their way out. */
+    rt__pprof_delta *collect, *base;
 };
 
 int64_t rt__pprof_str(rt__pprof *p, const char *s)
@@ -446,11 +449,173 @@ static uint64_t mapping_of(const rt__pprof *p, uintptr_t addr)
 
 /* --------------------------------------------------------------- create -- */
 
+/*
+ * Delta profiles (Go's net/http/pprof ?seconds=N on heap, allocs, block,
+ * mutex, goroutine and threadcreate): the same profile written twice, N
+ * seconds apart, the first's samples subtracted from the second's (Go
+ * parses both and merges with the first scaled by -1).  Here the writers
+ * are not changed: a delta in progress belongs to one goroutine (by id:
+ * a writer may park and resume on another thread), and every rt__pprof
+ * that goroutine creates meanwhile samples into it.  The first pass
+ * collects each sample (stack, labels, values) keyed by stack and labels;
+ * the second subtracts the matching one, drops a sample whose values all
+ * come out 0, and at its end emits the first pass's samples it never met,
+ * negated (what went away: freed memory, goroutines that exited).
+ */
+typedef struct dsample {
+    uint64_t hash;
+    int n, nvalues, nlabels;
+    bool leaf_exact, met;
+    uintptr_t *pcs;
+    int64_t values[8];
+    rt__pprof_label *labels; /* strings owned */
+} dsample;
+
+struct rt__pprof_delta {
+    dsample *v;
+    size_t n, cap;
+    bool collecting;
+};
+
+static rt__lock delta_lock; /* one delta at a time */
+static _Atomic int64_t delta_goid;
+static rt__pprof_delta *delta_cur;
+
+static uint64_t sample_key(const uintptr_t *pcs, int n, bool leaf_exact,
+                           const rt__pprof_label *labels, int nlabels)
+{
+    uint64_t h = hash_bytes(pcs, (size_t)n * sizeof *pcs, leaf_exact ? 7 : 3);
+    for (int i = 0; i < nlabels; i++) {
+        h = hash_bytes(labels[i].key, strlen(labels[i].key), h);
+        if (labels[i].str != NULL)
+            h = hash_bytes(labels[i].str, strlen(labels[i].str), h);
+        else
+            h = hash_bytes(&labels[i].num, sizeof labels[i].num, h ^ 1);
+    }
+    return h;
+}
+
+static bool same_sample(const dsample *d, const uintptr_t *pcs, int n, bool leaf_exact,
+                        const rt__pprof_label *labels, int nlabels)
+{
+    if (d->n != n || d->leaf_exact != leaf_exact || d->nlabels != nlabels ||
+        memcmp(d->pcs, pcs, (size_t)n * sizeof *pcs) != 0)
+        return false;
+    for (int i = 0; i < nlabels; i++) {
+        const rt__pprof_label *a = &d->labels[i], *b = &labels[i];
+        if (strcmp(a->key, b->key) != 0 || (a->str == NULL) != (b->str == NULL) ||
+            (a->str != NULL && strcmp(a->str, b->str) != 0) || a->num != b->num)
+            return false;
+    }
+    return true;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+static void delta_add(rt__pprof_delta *d, uint64_t h, const uintptr_t *pcs, int n,
+                      bool leaf_exact, const int64_t *values, int nvalues,
+                      const rt__pprof_label *labels, int nlabels)
+{
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 256;
+        dsample *v = realloc(d->v, nc * sizeof *v);
+        if (v == NULL)
+            return;
+        d->v = v;
+        d->cap = nc;
+    }
+    dsample *x = &d->v[d->n];
+    memset(x, 0, sizeof *x);
+    x->hash = h;
+    x->n = n;
+    x->leaf_exact = leaf_exact;
+    x->nvalues = nvalues < 8 ? nvalues : 8;
+    memcpy(x->values, values, (size_t)x->nvalues * sizeof *values);
+    x->pcs = malloc((size_t)(n > 0 ? n : 1) * sizeof *pcs);
+    x->labels = calloc((size_t)(nlabels > 0 ? nlabels : 1), sizeof *labels);
+    if (x->pcs == NULL || x->labels == NULL) {
+        free(x->pcs);
+        free(x->labels);
+        return;
+    }
+    memcpy(x->pcs, pcs, (size_t)n * sizeof *pcs);
+    for (int i = 0; i < nlabels; i++) {
+        x->labels[i] = labels[i];
+        x->labels[i].key = dup_or_null(labels[i].key);
+        x->labels[i].str = dup_or_null(labels[i].str);
+        x->labels[i].unit = dup_or_null(labels[i].unit);
+    }
+    x->nlabels = nlabels;
+    d->n++;
+}
+
+rt__pprof_delta *rt__pprof_delta_begin(void)
+{
+    rt__pprof_delta *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return NULL;
+    rt__lock_acquire(&delta_lock);
+    d->collecting = true;
+    delta_cur = d;
+    atomic_store(&delta_goid, rt_goid());
+    rt__lock_release(&delta_lock);
+    return d;
+}
+
+void rt__pprof_delta_subtract(rt__pprof_delta *d)
+{
+    rt__lock_acquire(&delta_lock);
+    d->collecting = false;
+    delta_cur = d;
+    atomic_store(&delta_goid, rt_goid());
+    rt__lock_release(&delta_lock);
+}
+
+void rt__pprof_delta_pause(void)
+{
+    rt__lock_acquire(&delta_lock);
+    delta_cur = NULL;
+    atomic_store(&delta_goid, 0);
+    rt__lock_release(&delta_lock);
+}
+
+void rt__pprof_delta_free(rt__pprof_delta *d)
+{
+    if (d == NULL)
+        return;
+    rt__pprof_delta_pause();
+    for (size_t i = 0; i < d->n; i++) {
+        for (int k = 0; k < d->v[i].nlabels; k++) {
+            free((char *)d->v[i].labels[k].key);
+            free((char *)d->v[i].labels[k].str);
+            free((char *)d->v[i].labels[k].unit);
+        }
+        free(d->v[i].labels);
+        free(d->v[i].pcs);
+    }
+    free(d->v);
+    free(d);
+}
+
 rt__pprof *rt__pprof_new(void)
 {
     rt__pprof *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
+    int64_t me = rt_goid();
+    if (me != 0 && atomic_load(&delta_goid) == me) {
+        rt__lock_acquire(&delta_lock);
+        if (delta_cur != NULL && atomic_load(&delta_goid) == me) {
+            if (delta_cur->collecting)
+                p->collect = delta_cur;
+            else
+                p->base = delta_cur;
+        }
+        rt__lock_release(&delta_lock);
+    }
     rt__pprof_str(p, ""); /* string_table[0] must be "" */
     rt__dl_iterate_phdr(phdr_cb, p);
     return p;
@@ -606,9 +771,45 @@ static uint64_t location_id(rt__pprof *p, uintptr_t addr)
     return id;
 }
 
+static void encode_sample(rt__pprof *p, const uintptr_t *pcs, int n, bool leaf_exact,
+                          const int64_t *values, int nvalues, const rt__pprof_label *labels,
+                          int nlabels);
+
 void rt__pprof_sample(rt__pprof *p, const uintptr_t *pcs, int n, bool leaf_exact,
                       const int64_t *values, int nvalues, const rt__pprof_label *labels,
                       int nlabels)
+{
+    if (p->collect == NULL && p->base == NULL) {
+        encode_sample(p, pcs, n, leaf_exact, values, nvalues, labels, nlabels);
+        return;
+    }
+    uint64_t h = sample_key(pcs, n, leaf_exact, labels, nlabels);
+    if (p->collect != NULL) {
+        delta_add(p->collect, h, pcs, n, leaf_exact, values, nvalues, labels, nlabels);
+        return;
+    }
+    int64_t v[8];
+    int nv = nvalues < 8 ? nvalues : 8;
+    memcpy(v, values, (size_t)nv * sizeof *v);
+    for (size_t i = 0; i < p->base->n; i++) {
+        dsample *d = &p->base->v[i];
+        if (d->met || d->hash != h || !same_sample(d, pcs, n, leaf_exact, labels, nlabels))
+            continue;
+        d->met = true;
+        for (int k = 0; k < nv && k < d->nvalues; k++)
+            v[k] -= d->values[k];
+        break;
+    }
+    bool any = false;
+    for (int k = 0; k < nv; k++)
+        any |= v[k] != 0;
+    if (any)
+        encode_sample(p, pcs, n, leaf_exact, v, nv, labels, nlabels);
+}
+
+static void encode_sample(rt__pprof *p, const uintptr_t *pcs, int n, bool leaf_exact,
+                          const int64_t *values, int nvalues, const rt__pprof_label *labels,
+                          int nlabels)
 {
     /* Location ids first (they may write to the tables and scratch2). */
     uint64_t ids[RT_PPROF_MAX_DEPTH];
@@ -673,6 +874,25 @@ int rt__write_all(int fd, const void *buf, size_t n)
 
 int rt__pprof_finish(rt__pprof *p, int fd)
 {
+    if (p->collect != NULL)
+        return 0; /* a delta's first pass: kept, not written */
+    if (p->base != NULL) {
+        /* what the first pass had and the second did not: gone since */
+        for (size_t i = 0; i < p->base->n; i++) {
+            dsample *d = &p->base->v[i];
+            if (d->met)
+                continue;
+            int64_t v[8];
+            bool any = false;
+            for (int k = 0; k < d->nvalues; k++) {
+                v[k] = -d->values[k];
+                any |= v[k] != 0;
+            }
+            if (any)
+                encode_sample(p, d->pcs, d->n, d->leaf_exact, v, d->nvalues, d->labels,
+                              d->nlabels);
+        }
+    }
     /* mappings */
     for (int i = 0; i < p->nmaps; i++) {
         rt__pbuf *m = &p->scratch;

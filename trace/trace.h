@@ -115,6 +115,15 @@ void rt__pprof_sample(rt__pprof *p, const uintptr_t *pcs, int n, bool leaf_exact
 /* Appends mappings and tables, gzips, writes to fd; 0 or -errno.  The
  * profile is still to be freed. */
 int rt__pprof_finish(rt__pprof *p, int fd);
+/* Delta profiles (pprof.c): _begin makes the calling goroutine's next
+ * profiles collect their samples (nothing is written); _subtract makes
+ * its next ones subtract them (and add what is gone, negated); _pause
+ * detaches; _free frees (and detaches). */
+typedef struct rt__pprof_delta rt__pprof_delta;
+rt__pprof_delta *rt__pprof_delta_begin(void);
+void rt__pprof_delta_subtract(rt__pprof_delta *d);
+void rt__pprof_delta_pause(void);
+void rt__pprof_delta_free(rt__pprof_delta *d);
 int rt__gzip_write(int fd, const void *data, size_t n);
 int rt__write_all(int fd, const void *buf, size_t n);
 
