@@ -678,6 +678,8 @@ static void serve_profile(call *c)
 static const char *const named_profiles[] = {"heap",      "allocs",      "block", "mutex",
                                              "goroutine", "threadcreate"};
 
+static void serve_delta_locked(call *c, const char *name, int64_t secs);
+
 /* ?seconds=N on a named profile: Go's serveDeltaProfile -- the profile
  * now, N seconds later the profile then minus it (pprof.c, delta
  * profiles), as a proto. */
@@ -692,6 +694,16 @@ static void serve_delta(call *c, const char *name, int64_t secs)
     }
     if (!open_scratch(c))
         return;
+    /* One delta at a time (pprof.c tracks one): a second request waits
+     * for the first's seconds to pass. */
+    static rt_mutex delta_mu;
+    rt_mutex_lock(&delta_mu);
+    serve_delta_locked(c, name, secs);
+    rt_mutex_unlock(&delta_mu);
+}
+
+static void serve_delta_locked(call *c, const char *name, int64_t secs)
+{
     rt__pprof_delta *d = rt__pprof_delta_begin();
     if (d == NULL) {
         resp_error(&c->r, 500, "Could not write the %s profile: %s", name, strerror(ENOMEM));

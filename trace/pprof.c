@@ -477,7 +477,8 @@ struct rt__pprof_delta {
     bool collecting;
 };
 
-static rt__lock delta_lock; /* one delta at a time */
+/* delta_goid and delta_cur (debughttp.c runs one delta at a time) */
+static rt__lock delta_lock;
 static _Atomic int64_t delta_goid;
 static rt__pprof_delta *delta_cur;
 

@@ -57,6 +57,14 @@ static inline int pp_create(const char *path)
     return fd;
 }
 
+/* Whether text holds a and, after it, b (a stack's inner frame before
+ * its caller). */
+static inline bool pp_before(const char *text, const char *a, const char *b)
+{
+    const char *x = strstr(text, a);
+    return x != NULL && strstr(x + strlen(a), b) != NULL;
+}
+
 static inline char *pp_read(const char *path)
 {
     FILE *f = fopen(path, "rb");

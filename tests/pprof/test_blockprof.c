@@ -250,17 +250,15 @@ RT_TEST(test_inlined_frames)
     snprintf(file, sizeof file, "%s", pp_path("inl.pb.gz"));
     write_profile("block", file, 0);
     char *traces = pp_tool("-traces %s", file);
-    const char *a = strstr(traces, "inl_wait");
-    const char *b = strstr(traces, "outer_waiter");
-    REQUIRE_MSG(a != NULL && b != NULL && a < b, "-traces:\n%s", traces);
+    REQUIRE_MSG(pp_before(traces, "inl_wait", "outer_waiter"), "-traces:\n%s", traces);
     free(traces);
 
     snprintf(file, sizeof file, "%s", pp_path("inl.txt"));
     write_profile("block", file, 1);
     char *text = pp_read(file);
-    a = strstr(text, "\tinl_wait+0x");
-    b = strstr(text, "\touter_waiter+0x");
-    REQUIRE_MSG(a != NULL && b != NULL && a < b, "text:\n%s", text);
+    REQUIRE_MSG(pp_before(text, "\tinl_wait+0x", "\touter_waiter+0x"), "text:\n%s", text);
+    const char *a = strstr(text, "\tinl_wait+0x");
+    const char *b = strstr(text, "\touter_waiter+0x");
     /* the same PC on both lines, the inlined one at its own source line */
     unsigned long pa = 0, pb = 0;
     const char *la = a, *lb = b;

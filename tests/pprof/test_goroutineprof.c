@@ -244,9 +244,8 @@ RT_TEST(test_syscall_stack)
     write_profile("goroutine", file, 1);
     char *txt = pp_read(file);
     /* the record holds the whole chain, the inner function first */
-    const char *inner = strstr(txt, "\tblocked_read_inner+0x");
-    const char *outer = strstr(txt, "\tblocked_reader+0x");
-    REQUIRE_MSG(inner != NULL && outer != NULL && inner < outer, "debug=1:\n%s", txt);
+    REQUIRE_MSG(pp_before(txt, "\tblocked_read_inner+0x", "\tblocked_reader+0x"),
+                "debug=1:\n%s", txt);
     free(txt);
 
     snprintf(file, sizeof file, "%s", pp_path("syscall2.txt"));
