@@ -1686,12 +1686,18 @@ static void ready_no_p(rt_g *head, rt_g *tail, int32_t n)
     rt__wakep();
 }
 
-static void ready(rt_g *gp, bool next, bool handoff)
+/* WAITING -> RUNNABLE, or a fatal error (Go's goready check). */
+static inline void make_runnable(rt_g *gp)
 {
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
     if (st != RT_GWAITING)
         rt__throwf("goready: bad g status %u", st);
     atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+}
+
+static void ready(rt_g *gp, bool next, bool handoff)
+{
+    make_runnable(gp);
     rt_m *mp = rt__getm();
     rt_p *pp = mp ? mp->p : NULL;
     if (pp) {
@@ -1720,10 +1726,7 @@ void rt__goready(rt_g *gp) { ready(gp, true, false); }
 
 void rt__goready_idle_p(rt_g *gp)
 {
-    uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
-    if (st != RT_GWAITING)
-        rt__throwf("goready: bad g status %u", st);
-    atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+    make_runnable(gp);
     ready_no_p(gp, gp, 1);
 }
 void rt__goready_handoff(rt_g *gp) { ready(gp, true, true); }
