@@ -56,7 +56,9 @@
  * done so far (mark thread and assists) behind what the allocation owes
  * marks the difference itself, up to 256 KiB at a time, from the mark
  * threads' shared work (assist_maybe, rt__mark_assist).  A goroutine that
- * finds the heap 10 % past the goal anyway waits for the running cycle.
+ * finds the heap 10 % past the goal anyway waits for the running cycle;
+ * one that reaches the goal before the mark phase has begun (no assist
+ * can hold it yet) waits for the phase to begin.
  * A heap whose stop-the-world mark takes under 250 us at the measured speed
  * is marked with the world stopped (concurrent_mode; before the first
  * cycle the heap stands in for the marked bytes, so a first cycle past
@@ -909,8 +911,27 @@ void rt__gc_maybe_trigger(void)
     /* The heap outgrew its goal by 10 % while a cycle runs (or before it
      * could start): wait for that cycle. */
     uint64_t goal = atomic_load_explicit(&rt__gcstat.next_gc, memory_order_relaxed);
-    if (live >= goal + goal / 10)
+    if (live >= goal + goal / 10) {
         gc_cycle(false, false);
+        return;
+    }
+    /* A cycle is asked for but its mark phase has not begun (the
+     * collector is protecting the heap, or has not got its P yet), so no
+     * assist can hold this goroutine back, and it has used the whole
+     * runway: wait for the phase to begin, as Go's allocating goroutine
+     * waits out gcStart.  Since the cycle starts on an idle P (bggc)
+     * rather than on this goroutine's, nothing else slowed a fast
+     * allocator there: test_heap_grows_to_twice_live's ASan run (64 KiB
+     * pieces of fresh memory) reached the goal + 10 % before marking
+     * began.  Polled: a wait of the protection's length, on a path taken
+     * at most once per cycle per goroutine. */
+    if (live >= goal) {
+        uint32_t seen = atomic_load(&ncycles);
+        while (atomic_load(&bggc_requested) &&
+               !atomic_load_explicit(&rt__gc_marking, memory_order_relaxed) &&
+               atomic_load(&ncycles) == seen)
+            rt_sleep(20 * RT_MICROSECOND);
+    }
 }
 
 /* --------------------------------------------------------------- rt.h ---- */
