@@ -6,6 +6,10 @@
  *   which function holds pc (its name and first instruction), which source
  *   line pc belongs to, and whether that function is part of libgrt itself
  *   (Go hides its runtime.* frames; grt hides its own frames the same way).
+ *   rt__symbolize_frames (at the end) undoes inlining for the profile
+ *   writers: the DWARF scopes at pc (dwarf_getscopes) name each inlined
+ *   function and the line of its call, cached by pc like the rest; not
+ *   for signal handlers (libdw allocates there).
  *
  * Where the answers come from
  *   One libdwfl session ("Dwfl") for the running process, reported from

@@ -15,8 +15,9 @@
  *   way); locations, functions, mappings and the string table follow at
  *   the end.  Field order does not matter to pprof's decoder.  Every
  *   location carries its function name, file and line, symbolized here in
- *   process from DWARF (runtime/symtab.c), and every mapping says so
- *   (has_functions, has_filenames, has_line_numbers): pprof then needs no
+ *   process from DWARF (runtime/symtab.c; a Line per inlined frame,
+ *   innermost first), and every mapping says so (has_functions,
+ *   has_filenames, has_line_numbers, has_inline_frames): pprof then needs no
  *   binary, shows names for libc frames too, and `--list` works wherever
  *   the sources are readable.  A location's address is the sampled PC for
  *   an exact leaf and the return address minus 1 for every caller, so that
