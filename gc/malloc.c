@@ -311,7 +311,14 @@ static inline void zero_object(void *p, uintptr_t size)
  * (type1 and typeidx are NULL in spans that never saw rt_new).
  */
 #define MAX_TYPES 65535
-static const char *type_names[MAX_TYPES + 1]; /* [0] = untyped */
+/* [0] = untyped.  The table (512 KiB of address space, touched as types
+ * come) is collector metadata, not a static array: the data segments are
+ * roots, read word by word at every cycle's start and in every final
+ * pause, and this array was more than half of them (an empty heap's
+ * mark: ~70-100 us, mostly this).  The names are rt_new's string
+ * literals, never heap pointers.  Published with release once, before
+ * any index into it exists. */
+static const char **_Atomic type_names;
 static uint32_t ntypes;
 static rt__lock types_lock;
 
@@ -320,14 +327,19 @@ static uint16_t type_index(const char *name)
     if (name == NULL)
         return 0;
     rt__lock_acquire(&types_lock);
+    const char **names = atomic_load_explicit(&type_names, memory_order_relaxed);
+    if (names == NULL) {
+        names = rt__meta_alloc((MAX_TYPES + 1) * sizeof *names);
+        atomic_store_explicit(&type_names, names, memory_order_release);
+    }
     uint16_t idx = MAX_TYPES; /* "too many types": shown as the last one */
     for (uint32_t k = 1; k <= ntypes; k++)
-        if (type_names[k] == name) {
+        if (names[k] == name) {
             idx = (uint16_t)k;
             break;
         }
     if (idx == MAX_TYPES && ntypes < MAX_TYPES - 1) {
-        type_names[++ntypes] = name;
+        names[++ntypes] = name;
         idx = (uint16_t)ntypes;
     }
     rt__lock_release(&types_lock);
@@ -337,7 +349,7 @@ static uint16_t type_index(const char *name)
 const char *rt__gc_slot_type(const rt__span *s, uint32_t i)
 {
     if (s->typeidx != NULL)
-        return type_names[s->typeidx[i]];
+        return atomic_load_explicit(&type_names, memory_order_acquire)[s->typeidx[i]];
     return s->type1;
 }
 

@@ -3,7 +3,8 @@
  * aligned, non-overlapping objects of every size class and kind; scan and
  * noscan never share a span; large objects get spans of their own; the
  * object holding an interior address is found; goroutines on several Ps
- * allocate concurrently through their own caches.
+ * allocate concurrently through their own caches; rt_new's type names
+ * survive a span that mixes types.
  */
 #include <check.h>
 #include <stdatomic.h>
@@ -105,6 +106,45 @@ RT_TEST(test_concurrent_goroutines)
     rt__heap_check();
 }
 
+/* Two struct types and untyped objects of one size class, interleaved in
+ * the same spans: each slot keeps its own name (the per-slot index table
+ * into the type name table), and rt_alloc's slots have none. */
+typedef struct tn_alpha {
+    void *p[6];
+} tn_alpha;
+typedef struct tn_beta {
+    long v[6];
+} tn_beta;
+
+RT_TEST(test_type_names_in_mixed_spans)
+{
+    enum { N = 300 };
+    static void *objs[N]; /* bss: a root */
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 0)
+            objs[i] = rt_new(tn_alpha);
+        else if (i % 3 == 1)
+            objs[i] = rt_new(tn_beta);
+        else
+            objs[i] = rt_alloc(sizeof(tn_alpha));
+    }
+    int mixed = 0;
+    for (int i = 0; i < N; i++) {
+        rt__span *s = rt__heap_span_of((uintptr_t)objs[i]);
+        ck_assert_ptr_nonnull(s);
+        mixed += s->typeidx != NULL;
+        uint32_t k = rt__span_index(s, (uintptr_t)objs[i] - s->base);
+        const char *name = rt__gc_slot_type(s, k);
+        if (i % 3 == 2) {
+            ck_assert_msg(name == NULL, "object %d: untyped, named %s", i, name);
+        } else {
+            ck_assert_ptr_nonnull(name);
+            ck_assert_str_eq(name, i % 3 == 0 ? "tn_alpha" : "tn_beta");
+        }
+    }
+    ck_assert_int_gt(mixed, 0); /* the index tables were used */
+}
+
 static int oom_scenario(int argc, char **argv)
 {
     (void)argc;
@@ -128,6 +168,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_every_class_zeroed_and_disjoint);
     tcase_add_test(tc, test_sizes_and_large);
     tcase_add_test(tc, test_concurrent_goroutines);
+    tcase_add_test(tc, test_type_names_in_mixed_spans);
     tcase_add_test(tc, test_out_of_memory_is_fatal);
     suite_add_tcase(s, tc);
     return harness_main(argc, argv, s, oom_scenario);
