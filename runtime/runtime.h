@@ -204,6 +204,11 @@ void rt__print_traceback(rt__buf *b, rt_g *gp, int level);
 /* Current goroutine first, then every other live goroutine: blank line,
  * header, traceback (Go's tracebackothers). */
 void rt__print_all_goroutines(rt__buf *b, int level);
+/* The same, with goroutines running on other threads walked by walk
+ * (their leaf an exact PC; 0: not walked, "stack unavailable" as before)
+ * -- the goroutine profile's debug=2, not a fatal error's dump. */
+typedef int (*rt__running_walker)(rt_g *gp, uintptr_t *pcs, int max);
+void rt__print_all_goroutines_walking(rt__buf *b, int level, rt__running_walker walk);
 /* The same two for the calling context, leaving out the frames at or
  * below skip_cfa (a caller's __builtin_dwarf_cfa()): a tracer's record
  * starts at whoever called the tracer, as Go's tracealloc starts at

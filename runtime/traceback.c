@@ -577,8 +577,9 @@ static void traceback_self(rt__buf *b, rt_g *gp, int level, uintptr_t skip_cfa)
     print_created_by(b, gp != NULL ? gp : rt__getg(), level);
 }
 
-/* The traceback of a goroutine other than the caller. */
-static void traceback_other(rt__buf *b, rt_g *gp, int level)
+/* The traceback of a goroutine other than the caller.  walk_running, if
+ * set, walks a goroutine running on another thread (its leaf exact). */
+static void traceback_other(rt__buf *b, rt_g *gp, int level, rt__running_walker walk_running)
 {
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
     int nsys = 0;
@@ -586,6 +587,12 @@ static void traceback_other(rt__buf *b, rt_g *gp, int level)
     if (!gp->is_g0 && st == RT_GSYSCALL) {
         sink out = frames_sink(&fs);
         nsys = walk_syscall(gp, &out);
+    } else if (!gp->is_g0 && st == RT_GRUNNING && walk_running != NULL) {
+        nsys = walk_running(gp, fs.pcs, RT_MAX_FRAMES + 1);
+        for (int i = 0; i < nsys; i++) {
+            fs.flags[i] = i == 0 ? F_EXACT : 0;
+            fs.cfas[i] = 0;
+        }
     }
     if (nsys > 0) {
         print_frames(b, &fs, nsys, level);
@@ -606,7 +613,7 @@ __attribute__((noinline)) void rt__print_traceback(rt__buf *b, rt_g *gp,
     if (is_self(gp))
         traceback_self(b, gp, level, (uintptr_t)__builtin_dwarf_cfa());
     else
-        traceback_other(b, gp, level);
+        traceback_other(b, gp, level, NULL);
     __asm__ volatile("" ::: "memory");
 }
 
@@ -650,8 +657,17 @@ static void collect_g(rt_g *gp, void *arg)
     c->gs[c->n++] = gp;
 }
 
+static void print_all(rt__buf *b, uintptr_t skip_cfa, const char *self_word, int level,
+                      rt__running_walker walk_running);
+
 void rt__print_all_goroutines_above(rt__buf *b, uintptr_t skip_cfa,
                                     const char *self_word, int level)
+{
+    print_all(b, skip_cfa, self_word, level, NULL);
+}
+
+static void print_all(rt__buf *b, uintptr_t skip_cfa, const char *self_word, int level,
+                      rt__running_walker walk_running)
 {
     if (level <= 0)
         return;
@@ -681,7 +697,7 @@ void rt__print_all_goroutines_above(rt__buf *b, uintptr_t skip_cfa,
                 continue;
             rt__buf_puts(b, "\n");
             rt__print_goroutine_header(b, gp);
-            traceback_other(b, gp, level);
+            traceback_other(b, gp, level, walk_running);
         }
         if (c.seen <= start + CHUNK)
             break;
@@ -691,7 +707,13 @@ void rt__print_all_goroutines_above(rt__buf *b, uintptr_t skip_cfa,
 __attribute__((noinline)) void rt__print_all_goroutines(rt__buf *b,
                                                         int level)
 {
-    rt__print_all_goroutines_above(b, (uintptr_t)__builtin_dwarf_cfa(), NULL,
-                                   level);
+    print_all(b, (uintptr_t)__builtin_dwarf_cfa(), NULL, level, NULL);
+    __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void rt__print_all_goroutines_walking(rt__buf *b, int level,
+                                                                rt__running_walker walker)
+{
+    print_all(b, (uintptr_t)__builtin_dwarf_cfa(), NULL, level, walker);
     __asm__ volatile("" ::: "memory");
 }

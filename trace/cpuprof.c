@@ -333,11 +333,109 @@ static inline uintptr_t uc_pc(const ucontext_t *uc)
 #endif
 }
 
+/* ------------------------------------------- walks of running goroutines -- */
+
+/*
+ * The goroutine profile's stacks of goroutines running on other threads
+ * (goroutineprof.c).  Go stops the world and walks them; grt cannot stop
+ * a thread anywhere for a libunwind walk (goroutineprof.c's essay says
+ * why), but a thread can walk itself from a signal, as every CPU sample
+ * does.  So the profile writer posts one request at a time (walk_mu) --
+ * the goroutine and its id, a buffer -- and sends SIGPROF to the thread
+ * of the M running it with tgkill (si_code SI_TKILL: the handler tells it
+ * from the timers' SI_TIMER and takes no CPU sample for it).  The handler
+ * claims the request (state REQUESTED -> CLAIMED), walks the interrupted
+ * context if its M still runs that goroutine, and publishes the count
+ * (DONE) or NOTRUNNING; the writer waits up to WALK_WAIT_NS, then
+ * withdraws the request with a CAS (a handler that claimed it first is
+ * waited for: its walk is bounded).  Same hazard as a CPU sample: a
+ * thread holding the loader's lock when the signal lands.
+ */
+enum { WALK_IDLE, WALK_REQUESTED, WALK_CLAIMED, WALK_DONE, WALK_NOTRUNNING };
+#define WALK_WAIT_NS (50 * RT_MILLISECOND)
+static pthread_mutex_t walk_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static struct {
+    _Atomic(rt_m *) m;
+    rt_g *g;
+    int64_t goid;
+    uintptr_t *pcs;
+    int max, n;
+    _Atomic int state;
+} walk;
+
+static void install_handler(void);
+
+static void serve_walk(rt_m *mp, void *ucv)
+{
+    if (mp == NULL || atomic_load_explicit(&walk.m, memory_order_acquire) != mp)
+        return;
+    int expect = WALK_REQUESTED;
+    if (!atomic_compare_exchange_strong_explicit(&walk.state, &expect, WALK_CLAIMED,
+                                                 memory_order_acquire, memory_order_relaxed))
+        return;
+    rt_g *cg = mp->curg;
+    uintptr_t pc = uc_pc(ucv);
+    int st = WALK_NOTRUNNING;
+    /* not its goroutine any more, inside the switch (neither stack is
+     * whole) or inside a walk (libunwind is not reentrant): not walked */
+    if (cg == walk.g && cg->goid == walk.goid && !(pc >= switch_lo && pc < switch_hi) &&
+        !rt__pprof_walking) {
+        walk.n = rt__callers_sig(ucv, walk.pcs, NULL, walk.max);
+        if (walk.n > 0)
+            st = WALK_DONE;
+    }
+    atomic_store_explicit(&walk.state, st, memory_order_release);
+}
+
+int rt__walk_running_g(rt_g *gp, uintptr_t *pcs, int max)
+{
+    rt_m *mp = __atomic_load_n(&gp->m, __ATOMIC_ACQUIRE);
+    if (mp == NULL || mp->tid <= 0 || max <= 0 ||
+        atomic_load_explicit(&gp->status, memory_order_acquire) != RT_GRUNNING)
+        return 0;
+    pthread_once(&handler_once, install_handler);
+    pthread_mutex_lock(&walk_mu);
+    walk.g = gp;
+    walk.goid = gp->goid;
+    walk.pcs = pcs;
+    walk.max = max;
+    walk.n = 0;
+    atomic_store_explicit(&walk.state, WALK_REQUESTED, memory_order_relaxed);
+    atomic_store_explicit(&walk.m, mp, memory_order_release);
+    int n = 0;
+    if (syscall(SYS_tgkill, getpid(), mp->tid, SIGPROF) == 0) {
+        int64_t t0 = rt_nanotime();
+        struct timespec ts = {0, 20 * 1000};
+        while (atomic_load_explicit(&walk.state, memory_order_acquire) == WALK_REQUESTED &&
+               rt_nanotime() - t0 < WALK_WAIT_NS)
+            nanosleep(&ts, NULL);
+    }
+    int expect = WALK_REQUESTED;
+    if (!atomic_compare_exchange_strong_explicit(&walk.state, &expect, WALK_IDLE,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        int st;
+        while ((st = atomic_load_explicit(&walk.state, memory_order_acquire)) == WALK_CLAIMED)
+            sched_yield();
+        if (st == WALK_DONE)
+            n = walk.n;
+    }
+    atomic_store_explicit(&walk.m, NULL, memory_order_relaxed);
+    atomic_store_explicit(&walk.state, WALK_IDLE, memory_order_relaxed);
+    pthread_mutex_unlock(&walk_mu);
+    return n;
+}
+
 static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 {
     (void)sig;
     int saved_errno = errno;
     rt_m *mp = rt__getm();
+    if (si != NULL && si->si_code == SI_TKILL) {
+        serve_walk(mp, ucv); /* the goroutine profile's, not a CPU sample */
+        errno = saved_errno;
+        return;
+    }
     int slot;
     if (mp != NULL)
         slot = mp->id >= 0 && mp->id < MAX_MS ? (int)mp->id : -1;
@@ -714,7 +812,7 @@ int rt_pprof_start_cpu(int fd)
     int expect = 0;
     if (!atomic_compare_exchange_strong(&prof_busy, &expect, 1))
         return -EBUSY; /* Go: "cpu profiling already in use" */
-    install_handler();
+    pthread_once(&handler_once, install_handler);
     prof_fd = fd;
     lost_total = 0;
     overruns = 0;

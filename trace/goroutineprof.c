@@ -9,8 +9,11 @@
  *   sweeper, the finalizer goroutine) are left out, as modern Go does, so
  *   the total equals rt_num_goroutine().  A goroutine in a system call is
  *   walked from where it entered it (its thread runs below that point:
- *   traceback.c); one that is running on another thread cannot be walked
- *   (its thread owns the stack): its record is its entry function.  debug 0 is a proto
+ *   traceback.c); one that is running on another thread is walked by that
+ *   thread itself, from a SIGPROF sent to it (rt__walk_running_g,
+ *   cpuprof.c), after the list is taken and outside its lock; only when
+ *   the thread does not answer within 50 ms does the record fall back to
+ *   the goroutine's entry function.  debug 0 is a proto
  *   with goroutine/count samples carrying each goroutine's labels; debug 1
  *   is the count-profile text, with Go 1.19's "# labels: {...}" line under
  *   a record whose goroutines carry labels (records are keyed by stack
@@ -28,7 +31,9 @@
  *   The price: a parked goroutine that wakes while it is walked may show
  *   a stale stack, as traceback.c documents for rt__callers_g.
  *   debug 2: the crash-style dump of every goroutine's traceback
- *   (rt__print_all_goroutines), written straight to the fd.  The world is
+ *   (rt__print_all_goroutines_walking: running ones walked as above; a
+ *   fatal error's dump still says "stack unavailable", as Go's), written
+ *   straight to the fd.  The world is
  *   not stopped for it: like Go 1.3's tracebackothers outside a fatal
  *   error, a goroutine that wakes during the dump may show a stale stack.
  *
@@ -49,7 +54,10 @@
 
 typedef struct gstack {
     int n;
-    bool exact; /* leaf is a real PC (an entry function), not a return address */
+    bool exact; /* leaf is a real PC (an entry function, or the interrupted
+                 * PC of a running goroutine), not a return address */
+    rt_g *running; /* running on another thread when the Gs were listed */
+    int64_t goid;
     const struct rt__labelset *ls;
     uintptr_t pcs[RT_PPROF_MAX_DEPTH];
 } gstack;
@@ -77,8 +85,13 @@ static void collect_g(rt_g *gp, void *arg)
     g->ls = rt__labels_of_g(gp);
     g->exact = false;
     g->n = 0;
+    g->running = NULL;
     if (st == RT_GRUNNABLE || st == RT_GWAITING || st == RT_GSYSCALL)
         g->n = rt__callers_g(gp, g->pcs, NULL, RT_PPROF_MAX_DEPTH);
+    else if (st == RT_GRUNNING) {
+        g->running = gp; /* walked after the list (walk_running) */
+        g->goid = gp->goid;
+    }
     if (g->n == 0 && gp->fn != NULL) {
         g->pcs[0] = (uintptr_t)gp->fn;
         g->n = 1;
@@ -89,6 +102,39 @@ static void collect_g(rt_g *gp, void *arg)
 static int count_gs(void)
 {
     return (int)rt__sched.allglen;
+}
+
+/* A goroutine that was running on another thread: its thread walks it
+ * (rt__walk_running_g), outside the allg lock (the wait may be
+ * milliseconds); one that has parked since is walked as parked; one whose
+ * thread could not be asked keeps its entry function. */
+static void walk_running(gstack *g)
+{
+    rt_g *gp = g->running;
+    uintptr_t pcs[RT_PPROF_MAX_DEPTH];
+    int n = 0;
+    for (int tries = 0; tries < 3 && n == 0 && gp->goid == g->goid; tries++) {
+        uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
+        if (st == RT_GRUNNING) {
+            n = rt__walk_running_g(gp, pcs, RT_PPROF_MAX_DEPTH);
+            if (n > 0) {
+                memcpy(g->pcs, pcs, (size_t)n * sizeof pcs[0]);
+                g->n = n;
+                g->exact = true;
+            }
+        } else if (st == RT_GRUNNABLE || st == RT_GWAITING || st == RT_GSYSCALL) {
+            int old = rt__pprof_walk_begin();
+            n = rt__callers_g(gp, pcs, NULL, RT_PPROF_MAX_DEPTH);
+            rt__pprof_walk_end(old);
+            if (n > 0) {
+                memcpy(g->pcs, pcs, (size_t)n * sizeof pcs[0]);
+                g->n = n;
+                g->exact = false;
+            }
+        } else {
+            break; /* exited: its record stays as listed */
+        }
+    }
 }
 
 /* Fills c (see the essay: the world keeps running).  Returns false if c
@@ -104,10 +150,14 @@ static __attribute__((noinline)) bool collect(collect_ctx *c)
         gstack *g = &c->st[c->n++];
         g->n = rt__callers(0, g->pcs, NULL, RT_PPROF_MAX_DEPTH);
         g->exact = false;
+        g->running = NULL;
         g->ls = rt__labels_current();
     }
     rt__for_each_g(collect_g, c);
     rt__pprof_walk_end(old);
+    for (size_t i = 0; i < c->n; i++)
+        if (c->st[i].running != NULL)
+            walk_running(&c->st[i]);
     return !c->overflow;
 }
 
@@ -274,7 +324,7 @@ int rt__goroutineprof_write(int fd, int debug)
     if (debug >= 2) {
         rt__buf b;
         rt__buf_init(&b, fd);
-        rt__print_all_goroutines(&b, 1);
+        rt__print_all_goroutines_walking(&b, 1, rt__walk_running_g);
         rt__buf_flush(&b);
         return 0;
     }

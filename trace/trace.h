@@ -167,6 +167,12 @@ void rt__labels_to_pprof(const struct rt__labelset *ls, rt__pprof_label *out, in
                          int max);
 /* CPUPROFILE: start at rt_main, written at exit. */
 void rt__cpuprof_env_start(void);
+/* The stack of gp, running on another thread, walked by that thread from
+ * a signal (SIGPROF sent with tgkill; cpuprof.c): the count of PCs, the
+ * leaf the exact interrupted PC, or 0 if gp is not running there any more
+ * or its thread did not answer within 50 ms.  Not from a signal handler,
+ * not inside a stack walk. */
+int rt__walk_running_g(rt_g *gp, uintptr_t *pcs, int max);
 /* A new M, on its own thread once its tid and signal stack are set: arms
  * its profiling timer if a CPU profile is running (one load if not). */
 void rt__cpuprof_thread_start(rt_m *mp);

@@ -11,6 +11,8 @@
  *   - debug=2: every line is the crash dump's (header, frame, file line
  *     without fp=, created by, blank), the caller first and [running],
  *     no trailing blank line;
+ *   - a goroutine running on another thread shows its real stack (its
+ *     thread walks itself from a signal) in debug=0, 1 and 2;
  *   - threadcreate: one record per thread, total >= 1, readable by pprof.
  */
 #include <regex.h>
@@ -263,6 +265,68 @@ RT_TEST(test_syscall_stack)
     close(pipefd[1]);
 }
 
+/* A goroutine running on another thread was a one-frame record of its
+ * entry function at its first line, and "goroutine running on other
+ * thread; stack unavailable" in debug=2 (an outside tester's find; Go
+ * stops the world and shows where it runs).  Tried until its thread
+ * answers: on a loaded host it may not be on a CPU when asked. */
+static _Atomic int spin_stop, spinning;
+
+NOINLINE static void spin_leaf(void)
+{
+    atomic_store(&spinning, 1);
+    while (!atomic_load_explicit(&spin_stop, memory_order_relaxed))
+        __asm__ volatile("" ::: "memory");
+}
+
+NOINLINE static void spinner(void *p)
+{
+    spin_leaf();
+    rt_chan_send(p, NULL);
+}
+
+RT_TEST(test_running_stack)
+{
+    int old = rt_maxprocs(2);
+    rt_chan *done = rt_chan_make(0, 1);
+    REQUIRE_GT(rt_go(spinner, done), 0);
+    while (!atomic_load(&spinning))
+        rt_sleep(RT_MILLISECOND);
+
+    char file[512], file2[512], file0[512];
+    snprintf(file, sizeof file, "%s", pp_path("running.txt"));
+    snprintf(file2, sizeof file2, "%s", pp_path("running2.txt"));
+    snprintf(file0, sizeof file0, "%s", pp_path("running.pb.gz"));
+    bool ok1 = false, ok2 = false, ok0 = false;
+    char *txt = NULL, *txt2 = NULL, *traces = NULL;
+    for (int tries = 0; tries < 50 && !(ok1 && ok2 && ok0); tries++) {
+        free(txt);
+        free(txt2);
+        free(traces);
+        write_profile("goroutine", file, 1);
+        txt = pp_read(file);
+        ok1 = ok1 || pp_before(txt, "\tspin_leaf+0x", "\tspinner+0x");
+        write_profile("goroutine", file2, 2);
+        txt2 = pp_read(file2);
+        ok2 = ok2 || strstr(txt2, "[running]:\nspin_leaf(") != NULL ||
+              strstr(txt2, "[running]:\nmain.spin_leaf(") != NULL;
+        write_profile("goroutine", file0, 0);
+        traces = pp_tool("-traces %s", file0);
+        ok0 = ok0 || pp_before(traces, "spin_leaf", "spinner");
+        if (!(ok1 && ok2 && ok0))
+            rt_sleep(10 * RT_MILLISECOND);
+    }
+    REQUIRE_MSG(ok1, "debug=1:\n%s", txt);
+    REQUIRE_MSG(ok2, "debug=2:\n%s", txt2);
+    REQUIRE_MSG(ok0, "debug=0 (-traces):\n%s", traces);
+    free(txt);
+    free(txt2);
+    free(traces);
+    atomic_store(&spin_stop, 1);
+    REQUIRE(rt_chan_recv(done, NULL));
+    rt_maxprocs(old);
+}
+
 RT_TEST(test_threadcreate)
 {
     char file[512];
@@ -288,6 +352,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_goroutine_counts);
     tcase_add_test(tc, test_syscall_stack);
+    tcase_add_test(tc, test_running_stack);
     tcase_add_test(tc, test_threadcreate);
     suite_add_tcase(s, tc);
     return s;
