@@ -1025,6 +1025,22 @@ static inline void check_timers(rt_p *pp)
     }
 }
 
+/* sysmon saw a P stuck in one goroutine with timers due and no P idle to
+ * run them (sysmon.c): this running P runs every other P's due timers
+ * (the readied Gs land here), as a spinning M's last stealing round does.
+ * Once per flag: sysmon sets it again while the condition lasts. */
+static __attribute__((noinline)) void run_orphan_timers(rt_p *pp)
+{
+    if (!atomic_exchange_explicit(&rt__sched.orphan_timers, 0, memory_order_acquire))
+        return;
+    int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < procs; i++) {
+        rt_p *op = rt__sched.allp[i];
+        if (op != pp)
+            check_timers(op);
+    }
+}
+
 /*
  * The fast search, done on the stack of the goroutine that is switching
  * out: timers, runnext, the local queue, and the global queue (first, every
@@ -1058,6 +1074,8 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
          * off to each other through runnext would keep the P forever (Go
          * bounds that pair with a 10 ms time slice and preemption, which C
          * code does not allow). */
+        if (timers && atomic_load_explicit(&rt__sched.orphan_timers, memory_order_relaxed))
+            run_orphan_timers(pp);
         if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
             rt__lock_acquire(&rt__sched.lock);
             gp = rt__globrunq_get(pp, 1);

@@ -131,6 +131,23 @@ rt_g *rt__runq_steal(rt_p *pp, rt_p *victim, bool steal_next)
     return gp;
 }
 
+uint32_t rt__runq_drain_global(rt_p *victim)
+{
+    rt_g *batch[RT_RUNQ_SIZE / 2];
+    uint32_t total = 0;
+    /* half at a time (the grab's bound), runnext with the last */
+    for (int rounds = 0; rounds < 16; rounds++) {
+        uint32_t n = runq_grab(victim, batch, true);
+        if (n == 0)
+            break;
+        rt__lock_acquire(&rt__sched.lock);
+        rt__globrunq_put_array(batch, (int32_t)n);
+        rt__lock_release(&rt__sched.lock);
+        total += n;
+    }
+    return total;
+}
+
 bool rt__runq_empty(rt_p *pp)
 {
     /* Go's careful version: h, t, runnext, then t again, so a G moving from

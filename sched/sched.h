@@ -409,6 +409,11 @@ typedef struct rt__schedt {
     _Atomic uint64_t stranded_count; /* sysmon's rescues of a global queue
                                       * left full with every P idle: each
                                       * one a lost wake-up (sysmon.c) */
+    _Atomic uint64_t rescued_count; /* goroutines sysmon moved off the
+                                     * queue of a P stuck in one goroutine
+                                     * to the global queue (sysmon.c) */
+    _Atomic int orphan_timers; /* a stuck P has due timers: running Ps run
+                                * them at their next 61st schedule */
 
     /* The idle M sleeping until the earliest timer (at most one), and that
      * deadline; under lock.  A timer added earlier wakes it. */
@@ -656,6 +661,9 @@ static inline rt_g *rt__runq_get(rt_p *pp)
 /* Thief: steals about half of victim's queue into pp's and returns one G
  * to run, or NULL.  steal_next: may take victim's runnext too. */
 rt_g *rt__runq_steal(rt_p *pp, rt_p *victim, bool steal_next);
+/* Any thread (sysmon): moves everything queued on victim, runnext too,
+ * to the global queue (takes rt__sched.lock); returns how many. */
+uint32_t rt__runq_drain_global(rt_p *victim);
 bool rt__runq_empty(rt_p *pp);
 uint32_t rt__runq_len(rt_p *pp);
 /* Global queue; rt__sched.lock must be held. */

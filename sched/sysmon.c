@@ -12,9 +12,12 @@
  *   - notices goroutines that have run for more than 10 ms without a
  *     scheduling point.  C code cannot be preempted safely (no safe points,
  *     no stack maps), so sysmon counts them (rt__sched.stuck_count), makes
- *     sure an idle P is woken to steal the stuck P's queue, and, while
- *     goroutines wait for a processor, asks the stuck one to yield at its
- *     next call into the runtime that can (rt__preempt_point, sched.h);
+ *     sure an idle P is woken to steal the stuck P's queue -- or, with no
+ *     P idle, moves that queue to the global queue itself and leaves the
+ *     stuck P's due timers to the running Ps (rt__sched.orphan_timers) --
+ *     and, while goroutines wait for a processor, asks the stuck one to
+ *     yield at its next call into the runtime that can (rt__preempt_point,
+ *     sched.h);
  *   - is the backstop of deferred wake-ups (proc.c, "Waking an idle P"):
  *     wakes an idle P for a running P with work queued that has not
  *     scheduled for RT_WAKE_WAIT_NS, and makes that P's next DEFER_OFF
@@ -120,11 +123,30 @@ static int retake(int64_t now)
                     n++;
                 }
             }
+            /* Stuck for 10 ms with every other P busy (none idle to
+             * steal): what waits on this P would wait for as long as its
+             * goroutine runs -- 0.6-0.9 s for connections readied there
+             * in a tester's echo server, for ever for a sleeper whose
+             * timer is here.  Its queue goes to the global queue, which
+             * every running P reads at least every 61st schedule, and its
+             * due timers are left to them (orphan_timers, proc.c). */
+            int64_t due = atomic_load_explicit(&pp->timers.when0, memory_order_relaxed);
+            if (now - pp->sysmon_schedsince >= STUCK_NS &&
+                atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) == 0 &&
+                atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) == 0) {
+                if (!rt__runq_empty(pp)) {
+                    uint32_t moved = rt__runq_drain_global(pp);
+                    if (moved > 0)
+                        atomic_fetch_add_explicit(&rt__sched.rescued_count, moved,
+                                                  memory_order_relaxed);
+                }
+                if (due != 0 && due <= now)
+                    atomic_store_explicit(&rt__sched.orphan_timers, 1, memory_order_release);
+            }
             /* Work waits for a processor (here, on the global queue, or
              * a timer of this P that is due) and this P's goroutine has
              * not scheduled for 10 ms: ask it to yield at its next
              * preemption point (sched.h). */
-            int64_t due = atomic_load_explicit(&pp->timers.when0, memory_order_relaxed);
             if (now - pp->sysmon_schedsince >= STUCK_NS &&
                 (!rt__runq_empty(pp) || (due != 0 && due <= now) ||
                  atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0))

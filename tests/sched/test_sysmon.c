@@ -6,7 +6,9 @@
  * left on the global queue with every P idle (a lost wake-up, simulated)
  * is run after sysmon's backstop wakes a P, and counted; a goroutine that
  * keeps calling the runtime without blocking while another waits for its
- * P is asked to yield and does, at a preemption point (counted).
+ * P is asked to yield and does, at a preemption point (counted); with
+ * every other P busy too, the goroutines queued behind a stuck one and
+ * the timers due on its P are served by the running Ps.
  */
 #include <check.h>
 #include <pthread.h>
@@ -53,6 +55,101 @@ RT_TEST(test_stuck_goroutine_counted_and_queue_drained)
     ck_assert(atomic_load(&queued_ran));
     /* ... and it ran while the hog still held its P. */
     ck_assert_int_lt(atomic_load(&queued_ran_at), atomic_load(&hog_end));
+}
+
+/* MAXPROCS=2: one P kept busy by goroutines that yield (never idle, so
+ * it never steals), the other stuck in a goroutine that never calls the
+ * runtime, with goroutines queued behind it and a sleeper's timer in its
+ * heap.  They waited for the hog (an outside tester: 0.6-0.9 s for
+ * connections readied there, for ever for a sleeper); now sysmon moves
+ * the queue to the global queue and the busy P runs the due timers.  The
+ * busy goroutines end the hog after 3 s whatever happens, so a failure is
+ * a late start, not a hang. */
+enum { NVICTIMS = 8 };
+static _Atomic int bh_stop;
+static _Atomic int64_t bh_created, bh_first_run[NVICTIMS], bh_sleep_due, bh_woke;
+static rt_waitgroup bh_wg;
+
+static bool bh_all_served(void)
+{
+    for (int i = 0; i < NVICTIMS; i++)
+        if (atomic_load(&bh_first_run[i]) == 0)
+            return false;
+    return atomic_load(&bh_woke) != 0;
+}
+
+static void bh_busy(void *arg)
+{
+    int64_t limit = rt_nanotime() + 3 * RT_SECOND;
+    while (!atomic_load(&bh_stop)) {
+        for (volatile int i = 0; i < 2000; i++)
+            ;
+        if (arg != NULL && (rt_nanotime() > limit || bh_all_served()))
+            atomic_store(&bh_stop, 1);
+        rt_yield();
+    }
+    rt_waitgroup_done(&bh_wg);
+}
+
+static void bh_hog(void *arg)
+{
+    (void)arg;
+    while (!atomic_load_explicit(&bh_stop, memory_order_relaxed))
+        __asm__ volatile("" ::: "memory");
+    rt_waitgroup_done(&bh_wg);
+}
+
+static void bh_victim(void *arg)
+{
+    atomic_store(&bh_first_run[(intptr_t)arg], rt_nanotime());
+    rt_waitgroup_done(&bh_wg);
+}
+
+static void bh_sleeper(void *arg)
+{
+    (void)arg;
+    atomic_store(&bh_sleep_due, rt_nanotime() + 20 * RT_MILLISECOND);
+    rt_sleep(20 * RT_MILLISECOND); /* its timer: on the hog's P */
+    atomic_store(&bh_woke, rt_nanotime());
+    rt_waitgroup_done(&bh_wg);
+}
+
+/* On one P: the sleeper, then the hog, then the victims (runnext each in
+ * turn; the one before goes to the queue's tail), so that after this
+ * exits the P runs the last victim, the sleeper, and then the hog for
+ * good, the other victims behind it. */
+static void bh_spawner(void *arg)
+{
+    (void)arg;
+    rt_go(bh_sleeper, NULL);
+    rt_go(bh_hog, NULL);
+    atomic_store(&bh_created, rt_nanotime());
+    for (intptr_t i = 0; i < NVICTIMS; i++)
+        rt_go(bh_victim, (void *)i);
+    rt_waitgroup_done(&bh_wg);
+}
+
+RT_TEST(test_stuck_p_served_with_every_p_busy)
+{
+    rt_maxprocs(2);
+    rt_waitgroup_add(&bh_wg, 2 + 1 + 1 + 1 + NVICTIMS);
+    rt_go(bh_busy, (void *)1);
+    rt_go(bh_busy, NULL);
+    rt_sleep(10 * RT_MILLISECOND);
+    rt_go(bh_spawner, NULL);
+    rt_waitgroup_wait(&bh_wg);
+    int64_t worst = 0;
+    for (int i = 0; i < NVICTIMS; i++) {
+        int64_t d = atomic_load(&bh_first_run[i]) - atomic_load(&bh_created);
+        if (d > worst)
+            worst = d;
+    }
+    int64_t late = atomic_load(&bh_woke) - atomic_load(&bh_sleep_due);
+    /* 10 ms for sysmon to call the P stuck, then at most 61 schedules of
+     * the busy P; a second is far past both even on a loaded host, and
+     * far short of the 3 s the hog lasts. */
+    ck_assert_msg(worst < RT_SECOND, "a victim started %.1f ms late", (double)worst / 1e6);
+    ck_assert_msg(late < RT_SECOND, "the sleeper woke %.1f ms late", (double)late / 1e6);
 }
 
 static _Atomic int sys_done, other_ran;
@@ -214,6 +311,7 @@ int main(void)
     tcase_add_test(tc, test_stranded_goroutine_rescued);
     tcase_add_test(tc, test_busy_goroutine_yields_at_preemption_point);
     tcase_add_test(tc, test_timer_sends_defer_no_wakeups);
+    tcase_add_test(tc, test_stuck_p_served_with_every_p_busy);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
