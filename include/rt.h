@@ -373,7 +373,8 @@ typedef struct rt_listener rt_listener;
 /* net.Listen.  network: "tcp", "tcp4", "tcp6" or "unix".  TCP addresses
  * are "host:port", "[v6]:port" or ":port" (all interfaces: dual-stack for
  * "tcp", as are "0.0.0.0:port", "[::]:port" and "", which is ":0"); port
- * 0 picks a free one (rt_listener_addr tells which); a host
+ * 0 picks a free one (rt_listener_addr tells which), and a service name
+ * stands for its port ("127.0.0.1:http" is port 80, as in Go); a host
  * name is resolved without blocking a thread.  A unix address is a path
  * ("@name": Linux's abstract namespace), removed again by
  * rt_listener_close. */

@@ -167,7 +167,39 @@ static int parse_network(const char *network)
     return -EINVAL;
 }
 
-/* Splits "host:port", "[v6]:port" or ":port" (Go's SplitHostPort). */
+/* A TCP service name's port, as Go's LookupPort("tcp", name): Go's own
+ * table first (so the common names work on a system without
+ * /etc/services), then the services database; case-insensitive. */
+static int service_port(const char *name, int *port)
+{
+    static const struct {
+        const char *name;
+        int port;
+    } known[] = {{"ftp", 21},     {"ftps", 990},  {"gopher", 70}, {"http", 80},
+                 {"https", 443},  {"imap2", 143}, {"imap3", 220}, {"imaps", 993},
+                 {"pop3", 110},   {"pop3s", 995}, {"smtp", 25},   {"ssh", 22},
+                 {"telnet", 23}};
+    char lower[33];
+    size_t n = strlen(name);
+    if (n == 0 || n >= sizeof lower)
+        return -EINVAL;
+    for (size_t i = 0; i <= n; i++)
+        lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(lower, known[i].name) == 0) {
+            *port = known[i].port;
+            return 0;
+        }
+    struct servent se, *r = NULL;
+    char buf[1024];
+    if (getservbyname_r(lower, "tcp", &se, buf, sizeof buf, &r) != 0 || r == NULL)
+        return -EINVAL; /* Go: "unknown port" */
+    *port = ntohs((uint16_t)r->s_port);
+    return 0;
+}
+
+/* Splits "host:port", "[v6]:port" or ":port" (Go's SplitHostPort); the
+ * port may be a service name. */
 static int split_host_port(const char *address, char *host, size_t hostcap,
                            int *port)
 {
@@ -192,10 +224,12 @@ static int split_host_port(const char *address, char *host, size_t hostcap,
     const char *p = colon + 1;
     if (*p == '\0')
         return -EINVAL;
+    if (*p < '0' || *p > '9')
+        return service_port(p, port); /* "host:http", as Go's LookupPort */
     long v = 0;
     for (; *p; p++) {
         if (*p < '0' || *p > '9')
-            return -EINVAL; /* numeric ports only */
+            return -EINVAL;
         v = v * 10 + (*p - '0');
         if (v > 65535)
             return -EINVAL;

@@ -868,6 +868,30 @@ RT_TEST(test_listen_addresses_as_go)
     }
 }
 
+/* A port may be a service name, as Go's ("127.0.0.1:http" is port 80;
+ * an outside tester found them refused as malformed): a listen on it gets
+ * the port (or the kernel's refusal of a low port to a non-root user,
+ * EACCES), never EINVAL; an unknown name stays EINVAL. */
+RT_TEST(test_service_name_ports)
+{
+    rt_listener *l = NULL;
+    int e = rt_net_listen("tcp4", "127.0.0.1:HTTP", &l);
+    REQUIRE_MSG(e == 0 || e == -EACCES || e == -EADDRINUSE, "listen 127.0.0.1:HTTP: %d", e);
+    if (e == 0) {
+        char a[64];
+        addr_of(l, a, sizeof a);
+        REQUIRE_MSG(strcmp(a, "127.0.0.1:80") == 0, "Addr %s", a);
+        REQUIRE_EQ(rt_listener_close(l), 0);
+    }
+    rt_conn *c = NULL;
+    e = rt_net_dial("tcp4", "127.0.0.1:ssh", &c);
+    REQUIRE_MSG(e == 0 || e == -ECONNREFUSED, "dial 127.0.0.1:ssh: %d", e);
+    if (e == 0)
+        REQUIRE_EQ(rt_conn_close(c), 0);
+    REQUIRE_EQ(rt_net_dial("tcp", "127.0.0.1:no-such-service-x", &c), -EINVAL);
+    REQUIRE_EQ(rt_net_listen("tcp", "127.0.0.1:-1", &l), -EINVAL);
+}
+
 /* A write to a pipe nobody reads any more: rt_file_pwrite on a
  * descriptor other than 1 and 2 gets -EPIPE and the program goes on (Go's
  * os.File.Write); a plain write(2) on stdout from a goroutine is killed
@@ -1196,6 +1220,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_zero_length_io_past_deadline);
     tcase_add_test(tc, test_write_to_closed_pipe_is_epipe);
     tcase_add_test(tc, test_listen_addresses_as_go);
+    tcase_add_test(tc, test_service_name_ports);
     tcase_add_test(tc, test_sigpipe_on_stdout_kills);
     tcase_add_test(tc, test_accept_waits_for_timer_dial);
     tcase_add_test(tc, test_no_deadlock_while_io_waits);
