@@ -355,6 +355,39 @@ static const char *fpe_error(const siginfo_t *si)
     }
 }
 
+/*
+ * A call or jump to an address that holds no code -- a NULL or garbage
+ * function pointer, a GCC nested function's trampoline on a goroutine's
+ * non-executable stack -- faults on the fetch of the instruction at pc
+ * (the fault address is pc), and pc names nothing an unwinder can use:
+ * the traceback was a column of "?()" frames.  As Go's traceback does for
+ * a call of a nil func, the walk then starts at the caller, from the
+ * return address the call left at the stack pointer (x86-64) or in the
+ * link register (aarch64): *copy is ctx moved to the call instruction
+ * (ra - 1, so that the unwinder finds the caller's CFI even when the call
+ * ends its function) and *ra the return address; false if pc is code.
+ */
+static bool caller_of_bad_call(void *ctx, const siginfo_t *si, ucontext_t *copy, uintptr_t *ra)
+{
+    uintptr_t pc = context_pc(ctx);
+    rt__sym s;
+    if ((uintptr_t)si->si_addr != pc || rt__symbolize(pc, &s))
+        return false;
+    memcpy(copy, ctx, sizeof *copy);
+#if defined(__x86_64__)
+    uintptr_t sp = (uintptr_t)copy->uc_mcontext.gregs[REG_RSP];
+    if (sp == 0 || (sp & 7) != 0)
+        return false;
+    *ra = *(const uintptr_t *)sp; /* the faulting thread's own stack */
+    copy->uc_mcontext.gregs[REG_RIP] = (greg_t)(*ra - 1);
+    copy->uc_mcontext.gregs[REG_RSP] = (greg_t)(sp + 8);
+#elif defined(__aarch64__)
+    *ra = (uintptr_t)copy->uc_mcontext.regs[30];
+    copy->uc_mcontext.pc = *ra - 4;
+#endif
+    return *ra > 4096 && rt__symbolize(*ra - 1, &s);
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ctx)
 {
     rt__buf b;
@@ -410,7 +443,12 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
 
     if (level > 0) {
         rt__buf_puts(&b, "\n");
-        if (gp != NULL) {
+        static ucontext_t callctx; /* (one fatal report per process) */
+        uintptr_t ra = 0;
+        if (gp != NULL && caller_of_bad_call(ctx, si, &callctx, &ra)) {
+            rt__print_goroutine_header(&b, gp);
+            rt__print_traceback_sig_caller(&b, gp, &callctx, ra, level);
+        } else if (gp != NULL) {
             rt__print_goroutine_header(&b, gp);
             rt__print_traceback_sig(&b, gp, ctx, level);
         } else {

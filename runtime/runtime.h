@@ -220,6 +220,11 @@ void rt__print_all_goroutines_above(rt__buf *b, uintptr_t skip_cfa,
 /* The traceback of gp as interrupted by a signal (ucontext from an
  * SA_SIGINFO handler): the walk starts at the interrupted PC. */
 void rt__print_traceback_sig(rt__buf *b, rt_g *gp, void *ucontext, int level);
+/* The same from the caller of a call to an address holding no code:
+ * ucontext already moved to the call (pc = ra - 1, the stack pointer
+ * above the return address), ra printed as the caller frame's PC. */
+void rt__print_traceback_sig_caller(rt__buf *b, rt_g *gp, void *ucontext, uintptr_t ra,
+                                    int level);
 /* Walk from a signal context (CPU profiler, fatal signals). */
 int rt__callers_sig(void *ucontext, uintptr_t *pcs, uintptr_t *cfas, int max);
 

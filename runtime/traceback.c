@@ -622,6 +622,20 @@ void rt__print_traceback_above(rt__buf *b, uintptr_t skip_cfa, int level)
     traceback_self(b, NULL, level, skip_cfa);
 }
 
+void rt__print_traceback_sig_caller(rt__buf *b, rt_g *gp, void *ucontext, uintptr_t ra,
+                                    int level)
+{
+    frames f;
+    sink out = frames_sink(&f);
+    int n = walk_sig(ucontext, &out);
+    if (n > 0) {
+        f.pcs[0] = ra; /* a return address: its line is the call's */
+        f.flags[0] = 0;
+    }
+    print_frames(b, &f, n, level);
+    print_created_by(b, gp, level);
+}
+
 void rt__print_traceback_sig(rt__buf *b, rt_g *gp, void *ucontext, int level)
 {
     frames f;

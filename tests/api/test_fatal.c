@@ -196,6 +196,40 @@ static int child_nil(int argc, char **argv)
     return 3;
 }
 
+/* A call through a NULL function pointer: the fault is the fetch at pc 0,
+ * and the traceback starts at the caller (as Go's for a nil func). */
+static void (*volatile nil_fn)(void) = NULL;
+
+NO_UBSAN static void call_nil_fn(void)
+{
+    nil_fn();
+    __asm__ volatile("" ::: "memory"); /* a call, not a tail jump */
+}
+
+static int child_nilcall(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    call_nil_fn();
+    return 3;
+}
+
+/* A call into a goroutine's own (non-executable) stack, as a GCC nested
+ * function's trampoline does: pc is the fault address, in no function. */
+NO_UBSAN static void call_into_stack(void)
+{
+    unsigned char code[16] = {0xc3}; /* ret: never runs */
+    void (*volatile f)(void) = (void (*)(void))(void *)code;
+    f();
+    __asm__ volatile("" ::: "memory");
+}
+
+static int child_stackcall(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    call_into_stack();
+    return 3;
+}
+
 typedef struct big {
     char pad[0x10];
     int x;
@@ -358,6 +392,8 @@ static const scenario scenarios[] = {
     {"nil", child_nil},
     {"nil_goroutine", child_nil_goroutine},
     {"fault", child_fault},
+    {"nilcall", child_nilcall},
+    {"stackcall", child_stackcall},
     {"divzero", child_divzero},
     {"abort", child_abort},
     {"foreign", child_foreign},
@@ -709,6 +745,35 @@ START_TEST(fault_address)
 }
 END_TEST
 
+/* A call to an address holding no code: the traceback was a column of
+ * "?()" frames (an outside tester's nested-function trampoline); it now
+ * starts at the caller, from the return address the call left. */
+START_TEST(call_of_nil_function)
+{
+    run("nilcall", NULL);
+    expect_exit(2);
+    expect_line(0, "panic: runtime error: invalid memory address or nil "
+                   "pointer dereference");
+    expect_line_re(1, SIGLINE_RE("SIGSEGV", "segmentation violation", "0x0"));
+    expect_line(2, "");
+    expect_goroutine_header(3, 1, "running");
+    expect_line(4, "call_nil_fn(...)");
+    expect_in_err("\nchild_nilcall(...)\n");
+}
+END_TEST
+
+START_TEST(call_into_goroutine_stack)
+{
+    run("stackcall", NULL);
+    expect_exit(2);
+    expect_line(1, "fatal error: fault");
+    expect_line(3, "");
+    expect_goroutine_header(4, 1, "running");
+    expect_line(5, "call_into_stack(...)");
+    expect_in_err("\nchild_stackcall(...)\n");
+}
+END_TEST
+
 /* Go's runtime error for an integer division by zero (ASan's own SIGFPE
  * handler, which the runtime leaves in place, is turned off). */
 START_TEST(integer_divide_by_zero)
@@ -841,6 +906,8 @@ static Suite *fatal_suite(void)
     tcase_add_test(tc, nil_dereference);
     tcase_add_test(tc, nil_dereference_in_goroutine);
     tcase_add_test(tc, fault_address);
+    tcase_add_test(tc, call_of_nil_function);
+    tcase_add_test(tc, call_into_goroutine_stack);
     tcase_add_test(tc, integer_divide_by_zero);
     tcase_add_test(tc, abort_dumps_goroutines);
     tcase_add_test(tc, fault_on_foreign_thread);
