@@ -409,9 +409,6 @@ typedef struct rt__schedt {
     _Atomic uint64_t stranded_count; /* sysmon's rescues of a global queue
                                       * left full with every P idle: each
                                       * one a lost wake-up (sysmon.c) */
-    _Atomic uint64_t rescued_count; /* goroutines sysmon moved off the
-                                     * queue of a P stuck in one goroutine
-                                     * to the global queue (sysmon.c) */
     _Atomic int orphan_timers; /* a stuck P has due timers: running Ps run
                                 * them at their next 61st schedule */
 

@@ -134,12 +134,8 @@ static int retake(int64_t now)
             if (now - pp->sysmon_schedsince >= STUCK_NS &&
                 atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) == 0 &&
                 atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) == 0) {
-                if (!rt__runq_empty(pp)) {
-                    uint32_t moved = rt__runq_drain_global(pp);
-                    if (moved > 0)
-                        atomic_fetch_add_explicit(&rt__sched.rescued_count, moved,
-                                                  memory_order_relaxed);
-                }
+                if (!rt__runq_empty(pp))
+                    (void)rt__runq_drain_global(pp);
                 if (due != 0 && due <= now)
                     atomic_store_explicit(&rt__sched.orphan_timers, 1, memory_order_release);
             }
