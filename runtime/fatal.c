@@ -30,7 +30,9 @@
  *         fatal error: unexpected signal during runtime execution
  *         [signal SIGSEGV: ...]
  *   then a blank line, the faulting goroutine's traceback walked from the
- *   signal context, and the other goroutines; exit status 2.
+ *   signal context (from the caller's return address when the fault was
+ *   the fetch of a pc in no function: a call through a bad function
+ *   pointer, caller_of_bad_call), and the other goroutines; exit status 2.
  *
  *   An integer division by zero in a goroutine is Go's runtime error:
  *         panic: runtime error: integer divide by zero

@@ -1044,7 +1044,8 @@ static __attribute__((noinline)) void run_orphan_timers(rt_p *pp)
 /*
  * The fast search, done on the stack of the goroutine that is switching
  * out: timers, runnext, the local queue, and the global queue (first, every
- * 61st tick, for fairness).  NULL sends the caller to g0 for the full
+ * 61st tick, for fairness, when a stuck P's due timers left to the running
+ * Ps are run too: sysmon.c).  NULL sends the caller to g0 for the full
  * search.  A parking goroutine still holds the locks its unlock function
  * releases (a channel's, say), and a timer callback may need them, so it
  * passes timers=false and its timers run right after the switch instead

@@ -17,7 +17,11 @@
  *     wakes the sleeper (wake_sleeper below; pidleput in proc.c); the
  *     sleeper's announcement and the heaps' when0 form a seq_cst Dekker
  *     pair so that neither wake-up can be lost.  sysmon is the backstop for
- *     a timer on a P whose goroutine runs long without scheduling.
+ *     a timer on a P whose goroutine runs long without scheduling: it
+ *     wakes an idle P for it, or, with none idle, sets
+ *     rt__sched.orphan_timers and the running Ps run it (proc.c:
+ *     run_orphan_timers) -- the one case where a running P's timers are
+ *     run by others.
  *   - Heap slots carry the deadline inline: with 100,000 sleepers, sifting
  *     through pointers to timers on 100,000 stacks made every pop a string
  *     of cache misses and timers fired tens of milliseconds late.

@@ -42,6 +42,9 @@
  *      settled by a CAS on its state (arm_m).
  *   4. rt_pprof_stop_cpu deletes the timers, waits until no handler is
  *      inside a ring, drains the rest and writes the profile.
+ *   The same handler also serves the goroutine profile's walks of running
+ *   goroutines (a SIGPROF sent with tgkill, no sample taken: "walks of
+ *   running goroutines" below).
  *
  * Signals and the collector
  *   The handler blocks every signal but the synchronous fatal ones while it
