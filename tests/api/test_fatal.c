@@ -693,17 +693,24 @@ END_TEST
 
 /* ------------------------------------------------------- bad pointers ---- */
 
-START_TEST(nil_dereference)
+/* Scenario name on goroutine 1: Go's nil-dereference report at address
+ * 0, the traceback's first frame leaf and a later one, caller. */
+static void expect_nil_panic_in_main(const char *name, const char *leaf, const char *caller)
 {
-    run("nil", NULL);
+    run(name, NULL);
     expect_exit(2);
     expect_line(0, "panic: runtime error: invalid memory address or nil "
                    "pointer dereference");
     expect_line_re(1, SIGLINE_RE("SIGSEGV", "segmentation violation", "0x0"));
     expect_line(2, "");
     expect_goroutine_header(3, 1, "running");
-    expect_line(4, "store_nil(...)");
-    expect_in_err("\nchild_nil(...)\n");
+    expect_line(4, leaf);
+    expect_in_err(caller);
+}
+
+START_TEST(nil_dereference)
+{
+    expect_nil_panic_in_main("nil", "store_nil(...)", "\nchild_nil(...)\n");
 }
 END_TEST
 
@@ -750,15 +757,7 @@ END_TEST
  * starts at the caller, from the return address the call left. */
 START_TEST(call_of_nil_function)
 {
-    run("nilcall", NULL);
-    expect_exit(2);
-    expect_line(0, "panic: runtime error: invalid memory address or nil "
-                   "pointer dereference");
-    expect_line_re(1, SIGLINE_RE("SIGSEGV", "segmentation violation", "0x0"));
-    expect_line(2, "");
-    expect_goroutine_header(3, 1, "running");
-    expect_line(4, "call_nil_fn(...)");
-    expect_in_err("\nchild_nilcall(...)\n");
+    expect_nil_panic_in_main("nilcall", "call_nil_fn(...)", "\nchild_nilcall(...)\n");
 }
 END_TEST
 
