@@ -376,8 +376,8 @@ typedef struct rt_listener rt_listener;
  * 0 picks a free one (rt_listener_addr tells which), and a service name
  * stands for its port ("127.0.0.1:http" is port 80, as in Go); a host
  * name is resolved without blocking a thread.  A unix address is a path
- * ("@name": Linux's abstract namespace), removed again by
- * rt_listener_close. */
+ * ("@name": Linux's abstract namespace; "": a name the kernel picks
+ * there, as Go's), removed again by rt_listener_close. */
 RT_EXTERN int rt_net_listen(const char *network, const char *address, rt_listener **out);
 /* Listener.Accept: waits for a connection. */
 RT_EXTERN int rt_net_accept(rt_listener *l, rt_conn **out);

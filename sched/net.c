@@ -416,8 +416,15 @@ int rt_net_listen(const char *network, const char *address, rt_listener **out)
     if (net == NET_UNIX) {
         struct sockaddr_un sa;
         socklen_t len;
-        if ((err = unix_addr(address, &sa, &len)) != 0)
+        if (address[0] == '\0') {
+            /* Go: the kernel picks a name in the abstract namespace
+             * (Linux's autobind: the family alone), "@" + 5 hex digits */
+            memset(&sa, 0, sizeof sa);
+            sa.sun_family = AF_UNIX;
+            len = (socklen_t)sizeof(sa_family_t);
+        } else if ((err = unix_addr(address, &sa, &len)) != 0) {
             return err;
+        }
         if ((fd = new_socket(AF_UNIX)) < 0)
             return fd;
         if ((err = listen_fd(fd, (struct sockaddr *)&sa, len)) != 0)

@@ -892,6 +892,30 @@ RT_TEST(test_service_name_ports)
     REQUIRE_EQ(rt_net_listen("tcp", "127.0.0.1:-1", &l), -EINVAL);
 }
 
+/* "unix" with an empty address: the kernel picks an abstract name, as
+ * Go's Listen("unix", "") (it was -EINVAL); a dial to that name works,
+ * and a dial to "" stays an error. */
+RT_TEST(test_unix_autobind)
+{
+    rt_listener *l = NULL;
+    REQUIRE_EQ(rt_net_listen("unix", "", &l), 0);
+    char a[128];
+    addr_of(l, a, sizeof a);
+    REQUIRE_MSG(a[0] == '@' && strlen(a) > 1, "Addr %s", a);
+    rt_conn *c = NULL;
+    REQUIRE_EQ(rt_net_dial("unix", a, &c), 0);
+    rt_conn *s = NULL;
+    REQUIRE_EQ(rt_net_accept(l, &s), 0);
+    write_all(c, "ping", 4);
+    char in[4];
+    read_full(s, in, 4);
+    REQUIRE(memcmp(in, "ping", 4) == 0);
+    REQUIRE_EQ(rt_conn_close(c), 0);
+    REQUIRE_EQ(rt_conn_close(s), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+    REQUIRE_EQ(rt_net_dial("unix", "", &c), -EINVAL);
+}
+
 /* A write to a pipe nobody reads any more: rt_file_pwrite on a
  * descriptor other than 1 and 2 gets -EPIPE and the program goes on (Go's
  * os.File.Write); a plain write(2) on stdout from a goroutine is killed
@@ -1221,6 +1245,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_write_to_closed_pipe_is_epipe);
     tcase_add_test(tc, test_listen_addresses_as_go);
     tcase_add_test(tc, test_service_name_ports);
+    tcase_add_test(tc, test_unix_autobind);
     tcase_add_test(tc, test_sigpipe_on_stdout_kills);
     tcase_add_test(tc, test_accept_waits_for_timer_dial);
     tcase_add_test(tc, test_no_deadlock_while_io_waits);
