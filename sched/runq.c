@@ -17,6 +17,10 @@
  *     the owner sets it with a CAS, thieves may CAS it to NULL.
  *   - When the ring is full the owner moves half of it, plus the new G, to
  *     the global queue in one locked copy (runq_put_slow).
+ *   - sysmon, with no P of its own, is the one other thief: it moves the
+ *     whole ring of a P stuck in one goroutine to the global queue with
+ *     the thieves' grab (rt__runq_drain_global), and only with two Ps or
+ *     more -- a lone P pops without a CAS (below).
  *
  * The global queue is a ring of G pointers under rt__sched.lock, doubled
  * when full and unmapped when a large one drains (8 bytes a queued

@@ -129,9 +129,14 @@ static int retake(int64_t now)
              * in a tester's echo server, for ever for a sleeper whose
              * timer is here.  Its queue goes to the global queue, which
              * every running P reads at least every 61st schedule, and its
-             * due timers are left to them (orphan_timers, proc.c). */
+             * due timers are left to them (orphan_timers, proc.c).  Not
+             * with one P: there is no other P to serve them, and a lone
+             * owner pops its ring without a CAS (sched.h:
+             * rt__runq_get_ring), so a thief there would race it.  (The P
+             * count changes only with the world stopped, and this drain
+             * takes microseconds.) */
             int64_t due = atomic_load_explicit(&pp->timers.when0, memory_order_relaxed);
-            if (now - pp->sysmon_schedsince >= STUCK_NS &&
+            if (now - pp->sysmon_schedsince >= STUCK_NS && !rt__sched_gomaxprocs_is_one() &&
                 atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) == 0 &&
                 atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) == 0) {
                 if (!rt__runq_empty(pp))

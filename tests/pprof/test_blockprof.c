@@ -142,22 +142,29 @@ RT_TEST(test_block_and_mutex_profiles)
 static rt_rwmutex rw;
 static rt_waitgroup wg;
 
-static void hold_write(void *p)
+/* Holds rw (for writing or reading) for 30 ms, ready signalled once held. */
+static void hold(rt_chan *ready, bool write)
 {
-    rt_chan *ready = p;
-    rt_rwmutex_lock(&rw);
+    if (write)
+        rt_rwmutex_lock(&rw);
+    else
+        rt_rwmutex_rlock(&rw);
     rt_chan_send(ready, NULL);
     rt_sleep(30 * RT_MILLISECOND);
-    rt_rwmutex_unlock(&rw);
+    if (write)
+        rt_rwmutex_unlock(&rw);
+    else
+        rt_rwmutex_runlock(&rw);
+}
+
+static void hold_write(void *p)
+{
+    hold(p, true);
 }
 
 static void hold_read(void *p)
 {
-    rt_chan *ready = p;
-    rt_rwmutex_rlock(&rw);
-    rt_chan_send(ready, NULL);
-    rt_sleep(30 * RT_MILLISECOND);
-    rt_rwmutex_runlock(&rw);
+    hold(p, false);
 }
 
 static void finish_later(void *p)
