@@ -318,7 +318,7 @@ static int ncpu_cached = 1; /* rt__ncpu() as of the cycle's start */
 
 static int want_workers(void)
 {
-    int want = rt__sched.gomaxprocs;
+    int want = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_RELAXED);
     int ncpu = ncpu_cached;
     if (want > ncpu)
         want = ncpu;

@@ -426,7 +426,7 @@ void rt__foreign_stop(void)
                 __atomic_store_n(&f->dead_tid, tid, __ATOMIC_RELAXED);
             }
             if (round == 40000) /* about a second */
-                warn_slow(f->tid);
+                warn_slow(tid);
         }
         if (all)
             break;

@@ -440,9 +440,11 @@ typedef struct rt__schedt {
 
 extern rt__schedt rt__sched;
 
+/* Relaxed atomic: sysmon and other P-less threads ask while rt_maxprocs
+ * may be resizing (the store in procresize is atomic too). */
 static inline bool rt__sched_gomaxprocs_is_one(void)
 {
-    return rt__sched.gomaxprocs == 1;
+    return __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_RELAXED) == 1;
 }
 
 /* ---------------------------------------------------------- proc.c ------ */

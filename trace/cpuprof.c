@@ -394,7 +394,9 @@ static void serve_walk(rt_m *mp, void *ucv)
 int rt__walk_running_g(rt_g *gp, uintptr_t *pcs, int max)
 {
     rt_m *mp = __atomic_load_n(&gp->m, __ATOMIC_ACQUIRE);
-    if (mp == NULL || mp->tid <= 0 || max <= 0 ||
+    /* (tid: stored by the M's new thread, mstart) */
+    pid_t tid = mp != NULL ? __atomic_load_n(&mp->tid, __ATOMIC_ACQUIRE) : 0;
+    if (mp == NULL || tid <= 0 || max <= 0 ||
         atomic_load_explicit(&gp->status, memory_order_acquire) != RT_GRUNNING)
         return 0;
     pthread_once(&handler_once, install_handler);
@@ -407,7 +409,7 @@ int rt__walk_running_g(rt_g *gp, uintptr_t *pcs, int max)
     atomic_store_explicit(&walk.state, WALK_REQUESTED, memory_order_relaxed);
     atomic_store_explicit(&walk.m, mp, memory_order_release);
     int n = 0;
-    if (syscall(SYS_tgkill, getpid(), mp->tid, SIGPROF) == 0) {
+    if (syscall(SYS_tgkill, getpid(), tid, SIGPROF) == 0) {
         int64_t t0 = rt_nanotime();
         struct timespec ts = {0, 20 * 1000};
         while (atomic_load_explicit(&walk.state, memory_order_acquire) == WALK_REQUESTED &&
