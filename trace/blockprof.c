@@ -114,20 +114,27 @@ static int stack_of(int skip, uintptr_t *pcs)
     rt__pprof_walk_end(old);
     (void)skip;
     int i = 0;
-    bool user = false; /* a frame outside libgrt follows */
+    bool public = false; /* stopped at a public rt_ function */
+    bool user = false;   /* a frame outside libgrt follows */
     for (; i < n - 1; i++) {
         rt__sym s;
         if (!rt__symbolize(all[i] - 1, &s) || s.name == NULL || !s.in_runtime)
             break;
-        if (strncmp(s.name, "rt_", 3) == 0 && strncmp(s.name, "rt__", 4) != 0)
-            break; /* the public call */
+        if (strncmp(s.name, "rt_", 3) == 0 && strncmp(s.name, "rt__", 4) != 0) {
+            public = true; /* the public call */
+            break;
+        }
     }
     for (int j = i; j < n && !user; j++) {
         rt__sym s;
         user = !rt__symbolize(all[j] - 1, &s) || !s.in_runtime;
     }
-    if (!user)
-        i = 0; /* only runtime frames (tail calls ate the rest): keep all */
+    /* Only runtime frames and no public call (tail calls ate it): keep
+     * all.  A public call made by libgrt itself (the benchmark runner's
+     * rt_waitgroup_wait, as Go's testing package waits in sync) starts
+     * the stack like any other. */
+    if (!user && !public)
+        i = 0;
     int k = 0;
     for (; i < n && k < RT_PPROF_MAX_DEPTH; i++)
         pcs[k++] = all[i];

@@ -95,8 +95,26 @@ NOINLINE static void bench_metric(rt_b *b)
     rt_b_report_metric(b, 1, "has blank");
 }
 
+static void wait_done(void *wg)
+{
+    rt_sleep(100 * RT_MICROSECOND);
+    rt_waitgroup_done(wg);
+}
+
+/* Blocks on a WaitGroup once per op (the runner blocks on its own too). */
+NOINLINE static void bench_wait(rt_b *b)
+{
+    static rt_waitgroup wg;
+    for (int64_t i = 0; i < b->n; i++) {
+        rt_waitgroup_add(&wg, 1);
+        rt_go(wait_done, &wg);
+        rt_waitgroup_wait(&wg);
+    }
+}
+
 static const rt_benchmark benchmarks[] = {
     {"Metric", bench_metric},
+    {"Wait", bench_wait},
     {"Spin", bench_spin},
     {"AllocObject", bench_alloc},
     {"Bytes", bench_bytes},
@@ -212,6 +230,23 @@ START_TEST(test_fixed_count_profiles)
 }
 END_TEST
 
+/* -blockprofile: every stack starts at the blocking call, the runner's
+ * own wait too (its rt_waitgroup_wait, as go test's runner shows
+ * sync.(*WaitGroup).Wait), never inside the runtime. */
+START_TEST(test_block_profile)
+{
+    char blk[512], args[700];
+    snprintf(blk, sizeof blk, "%s", pp_path("bench-block.pb.gz"));
+    snprintf(args, sizeof args, "-test.bench=Wait -benchtime=20x -blockprofile %s", blk);
+    free(run_bench(args));
+    char *traces = pp_tool("-traces %s", blk);
+    REQUIRE_MSG(pp_before(traces, "rt_waitgroup_wait", "bench_wait") &&
+                    !strstr(traces, "rt__block_event") && !strstr(traces, "rt__semacquire"),
+                "block profile:\n%s", traces);
+    free(traces);
+}
+END_TEST
+
 START_TEST(test_failures)
 {
     char cmd[512];
@@ -273,6 +308,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_result_lines);
     tcase_add_test(tc, test_fixed_count_profiles);
     tcase_add_test(tc, test_metrics);
+    tcase_add_test(tc, test_block_profile);
     tcase_add_test(tc, test_failures);
     tcase_add_test(tc, test_bad_flag);
     suite_add_tcase(s, tc);
