@@ -710,7 +710,17 @@ static void print_all(rt__buf *b, uintptr_t skip_cfa, const char *self_word, int
                 RT_GDEAD)
                 continue;
             rt__buf_puts(b, "\n");
-            rt__print_goroutine_header(b, gp);
+            /* The goroutine profile (walk_running set) stands for Go's
+             * runtime.Stack(all), which stops the world first: a goroutine
+             * running elsewhere is preempted by that stop and shows as
+             * runnable there (TRACE_FORMATS.md 7), walked from where it
+             * runs here.  A fatal error's dump keeps "running" (Go's). */
+            print_header(b, gp,
+                         walk_running != NULL && !gp->is_g0 &&
+                                 atomic_load_explicit(&gp->status, memory_order_acquire) ==
+                                     RT_GRUNNING
+                             ? "runnable"
+                             : NULL);
             traceback_other(b, gp, level, walk_running);
         }
         if (c.seen <= start + CHUNK)

@@ -285,10 +285,13 @@ NOINLINE static void spinner(void *p)
     rt_chan_send(p, NULL);
 }
 
-/* Whether the debug=2 dump has fn in the frames of a [running]
- * goroutine (its first frame or below: under TSan the interrupted leaf is
- * often the sanitizer's atomic load inside it). */
-static bool running_block_has(const char *txt, const char *fn)
+/* Whether the debug=2 dump has fn in the frames of a goroutine shown
+ * [runnable] -- Go's runtime.Stack(all) stops the world, which preempts a
+ * goroutine running elsewhere (TRACE_FORMATS.md 7) -- that is not the
+ * dump's first (the caller's [running]) block.  fn: its first frame or
+ * below (under TSan the interrupted leaf is often the sanitizer's atomic
+ * load inside it). */
+static bool runnable_block_has(const char *txt, const char *fn)
 {
     const char *f = strstr(txt, fn);
     if (f == NULL)
@@ -300,7 +303,8 @@ static bool running_block_has(const char *txt, const char *fn)
     if (hdr == NULL)
         return false;
     const char *eol = strchr(hdr, '\n');
-    return eol != NULL && eol < f && memmem(hdr, (size_t)(eol - hdr), "[running]", 9) != NULL;
+    return hdr != txt && eol != NULL && eol < f &&
+           memmem(hdr, (size_t)(eol - hdr), "[runnable]", 10) != NULL;
 }
 
 RT_TEST(test_running_stack)
@@ -326,7 +330,11 @@ RT_TEST(test_running_stack)
         ok1 = ok1 || pp_before(txt, "\tspin_leaf+0x", "\tspinner+0x");
         write_profile("goroutine", file2, 2);
         txt2 = pp_read(file2);
-        ok2 = ok2 || running_block_has(txt2, "spin_leaf(");
+        /* the caller alone is [running], in the first block */
+        ok2 = ok2 || (runnable_block_has(txt2, "spin_leaf(") &&
+                      count_matches(txt2, "^goroutine [0-9]+ \\[running\\]:$") == 1 &&
+                      strstr(txt2, " [running]:\n") != NULL &&
+                      strstr(txt2, " [running]:\n") < strchr(txt2, '\n'));
         write_profile("goroutine", file0, 0);
         traces = pp_tool("-traces %s", file0);
         ok0 = ok0 || pp_before(traces, "spin_leaf", "spinner");
