@@ -138,6 +138,10 @@ typedef struct worker {
     uint64_t published;       /* marked_bytes already in mark_progress */
     uint64_t published_objs;  /* marked_objects already in mark_objs */
     _Atomic uint64_t rootpos; /* root chunk indices [lo << 32 | hi) */
+    /* In this run (the initiator always): taking the root share of a
+     * mark thread that never joined is no steal (gctrace counts steals
+     * between threads that marked). */
+    _Atomic int joined;
     char pad[64];
 } worker;
 
@@ -557,18 +561,23 @@ static void drain(worker *w, uint64_t limit)
             atomic_load_explicit(&gq_nfull, memory_order_relaxed) < GQ_SOFT_MAX) {
             give_packet(w, PACKET_N, false);
         } else if ((++tick & 7) == 0 && w->n >= 4 &&
-                   (someone_idle() ||
-                    atomic_load_explicit(&assist_open, memory_order_relaxed)) &&
                    atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0) {
             /* Someone is idle, or an assist may come (and this thread may
              * be descheduled then), and nothing is shared: hand half
-             * over. */
-            size_t k = w->n / 2 < PACKET_N ? w->n / 2 : PACKET_N;
-            /* the oldest entries (the big subtrees) while moving the rest
-             * down stays cheap; a deep stack gives its top */
-            give_packet(w, k, w->n <= HANDOFF_OLDEST_MAX);
-            w->nhandoff++;
-            w->nhandoffcnt += k;
+             * over.  gctrace counts the hand-offs to idle mark threads
+             * (Go's: work given to an idle worker), not the stock left
+             * for assists that may never come. */
+            bool idle = someone_idle();
+            if (idle || atomic_load_explicit(&assist_open, memory_order_relaxed)) {
+                size_t k = w->n / 2 < PACKET_N ? w->n / 2 : PACKET_N;
+                /* the oldest entries (the big subtrees) while moving the
+                 * rest down stays cheap; a deep stack gives its top */
+                give_packet(w, k, w->n <= HANDOFF_OLDEST_MAX);
+                if (idle) {
+                    w->nhandoff++;
+                    w->nhandoffcnt += k;
+                }
+            }
         }
         if ((tick & 63) == 0) {
             publish(w);
@@ -622,8 +631,10 @@ static bool steal_roots(worker *w, int self)
                                                       memory_order_relaxed,
                                                       memory_order_relaxed)) {
                 atomic_store_explicit(&w->rootpos, POS(mid, hi), memory_order_relaxed);
-                w->nsteal++;
-                w->nstealcnt += hi - mid;
+                if (atomic_load_explicit(&v->joined, memory_order_relaxed)) {
+                    w->nsteal++;
+                    w->nstealcnt += hi - mid;
+                }
                 return true;
             }
         }
@@ -790,6 +801,7 @@ static void *helper_main(void *arg)
             atomic_fetch_sub_explicit(&run_state, RS_JOIN1, memory_order_acq_rel);
             continue;
         }
+        atomic_store_explicit(&workers[id].joined, 1, memory_order_relaxed);
         work(id, RS_GEN(s));
     }
     return NULL;
@@ -1106,6 +1118,7 @@ void rt__mark_run(rt__markstats *st, int want)
             hi = nroots * (size_t)(k + 1) / (size_t)nproc;
         }
         atomic_store_explicit(&w->rootpos, POS(lo, hi), memory_order_relaxed);
+        atomic_store_explicit(&w->joined, k == 0, memory_order_relaxed);
     }
     atomic_store_explicit(&dchunk_next, 0, memory_order_relaxed);
     atomic_store_explicit(&run_expired, 0, memory_order_relaxed);
@@ -1126,7 +1139,7 @@ void rt__mark_run(rt__markstats *st, int want)
     int nj = (int)RS_JOINED(atomic_load_explicit(&run_state, memory_order_acquire));
 
     if (nj > st->nproc)
-        st->nproc = nj; /* the threads that marked */
+        st->nproc = nj; /* the mark threads that marked */
     for (int k = 0; k < MAX_WORKERS + MAX_ASSISTS; k++) {
         if (k >= nproc && k < MAX_WORKERS)
             continue;

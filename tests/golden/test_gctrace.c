@@ -231,6 +231,9 @@ static gcline check_gc_line(const char *line, const regmatch_t *m, const gcline 
     ck_assert_msg(g.f[F_OBJ] == g.f[F_MALLOCS] - g.f[F_FREES], "objects: '%s'", line);
     ck_assert_msg(g.f[F_HANDOFFCNT] >= g.f[F_HANDOFF], "handoff: '%s'", line);
     ck_assert_msg(g.f[F_STEALCNT] >= g.f[F_STEAL], "steal: '%s'", line);
+    /* steals and hand-offs happen between mark threads: none with one */
+    ck_assert_msg(g.f[F_NPROC] > 1 || (g.f[F_STEAL] == 0 && g.f[F_HANDOFF] == 0),
+                  "steals or hand-offs with one mark thread: '%s'", line);
     /* a pause (A + C + D) over 10 s is no plausible reading */
     ck_assert_msg(g.f[F_A] + g.f[F_C] + g.f[F_D] < 10000000, "phases: '%s'", line);
     ck_assert_msg(g.f[F_SWA] >= 1, "no spans at the start: '%s'", line);
