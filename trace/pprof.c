@@ -133,10 +133,12 @@ void rt__pbuf_printf(rt__pbuf *b, const char *fmt, ...)
  */
 __attribute__((noinline)) void rt__pprof_scrub_stack(void)
 {
-    volatile uintptr_t pad[1024];
-    for (size_t i = 0; i < sizeof pad / sizeof pad[0]; i++)
-        pad[i] = 0;
-    __asm__ volatile("" ::: "memory");
+    /* explicit_bzero: libc's vector memset that the compiler may not drop
+     * (a volatile word-at-a-time loop was half of a CPU profile's samples
+     * at MemProfileRate 1, four times the walk itself) */
+    uintptr_t pad[1024];
+    explicit_bzero(pad, sizeof pad);
+    __asm__ volatile("" : : "r"(pad) : "memory");
 }
 
 /*
