@@ -804,17 +804,20 @@ again:;
      * demand what they need; rt_gc returns once every span is swept.
      * gctrace counts the spans swept here in its third sweeps field, as
      * Go's eager-sweep cycles. */
-    uint64_t sweptstw = 0;
-    if (eager || rt__debug.gcstoptheworld >= 2) {
-        while (rt__sweep_one())
-            sweptstw++;
-    }
-
+    /* The line goes out first, as Go 1.3 prints it before its eager
+     * sweep: with allocfreetrace the sweep's tracefree records follow the
+     * line of the cycle that found them (its own count is the next
+     * line's). */
     if (__atomic_load_n(&rt__debug.gctrace, __ATOMIC_RELAXED) > 0) {
         uint64_t bg = bgnow - bg_last;
         bg_last = bgnow;
         gctrace_line(n, &ms, &t, heap0, heap1, mallocs, frees, nspan, bg,
                      left + atomic_exchange(&pause_swept, 0));
+    }
+    uint64_t sweptstw = 0;
+    if (eager || rt__debug.gcstoptheworld >= 2) {
+        while (rt__sweep_one())
+            sweptstw++;
     }
     atomic_store(&pause_swept, sweptstw);
     atomic_store(&last_gc_end, rt_nanotime());

@@ -446,6 +446,35 @@ START_TEST(test_before_rt_main)
 }
 END_TEST
 
+/* With gctrace too: garbage, then one rt_gc (GOGC=off: no other cycle). */
+static int withgc_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    for (int i = 0; i < 200; i++)
+        (void)rt_new(node);
+    rt_gc();
+    return 0;
+}
+
+/* Combined with gctrace, the gc line of an rt_gc comes before the
+ * tracefree records of its eager sweep, as Go 1.3 prints the line before
+ * sweeping (the third sweeps field counts that sweep on the next line). */
+START_TEST(test_with_gctrace)
+{
+    char *env[] = {(char *)"DEBUG=allocfreetrace=1,gctrace=1", (char *)"GOGC=off",
+                   (char *)"MAXPROCS=1", NULL};
+    golden_out o = golden_run("test_allocfreetrace", "withgc", env);
+    const char *gc = strstr(o.err, "\ngc1(");
+    const char *end = strstr(o.err, "\nend tracegc\n");
+    const char *fr = strstr(o.err, "\ntracefree(");
+    ck_assert_msg(gc != NULL && end != NULL && fr != NULL && end < gc && gc < fr,
+                  "want tracegc ... end tracegc, gc1(...), then tracefree:\n%.3000s", o.err);
+    ck_assert_msg(strstr(gc + 1, "\ngc2(") == NULL, "one cycle:\n%.3000s", o.err);
+    golden_free(&o);
+}
+END_TEST
+
 /* With the tracer off, nothing reaches stderr. */
 START_TEST(test_off)
 {
@@ -464,6 +493,8 @@ int main(int argc, char **argv)
         fflush(stdout);
         return rt_main(pre_main, argc, argv);
     }
+    if (argc > 2 && strcmp(argv[1], "--child") == 0 && strcmp(argv[2], "withgc") == 0)
+        return rt_main(withgc_main, argc, argv);
     if (argc > 1 && strcmp(argv[1], "--child") == 0)
         return rt_main(child_main, argc, argv);
     Suite *s = suite_create("allocfreetrace");
@@ -471,6 +502,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_allocfreetrace);
     tcase_add_test(tc, test_before_rt_main);
+    tcase_add_test(tc, test_with_gctrace);
     tcase_add_test(tc, test_off);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
