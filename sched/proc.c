@@ -1804,7 +1804,7 @@ void rt__syscall_enter(const uintptr_t *regs, uintptr_t sp)
     /* (release: a reader that sees SYSCALL sees syscallsp and the
      * registers -- test_gcstop's look, as the collector's through the P) */
     atomic_store_explicit(&gp->status, RT_GSYSCALL, memory_order_release);
-    mp->oldp = pp;
+    __atomic_store_n(&mp->oldp, pp, __ATOMIC_RELAXED); /* (schedtrace reads it) */
     __atomic_store_n(&mp->p, NULL, __ATOMIC_RELAXED); /* schedtrace */
     /* Release: sysmon, which CASes the status, sees a consistent P. */
     atomic_store_explicit(&pp->status, RT_PSYSCALL, memory_order_release);
@@ -1832,7 +1832,7 @@ void rt_syscall_exit(void)
     if (gp == NULL)
         return;
     rt_p *pp = mp->oldp;
-    mp->oldp = NULL;
+    __atomic_store_n(&mp->oldp, NULL, __ATOMIC_RELAXED);
     atomic_fetch_sub_explicit(&rt__sched.nsyscall, 1, memory_order_relaxed);
     uint32_t expect = RT_PSYSCALL;
     if (atomic_compare_exchange_strong_explicit(&pp->status, &expect, RT_PRUNNING,

@@ -66,6 +66,10 @@ static void print_m(rt_m *mp, void *arg)
      * the collector mark; grt's mark threads are not Ms). */
     rt_p *pp = __atomic_load_n(&mp->p, __ATOMIC_RELAXED);
     rt_g *gp = __atomic_load_n(&mp->curg, __ATOMIC_RELAXED);
+    /* An M in a system call: Go 1.3 keeps m->p (the P it hopes to take
+     * back, even once sysmon handed it on) where grt keeps oldp. */
+    if (pp == NULL)
+        pp = __atomic_load_n(&mp->oldp, __ATOMIC_RELAXED);
     rt__buf_printf(c->b,
                    "  M%lld: p=%lld curg=%lld mallocing=%d throwing=%d gcing=%d "
                    "locks=%d dying=%d helpgc=%d spinning=%d blocked=%d "
@@ -132,10 +136,15 @@ void rt__schedtrace(int64_t now, bool detail)
     for (int32_t i = 0; i < procs; i++) {
         rt_p *pp = rt__sched.allp[i];
         rt_m *mp = __atomic_load_n(&pp->m, __ATOMIC_RELAXED); /* p_set_m */
+        uint32_t pst = atomic_load_explicit(&pp->status, memory_order_relaxed);
+        /* Go 1.3's entersyscall clears p->m and keeps m->p (print_m): a P
+         * in a system call shows no M */
+        if (pst == RT_PSYSCALL)
+            mp = NULL;
         rt__buf_printf(&b,
                        "  P%d: status=%u schedtick=%u syscalltick=%u m=%lld "
                        "runqsize=%u gfreecnt=%d\n",
-                       pp->id, atomic_load_explicit(&pp->status, memory_order_relaxed),
+                       pp->id, pst,
                        __atomic_load_n(&pp->schedtick, __ATOMIC_RELAXED),
                        atomic_load_explicit(&pp->syscalltick, memory_order_relaxed),
                        (long long)(mp ? mp->id : -1), rt__runq_len(pp),

@@ -319,14 +319,28 @@ START_TEST(test_detail_dump_at_throw)
         ck_assert_msg(fatal != NULL, "DEBUG=%s: no fatal line:\n%s", debugs[k], out);
         *fatal = 0;
         int heads = 0, syscall_gs = 0;
+        long sys_m = -1;
+        char *copy = strdup(out);
         for (char *save, *line = strtok_r(out, "\n", &save); line;
              line = strtok_r(NULL, "\n", &save)) {
             regmatch_t m[6];
-            if (match(HEAD " gcwaiting=", line, m, 1))
+            if (match(HEAD " gcwaiting=", line, m, 1)) {
                 heads++;
-            else if (match("^  G[0-9]+: status=3\\(\\) m=([0-9]+) lockedm=-1$", line, m, 2))
+            } else if (match("^  G[0-9]+: status=3\\(\\) m=([0-9]+) lockedm=-1$", line, m, 2)) {
                 syscall_gs++;
+                sys_m = field(line, &m[1]);
+            } else if (match("^  P[0-9]+: status=2 .* m=([-0-9]+) ", line, m, 2)) {
+                /* Go 1.3's entersyscall clears p->m */
+                ck_assert_msg(field(line, &m[1]) == -1, "P in syscall with an M: '%s'", line);
+            }
         }
+        /* ... and keeps m->p: the M of the G in the system call names a P */
+        char want[32];
+        snprintf(want, sizeof want, "\n  M%ld: p=", sys_m);
+        const char *ml = strstr(copy, want);
+        ck_assert_msg(sys_m < 0 || (ml != NULL && ml[strlen(want)] != '-'),
+                      "DEBUG=%s: M%ld in a syscall without its P:\n%s", debugs[k], sys_m, copy);
+        free(copy);
         /* schedtrace=100000's first line is a plain one at 0 ms */
         ck_assert_msg(heads == 1 && syscall_gs == 1,
                       "DEBUG=%s: %d detailed heads, %d G in syscall with its M:\n%s",
