@@ -135,7 +135,13 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-rt__schedt rt__sched;
+/* Id 1 is the main goroutine's, whenever rt_main starts it: a goroutine
+ * that a thread started before rt_main (rt_go from outside the runtime)
+ * takes 2 and up -- it took 1 once, and goroutine 1 appeared twice in a
+ * deadlock's dump. */
+#define MAIN_GOID 1
+
+rt__schedt rt__sched = {.goidgen = MAIN_GOID}; /* the first id handed out is 2 */
 _Atomic int64_t rt__block_profile_rate;
 
 #define MAX_PROCS 256
@@ -747,6 +753,13 @@ static void init_g0(rt_m *mp)
 #endif
 }
 
+/* The name the program's threads carry (the thread that called rt_main's,
+ * read before sysmon starts): every M takes it, as all of a Go program's
+ * threads have its name -- a thread inherits its creator's, and an M
+ * started by sysmon (a P handed on from a system call) was "grt-sysmon"
+ * in top -H. */
+static char proc_thread_name[16];
+
 static void *mstart(void *arg)
 {
     rt_m *mp = arg;
@@ -765,6 +778,8 @@ static void *mstart(void *arg)
         rt__sysmon_main(mp);
         return NULL;
     }
+    if (proc_thread_name[0] != '\0')
+        (void)prctl(PR_SET_NAME, proc_thread_name, 0, 0, 0);
     rt_p *pp = atomic_exchange(&mp->nextp, NULL);
     if (pp)
         acquirep(mp, pp);
@@ -1442,7 +1457,8 @@ static int64_t new_goid(rt_p *pp)
     return pp->goidcache++;
 }
 
-static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
+/* goid: the id to give (MAIN_GOID for rt_main's), or 0 for a new one. */
+static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system, int64_t goid)
 {
     rt_m *mp = rt__getm();
     rt_p *pp = mp ? mp->p : NULL;
@@ -1460,7 +1476,7 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system)
     gp->fn = fn;
     gp->arg = arg;
     gp->gopc = pc;
-    __atomic_store_n(&gp->goid, new_goid(pp), __ATOMIC_RELAXED); /* tracers */
+    __atomic_store_n(&gp->goid, goid != 0 ? goid : new_goid(pp), __ATOMIC_RELAXED); /* tracers */
     __atomic_store_n(&gp->waitreason, NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&gp->waitsince, 0, __ATOMIC_RELAXED);
     gp->param = NULL;
@@ -1492,12 +1508,12 @@ int64_t rt_go(void (*fn)(void *arg), void *arg)
 {
     if (fn == NULL)
         return -EINVAL;
-    return newproc(fn, arg, (uintptr_t)__builtin_return_address(0), false);
+    return newproc(fn, arg, (uintptr_t)__builtin_return_address(0), false, 0);
 }
 
 int64_t rt__go_system(void (*fn)(void *arg), void *arg)
 {
-    return newproc(fn, arg, (uintptr_t)__builtin_return_address(0), true);
+    return newproc(fn, arg, (uintptr_t)__builtin_return_address(0), true, 0);
 }
 
 _Atomic uint32_t rt__preempt_pending;
@@ -2345,9 +2361,9 @@ int rt__sched_run_main(int (*fn)(int, char **), int argc, char **argv)
     ma.fn = fn;
     ma.argc = argc;
     ma.argv = argv;
-    atomic_store(&rt__sched.goidgen, 0);
-    int64_t id = newproc(main_goroutine, &ma, (uintptr_t)__builtin_return_address(0), false);
-    if (id != 1)
+    int64_t id = newproc(main_goroutine, &ma, (uintptr_t)__builtin_return_address(0), false,
+                         MAIN_GOID);
+    if (id != MAIN_GOID)
         rt__throwf("runtime: main goroutine got id %lld", (long long)id);
     rt__sysmon_start();
     atomic_store_explicit(&rt__sched.main_started, 1, memory_order_release);
@@ -2358,4 +2374,10 @@ int rt__sched_run_main(int (*fn)(int, char **), int argc, char **argv)
     return rt__sched.main_result;
 }
 
-void rt__sysmon_start(void) { newm(NULL, false, true); }
+void rt__sysmon_start(void)
+{
+    /* (before any M that sysmon may start; Ms read it after their
+     * creation, which orders it) */
+    (void)prctl(PR_GET_NAME, proc_thread_name, 0, 0, 0);
+    newm(NULL, false, true);
+}

@@ -157,6 +157,34 @@ START_TEST(test_maxprocs_before_main)
 }
 END_TEST
 
+/* rt_go before rt_main (from the thread that will call it): goroutine 1
+ * is still rt_main's function, and the early one has an id of its own
+ * that it sees as rt_goid(). */
+static int64_t early_id;
+static _Atomic int64_t early_saw;
+
+static void early(void *arg)
+{
+    (void)arg;
+    atomic_store(&early_saw, rt_goid());
+}
+
+static void main_is_goroutine_1(void)
+{
+    REQUIRE_EQ(rt_goid(), 1);
+    while (atomic_load(&early_saw) == 0)
+        rt_sleep(RT_MILLISECOND);
+    REQUIRE_EQ(atomic_load(&early_saw), early_id);
+}
+
+START_TEST(test_go_before_main_ids)
+{
+    early_id = rt_go(early, NULL);
+    ck_assert_int_gt(early_id, 1);
+    run_in_rt(main_is_goroutine_1);
+}
+END_TEST
+
 /* ----------------------------------------------------------- rt_sleep --- */
 
 /* time.Sleep(d) with d <= 0 returns at once; so does an after-the-fact
@@ -278,6 +306,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_num_goroutine_counts_user_goroutines_only);
     tcase_add_test(tc, test_maxprocs_query_set_cap);
     tcase_add_test(tc, test_maxprocs_before_main);
+    tcase_add_test(tc, test_go_before_main_ids);
     tcase_add_test(tc, test_sleep_nonpositive_returns);
     tcase_add_test(tc, test_goexit_main_then_nothing_left);
     tcase_add_test(tc, test_goexit_main_then_others_asleep);

@@ -11,6 +11,7 @@
  * the timers due on its P are served by the running Ps.
  */
 #include <check.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -170,6 +171,29 @@ static void other(void *arg)
         atomic_store(&other_ran, 1); /* ran while the syscall blocked */
 }
 
+/* Threads of this process whose name (comm) is name. */
+static int threads_named(const char *name)
+{
+    int n = 0;
+    char path[300], comm[32];
+    DIR *d = opendir("/proc/self/task");
+    ck_assert(d != NULL);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue; /* gone meanwhile */
+        if (fgets(comm, sizeof comm, f) != NULL && strncmp(comm, name, strlen(name)) == 0 &&
+            comm[strlen(name)] == '\n')
+            n++;
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
 RT_TEST(test_syscall_p_handed_off)
 {
     rt_maxprocs(1);
@@ -181,6 +205,10 @@ RT_TEST(test_syscall_p_handed_off)
         rt_sleep(RT_MILLISECOND);
     ck_assert(atomic_load(&other_ran));
     ck_assert_uint_ge(atomic_load(&rt__sched.allp[0]->syscalltick) - ticks, 1);
+    /* The M sysmon started for the P is named as the program's threads
+     * are, not after sysmon's thread (a new thread inherits its
+     * creator's name): top -H showed "grt-sysmon" burning CPU. */
+    ck_assert_int_eq(threads_named("grt-sysmon"), 1);
 }
 
 /* A lost wake-up, made on purpose: a parked goroutine put on the global
