@@ -211,6 +211,8 @@ static void check_span(rt__span *s, void *ctx);
  * may take instead of a concurrent cycle. */
 _Atomic uint64_t rt__gc_stw_rate;
 static void stw_rate_sample(uint64_t bytes, int64_t ns);
+/* The largest root set a mark run of the last cycle read (rt__markstats) */
+static _Atomic uint64_t last_root_bytes;
 #define STW_RATE_MIN ((uint64_t)256 << 10)
 /* (1000 at first: GCBench then paused 2.5-5.5 ms, against 1.2-1.4 ms
  * concurrently -- the whole stop is more than the mark, and the heap
@@ -240,20 +242,22 @@ static bool concurrent_mode(bool count)
         return false;
     /* A small heap marks faster with the world stopped than a concurrent
      * cycle pays for its second stop, its page-table walks and the
-     * program's faults on protected pages (GCBench, ~8-15 MiB live: a
-     * third more CPU concurrently).  Stopped marking is chosen while the
-     * mark it takes, at the measured speed, stays under the pause
-     * bound; below 1 MiB marked (no speed measured yet), always. */
-    uint64_t marked = atomic_load_explicit(&rt__gcstat.heap_marked, memory_order_relaxed);
-    /* Before the first cycle nothing was marked: what it will mark is at
-     * most the heap now (4 MiB at the first trigger).  Go's first cycle is
-     * concurrent too; stopped, it took 2.5-3 ms for GCBench's 3 MiB tree. */
-    if (atomic_load_explicit(&ncycles, memory_order_relaxed) == 0)
-        marked = atomic_load_explicit(&rt__gcstat.heap_live, memory_order_relaxed);
-    if (marked < CONC_MIN_HEAP)
+     * program's faults on protected pages.  Stopped marking is chosen
+     * while the mark it may take, at the measured speed, stays under the
+     * pause bound; below 1 MiB (no speed measured yet), always.  What it
+     * may take: the heap allocated now -- all of it may be reachable --
+     * and the last cycle's largest root set (stacks, data segments,
+     * registered ranges), the speed being measured on the same sum.  The
+     * last cycle's marked bytes alone were no bound: a 2 MiB tree under
+     * construction, reachable from the stack, after a cycle that marked
+     * 16 KiB, took 1-3 ms with the world stopped (14 of 44 cycles over
+     * 1 ms for a churning program with a tiny live heap). */
+    uint64_t reads = atomic_load_explicit(&rt__gcstat.heap_live, memory_order_relaxed) +
+                     atomic_load_explicit(&last_root_bytes, memory_order_relaxed);
+    if (reads < CONC_MIN_HEAP)
         return false;
     uint64_t rate = atomic_load_explicit(&rt__gc_stw_rate, memory_order_relaxed);
-    if (rate != 0 && marked <= STW_HEAP_MAX && marked / rate < STW_PAUSE_MAX_US) {
+    if (rate != 0 && reads <= STW_HEAP_MAX && reads / rate < STW_PAUSE_MAX_US) {
         if (count)
             atomic_fetch_add_explicit(&rt__gc_nsmallstw, 1, memory_order_relaxed);
         return false;
@@ -635,7 +639,7 @@ static void mark_stopped(rt__markstats *ms, cycle_times *t, int64_t b_ns, uint64
     rt__mark(ms);
     int64_t tc1 = rt_nanotime();
     t->t3 = t->t2 + (tc1 - tc0);
-    stw_rate_sample(ms->marked_bytes, tc1 - tc0);
+    stw_rate_sample(ms->marked_bytes + ms->root_bytes, tc1 - tc0);
 }
 
 /* The trigger for a heap goal after a cycle that marked `marked` bytes:
@@ -754,6 +758,7 @@ again:;
     uint64_t marked = ms.marked_bytes + alloc_during;
     uint64_t goal = goal_for(marked, pct < 0 ? 100 : pct);
     atomic_store(&rt__gcstat.heap_marked, marked);
+    atomic_store(&last_root_bytes, ms.root_bytes);
     atomic_store(&rt__gcstat.heap_live, marked);
     atomic_store(&rt__gcstat.next_gc, goal);
     atomic_store(&rt__gcstat.trigger, trigger_for(marked, goal, conc));

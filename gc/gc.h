@@ -536,6 +536,8 @@ typedef struct rt__markstats {
     uint64_t nsteal, nstealcnt;     /* root chunks stolen (chunks) */
     uint64_t nprocyield, nosyield, nsleep; /* back-offs */
     uint64_t assist_bytes; /* of marked_bytes, marked by assists */
+    uint64_t root_bytes;   /* the largest root set a run of the cycle read:
+                            * what a stop-the-world mark reads besides the heap */
 } rt__markstats;
 /* Before the world stops: reads the writable segments of the program and
  * its libraries (dl_iterate_phdr takes the loader's lock, which a stopped

@@ -1100,6 +1100,11 @@ void rt__mark_run(rt__markstats *st, int want)
         want = 1;
     __atomic_store_n(&nproc, want, __ATOMIC_RELAXED);
     marks_shared = nproc > 1 || atomic_load_explicit(&assist_open, memory_order_relaxed);
+    uint64_t rb = 0;
+    for (size_t i = 0; i < nroots; i++)
+        rb += roots[i].hi - roots[i].lo;
+    if (rb > st->root_bytes)
+        st->root_bytes = rb;
     uint64_t s0 = atomic_load_explicit(&run_state, memory_order_acquire);
     rt__assert(s0 & RS_CLOSED);
     uint32_t gen = RS_GEN(s0) + 1;

@@ -238,11 +238,12 @@ static void assist_child_body(void)
 static void smallheap_child_body(void)
 {
     enum { N = (5 << 18) / (int)sizeof(node) };
-    /* A fast machine's speed (100 MB/ms), so that the choice does not hang
+    /* A fast machine's speed (1 GB/ms), so that the choice does not hang
      * on how loaded this one is: the best sample decays by 1/8 per cycle,
-     * so it stays above ~10 MB/ms for these cycles, a 1.25 MiB mark well
-     * under 1 ms. */
-    atomic_store(&rt__gc_stw_rate, 100000);
+     * so it stays above ~100 MB/ms for these cycles, and what the choice
+     * counts -- the whole heap allocated when the cycle starts (4 MiB,
+     * the smallest goal) and the roots -- reads in well under the bound. */
+    atomic_store(&rt__gc_stw_rate, 1000000);
     node *head = NULL;
     for (uint64_t i = 0; i < N; i++) {
         node *n = mk(i);
@@ -275,6 +276,44 @@ static void smallheap_child_body(void)
         ck_assert_msg(small == 0 && nc == 0, "%u small-heap stops, %u concurrent cycles", small,
                       nc);
     }
+}
+
+/* A churning program with almost nothing live between its cycles, each
+ * of which meets a 2 MiB tree under construction (reachable from the
+ * stack): the last cycle's marked bytes (KiBs to 1 MiB) said a stopped
+ * mark would be short (or that no speed was needed: under 1 MiB), and it
+ * took 1-3 ms with the world stopped, 15 cycles of 44 over 1 ms.  The
+ * choice counts the heap allocated at the cycle's start (4 MiB at
+ * least), so every cycle here marks concurrently. */
+typedef struct pair {
+    struct pair *l, *r;
+} pair;
+
+static pair *building(int d)
+{
+    pair *n = rt_alloc(sizeof *n);
+    if (d > 0) {
+        n->l = building(d - 1);
+        n->r = building(d - 1);
+    }
+    return n;
+}
+
+static void growing_child_body(void)
+{
+    /* 8 MB/ms: a fast machine's stopped mark, under the bound for what
+     * the last cycles marked, not for the heap at a cycle's start */
+    atomic_store(&rt__gc_stw_rate, 8000);
+    rt_memstats ms;
+    rt_read_memstats(&ms);
+    uint32_t n0 = ms.num_gc, nc0 = atomic_load(&rt__gc_nconcurrent);
+    for (int i = 0; i < 60; i++)
+        (void)building(16); /* 2 MiB of 16-byte objects, garbage once built */
+    rt_read_memstats(&ms);
+    uint32_t small = atomic_load(&rt__gc_nsmallstw);
+    uint32_t nc = atomic_load(&rt__gc_nconcurrent) - nc0;
+    ck_assert_msg(ms.num_gc - n0 >= 15 && small == 0 && nc == ms.num_gc - n0,
+                  "%u cycles: %u small-heap stops, %u concurrent", ms.num_gc - n0, small, nc);
 }
 
 /* Makes userfaultfd fail with ENOSYS for this process and its children. */
@@ -347,6 +386,12 @@ START_TEST(test_assist_stoptheworld)
 END_TEST
 
 START_TEST(test_smallheap) { run_child_body(smallheap_child_body, NULL, false, RT_DIRTY_UFFD); }
+
+START_TEST(test_smallheap_growing)
+{
+    run_child_body(growing_child_body, NULL, false, RT_DIRTY_UFFD);
+}
+END_TEST
 END_TEST
 
 START_TEST(test_smallheap_stoptheworld)
@@ -368,6 +413,7 @@ int main(void)
     tcase_add_test(tc, test_assist_concurrent);
     tcase_add_test(tc, test_assist_stoptheworld);
     tcase_add_test(tc, test_smallheap);
+    tcase_add_test(tc, test_smallheap_growing);
     tcase_add_test(tc, test_smallheap_stoptheworld);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
