@@ -847,6 +847,7 @@ static __attribute__((noinline)) bool chansend(rt_chan *c, const void *elem,
 
 void rt_chan_send(rt_chan *c, const void *elem)
 {
+    rt__foreign_note(); /* (a thread outside the runtime: foreign.c) */
     chansend(c, elem, true);
     /* Not a tail call: this frame must stay on the stack for the block
      * profile (see chansend). */
@@ -856,6 +857,7 @@ void rt_chan_send(rt_chan *c, const void *elem)
 
 bool rt_chan_try_send(rt_chan *c, const void *elem)
 {
+    rt__foreign_note(); /* (a thread outside the runtime: foreign.c) */
     bool sent = chansend(c, elem, false);
     rt__preempt_point();
     return sent;
@@ -971,8 +973,7 @@ static __attribute__((noinline)) bool chanrecv(rt_chan *c, void *elem,
  * does (foreign.c).  One TLS load on the receive paths. */
 static inline void recv_register(void)
 {
-    if (rt__unlikely(rt__tls_m == NULL))
-        (void)rt__foreign_self();
+    rt__foreign_note();
 }
 
 bool rt_chan_recv(rt_chan *c, void *elem)
@@ -999,6 +1000,7 @@ int rt_chan_try_recv(rt_chan *c, void *elem)
 
 void rt_chan_close(rt_chan *c)
 {
+    rt__foreign_note(); /* (a thread outside the runtime: foreign.c) */
     if (c == NULL)
         rt__throw("close of nil channel");
 

@@ -15,12 +15,14 @@
  *   rt_chan_try_recv, rt_select: a received value may be a heap pointer
  *   nothing else holds) (rt__foreign_self, on the allocator's path for
  *   threads without an M in gc/malloc.c: rt_alloc, rt_alloc_noscan,
- *   rt_new, rt_new_array, rt_chan_make, rt_go's and the timers' records
- *   and every other runtime allocation made on such a thread).  Those are
- *   the calls that create heap pointers on a thread; a thread that never
- *   allocated holds one only if it read it from memory that is itself a
- *   root or a live object (a channel receive copies from a sender's
- *   stack or a buffer; see "Not covered").  The
+ *   rt_new, rt_new_array, rt_chan_make, the timers' records and every
+ *   other runtime allocation made on such a thread), or makes any other
+ *   call a thread outside the runtime may make (rt__foreign_note: rt_go,
+ *   rt_yield, rt_sleep, channel sends and close).  A heap pointer handed
+ *   to a new thread as pthread_create's argument is held by a thread that
+ *   never allocated: an outside tester's thread called rt_yield, or
+ *   rt_sleep, or rt_go, and then held such an object across collections,
+ *   which freed it.  The
  *   record (never freed, reused after the thread's exit) holds the
  *   thread's id and its stack bounds from pthread_getattr_np; the stop
  *   signal is unblocked in the thread; a pthread key's destructor
@@ -105,9 +107,11 @@
  *   ~200 us after).
  *
  * Not covered
- *   A thread that never allocated nor received from a channel (it read a
- *   pointer from a global, or from memory of its own) is not a root until
- *   it does.  Runtime locks a registered thread takes outside the allocator
+ *   A thread that never called the runtime (it read a pointer from a
+ *   global, or was handed one by pthread_create) is not a root until it
+ *   does (README: call anything first).  Finding such threads would take
+ *   a walk of /proc/self/task at every stop and signals to threads that
+ *   never asked for them: their sleeps and polls would return EINTR.  Runtime locks a registered thread takes outside the allocator
  *   (rt_gc_add_root's, rt_set_finalizer's, channel and scheduler locks)
  *   are not no-stop regions: the collector takes none of them while such
  *   threads are stopped, which is why the stop is as short as it is.  A

@@ -1464,6 +1464,8 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system,
     rt_p *pp = mp ? mp->p : NULL;
     if (mp == NULL && atomic_load_explicit(&rt__sched.main_started, memory_order_relaxed))
         atomic_store_explicit(&rt__sched.foreign_go, 1, memory_order_relaxed);
+    if (mp == NULL)
+        (void)rt__foreign_self(); /* a root from its first runtime call (foreign.c) */
     rt_g *gp = pp ? gfget(pp) : NULL;
     if (gp == NULL && pp == NULL && atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed) > 0) {
         rt__lock_acquire(&rt__sched.gfree_lock);
@@ -1563,6 +1565,7 @@ void rt_yield(void)
     rt_m *mp = rt__tls_m; /* direct: no switch has happened in this call yet */
     rt_g *gp = mp ? mp->curg : NULL;
     if (gp == NULL) {
+        rt__foreign_note();
         sched_yield();
         return;
     }

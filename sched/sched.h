@@ -886,6 +886,15 @@ static inline rt__fthread *rt__foreign_self(void)
     rt__fthread *f = rt__tls_ft;
     return rt__likely(f != NULL) ? f : rt__foreign_register();
 }
+/* A call into the runtime from the calling thread: one that is neither
+ * an M nor registered registers (its stack and registers are roots from
+ * then on).  Every public entry a thread outside the runtime may use
+ * calls it, or allocates (which does the same); one TLS load for Ms. */
+static inline void rt__foreign_note(void)
+{
+    if (rt__unlikely(rt__tls_m == NULL))
+        (void)rt__foreign_self();
+}
 /* No-stop regions of a registered thread, as rt__nostop_begin/end for an
  * M: the stop signal only marks a thread inside one, which stops itself
  * at the region's end. */

@@ -324,6 +324,7 @@ void rt_sleep(int64_t ns)
     rt_g *gp = rt__getg();
     if (gp == NULL) {
         /* Not a goroutine (a foreign thread): block the thread. */
+        rt__foreign_note();
         struct timespec ts = {.tv_sec = ns / RT_SECOND, .tv_nsec = ns % RT_SECOND};
         while (nanosleep(&ts, &ts) != 0)
             ;

@@ -21,6 +21,9 @@
  *     finalizer table), keeps the last few thousand, drops the rest; each
  *     finalizer checks its list, and all of them must run once the window
  *     is dropped too;
+ *   - two more hold a list handed over as pthread_create's argument
+ *     across collections, after one call into the runtime that neither
+ *     allocates nor receives (rt_yield, rt_sleep): any call registers;
  *   - main() allocates a list before rt_main and checks it after: the
  *     main thread's stack below rt_main counts too.
  * A freed node is reused by goroutine 1's garbage, which overwrites it, so
@@ -196,6 +199,54 @@ static void *thread_e(void *arg)
     return NULL;
 }
 
+/* F and G: a list handed over as pthread_create's argument, held in a
+ * local across collections; F's first call into the runtime is rt_yield,
+ * G's rt_sleep -- neither allocates nor receives, and each makes its
+ * thread a root all the same.  The creator keeps the list in a global
+ * until that first call has been made (before it, the thread is unknown
+ * to the collector: README), then drops it. */
+static _Atomic long g_rounds_fg;
+static node *volatile g_handover[2];
+static _Atomic int g_called[2];
+
+static void hold_across_gcs(node *h, long salt, int i)
+{
+    node *volatile keep = h;
+    atomic_store(&g_called[i], 1);
+    while (g_handover[i] != NULL && !atomic_load(&g_stop))
+        usleep(100); /* dropped by the creator */
+    long until = atomic_load(&g_gcs) + 3;
+    while (atomic_load(&g_gcs) < until && !atomic_load(&g_stop))
+        usleep(200);
+    atomic_fetch_add(&g_bad, check(keep, NLIST, salt));
+    atomic_fetch_add(&g_rounds_fg, 1);
+}
+
+static void *thread_f(void *arg)
+{
+    rt_yield();
+    hold_across_gcs(arg, 1001, 0);
+    return NULL;
+}
+
+static void *thread_g(void *arg)
+{
+    rt_sleep(RT_MILLISECOND);
+    hold_across_gcs(arg, 2002, 1);
+    return NULL;
+}
+
+/* Starts fn with a fresh list from a frame that is dead once it returns;
+ * the list stays in g_handover[i] until the thread has called in. */
+static __attribute__((noinline)) void start_with_list(pthread_t *t, void *(*fn)(void *),
+                                                      long salt, int i)
+{
+    node *h = build(NLIST, salt);
+    g_handover[i] = h;
+    pthread_create(t, NULL, fn, h);
+    h = NULL;
+}
+
 /* Builds and sends D's list r from a frame that is dead once it returns. */
 static __attribute__((noinline)) void hand_one(long r)
 {
@@ -237,6 +288,16 @@ static int scenario(int argc, char **argv)
     pthread_create(&c, NULL, thread_c, NULL);
     pthread_create(&d, NULL, thread_d, NULL);
     pthread_create(&e, NULL, thread_e, NULL);
+    pthread_t f, g;
+    start_with_list(&f, thread_f, 1001, 0);
+    start_with_list(&g, thread_g, 2002, 1);
+    {
+        volatile char scrub[4096]; /* the dead frame's words */
+        memset((char *)scrub, 0, sizeof scrub);
+    }
+    while (!atomic_load(&g_called[0]) || !atomic_load(&g_called[1]))
+        rt_sleep(100 * RT_MICROSECOND);
+    g_handover[0] = g_handover[1] = NULL;
     rt_go(producer, NULL);
     int64_t start = rt_nanotime();
     uint32_t nconc0 = atomic_load(&rt__gc_nconcurrent);
@@ -273,6 +334,8 @@ static int scenario(int argc, char **argv)
     RT_BLOCKING(pthread_join(c, NULL));
     RT_BLOCKING(pthread_join(d, NULL));
     RT_BLOCKING(pthread_join(e, NULL));
+    RT_BLOCKING(pthread_join(f, NULL));
+    RT_BLOCKING(pthread_join(g, NULL));
     memset((void *)g_e_keep, 0, E_KEEP * sizeof(node *)); /* every E list goes */
     for (int i = 0; i < 400 && atomic_load(&g_fin_e) < atomic_load(&g_made_e); i++) {
         rt_gc();
@@ -282,16 +345,19 @@ static int scenario(int argc, char **argv)
     uint32_t nconc = atomic_load(&rt__gc_nconcurrent) - nconc0;
     if (conc && g_ballast != NULL)
         atomic_fetch_add(&g_bad, check(g_ballast, NBALLAST, 0));
-    fprintf(stderr, "gcs=%ld concurrent=%u rounds a=%ld b=%ld c=%ld d=%ld e=%ld/%ld bad=%ld\n",
+    fprintf(stderr, "gcs=%ld concurrent=%u rounds a=%ld b=%ld c=%ld d=%ld e=%ld/%ld fg=%ld "
+                    "bad=%ld\n",
             (long)atomic_load(&g_gcs), nconc, (long)atomic_load(&g_rounds_a),
             (long)atomic_load(&g_rounds_b), (long)atomic_load(&g_rounds_c),
             (long)atomic_load(&g_rounds_d), (long)atomic_load(&g_fin_e),
-            (long)atomic_load(&g_made_e), (long)atomic_load(&g_bad));
+            (long)atomic_load(&g_made_e), (long)atomic_load(&g_rounds_fg),
+            (long)atomic_load(&g_bad));
     if (atomic_load(&g_bad) != 0)
         return 1;
     if (conc ? nconc < 3 : nconc != 0)
         return 4; /* not the marking mode the case is about */
-    if (atomic_load(&g_rounds_b) < 3 || atomic_load(&g_rounds_d) < 3 || atomic_load(&g_gcs) < 10)
+    if (atomic_load(&g_rounds_b) < 3 || atomic_load(&g_rounds_d) < 3 || atomic_load(&g_gcs) < 10 ||
+        atomic_load(&g_rounds_fg) != 2)
         return 5;
     if (rt__foreign_count() != fd_before)
         return 6; /* exited threads unregistered */
