@@ -1464,8 +1464,6 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system,
     rt_p *pp = mp ? mp->p : NULL;
     if (mp == NULL && atomic_load_explicit(&rt__sched.main_started, memory_order_relaxed))
         atomic_store_explicit(&rt__sched.foreign_go, 1, memory_order_relaxed);
-    if (mp == NULL)
-        (void)rt__foreign_self(); /* a root from its first runtime call (foreign.c) */
     rt_g *gp = pp ? gfget(pp) : NULL;
     if (gp == NULL && pp == NULL && atomic_load_explicit(&rt__sched.ngfree, memory_order_relaxed) > 0) {
         rt__lock_acquire(&rt__sched.gfree_lock);
@@ -1510,6 +1508,13 @@ int64_t rt_go(void (*fn)(void *arg), void *arg)
 {
     if (fn == NULL)
         return -EINVAL;
+    /* a thread outside the runtime is a root from its first call
+     * (foreign.c); not in newproc: rt_main's own start of goroutine 1 on
+     * the main thread is no such call (the main thread then sleeps, its
+     * stack a root through gcstop.c's main_sp; registered, it would be
+     * signalled at every stop -- under TSan, which defers signals to a
+     * thread asleep in a raw futex call, that stop never ended) */
+    rt__foreign_note();
     return newproc(fn, arg, (uintptr_t)__builtin_return_address(0), false, 0);
 }
 
