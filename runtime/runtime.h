@@ -257,12 +257,13 @@ int rt__symbolize_frames(uintptr_t pc, rt__sym *out, int max);
 /* --------------------------------------------------------- stack.c ----- */
 
 /*
- * Goroutine stacks: fixed-size slots (RT_STACK_SIZE of address space each,
- * guard included) carved from large reservations; only touched pages cost
+ * Goroutine stacks: fixed-size slots (RT_STACK_SLOT of address space each:
+ * a guard, then RT_STACK_SIZE of usable stack, the limit the overflow
+ * message names) carved from large reservations; only touched pages cost
  * memory.  Layout of one slot, low to high:
  *
  *   lo-GUARD        lo                                        hi
- *   | guard (64 KiB)| usable stack, grows down from hi ...    |
+ *   | guard (64 KiB)| usable stack (256 KiB), grows down from hi |
  *
  * A parked goroutine that touched one page of stack costs that page plus
  * its goroutine record (sched/proc.c keeps records in dense slabs).  Slots
@@ -271,6 +272,7 @@ int rt__symbolize_frames(uintptr_t pc, rt__sym *out, int max);
 #define RT_STACK_SIZE ((size_t)256 * 1024)
 #define RT_PAGE_SIZE  ((size_t)4096)
 #define RT_STACK_GUARD ((size_t)64 * 1024) /* guard region at the bottom */
+#define RT_STACK_SLOT (RT_STACK_GUARD + RT_STACK_SIZE)
 
 typedef struct rt__stack {
     uintptr_t lo; /* lowest usable byte (just above the guard page) */

@@ -2,14 +2,18 @@
  * runtime/stack.c -- goroutine stacks.
  *
  * Goroutine stacks never move (C code keeps pointers into them), so each
- * goroutine gets a fixed slot of RT_STACK_SIZE (256 KiB) of address space,
- * and only the pages it touches cost memory.  Slots are carved from chunks:
- * one mmap of RT_CHUNK_SLOTS slots (1 GiB of address space, MAP_NORESERVE
+ * goroutine gets a fixed slot of RT_STACK_SLOT (320 KiB: a guard and 256
+ * KiB of stack) of address space, and only the pages it touches cost
+ * memory.  Slots are carved from chunks: one mmap of RT_CHUNK_SLOTS slots
+ * (1.25 GiB of address space, MAP_NORESERVE
  * so nothing is committed up front, MADV_NOHUGEPAGE so a touched stack costs
  * one 4 KiB page and not a 2 MiB huge page); under an address-space limit
  * (RLIMIT_AS) that refuses 1 GiB, smaller chunks.
  *
- * The lowest RT_STACK_GUARD bytes (16 pages) of every slot are a guard.  It
+ * The lowest RT_STACK_GUARD bytes (16 pages) of every slot are a guard,
+ * below the whole RT_STACK_SIZE that the overflow message names (it was
+ * carved out of those 256 KiB once: 192 KiB usable under a message that
+ * said 262144 -- an outside tester's find).  It
  * is wider than one page so that a function with a large frame that skips
  * past one page still faults instead of writing into the top of the slot
  * below; frames larger than the guard are probed page by page where the
@@ -88,7 +92,7 @@ static bool new_chunk(void)
     uint32_t slots = RT_CHUNK_SLOTS;
     void *p;
     for (;;) {
-        p = mmap(NULL, (size_t)slots * RT_STACK_SIZE, PROT_READ | PROT_WRITE,
+        p = mmap(NULL, (size_t)slots * RT_STACK_SLOT, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p != MAP_FAILED)
             break;
@@ -96,7 +100,7 @@ static bool new_chunk(void)
             return false;
         slots /= 2;
     }
-    (void)madvise(p, (size_t)slots * RT_STACK_SIZE, MADV_NOHUGEPAGE);
+    (void)madvise(p, (size_t)slots * RT_STACK_SLOT, MADV_NOHUGEPAGE);
     atomic_store_explicit(&chunk_slots[n], slots, memory_order_relaxed);
     atomic_store_explicit(&chunks[n], (uintptr_t)p, memory_order_release);
     atomic_store_explicit(&nchunks, n + 1, memory_order_release);
@@ -114,14 +118,14 @@ bool rt__stack_alloc(rt__stack *st)
     }
     uint32_t n = atomic_load_explicit(&nchunks, memory_order_relaxed);
     uintptr_t base = atomic_load_explicit(&chunks[n - 1], memory_order_relaxed) +
-                     (uintptr_t)next_slot * RT_STACK_SIZE;
+                     (uintptr_t)next_slot * RT_STACK_SLOT;
     next_slot++;
     pthread_mutex_unlock(&carve_lock);
 
     if (install_guard(base) != 0)
         return false;
     st->lo = base + RT_STACK_GUARD;
-    st->hi = base + RT_STACK_SIZE;
+    st->hi = base + RT_STACK_SLOT;
     atomic_fetch_add_explicit(&slots_out, 1, memory_order_relaxed);
     return true;
 }
@@ -141,14 +145,14 @@ bool rt__stack_guard_hit(uintptr_t addr, rt__stack *st)
     for (uint32_t i = 0; i < n; i++) {
         uintptr_t base = atomic_load_explicit(&chunks[i], memory_order_acquire);
         size_t bytes = (size_t)atomic_load_explicit(&chunk_slots[i], memory_order_relaxed) *
-                       RT_STACK_SIZE;
+                       RT_STACK_SLOT;
         if (addr < base || addr >= base + bytes)
             continue;
-        uintptr_t slot = base + (addr - base) / RT_STACK_SIZE * RT_STACK_SIZE;
+        uintptr_t slot = base + (addr - base) / RT_STACK_SLOT * RT_STACK_SLOT;
         if (addr - slot >= RT_STACK_GUARD)
             return false; /* inside a stack, not its guard */
         st->lo = slot + RT_STACK_GUARD;
-        st->hi = slot + RT_STACK_SIZE;
+        st->hi = slot + RT_STACK_SLOT;
         return true;
     }
     return false;
@@ -160,7 +164,7 @@ size_t rt__stack_reserved(void)
     size_t bytes = 0;
     for (uint32_t i = 0; i < n; i++)
         bytes += (size_t)atomic_load_explicit(&chunk_slots[i], memory_order_relaxed) *
-                 RT_STACK_SIZE;
+                 RT_STACK_SLOT;
     return bytes;
 }
 
@@ -223,7 +227,7 @@ static void set_hdr(uintptr_t hi, uintptr_t low)
 static void make_stack(uintptr_t hi, rt__stack *st)
 {
     st->hi = hi;
-    st->lo = hi - (RT_STACK_SIZE - RT_STACK_GUARD);
+    st->lo = hi - RT_STACK_SIZE;
 #ifdef RT_ASAN
     /* A recycled stack still carries the poison of its last user's
      * unreturned frames; fresh slots have clean shadow. */
@@ -388,7 +392,7 @@ void rt__stack_pool_trim(int max, size_t keep)
             if (low != 0)
                 ASAN_UNPOISON_MEMORY_REGION((void *)low, batch[i] - low);
 #endif
-            rt__stack st = {.lo = batch[i] - (RT_STACK_SIZE - RT_STACK_GUARD),
+            rt__stack st = {.lo = batch[i] - RT_STACK_SIZE,
                             .hi = batch[i]};
             rt__stack_trim(&st, 0);
         }

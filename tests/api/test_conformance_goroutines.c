@@ -185,6 +185,33 @@ START_TEST(test_go_before_main_ids)
 }
 END_TEST
 
+/* The overflow message names a 262144-byte limit: a goroutine may use
+ * nearly all of it (224 KiB in 4 KiB frames here; the guard below the
+ * 256 KiB once came out of them, and this overflowed at 192 KiB). */
+static __attribute__((noinline)) int deep_frames(int n)
+{
+    volatile char buf[4096];
+    buf[0] = (char)n;
+    buf[sizeof buf - 1] = (char)n;
+    if (n == 0)
+        return buf[0];
+    return deep_frames(n - 1) + buf[sizeof buf - 1];
+}
+
+static void use_deep_stack(void *arg)
+{
+    atomic_store((_Atomic int *)arg, deep_frames(56) + 1000);
+}
+
+RT_TEST(test_stack_limit_usable)
+{
+    static _Atomic int done;
+    REQUIRE_GT(rt_go(use_deep_stack, (void *)&done), 0);
+    while (atomic_load(&done) == 0)
+        rt_sleep(RT_MILLISECOND);
+    REQUIRE_GT(atomic_load(&done), 0);
+}
+
 /* ----------------------------------------------------------- rt_sleep --- */
 
 /* time.Sleep(d) with d <= 0 returns at once; so does an after-the-fact
@@ -307,6 +334,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_maxprocs_query_set_cap);
     tcase_add_test(tc, test_maxprocs_before_main);
     tcase_add_test(tc, test_go_before_main_ids);
+    tcase_add_test(tc, test_stack_limit_usable);
     tcase_add_test(tc, test_sleep_nonpositive_returns);
     tcase_add_test(tc, test_goexit_main_then_nothing_left);
     tcase_add_test(tc, test_goexit_main_then_others_asleep);
