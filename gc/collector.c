@@ -59,10 +59,11 @@
  * finds the heap 10 % past the goal anyway waits for the running cycle;
  * one that reaches the goal before the mark phase has begun (no assist
  * can hold it yet) waits for the phase to begin.
- * A heap whose stop-the-world mark takes under 250 us at the measured speed
- * is marked with the world stopped (concurrent_mode; before the first
- * cycle the heap stands in for the marked bytes, so a first cycle past
- * 1 MiB is concurrent, as Go's).  GOGC=off /
+ * A heap whose stop-the-world mark may take under 250 us at the measured
+ * speed is marked with the world stopped (concurrent_mode: the heap
+ * allocated when the cycle starts plus the last cycle's roots, so with the
+ * 4 MiB smallest goal nearly every cycle is concurrent, as Go's are).
+ * GOGC=off /
  * rt_set_gc_percent(-1) turns collection off except for rt_gc and
  * rt_free_os_memory.
  *

@@ -68,6 +68,23 @@
 
 #include "rt.h"
 
+/* A complete binary tree of 16-byte GC objects, depth d (2^(d+1) - 1
+ * nodes): garbage or a live structure of a known size for the collector
+ * tests. */
+typedef struct harness_tnode {
+    struct harness_tnode *l, *r;
+} harness_tnode;
+
+static inline harness_tnode *harness_tree(int d)
+{
+    harness_tnode *n = rt_alloc(sizeof *n);
+    if (d > 0) {
+        n->l = harness_tree(d - 1);
+        n->r = harness_tree(d - 1);
+    }
+    return n;
+}
+
 #define REQUIRE_MSG(cond, ...)                                                \
     do {                                                                      \
         if (!(cond))                                                          \

@@ -31,8 +31,9 @@
  *   The price: a parked goroutine that wakes while it is walked may show
  *   a stale stack, as traceback.c documents for rt__callers_g.
  *   debug 2: the crash-style dump of every goroutine's traceback
- *   (rt__print_all_goroutines_walking: running ones walked as above; a
- *   fatal error's dump still says "stack unavailable", as Go's), written
+ *   (rt__print_all_goroutines_walking: running ones walked as above and
+ *   shown [runnable], as Go's world stop leaves them; a fatal error's
+ *   dump still says [running] and "stack unavailable", as Go's), written
  *   straight to the fd.  The world is
  *   not stopped for it: like Go 1.3's tracebackothers outside a fatal
  *   error, a goroutine that wakes during the dump may show a stale stack.

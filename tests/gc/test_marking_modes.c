@@ -285,20 +285,6 @@ static void smallheap_child_body(void)
  * took 1-3 ms with the world stopped, 15 cycles of 44 over 1 ms.  The
  * choice counts the heap allocated at the cycle's start (4 MiB at
  * least), so every cycle here marks concurrently. */
-typedef struct pair {
-    struct pair *l, *r;
-} pair;
-
-static pair *building(int d)
-{
-    pair *n = rt_alloc(sizeof *n);
-    if (d > 0) {
-        n->l = building(d - 1);
-        n->r = building(d - 1);
-    }
-    return n;
-}
-
 static void growing_child_body(void)
 {
     /* 8 MB/ms: a fast machine's stopped mark, under the bound for what
@@ -308,7 +294,7 @@ static void growing_child_body(void)
     rt_read_memstats(&ms);
     uint32_t n0 = ms.num_gc, nc0 = atomic_load(&rt__gc_nconcurrent);
     for (int i = 0; i < 60; i++)
-        (void)building(16); /* 2 MiB of 16-byte objects, garbage once built */
+        (void)harness_tree(16); /* 2 MiB of 16-byte objects, garbage once built */
     rt_read_memstats(&ms);
     uint32_t small = atomic_load(&rt__gc_nsmallstw);
     uint32_t nc = atomic_load(&rt__gc_nconcurrent) - nc0;

@@ -50,21 +50,7 @@ static void in_syscall(void *arg)
     rt_syscall_exit();
 }
 
-typedef struct tnode {
-    struct tnode *l, *r;
-} tnode;
-
-static tnode *tree(int d)
-{
-    tnode *n = rt_alloc(sizeof *n);
-    if (d > 0) {
-        n->l = tree(d - 1);
-        n->r = tree(d - 1);
-    }
-    return n;
-}
-
-static tnode *volatile live_tree;
+static harness_tnode *volatile live_tree;
 
 static int child_main(int argc, char **argv)
 {
@@ -73,10 +59,10 @@ static int child_main(int argc, char **argv)
     if (getenv("SCHED_TEST_GC") != NULL) {
         /* collections that stop the world (gcstoptheworld=1) for a few ms
          * each, for 400 ms */
-        live_tree = tree(17);
+        live_tree = harness_tree(17);
         int64_t end = rt_nanotime() + 400 * RT_MILLISECOND;
         while (rt_nanotime() < end)
-            (void)tree(12);
+            (void)harness_tree(12);
         return 0;
     }
     if (getenv("SCHED_TEST_FATAL") != NULL) {
