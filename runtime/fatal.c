@@ -390,6 +390,60 @@ static bool caller_of_bad_call(void *ctx, const siginfo_t *si, ucontext_t *copy,
     return *ra > 4096 && rt__symbolize(*ra - 1, &s);
 }
 
+/*
+ * The program's own SIGSEGV/SIGBUS handler, installed before rt_main
+ * (a JIT's, a fault-recovering library's): Go passes a fault in non-Go
+ * code on to such a handler; here every fault but the runtime's own (the
+ * collector's write tracking, a goroutine stack's guard) goes to it, and
+ * when it returns the instruction runs again, as the kernel would have
+ * done for it alone.  "Installed by the program": different from the
+ * handler in place before main (a library constructor notes that one), so
+ * a sanitizer's, set up before any constructor, is not taken for the
+ * program's and grt's reports stay grt's.
+ */
+static struct sigaction base_fault[2]; /* SIGSEGV, SIGBUS before main */
+static struct sigaction prog_fault[2]; /* the program's, or sa_handler SIG_DFL */
+static bool have_prog_fault[2];
+
+__attribute__((constructor)) static void note_base_fault_handlers(void)
+{
+    (void)sigaction(SIGSEGV, NULL, &base_fault[0]);
+    (void)sigaction(SIGBUS, NULL, &base_fault[1]);
+}
+
+static void note_prog_fault_handlers(void)
+{
+    static const int sigs[2] = {SIGSEGV, SIGBUS};
+    for (int i = 0; i < 2; i++) {
+        struct sigaction cur;
+        if (sigaction(sigs[i], NULL, &cur) != 0)
+            continue;
+        bool real = (cur.sa_flags & SA_SIGINFO) ? cur.sa_sigaction != NULL
+                                                : (cur.sa_handler != SIG_DFL &&
+                                                   cur.sa_handler != SIG_IGN);
+        bool same = (cur.sa_flags & SA_SIGINFO)
+                        ? cur.sa_sigaction == base_fault[i].sa_sigaction
+                        : cur.sa_handler == base_fault[i].sa_handler;
+        if (real && !same) {
+            prog_fault[i] = cur;
+            have_prog_fault[i] = true;
+        }
+    }
+}
+
+/* Passes the fault to the program's handler; false if it has none. */
+static bool forward_fault(int sig, siginfo_t *si, void *ctx)
+{
+    int i = sig == SIGSEGV ? 0 : sig == SIGBUS ? 1 : -1;
+    if (i < 0 || !have_prog_fault[i])
+        return false;
+    if (prog_fault[i].sa_flags & SA_SIGINFO)
+        prog_fault[i].sa_sigaction(sig, si, ctx);
+    else
+        prog_fault[i].sa_handler(sig);
+    return true;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ctx)
 {
     rt__buf b;
@@ -400,6 +454,9 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
     /* The collector's write tracking (gc/dirty.c, mprotect mode): not a
      * fault of the program's; the write is retried. */
     if (sig == SIGSEGV && rt__dirty_fault((uintptr_t)si->si_addr, si->si_code))
+        return;
+    if (dying == 0 && !rt__stack_guard_hit((uintptr_t)si->si_addr, &st) &&
+        forward_fault(sig, si, ctx))
         return;
     rt__buf_init(&b, 2);
     if (dying != 0) {
@@ -592,6 +649,7 @@ static void init_process(void)
     sigdelset(&sa.sa_mask, SIGSEGV);
     sigdelset(&sa.sa_mask, SIGBUS);
     sigdelset(&sa.sa_mask, SIGABRT);
+    note_prog_fault_handlers();
     if (sigaction(SIGSEGV, &sa, NULL) != 0 ||
         sigaction(SIGBUS, &sa, NULL) != 0)
         rt__throw("fatal_init: sigaction failed");

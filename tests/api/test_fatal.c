@@ -312,6 +312,39 @@ static int child_fault(int argc, char **argv)
     return 3;
 }
 
+/* A program's own SIGSEGV handler (installed before rt_main, run_child):
+ * it makes the page it finds faulting writable and returns, so the store
+ * runs again and succeeds. */
+static char *volatile guarded_page;
+
+static void program_segv(int sig, siginfo_t *si, void *ctx)
+{
+    (void)sig, (void)ctx;
+    char *p = guarded_page;
+    if ((char *)si->si_addr >= p && (char *)si->si_addr < p + 4096)
+        mprotect(p, 4096, PROT_READ | PROT_WRITE);
+    else
+        _exit(9); /* not the fault this handler knows */
+}
+
+static int child_own_handler(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    store_nil((volatile int *)guarded_page);
+    printf("recovered %d\n", *(volatile int *)guarded_page);
+    return 0;
+}
+
+static void install_program_segv(void)
+{
+    guarded_page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = program_segv;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+}
+
 static void *foreign_thread(void *arg)
 {
     (void)arg;
@@ -392,6 +425,7 @@ static const scenario scenarios[] = {
     {"nil", child_nil},
     {"nil_goroutine", child_nil_goroutine},
     {"fault", child_fault},
+    {"own_handler", child_own_handler},
     {"nilcall", child_nilcall},
     {"stackcall", child_stackcall},
     {"divzero", child_divzero},
@@ -413,6 +447,8 @@ static int run_child(int argc, char **argv)
     harness_deadline_init();
     if (harness_deadline_ns != 0)
         harness_deadline_ns -= 3 * 1000000000LL;
+    if (strcmp(argv[2], "own_handler") == 0)
+        install_program_segv(); /* the program's, before rt_main */
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
         if (strcmp(argv[2], scenarios[i].name) == 0) {
             harness_scenario = scenarios[i].fn;
@@ -730,6 +766,18 @@ START_TEST(nil_dereference_in_goroutine)
 }
 END_TEST
 
+/* A fault goes to a handler the program installed before rt_main (Go
+ * passes faults in non-Go code on to it); when it returns, the faulting
+ * store runs again. */
+START_TEST(program_handler_gets_fault)
+{
+    run("own_handler", NULL);
+    expect_exit(0);
+    ck_assert_msg(strstr(res.out, "recovered 1\n") != NULL, "stdout:\n%s\nstderr:\n%s",
+                  res.out, res.err);
+}
+END_TEST
+
 START_TEST(fault_address)
 {
     run("fault", NULL);
@@ -913,6 +961,7 @@ static Suite *fatal_suite(void)
     tcase_add_test(tc, block_on_foreign_thread);
     tcase_add_test(tc, throw_from_api);
     tcase_add_test(tc, debug_help);
+    tcase_add_test(tc, program_handler_gets_fault);
     tcase_add_test(tc, malformed_setting_warns_once);
     suite_add_tcase(s, tc);
     return s;
