@@ -203,8 +203,9 @@ static void gctrace_line(uint32_t n, const rt__markstats *ms, const cycle_times 
 static void check_span(rt__span *s, void *ctx);
 #endif
 
-/* The stop-the-world mark's speed on this machine, bytes per microsecond
- * (0: none yet), from stop-the-world marks of at least STW_RATE_MIN bytes:
+/* The stop-the-world mark's speed on this machine, bytes read (heap marked
+ * plus roots) per microsecond (0: none yet), from stop-the-world marks of
+ * at least STW_RATE_MIN bytes:
  * the best one seen, decaying by 1/8 per sample -- a mark slowed by other
  * programs (a mark thread descheduled) says nothing of the machine, and
  * an average taken under load kept a small heap concurrent for good, no

@@ -33,6 +33,9 @@
  *   signal context (from the caller's return address when the fault was
  *   the fetch of a pc in no function: a call through a bad function
  *   pointer, caller_of_bad_call), and the other goroutines; exit status 2.
+ *   A SIGSEGV/SIGBUS handler the program installed before rt_main gets
+ *   every fault but the runtime's own (write tracking, a stack guard)
+ *   instead, as Go passes faults in non-Go code on (forward_fault).
  *
  *   An integer division by zero in a goroutine is Go's runtime error:
  *         panic: runtime error: integer divide by zero
@@ -402,7 +405,7 @@ static bool caller_of_bad_call(void *ctx, const siginfo_t *si, ucontext_t *copy,
  * program's and grt's reports stay grt's.
  */
 static struct sigaction base_fault[2]; /* SIGSEGV, SIGBUS before main */
-static struct sigaction prog_fault[2]; /* the program's, or sa_handler SIG_DFL */
+static struct sigaction prog_fault[2]; /* the program's, when have_prog_fault */
 static bool have_prog_fault[2];
 
 __attribute__((constructor)) static void note_base_fault_handlers(void)
@@ -455,8 +458,8 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
      * fault of the program's; the write is retried. */
     if (sig == SIGSEGV && rt__dirty_fault((uintptr_t)si->si_addr, si->si_code))
         return;
-    if (dying == 0 && !rt__stack_guard_hit((uintptr_t)si->si_addr, &st) &&
-        forward_fault(sig, si, ctx))
+    bool guard = rt__stack_guard_hit((uintptr_t)si->si_addr, &st);
+    if (dying == 0 && !guard && forward_fault(sig, si, ctx))
         return;
     rt__buf_init(&b, 2);
     if (dying != 0) {
@@ -479,7 +482,7 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
             rt__buf_puts(&b, "fatal error: unexpected signal during runtime "
                              "execution\n");
         signal_line(&b, sig, si, ctx);
-    } else if (rt__stack_guard_hit((uintptr_t)si->si_addr, &st)) {
+    } else if (guard) {
         rt__buf_printf(&b,
                        "runtime: goroutine stack exceeds %zu-byte limit\n",
                        (size_t)RT_STACK_SIZE);

@@ -8,7 +8,7 @@
  * (1.25 GiB of address space, MAP_NORESERVE
  * so nothing is committed up front, MADV_NOHUGEPAGE so a touched stack costs
  * one 4 KiB page and not a 2 MiB huge page); under an address-space limit
- * (RLIMIT_AS) that refuses 1 GiB, smaller chunks.
+ * (RLIMIT_AS) that refuses 1.25 GiB, smaller chunks.
  *
  * The lowest RT_STACK_GUARD bytes (16 pages) of every slot are a guard,
  * below the whole RT_STACK_SIZE that the overflow message names (it was

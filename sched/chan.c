@@ -847,7 +847,7 @@ static __attribute__((noinline)) bool chansend(rt_chan *c, const void *elem,
 
 void rt_chan_send(rt_chan *c, const void *elem)
 {
-    rt__foreign_note(); /* (a thread outside the runtime: foreign.c) */
+    rt__foreign_note();
     chansend(c, elem, true);
     /* Not a tail call: this frame must stay on the stack for the block
      * profile (see chansend). */
@@ -857,7 +857,7 @@ void rt_chan_send(rt_chan *c, const void *elem)
 
 bool rt_chan_try_send(rt_chan *c, const void *elem)
 {
-    rt__foreign_note(); /* (a thread outside the runtime: foreign.c) */
+    rt__foreign_note();
     bool sent = chansend(c, elem, false);
     rt__preempt_point();
     return sent;
@@ -968,17 +968,12 @@ static __attribute__((noinline)) bool chanrecv(rt_chan *c, void *elem,
     return true;
 }
 
-/* A thread the runtime did not create that receives a value may receive
- * a heap pointer: it becomes a root from here on, as one that allocates
- * does (foreign.c).  One TLS load on the receive paths. */
-static inline void recv_register(void)
-{
-    rt__foreign_note();
-}
-
+/* (rt__foreign_note on every public entry: a thread the runtime did not
+ * create is a root from its first call -- a received value may be a heap
+ * pointer nothing else holds; foreign.c.  One TLS load on Ms.) */
 bool rt_chan_recv(rt_chan *c, void *elem)
 {
-    recv_register();
+    rt__foreign_note();
     bool ok;
     chanrecv(c, elem, true, &ok);
     rt__preempt_point();
@@ -987,7 +982,7 @@ bool rt_chan_recv(rt_chan *c, void *elem)
 
 int rt_chan_try_recv(rt_chan *c, void *elem)
 {
-    recv_register();
+    rt__foreign_note();
     bool ok;
     bool got = chanrecv(c, elem, false, &ok);
     rt__preempt_point();
@@ -1000,7 +995,7 @@ int rt_chan_try_recv(rt_chan *c, void *elem)
 
 void rt_chan_close(rt_chan *c)
 {
-    rt__foreign_note(); /* (a thread outside the runtime: foreign.c) */
+    rt__foreign_note();
     if (c == NULL)
         rt__throw("close of nil channel");
 

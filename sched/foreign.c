@@ -111,7 +111,8 @@
  *   global, or was handed one by pthread_create) is not a root until it
  *   does (README: call anything first).  Finding such threads would take
  *   a walk of /proc/self/task at every stop and signals to threads that
- *   never asked for them: their sleeps and polls would return EINTR.  Runtime locks a registered thread takes outside the allocator
+ *   never asked for them: their sleeps and polls would return EINTR.
+ *   Runtime locks a registered thread takes outside the allocator
  *   (rt_gc_add_root's, rt_set_finalizer's, channel and scheduler locks)
  *   are not no-stop regions: the collector takes none of them while such
  *   threads are stopped, which is why the stop is as short as it is.  A

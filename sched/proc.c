@@ -2371,8 +2371,8 @@ int rt__sched_run_main(int (*fn)(int, char **), int argc, char **argv)
     ma.argv = argv;
     int64_t id = newproc(main_goroutine, &ma, (uintptr_t)__builtin_return_address(0), false,
                          MAIN_GOID);
-    if (id != MAIN_GOID)
-        rt__throwf("runtime: main goroutine got id %lld", (long long)id);
+    if (id < 0)
+        rt__throwf("runtime: cannot start the main goroutine: %s", strerror((int)-id));
     rt__sysmon_start();
     atomic_store_explicit(&rt__sched.main_started, 1, memory_order_release);
     startm(NULL, false);

@@ -441,8 +441,7 @@ int rt_select(rt_select_case *cases, int n, bool block)
 
 static int select_impl(rt_select_case *cases, int n, bool block)
 {
-    if (rt__unlikely(rt__tls_m == NULL)) /* a foreign thread: a root (chan.c) */
-        (void)rt__foreign_self();
+    rt__foreign_note(); /* a thread outside the runtime: a root (foreign.c) */
     if (rt__unlikely(n < 0 || (n > 0 && cases == NULL)))
         rt__throwf("select: bad case list (%d cases at %p)", n, (void *)cases);
     if (n == 0) {

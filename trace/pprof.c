@@ -138,7 +138,6 @@ __attribute__((noinline)) void rt__pprof_scrub_stack(void)
      * at MemProfileRate 1, four times the walk itself) */
     uintptr_t pad[1024];
     explicit_bzero(pad, sizeof pad);
-    __asm__ volatile("" : : "r"(pad) : "memory");
 }
 
 /*
