@@ -230,6 +230,11 @@ struct rt_p {
         struct rt__timer_slot *heap; /* 4-ary min-heap ordered by when */
         uint32_t len, cap;
         _Atomic int64_t when0; /* when of heap[0], 0 if empty; read without lock */
+        /* The TSC shortcut (timer.c): while when0 == fast_when, nothing
+         * is due before the time-stamp counter reaches fast_tsc.  Written
+         * and read only by the M holding the P. */
+        int64_t fast_when;
+        uint64_t fast_tsc;
     } timers;
 
     /* sysmon's view, written only by sysmon */
@@ -703,6 +708,19 @@ bool rt__timer_mod(rt__timer *t, int64_t when, int64_t period);
 int64_t rt__timers_run(rt_p *pp, int64_t now);
 /* The earliest when over all Ps' heaps, 0 if none. */
 int64_t rt__timers_next(void);
+
+/* The TSC shortcut of "any timer due?" (timer.c).  rt__tsc_per_ns is the
+ * time-stamp counter's rate in ticks per nanosecond, 32.32 fixed point,
+ * lowered by RT_TSC_MARGIN; 0 while uncalibrated or where the counter
+ * cannot be trusted (the shortcut is then off). */
+extern _Atomic uint64_t rt__tsc_per_ns;
+/* sysmon, every tick, with the time it just read. */
+void rt__tsc_calibrate(int64_t now);
+#if defined(__x86_64__)
+static inline uint64_t rt__tsc(void) { return __builtin_ia32_rdtsc(); }
+#else
+static inline uint64_t rt__tsc(void) { return 0; } /* shortcut off */
+#endif
 
 /* ---------------------------------------------------------- sync.c ------ */
 

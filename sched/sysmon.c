@@ -235,6 +235,7 @@ void rt__sysmon_main(rt_m *mp)
         nsleep(delay);
         int64_t now = rt_nanotime();
         atomic_store_explicit(&rt__sched.coarse_now, now, memory_order_relaxed);
+        rt__tsc_calibrate(now);
         if (trace_every > 0 && (last_trace == 0 || now - last_trace >= trace_every) &&
             atomic_load_explicit(&rt__sched.running, memory_order_acquire)) {
             last_trace = now;

@@ -32,12 +32,29 @@
  * deletes the next firing.  A timer is on at most one heap; t->pp tells
  * which, and whoever changes t->pp holds that heap's lock.
  *
+ * The TSC shortcut: "anything due?" on every schedule of a P with a timer
+ * pending meant a clock read, 31 ns through the vDSO on the development
+ * VM, where the whole switch of rt_yield is 20: a program with one ticker
+ * running paid it on every channel hand-off.  The x86 time-stamp counter
+ * reads in 12 ns.  So after a clock read finds when0 not yet due, the P's
+ * owner notes the counter value before which it cannot be (proc.c:
+ * note_fast_timers, from a counter value read before the clock and a rate
+ * lowered by 1/256), and until when0 changes or the counter passes that
+ * value, the test is one counter read.  sysmon measures the rate against
+ * the clock, first over 50 ms and then every second (rt__tsc_calibrate);
+ * until then, on other architectures, and when the kernel does not use
+ * the counter as its own clock source (then it may not run at a constant
+ * rate, or agree between CPUs) the shortcut is off and every test reads
+ * the clock, as Go's checkTimers does.
+ *
  * Rejected: a global heap under one lock (every rt_sleep of every P would
  * contend on it) and a timer wheel (the heap's O(log n) is cheap at the
  * sizes programs use, and exact deadlines matter for rt_sleep).
  */
-#include <stdlib.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "sched/sched.h"
@@ -338,6 +355,88 @@ void rt_sleep(int64_t ns)
     t.f = sleep_wake;
     t.arg = gp;
     rt__gopark(sleep_arm, &t, RT_WAIT_SLEEP);
+}
+
+_Atomic uint64_t rt__tsc_per_ns;
+
+#define RT_TSC_MARGIN 256 /* the rate is lowered by 1/256 */
+
+/* Whether the kernel's clock source is the time-stamp counter: it checks
+ * that the counter is invariant and synchronized across CPUs before it
+ * uses it (and stops using it when it finds otherwise). */
+static bool tsc_is_clocksource(void)
+{
+#if defined(__x86_64__)
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
+    if (f == NULL)
+        return false;
+    char name[32] = {0};
+    bool tsc = fgets(name, sizeof name, f) != NULL && strcmp(name, "tsc\n") == 0;
+    fclose(f);
+    return tsc;
+#else
+    return false;
+#endif
+}
+
+/* One (counter, clock) pair read close together: the counter before and
+ * after the clock read, tried a few times.  A pair whose reads are more
+ * than PAIR_TICKS apart (about 4-20 us at 1-5 GHz: the thread was
+ * descheduled) would skew the rate; false if no try was that tight. */
+#define PAIR_TICKS 20000
+static bool tsc_pair(uint64_t *tsc, int64_t *ns)
+{
+    for (int i = 0; i < 4; i++) {
+        uint64_t a = rt__tsc();
+        int64_t n = rt_nanotime();
+        uint64_t b = rt__tsc();
+        if (b >= a && b - a < PAIR_TICKS) {
+            *tsc = a + (b - a) / 2;
+            *ns = n;
+            return true;
+        }
+    }
+    return false;
+}
+
+void rt__tsc_calibrate(int64_t now)
+{
+    static int state; /* 0: not looked yet, 1: calibrating, -1: off */
+    static uint64_t tsc0;
+    static int64_t ns0;
+    if (state < 0)
+        return;
+    if (state == 0) {
+        state = tsc_is_clocksource() ? 1 : -1;
+        if (state > 0 && !tsc_pair(&tsc0, &ns0))
+            ns0 = 0;
+        return;
+    }
+    /* The first rate over 50 ms (a pair's skew, at most PAIR_TICKS, is
+     * then under 0.04 %, well inside the margin), then every second. */
+    uint64_t old = atomic_load_explicit(&rt__tsc_per_ns, memory_order_relaxed);
+    if (ns0 != 0 && now - ns0 < (old != 0 ? RT_SECOND : 50 * RT_MILLISECOND))
+        return;
+    uint64_t t;
+    int64_t n;
+    if (!tsc_pair(&t, &n))
+        return; /* try again next tick */
+    if (ns0 == 0) {
+        tsc0 = t;
+        ns0 = n;
+        return;
+    }
+    double rate = (double)(t - tsc0) / (double)(n - ns0); /* ticks per ns */
+    if (t <= tsc0 || n <= ns0 || !(rate > 0.05 && rate < 64.0)) {
+        /* a counter that went back or runs at an absurd rate: off */
+        state = -1;
+        atomic_store_explicit(&rt__tsc_per_ns, 0, memory_order_relaxed);
+        return;
+    }
+    double fixed = rate * (1.0 - 1.0 / RT_TSC_MARGIN) * 4294967296.0;
+    atomic_store_explicit(&rt__tsc_per_ns, (uint64_t)fixed, memory_order_relaxed);
+    tsc0 = t;
+    ns0 = n;
 }
 
 int64_t rt_nanotime(void)

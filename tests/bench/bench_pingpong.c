@@ -8,6 +8,12 @@
  * receives, two switches).  A Go-style benchmark (bench.h);
  * go/pingpong/pingpong_test.go is the same in Go.
  *
+ * PingPongTimer is the same with a timer pending (an hour away, stopped
+ * at the end), as in a program with a ticker or a timeout running: every
+ * schedule of the P then asks whether a timer is due (sched/timer.c, the
+ * TSC shortcut).  Not one of BENCHMARKS.md's figures; run.sh reports it
+ * next to workload 2 (pingpong-timer).
+ *
  * Check: every answer is i+1, and after the benchmark closes ping the
  * ponger reports (on pong, closed by it) that it saw exactly n values.
  */
@@ -55,7 +61,19 @@ static void bench_pingpong(rt_b *b)
         rt_b_fatalf(b, "pong not closed after the count");
 }
 
-static const rt_benchmark benchmarks[] = {{"PingPong", bench_pingpong}, {NULL, NULL}};
+static void bench_pingpong_timer(rt_b *b)
+{
+    rt_timer *t = rt_timer_new(3600 * RT_SECOND);
+    if (t == NULL)
+        rt_b_fatalf(b, "rt_timer_new returned NULL");
+    rt_b_reset_timer(b);
+    bench_pingpong(b);
+    if (!rt_timer_stop(t))
+        rt_b_fatalf(b, "the hour-long timer was not pending at the end");
+}
+
+static const rt_benchmark benchmarks[] = {
+    {"PingPong", bench_pingpong}, {"PingPongTimer", bench_pingpong_timer}, {NULL, NULL}};
 
 int main(int argc, char **argv)
 {

@@ -185,6 +185,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 ROWS=(
   "1|yield|yield|1|20000000|400000|value|35.7|ratio<=0.33"
   "2|pingpong|pingpong|1|5000000|100000|value|201|ratio<=0.5"
+  "2|pingpong-timer|pingpong|1|5000000|100000|timer|-|ratio<=0.5"
   "3|buffered|buffered|2|10000000|200000|value|29.8|ratio<=0.6"
   "4|spawn|spawn|2|1000000|50000|value|494|ratio<=0.33"
   "5|parked|parked|2|1000000|20000|value|2736|abs<=4300"

@@ -3,7 +3,10 @@
 // and checks as tests/bench/bench_pingpong.c.
 package pingpong
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func ponger(ping <-chan int64, pong chan<- int64) {
 	seen := int64(0)
@@ -16,6 +19,20 @@ func ponger(ping <-chan int64, pong chan<- int64) {
 }
 
 func BenchmarkPingPong(b *testing.B) {
+	pingPong(b)
+}
+
+// With a timer pending, as bench_pingpong.c's PingPongTimer.
+func BenchmarkPingPongTimer(b *testing.B) {
+	t := time.NewTimer(time.Hour)
+	b.ResetTimer()
+	pingPong(b)
+	if !t.Stop() {
+		b.Fatalf("the hour-long timer was not pending at the end")
+	}
+}
+
+func pingPong(b *testing.B) {
 	n := int64(b.N)
 	ping := make(chan int64)
 	pong := make(chan int64)
