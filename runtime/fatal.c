@@ -98,6 +98,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -131,7 +132,41 @@ static _Thread_local void *sigstack_base;
 
 /* ------------------------------------------------------------- output -- */
 
-/* Flushes the program's own stdio buffers, never waiting for a lock. */
+/* Writes what f's buffer holds to its descriptor, a page at a time, each
+ * page only once poll says the descriptor takes it, and gives up after a
+ * second without progress: stdout may be a pipe whose reader is not
+ * reading (yet), and a fatal error must end the process, as Go's does,
+ * not wait for it (an outside tester's program hung in fflush for good).
+ * The FILE is left as it was; the process exits next. */
+static void drain_stdio(FILE *f)
+{
+#if defined(__GLIBC__)
+    int fd = fileno_unlocked(f);
+    const char *p = f->_IO_write_base, *end = f->_IO_write_ptr;
+    if (fd < 0 || p == NULL || end <= p)
+        return;
+    while (p < end) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        int r = poll(&pfd, 1, 1000);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)))
+            return;
+        size_t n = (size_t)(end - p) < 4096 ? (size_t)(end - p) : 4096;
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+    }
+#else
+    fflush_unlocked(f); /* (other C libraries: may wait for the reader) */
+#endif
+}
+
+/* Writes out the program's own stdio buffers, never waiting for a lock
+ * nor for long on a reader. */
 static void flush_stdio(void)
 {
     FILE *files[2] = {stdout, stderr};
@@ -139,7 +174,7 @@ static void flush_stdio(void)
     flushing_stdio = true;
     for (int i = 0; i < 2; i++) {
         if (ftrylockfile(files[i]) == 0) {
-            fflush_unlocked(files[i]);
+            drain_stdio(files[i]);
             funlockfile(files[i]);
         }
     }
@@ -188,6 +223,11 @@ static void start_fatal(const char *msg)
         _exit(2);
     }
     dying = 1;
+    /* The report goes to stderr, which may be a pipe whose reader has
+     * gone (`prog 2>&1 | head -1`): the writes then fail with EPIPE and
+     * the exit status stays 2, as Go's, instead of SIGPIPE's 141. */
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigaction(SIGPIPE, &ign, NULL);
 
     rt_m *mp = rt__getm();
     if (mp != NULL) {
@@ -261,7 +301,28 @@ static void print_others(rt__buf *b, rt_g *skip, int level)
 
 /* -------------------------------------------------------------- throw -- */
 
+/* (inlined: the "runtime stack:" of GOTRACEBACK=crash starts at rt__throw) */
+static inline __attribute__((always_inline)) _Noreturn void throw_with(const char *first_line,
+                                                                  const char *msg);
+
 _Noreturn void rt__throw(const char *msg)
+{
+    throw_with(NULL, msg);
+}
+
+/* Go's report for a goroutine found outside its stack at a switch
+ * (proc.c: gswitch): the stack overflow's two lines, then every
+ * goroutine. */
+_Noreturn void rt__throw_stack_overflow(void)
+{
+    char line[80];
+    snprintf(line, sizeof line, "runtime: goroutine stack exceeds %zu-byte limit\n",
+             (size_t)RT_STACK_SIZE);
+    throw_with(line, "stack overflow");
+}
+
+static inline __attribute__((always_inline)) _Noreturn void throw_with(const char *first_line,
+                                                                  const char *msg)
 {
     rt__buf b;
     int level;
@@ -269,6 +330,8 @@ _Noreturn void rt__throw(const char *msg)
     start_fatal(msg);
     level = rt__debug.traceback;
     rt__buf_init(&b, 2);
+    if (first_line != NULL)
+        rt__buf_puts(&b, first_line);
     rt__buf_puts(&b, "fatal error: ");
     rt__buf_puts(&b, msg);
     rt__buf_puts(&b, "\n");
@@ -447,6 +510,26 @@ static bool forward_fault(int sig, siginfo_t *si, void *ctx)
     return true;
 }
 
+/* Whether the faulting goroutine's stack pointer is below its stack (by
+ * less than 64 MiB: further off, the code is running on a stack of its
+ * own making).  A frame larger than the guard below the stack moves the
+ * stack pointer past the guard before its first access, which then faults
+ * in some other mapping or in none: still a stack overflow, as a program
+ * built with -fstack-clash-protection would report it from the guard. */
+static bool sp_below_stack(rt_g *gp, void *ctx)
+{
+    if (gp == NULL || gp->stack.lo == 0)
+        return false;
+#if defined(__x86_64__)
+    uintptr_t sp = (uintptr_t)((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    uintptr_t sp = (uintptr_t)((ucontext_t *)ctx)->uc_mcontext.sp;
+#else
+    uintptr_t sp = gp->stack.lo;
+#endif
+    return sp < gp->stack.lo && gp->stack.lo - sp < ((uintptr_t)64 << 20);
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ctx)
 {
     rt__buf b;
@@ -458,7 +541,8 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
      * fault of the program's; the write is retried. */
     if (sig == SIGSEGV && rt__dirty_fault((uintptr_t)si->si_addr, si->si_code))
         return;
-    bool guard = rt__stack_guard_hit((uintptr_t)si->si_addr, &st);
+    bool guard = rt__stack_guard_hit((uintptr_t)si->si_addr, &st) ||
+                 sp_below_stack(gp, ctx);
     if (dying == 0 && !guard && forward_fault(sig, si, ctx))
         return;
     rt__buf_init(&b, 2);

@@ -170,6 +170,10 @@ extern void (*rt__capture_sink)(const char *s, size_t n);
 
 /* "fatal error: msg", a blank line, every goroutine's traceback, exit 2. */
 _Noreturn void rt__throw(const char *msg);
+/* The stack overflow report ("runtime: goroutine stack exceeds ...",
+ * "fatal error: stack overflow", every goroutine), exit 2: a goroutine
+ * found running below its stack. */
+_Noreturn void rt__throw_stack_overflow(void);
 _Noreturn void rt__throwf(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 /* Installs the SIGSEGV/SIGBUS handler on an alternate signal stack that

@@ -251,6 +251,15 @@ static void gswitch_first(rt_m *mp, rt_g *from, rt_g *to);
  */
 static __attribute__((noinline)) void gswitch(rt_m *mp, rt_g *from, rt_g *to)
 {
+    /* A C frame larger than the guard below a goroutine's stack (a 400
+     * KiB local array, in a program built without
+     * -fstack-clash-protection) steps over the guard into the next slot
+     * without a fault.  The damage is done by then, but the goroutine
+     * leaves its stack through a switch sooner or later: stop there, as
+     * a stack overflow, rather than run on with another goroutine's stack
+     * overwritten.  (g0's stack.lo is 0.) */
+    if (rt__unlikely((uintptr_t)__builtin_frame_address(0) < from->stack.lo))
+        rt__throw_stack_overflow();
     from->saved_errno = *mp->errno_addr;
     if (rt__unlikely(to->sp == NULL)) {
         gswitch_first(mp, from, to);

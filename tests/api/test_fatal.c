@@ -115,6 +115,81 @@ static int child_bigframe(int argc, char **argv)
     return 3;
 }
 
+/* The same frames built as a program compiled without stack-clash
+ * probing (gcc's default) builds them: the frame's one subtraction moves
+ * the stack pointer past the guard before any access.  (gcc only: clang
+ * has no per-function switch; the tests build with gcc.) */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_CLASH_PROBES __attribute__((noinline, optimize("no-stack-clash-protection")))
+#else
+#define NO_CLASH_PROBES __attribute__((noinline))
+#endif
+
+/* 400 KiB of locals, the lowest bytes written: they land in the slot
+ * below (another goroutine's stack, or unused), with no fault.  Then a
+ * sleep, which switches away from below the stack: caught there. */
+NO_CLASH_PROBES static void clash_frame(void)
+{
+    volatile char buf[400 * 1024];
+    buf[0] = 1;
+    rt_sleep(RT_MILLISECOND);
+    buf[1] = buf[0];
+}
+
+static void clash_g(void *arg)
+{
+    (void)arg;
+    say_goid();
+    clash_frame();
+}
+
+static int child_clash(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    rt_chan *never = rt_chan_make(0, 0);
+    rt_go(clash_g, NULL);
+    rt_chan_recv(never, NULL);
+    return 3;
+}
+
+/* 1 MiB of locals: the first store faults outside any guard (an outside
+ * tester's program got "unexpected fault address ... fatal error: fault"). */
+NO_CLASH_PROBES static void far_frame(void)
+{
+    volatile char buf[1024 * 1024];
+    buf[0] = 1;
+    buf[1] = buf[0];
+}
+
+static void far_g(void *arg)
+{
+    (void)arg;
+    say_goid();
+    far_frame();
+}
+
+static int child_farframe(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    rt_chan *never = rt_chan_make(0, 0);
+    rt_go(far_g, NULL);
+    rt_chan_recv(never, NULL);
+    return 3;
+}
+
+/* 200 KB in stdout's buffer, then a fatal error (run_unread: stdout is a
+ * pipe nobody reads). */
+static int child_stdout_full(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    static char buf[1 << 20], text[200000];
+    setvbuf(stdout, buf, _IOFBF, sizeof buf);
+    memset(text, 'x', sizeof text);
+    fwrite(text, 1, sizeof text, stdout);
+    rt_chan_close(NULL);
+    return 3;
+}
+
 static void overflow_quiet(void *arg)
 {
     rt_chan *ready = arg;
@@ -419,6 +494,9 @@ static const scenario scenarios[] = {
     {"overflow_main", child_overflow_main},
     {"overflow_many", child_overflow_many},
     {"bigframe", child_bigframe},
+    {"clash", child_clash},
+    {"farframe", child_farframe},
+    {"stdout_full", child_stdout_full},
     {"deadlock", child_deadlock},
     {"deadlock_after_gc", child_deadlock_after_gc},
     {"stdio", child_stdio},
@@ -661,6 +739,99 @@ START_TEST(stack_overflow_in_many_goroutines_at_once)
                       strstr(first, "runtime: goroutine stack") == NULL &&
                       strstr(res.err, "panic during panic") == NULL,
                   "two reports:\n%.1500s", res.err);
+}
+END_TEST
+
+START_TEST(stack_overflow_past_the_guard_unprobed)
+{
+    static const char *names[] = {"clash", "farframe"};
+    static const char *env[] = {"MAXPROCS=1", NULL};
+    for (int i = 0; i < 2; i++) {
+        run(names[i], env);
+        expect_exit(2);
+        expect_line(0, "runtime: goroutine stack exceeds 262144-byte limit");
+        expect_line(1, "fatal error: stack overflow");
+        expect_line(2, "");
+        expect_goroutine_header(3, child_goid(), "running");
+        expect_line(4, i == 0 ? "clash_frame(...)" : "far_frame(...)");
+    }
+}
+END_TEST
+
+/* Spawns scenario name with stdout and stderr on the given descriptors;
+ * waits at most 20 s for it (then kills it and fails). */
+static int run_with_fds(const char *name, int out_fd, int err_fd)
+{
+    char *envp[512];
+    harness_child_env(envp, sizeof envp / sizeof envp[0], NULL);
+    posix_spawn_file_actions_t fa;
+    ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+    /* SIGPIPE at its default in the child, whatever this process does
+     * with it (an ignored signal is inherited) */
+    posix_spawnattr_t at;
+    ck_assert_int_eq(posix_spawnattr_init(&at), 0);
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGPIPE);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
+    char *argv[] = {"test_fatal", "--fatal-child", (char *)name, NULL};
+    pid_t pid;
+    ck_assert_int_eq(posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, envp), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    int status = 0;
+    for (int i = 0; i < 2000; i++) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        ck_assert_int_ge(r, 0);
+        if (r == pid)
+            return status;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    ck_abort_msg("scenario %s did not exit within 20 s", name);
+    return -1;
+}
+
+/* A fatal error with stdout a full pipe nobody reads: the report's exit
+ * does not wait for the reader (it did, for good), and what fits in the
+ * pipe is delivered. */
+START_TEST(fatal_exit_does_not_wait_for_stdout_reader)
+{
+    int po[2];
+    ck_assert_int_eq(pipe(po), 0);
+    int devnull = open("/dev/null", O_WRONLY);
+    ck_assert_int_ge(devnull, 0);
+    int st = run_with_fds("stdout_full", po[1], devnull);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status 0x%x", st);
+    close(po[1]);
+    char buf[4096];
+    size_t got = 0;
+    ssize_t k;
+    while ((k = read(po[0], buf, sizeof buf)) > 0)
+        got += (size_t)k;
+    ck_assert_uint_ge(got, 4096);
+    close(po[0]);
+    close(devnull);
+}
+END_TEST
+
+/* stderr a pipe whose reader has gone (`prog 2>&1 | head -1`): exit 2,
+ * as Go, not death by SIGPIPE (141 in the shell). */
+START_TEST(fatal_exit_status_with_stderr_closed)
+{
+    int pe[2];
+    ck_assert_int_eq(pipe(pe), 0);
+    close(pe[0]);
+    int devnull = open("/dev/null", O_WRONLY);
+    ck_assert_int_ge(devnull, 0);
+    int st = run_with_fds("throw", devnull, pe[1]);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status 0x%x", st);
+    close(pe[1]);
+    close(devnull);
 }
 END_TEST
 
@@ -945,6 +1116,9 @@ static Suite *fatal_suite(void)
     tcase_add_test(tc, stack_overflow_in_main);
     tcase_add_test(tc, stack_overflow_by_one_big_frame);
     tcase_add_test(tc, stack_overflow_in_many_goroutines_at_once);
+    tcase_add_test(tc, stack_overflow_past_the_guard_unprobed);
+    tcase_add_test(tc, fatal_exit_does_not_wait_for_stdout_reader);
+    tcase_add_test(tc, fatal_exit_status_with_stderr_closed);
     tcase_add_test(tc, deadlock);
     tcase_add_test(tc, deadlock_after_collections);
     tcase_add_test(tc, deadlock_traceback_none);
