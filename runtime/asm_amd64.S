@@ -99,6 +99,15 @@ rt__ctx_switch_fresh:
         movq    %rsi, %rsp
         movq    %rcx, %r12
         movq    %rdx, %r13
+        /* The other callee-saved registers still hold the goroutine we
+         * left: the new one's first frames would save them on its stack
+         * and keep them there while it lives -- a conservative root to
+         * whatever they pointed at (a server goroutine parked in a read
+         * kept the dialer's dropped connection alive, fd and all). */
+        xorl    %ebx, %ebx
+        xorl    %ebp, %ebp
+        xorl    %r14d, %r14d
+        xorl    %r15d, %r15d
         ldmxcsr default_fpctl(%rip)
         fldcw   default_fpctl+4(%rip)
         jmp     rt__ctx_start

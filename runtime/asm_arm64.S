@@ -77,6 +77,25 @@ rt__ctx_switch_fresh:
         mov     x20, x2
         msr     fpcr, xzr
         mov     x29, xzr
+        /* The other callee-saved registers still hold the goroutine we
+         * left: the new one's first frames would save them on its stack,
+         * a conservative root to what they pointed at (asm_amd64.S). */
+        mov     x21, xzr
+        mov     x22, xzr
+        mov     x23, xzr
+        mov     x24, xzr
+        mov     x25, xzr
+        mov     x26, xzr
+        mov     x27, xzr
+        mov     x28, xzr
+        fmov    d8, xzr
+        fmov    d9, xzr
+        fmov    d10, xzr
+        fmov    d11, xzr
+        fmov    d12, xzr
+        fmov    d13, xzr
+        fmov    d14, xzr
+        fmov    d15, xzr
         b       rt__ctx_start
         .cfi_endproc
         .size   rt__ctx_switch_fresh, .-rt__ctx_switch_fresh

@@ -3,8 +3,9 @@
  * turns an offset into a slot index is exact for every class, sweeping
  * frees unmarked slots and keeps marked ones (interior pointers, not one
  * past the end), freed slots are reused and come back zeroed, spans with
- * nothing live return to the page heap, and repeated cycles over a steady
- * live set keep the heap bounded.  The black-box tests of the Memory API
+ * nothing live return to the page heap, repeated cycles over a steady
+ * live set keep the heap bounded, and a goroutine's first frames do not
+ * keep what the goroutine that started it held in registers.  The black-box tests of the Memory API
  * are in test_api_*.c.
  */
 #include <check.h>
@@ -101,6 +102,114 @@ RT_TEST(test_sweep_frees_unreachable_keeps_reachable)
         keep[i] = NULL;
 }
 
+/* A goroutine's first run starts with the callee-saved registers of the
+ * goroutine that switched to it: its first frames save them on its stack,
+ * where they stay while it lives -- a conservative root to whatever they
+ * held.  A server goroutine parked in a read kept its dialer's dropped
+ * connection alive that way (an outside tester: every 49th of them, fd
+ * and all).  Here the switching goroutine holds the object in every
+ * callee-saved register it can set when it yields to a fresh goroutine
+ * that parks for good; the object must still be collected. */
+static _Atomic int regs_fin_ran;
+static volatile uintptr_t regs_sink;
+
+static void regs_fin(void *obj)
+{
+    (void)obj;
+    atomic_store(&regs_fin_ran, 1);
+}
+
+static __attribute__((noinline)) void parked_with_saved_regs(void *arg)
+{
+    rt_chan *c = arg;
+    /* live across the receive: callee-saved registers, saved (with
+     * whatever they held at entry) by this frame's prologue */
+    uintptr_t x = (uintptr_t)rt_nanotime(), y = x * 3, z = x ^ 7, w = x + 11;
+    rt_chan_recv(c, NULL);
+    regs_sink = x + y + z + w;
+}
+
+/* rt_yield with p in the callee-saved registers (stack realigned for the
+ * call, the red zone skipped: the compiler does not know of it). */
+static __attribute__((noinline)) void yield_holding(void *p)
+{
+#if defined(__x86_64__)
+    /* The callee-saved registers are saved and restored here, not
+     * clobbered: with all of them clobbered a frame-pointer build has no
+     * register left for p.  r12 keeps the stack pointer across the call. */
+    __asm__ volatile("movq %0, %%rax\n\t"
+                     "subq $128, %%rsp\n\t"
+                     "pushq %%rbx\n\t"
+                     "pushq %%r12\n\t"
+                     "pushq %%r13\n\t"
+                     "pushq %%r14\n\t"
+                     "pushq %%r15\n\t"
+                     "movq %%rsp, %%r12\n\t"
+                     "andq $-16, %%rsp\n\t"
+                     "movq %%rax, %%rbx\n\t"
+                     "movq %%rax, %%r13\n\t"
+                     "movq %%rax, %%r14\n\t"
+                     "movq %%rax, %%r15\n\t"
+                     "call rt_yield\n\t"
+                     "movq %%r12, %%rsp\n\t"
+                     "popq %%r15\n\t"
+                     "popq %%r14\n\t"
+                     "popq %%r13\n\t"
+                     "popq %%r12\n\t"
+                     "popq %%rbx\n\t"
+                     "addq $128, %%rsp\n\t"
+                     :
+                     : "m"(p)
+                     : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "xmm0",
+                       "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+#elif defined(__aarch64__)
+    __asm__ volatile("mov x19, %0\n\t"
+                     "mov x20, %0\n\t"
+                     "mov x21, %0\n\t"
+                     "mov x22, %0\n\t"
+                     "mov x23, %0\n\t"
+                     "mov x24, %0\n\t"
+                     "mov x25, %0\n\t"
+                     "mov x26, %0\n\t"
+                     "mov x27, %0\n\t"
+                     "mov x28, %0\n\t"
+                     "bl rt_yield\n\t"
+                     :
+                     : "r"(p)
+                     : "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10",
+                       "x11", "x12", "x13", "x14", "x15", "x16", "x17", "x19", "x20", "x21",
+                       "x22", "x23", "x24", "x25", "x26", "x27", "x28", "x30", "v0", "v1",
+                       "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20",
+                       "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30",
+                       "v31", "memory", "cc");
+#else
+#error "yield_holding: no register set for this architecture"
+#endif
+}
+
+static __attribute__((noinline)) void start_fresh_holding(rt_chan *c)
+{
+    void *obj = rt_alloc(64);
+    rt_set_finalizer(obj, regs_fin);
+    rt_go(parked_with_saved_regs, c); /* runnext: the yield starts it */
+    yield_holding(obj);
+}
+
+RT_TEST(test_fresh_goroutine_does_not_keep_the_switchers_registers)
+{
+    rt_maxprocs(1);
+    rt_chan *c = rt_chan_make(0, 0);
+    start_fresh_holding(c);
+    scrub_stack();
+    for (int i = 0; i < 20 && !atomic_load(&regs_fin_ran); i++) {
+        rt_gc();
+        rt_sleep(5 * RT_MILLISECOND); /* the finalizer goroutine runs */
+    }
+    REQUIRE(atomic_load(&regs_fin_ran));
+    rt_chan_close(c);
+}
+
 RT_TEST(test_one_past_the_end_does_not_retain)
 {
     /* 64-byte objects in pairs p, q; keep only p + 64 (one past p's end).
@@ -184,6 +293,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_divmul_exact_for_every_class);
     tcase_add_test(tc, test_sweep_frees_unreachable_keeps_reachable);
     tcase_add_test(tc, test_one_past_the_end_does_not_retain);
+    tcase_add_test(tc, test_fresh_goroutine_does_not_keep_the_switchers_registers);
     tcase_add_test(tc, test_freed_slots_reused_zeroed_and_heap_bounded);
     tcase_add_test(tc, test_empty_spans_return_to_the_heap);
     suite_add_tcase(s, tc);
