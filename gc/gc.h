@@ -168,6 +168,10 @@ typedef struct rt__span {
                               * this (acquire).  Cleared when freed. */
     size_t elemsize;         /* object size (a large span: its whole size) */
     size_t npages;
+    size_t limit;            /* bytes from base that objects cover: the
+                              * span's, or a large object's requested size
+                              * (the page after it is padding: malloc.c,
+                              * alloc_large); rt__span_contains */
     uint64_t *allocbits;     /* [nwords]: marks that survived the sweep */
     uint8_t *markbytes;      /* this cycle's marks: one byte per slot, so
                               * that parallel markers need no atomic
@@ -227,7 +231,7 @@ static inline void rt__span_list_remove(rt__span **head, rt__span *s)
  * stale: heap.c). */
 static inline bool rt__span_contains(const rt__span *s, uintptr_t addr)
 {
-    return addr - s->base < (s->npages << RT_GC_PAGE_SHIFT);
+    return addr - s->base < s->limit;
 }
 
 static inline uint32_t rt__span_nwords(const rt__span *s)
@@ -382,7 +386,7 @@ static inline uint32_t rt__span_index(const rt__span *s, uintptr_t off)
 }
 /* Sets up the bitmaps and allocation state of a span of class cls (0:
  * large) that the heap just handed out. */
-void rt__span_init_objects(rt__span *s, int cls, bool noscan);
+void rt__span_init_objects(rt__span *s, int cls, bool noscan, size_t limit);
 /* Frees a span's bitmaps and type table (before rt__heap_free_span). */
 void rt__span_release_objects(rt__span *s);
 

@@ -279,6 +279,7 @@ rt__span *rt__heap_alloc_span(size_t npages)
      * they are in use again. */
     npages_released -= s->npreleased;
     s->npreleased = 0;
+    s->limit = npages << RT_GC_PAGE_SHIFT; /* (a large object's narrows it) */
     map_span(s);
     s->state = RT_SPAN_INUSE;
     nspans_inuse++;

@@ -91,9 +91,10 @@ static size_t bits_bytes(const rt__span *s)
     return rt__span_nwords(s) * sizeof(uint64_t) + marks_bytes(s);
 }
 
-void rt__span_init_objects(rt__span *s, int cls, bool noscan)
+void rt__span_init_objects(rt__span *s, int cls, bool noscan, size_t limit)
 {
     s->sizeclass = (uint8_t)cls;
+    s->limit = limit != 0 ? limit : s->npages << RT_GC_PAGE_SHIFT;
     s->noscan = noscan;
     if (cls != 0) {
         const rt__sizeclass *sc = rt__sizeclass_get(cls);
@@ -251,7 +252,7 @@ static rt__span *central_get(int kind, int cls)
         s = rt__heap_alloc_span(sc->npages);
         if (s == NULL)
             out_of_memory((size_t)sc->npages << RT_GC_PAGE_SHIFT);
-        rt__span_init_objects(s, cls, kind != 0);
+        rt__span_init_objects(s, cls, kind != 0, 0);
     }
     if (s->alloccache == 0 && !span_next_window(s))
         rt__throw("central_get: span without a free slot");
@@ -410,15 +411,23 @@ static inline void *alloc_small(rt__mcache *mc, int cls, int kind, const char *t
     return p;
 }
 
+/* A large object gets the pages for n + 1 bytes: its end pointer (p + n,
+ * the C idiom of a buffer that records where it ends) then stays inside
+ * its own span.  Without the byte, an n that is a multiple of the page
+ * made p + n the start of the next span, often the next large object:
+ * kept alive by it, and that one by its own end pointer, and so on (an
+ * outside tester's 1,000 1 MiB buffers, each holding its end, all kept by
+ * the first: 989 MB).  Boehm's collector pads every object so; small
+ * objects are not padded (a 16-byte node would take 32), see README. */
 static void *alloc_large(rt__mcache *mc, size_t n, bool noscan, const char *type)
 {
-    size_t npages = (n + RT_GC_PAGE_SIZE - 1) >> RT_GC_PAGE_SHIFT;
-    if (npages == 0) /* n + page - 1 wrapped around */
+    size_t npages = (n + RT_GC_PAGE_SIZE) >> RT_GC_PAGE_SHIFT;
+    if (n + RT_GC_PAGE_SIZE < n) /* wrapped around */
         out_of_memory(n);
     rt__span *s = rt__heap_alloc_span(npages);
     if (s == NULL)
         out_of_memory(npages << RT_GC_PAGE_SHIFT);
-    rt__span_init_objects(s, 0, noscan);
+    rt__span_init_objects(s, 0, noscan, n != 0 ? n : 1);
     /* (published: a concurrent marker may read it) */
     __atomic_store_n(&s->freeindex, 1, __ATOMIC_RELAXED);
     s->alloccache = 0;

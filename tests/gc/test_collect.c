@@ -234,6 +234,43 @@ RT_TEST(test_one_past_the_end_does_not_retain)
         past[i] = NULL;
 }
 
+/* Large buffers of a whole number of pages, each holding its own end
+ * pointer (p + size, one past its last byte), only the first kept: the
+ * end pointers must not keep the buffers allocated after them (each one's
+ * end was the next one's start, and all were kept). */
+static void *volatile first_big;
+
+static __attribute__((noinline)) void make_end_chain(void *hidden[], int n, size_t size)
+{
+    for (int i = 0; i < n; i++) {
+        char *p = rt_alloc(size);
+        *(char **)p = p + size;
+        hidden[i] = (void *)(~(uintptr_t)p);
+        if (i == 0)
+            first_big = p;
+    }
+}
+
+RT_TEST(test_end_pointers_do_not_chain_large_objects)
+{
+    enum { N = 64 };
+    static const size_t sizes[] = {64 << 10, 1 << 20};
+    for (int k = 0; k < 2; k++) {
+        void *hidden[N];
+        make_end_chain(hidden, N, sizes[k]);
+        scrub_stack();
+        rt_gc();
+        int kept = 0;
+        for (int i = 1; i < N; i++)
+            if (allocated((void *)(~(uintptr_t)hidden[i])))
+                kept++;
+        REQUIRE(allocated((void *)(~(uintptr_t)hidden[0])));
+        REQUIRE_MSG(kept <= 2, "%d of %d buffers of %zu bytes kept by end pointers", kept, N - 1,
+                    sizes[k]);
+        first_big = NULL;
+    }
+}
+
 RT_TEST(test_freed_slots_reused_zeroed_and_heap_bounded)
 {
     rt__heap_statistics st0, st1;
@@ -294,6 +331,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_sweep_frees_unreachable_keeps_reachable);
     tcase_add_test(tc, test_one_past_the_end_does_not_retain);
     tcase_add_test(tc, test_fresh_goroutine_does_not_keep_the_switchers_registers);
+    tcase_add_test(tc, test_end_pointers_do_not_chain_large_objects);
     tcase_add_test(tc, test_freed_slots_reused_zeroed_and_heap_bounded);
     tcase_add_test(tc, test_empty_spans_return_to_the_heap);
     suite_add_tcase(s, tc);
