@@ -164,7 +164,11 @@ static __attribute__((noinline)) bool run_one(void)
     rt__lock_release(&queue_lock);
     if (job.obj == NULL)
         return false;
+    rt_g *gp = rt__getg();
+    __atomic_store_n(&gp->in_user, true, __ATOMIC_RELAXED); /* traceback.c */
     job.fn(job.obj); /* obj stays alive (this frame) while fn runs */
+    gp = rt__getg(); /* (the same goroutine, whatever M runs it now) */
+    __atomic_store_n(&gp->in_user, false, __ATOMIC_RELAXED);
     return true;
 }
 

@@ -276,7 +276,7 @@ static void collect_other(rt_g *gp, void *arg)
         return;
     if (gp == o->skip || gp->is_g0 || st == RT_GDEAD)
         return;
-    if (__atomic_load_n(&gp->is_system, __ATOMIC_RELAXED) && o->level < 2)
+    if (rt__g_hidden(gp) && o->level < 2)
         return;
     o->gs[o->n++] = gp;
 }

@@ -666,7 +666,7 @@ static void collect_g(rt_g *gp, void *arg)
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
     if (gp == c->me || gp->is_g0 || st == RT_GDEAD)
         return;
-    if (__atomic_load_n(&gp->is_system, __ATOMIC_RELAXED) && c->level < 2)
+    if (rt__g_hidden(gp) && c->level < 2)
         return;
     c->gs[c->n++] = gp;
 }

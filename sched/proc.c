@@ -1519,6 +1519,7 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system,
     __atomic_store_n(&gp->waitsince, 0, __ATOMIC_RELAXED);
     gp->param = NULL;
     gp->onces = NULL;
+    __atomic_store_n(&gp->in_user, false, __ATOMIC_RELAXED);
     gp->noroots = false;
     gp->gcprio = false;
     gp->asan_fake_stack = NULL;
@@ -1999,7 +2000,7 @@ static void checkdead(void)
     for (uint32_t i = 0; i < rt__sched.allglen; i++) {
         rt_g *gp = rt__sched.allg[i];
         uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
-        if (st == RT_GWAITING && !__atomic_load_n(&gp->is_system, __ATOMIC_RELAXED))
+        if (st == RT_GWAITING && !rt__g_hidden(gp))
             waiting++;
     }
     rt__lock_release(&rt__sched.allg_lock);

@@ -110,6 +110,10 @@ struct rt_g {
      * itself before it publishes SYSCALL. */
     uintptr_t syscallsp;
     bool is_system;         /* a runtime goroutine (hidden in tracebacks) */
+    /* A runtime goroutine running the program's code (the finalizer
+     * goroutine inside a finalizer): listed in tracebacks and profiles
+     * then, as Go lists runfinq while fingRunning.  Relaxed atomics. */
+    bool in_user;
     bool is_g0;
     /* The collector's own goroutines (bggc, bgsweep): their stacks are no
      * roots while parked (see gcstop.c's roots_g) */
@@ -447,6 +451,15 @@ extern rt__schedt rt__sched;
 
 /* Relaxed atomic: sysmon and other P-less threads ask while rt_maxprocs
  * may be resizing (the store in procresize is atomic too). */
+/* Whether tracebacks, deadlock reports and the goroutine profile leave gp
+ * out (below GOTRACEBACK=system): a runtime goroutine, unless it runs the
+ * program's code. */
+static inline bool rt__g_hidden(rt_g *gp)
+{
+    return __atomic_load_n(&gp->is_system, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&gp->in_user, __ATOMIC_RELAXED);
+}
+
 static inline bool rt__sched_gomaxprocs_is_one(void)
 {
     return __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_RELAXED) == 1;

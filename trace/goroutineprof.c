@@ -73,7 +73,7 @@ typedef struct collect_ctx {
 static void collect_g(rt_g *gp, void *arg)
 {
     collect_ctx *c = arg;
-    if (gp == c->self || __atomic_load_n(&gp->is_system, __ATOMIC_RELAXED))
+    if (gp == c->self || rt__g_hidden(gp))
         return;
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
     if (st == RT_GDEAD || st == RT_GIDLE)

@@ -190,6 +190,30 @@ static int child_stdout_full(int argc, char **argv)
     return 3;
 }
 
+/* A finalizer that blocks for good, then a deadlock: Go lists the
+ * finalizer goroutine, stuck in the program's code, in the report. */
+static rt_chan *fin_never;
+static volatile int fin_after;
+
+static void fin_block(void *obj)
+{
+    (void)obj;
+    rt_chan_recv(fin_never, NULL);
+    fin_after = 1; /* (no tail call: the frame stays in the traceback) */
+}
+
+static int child_fin_deadlock(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    fin_never = rt_chan_make(0, 0);
+    rt_set_finalizer(rt_alloc(64), fin_block);
+    for (int i = 0; i < 3; i++)
+        rt_gc();
+    rt_sleep(20 * RT_MILLISECOND);
+    rt_chan_recv(fin_never, NULL);
+    return 3;
+}
+
 static void overflow_quiet(void *arg)
 {
     rt_chan *ready = arg;
@@ -495,6 +519,7 @@ static const scenario scenarios[] = {
     {"overflow_many", child_overflow_many},
     {"bigframe", child_bigframe},
     {"clash", child_clash},
+    {"fin_deadlock", child_fin_deadlock},
     {"farframe", child_farframe},
     {"stdout_full", child_stdout_full},
     {"deadlock", child_deadlock},
@@ -861,6 +886,16 @@ START_TEST(deadlock_after_collections)
 }
 END_TEST
 
+START_TEST(deadlock_lists_finalizer_in_program_code)
+{
+    run("fin_deadlock", NULL);
+    expect_exit(2);
+    expect_line(0, "fatal error: all goroutines are asleep - deadlock!");
+    expect_in_err("\ngoroutine 1 [chan receive]:\n");
+    expect_in_err(" [chan receive]:\nfin_block(...)\n");
+}
+END_TEST
+
 START_TEST(deadlock_traceback_none)
 {
     static const char *env[] = {"GOTRACEBACK=none", NULL};
@@ -1120,6 +1155,7 @@ static Suite *fatal_suite(void)
     tcase_add_test(tc, fatal_exit_does_not_wait_for_stdout_reader);
     tcase_add_test(tc, fatal_exit_status_with_stderr_closed);
     tcase_add_test(tc, deadlock);
+    tcase_add_test(tc, deadlock_lists_finalizer_in_program_code);
     tcase_add_test(tc, deadlock_after_collections);
     tcase_add_test(tc, deadlock_traceback_none);
     tcase_add_test(tc, deadlock_traceback_crash);
