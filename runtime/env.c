@@ -84,6 +84,7 @@ rt__settings rt__debug = {
     .maxprocs = 1, /* replaced by rt__ncpu() in rt__settings_init */
     .traceback = 1,
     .traceback_crash = false,
+    .traceback_single = false,
 };
 
 /* ------------------------------------------------------------ parsers -- */
@@ -172,7 +173,10 @@ static bool p_traceback(rt__settings *s, int *out, const char *v, size_t n)
         bool crash;
     } words[] = {
         /* all: every goroutine, user frames only (Go: level 1 with all
-         * goroutines; grt's level 1 lists them all already) */
+         * goroutines; grt's level 1 lists them all already).  single:
+         * level 1, but a panic (a bad pointer, a division by zero) shows
+         * only its own goroutine, as Go >= 1.6's default does; fatal
+         * errors still show every goroutine (Go's throws set all). */
         {"none", 0, false}, {"single", 1, false}, {"all", 1, false},
         {"system", 2, false}, {"crash", 2, true},
     };
@@ -182,6 +186,7 @@ static bool p_traceback(rt__settings *s, int *out, const char *v, size_t n)
         if (equals(v, n, words[i].word)) {
             *out = words[i].level;
             s->traceback_crash = words[i].crash;
+            s->traceback_single = i == 1;
             return true;
         }
     }
@@ -189,6 +194,7 @@ static bool p_traceback(rt__settings *s, int *out, const char *v, size_t n)
         return false;
     *out = x;
     s->traceback_crash = false;
+    s->traceback_single = false;
     return true;
 }
 
@@ -263,6 +269,7 @@ static void set_defaults(rt__settings *s)
     for (size_t i = 0; i < NSETTINGS; i++)
         *field_of(s, &settings[i]) = default_of(&settings[i]);
     s->traceback_crash = false;
+    s->traceback_single = false;
 }
 
 /* -------------------------------------------------------------- DEBUG -- */

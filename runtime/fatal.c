@@ -559,6 +559,8 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
     start_fatal(NULL);
     level = rt__debug.traceback;
 
+    /* a "panic:" (Go's sigpanic), not a "fatal error:" (a throw) */
+    bool panic = gp != NULL && !guard && (sig == SIGFPE || is_nil_deref(sig, si));
     if (sig == SIGFPE) {
         if (gp != NULL)
             rt__buf_printf(&b, "panic: runtime error: %s\n", fpe_error(si));
@@ -606,7 +608,8 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
                                     level < 2 ? 2 : level);
         }
         rt__buf_flush(&b);
-        print_others(&b, gp, level);
+        if (!(panic && rt__debug.traceback_single))
+            print_others(&b, gp, level);
         rt__buf_flush(&b);
     }
     die();

@@ -117,6 +117,9 @@ typedef struct rt__settings {
     int maxprocs;       /* MAXPROCS; default number of CPUs, capped at 256 */
     int traceback;      /* GOTRACEBACK level: 0 none, 1 default, 2 all, crash=2 */
     bool traceback_crash; /* GOTRACEBACK=crash: abort() after printing */
+    bool traceback_single; /* GOTRACEBACK=single: a panic shows only its
+                            * own goroutine (fatal errors show all, as Go's
+                            * throws do) */
 } rt__settings;
 
 extern rt__settings rt__debug;

@@ -972,6 +972,26 @@ START_TEST(nil_dereference_in_goroutine)
 }
 END_TEST
 
+/* GOTRACEBACK=single: a panic shows its own goroutine only (Go >= 1.6's
+ * default); a fatal error still shows them all, as Go's throws do. */
+START_TEST(traceback_single)
+{
+    static const char *env[] = {"MAXPROCS=1", "GOTRACEBACK=single", NULL};
+    run("nil_goroutine", env);
+    expect_exit(2);
+    expect_line(0, "panic: runtime error: invalid memory address or nil "
+                   "pointer dereference");
+    expect_goroutine_header(3, child_goid(), "running");
+    expect_line(4, "store_field(...)");
+    ck_assert_msg(strstr(res.err, "goroutine 1 [") == NULL,
+                  "other goroutines listed:\n%.1500s", res.err);
+    run("overflow", env);
+    expect_exit(2);
+    expect_line(1, "fatal error: stack overflow");
+    expect_in_err("\n\ngoroutine 1 [chan receive]:\n");
+}
+END_TEST
+
 /* A fault goes to a handler the program installed before rt_main (Go
  * passes faults in non-Go code on to it); when it returns, the faulting
  * store runs again. */
@@ -1155,6 +1175,7 @@ static Suite *fatal_suite(void)
     tcase_add_test(tc, fatal_exit_does_not_wait_for_stdout_reader);
     tcase_add_test(tc, fatal_exit_status_with_stderr_closed);
     tcase_add_test(tc, deadlock);
+    tcase_add_test(tc, traceback_single);
     tcase_add_test(tc, deadlock_lists_finalizer_in_program_code);
     tcase_add_test(tc, deadlock_after_collections);
     tcase_add_test(tc, deadlock_traceback_none);
