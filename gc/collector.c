@@ -935,7 +935,8 @@ void rt__gc_maybe_trigger(void)
      * pieces of fresh memory) reached the goal + 10 % before marking
      * began.  Polled: a wait of the protection's length, on a path taken
      * at most once per cycle per goroutine. */
-    if (live >= goal) {
+    rt_m *mp = rt__getm();
+    if (live >= goal && mp != NULL && mp->p != NULL) { /* (no P: cannot park) */
         uint32_t seen = atomic_load(&ncycles);
         while (atomic_load(&bggc_requested) &&
                !atomic_load_explicit(&rt__gc_marking, memory_order_relaxed) &&

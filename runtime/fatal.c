@@ -530,6 +530,20 @@ static bool sp_below_stack(rt_g *gp, void *ctx)
     return sp < gp->stack.lo && gp->stack.lo - sp < ((uintptr_t)64 << 20);
 }
 
+/* Whether the signal interrupted the runtime's own code. */
+static bool pc_in_runtime(void *ctx)
+{
+#if defined(__x86_64__)
+    uintptr_t pc = (uintptr_t)((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    uintptr_t pc = (uintptr_t)((ucontext_t *)ctx)->uc_mcontext.pc;
+#else
+    uintptr_t pc = 0;
+#endif
+    rt__sym s;
+    return pc != 0 && rt__symbolize(pc, &s) && s.in_runtime;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ctx)
 {
     rt__buf b;
@@ -561,7 +575,17 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
 
     /* a "panic:" (Go's sigpanic), not a "fatal error:" (a throw) */
     bool panic = gp != NULL && !guard && (sig == SIGFPE || is_nil_deref(sig, si));
-    if (sig == SIGFPE) {
+    if (gp != NULL && !guard && !__atomic_load_n(&gp->is_system, __ATOMIC_RELAXED) &&
+        atomic_load_explicit(&gp->status, memory_order_relaxed) == RT_GSYSCALL &&
+        pc_in_runtime(ctx)) {
+        /* The runtime, called from inside a system call region (an
+         * allocation, a yield), found no P: name the misuse, not the nil
+         * pointer it met. */
+        panic = false;
+        rt__buf_puts(&b, "fatal error: runtime called between rt_syscall_enter and "
+                         "rt_syscall_exit\n");
+        signal_line(&b, sig, si, ctx);
+    } else if (sig == SIGFPE) {
         if (gp != NULL)
             rt__buf_printf(&b, "panic: runtime error: %s\n", fpe_error(si));
         else

@@ -1662,6 +1662,9 @@ void rt__gopark(bool (*unlockf)(rt_g *gp, void *arg), void *arg,
     rt_g *gp = mp ? mp->curg : NULL;
     if (gp == NULL) /* e.g. a nil channel on a thread the runtime did not create */
         rt__throwf("%s: not on a goroutine", reason ? reason : "gopark");
+    if (rt__unlikely(mp->p == NULL)) /* it hung: no P to schedule from */
+        rt__throwf("%s: blocking between rt_syscall_enter and rt_syscall_exit",
+                   reason ? reason : "gopark");
     /* Relaxed atomics: tracebacks and schedtrace read both without
      * stopping us (a header may mix two parks; it never tears a word). */
     __atomic_store_n(&gp->waitreason, reason, __ATOMIC_RELAXED);
@@ -1850,6 +1853,8 @@ void rt__syscall_enter(const uintptr_t *regs, uintptr_t sp)
     if (gp == NULL)
         return; /* not a goroutine: nothing to hand off */
     rt_p *pp = mp->p;
+    if (rt__unlikely(pp == NULL))
+        rt__throw("rt_syscall_enter: already between rt_syscall_enter and rt_syscall_exit");
     /* For the collector (gcstop.c), before SYSCALL is published: from
      * here on the thread may run below sp while the world is stopped. */
     memcpy(mp->syscallregs, regs, sizeof mp->syscallregs);
@@ -1895,6 +1900,9 @@ void rt_syscall_exit(void)
     if (gp == NULL)
         return;
     rt_p *pp = mp->oldp;
+    if (rt__unlikely(pp == NULL ||
+                     atomic_load_explicit(&gp->status, memory_order_relaxed) != RT_GSYSCALL))
+        rt__throw("rt_syscall_exit without rt_syscall_enter");
     __atomic_store_n(&mp->oldp, NULL, __ATOMIC_RELAXED);
     atomic_fetch_sub_explicit(&rt__sched.nsyscall, 1, memory_order_relaxed);
     uint32_t expect = RT_PSYSCALL;

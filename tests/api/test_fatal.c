@@ -214,6 +214,33 @@ static int child_fin_deadlock(int argc, char **argv)
     return 3;
 }
 
+/* Misuse of rt_syscall_enter/exit (rt.h: between the two the goroutine
+ * must not call into the runtime): named, not a nil dereference or a
+ * hang, as an outside tester found them. */
+static int child_sys_misuse(int argc, char **argv)
+{
+    (void)argc;
+    const char *how = getenv("SYS_MISUSE");
+    if (how == NULL)
+        return 97;
+    if (strcmp(how, "exit") == 0) {
+        rt_syscall_exit();
+    } else if (strcmp(how, "enter2") == 0) {
+        rt_syscall_enter();
+        rt_syscall_enter();
+    } else if (strcmp(how, "block") == 0) {
+        rt_chan *c = rt_chan_make(0, 0);
+        rt_syscall_enter();
+        rt_chan_recv(c, NULL);
+    } else if (strcmp(how, "alloc") == 0) {
+        rt_syscall_enter();
+        for (int i = 0; i < 200000; i++)
+            (void)rt_alloc(1000);
+    }
+    (void)argv;
+    return 3;
+}
+
 static void overflow_quiet(void *arg)
 {
     rt_chan *ready = arg;
@@ -519,6 +546,7 @@ static const scenario scenarios[] = {
     {"overflow_many", child_overflow_many},
     {"bigframe", child_bigframe},
     {"clash", child_clash},
+    {"sys_misuse", child_sys_misuse},
     {"fin_deadlock", child_fin_deadlock},
     {"farframe", child_farframe},
     {"stdout_full", child_stdout_full},
@@ -896,6 +924,28 @@ START_TEST(deadlock_lists_finalizer_in_program_code)
 }
 END_TEST
 
+START_TEST(syscall_region_misuse)
+{
+    static const struct {
+        const char *env, *line0;
+    } cases[] = {
+        {"SYS_MISUSE=exit", "^fatal error: rt_syscall_exit without rt_syscall_enter$"},
+        {"SYS_MISUSE=enter2", "^fatal error: rt_syscall_enter: already between "
+                              "rt_syscall_enter and rt_syscall_exit$"},
+        {"SYS_MISUSE=block", "^fatal error: chan receive: blocking between "
+                             "rt_syscall_enter and rt_syscall_exit$"},
+        {"SYS_MISUSE=alloc", "^fatal error: .*between rt_syscall_enter and rt_syscall_exit$"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *env[] = {cases[i].env, NULL};
+        run("sys_misuse", env);
+        expect_exit(2);
+        expect_line_re(0, cases[i].line0);
+        expect_in_err("child_sys_misuse(...)\n");
+    }
+}
+END_TEST
+
 START_TEST(deadlock_traceback_none)
 {
     static const char *env[] = {"GOTRACEBACK=none", NULL};
@@ -1176,6 +1226,7 @@ static Suite *fatal_suite(void)
     tcase_add_test(tc, fatal_exit_status_with_stderr_closed);
     tcase_add_test(tc, deadlock);
     tcase_add_test(tc, traceback_single);
+    tcase_add_test(tc, syscall_region_misuse);
     tcase_add_test(tc, deadlock_lists_finalizer_in_program_code);
     tcase_add_test(tc, deadlock_after_collections);
     tcase_add_test(tc, deadlock_traceback_none);
