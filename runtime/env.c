@@ -52,8 +52,9 @@
  *     defaults drift apart from the code.
  *   - strtol(): it accepts leading blanks, a sign and "0x" prefixes with
  *     base 0; a setting is plain decimal digits, so a tiny loop is both
- *     stricter and clearer.  Too-large numbers saturate at INT_MAX (MAXPROCS
- *     is then capped at 256 like any other large value).
+ *     stricter and clearer.  Too-large numbers saturate at INT_MAX for the
+ *     DEBUG keys; GOGC and MAXPROCS past INT_MAX are malformed, as Go's
+ *     atoi32 finds them (a MAXPROCS up to INT_MAX is capped at 256).
  *
  * Invariants
  *   - rt__debug holds the defaults until rt__settings_init() runs (so code
@@ -104,6 +105,36 @@ static bool parse_uint(const char *v, size_t n, int *out)
     }
     *out = x > INT_MAX ? INT_MAX : (int)x;
     return true;
+}
+
+/* v[0..n) for a warning: control characters, quotes and backslashes
+ * escaped as Go's %q does (a newline in a value must not break the
+ * warning's one line), cut at about 200 bytes.  Returns out. */
+static const char *quoted(const char *v, size_t n, char out[256])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (k > 200) {
+            memcpy(out + k, "...", 3);
+            k += 3;
+            break;
+        }
+        if (c == '\n' || c == '\t' || c == '"' || c == '\\') {
+            out[k++] = '\\';
+            out[k++] = c == '\n' ? 'n' : c == '\t' ? 't' : (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            out[k++] = '\\';
+            out[k++] = 'x';
+            out[k++] = hex[c >> 4];
+            out[k++] = hex[c & 15];
+        } else {
+            out[k++] = (char)c;
+        }
+    }
+    out[k] = '\0';
+    return out;
 }
 
 static bool equals(const char *v, size_t n, const char *word)
@@ -160,6 +191,13 @@ static bool p_maxprocs(rt__settings *s, int *out, const char *v, size_t n)
 
     (void)s;
     if (!parse_uint(v, n, &x) || x == 0)
+        return false;
+    /* past INT_MAX: malformed, as Go's atoi32 finds it (Go then keeps
+     * its default); a large valid number is capped below */
+    size_t i = 0;
+    while (i + 1 < n && v[i] == '0')
+        i++;
+    if (n - i > 10 || (n - i == 10 && memcmp(v + i, "2147483647", 10) > 0))
         return false;
     *out = x > MAXPROCS_CAP ? MAXPROCS_CAP : x;
     return true;
@@ -311,8 +349,9 @@ static bool parse_debug(rt__settings *s, const char *val, const char *varname)
                     /* the default, also over an earlier item of the same
                      * key (Go: the last item wins) */
                     *field_of(s, row) = default_of(row);
-                    rt__printf("grt: ignoring %s %.*s=\"%.*s\": want %s\n",
-                               varname, (int)klen, p, (int)vlen, v,
+                    char q[256];
+                    rt__printf("grt: ignoring %s %.*s=\"%s\": want %s\n",
+                               varname, (int)klen, p, quoted(v, vlen, q),
                                row->want);
                 }
                 break;
@@ -397,9 +436,11 @@ static bool settings_read(void)
             continue;
         if (row->parse(&rt__debug, &x, v, strlen(v)))
             *field_of(&rt__debug, row) = x;
-        else
-            rt__printf("grt: ignoring %s=\"%s\": want %s\n", name, v,
-                       row->want);
+        else {
+            char q[256];
+            rt__printf("grt: ignoring %s=\"%s\": want %s\n", name,
+                       quoted(v, strlen(v), q), row->want);
+        }
     }
 
     return help;

@@ -538,8 +538,11 @@ static inline int ring_op(rt_chan *c, void *elem, bool send)
 rt_chan *rt_chan_make(size_t elem_size, size_t cap)
 {
     size_t mem, stamps = 0;
-    if (__builtin_mul_overflow(elem_size, cap, &mem) ||
-        mem > SIZE_MAX / 4 || cap > SIZE_MAX / 4 / sizeof(uint64_t))
+    /* Go's bound: more than maxAlloc (2^48 bytes on 64-bit Linux) can
+     * never be allocated, so it is a bad size, not an out-of-memory. */
+    const size_t max_alloc = (size_t)1 << 48;
+    if (__builtin_mul_overflow(elem_size, cap, &mem) || mem > max_alloc ||
+        cap > max_alloc / sizeof(uint64_t))
         rt__throw("makechan: size out of range");
     if (cap > 0)
         stamps = ALIGN_UP(sizeof(struct rt__chanring) + cap * sizeof(uint64_t),

@@ -609,6 +609,9 @@ static int scenario_main(int argc, char **argv)
         rt_chan_close(c);
     } else if (strcmp(s, "close-nil") == 0) {
         rt_chan_close(NULL);
+    } else if (strcmp(s, "make-huge") == 0) {
+        /* 2^60 bytes: a size no heap can hold (Go: size out of range) */
+        (void)rt_chan_make((size_t)1 << 20, (size_t)1 << 40);
     } else if (strcmp(s, "deadlock-nil-recv") == 0) {
         rt_chan_recv(NULL, NULL); /* parks forever: nothing else can run */
     } else if (strcmp(s, "deadlock-nil-send") == 0) {
@@ -674,6 +677,12 @@ START_TEST(test_fatal_close_nil)
 }
 END_TEST
 
+START_TEST(test_fatal_make_size_out_of_range)
+{
+    expect_fatal("make-huge", "makechan: size out of range");
+}
+END_TEST
+
 /* SIGQUIT ends the program with every goroutine's stack, as in Go: the
  * header, then each goroutine with its wait reason; exit status 2. */
 START_TEST(test_sigquit_dumps_goroutines)
@@ -732,6 +741,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_fatal_send_closed);
     tcase_add_test(tc, test_fatal_close_closed);
     tcase_add_test(tc, test_fatal_close_nil);
+    tcase_add_test(tc, test_fatal_make_size_out_of_range);
     tcase_add_test(tc, test_fatal_deadlock);
     tcase_add_test(tc, test_sigquit_dumps_goroutines);
     suite_add_tcase(s, tc);

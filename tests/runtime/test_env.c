@@ -350,7 +350,9 @@ START_TEST(maxprocs)
     } cases[] = {
         {"", 0, false},      {"1", 1, false},       {"4", 4, false},
         {"256", 256, false}, {"257", 256, false},   {"100000", 256, false},
-        {"99999999999999999999", 256, false},
+        {"2147483647", 256, false}, {"0002", 2, false},
+        /* past INT_MAX: malformed (Go's atoi32), the default kept */
+        {"99999999999999999999", 0, true}, {"2147483648", 0, true},
         {"0", 0, true},      {"-2", 0, true},       {"x", 0, true},
         {"4x", 0, true},     {" 4", 0, true},
     };
@@ -473,6 +475,21 @@ START_TEST(gotraceback)
 END_TEST
 
 /* ------------------------------------------------------ several at once -- */
+
+/* A value with a newline or other control characters: the warning stays
+ * one line, the value escaped as Go's %q would. */
+START_TEST(warning_escapes_control_characters)
+{
+    clear_env();
+    ck_assert_int_eq(setenv("GOGC", "1\n2", 1), 0);
+    ck_assert_int_eq(setenv("DEBUG", "gctrace=x\ty\"\\\x01", 1), 0);
+    const char *out = init_capture(NULL);
+    ck_assert_int_eq(count_lines(out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "grt: ignoring GOGC=\"1\\n2\": want "));
+    ck_assert_ptr_nonnull(
+        strstr(out, "grt: ignoring DEBUG gctrace=\"x\\ty\\\"\\\\\\x01\": want "));
+}
+END_TEST
 
 START_TEST(all_malformed_one_line_each)
 {
@@ -598,6 +615,7 @@ static Suite *env_suite(void)
     tcase_add_test(tc, ncpu);
     tcase_add_test(tc, gotraceback);
     tcase_add_test(tc, all_malformed_one_line_each);
+    tcase_add_test(tc, warning_escapes_control_characters);
     tcase_add_test(tc, debug_help);
     suite_add_tcase(s, tc);
     return s;
