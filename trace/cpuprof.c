@@ -871,6 +871,11 @@ static int write_cpu_profile(int fd, int64_t duration)
     return err;
 }
 
+/* The last rt_pprof_stop_cpu's write: 0 or a negative errno (the API's
+ * stop returns nothing, as Go's StopCPUProfile; CPUPROFILE's exit hook
+ * reports it). */
+static int stop_err;
+
 void rt_pprof_stop_cpu(void)
 {
     if (!atomic_load(&prof_busy) || prof_fd < 0)
@@ -890,7 +895,7 @@ void rt_pprof_stop_cpu(void)
             sched_yield();
         drain_ring(r);
     }
-    write_cpu_profile(prof_fd, duration);
+    stop_err = write_cpu_profile(prof_fd, duration);
     btable_clear(&cpu_buckets);
     prof_fd = -1;
     atomic_store(&prof_busy, 0);
@@ -899,13 +904,20 @@ void rt_pprof_stop_cpu(void)
 /* --------------------------------------------------------- CPUPROFILE -- */
 
 static int env_fd = -1;
+static const char *env_path; /* the environment's string */
 
 static void cpuprof_at_exit(void)
 {
     if (env_fd < 0)
         return;
     rt_pprof_stop_cpu();
-    close(env_fd);
+    /* a full disk (or /dev/full) loses the profile: say so */
+    int err = stop_err != 0 ? stop_err : close(env_fd) != 0 ? -errno : 0;
+    if (stop_err != 0)
+        close(env_fd);
+    if (err != 0)
+        rt__printf("grt: CPUPROFILE=\"%s\": profile not written: %s\n", env_path,
+                   strerror(-err));
     env_fd = -1;
 }
 
@@ -924,5 +936,6 @@ void rt__cpuprof_env_start(void)
         return;
     }
     env_fd = fd;
+    env_path = path;
     atexit(cpuprof_at_exit);
 }

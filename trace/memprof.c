@@ -655,8 +655,12 @@ static void memprof_at_exit(void)
         rt__printf("grt: MEMPROFILE=\"%s\": cannot create: %s\n", env_path, strerror(errno));
         return;
     }
-    rt__memprof_write(fd, 0, false);
-    close(fd);
+    int err = rt__memprof_write(fd, 0, false);
+    if (close(fd) != 0 && err == 0)
+        err = -errno;
+    if (err != 0) /* a full disk (or /dev/full) loses the profile: say so */
+        rt__printf("grt: MEMPROFILE=\"%s\": profile not written: %s\n", env_path,
+                   strerror(-err));
 }
 
 void rt__memprof_env_start(void)

@@ -98,6 +98,39 @@ START_TEST(test_env_memprofilerate_off)
 }
 END_TEST
 
+/* A profile that cannot be written (a full disk: /dev/full) is reported
+ * on stderr at exit, one line each, instead of being lost in silence. */
+START_TEST(test_env_unwritable_profiles_warn)
+{
+    char *env[] = {(char *)"CPUPROFILE=/dev/full", (char *)"MEMPROFILE=/dev/full", NULL};
+    char *argv[] = {(char *)"test_env", (char *)"--scenario", (char *)"profile", NULL};
+    int pe[2];
+    REQUIRE_EQ(pipe(pe), 0);
+    posix_spawn_file_actions_t fa;
+    REQUIRE_EQ(posix_spawn_file_actions_init(&fa), 0);
+    posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+    posix_spawn_file_actions_addclose(&fa, pe[0]);
+    pid_t pid;
+    REQUIRE_EQ(posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, env), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pe[1]);
+    static char err[8192];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof err - 1 && (k = read(pe[0], err + n, sizeof err - 1 - n)) > 0)
+        n += (size_t)k;
+    err[n] = 0;
+    close(pe[0]);
+    int st;
+    REQUIRE_EQ(waitpid(pid, &st, 0), pid);
+    REQUIRE_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+    REQUIRE_MSG(strstr(err, "grt: CPUPROFILE=\"/dev/full\": profile not written: ") != NULL,
+                "stderr:\n%s", err);
+    REQUIRE_MSG(strstr(err, "grt: MEMPROFILE=\"/dev/full\": profile not written: ") != NULL,
+                "stderr:\n%s", err);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("env");
@@ -105,6 +138,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_env_profiles);
     tcase_add_test(tc, test_env_memprofilerate_off);
+    tcase_add_test(tc, test_env_unwritable_profiles_warn);
     suite_add_tcase(s, tc);
     return s;
 }
