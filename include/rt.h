@@ -431,7 +431,8 @@ RT_EXTERN ssize_t rt_file_pwrite(int fd, const void *buf, size_t n, int64_t off)
 RT_EXTERN int rt_pprof_start_cpu(int fd);
 RT_EXTERN void rt_pprof_stop_cpu(void);
 /* pprof.Lookup(name).WriteTo(fd, debug) for "heap", "allocs", "block",
- * "mutex", "goroutine" and "threadcreate"; -EINVAL for another name. */
+ * "mutex", "goroutine" and "threadcreate"; -EINVAL for another name,
+ * -EBADF for a negative fd, else 0 or the write's -errno. */
 RT_EXTERN int rt_pprof_write(const char *name, int fd, int debug);
 /* runtime.MemProfileRate: on average one sample per `bytes` allocated
  * (default 512 KiB; 1 records every allocation, 0 none). */

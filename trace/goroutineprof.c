@@ -430,8 +430,10 @@ int rt__threadcreateprof_write(int fd, int debug)
 
 int rt_pprof_write(const char *name, int fd, int debug)
 {
-    if (name == NULL || fd < 0)
+    if (name == NULL)
         return -EINVAL;
+    if (fd < 0)
+        return -EBADF; /* as rt_pprof_start_cpu and rt_write_heap_dump */
     if (strcmp(name, "heap") == 0)
         return rt__memprof_write(fd, debug, false);
     if (strcmp(name, "allocs") == 0)

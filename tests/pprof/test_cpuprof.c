@@ -337,6 +337,7 @@ RT_TEST(test_bad_args)
     rt_pprof_stop_cpu(); /* not running: nothing */
     REQUIRE_EQ(rt_pprof_write("nosuchprofile", 1, 0), -EINVAL);
     REQUIRE_EQ(rt_pprof_write(NULL, 1, 0), -EINVAL);
+    REQUIRE_EQ(rt_pprof_write("heap", -1, 0), -EBADF); /* as rt_pprof_start_cpu(-1) */
     REQUIRE_EQ(rt_set_label("", "x"), -EINVAL);
 }
 
