@@ -257,7 +257,8 @@ static __attribute__((noinline)) void gswitch(rt_m *mp, rt_g *from, rt_g *to)
      * without a fault.  The damage is done by then, but the goroutine
      * leaves its stack through a switch sooner or later: stop there, as
      * a stack overflow, rather than run on with another goroutine's stack
-     * overwritten.  (g0's stack.lo is 0.) */
+     * overwritten.  (One compare: the frame is this function's, on the
+     * stack of from, g0's included.) */
     if (rt__unlikely((uintptr_t)__builtin_frame_address(0) < from->stack.lo))
         rt__throw_stack_overflow();
     from->saved_errno = *mp->errno_addr;
@@ -1034,17 +1035,14 @@ static inline bool sched_halted(void)
            atomic_load_explicit(&rt__throwing, memory_order_relaxed);
 }
 
-/* Runs pp's due timers if any (readied Gs land on the caller's P). */
 /* Remembers, for the P's owner, the counter value before which w cannot
  * be due: t0 was read before now, and the rate is a lower bound, so the
  * counter reaches fast_tsc no later than the clock reaches w.  Horizons
  * beyond 2^30 ns (about a second) are clipped: the product stays in 64
  * bits, and a clock read a second costs nothing. */
-static inline void note_fast_timers(rt_p *pp, int64_t w, int64_t now, uint64_t t0)
+static inline void note_fast_timers(rt_p *pp, int64_t w, int64_t now, uint64_t t0,
+                                    uint64_t rate)
 {
-    uint64_t rate = atomic_load_explicit(&rt__tsc_per_ns, memory_order_relaxed);
-    if (rate == 0)
-        return;
     uint64_t d = (uint64_t)(w - now);
     if (d > ((uint64_t)1 << 30))
         d = (uint64_t)1 << 30;
@@ -1052,8 +1050,9 @@ static inline void note_fast_timers(rt_p *pp, int64_t w, int64_t now, uint64_t t
     pp->timers.fast_when = w;
 }
 
-/* Runs pp's due timers.  own: pp is the caller's P, whose TSC shortcut
- * (timer.c) this may use and update; a clock read costs 31 ns on the
+/* Runs pp's due timers if any (readied Gs land on the caller's P).  own:
+ * pp is the caller's P, whose TSC shortcut (timer.c) this may use and
+ * update once the rate is known; a clock read costs 31 ns on the
  * development VM against 12 for the counter, on every schedule of a P
  * with any timer pending. */
 static inline void check_timers(rt_p *pp, bool own)
@@ -1061,8 +1060,8 @@ static inline void check_timers(rt_p *pp, bool own)
     int64_t w = atomic_load_explicit(&pp->timers.when0, memory_order_relaxed);
     if (w == 0)
         return;
-    uint64_t t0 = 0;
-    if (own) {
+    uint64_t t0 = 0, rate = 0;
+    if (own && (rate = atomic_load_explicit(&rt__tsc_per_ns, memory_order_relaxed)) != 0) {
         t0 = rt__tsc();
         if (w == pp->timers.fast_when && (int64_t)(t0 - pp->timers.fast_tsc) < 0)
             return;
@@ -1073,8 +1072,8 @@ static inline void check_timers(rt_p *pp, bool own)
         mp->running_timers = true;
         rt__timers_run(pp, now);
         mp->running_timers = false;
-    } else if (own) {
-        note_fast_timers(pp, w, now, t0);
+    } else if (rate != 0) {
+        note_fast_timers(pp, w, now, t0, rate);
     }
 }
 
