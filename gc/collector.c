@@ -1197,7 +1197,10 @@ static void read_memstats(rt_memstats *ms)
     /* (no lock: relaxed loads of counters other threads bump) */
     ms->other_sys =
         (uint64_t)__atomic_load_n(&rt__sched.allglen, __ATOMIC_RELAXED) * sizeof(rt_g) +
-        (uint64_t)__atomic_load_n(&rt__sched.mcount, __ATOMIC_RELAXED) * sizeof(rt_m);
+        (uint64_t)__atomic_load_n(&rt__sched.mcount, __ATOMIC_RELAXED) * sizeof(rt_m) +
+        /* the timer heaps (an outside tester's 1M pending timers left
+         * their 16 MB of heap slots in no field) */
+        atomic_load_explicit(&rt__timer_table_bytes, memory_order_relaxed);
     ms->sys = ms->heap_sys + ms->stack_sys + ms->mspan_sys + ms->mcache_sys +
               ms->buckhash_sys + ms->gc_sys + ms->other_sys;
     /* GC off: no heap size starts a cycle (Go reports ~2^63 too) */

@@ -721,6 +721,8 @@ bool rt__timer_mod(rt__timer *t, int64_t when, int64_t period);
 int64_t rt__timers_run(rt_p *pp, int64_t now);
 /* The earliest when over all Ps' heaps, 0 if none. */
 int64_t rt__timers_next(void);
+/* Bytes of the Ps' timer heap arrays (memstats other_sys). */
+extern _Atomic uint64_t rt__timer_table_bytes;
 
 /* The TSC shortcut of "any timer due?" (timer.c).  rt__tsc_per_ns is the
  * time-stamp counter's rate in ticks per nanosecond, 32.32 fixed point,

@@ -110,6 +110,8 @@ static void publish_when0(rt_p *pp)
     atomic_store_explicit(&pp->timers.when0, w, memory_order_seq_cst);
 }
 
+_Atomic uint64_t rt__timer_table_bytes;
+
 /* pp's timer lock held. */
 static void heap_push(rt_p *pp, rt__timer *t)
 {
@@ -118,6 +120,9 @@ static void heap_push(rt_p *pp, rt__timer *t)
         /* (timer lock held: no malloc -- gc.h, meta) */
         slot *h = rt__meta_realloc(pp->timers.heap, pp->timers.cap * sizeof *h,
                                    cap * sizeof *h);
+        atomic_fetch_add_explicit(&rt__timer_table_bytes,
+                                  (uint64_t)(cap - pp->timers.cap) * sizeof *h,
+                                  memory_order_relaxed);
         pp->timers.heap = h;
         pp->timers.cap = cap;
     }

@@ -170,6 +170,26 @@ RT_TEST(test_exited_goroutines_stacks_released)
                 parked >> 20, after >> 20);
 }
 
+/* The runtime's own tables show in other_sys: 100,000 pending timers
+ * need heap slots of 16 bytes each in the P's timer heap (an outside
+ * tester found 1M timers' tables in no field). */
+RT_TEST(test_timer_tables_in_other_sys)
+{
+    enum { N = 100000 };
+    static rt_timer *ts[N];
+    rt_memstats ms0, ms1;
+    rt_read_memstats(&ms0);
+    for (int i = 0; i < N; i++)
+        ts[i] = rt_timer_new(3600 * RT_SECOND + i);
+    rt_read_memstats(&ms1);
+    for (int i = 0; i < N; i++)
+        rt_timer_stop(ts[i]);
+    REQUIRE_GE(ms1.other_sys - ms0.other_sys, (uint64_t)N * 16);
+    REQUIRE_EQ(ms1.sys, ms1.heap_sys + ms1.stack_sys + ms1.mspan_sys + ms1.mcache_sys +
+                            ms1.buckhash_sys + ms1.gc_sys + ms1.other_sys);
+    memset(ts, 0, sizeof ts);
+}
+
 RT_TEST(test_memstats_follow_cycles)
 {
     for (int round = 1; round <= 5; round++) {
@@ -560,6 +580,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_memstats_at_start);
     tcase_add_test(tc, test_memstats_follow_cycles);
+    tcase_add_test(tc, test_timer_tables_in_other_sys);
     tcase_add_test(tc, test_memstats_count_allocations);
     tcase_add_test(tc, test_memstats_consistent_under_load);
     tcase_add_test(tc, test_pause_ring_wraps);
