@@ -299,6 +299,9 @@ void rt__heap_check(void);
 /* Returns to the OS the pages of free spans unused since before
  * older_than (ns, rt_nanotime; INT64_MAX: all).  Returns bytes released. */
 size_t rt__heap_scavenge(int64_t older_than);
+/* Releases free spans idle since before older_than until the heap holds
+ * at most retain bytes (in use plus idle unreleased), at most max bytes. */
+size_t rt__heap_scavenge_to(size_t retain, int64_t older_than, size_t max);
 
 /* ----------------------------------------------------------- malloc.c --- */
 

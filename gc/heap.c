@@ -401,6 +401,32 @@ size_t rt__heap_scavenge(int64_t older_than)
     return released;
 }
 
+/* Releases free spans idle since before older_than, any order, until
+ * the pages held (in use plus idle, not released) are at most retain
+ * bytes or max bytes were released.  Returns the bytes released. */
+size_t rt__heap_scavenge_to(size_t retain, int64_t older_than, size_t max)
+{
+    size_t released = 0;
+    rt__lock_acquire(&heap_lock);
+    size_t used = npages_used ? npages_used - 1 : 0;
+    for (int i = RT_GC_FREE_LISTS - 1; i >= 0; i--) /* the largest spans first */
+        for (rt__span *s = free_lists[i]; s; s = s->next) {
+            if (((used - npages_released) << RT_GC_PAGE_SHIFT) <= retain || released >= max)
+                goto out;
+            if (s->npreleased == s->npages || s->unused_since >= older_than)
+                continue;
+            if (madvise((void *)s->base, s->npages << RT_GC_PAGE_SHIFT, MADV_DONTNEED) != 0)
+                continue;
+            released += (s->npages - s->npreleased) << RT_GC_PAGE_SHIFT;
+            npages_released += s->npages - s->npreleased;
+            s->npreleased = s->npages;
+            s->needzero = false;
+        }
+out:
+    rt__lock_release(&heap_lock);
+    return released;
+}
+
 size_t rt__heap_spans_inuse(void)
 {
     rt__lock_acquire(&heap_lock);

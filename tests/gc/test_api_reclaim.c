@@ -292,6 +292,34 @@ RT_TEST(test_free_os_memory_returns_pages)
     }
 }
 
+/* Without rt_free_os_memory: once a collection has found the blocks
+ * dead, the free pages beyond 110 % of the heap goal go back to the OS
+ * within seconds (modern Go's background scavenger), not after Go 1.3's
+ * five minutes. */
+RT_TEST(test_idle_pages_returned_without_asking)
+{
+    on_goroutine(make_blocks, NULL);
+    uint64_t rss0 = rss_bytes();
+    rt_memstats ms0 = *stats();
+    REQUIRE_GE(rss0, (uint64_t)NBLOCKS * MiB);
+    for (int i = 0; i < NBLOCKS; i++)
+        g_blocks[i] = NULL;
+    scrub_stack();
+    rt_gc();
+    uint64_t rss1 = rss0;
+    rt_memstats ms1 = ms0;
+    for (int i = 0; i < 100 && ms1.heap_released < ms0.heap_released + 192 * MiB; i++) {
+        rt_sleep(100 * RT_MILLISECOND);
+        ms1 = *stats();
+    }
+    rss1 = rss_bytes();
+    REQUIRE_MSG(ms1.heap_released >= ms0.heap_released + 192 * MiB,
+                "released %llu MiB of 256 MiB of garbage in 10 s",
+                (unsigned long long)((ms1.heap_released - ms0.heap_released) >> 20));
+    REQUIRE_MSG(rss1 + 192 * MiB <= rss0, "RSS %llu MiB before, %llu MiB after",
+                (unsigned long long)(rss0 >> 20), (unsigned long long)(rss1 >> 20));
+}
+
 /* ---------------------------------------------------------- zeroing -- */
 
 static size_t zsize;
@@ -353,6 +381,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_1gib_of_garbage_in_mixed_pieces);
     tcase_add_test(tc, test_huge_objects_zeroed_usable_reclaimed);
     tcase_add_test(tc, test_free_os_memory_returns_pages);
+    tcase_add_test(tc, test_idle_pages_returned_without_asking);
     tcase_add_test(tc, test_reused_memory_is_zeroed);
     tcase_add_test(tc, test_zero_size_allocations);
     suite_add_tcase(s, tc);
