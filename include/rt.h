@@ -406,7 +406,11 @@ RT_EXTERN int rt_listener_close(rt_listener *l);
 RT_EXTERN int rt_listener_addr(rt_listener *l, char *buf, size_t n);
 /* pread(2) and pwrite(2) on a worker thread while the goroutine parks, so
  * a slow disk never holds up the goroutine's thread: bytes transferred or
- * a negative errno.  off == -1 uses the file position instead (read(2),
+ * a negative errno.  A call on a regular file that the page cache serves
+ * at once (RWF_NOWAIT) is made directly, without the round trip; where the
+ * file system takes no RWF_NOWAIT writes, a write to a regular file is
+ * made on the goroutine's thread as a blocking system call, as Go's
+ * File.Write.  off == -1 uses the file position instead (read(2),
  * write(2)), as libuv's uv_fs_read does; on a pipe, socket or terminal,
  * whose call may wait for ever, that call is made on the goroutine's own
  * thread as a blocking system call (rt_syscall_enter: its processor goes

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -769,11 +770,58 @@ static ssize_t file_io(int fd, void *buf, size_t n, int64_t off, bool write_)
 
 /* A descriptor whose read or write may wait for ever: a pipe, a socket, a
  * terminal -- anything but a file or a block device, whose calls end. */
-static bool may_wait_forever(int fd)
+static bool may_wait_forever(const struct stat *st)
 {
-    struct stat st;
-    return fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) &&
-           !S_ISDIR(st.st_mode);
+    return !S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode) && !S_ISDIR(st->st_mode);
+}
+
+/* Cleared when the kernel or the file system refuses RWF_NOWAIT for that
+ * direction (EOPNOTSUPP): every call then goes to the pool, as before. */
+static _Atomic int nowait_ok[2] = {1, 1};
+
+bool rt__file_nowait_reads(void)
+{
+#ifdef RWF_NOWAIT
+    return atomic_load_explicit(&nowait_ok[0], memory_order_relaxed) != 0;
+#else
+    return false;
+#endif
+}
+
+/*
+ * A regular file's call made at once on the goroutine's thread when it
+ * cannot block: preadv2/pwritev2 with RWF_NOWAIT are served from the page
+ * cache or fail with EAGAIN (the data is not cached, the write would
+ * wait for the disk or for block allocation).  The worker pool's round
+ * trip -- a queue, a futex wake of a pool thread, a park and a wake-up --
+ * cost 5-7x Go's direct pread/pwrite on cached files (an outside tester:
+ * 400k random 4 KiB reads 4.1 s against Go's 0.55; 400k appends 4.2 s
+ * against 0.71), where the call itself takes a microsecond.  -EAGAIN
+ * sends the caller to the pool; EFAULT too (the collector's mprotect mode
+ * protected the buffer again: file_call's retry handles it there).
+ */
+static ssize_t nowait_io(int fd, void *buf, size_t n, int64_t off, bool write_)
+{
+#ifdef RWF_NOWAIT
+    if (!atomic_load_explicit(&nowait_ok[write_], memory_order_relaxed))
+        return -EAGAIN;
+    struct iovec iov = {buf, n};
+    ssize_t r;
+    do {
+        r = write_ ? pwritev2(fd, &iov, 1, (off_t)off, RWF_NOWAIT)
+                   : preadv2(fd, &iov, 1, (off_t)off, RWF_NOWAIT);
+    } while (r < 0 && errno == EINTR);
+    if (r >= 0)
+        return r;
+    if (errno == EOPNOTSUPP) {
+        atomic_store_explicit(&nowait_ok[write_], 0, memory_order_relaxed);
+        return -EAGAIN;
+    }
+    return errno == EAGAIN || errno == EFAULT ? -EAGAIN : -errno;
+#else
+    (void)fd, (void)buf, (void)n, (void)off, (void)write_;
+    return -EAGAIN;
+#endif
 }
 
 /* write(2) at the file position, a closed reader being -EPIPE and not
@@ -797,8 +845,9 @@ static ssize_t write_nosigpipe(int fd, void *buf, size_t n)
 }
 
 /*
- * Files go to libuv's worker pool, as uv_fs_read does: a slow disk holds
- * up a pool thread, never an M.  A pipe, socket or terminal at its file
+ * Files go to libuv's worker pool, as uv_fs_read does, unless the page
+ * cache serves the call at once (nowait_io): a slow disk holds up a pool
+ * thread, never an M.  A pipe, socket or terminal at its file
  * position (off -1) does not: its read may wait for ever, and four such
  * readers held all of the pool's four threads -- every other file call and
  * name lookup waited for the pipes, and exit() waited too (libuv's
@@ -812,7 +861,27 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
         return -EINVAL;
     if (rt__getg() == NULL)
         return file_io(fd, buf, n, off, write_);
-    bool direct = off == -1 && may_wait_forever(fd);
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if (S_ISREG(st.st_mode)) {
+        if (!write_)
+            rt__dirty_touch(buf, n);
+        ssize_t r = nowait_io(fd, buf, n, off, write_);
+        if (r != -EAGAIN)
+            return r;
+        if (write_ && !atomic_load_explicit(&nowait_ok[1], memory_order_relaxed)) {
+            /* Buffered writes without RWF_NOWAIT (ext4 refuses it): on
+             * this thread as a blocking system call, as Go's File.Write
+             * -- it lands in the page cache at once nearly always, and
+             * when writeback throttles it, sysmon hands the P on. */
+            rt_syscall_enter();
+            r = file_io(fd, buf, n, off, true);
+            rt_syscall_exit();
+            return r;
+        }
+    }
+    bool direct = off == -1 && may_wait_forever(&st);
     for (;;) {
         /* EFAULT: the collector's mprotect mode protected the buffer
          * again between the touch and the call (see io_failed). */

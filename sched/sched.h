@@ -1012,6 +1012,10 @@ void rt__pollfd_release(rt__pollfd *pd);
 /* pread/pwrite on libuv's thread pool while the goroutine parks; bytes or
  * a negative errno. */
 ssize_t rt__netpoll_file(int fd, void *buf, size_t n, int64_t off, bool write);
+/* File calls sent to libuv's pool so far (tests: the cached ones are not). */
+extern _Atomic uint64_t rt__netpoll_file_calls;
+/* Whether reads of regular files still try RWF_NOWAIT first (net.c). */
+bool rt__file_nowait_reads(void);
 /* getaddrinfo on libuv's thread pool while the goroutine parks; 0 or a
  * negative errno (libuv's UV_EAI_* for resolver errors).  *res is freed
  * with rt__netpoll_freeaddrinfo. */
