@@ -1613,6 +1613,8 @@ void rt_yield(void)
         return;
     }
     rt_p *pp = mp->p;
+    if (rt__unlikely(pp == NULL)) /* (one compare on a loaded word) */
+        rt__throw("rt_yield: between rt_syscall_enter and rt_syscall_exit");
     rt_g *next = find_fast(pp, true);
     if (next == NULL) {
         if (!atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed))
