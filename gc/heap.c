@@ -379,48 +379,48 @@ size_t rt__heap_free_runs(rt__page_run *runs, size_t max, size_t min_pages)
     return n;
 }
 
-/* Releases the pages of free spans idle since before older_than.  A span
+/* heap_lock held: gives the pages of free span s back to the OS.  A span
  * already partly released is released whole again (madvise on released
- * pages is harmless), and its count becomes all of its pages. */
+ * pages is harmless), and its count becomes all of its pages.  Returns
+ * the bytes newly released. */
+static size_t release_span(rt__span *s)
+{
+    if (madvise((void *)s->base, s->npages << RT_GC_PAGE_SHIFT, MADV_DONTNEED) != 0)
+        return 0;
+    size_t bytes = (s->npages - s->npreleased) << RT_GC_PAGE_SHIFT;
+    npages_released += s->npages - s->npreleased;
+    s->npreleased = s->npages;
+    s->needzero = false; /* MADV_DONTNEED: zero pages on next touch */
+    return bytes;
+}
+
+/* Releases the pages of free spans idle since before older_than. */
 size_t rt__heap_scavenge(int64_t older_than)
 {
     size_t released = 0;
     rt__lock_acquire(&heap_lock);
     for (int i = 0; i < RT_GC_FREE_LISTS; i++)
-        for (rt__span *s = free_lists[i]; s; s = s->next) {
-            if (s->npreleased == s->npages || s->unused_since >= older_than)
-                continue;
-            if (madvise((void *)s->base, s->npages << RT_GC_PAGE_SHIFT, MADV_DONTNEED) != 0)
-                continue;
-            released += (s->npages - s->npreleased) << RT_GC_PAGE_SHIFT;
-            npages_released += s->npages - s->npreleased;
-            s->npreleased = s->npages;
-            s->needzero = false; /* MADV_DONTNEED: zero pages on next touch */
-        }
+        for (rt__span *s = free_lists[i]; s; s = s->next)
+            if (s->npreleased != s->npages && s->unused_since < older_than)
+                released += release_span(s);
     rt__lock_release(&heap_lock);
     return released;
 }
 
-/* Releases free spans idle since before older_than, any order, until
- * the pages held (in use plus idle, not released) are at most retain
- * bytes or max bytes were released.  Returns the bytes released. */
+/* Releases free spans idle since before older_than, the largest first,
+ * until the pages held (in use plus idle, not released) are at most
+ * retain bytes or max bytes were released.  Returns the bytes released. */
 size_t rt__heap_scavenge_to(size_t retain, int64_t older_than, size_t max)
 {
     size_t released = 0;
     rt__lock_acquire(&heap_lock);
     size_t used = npages_used ? npages_used - 1 : 0;
-    for (int i = RT_GC_FREE_LISTS - 1; i >= 0; i--) /* the largest spans first */
+    for (int i = RT_GC_FREE_LISTS - 1; i >= 0; i--)
         for (rt__span *s = free_lists[i]; s; s = s->next) {
             if (((used - npages_released) << RT_GC_PAGE_SHIFT) <= retain || released >= max)
                 goto out;
-            if (s->npreleased == s->npages || s->unused_since >= older_than)
-                continue;
-            if (madvise((void *)s->base, s->npages << RT_GC_PAGE_SHIFT, MADV_DONTNEED) != 0)
-                continue;
-            released += (s->npages - s->npreleased) << RT_GC_PAGE_SHIFT;
-            npages_released += s->npages - s->npreleased;
-            s->npreleased = s->npages;
-            s->needzero = false;
+            if (s->npreleased != s->npages && s->unused_since < older_than)
+                released += release_span(s);
         }
 out:
     rt__lock_release(&heap_lock);

@@ -16,7 +16,11 @@
  *   and exits with status 2 (GOTRACEBACK=crash: abort(), for a core dump).
  *
  *   The fault handler turns SIGSEGV and SIGBUS into Go's messages:
- *     - a fault in the guard page of a goroutine stack is a stack overflow:
+ *     - a fault in the guard page of a goroutine stack, or with the stack
+ *       pointer below the goroutine's stack (a frame larger than the guard
+ *       stepped over it), is a stack overflow -- as is a switch away from
+ *       below the stack (proc.c, gswitch), where such a frame wrote into
+ *       another stack without faulting:
  *         runtime: goroutine stack exceeds 262144-byte limit
  *         fatal error: stack overflow
  *     - a bad pointer below 4 KiB in a goroutine is Go's nil dereference:
@@ -75,10 +79,13 @@
  *   stop starting goroutines once rt__throwing is set, so the tracebacks
  *   show a still picture.
  *
- *   Before exiting, the user's stdout and stderr stdio buffers are flushed
- *   -- but only if their FILE locks can be taken with ftrylockfile: the
+ *   Before exiting, the user's stdout and stderr stdio buffers are written
+ *   out -- but only if their FILE locks can be taken with ftrylockfile: the
  *   fault may have interrupted a printf on another thread holding the lock,
- *   and waiting for it would hang the dying process.
+ *   and waiting for it would hang the dying process.  Nor does it wait for
+ *   a reader: a page at a time as poll allows, giving up after a second
+ *   without progress (drain_stdio).  SIGPIPE is ignored from the first
+ *   line on, so a report to a closed pipe still exits 2.
  *
  * Rejected alternatives
  *   - Printing with stdio or the traceback through backtrace_symbols_fd:

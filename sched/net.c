@@ -861,7 +861,7 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
         return -EINVAL;
     if (rt__getg() == NULL)
         return file_io(fd, buf, n, off, write_);
-    struct stat st;
+    struct stat st; /* (one fstat a call, ~0.3 us: the kind decides the path) */
     if (fstat(fd, &st) != 0)
         return -errno;
     if (S_ISREG(st.st_mode)) {

@@ -731,6 +731,8 @@ extern _Atomic uint64_t rt__timer_table_bytes;
 extern _Atomic uint64_t rt__tsc_per_ns;
 /* sysmon, every tick, with the time it just read. */
 void rt__tsc_calibrate(int64_t now);
+/* Whether the kernel's clock source is the TSC (the shortcut's condition). */
+bool rt__tsc_is_clocksource(void);
 #if defined(__x86_64__)
 static inline uint64_t rt__tsc(void) { return __builtin_ia32_rdtsc(); }
 #else

@@ -369,7 +369,7 @@ _Atomic uint64_t rt__tsc_per_ns;
 /* Whether the kernel's clock source is the time-stamp counter: it checks
  * that the counter is invariant and synchronized across CPUs before it
  * uses it (and stops using it when it finds otherwise). */
-static bool tsc_is_clocksource(void)
+bool rt__tsc_is_clocksource(void)
 {
 #if defined(__x86_64__)
     FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
@@ -412,7 +412,7 @@ void rt__tsc_calibrate(int64_t now)
     if (state < 0)
         return;
     if (state == 0) {
-        state = tsc_is_clocksource() ? 1 : -1;
+        state = rt__tsc_is_clocksource() ? 1 : -1;
         if (state > 0 && !tsc_pair(&tsc0, &ns0))
             ns0 = 0;
         return;

@@ -266,15 +266,23 @@ static void make_blocks(void *arg)
     }
 }
 
-RT_TEST(test_free_os_memory_returns_pages)
+/* NBLOCKS MiB made resident, then dropped: the RSS and memstats before. */
+static void make_and_drop_blocks(uint64_t *rss0, rt_memstats *ms0)
 {
     on_goroutine(make_blocks, NULL);
-    uint64_t rss0 = rss_bytes();
-    rt_memstats ms0 = *stats();
-    REQUIRE_GE(rss0, (uint64_t)NBLOCKS * MiB);
+    *rss0 = rss_bytes();
+    *ms0 = *stats();
+    REQUIRE_GE(*rss0, (uint64_t)NBLOCKS * MiB);
     for (int i = 0; i < NBLOCKS; i++)
         g_blocks[i] = NULL;
     scrub_stack();
+}
+
+RT_TEST(test_free_os_memory_returns_pages)
+{
+    uint64_t rss0;
+    rt_memstats ms0;
+    make_and_drop_blocks(&rss0, &ms0);
     rt_free_os_memory();
     uint64_t rss1 = rss_bytes();
     rt_memstats ms1 = *stats();
@@ -298,13 +306,9 @@ RT_TEST(test_free_os_memory_returns_pages)
  * five minutes. */
 RT_TEST(test_idle_pages_returned_without_asking)
 {
-    on_goroutine(make_blocks, NULL);
-    uint64_t rss0 = rss_bytes();
-    rt_memstats ms0 = *stats();
-    REQUIRE_GE(rss0, (uint64_t)NBLOCKS * MiB);
-    for (int i = 0; i < NBLOCKS; i++)
-        g_blocks[i] = NULL;
-    scrub_stack();
+    uint64_t rss0;
+    rt_memstats ms0;
+    make_and_drop_blocks(&rss0, &ms0);
     rt_gc();
     uint64_t rss1 = rss0;
     rt_memstats ms1 = ms0;

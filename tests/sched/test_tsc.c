@@ -9,22 +9,9 @@
  */
 #include <check.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "harness.h"
 #include "sched/sched.h"
-
-static bool clocksource_is_tsc(void)
-{
-    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
-    if (f == NULL)
-        return false;
-    char name[32] = {0};
-    bool tsc = fgets(name, sizeof name, f) != NULL && strcmp(name, "tsc\n") == 0;
-    fclose(f);
-    return tsc;
-}
 
 /* A (counter, clock) pair read close together, the counter before. */
 static void pair(uint64_t *tsc, int64_t *ns)
@@ -44,7 +31,7 @@ static void pair(uint64_t *tsc, int64_t *ns)
 RT_TEST(test_rate_calibrated_and_a_lower_bound)
 {
 #if defined(__x86_64__)
-    if (!clocksource_is_tsc()) {
+    if (!rt__tsc_is_clocksource()) {
         /* the shortcut must stay off: every check reads the clock */
         rt_sleep(200 * RT_MILLISECOND);
         REQUIRE_EQ(atomic_load(&rt__tsc_per_ns), 0);
@@ -107,7 +94,7 @@ static void near_sleeper(void *arg)
 RT_TEST(test_busy_p_runs_timers_on_time)
 {
     rt_maxprocs(1);
-    WAIT_UNTIL(!clocksource_is_tsc() || atomic_load(&rt__tsc_per_ns) != 0);
+    WAIT_UNTIL(!rt__tsc_is_clocksource() || atomic_load(&rt__tsc_per_ns) != 0);
     atomic_store(&late_far, -1);
     atomic_store(&late_near, -1);
     atomic_store(&stop_spinning, 0);
