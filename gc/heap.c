@@ -19,8 +19,11 @@
  * Free spans are kept on lists by size (exact lists for 1..RT_GC_FREE_LISTS-1
  * pages, one list for larger ones); allocation takes the first exact fit,
  * else splits the first span that is large enough (best fit among the large
- * ones), else grows the arena.  This is Go 1.3's mheap, without the
- * scavenger state (coming with the scavenger).
+ * ones), else grows the arena.  This is Go 1.3's mheap.  Each free span
+ * keeps when it became free (unused_since) and how many of its pages are
+ * back with the OS (npreleased); the scavengers (collector.c, called by
+ * sysmon) release the pages of spans idle long enough
+ * (rt__heap_scavenge, rt__heap_scavenge_to).
  *
  * Span records come from 64 KiB slabs of the collector's metadata region
  * (meta.c) and are recycled through a free list; they are never given

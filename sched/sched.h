@@ -733,6 +733,10 @@ extern _Atomic uint64_t rt__tsc_per_ns;
 void rt__tsc_calibrate(int64_t now);
 /* Whether the kernel's clock source is the TSC (the shortcut's condition). */
 bool rt__tsc_is_clocksource(void);
+/* A (counter, clock) pair read within a few microseconds of each other,
+ * the counter's value the midpoint of two reads around the clock's; false
+ * if four tries were all descheduled in between. */
+bool rt__tsc_pair(uint64_t *tsc, int64_t *ns);
 #if defined(__x86_64__)
 static inline uint64_t rt__tsc(void) { return __builtin_ia32_rdtsc(); }
 #else

@@ -389,7 +389,7 @@ bool rt__tsc_is_clocksource(void)
  * than PAIR_TICKS apart (about 4-20 us at 1-5 GHz: the thread was
  * descheduled) would skew the rate; false if no try was that tight. */
 #define PAIR_TICKS 20000
-static bool tsc_pair(uint64_t *tsc, int64_t *ns)
+bool rt__tsc_pair(uint64_t *tsc, int64_t *ns)
 {
     for (int i = 0; i < 4; i++) {
         uint64_t a = rt__tsc();
@@ -413,7 +413,7 @@ void rt__tsc_calibrate(int64_t now)
         return;
     if (state == 0) {
         state = rt__tsc_is_clocksource() ? 1 : -1;
-        if (state > 0 && !tsc_pair(&tsc0, &ns0))
+        if (state > 0 && !rt__tsc_pair(&tsc0, &ns0))
             ns0 = 0;
         return;
     }
@@ -424,7 +424,7 @@ void rt__tsc_calibrate(int64_t now)
         return;
     uint64_t t;
     int64_t n;
-    if (!tsc_pair(&t, &n))
+    if (!rt__tsc_pair(&t, &n))
         return; /* try again next tick */
     if (ns0 == 0) {
         tsc0 = t;

@@ -99,20 +99,30 @@ __attribute__((noinline)) static void big_frame(void)
     buf[1] = buf[0];
 }
 
-static void big_frame_g(void *arg)
+/* The frame function a child runs on a goroutine of its own (frame_g),
+ * while goroutine 1 waits for good on a channel (child_frame). */
+static void (*frame_fn)(void);
+
+static void frame_g(void *arg)
 {
     (void)arg;
-    say_goid(); /* (before the probes of big_frame's prologue) */
-    big_frame();
+    say_goid(); /* (before the probes of the frame's prologue) */
+    frame_fn();
+}
+
+static int child_frame(void (*fn)(void))
+{
+    frame_fn = fn;
+    rt_chan *never = rt_chan_make(0, 0);
+    rt_go(frame_g, NULL);
+    rt_chan_recv(never, NULL);
+    return 3;
 }
 
 static int child_bigframe(int argc, char **argv)
 {
     (void)argc, (void)argv;
-    rt_chan *never = rt_chan_make(0, 0);
-    rt_go(big_frame_g, NULL);
-    rt_chan_recv(never, NULL);
-    return 3;
+    return child_frame(big_frame);
 }
 
 /* The same frames built as a program compiled without stack-clash
@@ -136,20 +146,10 @@ NO_CLASH_PROBES static void clash_frame(void)
     buf[1] = buf[0];
 }
 
-static void clash_g(void *arg)
-{
-    (void)arg;
-    say_goid();
-    clash_frame();
-}
-
 static int child_clash(int argc, char **argv)
 {
     (void)argc, (void)argv;
-    rt_chan *never = rt_chan_make(0, 0);
-    rt_go(clash_g, NULL);
-    rt_chan_recv(never, NULL);
-    return 3;
+    return child_frame(clash_frame);
 }
 
 /* 1 MiB of locals: the first store faults outside any guard (an outside
@@ -161,20 +161,10 @@ NO_CLASH_PROBES static void far_frame(void)
     buf[1] = buf[0];
 }
 
-static void far_g(void *arg)
-{
-    (void)arg;
-    say_goid();
-    far_frame();
-}
-
 static int child_farframe(int argc, char **argv)
 {
     (void)argc, (void)argv;
-    rt_chan *never = rt_chan_make(0, 0);
-    rt_go(far_g, NULL);
-    rt_chan_recv(never, NULL);
-    return 3;
+    return child_frame(far_frame);
 }
 
 /* 200 KB in stdout's buffer, then a fatal error (run_unread: stdout is a

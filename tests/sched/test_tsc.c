@@ -13,18 +13,10 @@
 #include "harness.h"
 #include "sched/sched.h"
 
-/* A (counter, clock) pair read close together, the counter before. */
+/* A (counter, clock) pair, tight (sysmon's own sampler, retried). */
 static void pair(uint64_t *tsc, int64_t *ns)
 {
-    for (;;) {
-        uint64_t a = rt__tsc();
-        int64_t n = rt_nanotime();
-        uint64_t b = rt__tsc();
-        if (b - a < 20000) {
-            *tsc = a;
-            *ns = n;
-            return;
-        }
+    while (!rt__tsc_pair(tsc, ns)) {
     }
 }
 
