@@ -278,6 +278,9 @@ typedef struct rt__page_run {
     uintptr_t lo, hi;
 } rt__page_run;
 size_t rt__heap_free_runs(rt__page_run *runs, size_t max, size_t min_pages);
+/* The same for the in-use large noscan objects (malloc.c; takes the
+ * large-object lock). */
+size_t rt__large_noscan_runs(rt__page_run *runs, size_t max, size_t min_pages);
 
 /* The arena as the marker sees it: [lo, lo + used) with its page map.
  * Written under the heap lock; read by the marker with the world stopped. */

@@ -54,6 +54,21 @@ rt__central rt__centrals[2][RT_GC_MAX_CLASSES]; /* [noscan][class] */
 rt__lock rt__large_lock;
 rt__span *rt__large[2];
 
+size_t rt__large_noscan_runs(rt__page_run *runs, size_t max, size_t min_pages)
+{
+    size_t n = 0;
+    rt__lock_acquire(&rt__large_lock);
+    for (int k = 0; k < 2; k++)
+        for (rt__span *s = rt__large[k]; s != NULL && n < max; s = s->next)
+            if (s->noscan && s->npages >= min_pages) {
+                runs[n].lo = s->base;
+                runs[n].hi = s->base + (s->npages << RT_GC_PAGE_SHIFT);
+                n++;
+            }
+    rt__lock_release(&rt__large_lock);
+    return n;
+}
+
 /* A cache for threads that are not Ms (and for Ms without a P). */
 static rt__mcache shared_cache;
 static rt__lock shared_lock;

@@ -352,10 +352,14 @@ static inline void push(worker *w, uintptr_t lo, uintptr_t hi)
 }
 
 /* Concurrent cycles: s's pages are live this cycle (their writes are
- * rescanned), set once per span. */
+ * rescanned), set once per span.  Never a noscan span's: its objects hold
+ * no pointers, so its writes need no rescan, and pages that are not live
+ * are neither asked about nor protected again by the rounds, and are
+ * unprotected at the cycle's end (collector.c) -- a program filling a
+ * large buffer pays no fault per page for it. */
 static inline void keep_live(rt__span *s)
 {
-    if (!livetrack)
+    if (!livetrack || s->noscan)
         return;
     size_t pg = (s->base - a_lo) >> RT_GC_PAGE_SHIFT;
     if (!(atomic_load_explicit(&livebits[pg / 64], memory_order_relaxed) >> (pg % 64) & 1))
@@ -974,6 +978,8 @@ void rt__mark_add_dirty_chunk(uintptr_t lo, uintptr_t hi)
 
 void rt__mark_live_span(rt__span *s)
 {
+    if (s->noscan)
+        return; /* (keep_live's comment) */
     size_t pg = (s->base - rt__arena_lo) >> RT_GC_PAGE_SHIFT;
     for (size_t i = 0; i < s->npages; i++, pg++)
         atomic_fetch_or_explicit(&livebits[pg / 64], (uint64_t)1 << (pg % 64),

@@ -27,6 +27,11 @@
  * says its mark stays under the pause bound: rt__gc_nsmallstw counts
  * those cycles, which must be nearly all of them, and
  * DEBUG=gcstoptheworld=1 cycles are not counted as the small-heap choice.
+ *
+ * Large noscan objects are left out of the write protection (their writes
+ * need no rescan): after concurrent cycles none of a live 8 MiB noscan
+ * buffer's pages is write-protected (/proc/self/pagemap's uffd-wp bit),
+ * while every page of a live 8 MiB scanned array is.
  */
 #include <check.h>
 #include <errno.h>
@@ -39,6 +44,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "gc/gc.h"
@@ -302,6 +308,47 @@ static void growing_child_body(void)
                   "%u cycles: %u small-heap stops, %u concurrent", ms.num_gc - n0, small, nc);
 }
 
+/* Pages of [p, p + n) whose pagemap entry has the uffd-wp bit (57). */
+static size_t wp_pages(const void *p, size_t n)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    size_t np = n / 4096, wp = 0;
+    uint64_t *e = malloc(np * sizeof *e);
+    ck_assert_ptr_nonnull(e);
+    off_t off = (off_t)((uintptr_t)p / 4096 * sizeof *e);
+    ck_assert_int_eq(pread(fd, e, np * sizeof *e, off), (ssize_t)(np * sizeof *e));
+    for (size_t i = 0; i < np; i++)
+        wp += e[i] >> 57 & 1;
+    free(e);
+    close(fd);
+    return wp;
+}
+
+static void noscan_child_body(void)
+{
+    atomic_store(&rt__gc_stw_rate, 1); /* every cycle concurrent */
+    const size_t n = (size_t)8 << 20;
+    unsigned char *buf = rt_alloc_noscan(n);
+    void **arr = rt_alloc(n);
+    memset(buf, 1, n);
+    for (size_t i = 0; i < n / sizeof *arr; i++)
+        arr[i] = buf;
+    uint32_t nc0 = atomic_load(&rt__gc_nconcurrent);
+    for (int i = 0; i < 3; i++) {
+        rt_gc();
+        memset(buf, i, n); /* written between cycles */
+    }
+    rt_gc(); /* (what the buffer's pages are after a cycle) */
+    ck_assert_uint_ge(atomic_load(&rt__gc_nconcurrent) - nc0, 4);
+    ck_assert_uint_eq(rt__dirty_mode(), RT_DIRTY_UFFD);
+    /* the array: live, not written since the last cycle: protected */
+    ck_assert_uint_eq(wp_pages(arr, n), n / 4096);
+    /* the buffer: never */
+    ck_assert_uint_eq(wp_pages(buf, n), 0);
+    ck_assert_ptr_eq(arr[n / sizeof *arr - 1], buf);
+}
+
 /* Makes userfaultfd fail with ENOSYS for this process and its children. */
 static void refuse_userfaultfd(void)
 {
@@ -380,6 +427,12 @@ START_TEST(test_smallheap_growing)
 END_TEST
 END_TEST
 
+START_TEST(test_noscan_unprotected)
+{
+    run_child_body(noscan_child_body, NULL, false, RT_DIRTY_UFFD);
+}
+END_TEST
+
 START_TEST(test_smallheap_stoptheworld)
 {
     run_child_body(smallheap_child_body, "gcstoptheworld=1", false, RT_DIRTY_NONE);
@@ -401,6 +454,7 @@ int main(void)
     tcase_add_test(tc, test_smallheap);
     tcase_add_test(tc, test_smallheap_growing);
     tcase_add_test(tc, test_smallheap_stoptheworld);
+    tcase_add_test(tc, test_noscan_unprotected);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
