@@ -426,6 +426,8 @@ typedef struct rt__schedt {
     rt_m *timer_sleeper;
     _Atomic int64_t timer_sleep_until;
     bool sleeper_polls;     /* it sleeps in the network poller; under lock */
+    _Atomic uint64_t timer_naps; /* its sleeps that ran to their end, each
+                                  * at least RT_TIMER_NAP_MIN (proc.c) */
 
     /* Stop-the-world (rt__stop_the_world): gcwaiting is written under
      * lock.  stopwait counts the Ps not yet stopped; every decrement is an
@@ -550,6 +552,8 @@ void rt__wakep(void);
  * another P sleeps, before sysmon wakes that P (proc.c, "Waking an idle
  * P"; sysmon.c). */
 #define RT_WAKE_WAIT_NS (20 * RT_MICROSECOND)
+/* The shortest sleep of an idle M for a timer (proc.c, stopm). */
+#define RT_TIMER_NAP_MIN (50 * RT_MICROSECOND)
 /* Stops every P (the calling goroutine keeps running on its own); the
  * caller must be a goroutine.  Goroutines stop at their next scheduling
  * point: C code is not preempted.  start restarts them, and returns when
