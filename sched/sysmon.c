@@ -7,8 +7,10 @@
  *   - stamps rt__sched.coarse_now, the clock that parks use for
  *     waitsince (a park must not pay for a clock read);
  *   - retakes Ps from Ms blocked in rt_syscall_enter for more than 20 us
- *     and hands them to other Ms (rt__handoffp), so a blocking call costs
- *     its goroutine a thread, not a processor;
+ *     (one call seen on two ticks), or in a system call while the P has
+ *     not scheduled for 10 ms (calls that pass it from one M to the
+ *     next), and hands them to other Ms (rt__handoffp), so a blocking
+ *     call costs its goroutine a thread, not a processor;
  *   - notices goroutines that have run for more than 10 ms without a
  *     scheduling point.  C code cannot be preempted safely (no safe points,
  *     no stack maps), so sysmon counts them (rt__sched.stuck_count), makes
@@ -75,13 +77,31 @@ static int retake(int64_t now)
         rt_p *pp = rt__sched.allp[i];
         uint32_t st = atomic_load_explicit(&pp->status, memory_order_acquire);
         if (st == RT_PSYSCALL) {
+            /* A P that has not scheduled for STUCK_NS is retaken even
+             * though each of its system calls was short (Go's sysretake):
+             * goroutines that pass it from one system call to the next
+             * (a blocking read returns and takes the P back from the
+             * partner blocked in its own read) kept it from the goroutines
+             * in its queue, and with no call lasting two ticks sysmon saw
+             * nothing to retake and slept 10 ms at a time -- pipe
+             * ping-pongs next to computing goroutines ran 3x Go's time at
+             * MAXPROCS=1, the P idle half of it (an outside tester's find). */
+            uint32_t stick = __atomic_load_n(&pp->schedtick, __ATOMIC_RELAXED);
+            bool stuck = false;
+            if (pp->sysmon_schedtick != stick) {
+                pp->sysmon_schedtick = stick;
+                pp->sysmon_schedwhen = now;
+                pp->sysmon_schedsince = now;
+            } else if (now - pp->sysmon_schedsince >= STUCK_NS) {
+                stuck = true;
+            }
             uint32_t t = atomic_load_explicit(&pp->syscalltick, memory_order_relaxed);
-            if (pp->sysmon_syscalltick != t) {
+            if (!stuck && pp->sysmon_syscalltick != t) {
                 pp->sysmon_syscalltick = t;
                 pp->sysmon_syscallwhen = now;
                 continue;
             }
-            if (now - pp->sysmon_syscallwhen < SYSCALL_RETAKE_NS)
+            if (!stuck && now - pp->sysmon_syscallwhen < SYSCALL_RETAKE_NS)
                 continue;
             /* Nothing waits for this P and others are idle: leave it, the
              * syscall's M gets it back without a hand-off (Go's rule). */
