@@ -315,6 +315,10 @@ void rt__stack_cache_flush(rt__stackcache *c);
  * recently freed, coldest first (sysmon, once a second; rt_free_os_memory:
  * all of them). */
 void rt__stack_pool_trim(int max, size_t keep);
+/* Gives back the pages below the top two of pooled stacks idle for a
+ * pass or more (sysmon, once a second): visits up to `visit` from the
+ * cold end, sheds up to `max`. */
+void rt__stack_pool_shed(int visit, int max);
 /* Stacks in the global pool: untrimmed, trimmed. */
 size_t rt__stack_pool_hot(void);
 size_t rt__stack_pool_trimmed(void);

@@ -191,6 +191,8 @@ typedef struct free_hdr {
     uintptr_t next; /* hi of the next (colder) free stack, 0 at the end */
     uintptr_t prev; /* hi of the previous (hotter) one, 0 at the head */
     uintptr_t low;  /* ASan: lowest possibly poisoned address, or 0 */
+    uintptr_t shed; /* rt__stack_pool_shed's passes that found it pooled
+                     * (SHED_DONE: its deep pages are given back) */
 } free_hdr;
 
 static inline free_hdr *hdr_of(uintptr_t hi)
@@ -222,6 +224,7 @@ static void set_hdr(uintptr_t hi, uintptr_t low)
 #endif
     hdr_of(hi)->next = hdr_of(hi)->prev = 0;
     hdr_of(hi)->low = low;
+    hdr_of(hi)->shed = 0;
 }
 
 static void make_stack(uintptr_t hi, rt__stack *st)
@@ -416,6 +419,84 @@ void rt__stack_pool_trim(int max, size_t keep)
             return;
         max -= n;
     }
+}
+
+/* pool_lock held. */
+static void pool_unlink(uintptr_t hi)
+{
+    free_hdr *h = hdr_of(hi);
+    if (h->prev != 0)
+        hdr_of(h->prev)->next = h->next;
+    else
+        pool_head = h->next;
+    if (h->next != 0)
+        hdr_of(h->next)->prev = h->prev;
+    else
+        pool_tail = h->prev;
+    atomic_fetch_sub_explicit(&pool_nhot, 1, memory_order_relaxed);
+}
+
+/* pool_lock held. */
+static void pool_push_tail(uintptr_t hi)
+{
+    hdr_of(hi)->next = 0;
+    hdr_of(hi)->prev = pool_tail;
+    if (pool_tail != 0)
+        hdr_of(pool_tail)->next = hi;
+    else
+        pool_head = hi;
+    pool_tail = hi;
+    atomic_fetch_add_explicit(&pool_nhot, 1, memory_order_relaxed);
+}
+
+/*
+ * The hot stacks the trim leaves (the 1024 most recently used) keep every
+ * page their last goroutines touched: 2000 goroutines that went 100 KB
+ * deep and exited left 116 MB resident for good (an outside tester's
+ * find; Go frees a grown stack when its goroutine exits).  Once a second
+ * sysmon walks up to `visit` of them from the cold end; one found pooled
+ * on two passes in a row (idle a second or more) gives back its pages
+ * below the top SHED_KEEP, which hold the header and the frames a
+ * typical goroutine uses, so that reusing it costs no fault in the common
+ * case.  Unlinked from the deque while its pages go (no goroutine can
+ * take it meanwhile), then put back at the cold end; at most `max` (256)
+ * a pass, like the trim, for the TLB shootdowns.
+ */
+#define SHED_KEEP ((uintptr_t)2 * RT_PAGE_SIZE)
+#define SHED_DONE 2
+
+void rt__stack_pool_shed(int visit, int max)
+{
+    enum { BATCH = 256 };
+    uintptr_t batch[BATCH];
+    if (max > BATCH)
+        max = BATCH;
+    int n = 0;
+    pthread_mutex_lock(&pool_lock);
+    uintptr_t hi = pool_tail;
+    for (int i = 0; i < visit && hi != 0 && n < max; i++) {
+        free_hdr *h = hdr_of(hi);
+        uintptr_t hotter = h->prev;
+        if (h->shed == 0) {
+            h->shed = 1;
+        } else if (h->shed == 1) {
+            pool_unlink(hi);
+            batch[n++] = hi;
+        }
+        hi = hotter;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (n == 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        rt__stack st = {.lo = batch[i] - RT_STACK_SIZE, .hi = batch[i]};
+        rt__stack_trim(&st, SHED_KEEP);
+        hdr_of(batch[i])->shed = SHED_DONE;
+    }
+    pthread_mutex_lock(&pool_lock);
+    for (int i = 0; i < n; i++)
+        pool_push_tail(batch[i]);
+    pthread_mutex_unlock(&pool_lock);
 }
 
 size_t rt__stack_pool_hot(void)

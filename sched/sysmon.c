@@ -38,7 +38,9 @@
  *     goroutines that never run out would otherwise starve it);
  *   - once a second, returns the pages of up to 2048 pooled free stacks,
  *     coldest first, beyond the 1024 most recently used
- *     (rt__stack_pool_trim): a gradual scavenger, so that a burst of
+ *     (rt__stack_pool_trim), and the pages below the top two of up to 256
+ *     of those 1024 that were pooled a second ago already
+ *     (rt__stack_pool_shed): a gradual scavenger, so that a burst of
  *     exits does not become a burst of madvise calls and TLB shootdowns
  *     while the program runs.
  *
@@ -289,6 +291,7 @@ void rt__sysmon_main(rt_m *mp)
              * of test_timer_latency's 100k sleepers past 1 ms in CI);
              * rt_free_os_memory gives them all back at once */
             rt__stack_pool_trim(2048, 1024);
+            rt__stack_pool_shed(1024, 256);
         }
         rt__gc_sysmon(now);
     }
