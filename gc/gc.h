@@ -570,6 +570,10 @@ void rt__mark(rt__markstats *st);
 void rt__mark_begin(rt__markstats *st);
 void rt__mark_add_data_roots(void);
 void rt__mark_add_sched_roots(bool stable_only);
+/* With the world running, before the concurrent run: the goroutines'
+ * records and stacks (rt__gc_goroutine_roots_running), which the stable
+ * set leaves out. */
+void rt__mark_add_goroutine_roots(void);
 /* Registered roots and finalizer roots; final: the final pause of a
  * concurrent mark, whose start queued the finalizer roots (only entries
  * added since are read again). */

@@ -872,6 +872,11 @@ void rt__mark_add_sched_roots(bool stable_only)
     rt__gc_sched_roots(add_root, NULL);
 }
 
+void rt__mark_add_goroutine_roots(void)
+{
+    rt__gc_goroutine_roots_running(add_root, NULL);
+}
+
 void rt__mark_add_other_roots(bool final)
 {
     rt__registered_roots(add_root, NULL);

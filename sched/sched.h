@@ -835,11 +835,18 @@ typedef void (*rt__root_fn)(uintptr_t lo, uintptr_t hi, void *ctx);
 void rt__gc_stopworld(void);
 int64_t rt__gc_startworld(void);
 void rt__gc_sched_roots(rt__root_fn fn, void *ctx);
-/* The same ranges but the P timer heaps: what stays mapped after the world
- * restarts (stacks are never unmapped, G, M and P records never freed),
- * so that a concurrent marker may read them later (a timer heap's array is
- * reallocated as it grows; its timers live in the GC heap). */
+/* The same ranges but the P timer heaps and the goroutines: what stays
+ * mapped after the world restarts (M and P records are never freed, the
+ * stopped threads' stacks stay), so that a concurrent marker may read
+ * them later (a timer heap's array is reallocated as it grows; its
+ * timers live in the GC heap). */
 void rt__gc_sched_roots_stable(rt__root_fn fn, void *ctx);
+/* With the world running (a concurrent mark's start, after the stop):
+ * every live G's record and its stack from the stack pointer it last
+ * saved, read without stopping it -- stacks are never unmapped and G
+ * records never freed; what is read stale is read again at the final
+ * stop, which reports every stack in full (rt__gc_sched_roots). */
+void rt__gc_goroutine_roots_running(rt__root_fn fn, void *ctx);
 /* The collector's entry (gc/collector.c; written under its cycle
  * semaphore): its goroutine and the stack pointer below its spill of the
  * caller's callee-saved registers.  The initiator's stack is then a root
