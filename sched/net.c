@@ -770,9 +770,9 @@ static ssize_t file_io(int fd, void *buf, size_t n, int64_t off, bool write_)
 
 /* A descriptor whose read or write may wait for ever: a pipe, a socket, a
  * terminal -- anything but a file or a block device, whose calls end. */
-static bool may_wait_forever(const struct stat *st)
+static bool may_wait_forever(mode_t mode)
 {
-    return !S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode) && !S_ISDIR(st->st_mode);
+    return !S_ISREG(mode) && !S_ISBLK(mode) && !S_ISDIR(mode);
 }
 
 /* Cleared when the kernel or the file system refuses RWF_NOWAIT for that
@@ -861,10 +861,18 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
         return -EINVAL;
     if (rt__getg() == NULL)
         return file_io(fd, buf, n, off, write_);
-    struct stat st; /* (one fstat a call, ~0.3 us: the kind decides the path) */
-    if (fstat(fd, &st) != 0)
+    /* The kind decides the path: one statx a call (~0.5 us), asking for
+     * the type alone.  fstat asks for the times too, and since Linux 6.13
+     * a file whose change time was read gets a fresh fine-grained one at
+     * its next write (multigrain timestamps): every append then dirtied
+     * the inode -- 400k 100-byte writes took 954 ms with an fstat before
+     * each, 585 with this, 365 with neither (ext4, an outside tester's
+     * find: an append loop ran 2.25x Go's time). */
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &stx) != 0)
         return -errno;
-    if (S_ISREG(st.st_mode)) {
+    mode_t mode = stx.stx_mode;
+    if (S_ISREG(mode)) {
         if (!write_)
             rt__dirty_touch(buf, n);
         ssize_t r = nowait_io(fd, buf, n, off, write_);
@@ -881,7 +889,7 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
             return r;
         }
     }
-    bool direct = off == -1 && may_wait_forever(&st);
+    bool direct = off == -1 && may_wait_forever(mode);
     for (;;) {
         /* EFAULT: the collector's mprotect mode protected the buffer
          * again between the touch and the call (see io_failed). */
