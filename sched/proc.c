@@ -355,29 +355,44 @@ void rt__for_each_m(void (*fn)(rt_m *mp, void *arg), void *arg)
         fn(mp, arg);
 }
 
-/* Goroutine records: 192-byte slots carved from 1 MiB slabs, never
- * freed (dead Gs are pooled with their stacks).  A slab is carved front to
- * back, so it is populated when mapped: one system call instead of 256
- * page faults on the spawning thread (a spawner that runs far ahead of its
- * consumers allocates a slab per 5,461 goroutines). */
+/* Goroutine records: 192-byte slots carved from slabs, never freed (dead
+ * Gs are pooled with their stacks).  A slab is carved front to back, so it
+ * is populated when mapped: one system call instead of a page fault per
+ * 21 records on the spawning thread (a spawner that runs far ahead of its
+ * consumers allocates a 1 MiB slab per 5,461 goroutines).  Slabs double
+ * from 64 KiB (341 records) to 1 MiB: a first slab of 1 MiB was an eighth
+ * of a small program's resident memory, for the three or four goroutines
+ * it ran. */
 #define G_SLOT 192
+#define G_SLAB_MIN ((size_t)64 << 10)
 #define G_SLAB ((size_t)1 << 20)
 
 static rt__lock gslab_lock;
 static char *gslab_next, *gslab_end;
+static size_t gslab_size = G_SLAB_MIN;
+static _Atomic size_t gslab_total; /* bytes mapped for records */
+
+size_t rt__gslab_bytes(void)
+{
+    return atomic_load_explicit(&gslab_total, memory_order_relaxed);
+}
 
 static rt_g *gslot_alloc(void)
 {
     rt__lock_acquire(&gslab_lock);
     if (gslab_next == gslab_end) {
-        void *p = mmap(NULL, G_SLAB, PROT_READ | PROT_WRITE,
+        size_t size = gslab_size;
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (p == MAP_FAILED) {
             rt__lock_release(&gslab_lock);
             return NULL;
         }
+        atomic_fetch_add_explicit(&gslab_total, size, memory_order_relaxed);
+        if (gslab_size < G_SLAB)
+            gslab_size *= 2;
         gslab_next = p;
-        gslab_end = gslab_next + G_SLAB / G_SLOT * G_SLOT;
+        gslab_end = gslab_next + size / G_SLOT * G_SLOT;
     }
     rt_g *gp = (rt_g *)gslab_next;
     gslab_next += G_SLOT;

@@ -552,6 +552,9 @@ void rt__wakep(void);
  * another P sleeps, before sysmon wakes that P (proc.c, "Waking an idle
  * P"; sysmon.c). */
 #define RT_WAKE_WAIT_NS (20 * RT_MICROSECOND)
+/* Bytes mapped for goroutine records so far (proc.c: slabs of 64 KiB
+ * doubling to 1 MiB). */
+size_t rt__gslab_bytes(void);
 /* The shortest sleep of an idle M for a timer (proc.c, stopm). */
 #define RT_TIMER_NAP_MIN (50 * RT_MICROSECOND)
 /* Stops every P (the calling goroutine keeps running on its own); the
