@@ -828,7 +828,8 @@ static void *mstart(void *arg)
  * Puts the calling M to sleep until another M hands it a P (mp->nextp).
  * The M holds no P.  The first M to go idle while timers are pending or
  * goroutines wait for I/O is the "sleeper": it sleeps only until the
- * earliest timer of an idle P, then takes that P to run it; and while
+ * earliest timer of an idle P (RT_TIMER_NAP_MIN at least), then takes that
+ * P to run it; and while
  * goroutines wait for I/O it sleeps inside the network poller's loop
  * instead of on its note (netpoll.c), taking an idle P when I/O readies
  * goroutines.  rt__wake_m wakes it either way.

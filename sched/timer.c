@@ -9,8 +9,10 @@
  *   - Every schedule on a P looks at its own when0 (proc.c: find_fast and
  *     findrunnable) and runs the due timers; a spinning M looks at the other
  *     Ps' heaps too in its last stealing round.
- *   - The first M to go idle while idle Ps hold timers sleeps exactly until
- *     the earliest of those (proc.c: stopm, the "timer sleeper"), then takes
+ *   - The first M to go idle while idle Ps hold timers sleeps until the
+ *     earliest of those, but at least RT_TIMER_NAP_MIN (50 us: a shorter
+ *     sleep costs as much CPU and serves fewer timers; proc.c: stopm, the
+ *     "timer sleeper"), then takes
  *     that very P and runs them.  Running Ps' timers are their owners'
  *     business: a sleeper woken for a busy P's timer could only spin.  A
  *     timer added with an earlier deadline, or a P going idle with one,
