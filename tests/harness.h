@@ -16,6 +16,13 @@
  *                          runs scenario(argc, argv) under rt_main (for
  *                          the fatal-error tests), else the suite.
  *
+ * harness_run_child(prepare, arg, body)
+ *                          forks a child that calls prepare(arg) (set the
+ *                          environment, install a seccomp filter: what
+ *                          must last for a whole process) and then runs
+ *                          body as goroutine 1 under rt_main; the test
+ *                          passes if the child's body returned.
+ *
  * expect_fatal(name, msg)  re-executes this binary with "--scenario name"
  *                          and checks that it dies as Go does: exit status
  *                          2 and "fatal error: msg" as the first line on
@@ -187,6 +194,23 @@ static inline void run_in_rt(void (*fn)(void))
     static void name##_body(void)
 
 static inline void harness_drain(int fd, char *buf, size_t n);
+
+static inline void harness_run_child(void (*prepare)(void *), void *arg, void (*body)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (prepare != NULL)
+            prepare(arg);
+        char *argv[] = {(char *)"test", NULL};
+        harness_body = body;
+        _exit(rt_main(harness_body_main, 1, argv) == 42 ? 0 : 1);
+    }
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed (status %#x)", st);
+}
 
 /* Runs this test binary's scenario `scenario` in a child with environment
  * envp, its stderr read into buf (the first n - 1 bytes, NUL-terminated;

@@ -363,28 +363,31 @@ static void refuse_userfaultfd(void)
     ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
 }
 
+/* The child's setup: DEBUG, userfaultfd refused or not, the mode expected. */
+typedef struct child_setup {
+    const char *debug;
+    bool refuse;
+    int expect_mode;
+} child_setup;
+
+static void prepare_child(void *arg)
+{
+    const child_setup *c = arg;
+    if (c->debug != NULL)
+        setenv("DEBUG", c->debug, 1);
+    else
+        unsetenv("DEBUG");
+    if (c->refuse)
+        refuse_userfaultfd();
+    g_expect_mode = c->expect_mode;
+}
+
 /* Runs the workload in a child with the given setup; checks it passed. */
 static void run_child_body(void (*body)(void), const char *debug, bool refuse,
                            int expect_mode)
 {
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (debug != NULL)
-            setenv("DEBUG", debug, 1);
-        else
-            unsetenv("DEBUG");
-        if (refuse)
-            refuse_userfaultfd();
-        g_expect_mode = expect_mode;
-        char *argv[] = {(char *)"test", NULL};
-        harness_body = body;
-        _exit(rt_main(harness_body_main, 1, argv) == 42 ? 0 : 1);
-    }
-    int st = 0;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed (status %#x)", st);
+    child_setup c = {debug, refuse, expect_mode};
+    harness_run_child(prepare_child, &c, body);
 }
 
 static void run_child(const char *debug, bool refuse, int expect_mode)

@@ -22,7 +22,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -105,17 +104,7 @@ static void no_fstat_body(void)
 
 START_TEST(test_file_calls_do_not_read_times)
 {
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        char *argv[] = {(char *)"test", NULL};
-        harness_body = no_fstat_body;
-        _exit(rt_main(harness_body_main, 1, argv) == 42 ? 0 : 1);
-    }
-    int st = 0;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed (status %#x)", st);
+    harness_run_child(NULL, NULL, no_fstat_body);
 }
 END_TEST
 
