@@ -406,8 +406,9 @@ static void assist_maybe(void)
  *   5. The final stop: once the world is stopped the mark helpers are
  *      put on standby (rt__mark_standby) so that the pause's walk starts
  *      on all of them; caches flushed, the mark flag cleared, all roots
- *      queued again (every stack: one that ran since step 2 may hide the
- *      only pointer to an object; the timer heaps and the registered
+ *      queued again (every stack, in full: step 3 read each as it was
+ *      then, and a goroutine that ran since, or one whose stack another
+ *      wrote into, may hide the only pointer to an object; the timer heaps and the registered
  *      roots, which step 2 could not keep; of the finalizer roots, only
  *      entries added since the last round: the others' pages are live
  *      pages, so written ones are read again -- with their unmarked

@@ -563,7 +563,8 @@ void rt__mark(rt__markstats *st);
 /* Marking in steps, for the concurrent cycle (collector.c): begin zeroes
  * st and takes the arena's bounds; the add functions queue roots (sched:
  * world stopped; stable_only leaves out what may be freed while the world
- * runs, see rt__gc_sched_roots_stable); run marks from the queued roots
+ * runs and the goroutines, listed after the restart instead by
+ * rt__mark_add_goroutine_roots, see rt__gc_sched_roots_stable); run marks from the queued roots
  * and written-page chunks until no work is left, with up to nworkers threads, adding
  * to st, and empties the root queue.  Runs may overlap program execution:
  * the marker only reads spans that are published. */

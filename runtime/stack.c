@@ -31,7 +31,9 @@
  * run holds no stack at all, and a stream of short goroutines keeps reusing
  * the few stacks that are hot in the cache instead of touching a new page
  * each.  sysmon gives back the pages of stacks that sat in the pool
- * (rt__stack_pool_trim), and rt_free_os_memory those of every pooled one.
+ * (rt__stack_pool_trim: all pages of the coldest beyond the 1024 most
+ * recent; rt__stack_pool_shed: those below the top two of the 1024 once
+ * idle a second), and rt_free_os_memory those of every pooled one.
  *
  * Invariant: chunks are only appended; a slot's address never changes, so
  * rt__stack_guard_hit can run in a signal handler reading the chunk table

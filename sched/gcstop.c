@@ -6,9 +6,13 @@
  *   rt__gc_stopworld (proc.c: stop_world(true)) returns once no thread but
  *   the caller runs goroutine code; rt__gc_sched_roots then reports every
  *   range of memory the scheduler owns that may hold a pointer into the GC
- *   heap; rt__gc_startworld lets everything go again.  The collector marks
- *   with the world stopped (gc/), so these ranges plus the data segments
- *   and the heap itself are everything it needs to see.
+ *   heap; rt__gc_startworld lets everything go again.  These ranges plus
+ *   the data segments and the heap itself are everything the collector
+ *   needs to see when it finishes a mark with the world stopped (gc/).  A
+ *   concurrent mark's first stop takes the stable subset
+ *   (rt__gc_sched_roots_stable: no goroutines, no timer heaps), and the
+ *   goroutines are listed once the world runs again
+ *   (rt__gc_goroutine_roots_running), each stack read as it is then.
  *
  * How the world stops
  *   Every P is counted once in rt__sched.stopwait as it moves to GCSTOP,
