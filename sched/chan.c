@@ -336,27 +336,26 @@ static inline void ring_leave(rt_m *mp)
 
 int rt__chanring_push(rt_chan *c, const void *elem)
 {
-    struct rt__chanring *r = c->ring;
     rt_m *mp = ring_enter();
     unsigned step = 0;
     int res;
-    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(rt__ring_tail(c), memory_order_relaxed);
     for (;;) {
         if (tail & c->mark) {
             res = RT__RING_CLOSED;
             break;
         }
         uint64_t i = tail & (c->mark - 1);
-        uint64_t stamp = atomic_load_explicit(&r->stamp[i], memory_order_acquire);
+        uint64_t stamp = atomic_load_explicit(rt__ring_stamp(c, i), memory_order_acquire);
         if (stamp == tail) {
             /* Free for this position: claim it.  seq_cst: the first half of
              * the wake-up handshake (rt__chan_wake's load of recvq). */
             if (atomic_compare_exchange_weak_explicit(
-                    &r->tail, &tail, ring_next(c, tail), memory_order_seq_cst,
+                    rt__ring_tail(c), &tail, ring_next(c, tail), memory_order_seq_cst,
                     memory_order_relaxed)) {
                 rt__chan_copy(c, rt__chanbuf(c, i), elem);
                 /* release: the value, to the receiver's acquire. */
-                atomic_store_explicit(&r->stamp[i], tail + 1,
+                atomic_store_explicit(rt__ring_stamp(c, i), tail + 1,
                                       memory_order_release);
                 res = RT__RING_OK;
                 break;
@@ -366,14 +365,14 @@ int rt__chanring_push(rt_chan *c, const void *elem)
         if (stamp + c->one_lap == tail + 1) {
             /* The slot still holds the last lap's value: full, unless its
              * receiver has taken it and not yet freed the slot. */
-            uint64_t head = atomic_load_explicit(&r->head, memory_order_seq_cst);
+            uint64_t head = atomic_load_explicit(rt__ring_head(c), memory_order_seq_cst);
             if (head + c->one_lap == tail) {
                 res = RT__RING_BLOCK;
                 break;
             }
         }
         ring_backoff(&step);
-        tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        tail = atomic_load_explicit(rt__ring_tail(c), memory_order_relaxed);
     }
     ring_leave(mp);
     return res;
@@ -381,19 +380,18 @@ int rt__chanring_push(rt_chan *c, const void *elem)
 
 int rt__chanring_pop(rt_chan *c, void *elem)
 {
-    struct rt__chanring *r = c->ring;
     rt_m *mp = ring_enter();
     unsigned step = 0;
     int res;
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(rt__ring_head(c), memory_order_relaxed);
     for (;;) {
         uint64_t i = head & (c->mark - 1);
-        uint64_t stamp = atomic_load_explicit(&r->stamp[i], memory_order_acquire);
+        uint64_t stamp = atomic_load_explicit(rt__ring_stamp(c, i), memory_order_acquire);
         if (stamp == head + 1) {
             /* Written for this position: take it.  seq_cst: the first half
              * of the wake-up handshake (rt__chan_wake's load of sendq). */
             if (atomic_compare_exchange_weak_explicit(
-                    &r->head, &head, ring_next(c, head), memory_order_seq_cst,
+                    rt__ring_head(c), &head, ring_next(c, head), memory_order_seq_cst,
                     memory_order_relaxed)) {
                 void *slot = rt__chanbuf(c, i);
                 if (elem != NULL)
@@ -403,7 +401,7 @@ int rt__chanring_pop(rt_chan *c, void *elem)
                 rt__chan_copy(c, slot, NULL);
                 /* release: our reads of the slot happen before the next
                  * sender's write. */
-                atomic_store_explicit(&r->stamp[i], head + c->one_lap,
+                atomic_store_explicit(rt__ring_stamp(c, i), head + c->one_lap,
                                       memory_order_release);
                 res = RT__RING_OK;
                 break;
@@ -413,14 +411,14 @@ int rt__chanring_pop(rt_chan *c, void *elem)
         if (stamp == head) {
             /* Not written for this position: empty, unless a sender has
              * claimed it and is writing it. */
-            uint64_t tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
+            uint64_t tail = atomic_load_explicit(rt__ring_tail(c), memory_order_seq_cst);
             if ((tail & ~c->mark) == head) {
                 res = (tail & c->mark) ? RT__RING_CLOSED : RT__RING_BLOCK;
                 break;
             }
         }
         ring_backoff(&step);
-        head = atomic_load_explicit(&r->head, memory_order_relaxed);
+        head = atomic_load_explicit(rt__ring_head(c), memory_order_relaxed);
     }
     ring_leave(mp);
     return res;
@@ -428,19 +426,17 @@ int rt__chanring_pop(rt_chan *c, void *elem)
 
 bool rt__chanring_can_send(rt_chan *c)
 {
-    struct rt__chanring *r = c->ring;
-    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
+    uint64_t tail = atomic_load_explicit(rt__ring_tail(c), memory_order_seq_cst);
     if (tail & c->mark)
         return true; /* closed: the send goes on to fail */
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_seq_cst);
+    uint64_t head = atomic_load_explicit(rt__ring_head(c), memory_order_seq_cst);
     return head + c->one_lap != tail;
 }
 
 bool rt__chanring_can_recv(rt_chan *c)
 {
-    struct rt__chanring *r = c->ring;
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_seq_cst);
-    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
+    uint64_t head = atomic_load_explicit(rt__ring_head(c), memory_order_seq_cst);
+    uint64_t tail = atomic_load_explicit(rt__ring_tail(c), memory_order_seq_cst);
     return tail != head; /* a value, a claimed slot, or the mark bit */
 }
 
@@ -544,9 +540,13 @@ rt_chan *rt_chan_make(size_t elem_size, size_t cap)
     if (__builtin_mul_overflow(elem_size, cap, &mem) || mem > max_alloc ||
         cap > max_alloc / sizeof(uint64_t))
         rt__throw("makechan: size out of range");
+    /* The ring's layout (chan.h): padded above a capacity of 1 -- 64
+     * bytes before tail, between tail and head, and between head and the
+     * stamps -- compact at 1. */
+    const size_t pad = cap > 1 ? 64 : sizeof(uint64_t);
+    const size_t before = cap > 1 ? 64 : 0;
     if (cap > 0)
-        stamps = ALIGN_UP(sizeof(struct rt__chanring) + cap * sizeof(uint64_t),
-                          alignof(max_align_t));
+        stamps = ALIGN_UP(before + 2 * pad + cap * sizeof(uint64_t), alignof(max_align_t));
     /* Zeroed (zero values in the ring); large rings get fresh pages, paid
      * for only when touched. */
     rt_chan *c = rt__gc_alloc_chan(HCHAN_SIZE + stamps + mem);
@@ -559,10 +559,12 @@ rt_chan *rt_chan_make(size_t elem_size, size_t cap)
             mark <<= 1;
         c->mark = mark;
         c->one_lap = 2 * mark;
-        c->ring = (struct rt__chanring *)((unsigned char *)c + HCHAN_SIZE);
+        c->ring = (unsigned char *)c + HCHAN_SIZE + before;
+        c->ring_head = (uint8_t)pad;
+        c->ring_stamps = (uint8_t)(2 * pad);
         /* Slot i waits for position i (lap 0); head = tail = 0. */
         for (size_t i = 0; i < cap; i++)
-            atomic_store_explicit(&c->ring->stamp[i], i, memory_order_relaxed);
+            atomic_store_explicit(rt__ring_stamp(c, i), i, memory_order_relaxed);
         /* The stamps must be visible to whoever gets c: publishing c (a
          * store into a variable, a channel send, rt_go's argument) is
          * ordered after these by that publication's own synchronisation. */
@@ -574,13 +576,12 @@ size_t rt_chan_len(rt_chan *c)
 {
     if (c == NULL || c->ring == NULL)
         return 0;
-    struct rt__chanring *r = c->ring;
     uint64_t head, tail;
     /* A consistent pair: tail unchanged around the read of head. */
     for (;;) {
-        tail = atomic_load_explicit(&r->tail, memory_order_seq_cst);
-        head = atomic_load_explicit(&r->head, memory_order_seq_cst);
-        if (atomic_load_explicit(&r->tail, memory_order_seq_cst) == tail)
+        tail = atomic_load_explicit(rt__ring_tail(c), memory_order_seq_cst);
+        head = atomic_load_explicit(rt__ring_head(c), memory_order_seq_cst);
+        if (atomic_load_explicit(rt__ring_tail(c), memory_order_seq_cst) == tail)
             break;
     }
     tail &= ~c->mark;
@@ -1014,7 +1015,7 @@ void rt_chan_close(rt_chan *c)
      * before they see "closed" (seq_cst: a waiter's check after its
      * fence sees it, see ring_block). */
     if (c->ring != NULL)
-        atomic_fetch_or_explicit(&c->ring->tail, c->mark, memory_order_seq_cst);
+        atomic_fetch_or_explicit(rt__ring_tail(c), c->mark, memory_order_seq_cst);
 
     rt_g *glist = NULL;
     rt_sudog *sg;

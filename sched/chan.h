@@ -12,8 +12,19 @@
  * Layout of one channel (a single allocation, see rt_chan_make):
  *
  *   unbuffered: | struct rt_chan |
- *   buffered:   | struct rt_chan | struct rt__chanring + stamp[dataqsiz] |
+ *   buffered:   | struct rt_chan | the ring: tail, head, stamp[dataqsiz] |
  *               | (pad to max_align_t) buf: dataqsiz * elemsize |
+ *
+ * The ring has two layouts (rt_chan_make, the ring's accessors below).
+ * With a capacity above 1, tail, head and the stamps each start 64 bytes
+ * from their neighbours and from the header, so that a producer and a
+ * consumer on two CPUs share only the slots they hand to each other.
+ * With a capacity of 1 -- every timer's and ticker's channel, a token
+ * passed back and forth -- both sides use the one slot and its stamp in
+ * turn, so those lines move anyway and the pads would buy nothing: the
+ * three words sit together, and rt_after allocates 192 bytes less (a
+ * channel of 136 bytes instead of 312, near Go's 96-byte hchan plus
+ * the element).
  *
  * A buffered channel's ring is lock-free (chan.c's essay says why and how);
  * the lock guards only the wait queues, close and unbuffered hand-offs.
@@ -83,29 +94,34 @@ struct rt_chan {
                             * the closed bit of tail; immutable */
     uint64_t one_lap;      /* 2 * mark: one lap of positions; immutable */
     rt__waitq recvq, sendq;
-    struct rt__chanring *ring; /* NULL when unbuffered; immutable */
+    unsigned char *ring;   /* the ring's tail word; NULL when unbuffered;
+                            * immutable */
     unsigned char *buf;    /* immutable: the element slots */
+    uint8_t ring_head;     /* offsets of head and of stamp[0] from ring */
+    uint8_t ring_stamps;   /* (the layout's: 64 and 128, or 8 and 16) */
 };
 
 /*
- * The lock-free half of a buffered channel.  Senders write tail, receivers
- * head; each sits on a cache line of its own (the pads keep 64 bytes
- * between each field and its neighbours, whatever the allocation's
- * alignment), so a producer and a consumer on two CPUs only share the slot
- * lines they hand to each other, plus the channel header, which they read
- * and which changes only when someone parks.
+ * The lock-free half of a buffered channel: senders write tail, receivers
+ * head, and per slot a stamp says which position it waits for (the
+ * invariants above): store-release by whoever finishes with the slot,
+ * load-acquire by whoever uses it next.  Where the three sit: the layout
+ * note at the top.
  */
-struct rt__chanring {
-    char pad0[64];
-    _Atomic uint64_t tail; /* next position to send to | mark; CAS (seq_cst) */
-    char pad1[64 - sizeof(uint64_t)];
-    _Atomic uint64_t head; /* next position to receive from; CAS (seq_cst) */
-    char pad2[64 - sizeof(uint64_t)];
-    /* Per slot: which position it waits for (chan.h's invariants).
-     * store-release by whoever finishes with the slot, load-acquire by
-     * whoever uses it next. */
-    _Atomic uint64_t stamp[];
-};
+static inline _Atomic uint64_t *rt__ring_tail(const rt_chan *c)
+{
+    return (_Atomic uint64_t *)(void *)c->ring;
+}
+
+static inline _Atomic uint64_t *rt__ring_head(const rt_chan *c)
+{
+    return (_Atomic uint64_t *)(void *)(c->ring + c->ring_head);
+}
+
+static inline _Atomic uint64_t *rt__ring_stamp(const rt_chan *c, uint64_t i)
+{
+    return (_Atomic uint64_t *)(void *)(c->ring + c->ring_stamps) + i;
+}
 
 /* Address of slot i of the ring. */
 static inline void *rt__chanbuf(rt_chan *c, size_t i)
