@@ -117,7 +117,12 @@ void rt__span_init_objects(rt__span *s, int cls, bool noscan, size_t limit)
         s->nelems = sc->nobjs;
         s->divmul = (uint32_t)((((uint64_t)1 << 32) + sc->size - 1) / sc->size);
     } else {
-        s->elemsize = s->npages << RT_GC_PAGE_SHIFT;
+        /* The request rounded up to whole pages, as Go counts a large
+         * object -- not the span, whose last page may be alloc_large's
+         * padding: the object's size in memstats, the heap profile, the
+         * pacing and allocfreetrace, the same at its allocation and at
+         * its free. */
+        s->elemsize = (s->limit + RT_GC_PAGE_SIZE - 1) & ~(RT_GC_PAGE_SIZE - 1);
         s->nelems = 1;
         s->divmul = 0; /* every offset is slot 0 */
     }
@@ -455,8 +460,8 @@ static void *alloc_large(rt__mcache *mc, size_t n, bool noscan, const char *type
     rt__span_list_push(&rt__large[cur], s);
     rt__lock_release(&rt__large_lock);
     counter_add(&mc->nlarge, 1);
-    counter_add(&mc->large_bytes, bytes);
-    atomic_fetch_add_explicit(&rt__gcstat.heap_live, bytes, memory_order_relaxed);
+    counter_add(&mc->large_bytes, s->elemsize); /* (not the padding page) */
+    atomic_fetch_add_explicit(&rt__gcstat.heap_live, s->elemsize, memory_order_relaxed);
     return (void *)s->base;
 }
 
