@@ -136,7 +136,7 @@ static int stack_of(int skip, uintptr_t *pcs)
     if (!user && !public)
         i = 0;
     int k = 0;
-    for (; i < n && k < RT_PPROF_MAX_DEPTH; i++)
+    for (; i < n && k < RT_PPROF_EVENT_DEPTH; i++)
         pcs[k++] = all[i];
     return k;
 }
@@ -151,7 +151,7 @@ __attribute__((noinline)) void rt__blockprof_event(int64_t start_ns, int skip)
         cycles = 1;
     if (rate > cycles && (int64_t)(rt__fastrand() % (uint64_t)rate) > cycles)
         return;
-    uintptr_t pcs[RT_PPROF_MAX_DEPTH];
+    uintptr_t pcs[RT_PPROF_EVENT_DEPTH];
     int n = stack_of(skip, pcs);
     if (cycles < rate)
         record(&block_tab, pcs, n, (double)rate / (double)cycles, rate);
@@ -167,7 +167,7 @@ __attribute__((noinline)) void rt__mutexprof_event(int64_t wait_ns, int skip)
         wait_ns = 0;
     if (frac <= 0 || rt__fastrand() % (uint32_t)frac != 0)
         return;
-    uintptr_t pcs[RT_PPROF_MAX_DEPTH];
+    uintptr_t pcs[RT_PPROF_EVENT_DEPTH];
     int n = stack_of(skip, pcs);
     record(&mutex_tab, pcs, n, 1, wait_ns);
     rt__pprof_scrub_stack();

@@ -395,9 +395,9 @@ void rt__memprof_alloc(void *p, size_t size, uint32_t cycle, int skip)
     rt__span *s = rt__heap_span_of((uintptr_t)p);
     uintptr_t key = ~(uintptr_t)p; /* see "Sampled objects" */
     p = NULL;
-    uintptr_t pcs[RT_PPROF_MAX_DEPTH];
+    uintptr_t pcs[RT_PPROF_EVENT_DEPTH];
     (void)skip; /* frames are dropped by rule (user_stack) */
-    int n = user_stack(pcs, RT_PPROF_MAX_DEPTH);
+    int n = user_stack(pcs, RT_PPROF_EVENT_DEPTH);
     rt_m *mp;
     lock_nostop(&mp);
     mbucket *b = bucket_get(pcs, n, size);

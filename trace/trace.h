@@ -87,7 +87,11 @@ enum {
     RT_PPROF_LOST = 4,     /* samples dropped: a ring was full */
     RT_PPROF_NSPECIAL = 5,
 };
-#define RT_PPROF_MAX_DEPTH 64 /* frames kept per stack (Go keeps 32-64) */
+#define RT_PPROF_MAX_DEPTH 64 /* frames kept per stack: CPU samples and
+                               * goroutines (Go keeps 32-64) */
+/* Frames kept per heap, block and mutex event: 32, as Go's buckets keep
+ * (TRACE_FORMATS.md §6 and §12: "up to 32 PCs"). */
+#define RT_PPROF_EVENT_DEPTH 32
 #define RT_PPROF_MAX_INLINE 16 /* frames one PC expands to (inlining undone) */
 
 typedef struct rt__pprof rt__pprof; /* a profile.proto under construction */
