@@ -770,9 +770,15 @@ again:;
     while (rt__sweep_one())
         left++;
     int64_t tb1 = rt_nanotime();
-    /* gctrace's heap0: the live heap the previous cycle found (Go derives
-     * it from next_gc; 0 before the first cycle, as there). */
-    uint64_t heap0 = atomic_load(&rt__gcstat.heap_marked);
+    /* gctrace's heap0, Go 1.3's formula (TRACE_FORMATS.md §1.1 field 7):
+     * next_gc x 100 / (GOGC + 100), the live heap the previous cycle found
+     * -- or half the 4 MiB floor while the goal sits on it; 0 before the
+     * first cycle, as there.  (GOGC=off: the goal's own 100.) */
+    uint64_t heap0 = 0;
+    if (atomic_load(&ncycles) != 0) {
+        int hp = atomic_load(&rt__gc_percent);
+        heap0 = atomic_load(&rt__gcstat.next_gc) * 100 / (uint64_t)((hp < 0 ? 100 : hp) + 100);
+    }
     rt__mark_prepare();
 
     /* A and C: the world is stopped when either returns. */

@@ -18,8 +18,10 @@
  *     line's a (both sweepers only sweep the spans the previous cycle
  *     left, and allocating goroutines sweep some of them too);
  *   - the cycle after an rt_gc() that the child followed with
- *     rt_read_memstats shows that reading: heap0 and heap1 are its
- *     heap_alloc in MB, mallocs and frees are its counts (nothing ran in
+ *     rt_read_memstats shows that reading: heap0 is its next_gc x 100 /
+ *     (GOGC + 100) in MB (§1.1 field 7: its heap_alloc, unless the goal
+ *     sits on its 4 MB floor), heap1 its heap_alloc in MB, mallocs and
+ *     frees are its counts (nothing ran in
  *     between); the rt_gc's own line has the same mallocs; the later
  *     cycle's b + c is exactly the rt_gc's a (nothing allocated since that
  *     cycle started, so it swept what it started with, all of it before
@@ -94,11 +96,12 @@ static void print_ms(const char *tag)
     rt_memstats ms;
     rt_read_memstats(&ms);
     printf("%s num_gc=%u mallocs=%llu frees=%llu heap_alloc=%llu heap_objects=%llu "
-           "heap_inuse=%llu heap_idle=%llu heap_sys=%llu heap_released=%llu\n",
+           "heap_inuse=%llu heap_idle=%llu heap_sys=%llu heap_released=%llu next_gc=%llu\n",
            tag, ms.num_gc, (unsigned long long)ms.mallocs, (unsigned long long)ms.frees,
            (unsigned long long)ms.heap_alloc, (unsigned long long)ms.heap_objects,
            (unsigned long long)ms.heap_inuse, (unsigned long long)ms.heap_idle,
-           (unsigned long long)ms.heap_sys, (unsigned long long)ms.heap_released);
+           (unsigned long long)ms.heap_sys, (unsigned long long)ms.heap_released,
+           (unsigned long long)ms.next_gc);
     fflush(stdout);
 }
 
@@ -182,7 +185,7 @@ typedef struct gcline {
 typedef struct memstats_line {
     bool seen;
     unsigned long long num_gc, mallocs, frees, heap_alloc, heap_objects, heap_inuse,
-        heap_idle, heap_sys, heap_released;
+        heap_idle, heap_sys, heap_released, next_gc;
 } memstats_line;
 
 static memstats_line read_ms(const char *out, const char *tag)
@@ -195,10 +198,11 @@ static memstats_line read_ms(const char *out, const char *tag)
         return m;
     int k = sscanf(p + strlen(tag),
                    " num_gc=%llu mallocs=%llu frees=%llu heap_alloc=%llu heap_objects=%llu "
-                   "heap_inuse=%llu heap_idle=%llu heap_sys=%llu heap_released=%llu",
+                   "heap_inuse=%llu heap_idle=%llu heap_sys=%llu heap_released=%llu "
+                   "next_gc=%llu",
                    &m.num_gc, &m.mallocs, &m.frees, &m.heap_alloc, &m.heap_objects,
-                   &m.heap_inuse, &m.heap_idle, &m.heap_sys, &m.heap_released);
-    ck_assert_int_eq(k, 9);
+                   &m.heap_inuse, &m.heap_idle, &m.heap_sys, &m.heap_released, &m.next_gc);
+    ck_assert_int_eq(k, 10);
     m.seen = true;
     return m;
 }
@@ -328,7 +332,11 @@ static void check_gctrace1(const char *debug)
     ck_assert_int_eq(x->f[F_MALLOCS], m1.mallocs);
     ck_assert_int_le(x->f[F_FREES], m1.frees);
     ck_assert_int_ge(x->f[F_HEAP1], m1.heap_alloc >> 20);
-    ck_assert_int_eq(y->f[F_HEAP0], m1.heap_alloc >> 20);
+    /* heap0 is Go 1.3's next_gc x 100 / (GOGC + 100) (GOGC=100 here): the
+     * live heap, or 2 MB while the goal sits on its 4 MB floor */
+    ck_assert_int_eq(y->f[F_HEAP0], (m1.next_gc * 100 / 200) >> 20);
+    if (m1.next_gc > (4u << 20))
+        ck_assert_int_eq(y->f[F_HEAP0], m1.heap_alloc >> 20);
     ck_assert_int_eq(y->f[F_HEAP1], m1.heap_alloc >> 20);
     ck_assert_int_eq(y->f[F_MALLOCS], m1.mallocs);
     ck_assert_int_eq(y->f[F_FREES], m1.frees);
