@@ -136,7 +136,8 @@
  *   -- a user's variable, or the stack of a goroutine blocked on it, whose
  *   sudog and frame name it.  A received slot is cleared, so the ring does
  *   not keep old values alive.  A buffered channel costs 192 + 8 * cap
- *   bytes more than Go's (counters on lines of their own, and the stamps).
+ *   bytes more than Go's (counters on lines of their own, and the stamps),
+ *   one of capacity 1 -- a timer's -- 24 (no pads: chan.h's layout note).
  *
  * Rejected alternatives
  *   - A mutex + condition variable per channel (gccgo's first channels):
