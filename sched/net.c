@@ -737,8 +737,13 @@ ssize_t rt_conn_write(rt_conn *c, const void *buf, size_t n)
 
 int rt_conn_set_deadline(rt_conn *c, int64_t deadline_ns)
 {
-    if (c == NULL || deadline_ns < 0)
+    if (c == NULL)
         return -EINVAL;
+    /* A negative time has passed, as Go's time.Unix(-1, 0) has: calls
+     * fail at once (it was -EINVAL, and no deadline: an outside tester's
+     * find).  1 is as past as any: rt_nanotime counts from boot. */
+    if (deadline_ns < 0)
+        deadline_ns = 1;
     if (!conn_acquire(c))
         return -ECANCELED;
     rt__pollfd_set_deadline(c->pd, deadline_ns);
