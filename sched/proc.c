@@ -1618,7 +1618,7 @@ void rt__preempt_slow(void)
     atomic_fetch_add_explicit(&rt__sched.preempt_count, 1, memory_order_relaxed);
     /* To the global queue, behind what waits there, and the P schedules
      * (Go's gopreempt_m -> goschedImpl).  Requeued locally, as rt_yield
-     * does, two busy goroutines took turns on the P and what the poller,
+     * does with one P, two busy goroutines took turns on the P and what the poller,
      * the file pool or a system call's exit had queued globally waited for
      * the 61st schedule: a tick every 10 ms slice, 0.3-1.6 s per network
      * round trip at MAXPROCS=1 against Go's ~80 ms (an outside tester's
