@@ -22,7 +22,7 @@
  * With a capacity of 1 -- every timer's and ticker's channel, a token
  * passed back and forth -- both sides use the one slot and its stamp in
  * turn, so those lines move anyway and the pads would buy nothing: the
- * three words sit together, and rt_after allocates 192 bytes less (a
+ * three words sit together, and rt_after allocates 176 bytes less (a
  * channel of 136 bytes instead of 312, near Go's 96-byte hchan plus
  * the element).
  *
