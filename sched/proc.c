@@ -1403,6 +1403,13 @@ static __attribute__((noinline)) void after_switch_slow(rt_m *mp, int what)
         rt__lock_acquire(&rt__sched.lock);
         rt__globrunq_put(prev);
         rt__lock_release(&rt__sched.lock);
+        /* An idle P takes it (a yield, a preempted goroutine): this P may
+         * now run a goroutine that never yields, and nothing else would
+         * look at the global queue -- a yield next to one spinning
+         * goroutine at MAXPROCS=2 waited for ever.  (Not for a stop of
+         * the world, which wants no P started.) */
+        if (!atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed))
+            rt__wakep();
         break;
     case RT_AFTER_SYSCALL_BLOCK: {
         /* rt_syscall_exit found no idle P.  One may have gone idle since:

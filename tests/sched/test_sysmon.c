@@ -397,6 +397,45 @@ RT_TEST(test_timer_sends_defer_no_wakeups)
     ck_assert_uint_lt(d, 20);
 }
 
+/* MAXPROCS=2: a goroutine that yields right after starting one that
+ * never calls the runtime.  The yielder waits on the global queue
+ * (rt_yield with two Ps, as Go's Gosched), and its P goes on with the
+ * spinner, so when the other P has gone to sleep meanwhile it must be
+ * woken to take the yielder: without that wake-up the yield never came
+ * back (test_gcstop's maxprocs test hung in CI, 1 run in 2).  Whether the
+ * other P sleeps at that moment is a race, so the pair is tried 200
+ * times; a hang is Check's timeout. */
+static _Atomic int ys_quit, ys_exited;
+
+static void yield_spinner(void *arg)
+{
+    (void)arg;
+    while (!atomic_load_explicit(&ys_quit, memory_order_relaxed))
+        ;
+    atomic_fetch_add(&ys_exited, 1);
+}
+
+RT_TEST(test_yield_beside_spinner_reaches_idle_p)
+{
+    int old = rt_maxprocs(2);
+    int64_t worst = 0;
+    for (int i = 0; i < 200; i++) {
+        atomic_store(&ys_quit, 0);
+        rt_go(yield_spinner, NULL);
+        int64_t t0 = rt_nanotime();
+        rt_yield();
+        int64_t el = rt_nanotime() - t0;
+        if (el > worst)
+            worst = el;
+        atomic_store(&ys_quit, 1);
+        while (atomic_load(&ys_exited) != i + 1)
+            rt_sleep(50 * RT_MICROSECOND);
+    }
+    rt_maxprocs(old);
+    ck_assert_msg(worst < RT_SECOND, "a yield came back after %lld ms",
+                  (long long)(worst / 1000000));
+}
+
 int main(void)
 {
     Suite *s = suite_create("sysmon");
@@ -409,6 +448,7 @@ int main(void)
     tcase_add_test(tc, test_timer_sends_defer_no_wakeups);
     tcase_add_test(tc, test_stuck_p_served_with_every_p_busy);
     tcase_add_test(tc, test_syscall_pingpong_gives_up_p);
+    tcase_add_test(tc, test_yield_beside_spinner_reaches_idle_p);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
