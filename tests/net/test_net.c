@@ -832,7 +832,11 @@ RT_TEST(test_yield_among_streaming_conns)
     REQUIRE_EQ(rt_listener_close(l), 0);
     rt_maxprocs(old);
     qsort(lat, ROUNDS, sizeof lat[0], cmp_i64);
-    REQUIRE_MSG(lat[ROUNDS / 2] < 5 * RT_MILLISECOND, "median yield %.2f ms",
+    fprintf(stderr, "yield among 4 streaming goroutines: median %.3f ms, worst %.3f ms\n",
+            (double)lat[ROUNDS / 2] / 1e6, (double)lat[ROUNDS - 1] / 1e6);
+    /* Below one of sysmon's 10 ms slices, which the old queueing needed
+     * at least once (release build: 0.03 ms now; ThreadSanitizer's 2-3) */
+    REQUIRE_MSG(lat[ROUNDS / 2] < 8 * RT_MILLISECOND, "median yield %.2f ms",
                 (double)lat[ROUNDS / 2] / 1e6);
 }
 
