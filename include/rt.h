@@ -289,6 +289,11 @@ RT_EXTERN void *rt_new_array_(size_t size, size_t n, const char *type);
 #define rt_new(T) ((T *)rt_new_(sizeof(T), #T))
 #define rt_new_array(T, n) ((T *)rt_new_array_(sizeof(T), (size_t)(n), #T))
 
+/* runtime.GC, debug.SetGCPercent and debug.FreeOSMemory as modern Go has
+ * them: rt_gc and rt_free_os_memory collect even with GOGC=off (and print
+ * their gctrace lines), and rt_set_gc_percent only changes the setting --
+ * where Go 1.3, whose trace formats grt prints, returned at once from
+ * runtime.GC under GOGC=off and ran one in SetGCPercent. */
 RT_EXTERN void rt_gc(void);                  /* a full cycle, swept */
 RT_EXTERN int rt_set_gc_percent(int pct);    /* -1: off; returns the old */
 RT_EXTERN void rt_free_os_memory(void);      /* collect, return free pages */
