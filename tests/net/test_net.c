@@ -835,9 +835,16 @@ RT_TEST(test_yield_among_streaming_conns)
     fprintf(stderr, "yield among 4 streaming goroutines: median %.3f ms, worst %.3f ms\n",
             (double)lat[ROUNDS / 2] / 1e6, (double)lat[ROUNDS - 1] / 1e6);
     /* Below one of sysmon's 10 ms slices, which the old queueing needed
-     * at least once (release build: 0.03 ms now; ThreadSanitizer's 2-3) */
+     * at least once (release build: 0.03 ms now).  Not under
+     * ThreadSanitizer: there every read and write costs tens of
+     * microseconds and CI runs another stress test beside this one on
+     * two CPUs, so the streamers themselves take the yielder's P for
+     * milliseconds (2.3-2.6 ms median alone, 12.8 ms once in CI): the
+     * run still checks the paths for races, and prints the figures. */
+#if !defined(__SANITIZE_THREAD__)
     REQUIRE_MSG(lat[ROUNDS / 2] < 8 * RT_MILLISECOND, "median yield %.2f ms",
                 (double)lat[ROUNDS / 2] / 1e6);
+#endif
 }
 
 /* Pipe reads that wait for ever hold no shared worker: with more of them
