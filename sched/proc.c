@@ -175,6 +175,7 @@ static void stack_attach(rt_p *pp, rt_g *gp);
 static void schedule_loop(rt_m *mp) __attribute__((noreturn));
 static void stopm(rt_m *mp);
 static void startm(rt_p *pp, bool spinning);
+static void ready_no_p(rt_g *head, rt_g *tail, int32_t n);
 static void checkdead(void);
 static void gcstopm(rt_m *mp);
 
@@ -1400,16 +1401,14 @@ static __attribute__((noinline)) void after_switch_slow(rt_m *mp, int what)
     switch (what) {
     case RT_AFTER_GLOBAL:
         atomic_store_explicit(&prev->status, RT_GRUNNABLE, memory_order_release);
-        rt__lock_acquire(&rt__sched.lock);
-        rt__globrunq_put(prev);
-        rt__lock_release(&rt__sched.lock);
-        /* An idle P takes it (a yield, a preempted goroutine): this P may
-         * now run a goroutine that never yields, and nothing else would
-         * look at the global queue -- a yield next to one spinning
-         * goroutine at MAXPROCS=2 waited for ever.  (Not for a stop of
-         * the world, which wants no P started.) */
-        if (!atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed))
-            rt__wakep();
+        /* Queued and an idle P woken to take it (a yield, a preempted
+         * goroutine), as a thread with no P queues work: this P may now
+         * run a goroutine that never yields, and nothing else would look
+         * at the global queue -- a yield next to one spinning goroutine
+         * at MAXPROCS=2 waited for ever.  ready_no_p's fence is needed
+         * too: a spinning M giving up must see prev or be woken.  (During
+         * a stop of the world no P is idle: the wake-up finds none.) */
+        ready_no_p(prev, prev, 1);
         break;
     case RT_AFTER_SYSCALL_BLOCK: {
         /* rt_syscall_exit found no idle P.  One may have gone idle since:
@@ -1625,11 +1624,11 @@ void rt__preempt_slow(void)
     atomic_fetch_add_explicit(&rt__sched.preempt_count, 1, memory_order_relaxed);
     /* To the global queue, behind what waits there, and the P schedules
      * (Go's gopreempt_m -> goschedImpl).  Requeued locally, as rt_yield
-     * does with one P, two busy goroutines took turns on the P and what the poller,
-     * the file pool or a system call's exit had queued globally waited for
-     * the 61st schedule: a tick every 10 ms slice, 0.3-1.6 s per network
-     * round trip at MAXPROCS=1 against Go's ~80 ms (an outside tester's
-     * find). */
+     * does with one P, two busy goroutines took turns on the P and what
+     * the poller, the file pool or a system call's exit had queued
+     * globally waited for the 61st schedule: a tick every 10 ms slice,
+     * 0.3-1.6 s per network round trip at MAXPROCS=1 against Go's ~80 ms
+     * (an outside tester's find). */
     mp->after = RT_AFTER_GLOBAL;
     mp->after_g = mp->curg;
     gswitch(mp, mp->curg, &mp->g0);
@@ -1674,7 +1673,8 @@ void rt_yield(void)
     }
     /* Where the yielder waits: on this P's queue with one P (nothing else
      * can take it, and the queue costs no lock: workload 1), on the
-     * global queue with more, as Go's Gosched does.  Requeued locally, it
+     * global queue with more, as Go's Gosched does (a hold of the
+     * scheduler's lock and a look for an idle P, after the switch).  Requeued locally, it
      * sat behind this P's queue, where an idle P's steal takes the oldest
      * half and not it, while goroutines that never block kept both Ps
      * for sysmon's 10 ms slices: a yield among four goroutines streaming
@@ -1807,7 +1807,9 @@ static inline bool runq_bare(rt_p *pp)
 
 /*
  * Readied by a thread with no P (a file-pool thread, an M blocked in the
- * poller): the global queue, then an idle P woken.  A spinning M that
+ * poller), or put aside by one whose P goes on with other work (a yield
+ * with more than one P, a preemption: after_switch_slow): the global
+ * queue, then an idle P woken.  A spinning M that
  * gives up its P (findrunnable) looks at the global queue again after its
  * seq_cst decrement of nmspinning; the seq_cst read-modify-write here
  * (adding 0) orders our put before our look at nmspinning.  Either it
