@@ -166,7 +166,9 @@ typedef struct rt__span {
                               * bitmaps are ready; the concurrent marker
                               * reads nothing else of a span before it sees
                               * this (acquire).  Cleared when freed. */
-    size_t elemsize;         /* object size (a large span: its whole size) */
+    size_t elemsize;         /* object size (a large span: the request
+                              * rounded to pages, without alloc_large's
+                              * padding page) */
     size_t npages;
     size_t limit;            /* bytes from base that objects cover: the
                               * span's, or a large object's requested size

@@ -438,7 +438,9 @@ static inline void *alloc_small(rt__mcache *mc, int cls, int kind, const char *t
  * kept alive by it, and that one by its own end pointer, and so on (an
  * outside tester's 1,000 1 MiB buffers, each holding its end, all kept by
  * the first: 989 MB).  Boehm's collector pads every object so; small
- * objects are not padded (a 16-byte node would take 32), see README. */
+ * objects are not padded (a 16-byte node would take 32), see README.
+ * The padding page is the span's, not the object's: memstats, profiles
+ * and pacing count n rounded to pages (elemsize), heap_inuse the span. */
 static void *alloc_large(rt__mcache *mc, size_t n, bool noscan, const char *type)
 {
     size_t npages = (n + RT_GC_PAGE_SIZE) >> RT_GC_PAGE_SHIFT;
