@@ -108,9 +108,9 @@ static void record(btab *t, const uintptr_t *pcs, int n, double count, int64_t c
 static int stack_of(int skip, uintptr_t *pcs)
 {
     int old = rt__pprof_walk_begin();
-    uintptr_t all[RT_PPROF_MAX_DEPTH + 8];
+    uintptr_t all[RT_PPROF_EVENT_DEPTH + 8];
     /* 2: this function and the recorder that called it */
-    int n = rt__callers(2, all, NULL, RT_PPROF_MAX_DEPTH + 8);
+    int n = rt__callers(2, all, NULL, RT_PPROF_EVENT_DEPTH + 8);
     rt__pprof_walk_end(old);
     (void)skip;
     int i = 0;

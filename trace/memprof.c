@@ -373,9 +373,9 @@ static void unlock_nostop(rt_m *mp)
  */
 static int user_stack(uintptr_t *pcs, int max)
 {
-    void *all[RT_PPROF_MAX_DEPTH + 16];
+    void *all[RT_PPROF_EVENT_DEPTH + 16];
     int old = rt__pprof_walk_begin();
-    int n = unw_backtrace(all, RT_PPROF_MAX_DEPTH + 16);
+    int n = unw_backtrace(all, RT_PPROF_EVENT_DEPTH + 16);
     rt__pprof_walk_end(old);
     int i = 0;
     while (i < n - 1) {
