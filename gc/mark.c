@@ -568,16 +568,19 @@ static void drain(worker *w, uint64_t limit)
                    atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0) {
             /* Someone is idle, or an assist may come (and this thread may
              * be descheduled then), and nothing is shared: hand half
-             * over.  gctrace counts the hand-offs to idle mark threads
-             * (Go's: work given to an idle worker), not the stock left
-             * for assists that may never come. */
+             * over.  gctrace counts a mark thread's hand-offs to idle
+             * mark threads (Go's: work given to an idle worker, between
+             * the threads its nproc counts), not the stock left for
+             * assists that may never come, nor what an assist gives
+             * (stock it would push anyway when it leaves; with one mark
+             * thread, idle while an assist drains, it was counted). */
             bool idle = someone_idle();
             if (idle || atomic_load_explicit(&assist_open, memory_order_relaxed)) {
                 size_t k = w->n / 2 < PACKET_N ? w->n / 2 : PACKET_N;
                 /* the oldest entries (the big subtrees) while moving the
                  * rest down stays cheap; a deep stack gives its top */
                 give_packet(w, k, w->n <= HANDOFF_OLDEST_MAX);
-                if (idle) {
+                if (idle && limit == UINT64_MAX) {
                     w->nhandoff++;
                     w->nhandoffcnt += k;
                 }
