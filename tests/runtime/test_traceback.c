@@ -572,11 +572,18 @@ static rt_g *find_g(int64_t goid)
     return f.gp;
 }
 
-/* Yields until gp has the status (bounded, not timed). */
+/* Yields, then sleeps in 1 ms steps, until gp has the status: bounded
+ * (about 10 s), not timed. Yields alone are not enough on a loaded
+ * machine: the goroutine may sit on another P whose thread the kernel has
+ * not run for a while (100,000 yields take ~10 ms). */
 static void wait_status(rt_g *gp, uint32_t st)
 {
-    for (int i = 0; i < 100000 && atomic_load(&gp->status) != st; i++)
-        rt_yield();
+    for (int i = 0; i < 110000 && atomic_load(&gp->status) != st; i++) {
+        if (i < 100000)
+            rt_yield();
+        else
+            rt_sleep(1000000);
+    }
     ck_assert_uint_eq(atomic_load(&gp->status), st);
 }
 
@@ -746,8 +753,12 @@ static void running_body(void)
 {
     done = rt_chan_make(sizeof(int), 1);
     int64_t id = rt_go(spinner, NULL);
-    for (int i = 0; i < 1000000 && atomic_load(&spin_state) == 0; i++)
-        rt_yield();
+    for (int i = 0; i < 1010000 && atomic_load(&spin_state) == 0; i++) {
+        if (i < 1000000)
+            rt_yield();
+        else
+            rt_sleep(1000000); /* a loaded machine: see wait_status */
+    }
     ck_assert_int_eq(atomic_load(&spin_state), 1);
     rt_g *gp = find_g(id);
     ck_assert_uint_eq(atomic_load(&gp->status), RT_GRUNNING);
