@@ -1163,13 +1163,22 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
     if (rt__unlikely((gp = take_prio()) != NULL))
         return gp;
     if (rt__unlikely(pp->schedtick % 61 == 0)) {
-        /* Fairness, every 61st schedule: the global queue first, then the
-         * ring before runnext.  Without the latter, two goroutines handing
-         * off to each other through runnext would keep the P forever (Go
-         * bounds that pair with a 10 ms time slice and preemption, which C
-         * code does not allow). */
+        /* Fairness, every 61st schedule: the global queue and the ring
+         * before runnext, each first in turn.  Without the ring's turn,
+         * goroutines handing off to each other through runnext would keep
+         * the P forever (Go bounds them with a 10 ms time slice and
+         * preemption, which C code does not allow); without its turn
+         * coming first, goroutines that yield (queued globally at P > 1)
+         * kept the global queue from ever being empty on these ticks, and
+         * the ring waited behind ping-ponging pairs: a goroutine woken
+         * from rt_sleep(1 ms) ran 0.3-8.8 s late beside 4 yielders and 4
+         * channel pairs at MAXPROCS=2 (an outside tester's find; Go 20-58
+         * ms at worst). */
         if (timers && atomic_load_explicit(&rt__sched.orphan_timers, memory_order_relaxed))
             run_orphan_timers(pp);
+        bool ring_first = (pp->schedtick / 61) & 1;
+        if (ring_first && (gp = rt__runq_get_ring(pp)) != NULL)
+            return gp;
         if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
             rt__lock_acquire(&rt__sched.lock);
             gp = rt__globrunq_get(pp, 1);
@@ -1177,7 +1186,7 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
             if (gp)
                 return gp;
         }
-        if ((gp = rt__runq_get_ring(pp)) != NULL)
+        if (!ring_first && (gp = rt__runq_get_ring(pp)) != NULL)
             return gp;
     }
     if (timers)
