@@ -156,7 +156,6 @@ typedef struct rt__span {
     uintptr_t base;          /* first byte (page aligned) */
     uint32_t divmul;         /* index of offset o: (o * divmul) >> 32 */
     uint32_t nelems;         /* object slots in the span */
-    uint32_t freeindex;      /* slots [0, freeindex) are allocated */
     uint8_t state;           /* RT_SPAN_* */
     uint8_t sizeclass;       /* 0: one large object */
     bool noscan;             /* objects hold no pointers (rt_alloc_noscan) */
@@ -186,9 +185,15 @@ typedef struct rt__span {
                               * bytes: GCBench's node, whose parallel
                               * marks took 1.9 ms with bits, 1.1-1.3 with
                               * bytes */
-    /* allocation state (see "Invariants" above) */
+    /* allocation state (see "Invariants" above), from the second cache
+     * line on: the allocating P writes it on every allocation, and a line
+     * the marker reads for every candidate pointer would bounce between
+     * the two threads' caches (the record is 64-byte aligned, below) */
     uint64_t alloccache;     /* bit k set: slot cacheidx + k is free */
     uint32_t cacheidx;       /* alloccache covers slots [cacheidx, +64) */
+    uint32_t freeindex;      /* slots [0, freeindex) are allocated; the
+                              * marker reads it only for a slot not
+                              * marked yet (mark.c, mark_word) */
     uint32_t allocated_at_sweep; /* objects kept by the last sweep */
     const char *type1;       /* rt_new's type name of every object, while
                               * typeidx is NULL (NULL: untyped) */
@@ -205,7 +210,10 @@ typedef struct rt__span {
     /* page heap state (free spans) */
     int64_t unused_since;    /* when it became free (scavenger) */
     size_t npreleased;       /* pages returned to the OS */
-} rt__span;
+} __attribute__((aligned(64))) rt__span;
+_Static_assert(offsetof(rt__span, markbytes) + sizeof(uint8_t *) <= 64 &&
+                   offsetof(rt__span, alloccache) >= 64,
+               "the marker's fields fill the first cache line, the allocator's start the second");
 
 /* Doubly linked span lists (the page heap's free lists, the central lists):
  * push at the head, remove from anywhere; the caller holds the list's lock. */

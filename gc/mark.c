@@ -378,9 +378,14 @@ static inline void mark_word(worker *w, uintptr_t v)
         !rt__span_contains(s, v))
         return;
     uint32_t i = rt__span_index(s, v - s->base);
-    if (i >= s->nelems || !rt__span_slot_allocated(s, i))
+    if (i >= s->nelems)
         return;
-    /* A byte per slot: test, then a plain store.  Two workers may both see
+    /* The mark first, whether the slot is allocated second: a marked slot
+     * needs no more, and the slots a P allocates from during a concurrent
+     * mark are all marked (allocation is black), so the marker does not
+     * read the allocation state that P writes on every allocation (gc.h:
+     * a line read here is one the allocating thread must fetch back).
+     * A byte per slot: test, then a plain store.  Two workers may both see
      * it clear and both scan the object -- harmless, and rarer than the
      * locked instruction a shared bit would cost on every object (45 % of
      * marking a tree). */
@@ -389,7 +394,7 @@ static inline void mark_word(worker *w, uintptr_t v)
         _Atomic uint64_t *mw = (_Atomic uint64_t *)(void *)s->markbytes + i / 64;
         uint64_t bit = (uint64_t)1 << (i % 64);
         uint64_t old = atomic_load_explicit(mw, memory_order_relaxed);
-        if (old & bit)
+        if ((old & bit) || !rt__span_slot_allocated(s, i))
             return;
         if (!marks_shared)
             atomic_store_explicit(mw, old | bit, memory_order_relaxed);
@@ -397,7 +402,7 @@ static inline void mark_word(worker *w, uintptr_t v)
             return;
     } else {
         uint8_t *mb = &s->markbytes[i];
-        if (__atomic_load_n(mb, __ATOMIC_RELAXED))
+        if (__atomic_load_n(mb, __ATOMIC_RELAXED) || !rt__span_slot_allocated(s, i))
             return;
         __atomic_store_n(mb, 1, __ATOMIC_RELAXED);
     }
