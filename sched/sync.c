@@ -63,10 +63,15 @@
  *
  * rt_pool (sync.Pool)
  *   Per-P caches, indexed by the P's id: a private slot that only the
- *   owner P touches (no lock, no atomics) and a small shared ring guarded
- *   by an rt__lock, from which other Ps steal when their own is empty.
- *   Put fills private, then the ring (newest on top); a full ring drops
- *   the object, which is allowed (a pool may drop anything at any time).
+ *   owner P touches (no lock, no atomics) and a shared ring guarded by an
+ *   rt__lock, from which other Ps steal when their own is empty.  Put
+ *   fills private, then the ring (newest on top).  The ring starts inline
+ *   (POOL_SHARED slots) and doubles in malloc'ed memory when full, as Go's
+ *   poolChain grows: a pool keeps everything put into it until the next
+ *   collection (it dropped what did not fit in 32 slots, so 1,000 puts
+ *   gave back 33 objects; Go's gives back all 1,000 -- an outside
+ *   tester's find).  A grown ring emptied by a collection is given back
+ *   once the world runs again (rt__pool_free_retired).
  *   Get takes private, then the top of its own ring, then steals the
  *   oldest object of another P, then calls new_fn.
  *   "Owner P only" relies on the goroutine staying on its P between
@@ -461,18 +466,31 @@ void rt_once_do(rt_once *o, void (*fn)(void))
 
 /* ----------------------------------------------------------------- pool -- */
 
-#define POOL_SHARED 32 /* objects in a P's shared ring */
+#define POOL_SHARED 32 /* slots of a P's inline shared ring */
 
 typedef struct pool_local {
     /* Owner P only: no lock, no atomics (see "Owner P only"). */
     _Alignas(64) void *private_obj;
-    rt__lock lock;  /* guards head, n and ring */
-    uint32_t head;  /* index of the oldest object in ring */
-    /* Objects in ring, <= POOL_SHARED.  Written under lock (relaxed
+    rt__lock lock;  /* guards head, n, cap, big and ring */
+    uint32_t head;  /* index of the oldest object in the ring */
+    /* Objects in the ring, <= its capacity.  Written under lock (relaxed
      * atomic stores), peeked without it by thieves (relaxed loads). */
     uint32_t n;
+    uint32_t cap;   /* slots of big; 0: the inline ring */
+    void **big;     /* a grown ring (malloc), or NULL */
     void *ring[POOL_SHARED];
 } pool_local;
+
+/* The ring of l and its capacity (under l->lock). */
+static inline void **ring_of(pool_local *l)
+{
+    return l->big != NULL ? l->big : l->ring;
+}
+
+static inline uint32_t cap_of(const pool_local *l)
+{
+    return l->big != NULL ? l->cap : POOL_SHARED;
+}
 
 typedef struct pool_locals {
     uint32_t n;                  /* Ps it was sized for; immutable */
@@ -570,8 +588,24 @@ void rt_pool_put(rt_pool *p, void *x)
         l->private_obj = x;
     } else {
         rt__lock_acquire(&l->lock);
-        if (l->n < POOL_SHARED) {
-            l->ring[(l->head + l->n) % POOL_SHARED] = x;
+        uint32_t cap = cap_of(l);
+        void **ring = ring_of(l);
+        if (l->n == cap && cap <= UINT32_MAX / 2) {
+            /* Full: double it, oldest first.  (On failure the object
+             * is dropped, which a pool may do.) */
+            void **grown = malloc(2 * (size_t)cap * sizeof *grown);
+            if (grown != NULL) {
+                for (uint32_t i = 0; i < l->n; i++)
+                    grown[i] = ring[(l->head + i) % cap];
+                free(l->big);
+                l->big = grown;
+                l->cap = cap = 2 * cap;
+                l->head = 0;
+                ring = grown;
+            }
+        }
+        if (l->n < cap) {
+            ring[(l->head + l->n) % cap] = x;
             set_n(l, l->n + 1);
         }
         rt__lock_release(&l->lock);
@@ -590,9 +624,8 @@ static void *pool_steal(pool_locals *pl, int32_t pid)
         void *x = NULL;
         rt__lock_acquire(&v->lock);
         if (v->n > 0) {
-            x = v->ring[v->head];
-            v->ring[v->head] = NULL;
-            v->head = (v->head + 1) % POOL_SHARED;
+            x = ring_of(v)[v->head];
+            v->head = (v->head + 1) % cap_of(v);
             set_n(v, v->n - 1);
         }
         rt__lock_release(&v->lock);
@@ -615,9 +648,7 @@ void *rt_pool_get(rt_pool *p)
             rt__lock_acquire(&l->lock);
             if (l->n > 0) {
                 set_n(l, l->n - 1);
-                uint32_t i = (l->head + l->n) % POOL_SHARED;
-                x = l->ring[i];
-                l->ring[i] = NULL;
+                x = ring_of(l)[(l->head + l->n) % cap_of(l)];
             }
             rt__lock_release(&l->lock);
         }
@@ -634,15 +665,39 @@ void *rt_pool_get(rt_pool *p)
 /* Retired arrays unlinked by the last clear, freed once the world runs
  * again (free may need a malloc lock that a stopped thread holds). */
 static pool_locals *to_free;
+static bool shrink_pending; /* a clear emptied a grown ring; pools_lock */
 
 void rt__pool_free_retired(void)
 {
     rt__lock_acquire(&pools_lock);
     pool_locals *r = to_free;
     to_free = NULL;
+    if (shrink_pending) {
+        /* Grown rings the clear emptied, if still empty: back to the
+         * inline ring (the world runs; each ring under its lock). */
+        shrink_pending = false;
+        for (rt_pool *p = all_pools; p != NULL; p = p->next_) {
+            pool_locals *pl = p->local_;
+            for (uint32_t i = 0; i < pl->n; i++) {
+                pool_local *l = &pl->l[i];
+                void **big = NULL;
+                rt__lock_acquire(&l->lock);
+                if (l->big != NULL && l->n == 0) {
+                    big = l->big;
+                    l->big = NULL;
+                    l->cap = 0;
+                    l->head = 0;
+                }
+                rt__lock_release(&l->lock);
+                free(big);
+            }
+        }
+    }
     rt__lock_release(&pools_lock);
     for (pool_locals *next; r != NULL; r = next) {
         next = r->retired;
+        for (uint32_t i = 0; i < r->n; i++)
+            free(r->l[i].big);
         free(r);
     }
 }
@@ -657,9 +712,10 @@ void rt__pool_clear_all(void)
             /* World stopped: no P is inside a pinned section. */
             l->private_obj = NULL;
             rt__lock_acquire(&l->lock);
-            memset(l->ring, 0, sizeof l->ring);
             l->head = 0;
             set_n(l, 0);
+            if (l->big != NULL)
+                shrink_pending = true; /* free() waits for the restart */
             rt__lock_release(&l->lock);
         }
         for (pool_locals *r = pl->retired, *next; r != NULL; r = next) {
