@@ -60,7 +60,11 @@
  * Which frames are shown
  *   A frame whose function lies in libgrt (rt__symbolize's in_runtime) and
  *   signal trampolines are hidden below traceback level 2, as Go hides
- *   runtime.* frames.  If that would hide every frame, all are printed.
+ *   runtime.* frames.  If that would hide every frame (the goroutine's
+ *   function tail-called the runtime, so its frame is gone), the entry
+ *   function gp->fn stands in for them, as for a goroutine that never
+ *   ran; without one, and for a fault in a signal handler, all are
+ *   printed.
  *   "created by" is printed unless the goroutine is goroutine 1, under the
  *   same filter, from gp->gopc (the return address of the rt_go call).
  *
@@ -522,7 +526,7 @@ static void print_file_line(rt__buf *b, uintptr_t pc, const rt__sym *s)
         rt__buf_printf(b, " +0x%" PRIxPTR, pc - s->entry);
 }
 
-static void print_frames(rt__buf *b, const frames *f, int n, int level)
+static void print_frames(rt__buf *b, const frames *f, int n, int level, rt_g *gp)
 {
     rt__sym s;
     bool elided = n > RT_MAX_FRAMES;
@@ -536,6 +540,18 @@ static void print_frames(rt__buf *b, const frames *f, int n, int level)
             shown++;
     }
     bool all = shown == 0;
+    if (all && n > 0 && gp != NULL && !gp->is_g0 && gp->fn != NULL &&
+        rt__symbolize((uintptr_t)gp->fn, &s) && !s.in_runtime) {
+        /* Every frame is the runtime's: the goroutine's own function
+         * ended in a tail call into it (gcc -O2 turns a last
+         * rt_chan_recv(c, NULL) into a jump), so its frame is gone.  Its
+         * entry function stands for it, as for a goroutine that never
+         * ran, rather than the runtime's frames Go never shows. */
+        rt__buf_printf(b, "%s(...)\n", s.name);
+        print_file_line(b, (uintptr_t)gp->fn, &s);
+        rt__buf_puts(b, "\n");
+        return;
+    }
 
     for (int i = 0; i < n; i++) {
         symbolize_frame(f->pcs[i], f->flags[i], &s);
@@ -573,7 +589,7 @@ static void traceback_self(rt__buf *b, rt_g *gp, int level, uintptr_t skip_cfa)
     frames f;
     sink out = frames_sink(&f);
     int n = walk_self(skip_cfa, 0, &out);
-    print_frames(b, &f, n, level);
+    print_frames(b, &f, n, level, gp);
     print_created_by(b, gp != NULL ? gp : rt__getg(), level);
 }
 
@@ -595,14 +611,14 @@ static void traceback_other(rt__buf *b, rt_g *gp, int level, rt__running_walker 
         }
     }
     if (nsys > 0) {
-        print_frames(b, &fs, nsys, level);
+        print_frames(b, &fs, nsys, level, gp);
     } else if (gp->is_g0 || st == RT_GRUNNING || st == RT_GSYSCALL) {
         rt__buf_puts(b, "\tgoroutine running on other thread; "
                         "stack unavailable\n");
     } else if (is_parked(gp)) {
         frames f;
         sink out = frames_sink(&f);
-        print_frames(b, &f, walk_parked(gp, &out), level);
+        print_frames(b, &f, walk_parked(gp, &out), level, gp);
     }
     print_created_by(b, gp, level);
 }
@@ -632,7 +648,7 @@ void rt__print_traceback_sig_caller(rt__buf *b, rt_g *gp, void *ucontext, uintpt
         f.pcs[0] = ra; /* a return address: its line is the call's */
         f.flags[0] = 0;
     }
-    print_frames(b, &f, n, level);
+    print_frames(b, &f, n, level, NULL); /* (a fault in the runtime shows it all) */
     print_created_by(b, gp, level);
 }
 
@@ -640,7 +656,7 @@ void rt__print_traceback_sig(rt__buf *b, rt_g *gp, void *ucontext, int level)
 {
     frames f;
     sink out = frames_sink(&f);
-    print_frames(b, &f, walk_sig(ucontext, &out), level);
+    print_frames(b, &f, walk_sig(ucontext, &out), level, NULL);
     print_created_by(b, gp, level);
 }
 

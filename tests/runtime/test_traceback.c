@@ -702,6 +702,69 @@ START_TEST(parked_goroutine)
 }
 END_TEST
 
+/* A goroutine function that ends in a tail call into the runtime (what
+ * gcc -O2 makes of `void f(void *c) { rt_chan_recv(c, NULL); }`), written
+ * out so that every build makes it: its frame is gone, so every frame of
+ * the parked goroutine is the runtime's.  Level 1 printed them all (an
+ * outside tester's find: gswitch, park_queued, chanrecv... where Go shows
+ * none); the entry function stands in for them now. */
+__attribute__((naked, noinline)) static void tail_waiter(void *c __attribute__((unused)))
+{
+#if defined(__x86_64__)
+    __asm__("xorl %esi, %esi\n\tjmp rt_chan_recv");
+#elif defined(__aarch64__)
+    __asm__("mov x1, xzr\n\tb rt_chan_recv");
+#else
+#error "tail_waiter: x86-64 or aarch64"
+#endif
+}
+
+enum { TAIL_SPAWNER_CALL = __LINE__ + 3 };
+NOINLINE static int64_t tail_spawner(rt_chan *c)
+{
+    int64_t id = rt_go(tail_waiter, c);
+    keep++;
+    return id;
+}
+
+static void tail_call_body(void)
+{
+    rt_chan *c = park_chan = rt_chan_make(0, 0);
+    int64_t id = tail_spawner(c);
+    rt_g *gp = find_g(id);
+    wait_status(gp, RT_GWAITING);
+
+    capture cp;
+    cap_open(&cp);
+    rt__print_goroutine_header(&cp.b, gp);
+    rt__print_traceback(&cp.b, gp, 1);
+    cap_close(&cp);
+    char want[64];
+    snprintf(want, sizeof want, "goroutine %lld [chan receive]:", (long long)id);
+    ck_assert_int_eq(nlines, 5);
+    ck_assert_str_eq(lines[0], want);
+    ck_assert_str_eq(lines[1], "tail_waiter(...)");
+    line_is(2, "^\t/.*/tests/runtime/test_traceback\\.c:[0-9]+$"); /* its entry: no offset */
+    ck_assert_str_eq(lines[3], "created by tail_spawner");
+    file_line_is(4, TAIL_SPAWNER_CALL, true);
+
+    /* Level 2 shows the runtime's frames, the entry function not among
+     * them (its frame is gone). */
+    cap_open(&cp);
+    rt__print_traceback(&cp.b, gp, 2);
+    cap_close(&cp);
+    ck_assert_int_ge(find_line("^rt_chan_recv\\(\\.\\.\\.\\)$", 0), 0);
+    ck_assert_int_eq(find_line("^tail_waiter\\(", 0), -1);
+
+    rt_chan_send(c, NULL);
+}
+
+START_TEST(tail_called_goroutine)
+{
+    run_in_rt_procs(tail_call_body, "2");
+}
+END_TEST
+
 enum { SPAWN_IDLE_CALL = __LINE__ + 3 };
 NOINLINE static int64_t spawn_idle(void)
 {
@@ -879,6 +942,7 @@ static Suite *traceback_suite(void)
     tcase_add_test(tc, goroutine_one_has_no_creator);
     tcase_add_test(tc, all_hidden_prints_all);
     tcase_add_test(tc, parked_goroutine);
+    tcase_add_test(tc, tail_called_goroutine);
     tcase_add_test(tc, runnable_goroutine);
     tcase_add_test(tc, running_goroutine);
     tcase_add_test(tc, dump_with_goroutine_list_locked);
