@@ -275,6 +275,9 @@ RT_EXTERN void rt_pool_put(rt_pool *p, void *x);
  * shared libraries, in a range given to rt_gc_add_root, or in a reachable
  * scanned object.  Memory from malloc is NOT scanned: a pointer kept only
  * there does not keep an object alive unless the range is registered.
+ * Nor are thread-local variables (__thread, _Thread_local): a goroutine
+ * may run on any thread, and the collector does not read them -- keep GC
+ * pointers in globals, on a stack or in registered memory.
  * Objects never move.  An object is aligned for any type of its size: to
  * 16 bytes when n is a multiple of 16, to 8 otherwise (as Go's heap; a
  * 24-byte object is not padded to 32 for an alignment no 24-byte type
