@@ -625,26 +625,34 @@ static void release(rt_chan *c)
  * them reachable so that LeakSanitizer does not report them. */
 static rt_chan *volatile park_chan;
 
-static void parked_body(void)
+/* Waits until goroutine id parks in a channel receive, captures its
+ * header and level-1 traceback into lines[] (the header checked) and
+ * returns its record. */
+static rt_g *capture_parked(int64_t id)
 {
-    rt_chan *c = park_chan = rt_chan_make(sizeof(int), 0);
-    done = rt_chan_make(sizeof(int), 1);
-    int64_t id = spawner(c);
     ck_assert_int_gt(id, 1);
     rt_g *gp = find_g(id);
     wait_status(gp, RT_GWAITING);
-
     capture cp;
     cap_open(&cp);
     rt__print_goroutine_header(&cp.b, gp);
     rt__print_traceback(&cp.b, gp, 1);
     cap_close(&cp);
-
     char want[64];
-    snprintf(want, sizeof want, "goroutine %lld [chan receive]:",
-             (long long)id);
-    ck_assert_int_eq(nlines, 7);
+    snprintf(want, sizeof want, "goroutine %lld [chan receive]:", (long long)id);
+    ck_assert_int_ge(nlines, 1);
     ck_assert_str_eq(lines[0], want);
+    return gp;
+}
+
+static void parked_body(void)
+{
+    rt_chan *c = park_chan = rt_chan_make(sizeof(int), 0);
+    done = rt_chan_make(sizeof(int), 1);
+    int64_t id = spawner(c);
+    rt_g *gp = capture_parked(id);
+    capture cp;
+    ck_assert_int_eq(nlines, 7);
     ck_assert_str_eq(lines[1], "wait_inner(...)");
     file_line_is(2, WAIT_INNER_CALL, true);
     ck_assert_str_eq(lines[3], "waiter(...)");
@@ -683,6 +691,8 @@ static void parked_body(void)
     int h = find_line("^goroutine [0-9]+ ", 1);
     ck_assert_int_gt(h, 2);
     ck_assert_str_eq(lines[h - 1], "");
+    char want[64];
+    snprintf(want, sizeof want, "goroutine %lld [chan receive]:", (long long)id);
     ck_assert_str_eq(lines[h], want);
     ck_assert_str_eq(lines[h + 1], "wait_inner(...)");
     ck_assert_int_eq(find_line("^goroutine 1 ", 1), -1);
@@ -730,19 +740,9 @@ NOINLINE static int64_t tail_spawner(rt_chan *c)
 static void tail_call_body(void)
 {
     rt_chan *c = park_chan = rt_chan_make(0, 0);
-    int64_t id = tail_spawner(c);
-    rt_g *gp = find_g(id);
-    wait_status(gp, RT_GWAITING);
-
+    rt_g *gp = capture_parked(tail_spawner(c));
     capture cp;
-    cap_open(&cp);
-    rt__print_goroutine_header(&cp.b, gp);
-    rt__print_traceback(&cp.b, gp, 1);
-    cap_close(&cp);
-    char want[64];
-    snprintf(want, sizeof want, "goroutine %lld [chan receive]:", (long long)id);
     ck_assert_int_eq(nlines, 5);
-    ck_assert_str_eq(lines[0], want);
     ck_assert_str_eq(lines[1], "tail_waiter(...)");
     line_is(2, "^\t/.*/tests/runtime/test_traceback\\.c:[0-9]+$"); /* its entry: no offset */
     ck_assert_str_eq(lines[3], "created by tail_spawner");
