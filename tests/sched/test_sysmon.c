@@ -16,7 +16,8 @@
  * them within tens of milliseconds, not when they stop; a goroutine
  * woken on a P's queue runs within milliseconds while goroutines that
  * yield keep the global queue full and channel pairs hand the P to each
- * other through runnext.
+ * other through runnext, or while goroutines read a cached file in a loop
+ * (a read that does not park is a preemption point).
  */
 #include <check.h>
 #include <dirent.h>
@@ -515,6 +516,55 @@ RT_TEST(test_woken_goroutine_runs_beside_yielders_and_pairs)
                   (double)worst / 1e6);
 }
 
+/* MAXPROCS=2: two goroutines reading a cached file with rt_file_pread in
+ * a loop (served from the page cache, never parking) and this goroutine
+ * sleeping 1 ms, 20 times.  The reads were no preemption point, so the
+ * readers kept both Ps and the sleeper woke 10 s late, then never (an
+ * outside tester's find; Go 15-27 ms at worst). */
+static _Atomic int pread_stop;
+static rt_waitgroup pread_wg;
+
+static void cached_reader(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    while (!atomic_load_explicit(&pread_stop, memory_order_relaxed))
+        ck_assert_int_eq(rt_file_pread(fd, buf, sizeof buf, 0), (ssize_t)sizeof buf);
+    rt_waitgroup_done(&pread_wg);
+}
+
+RT_TEST(test_sleeper_wakes_beside_cached_file_reads)
+{
+    char path[] = "/tmp/grt-test-preadXXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    static char block[65536];
+    ck_assert_int_eq(write(fd, block, sizeof block), (ssize_t)sizeof block);
+    int old = rt_maxprocs(2);
+    atomic_store(&pread_stop, 0);
+    rt_waitgroup_add(&pread_wg, 2);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_gt(rt_go(cached_reader, (void *)(intptr_t)fd), 0);
+    int64_t worst = 0;
+    for (int i = 0; i < 20; i++) {
+        int64_t t0 = rt_nanotime();
+        rt_sleep(RT_MILLISECOND);
+        int64_t late = rt_nanotime() - t0 - RT_MILLISECOND;
+        if (late > worst)
+            worst = late;
+    }
+    atomic_store(&pread_stop, 1);
+    rt_waitgroup_wait(&pread_wg);
+    rt_maxprocs(old);
+    close(fd);
+    fprintf(stderr, "sleep(1 ms) beside cached-file readers: %.3f ms late at worst\n",
+            (double)worst / 1e6);
+    /* sysmon's 10 ms slice, a few times over (a loaded CI host) */
+    ck_assert_msg(worst < 500 * RT_MILLISECOND, "a 1 ms sleep came back %.1f ms late",
+                  (double)worst / 1e6);
+}
+
 int main(void)
 {
     Suite *s = suite_create("sysmon");
@@ -529,6 +579,7 @@ int main(void)
     tcase_add_test(tc, test_syscall_pingpong_gives_up_p);
     tcase_add_test(tc, test_yield_beside_spinner_reaches_idle_p);
     tcase_add_test(tc, test_woken_goroutine_runs_beside_yielders_and_pairs);
+    tcase_add_test(tc, test_sleeper_wakes_beside_cached_file_reads);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
