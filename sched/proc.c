@@ -70,8 +70,9 @@
  *
  * Switching.  A goroutine that blocks, yields or exits switches *directly*
  * to the next goroutine when its own P has one (runnext, the local queue,
- * the global queue -- first every 61st tick, and a batch of it onto the
- * local queue when that is empty), without a detour through a scheduler
+ * the global queue -- a batch of it onto the local queue when that is
+ * empty; every 61st tick the ring and the global queue come before
+ * runnext, each first in turn), without a detour through a scheduler
  * stack: that is one register switch per hand-off.  Only when the local P
  * has nothing does it switch to its M's g0 (the thread's own stack), which
  * runs the full search (findrunnable: timers, global queue, stealing) and
