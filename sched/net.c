@@ -711,7 +711,7 @@ ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
     }
     c->rdrained = r > 0 && (size_t)r < n;
     conn_io_end(c, true);
-    rt__preempt_point(); /* a read that found data never parks (sched.h) */
+    rt__preempt_point(); /* a read that finds data never parks (sched.h) */
     return r;
 }
 
@@ -883,14 +883,8 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
         if (!write_)
             rt__dirty_touch(buf, n);
         ssize_t r = nowait_io(fd, buf, n, off, write_);
-        if (r != -EAGAIN) {
-            /* Served from the page cache without parking: a preemption
-             * point (sched.h).  Goroutines reading a cached file in a loop
-             * kept their Ps for good -- a sleeper beside them woke 10 s
-             * late, then never (an outside tester's find; Go 15-27 ms). */
-            rt__preempt_point();
+        if (r != -EAGAIN)
             return r;
-        }
         if (write_ && !atomic_load_explicit(&nowait_ok[1], memory_order_relaxed)) {
             /* Buffered writes without RWF_NOWAIT (ext4 refuses it): on
              * this thread as a blocking system call, as Go's File.Write
@@ -899,7 +893,6 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
             rt_syscall_enter();
             r = file_io(fd, buf, n, off, true);
             rt_syscall_exit();
-            rt__preempt_point();
             return r;
         }
     }
@@ -922,12 +915,20 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
     }
 }
 
+/* Both end at a preemption point (sched.h): a call served from the page
+ * cache never parks, and goroutines reading a cached file in a loop kept
+ * their Ps for good -- a sleeper beside them woke 10 s late, then never
+ * (an outside tester's find; Go 15-27 ms).  rt_conn_read/write too. */
 ssize_t rt_file_pread(int fd, void *buf, size_t n, int64_t off)
 {
-    return file_call(fd, buf, n, off, false);
+    ssize_t r = file_call(fd, buf, n, off, false);
+    rt__preempt_point();
+    return r;
 }
 
 ssize_t rt_file_pwrite(int fd, const void *buf, size_t n, int64_t off)
 {
-    return file_call(fd, (void *)buf, n, off, true);
+    ssize_t r = file_call(fd, (void *)buf, n, off, true);
+    rt__preempt_point();
+    return r;
 }

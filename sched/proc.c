@@ -1684,13 +1684,14 @@ void rt_yield(void)
     /* Where the yielder waits: on this P's queue with one P (nothing else
      * can take it, and the queue costs no lock: workload 1), on the
      * global queue with more, as Go's Gosched does (a hold of the
-     * scheduler's lock and a look for an idle P, after the switch).  Requeued locally, it
-     * sat behind this P's queue, where an idle P's steal takes the oldest
-     * half and not it, while goroutines that never block kept both Ps
-     * for sysmon's 10 ms slices: a yield among four goroutines streaming
-     * over loopback returned after 26 ms (median) at MAXPROCS=2, Go's
-     * after 0.02 (an outside tester's find): a P whose own queue runs
-     * dry looks at the global queue before it steals. */
+     * scheduler's lock and a look for an idle P, after the switch).
+     * Requeued locally, it sat behind this P's queue, where an idle P's
+     * steal takes the oldest half and not it, while goroutines that never
+     * block kept both Ps for sysmon's 10 ms slices: a yield among four
+     * goroutines streaming over loopback returned after 26 ms (median)
+     * at MAXPROCS=2, Go's after 0.02 (an outside tester's find): a P
+     * whose own queue runs dry looks at the global queue before it
+     * steals. */
     mp->after = rt__sched_gomaxprocs_is_one() ? RT_AFTER_READY : RT_AFTER_GLOBAL;
     mp->after_g = gp;
     __atomic_store_n(&pp->schedtick, pp->schedtick + 1, __ATOMIC_RELAXED);

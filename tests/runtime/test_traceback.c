@@ -8,7 +8,9 @@
  * with regular expressions that pin every literal character: the
  * goroutine header, "name(...)", "\tFILE:LINE +0xOFF", " fp=0x..." at level
  * 2, "created by", and the Go 1.3 rules (runtime frames hidden at level 1,
- * all frames printed when every one would be hidden, 100 frames at most).
+ * all frames printed when every one would be hidden -- but for a
+ * goroutine whose own function tail-called the runtime, whose entry
+ * function stands in for them --, 100 frames at most).
  *
  * Parked, not-yet-started and running goroutines need the scheduler: those
  * tests run their body as goroutine 1 under rt_main in the process Check
