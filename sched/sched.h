@@ -200,6 +200,11 @@ struct rt_p {
     _Atomic uint32_t status; /* CAS PSYSCALL->PIDLE by sysmon to retake */
     rt_m *m;                 /* back-link to the M holding it (NULL if idle) */
     uint32_t schedtick;      /* incremented on every schedule; owner only */
+    /* Incremented when a schedule starts a new time slice: every one but
+     * those that run runnext, which inherit the slice of the goroutine
+     * that readied them (Go's inheritTime).  sysmon preempts by it; the
+     * 61st-tick fairness and schedtrace count schedtick.  Owner only. */
+    uint32_t slicetick;
     _Atomic uint32_t syscalltick; /* incremented on syscall enter and exit */
     rt_p *link;              /* idle P list, under rt__sched.lock */
 
@@ -242,9 +247,10 @@ struct rt_p {
     } timers;
 
     /* sysmon's view, written only by sysmon */
-    uint32_t sysmon_schedtick, sysmon_syscalltick;
+    uint32_t sysmon_schedtick, sysmon_syscalltick, sysmon_slicetick;
     int64_t sysmon_schedwhen, sysmon_syscallwhen;
     int64_t sysmon_schedsince; /* sysmon_schedwhen, never cleared */
+    int64_t sysmon_slicesince; /* when slicetick was last seen to move */
     uint32_t sysmon_deferred;
 
     /* Deferred wake-ups (proc.c, "Waking an idle P"): wakes_deferred
@@ -255,10 +261,10 @@ struct rt_p {
      * atomics: hints, on the owner's own line. */
     _Atomic uint32_t wakes_deferred;
     _Atomic uint32_t defer_off;
-    /* Set by sysmon when this P's goroutine ran > 10 ms while work waits
-     * for a P; cleared by the goroutine at its next preemption point
-     * (rt__preempt_point), which then yields, or by sysmon once the P
-     * scheduled. */
+    /* Set by sysmon when this P's time slice (slicetick) ran > 10 ms
+     * while work waits for a P; cleared by the goroutine at its next
+     * preemption point (rt__preempt_point), which then yields, or by
+     * sysmon once a new slice started. */
     _Atomic uint32_t preempt;
     /* Owner only: the G last readied that way while it waits in runnext,
      * sysmon's clock then, and the decaying score of long waits. */
@@ -318,6 +324,9 @@ struct rt_m {
     bool spinning;    /* looking for work (counted in rt__sched.nmspinning) */
     bool running_timers; /* inside check_timers (proc.c): readies from a
                           * timer's callback need no deferred wake-up */
+    int64_t park_timer_seen; /* for a park, switch_out saw the P's
+                              * earliest timer, due at this, not due yet
+                              * (proc.c); 0 if it did not look */
     bool blocked;     /* asleep on park */
     bool is_sysmon;
     int locks, mallocing, gcing, dying, helpgc; /* for scheddetail */
@@ -669,7 +678,9 @@ static inline rt_g *rt__runq_get_ring(rt_p *pp)
 }
 
 /* Owner only.  runnext first, then the head of the ring. */
-static inline rt_g *rt__runq_get(rt_p *pp)
+/* *inherit is set when the G is runnext's (its caller leaves it false
+ * otherwise): it runs in the current time slice (slicetick). */
+static inline rt_g *rt__runq_get_inh(rt_p *pp, bool *inherit)
 {
     rt_g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
     if (next != NULL &&
@@ -678,9 +689,15 @@ static inline rt_g *rt__runq_get(rt_p *pp)
                                                 memory_order_relaxed)) {
         if (rt__unlikely(next == pp->defer_g))
             rt__defer_resolved(pp);
+        *inherit = true;
         return next;
     }
     return rt__runq_get_ring(pp);
+}
+static inline rt_g *rt__runq_get(rt_p *pp)
+{
+    bool inherit;
+    return rt__runq_get_inh(pp, &inherit);
 }
 /* Thief: steals about half of victim's queue into pp's and returns one G
  * to run, or NULL.  steal_next: may take victim's runnext too. */

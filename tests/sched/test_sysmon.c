@@ -516,6 +516,70 @@ RT_TEST(test_woken_goroutine_runs_beside_yielders_and_pairs)
                   (double)worst / 1e6);
 }
 
+/* MAXPROCS=1: eight producer/consumer pairs on buffered channels of 2^20
+ * ints, and this goroutine sleeping 1 ms, 20 times.  Each producer fills
+ * its channel in a few ms and parks, readying its consumer into runnext;
+ * the consumer drains it, parks and readies the producer: the P is handed
+ * from one to the other through runnext, and a new schedule every few ms
+ * kept sysmon from ever seeing a 10 ms slice to preempt.  A woken sleeper
+ * waited for the 61st schedule, and its timer, run after the parking
+ * goroutine's pick, put it in runnext only for the partner to push it to
+ * the ring's tail behind the other pairs: 20 sleeps took 2.9-7.1 s, 0.2-1.7
+ * s late at worst (an outside tester's find; Go's 20 take 0.23 s).  Now a
+ * runnext pick inherits the slice (sched.h, slicetick) and a park with a
+ * timer due picks after running it: 0.18-0.24 s. */
+enum { BUFPAIRS = 8 };
+static _Atomic int bufpair_stop;
+static rt_waitgroup bufpair_wg;
+
+static void bufpair_producer(void *arg)
+{
+    rt_chan *c = arg;
+    int v = 0;
+    while (!atomic_load_explicit(&bufpair_stop, memory_order_relaxed))
+        rt_chan_send(c, &v);
+    rt_chan_close(c);
+    rt_waitgroup_done(&bufpair_wg);
+}
+
+static void bufpair_consumer(void *arg)
+{
+    rt_chan *c = arg;
+    int v;
+    while (rt_chan_recv(c, &v))
+        ;
+    rt_waitgroup_done(&bufpair_wg);
+}
+
+RT_TEST(test_sleeper_wakes_beside_buffered_pairs)
+{
+    int old = rt_maxprocs(1);
+    atomic_store(&bufpair_stop, 0);
+    rt_waitgroup_add(&bufpair_wg, 2 * BUFPAIRS);
+    for (int i = 0; i < BUFPAIRS; i++) {
+        rt_chan *c = rt_chan_make(sizeof(int), 1 << 20);
+        ck_assert_int_gt(rt_go(bufpair_producer, c), 0);
+        ck_assert_int_gt(rt_go(bufpair_consumer, c), 0);
+    }
+    int64_t worst = 0, total = 0;
+    for (int i = 0; i < 20; i++) {
+        int64_t t0 = rt_nanotime();
+        rt_sleep(RT_MILLISECOND);
+        int64_t late = rt_nanotime() - t0 - RT_MILLISECOND;
+        total += late;
+        if (late > worst)
+            worst = late;
+    }
+    atomic_store(&bufpair_stop, 1);
+    rt_waitgroup_wait(&bufpair_wg);
+    rt_maxprocs(old);
+    fprintf(stderr, "sleep(1 ms) beside buffered pairs: late %.3f ms on average, %.3f at worst\n",
+            (double)total / 20 / 1e6, (double)worst / 1e6);
+    /* a few of sysmon's 10 ms slices (a loaded CI host) */
+    ck_assert_msg(total / 20 < 50 * RT_MILLISECOND, "1 ms sleeps came back %.1f ms late on average",
+                  (double)total / 20 / 1e6);
+}
+
 /* MAXPROCS=2: two goroutines reading a cached file with rt_file_pread in
  * a loop (served from the page cache, never parking) and this goroutine
  * sleeping 1 ms, 20 times.  The reads were no preemption point, so the
@@ -580,6 +644,7 @@ int main(void)
     tcase_add_test(tc, test_yield_beside_spinner_reaches_idle_p);
     tcase_add_test(tc, test_woken_goroutine_runs_beside_yielders_and_pairs);
     tcase_add_test(tc, test_sleeper_wakes_beside_cached_file_reads);
+    tcase_add_test(tc, test_sleeper_wakes_beside_buffered_pairs);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
