@@ -784,10 +784,15 @@ bool rt__sync_can_spin(int iter);
 /* Profiles a semacquire may report to (bit set). */
 #define RT_SEMA_PROFILE_BLOCK 1
 #define RT_SEMA_PROFILE_MUTEX 2
+/* Not a profile: return false after a wake-up that found the count taken
+ * (by a goroutine that came by meanwhile) instead of queueing again. */
+#define RT_SEMA_WAKE_ONCE 4
 /* Go's semacquire1: waits until *addr > 0 and decrements it, parking the
  * goroutine (never the thread).  lifo queues at the head of addr's waiters;
- * profile is a mask of RT_SEMA_PROFILE_*; skip is for profile stacks. */
-void rt__semacquire(uint32_t *addr, bool lifo, int profile, int skip);
+ * flags is a mask of RT_SEMA_PROFILE_* and RT_SEMA_WAKE_ONCE; skip is for
+ * profile stacks.  Returns whether it took the count (always, without
+ * RT_SEMA_WAKE_ONCE). */
+bool rt__semacquire(uint32_t *addr, bool lifo, int flags, int skip);
 /* Increments *addr and wakes the first waiter on addr, if any.  handoff:
  * the count goes directly to that waiter and the caller yields to it. */
 void rt__semrelease(uint32_t *addr, bool handoff, int skip);

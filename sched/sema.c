@@ -310,22 +310,22 @@ static rt_g *waiter_g(const char *what)
     return gp;
 }
 
-void rt__semacquire(uint32_t *addr, bool lifo, int profile, int skip)
+bool rt__semacquire(uint32_t *addr, bool lifo, int flags, int skip)
 {
     if (can_acquire(addr))
-        return;
+        return true;
 
     rt_sudog s;
     memset(&s, 0, sizeof s);
     s.g = waiter_g("semacquire");
     semroot *root = root_for(addr);
     int64_t t0 = 0;
-    bool parked = false;
+    bool parked = false, got = true;
 
-    if ((profile & RT_SEMA_PROFILE_BLOCK) &&
+    if ((flags & RT_SEMA_PROFILE_BLOCK) &&
         atomic_load_explicit(&rt__block_profile_rate, memory_order_relaxed) > 0)
         t0 = rt_nanotime();
-    if ((profile & RT_SEMA_PROFILE_MUTEX) &&
+    if ((flags & RT_SEMA_PROFILE_MUTEX) &&
         atomic_load_explicit(&rt__mutex_profile_fraction,
                              memory_order_relaxed) > 0)
         s.acquiretime = t0 != 0 ? t0 : rt_nanotime();
@@ -347,9 +347,14 @@ void rt__semacquire(uint32_t *addr, bool lifo, int profile, int skip)
          * handed to us.  Otherwise compete for it like anyone else. */
         if (s.ticket != 0 || can_acquire(addr))
             break;
+        if (flags & RT_SEMA_WAKE_ONCE) {
+            got = false;
+            break;
+        }
     }
     if (parked)
         rt__block_event(t0, skip + 1);
+    return got;
 }
 
 void rt__semrelease(uint32_t *addr, bool handoff, int skip)

@@ -23,7 +23,10 @@
  *   already running).  A newcomer may spin a few times (rt__sync_can_spin:
  *   only with other Ps running and an empty local run queue) and marks the
  *   mutex WOKEN so that unlock does not wake a waiter needlessly.  A woken
- *   waiter that loses re-queues at the head (LIFO).  Starvation mode: once
+ *   waiter that loses re-queues at the head (LIFO); so does one whose
+ *   wake-up a goroutine coming to the semaphore took first, after a look
+ *   at the mutex (mutex_rewait: where Go's waiter re-queues at the tail
+ *   and may never get to starve the mutex).  Starvation mode: once
  *   a waiter has waited more than 1 ms it sets STARVING; from then unlock
  *   hands the lock directly to the first waiter (semrelease with handoff),
  *   newcomers neither spin nor take the lock but queue at the tail.  The
@@ -137,6 +140,32 @@ static inline bool cas32(int32_t *p, int32_t old, int32_t new_)
                                        __ATOMIC_SEQ_CST);
 }
 
+/*
+ * A waiter woken without the semaphore's count: a goroutine that came to
+ * the semaphore while the woken one waited for a P took it (in normal
+ * mode, with the WOKEN role, which it clears).  Go's semacquire queues the
+ * waiter again at the tail without a look at the mutex, so it may never
+ * get to switch it to starvation mode: beside two goroutines locking and
+ * unlocking in loops on a loaded host, a waiter woken every 4 ms lost each
+ * wake-up and waited 0.1-1.7 s (Go 4-24 ms; an outside tester's find).
+ * Here, once it waited past the threshold, it marks the mutex starving
+ * (from then unlock hands it over) and queues again at the head.  Only
+ * with the mutex held and nobody WOKEN, the state in which a waiter's own
+ * CAS sets STARVING: while WOKEN, a wake-up's count may be in flight (to
+ * the goroutine that took ours, or to us: an unlock since our wake-up
+ * counted us as its waiter), and whoever takes it reads STARVING as the
+ * lock handed over.  It takes no free mutex for the same reason: an
+ * unlock may have taken it off the waiter count already.  Queuing again
+ * is always sound (what Go does): a count left for us is taken then.
+ */
+static void mutex_rewait(rt_mutex *m)
+{
+    int32_t old = load32(&m->state_);
+    while ((old & (MUTEX_LOCKED | MUTEX_WOKEN | MUTEX_STARVING)) == MUTEX_LOCKED &&
+           (old >> MUTEX_WAITER_SHIFT) != 0 && !cas32(&m->state_, old, old | MUTEX_STARVING))
+        old = load32(&m->state_);
+}
+
 static void mutex_lock_slow(rt_mutex *m)
 {
     int64_t wait_start = 0;
@@ -187,10 +216,19 @@ static void mutex_lock_slow(rt_mutex *m)
         bool lifo = wait_start != 0;
         if (wait_start == 0)
             wait_start = rt_nanotime();
-        rt__semacquire(&m->sema_, lifo,
-                       RT_SEMA_PROFILE_BLOCK | RT_SEMA_PROFILE_MUTEX, 2);
-        starving = starving ||
-                   rt_nanotime() - wait_start > STARVATION_THRESHOLD_NS;
+        for (;;) {
+            bool got = rt__semacquire(&m->sema_, lifo,
+                                      RT_SEMA_PROFILE_BLOCK | RT_SEMA_PROFILE_MUTEX |
+                                          RT_SEMA_WAKE_ONCE,
+                                      2);
+            starving = starving ||
+                       rt_nanotime() - wait_start > STARVATION_THRESHOLD_NS;
+            if (got)
+                break;
+            if (starving)
+                mutex_rewait(m);
+            lifo = true;
+        }
         old = load32(&m->state_);
         if ((old & MUTEX_STARVING) != 0) {
             /* The lock was handed to us: nobody else can have it, WOKEN is

@@ -259,6 +259,54 @@ RT_TEST(test_mutex_waiters_fifo_mp)
     ck_assert_int_eq(__atomic_load_n(&fmu.state_, __ATOMIC_SEQ_CST), 0);
 }
 
+/* A waiter woken without the semaphore's count.  MAXPROCS=1: the waiter
+ * queued more than 1 ms ago; this goroutine's unlock wakes it (into
+ * runnext: it cannot run yet), this goroutine locks again and starts a
+ * second locker (runnext now, the waiter goes to the ring), which finds
+ * the mutex held, takes the count the unlock left for the waiter at its
+ * first look at the semaphore, and queues (at the head: it waited).  The
+ * waiter then runs and finds no count.  Queued again at the tail without
+ * a look at the mutex (Go's semacquire), it never switched the mutex to
+ * starvation mode and the second locker went first; under load, waiters
+ * lost wake-up after wake-up this way for 0.1-1.7 s (an outside tester's
+ * find).  Now it marks the mutex starving and queues at the head: the
+ * next unlock hands it the lock. */
+static rt_mutex smu;
+static int sorder[2], sn; /* under smu */
+static _Atomic int sdone;
+
+static void starve_locker(void *p)
+{
+    rt_mutex_lock(&smu);
+    sorder[sn++] = (int)(intptr_t)p;
+    rt_mutex_unlock(&smu);
+    atomic_fetch_add(&sdone, 1);
+}
+
+RT_TEST(test_mutex_waiter_woken_without_count_starves_it)
+{
+    int old = rt_maxprocs(1);
+    rt_mutex_lock(&smu);
+    rt_go(starve_locker, (void *)(intptr_t)1);
+    WAIT_UNTIL(rt__sema_waiters(&smu.sema_) == 1);
+    rt_sleep(2 * RT_MILLISECOND);
+    rt_mutex_unlock(&smu); /* wakes the waiter (runnext) */
+    ck_assert_int_eq(rt__sema_waiters(&smu.sema_), 0);
+    rt_mutex_lock(&smu); /* WOKEN set, LOCKED clear: ours again */
+    ck_assert_int_eq(__atomic_load_n(&smu.state_, __ATOMIC_SEQ_CST), 1 | 2);
+    rt_go(starve_locker, (void *)(intptr_t)2);
+    WAIT_UNTIL(rt__sema_waiters(&smu.sema_) == 2);
+    int32_t st = __atomic_load_n(&smu.state_, __ATOMIC_SEQ_CST);
+    ck_assert_msg(st == (1 | 4 | 2 << 3), "mutex state %#x, want locked, starving, 2 waiters",
+                  (unsigned)st);
+    rt_mutex_unlock(&smu);
+    WAIT_UNTIL(atomic_load(&sdone) == 2);
+    rt_maxprocs(old);
+    ck_assert_int_eq(sorder[0], 1);
+    ck_assert_int_eq(sorder[1], 2);
+    ck_assert_int_eq(__atomic_load_n(&smu.state_, __ATOMIC_SEQ_CST), 0);
+}
+
 int main(void)
 {
     Suite *s = suite_create("sync-internal");
@@ -269,6 +317,7 @@ int main(void)
     tcase_add_test(tc, test_pool_outside_goroutines);
     tcase_add_test(tc, test_rwmutex_writer_preference_mp);
     tcase_add_test(tc, test_mutex_waiters_fifo_mp);
+    tcase_add_test(tc, test_mutex_waiter_woken_without_count_starves_it);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
