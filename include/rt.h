@@ -93,8 +93,8 @@ RT_EXTERN int64_t rt_go(void (*fn)(void *arg), void *arg);
  * preempted in plain C code (no safe points): one that computes without
  * blocking keeps its processor, so long loops should yield now and then.
  * (One that has run 10 ms while others wait is made to yield at its next
- * mutex or rwmutex unlock, channel operation, select, or allocation slow
- * path.) */
+ * mutex or rwmutex unlock, channel operation, select, file or connection
+ * call, rt_go, or allocation slow path.) */
 RT_EXTERN void rt_yield(void);
 
 /* runtime.Goexit: end the calling goroutine.  Never returns. */

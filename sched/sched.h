@@ -1109,7 +1109,7 @@ void rt__sysmon_start(void);
  * while goroutines wait for a processor, and rt__preempt_pending while any
  * P has it.  The points (the unlocks of rt_mutex and rt_rwmutex, channel
  * operations that did not block, file and connection calls that did not
- * park, the allocation slow path) read that one
+ * park, rt_go, the allocation slow path) read that one
  * global word; only a set one looks further.  Go preempts such loops
  * asynchronously; without this the waiting goroutines never ran (a
  * helper's skip list: writers runnable for minutes behind two readers).
