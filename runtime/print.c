@@ -69,7 +69,8 @@
 
 /* Writes all of iov[0..cnt) (cnt <= 2) to fd, retrying EINTR, EAGAIN and
  * short writes.  iov is consumed. */
-static void write_all(int fd, struct iovec *iov, int cnt)
+/* 0, or -errno of the failure that ended it. */
+static int write_all(int fd, struct iovec *iov, int cnt)
 {
     while (cnt > 0) {
         if (iov[0].iov_len == 0) {
@@ -86,7 +87,7 @@ static void write_all(int fd, struct iovec *iov, int cnt)
                 if (poll(&pfd, 1, -1) >= 0 || errno == EINTR)
                     continue;
             }
-            return; /* the fd is gone: nowhere to say so */
+            return -errno; /* the fd is gone: nowhere to say so */
         }
         size_t done = (size_t)w;
         while (cnt > 0 && done >= iov[0].iov_len) {
@@ -99,6 +100,7 @@ static void write_all(int fd, struct iovec *iov, int cnt)
             iov[0].iov_len -= done;
         }
     }
+    return 0;
 }
 
 static void write_bytes(int fd, const char *s, size_t n)
@@ -114,16 +116,18 @@ void (*rt__capture_sink)(const char *s, size_t n);
 
 /* Every write of an rt__buf goes through here: to the fd, or to the
  * capture sink for RT_FD_CAPTURE. */
-static void buf_out(int fd, struct iovec *iov, int cnt)
+static void buf_out(rt__buf *b, struct iovec *iov, int cnt)
 {
-    if (fd == RT_FD_CAPTURE) {
+    if (b->fd == RT_FD_CAPTURE) {
         for (int i = 0; i < cnt; i++)
             if (rt__capture_sink != NULL)
                 rt__capture_sink(iov[i].iov_base, iov[i].iov_len);
         return;
     }
     int saved = errno;
-    write_all(fd, iov, cnt);
+    int err = write_all(b->fd, iov, cnt);
+    if (err != 0 && b->err == 0)
+        b->err = err;
     errno = saved;
 }
 
@@ -136,7 +140,7 @@ void rt__write_whole(int fd, const char *s, size_t n)
 static void emit(rt__buf *b, size_t k)
 {
     struct iovec iov[1] = {{.iov_base = b->b, .iov_len = k}};
-    buf_out(b->fd, iov, 1);
+    buf_out(b, iov, 1);
     memmove(b->b, b->b + k, b->n - k);
     b->n -= k;
 }
@@ -152,6 +156,7 @@ void rt__buf_init(rt__buf *b, int fd)
 {
     b->fd = fd;
     b->n = 0;
+    b->err = 0;
 }
 
 void rt__buf_write(rt__buf *b, const char *s, size_t n)
@@ -190,7 +195,7 @@ void rt__buf_write(rt__buf *b, const char *s, size_t n)
             {.iov_base = b->b, .iov_len = b->n},
             {.iov_base = (void *)s, .iov_len = k},
         };
-        buf_out(b->fd, iov, 2);
+        buf_out(b, iov, 2);
         b->n = 0;
         s += k;
         n -= k;

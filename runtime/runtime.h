@@ -147,6 +147,7 @@ int rt__ncpu(void);
  */
 typedef struct rt__buf {
     int fd;
+    int err; /* the first failed write's -errno (the rest are dropped) */
     size_t n;
     char b[2048];
 } rt__buf;

@@ -327,7 +327,10 @@ int rt__goroutineprof_write(int fd, int debug)
         rt__buf_init(&b, fd);
         rt__print_all_goroutines_walking(&b, 1, rt__walk_running_g);
         rt__buf_flush(&b);
-        return 0;
+        /* a failed write is the caller's error, as with every other
+         * profile (it returned 0 for a closed fd and /dev/full: an
+         * outside tester's find) */
+        return b.err;
     }
     collect_ctx c = {0};
     for (int attempt = 0; attempt < 8; attempt++) {

@@ -339,6 +339,27 @@ RT_TEST(test_bad_args)
     REQUIRE_EQ(rt_pprof_write(NULL, 1, 0), -EINVAL);
     REQUIRE_EQ(rt_pprof_write("heap", -1, 0), -EBADF); /* as rt_pprof_start_cpu(-1) */
     REQUIRE_EQ(rt_set_label("", "x"), -EINVAL);
+    /* A write that fails is the caller's error in every form, the
+     * goroutine dump (debug=2) too: it returned 0 for a read-only fd and
+     * for /dev/full (an outside tester's find). */
+    static const char *const names[] = {"heap", "allocs", "block", "mutex", "goroutine",
+                                        "threadcreate"};
+    int full = open("/dev/full", O_WRONLY);
+    REQUIRE(full >= 0);
+    rdonly = open("/dev/null", O_RDONLY);
+    REQUIRE(rdonly >= 0);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        for (int debug = 0; debug <= 2; debug++) {
+            REQUIRE_MSG(rt_pprof_write(names[i], rdonly, debug) == -EBADF,
+                        "%s debug=%d to a read-only fd: %d", names[i], debug,
+                        rt_pprof_write(names[i], rdonly, debug));
+            REQUIRE_MSG(rt_pprof_write(names[i], full, debug) == -ENOSPC,
+                        "%s debug=%d to /dev/full: %d", names[i], debug,
+                        rt_pprof_write(names[i], full, debug));
+        }
+    }
+    close(rdonly);
+    close(full);
 }
 
 static Suite *suite(void)
