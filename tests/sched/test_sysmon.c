@@ -629,6 +629,70 @@ RT_TEST(test_sleeper_wakes_beside_cached_file_reads)
                   (double)worst / 1e6);
 }
 
+/* MAXPROCS=2: four goroutines computing a little between non-blocking
+ * receives (each a preemption point, so each answers sysmon's requests
+ * to yield), a waker that sleeps 1 ms and sends to this goroutine, 300
+ * times.  A goroutine readied onto a P's ring there waits for that P's
+ * next schedule, 10 ms at most.  sysmon also moved the queue of a P that
+ * had not scheduled for 10 ms to the global queue's tail, every 10 ms,
+ * behind the preempted spinners -- where the ring's goroutine went back
+ * each time it was about to run: woken goroutines waited up to 0.2-4.4 s
+ * (an outside tester's find; Go 0.1 ms).  Now the queue moves only when
+ * the goroutine has let a request to yield go unanswered for a tick. */
+static _Atomic int wk_stop;
+static volatile uint64_t wk_sink;
+static rt_chan *wk_c;
+static rt_waitgroup wk_wg;
+
+static void wk_spinner(void *arg)
+{
+    rt_chan *c = arg;
+    int v;
+    while (!atomic_load_explicit(&wk_stop, memory_order_relaxed)) {
+        for (int i = 0; i < 200; i++)
+            wk_sink = wk_sink * 3 + 1;
+        (void)rt_chan_try_recv(c, &v);
+    }
+    rt_waitgroup_done(&wk_wg);
+}
+
+static void wk_waker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 300; i++) {
+        rt_sleep(RT_MILLISECOND);
+        int64_t t = rt_nanotime();
+        rt_chan_send(wk_c, &t);
+    }
+    int64_t end = -1;
+    rt_chan_send(wk_c, &end);
+}
+
+RT_TEST(test_woken_goroutine_runs_beside_preempted_spinners)
+{
+    int old = rt_maxprocs(2);
+    atomic_store(&wk_stop, 0);
+    wk_c = rt_chan_make(sizeof(int64_t), 0);
+    rt_waitgroup_add(&wk_wg, 4);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_gt(rt_go(wk_spinner, rt_chan_make(sizeof(int), 0)), 0);
+    ck_assert_int_gt(rt_go(wk_waker, NULL), 0);
+    int64_t t, worst = 0;
+    while (rt_chan_recv(wk_c, &t) && t >= 0) {
+        int64_t d = rt_nanotime() - t;
+        if (d > worst)
+            worst = d;
+    }
+    atomic_store(&wk_stop, 1);
+    rt_waitgroup_wait(&wk_wg);
+    rt_maxprocs(old);
+    fprintf(stderr, "channel wake beside preempted spinners: %.3f ms at worst\n",
+            (double)worst / 1e6);
+    /* a few 10 ms slices (a loaded CI host) */
+    ck_assert_msg(worst < 150 * RT_MILLISECOND, "a woken goroutine ran %.1f ms late",
+                  (double)worst / 1e6);
+}
+
 /* MAXPROCS=1: a goroutine that starts goroutines in a loop for 200 ms
  * (rt_go and a little work, no other runtime call).  rt_go was no
  * preemption point: the spawner kept the P, its children piled up on the
@@ -688,6 +752,7 @@ int main(void)
     tcase_add_test(tc, test_sleeper_wakes_beside_cached_file_reads);
     tcase_add_test(tc, test_sleeper_wakes_beside_buffered_pairs);
     tcase_add_test(tc, test_spawning_loop_yields_at_rt_go);
+    tcase_add_test(tc, test_woken_goroutine_runs_beside_preempted_spinners);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
