@@ -1178,6 +1178,29 @@ static inline rt_g *take_prio(void)
     return atomic_exchange_explicit(&rt__sched.prio_g, NULL, memory_order_acquire);
 }
 
+/* The 61st tick's pick gp, from the ring or the global queue, runs right
+ * after runnext's G, which it replaces there (kept against later readies:
+ * sched.h, runnext_tick): the pick breaks a chain of runnext hand-offs --
+ * the partner the runnext G readies goes to the ring's tail -- without
+ * making a G just readied there wait behind it.  Run before it, the pick
+ * could compute for a whole slice: a goroutine readied by a channel send
+ * waited 20-25 ms beside four goroutines looping on select with default,
+ * 2 % of the time (an outside tester's find; Go 0.1 ms). */
+static inline rt_g *fair_pick(rt_p *pp, rt_g *gp, bool *inherit)
+{
+    rt_g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+    if (next != NULL &&
+        atomic_compare_exchange_strong_explicit(&pp->runnext, &next, gp, memory_order_acq_rel,
+                                                memory_order_relaxed)) {
+        if (rt__unlikely(next == pp->defer_g))
+            rt__defer_resolved(pp);
+        pp->runnext_tick = pp->schedtick - 1;
+        *inherit = true;
+        return next;
+    }
+    return gp;
+}
+
 /* timers false: a park, whose caller's timers run after the switch;
  * *seen as own_timer_due's if it was called (left alone otherwise). */
 static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool timers,
@@ -1189,9 +1212,27 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
     rt_g *gp;
     if (rt__unlikely((gp = take_prio()) != NULL))
         return gp;
+    /* Timers first, also on the 61st tick: a sleeper left for after that
+     * tick's pick sat in runnext until the picked goroutine readied its
+     * partner there and pushed it to the ring's tail, behind a chain of
+     * runnext hand-offs for a whole slice -- 1 ms sleeps 27 ms late at
+     * the 99th percentile beside two buffered pairs at MAXPROCS=1 (an
+     * outside tester's find; Go 0.2 ms). */
+    if (timers)
+        check_timers(pp, true);
+    else if (rt__unlikely(own_timer_due(pp, seen)))
+        /* A parking goroutine, a timer due: to g0, which runs it once the
+         * park is done, then picks (findrunnable) -- the G it readies
+         * first, from runnext, as Go's schedule does.  Run after a pick
+         * made here, that G sat in runnext until the picked one readied
+         * another (its channel's partner) and pushed it to the ring's
+         * tail: a sleeper waited behind every pair of 8 that hand the P
+         * to each other, 150 ms a 1 ms sleep at MAXPROCS=1 (Go 11). */
+        return NULL;
     if (rt__unlikely(pp->schedtick % 61 == 0)) {
-        /* Fairness, every 61st schedule: the global queue and the ring
-         * before runnext, each first in turn.  Without the ring's turn,
+        /* Fairness, every 61st schedule: a G from the global queue or
+         * the ring, each first in turn, takes runnext's place, and
+         * runnext's G runs now (fair_pick).  Without the ring's turn,
          * goroutines handing off to each other through runnext would keep
          * the P for a whole 10 ms slice (they inherit it: sched.h,
          * slicetick), or for good where none passes a preemption point
@@ -1205,29 +1246,17 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
         if (timers && atomic_load_explicit(&rt__sched.orphan_timers, memory_order_relaxed))
             run_orphan_timers(pp);
         bool ring_first = (pp->schedtick / 61) & 1;
-        if (ring_first && (gp = rt__runq_get_ring(pp)) != NULL)
-            return gp;
-        if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
+        gp = ring_first ? rt__runq_get_ring(pp) : NULL;
+        if (gp == NULL && atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
             rt__lock_acquire(&rt__sched.lock);
             gp = rt__globrunq_get(pp, 1);
             rt__lock_release(&rt__sched.lock);
-            if (gp)
-                return gp;
         }
-        if (!ring_first && (gp = rt__runq_get_ring(pp)) != NULL)
-            return gp;
+        if (gp == NULL && !ring_first)
+            gp = rt__runq_get_ring(pp);
+        if (gp != NULL)
+            return fair_pick(pp, gp, inherit);
     }
-    if (timers)
-        check_timers(pp, true);
-    else if (rt__unlikely(own_timer_due(pp, seen)))
-        /* A parking goroutine, a timer due: to g0, which runs it once the
-         * park is done, then picks (findrunnable) -- the G it readies
-         * first, from runnext, as Go's schedule does.  Run after a pick
-         * made here, that G sat in runnext until the picked one readied
-         * another (its channel's partner) and pushed it to the ring's
-         * tail: a sleeper waited behind every pair of 8 that hand the P
-         * to each other, 150 ms a 1 ms sleep at MAXPROCS=1 (Go 11). */
-        return NULL;
     gp = rt__runq_get_inh(pp, inherit);
     if (gp)
         return gp;
@@ -1915,6 +1944,16 @@ static inline void make_runnable(rt_g *gp)
     atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
 }
 
+/* A G a timer readied takes runnext, whoever holds it (as in Go, where
+ * the timers run before the pick), and keeps it against the readies of
+ * the goroutine that runs meanwhile (sched.h, runnext_tick). */
+static inline void runq_put_timer(rt_p *pp, rt_g *gp)
+{
+    pp->runnext_tick = pp->schedtick;
+    rt__runq_put(pp, gp, true);
+    pp->runnext_tick = pp->schedtick - 1;
+}
+
 static void ready(rt_g *gp, bool next, bool handoff)
 {
     make_runnable(gp);
@@ -1928,11 +1967,14 @@ static void ready(rt_g *gp, bool next, bool handoff)
              * which a 1 ms ticker kept up for good (10x Go's CPU for a
              * program that only waits on timers; an outside tester's
              * find). */
-            rt__runq_put(pp, gp, true);
+            runq_put_timer(pp, gp);
             return;
         }
         bool lone = handoff && idle_p_asleep() && runq_bare(pp);
-        rt__runq_put(pp, gp, next);
+        if (next && mp->running_timers)
+            runq_put_timer(pp, gp);
+        else
+            rt__runq_put(pp, gp, next);
         if (lone && wake_can_wait(pp, gp))
             return;
     } else {

@@ -205,6 +205,10 @@ struct rt_p {
      * that readied them (Go's inheritTime).  sysmon preempts by it; the
      * 61st-tick fairness and schedtrace count schedtick.  Owner only. */
     uint32_t slicetick;
+    /* schedtick when runnext was last filled: a G put there during an
+     * earlier schedule (or by a timer) keeps its place against the
+     * readies of the goroutine running now (rt__runq_put).  Owner only. */
+    uint32_t runnext_tick;
     _Atomic uint32_t syscalltick; /* incremented on syscall enter and exit */
     rt_p *link;              /* idle P list, under rt__sched.lock */
 
@@ -630,12 +634,24 @@ static inline void rt__runq_put(rt_p *pp, rt_g *gp, bool next)
 {
     if (next) {
         rt_g *old = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
-        while (!atomic_compare_exchange_weak_explicit(
-            &pp->runnext, &old, gp, memory_order_release, memory_order_relaxed))
-            ;
-        if (old == NULL)
-            return;
-        gp = old; /* kick the old runnext to the tail */
+        /* The newest ready takes runnext, as in Go, from a G readied
+         * during this same schedule; one readied before it (or by a
+         * timer: proc.c, runq_put_timer) keeps its place and gp goes to
+         * the tail.  Pushed to the
+         * tail, a woken sleeper waited behind a chain of hand-offs for a
+         * whole slice whenever the 61st tick's pick had passed it over
+         * (find_fast) -- often here, where that tick counts every
+         * schedule, where Go's counts slices.  (A thief may empty
+         * runnext meanwhile: gp then waits in the ring, harmlessly.) */
+        if (old == NULL || pp->runnext_tick == pp->schedtick) {
+            while (!atomic_compare_exchange_weak_explicit(
+                &pp->runnext, &old, gp, memory_order_release, memory_order_relaxed))
+                ;
+            pp->runnext_tick = pp->schedtick;
+            if (old == NULL)
+                return;
+            gp = old; /* kick the old runnext to the tail */
+        }
     }
     uint32_t h = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
     uint32_t t = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);

@@ -87,6 +87,28 @@ START_TEST(test_fifo_and_runnext)
 }
 END_TEST
 
+/* A G put in runnext during an earlier schedule keeps it: a later ready
+ * goes to the tail (a woken sleeper pushed there waited behind a chain of
+ * hand-offs for a whole time slice).  Within one schedule the newest
+ * ready takes runnext, as in Go. */
+START_TEST(test_runnext_kept_across_schedules)
+{
+    setup();
+    owner->schedtick = 5;
+    rt__runq_put(owner, &gs[1], true);
+    owner->schedtick = 6;
+    rt__runq_put(owner, &gs[2], true);
+    ck_assert_ptr_eq(rt__runq_get(owner), &gs[1]);
+    ck_assert_ptr_eq(rt__runq_get(owner), &gs[2]);
+    ck_assert(rt__runq_empty(owner));
+    rt__runq_put(owner, &gs[3], true);
+    rt__runq_put(owner, &gs[4], true); /* same schedule: the newest */
+    ck_assert_ptr_eq(rt__runq_get(owner), &gs[4]);
+    ck_assert_ptr_eq(rt__runq_get(owner), &gs[3]);
+    ck_assert(rt__runq_empty(owner));
+}
+END_TEST
+
 START_TEST(test_overflow_goes_global)
 {
     setup();
@@ -213,6 +235,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, test_fifo_and_runnext);
+    tcase_add_test(tc, test_runnext_kept_across_schedules);
     tcase_add_test(tc, test_overflow_goes_global);
     tcase_add_test(tc, test_global_ring_fifo);
     tcase_add_test(tc, test_concurrent_steal);

@@ -693,6 +693,54 @@ RT_TEST(test_woken_goroutine_runs_beside_preempted_spinners)
                   (double)worst / 1e6);
 }
 
+/* MAXPROCS=1, on a 61st schedule: the fairness pick from the ring (a
+ * goroutine that yields) runs right after the G in runnext (one just
+ * started), not before it.  Run first, a pick that computed for a whole
+ * slice kept a goroutine readied by a channel send waiting 20-25 ms (an
+ * outside tester's find, 2 % of its wake-ups beside four goroutines
+ * looping on select with default; Go 0.1 ms). */
+static _Atomic int ft_flag;
+static int ft_order[2], ft_n; /* one P: no races */
+static rt_waitgroup ft_wg;
+
+static void ft_partner(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&ft_flag))
+        rt_yield();
+    ft_order[ft_n++] = 1;
+    rt_waitgroup_done(&ft_wg);
+}
+
+static void ft_started(void *arg)
+{
+    (void)arg;
+    ft_order[ft_n++] = 2;
+    rt_waitgroup_done(&ft_wg);
+}
+
+RT_TEST(test_fairness_pick_runs_after_runnext)
+{
+    int old = rt_maxprocs(1);
+    atomic_store(&ft_flag, 0);
+    ft_n = 0;
+    rt_waitgroup_add(&ft_wg, 2);
+    ck_assert_int_gt(rt_go(ft_partner, NULL), 0);
+    rt_p *pp = rt__getm()->p;
+    /* the partner and this goroutine take turns until this one runs
+     * right after the 61st tick's schedule (one P: no one else does) */
+    rt_yield();
+    while (pp->schedtick % 61 != 0)
+        rt_yield();
+    atomic_store(&ft_flag, 1); /* the partner waits in the ring */
+    ck_assert_int_gt(rt_go(ft_started, NULL), 0); /* runnext */
+    rt_yield(); /* the 61st tick's pick: the partner, from the ring */
+    rt_waitgroup_wait(&ft_wg);
+    rt_maxprocs(old);
+    ck_assert_int_eq(ft_n, 2);
+    ck_assert_msg(ft_order[0] == 2, "the fairness pick ran before runnext's goroutine");
+}
+
 /* MAXPROCS=1: a goroutine that starts goroutines in a loop for 200 ms
  * (rt_go and a little work, no other runtime call).  rt_go was no
  * preemption point: the spawner kept the P, its children piled up on the
@@ -752,6 +800,7 @@ int main(void)
     tcase_add_test(tc, test_sleeper_wakes_beside_cached_file_reads);
     tcase_add_test(tc, test_sleeper_wakes_beside_buffered_pairs);
     tcase_add_test(tc, test_spawning_loop_yields_at_rt_go);
+    tcase_add_test(tc, test_fairness_pick_runs_after_runnext);
     tcase_add_test(tc, test_woken_goroutine_runs_beside_preempted_spinners);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
