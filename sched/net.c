@@ -795,42 +795,6 @@ bool rt__file_nowait_reads(void)
 #endif
 }
 
-/*
- * A regular file's call made at once on the goroutine's thread when it
- * cannot block: preadv2/pwritev2 with RWF_NOWAIT are served from the page
- * cache or fail with EAGAIN (the data is not cached, the write would
- * wait for the disk or for block allocation).  The worker pool's round
- * trip -- a queue, a futex wake of a pool thread, a park and a wake-up --
- * cost 5-7x Go's direct pread/pwrite on cached files (an outside tester:
- * 400k random 4 KiB reads 4.1 s against Go's 0.55; 400k appends 4.2 s
- * against 0.71), where the call itself takes a microsecond.  -EAGAIN
- * sends the caller to the pool; EFAULT too (the collector's mprotect mode
- * protected the buffer again: file_call's retry handles it there).
- */
-static ssize_t nowait_io(int fd, void *buf, size_t n, int64_t off, bool write_)
-{
-#ifdef RWF_NOWAIT
-    if (!atomic_load_explicit(&nowait_ok[write_], memory_order_relaxed))
-        return -EAGAIN;
-    struct iovec iov = {buf, n};
-    ssize_t r;
-    do {
-        r = write_ ? pwritev2(fd, &iov, 1, (off_t)off, RWF_NOWAIT)
-                   : preadv2(fd, &iov, 1, (off_t)off, RWF_NOWAIT);
-    } while (r < 0 && errno == EINTR);
-    if (r >= 0)
-        return r;
-    if (errno == EOPNOTSUPP) {
-        atomic_store_explicit(&nowait_ok[write_], 0, memory_order_relaxed);
-        return -EAGAIN;
-    }
-    return errno == EAGAIN || errno == EFAULT ? -EAGAIN : -errno;
-#else
-    (void)fd, (void)buf, (void)n, (void)off, (void)write_;
-    return -EAGAIN;
-#endif
-}
-
 /* The same call on a descriptor of unknown kind, at an offset: -errno
  * as the kernel gave it, and nothing learnt for nowait_ok (a character
  * device's EOPNOTSUPP says nothing of regular files). */
@@ -848,6 +812,32 @@ static ssize_t nowait_try(int fd, void *buf, size_t n, int64_t off, bool write_)
     (void)fd, (void)buf, (void)n, (void)off, (void)write_;
     return -EOPNOTSUPP;
 #endif
+}
+
+/*
+ * A regular file's call made at once on the goroutine's thread when it
+ * cannot block: preadv2/pwritev2 with RWF_NOWAIT are served from the page
+ * cache or fail with EAGAIN (the data is not cached, the write would
+ * wait for the disk or for block allocation).  The worker pool's round
+ * trip -- a queue, a futex wake of a pool thread, a park and a wake-up --
+ * cost 5-7x Go's direct pread/pwrite on cached files (an outside tester:
+ * 400k random 4 KiB reads 4.1 s against Go's 0.55; 400k appends 4.2 s
+ * against 0.71), where the call itself takes a microsecond.  -EAGAIN
+ * sends the caller to the pool; EFAULT too (the collector's mprotect mode
+ * protected the buffer again: file_call's retry handles it there).
+ */
+static ssize_t nowait_io(int fd, void *buf, size_t n, int64_t off, bool write_)
+{
+    if (!atomic_load_explicit(&nowait_ok[write_], memory_order_relaxed))
+        return -EAGAIN;
+    ssize_t r = nowait_try(fd, buf, n, off, write_);
+    if (r >= 0)
+        return r;
+    if (r == -EOPNOTSUPP) {
+        atomic_store_explicit(&nowait_ok[write_], 0, memory_order_relaxed);
+        return -EAGAIN;
+    }
+    return r == -EAGAIN || r == -EFAULT ? -EAGAIN : r;
 }
 
 /* write(2) at the file position, a closed reader being -EPIPE and not

@@ -70,13 +70,14 @@ RT_TEST(test_cached_file_calls_skip_the_pool)
     close(fd);
 }
 
-/* fstat and newfstatat fail with EPERM in every thread from here on. */
-static void refuse_fstat(void)
+/* System calls nr1 and nr2 fail with EPERM in every thread from here on
+ * (a seccomp filter). */
+static void refuse(long nr1, long nr2)
 {
     struct sock_filter f[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fstat, 1, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_newfstatat, 0, 1),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr1, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr2, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
@@ -92,7 +93,7 @@ static void no_fstat_body(void)
     int fd = mkstemp(path);
     REQUIRE_GE(fd, 0);
     unlink(path);
-    refuse_fstat();
+    refuse(SYS_fstat, SYS_newfstatat);
     struct stat st;
     REQUIRE_EQ(fstat(fd, &st), -1); /* the filter is on */
     char line[100], back[100];
@@ -110,21 +111,6 @@ START_TEST(test_file_calls_do_not_read_times)
 }
 END_TEST
 
-/* statx fails with EPERM in every thread from here on. */
-static void refuse_statx(void)
-{
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_statx, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
-    ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-    ck_assert_int_eq(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
-                             &prog), 0);
-}
-
 /* Calls at an offset ask the page cache first and the descriptor's kind
  * only if it will not answer: a statx a call made 4 KiB reads of a
  * cached file 2.6x Go's ReadAt (an outside tester's find).  In a child
@@ -140,7 +126,7 @@ static void no_statx_body(void)
     memset(line, 'q', sizeof line);
     for (int i = 0; i < 8; i++)
         REQUIRE_EQ(rt_file_pwrite(fd, line, sizeof line, 100 * i), (ssize_t)sizeof line);
-    refuse_statx();
+    refuse(SYS_statx, SYS_statx);
     struct statx stx;
     REQUIRE_EQ(statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &stx), -1); /* the filter is on */
     memset(line, 'r', sizeof line);

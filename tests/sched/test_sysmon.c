@@ -440,6 +440,29 @@ RT_TEST(test_yield_beside_spinner_reaches_idle_p)
                   (long long)(worst / 1000000));
 }
 
+/* Reports the worst lateness of what was measured; fails past limit. */
+static void check_worst(const char *what, int64_t worst, int64_t limit)
+{
+    fprintf(stderr, "%s: %.3f ms late at worst\n", what, (double)worst / 1e6);
+    ck_assert_msg(worst < limit, "%s: %.1f ms late", what, (double)worst / 1e6);
+}
+
+/* Sleeps 1 ms n times; returns the total lateness, *worst the largest. */
+static int64_t sleep_lateness(int n, int64_t *worst)
+{
+    int64_t total = 0;
+    *worst = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t t0 = rt_nanotime();
+        rt_sleep(RT_MILLISECOND);
+        int64_t late = rt_nanotime() - t0 - RT_MILLISECOND;
+        total += late;
+        if (late > *worst)
+            *worst = late;
+    }
+    return total;
+}
+
 /* MAXPROCS=2: four goroutines that compute a little and yield (queued
  * globally each time, so the global queue is never empty), four senders
  * and four receivers on one unbuffered channel (each send readies a
@@ -496,15 +519,7 @@ RT_TEST(test_woken_goroutine_runs_beside_yielders_and_pairs)
         ck_assert_int_gt(rt_go(fair_sender, NULL), 0);
         ck_assert_int_gt(rt_go(fair_receiver, &receivers), 0);
     }
-    int64_t worst = 0, total = 0;
-    for (int i = 0; i < 200; i++) {
-        int64_t t0 = rt_nanotime();
-        rt_sleep(RT_MILLISECOND);
-        int64_t late = rt_nanotime() - t0 - RT_MILLISECOND;
-        total += late;
-        if (late > worst)
-            worst = late;
-    }
+    int64_t worst, total = sleep_lateness(200, &worst);
     atomic_store(&fair_stop, 1);
     rt_waitgroup_wait(&fair_wg); /* yielders and senders (each send met) */
     rt_chan_close(fair_c);
@@ -561,15 +576,7 @@ RT_TEST(test_sleeper_wakes_beside_buffered_pairs)
         ck_assert_int_gt(rt_go(bufpair_producer, c), 0);
         ck_assert_int_gt(rt_go(bufpair_consumer, c), 0);
     }
-    int64_t worst = 0, total = 0;
-    for (int i = 0; i < 20; i++) {
-        int64_t t0 = rt_nanotime();
-        rt_sleep(RT_MILLISECOND);
-        int64_t late = rt_nanotime() - t0 - RT_MILLISECOND;
-        total += late;
-        if (late > worst)
-            worst = late;
-    }
+    int64_t worst, total = sleep_lateness(20, &worst);
     atomic_store(&bufpair_stop, 1);
     rt_waitgroup_wait(&bufpair_wg);
     rt_maxprocs(old);
@@ -610,23 +617,14 @@ RT_TEST(test_sleeper_wakes_beside_cached_file_reads)
     rt_waitgroup_add(&pread_wg, 2);
     for (int i = 0; i < 2; i++)
         ck_assert_int_gt(rt_go(cached_reader, (void *)(intptr_t)fd), 0);
-    int64_t worst = 0;
-    for (int i = 0; i < 20; i++) {
-        int64_t t0 = rt_nanotime();
-        rt_sleep(RT_MILLISECOND);
-        int64_t late = rt_nanotime() - t0 - RT_MILLISECOND;
-        if (late > worst)
-            worst = late;
-    }
+    int64_t worst;
+    (void)sleep_lateness(20, &worst);
     atomic_store(&pread_stop, 1);
     rt_waitgroup_wait(&pread_wg);
     rt_maxprocs(old);
     close(fd);
-    fprintf(stderr, "sleep(1 ms) beside cached-file readers: %.3f ms late at worst\n",
-            (double)worst / 1e6);
     /* sysmon's 10 ms slice, a few times over (a loaded CI host) */
-    ck_assert_msg(worst < 500 * RT_MILLISECOND, "a 1 ms sleep came back %.1f ms late",
-                  (double)worst / 1e6);
+    check_worst("sleep(1 ms) beside cached-file readers", worst, 500 * RT_MILLISECOND);
 }
 
 /* MAXPROCS=2: four goroutines computing a little between non-blocking
@@ -686,11 +684,8 @@ RT_TEST(test_woken_goroutine_runs_beside_preempted_spinners)
     atomic_store(&wk_stop, 1);
     rt_waitgroup_wait(&wk_wg);
     rt_maxprocs(old);
-    fprintf(stderr, "channel wake beside preempted spinners: %.3f ms at worst\n",
-            (double)worst / 1e6);
     /* a few 10 ms slices (a loaded CI host) */
-    ck_assert_msg(worst < 150 * RT_MILLISECOND, "a woken goroutine ran %.1f ms late",
-                  (double)worst / 1e6);
+    check_worst("channel wake beside preempted spinners", worst, 150 * RT_MILLISECOND);
 }
 
 /* MAXPROCS=1, on a 61st schedule: the fairness pick from the ring (a
