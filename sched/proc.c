@@ -69,10 +69,11 @@
  * clock_gettime calls, ~46 ns here, on a hand-off whose switch costs ~20.
  *
  * Switching.  A goroutine that blocks, yields or exits switches *directly*
- * to the next goroutine when its own P has one (runnext, the local queue,
- * the global queue -- a batch of it onto the local queue when that is
- * empty; every 61st tick the ring and the global queue come before
- * runnext, each first in turn), without a detour through a scheduler
+ * to the next goroutine when its own P has one (after the P's due timers:
+ * runnext, the local queue, the global queue -- a batch of it onto the
+ * local queue when that is empty; every 61st tick a G from the ring or
+ * the global queue, each first in turn, takes runnext's place, runnext's
+ * G running first), without a detour through a scheduler
  * stack: that is one register switch per hand-off.  Only when the local P
  * has nothing does it switch to its M's g0 (the thread's own stack), which
  * runs the full search (findrunnable: timers, global queue, stealing) and
@@ -1092,54 +1093,43 @@ static inline void note_fast_timers(rt_p *pp, int64_t w, int64_t now, uint64_t t
     pp->timers.fast_when = w;
 }
 
-/* Runs pp's due timers if any (readied Gs land on the caller's P).  own:
- * pp is the caller's P, whose TSC shortcut (timer.c) this may use and
- * update once the rate is known; a clock read costs 31 ns on the
- * development VM against 12 for the counter, on every schedule of a P
- * with any timer pending. */
-static inline void check_timers(rt_p *pp, bool own)
-{
-    int64_t w = atomic_load_explicit(&pp->timers.when0, memory_order_relaxed);
-    if (w == 0)
-        return;
-    uint64_t t0 = 0, rate = 0;
-    if (own && (rate = atomic_load_explicit(&rt__tsc_per_ns, memory_order_relaxed)) != 0) {
-        t0 = rt__tsc();
-        if (w == pp->timers.fast_when && (int64_t)(t0 - pp->timers.fast_tsc) < 0)
-            return;
-    }
-    int64_t now = rt_nanotime();
-    if (w <= now) {
-        rt_m *mp = rt__getm();
-        mp->running_timers = true;
-        rt__timers_run(pp, now);
-        mp->running_timers = false;
-    } else if (rate != 0) {
-        note_fast_timers(pp, w, now, t0, rate);
-    }
-}
-
-/* Whether a timer of pp, the caller's P, is due, without running it
- * (check_timers' test, shortcut included).  When not, *seen is the
- * earliest timer's when (0: none). */
-static inline bool own_timer_due(rt_p *pp, int64_t *seen)
+/* Whether a timer of pp is due, without running it: *now is the clock
+ * then, *seen the earliest timer's when (0: none).  own: pp is the
+ * caller's P, whose TSC shortcut (timer.c) this may use and update once
+ * the rate is known; a clock read costs 31 ns on the development VM
+ * against 12 for the counter, on every schedule of a P with any timer
+ * pending. */
+static inline bool timer_due(rt_p *pp, bool own, int64_t *seen, int64_t *now)
 {
     int64_t w = atomic_load_explicit(&pp->timers.when0, memory_order_relaxed);
     *seen = w;
     if (w == 0)
         return false;
-    uint64_t t0 = 0, rate = atomic_load_explicit(&rt__tsc_per_ns, memory_order_relaxed);
-    if (rate != 0) {
+    uint64_t t0 = 0, rate = 0;
+    if (own && (rate = atomic_load_explicit(&rt__tsc_per_ns, memory_order_relaxed)) != 0) {
         t0 = rt__tsc();
         if (w == pp->timers.fast_when && (int64_t)(t0 - pp->timers.fast_tsc) < 0)
             return false;
     }
-    int64_t now = rt_nanotime();
-    if (w <= now)
+    *now = rt_nanotime();
+    if (w <= *now)
         return true;
     if (rate != 0)
-        note_fast_timers(pp, w, now, t0, rate);
+        note_fast_timers(pp, w, *now, t0, rate);
     return false;
+}
+
+/* Runs pp's due timers if any (readied Gs land on the caller's P); own
+ * as timer_due's. */
+static inline void check_timers(rt_p *pp, bool own)
+{
+    int64_t seen, now;
+    if (timer_due(pp, own, &seen, &now)) {
+        rt_m *mp = rt__getm();
+        mp->running_timers = true;
+        rt__timers_run(pp, now);
+        mp->running_timers = false;
+    }
 }
 
 /* sysmon saw a P stuck in one goroutine with timers due and no P idle to
@@ -1202,7 +1192,7 @@ static inline rt_g *fair_pick(rt_p *pp, rt_g *gp, bool *inherit)
 }
 
 /* timers false: a park, whose caller's timers run after the switch;
- * *seen as own_timer_due's if it was called (left alone otherwise). */
+ * *seen as timer_due's if it was called (left alone otherwise). */
 static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool timers,
                                                                bool *inherit, int64_t *seen)
 {
@@ -1220,7 +1210,7 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
      * outside tester's find; Go 0.2 ms). */
     if (timers)
         check_timers(pp, true);
-    else if (rt__unlikely(own_timer_due(pp, seen)))
+    else if (rt__unlikely(timer_due(pp, true, seen, &(int64_t){0})))
         /* A parking goroutine, a timer due: to g0, which runs it once the
          * park is done, then picks (findrunnable) -- the G it readies
          * first, from runnext, as Go's schedule does.  Run after a pick

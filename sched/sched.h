@@ -637,11 +637,11 @@ static inline void rt__runq_put(rt_p *pp, rt_g *gp, bool next)
         /* The newest ready takes runnext, as in Go, from a G readied
          * during this same schedule; one readied before it (or by a
          * timer: proc.c, runq_put_timer) keeps its place and gp goes to
-         * the tail.  Pushed to the
-         * tail, a woken sleeper waited behind a chain of hand-offs for a
-         * whole slice whenever the 61st tick's pick had passed it over
-         * (find_fast) -- often here, where that tick counts every
-         * schedule, where Go's counts slices.  (A thief may empty
+         * the tail.  Pushed to the tail, a woken sleeper waited behind a
+         * chain of hand-offs for a whole slice whenever the 61st tick's
+         * pick had passed it over (find_fast) -- often here, where that
+         * tick counts every schedule (Go's counts slices).  Cost: a
+         * compare and a store on the P's own line.  (A thief may empty
          * runnext meanwhile: gp then waits in the ring, harmlessly.) */
         if (old == NULL || pp->runnext_tick == pp->schedtick) {
             while (!atomic_compare_exchange_weak_explicit(
@@ -693,9 +693,9 @@ static inline rt_g *rt__runq_get_ring(rt_p *pp)
     }
 }
 
-/* Owner only.  runnext first, then the head of the ring. */
-/* *inherit is set when the G is runnext's (its caller leaves it false
- * otherwise): it runs in the current time slice (slicetick). */
+/* Owner only.  runnext first, then the head of the ring.  *inherit is
+ * set when the G is runnext's (its caller leaves it false otherwise): it
+ * runs in the current time slice (slicetick). */
 static inline rt_g *rt__runq_get_inh(rt_p *pp, bool *inherit)
 {
     rt_g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);

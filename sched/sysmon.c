@@ -15,11 +15,13 @@
  *     scheduling point.  C code cannot be preempted safely (no safe points,
  *     no stack maps), so sysmon counts them (rt__sched.stuck_count), makes
  *     sure an idle P is woken to steal the stuck P's queue -- or, with no
- *     P idle, moves that queue to the global queue itself and leaves the
+ *     P idle and the stuck goroutine not answering a request to yield for
+ *     a tick, moves that queue to the global queue itself and leaves the
  *     stuck P's due timers to the running Ps (rt__sched.orphan_timers) --
- *     and, while goroutines wait for a processor, asks the stuck one to
- *     yield at its next call into the runtime that can (rt__preempt_point,
- *     sched.h);
+ *     and, while goroutines wait for a processor, asks the goroutine of a
+ *     P whose time slice (slicetick: runnext hand-offs share one) ran 10
+ *     ms to yield at its next call into the runtime that can
+ *     (rt__preempt_point, sched.h);
  *   - is the backstop of deferred wake-ups (proc.c, "Waking an idle P"):
  *     wakes an idle P for a running P with work queued that has not
  *     scheduled for RT_WAKE_WAIT_NS, and makes that P's next DEFER_OFF
