@@ -1185,7 +1185,8 @@ static inline rt_g *fair_pick(rt_p *pp, rt_g *gp, bool *inherit)
         if (rt__unlikely(next == pp->defer_g))
             rt__defer_resolved(pp);
         pp->runnext_tick = pp->schedtick - 1;
-        *inherit = true;
+        *inherit = !pp->runnext_timer;
+        pp->runnext_timer = false;
         return next;
     }
     return gp;
@@ -1942,6 +1943,7 @@ static inline void runq_put_timer(rt_p *pp, rt_g *gp)
     pp->runnext_tick = pp->schedtick;
     rt__runq_put(pp, gp, true);
     pp->runnext_tick = pp->schedtick - 1;
+    pp->runnext_timer = true;
 }
 
 static void ready(rt_g *gp, bool next, bool handoff)

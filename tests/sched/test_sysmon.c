@@ -736,6 +736,36 @@ RT_TEST(test_fairness_pick_runs_after_runnext)
     ck_assert_msg(ft_order[0] == 2, "the fairness pick ran before runnext's goroutine");
 }
 
+/* MAXPROCS=1: a goroutine woken by its timer starts a time slice of its
+ * own (slicetick moves) though it is picked from runnext: no goroutine
+ * handed it anything.  Inheriting, right after a preemption, the spent
+ * slice of the preempted goroutine, it (and the goroutine it then handed
+ * to) was asked to yield at once and waited 12-44 ms behind preempted
+ * loops (Go 0.1 ms). */
+static rt_chan *ts_c;
+
+static void ts_sleeper(void *arg)
+{
+    (void)arg;
+    rt_sleep(RT_MILLISECOND);
+    uint32_t s = __atomic_load_n(&rt__getm()->p->slicetick, __ATOMIC_RELAXED);
+    rt_chan_send(ts_c, &s);
+}
+
+RT_TEST(test_timer_woken_goroutine_starts_a_slice)
+{
+    int old = rt_maxprocs(1);
+    ts_c = rt_chan_make(sizeof(uint32_t), 0);
+    ck_assert_int_gt(rt_go(ts_sleeper, NULL), 0);
+    rt_p *pp = rt__getm()->p;
+    /* parks; the sleeper runs from runnext (inheriting), sleeps, and its
+     * timer readies it into runnext again while the P is idle */
+    uint32_t s0 = __atomic_load_n(&pp->slicetick, __ATOMIC_RELAXED), s1;
+    ck_assert(rt_chan_recv(ts_c, &s1));
+    rt_maxprocs(old);
+    ck_assert_msg(s1 == s0 + 1, "slicetick %u before, %u when the sleeper woke", s0, s1);
+}
+
 /* MAXPROCS=1: a goroutine that starts goroutines in a loop for 200 ms
  * (rt_go and a little work, no other runtime call).  rt_go was no
  * preemption point: the spawner kept the P, its children piled up on the
@@ -796,6 +826,7 @@ int main(void)
     tcase_add_test(tc, test_sleeper_wakes_beside_buffered_pairs);
     tcase_add_test(tc, test_spawning_loop_yields_at_rt_go);
     tcase_add_test(tc, test_fairness_pick_runs_after_runnext);
+    tcase_add_test(tc, test_timer_woken_goroutine_starts_a_slice);
     tcase_add_test(tc, test_woken_goroutine_runs_beside_preempted_spinners);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
