@@ -202,7 +202,7 @@ struct rt_p {
     uint32_t schedtick;      /* incremented on every schedule; owner only */
     /* Incremented when a schedule starts a new time slice: every one but
      * those that run runnext, which inherit the slice of the goroutine
-     * that readied them (Go's inheritTime).  sysmon preempts by it; the
+     * that readied them (Go's inheritTime) -- unless a timer did.  sysmon preempts by it; the
      * 61st-tick fairness and schedtrace count schedtick.  Owner only. */
     uint32_t slicetick;
     /* schedtick when runnext was last filled: a G put there during an
