@@ -840,6 +840,18 @@ static ssize_t nowait_io(int fd, void *buf, size_t n, int64_t off, bool write_)
     return r == -EAGAIN || r == -EFAULT ? -EAGAIN : r;
 }
 
+/* A buffered write where the file system refuses RWF_NOWAIT (ext4 does):
+ * on this thread as a blocking system call, as Go's File.Write -- it
+ * lands in the page cache at once nearly always, and when writeback
+ * throttles it, sysmon hands the P on. */
+static ssize_t write_in_syscall(int fd, void *buf, size_t n, int64_t off)
+{
+    rt_syscall_enter();
+    ssize_t r = file_io(fd, buf, n, off, true);
+    rt_syscall_exit();
+    return r;
+}
+
 /* write(2) at the file position, a closed reader being -EPIPE and not
  * SIGPIPE, as Go's os.File.Write on descriptors other than 1 and 2 (there
  * the signal ends the program, in Go as in C): the signal is held back
@@ -895,17 +907,11 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
             return r;
         pool = r == -EAGAIN || r == -EFAULT;
     } else if (off >= 0 && write_) {
-        /* Buffered writes refused RWF_NOWAIT (ext4 does): on this thread
-         * as a blocking system call, as Go's File.WriteAt -- it lands in
-         * the page cache at once nearly always, and when writeback
-         * throttles it, sysmon hands the P on.  Whatever the descriptor:
-         * one that takes no offset fails at once (ESPIPE), a device's
-         * write is a system call like any other (the statx this saves
-         * was 0.5 us of each 4 KiB write). */
-        rt_syscall_enter();
-        ssize_t r = file_io(fd, buf, n, off, true);
-        rt_syscall_exit();
-        return r;
+        /* Buffered writes refused RWF_NOWAIT (below): whatever the
+         * descriptor -- one that takes no offset fails at once (ESPIPE),
+         * a device's write is a system call like any other -- without
+         * the statx (0.5 us of each 4 KiB write). */
+        return write_in_syscall(fd, buf, n, off);
     }
     /* Otherwise the kind decides the path: one statx (~0.5 us), asking
      * for the type alone.  fstat asks for the times too, and since Linux 6.13
@@ -914,30 +920,22 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
      * the inode -- 400k 100-byte writes took 954 ms with an fstat before
      * each, 585 with this, 365 with neither (ext4, an outside tester's
      * find: an append loop ran 2.25x Go's time). */
-    struct statx stx;
-    if (pool)
-        stx.stx_mode = S_IFREG; /* (only read to decide on direct below) */
-    else if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &stx) != 0)
-        return -errno;
-    mode_t mode = stx.stx_mode;
-    if (S_ISREG(mode) && !pool) {
-        if (!write_)
-            rt__dirty_touch(buf, n);
-        ssize_t r = nowait_io(fd, buf, n, off, write_);
-        if (r != -EAGAIN)
-            return r;
-        if (write_ && !atomic_load_explicit(&nowait_ok[1], memory_order_relaxed)) {
-            /* Buffered writes without RWF_NOWAIT (ext4 refuses it): on
-             * this thread as a blocking system call, as Go's File.Write
-             * -- it lands in the page cache at once nearly always, and
-             * when writeback throttles it, sysmon hands the P on. */
-            rt_syscall_enter();
-            r = file_io(fd, buf, n, off, true);
-            rt_syscall_exit();
-            return r;
+    bool direct = false; /* (pool: at an offset, never) */
+    if (!pool) {
+        struct statx stx;
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &stx) != 0)
+            return -errno;
+        if (S_ISREG(stx.stx_mode)) {
+            if (!write_)
+                rt__dirty_touch(buf, n);
+            ssize_t r = nowait_io(fd, buf, n, off, write_);
+            if (r != -EAGAIN)
+                return r;
+            if (write_ && !atomic_load_explicit(&nowait_ok[1], memory_order_relaxed))
+                return write_in_syscall(fd, buf, n, off);
         }
+        direct = off == -1 && may_wait_forever(stx.stx_mode);
     }
-    bool direct = off == -1 && may_wait_forever(mode);
     for (;;) {
         /* EFAULT: the collector's mprotect mode protected the buffer
          * again between the touch and the call (see io_failed). */

@@ -30,9 +30,9 @@
  * the spawning core wrote last -- with the lock held.  Measured with
  * workload 4 (one spawner, one thief P): ~8 % less time per spawn
  * (medians of 9 alternating runs of the two binaries, loaded host).
- * Schedulers look at it before runnext every 61st schedule (first every
- * other time, the local ring first otherwise: proc.c) so that it cannot
- * starve.
+ * Every 61st schedule a G from it (every other time; from the local
+ * ring otherwise) takes runnext's place, to run right after runnext's G
+ * (proc.c, fair_pick), so that it cannot starve.
  *
  * The owner's fast paths are static inline in sched.h.
  *

@@ -644,7 +644,7 @@ static inline void rt__runq_put(rt_p *pp, rt_g *gp, bool next)
          * chain of hand-offs for a whole slice whenever the 61st tick's
          * pick had passed it over (find_fast) -- often here, where that
          * tick counts every schedule (Go's counts slices).  Cost: a
-         * compare and a store on the P's own line.  (A thief may empty
+         * compare and two stores on the P's own line.  (A thief may empty
          * runnext meanwhile: gp then waits in the ring, harmlessly.) */
         if (old == NULL || pp->runnext_tick == pp->schedtick) {
             while (!atomic_compare_exchange_weak_explicit(

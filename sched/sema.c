@@ -70,6 +70,14 @@
  *   cannot steal it in between) and yields its P to the waiter at once:
  *   rt__goready put the waiter in runnext, and rt_yield queues the releaser
  *   behind it.  The waiter inherits the rest of the time slice.
+ *   Without a handoff a woken waiter may find the count taken by a
+ *   goroutine that reached the semaphore first; it queues again, or, with
+ *   RT_SEMA_WAKE_ONCE, returns false so that its caller can look at its
+ *   own state first (rt_mutex: sync.c, mutex_rewait).
+ *
+ *   The mutex profile charges a release with the time the first waiter
+ *   waited since it became the first (dequeue restarts the next one's
+ *   clock, as Go's does).
  *
  * Notify lists (rt_cond)
  *
