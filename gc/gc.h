@@ -558,6 +558,10 @@ typedef struct rt__markstats {
     uint64_t assist_bytes; /* of marked_bytes, marked by assists */
     uint64_t root_bytes;   /* the largest root set a run of the cycle read:
                             * what a stop-the-world mark reads besides the heap */
+    uint64_t scan_root_bytes; /* of that largest set, goroutine stacks,
+                               * runtime records and registered ranges (not
+                               * data segments nor finalizable objects'
+                               * contents): the pacer's share of the roots */
 } rt__markstats;
 /* Before the world stops: reads the writable segments of the program and
  * its libraries (dl_iterate_phdr takes the loader's lock, which a stopped

@@ -277,11 +277,21 @@ static void grow_vec(mrange **v, size_t *cap, size_t need)
 
 /* ---------------------------------------------------------------- roots -- */
 
+/* Bytes of the queued roots that are goroutine stacks, runtime records
+ * and registered ranges -- not the libraries' data segments nor the
+ * contents of finalizable objects (heap): the scan work the pacer adds to
+ * the live heap, as Go's adds its stacks' (rt__markstats.scan_root_bytes,
+ * collector.c's goal_for). */
+static uint64_t pace_bytes;
+static bool pace_skip; /* while those are queued */
+
 static void add_root(uintptr_t lo, uintptr_t hi, void *ctx)
 {
     (void)ctx;
     lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
     hi &= ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    if (!pace_skip && lo < hi)
+        pace_bytes += hi - lo;
     while (lo < hi) {
         uintptr_t end = hi - lo > ROOT_CHUNK ? lo + ROOT_CHUNK : hi;
         grow_vec(&roots, &roots_cap, nroots + 1);
@@ -872,13 +882,16 @@ void rt__mark_begin(rt__markstats *st)
 {
     memset(st, 0, sizeof *st);
     nroots = 0;
+    pace_bytes = 0;
     refresh_arena();
 }
 
 void rt__mark_add_data_roots(void)
 {
+    pace_skip = true;
     for (size_t i = 0; i < ndataseg; i++)
         add_root(dataseg[i].lo, dataseg[i].hi, NULL);
+    pace_skip = false;
 }
 
 void rt__mark_add_sched_roots(bool stable_only)
@@ -903,18 +916,22 @@ void rt__mark_add_goroutine_roots(void)
 void rt__mark_add_other_roots(bool final)
 {
     rt__registered_roots(add_root, NULL);
+    pace_skip = true;
     if (final)
         rt__finalizer_roots_added(add_root, NULL);
     else
         rt__finalizer_roots(add_root, NULL);
+    pace_skip = false;
 }
 
 void rt__mark_add_finalizer_roots(bool start)
 {
+    pace_skip = true;
     if (start)
         rt__finalizer_roots_concurrent(add_root, NULL);
     else
         rt__finalizer_roots_added(add_root, NULL);
+    pace_skip = false;
 }
 
 void rt__mark_keep_live(rt__span *s)
@@ -1139,6 +1156,8 @@ void rt__mark_run(rt__markstats *st, int want)
         rb += roots[i].hi - roots[i].lo;
     if (rb > st->root_bytes)
         st->root_bytes = rb;
+    if (pace_bytes > st->scan_root_bytes)
+        st->scan_root_bytes = pace_bytes;
     uint64_t s0 = atomic_load_explicit(&run_state, memory_order_acquire);
     rt__assert(s0 & RS_CLOSED);
     uint32_t gen = RS_GEN(s0) + 1;
@@ -1200,6 +1219,7 @@ void rt__mark_run(rt__markstats *st, int want)
     run_cut = atomic_load_explicit(&run_expired, memory_order_relaxed);
     rt__assert(run_cut || atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0);
     nroots = 0;
+    pace_bytes = 0;
     atomic_store_explicit(&ndchunks, 0, memory_order_relaxed);
     run_budget = 0;
     /* Every root chunk was read: the threads the runtime did not create

@@ -6,7 +6,8 @@
  * runtime.GC does); rt_set_gc_percent returns the previous value, -1 turns
  * collection off and 100 back on; a malformed GOGC warns once on stderr
  * and keeps 100; with GOGC=100 the goal after a collection is twice the
- * live heap (at least 4 MB) and a cycle starts when the heap reaches it.
+ * live heap (at least 4 MB) and a cycle starts when the heap reaches it;
+ * goroutine stacks count toward it as in Go 1.18+.
  *
  * Tests that need an environment set it in Check's per-test child before
  * rt_main reads it.
@@ -222,6 +223,57 @@ GOGC_TEST(test_min_goal_scales_with_gogc_50, "50")
     REQUIRE_EQ(stats()->next_gc, 8 * MiB);
 }
 
+/* Goroutine stacks count toward the goal as Go 1.18+ counts them: the
+ * goal is live + (live + stacks) x GOGC/100.  512 goroutines parked over
+ * 32 KiB of written locals each hold 16 MiB of stack that every cycle
+ * reads; with a heap under 1 MiB the goal was the 4 MiB floor, a cycle
+ * (rereading all of it) every few MB of allocation. */
+enum { PARKED_N = 512, PARKED_LOCALS = 32 << 10 };
+static rt_chan *parked_release;
+static rt_waitgroup parked_ready;
+
+static void parked_deep(void *arg)
+{
+    (void)arg;
+    volatile char locals[PARKED_LOCALS];
+    for (size_t i = 0; i < sizeof locals; i += 512)
+        locals[i] = (char)i;
+    rt_waitgroup_done(&parked_ready);
+    int v;
+    (void)rt_chan_recv(parked_release, &v);
+    locals[0] = 0; /* live across the park */
+}
+
+GOGC_TEST(test_goal_counts_goroutine_stacks, NULL)
+{
+    parked_release = rt_chan_make(sizeof(int), 0);
+    rt_waitgroup_add(&parked_ready, PARKED_N);
+    for (int i = 0; i < PARKED_N; i++)
+        REQUIRE_GT(rt_go(parked_deep, NULL), 0);
+    rt_waitgroup_wait(&parked_ready);
+    rt_gc();
+    uint64_t ha = stats()->heap_alloc, goal = stats()->next_gc;
+    uint64_t stacks = (uint64_t)PARKED_N * PARKED_LOCALS;
+    REQUIRE_MSG(goal >= 2 * ha + stacks * 9 / 10 && goal <= 2 * ha + stacks * 3 / 2 + 4 * MiB,
+                "next_gc %llu with heap_alloc %llu and %llu bytes of parked stacks",
+                (unsigned long long)goal, (unsigned long long)ha, (unsigned long long)stacks);
+    /* GOGC scales the stacks' share too */
+    rt_set_gc_percent(200);
+    uint64_t goal200 = stats()->next_gc;
+    REQUIRE_MSG(goal200 >= 3 * ha + stacks * 18 / 10, "GOGC=200: next_gc %llu",
+                (unsigned long long)goal200);
+    rt_set_gc_percent(100);
+    /* gone with the goroutines */
+    rt_chan_close(parked_release);
+    while (rt_num_goroutine() > 1)
+        rt_sleep(RT_MILLISECOND);
+    rt_gc();
+    goal = stats()->next_gc;
+    REQUIRE_MSG(goal < 2 * stats()->heap_alloc + stacks / 4 + 4 * MiB,
+                "next_gc %llu after the parked goroutines exited",
+                (unsigned long long)goal);
+}
+
 /* ---------------------------------------------------------------- main -- */
 
 int main(int argc, char **argv)
@@ -237,6 +289,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_goal_is_at_least_4mb);
     tcase_add_test(tc, test_min_goal_scales_with_gogc_400);
     tcase_add_test(tc, test_min_goal_scales_with_gogc_50);
+    tcase_add_test(tc, test_goal_counts_goroutine_stacks);
     suite_add_tcase(s, tc);
     return harness_main(argc, argv, s, NULL);
 }
