@@ -3,7 +3,10 @@
  * is checked through `go tool pprof` itself (Go 1.19, which CI installs;
  * a missing `go` is a test failure, not a skip).
  *
- * pp_dir()                     a fresh temporary directory for this test.
+ * pp_dir()                     a fresh temporary directory for this test,
+ *                              removed with what it holds when the process
+ *                              that made it exits (a failed check's exit
+ *                              too).
  * pp_path(name)                a file in it (static buffer, one at a time).
  * pp_create(path)              opens path for writing (asserted).
  * pp_tool(fmt, ...)            runs "go tool pprof <args> 2>&1", asserts
@@ -20,6 +23,7 @@
 #define GRT_TESTS_PPROF_TEST_H
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,23 @@
 
 static char pp_tmpdir[256];
 static char pp_pathbuf[512];
+static pid_t pp_tmpdir_owner;
+
+static inline int pp_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st, (void)flag, (void)f;
+    (void)remove(path);
+    return 0;
+}
+
+/* At exit, in the process that made the directory only: Check runs each
+ * test in a forked child, which inherits the handler of a directory its
+ * parent made and must leave it alone. */
+static inline void pp_rm_tmpdir(void)
+{
+    if (pp_tmpdir[0] != 0 && getpid() == pp_tmpdir_owner)
+        (void)nftw(pp_tmpdir, pp_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static inline const char *pp_dir(void)
 {
@@ -40,6 +61,12 @@ static inline const char *pp_dir(void)
         const char *t = getenv("TMPDIR");
         snprintf(pp_tmpdir, sizeof pp_tmpdir, "%s/grt-pprof-XXXXXX", t && *t ? t : "/tmp");
         ck_assert_ptr_nonnull(mkdtemp(pp_tmpdir));
+        pp_tmpdir_owner = getpid();
+        static bool registered;
+        if (!registered) {
+            atexit(pp_rm_tmpdir);
+            registered = true;
+        }
     }
     return pp_tmpdir;
 }
