@@ -25,6 +25,25 @@
  *     it to keep the libc macro).  Other thread-local variables have the
  *     same hazard and no such cure: do not keep a _Thread_local's address,
  *     or rely on its value, across a call that may block or yield.
+ *   - Whatever belongs to the OS thread stays with the thread when a
+ *     goroutine parks: pthread mutexes (an owner-checked one fails to
+ *     unlock on another thread; a plain one held across a park can hang
+ *     the program), recursive locks such as stdio's FILE lock (a second
+ *     goroutine on the same thread walks in: never park inside a stdio or
+ *     other library callback), the signal mask.  Do not hold a thread-owned
+ *     lock across a call that may block or yield: use rt_mutex.
+ *   - No rt_ function is async-signal-safe: a signal handler that
+ *     interrupts a channel operation and starts another on the same
+ *     channel deadlocks.  From a handler, write(2) a byte to a pipe a
+ *     goroutine reads (RT_BLOCKING or rt_file_pread), or set a
+ *     sig_atomic_t flag.
+ *   - After fork(), the child has only the forking thread: as in any
+ *     multithreaded program it may only call async-signal-safe functions
+ *     until it execs (system(), popen() and posix_spawn are fine); the
+ *     runtime is not usable there (rt_gc waits for threads that are gone).
+ *   - rt_exit returns through no C frame: __attribute__((cleanup))
+ *     handlers of the goroutine's frames do not run (rt_once_do calls in
+ *     progress are completed, as Go's deferred calls would).
  */
 #ifndef RT_H
 #define RT_H
