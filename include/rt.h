@@ -34,9 +34,8 @@
  *     lock across a call that may block or yield: use rt_mutex.
  *   - No rt_ function is async-signal-safe: a signal handler that
  *     interrupts a channel operation and starts another on the same
- *     channel deadlocks.  From a handler, write(2) a byte to a pipe a
- *     goroutine reads (RT_BLOCKING or rt_file_pread), or set a
- *     sig_atomic_t flag.
+ *     channel deadlocks.  Receive signals on a channel with
+ *     rt_signal_notify instead (Go's signal.Notify).
  *   - After fork(), the child has only the forking thread: as in any
  *     multithreaded program it may only call async-signal-safe functions
  *     until it execs (system(), popen() and posix_spawn are fine); the
@@ -215,6 +214,27 @@ RT_EXTERN bool rt_timer_reset(rt_timer *t, int64_t ns);
 RT_EXTERN rt_ticker *rt_ticker_new(int64_t period);
 RT_EXTERN rt_chan *rt_ticker_chan(rt_ticker *t);
 RT_EXTERN void rt_ticker_stop(rt_ticker *t);
+
+/* ------------------------------------------------------------- signals -- */
+/*
+ * Go's os/signal.Notify: each arrival of signal sig is sent, as an int (the
+ * signal's number), to channel c -- never blocking: a channel with no room
+ * misses it, so give it a buffer (several arrivals before the value is
+ * sent may make one value, as in Go).  While any channel watches it, the
+ * signal no longer has its default action or the program's own handler
+ * (SIGINT no longer ends the program).  One channel may watch several
+ * signals, one signal several channels.  Returns 0, or -EINVAL for a
+ * signal the runtime needs (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP,
+ * SIGURG, SIGPROF), SIGKILL, SIGSTOP, a number outside 1..64, a NULL
+ * channel or one whose element is not an int.  A watched channel must not
+ * be closed (the send is fatal, as in Go).  While a channel watches, a
+ * program whose goroutines all wait is not reported as deadlocked (a
+ * signal may yet come), as in Go.
+ */
+RT_EXTERN int rt_signal_notify(rt_chan *c, int sig);
+/* signal.Stop: no value reaches c once this returns; a signal no channel
+ * watches any more gets back the action it had before. */
+RT_EXTERN void rt_signal_stop(rt_chan *c);
 
 /* ---------------------------------------------------------------- sync -- */
 /* Field names ending in _ are private to the runtime. */

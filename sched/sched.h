@@ -4,7 +4,8 @@
  * sched/ owns: goroutines (G), threads (M) and processors (P) and the
  * scheduler that joins them (proc.c), the per-P run queues (runq.c), sysmon
  * (sysmon.c), timers (timer.c, time.c), channels and select (chan.c,
- * select.c), the semaphore table and the sync primitives (sema.c, sync.c).
+ * select.c), the semaphore table and the sync primitives (sema.c, sync.c),
+ * signals relayed to channels (signal.c).
  *
  * Glossary (as in Go's proc.go)
  *   G  a goroutine: a stack, saved registers and a status.
@@ -15,6 +16,7 @@
  *      free list of dead Gs and a timer heap.  There are exactly MAXPROCS.
  *
  * Lock order (a lock may be taken while holding only locks above it):
+ *   0. the signal watchers' lock (signal.c: held across try-sends)
  *   1. channel locks (in address order, see select.c)
  *   2. sema root locks
  *   2b. a poll descriptor's lock (netpoll.c), then the request queue's
