@@ -773,6 +773,8 @@ static bool empty(rt_chan *c)
 static __attribute__((noinline)) bool chansend(rt_chan *c, const void *elem,
                                                 bool block)
 {
+    /* (The channel lock's inline pair, sched.h: no switch in here comes
+     * before its last use -- the parks end the function.) */
     if (c == NULL) {
         if (!block)
             return false;
@@ -819,20 +821,20 @@ static __attribute__((noinline)) bool chansend(rt_chan *c, const void *elem,
 
     int64_t t0 = block ? rt__chan_block_start() : 0;
 
-    rt__lock_acquire(&c->lock);
+    rt__lock_acquire_inl(&c->lock);
     if (atomic_load_explicit(&c->closed, memory_order_relaxed) != 0) {
-        rt__lock_release(&c->lock);
+        rt__lock_release_inl(&c->lock);
         rt__throw("send on closed channel");
     }
     rt_sudog *sg = rt__waitq_dequeue(&c->recvq);
     if (sg != NULL) {
         rt_g *gp = rt__chan_send_direct(c, sg, elem);
-        rt__lock_release(&c->lock);
+        rt__lock_release_inl(&c->lock);
         rt__goready(gp);
         return true;
     }
     if (!block) {
-        rt__lock_release(&c->lock);
+        rt__lock_release_inl(&c->lock);
         return false;
     }
 
@@ -883,6 +885,7 @@ bool rt__chan_try_send_sched(rt_chan *c, const void *elem)
 static __attribute__((noinline)) bool chanrecv(rt_chan *c, void *elem,
                                                 bool block, bool *ok)
 {
+    /* (The inline lock pair, as in chansend: the parks end the function.) */
     *ok = false;
     if (c == NULL) {
         if (!block)
@@ -940,23 +943,23 @@ static __attribute__((noinline)) bool chanrecv(rt_chan *c, void *elem,
 
     int64_t t0 = block ? rt__chan_block_start() : 0;
 
-    rt__lock_acquire(&c->lock);
+    rt__lock_acquire_inl(&c->lock);
     rt_sudog *sg = rt__waitq_dequeue(&c->sendq);
     if (sg != NULL) {
         rt_g *gp = rt__chan_recv_direct(c, sg, elem);
-        rt__lock_release(&c->lock);
+        rt__lock_release_inl(&c->lock);
         rt__goready(gp);
         *ok = true;
         return true;
     }
     if (atomic_load_explicit(&c->closed, memory_order_relaxed) != 0) {
-        rt__lock_release(&c->lock);
+        rt__lock_release_inl(&c->lock);
         if (elem != NULL)
             rt__chan_copy(c, elem, NULL);
         return true;
     }
     if (!block) {
-        rt__lock_release(&c->lock);
+        rt__lock_release_inl(&c->lock);
         return false;
     }
 

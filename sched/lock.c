@@ -54,7 +54,7 @@ static long futex(_Atomic uint32_t *addr, int op, uint32_t val,
  * uncontended path: a TLS load, an increment and a decrement on each side
  * (the decrement tests stop_pending), next to the CAS.
  */
-static void lock_slow(rt__lock *l, rt_m *mp)
+void rt__lock_slow(rt__lock *l, rt_m *mp)
 {
     uint32_t c;
     for (int i = 0; i < SPIN_ITERS; i++) {
@@ -90,18 +90,11 @@ static void lock_slow(rt__lock *l, rt_m *mp)
     }
 }
 
+/* (Out of line: whatever the caller does around it, the M is read from
+ * TLS here, after any switch the caller made.) */
 void rt__lock_acquire(rt__lock *l)
 {
-    rt_m *mp = rt__tls_m;
-    if (mp != NULL)
-        rt__nostop_begin(mp);
-    uint32_t c = 0;
-    /* Uncontended: one CAS (acquire). */
-    if (rt__likely(atomic_compare_exchange_strong_explicit(&l->key, &c, 1,
-                                                           memory_order_acquire,
-                                                           memory_order_relaxed)))
-        return;
-    lock_slow(l, mp);
+    rt__lock_acquire_inl(l);
 }
 
 bool rt__lock_try_dying(rt__lock *l)
@@ -117,18 +110,14 @@ void rt__lock_release_dying(rt__lock *l)
         futex(&l->key, FUTEX_WAKE, 1, NULL);
 }
 
+void rt__lock_wake(rt__lock *l)
+{
+    futex(&l->key, FUTEX_WAKE, 1, NULL);
+}
+
 void rt__lock_release(rt__lock *l)
 {
-    /* Release: publishes the critical section to the next holder. */
-    if (atomic_exchange_explicit(&l->key, 0, memory_order_release) == 2)
-        futex(&l->key, FUTEX_WAKE, 1, NULL);
-    rt_m *mp = rt__tls_m;
-    if (mp != NULL) {
-        /* Released on another thread than it was taken on: the lock was
-         * held across a park (never allowed). */
-        rt__assert_lvl(2, mp->nostop > 0);
-        rt__nostop_end(mp);
-    }
+    rt__lock_release_inl(l);
 }
 
 void rt__note_clear(rt__note *n)
