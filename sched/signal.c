@@ -113,7 +113,7 @@ static void relay(void *arg)
                 continue;
             for (size_t i = 0; i < ntable; i++)
                 if (table[i].mask & ((uint64_t)1 << (sig - 1)))
-                    (void)rt_chan_try_send(table[i].c, &sig);
+                    (void)rt__chan_try_send_sched(table[i].c, &sig);
         }
         rt__lock_release(&lock);
     }
