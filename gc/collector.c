@@ -447,6 +447,23 @@ static void assist_maybe(void)
  * were seen) or its page is written-since-protected, and rescanned in a
  * round or in 5.  Objects allocated during marking are marked when their
  * span is taken, and their later writes dirty their pages like any other.
+ * Why step 5 reads every stack, not only those of goroutines that ran
+ * since step 3: C hands pointers to stack variables to other goroutines
+ * (rt.h promises they stay valid), so a parked goroutine's stack can be
+ * written -- a pointer moved there from an object scanned before -- by a
+ * goroutine that then drops its own copy, and nothing records that write:
+ * the stacks are not in the write-tracked arena.  Tracking them costs as
+ * much as reading them, measured on the development kernel: a
+ * PAGEMAP_SCAN walk over the stack chunks reads every page-table entry of
+ * a 320 KiB slot, ~2 ns each (0.6-1.1 ms per 4,096 slots, holes or not),
+ * ~150 ns a goroutine, where reading its parked stack (~450 bytes) in the
+ * pause costs ~100; synchronous userfaultfd write-protection, which would
+ * name the written stacks without a walk, costs 1 us per protect or
+ * unprotect call alone and ~10 us with another thread of the process
+ * running (the TLB shootdown's IPI on this VM), paid per goroutine per
+ * cycle.  So 100k parked goroutines stop each cycle ~11 ms (Go: under
+ * 0.1 ms), and the goal counts their stacks (goal_for) so that such a
+ * program collects as rarely as Go's.
  */
 /* Step 4 of mark_concurrent: re-cleaning rounds until a round finds
  * fewer than CLEAN_ENOUGH written pages, at most CLEAN_ROUNDS. */
