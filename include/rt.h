@@ -225,8 +225,9 @@ RT_EXTERN void rt_ticker_stop(rt_ticker *t);
  * (SIGINT no longer ends the program).  One channel may watch several
  * signals, one signal several channels.  Returns 0, or -EINVAL for a
  * signal the runtime needs (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP,
- * SIGURG, SIGPROF), SIGKILL, SIGSTOP, a number outside 1..64, a NULL
- * channel or one whose element is not an int.  A watched channel must not
+ * SIGURG, SIGPROF), SIGKILL, SIGSTOP, one the C library keeps for itself
+ * (glibc's 32 and 33: sigaction refuses them), a number outside 1..64, a
+ * NULL channel or one whose element is not an int.  A watched channel must not
  * be closed (the send is fatal, as in Go).  While a channel watches, a
  * program whose goroutines all wait is not reported as deadlocked (a
  * signal may yet come), as in Go.
