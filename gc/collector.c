@@ -119,8 +119,9 @@ static uint64_t min_heap(int pct)
  * Go's rule since 1.18 -- scanning stacks is collector work as marking
  * the heap is.  Counted by the heap alone, 100k parked goroutines (60 MB
  * of stacks and records over a few MB of heap) made a cycle every 4 MB of
- * allocation, each stopping 16 ms to reread the stacks: 117 cycles where
- * Go ran 6, 4.4 s where Go took 0.7 (now 4 cycles, 0.3 s).  The
+ * allocation, each stopping 16 ms to reread the stacks: 117 cycles and
+ * 4.4 s where Go ran 6 cycles in 0.7 s (now 4-5 cycles and ~0.3 s;
+ * workload 17, bench_manyparked, against Go in run.sh).  The
  * libraries' data segments (~0.5 MB, the same for every program: libc,
  * libdw, grt's tables) are left out, as Go counts only the program's own
  * globals. */

@@ -129,6 +129,15 @@
 #                      < 1 ms (issue 5's bound on every pause)
 #   finalizers-rss     peak RSS, MB; <= Go
 #
+# Workload 17, many parked goroutines, is grt's own too: 100k goroutines
+# parked over a 16-byte object each while goroutine 1 makes 20M 16-byte
+# allocations (bench_manyparked.c):
+#   manyparked         the allocations' time, ms (no target: the row
+#                      shows the pacing that counts goroutine stacks)
+#   manyparked-gcs     collections during them
+#   manyparked-pause   the longest stop among them, us (every parked
+#                      stack is reread in it: gc/collector.c says why)
+#
 # Usage: tests/bench/run.sh [options]
 #   -w LIST   workloads to run: row names, program names or numbers,
 #             comma-separated (default: all); -l lists them
@@ -224,6 +233,9 @@ ROWS=(
   "15|skynet-cpuprof-cpu|skynet_cpuprof|2|1000000 10|10000 1|cpu_s:s|-|skynet_none<=1.03"
   "16|finalizers|finalizers|2|2000000 10|200000 1|value|-|abs<1000"
   "16|finalizers-rss|finalizers|2|2000000 10|200000 1|rss_mb:MB|-|ratio<=1.0"
+  "17|manyparked|manyparked|2|100000 20000000|2000 200000|value|-|-"
+  "17|manyparked-gcs|manyparked|2|100000 20000000|2000 200000|num_gc:cycles|-|-"
+  "17|manyparked-pause|manyparked|2|100000 20000000|2000 200000|maxpause_us:µs|-|-"
 )
 
 # Variant programs (workload 15): the environment each adds to its run
