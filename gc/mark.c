@@ -278,26 +278,30 @@ static void grow_vec(mrange **v, size_t *cap, size_t need)
 /* ---------------------------------------------------------------- roots -- */
 
 /* Bytes of the queued roots that are goroutine stacks, runtime records
- * and registered ranges -- not the libraries' data segments nor the
- * contents of finalizable objects (heap): the scan work the pacer adds to
- * the live heap, as Go's adds its stacks' (rt__markstats.scan_root_bytes,
- * collector.c's goal_for). */
+ * and registered ranges (add_root) -- not the libraries' data segments
+ * nor the contents of finalizable objects, which are heap (add_root_
+ * unpaced): the scan work the pacer adds to the live heap, as Go's adds
+ * its stacks' (rt__markstats.scan_root_bytes, collector.c's goal_for). */
 static uint64_t pace_bytes;
-static bool pace_skip; /* while those are queued */
 
-static void add_root(uintptr_t lo, uintptr_t hi, void *ctx)
+static void add_root_unpaced(uintptr_t lo, uintptr_t hi, void *ctx)
 {
     (void)ctx;
     lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
     hi &= ~(uintptr_t)(sizeof(uintptr_t) - 1);
-    if (!pace_skip && lo < hi)
-        pace_bytes += hi - lo;
     while (lo < hi) {
         uintptr_t end = hi - lo > ROOT_CHUNK ? lo + ROOT_CHUNK : hi;
         grow_vec(&roots, &roots_cap, nroots + 1);
         roots[nroots++] = (mrange){lo, end};
         lo = end;
     }
+}
+
+static void add_root(uintptr_t lo, uintptr_t hi, void *ctx)
+{
+    if (lo < hi)
+        pace_bytes += hi - lo;
+    add_root_unpaced(lo, hi, ctx);
 }
 
 typedef struct segwalk {
@@ -888,10 +892,8 @@ void rt__mark_begin(rt__markstats *st)
 
 void rt__mark_add_data_roots(void)
 {
-    pace_skip = true;
     for (size_t i = 0; i < ndataseg; i++)
-        add_root(dataseg[i].lo, dataseg[i].hi, NULL);
-    pace_skip = false;
+        add_root_unpaced(dataseg[i].lo, dataseg[i].hi, NULL);
 }
 
 void rt__mark_add_sched_roots(bool stable_only)
@@ -916,22 +918,18 @@ void rt__mark_add_goroutine_roots(void)
 void rt__mark_add_other_roots(bool final)
 {
     rt__registered_roots(add_root, NULL);
-    pace_skip = true;
     if (final)
-        rt__finalizer_roots_added(add_root, NULL);
+        rt__finalizer_roots_added(add_root_unpaced, NULL);
     else
-        rt__finalizer_roots(add_root, NULL);
-    pace_skip = false;
+        rt__finalizer_roots(add_root_unpaced, NULL);
 }
 
 void rt__mark_add_finalizer_roots(bool start)
 {
-    pace_skip = true;
     if (start)
-        rt__finalizer_roots_concurrent(add_root, NULL);
+        rt__finalizer_roots_concurrent(add_root_unpaced, NULL);
     else
-        rt__finalizer_roots_added(add_root, NULL);
-    pace_skip = false;
+        rt__finalizer_roots_added(add_root_unpaced, NULL);
 }
 
 void rt__mark_keep_live(rt__span *s)
