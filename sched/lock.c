@@ -8,7 +8,11 @@
  * unlock path does a futex wake only when the word was 2.  Taking one
  * makes the M unstoppable until it is released (a no-stop region:
  * gcstop.c); rt__lock_try_dying/rt__lock_release_dying skip that, for the
- * dumps of a dying process (fatal.c), which may run on any thread.
+ * dumps of a dying process (fatal.c), which may run on any thread.  The
+ * uncontended paths live in sched.h (rt__lock_acquire_inl/_release_inl:
+ * the channel operations inline them; everyone else calls the two
+ * functions here, built on them); the spin-and-sleep path and the wake
+ * stay here (rt__lock_slow, rt__lock_wake).
  *
  * rt__note is a one-shot event (Go's note): 0 clear, 1 woken.  sleep waits
  * until the word is 1; wakeup sets it and wakes the sleeper.  Exactly one

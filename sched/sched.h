@@ -51,6 +51,9 @@ typedef struct rt__lock {
 } rt__lock;
 void rt__lock_acquire(rt__lock *l);
 void rt__lock_release(rt__lock *l);
+/* (rt__lock_acquire_inl / rt__lock_release_inl, below with the no-stop
+ * regions they need: the same pair inline, for functions that cannot
+ * switch goroutines before their last use.) */
 /* For a dying process only (fatal.c's dumps): one attempt, and its
  * release, without the no-stop bookkeeping of the two above (the dump may
  * run on a thread that is not an M, or whose M must not stop now). */

@@ -39,7 +39,8 @@
  *   (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP: faults and stack overflow;
  *   SIGURG: stopping threads for the collector; SIGPROF: the CPU
  *   profiler), SIGKILL and SIGSTOP, which no handler can catch, numbers
- *   outside 1..64, and channels whose element is not an int.
+ *   outside 1..64, and channels whose element is not an int; and, through
+ *   sigaction's own EINVAL, the C library's signals (glibc's 32 and 33).
  */
 #include <errno.h>
 #include <fcntl.h>
