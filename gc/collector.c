@@ -729,25 +729,31 @@ static void mark_stopped(rt__markstats *ms, cycle_times *t, int64_t b_ns, uint64
  * the goal itself for stop-the-world marking; for concurrent marking,
  * early enough that the allocation the last mark phase saw (scaled by the
  * live heap's growth) fits before the goal, with a quarter to spare;
- * between 70 % and 95 % of the way from the live heap to the goal.
+ * between 85 % and 95 % of the way from the live heap to the goal
+ * (RUNWAY_MAX_PCT).
  *
- * The 70 % is Go's lower bound on the trigger (its pacer's
- * minTriggerRatio), for the reason Go gives: a trigger let fall lower
- * keeps a fast allocator allocating black through a nearly always-on
- * mark, and since black bytes count as marked, the goal grows with them
- * -- the runway a phase fills sets the next goal, which sets the next
- * runway.  At 40 % (6/10 of the room as runway) binary-trees settled with
- * ~1.3 black bytes per traced byte and peaked at 446 MB (median of 5,
- * alternating); at 70 %, 316 MB, the assists that hold the phase to the
- * shorter runway costing ~10 % of its time.  Workload 12 never reaches
- * either bound (its runway, 150-200 MB, is under 30 % of a 1.2 GB room)
- * and GCBench did not move. */
+ * The lower bound caps the runway, and with it the black bytes a phase
+ * adds to the next goal: black bytes count as marked, so the runway a
+ * phase fills sets the next goal, which sets the next runway.  With a
+ * runway of at most a fraction f of the room, a program that fills it
+ * settles at goal = traced x 2 / (1 - f) (GOGC=100): 2.9x traced at
+ * Go's 70 % bound (its minTriggerRatio), 2.35x at 85 %.  Go lives with
+ * 70 % because its mutator slows down while it marks (write barrier,
+ * black allocation on the slow path): on binary-trees 21 Go allocates
+ * ~18 MB in a ~60 ms mark phase, grt ~35 MB in the same time, and grt
+ * settled at goals of ~190 MB (traced 64) where Go's are ~175.  Measured
+ * on binary-trees 21 (alternating runs, 4 each): at 70 % peak RSS
+ * 322-347 MB, 9.1-10.4 s; at 85 % 282-286 MB, 9.7-10.9 s (the assists
+ * that hold the phase to the shorter runway: +4 % time); at 90 %
+ * 278-290 MB, no better.  (At 40 %, an earlier run: 446 MB.)  Workload 12
+ * (a 150-200 MB runway in a 1.2 GB room) and GCBench did not move. */
+#define RUNWAY_MAX_PCT 15
 static uint64_t trigger_for(uint64_t marked, uint64_t goal, bool concurrent)
 {
     if (!concurrent || goal <= marked)
         return goal;
     uint64_t room = goal - marked;
-    uint64_t need = room * 3 / 10; /* no history: start at 70 % */
+    uint64_t need = room * RUNWAY_MAX_PCT / 100; /* no history: the longest */
     if (have_mark_history) {
         double scale = last_marked > 0 ? (double)marked / (double)last_marked : 1.0;
         if (scale < 1.0)
@@ -756,7 +762,7 @@ static uint64_t trigger_for(uint64_t marked, uint64_t goal, bool concurrent)
             scale = 4.0;
         need = (uint64_t)((double)last_mark_alloc * scale * 1.25);
     }
-    uint64_t lo = room / 20, hi = room * 3 / 10;
+    uint64_t lo = room / 20, hi = room * RUNWAY_MAX_PCT / 100;
     if (need < lo)
         need = lo;
     if (need > hi)
