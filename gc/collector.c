@@ -310,23 +310,13 @@ static void heap_range(uintptr_t *lo, uintptr_t *hi)
 /* The final pause's run stops once it has marked DEBUG=gcfinalmark
  * objects (8192: 50-100 us of marking on two threads; 32768 let
  * binary-trees' first stop run to 0.7-0.9 ms) that the concurrent
- * mark had not reached -- rescanning written pages does not count here;
- * a large object counts once: GCBench's final pauses
+ * mark had not reached -- rescanning written pages does not count: the
+ * rounds bound it; a large object counts once: GCBench's final pauses
  * went back to concurrent marking after 30 us for a 4 MB array of
- * doubles when the budget was in bytes -- or once the pages written since
- * the last round hold more than FINAL_RESCAN_PER_OBJ x gcfinalmark bytes
- * of marked objects to read again (512 KiB: 0.2-0.4 ms).  The rounds
- * leave the final pause under CLEAN_ENOUGH written pages as a rule, but
- * not when the collector's thread loses its CPU between the last round
- * and the stop: on 2 CPUs binary-trees found 936 written pages in one
- * stop and reread them for 1.3 ms (1 cycle in ~200; the median is 26).
- * Then the marking goes on with the world running, at most FINAL_RETRIES
- * times a cycle (mark_concurrent). */
+ * doubles when the budget was in bytes -- and the marking goes on with
+ * the world running, at most FINAL_RETRIES times a cycle
+ * (mark_concurrent). */
 #define FINAL_RETRIES 2
-#define FINAL_RESCAN_PER_OBJ 64
-_Atomic uint32_t rt__gc_nfinalcut_rescan;
-uint64_t rt__gc_final_rescan; /* (0: FINAL_RESCAN_PER_OBJ x gcfinalmark) */
-void (*rt__gc_test_before_final)(void);
 
 /* Live bytes and allocation during the last concurrent mark phase, for
  * the next trigger (under gc_sema). */
@@ -445,9 +435,7 @@ static void assist_maybe(void)
  *      (8192) not marked yet: a page written after
  *      the last round can make a large structure reachable that the
  *      concurrent mark never saw (binary-trees paused 10-12 ms in 1 run of
- *      4 for a 16 MiB subtree) -- or the written pages hold more than
- *      64 x gcfinalmark bytes of marked objects to rescan (a round came
- *      late: FINAL_RESCAN_PER_OBJ).  Then the run stops where it is (its
+ *      4 for a 16 MiB subtree).  Then the run stops where it is (its
  *      queues kept, the roots it had not read dropped), the mark flag is
  *      set again, the world restarts, and the marking goes on concurrently
  *      from those queues, followed by re-cleaning rounds and step 5 again;
@@ -668,8 +656,6 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
 
     for (int attempt = 0;; attempt++) {
         t->t3 = t->t2 + (rt_nanotime() - tc0) + (tp1 - tp0);
-        if (rt__unlikely(rt__gc_test_before_final != NULL))
-            rt__gc_test_before_final();
         *final_start = rt_nanotime();
         stop_and_flush(); /* 5 */
         rt__mark_standby(); /* the run below starts with every mark thread */
@@ -687,16 +673,11 @@ static void mark_concurrent(rt__markstats *ms, cycle_times *t, int64_t b_ns,
         uint64_t budget = (uint64_t)rt__debug.gcfinalmark;
         bool last = attempt >= FINAL_RETRIES || budget == 0;
         if (!last)
-            rt__mark_set_budget(budget, rt__gc_final_rescan != 0
-                                            ? rt__gc_final_rescan
-                                            : budget * FINAL_RESCAN_PER_OBJ);
+            rt__mark_set_budget(budget);
         rt__mark_run(ms, rt__mark_workers());
         (void)rt__mark_dirty_pages();
-        bool by_rescan = false;
-        if (last || !rt__mark_left_over(&by_rescan))
+        if (last || !rt__mark_left_over())
             return;
-        if (by_rescan)
-            atomic_fetch_add_explicit(&rt__gc_nfinalcut_rescan, 1, memory_order_relaxed);
         /* Too much left to mark with the world stopped: a page written
          * after the last round made a large structure reachable that the
          * concurrent mark never saw (binary-trees: a tree's root built

@@ -523,15 +523,6 @@ extern _Atomic uint64_t rt__gc_stw_rate;
 /* Mark assists that marked something, and the bytes they marked (tests,
  * collector.c's pacing). */
 extern _Atomic uint32_t rt__gc_nassist;
-/* Final pauses cut short because the pages written since the last round
- * held more marked objects to rescan than the pause's budget (collector.c:
- * the marking went on with the world running). */
-extern _Atomic uint32_t rt__gc_nfinalcut_rescan;
-/* The final pause's rescan budget in bytes, when not 0 (a test's setting;
- * by default 64 x DEBUG=gcfinalmark), and a test's hook, called by a
- * concurrent cycle right before each final stop (world running). */
-extern uint64_t rt__gc_final_rescan;
-extern void (*rt__gc_test_before_final)(void);
 extern _Atomic uint64_t rt__gc_assist_bytes;
 /* The last mark phase ran concurrently (the sweeper may find marked free
  * slots); written world stopped. */
@@ -628,18 +619,16 @@ void rt__mark_foreach_dead_run(uintptr_t lo, uintptr_t hi,
 void rt__mark_run(rt__markstats *st, int nworkers);
 /* The next rt__mark_run stops once it has marked about `objects` objects
  * not marked before (rescans of marked ones do not count; a large object
- * counts once: what costs is finding objects, not their bytes), or once
- * its written-page scans have queued `rescan` bytes of marked objects to
- * read again, leaving the rest on the global list for a later run (roots
- * and written-page scans not begun are dropped: the caller must queue
- * them again).  Cleared by the run. */
-void rt__mark_set_budget(uint64_t objects, uint64_t rescan);
+ * counts once: what costs is finding objects, not their bytes),
+ * leaving the rest on the global list for a later run (roots and
+ * written-page scans not begun are dropped: the caller must queue them
+ * again).  Cleared by the run. */
+void rt__mark_set_budget(uint64_t objects);
 /* Whether the last run stopped at its budget: its leftovers are on the
  * global list for the next run, and what it dropped must be queued again.
  * (A run that is not cut leaves nothing: it closes only with the list
- * empty and no assist inside.)  *by_rescan (may be NULL): whether the
- * rescan budget was the one spent. */
-bool rt__mark_left_over(bool *by_rescan);
+ * empty and no assist inside.) */
+bool rt__mark_left_over(void);
 /* Wakes the mark threads to wait, spinning, for the next rt__mark_run
  * (for at most 2 ms): the final pause's run then starts with all of them
  * instead of waiting for their wake-up -- on a VM an idle vCPU took from

@@ -54,8 +54,7 @@
  * marked cannot hide a pointer the mark needs, and the final pause's
  * page-table walk then covers the live heap, not the whole arena (half of
  * it garbage before the sweep).  A run may be given a budget of newly
- * marked objects and one of bytes its written-page scans queue for
- * rescanning (rt__mark_set_budget: the final pause's): once either is
+ * marked objects (rt__mark_set_budget: the final pause's): once it is
  * spent, the workers move what they hold to the global list and the run
  * closes with it there, for a run with the world going again.
  *
@@ -132,7 +131,6 @@ typedef struct worker {
     size_t n, cap;
     uint64_t marked_bytes, marked_objects;
     uint64_t scanned_bytes;   /* what drain read: its limit's unit */
-    uint64_t rescan_bytes;    /* what its written-page scans queued */
     uint64_t nhandoff, nhandoffcnt, nsteal, nstealcnt;
     /* (atomic: an idle helper may still count a back-off after its run
      * closed, while the initiator sums them or the next run resets them) */
@@ -213,14 +211,12 @@ static _Atomic int standby;
 static _Atomic int mark_nproc;    /* workers in this cycle */
 
 /* A run's budget of newly marked objects (rt__mark_set_budget; 0: none),
- * the count it starts from, its budget of bytes queued by written-page
- * scans and the bytes queued so far, and whether a worker saw either
- * spent: then every worker moves what it holds to the global list and
- * stops, and the run closes with that work left for the next. */
-static uint64_t run_budget, run_progress0, run_rescan_budget;
-static _Atomic uint64_t run_rescan;
-static _Atomic int run_expired, run_expired_rescan;
-static bool run_cut, run_cut_rescan; /* the last run stopped at a budget */
+ * the count it starts from, and whether a worker saw it spent: then
+ * every worker moves what it holds to the global list and stops, and the
+ * run closes with that work left for the next. */
+static uint64_t run_budget, run_progress0;
+static _Atomic int run_expired;
+static bool run_cut; /* the last run stopped at its budget */
 
 /* Pages holding a marked object this cycle, a bit per page over the
  * whole arena (1 MiB of address space, touched as the heap grows): the
@@ -530,10 +526,10 @@ static bool take_packet(worker *w)
 
 static bool over_budget(void)
 {
-    if (atomic_load_explicit(&run_expired, memory_order_relaxed))
-        return true;
     if (run_budget == 0)
         return false;
+    if (atomic_load_explicit(&run_expired, memory_order_relaxed))
+        return true;
     if (atomic_load_explicit(&mark_objs, memory_order_relaxed) - run_progress0 < run_budget)
         return false;
     atomic_store_explicit(&run_expired, 1, memory_order_relaxed);
@@ -948,7 +944,6 @@ void rt__mark_keep_live(rt__span *s)
  * while a mark phase runs: sweeping is over before it starts). */
 static void emit_dirty(worker *w, uintptr_t lo, uintptr_t hi)
 {
-    w->rescan_bytes += hi - lo;
     while (hi - lo > LARGE_CHUNK) {
         push(w, lo, lo + LARGE_CHUNK);
         lo += LARGE_CHUNK;
@@ -1005,31 +1000,9 @@ static void dirty_objects(uintptr_t lo, uintptr_t hi, worker *w)
     }
 }
 
-/* With a rescan budget (the final pause's run, which does not protect
- * the pages again), written runs found once it is spent are skipped: they
- * stay written, and the rounds after the cut read them.  The budget is
- * counted as objects are queued, before they are read, and per written
- * run, not per chunk: finding the marked objects on a page of 16-byte
- * slots costs as much as rereading them, and one 32 MiB chunk held 2,070
- * written pages in a pause (1 ms, though the run was cut right after). */
 static void push_dirty(uintptr_t lo, uintptr_t hi, void *ctx)
 {
-    worker *w = ctx;
-    if (run_rescan_budget == 0) {
-        dirty_objects(lo, hi, w);
-        return;
-    }
-    rt__assert(!dchunk_reprotect); /* skipped pages must stay written */
-    if (atomic_load_explicit(&run_expired, memory_order_relaxed))
-        return;
-    uint64_t rb0 = w->rescan_bytes;
-    dirty_objects(lo, hi, w);
-    uint64_t rb = w->rescan_bytes - rb0;
-    if (atomic_fetch_add_explicit(&run_rescan, rb, memory_order_relaxed) + rb >=
-        run_rescan_budget) {
-        atomic_store_explicit(&run_expired_rescan, 1, memory_order_relaxed);
-        atomic_store_explicit(&run_expired, 1, memory_order_relaxed);
-    }
+    dirty_objects(lo, hi, ctx);
 }
 
 void rt__mark_add_dirty_chunk(uintptr_t lo, uintptr_t hi)
@@ -1205,7 +1178,6 @@ void rt__mark_run(rt__markstats *st, int want)
     }
     atomic_store_explicit(&dchunk_next, 0, memory_order_relaxed);
     atomic_store_explicit(&run_expired, 0, memory_order_relaxed);
-    atomic_store_explicit(&run_expired_rescan, 0, memory_order_relaxed);
     atomic_store_explicit(&mark_nproc, nproc, memory_order_relaxed);
     /* Open the run (release: a helper or assist that joins sees the reset
      * state above). */
@@ -1243,30 +1215,24 @@ void rt__mark_run(rt__markstats *st, int want)
     /* (cut even with nothing on the list: roots or written-page scans not
      * begun were dropped) */
     run_cut = atomic_load_explicit(&run_expired, memory_order_relaxed);
-    run_cut_rescan = atomic_load_explicit(&run_expired_rescan, memory_order_relaxed);
     rt__assert(run_cut || atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0);
     nroots = 0;
     pace_bytes = 0;
     atomic_store_explicit(&ndchunks, 0, memory_order_relaxed);
     run_budget = 0;
-    run_rescan_budget = 0;
     /* Every root chunk was read: the threads the runtime did not create
      * may go on (a no-op unless rt__mark_add_sched_roots stopped them). */
     rt__foreign_release();
 }
 
-void rt__mark_set_budget(uint64_t objects, uint64_t rescan)
+void rt__mark_set_budget(uint64_t objects)
 {
     run_budget = objects;
     run_progress0 = atomic_load_explicit(&mark_objs, memory_order_relaxed);
-    run_rescan_budget = rescan;
-    atomic_store_explicit(&run_rescan, 0, memory_order_relaxed);
 }
 
-bool rt__mark_left_over(bool *by_rescan)
+bool rt__mark_left_over(void)
 {
-    if (by_rescan != NULL)
-        *by_rescan = run_cut_rescan;
     return run_cut;
 }
 

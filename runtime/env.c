@@ -267,9 +267,8 @@ static const setting settings[] = {
      "concurrent marking's write tracking: 0 userfaultfd, else mprotect; "
      "1 mprotect; 2 none (stop the world)"},
     {"gcfinalmark", NULL, true, FIELD(gcfinalmark), 8192, NULL, p_uint, WANT_UINT,
-     "objects a concurrent cycle's final pause may mark (and 64 x N bytes it "
-     "may rescan) before it lets the program go on and marks the rest "
-     "concurrently (0: no limit)"},
+     "objects a concurrent cycle's final pause may mark before it lets the "
+     "program go on and marks the rest concurrently (0: no limit)"},
     {"memprofilerate", NULL, true, FIELD(memprofilerate), 512 * 1024, NULL, p_uint,
      WANT_UINT, "heap profile: a sample per N bytes allocated (0: off), as Go's"},
     {"GOGC", NULL, false, FIELD(gogc), 100, NULL, p_gogc,

@@ -111,8 +111,7 @@ typedef struct rt__settings {
     int gcevery;        /* DEBUG gcevery=N: a cycle every N allocations */
     int gcwritetrack;   /* DEBUG gcwritetrack=N: 0 auto, 1 mprotect, 2 none */
     int gcfinalmark;    /* DEBUG gcfinalmark=N: the final pause's marking
-                         * budget in objects, and 64 x N bytes of rescans
-                         * (0: none; gc/collector.c) */
+                         * budget in objects (0: none; gc/collector.c) */
     int memprofilerate; /* DEBUG memprofilerate=N: MemProfileRate at start */
     int gogc;           /* GOGC percent; -1 off; default 100 */
     int maxprocs;       /* MAXPROCS; default number of CPUs, capped at 256 */

@@ -28,13 +28,6 @@
  * those cycles, which must be nearly all of them, and
  * DEBUG=gcstoptheworld=1 cycles are not counted as the small-heap choice.
  *
- * A final pause that finds more marked objects on written pages than its
- * budget lets the program go on and rescans them concurrently: with the
- * budget set to 64 bytes (rt__gc_final_rescan) final pauses are cut so
- * (rt__gc_nfinalcut_rescan counts them) -- every one but the last of a
- * cycle when pages are written right before each stop -- and the workload
- * must come through intact all the same.
- *
  * Large noscan objects are left out of the write protection (their writes
  * need no rescan): after concurrent cycles none of a live 8 MiB noscan
  * buffer's pages is write-protected (/proc/self/pagemap's uffd-wp bit),
@@ -405,63 +398,6 @@ static void run_child(const char *debug, bool refuse, int expect_mode)
 START_TEST(test_concurrent) { run_child(NULL, false, RT_DIRTY_UFFD); }
 END_TEST
 
-/* Then the pages of a live 4 MiB array of pointers (a node each, kept on
- * no other path) are written right before every final stop (the
- * collector's test hook swaps two entries a page apart on each page,
- * allocating nothing): with the 64-byte budget the first two final
- * pauses of every cycle are cut, the third finishes. */
-enum { FC_SLOTS = (4 << 20) / sizeof(node *) };
-static node **volatile fc_arr;
-static size_t fc_round;
-
-static void fc_write_pages(void)
-{
-    size_t r = ++fc_round;
-    for (size_t i = r % 512; i < FC_SLOTS; i += 512) {
-        size_t j = (i + 512) % FC_SLOTS;
-        node *t = fc_arr[i];
-        fc_arr[i] = fc_arr[j];
-        fc_arr[j] = t;
-    }
-}
-
-static void finalcut_child_body(void)
-{
-    rt__gc_final_rescan = 64; /* (no cycle runs yet: read by the collector) */
-    child_body();
-    atomic_store(&rt__gc_stw_rate, 1); /* every cycle concurrent */
-    fc_arr = rt_alloc(FC_SLOTS * sizeof(node *));
-    for (size_t i = 0; i < FC_SLOTS; i++)
-        fc_arr[i] = mk(i);
-    rt_gc();
-    uint32_t cuts0 = atomic_load(&rt__gc_nfinalcut_rescan);
-    uint32_t nc0 = atomic_load(&rt__gc_nconcurrent);
-    rt__gc_test_before_final = fc_write_pages;
-    for (int i = 0; i < 8; i++)
-        rt_gc();
-    rt__gc_test_before_final = NULL;
-    uint32_t cuts = atomic_load(&rt__gc_nfinalcut_rescan) - cuts0;
-    ck_assert_uint_eq(atomic_load(&rt__gc_nconcurrent) - nc0, 8);
-    ck_assert_msg(cuts == 16, "%u final pauses of 8 cycles cut for their rescans (%u before)",
-                  cuts, cuts0);
-    rt_gc();
-    /* a permutation of the nodes made first, each intact */
-    static uint8_t seen[FC_SLOTS];
-    for (size_t i = 0; i < FC_SLOTS; i++) {
-        const node *n = fc_arr[i];
-        ck_assert_msg(n != NULL && n->check == check_of(n) && n->val < FC_SLOTS &&
-                          !seen[n->val],
-                      "slot %zu: node damaged, freed or twice", i);
-        seen[n->val] = 1;
-    }
-}
-
-START_TEST(test_final_pause_rescan_budget)
-{
-    run_child_body(finalcut_child_body, NULL, false, RT_DIRTY_UFFD);
-}
-END_TEST
-
 START_TEST(test_gcstoptheworld) { run_child("gcstoptheworld=1", false, RT_DIRTY_NONE); }
 END_TEST
 
@@ -512,7 +448,6 @@ int main(void)
     TCase *tc = tcase_create("modes");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_concurrent);
-    tcase_add_test(tc, test_final_pause_rescan_budget);
     tcase_add_test(tc, test_gcstoptheworld);
     tcase_add_test(tc, test_userfaultfd_refused);
     tcase_add_test(tc, test_mprotect_forced);
