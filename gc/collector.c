@@ -315,7 +315,12 @@ static void heap_range(uintptr_t *lo, uintptr_t *hi)
  * went back to concurrent marking after 30 us for a 4 MB array of
  * doubles when the budget was in bytes -- and the marking goes on with
  * the world running, at most FINAL_RETRIES times a cycle
- * (mark_concurrent). */
+ * (mark_concurrent).  A second budget, on the bytes of marked objects the
+ * written pages hand the final run to reread, was tried and reverted
+ * (fef87ce): it cut binary-trees' rare 1.3-1.7 ms final pauses (a round
+ * come late, hundreds of pages written), but workload 12's final runs met
+ * it often, and each cut added a stop whose floor there is the walk of
+ * 1 GiB of live page tables (longest stop 435-596 us -> 571-859). */
 #define FINAL_RETRIES 2
 
 /* Live bytes and allocation during the last concurrent mark phase, for
