@@ -951,6 +951,55 @@ static void emit_dirty(worker *w, uintptr_t lo, uintptr_t hi)
     push(w, lo, hi);
 }
 
+/* dirty_objects for a span with marks in bits and no finalizer or
+ * profile record: the marked, allocated slots come 64 at a time from the
+ * mark word and the allocation state, and each run of them is one range
+ * -- a page of 16-byte objects is 256 slots, which the slot-by-slot walk
+ * below tested one by one (a third of the time a written page cost). */
+static void dirty_bits(worker *w, rt__span *s, uintptr_t p, uintptr_t end)
+{
+    uint32_t i = rt__span_index(s, p - s->base);
+    uint32_t iend = rt__span_index(s, end - 1 - s->base) + 1; /* slots starting below end */
+    if (iend > s->nelems)
+        iend = s->nelems;
+    uint32_t fi = __atomic_load_n(&s->freeindex, __ATOMIC_RELAXED);
+    const uint64_t *marks = (const uint64_t *)(const void *)s->markbytes;
+    uintptr_t run_lo = 0, run_hi = 0;
+    while (i < iend) {
+        uint32_t base = i & ~63u;
+        uint64_t live = __atomic_load_n(&marks[base / 64], __ATOMIC_RELAXED);
+        uint64_t alloc = s->allocbits[base / 64];
+        if (fi > base)
+            alloc |= fi - base >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << (fi - base)) - 1;
+        live &= alloc & (~(uint64_t)0 << (i - base));
+        if (iend - base < 64)
+            live &= ((uint64_t)1 << (iend - base)) - 1;
+        while (live != 0) {
+            uint32_t a = (uint32_t)__builtin_ctzll(live);
+            uint64_t rest = ~(live >> a);
+            uint32_t len = rest == 0 ? 64 - a : (uint32_t)__builtin_ctzll(rest);
+            uintptr_t lo = s->base + (uintptr_t)(base + a) * s->elemsize;
+            uintptr_t hi = lo + (uintptr_t)len * s->elemsize;
+            if (lo < p)
+                lo = p;
+            if (hi > end)
+                hi = end;
+            if (lo == run_hi) {
+                run_hi = hi;
+            } else {
+                if (run_lo < run_hi)
+                    emit_dirty(w, run_lo, run_hi);
+                run_lo = lo;
+                run_hi = hi;
+            }
+            live = a + len >= 64 ? 0 : live & (~(uint64_t)0 << (a + len));
+        }
+        i = base + 64;
+    }
+    if (run_lo < run_hi)
+        emit_dirty(w, run_lo, run_hi);
+}
+
 static void dirty_objects(uintptr_t lo, uintptr_t hi, worker *w)
 {
     uintptr_t p = lo;
@@ -966,7 +1015,9 @@ static void dirty_objects(uintptr_t lo, uintptr_t hi, worker *w)
         }
         uintptr_t send = s->base + (s->npages << RT_GC_PAGE_SHIFT);
         uintptr_t end = hi < send ? hi : send;
-        if (!s->noscan) {
+        if (!s->noscan && s->bitmarks && !__atomic_load_n(&s->has_special, __ATOMIC_RELAXED)) {
+            dirty_bits(w, s, p, end);
+        } else if (!s->noscan) {
             uintptr_t run_lo = 0, run_hi = 0;
             for (uint32_t i = rt__span_index(s, p - s->base); i < s->nelems; i++) {
                 uintptr_t o = s->base + (uintptr_t)i * s->elemsize;

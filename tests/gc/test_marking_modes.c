@@ -28,6 +28,12 @@
  * those cycles, which must be nearly all of them, and
  * DEBUG=gcstoptheworld=1 cycles are not counted as the small-heap choice.
  *
+ * The marked objects on a written page of a span with bit marks (objects
+ * of 16 bytes and less) are found a mark word at a time: cells of 16
+ * bytes moved from chain to chain while marking runs -- an old cell
+ * unlinked, then linked after another old cell, so that the written page
+ * holds its only pointer -- must all be there, intact, at the end.
+ *
  * Large noscan objects are left out of the write protection (their writes
  * need no rescan): after concurrent cycles none of a live 8 MiB noscan
  * buffer's pages is write-protected (/proc/self/pagemap's uffd-wp bit),
@@ -325,6 +331,76 @@ static size_t wp_pages(const void *p, size_t n)
     return wp;
 }
 
+typedef struct cell {
+    struct cell *next;
+    uint64_t tag; /* 2 x its number + 1: never a heap address */
+} cell;
+
+enum { NCHAIN = 1024, NCELL = 200000, CELL_MOVERS = 2 };
+static cell **volatile g_chains; /* heads, in the heap */
+
+static void cell_mover(void *arg)
+{
+    int g = (int)(intptr_t)arg;
+    unsigned r = (unsigned)g * 2654435761u + 7;
+    for (int it = 0; it < 400000; it++) {
+        r = r * 1103515245u + 12345u;
+        /* chains g, g + CELL_MOVERS, ...: this goroutine's own */
+        size_t a = (size_t)((r >> 8) % (NCHAIN / CELL_MOVERS)) * CELL_MOVERS + (size_t)g;
+        size_t b = (size_t)((r >> 20) % (NCHAIN / CELL_MOVERS)) * CELL_MOVERS + (size_t)g;
+        cell *ha = g_chains[a], *hb = g_chains[b];
+        if (a == b || ha->next == NULL)
+            continue;
+        cell *x = ha->next;
+        ha->next = x->next; /* unlinked: only x holds it */
+        x->next = hb->next;
+        hb->next = x;       /* an old cell's page now holds the only pointer */
+        if (it % 8 == 0)
+            (void)rt_alloc(256); /* garbage: cycles */
+        if (it % 4096 == 0)
+            rt_yield();
+    }
+    rt_waitgroup_done(&g_wg);
+}
+
+static void tiny_child_body(void)
+{
+    atomic_store(&rt__gc_stw_rate, 1); /* every cycle concurrent */
+    rt_set_gc_percent(25);
+    g_chains = rt_alloc(NCHAIN * sizeof(cell *));
+    for (size_t i = 0; i < NCELL; i++) {
+        cell *c = rt_new(cell);
+        c->tag = 2 * (uint64_t)i + 1;
+        if (i < NCHAIN) {
+            g_chains[i] = c; /* the head: never moved */
+        } else {
+            c->next = g_chains[i % NCHAIN]->next;
+            g_chains[i % NCHAIN]->next = c;
+        }
+    }
+    uint32_t nc0 = atomic_load(&rt__gc_nconcurrent);
+    rt_waitgroup_add(&g_wg, CELL_MOVERS);
+    for (int g = 0; g < CELL_MOVERS; g++)
+        rt_go(cell_mover, (void *)(intptr_t)g);
+    rt_waitgroup_wait(&g_wg);
+    rt_gc();
+    ck_assert_msg(atomic_load(&rt__gc_nconcurrent) - nc0 >= 5, "only %u concurrent cycles",
+                  atomic_load(&rt__gc_nconcurrent) - nc0);
+    static uint8_t seen[NCELL];
+    size_t n = 0;
+    for (size_t k = 0; k < NCHAIN; k++) {
+        for (const cell *c = g_chains[k]; c != NULL; c = c->next) {
+            uint64_t i = (c->tag - 1) / 2;
+            ck_assert_msg(c->tag % 2 == 1 && i < NCELL && !seen[i] && n < NCELL,
+                          "chain %zu: a cell damaged, freed or twice (tag %llu)", k,
+                          (unsigned long long)c->tag);
+            seen[i] = 1;
+            n++;
+        }
+    }
+    ck_assert_uint_eq(n, NCELL);
+}
+
 static void noscan_child_body(void)
 {
     atomic_store(&rt__gc_stw_rate, 1); /* every cycle concurrent */
@@ -430,6 +506,12 @@ START_TEST(test_smallheap_growing)
 END_TEST
 END_TEST
 
+START_TEST(test_tiny_cells_moved_during_marking)
+{
+    run_child_body(tiny_child_body, NULL, false, RT_DIRTY_UFFD);
+}
+END_TEST
+
 START_TEST(test_noscan_unprotected)
 {
     run_child_body(noscan_child_body, NULL, false, RT_DIRTY_UFFD);
@@ -458,6 +540,7 @@ int main(void)
     tcase_add_test(tc, test_smallheap_growing);
     tcase_add_test(tc, test_smallheap_stoptheworld);
     tcase_add_test(tc, test_noscan_unprotected);
+    tcase_add_test(tc, test_tiny_cells_moved_during_marking);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
