@@ -749,8 +749,9 @@ static void mark_stopped(rt__markstats *ms, cycle_times *t, int64_t b_ns, uint64
  * settled at goals of ~190 MB (traced 64) where Go's are ~175.  Measured
  * on binary-trees 21 (alternating runs, 4 each): at 70 % peak RSS
  * 322-347 MB, 9.1-10.4 s; at 85 % 282-286 MB, 9.7-10.9 s (the assists
- * that hold the phase to the shorter runway: +4 % time); at 90 %
- * 278-290 MB, no better.  (At 40 %, an earlier run: 446 MB.)  Workload 12
+ * that hold the phase to the shorter runway: +4 % time; two later sets,
+ * 9 runs each: peak 299-347 -> 253-301 MB, median time +9 %, 0.6x Go's
+ * still); at 90 % 278-290 MB, no better.  (At 40 %, an earlier run: 446 MB.)  Workload 12
  * (a 150-200 MB runway in a 1.2 GB room) and GCBench did not move. */
 #define RUNWAY_MAX_PCT 15
 static uint64_t trigger_for(uint64_t marked, uint64_t goal, bool concurrent)
