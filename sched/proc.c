@@ -525,8 +525,12 @@ static rt_g *gfget(rt_p *pp)
     __atomic_store_n(&pp->gfreecnt, i, __ATOMIC_RELAXED);
     /* The caller writes the record at once; start fetching the next one
      * for the next spawn (it may be in another core's cache). */
-    if (i > 0)
-        __builtin_prefetch(pp->gfree[i - 1], 1);
+    if (i > 0) {
+        /* both lines a spawn writes (sched.h, struct rt_g) */
+        const char *nx = (const char *)pp->gfree[i - 1];
+        __builtin_prefetch(nx, 1);
+        __builtin_prefetch(nx + 64, 1);
+    }
     return pp->gfree[i];
 }
 

@@ -89,6 +89,13 @@ enum {
 typedef struct rt_sudog rt_sudog;
 
 struct rt_g {
+    /* The fields are grouped by cache line (the record is a 192-byte slab
+     * slot, 64-byte aligned): what a spawn, the first switch to the G and
+     * its exit touch fills the first two lines, so that a record reused on
+     * another processor moves two lines between caches, not three
+     * (workload 4: the records go round between the spawning P and the
+     * P that runs and frees them). */
+    /* --- line 0: switching, starting --- */
     /* Saved stack pointer (rt__ctx_switch frame).  Valid while the G is not
      * running; written by the G itself as it switches out.  NULL for a G
      * that has not run yet: the switch to it starts fn(arg) on a fresh
@@ -103,17 +110,18 @@ struct rt_g {
     int saved_errno;        /* errno while switched out */
     int64_t goid;
     rt_m *m;                /* the M running it; NULL when not running */
-    rt_m *lockedm;          /* unused for now: no LockOSThread */
     void (*fn)(void *);     /* entry function and its argument */
+    /* --- line 1: the rest a spawn writes --- */
     void *arg;
     uintptr_t gopc;         /* return address of the rt_go call that made it */
     const char *waitreason; /* set when parking; kept until the next park */
     int64_t waitsince;      /* rt_nanotime when it last parked */
-    /* Stack pointer of the caller of rt_syscall_enter once that call
-     * returns: while the G is in SYSCALL its thread runs below it, and the
-     * collector scans [syscallsp, stack.hi) (gcstop.c).  Written by the G
-     * itself before it publishes SYSCALL. */
-    uintptr_t syscallsp;
+    void *param;            /* wake-up parameter set by the waker (chan.c,
+                             * sema.c) */
+    /* rt_once_do calls in progress, innermost first (frames on this G's
+     * stack): rt_exit completes them, as Go's deferred unlock does (sync.c) */
+    struct rt__once_frame *onces;
+    void *asan_fake_stack; /* __sanitizer_start_switch_fiber's save slot */
     bool is_system;         /* a runtime goroutine (hidden in tracebacks) */
     /* A runtime goroutine running the program's code (the finalizer
      * goroutine inside a finalizer): listed in tracebacks and profiles
@@ -129,21 +137,19 @@ struct rt_g {
      * the program writing pages meanwhile for the final pause) */
     bool gcprio;
     uint32_t allg_index;
-
+    /* --- line 2 --- */
+    void *tsan_fiber;      /* __tsan_create_fiber, or the thread's own */
+    /* Stack pointer of the caller of rt_syscall_enter once that call
+     * returns: while the G is in SYSCALL its thread runs below it, and the
+     * collector scans [syscallsp, stack.hi) (gcstop.c).  Written by the G
+     * itself before it publishes SYSCALL. */
+    uintptr_t syscallsp;
+    rt_m *lockedm;          /* unused for now: no LockOSThread */
     rt_g *schedlink; /* lists a waker builds before readying (close, netpoll) */
-
     /* --- used by channels, select and semaphores (chan.c, sema.c) --- */
-    void *param;          /* wake-up parameter set by the waker */
     rt_sudog *waiting;    /* sudogs of a select in progress, in lock order */
     _Atomic uint32_t selectdone; /* CAS 0->1 by the case that wins a select */
     uint64_t fastrand;    /* per-G random state when a per-P one won't do */
-    /* rt_once_do calls in progress, innermost first (frames on this G's
-     * stack): rt_exit completes them, as Go's deferred unlock does (sync.c) */
-    struct rt__once_frame *onces;
-
-    /* --- sanitizers --- */
-    void *asan_fake_stack; /* __sanitizer_start_switch_fiber's save slot */
-    void *tsan_fiber;      /* __tsan_create_fiber, or the thread's own */
     uintptr_t asan_low;    /* ASan: lowest stack address its last life's
                             * unreturned frames may have poisoned */
 };
@@ -152,6 +158,8 @@ struct rt_g {
  * plus this (BENCHMARKS.md's 4,300-byte budget); a queued goroutine that has
  * not run yet costs only this. */
 _Static_assert(sizeof(struct rt_g) <= 192, "rt_g outgrew its slab slot");
+_Static_assert(offsetof(struct rt_g, fn) < 64 && offsetof(struct rt_g, allg_index) < 128,
+               "a spawn's fields fill the record's first two cache lines");
 
 /*
  * A sudog is a G waiting on a wait queue (channel or semaphore).  It lives
@@ -697,8 +705,17 @@ static inline rt_g *rt__runq_get_ring(rt_p *pp)
         rt_g *gp = atomic_load_explicit(&pp->runq[h % RT_RUNQ_SIZE], memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&pp->runqhead, &h, h + 1,
                                                   memory_order_acq_rel,
-                                                  memory_order_relaxed))
+                                                  memory_order_relaxed)) {
+            /* Start fetching the next G's record: it was written on
+             * another processor, most likely (spawned there, or stolen
+             * from there), and this one will switch to it next unless
+             * something is readied meanwhile (workload 4: the switch to
+             * a fresh G waited on its record's line). */
+            if (h + 1 != t)
+                __builtin_prefetch(atomic_load_explicit(&pp->runq[(h + 1) % RT_RUNQ_SIZE],
+                                                        memory_order_relaxed));
             return gp;
+        }
     }
 }
 
