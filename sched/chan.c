@@ -93,7 +93,8 @@
  *   runnext, without waking an idle P when nothing else is queued there.
  *   A producer that fills the ring (a consumer that drains it) blocks
  *   soon after, and its P runs the woken goroutine: the pair settles on
- *   one P, where the ring's lines stay in one cache.  Spinning before
+ *   one P, where the ring's lines stay in one cache (a select's
+ *   buffered case wakes its peer the same way, select.c).  Spinning before
  *   parking is therefore short (ring_spin): a few attempts, for a peer on
  *   another P that is inside its operation right now.
 

@@ -401,6 +401,76 @@ RT_TEST(test_timer_sends_defer_no_wakeups)
     ck_assert_uint_lt(d, 20);
 }
 
+/* A select that takes a value from a buffered channel whose sender is
+ * parked readies that sender as a plain receive does (chan.c): into this
+ * P's runnext, leaving the idle P asleep ("Waking an idle P" in proc.c;
+ * every such decision is counted in wakes_deferred).  Woken the unbuffered
+ * way, a select loop draining a channel that one sender keeps full paid a
+ * futex wake-up of the other P every few dozen iterations (27 % of an
+ * outside tester's select-with-rt_after loop, 1.5x Go's time), and no
+ * decision was counted.  Each round sets the scene first -- the feeder
+ * parked on the full ring, the other P idle with no M spinning -- so the
+ * count does not depend on where the feeder happened to run. */
+static _Atomic int sf_quit, sf_done;
+static rt_g *_Atomic sf_g;
+
+static void select_feeder(void *arg)
+{
+    rt_chan *c = arg;
+    atomic_store(&sf_g, rt__getg());
+    for (int64_t i = 0; !atomic_load_explicit(&sf_quit, memory_order_relaxed); i++)
+        rt_chan_send(c, &i);
+    atomic_store(&sf_done, 1);
+}
+
+static bool feeder_parked_and_p_asleep(rt_chan *c)
+{
+    rt_g *g = atomic_load(&sf_g);
+    return g != NULL && rt_chan_len(c) == 1 &&
+           atomic_load(&g->status) == RT_GWAITING &&
+           atomic_load(&rt__sched.npidle) != 0 && atomic_load(&rt__sched.nmspinning) == 0;
+}
+
+RT_TEST(test_select_readies_buffered_peer_by_handoff)
+{
+    int old = rt_maxprocs(2);
+    rt_chan *c = rt_chan_make(sizeof(int64_t), 1);
+    rt_chan *never = rt_chan_make(0, 0);
+    rt_go(select_feeder, c);
+    int rounds = 0, counted = 0;
+    for (int i = 0; i < 200; i++) {
+        /* (awake from a sleep, the other P is busy a moment longer: the
+         * M that ran the timer looks for work before it sleeps) */
+        int64_t t0 = rt_nanotime();
+        while (!feeder_parked_and_p_asleep(c) && rt_nanotime() - t0 < RT_SECOND) {
+            if (rt_nanotime() - t0 > 50 * RT_MILLISECOND)
+                rt_sleep(100 * RT_MICROSECOND);
+            else
+                rt_yield();
+        }
+        if (!feeder_parked_and_p_asleep(c))
+            continue;
+        rounds++;
+        uint64_t before = deferred_total();
+        int64_t v;
+        rt_select_case cs[2] = {RT_RECV(c, &v), RT_RECV(never, NULL)};
+        REQUIRE_EQ(rt_select(cs, 2, true), 0);
+        counted += deferred_total() != before;
+    }
+    atomic_store(&sf_quit, 1);
+    while (!atomic_load(&sf_done)) { /* drain until the feeder sees quit */
+        int64_t v;
+        (void)rt_chan_try_recv(c, &v);
+        rt_yield();
+    }
+    rt_maxprocs(old);
+    printf("select on a full ring: %d of %d rounds left the idle P asleep\n", counted, rounds);
+    ck_assert_msg(rounds >= 100, "the scene was set in %d rounds of 200 only", rounds);
+    ck_assert_msg(counted * 2 >= rounds,
+                  "the select readied the parked sender the unbuffered way (%d of %d rounds)",
+                  counted, rounds);
+}
+
 /* MAXPROCS=2: a goroutine that yields right after starting one that
  * never calls the runtime.  The yielder waits on the global queue
  * (rt_yield with two Ps, as Go's Gosched), and its P goes on with the
@@ -818,6 +888,7 @@ int main(void)
     tcase_add_test(tc, test_stranded_goroutine_rescued);
     tcase_add_test(tc, test_busy_goroutine_yields_at_preemption_point);
     tcase_add_test(tc, test_timer_sends_defer_no_wakeups);
+    tcase_add_test(tc, test_select_readies_buffered_peer_by_handoff);
     tcase_add_test(tc, test_stuck_p_served_with_every_p_busy);
     tcase_add_test(tc, test_syscall_pingpong_gives_up_p);
     tcase_add_test(tc, test_yield_beside_spinner_reaches_idle_p);
