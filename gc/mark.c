@@ -913,6 +913,10 @@ void rt__mark_add_sched_roots(bool stable_only)
 void rt__mark_add_goroutine_roots(void)
 {
     rt__gc_goroutine_roots_running(add_root, NULL);
+    /* and a copy of the timer heaps, whose changed slots alone the final
+     * stop reads again (sched/timer.c, "The collector's view") */
+    rt__timer_roots_concurrent(add_root, NULL,
+                               atomic_load_explicit(&rt__sweepgen, memory_order_relaxed));
 }
 
 void rt__mark_add_other_roots(bool final)

@@ -190,6 +190,8 @@
 
 #include "sched/sched.h"
 
+extern _Atomic uint32_t rt__sweepgen; /* gc/collector.c: the cycle, for timer.c */
+
 #if defined(__SANITIZE_THREAD__)
 #define RT_TSAN 1
 #endif
@@ -607,6 +609,29 @@ void rt__gc_goroutine_roots_running(rt__root_fn fn, void *ctx)
     }
 }
 
+#if RT_DEBUG >= 3
+/* A pending timer outside the GC heap and the goroutine stacks must hold
+ * no pointer into the GC heap: nothing reads it as a root (sched_roots). */
+static void check_timer_home(const rt__timer *t)
+{
+    extern uintptr_t rt__arena_lo;
+    extern size_t rt__arena_bytes;
+    uintptr_t a = (uintptr_t)t;
+    if (a - rt__arena_lo < rt__arena_bytes)
+        return; /* in a GC object */
+    bool on_stack = false;
+    rt__lock_acquire(&rt__sched.allg_lock); /* (after the timer lock: ranked) */
+    for (uint32_t i = 0; i < rt__sched.allglen && !on_stack; i++) {
+        const rt_g *gp = rt__sched.allg[i];
+        on_stack = a >= gp->stack.lo && a < gp->stack.hi;
+    }
+    rt__lock_release(&rt__sched.allg_lock);
+    if (!on_stack && (uintptr_t)t->arg - rt__arena_lo < rt__arena_bytes)
+        rt__throwf("gc_sched_roots: timer %p in runtime memory points into the GC heap",
+                   (const void *)t);
+}
+#endif
+
 static void sched_roots(rt__root_fn fn, void *ctx, bool timers)
 {
     rt_m *self_m = rt__getm();
@@ -662,17 +687,25 @@ static void sched_roots(rt__root_fn fn, void *ctx, bool timers)
         report(fn, ctx, (uintptr_t)pp, (uintptr_t)(pp + 1));
         if (!timers)
             continue;
+#if RT_DEBUG >= 3
         rt__lock_acquire(&pp->timers.lock);
-        if (pp->timers.len > 0) {
-            report(fn, ctx, (uintptr_t)pp->timers.heap,
-                   (uintptr_t)(pp->timers.heap + pp->timers.len));
-            for (uint32_t j = 0; j < pp->timers.len; j++) {
-                rt__timer *t = pp->timers.heap[j].t;
-                report(fn, ctx, (uintptr_t)t, (uintptr_t)(t + 1));
-            }
-        }
+        for (uint32_t j = 0; j < pp->timers.len; j++)
+            check_timer_home(pp->timers.heap[j].t);
         rt__lock_release(&pp->timers.lock);
+#endif
     }
+    /* The timer heaps' arrays, not each timer: a timer lives in a GC
+     * object (rt_timer, rt_ticker: time.c), which the array's interior
+     * pointer keeps and the marking reads whole; on a goroutine's stack
+     * (rt_sleep), read with the stack; or in a poll descriptor
+     * (netpoll.c), runtime memory whose timer holds no pointer into the
+     * GC heap (its arg is the descriptor).  Reported one by one, the
+     * timers were a root range each, a cache miss apiece in this stop.
+     * And of a concurrent cycle's final stop only the slots changed since
+     * the copy its start took (timer.c, "The collector's view"). */
+    if (timers)
+        rt__timer_roots_stopped(fn, ctx, atomic_load_explicit(&rt__sweepgen,
+                                                              memory_order_relaxed));
 
     uintptr_t msp = __atomic_load_n(&main_sp, __ATOMIC_ACQUIRE);
     if (msp != 0 && msp < main_hi)

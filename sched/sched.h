@@ -258,6 +258,13 @@ struct rt_p {
         rt__lock lock;
         struct rt__timer_slot *heap; /* 4-ary min-heap ordered by when */
         uint32_t len, cap;
+        /* For the collector (timer.c, "The collector's view"): a byte per
+         * RT_TIMER_CARD slots, set when a slot's timer changes; the
+         * timers copied at a concurrent mark's start, and that cycle's
+         * sweepgen (0: none) */
+        uint8_t *cards;
+        struct rt__timer **snap;
+        uint32_t snapcap, snapgen;
         _Atomic int64_t when0; /* when of heap[0], 0 if empty; read without lock */
         /* The TSC shortcut (timer.c): while when0 == fast_when, nothing
          * is due before the time-stamp counter reaches fast_tsc.  Written
@@ -904,6 +911,14 @@ extern _Atomic int32_t rt__mutex_profile_fraction;
  * and the essay are in gcstop.c.
  */
 typedef void (*rt__root_fn)(uintptr_t lo, uintptr_t hi, void *ctx);
+/* The collector's reading of the timer heaps (timer.c): at a concurrent
+ * mark's start, with the world running, a copy of every heap's timers;
+ * with the world stopped, the slots changed since that copy (the whole
+ * heaps if no copy was taken in this cycle, gen being rt__sweepgen). */
+#define RT_TIMER_CARD 256
+void rt__timer_roots_concurrent(rt__root_fn fn, void *ctx, uint32_t gen);
+void rt__timer_roots_stopped(rt__root_fn fn, void *ctx, uint32_t gen);
+extern _Atomic uint64_t rt__timer_stop_slots; /* the last stopped read's slots (tests) */
 void rt__gc_stopworld(void);
 int64_t rt__gc_startworld(void);
 void rt__gc_sched_roots(rt__root_fn fn, void *ctx);

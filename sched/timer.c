@@ -65,6 +65,12 @@
 
 typedef struct rt__timer_slot slot;
 
+/* A slot's timer changes: its card is read again at the final stop. */
+static inline void card_set(rt_p *pp, uint32_t i)
+{
+    pp->timers.cards[i / RT_TIMER_CARD] = 1;
+}
+
 static void heap_up(rt_p *pp, uint32_t i)
 {
     slot *h = pp->timers.heap;
@@ -75,10 +81,12 @@ static void heap_up(rt_p *pp, uint32_t i)
             break;
         h[i] = h[parent];
         h[i].t->idx = i;
+        card_set(pp, i);
         i = parent;
     }
     h[i] = x;
     x.t->idx = i;
+    card_set(pp, i);
 }
 
 static void heap_down(rt_p *pp, uint32_t i)
@@ -98,10 +106,12 @@ static void heap_down(rt_p *pp, uint32_t i)
             break;
         h[i] = h[best];
         h[i].t->idx = i;
+        card_set(pp, i);
         i = best;
     }
     h[i] = x;
     x.t->idx = i;
+    card_set(pp, i);
 }
 
 static void publish_when0(rt_p *pp)
@@ -122,14 +132,25 @@ static void heap_push(rt_p *pp, rt__timer *t)
         /* (timer lock held: no malloc -- gc.h, meta) */
         slot *h = rt__meta_realloc(pp->timers.heap, pp->timers.cap * sizeof *h,
                                    cap * sizeof *h);
+        uint32_t oldcards = pp->timers.cap / RT_TIMER_CARD + 1;
+        uint8_t *cards = rt__meta_realloc(pp->timers.cards,
+                                          pp->timers.cards ? oldcards : 0,
+                                          cap / RT_TIMER_CARD + 1);
         atomic_fetch_add_explicit(&rt__timer_table_bytes,
-                                  (uint64_t)(cap - pp->timers.cap) * sizeof *h,
+                                  (uint64_t)(cap - pp->timers.cap) * sizeof *h +
+                                      (cap / RT_TIMER_CARD + 1) -
+                                      (pp->timers.cards ? oldcards : 0),
                                   memory_order_relaxed);
+        /* A copy taken before may have been read from the old array, whose
+         * memory is gone: every slot is read again at the final stop. */
+        memset(cards, 1, cap / RT_TIMER_CARD + 1);
         pp->timers.heap = h;
+        pp->timers.cards = cards;
         pp->timers.cap = cap;
     }
     uint32_t i = pp->timers.len++;
     pp->timers.heap[i] = (slot){t->when, t};
+    card_set(pp, i);
     atomic_store_explicit(&t->pp, pp, memory_order_release);
     heap_up(pp, i);
     publish_when0(pp);
@@ -143,6 +164,7 @@ static void heap_remove(rt_p *pp, rt__timer *t)
     if (i != last) {
         rt__timer *m = pp->timers.heap[last].t;
         pp->timers.heap[i] = pp->timers.heap[last];
+        card_set(pp, i);
         m->idx = i;
         heap_down(pp, i);
         heap_up(pp, m->idx);
@@ -309,6 +331,85 @@ int64_t rt__timers_next(void)
             next = w;
     }
     return next;
+}
+
+/* ------------------------------------------------ the collector's view ---
+ *
+ * The heaps' arrays are runtime memory (meta.c), not write-tracked, and
+ * they hold the only pointer to a pending rt_after timer's object.  Read
+ * only in the final stop, 1M pending timers made that stop 15-50 ms: the
+ * array read there, and every timer object and its channel first marked
+ * there (an outside tester's select-with-rt_after loop).  So a concurrent
+ * mark's start copies each heap's timers (under the heap's lock, the
+ * world running) for the marking to read, and clears the heap's cards; a
+ * slot whose timer changes after that sets its card (heap_up, heap_down,
+ * heap_push, heap_remove), and the final stop reads the slots of the set
+ * cards only.  A slot whose card is clear holds the timer it held at the
+ * copy, which the marking has read.  A heap that grows sets every card:
+ * the copy may have been taken from the old array, and the memory of a
+ * large one is unmapped when it is replaced.  The copy is read later by
+ * the mark threads, so it lives until the next cycle's copy replaces it
+ * (memory: a pointer per pending timer, beside the heap's two words).
+ * A stopped mark, or a final stop of a cycle that took no copy, reads
+ * every heap whole (snapgen tells). */
+void rt__timer_roots_concurrent(rt__root_fn fn, void *ctx, uint32_t gen)
+{
+    int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < procs; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        rt__lock_acquire(&pp->timers.lock);
+        uint32_t n = pp->timers.len;
+        if (n > pp->timers.snapcap) {
+            /* (timer lock held: no malloc -- gc.h, meta; the old copy was
+             * read by the last cycle's marking, long done) */
+            uint32_t cap = n > pp->timers.snapcap * 2 ? n : pp->timers.snapcap * 2;
+            pp->timers.snap = rt__meta_realloc(pp->timers.snap,
+                                               pp->timers.snapcap * sizeof *pp->timers.snap,
+                                               cap * sizeof *pp->timers.snap);
+            atomic_fetch_add_explicit(&rt__timer_table_bytes,
+                                      (uint64_t)(cap - pp->timers.snapcap) *
+                                          sizeof *pp->timers.snap,
+                                      memory_order_relaxed);
+            pp->timers.snapcap = cap;
+        }
+        for (uint32_t j = 0; j < n; j++)
+            pp->timers.snap[j] = pp->timers.heap[j].t;
+        if (pp->timers.cards != NULL)
+            memset(pp->timers.cards, 0, pp->timers.cap / RT_TIMER_CARD + 1);
+        pp->timers.snapgen = gen;
+        rt__lock_release(&pp->timers.lock);
+        if (n > 0)
+            fn((uintptr_t)pp->timers.snap, (uintptr_t)(pp->timers.snap + n), ctx);
+    }
+}
+
+_Atomic uint64_t rt__timer_stop_slots;
+
+void rt__timer_roots_stopped(rt__root_fn fn, void *ctx, uint32_t gen)
+{
+    uint64_t slots = 0;
+    for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        rt__lock_acquire(&pp->timers.lock);
+        uint32_t n = pp->timers.len;
+        slot *h = pp->timers.heap;
+        if (n > 0 && pp->timers.snapgen != gen) {
+            fn((uintptr_t)h, (uintptr_t)(h + n), ctx);
+            slots += n;
+        } else {
+            for (uint32_t k = 0; k * RT_TIMER_CARD < n; k++) {
+                if (!pp->timers.cards[k])
+                    continue;
+                uint32_t lo = k * RT_TIMER_CARD, hi = lo + RT_TIMER_CARD;
+                if (hi > n)
+                    hi = n;
+                fn((uintptr_t)(h + lo), (uintptr_t)(h + hi), ctx);
+                slots += hi - lo;
+            }
+        }
+        rt__lock_release(&pp->timers.lock);
+    }
+    atomic_store_explicit(&rt__timer_stop_slots, slots, memory_order_relaxed);
 }
 
 void rt__timers_move(rt_p *from, rt_p *to)

@@ -425,6 +425,81 @@ static void noscan_child_body(void)
     ck_assert_ptr_eq(arr[n / sizeof *arr - 1], buf);
 }
 
+/* Pending timers whose only reference is their P's timer heap (the
+ * test keeps them in malloc'd memory, which is not scanned): a concurrent
+ * cycle's start copies the heaps for the marking, and the final stop
+ * reads again only the slots changed since (sched/timer.c, "The
+ * collector's view").  First, with nothing changing, the final stop reads
+ * (almost) no slot -- it read all 60,000, and marked every timer object
+ * and channel first there (1M pending rt_after timers: 15-50 ms stops);
+ * then, with a goroutine adding, resetting and stopping other timers and
+ * garbage reusing whatever is freed, every hidden timer must still fire,
+ * once, on its own channel. */
+extern _Atomic uint64_t rt__timer_stop_slots; /* sched/timer.c */
+enum { NHIDDEN = 60000 };
+static _Atomic int churn_quit;
+
+static void timer_churner(void *arg)
+{
+    (void)arg;
+    rt_timer *mine[64] = {0};
+    for (uint64_t i = 0; !atomic_load(&churn_quit); i++) {
+        rt_timer **t = &mine[i % 64];
+        if (*t == NULL)
+            *t = rt_timer_new((int64_t)(1 + i % 7) * RT_SECOND);
+        else if (i % 3 == 0)
+            rt_timer_reset(*t, (int64_t)(1 + i % 5) * RT_SECOND);
+        else {
+            rt_timer_stop(*t);
+            *t = NULL;
+        }
+        uint64_t *junk = rt_alloc(64);
+        memset(junk, 0xa5, 64);
+        if (i % 256 == 0)
+            rt_yield();
+    }
+    rt_waitgroup_done(&g_wg);
+}
+
+static void timers_child_body(void)
+{
+    atomic_store(&rt__gc_stw_rate, 1); /* every cycle concurrent */
+    rt_timer **hidden = malloc(NHIDDEN * sizeof *hidden);
+    ck_assert_ptr_nonnull(hidden);
+    int64_t t0 = rt_nanotime();
+    for (int i = 0; i < NHIDDEN; i++)
+        hidden[i] = rt_timer_new(1500 * RT_MILLISECOND);
+    void *ballast = rt_alloc((size_t)4 << 20); /* a heap past the stopped-mark size */
+    uint32_t nc0 = atomic_load(&rt__gc_nconcurrent);
+    rt_gc();
+    rt_gc(); /* the heaps grew before this one: its copy is of the final arrays */
+    ck_assert_uint_ge(atomic_load(&rt__gc_nconcurrent) - nc0, 2);
+    uint64_t slots = atomic_load(&rt__timer_stop_slots);
+    printf("final stop: %llu timer slots read again of %d pending\n", (unsigned long long)slots, NHIDDEN);
+    ck_assert_msg(slots < NHIDDEN / 20,
+                  "the final stop read %llu timer slots of %d, none of them changed",
+                  (unsigned long long)slots, NHIDDEN);
+
+    rt_waitgroup_add(&g_wg, 1);
+    rt_go(timer_churner, NULL);
+    while (rt_nanotime() - t0 < 1200 * RT_MILLISECOND)
+        rt_gc();
+    atomic_store(&churn_quit, 1);
+    rt_waitgroup_wait(&g_wg);
+    (void)ballast;
+
+    int fired = 0;
+    for (int i = 0; i < NHIDDEN; i++) {
+        int64_t v = 0;
+        rt_select_case cs[2] = {RT_RECV(rt_timer_chan(hidden[i]), &v),
+                                RT_RECV(rt_after(5 * RT_SECOND), NULL)};
+        if (rt_select(cs, 2, true) == 0 && v >= t0 + 1500 * RT_MILLISECOND)
+            fired++;
+    }
+    free(hidden);
+    ck_assert_int_eq(fired, NHIDDEN);
+}
+
 /* Makes userfaultfd fail with ENOSYS for this process and its children. */
 static void refuse_userfaultfd(void)
 {
@@ -518,6 +593,12 @@ START_TEST(test_noscan_unprotected)
 }
 END_TEST
 
+START_TEST(test_hidden_timers_concurrent)
+{
+    run_child_body(timers_child_body, NULL, false, RT_DIRTY_UFFD);
+}
+END_TEST
+
 START_TEST(test_smallheap_stoptheworld)
 {
     run_child_body(smallheap_child_body, "gcstoptheworld=1", false, RT_DIRTY_NONE);
@@ -541,6 +622,7 @@ int main(void)
     tcase_add_test(tc, test_smallheap_stoptheworld);
     tcase_add_test(tc, test_noscan_unprotected);
     tcase_add_test(tc, test_tiny_cells_moved_during_marking);
+    tcase_add_test(tc, test_hidden_timers_concurrent);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }

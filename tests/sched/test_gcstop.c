@@ -205,7 +205,10 @@ static void timer_cb(void *arg, uintptr_t seq, int64_t now)
 
 RT_TEST(test_roots_records)
 {
-    /* A G record's arg, a timer's arg and the initiator's own local. */
+    /* A pending timer's slot in its P's heap (the timer itself is not
+     * read there: it lives in a GC object, on a stack, or in runtime
+     * memory holding no GC pointer -- gcstop.c, sched_roots) and the
+     * initiator's own local. */
     rt_chan *ch = rt_chan_make(sizeof(int), 0);
     (void)ch;
     static rt__timer t;
@@ -213,12 +216,15 @@ RT_TEST(test_roots_records)
     t.f = timer_cb;
     t.arg = (void *)magic(4);
     rt__timer_add(&t);
-    find f = {.want_inv = ~magic(4)};
+    find f = {.want_inv = ~(uintptr_t)&t};
     rt__gc_stopworld();
     rt__gc_sched_roots(find_fn, &f);
     rt__gc_startworld();
     REQUIRE_GE(f.hits, 1);
-    REQUIRE(f.where == (uintptr_t)&t.arg);
+    rt_p *tp = atomic_load(&t.pp);
+    REQUIRE(tp != NULL);
+    REQUIRE(f.where >= (uintptr_t)tp->timers.heap &&
+            f.where < (uintptr_t)(tp->timers.heap + tp->timers.len));
     /* The initiator's own local. */
     volatile uintptr_t mine = magic(5);
     rt_g *self = rt__getg();
