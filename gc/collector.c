@@ -414,8 +414,10 @@ static void assist_maybe(void)
  *      finalizer objects (finalizer.c), the goroutines' records and their
  *      stacks from the stack pointers they last saved (read while they
  *      run: what changes is read again in 5; 100k parked goroutines made
- *      step 2's stop 1.5 ms when it listed them) and marks, with one thread per four
- *      CPUs, from those roots.  The program meanwhile writes pointers into
+ *      step 2's stop 1.5 ms when it listed them), a copy of each P's
+ *      timer heap (sched/timer.c: 5 reads again only the changed slots)
+ *      and marks, with one thread per four CPUs, from those roots.  The
+ *      program meanwhile writes pointers into
  *      objects already scanned; the page of each such write is recorded by
  *      the kernel.
  *   4. Re-cleaning rounds: take the written pages and protect them again
@@ -430,9 +432,11 @@ static void assist_maybe(void)
  *      on all of them; caches flushed, the mark flag cleared, all roots
  *      queued again (every stack, in full: step 3 read each as it was
  *      then, and a goroutine that ran since, or one whose stack another
- *      wrote into, may hide the only pointer to an object; the timer heaps and the registered
- *      roots, which step 2 could not keep; of the finalizer roots, only
- *      entries added since the last round: the others' pages are live
+ *      wrote into, may hide the only pointer to an object; the
+ *      registered roots, which step 2 could not keep; of the timer heaps,
+ *      the slots changed since step 3 copied them (sched/timer.c); of the
+ *      finalizer roots, only entries added since the last round: the
+ *      others' pages are live
  *      pages, so written ones are read again -- with their unmarked
  *      objects that have finalizers), the pages written since the last
  *      round rescanned, and marking finished with every mark thread --

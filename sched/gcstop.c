@@ -151,8 +151,11 @@
  *   by a concurrent mark while they run, and their stacks may go away.
  *   Records: every live G record (param, waiting, arg, sudog links), every
  *   M (but its register blocks only while current: stale ones would pin
- *   what they last held), every P, each P's timer heap array and
- *   the timers it points at (their args).  Dead G records are skipped, so
+ *   what they last held), every P, and each P's timer heap array --
+ *   whole, or in a concurrent cycle's final stop only the slots changed
+ *   since the cycle's start copied it (timer.c, "The collector's view");
+ *   the timers themselves are read where they live (sched_roots says
+ *   why that is enough).  Dead G records are skipped, so
  *   that an exited goroutine's arg does not keep its object alive.
  *
  * Sanitizers
