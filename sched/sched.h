@@ -717,7 +717,9 @@ static inline rt_g *rt__runq_get_ring(rt_p *pp)
              * another processor, most likely (spawned there, or stolen
              * from there), and this one will switch to it next unless
              * something is readied meanwhile (workload 4: the switch to
-             * a fresh G waited on its record's line). */
+             * a fresh G waited on its record's line).  Cost: a load of a
+             * ring slot this P just read the neighbour of, and a
+             * prefetch. */
             if (h + 1 != t)
                 __builtin_prefetch(atomic_load_explicit(&pp->runq[(h + 1) % RT_RUNQ_SIZE],
                                                         memory_order_relaxed));

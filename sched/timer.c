@@ -49,6 +49,12 @@
  * rate, or agree between CPUs) the shortcut is off and every test reads
  * the clock, as Go's checkTimers does.
  *
+ * The collector reads the heaps as roots (they hold the only pointer to a
+ * pending rt_after timer): a copy taken when a concurrent mark starts,
+ * then in the final stop only the slots changed since, which the heap
+ * operations flag a byte per 256 slots as they move timers (one store per
+ * moved slot, beside the slot's own write): "The collector's view" below.
+ *
  * Rejected: a global heap under one lock (every rt_sleep of every P would
  * contend on it) and a timer wheel (the heap's O(log n) is cheap at the
  * sizes programs use, and exact deadlines matter for rt_sleep).
