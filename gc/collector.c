@@ -308,8 +308,10 @@ static void heap_range(uintptr_t *lo, uintptr_t *hi)
 #define CLEAN_ROUNDS 12        /* re-cleaning rounds at most */
 #define CLEAN_ENOUGH 128      /* 4 KiB pages: stop re-cleaning below this */
 /* The final pause's run stops once it has marked DEBUG=gcfinalmark
- * objects (8192: 50-100 us of marking on two threads; 32768 let
- * binary-trees' first stop run to 0.7-0.9 ms) that the concurrent
+ * objects (8192: 50-100 us of marking on two threads when chosen, though
+ * session 22's traces of binary-trees' stretch phase found such cut runs
+ * at 0.4-0.7 ms, the objects found there cold; 32768 let binary-trees'
+ * first stop run to 0.7-0.9 ms) that the concurrent
  * mark had not reached -- rescanning written pages does not count: the
  * rounds bound it; a large object counts once: GCBench's final pauses
  * went back to concurrent marking after 30 us for a 4 MB array of
@@ -436,12 +438,11 @@ static void assist_maybe(void)
  *      registered roots, which step 2 could not keep; of the timer heaps,
  *      the slots changed since step 3 copied them (sched/timer.c); of the
  *      finalizer roots, only entries added since the last round: the
- *      others' pages are live
- *      pages, so written ones are read again -- with their unmarked
- *      objects that have finalizers), the pages written since the last
- *      round rescanned, and marking finished with every mark thread --
- *      unless that marking finds more than DEBUG=gcfinalmark objects
- *      (8192) not marked yet: a page written after
+ *      others' pages are live pages, so written ones are read again --
+ *      with their unmarked objects that have finalizers), the pages
+ *      written since the last round rescanned, and marking finished with
+ *      every mark thread -- unless that marking finds more than
+ *      DEBUG=gcfinalmark objects (8192) not marked yet: a page written after
  *      the last round can make a large structure reachable that the
  *      concurrent mark never saw (binary-trees paused 10-12 ms in 1 run of
  *      4 for a 16 MiB subtree).  Then the run stops where it is (its
@@ -757,8 +758,9 @@ static void mark_stopped(rt__markstats *ms, cycle_times *t, int64_t b_ns, uint64
  * 322-347 MB, 9.1-10.4 s; at 85 % 282-286 MB, 9.7-10.9 s (the assists
  * that hold the phase to the shorter runway: +4 % time; two later sets,
  * 9 runs each: peak 299-347 -> 253-301 MB, median time +9 %, 0.6x Go's
- * still); at 90 % 278-290 MB, no better.  (At 40 %, an earlier run: 446 MB.)  Workload 12
- * (a 150-200 MB runway in a 1.2 GB room) and GCBench did not move. */
+ * still); at 90 % 278-290 MB, no better.  (At 40 %, an earlier run: 446
+ * MB.)  Workload 12 (a 150-200 MB runway in a 1.2 GB room) and GCBench
+ * did not move. */
 #define RUNWAY_MAX_PCT 15
 static uint64_t trigger_for(uint64_t marked, uint64_t goal, bool concurrent)
 {

@@ -979,7 +979,7 @@ static inline void dirty_run_end(worker *w, const dirty_run *r)
         emit_dirty(w, r->lo, r->hi);
 }
 
-/* dirty_objects for a span with marks in bits and no finalizer or
+/* push_dirty for a span with marks in bits and no finalizer or
  * profile record: the marked, allocated slots come 64 at a time from the
  * mark word and the allocation state, and each run of them is one range
  * -- a page of 16-byte objects is 256 slots, which the slot-by-slot walk
@@ -1018,8 +1018,9 @@ static void dirty_bits(worker *w, rt__span *s, uintptr_t p, uintptr_t end)
     dirty_run_end(w, &run);
 }
 
-static void dirty_objects(uintptr_t lo, uintptr_t hi, worker *w)
+static void push_dirty(uintptr_t lo, uintptr_t hi, void *ctx)
 {
+    worker *w = ctx;
     uintptr_t p = lo;
     while (p < hi) {
         uintptr_t off = p - view.lo;
@@ -1060,11 +1061,6 @@ static void dirty_objects(uintptr_t lo, uintptr_t hi, worker *w)
         }
         p = end;
     }
-}
-
-static void push_dirty(uintptr_t lo, uintptr_t hi, void *ctx)
-{
-    dirty_objects(lo, hi, ctx);
 }
 
 void rt__mark_add_dirty_chunk(uintptr_t lo, uintptr_t hi)

@@ -155,8 +155,7 @@ static void heap_push(rt_p *pp, rt__timer *t)
         pp->timers.cap = cap;
     }
     uint32_t i = pp->timers.len++;
-    pp->timers.heap[i] = (slot){t->when, t};
-    card_set(pp, i);
+    pp->timers.heap[i] = (slot){t->when, t}; /* (heap_up sets the card) */
     atomic_store_explicit(&t->pp, pp, memory_order_release);
     heap_up(pp, i);
     publish_when0(pp);
@@ -169,8 +168,7 @@ static void heap_remove(rt_p *pp, rt__timer *t)
     uint32_t last = --pp->timers.len;
     if (i != last) {
         rt__timer *m = pp->timers.heap[last].t;
-        pp->timers.heap[i] = pp->timers.heap[last];
-        card_set(pp, i);
+        pp->timers.heap[i] = pp->timers.heap[last]; /* (heap_down sets the card) */
         m->idx = i;
         heap_down(pp, i);
         heap_up(pp, m->idx);
@@ -348,8 +346,9 @@ int64_t rt__timers_next(void)
  * there (an outside tester's select-with-rt_after loop).  So a concurrent
  * mark's start copies each heap's timers (under the heap's lock, the
  * world running) for the marking to read, and clears the heap's cards; a
- * slot whose timer changes after that sets its card (heap_up, heap_down,
- * heap_push, heap_remove), and the final stop reads the slots of the set
+ * slot whose timer changes after that sets its card (heap_up and
+ * heap_down, through which every push and removal goes), and the final
+ * stop reads the slots of the set
  * cards only.  A slot whose card is clear holds the timer it held at the
  * copy, which the marking has read.  A heap that grows sets every card:
  * the copy may have been taken from the old array, and the memory of a
