@@ -11,7 +11,9 @@
  *   frames, innermost first; the OS threads (Ms); one data and one bss
  *   record; otherroots for heap pointers in the ranges registered with
  *   rt_gc_add_root and in the P timer heaps' timers; registered and queued
- *   finalizers; memstats; EOF.
+ *   finalizers; memstats; the heap profile's buckets (tag 16, with the
+ *   published counts of pprof's heap profile) and an alloc sample (tag 17)
+ *   for every sampled object in the dump; EOF.
  *
  * Types.  C objects carry no type descriptor, and a type record needs an
  * address, a size and a pointer field list.  Every object gets one anyway
@@ -72,7 +74,9 @@
  * reads the pipe).  Function names need the symbol table, whose lookups
  * may allocate, so a frame record leaves a hole for its entry pc, pc,
  * continuation pc and name; once the world runs again the holes are filled
- * while the buffer goes to fd.  Objects allocated while the dump runs do
+ * while the buffer goes to fd.  The memprof buckets are written after it
+ * for the same reason (their frames are named), from the samples taken
+ * while stopped.  Objects allocated while the dump runs do
  * not appear: the world was stopped.  memstats are read just before the
  * stop (rt_read_memstats stops the world on its own).
  */
@@ -80,6 +84,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -110,6 +115,8 @@ enum {
     TAG_QFINAL = 11,
     TAG_DATA = 12,
     TAG_BSS = 13,
+    TAG_MEMPROF = 16,
+    TAG_ALLOCSAMPLE = 17,
 };
 enum { FIELD_PTR = 1 };
 
@@ -218,6 +225,7 @@ static struct {
     vec hash;      /* uint32_t[]: index + 1 into types, 0 empty */
     size_t hashcap;
     vec masks;     /* uint64_t[] */
+    vec samples;   /* uintptr_t[2]: a sampled object, its memprof bucket */
     uintptr_t a_lo, a_size;
     rt__span **map;
     rt_g *self;
@@ -768,6 +776,18 @@ static void put_memstats(const rt_memstats *ms)
     put_uv(ms->num_gc);
 }
 
+/* The heap profile's sampled objects (memprof.c), with the world stopped:
+ * mmap'd memory only. */
+static void add_sample(uintptr_t obj, uintptr_t bucket, void *ctx)
+{
+    (void)ctx;
+    uintptr_t *p = vec_push(&D.samples, 2 * sizeof(uintptr_t));
+    if (p != NULL) {
+        p[0] = obj;
+        p[1] = bucket;
+    }
+}
+
 /* ------------------------------------------------------ the stopped part */
 
 static void build(void)
@@ -801,7 +821,10 @@ static void build(void)
     put_timer_roots();
     rt__finalizers_foreach(put_finalizer, NULL);
     put_memstats(&D.ms);
-    put_uv(TAG_EOF);
+    /* The memprof records and EOF follow once the world runs (write_out):
+     * a bucket's frames need symbols.  The samples are taken here, so
+     * that each is an object of this dump. */
+    rt__memprof_foreach_sample(add_sample, NULL);
 }
 
 /* ---------------------------------------------------------- writing out -- */
@@ -877,6 +900,77 @@ static int fill_hole(int fd, const hole *h)
 
 static int write_holes(int fd, size_t *posp);
 
+static int emit_str(int fd, const char *str)
+{
+    uint8_t b[10];
+    size_t n = strlen(str);
+    int rc = emit(fd, b, enc_uv(b, n));
+    return rc < 0 ? rc : emit(fd, (const uint8_t *)str, n);
+}
+
+/* A memprof bucket record (tag 16): its frames symbolized as Go 1.3's
+ * dumpmemprof does -- lines at pc - 1 after the first frame (return
+ * addresses), "0x..." and "?" for a pc no function holds. */
+static int put_bucket(const rt__memprof_bucket *b, void *ctx)
+{
+    int fd = *(const int *)ctx;
+    uint8_t buf[40];
+    size_t k = enc_uv(buf, TAG_MEMPROF);
+    k += enc_uv(buf + k, b->id);
+    k += enc_uv(buf + k, b->size);
+    k += enc_uv(buf + k, (uint64_t)b->n);
+    int rc = emit(fd, buf, k);
+    for (int i = 0; i < b->n && rc == 0; i++) {
+        uintptr_t pc = b->pcs[i];
+        rt__sym s;
+        memset(&s, 0, sizeof s);
+        char hex[2 + 2 * sizeof(uintptr_t) + 1];
+        const char *name = hex, *file = "?";
+        uint64_t line = 0;
+        if (rt__symbolize(i > 0 && pc > 0 ? pc - 1 : pc, &s) && s.name != NULL) {
+            name = s.name;
+            if (s.file != NULL) {
+                file = s.file;
+                line = (uint64_t)s.line;
+            }
+        } else {
+            snprintf(hex, sizeof hex, "0x%lx", (unsigned long)pc);
+        }
+        rc = emit_str(fd, name);
+        if (rc == 0)
+            rc = emit_str(fd, file);
+        if (rc == 0)
+            rc = emit(fd, buf, enc_uv(buf, line));
+    }
+    if (rc == 0) {
+        k = enc_uv(buf, b->allocs);
+        k += enc_uv(buf + k, b->frees);
+        rc = emit(fd, buf, k);
+    }
+    return rc;
+}
+
+/* Section 11's last records: memprof buckets, then alloc samples, then
+ * EOF.  Every bucket is written (buckets are never freed, so each
+ * sample's is among them). */
+static int write_memprof(int fd)
+{
+    int rc = rt__memprof_foreach_bucket(put_bucket, &fd);
+    for (size_t i = 0; rc == 0 && i < D.samples.n / (2 * sizeof(uintptr_t)); i++) {
+        const uintptr_t *p = (const uintptr_t *)D.samples.p + 2 * i;
+        uint8_t buf[24];
+        size_t k = enc_uv(buf, TAG_ALLOCSAMPLE);
+        k += enc_uv(buf + k, p[0]);
+        k += enc_uv(buf + k, p[1]);
+        rc = emit(fd, buf, k);
+    }
+    if (rc == 0) {
+        uint8_t eof = TAG_EOF;
+        rc = emit(fd, &eof, 1);
+    }
+    return rc;
+}
+
 static int write_out(int fd)
 {
     size_t pos = 0;
@@ -887,6 +981,8 @@ static int write_out(int fd)
     int rc = write_holes(fd, &pos);
     if (rc == 0)
         rc = emit(fd, D.out.p + pos, D.out.n - pos);
+    if (rc == 0)
+        rc = write_memprof(fd);
     if (rc == 0)
         rc = flush(fd);
     munmap(wbuf, WBUF_SIZE);
@@ -950,6 +1046,7 @@ static __attribute__((noinline)) int dump_on_goroutine(int fd)
     vec_free(&D.types);
     vec_free(&D.hash);
     vec_free(&D.masks);
+    vec_free(&D.samples);
     D.hashcap = 0;
     D.self = NULL;
     rt__semrelease(&dump_sema, false, 0);

@@ -60,6 +60,7 @@
  *   while the world is stopped (sweeping never runs then).
  */
 #define UNW_LOCAL_ONLY
+#include <errno.h>
 #include <fcntl.h>
 #include <libunwind.h>
 #include <signal.h>
@@ -635,6 +636,36 @@ int rt__memprof_write(int fd, int debug, bool allocs)
     int err = debug <= 0 ? write_proto(fd, r, n, allocs) : write_text(fd, r, n, debug);
     rt__meta_free(r, bytes);
     return err;
+}
+
+/* ----------------------------------------------------------- heap dump -- */
+
+void rt__memprof_foreach_sample(void (*fn)(uintptr_t obj, uintptr_t bucket, void *ctx),
+                                void *ctx)
+{
+    rt_m *mp;
+    lock_nostop(&mp);
+    for (size_t j = 0; j < set_cap; j++)
+        if (set[j].addr != 0 && set[j].addr != TOMB)
+            fn(~set[j].addr, (uintptr_t)set[j].b, ctx);
+    unlock_nostop(mp);
+}
+
+int rt__memprof_foreach_bucket(int (*fn)(const rt__memprof_bucket *b, void *ctx), void *ctx)
+{
+    size_t n, bytes;
+    mrec *r = snapshot(&n, &bytes);
+    if (r == NULL)
+        return -ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const mbucket *b = r[i].b;
+        rt__memprof_bucket mb = {.id = (uintptr_t)b, .size = b->size, .pcs = b->pcs, .n = b->n,
+                                 .allocs = r[i].c.allocs, .frees = r[i].c.frees};
+        rc = fn(&mb, ctx);
+    }
+    rt__meta_free(r, bytes);
+    return rc;
 }
 
 /* ---------------------------------------------------------- MEMPROFILE -- */

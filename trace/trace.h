@@ -202,6 +202,23 @@ void rt__memprof_alloc(void *p, size_t size, uint32_t cycle, int skip);
  * world running).  Returns true if p was a sampled object. */
 bool rt__memprof_free(void *p, size_t size);
 int rt__memprof_write(int fd, int debug, bool allocs);
+/* The heap dump's memprof records (heapdump.c; TRACE_FORMATS.md section
+ * 11, tags 16 and 17).  foreach_sample calls fn for every sampled object
+ * not yet found dead, with its bucket's identifier; it takes the
+ * profiler's lock in a no-stop region, so it may run with the world
+ * stopped, and fn must not call malloc.  foreach_bucket calls fn for every
+ * bucket, with the published counts of the heap profile (section 6), and
+ * stops at fn's first non-zero return, which it returns; world running. */
+typedef struct rt__memprof_bucket {
+    uintptr_t id;
+    size_t size;
+    const uintptr_t *pcs;
+    int n;
+    uint64_t allocs, frees;
+} rt__memprof_bucket;
+void rt__memprof_foreach_sample(void (*fn)(uintptr_t obj, uintptr_t bucket, void *ctx),
+                                void *ctx);
+int rt__memprof_foreach_bucket(int (*fn)(const rt__memprof_bucket *b, void *ctx), void *ctx);
 /* MEMPROFILE: heap profile written at exit. */
 void rt__memprof_env_start(void);
 

@@ -92,6 +92,20 @@ typedef struct dfin {
     bool queued;
 } dfin;
 
+typedef struct dmpframe {
+    char *name, *file;
+    uint64_t line;
+} dmpframe;
+
+typedef struct dbucket {
+    uint64_t id, size, nstk, allocs, frees;
+    dmpframe *frames;
+} dbucket;
+
+typedef struct dsample {
+    uint64_t obj, bucket;
+} dsample;
+
 typedef struct dump {
     uint64_t bigendian, ptrsize, hchansize, arena_lo, arena_hi, thechar, ncpu;
     dtype *types;
@@ -107,6 +121,10 @@ typedef struct dump {
     dfin *fins;
     size_t nfins;
     uint64_t memstats[281];
+    dbucket *buckets;
+    size_t nbuckets;
+    dsample *samples;
+    size_t nsamples;
 } dump;
 
 typedef struct rd {
@@ -378,6 +396,36 @@ static void parse(const uint8_t *buf, size_t len, dump *d)
             }
             break;
         }
+        case 16: {
+            /* section 11's order: after memstats, before any sample */
+            REQUIRE_MSG(d->nmemstats == 1 && d->nsamples == 0, "memprof bucket out of order");
+            dbucket b;
+            b.id = r_uv(&r);
+            b.size = r_uv(&r);
+            b.nstk = r_uv(&r);
+            REQUIRE(b.nstk <= 64);
+            b.frames = calloc(b.nstk + 1, sizeof *b.frames);
+            REQUIRE(b.frames != NULL);
+            for (uint64_t k = 0; k < b.nstk; k++) {
+                b.frames[k].name = r_str(&r);
+                b.frames[k].file = r_str(&r);
+                b.frames[k].line = r_uv(&r);
+            }
+            b.allocs = r_uv(&r);
+            b.frees = r_uv(&r);
+            GROW(d->buckets, d->nbuckets);
+            d->buckets[d->nbuckets++] = b;
+            break;
+        }
+        case 17: {
+            REQUIRE_MSG(d->nmemstats == 1, "alloc sample before memstats");
+            dsample x;
+            x.obj = r_uv(&r);
+            x.bucket = r_uv(&r);
+            GROW(d->samples, d->nsamples);
+            d->samples[d->nsamples++] = x;
+            break;
+        }
         default:
             ck_abort_msg("unexpected record tag %llu", (unsigned long long)tag);
         }
@@ -416,6 +464,15 @@ static void dump_free(dump *d)
     free(d->gs);
     free(d->roots);
     free(d->fins);
+    for (size_t i = 0; i < d->nbuckets; i++) {
+        for (uint64_t k = 0; k < d->buckets[i].nstk; k++) {
+            free(d->buckets[i].frames[k].name);
+            free(d->buckets[i].frames[k].file);
+        }
+        free(d->buckets[i].frames);
+    }
+    free(d->buckets);
+    free(d->samples);
 }
 
 static const dobj *find_obj(const dump *d, uint64_t addr)
@@ -677,6 +734,90 @@ RT_TEST(test_known_graph)
     REQUIRE(graph_head != NULL && untyped_root != NULL && large_root != NULL);
 }
 
+/* ------------------------------------------------------------ memprof -- */
+
+#define NPROFILED 1000
+
+static node *volatile profiled_head;
+
+static NOINLINE void alloc_profiled(void)
+{
+    node *head = NULL;
+    for (int i = 0; i < NPROFILED; i++) {
+        node *n = rt_new(node);
+        n->id = i;
+        n->next = head;
+        head = n;
+    }
+    profiled_head = head;
+}
+
+static const dbucket *find_bucket(const dump *d, uint64_t id)
+{
+    for (size_t i = 0; i < d->nbuckets; i++)
+        if (d->buckets[i].id == id)
+            return &d->buckets[i];
+    return NULL;
+}
+
+/* Tags 16 and 17 (TRACE_FORMATS.md section 11): with every allocation
+ * sampled, each node of a list has an alloc sample whose bucket names the
+ * allocating function, its file and line, and counts the nodes (published
+ * by the collection after them, as pprof's heap profile).  The dump had
+ * none (an outside tester's find). */
+RT_TEST(test_memprof_records)
+{
+    rt_set_memprofile_rate(1);
+    alloc_profiled();
+    rt_gc(); /* publishes the allocations (heap profile, section 6) */
+
+    size_t len;
+    uint8_t *buf = take_dump(&len);
+    dump d;
+    parse(buf, len, &d);
+    rt_set_memprofile_rate(512 * 1024);
+
+    REQUIRE_GE(d.nsamples, NPROFILED);
+    for (size_t i = 0; i < d.nsamples; i++) {
+        REQUIRE_MSG(find_bucket(&d, d.samples[i].bucket) != NULL,
+                    "sample of %#llx: bucket %#llx not in the dump",
+                    (unsigned long long)d.samples[i].obj, (unsigned long long)d.samples[i].bucket);
+        REQUIRE_MSG(find_obj(&d, d.samples[i].obj) != NULL, "sample of %#llx: no such object",
+                    (unsigned long long)d.samples[i].obj);
+    }
+    int seen = 0;
+    const dbucket *nb = NULL;
+    for (node *n = profiled_head; n != NULL; n = n->next) {
+        const dsample *x = NULL;
+        for (size_t i = 0; i < d.nsamples && x == NULL; i++)
+            if (d.samples[i].obj == (uintptr_t)n)
+                x = &d.samples[i];
+        REQUIRE_MSG(x != NULL, "node %ld has no alloc sample", n->id);
+        const dbucket *b = find_bucket(&d, x->bucket);
+        REQUIRE(nb == NULL || b == nb); /* one allocation site */
+        nb = b;
+        seen++;
+    }
+    REQUIRE_EQ(seen, NPROFILED);
+    REQUIRE_EQ(nb->size, find_obj(&d, (uintptr_t)profiled_head)->size);
+    REQUIRE_GE(nb->nstk, 1);
+    ck_assert_str_eq(nb->frames[0].name, "alloc_profiled");
+    size_t fl = strlen(nb->frames[0].file);
+    REQUIRE_MSG(fl >= 15 && strcmp(nb->frames[0].file + fl - 15, "test_heapdump.c") == 0,
+                "file '%s'", nb->frames[0].file);
+    REQUIRE_GT(nb->frames[0].line, 0);
+    bool caller = false;
+    for (uint64_t k = 1; k < nb->nstk; k++)
+        caller |= strstr(nb->frames[k].name, "test_memprof_records") != NULL;
+    REQUIRE_MSG(caller, "the bucket's stack lacks the test's frame");
+    REQUIRE_GE(nb->allocs, NPROFILED);
+    REQUIRE_GE(nb->allocs - nb->frees, NPROFILED);
+
+    dump_free(&d);
+    munmap(buf, len);
+    REQUIRE(profiled_head != NULL);
+}
+
 /* ------------------------------------------------------------- churn -- */
 
 static atomic_int churn_stop;
@@ -841,6 +982,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_dump_while_allocating);
     tcase_add_test(tc, test_running_goroutine);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_memprof_records);
     tcase_add_test(tc, test_from_foreign_thread);
     suite_add_tcase(s, tc);
     return harness_main(argc, argv, s, NULL);
