@@ -366,8 +366,10 @@ typedef struct rt_memstats {
     uint64_t heap_released;  /* idle bytes given back to the OS */
     uint64_t heap_objects;   /* allocated objects */
     /* off-heap */
-    uint64_t stack_inuse;    /* bytes of goroutine stacks in use */
-    uint64_t stack_sys;
+    uint64_t stack_inuse;    /* bytes of goroutine stacks in use: the pages
+                              * live goroutines' stacks touched (measured;
+                              * past 512 goroutines, on a sample of them) */
+    uint64_t stack_sys;      /* stack_inuse + pooled stacks' pages */
     uint64_t mspan_inuse;    /* span records */
     uint64_t mspan_sys;
     uint64_t mcache_inuse;   /* per-P caches */

@@ -334,6 +334,28 @@ void rt__for_each_g(void (*fn)(rt_g *gp, void *arg), void *arg)
     rt__lock_release(&rt__sched.allg_lock);
 }
 
+int rt__stacks_sample(uintptr_t *his, int max, bool *all)
+{
+    int n = 0;
+    rt__lock_acquire(&rt__sched.allg_lock);
+    uint32_t len = rt__sched.allglen;
+    *all = len <= (uint32_t)max;
+    if (*all) {
+        for (uint32_t i = 0; i < len; i++)
+            if (rt__sched.allg[i]->stack.hi != 0)
+                his[n++] = rt__sched.allg[i]->stack.hi;
+    } else {
+        /* Bounded: among many dead records few probes find a stack. */
+        for (int k = 0; k < 16 * max && n < max; k++) {
+            uintptr_t hi = rt__sched.allg[rt__fastrandn(len)]->stack.hi;
+            if (hi != 0)
+                his[n++] = hi;
+        }
+    }
+    rt__lock_release(&rt__sched.allg_lock);
+    return n;
+}
+
 void rt__for_each_g_dying(void (*fn)(rt_g *gp, void *arg), void *arg)
 {
     /* The lock if it comes within ~50 ms; else without it, as Go's

@@ -572,6 +572,11 @@ void rt__wake_m(rt_m *mp);
 /* Calls fn for every G in allg order with the allg lock held; fn must not
  * block or allocate. */
 void rt__for_each_g(void (*fn)(rt_g *gp, void *arg), void *arg);
+/* The world stopped: the tops of stacks goroutines hold, for memstats'
+ * stack_inuse -- every one (*all set) when there are at most max goroutine
+ * records, else up to max found by random probes of them (the same stack
+ * may come twice).  Returns how many were written to his. */
+int rt__stacks_sample(uintptr_t *his, int max, bool *all);
 /* The same for a dying process's dump (fatal.c): without the lock if it
  * does not come within ~50 ms. */
 void rt__for_each_g_dying(void (*fn)(rt_g *gp, void *arg), void *arg);
