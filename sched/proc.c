@@ -183,12 +183,7 @@ static void gcstopm(rt_m *mp);
 
 /* ------------------------------------------------------------ random ---- */
 
-static inline uint64_t wyrand(uint64_t *s)
-{
-    *s += 0xa0761d6478bd642fULL;
-    __uint128_t t = (__uint128_t)*s * (*s ^ 0xe7037ed1a0b428dbULL);
-    return (uint64_t)(t >> 64) ^ (uint64_t)t;
-}
+#define wyrand rt__wyrand
 
 uint32_t rt__fastrand(void)
 {

@@ -584,6 +584,13 @@ void rt__for_each_g_dying(void (*fn)(rt_g *gp, void *arg), void *arg);
 void rt__for_each_m(void (*fn)(rt_m *mp, void *arg), void *arg);
 
 /* Cheap per-M/per-P random numbers (wyrand). */
+/* wyrand: the generator behind rt__fastrand, on a state the caller owns. */
+static inline uint64_t rt__wyrand(uint64_t *s)
+{
+    *s += 0xa0761d6478bd642fULL;
+    __uint128_t t = (__uint128_t)*s * (*s ^ 0xe7037ed1a0b428dbULL);
+    return (uint64_t)(t >> 64) ^ (uint64_t)t;
+}
 uint32_t rt__fastrand(void);
 uint32_t rt__fastrandn(uint32_t n);
 
