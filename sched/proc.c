@@ -183,17 +183,15 @@ static void gcstopm(rt_m *mp);
 
 /* ------------------------------------------------------------ random ---- */
 
-#define wyrand rt__wyrand
-
 uint32_t rt__fastrand(void)
 {
     rt_m *mp = rt__getm();
     if (mp)
-        return (uint32_t)wyrand(&mp->fastrand);
+        return (uint32_t)rt__wyrand(&mp->fastrand);
     static _Atomic uint64_t shared = 0x9e3779b97f4a7c15ULL;
     uint64_t s = atomic_fetch_add_explicit(&shared, 0xa0761d6478bd642fULL,
                                            memory_order_relaxed);
-    return (uint32_t)wyrand(&s);
+    return (uint32_t)rt__wyrand(&s);
 }
 
 uint32_t rt__fastrandn(uint32_t n)
