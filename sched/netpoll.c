@@ -65,8 +65,8 @@
  *   echo server's steady state: no epoll_ctl per message) and is dropped
  *   when it fires twice in a row with nobody parked (once is a reader
  *   about to run, which takes the data before the next poll; twice, a
- *   blocked poller would keep waking for it).  A parker that finds its direction
- *   unarmed asks the loop to arm it (the request queue); the callback
+ *   blocked poller would keep waking for it).  A parker that finds its
+ *   direction unarmed asks the loop to arm it (the request queue); the callback
  *   drops the arming *before* it publishes the event, so a parker that saw
  *   "armed" is always woken by that very event.
  *
@@ -525,9 +525,8 @@ static void poll_cb(uv_poll_t *h, int status, int events)
          * next parks: with the reader and the writer on two Ps, a 50-
          * connection echo made 2.2 epoll_ctl calls a message, 1.6 with
          * this rule (Go none; an outside tester's find).  The second
-         * event means it did not
-         * run before the next poll: then a poller blocked in the loop
-         * would be woken again and again. */
+         * event means it did not run before the next poll: then a
+         * poller blocked in the loop would be woken again and again. */
         if (fire & NP_R) {
             if (is_g(atomic_load(&pd->rg))) {
                 pd->unclaimed = 0;
