@@ -15,7 +15,7 @@
  *   One libdwfl session ("Dwfl") for the running process, reported from
  *   /proc/self/maps: every mapped ELF object becomes a module.  Function
  *   names and entries come from the module's ELF symbol table
- *   (dwfl_module_addrinfo: .symtab when present, else .dynsym), lines from
+ *   (dwfl_module_addrsym: .symtab when present, else .dynsym), lines from
  *   its DWARF line table (dwfl_module_getsrc + dwfl_lineinfo).  For an
  *   address no module knows (a library dlopen'ed after start-up) dladdr()
  *   gives at least the exported symbol.
@@ -137,14 +137,12 @@ static char root[PATH_MAX];  /* grt's source tree, no trailing '/' */
 static size_t root_len;
 static bool root_absolute;
 
-/* The module holding libgrt, and the modules whose DWARF or symbol table
- * is loaded; whether libgrt's own line tables were (preload_module). */
+/* The module holding libgrt, and the modules whose DWARF is loaded;
+ * whether libgrt's own line tables were (preload_module). */
 #define MAX_DWARF_LOADED 64
 static Dwfl_Module *rt_module;
 static Dwfl_Module *dwarf_loaded[MAX_DWARF_LOADED];
 static int n_dwarf_loaded;
-static Dwfl_Module *symtab_loaded[MAX_DWARF_LOADED];
-static int n_symtab_loaded;
 static bool runtime_lines;
 
 static char *debuginfo_path; /* NULL: libdw's default search path */
@@ -394,34 +392,37 @@ static bool name_in_runtime(const char *name)
 
 /*
  * Makes libdw read now what a fatal error's traceback needs and libdw would
- * otherwise read on first use: for the module that holds libgrt (and so, in
- * the usual static link, the program's own code) its ELF symbol table, its
- * DWARF, the address-range table, every compile unit's header and the line
- * tables of the program's own compile units -- and of libgrt's too when
- * GOTRACEBACK asks for runtime frames (level 2 and up: crash output shows
- * them; below, a libgrt frame only needs its unit's name, to be hidden).
- * Everything else -- other modules' symbol tables and DWARF (libc's debug
- * info, when installed, takes ~70 ms to read in full), libgrt's line
- * tables below level 2 -- is loaded by the first lookup that needs it, but
- * never while a fatal error is being printed: that thread may have crashed
- * inside malloc, and libdw's loading allocates.  Then such frames get
- * exported names from dladdr, and no lines.  Reading everything up front
- * cost 4.9 MB of RSS in a program that does nothing (7.7 MB in all, Go's
- * 1.4); libgrt's line tables were 2.3 MB of it, other modules' symbol
- * tables 1.4.
+ * otherwise read on first use: every module's ELF symbol table, and for the
+ * module that holds libgrt (and so, in the usual static link, the program's
+ * own code) its DWARF, the address-range table, every compile unit's header
+ * and the line tables of the program's own compile units -- and of
+ * libgrt's too when GOTRACEBACK asks for runtime frames (level 2 and up:
+ * crash output shows them; below, a libgrt frame only needs its unit's
+ * name, to be hidden).  Other modules' DWARF (libc's debug info, when
+ * installed, takes ~70 ms to read in full) and libgrt's line tables below
+ * level 2 are loaded by the first lookup that needs them, but never while
+ * a fatal error is being printed: that thread may have crashed inside
+ * malloc, and libdw's loading allocates.  Then such frames get names but
+ * no lines.  libgrt's line tables were 2.3 MB of the 4.9 MB of RSS that
+ * reading everything up front cost a program that does nothing (7.7 MB in
+ * all, Go's 1.4).
+ *
+ * The first address lookup in a module sets up its ELF backend (an
+ * allocation): one is made here for every module.  Lookups use
+ * dwfl_module_addrsym: dwfl_module_addrinfo, used before, builds the
+ * module's section table (another allocation) the first time it weighs a
+ * symbol without a size (an assembly label), and a crash inside malloc --
+ * a corrupted heap, the thread holding malloc's lock -- hung in its report
+ * at the trampoline below every goroutine (rt__ctx_start), an outside
+ * tester's find.
  */
 static int preload_module(Dwfl_Module *mod, void **userdata,
                           const char *name, Dwarf_Addr start, void *arg)
 {
     (void)userdata, (void)name, (void)arg;
-    if (mod != rt_module)
-        return DWARF_CB_OK;
     (void)dwfl_module_getsymtab(mod);
-    /* The first address lookup in a module also sets up its ELF backend
-     * (an allocation): do one now. */
-    GElf_Off off;
     GElf_Sym sym;
-    (void)dwfl_module_addrinfo(mod, start, &off, &sym, NULL, NULL, NULL);
+    (void)dwfl_module_addrsym(mod, start, &sym, NULL);
     if (mod != rt_module)
         return DWARF_CB_OK;
     Dwarf_Addr bias;
@@ -437,24 +438,6 @@ static int preload_module(Dwfl_Module *mod, void **userdata,
             (void)dwfl_getsrclines(cu, &nlines);
     }
     return DWARF_CB_OK;
-}
-
-/* Whether mod's symbol table may be read now: the program's was read at
- * start-up, another's is read by the first lookup outside a fatal error.
- * Lock held. */
-static bool symtab_usable(Dwfl_Module *mod)
-{
-    if (mod == rt_module)
-        return true;
-    for (int i = 0; i < n_symtab_loaded; i++)
-        if (symtab_loaded[i] == mod)
-            return true;
-    if (atomic_load_explicit(&rt__throwing, memory_order_relaxed) != 0)
-        return false;
-    (void)dwfl_module_getsymtab(mod);
-    if (n_symtab_loaded < MAX_DWARF_LOADED)
-        symtab_loaded[n_symtab_loaded++] = mod;
-    return true;
 }
 
 /* Whether mod's DWARF may be used now (see preload_module); loads it if
@@ -493,16 +476,15 @@ static void lookup_dwfl(uintptr_t pc, rt__sym *out)
     Dwfl_Module *mod = dwfl != NULL ? dwfl_addrmodule(dwfl, pc) : NULL;
     bool have_cu = false;
 
-    if (mod != NULL && !symtab_usable(mod))
-        mod = NULL; /* dladdr's exported name, below */
     if (mod != NULL) {
-        GElf_Off off = 0;
+        /* addrsym, not addrinfo: addrinfo builds the module's section
+         * table (an allocation) the first time it weighs a symbol without
+         * a size, which may be in a fatal error's report (preload_module). */
         GElf_Sym sym;
-        const char *name = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL,
-                                                NULL, NULL);
-        if (name != NULL && name[0] != '\0') {
+        const char *name = dwfl_module_addrsym(mod, pc, &sym, NULL);
+        if (name != NULL && name[0] != '\0' && (uintptr_t)sym.st_value <= pc) {
             out->name = name;
-            out->entry = pc - (uintptr_t)off;
+            out->entry = (uintptr_t)sym.st_value;
         }
         Dwarf_Addr bias;
         bool dw = dwarf_usable(mod);
@@ -526,6 +508,21 @@ static void lookup_dwfl(uintptr_t pc, rt__sym *out)
             int line = 0;
             const char *file = dwfl_lineinfo(ln, NULL, &line, NULL, NULL,
                                              NULL);
+            /* A unit compiled as `gcc -c lib/x.c` names its file relative
+             * to the compile directory, and libdw hands it on as such:
+             * joined here, as addr2line and Go print it (an outside
+             * tester's find: "lib/libpart.c:4").  (The unit's attributes
+             * are read already: cu_in_runtime.) */
+            if (file != NULL && file[0] != '/') {
+                static char joined[PATH_MAX]; /* lock held */
+                Dwarf_Attribute attr;
+                const char *dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
+                int k = dir != NULL && dir[0] == '/'
+                            ? snprintf(joined, sizeof joined, "%s/%s", dir, file)
+                            : -1;
+                if (k > 0 && (size_t)k < sizeof joined)
+                    file = joined;
+            }
             if (file != NULL) {
                 out->file = file;
                 out->line = line;

@@ -66,6 +66,37 @@ out=$("$tmp/hello_pc") || fail "hello (pkg-config) exited with status $?"
 [ "$out" = "$want" ] || fail "hello (pkg-config) printed '$out', want '$want'"
 echo "$out"
 
+step "a traceback names a file compiled by a relative path by its full path"
+# `gcc -c sub/x.c` records the file relative to the compile directory; the
+# traceback joins the two, as addr2line and Go print it (an outside
+# tester's find: "lib/libpart.c:4").  The program deadlocks in
+# wait_forever, whose frame must show $tmp/rel/sub/stuck.c.
+mkdir -p "$tmp/rel/sub"
+cat > "$tmp/rel/sub/stuck.c" <<'SRC'
+#include <rt.h>
+#include <stddef.h>
+__attribute__((noinline)) static void wait_forever(rt_chan *c)
+{
+    rt_chan_recv(c, NULL);
+    __asm__ volatile("" ::: "memory");
+}
+static int run(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    wait_forever(rt_chan_make(0, 0));
+    return 0;
+}
+int main(int argc, char **argv) { return rt_main(run, argc, argv); }
+SRC
+# shellcheck disable=SC2086 # the flags are meant to be split
+(cd "$tmp/rel" && "$cc" -g -O1 -o stuck sub/stuck.c $flags)
+status=0
+"$tmp/rel/stuck" 2> "$tmp/rel/err" || status=$?
+[ "$status" = 2 ] || { cat "$tmp/rel/err"; fail "the deadlock exited with $status, not 2"; }
+grep -q "^	$tmp/rel/sub/stuck.c:[0-9]" "$tmp/rel/err" ||
+    { cat "$tmp/rel/err"; fail "no frame at $tmp/rel/sub/stuck.c:LINE"; }
+echo "ok: $(grep -m1 "sub/stuck.c" "$tmp/rel/err")"
+
 step "find_package(grt)"
 "$cmake" -S "$here/consumer" -B "$tmp/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
     -DCMAKE_C_COMPILER="$cc" -DGRT_VERSION="$version" > "$tmp/configure.log" 2>&1 ||
