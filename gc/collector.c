@@ -1267,11 +1267,14 @@ static void counters(uint64_t *mallocs, uint64_t *frees, uint64_t *alloc_bytes,
 }
 
 /* What memstats' stack fields are measured from (stack_figures). */
+#define STACK_SAMPLE 2048
 typedef struct stack_sample {
-    uintptr_t his[512]; /* tops of held stacks (rt__stacks_sample) */
+    uintptr_t his[STACK_SAMPLE]; /* tops of held stacks (rt__stacks_sample) */
     int n;
     bool all;     /* his holds every held stack */
     size_t cached; /* stacks in the Ps' caches */
+    uintptr_t cached_his[256];   /* the first of them */
+    int ncached;
 } stack_sample;
 
 static void read_memstats(rt_memstats *ms, stack_sample *ss);
@@ -1304,31 +1307,36 @@ void rt_read_memstats(rt_memstats *ms)
         stack_figures(ms, NULL);
         return;
     }
-    stack_sample ss;
+    static stack_sample ss; /* under gc_sema: 18 KB, off the goroutine's stack */
     rt__semacquire(&gc_sema, false, 0, 0);
     rt__gc_stopworld();
     read_memstats(ms, &ss);
     (void)rt__gc_startworld();
-    rt__semrelease(&gc_sema, false, 0);
     stack_figures(ms, &ss);
+    rt__semrelease(&gc_sema, false, 0);
 }
 
 /*
  * Stacks: only the pages a goroutine touched cost memory, and only the
  * kernel knows which (mincore, half a microsecond a stack).  stack_inuse is
  * the resident bytes of the stacks goroutines hold: measured on each of
- * them while there are at most 512 goroutine records, else on up to 512
- * held stacks found at random and scaled to their number.  stack_sys adds
- * the pooled stacks that still hold pages: the 256 hottest measured, the
- * rest and the Ps' caches scaled from them.  Counted as one page per held
- * stack, stack_inuse said 45 KB where ten goroutines 150 KB deep had made
- * RSS grow by 1.5 MB (an outside tester's find).  The stacks are chosen
- * with the world stopped (goroutine records are read then) and measured
- * after it runs again, so the stop stays as short as Go's.  A thread
- * outside the scheduler, which does not stop the world, gets a page per
- * held stack -- as does a program whose records are nearly all dead
- * goroutines' (the 8,192 probes rt__stacks_sample makes may find no held
- * stack among 100,000 records of which five live).
+ * them while there are at most 2,048 goroutine records, else on up to
+ * 2,048 held stacks found at random and scaled to their number (with 512,
+ * a fixed set of 1,000 deep and 50,000 shallow goroutines read 343-602 MB
+ * from call to call in a 420 MB process, an outside tester's find; 2,048
+ * halves that spread).  stack_sys adds the pooled stacks: the Ps' caches
+ * and the 4,096 hottest of the pool measured, the rest a page each (a
+ * lower bound: rt__stack_pool_resident says why not scaled).  Each
+ * measurement is a mincore call, half a microsecond: 3 ms at most a call.
+ * Counted as one page per held stack, stack_inuse said 45 KB where ten
+ * goroutines 150 KB deep had made RSS grow by 1.5 MB (an outside tester's
+ * find).  The stacks are chosen with the world stopped (goroutine records
+ * are read then) and measured after it runs again, so the stop stays as
+ * short as Go's.  A thread outside the scheduler, which does not stop the
+ * world, gets a page per held stack -- as does a program whose records
+ * are nearly all dead goroutines' (the 32,768 probes rt__stacks_sample
+ * makes may find no held stack among a million records of which five
+ * live).
  */
 static void stack_figures(rt_memstats *ms, const stack_sample *ss)
 {
@@ -1343,9 +1351,12 @@ static void stack_figures(rt_memstats *ms, const stack_sample *ss)
             sum += rt__stack_resident(ss->his[i]);
         inuse = ss->all ? sum : (uint64_t)((double)sum * (double)held / ss->n);
     }
-    size_t mean = 0;
-    uint64_t pooled = rt__stack_pool_resident(256, &mean);
-    pooled += (uint64_t)cached * (mean ? mean : page);
+    uint64_t pooled = rt__stack_pool_resident(4096);
+    if (ss != NULL) {
+        for (int i = 0; i < ss->ncached; i++)
+            pooled += rt__stack_resident(ss->cached_his[i]);
+        pooled += (uint64_t)(cached - (size_t)ss->ncached) * page;
+    }
     ms->stack_inuse = inuse;
     ms->stack_sys = inuse + pooled;
     ms->sys += ms->stack_sys;
@@ -1367,10 +1378,15 @@ static void read_memstats(rt_memstats *ms, stack_sample *ss)
     /* Stacks: chosen here, measured by stack_figures once the world runs
      * again (which adds stack_sys to sys). */
     if (ss != NULL) {
-        ss->n = rt__stacks_sample(ss->his, 512, &ss->all);
+        ss->n = rt__stacks_sample(ss->his, STACK_SAMPLE, &ss->all);
         ss->cached = 0;
-        for (int32_t i = 0; i < rt__sched.gomaxprocs; i++)
-            ss->cached += rt__sched.allp[i]->stackcache.n;
+        ss->ncached = 0;
+        for (int32_t i = 0; i < rt__sched.gomaxprocs; i++) {
+            const rt__stackcache *c = &rt__sched.allp[i]->stackcache;
+            ss->cached += c->n;
+            for (uint32_t k = 0; k < c->n && ss->ncached < 256; k++)
+                ss->cached_his[ss->ncached++] = c->hi[k];
+        }
     }
     ms->mspan_inuse = (uint64_t)st.spans_inuse * sizeof(rt__span);
     ms->mspan_sys = (uint64_t)st.span_records * sizeof(rt__span);

@@ -368,7 +368,7 @@ typedef struct rt_memstats {
     /* off-heap */
     uint64_t stack_inuse;    /* bytes of goroutine stacks in use: the pages
                               * live goroutines' stacks touched (measured;
-                              * past 512 goroutines, on a sample of them) */
+                              * past 2,048 goroutines, on a sample of them) */
     uint64_t stack_sys;      /* stack_inuse + pooled stacks' pages */
     uint64_t mspan_inuse;    /* span records */
     uint64_t mspan_sys;
