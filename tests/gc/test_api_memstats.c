@@ -227,6 +227,41 @@ RT_TEST(test_stack_inuse_sampled)
     check_deep_stacks(3000);
 }
 
+static void shallow_park(void *arg)
+{
+    atomic_fetch_add(&deep_ready, 1);
+    (void)rt_chan_recv(arg, NULL);
+}
+
+/* Pooled stacks of mixed depths: the pool is in order of recency, and
+ * scaled from its hottest (the deep ones, freed last), stack_sys said
+ * 9.5 GB of a 380 MB process (an outside tester's find).  The figure
+ * must stay below the process's RSS, which holds those stacks and more. */
+RT_TEST(test_stack_sys_pool_of_mixed_depths)
+{
+    enum { SHALLOW = 6000, DEEP = 300 };
+    atomic_store(&deep_ready, 0);
+    rt_chan *shallow = rt_chan_make(0, 0), *deepc = rt_chan_make(0, 0);
+    for (int i = 0; i < SHALLOW; i++)
+        REQUIRE_GT(rt_go(shallow_park, shallow), 0);
+    for (int i = 0; i < DEEP; i++)
+        REQUIRE_GT(rt_go(deep_then_park, deepc), 0);
+    while (atomic_load(&deep_ready) < SHALLOW + DEEP)
+        rt_sleep(RT_MILLISECOND);
+    rt_chan_close(shallow); /* the shallow stacks reach the pool first */
+    while (rt_num_goroutine() > 1 + DEEP)
+        rt_sleep(RT_MILLISECOND);
+    rt_chan_close(deepc);
+    while (rt_num_goroutine() > 1)
+        rt_sleep(RT_MILLISECOND);
+    rt_memstats *ms = stats();
+    check_consistent(ms);
+    long rss = rss_bytes();
+    REQUIRE_MSG(ms->stack_sys < (uint64_t)rss, "stack_sys %llu bytes, RSS %ld",
+                (unsigned long long)ms->stack_sys, rss);
+    REQUIRE_GE(ms->stack_sys, (uint64_t)DEEP * 60 * 1000 / 2);
+}
+
 /* The runtime's own tables show in other_sys: 100,000 pending timers
  * need heap slots of 16 bytes each in the P's timer heap (an outside
  * tester found 1M timers' tables in no field). */
@@ -640,6 +675,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_timer_tables_in_other_sys);
     tcase_add_test(tc, test_stack_inuse_counts_touched_pages);
     tcase_add_test(tc, test_stack_inuse_sampled);
+    tcase_add_test(tc, test_stack_sys_pool_of_mixed_depths);
     tcase_add_test(tc, test_memstats_count_allocations);
     tcase_add_test(tc, test_memstats_consistent_under_load);
     tcase_add_test(tc, test_pause_ring_wraps);
