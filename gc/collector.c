@@ -1351,7 +1351,7 @@ static void stack_figures(rt_memstats *ms, const stack_sample *ss)
             sum += rt__stack_resident(ss->his[i]);
         inuse = ss->all ? sum : (uint64_t)((double)sum * (double)held / ss->n);
     }
-    uint64_t pooled = rt__stack_pool_resident(4096);
+    uint64_t pooled = rt__stack_pool_resident();
     if (ss != NULL) {
         for (int i = 0; i < ss->ncached; i++)
             pooled += rt__stack_resident(ss->cached_his[i]);

@@ -325,10 +325,10 @@ size_t rt__stack_pool_hot(void);
 size_t rt__stack_pool_trimmed(void);
 /* Resident bytes of the stack whose top is hi (mincore). */
 size_t rt__stack_resident(uintptr_t hi);
-/* Resident bytes of the untrimmed pooled stacks: measured on up to max of
- * the hottest, a page for each of the rest (their top page, which holds
- * the pool's links: a lower bound). */
-size_t rt__stack_pool_resident(int max);
+/* Resident bytes of the untrimmed pooled stacks: measured on the 4,096
+ * hottest, a page for each of the rest (their top page, which holds the
+ * pool's links: a lower bound). */
+size_t rt__stack_pool_resident(void);
 /* Returns the pages of [lo, hi - keep) to the kernel (MADV_DONTNEED). */
 void rt__stack_trim(const rt__stack *st, size_t keep);
 /* Whether addr lies in the guard page of some stack slot; if so *st gets

@@ -520,17 +520,15 @@ size_t rt__stack_resident(uintptr_t hi)
  * hottest, stack_sys said 9.5 GB of a 380 MB process -- an outside
  * tester's find). */
 #define POOL_MEASURED 4096
-size_t rt__stack_pool_resident(int max)
+size_t rt__stack_pool_resident(void)
 {
     static uintptr_t his[POOL_MEASURED]; /* under measure_lock */
     static pthread_mutex_t measure_lock = PTHREAD_MUTEX_INITIALIZER;
-    if (max > POOL_MEASURED)
-        max = POOL_MEASURED;
     pthread_mutex_lock(&measure_lock);
     int n = 0;
     pthread_mutex_lock(&pool_lock);
     size_t total = atomic_load_explicit(&pool_nhot, memory_order_relaxed);
-    for (uintptr_t hi = pool_head; hi != 0 && n < max; hi = hdr_of(hi)->next)
+    for (uintptr_t hi = pool_head; hi != 0 && n < POOL_MEASURED; hi = hdr_of(hi)->next)
         his[n++] = hi;
     pthread_mutex_unlock(&pool_lock);
     size_t sum = 0;

@@ -38,14 +38,16 @@
  *   while another thread holds malloc's lock, with the world half stopped.
  *   libdw allocates when it first touches a module (ELF headers, symbol
  *   table, line tables, address ranges).  rt__symtab_init, called once at
- *   start-up, therefore reads every module's symbol table, and all of the
- *   DWARF of the module that holds libgrt -- with a static libgrt, the
- *   program itself -- so that looking up the program's frames later only
- *   reads tables that already exist.  Other libraries' DWARF (libc's, when
- *   its debug info is installed) costs tens of milliseconds to read, so it
- *   is read by the first lookup that needs it, and never while a fatal
- *   error is being printed (rt__throwing): that thread may have crashed
- *   holding malloc's lock.  Results are kept in a fixed-size
+ *   start-up, therefore reads every module's symbol table, and of the
+ *   module that holds libgrt -- with a static libgrt, the program itself --
+ *   the DWARF and the line tables of the program's own units, so that
+ *   looking up the program's frames later only reads tables that already
+ *   exist (preload_module says what else, and why libgrt's own line tables
+ *   wait unless GOTRACEBACK shows runtime frames).  Other libraries' DWARF
+ *   (libc's, when its debug info is installed) costs tens of milliseconds
+ *   to read, so it is read by the first lookup that needs it, and never
+ *   while a fatal error is being printed (rt__throwing): that thread may
+ *   have crashed holding malloc's lock.  Results are kept in a fixed-size
  *   open-addressing table keyed by pc (mmap'ed once at init),
  *   whose strings are copied into a fixed arena (interned: one copy per
  *   distinct string).  A cached entry thus never points into memory that
@@ -352,23 +354,29 @@ static bool outside_library(const char *dir, size_t n)
 /* Whether the compile unit's primary source file lies in one of grt's own
  * library folders.  No allocation: the joined path is built on the
  * stack. */
+/* path, or, when it is relative, cu's absolute compile directory joined
+ * to it (written to buf); NULL if the unit has no such directory or the
+ * result does not fit. */
+static const char *cu_join(Dwarf_Die *cu, const char *path, char *buf, size_t n)
+{
+    if (path[0] == '/')
+        return path;
+    Dwarf_Attribute attr;
+    const char *dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
+    if (dir == NULL || dir[0] != '/')
+        return NULL;
+    int k = snprintf(buf, n, "%s/%s", dir, path);
+    return k >= 0 && (size_t)k < n ? buf : NULL;
+}
+
 static bool cu_in_runtime(Dwarf_Die *cu)
 {
     char buf[PATH_MAX];
     const char *path = dwarf_diename(cu);
     if (path == NULL)
         return false;
-    if (path[0] != '/' && root_absolute) {
-        Dwarf_Attribute attr;
-        const char *dir = dwarf_formstring(
-            dwarf_attr(cu, DW_AT_comp_dir, &attr));
-        if (dir == NULL)
-            return false;
-        int k = snprintf(buf, sizeof buf, "%s/%s", dir, path);
-        if (k < 0 || (size_t)k >= sizeof buf)
-            return false;
-        path = buf;
-    }
+    if (root_absolute && (path = cu_join(cu, path, buf, sizeof buf)) == NULL)
+        return false;
     const char *rest = path;
     if (root_len > 0) {
         if (strncmp(path, root, root_len) != 0 || path[root_len] != '/')
@@ -405,7 +413,7 @@ static bool name_in_runtime(const char *name)
  * malloc, and libdw's loading allocates.  Then such frames get names but
  * no lines.  libgrt's line tables were 2.3 MB of the 4.9 MB of RSS that
  * reading everything up front cost a program that does nothing (7.7 MB in
- * all, Go's 1.4).
+ * all, now 5.8; Go's 1.4).
  *
  * The first address lookup in a module sets up its ELF backend (an
  * allocation): one is made here for every module.  Lookups use
@@ -513,16 +521,10 @@ static void lookup_dwfl(uintptr_t pc, rt__sym *out)
              * joined here, as addr2line and Go print it (an outside
              * tester's find: "lib/libpart.c:4").  (The unit's attributes
              * are read already: cu_in_runtime.) */
-            if (file != NULL && file[0] != '/') {
-                static char joined[PATH_MAX]; /* lock held */
-                Dwarf_Attribute attr;
-                const char *dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
-                int k = dir != NULL && dir[0] == '/'
-                            ? snprintf(joined, sizeof joined, "%s/%s", dir, file)
-                            : -1;
-                if (k > 0 && (size_t)k < sizeof joined)
-                    file = joined;
-            }
+            static char joined[PATH_MAX]; /* lock held */
+            const char *full = file != NULL ? cu_join(cu, file, joined, sizeof joined) : NULL;
+            if (full != NULL)
+                file = full;
             if (file != NULL) {
                 out->file = file;
                 out->line = line;

@@ -227,12 +227,6 @@ RT_TEST(test_stack_inuse_sampled)
     check_deep_stacks(3000);
 }
 
-static void shallow_park(void *arg)
-{
-    atomic_fetch_add(&deep_ready, 1);
-    (void)rt_chan_recv(arg, NULL);
-}
-
 /* Pooled stacks of mixed depths: the pool is in order of recency, and
  * scaled from its hottest (the deep ones, freed last), stack_sys said
  * 9.5 GB of a 380 MB process (an outside tester's find).  The figure
@@ -241,12 +235,13 @@ RT_TEST(test_stack_sys_pool_of_mixed_depths)
 {
     enum { SHALLOW = 6000, DEEP = 300 };
     atomic_store(&deep_ready, 0);
+    atomic_store(&parked_n, 0);
     rt_chan *shallow = rt_chan_make(0, 0), *deepc = rt_chan_make(0, 0);
     for (int i = 0; i < SHALLOW; i++)
-        REQUIRE_GT(rt_go(shallow_park, shallow), 0);
+        REQUIRE_GT(rt_go(park_on, shallow), 0);
     for (int i = 0; i < DEEP; i++)
         REQUIRE_GT(rt_go(deep_then_park, deepc), 0);
-    while (atomic_load(&deep_ready) < SHALLOW + DEEP)
+    while (atomic_load(&parked_n) < SHALLOW || atomic_load(&deep_ready) < DEEP)
         rt_sleep(RT_MILLISECOND);
     rt_chan_close(shallow); /* the shallow stacks reach the pool first */
     while (rt_num_goroutine() > 1 + DEEP)
