@@ -138,6 +138,13 @@
 #   manyparked-pause   the longest stop among them, us (every parked
 #                      stack is reread in it: gc/collector.c says why)
 #
+# Workload 18, a fan-in by select, is grt's own too: eight producers, each
+# with its own channel of capacity 16, one receiver selecting over the
+# eight (bench_selectfanin.c, a Go-style benchmark; selectfanin_p2 is the
+# same binaries listed again to run at P=2):
+#   selectfanin        ns per element, P=1; <= Go
+#   selectfanin-p2     the same at P=2; <= Go
+#
 # Usage: tests/bench/run.sh [options]
 #   -w LIST   workloads to run: row names, program names or numbers,
 #             comma-separated (default: all); -l lists them
@@ -236,6 +243,8 @@ ROWS=(
   "17|manyparked|manyparked|2|100000 20000000|2000 200000|value|-|-"
   "17|manyparked-gcs|manyparked|2|100000 20000000|2000 200000|num_gc:cycles|-|-"
   "17|manyparked-pause|manyparked|2|100000 20000000|2000 200000|maxpause_us:µs|-|-"
+  "18|selectfanin|selectfanin|1|2000000|100000|value|-|ratio<=1.0"
+  "18|selectfanin-p2|selectfanin_p2|2|2000000|100000|value|-|ratio<=1.0"
 )
 
 # Variant programs (workload 15): the environment each adds to its run
@@ -324,7 +333,7 @@ for r in "${SEL_ROWS[@]}"; do
 done
 prog_base() { # the binaries program $1 runs: echo_p2 -> echo
   if is_variant "$1"; then echo "${1%_*}"; return; fi
-  case $1 in echo_*) echo echo ;; *) echo "$1" ;; esac
+  case $1 in echo_*) echo echo ;; selectfanin_*) echo selectfanin ;; *) echo "$1" ;; esac
 }
 prog_row() { # first row of program $1 (selected rows first)
   local r
