@@ -15,12 +15,14 @@
  *   except the tracer knobs the debug server may change (runtime.h).
  *
  *     DEBUG        comma-separated key=value list (alias GODEBUG when DEBUG
- *                  is unset): gctrace, schedtrace, scheddetail,
+ *                  is unset or empty): gctrace, schedtrace, scheddetail,
  *                  allocfreetrace, gcstoptheworld, gcevery, gcwritetrack,
  *                  gcfinalmark, memprofilerate -- non-negative integers
  *     GOGC         percentage, or "off" (-1; any negative number too; "-0"
  *                  is 0, and a number past INT_MAX is malformed, as Go)
- *     MAXPROCS     positive integer, capped at 256 (alias GOMAXPROCS)
+ *     MAXPROCS     positive integer, capped at 256 (alias GOMAXPROCS; an
+ *                  alias set beside its primary to another value is
+ *                  ignored with a warning)
  *     GOTRACEBACK  none|single|all|system|crash or a non-negative integer
  *                  (all is level 1, every goroutine's user frames, as Go)
  *
@@ -70,6 +72,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "runtime/runtime.h"
@@ -306,10 +309,39 @@ static void set_defaults(rt__settings *s)
 
 /*
  * Parses the DEBUG list val (read from the variable varname) into s.
- * Returns true if the item "help" was present.  Items without '=' other
- * than "help", and unknown keys, are ignored without a word.  The string is
- * not modified: each item is examined in place as [p, end).
+ * Returns true if the item "help" was present.  Unknown keys, and items
+ * without '=' other than "help", are ignored without a word (DEBUG=1 is
+ * some other tool's) -- unless the item names one of ours all the same:
+ * with blanks around its key, in capitals, or without "=value"
+ * ("gctrace", " gctrace=1", "GCTRACE=1": a user who wrote that wanted the
+ * tracer, and silence would lose it; an outside tester's find).  Those
+ * get the warning and change nothing.  The string is not modified: each
+ * item is examined in place as [p, end).
  */
+static const setting *debug_key_near(const char *p, size_t len)
+{
+    while (len > 0 && (*p == ' ' || *p == '\t')) {
+        p++;
+        len--;
+    }
+    while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+        len--;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting *row = &settings[i];
+        if (row->in_debug && strlen(row->name) == len && strncasecmp(row->name, p, len) == 0)
+            return row;
+    }
+    return NULL;
+}
+
+static void warn_debug_item(const char *varname, const char *p, size_t len,
+                            const setting *row)
+{
+    char q[256];
+    rt__printf("grt: ignoring %s item \"%s\": want %s=<%s>\n", varname, quoted(p, len, q),
+               row->name, row->want);
+}
+
 static bool parse_debug(rt__settings *s, const char *val, const char *varname)
 {
     bool help = false;
@@ -322,11 +354,15 @@ static bool parse_debug(rt__settings *s, const char *val, const char *varname)
         size_t len = (size_t)(end - p);
         const char *eq = memchr(p, '=', len);
 
+        const setting *near;
         if (eq == NULL) {
             if (equals(p, len, "help"))
                 help = true;
+            else if ((near = debug_key_near(p, len)) != NULL)
+                warn_debug_item(varname, p, len, near);
         } else {
             size_t klen = (size_t)(eq - p);
+            bool known = false;
             for (size_t i = 0; i < NSETTINGS; i++) {
                 const setting *row = &settings[i];
                 if (!row->in_debug || strlen(row->name) != klen ||
@@ -346,8 +382,11 @@ static bool parse_debug(rt__settings *s, const char *val, const char *varname)
                                varname, (int)klen, p, quoted(v, vlen, q),
                                row->want);
                 }
+                known = true;
                 break;
             }
+            if (!known && (near = debug_key_near(p, klen)) != NULL)
+                warn_debug_item(varname, p, len, near);
         }
         p = *end == ',' ? end + 1 : end;
     }
@@ -393,6 +432,18 @@ static const char *env(const char *name)
     return v != NULL && *v != '\0' ? v : NULL;
 }
 
+/* The primary variable (set, value v) wins over its alias: if the alias
+ * is set too, to something else, say that it is ignored -- one line. */
+static void alias_ignored(const char *alias, const char *primary, const char *v)
+{
+    const char *a = env(alias);
+    if (a == NULL || strcmp(a, v) == 0)
+        return;
+    char qa[256], qv[256];
+    rt__printf("grt: ignoring %s=\"%s\": %s=\"%s\" is set\n", alias,
+               quoted(a, strlen(a), qa), primary, quoted(v, strlen(v), qv));
+}
+
 /* Everything rt__settings_init does but print the help table. */
 static bool settings_read(void)
 {
@@ -401,13 +452,17 @@ static bool settings_read(void)
 
     set_defaults(&rt__debug);
 
-    /* DEBUG, or GODEBUG only when DEBUG is unset (empty counts as set: a
-     * user who cleared DEBUG did not ask for GODEBUG). */
+    /* DEBUG, or GODEBUG when DEBUG is unset or empty (API.md; Go reads an
+     * empty variable as unset, and DEBUG is a common name that other
+     * tools export empty: an outside tester lost GODEBUG=gctrace=1 that
+     * way).  Both set and different: the alias is ignored, with a word. */
     const char *dbgname = "DEBUG";
-    v = getenv("DEBUG");
+    v = env("DEBUG");
     if (v == NULL) {
         dbgname = "GODEBUG";
-        v = getenv("GODEBUG");
+        v = env("GODEBUG");
+    } else {
+        alias_ignored("GODEBUG", "DEBUG", v);
     }
     if (v != NULL)
         help = parse_debug(&rt__debug, v, dbgname);
@@ -420,9 +475,11 @@ static bool settings_read(void)
         if (row->in_debug)
             continue;
         v = env(name);
-        if (v == NULL && row->alias != NULL && getenv(name) == NULL) {
+        if (v == NULL && row->alias != NULL) {
             name = row->alias;
             v = env(name);
+        } else if (v != NULL && row->alias != NULL) {
+            alias_ignored(row->alias, name, v);
         }
         if (v == NULL)
             continue;

@@ -199,9 +199,9 @@ END_TEST
 START_TEST(debug_unknown_keys_silent)
 {
     static const char *inputs[] = {
-        "1", "foo=bar", "gctracex=1", "xgctrace=1", "GCTRACE=1", ",,,",
-        "gctrace", "=1", "efence=1,invalidptr=0", "help=1", "verbose",
-        "gogc=5", "maxprocs=3", "GOGC=5",
+        "1", "foo=bar", "gctracex=1", "xgctrace=1", ",,,",
+        "=1", "efence=1,invalidptr=0", "help=1", "verbose",
+        "gogc=5", "maxprocs=3", "GOGC=5", "gc trace=1", "trace",
     };
 
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
@@ -218,6 +218,39 @@ START_TEST(debug_unknown_keys_silent)
         ck_assert_int_eq(s.maxprocs, 3);
         ck_assert_int_eq(s.traceback, 1);
     }
+}
+END_TEST
+
+/* An item that names one of our keys but is not key=value exactly --
+ * no value, blanks around the key, capitals -- is a malformed setting,
+ * not some other tool's: one warning each, nothing set. */
+START_TEST(debug_near_keys_warn)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"gctrace", "grt: ignoring DEBUG item \"gctrace\": want gctrace=<a non-negative integer>\n"},
+        {" gctrace=1", "grt: ignoring DEBUG item \" gctrace=1\": want gctrace=<a non-negative integer>\n"},
+        {"gctrace =1", "grt: ignoring DEBUG item \"gctrace =1\": want gctrace=<a non-negative integer>\n"},
+        {"GCTRACE=1", "grt: ignoring DEBUG item \"GCTRACE=1\": want gctrace=<a non-negative integer>\n"},
+        {"SchedTrace=1000,gctrace=1",
+         "grt: ignoring DEBUG item \"SchedTrace=1000\": want schedtrace=<a non-negative integer>\n"},
+        {"allocfreetrace", "grt: ignoring DEBUG item \"allocfreetrace\": want allocfreetrace=<a non-negative integer>\n"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rt__settings s;
+        memset(&s, 0, sizeof s);
+        const char *out = parse_capture(&s, cases[i].in);
+        ck_assert_msg(strcmp(out, cases[i].want) == 0, "DEBUG=%s printed [%s]", cases[i].in, out);
+        ck_assert_int_eq(s.schedtrace, 0);
+        ck_assert_int_eq(s.allocfreetrace, 0);
+    }
+    /* the well-formed item beside it still counts */
+    rt__settings s;
+    memset(&s, 0, sizeof s);
+    (void)parse_capture(&s, "SchedTrace=1000,gctrace=1");
+    ck_assert_int_eq(s.gctrace, 1);
 }
 END_TEST
 
@@ -265,18 +298,24 @@ START_TEST(debug_from_env_and_alias)
     ck_assert_int_eq(rt__debug.gctrace, 1);
     ck_assert_int_eq(rt__debug.schedtrace, 7);
 
-    /* DEBUG wins, GODEBUG is not merged in. */
+    /* DEBUG wins, GODEBUG is not merged in -- and that is said once. */
     ck_assert_int_eq(setenv("DEBUG", "scheddetail=1", 1), 0);
-    ck_assert_str_eq(init_capture(NULL), "");
+    ck_assert_str_eq(init_capture(NULL), "grt: ignoring GODEBUG=\"gctrace=1,schedtrace=7\": "
+                                         "DEBUG=\"scheddetail=1\" is set\n");
     ck_assert_int_eq(rt__debug.gctrace, 0);
     ck_assert_int_eq(rt__debug.schedtrace, 0);
     ck_assert_int_eq(rt__debug.scheddetail, 1);
+    ck_assert_int_eq(setenv("GODEBUG", "scheddetail=1", 1), 0); /* the same: silent */
+    ck_assert_str_eq(init_capture(NULL), "");
 
-    /* An empty DEBUG is set: GODEBUG still ignored. */
+    /* An empty DEBUG counts as unset (API.md: the alias is read when the
+     * primary is unset; Go reads an empty GODEBUG as none). */
+    ck_assert_int_eq(setenv("GODEBUG", "gctrace=1", 1), 0);
     ck_assert_int_eq(setenv("DEBUG", "", 1), 0);
     ck_assert_str_eq(init_capture(NULL), "");
-    ck_assert_int_eq(rt__debug.gctrace, 0);
+    ck_assert_int_eq(rt__debug.gctrace, 1);
     ck_assert_int_eq(rt__debug.scheddetail, 0);
+    ck_assert_int_eq(unsetenv("GODEBUG"), 0);
 
     /* DEBUG=1 for some other tool: silent. */
     ck_assert_int_eq(setenv("DEBUG", "1", 1), 0);
@@ -394,16 +433,34 @@ START_TEST(maxprocs_alias)
                      "integer\n");
     ck_assert_int_eq(rt__debug.maxprocs, rt__ncpu());
 
-    /* MAXPROCS set: GOMAXPROCS is not looked at, even when malformed. */
+    /* MAXPROCS set: GOMAXPROCS is not used, even when malformed; set to
+     * something else, it is said to be ignored, once. */
     ck_assert_int_eq(setenv("MAXPROCS", "2", 1), 0);
-    ck_assert_str_eq(init_capture(NULL), "");
+    ck_assert_str_eq(init_capture(NULL),
+                     "grt: ignoring GOMAXPROCS=\"zero\": MAXPROCS=\"2\" is set\n");
     ck_assert_int_eq(rt__debug.maxprocs, 2);
     ck_assert_int_eq(setenv("GOMAXPROCS", "5", 1), 0);
+    ck_assert_str_eq(init_capture(NULL),
+                     "grt: ignoring GOMAXPROCS=\"5\": MAXPROCS=\"2\" is set\n");
+    ck_assert_int_eq(rt__debug.maxprocs, 2);
+    ck_assert_int_eq(setenv("GOMAXPROCS", "2", 1), 0);
     ck_assert_str_eq(init_capture(NULL), "");
     ck_assert_int_eq(rt__debug.maxprocs, 2);
 
-    /* Set but empty counts as set. */
+    /* A malformed MAXPROCS: its warning, the default, and the alias's
+     * line (the user sees both values). */
+    ck_assert_int_eq(setenv("MAXPROCS", "abc", 1), 0);
+    ck_assert_int_eq(setenv("GOMAXPROCS", "3", 1), 0);
+    ck_assert_str_eq(init_capture(NULL),
+                     "grt: ignoring GOMAXPROCS=\"3\": MAXPROCS=\"abc\" is set\n"
+                     "grt: ignoring MAXPROCS=\"abc\": want a positive integer\n");
+    ck_assert_int_eq(rt__debug.maxprocs, rt__ncpu());
+
+    /* Set but empty counts as unset: the alias is read. */
     ck_assert_int_eq(setenv("MAXPROCS", "", 1), 0);
+    ck_assert_str_eq(init_capture(NULL), "");
+    ck_assert_int_eq(rt__debug.maxprocs, 3);
+    ck_assert_int_eq(unsetenv("GOMAXPROCS"), 0);
     ck_assert_str_eq(init_capture(NULL), "");
     ck_assert_int_eq(rt__debug.maxprocs, rt__ncpu());
 }
@@ -607,6 +664,7 @@ static Suite *env_suite(void)
     tcase_add_loop_test(tc, debug_good_values, 0, (int)NKEYS);
     tcase_add_loop_test(tc, debug_malformed_values, 0, (int)NKEYS);
     tcase_add_test(tc, debug_unknown_keys_silent);
+    tcase_add_test(tc, debug_near_keys_warn);
     tcase_add_test(tc, debug_lists);
     tcase_add_test(tc, debug_from_env_and_alias);
     tcase_add_test(tc, gogc);
