@@ -682,8 +682,11 @@ static void dump_regs(rt__buf *b, const void *ctx)
 }
 
 /* A signal that asks for the goroutine dump, as in Go (its sigtable's
- * "throw" signals): SIGQUIT (kill -QUIT, Ctrl-\\) and SIGABRT (abort()
- * in the program's code, an assert), then exit 2 --
+ * "throw" signals): SIGQUIT (kill -QUIT, Ctrl-\\), SIGABRT (abort()
+ * in the program's code, an assert), SIGILL (ud2: __builtin_trap,
+ * __builtin_unreachable, code paths the compiler proved undefined; Go
+ * adds the instruction's bytes), SIGTRAP (int3), SIGSYS (a seccomp
+ * filter's refusal) and SIGSTKFLT, then exit 2 --
  *
  *     SIGQUIT: quit
  *     PC=0x... m=3 sigcode=0
@@ -701,6 +704,21 @@ static void dump_regs(rt__buf *b, const void *ctx)
  * ignored), when the runtime started: a program that handles one keeps
  * its handler.  GOTRACEBACK=crash then aborts for a core dump (die()
  * puts SIGABRT's default action back first). */
+/* The first line of the dump: Go's sigtable names. */
+static const char *dump_name(int sig)
+{
+    switch (sig) {
+    case SIGABRT: return "SIGABRT: abort";
+    case SIGILL: return "SIGILL: illegal instruction";
+    case SIGTRAP: return "SIGTRAP: trace trap";
+    case SIGSYS: return "SIGSYS: bad system call";
+#ifdef SIGSTKFLT
+    case SIGSTKFLT: return "SIGSTKFLT: stack fault";
+#endif
+    default: return "SIGQUIT: quit";
+    }
+}
+
 static void on_dump(int sig, siginfo_t *si, void *ctx)
 {
     rt__buf b;
@@ -709,11 +727,22 @@ static void on_dump(int sig, siginfo_t *si, void *ctx)
 
     start_fatal(NULL);
     int level = rt__debug.traceback;
+    uintptr_t pc = context_pc(ctx);
     rt__buf_init(&b, 2);
-    rt__buf_printf(&b, "%s\nPC=0x%" PRIxPTR " m=%lld sigcode=%llu\n",
-                   sig == SIGABRT ? "SIGABRT: abort" : "SIGQUIT: quit", context_pc(ctx),
+    rt__buf_printf(&b, "%s\nPC=0x%" PRIxPTR " m=%lld sigcode=%llu\n", dump_name(sig), pc,
                    mp != NULL ? (long long)mp->id : -1LL,
                    (unsigned long long)(long long)si->si_code);
+    if (sig == SIGILL && pc != 0) {
+        /* Go's: the first 16 bytes at the PC, not past its page (the
+         * PC's own page is mapped: the instruction was fetched). */
+        size_t n = RT_PAGE_SIZE - pc % RT_PAGE_SIZE;
+        if (n > 16)
+            n = 16;
+        rt__buf_puts(&b, "instruction bytes:");
+        for (size_t i = 0; i < n; i++)
+            rt__buf_printf(&b, " 0x%x", ((const unsigned char *)pc)[i]);
+        rt__buf_puts(&b, "\n");
+    }
     rt__buf_flush(&b);
     if (level > 0) {
         if (gp != NULL) {
@@ -784,11 +813,15 @@ static void init_process(void)
             rt__throw("fatal_init: sigaction failed");
     }
 
-    static const int dump_sigs[] = {SIGQUIT, SIGABRT};
+    static const int dump_sigs[] = {SIGQUIT, SIGABRT, SIGILL, SIGTRAP, SIGSYS,
+#ifdef SIGSTKFLT
+                                    SIGSTKFLT,
+#endif
+    };
     for (size_t i = 0; i < sizeof dump_sigs / sizeof dump_sigs[0]; i++) {
         int sig = dump_sigs[i];
         if (sigaction(sig, NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
-            (old.sa_handler != SIG_DFL && (sig == SIGABRT || old.sa_handler != SIG_IGN)))
+            (old.sa_handler != SIG_DFL && (sig != SIGQUIT || old.sa_handler != SIG_IGN)))
             continue;
         struct sigaction ds;
         memset(&ds, 0, sizeof ds);

@@ -415,6 +415,54 @@ static int child_abort(int argc, char **argv)
     return child_go_and_wait(abort_g);
 }
 
+/* ud2 (SIGILL on x86-64), int3 (SIGTRAP) and a raised SIGSYS, each in a
+ * goroutine: Go's dump of a "throw" signal, as for SIGABRT. */
+static void trap_g(void *arg)
+{
+    (void)arg;
+    say_goid();
+    __builtin_trap();
+}
+
+static void int3_g(void *arg)
+{
+    (void)arg;
+    say_goid();
+#if defined(__x86_64__)
+    __asm__ volatile("int3");
+#else
+    raise(SIGTRAP);
+#endif
+}
+
+static volatile int after_raise;
+
+static void sigsys_g(void *arg)
+{
+    (void)arg;
+    say_goid();
+    raise(SIGSYS);
+    after_raise = 1; /* not a tail call: sigsys_g keeps its frame */
+}
+
+static int child_trap(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    return child_go_and_wait(trap_g);
+}
+
+static int child_int3(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    return child_go_and_wait(int3_g);
+}
+
+static int child_sigsys(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    return child_go_and_wait(sigsys_g);
+}
+
 /* A crash inside malloc, which then holds its arena's lock: a freed
  * chunk's list links overwritten, and the next malloc of its size follows
  * them (a general-protection fault on the non-canonical link, or glibc's
@@ -586,6 +634,9 @@ static const scenario scenarios[] = {
     {"stackcall", child_stackcall},
     {"divzero", child_divzero},
     {"abort", child_abort},
+    {"trap", child_trap},
+    {"int3", child_int3},
+    {"sigsys", child_sigsys},
 #if !defined(__SANITIZE_ADDRESS__)
     {"malloc_crash", child_malloc_crash},
 #endif
@@ -1181,6 +1232,43 @@ START_TEST(abort_dumps_goroutines)
 }
 END_TEST
 
+/* A trap instruction, a breakpoint and SIGSYS kill with Go's dump too,
+ * not silently (an outside tester's find: exit 132 and nothing on
+ * stderr for __builtin_trap in a goroutine). */
+START_TEST(trap_signals_dump_goroutines)
+{
+    static const char *env[] = {"MAXPROCS=1", NULL};
+    static const struct {
+        const char *mode, *first, *frame;
+    } cases[] = {
+#if defined(__x86_64__)
+        {"trap", "SIGILL: illegal instruction", "\ntrap_g(...)\n"},
+#else
+        {"trap", "SIGTRAP: trace trap", "\ntrap_g(...)\n"},
+#endif
+        {"int3", "SIGTRAP: trace trap", "\nint3_g(...)\n"},
+        {"sigsys", "SIGSYS: bad system call", "\nsigsys_g(...)\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run(cases[i].mode, env);
+        expect_exit(2);
+        expect_line(0, cases[i].first);
+        expect_line_re(1, "^PC=0x[0-9a-f]+ m=[0-9]+ sigcode=[0-9]+$");
+        int l = 2;
+#if defined(__x86_64__)
+        if (strcmp(cases[i].mode, "trap") == 0)
+            /* ud2 is 0f 0b; then whatever follows, to 16 bytes */
+            expect_line_re(l++, "^instruction bytes: 0xf 0xb( 0x[0-9a-f]{1,2}){14}$");
+#endif
+        expect_line(l, "");
+        expect_goroutine_header(l + 1, child_goid(), "running");
+        expect_in_err(cases[i].frame);
+        expect_in_err("\n\ngoroutine 1 [chan receive]:\n");
+        expect_in_err("\n\nrax    0x");
+    }
+}
+END_TEST
+
 START_TEST(fault_on_foreign_thread)
 {
     run("foreign", NULL);
@@ -1282,6 +1370,7 @@ static Suite *fatal_suite(void)
     tcase_add_test(tc, call_into_goroutine_stack);
     tcase_add_test(tc, integer_divide_by_zero);
     tcase_add_test(tc, abort_dumps_goroutines);
+    tcase_add_test(tc, trap_signals_dump_goroutines);
 #if !defined(__SANITIZE_ADDRESS__)
     tcase_add_test(tc, crash_inside_malloc_reports);
 #endif
