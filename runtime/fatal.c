@@ -49,7 +49,9 @@
  *   asked to quit -- "SIGQUIT: quit", "PC=0x... m=N sigcode=C", then every
  *   goroutine, then the registers -- and exits 2; SIGABRT (abort(), a
  *   failed assert) the same under "SIGABRT: abort", as Go does for C code
- *   that aborts.  Installed where the signal had its default action (or,
+ *   that aborts, and so do SIGILL (a trap instruction: __builtin_trap,
+ *   with the instruction's bytes), SIGTRAP, SIGSYS and SIGSTKFLT, Go's
+ *   other "throw" signals.  Installed where the signal had its default action (or,
  *   for SIGQUIT, was ignored: Go keeps only SIGHUP and SIGINT ignored); a
  *   program that handles one keeps its handler.  The signal lands on any
  *   thread that does not block it (m=-1: not an M).  Its goroutine list is read with allg's lock if that
