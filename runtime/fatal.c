@@ -129,6 +129,7 @@
  * seq_cst); never reset.  The schedulers read it (relaxed is enough for
  * them: they only stop sooner or later). */
 _Atomic int rt__throwing;
+_Atomic int rt__fatal_in_signal;
 
 /* This thread: 0 normal, 1 printing a fatal error, 2 failed while
  * printing.  Only the thread itself reads and writes it. */
@@ -579,6 +580,7 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
         }
         _exit(2);
     }
+    atomic_store_explicit(&rt__fatal_in_signal, 1, memory_order_relaxed);
     start_fatal(NULL);
     level = rt__debug.traceback;
 
@@ -727,6 +729,7 @@ static void on_dump(int sig, siginfo_t *si, void *ctx)
     rt_g *gp = rt__getg();
     rt_m *mp = rt__getm();
 
+    atomic_store_explicit(&rt__fatal_in_signal, 1, memory_order_relaxed);
     start_fatal(NULL);
     int level = rt__debug.traceback;
     uintptr_t pc = context_pc(ctx);

@@ -189,6 +189,9 @@ void rt__fatal_thread_init(void);
 /* Set while a fatal error is being printed; the schedulers stop picking
  * new goroutines once it is set. */
 extern _Atomic int rt__throwing;
+/* Set by the fatal signal handlers before their report: the crash may be
+ * inside malloc (runtime/symtab.c reads no more debug information then). */
+extern _Atomic int rt__fatal_in_signal;
 
 /* ------------------------------------------------------ traceback.c ---- */
 

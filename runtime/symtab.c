@@ -83,8 +83,9 @@
  * Invariants
  *   - Every Dwfl call, cache access and arena write happens with the lock
  *     held by the calling thread.
- *   - After init, no lookup made while rt__throwing is set allocates for a
- *     pc inside a module reported at init (see preload_module).
+ *   - After init, no lookup made while a fatal signal's report is printed
+ *     allocates for a pc inside a module reported at init (see
+ *     preload_module, may_load_in_fatal).
  *   - Cache keys are never 0 (pc 0 is answered "unknown" before locking).
  *   - Strings handed out live for the rest of the process.
  */
@@ -94,6 +95,7 @@
 #include <elfutils/libdwfl.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,9 +411,10 @@ static bool name_in_runtime(const char *name)
  * name, to be hidden).  Other modules' DWARF (libc's debug info, when
  * installed, takes ~70 ms to read in full) and libgrt's line tables below
  * level 2 are loaded by the first lookup that needs them, but never while
- * a fatal error is being printed: that thread may have crashed inside
- * malloc, and libdw's loading allocates.  Then such frames get names but
- * no lines.  libgrt's line tables were 2.3 MB of the 4.9 MB of RSS that
+ * a fatal signal's report is being printed: that thread may have crashed
+ * inside malloc, and libdw's loading allocates (may_load_in_fatal; other
+ * modules' DWARF waits for the end of any fatal error).  Then such frames
+ * get names but no lines.  libgrt's line tables were 2.3 MB of the 4.9 MB of RSS that
  * reading everything up front cost a program that does nothing (7.7 MB in
  * all, now 5.8; Go's 1.4).
  *
@@ -446,6 +449,26 @@ static int preload_module(Dwfl_Module *mod, void **userdata,
             (void)dwfl_getsrclines(cu, &nlines);
     }
     return DWARF_CB_OK;
+}
+
+/* Whether libdw may read (and allocate) now: outside a fatal error, and
+ * in one raised by code rather than by a signal -- a deadlock, a misuse
+ * of the API, a throw -- which runs on the goroutine's or the thread's own
+ * stack, never inside malloc.  A fatal signal's report runs on the
+ * alternate signal stack (every runtime handler has SA_ONSTACK) and says
+ * so (rt__fatal_in_signal: a foreign thread may have no such stack), and
+ * the signal may have come from inside malloc.  The libgrt frames of a
+ * goroutine that has no frame of the program's own are printed at level 1
+ * too (traceback.c, as Go), and came out "?:0" before (an outside
+ * tester's find). */
+static bool may_load_in_fatal(void)
+{
+    if (atomic_load_explicit(&rt__throwing, memory_order_relaxed) == 0)
+        return true;
+    if (atomic_load_explicit(&rt__fatal_in_signal, memory_order_relaxed) != 0)
+        return false;
+    stack_t cur; /* (a throw from some other handler: on that stack) */
+    return sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_ONSTACK);
 }
 
 /* Whether mod's DWARF may be used now (see preload_module); loads it if
@@ -508,9 +531,8 @@ static void lookup_dwfl(uintptr_t pc, rt__sym *out)
             out->in_runtime = cu_in_runtime(cu);
         }
         /* (libgrt's line tables: see preload_module) */
-        bool lines = cu != NULL &&
-                     (mod != rt_module || runtime_lines || !out->in_runtime ||
-                      atomic_load_explicit(&rt__throwing, memory_order_relaxed) == 0);
+        bool lines = cu != NULL && (mod != rt_module || runtime_lines || !out->in_runtime ||
+                                    may_load_in_fatal());
         Dwfl_Line *ln = lines ? dwfl_module_getsrc(mod, pc) : NULL;
         if (ln != NULL) {
             int line = 0;

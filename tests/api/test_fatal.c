@@ -265,6 +265,19 @@ static int child_deadlock(int argc, char **argv)
     return 3;
 }
 
+/* A goroutine whose only frames are the runtime's: started straight on
+ * rt_waitgroup_wait.  At level 1 its libgrt frames are printed (as Go
+ * prints runtime frames when none other would show), with their files
+ * and lines. */
+static rt_waitgroup bare_wg;
+
+static int child_deadlock_bare(int argc, char **argv)
+{
+    rt_waitgroup_add(&bare_wg, 1);
+    rt_go((void (*)(void *))rt_waitgroup_wait, &bare_wg);
+    return child_deadlock(argc, argv);
+}
+
 /* The same after the collector has run with its mark threads (MAXPROCS
  * 2), and with a CPU profile running: the runtime's own extra threads are
  * not a program thread that might yet call rt_go (the check once gave up
@@ -634,6 +647,7 @@ static const scenario scenarios[] = {
     {"stackcall", child_stackcall},
     {"divzero", child_divzero},
     {"abort", child_abort},
+    {"deadlock_bare", child_deadlock_bare},
     {"trap", child_trap},
     {"int3", child_int3},
     {"sigsys", child_sigsys},
@@ -977,6 +991,18 @@ START_TEST(deadlock)
     expect_line(1, "");
     expect_line(2, "goroutine 1 [chan receive]:");
     expect_in_err("child_deadlock(...)\n");
+}
+END_TEST
+
+START_TEST(deadlock_runtime_only_goroutine_has_lines)
+{
+    static const char *env[] = {"MAXPROCS=1", NULL};
+    run("deadlock_bare", env);
+    expect_exit(2);
+    expect_line(0, "fatal error: all goroutines are asleep - deadlock!");
+    expect_in_err("\nrt_waitgroup_wait(...)\n\t");
+    expect_in_err("/sched/sync.c:");
+    ck_assert_msg(strstr(res.err, "?:0") == NULL, "a frame without its line:\n%s", res.err);
 }
 END_TEST
 
@@ -1370,6 +1396,7 @@ static Suite *fatal_suite(void)
     tcase_add_test(tc, call_into_goroutine_stack);
     tcase_add_test(tc, integer_divide_by_zero);
     tcase_add_test(tc, abort_dumps_goroutines);
+    tcase_add_test(tc, deadlock_runtime_only_goroutine_has_lines);
     tcase_add_test(tc, trap_signals_dump_goroutines);
 #if !defined(__SANITIZE_ADDRESS__)
     tcase_add_test(tc, crash_inside_malloc_reports);
