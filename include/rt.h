@@ -514,10 +514,14 @@ RT_EXTERN int rt_set_label(const char *key, const char *value);
  * `go tool pprof http://ADDR/debug/pprof/heap` works;
  * also /debug/vars (expvar's memstats JSON) and /debug/grt/settings (read
  * and set gctrace, schedtrace, scheddetail, the profile rates and GOGC).
- * addr is "host:port" ("127.0.0.1:6060", ":0" for any port); it listens
- * there only.  Requests are bounded (docs/debug-server.md): a malformed,
+ * addr is "host:port" ("127.0.0.1:6060", ":0" or "" for any port; a
+ * service name for the port, as rt_net_listen's); it listens there only.  Requests are bounded (docs/debug-server.md): a malformed,
  * oversized or slow one gets a 4xx and a closed connection.  Returns the
- * port it listens on, or a negative errno.  Any thread may call it, also
+ * port it listens on, or a negative errno (-EINVAL for a malformed
+ * address, -ENOENT for a name that does not resolve, -EADDRINUSE).  At
+ * most 256 connections are served at once; more get a 503.  While every P
+ * runs a goroutine that never calls into the runtime (C code is not
+ * preempted), it cannot answer.  Any thread may call it, also
  * before rt_main: the listener then starts when rt_main does. */
 RT_EXTERN int rt_debug_serve(const char *addr);
 

@@ -70,7 +70,7 @@
 #include "sched/sched.h"
 #include "trace/trace.h"
 
-#define MAX_CONNS 16                            /* served at once; more: 503 */
+#define MAX_CONNS 256                           /* served at once; more: 503 */
 #define WRITE_TIMEOUT (30 * RT_SECOND)          /* one write to a client */
 #define REFUSE_TIMEOUT (100 * RT_MILLISECOND)   /* the listener's 503 */
 
@@ -235,6 +235,8 @@ static int bind_addr(const char *addr)
 {
     if (addr == NULL)
         return -EINVAL;
+    if (*addr == '\0')
+        addr = ":0"; /* as rt_net_listen's "" */
     const char *colon = strrchr(addr, ':');
     if (colon == NULL)
         return -EINVAL;
@@ -248,24 +250,30 @@ static int bind_addr(const char *addr)
         memmove(host, host + 1, hl - 2);
         host[hl - 2] = 0;
     }
-    /* A decimal port up to 65535, or none (0: any free port), as Go's
-     * net.Listen; getaddrinfo would take "70000" modulo 65536. */
+    /* A decimal port up to 65535, none (0: any free port), or a service
+     * name ("http"), as Go's net.Listen and rt_net_listen; getaddrinfo
+     * would take "70000" modulo 65536, and "-1" is no name. */
     const char *port = colon + 1;
     long pv = 0;
+    bool numeric = true;
     for (const char *q = port; *q; q++) {
-        if (*q < '0' || *q > '9')
-            return -EINVAL;
+        if (*q < '0' || *q > '9') {
+            numeric = false;
+            continue;
+        }
         pv = pv * 10 + (*q - '0');
-        if (pv > 65535)
+        if (numeric && pv > 65535)
             return -EINVAL;
     }
+    if (!numeric && (port[0] < 'a' || port[0] > 'z') && (port[0] < 'A' || port[0] > 'Z'))
+        return -EINVAL;
     if (*port == '\0')
         port = "0";
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    hints.ai_flags = AI_PASSIVE | (numeric ? AI_NUMERICSERV : 0);
     /* a host name may take a DNS round trip: a goroutine lets its P go */
     bool on_g = rt__getg() != NULL;
     if (on_g)
@@ -274,8 +282,20 @@ static int bind_addr(const char *addr)
     int gai_errno = errno;
     if (on_g)
         rt_syscall_exit();
-    if (gai != 0)
-        return gai == EAI_SYSTEM ? -gai_errno : -EINVAL;
+    if (gai != 0) {
+        /* rt_net_listen's answers: a name that does not resolve (host
+         * or service) is -ENOENT */
+        switch (gai) {
+        case EAI_SYSTEM: return -gai_errno;
+        case EAI_NONAME:
+        case EAI_NODATA:
+        case EAI_FAMILY:
+        case EAI_SERVICE: return -ENOENT;
+        case EAI_AGAIN: return -EAGAIN;
+        case EAI_MEMORY: return -ENOMEM;
+        default: return -EINVAL;
+        }
+    }
     int fd = -1, err = -EADDRNOTAVAIL;
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -286,7 +306,7 @@ static int bind_addr(const char *addr)
         }
         int one = 1;
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
             break;
         err = -errno;
         close(fd);

@@ -13,8 +13,8 @@
  *                   changes that take effect (GOGC, the profile rates, and
  *                   gctrace and schedtrace lines appearing on stderr), and
  *                   an invalid request that changes nothing
- *   test_limits     16 slow-loris connections (16 goroutines): the 17th gets
- *                   a 503 at once from the listener (no goroutine), the 16
+ *   test_limits     256 slow-loris connections (256 goroutines): the 257th
+ *                   gets a 503 at once from the listener (no goroutine), the 256
  *                   a 408 after the 10 s deadline, and then the
  *                   server answers again; a second CPU profile while one
  *                   runs is Go's 500
@@ -232,7 +232,11 @@ RT_TEST(test_serve)
     REQUIRE_EQ(rt_debug_serve("127.0.0.1:70000"), -EINVAL);
     REQUIRE_EQ(rt_debug_serve("127.0.0.1:65536"), -EINVAL);
     REQUIRE_EQ(rt_debug_serve("127.0.0.1:-1"), -EINVAL);
-    REQUIRE_EQ(rt_debug_serve("127.0.0.1:http"), -EINVAL);
+    REQUIRE_EQ(rt_debug_serve("127.0.0.1:8a"), -EINVAL);
+    /* a service name is looked up, as rt_net_listen's; names that do not
+     * resolve are its -ENOENT */
+    REQUIRE_EQ(rt_debug_serve("127.0.0.1:no-such-service"), -ENOENT);
+    REQUIRE_EQ(rt_debug_serve("no-such-host.invalid:0"), -ENOENT);
 
     char *top = pp_tool("-top -unit=B -sample_index=inuse_space "
                         "http://127.0.0.1:%d/debug/pprof/heap",
@@ -803,28 +807,29 @@ RT_TEST(test_limits)
                 "profile: %.300s", pr.resp ? pr.resp : "(none)");
     free(pr.resp);
 
-    /* 16 slow clients hold every slot (a goroutine each); the 17th is
+    /* 256 slow clients hold every slot (a goroutine each); the 257th is
      * refused at once, by the listener: it costs no goroutine */
     settle(base);
-    int slow[16];
+    enum { NSLOW = 256 };
+    static int slow[NSLOW];
     int64_t t0 = rt_nanotime();
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < NSLOW; i++) {
         slow[i] = dial(port);
         send_all(slow[i], "GET /debug/pprof/ HTTP/1.1\r\nHo", 30);
     }
-    rt_sleep(200 * RT_MILLISECOND); /* every slow one accepted */
-    REQUIRE_EQ(goroutines(), base + 16);
+    rt_sleep(500 * RT_MILLISECOND); /* every slow one accepted */
+    REQUIRE_EQ(goroutines(), base + NSLOW);
     r = http(port, "GET /debug/pprof/ HTTP/1.1\r\n\r\n");
     EXPECT(r, 503, "503 Service Unavailable");
     free(r);
-    REQUIRE_EQ(goroutines(), base + 16);
+    REQUIRE_EQ(goroutines(), base + NSLOW);
     REQUIRE_LT(rt_nanotime() - t0, 5 * RT_SECOND);
     /* trickling bytes does not extend the deadline */
     for (int i = 0; i < 3; i++) {
         rt_sleep(2 * RT_SECOND);
         send_all(slow[0], "s", 1);
     }
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < NSLOW; i++) {
         r = read_all(slow[i], NULL);
         EXPECT(r, 408, "408 Request Timeout");
         free(r);
