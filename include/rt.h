@@ -521,7 +521,8 @@ RT_EXTERN int rt_set_label(const char *key, const char *value);
  * address, -ENOENT for a name that does not resolve, -EADDRINUSE).  At
  * most 256 connections are served at once; more get a 503.  While every P
  * runs a goroutine that never calls into the runtime (C code is not
- * preempted), it cannot answer.  Any thread may call it, also
+ * preempted), a thread of the server's own answers, one request at a time
+ * (heap?gc=1 then does not collect).  Any thread may call it, also
  * before rt_main: the listener then starts when rt_main does. */
 RT_EXTERN int rt_debug_serve(const char *addr);
 

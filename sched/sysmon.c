@@ -36,6 +36,9 @@
  *     hole of that kind hung a CI run: proc.c, ready_no_p).  Counted in
  *     rt__sched.stranded_count, which stress_wake requires to stay 0,
  *     so the backstop turns a hang into a delay without hiding the bug;
+ *   - while every P runs a goroutine that has not scheduled for 10 ms,
+ *     has the debug server's rescue thread serve a waiting connection
+ *     (trace/debugserve.c: no server goroutine can run then);
  *   - polls the network if nobody did for 10 ms (netpoll.c: Ps busy with
  *     goroutines that never run out would otherwise starve it);
  *   - once a second, returns the pages of up to 2048 pooled free stacks,
@@ -73,7 +76,7 @@ static void nsleep(int64_t ns)
 /* Returns how many Ps were retaken or woken for. */
 static int retake(int64_t now)
 {
-    int n = 0;
+    int n = 0, stuck_running = 0;
     bool any_preempt = false;
     /* rt_maxprocs may change it meanwhile (procresize, world stopped). */
     int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
@@ -188,6 +191,8 @@ static int retake(int64_t now)
                     atomic_store_explicit(&rt__sched.orphan_timers, 1, memory_order_release);
             }
         slice:
+            if (now - pp->sysmon_schedsince >= STUCK_NS)
+                stuck_running++;
             /* Work waits for a processor (on this P's ring, on the
              * global queue, or a timer of this P that is due) and this
              * P's time slice has run for 10 ms, or the P has not
@@ -215,6 +220,10 @@ static int retake(int64_t now)
             any_preempt = true;
     }
     atomic_store_explicit(&rt__preempt_pending, any_preempt, memory_order_relaxed);
+    /* Every P runs C code that does not call into the runtime: the debug
+     * server's goroutines cannot run; its rescue thread may serve. */
+    if (stuck_running == procs)
+        rt__dh_rescue_check();
     return n;
 }
 

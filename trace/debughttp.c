@@ -697,7 +697,16 @@ static void serve_delta(call *c, const char *name, int64_t secs)
     /* One delta at a time (pprof.c tracks one): a second request waits
      * for the first's seconds to pass. */
     static rt_mutex delta_mu;
-    rt_mutex_lock(&delta_mu);
+    if (rt__dh_rescuing) {
+        /* the rescue thread (debugserve.c) is no goroutine: it cannot
+         * wait for the request that holds this */
+        if (!rt_mutex_trylock(&delta_mu)) {
+            resp_error(&c->r, 503, "another delta profile is being computed");
+            return;
+        }
+    } else {
+        rt_mutex_lock(&delta_mu);
+    }
     serve_delta_locked(c, name, secs);
     rt_mutex_unlock(&delta_mu);
 }
@@ -760,7 +769,9 @@ static void serve_named(call *c, const char *name)
         snprintf(c->r.extra, sizeof c->r.extra,
                  "Content-Disposition: attachment; filename=\"%s\"\r\n", name);
     }
-    if (strcmp(name, "heap") == 0 && gc > 0)
+    /* (not on the rescue thread: a collection from a thread outside the
+     * runtime runs on a goroutine, and every P is taken -- debugserve.c) */
+    if (strcmp(name, "heap") == 0 && gc > 0 && !rt__dh_rescuing)
         rt_gc();
     if (!open_scratch(c))
         return;

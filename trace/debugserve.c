@@ -49,21 +49,25 @@
  * runtime only through the paths it keeps for foreign threads, and the
  * server was invisible in the goroutine profile, unlike Go's.  The price
  * of goroutines (docs/debug-server.md): grt cannot preempt C code, so
- * while every P runs a goroutine that never yields the server does not
- * answer (Go before 1.14 likewise); and a program whose goroutines are all
+ * while every P runs a goroutine that never yields no server goroutine
+ * runs -- the rescue thread below answers then, the one thread kept from
+ * that first design; and a program whose goroutines are all
  * blocked for good is not reported as deadlocked while the listener waits
  * for connections (Go with net/http/pprof likewise) -- the server shows
  * where they are stuck in goroutine?debug=2 instead.
  */
 #include <errno.h>
 #include <netdb.h>
+#include <linux/futex.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -149,6 +153,207 @@ static void refuse(rt_conn *c)
     (void)rt_conn_close(c);
 }
 
+/* ------------------------------------------------------- the rescue ---
+ *
+ * grt cannot preempt C code: while every P runs a goroutine that never
+ * calls into the runtime, no P is free for the listener and the
+ * connection goroutines, and the server would not answer -- just when a
+ * program pegged at 100 % CPU is the one its user wants to profile (an
+ * outside tester's find; Go 1.14+ preempts and answers).  So sysmon, when
+ * it sees every P running and none scheduling for STUCK_NS
+ * (rt__dh_rescue_check, sysmon.c), looks whether a connection waits on a
+ * server's socket, and if one does, wakes the rescue thread: a plain
+ * thread, not an M, that accepts what is queued and serves it itself, one
+ * connection at a time, through the same request layer with a transport
+ * of poll() and deadlines.  The handlers reach the runtime the way any
+ * thread outside it does (stopping the world, the profiles, rt_gc); a
+ * delta profile that another request is computing answers 503 instead of
+ * waiting.  Whatever the rescue does not take -- Ps free again -- the
+ * listener goroutine accepts, as before: accept hands each connection to
+ * exactly one of them.
+ */
+#define MAX_SERVERS 8
+static _Atomic int rescue_fd[MAX_SERVERS]; /* listening sockets; 0: none */
+static _Atomic uint32_t rescue_seq;        /* bumped by sysmon: look */
+static _Atomic int rescue_state;           /* 0 none, 1 starting/idle, 2 serving */
+
+static void rescue_register(int fd)
+{
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        int zero = 0;
+        if (atomic_compare_exchange_strong(&rescue_fd[i], &zero, fd + 1))
+            return;
+    }
+}
+
+static void rescue_unregister(int fd)
+{
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        int want = fd + 1;
+        if (atomic_compare_exchange_strong(&rescue_fd[i], &want, 0))
+            return;
+    }
+}
+
+typedef struct fdconn {
+    int fd;
+    int64_t read_deadline;
+    int64_t write_timeout;
+} fdconn;
+
+/* poll for ev until deadline (absolute, rt_nanotime); 1 ready, 0 timed
+ * out, -errno. */
+static int poll_until(int fd, short ev, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - rt_nanotime();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {.fd = fd, .events = ev};
+        int ms = (int)((left + RT_MILLISECOND - 1) / RT_MILLISECOND);
+        int r = poll(&p, 1, ms);
+        if (r > 0)
+            return 1;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+static ssize_t fd_read(void *ctx, void *buf, size_t n)
+{
+    fdconn *fc = ctx;
+    for (;;) {
+        ssize_t k = read(fc->fd, buf, n);
+        if (k >= 0)
+            return k;
+        if (errno != EAGAIN && errno != EINTR)
+            return -errno;
+        int r = poll_until(fc->fd, POLLIN, fc->read_deadline);
+        if (r == 0)
+            return -ETIMEDOUT;
+        if (r < 0)
+            return r;
+    }
+}
+
+static int fd_write(void *ctx, const void *buf, size_t n)
+{
+    fdconn *fc = ctx;
+    int64_t deadline = rt_nanotime() + fc->write_timeout;
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t k = send(fc->fd, p, n, MSG_NOSIGNAL);
+        if (k > 0) {
+            p += k;
+            n -= (size_t)k;
+            continue;
+        }
+        if (k < 0 && errno != EAGAIN && errno != EINTR)
+            return -errno;
+        int r = poll_until(fc->fd, POLLOUT, deadline);
+        if (r == 0)
+            return -ETIMEDOUT;
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static bool fd_wait(void *ctx, int64_t ns)
+{
+    fdconn *fc = ctx;
+    int64_t now = rt_nanotime();
+    int64_t deadline = ns > INT64_MAX - now ? INT64_MAX : now + ns;
+    char b[256];
+    for (;;) {
+        int r = poll_until(fc->fd, POLLIN, deadline);
+        if (r == 0)
+            return true;
+        if (r < 0)
+            return false;
+        ssize_t k = read(fc->fd, b, sizeof b);
+        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
+            return false; /* end of stream, reset */
+        /* bytes after the request (pipelining): dropped */
+    }
+}
+
+_Thread_local bool rt__dh_rescuing;
+_Atomic uint64_t rt__debug_rescues;
+
+static void rescue_serve_pending(void)
+{
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        int fd = atomic_load(&rescue_fd[i]) - 1;
+        if (fd < 0)
+            continue;
+        for (;;) {
+            int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (c < 0)
+                break; /* EAGAIN: nothing queued (or the listener took it) */
+            fdconn fc = {c, rt_nanotime() + RT_DH_READ_TIMEOUT_NS, WRITE_TIMEOUT};
+            rt__dh_io io = {fd_read, fd_write, fd_wait, &fc};
+            atomic_fetch_add_explicit(&rt__debug_rescues, 1, memory_order_relaxed);
+            (void)rt__dh_serve_conn(&io);
+            close(c);
+        }
+    }
+}
+
+static void *rescue_main(void *arg)
+{
+    (void)arg;
+    rt__dh_rescuing = true;
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t seq = atomic_load(&rescue_seq);
+        if (seq == seen) {
+            atomic_store(&rescue_state, 1);
+            syscall(SYS_futex, (uint32_t *)&rescue_seq, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+            continue;
+        }
+        seen = seq;
+        atomic_store(&rescue_state, 2);
+        rescue_serve_pending();
+    }
+    return NULL;
+}
+
+void rt__dh_rescue_check(void)
+{
+    struct pollfd p[MAX_SERVERS];
+    int n = 0;
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        int fd = atomic_load_explicit(&rescue_fd[i], memory_order_relaxed) - 1;
+        if (fd >= 0)
+            p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+    }
+    if (n == 0 || poll(p, (nfds_t)n, 0) <= 0)
+        return;
+    int zero = 0;
+    if (atomic_compare_exchange_strong(&rescue_state, &zero, 1)) {
+        /* the first time: the thread, every signal blocked (SIGPROF and
+         * the collector's stop are for Ms; a thread outside the runtime
+         * that is stopped is stopped by its own paths, sched/foreign.c) */
+        sigset_t all, old;
+        sigfillset(&all);
+        sigdelset(&all, RT_SIG_GCSTOP);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, rescue_main, NULL) != 0)
+            atomic_store(&rescue_state, 0);
+        pthread_attr_destroy(&attr);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (atomic_load(&rescue_state) == 2)
+        return; /* busy serving; it looks again when done */
+    atomic_fetch_add(&rescue_seq, 1);
+    syscall(SYS_futex, (uint32_t *)&rescue_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 /* An accept error worth waiting out (Go's Serve retries Temporary ones):
  * out of descriptors or memory, or a connection that died in the queue. */
 static bool accept_retry(int err)
@@ -179,6 +384,7 @@ static void listen_main(void *arg)
     rt_listener *l;
     if (rt__net_listener_fd(fd, &l) != 0)
         return; /* out of memory; fd is closed */
+    rescue_register(fd);
     int64_t backoff = 0;
     for (;;) {
         rt_conn *c;
@@ -209,6 +415,7 @@ static void listen_main(void *arg)
             refuse(c);
         }
     }
+    rescue_unregister(fd);
     (void)rt_listener_close(l);
 }
 

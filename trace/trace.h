@@ -269,6 +269,13 @@ typedef struct rt__dh_io {
  * client left first).  On a goroutine (debugserve.c) or a thread outside
  * the runtime (the fuzzer); not on an M's g0 (it blocks). */
 int rt__dh_serve_conn(const rt__dh_io *io);
+/* sysmon, while every P runs a goroutine that has not scheduled for
+ * STUCK_NS: if a connection waits on a debug server's socket, the rescue
+ * thread serves it (debugserve.c).  rt__dh_rescuing: true on that thread;
+ * rt__debug_rescues: connections it served. */
+void rt__dh_rescue_check(void);
+extern _Thread_local bool rt__dh_rescuing;
+extern _Atomic uint64_t rt__debug_rescues;
 /* A whole response for a request that never reached the request layer
  * (the transport's 503 when too many connections are open). */
 void rt__dh_send_error(const rt__dh_io *io, int status, const char *text);

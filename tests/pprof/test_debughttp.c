@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 
 #include "pprof_test.h"
+#include "trace/trace.h" /* rt__debug_rescues */
 
 #define NOINLINE __attribute__((noinline))
 
@@ -1092,6 +1093,117 @@ RT_TEST(test_no_deadlock)
     close(pfd[0]);
 }
 
+/* ---- a program whose every P runs C code that never calls into the
+ * runtime: the rescue thread answers (debugserve.c) ---- */
+
+static atomic_int busy_stop;
+static rt_waitgroup busy_wg;
+static volatile unsigned long busy_sink;
+
+__attribute__((noinline)) static unsigned long busy_step(unsigned long x)
+{
+    for (int i = 0; i < 1000; i++)
+        x = x * 6364136223846793005UL + 1;
+    return x;
+}
+
+static void busy_spin(void *p)
+{
+    (void)p;
+    unsigned long x = 1;
+    while (!atomic_load_explicit(&busy_stop, memory_order_relaxed))
+        x = busy_step(x); /* no call into the runtime */
+    busy_sink = x;
+    rt_waitgroup_done(&busy_wg);
+}
+
+/* A plain thread's HTTP GET (no goroutine: nothing runs one meanwhile). */
+static char *raw_get(int port, const char *path, size_t *len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return NULL;
+    struct timeval tv = {.tv_sec = 20};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return NULL;
+    }
+    size_t cap = 1 << 16, got = 0;
+    char *b = malloc(cap);
+    ssize_t k;
+    while ((k = read(fd, b + got, cap - got - 1)) > 0) {
+        got += (size_t)k;
+        if (got + 1 == cap)
+            b = realloc(b, cap *= 2);
+    }
+    b[got] = 0;
+    close(fd);
+    if (len != NULL)
+        *len = got;
+    return b;
+}
+
+typedef struct busy_client {
+    int port;
+    char *cmdline, *goroutines, *profile, *heap, *vars;
+    size_t profile_len;
+} busy_client;
+
+static void *busy_client_main(void *arg)
+{
+    busy_client *bc = arg;
+    struct timespec ts = {0, 300 * 1000 * 1000}; /* both Ps taken by now */
+    nanosleep(&ts, NULL);
+    bc->cmdline = raw_get(bc->port, "/debug/pprof/cmdline", NULL);
+    bc->goroutines = raw_get(bc->port, "/debug/pprof/goroutine?debug=1", NULL);
+    bc->profile = raw_get(bc->port, "/debug/pprof/profile?seconds=1", &bc->profile_len);
+    bc->heap = raw_get(bc->port, "/debug/pprof/heap?gc=1&debug=1", NULL);
+    bc->vars = raw_get(bc->port, "/debug/vars", NULL);
+    atomic_store(&busy_stop, 1);
+    return NULL;
+}
+
+RT_TEST(test_busy_program)
+{
+    rt_maxprocs(2);
+    int port = rt_debug_serve("127.0.0.1:0");
+    REQUIRE_GT(port, 0);
+    uint64_t rescues0 = atomic_load(&rt__debug_rescues);
+    busy_client bc = {.port = port};
+    pthread_t t;
+    REQUIRE_EQ(pthread_create(&t, NULL, busy_client_main, &bc), 0);
+    rt_waitgroup_add(&busy_wg, 2);
+    rt_go(busy_spin, NULL);
+    rt_go(busy_spin, NULL);
+    rt_waitgroup_wait(&busy_wg); /* until the client is done */
+    REQUIRE_EQ(RT_BLOCKING(pthread_join(t, NULL)), 0);
+    REQUIRE_MSG(bc.cmdline && status_of(bc.cmdline) == 200 &&
+                    strstr(body_of(bc.cmdline), "pprof_test_debughttp") != NULL,
+                "cmdline: %.300s", bc.cmdline ? bc.cmdline : "(none)");
+    REQUIRE_MSG(bc.goroutines && status_of(bc.goroutines) == 200 &&
+                    strstr(bc.goroutines, "busy_spin") != NULL,
+                "goroutines: %.2000s", bc.goroutines ? bc.goroutines : "(none)");
+    REQUIRE_MSG(bc.profile && status_of(bc.profile) == 200 &&
+                    (unsigned char)body_of(bc.profile)[0] == 0x1f,
+                "profile: %.300s", bc.profile ? bc.profile : "(none)");
+    REQUIRE_MSG(bc.heap && status_of(bc.heap) == 200 && strstr(bc.heap, "heap profile:") != NULL,
+                "heap: %.300s", bc.heap ? bc.heap : "(none)");
+    REQUIRE_MSG(bc.vars && status_of(bc.vars) == 200 && strstr(bc.vars, "\"memstats\"") != NULL,
+                "vars: %.300s", bc.vars ? bc.vars : "(none)");
+    /* served by the rescue thread: no goroutine could have */
+    REQUIRE_GE(atomic_load(&rt__debug_rescues) - rescues0, 5);
+    free(bc.cmdline);
+    free(bc.goroutines);
+    free(bc.profile);
+    free(bc.heap);
+    free(bc.vars);
+}
+
 RT_TEST(test_before_main)
 {
     static char err[1 << 14];
@@ -1110,6 +1222,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_goroutines);
     tcase_add_test(tc, test_no_deadlock);
+    tcase_add_test(tc, test_busy_program);
     tcase_add_test(tc, test_before_main);
     suite_add_tcase(s, tc);
     return s;
