@@ -1098,7 +1098,7 @@ RT_TEST(test_no_deadlock)
 
 static atomic_int busy_stop;
 static rt_waitgroup busy_wg;
-static volatile unsigned long busy_sink;
+static _Atomic unsigned long busy_sink;
 
 __attribute__((noinline)) static unsigned long busy_step(unsigned long x)
 {
@@ -1113,7 +1113,7 @@ static void busy_spin(void *p)
     unsigned long x = 1;
     while (!atomic_load_explicit(&busy_stop, memory_order_relaxed))
         x = busy_step(x); /* no call into the runtime */
-    busy_sink = x;
+    atomic_store_explicit(&busy_sink, x, memory_order_relaxed);
     rt_waitgroup_done(&busy_wg);
 }
 
