@@ -1112,6 +1112,53 @@ static inline void note_fast_timers(rt_p *pp, int64_t w, int64_t now, uint64_t t
     pp->timers.fast_when = w;
 }
 
+/*
+ * Waking an idle P for a timer batch.  The Gs a batch readies (ticks,
+ * sleepers, rt_after's receivers) queue on the P that ran it, with no
+ * wake-up each: that P runs them next, and most run for a microsecond or
+ * two and park again.  Go wakes an idle P for them at once -- but Go
+ * batches its timers a millisecond at a time and wakes once per
+ * millisecond, while grt serves them every 50 us (RT_TIMER_NAP_MIN): a
+ * wake-up per batch woke the idle M, which found nothing and slept again,
+ * 20,000 times a second for 1,000 goroutines on 10 ms tickers (4-5x Go's
+ * CPU at MAXPROCS=2; an outside tester's find).  So after a batch that
+ * left Gs behind runnext, the P owes a wake-up RT_WAKE_WAIT_NS later
+ * (timer_wake_tsc): its next schedules pay it if those Gs are still
+ * queued then, and forget it once the queue is empty.  Gs behind a
+ * handler that computes without scheduling are sysmon's backstop's (a
+ * running P with work queued that has not scheduled for RT_WAKE_WAIT_NS,
+ * sysmon.c).  With the TSC's rate unknown, the wake-up is paid at once.
+ * That program: 0.56 -> 0.43 CPU-seconds in 2 s (medians of 5; Go 0.13:
+ * the rest is the 50 us naps themselves).
+ */
+static inline void timer_wake_owe(rt_p *pp)
+{
+    if (pp == NULL || atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
+                          atomic_load_explicit(&pp->runqtail, memory_order_relaxed))
+        return;
+    uint64_t rate = atomic_load_explicit(&rt__tsc_per_ns, memory_order_relaxed);
+    if (rate == 0) {
+        rt__wakep();
+        return;
+    }
+    if (pp->timer_wake_tsc == 0)
+        pp->timer_wake_tsc = rt__tsc() + (((uint64_t)RT_WAKE_WAIT_NS * rate) >> 32) + 1;
+}
+
+/* Owner, at each schedule while a wake-up is owed (timer_wake_owe). */
+static __attribute__((noinline)) void timer_wake_check(rt_p *pp)
+{
+    if (atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
+        atomic_load_explicit(&pp->runqtail, memory_order_relaxed)) {
+        pp->timer_wake_tsc = 0; /* ran them all, or a thief took them */
+        return;
+    }
+    if ((int64_t)(rt__tsc() - pp->timer_wake_tsc) < 0)
+        return;
+    pp->timer_wake_tsc = 0;
+    rt__wakep();
+}
+
 /* Whether a timer of pp is due, without running it: *now is the clock
  * then, *seen the earliest timer's when (0: none).  own: pp is the
  * caller's P, whose TSC shortcut (timer.c) this may use and update once
@@ -1148,6 +1195,7 @@ static inline void check_timers(rt_p *pp, bool own)
         mp->running_timers = true;
         rt__timers_run(pp, now);
         mp->running_timers = false;
+        timer_wake_owe(mp->p);
     }
 }
 
@@ -1228,6 +1276,8 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
      * runnext hand-offs for a whole slice -- 1 ms sleeps 27 ms late at
      * the 99th percentile beside two buffered pairs at MAXPROCS=1 (an
      * outside tester's find; Go 0.2 ms). */
+    if (rt__unlikely(pp->timer_wake_tsc != 0))
+        timer_wake_check(pp);
     if (timers)
         check_timers(pp, true);
     else if (rt__unlikely(timer_due(pp, true, seen, &(int64_t){0})))
@@ -1971,21 +2021,22 @@ static void ready(rt_g *gp, bool next, bool handoff)
     rt_m *mp = rt__getm();
     rt_p *pp = mp ? mp->p : NULL;
     if (pp) {
-        if (handoff && mp->running_timers && runq_bare(pp)) {
-            /* A timer's send (a ticker's or rt_after's channel): this P is
-             * scheduling and runs gp next, so no idle P is needed -- and
-             * none is deferred: a deferral keeps sysmon on its 20 us tick,
-             * which a 1 ms ticker kept up for good (10x Go's CPU for a
-             * program that only waits on timers; an outside tester's
-             * find). */
-            runq_put_timer(pp, gp);
+        if (mp->running_timers) {
+            /* A timer's ready (a ticker's or rt_after's send, a sleeper's
+             * wake-up): this P is scheduling and runs the batch's Gs
+             * next; whether an idle P should help is decided after the
+             * batch (check_timers).  Not a deferral: that keeps sysmon on
+             * its 20 us tick, which a 1 ms ticker kept up for good (10x
+             * Go's CPU for a program that only waits on timers; an
+             * outside tester's find). */
+            if (next)
+                runq_put_timer(pp, gp);
+            else
+                rt__runq_put(pp, gp, false);
             return;
         }
         bool lone = handoff && idle_p_asleep() && runq_bare(pp);
-        if (next && mp->running_timers)
-            runq_put_timer(pp, gp);
-        else
-            rt__runq_put(pp, gp, next);
+        rt__runq_put(pp, gp, next);
         if (lone && wake_can_wait(pp, gp))
             return;
     } else {

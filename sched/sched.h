@@ -225,6 +225,10 @@ struct rt_p {
     /* runnext's G was readied by a timer: it starts a slice of its own
      * instead of inheriting one (rt__runq_get_inh).  Owner only. */
     bool runnext_timer;
+    /* A timer batch left goroutines queued behind runnext: if they are
+     * still queued when the TSC reaches this, wake an idle P (proc.c,
+     * check_timers).  0: none owed.  Owner only. */
+    uint64_t timer_wake_tsc;
     _Atomic uint32_t syscalltick; /* incremented on syscall enter and exit */
     rt_p *link;              /* idle P list, under rt__sched.lock */
 
