@@ -227,21 +227,46 @@ static int retake(int64_t now)
     return n;
 }
 
-/* Whether some P left an idle P asleep since the last tick: sysmon then
- * keeps its fast tick, the backstop of those deferred wake-ups. */
-static bool wakes_deferred(void)
+/* How many readies left (or, sysmon being slow, would have left) an idle
+ * P asleep since the last tick (proc.c, wake_can_wait). */
+static uint32_t wakes_deferred(void)
 {
-    bool any = false;
+    uint32_t n = 0;
     int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
     for (int32_t i = 0; i < procs; i++) {
         rt_p *pp = rt__sched.allp[i];
         uint32_t d = atomic_load_explicit(&pp->wakes_deferred, memory_order_relaxed);
-        if (d != pp->sysmon_deferred) {
-            pp->sysmon_deferred = d;
-            any = true;
-        }
+        n += d - pp->sysmon_deferred;
+        pp->sysmon_deferred = d;
     }
-    return any;
+    return n;
+}
+
+/*
+ * Whether deferred wake-ups come often enough to pay for the fast tick
+ * that backs them (proc.c, "Waking an idle P").  A deferral saves a futex
+ * wake of an idle M (microseconds on both sides); the 20 us tick costs a
+ * sysmon wake-up every 20 us.  A producer-consumer pair on a buffered
+ * channel defers millions a second and gains; a goroutine that forwards
+ * a 1 ms ticker's ticks into a channel defers a thousand, and kept sysmon
+ * waking 22,000 times a second for them -- 12x Go's CPU for a program that
+ * mostly waits (an outside tester's find).  A leaky bucket: each deferral
+ * adds 2 ticks' worth of time, the clock drains it; dense while it holds
+ * any (one deferral per 40 us and more), within [-1 ms, +1 ms] so that a
+ * change of pace is seen within a millisecond or so.
+ */
+#define DENSE_CREDIT_NS (2 * RT_WAKE_WAIT_NS)
+#define DENSE_BOUND_NS RT_MILLISECOND
+
+static bool deferrals_dense(int64_t elapsed, int64_t *score)
+{
+    int64_t s = *score + (int64_t)wakes_deferred() * DENSE_CREDIT_NS - elapsed;
+    if (s > DENSE_BOUND_NS)
+        s = DENSE_BOUND_NS;
+    if (s < -DENSE_BOUND_NS)
+        s = -DENSE_BOUND_NS;
+    *score = s;
+    return s > 0;
 }
 
 /* How long sysmon must see the global queue non-empty with every P idle
@@ -279,6 +304,7 @@ void rt__sysmon_main(rt_m *mp)
     int64_t last_trim = rt_nanotime();
     int64_t last_trace = 0;
     int64_t stranded_since = 0;
+    int64_t last_tick = rt_nanotime(), dense_score = 0;
     for (;;) {
         /* /debug/grt/settings may change it while the program runs */
         const int64_t trace_every =
@@ -311,10 +337,11 @@ void rt__sysmon_main(rt_m *mp)
         if (RT_DEBUG >= 3)
             rt__sched_check();
         int woke = retake(now);
-        if (wakes_deferred() || woke > 0)
+        if (deferrals_dense(now - last_tick, &dense_score) || woke > 0)
             idle = 0;
         else
             idle++;
+        last_tick = now;
         int64_t next = rt__timers_next();
         if (next != 0 && next < now - RT_MILLISECOND &&
             atomic_load_explicit(&rt__sched.npidle, memory_order_relaxed) > 0) {
