@@ -49,7 +49,8 @@
  *     queued and has not scheduled for RT_WAKE_WAIT_NS (20 us), and that
  *     P's next few readies wake as before (sysmon.c).  A deferral is made
  *     only while sysmon's current sleep is that short (sysmon_fast), and
- *     sysmon keeps its fast tick while Ps defer (wakes_deferred);
+ *     sysmon keeps its fast tick while Ps defer densely (sysmon.c:
+ *     deferrals_dense: sparse deferrals do not pay for its wake-ups);
  *   - the score: when the P runs a deferred G itself, it checks whether
  *     sysmon's clock ticked meanwhile.  Waits of a microsecond or two
  *     cross a tick now and then; a P whose deferred Gs cross often (waits
