@@ -1000,6 +1000,24 @@ int rt_chan_try_recv(rt_chan *c, void *elem)
     return ok ? 1 : 0;
 }
 
+/* A select of one case (select.c): just that case's operation, as Go's
+ * compiler turns `select { case v := <-c: }` into `v := <-c`, and one
+ * with a default into a non-blocking receive (selectnbrecv) -- the wait
+ * reason is the operation's too ("chan receive", not "select").  Through
+ * selectgo it cost 1.9x a plain receive, and 5x Go for the `select {
+ * case <-done: default: }` of a cancellation check (an outside tester's
+ * find). */
+bool rt__chan_select1(rt_select_case *cas, bool block)
+{
+    if (cas->dir == RT_SELECT_SEND)
+        return chansend(cas->chan, cas->elem, block);
+    bool ok;
+    bool got = chanrecv(cas->chan, cas->elem, block, &ok);
+    if (got)
+        cas->ok = ok;
+    return got;
+}
+
 /* ------------------------------------------------------------ close ---- */
 
 void rt_chan_close(rt_chan *c)

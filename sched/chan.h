@@ -248,5 +248,8 @@ rt_g *rt__chan_wake_locked(rt__waitq *q);
  * (check_timers from find_fast), where yielding would nest a switch in a
  * switch. */
 bool rt__chan_try_send_sched(rt_chan *c, const void *elem);
+/* rt_select of the one case cas (dir SEND or RECV): its operation, cas->ok
+ * set for a receive; whether it went through (block: always). */
+bool rt__chan_select1(rt_select_case *cas, bool block);
 
 #endif /* RT_SCHED_CHAN_H */

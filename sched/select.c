@@ -80,6 +80,11 @@
  *   - Nothing touches the sudog array after the last channel lock of
  *     selparkcommit is released (the goroutine may then be running again
  *     and about to return).
+ *
+ * A select of one case is not a select: rt_select hands it to that case's
+ * channel operation (chan.c, rt__chan_select1), as Go's compiler does --
+ * same cost as rt_chan_send/recv or their try_ forms, and their wait
+ * reason.
  */
 #include "chan.h"
 
@@ -490,6 +495,8 @@ static int select_impl(rt_select_case *cases, int n, bool block)
         rt__gopark(NULL, NULL, RT_WAIT_SELECT_NO_CASES);
         rt__throw("unreachable: woke from select (no cases)");
     }
+    if (n == 1 && (cases[0].dir == RT_SELECT_SEND || cases[0].dir == RT_SELECT_RECV))
+        return rt__chan_select1(cases, block) ? 0 : -1; /* (chan.c says why) */
 
     uint32_t small_orders[2 * SMALL_CASES];
     rt_sudog small_sudogs[SMALL_CASES];

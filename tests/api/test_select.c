@@ -38,6 +38,47 @@ RT_TEST(test_select_nonblocking)
     REQUIRE_EQ(rt_select(cs, 2, false), -1);
 }
 
+/* One case: the channel operation itself (Go compiles such a select to
+ * it): ok for a receive, -1 when it would block, nil channels never
+ * ready, blocking ones hand off. */
+static void one_case_sender(void *p)
+{
+    int v = 42;
+    rt_select_case cs[] = {RT_SEND((rt_chan *)p, &v)};
+    rt_select(cs, 1, true);
+}
+
+RT_TEST(test_select_one_case)
+{
+    rt_chan *b = rt_chan_make(sizeof(int), 1);
+    int x = 0, v = 7;
+    rt_select_case r[] = {RT_RECV(b, &x)};
+    rt_select_case w[] = {RT_SEND(b, &v)};
+    REQUIRE_EQ(rt_select(r, 1, false), -1);
+    REQUIRE_EQ(rt_select(w, 1, false), 0);
+    REQUIRE_EQ(rt_select(w, 1, false), -1); /* full */
+    r[0].ok = false;
+    REQUIRE_EQ(rt_select(r, 1, false), 0);
+    REQUIRE(r[0].ok);
+    REQUIRE_EQ(x, 7);
+    rt_chan_close(b);
+    x = 5;
+    r[0].ok = true;
+    REQUIRE_EQ(rt_select(r, 1, true), 0); /* closed: zero value, not ok */
+    REQUIRE(!r[0].ok);
+    REQUIRE_EQ(x, 0);
+
+    rt_select_case nil[] = {RT_RECV(NULL, &x)};
+    REQUIRE_EQ(rt_select(nil, 1, false), -1);
+
+    rt_chan *u = rt_chan_make(sizeof(int), 0);
+    REQUIRE_GT(rt_go(one_case_sender, u), 0);
+    rt_select_case ur[] = {RT_RECV(u, &x)};
+    REQUIRE_EQ(rt_select(ur, 1, true), 0);
+    REQUIRE(ur[0].ok);
+    REQUIRE_EQ(x, 42);
+}
+
 RT_TEST(test_select_nil_cases_skipped)
 {
     rt_chan *c = rt_chan_make(sizeof(int), 1);
@@ -451,6 +492,10 @@ static int scenario_main(int argc, char **argv)
     } else if (strcmp(s, "deadlock-select-nil-cases") == 0) {
         rt_select_case cs[] = {RT_RECV(NULL, NULL), RT_SEND(NULL, &v)};
         rt_select(cs, 2, true);
+    } else if (strcmp(s, "deadlock-select-one-case") == 0) {
+        rt_chan *a = rt_chan_make(sizeof(int), 0);
+        rt_select_case cs[] = {RT_RECV(a, &v)};
+        rt_select(cs, 1, true);
     } else if (strcmp(s, "deadlock-select") == 0) {
         rt_chan *a = rt_chan_make(sizeof(int), 0), *b = rt_chan_make(sizeof(int), 1);
         rt_select_case cs[] = {RT_RECV(a, NULL), RT_RECV(b, &v), RT_SEND(a, &v)};
@@ -481,6 +526,8 @@ START_TEST(test_select_fatal_deadlock)
     expect_fatal_with("deadlock-select-no-cases", dl, "goroutine 1 [select (no cases)]:");
     expect_fatal_with("deadlock-select-nil-cases", dl, "goroutine 1 [select]:");
     expect_fatal_with("deadlock-select", dl, "goroutine 1 [select]:");
+    /* a select of one case is that case's operation, as in Go */
+    expect_fatal_with("deadlock-select-one-case", dl, "goroutine 1 [chan receive]:");
 }
 END_TEST
 
@@ -491,6 +538,7 @@ int main(int argc, char **argv)
     Suite *s = suite_create("select");
     TCase *tc = tcase_create("select");
     tcase_add_test(tc, test_select_nonblocking);
+    tcase_add_test(tc, test_select_one_case);
     tcase_add_test(tc, test_select_nil_cases_skipped);
     tcase_add_test(tc, test_select_fairness_two);
     tcase_add_test(tc, test_select_fairness_mixed);
