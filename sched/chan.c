@@ -137,8 +137,9 @@
  *   -- a user's variable, or the stack of a goroutine blocked on it, whose
  *   sudog and frame name it.  A received slot is cleared, so the ring does
  *   not keep old values alive.  A buffered channel costs 192 + 8 * cap
- *   bytes more than Go's (counters on lines of their own, and the stamps),
- *   one of capacity 1 -- a timer's -- 24 (no pads: chan.h's layout note).
+ *   bytes more than Go's (counters on lines of their own, and the stamps;
+ *   elements are padded to 8 bytes beside them), one of capacity 1 -- a
+ *   timer's -- 24 (no pads: chan.h's layout note).
  *
  * Rejected alternatives
  *   - A mutex + condition variable per channel (gccgo's first channels):
@@ -535,7 +536,7 @@ static inline int ring_op(rt_chan *c, void *elem, bool send)
 
 rt_chan *rt_chan_make(size_t elem_size, size_t cap)
 {
-    size_t mem, stamps = 0;
+    size_t mem, slotsize = 0, ringsz = 0;
     /* Go's bound: more than maxAlloc (2^48 bytes on 64-bit Linux) can
      * never be allocated, so it is a bad size, not an out-of-memory. */
     const size_t max_alloc = (size_t)1 << 48;
@@ -544,17 +545,20 @@ rt_chan *rt_chan_make(size_t elem_size, size_t cap)
         rt__throw("makechan: size out of range");
     /* The ring's layout (chan.h): padded above a capacity of 1 -- 64
      * bytes before tail, between tail and head, and between head and the
-     * stamps -- compact at 1. */
+     * slots -- compact at 1.  A slot is its stamp and then its element. */
     const size_t pad = cap > 1 ? 64 : sizeof(uint64_t);
     const size_t before = cap > 1 ? 64 : 0;
-    if (cap > 0)
-        stamps = ALIGN_UP(before + 2 * pad + cap * sizeof(uint64_t), alignof(max_align_t));
+    if (cap > 0) {
+        slotsize = sizeof(uint64_t) + ALIGN_UP(elem_size, sizeof(uint64_t));
+        ringsz = before + 2 * pad + cap * slotsize;
+    }
     /* Zeroed (zero values in the ring); large rings get fresh pages, paid
      * for only when touched. */
-    rt_chan *c = rt__gc_alloc_chan(HCHAN_SIZE + stamps + mem);
+    rt_chan *c = rt__gc_alloc_chan(HCHAN_SIZE + (cap > 0 ? ringsz : mem));
     c->elemsize = elem_size;
     c->dataqsiz = cap;
-    c->buf = (unsigned char *)c + HCHAN_SIZE + stamps;
+    c->slotsize = slotsize;
+    c->buf = NULL;
     if (cap > 0) {
         uint64_t mark = 1;
         while (mark <= cap)
@@ -563,7 +567,7 @@ rt_chan *rt_chan_make(size_t elem_size, size_t cap)
         c->one_lap = 2 * mark;
         c->ring = (unsigned char *)c + HCHAN_SIZE + before;
         c->ring_head = (uint8_t)pad;
-        c->ring_stamps = (uint8_t)(2 * pad);
+        c->buf = c->ring + 2 * pad + sizeof(uint64_t);
         /* Slot i waits for position i (lap 0); head = tail = 0. */
         for (size_t i = 0; i < cap; i++)
             atomic_store_explicit(rt__ring_stamp(c, i), i, memory_order_relaxed);
