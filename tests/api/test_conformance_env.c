@@ -106,13 +106,20 @@ START_TEST(test_maxprocs)
         const char *env[] = {"CONFORMANCE_REPORT=maxprocs", var, NULL};
         expect_child(env, def, want);
     }
-    /* The alias counts only while MAXPROCS is unset; its own warning
-     * names it. */
+    /* The alias counts only while MAXPROCS is unset (or empty); its own
+     * warning names it, and one set beside MAXPROCS to another value is
+     * said to be ignored. */
     const char *alias[] = {"CONFORMANCE_REPORT=maxprocs", "GOMAXPROCS=2", NULL};
     expect_child(alias, 2, "");
     const char *both[] = {"CONFORMANCE_REPORT=maxprocs", "GOMAXPROCS=2",
                           "MAXPROCS=3", NULL};
-    expect_child(both, 3, "");
+    expect_child(both, 3, "grt: ignoring GOMAXPROCS=\"2\": MAXPROCS=\"3\" is set\n");
+    const char *same[] = {"CONFORMANCE_REPORT=maxprocs", "GOMAXPROCS=3",
+                          "MAXPROCS=3", NULL};
+    expect_child(same, 3, "");
+    const char *empty[] = {"CONFORMANCE_REPORT=maxprocs", "GOMAXPROCS=2",
+                           "MAXPROCS=", NULL};
+    expect_child(empty, 2, "");
     const char *bad_alias[] = {"CONFORMANCE_REPORT=maxprocs", "GOMAXPROCS=x",
                                NULL};
     expect_child(bad_alias, def,
@@ -123,11 +130,15 @@ END_TEST
 START_TEST(test_debug)
 {
     /* Unknown keys, items without '=', empty items: silent.  A malformed
-     * value of a known key: one line, and the tracer stays off (the cycle
-     * the child runs prints no gctrace line). */
-    const char *quiet[] = {"CONFORMANCE_REPORT=gc",
-                           "DEBUG=foo=bar,,verbose,gctrace", NULL};
+     * value of a known key -- or a known key without "=value" -- one line,
+     * and the tracer stays off (the cycle the child runs prints no gctrace
+     * line). */
+    const char *quiet[] = {"CONFORMANCE_REPORT=gc", "DEBUG=foo=bar,,verbose,1", NULL};
     expect_child(quiet, 0, "");
+    const char *novalue[] = {"CONFORMANCE_REPORT=gc", "DEBUG=foo=bar,gctrace", NULL};
+    expect_child(novalue, 0,
+                 "grt: ignoring DEBUG item \"gctrace\": want gctrace=<a non-negative "
+                 "integer>\n");
     const char *bad[] = {"CONFORMANCE_REPORT=gc", "DEBUG=gctrace=on", NULL};
     expect_child(bad, 0,
                  "grt: ignoring DEBUG gctrace=\"on\": want a non-negative "
@@ -137,10 +148,15 @@ START_TEST(test_debug)
     expect_child(alias, 0,
                  "grt: ignoring GODEBUG schedtrace=\"-5\": want a "
                  "non-negative integer\n");
-    /* DEBUG set hides GODEBUG entirely. */
+    /* DEBUG set hides GODEBUG entirely, with a word; an empty DEBUG
+     * does not hide it. */
     const char *hidden[] = {"CONFORMANCE_REPORT=gc", "DEBUG=gctrace=0",
                             "GODEBUG=gctrace=bad", NULL};
-    expect_child(hidden, 0, "");
+    expect_child(hidden, 0,
+                 "grt: ignoring GODEBUG=\"gctrace=bad\": DEBUG=\"gctrace=0\" is set\n");
+    const char *shown[] = {"CONFORMANCE_REPORT=gc", "DEBUG=", "GODEBUG=gctrace=bad", NULL};
+    expect_child(shown, 0,
+                 "grt: ignoring GODEBUG gctrace=\"bad\": want a non-negative integer\n");
 }
 END_TEST
 
