@@ -818,8 +818,7 @@ RT_TEST(test_limits)
         slow[i] = dial(port);
         send_all(slow[i], "GET /debug/pprof/ HTTP/1.1\r\nHo", 30);
     }
-    rt_sleep(500 * RT_MILLISECOND); /* every slow one accepted */
-    REQUIRE_EQ(goroutines(), base + NSLOW);
+    settle(base + NSLOW); /* every slow one accepted */
     r = http(port, "GET /debug/pprof/ HTTP/1.1\r\n\r\n");
     EXPECT(r, 503, "503 Service Unavailable");
     free(r);
