@@ -524,10 +524,16 @@ typedef struct child_setup {
 static void prepare_child(void *arg)
 {
     const child_setup *c = arg;
-    if (c->debug != NULL)
-        setenv("DEBUG", c->debug, 1);
-    else
-        unsetenv("DEBUG");
+    /* scheddetail=1 (without schedtrace: nothing periodic) and
+     * GOTRACEBACK=system make the harness's SIGQUIT on a hang print every
+     * P and M and the runtime's goroutines too: this test once hung in CI
+     * with goroutine 1 in a select on two timers (test_hidden_timers_
+     * concurrent, 1 run in many), and the dump showed only that. */
+    char debug[128];
+    snprintf(debug, sizeof debug, "%s%sscheddetail=1", c->debug != NULL ? c->debug : "",
+             c->debug != NULL ? "," : "");
+    setenv("DEBUG", debug, 1);
+    setenv("GOTRACEBACK", "system", 1);
     if (c->refuse)
         refuse_userfaultfd();
     g_expect_mode = c->expect_mode;
