@@ -209,6 +209,32 @@ static _Noreturn void die(void)
     _exit(2);
 }
 
+/* With the scheduler's dump at GOTRACEBACK=system and up, the timers'
+ * state, which that dump (Go's format, TRACE_FORMATS.md) has no field
+ * for: each P's earliest deadline and heap size, the idle M that sleeps
+ * for them, relative to now.  Read without locks: a hang's report. */
+static void print_timers(void)
+{
+    rt__buf b;
+    rt__buf_init(&b, 2);
+    int64_t now = rt_nanotime();
+    rt_m *sl = rt__sched.timer_sleeper;
+    int64_t until = atomic_load_explicit(&rt__sched.timer_sleep_until, memory_order_relaxed);
+    rt__buf_printf(&b, "timers: sleeper=%lld until=%+lldus polls=%d orphan=%d\n",
+                   sl != NULL ? (long long)sl->id : -1LL,
+                   until != 0 ? (long long)((until - now) / 1000) : 0LL,
+                   (int)rt__sched.sleeper_polls,
+                   atomic_load_explicit(&rt__sched.orphan_timers, memory_order_relaxed));
+    int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < procs; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        int64_t w = atomic_load_explicit(&pp->timers.when0, memory_order_relaxed);
+        rt__buf_printf(&b, "  P%d: timers=%u when0=%+lldus\n", (int)i, pp->timers.len,
+                       w != 0 ? (long long)((w - now) / 1000) : 0LL);
+    }
+    rt__buf_flush(&b);
+}
+
 /*
  * Go's startpanic.  Returns once this thread may print the report: it owns
  * rt__throwing, or the owner failed to finish within 5 seconds.  A thread
@@ -249,8 +275,11 @@ static void start_fatal(const char *msg)
     if (atomic_compare_exchange_strong(&rt__throwing, &expect, 1)) {
         /* Go's startpanic: one detailed scheduler dump first when either
          * scheduler tracer is on (TRACE_FORMATS.md section 2) */
-        if (rt__debug.schedtrace > 0 || rt__debug.scheddetail > 0)
+        if (rt__debug.schedtrace > 0 || rt__debug.scheddetail > 0) {
             rt__schedtrace(rt_nanotime(), true);
+            if (rt__debug.traceback >= 2)
+                print_timers();
+        }
         return;
     }
     /* Another thread is printing and will exit the process. */
