@@ -205,4 +205,16 @@ static uint64_t bench_max_pause_ns(const rt_memstats *ms, uint32_t after)
     return max;
 }
 
+/* A benchmark that streams the values 0 .. n-1 checks that it received
+ * all of them: got values summing to n(n-1)/2. */
+BENCH_UNUSED
+static void bench_check_stream(rt_b *b, int64_t got, int64_t sum, int64_t n)
+{
+    if (got != n || sum != n * (n - 1) / 2)
+        rt_b_fatalf(b,
+                    "received %" PRId64 " elements summing to %" PRId64
+                    ", want %" PRId64 " summing to %" PRId64,
+                    got, sum, n, n * (n - 1) / 2);
+}
+
 #endif /* GRT_BENCH_H */

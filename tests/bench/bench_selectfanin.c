@@ -69,12 +69,7 @@ static void bench_selectfanin(rt_b *b)
         got++;
     }
     rt_b_stop_timer(b);
-
-    if (got != n || sum != n * (n - 1) / 2)
-        rt_b_fatalf(b,
-                    "received %" PRId64 " elements summing to %" PRId64
-                    ", want %" PRId64 " summing to %" PRId64,
-                    got, sum, n, n * (n - 1) / 2);
+    bench_check_stream(b, got, sum, n);
 }
 
 static const rt_benchmark benchmarks[] = {{"SelectFanin", bench_selectfanin}, {NULL, NULL}};
