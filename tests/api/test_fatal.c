@@ -408,24 +408,17 @@ static void abort_g(void *arg)
     abort();
 }
 
-__attribute__((noinline)) static int child_go_and_wait(void (*fn)(void *))
+/* The scenarios that crash in a goroutine (scenario.g): goroutine 1
+ * starts it and waits for good, so that the report shows both. */
+static void (*scenario_g)(void *);
+
+__attribute__((noinline)) static int child_go_and_wait(int argc, char **argv)
 {
+    (void)argc, (void)argv;
     rt_chan *never = rt_chan_make(0, 0);
-    rt_go(fn, NULL);
+    rt_go(scenario_g, NULL);
     rt_chan_recv(never, NULL);
     return 3;
-}
-
-static int child_divzero(int argc, char **argv)
-{
-    (void)argc, (void)argv;
-    return child_go_and_wait(div_g);
-}
-
-static int child_abort(int argc, char **argv)
-{
-    (void)argc, (void)argv;
-    return child_go_and_wait(abort_g);
 }
 
 /* ud2 (SIGILL on x86-64), int3 (SIGTRAP) and a raised SIGSYS, each in a
@@ -458,24 +451,6 @@ static void sigsys_g(void *arg)
     after_raise = 1; /* not a tail call: sigsys_g keeps its frame */
 }
 
-static int child_trap(int argc, char **argv)
-{
-    (void)argc, (void)argv;
-    return child_go_and_wait(trap_g);
-}
-
-static int child_int3(int argc, char **argv)
-{
-    (void)argc, (void)argv;
-    return child_go_and_wait(int3_g);
-}
-
-static int child_sigsys(int argc, char **argv)
-{
-    (void)argc, (void)argv;
-    return child_go_and_wait(sigsys_g);
-}
-
 /* A crash inside malloc, which then holds its arena's lock: a freed
  * chunk's list links overwritten, and the next malloc of its size follows
  * them (a general-protection fault on the non-canonical link, or glibc's
@@ -505,11 +480,6 @@ static void corrupt_heap_g(void *arg)
     malloc_sink++;
 }
 
-static int child_malloc_crash(int argc, char **argv)
-{
-    (void)argc, (void)argv;
-    return child_go_and_wait(corrupt_heap_g);
-}
 #endif
 
 static int child_fault(int argc, char **argv)
@@ -624,40 +594,41 @@ static int child_help(int argc, char **argv)
 typedef struct scenario {
     const char *name;
     int (*fn)(int, char **);
+    void (*g)(void *); /* with fn child_go_and_wait: the goroutine */
 } scenario;
 
 static const scenario scenarios[] = {
-    {"overflow", child_overflow},
-    {"overflow_main", child_overflow_main},
-    {"overflow_many", child_overflow_many},
-    {"bigframe", child_bigframe},
-    {"clash", child_clash},
-    {"sys_misuse", child_sys_misuse},
-    {"fin_deadlock", child_fin_deadlock},
-    {"farframe", child_farframe},
-    {"stdout_full", child_stdout_full},
-    {"deadlock", child_deadlock},
-    {"deadlock_after_gc", child_deadlock_after_gc},
-    {"stdio", child_stdio},
-    {"nil", child_nil},
-    {"nil_goroutine", child_nil_goroutine},
-    {"fault", child_fault},
-    {"own_handler", child_own_handler},
-    {"nilcall", child_nilcall},
-    {"stackcall", child_stackcall},
-    {"divzero", child_divzero},
-    {"abort", child_abort},
-    {"deadlock_bare", child_deadlock_bare},
-    {"trap", child_trap},
-    {"int3", child_int3},
-    {"sigsys", child_sigsys},
+    {"overflow", child_overflow, NULL},
+    {"overflow_main", child_overflow_main, NULL},
+    {"overflow_many", child_overflow_many, NULL},
+    {"bigframe", child_bigframe, NULL},
+    {"clash", child_clash, NULL},
+    {"sys_misuse", child_sys_misuse, NULL},
+    {"fin_deadlock", child_fin_deadlock, NULL},
+    {"farframe", child_farframe, NULL},
+    {"stdout_full", child_stdout_full, NULL},
+    {"deadlock", child_deadlock, NULL},
+    {"deadlock_after_gc", child_deadlock_after_gc, NULL},
+    {"stdio", child_stdio, NULL},
+    {"nil", child_nil, NULL},
+    {"nil_goroutine", child_nil_goroutine, NULL},
+    {"fault", child_fault, NULL},
+    {"own_handler", child_own_handler, NULL},
+    {"nilcall", child_nilcall, NULL},
+    {"stackcall", child_stackcall, NULL},
+    {"divzero", child_go_and_wait, div_g},
+    {"abort", child_go_and_wait, abort_g},
+    {"deadlock_bare", child_deadlock_bare, NULL},
+    {"trap", child_go_and_wait, trap_g},
+    {"int3", child_go_and_wait, int3_g},
+    {"sigsys", child_go_and_wait, sigsys_g},
 #if !defined(__SANITIZE_ADDRESS__)
-    {"malloc_crash", child_malloc_crash},
+    {"malloc_crash", child_go_and_wait, corrupt_heap_g},
 #endif
-    {"foreign", child_foreign},
-    {"foreign_block", child_foreign_block},
-    {"throw", child_throw},
-    {"help", child_help},
+    {"foreign", child_foreign, NULL},
+    {"foreign_block", child_foreign_block, NULL},
+    {"throw", child_throw, NULL},
+    {"help", child_help, NULL},
 };
 
 static int run_child(int argc, char **argv)
@@ -676,6 +647,7 @@ static int run_child(int argc, char **argv)
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
         if (strcmp(argv[2], scenarios[i].name) == 0) {
             harness_scenario = scenarios[i].fn;
+            scenario_g = scenarios[i].g;
             return rt_main(harness_scenario_main, argc, argv);
         }
     fprintf(stderr, "no scenario %s\n", argv[2]);
