@@ -1132,10 +1132,16 @@ static inline void note_fast_timers(rt_p *pp, int64_t w, int64_t now, uint64_t t
  * That program: 0.56 -> 0.43 CPU-seconds in 2 s (medians of 5; Go 0.13:
  * the rest is the 50 us naps themselves).
  */
+/* Owner only: pp's ring is empty (runnext aside). */
+static inline bool runq_ring_empty(rt_p *pp)
+{
+    return atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
+           atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+}
+
 static inline void timer_wake_owe(rt_p *pp)
 {
-    if (pp == NULL || atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
-                          atomic_load_explicit(&pp->runqtail, memory_order_relaxed))
+    if (pp == NULL || runq_ring_empty(pp))
         return;
     uint64_t rate = atomic_load_explicit(&rt__tsc_per_ns, memory_order_relaxed);
     if (rate == 0) {
@@ -1146,11 +1152,11 @@ static inline void timer_wake_owe(rt_p *pp)
         pp->timer_wake_tsc = rt__tsc() + (((uint64_t)RT_WAKE_WAIT_NS * rate) >> 32) + 1;
 }
 
-/* Owner, at each schedule while a wake-up is owed (timer_wake_owe). */
+/* Owner, at each schedule while a wake-up is owed (timer_wake_owe);
+ * out of line: find_fast pays one load of timer_wake_tsc and a branch. */
 static __attribute__((noinline)) void timer_wake_check(rt_p *pp)
 {
-    if (atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
-        atomic_load_explicit(&pp->runqtail, memory_order_relaxed)) {
+    if (runq_ring_empty(pp)) {
         pp->timer_wake_tsc = 0; /* ran them all, or a thief took them */
         return;
     }
@@ -1277,7 +1283,7 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
      * runnext hand-offs for a whole slice -- 1 ms sleeps 27 ms late at
      * the 99th percentile beside two buffered pairs at MAXPROCS=1 (an
      * outside tester's find; Go 0.2 ms). */
-    if (rt__unlikely(pp->timer_wake_tsc != 0))
+    if (rt__unlikely(pp->timer_wake_tsc != 0)) /* one owner-only load */
         timer_wake_check(pp);
     if (timers)
         check_timers(pp, true);
@@ -1967,8 +1973,7 @@ void rt__defer_resolved(rt_p *pp)
 static inline bool runq_bare(rt_p *pp)
 {
     return atomic_load_explicit(&pp->runnext, memory_order_relaxed) == NULL &&
-           atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
-               atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+           runq_ring_empty(pp);
 }
 
 /*

@@ -26,8 +26,9 @@
  *     wakes an idle P for a running P with work queued that has not
  *     scheduled for RT_WAKE_WAIT_NS, and makes that P's next DEFER_OFF
  *     readies wake as before.  It keeps its 20 us tick while Ps defer
- *     wake-ups densely (deferrals_dense), and publishes whether its current sleep is that short
- *     (rt__sched.sysmon_fast): only then may a ready defer;
+ *     wake-ups densely (deferrals_dense), and publishes whether its
+ *     current sleep is that short (rt__sched.sysmon_fast): only then may
+ *     a ready defer;
  *   - wakes an idle P when some timer is overdue (the backstop for timers on
  *     a P whose goroutine does not schedule);
  *   - wakes an idle P when it has seen goroutines on the global queue with
