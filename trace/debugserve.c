@@ -58,7 +58,6 @@
  */
 #include <errno.h>
 #include <netdb.h>
-#include <linux/futex.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -67,7 +66,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -174,8 +172,8 @@ static void refuse(rt_conn *c)
  */
 #define MAX_SERVERS 8
 static _Atomic int rescue_fd[MAX_SERVERS]; /* listening sockets; 0: none */
-static _Atomic uint32_t rescue_seq;        /* bumped by sysmon: look */
-static _Atomic int rescue_state;           /* 0 none, 1 starting/idle, 2 serving */
+static rt__note rescue_note;               /* sysmon's "look": a waiting connection */
+static _Atomic int rescue_started;         /* the thread exists */
 
 static void rescue_register(int fd)
 {
@@ -304,16 +302,12 @@ static void *rescue_main(void *arg)
 {
     (void)arg;
     rt__dh_rescuing = true;
-    uint32_t seen = 0;
     for (;;) {
-        uint32_t seq = atomic_load(&rescue_seq);
-        if (seq == seen) {
-            atomic_store(&rescue_state, 1);
-            syscall(SYS_futex, (uint32_t *)&rescue_seq, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
-            continue;
-        }
-        seen = seq;
-        atomic_store(&rescue_state, 2);
+        rt__note_sleep(&rescue_note);
+        /* cleared before serving: a nudge that comes meanwhile (sysmon
+         * sees the same waiting connection each tick) means one more
+         * look, which finds nothing queued if it was this one */
+        rt__note_clear(&rescue_note);
         rescue_serve_pending();
     }
     return NULL;
@@ -331,7 +325,7 @@ void rt__dh_rescue_check(void)
     if (n == 0 || poll(p, (nfds_t)n, 0) <= 0)
         return;
     int zero = 0;
-    if (atomic_compare_exchange_strong(&rescue_state, &zero, 1)) {
+    if (atomic_compare_exchange_strong(&rescue_started, &zero, 1)) {
         /* the first time: the thread, every signal blocked (SIGPROF and
          * the collector's stop are for Ms; a thread outside the runtime
          * that is stopped is stopped by its own paths, sched/foreign.c) */
@@ -344,14 +338,11 @@ void rt__dh_rescue_check(void)
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&t, &attr, rescue_main, NULL) != 0)
-            atomic_store(&rescue_state, 0);
+            atomic_store(&rescue_started, 0); /* the next tick tries again */
         pthread_attr_destroy(&attr);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
-    if (atomic_load(&rescue_state) == 2)
-        return; /* busy serving; it looks again when done */
-    atomic_fetch_add(&rescue_seq, 1);
-    syscall(SYS_futex, (uint32_t *)&rescue_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    rt__note_wakeup(&rescue_note); /* (already set while it serves: free) */
 }
 
 /* An accept error worth waiting out (Go's Serve retries Temporary ones):
