@@ -51,12 +51,15 @@
  *   failed assert) the same under "SIGABRT: abort", as Go does for C code
  *   that aborts, and so do SIGILL (a trap instruction: __builtin_trap,
  *   with the instruction's bytes), SIGTRAP, SIGSYS and SIGSTKFLT, Go's
- *   other "throw" signals.  Installed where the signal had its default action (or,
- *   for SIGQUIT, was ignored: Go keeps only SIGHUP and SIGINT ignored); a
- *   program that handles one keeps its handler.  The signal lands on any
- *   thread that does not block it (m=-1: not an M).  Its goroutine list is read with allg's lock if that
- *   comes within 50 ms, else without it (Go's forEachGRace): a dump is
- *   most wanted when something hangs, maybe holding that lock.
+ *   other "throw" signals.  Installed where the signal had its default
+ *   action (or, for SIGQUIT, was ignored: Go keeps only SIGHUP and SIGINT
+ *   ignored); a program that handles one keeps its handler.  The signal
+ *   lands on any thread that does not block it (m=-1: not an M).  Its
+ *   goroutine list is read with allg's lock if that comes within 50 ms,
+ *   else without it (Go's forEachGRace): a dump is most wanted when
+ *   something hangs, maybe holding that lock.  With a scheduler tracer on
+ *   and GOTRACEBACK=system, the report starts with the scheduler's detailed
+ *   dump and the timers' state (print_timers).
  *
  * Why this design
  *   A goroutine that overflows its stack touches the guard page below it,
