@@ -57,8 +57,11 @@
  * The side effects are the ones Go's handlers have: heap?gc=1 runs a
  * collection, profile runs the CPU profiler, settings changes the runtime.
  * Everything else only reads.  The handlers run on the transport's
- * goroutine (debugserve.c), or on the fuzzer's thread outside the
- * runtime: everything they call works from both.
+ * goroutine (debugserve.c), on its rescue thread while every P is stuck
+ * in C code (rt__dh_rescuing: there heap?gc=1 does not collect, and a
+ * delta profile while another is computed is a 503 -- neither may wait
+ * for a goroutine), or on the fuzzer's thread outside the runtime:
+ * everything else they call works from all three.
  */
 #include <errno.h>
 #include <fcntl.h>
