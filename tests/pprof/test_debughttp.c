@@ -36,6 +36,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -306,6 +307,15 @@ RT_TEST(test_serve)
     r = http(port, "GET /debug/pprof/cmdline HTTP/1.1\r\n\r\n");
     REQUIRE_MSG(strstr(r, "pprof_test_debughttp") != NULL, "cmdline:\n%.300s", r);
     free(r);
+
+    /* a service name for the port is looked up (last: a second server
+     * stays for the rest of this test's process) */
+    struct servent *se = getservbyname("x11", "tcp");
+    if (se != NULL) {
+        int sp = rt_debug_serve("127.0.0.1:x11");
+        REQUIRE_MSG(sp == ntohs((uint16_t)se->s_port) || sp == -EADDRINUSE,
+                    "127.0.0.1:x11 -> %d, want %d", sp, ntohs((uint16_t)se->s_port));
+    }
 }
 
 /* ---------------------------------------------------------------- JSON -- */
