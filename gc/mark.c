@@ -793,7 +793,7 @@ static void work(int self, uint32_t gen)
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
 {
-    return syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
+    return rt__futex(addr, op, val, NULL);
 }
 
 static void *helper_main(void *arg)

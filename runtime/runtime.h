@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 
 #include "rt.h"
 
@@ -75,6 +76,46 @@ static inline uintptr_t rt__current_sp(void)
 #error "runtime.h: no stack pointer read for this architecture"
 #endif
     return sp;
+}
+
+/* futex(2) without errno: returns 0 or more, or a negative errno, and
+ * leaves the thread's errno alone.  Every runtime lock, note and parking
+ * word waits here, on goroutine paths too (a contended lock inside
+ * rt_sleep or a channel operation): libc's syscall() set errno to EAGAIN
+ * when the word had changed, and that EAGAIN became the goroutine's errno
+ * (saved at its switch, or left after its resumption), where rt.h
+ * promises that errno travels with the goroutine unchanged.  A raw trap
+ * has no errno to set (and skips a TLS store). */
+static inline long rt__futex(_Atomic uint32_t *addr, int op, uint32_t val,
+                             const void *timeout)
+{
+#if defined(__x86_64__)
+    register long r10 __asm__("r10") = (long)timeout;
+    register long r8 __asm__("r8") = 0;
+    register long r9 __asm__("r9") = 0;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "0"((long)SYS_futex), "D"(addr), "S"((long)op),
+                       "d"((long)val), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = SYS_futex;
+    register long x0 __asm__("x0") = (long)addr;
+    register long x1 __asm__("x1") = op;
+    register long x2 __asm__("x2") = (long)val;
+    register long x3 __asm__("x3") = (long)timeout;
+    register long x4 __asm__("x4") = 0;
+    register long x5 __asm__("x5") = 0;
+    __asm__ volatile("svc #0"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                     : "memory");
+    return x0;
+#else
+#error "runtime.h: no futex trap for this architecture"
+#endif
 }
 
 /* Assert at debug level >= lvl; a broken invariant throws. */

@@ -164,7 +164,7 @@ static pthread_once_t ft_once = PTHREAD_ONCE_INIT;
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
 {
-    return syscall(SYS_futex, (uint32_t *)addr, op | FUTEX_PRIVATE_FLAG, val, ts, NULL, 0);
+    return rt__futex(addr, op | FUTEX_PRIVATE_FLAG, val, ts);
 }
 
 /* ------------------------------------------------------ registration --- */

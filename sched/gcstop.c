@@ -212,8 +212,7 @@ static uintptr_t main_sp, main_hi;
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
 {
-    return syscall(SYS_futex, (uint32_t *)addr, op | FUTEX_PRIVATE_FLAG, val,
-                   NULL, NULL, 0);
+    return rt__futex(addr, op | FUTEX_PRIVATE_FLAG, val, NULL);
 }
 
 static inline bool in_stack(const rt__stack *st, uintptr_t a)

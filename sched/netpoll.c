@@ -366,8 +366,13 @@ void rt__netpoll_submit(rt__req *r)
 
 void rt__netpoll_break(void)
 {
-    if (atomic_load(&np.poller) != NULL) /* seq_cst: after the caller's push */
+    if (atomic_load(&np.poller) != NULL) { /* seq_cst: after the caller's push */
+        /* a goroutine's path (a timer set, a wakeup): libuv's write to
+         * its eventfd may leave EAGAIN in errno, which is the caller's */
+        int saved_errno = errno;
         uv_async_send(&np.wake);
+        errno = saved_errno;
+    }
 }
 
 bool rt__netpoll_is_poller(rt_m *mp)
