@@ -480,8 +480,11 @@ RT_TEST(test_dial_localhost)
     REQUIRE(memcmp(in, "hello", 5) == 0);
     REQUIRE_EQ(rt_conn_close(c), 0);
     REQUIRE_EQ(rt_listener_close(l), 0);
-    /* A name that does not resolve. */
-    REQUIRE_EQ(rt_net_dial("tcp", "no-such-host.invalid:80", &c), -ENOENT);
+    /* A name that does not resolve (.invalid never does, RFC 6761): the
+     * resolver says so, -ENOENT; on a machine whose resolver cannot be
+     * reached (no network) it says "try again", -EAGAIN. */
+    int nx = rt_net_dial("tcp", "no-such-host.invalid:80", &c);
+    REQUIRE_MSG(nx == -ENOENT || nx == -EAGAIN, "no-such-host.invalid: %d", nx);
 }
 
 RT_TEST(test_dial_refused)
