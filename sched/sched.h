@@ -283,6 +283,10 @@ struct rt_p {
     int64_t sysmon_schedsince; /* sysmon_schedwhen, never cleared */
     int64_t sysmon_slicesince; /* when slicetick was last seen to move */
     uint32_t sysmon_deferred;
+    /* the thread CPU time of this P's M at sysmon_cpu_at, while every P
+     * is stuck (sysmon.c, ms_computing); sysmon_cpu_at 0: none yet */
+    pid_t sysmon_cpu_tid;
+    int64_t sysmon_cpu, sysmon_cpu_at;
 
     /* Deferred wake-ups (proc.c, "Waking an idle P"): wakes_deferred
      * counts readies that left an idle P asleep (written by the owner,

@@ -74,6 +74,54 @@ static void nsleep(int64_t ns)
     nanosleep(&ts, NULL);
 }
 
+/* A thread's CPU clock from its kernel id (the encoding of glibc's
+ * pthread_getcpuclockid: ~tid << 3, per-thread, CPUCLOCK_SCHED). */
+static int64_t thread_cpu_ns(pid_t tid)
+{
+    struct timespec ts;
+    clockid_t id = (clockid_t)((~(unsigned)tid << 3) | 6);
+    if (clock_gettime(id, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * RT_SECOND + ts.tv_nsec;
+}
+
+/*
+ * Every P has run one goroutine for STUCK_NS: are their threads computing,
+ * or waiting for a CPU?  On a host with more runnable threads than CPUs
+ * (a loaded CI machine) a thread the kernel left waiting for 10 ms looks
+ * just as stuck, and the debug server's rescue thread took connections
+ * that the server's goroutines would have served a moment later (a test
+ * counting the server's goroutines saw one missing).  Computing: each M's
+ * thread has run for STUCK_NS / 2 of CPU time since sysmon first saw
+ * every P stuck, without scheduling -- CPU time, not a share of the wall
+ * time: a goroutine spinning beside four other busy processes on two
+ * CPUs gets a third of one.  A thread that was only waiting schedules
+ * within microseconds of getting a CPU.  One clock_gettime per P per
+ * tick while every P is stuck; none otherwise.
+ */
+static bool ms_computing(int32_t procs, int64_t now)
+{
+    bool busy = true;
+    for (int32_t i = 0; i < procs; i++) {
+        rt_p *pp = rt__sched.allp[i];
+        rt_m *mp = __atomic_load_n(&pp->m, __ATOMIC_ACQUIRE);
+        pid_t tid = mp ? __atomic_load_n(&mp->tid, __ATOMIC_ACQUIRE) : 0;
+        int64_t cpu = tid > 0 ? thread_cpu_ns(tid) : -1;
+        if (cpu < 0) {
+            pp->sysmon_cpu_at = 0;
+            busy = false;
+        } else if (pp->sysmon_cpu_at == 0 || pp->sysmon_cpu_tid != tid) {
+            pp->sysmon_cpu_tid = tid; /* the stretch starts: the base */
+            pp->sysmon_cpu = cpu;
+            pp->sysmon_cpu_at = now;
+            busy = false;
+        } else if (cpu - pp->sysmon_cpu < STUCK_NS / 2) {
+            busy = false;
+        }
+    }
+    return busy;
+}
+
 /* Returns how many Ps were retaken or woken for. */
 static int retake(int64_t now)
 {
@@ -223,8 +271,13 @@ static int retake(int64_t now)
     atomic_store_explicit(&rt__preempt_pending, any_preempt, memory_order_relaxed);
     /* Every P runs C code that does not call into the runtime: the debug
      * server's goroutines cannot run; its rescue thread may serve. */
-    if (stuck_running == procs)
-        rt__dh_rescue_check();
+    if (stuck_running == procs) {
+        if (ms_computing(procs, now))
+            rt__dh_rescue_check();
+    } else {
+        for (int32_t i = 0; i < procs; i++)
+            rt__sched.allp[i]->sysmon_cpu_at = 0;
+    }
     return n;
 }
 
