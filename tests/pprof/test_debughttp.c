@@ -85,8 +85,14 @@ NOINLINE static void pre_blocker(void)
 /* ... and 3 x 20 ms inside it (it starts 300 ms into the window). */
 NOINLINE static void delta_blocker(void *p)
 {
-    (void)p;
-    rt_sleep(300 * RT_MILLISECOND);
+    /* Blocks once the delta window has begun: when the connection
+     * goroutine that serves it exists.  A fixed 300 ms nap was shorter
+     * than go tool pprof's start on a loaded machine: the window opened
+     * after the first block, and the test saw 44 ms of the 60. */
+    int before = (int)(intptr_t)p; /* goroutines, this one included */
+    for (int64_t end = rt_nanotime() + 20 * RT_SECOND;
+         rt_num_goroutine() <= before && rt_nanotime() < end;)
+        rt_sleep(RT_MILLISECOND);
     for (int i = 0; i < 3; i++) {
         rt_chan *c = rt_chan_make(0, 0);
         REQUIRE_GT(rt_go(late_send, c), 0);
@@ -266,7 +272,8 @@ RT_TEST(test_serve)
      * not what blocked before (it was a 400: an outside tester's find). */
     rt_set_block_profile_rate(1);
     pre_blocker();
-    REQUIRE_GT(rt_go(delta_blocker, NULL), 0);
+    settle(base); /* http_parked and the connections have ended */
+    REQUIRE_GT(rt_go(delta_blocker, (void *)(intptr_t)(base + 1)), 0);
     top = pp_tool("-top -unit=ns -seconds 2 -sample_index=delay "
                   "http://127.0.0.1:%d/debug/pprof/block",
                   port);
@@ -803,6 +810,7 @@ RT_TEST(test_limits)
     int port = rt_debug_serve("127.0.0.1:0");
     REQUIRE_GT(port, 0);
     int base = goroutines(); /* the listener's included */
+    uint64_t rescues0 = atomic_load(&rt__debug_rescues);
 
     /* one CPU profile at a time: the second is Go's 500 */
     prof_req pr = {.port = port};
@@ -849,6 +857,11 @@ RT_TEST(test_limits)
     REQUIRE_MSG(waited >= 9 * RT_SECOND && waited < 20 * RT_SECOND, "408 after %lld ms",
                 (long long)(waited / RT_MILLISECOND));
     settle(base); /* their goroutines ended with them */
+    /* No goroutine computed for 10 ms here: the rescue thread (for a
+     * program whose every P runs C code) took nothing.  It once took a
+     * slow client when the machine was loaded -- Ms waiting for a CPU
+     * looked stuck -- and a goroutine was missing from the count. */
+    REQUIRE_EQ(atomic_load(&rt__debug_rescues), rescues0);
     /* and the program keeps serving */
     rt_sleep(100 * RT_MILLISECOND);
     r = http(port, "GET /debug/pprof/cmdline HTTP/1.1\r\n\r\n");
@@ -1106,7 +1119,7 @@ RT_TEST(test_no_deadlock)
 /* ---- a program whose every P runs C code that never calls into the
  * runtime: the rescue thread answers (debugserve.c) ---- */
 
-static atomic_int busy_stop;
+static atomic_int busy_stop, busy_started;
 static rt_waitgroup busy_wg;
 static _Atomic unsigned long busy_sink;
 
@@ -1121,6 +1134,7 @@ static void busy_spin(void *p)
 {
     (void)p;
     unsigned long x = 1;
+    atomic_fetch_add(&busy_started, 1);
     while (!atomic_load_explicit(&busy_stop, memory_order_relaxed))
         x = busy_step(x); /* no call into the runtime */
     atomic_store_explicit(&busy_sink, x, memory_order_relaxed);
@@ -1156,8 +1170,14 @@ typedef struct busy_client {
 static void *busy_client_main(void *arg)
 {
     busy_client *bc = arg;
-    struct timespec ts = {0, 300 * 1000 * 1000}; /* both Ps taken by now */
-    nanosleep(&ts, NULL);
+    /* Both Ps taken first: a request accepted by the listener goroutine
+     * while a P was still free had its connection goroutine queued behind
+     * the spinners for good (goroutines in C loops are not preempted) --
+     * with four other busy processes on the machine, 300 ms after the
+     * spinners' rt_go was not always enough (an empty answer after 20 s). */
+    struct timespec ts = {0, 1000 * 1000};
+    while (atomic_load(&busy_started) < 2)
+        nanosleep(&ts, NULL);
     bc->cmdline = raw_get(bc->port, "/debug/pprof/cmdline", NULL);
     bc->goroutines = raw_get(bc->port, "/debug/pprof/goroutine?debug=1", NULL);
     bc->profile = raw_get(bc->port, "/debug/pprof/profile?seconds=1", &bc->profile_len);
