@@ -41,8 +41,15 @@
  *     until it execs (system(), popen() and posix_spawn are fine); the
  *     runtime is not usable there (rt_gc waits for threads that are gone).
  *   - rt_exit returns through no C frame: __attribute__((cleanup))
- *     handlers of the goroutine's frames do not run (rt_once_do calls in
- *     progress are completed, as Go's deferred calls would).
+ *     handlers of the goroutine's frames do not run, nor C++ destructors
+ *     (rt_once_do calls in progress are completed, as Go's deferred calls
+ *     would).
+ *   - C++: the exceptions being handled and those in flight belong to the
+ *     goroutine, as errno does, so a goroutine may park inside a catch
+ *     block or in a destructor run by unwinding (and rethrow after).  An
+ *     exception must not leave a goroutine's function (std::terminate, as
+ *     an unrecovered panic ends a Go program); one leaving rt_once_do's
+ *     function reaches rt_once_do's caller, and the once is done.
  */
 #ifndef RT_H
 #define RT_H
@@ -104,7 +111,11 @@ RT_EXTERN int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv);
  * rt_sleep and rt_yield work there.  A goroutine's stack is 256 KiB of
  * address space (only touched pages cost memory) and never grows: C
  * frames cannot move (Go's grow to 1 GB).  Deeper is "fatal error: stack
- * overflow"; keep large buffers in the heap (rt_alloc). */
+ * overflow"; keep large buffers in the heap (rt_alloc).  A single frame
+ * larger than the 64 KiB guard below each stack (a big local array) is
+ * caught only in code compiled with -fstack-clash-protection, which
+ * grt.pc's Cflags and the grt::grt target add; without it such a frame
+ * may write into another goroutine's stack. */
 RT_EXTERN int64_t rt_go(void (*fn)(void *arg), void *arg);
 
 /* runtime.Gosched: let other goroutines run.  Goroutines are not
@@ -187,10 +198,15 @@ typedef struct rt_select_case {
     bool ok;        /* set by rt_select for the chosen receive case */
 } rt_select_case;
 
+#ifdef __cplusplus /* no compound literals in C++: an aggregate, each member given */
+#define RT_SEND(ch, ptr) (rt_select_case{(ch), (void *)(ptr), RT_SELECT_SEND, false})
+#define RT_RECV(ch, ptr) (rt_select_case{(ch), (ptr), RT_SELECT_RECV, false})
+#else
 #define RT_SEND(ch, ptr)                                                      \
     ((rt_select_case){.chan = (ch), .elem = (void *)(ptr), .dir = RT_SELECT_SEND})
 #define RT_RECV(ch, ptr)                                                      \
     ((rt_select_case){.chan = (ch), .elem = (ptr), .dir = RT_SELECT_RECV})
+#endif
 
 /* select over n cases: returns the index chosen, uniformly at random among
  * the ready ones, or -1 when block is false and none is ready.  n == 0 with
@@ -284,7 +300,8 @@ RT_EXTERN void rt_cond_signal(rt_cond *c);
 RT_EXTERN void rt_cond_broadcast(rt_cond *c);
 
 /* sync.Once.  Callers wait until fn has returned; if fn ends its goroutine
- * with rt_exit, the once counts as done (Go's Goexit inside Do). */
+ * with rt_exit, or throws a C++ exception (which reaches this call's
+ * caller), the once counts as done (Go's Goexit or panic inside Do). */
 typedef struct rt_once {
     uint32_t done_;
     rt_mutex m_;

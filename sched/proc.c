@@ -246,6 +246,21 @@ static void gswitch_first(rt_m *mp, rt_g *from, rt_g *to);
  * frames so that the ASan build kept a stale pointer to a finalizable
  * object (test_finalizer_may_allocate failed 12 runs in 20).
  */
+/* The C++ runtime's exception state travels with the goroutine, as errno
+ * does (sched.h, rt__eh_state).  Out of line: a C program (mp->eh NULL)
+ * pays one test per switch. */
+static __attribute__((noinline)) void eh_save(rt_m *mp, rt_g *gp)
+{
+    gp->eh_caught = mp->eh->caught;
+    gp->eh_uncaught = mp->eh->uncaught;
+}
+
+static __attribute__((noinline)) void eh_restore(rt_m *mp, rt_g *gp)
+{
+    mp->eh->caught = gp->eh_caught;
+    mp->eh->uncaught = gp->eh_uncaught;
+}
+
 static __attribute__((noinline)) void gswitch(rt_m *mp, rt_g *from, rt_g *to)
 {
     /* A C frame larger than the guard below a goroutine's stack (a 400
@@ -259,6 +274,8 @@ static __attribute__((noinline)) void gswitch(rt_m *mp, rt_g *from, rt_g *to)
     if (rt__unlikely((uintptr_t)__builtin_frame_address(0) < from->stack.lo))
         rt__throw_stack_overflow();
     from->saved_errno = *mp->errno_addr;
+    if (rt__unlikely(mp->eh != NULL))
+        eh_save(mp, from);
     if (rt__unlikely(to->sp == NULL)) {
         gswitch_first(mp, from, to);
         return;
@@ -276,6 +293,8 @@ static __attribute__((noinline)) void gswitch(rt_m *mp, rt_g *from, rt_g *to)
     san_after(from);
     after_switch(nm);
     *nm->errno_addr = from->saved_errno;
+    if (rt__unlikely(nm->eh != NULL))
+        eh_restore(nm, from);
 }
 
 /* gswitch to a G that has never run: give it a stack (and under TSan a
@@ -299,6 +318,8 @@ static __attribute__((noinline)) void gswitch_first(rt_m *mp, rt_g *from, rt_g *
     san_after(from);
     after_switch(nm);
     *nm->errno_addr = from->saved_errno;
+    if (rt__unlikely(nm->eh != NULL))
+        eh_restore(nm, from);
 }
 
 /* ------------------------------------------------------ G bookkeeping --- */
@@ -808,11 +829,17 @@ static void init_g0(rt_m *mp)
  * in top -H. */
 static char proc_thread_name[16];
 
+extern rt__eh_state *__cxa_get_globals(void) __attribute__((weak));
+
 static void *mstart(void *arg)
 {
     rt_m *mp = arg;
     rt__tls_m = mp;
     mp->errno_addr = &errno;
+    /* the C++ ABI's per-thread exception state, if the program links a
+     * C++ runtime (a weak reference: NULL in a C program) */
+    if (__cxa_get_globals != NULL)
+        mp->eh = __cxa_get_globals();
     /* release: the CPU profiler's writer thread reads it (acquire) to aim
      * the M's timer */
     __atomic_store_n(&mp->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
@@ -1663,8 +1690,11 @@ static void goentry(void *arg)
 {
     rt_g *gp = arg;
     san_after(gp);
-    after_switch(rt__getm());
-    *rt__getm()->errno_addr = 0;
+    rt_m *mp = rt__getm();
+    after_switch(mp);
+    *mp->errno_addr = 0;
+    if (rt__unlikely(mp->eh != NULL))
+        *mp->eh = (rt__eh_state){NULL, 0}; /* a goroutine starts outside any catch */
     gp->fn(gp->arg);
     goexit0();
 }

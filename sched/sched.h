@@ -88,6 +88,20 @@ enum {
 
 typedef struct rt_sudog rt_sudog;
 
+/* A thread's C++ exception state, as the C++ ABI's __cxa_get_globals()
+ * returns it (libsupc++ and libc++abi alike, outside ARM EHABI): the
+ * exceptions being handled, innermost first, and how many are thrown and
+ * not yet caught.  Per thread in the C++ runtime; per goroutine here
+ * (proc.c, gswitch): a goroutine that parked inside a catch block found
+ * another goroutine's exception as its own after it resumed -- a rethrow
+ * ended in "terminate called without an active exception", an exception
+ * was freed by another's catch (an outside tester's find; Go's panics are
+ * per goroutine). */
+typedef struct rt__eh_state {
+    void *caught;
+    unsigned int uncaught;
+} rt__eh_state;
+
 struct rt_g {
     /* The fields are grouped by cache line (the record is a 192-byte slab
      * slot, 64-byte aligned): what a spawn, the first switch to the G and
@@ -144,11 +158,16 @@ struct rt_g {
      * collector scans [syscallsp, stack.hi) (gcstop.c).  Written by the G
      * itself before it publishes SYSCALL. */
     uintptr_t syscallsp;
-    rt_m *lockedm;          /* unused for now: no LockOSThread */
+    /* The C++ runtime's exception state while switched out (rt__eh_state:
+     * the exceptions being handled by its catch blocks; the count of those
+     * thrown and not yet caught is eh_uncaught, below), saved and restored
+     * as errno is, in a program that links the C++ runtime. */
+    void *eh_caught;
     rt_g *schedlink; /* lists a waker builds before readying (close, netpoll) */
     /* --- used by channels, select and semaphores (chan.c, sema.c) --- */
     rt_sudog *waiting;    /* sudogs of a select in progress, in lock order */
     _Atomic uint32_t selectdone; /* CAS 0->1 by the case that wins a select */
+    uint32_t eh_uncaught;        /* with eh_caught above */
     uint64_t fastrand;    /* per-G random state when a per-P one won't do */
     uintptr_t asan_low;    /* ASan: lowest stack address its last life's
                             * unreturned frames may have poisoned */
@@ -368,6 +387,8 @@ struct rt_m {
     _Atomic int throwing;
     uint64_t fastrand;
     int *errno_addr;  /* this thread's errno, saved on every switch */
+    rt__eh_state *eh; /* this thread's C++ exception state, saved on every
+                       * switch; NULL where no C++ runtime is linked */
     volatile int nostop;       /* no-stop region depth (gcstop.c) */
     volatile int stop_pending; /* a stop signal came inside one */
     /* The lock this M sleeps on in rt__lock_acquire's slow path (or may

@@ -466,6 +466,24 @@ struct rt__once_frame {
     struct rt__once_frame *next;
 };
 
+/* once_slow's frame is left while fn has not returned: a C++ exception
+ * thrown by fn unwinds through it (this file is compiled with -fexceptions
+ * so that it runs then).  Go's Do treats a panicking f as returned: the
+ * once is done and unlocked, and the exception goes on to the caller's
+ * catch.  Left locked, the next rt_once_do was "all goroutines are asleep
+ * - deadlock!" (an outside tester's find). */
+static void once_unwound(struct rt__once_frame **pending)
+{
+    struct rt__once_frame *f = *pending;
+    if (f == NULL)
+        return; /* fn returned */
+    rt_g *gp = rt__getg();
+    if (gp != NULL && gp->onces == f)
+        gp->onces = f->next;
+    __atomic_store_n(&f->o->done_, 1, __ATOMIC_RELEASE);
+    rt_mutex_unlock(&f->o->m_);
+}
+
 static void once_slow(rt_once *o, void (*fn)(void))
 {
     rt_mutex_lock(&o->m_);
@@ -475,7 +493,9 @@ static void once_slow(rt_once *o, void (*fn)(void))
         struct rt__once_frame f = {o, gp ? gp->onces : NULL};
         if (gp)
             gp->onces = &f;
+        struct rt__once_frame *pending __attribute__((cleanup(once_unwound))) = &f;
         fn();
+        pending = NULL;
         if (gp)
             gp->onces = f.next;
         /* Release: a caller that sees done_ == 1 on the fast path sees

@@ -48,12 +48,13 @@ static void print_g(rt_g *gp, void *arg)
         wr = "garbage collection";
         mp = NULL;
     }
-    rt__buf_printf(c->b, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n",
+    /* lockedm: always -1, no goroutine is locked to a thread (no
+     * LockOSThread in rt.h) */
+    rt__buf_printf(c->b, "  G%lld: status=%u(%s) m=%lld lockedm=-1\n",
                    (long long)__atomic_load_n(&gp->goid, __ATOMIC_RELAXED), st, wr ? wr : "",
                    /* (gp->m is stale once it parks; a G in a system
                     * call keeps its M, as Go's does) */
-                   (long long)((st == RT_GRUNNING || st == RT_GSYSCALL) && mp ? mp->id : -1),
-                   (long long)(gp->lockedm ? gp->lockedm->id : -1));
+                   (long long)((st == RT_GRUNNING || st == RT_GSYSCALL) && mp ? mp->id : -1));
 }
 
 static void print_m(rt_m *mp, void *arg)
