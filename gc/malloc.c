@@ -537,6 +537,9 @@ static void foreign_lock(rt__fthread *f, rt__lock *l)
 static __attribute__((noinline)) void *gc_alloc_slow(size_t n, bool noscan,
                                                      const char *type, int kind)
 {
+    /* an assist, a sweep or a new span may make system calls (the write
+     * tracker's ioctl answered EAGAIN): the caller's errno stays */
+    RT__KEEP_ERRNO;
     if (n == 0)
         n = 1;
     bool slow = false;

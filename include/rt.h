@@ -19,7 +19,8 @@
  *     long as its frame lives, also when handed to another goroutine.
  *   - errno travels with the goroutine: it is saved when a goroutine
  *     switches out and restored when it resumes, possibly on another
- *     thread.  Because compilers keep the address glibc's errno macro
+ *     thread.  rt_ functions leave it as they found it (they return
+ *     errors as values); RT_BLOCKING(call) leaves call's.  Because compilers keep the address glibc's errno macro
  *     computes across calls, this header redefines errno as
  *     (*rt_errno_location()) (define RT_NO_ERRNO_OVERRIDE before including
  *     it to keep the libc macro).  Other thread-local variables have the

@@ -78,6 +78,18 @@ static inline uintptr_t rt__current_sp(void)
     return sp;
 }
 
+/* At the top of a public function that makes system calls whose errno is
+ * not the caller's business (a read that found nothing yet, a resolver's
+ * probes): the caller's errno is put back whenever the function returns,
+ * on whatever thread (rt.h: rt_ functions leave errno alone; they return
+ * errors as negative values). */
+static inline void rt__errno_restore(const int *saved)
+{
+    errno = *saved;
+}
+#define RT__KEEP_ERRNO                                                         \
+    int rt__saved_errno __attribute__((cleanup(rt__errno_restore), unused)) = errno
+
 /* futex(2) without errno: returns 0 or more, or a negative errno, and
  * leaves the thread's errno alone.  Every runtime lock, note and parking
  * word waits here, on goroutine paths too (a contended lock inside

@@ -404,6 +404,7 @@ static int listen_fd(int fd, const struct sockaddr *sa, socklen_t len)
 
 int rt_net_listen(const char *network, const char *address, rt_listener **out)
 {
+    RT__KEEP_ERRNO;
     if (out == NULL || address == NULL)
         return -EINVAL;
     *out = NULL;
@@ -503,6 +504,7 @@ static int io_failed(rt__pollfd *pd, int e, char dir)
 
 int rt_net_accept(rt_listener *l, rt_conn **out)
 {
+    RT__KEEP_ERRNO;
     if (l == NULL || out == NULL)
         return -EINVAL;
     *out = NULL;
@@ -531,6 +533,7 @@ int rt_net_accept(rt_listener *l, rt_conn **out)
 
 int rt_listener_close(rt_listener *l)
 {
+    RT__KEEP_ERRNO;
     if (l == NULL)
         return -EINVAL;
     int err = conn_close(&l->c);
@@ -541,6 +544,7 @@ int rt_listener_close(rt_listener *l)
 
 int rt_listener_addr(rt_listener *l, char *buf, size_t n)
 {
+    RT__KEEP_ERRNO;
     if (l == NULL || (buf == NULL && n != 0))
         return -EINVAL; /* (NULL, 0): -ENOSPC below, as a buffer of 0 */
     struct rt_conn *c = &l->c;
@@ -615,6 +619,7 @@ static int conn_connect(struct rt_conn *c, const struct sockaddr *sa, socklen_t 
 
 int rt_net_dial(const char *network, const char *address, rt_conn **out)
 {
+    RT__KEEP_ERRNO;
     if (out == NULL || address == NULL)
         return -EINVAL;
     *out = NULL;
@@ -686,6 +691,7 @@ static void conn_io_end(rt_conn *c, bool reading)
 
 ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
 {
+    RT__KEEP_ERRNO;
     int e = conn_io_begin(c, buf, n, true);
     if (e != 0)
         return e;
@@ -717,6 +723,7 @@ ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
 
 ssize_t rt_conn_write(rt_conn *c, const void *buf, size_t n)
 {
+    RT__KEEP_ERRNO;
     int e = conn_io_begin(c, buf, n, false);
     if (e != 0)
         return e;
@@ -739,6 +746,7 @@ ssize_t rt_conn_write(rt_conn *c, const void *buf, size_t n)
 
 int rt_conn_set_deadline(rt_conn *c, int64_t deadline_ns)
 {
+    RT__KEEP_ERRNO;
     if (c == NULL)
         return -EINVAL;
     /* A negative time has passed, as Go's time.Unix(-1, 0) has: calls
@@ -755,6 +763,7 @@ int rt_conn_set_deadline(rt_conn *c, int64_t deadline_ns)
 
 int rt_conn_close(rt_conn *c)
 {
+    RT__KEEP_ERRNO;
     if (c == NULL)
         return -EINVAL;
     return conn_close(c);
@@ -960,6 +969,7 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
  * (an outside tester's find; Go 15-27 ms).  rt_conn_read/write too. */
 ssize_t rt_file_pread(int fd, void *buf, size_t n, int64_t off)
 {
+    RT__KEEP_ERRNO;
     ssize_t r = file_call(fd, buf, n, off, false);
     rt__preempt_point();
     return r;
@@ -967,6 +977,7 @@ ssize_t rt_file_pread(int fd, void *buf, size_t n, int64_t off)
 
 ssize_t rt_file_pwrite(int fd, const void *buf, size_t n, int64_t off)
 {
+    RT__KEEP_ERRNO;
     ssize_t r = file_call(fd, (void *)buf, n, off, true);
     rt__preempt_point();
     return r;

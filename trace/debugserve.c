@@ -516,6 +516,7 @@ static int bind_addr(const char *addr)
 
 int rt_debug_serve(const char *addr)
 {
+    RT__KEEP_ERRNO;
     int fd = bind_addr(addr);
     if (fd < 0)
         return fd;

@@ -487,6 +487,52 @@ RT_TEST(test_dial_localhost)
     REQUIRE_MSG(nx == -ENOENT || nx == -EAGAIN, "no-such-host.invalid: %d", nx);
 }
 
+/* rt_ calls return errors as values and leave errno alone: a read that
+ * found nothing yet and waited left EAGAIN, a dial the resolver's probes'
+ * ENOENT or the connect's EINPROGRESS, a timeout ENOENT (tester 26a). */
+#define ERRNO_KEPT(call)                                                       \
+    do {                                                                       \
+        errno = 4242;                                                          \
+        (void)(call);                                                          \
+        REQUIRE_MSG(errno == 4242, "%s changed errno to %d", #call, errno);    \
+    } while (0)
+
+RT_TEST(test_errno_left_alone)
+{
+    rt_listener *l = NULL;
+    ERRNO_KEPT(rt_net_listen("tcp", "localhost:0", &l));
+    REQUIRE(l != NULL);
+    REQUIRE(rt_go(echo_server, l) > 0);
+    char a[64];
+    addr_of(l, a, sizeof a);
+    rt_conn *c = NULL;
+    ERRNO_KEPT(rt_net_dial("tcp", a, &c));
+    REQUIRE(c != NULL);
+    char in[4];
+    for (int i = 0; i < 20; i++) { /* each read waits for the echo */
+        ERRNO_KEPT(rt_conn_write(c, "ping", 4));
+        ERRNO_KEPT(rt_conn_read(c, in, 4));
+    }
+    ERRNO_KEPT(rt_conn_set_deadline(c, rt_nanotime() + 5 * RT_MILLISECOND));
+    ssize_t r = 0;
+    ERRNO_KEPT(r = rt_conn_read(c, in, 4)); /* nothing comes: times out */
+    REQUIRE_EQ(r, -ETIMEDOUT);
+    ERRNO_KEPT(rt_conn_close(c));
+    ERRNO_KEPT(rt_listener_close(l));
+    rt_conn *none = NULL;
+    int err = 0;
+    ERRNO_KEPT(err = rt_net_dial("tcp", a, &none)); /* closed: refused or reset */
+    REQUIRE_LT(err, 0);
+    char path[] = "/tmp/grt-errno-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE_GE(fd, 0);
+    unlink(path);
+    ERRNO_KEPT(rt_file_pwrite(fd, "abcd", 4, 0));
+    ERRNO_KEPT(rt_file_pread(fd, in, 4, 0));
+    ERRNO_KEPT(rt_file_pread(-1, in, 4, 0)); /* EBADF, returned */
+    close(fd);
+}
+
 RT_TEST(test_dial_refused)
 {
     rt_listener *l = must_listen("tcp4", "127.0.0.1:0");
@@ -1313,6 +1359,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_read_after_short_read);
     tcase_add_test(tc, test_dial_localhost);
     tcase_add_test(tc, test_dial_refused);
+    tcase_add_test(tc, test_errno_left_alone);
     tcase_add_test(tc, test_large_write_slow_reader);
     tcase_add_test(tc, test_gc_keeps_parked_conns);
     tcase_add_test(tc, test_finalizer_closes_dropped_conn);
