@@ -25,7 +25,9 @@
  *     (*rt_errno_location()) (define RT_NO_ERRNO_OVERRIDE before including
  *     it to keep the libc macro).  Other thread-local variables have the
  *     same hazard and no such cure: do not keep a _Thread_local's address,
- *     or rely on its value, across a call that may block or yield.
+ *     or rely on its value, across a call that may block or yield; nor
+ *     pthread_self()'s (glibc declares it const: the compiler may reuse
+ *     a value read before the call).
  *   - Whatever belongs to the OS thread stays with the thread when a
  *     goroutine parks: pthread mutexes (an owner-checked one fails to
  *     unlock on another thread; a plain one held across a park can hang
