@@ -57,7 +57,10 @@
  * goal) bytes of marking; an allocation slow path that finds the marking
  * done so far (mark thread and assists) behind what the allocation owes
  * marks the difference itself, up to 256 KiB at a time, from the mark
- * threads' shared work (assist_maybe, rt__mark_assist).  A goroutine that
+ * threads' shared work (assist_maybe, rt__mark_assist).  Once the marking
+ * has done the work expected and goes on, the rate is revised to the worst
+ * case, the rest of the heap the phase began with over the room left to
+ * the goal + 10 % (assist_revise, Go's revise).  A goroutine that
  * finds the heap 10 % past the goal anyway waits for the running cycle;
  * one that reaches the goal before the mark phase has begun (no assist
  * can hold it yet) waits for the phase to begin.
@@ -337,6 +340,11 @@ static bool last_mark_late; /* heap_live passed the goal during it */
  * top).  Set in the stop that starts the phase: the heap_live it started
  * from and the marking owed per byte allocated since, in 1/65536ths. */
 static _Atomic uint64_t assist_live0, assist_ratio;
+/* The expected work (the last cycle's traced bytes), and the revision made
+ * once marking has done that much and goes on (assist_revise): from the
+ * heap_live and the marking done then, each byte allocated owes
+ * revise_ratio.  revise_ratio 0: not revised. */
+static _Atomic uint64_t assist_work, revise_live, revise_done, revise_ratio;
 static uint64_t last_traced;  /* bytes the last cycle's marking reached */
 _Atomic uint64_t rt__gc_assist_bytes;
 _Atomic uint32_t rt__gc_nassist;
@@ -361,7 +369,46 @@ static void assist_setup(uint64_t live0)
     uint64_t ratio = runway == 0 ? ASSIST_RATIO_MAX : (work << 16) / runway;
     atomic_store(&assist_live0, live0);
     atomic_store(&assist_ratio, ratio < ASSIST_RATIO_MAX ? ratio : ASSIST_RATIO_MAX);
+    atomic_store(&assist_work, work);
+    atomic_store(&revise_ratio, 0);
+    atomic_store(&revise_done, 0);
     rt__mark_assist_open(true);
+}
+
+/*
+ * The marking has done the work expected and goes on: the heap grew
+ * since the last cycle, which the expectation came from.  From here the
+ * worst case is assumed, as Go's revise does once scan work passes its
+ * estimate: everything allocated before the phase began may be live,
+ * live0 - done bytes left to mark, over the room left to the hard goal
+ * (the goal + 10 %, where an allocation waits for the cycle).  Without
+ * it the assists stayed at the expected rate, the heap reached the hard
+ * goal with hundreds of MB unmarked, and the allocating goroutine waited
+ * for the rest of the phase: a program building a 1 GiB heap stalled
+ * 250-300 ms in one allocation at MAXPROCS=1 and up to 1.8 s at
+ * MAXPROCS=2, GOGC=50 (tester 26b; Go: 23-109 ms).  Once per phase, by
+ * whichever slow path sees it first.
+ */
+static void assist_revise(uint64_t live, uint64_t done)
+{
+    uint64_t live0 = atomic_load_explicit(&assist_live0, memory_order_relaxed);
+    uint64_t goal = atomic_load_explicit(&rt__gcstat.next_gc, memory_order_relaxed);
+    uint64_t hard = goal + goal / 10;
+    uint64_t rest = live0 > done + ASSIST_MAX ? live0 - done : ASSIST_MAX;
+    uint64_t runway = hard > live ? hard - live : 0;
+    if (runway < goal / 64)
+        runway = goal / 64 > 0 ? goal / 64 : 1;
+    uint64_t ratio = (rest << 16) / runway;
+    if (ratio > ASSIST_RATIO_MAX)
+        ratio = ASSIST_RATIO_MAX;
+    if (ratio == 0)
+        ratio = 1;
+    uint64_t zero = 0;
+    if (atomic_compare_exchange_strong(&revise_ratio, &zero, ratio)) {
+        /* (published after its base: readers load the ratio first) */
+        atomic_store_explicit(&revise_live, live, memory_order_relaxed);
+        atomic_store_explicit(&revise_done, done, memory_order_release);
+    }
 }
 
 /* An allocation slow path during a concurrent mark phase: when the
@@ -379,8 +426,21 @@ static void assist_maybe(void)
     uint64_t live0 = atomic_load_explicit(&assist_live0, memory_order_relaxed);
     if (live <= live0)
         return;
-    uint64_t owed = ((live - live0) * atomic_load_explicit(&assist_ratio, memory_order_relaxed)) >> 16;
     uint64_t done = rt__mark_progress();
+    uint64_t owed;
+    uint64_t rr = atomic_load_explicit(&revise_ratio, memory_order_acquire);
+    if (rr == 0 && done >= atomic_load_explicit(&assist_work, memory_order_relaxed)) {
+        assist_revise(live, done);
+        rr = atomic_load_explicit(&revise_ratio, memory_order_acquire);
+    }
+    uint64_t rdone = atomic_load_explicit(&revise_done, memory_order_acquire);
+    uint64_t rlive = atomic_load_explicit(&revise_live, memory_order_relaxed);
+    if (rr != 0 && rdone != 0 && live > rlive)
+        owed = rdone + (((live - rlive) * rr) >> 16);
+    else if (rr != 0)
+        return; /* revised a moment ago: nothing owed since */
+    else
+        owed = ((live - live0) * atomic_load_explicit(&assist_ratio, memory_order_relaxed)) >> 16;
     if (owed < done + ASSIST_SLACK)
         return;
     uint64_t budget = owed - done < ASSIST_MAX ? owed - done : ASSIST_MAX;
