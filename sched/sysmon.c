@@ -58,7 +58,11 @@
  *     100 ms the free pages beyond 110 % of the heap goal idle for a
  *     second, every 60 s Go 1.3's pass over pages idle 5 minutes.
  */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sched/sched.h"
 #include "trace/trace.h"
@@ -85,19 +89,41 @@ static int64_t thread_cpu_ns(pid_t tid)
     return (int64_t)ts.tv_sec * RT_SECOND + ts.tv_nsec;
 }
 
+/* Whether a thread sleeps in the kernel (state S or D in its stat line):
+ * blocked in a call the runtime was not told of, not waiting for a CPU. */
+static bool thread_asleep(pid_t tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold anything */
+    return p != NULL && p[1] == ' ' && (p[2] == 'S' || p[2] == 'D');
+}
+
 /*
- * Every P has run one goroutine for STUCK_NS: are their threads computing,
- * or waiting for a CPU?  On a host with more runnable threads than CPUs
+ * Every P has run one goroutine for STUCK_NS: is each M's thread computing
+ * or blocked in the kernel -- the goroutine holds its P for good -- or
+ * only waiting for a CPU?  On a host with more runnable threads than CPUs
  * (a loaded CI machine) a thread the kernel left waiting for 10 ms looks
  * just as stuck, and the debug server's rescue thread took connections
  * that the server's goroutines would have served a moment later (a test
- * counting the server's goroutines saw one missing).  Computing: each M's
+ * counting the server's goroutines saw one missing).  Computing: the
  * thread has run for STUCK_NS / 2 of CPU time since sysmon first saw
  * every P stuck, without scheduling -- CPU time, not a share of the wall
  * time: a goroutine spinning beside four other busy processes on two
- * CPUs gets a third of one.  A thread that was only waiting schedules
- * within microseconds of getting a CPU.  One clock_gettime per P per
- * tick while every P is stuck; none otherwise.
+ * CPUs gets a third of one.  Blocked: asleep in a system call the
+ * runtime was not told of (no rt_syscall_enter), which holds the P as a
+ * loop does (docs/debug-server.md).  A thread that was only waiting
+ * schedules within microseconds of getting a CPU.  A clock read per P per
+ * tick while every P is stuck, and the stat line of the ones that have
+ * not computed enough; nothing otherwise.
  */
 static bool ms_computing(int32_t procs, int64_t now)
 {
@@ -115,7 +141,8 @@ static bool ms_computing(int32_t procs, int64_t now)
             pp->sysmon_cpu = cpu;
             pp->sysmon_cpu_at = now;
             busy = false;
-        } else if (cpu - pp->sysmon_cpu < STUCK_NS / 2) {
+        } else if (cpu - pp->sysmon_cpu < STUCK_NS / 2 &&
+                   (now - pp->sysmon_cpu_at < STUCK_NS / 2 || !thread_asleep(tid))) {
             busy = false;
         }
     }

@@ -373,9 +373,10 @@ static void listen_main(void *arg)
         rt_read_memstats(ms);
     free(ms);
     rt_listener *l;
-    if (rt__net_listener_fd(fd, &l) != 0)
+    if (rt__net_listener_fd(fd, &l) != 0) {
+        rescue_unregister(fd);
         return; /* out of memory; fd is closed */
-    rescue_register(fd);
+    }
     int64_t backoff = 0;
     for (;;) {
         rt_conn *c;
@@ -527,6 +528,11 @@ int rt_debug_serve(const char *addr)
         port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     void *arg = (void *)(intptr_t)fd;
+    /* Registered for the rescue thread now, not when the listener
+     * goroutine first runs: goroutines that took every P right after this
+     * call (blocked in calls the runtime was not told of) kept it from
+     * ever running, and the rescue had no socket to look at. */
+    rescue_register(fd);
     /* main_started, not running: goroutine 1 may run before rt_main sets
      * running, and a listener left to the helper thread from there counted
      * late in rt_num_goroutine (pprof_test_debughttp, 1 run in 20 under
@@ -535,6 +541,7 @@ int rt_debug_serve(const char *addr)
         /* a goroutine, or a thread outside the runtime once rt_main runs */
         int64_t id = rt_go(listen_main, arg);
         if (id < 0) {
+            rescue_unregister(fd);
             close(fd);
             return (int)id;
         }
@@ -555,6 +562,7 @@ int rt_debug_serve(const char *addr)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         atomic_fetch_sub_explicit(&rt__aux_threads, 1, memory_order_relaxed);
+        rescue_unregister(fd);
         close(fd);
         return -rc;
     }

@@ -1223,6 +1223,69 @@ RT_TEST(test_busy_program)
     free(bc.vars);
 }
 
+/* Every P held by a goroutine blocked in a system call the runtime was
+ * not told of (no RT_BLOCKING): as held as by a loop, and the threads use
+ * no CPU -- the rescue thread answers all the same (sysmon tells such a
+ * thread, asleep in the kernel, from one waiting for a CPU). */
+static atomic_int sleepers_started;
+
+static void raw_sleeper(void *p)
+{
+    (void)p;
+    atomic_fetch_add(&sleepers_started, 1);
+    struct timespec ts = {2, 0};
+    nanosleep(&ts, NULL); /* the P stays taken */
+    rt_waitgroup_done(&busy_wg);
+}
+
+typedef struct sleep_client {
+    int port;
+    char *cmdline;
+    int64_t took_ns;
+} sleep_client;
+
+static void *sleep_client_main(void *arg)
+{
+    sleep_client *sc = arg;
+    struct timespec ts = {0, 1000 * 1000};
+    while (atomic_load(&sleepers_started) < 2)
+        nanosleep(&ts, NULL);
+    nanosleep(&ts, NULL); /* into their nanosleep */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    sc->cmdline = raw_get(sc->port, "/debug/pprof/cmdline", NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    sc->took_ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+    return NULL;
+}
+
+RT_TEST(test_blocked_program)
+{
+    rt_maxprocs(2);
+    int port = rt_debug_serve("127.0.0.1:0");
+    REQUIRE_GT(port, 0);
+    uint64_t rescues0 = atomic_load(&rt__debug_rescues);
+    sleep_client sc = {.port = port};
+    pthread_t t;
+    REQUIRE_EQ(pthread_create(&t, NULL, sleep_client_main, &sc), 0);
+    /* three for two Ps: two of them hold both (however the spawns were
+     * spread, the idle P takes a queued one), the third waits its turn */
+    rt_waitgroup_add(&busy_wg, 3);
+    for (int i = 0; i < 3; i++)
+        rt_go(raw_sleeper, NULL);
+    rt_waitgroup_wait(&busy_wg);
+    REQUIRE_EQ(RT_BLOCKING(pthread_join(t, NULL)), 0);
+    REQUIRE_MSG(sc.cmdline && status_of(sc.cmdline) == 200 &&
+                    strstr(body_of(sc.cmdline), "pprof_test_debughttp") != NULL,
+                "cmdline: %.300s", sc.cmdline ? sc.cmdline : "(none)");
+    /* answered while both still slept, by the rescue thread */
+    REQUIRE_MSG(sc.took_ns < 1500 * RT_MILLISECOND, "cmdline took %lld ms",
+                (long long)(sc.took_ns / RT_MILLISECOND));
+    REQUIRE_MSG(atomic_load(&rt__debug_rescues) - rescues0 >= 1,
+                "not rescued (answered in %lld ms)", (long long)(sc.took_ns / RT_MILLISECOND));
+    free(sc.cmdline);
+}
+
 RT_TEST(test_before_main)
 {
     static char err[1 << 14];
@@ -1242,6 +1305,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_goroutines);
     tcase_add_test(tc, test_no_deadlock);
     tcase_add_test(tc, test_busy_program);
+    tcase_add_test(tc, test_blocked_program);
     tcase_add_test(tc, test_before_main);
     suite_add_tcase(s, tc);
     return s;
