@@ -1187,20 +1187,30 @@ static void *busy_client_main(void *arg)
     return NULL;
 }
 
-RT_TEST(test_busy_program)
+/* At MAXPROCS=2, a server on *port (the first member of the client's
+ * record, client's argument), the client on a plain thread, and n
+ * goroutines fn, which end (busy_wg) once the client is done with them;
+ * returns how many connections the rescue thread served meanwhile. */
+static uint64_t every_p_taken(void *(*client)(void *), int *port, void (*fn)(void *), int n)
 {
     rt_maxprocs(2);
-    int port = rt_debug_serve("127.0.0.1:0");
-    REQUIRE_GT(port, 0);
+    *port = rt_debug_serve("127.0.0.1:0");
+    REQUIRE_GT(*port, 0);
     uint64_t rescues0 = atomic_load(&rt__debug_rescues);
-    busy_client bc = {.port = port};
     pthread_t t;
-    REQUIRE_EQ(pthread_create(&t, NULL, busy_client_main, &bc), 0);
-    rt_waitgroup_add(&busy_wg, 2);
-    rt_go(busy_spin, NULL);
-    rt_go(busy_spin, NULL);
-    rt_waitgroup_wait(&busy_wg); /* until the client is done */
+    REQUIRE_EQ(pthread_create(&t, NULL, client, port), 0);
+    rt_waitgroup_add(&busy_wg, n);
+    for (int i = 0; i < n; i++)
+        rt_go(fn, NULL);
+    rt_waitgroup_wait(&busy_wg);
     REQUIRE_EQ(RT_BLOCKING(pthread_join(t, NULL)), 0);
+    return atomic_load(&rt__debug_rescues) - rescues0;
+}
+
+RT_TEST(test_busy_program)
+{
+    busy_client bc = {0};
+    uint64_t rescued = every_p_taken(busy_client_main, &bc.port, busy_spin, 2);
     REQUIRE_MSG(bc.cmdline && status_of(bc.cmdline) == 200 &&
                     strstr(body_of(bc.cmdline), "pprof_test_debughttp") != NULL,
                 "cmdline: %.300s", bc.cmdline ? bc.cmdline : "(none)");
@@ -1215,7 +1225,7 @@ RT_TEST(test_busy_program)
     REQUIRE_MSG(bc.vars && status_of(bc.vars) == 200 && strstr(bc.vars, "\"memstats\"") != NULL,
                 "vars: %.300s", bc.vars ? bc.vars : "(none)");
     /* served by the rescue thread: no goroutine could have */
-    REQUIRE_GE(atomic_load(&rt__debug_rescues) - rescues0, 5);
+    REQUIRE_GE(rescued, 5);
     free(bc.cmdline);
     free(bc.goroutines);
     free(bc.profile);
@@ -1261,28 +1271,18 @@ static void *sleep_client_main(void *arg)
 
 RT_TEST(test_blocked_program)
 {
-    rt_maxprocs(2);
-    int port = rt_debug_serve("127.0.0.1:0");
-    REQUIRE_GT(port, 0);
-    uint64_t rescues0 = atomic_load(&rt__debug_rescues);
-    sleep_client sc = {.port = port};
-    pthread_t t;
-    REQUIRE_EQ(pthread_create(&t, NULL, sleep_client_main, &sc), 0);
     /* three for two Ps: two of them hold both (however the spawns were
      * spread, the idle P takes a queued one), the third waits its turn */
-    rt_waitgroup_add(&busy_wg, 3);
-    for (int i = 0; i < 3; i++)
-        rt_go(raw_sleeper, NULL);
-    rt_waitgroup_wait(&busy_wg);
-    REQUIRE_EQ(RT_BLOCKING(pthread_join(t, NULL)), 0);
+    sleep_client sc = {0};
+    uint64_t rescued = every_p_taken(sleep_client_main, &sc.port, raw_sleeper, 3);
     REQUIRE_MSG(sc.cmdline && status_of(sc.cmdline) == 200 &&
                     strstr(body_of(sc.cmdline), "pprof_test_debughttp") != NULL,
                 "cmdline: %.300s", sc.cmdline ? sc.cmdline : "(none)");
     /* answered while both still slept, by the rescue thread */
     REQUIRE_MSG(sc.took_ns < 1500 * RT_MILLISECOND, "cmdline took %lld ms",
                 (long long)(sc.took_ns / RT_MILLISECOND));
-    REQUIRE_MSG(atomic_load(&rt__debug_rescues) - rescues0 >= 1,
-                "not rescued (answered in %lld ms)", (long long)(sc.took_ns / RT_MILLISECOND));
+    REQUIRE_MSG(rescued >= 1, "not rescued (answered in %lld ms)",
+                (long long)(sc.took_ns / RT_MILLISECOND));
     free(sc.cmdline);
 }
 
