@@ -236,16 +236,6 @@ static inline void san_after(rt_g *self)
 
 static void gswitch_first(rt_m *mp, rt_g *from, rt_g *to);
 
-/*
- * Switches from the context `from` (the caller's) to `to` on mp.  The
- * caller has set mp->after* for `from`.  Returns when `from` is resumed,
- * possibly on another M, after running that M's pending after-action.
- * Its rare cases (a G's first run, after-actions other than a yield's
- * requeue) are out of line, so the common path keeps one register live
- * across the switch.  Not inlined into its callers: that changed their
- * frames so that the ASan build kept a stale pointer to a finalizable
- * object (test_finalizer_may_allocate failed 12 runs in 20).
- */
 /* The C++ runtime's exception state travels with the goroutine, as errno
  * does (sched.h, rt__eh_state).  Out of line: a C program (mp->eh NULL)
  * pays one test per switch. */
@@ -261,6 +251,16 @@ static __attribute__((noinline)) void eh_restore(rt_m *mp, rt_g *gp)
     mp->eh->uncaught = gp->eh_uncaught;
 }
 
+/*
+ * Switches from the context `from` (the caller's) to `to` on mp.  The
+ * caller has set mp->after* for `from`.  Returns when `from` is resumed,
+ * possibly on another M, after running that M's pending after-action.
+ * Its rare cases (a G's first run, after-actions other than a yield's
+ * requeue) are out of line, so the common path keeps one register live
+ * across the switch.  Not inlined into its callers: that changed their
+ * frames so that the ASan build kept a stale pointer to a finalizable
+ * object (test_finalizer_may_allocate failed 12 runs in 20).
+ */
 static __attribute__((noinline)) void gswitch(rt_m *mp, rt_g *from, rt_g *to)
 {
     /* A C frame larger than the guard below a goroutine's stack (a 400
