@@ -38,8 +38,10 @@
  *     rt__sched.stranded_count, which stress_wake requires to stay 0,
  *     so the backstop turns a hang into a delay without hiding the bug;
  *   - while every P runs a goroutine that has not scheduled for 10 ms,
- *     has the debug server's rescue thread serve a waiting connection
- *     (trace/debugserve.c: no server goroutine can run then);
+ *     its thread computing or asleep in the kernel (not only waiting for
+ *     a CPU: ms_computing), has the debug server's rescue thread serve a
+ *     waiting connection (trace/debugserve.c: no server goroutine can run
+ *     then);
  *   - polls the network if nobody did for 10 ms (netpoll.c: Ps busy with
  *     goroutines that never run out would otherwise starve it);
  *   - once a second, returns the pages of up to 2048 pooled free stacks,

@@ -158,9 +158,11 @@ static void refuse(rt_conn *c)
  * connection goroutines, and the server would not answer -- just when a
  * program pegged at 100 % CPU is the one its user wants to profile (an
  * outside tester's find; Go 1.14+ preempts and answers).  So sysmon, when
- * it sees every P running and none scheduling for STUCK_NS
- * (rt__dh_rescue_check, sysmon.c), looks whether a connection waits on a
- * server's socket, and if one does, wakes the rescue thread: a plain
+ * it sees every P running and none scheduling for STUCK_NS, their
+ * threads computing or blocked (rt__dh_rescue_check, sysmon.c), looks
+ * whether a connection waits on a server's socket (registered by
+ * rt_debug_serve, before its listener goroutine first runs), and if one
+ * does, wakes the rescue thread: a plain
  * thread, not an M, that accepts what is queued and serves it itself, one
  * connection at a time, through the same request layer with a transport
  * of poll() and deadlines.  The handlers reach the runtime the way any
