@@ -993,6 +993,9 @@ again:;
     if (eager || rt__debug.gcstoptheworld >= 2) {
         while (rt__sweep_one())
             sweptstw++;
+        /* and the spans other threads took meanwhile: Go's runtime.GC
+         * returns with every sweep done, its counts in memstats */
+        rt__sweep_wait_inflight();
     }
     atomic_store(&pause_swept, sweptstw);
     atomic_store(&last_gc_end, rt_nanotime());

@@ -501,6 +501,9 @@ bool rt__sweep_done(void);
 void rt__span_ensure_swept(rt__span *s);
 /* Sweeps everything left (phase 0). */
 void rt__sweep_finish(void);
+/* Waits until every span another thread took to sweep is swept (and its
+ * frees counted). */
+void rt__sweep_wait_inflight(void);
 /* Starts the background sweeper goroutine (once). */
 void rt__bgsweep_start(void);
 void rt__bgsweep_wake(void);

@@ -133,6 +133,27 @@ static bool has_free(const rt__span *s)
     return s->sizeclass != 0 && s->allocated_at_sweep < s->nelems;
 }
 
+/* Spans taken off an unswept list and not yet swept: counted under the
+ * list's lock as the span leaves it, so that one who finds every list
+ * empty and then this 0 knows every sweep done and counted (an rt_gc
+ * returned while another thread still swept its last span, and a memstats
+ * read right after missed its frees: golden_test_gctrace, once in CI). */
+static _Atomic int sweeping;
+
+/* rt__sweep_span on a span taken off an unswept list. */
+static bool sweep_taken(rt__span *s)
+{
+    bool kept = rt__sweep_span(s);
+    atomic_fetch_sub_explicit(&sweeping, 1, memory_order_release);
+    return kept;
+}
+
+void rt__sweep_wait_inflight(void)
+{
+    while (atomic_load_explicit(&sweeping, memory_order_acquire) > 0)
+        sched_yield(); /* a sweep is a short no-stop region */
+}
+
 /* Takes one unswept span of c (NULL if none). */
 static rt__span *take_unswept(rt__central *c, int un)
 {
@@ -143,6 +164,8 @@ static rt__span *take_unswept(rt__central *c, int un)
     } else if ((s = c->full[un]) != NULL) {
         rt__span_list_remove(&c->full[un], s);
     }
+    if (s != NULL)
+        atomic_fetch_add_explicit(&sweeping, 1, memory_order_relaxed);
     rt__lock_release(&c->lock);
     return s;
 }
@@ -168,7 +191,7 @@ rt__span *rt__sweep_for_class(int kind, int cls)
     int cur = rt__swept_set();
     rt__span *s;
     for (int n = 0; n < SWEEP_BUDGET && (s = take_unswept(c, !cur)) != NULL; n++) {
-        if (!rt__sweep_span(s))
+        if (!sweep_taken(s))
             return NULL; /* freed: the heap has pages now */
         if (has_free(s))
             return s;
@@ -191,18 +214,20 @@ static bool sweep_one_of(int i, int cur)
         rt__span *s = take_unswept(c, !cur);
         if (s == NULL)
             return false;
-        if (rt__sweep_span(s))
+        if (sweep_taken(s))
             file_swept(c, s, cur);
         return true;
     }
     rt__lock_acquire(&rt__large_lock);
     rt__span *s = rt__large[!cur];
-    if (s != NULL)
+    if (s != NULL) {
         rt__span_list_remove(&rt__large[!cur], s);
+        atomic_fetch_add_explicit(&sweeping, 1, memory_order_relaxed);
+    }
     rt__lock_release(&rt__large_lock);
     if (s == NULL)
         return false;
-    if (rt__sweep_span(s)) {
+    if (sweep_taken(s)) {
         rt__lock_acquire(&rt__large_lock);
         rt__span_list_push(&rt__large[cur], s);
         rt__lock_release(&rt__large_lock);
