@@ -80,6 +80,13 @@
 #                      was measured under another definition (it looks like
 #                      Go's GCCPUFraction: of 2 CPUs, since program start);
 #                      compare the ratio, not that anchor.
+#   gcgrow             12's companion (not in BENCHMARKS.md): a heap grown
+#                      to 8M live 64-byte objects (512 MiB), then 8M random
+#                      replacements, one goroutine, P=1; ns per object
+#                      built and replaced; target <= Go's
+#   gcgrow-stall       its longest gap between two checkpoints 1024
+#                      allocations apart, ms: an allocation that waits out
+#                      a mark phase shows here; target <= Go's
 #   alloc              13: ns per 16-byte allocation, 50M of them, each
 #                      stored to a global and dropped; target <= 0.5x Go
 #                      (Boehm's result line also carries malloc+free as
@@ -217,6 +224,8 @@ ROWS=(
   "12|gclatency-stw|gclatency|2|16777216 10|1048576 1|stw_us:µs|86|abs<1000|372000"
   "12|gclatency-stall|gclatency|2|16777216 10|1048576 1|value|21|ratio<1.0|372"
   "12|gclatency-cpu|gclatency|2|16777216 10|1048576 1|gccpu_pct:%|(4.3)|ratio<=1.0"
+  "12|gcgrow|gcgrow|1|8000000|1000000|value|-|ratio<=1.0"
+  "12|gcgrow-stall|gcgrow|1|8000000|1000000|stall_ms:ms|-|ratio<=1.0"
   "13|alloc|alloc|2|50000000|2000000|value|19.9|ratio<=0.5|18.6"
   "14|echo|echo|1|64 10|64 2|value|148000|ratio>=1.0"
   "14|echo-p99|echo|1|64 10|64 2|p99_us:µs|1000|ratio<=1.0"
