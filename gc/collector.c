@@ -343,8 +343,10 @@ static _Atomic uint64_t assist_live0, assist_ratio;
 /* The expected work (the last cycle's traced bytes), and the revision made
  * once marking has done that much and goes on (assist_revise): from the
  * heap_live and the marking done then, each byte allocated owes
- * revise_ratio.  revise_ratio 0: not revised. */
+ * revise_ratio.  revise_ratio 0: not revised (yet); revise_claimed: one
+ * slow path is making it. */
 static _Atomic uint64_t assist_work, revise_live, revise_done, revise_ratio;
+static _Atomic int revise_claimed;
 static uint64_t last_traced;  /* bytes the last cycle's marking reached */
 _Atomic uint64_t rt__gc_assist_bytes;
 _Atomic uint32_t rt__gc_nassist;
@@ -371,7 +373,7 @@ static void assist_setup(uint64_t live0)
     atomic_store(&assist_ratio, ratio < ASSIST_RATIO_MAX ? ratio : ASSIST_RATIO_MAX);
     atomic_store(&assist_work, work);
     atomic_store(&revise_ratio, 0);
-    atomic_store(&revise_done, 0);
+    atomic_store(&revise_claimed, 0);
     rt__mark_assist_open(true);
 }
 
@@ -384,13 +386,18 @@ static void assist_setup(uint64_t live0)
  * (the goal + 10 %, where an allocation waits for the cycle).  Without
  * it the assists stayed at the expected rate, the heap reached the hard
  * goal with hundreds of MB unmarked, and the allocating goroutine waited
- * for the rest of the phase: a program building a 1 GiB heap stalled
- * 250-300 ms in one allocation at MAXPROCS=1 and up to 1.8 s at
- * MAXPROCS=2, GOGC=50 (tester 26b; Go: 23-109 ms).  Once per phase, by
- * whichever slow path sees it first.
+ * for the rest of the phase: tests/bench/bench_gcgrow.c (a heap grown to
+ * 512 MiB, MAXPROCS=1) stalled 122-127 ms in one stretch of 1024
+ * allocations, 10-39 ms with the revision (Go 23).  Not cured by it: at
+ * MAXPROCS=2, GOGC=50 a 1 GiB heap still reaches the hard goal in the
+ * re-cleaning rounds, where assists find no shared work, and waits there
+ * 0.5-0.8 s in some runs (tester 26b; Go under 0.11 s).  Once per phase,
+ * by whichever slow path sees it first.
  */
 static void assist_revise(uint64_t live, uint64_t done)
 {
+    if (atomic_exchange(&revise_claimed, 1))
+        return; /* another slow path is revising */
     uint64_t live0 = atomic_load_explicit(&assist_live0, memory_order_relaxed);
     uint64_t goal = atomic_load_explicit(&rt__gcstat.next_gc, memory_order_relaxed);
     uint64_t hard = goal + goal / 10;
@@ -403,12 +410,10 @@ static void assist_revise(uint64_t live, uint64_t done)
         ratio = ASSIST_RATIO_MAX;
     if (ratio == 0)
         ratio = 1;
-    uint64_t zero = 0;
-    if (atomic_compare_exchange_strong(&revise_ratio, &zero, ratio)) {
-        /* (published after its base: readers load the ratio first) */
-        atomic_store_explicit(&revise_live, live, memory_order_relaxed);
-        atomic_store_explicit(&revise_done, done, memory_order_release);
-    }
+    atomic_store_explicit(&revise_live, live, memory_order_relaxed);
+    atomic_store_explicit(&revise_done, done, memory_order_relaxed);
+    /* release: a reader that sees the ratio sees its base */
+    atomic_store_explicit(&revise_ratio, ratio, memory_order_release);
 }
 
 /* An allocation slow path during a concurrent mark phase: when the
@@ -433,14 +438,13 @@ static void assist_maybe(void)
         assist_revise(live, done);
         rr = atomic_load_explicit(&revise_ratio, memory_order_acquire);
     }
-    uint64_t rdone = atomic_load_explicit(&revise_done, memory_order_acquire);
-    uint64_t rlive = atomic_load_explicit(&revise_live, memory_order_relaxed);
-    if (rr != 0 && rdone != 0 && live > rlive)
-        owed = rdone + (((live - rlive) * rr) >> 16);
-    else if (rr != 0)
-        return; /* revised a moment ago: nothing owed since */
-    else
+    if (rr != 0) {
+        uint64_t rlive = atomic_load_explicit(&revise_live, memory_order_relaxed);
+        uint64_t rdone = atomic_load_explicit(&revise_done, memory_order_relaxed);
+        owed = rdone + (live > rlive ? ((live - rlive) * rr) >> 16 : 0);
+    } else {
         owed = ((live - live0) * atomic_load_explicit(&assist_ratio, memory_order_relaxed)) >> 16;
+    }
     if (owed < done + ASSIST_SLACK)
         return;
     uint64_t budget = owed - done < ASSIST_MAX ? owed - done : ASSIST_MAX;

@@ -303,7 +303,7 @@ struct rt_p {
     int64_t sysmon_slicesince; /* when slicetick was last seen to move */
     uint32_t sysmon_deferred;
     /* the thread CPU time of this P's M at sysmon_cpu_at, while every P
-     * is stuck (sysmon.c, ms_computing); sysmon_cpu_at 0: none yet */
+     * is stuck (sysmon.c, ps_held_for_good); sysmon_cpu_at 0: none yet */
     pid_t sysmon_cpu_tid;
     int64_t sysmon_cpu, sysmon_cpu_at;
 

@@ -39,7 +39,7 @@
  *     so the backstop turns a hang into a delay without hiding the bug;
  *   - while every P runs a goroutine that has not scheduled for 10 ms,
  *     its thread computing or asleep in the kernel (not only waiting for
- *     a CPU: ms_computing), has the debug server's rescue thread serve a
+ *     a CPU: ps_held_for_good), has the debug server's rescue thread serve a
  *     waiting connection (trace/debugserve.c: no server goroutine can run
  *     then);
  *   - polls the network if nobody did for 10 ms (netpoll.c: Ps busy with
@@ -127,7 +127,7 @@ static bool thread_asleep(pid_t tid)
  * tick while every P is stuck, and the stat line of the ones that have
  * not computed enough; nothing otherwise.
  */
-static bool ms_computing(int32_t procs, int64_t now)
+static bool ps_held_for_good(int32_t procs, int64_t now)
 {
     bool busy = true;
     for (int32_t i = 0; i < procs; i++) {
@@ -301,7 +301,7 @@ static int retake(int64_t now)
     /* Every P runs C code that does not call into the runtime: the debug
      * server's goroutines cannot run; its rescue thread may serve. */
     if (stuck_running == procs) {
-        if (ms_computing(procs, now))
+        if (ps_held_for_good(procs, now))
             rt__dh_rescue_check();
     } else {
         for (int32_t i = 0; i < procs; i++)
