@@ -13,7 +13,11 @@
  *   - the background sweeper goroutine, which walks every list and then
  *     parks ("GC sweep wait") until the next cycle;
  *   - the next cycle's initiator, which finishes whatever is left before it
- *     stops the world (gctrace's B phase).
+ *     stops the world (gctrace's B phase);
+ *   - an eager cycle (rt_gc), which sweeps everything right after it, then
+ *     waits for the spans other threads are still sweeping (sweeping, a
+ *     count of spans taken and not yet swept), so that it returns with the
+ *     cycle's frees in memstats.
  *
  * Sweeping a small span: the objects allocated before are those below
  * freeindex or with their allocation bit; those still allocated after are

@@ -5,7 +5,8 @@
  * environment, the context switch (asm_*.S), goroutine stacks (stack.c),
  * runtime output to stderr (print.c), fatal errors and the stack-overflow
  * handler (fatal.c), and tracebacks with their symbol tables (traceback.c,
- * symtab.c).
+ * symtab.c); and, here, the helpers every folder's system calls share so
+ * that a goroutine's errno is left alone (rt__futex, RT__KEEP_ERRNO).
  *
  * Invariants
  *   - Nothing here allocates from the GC heap.  Printing never allocates at
