@@ -472,16 +472,12 @@ struct rt__once_frame {
  * once is done and unlocked, and the exception goes on to the caller's
  * catch.  Left locked, the next rt_once_do was "all goroutines are asleep
  * - deadlock!" (an outside tester's find). */
+static void once_abandon(rt_g *gp, struct rt__once_frame *f);
+
 static void once_unwound(struct rt__once_frame **pending)
 {
-    struct rt__once_frame *f = *pending;
-    if (f == NULL)
-        return; /* fn returned */
-    rt_g *gp = rt__getg();
-    if (gp != NULL && gp->onces == f)
-        gp->onces = f->next;
-    __atomic_store_n(&f->o->done_, 1, __ATOMIC_RELEASE);
-    rt_mutex_unlock(&f->o->m_);
+    if (*pending != NULL) /* NULL: fn returned */
+        once_abandon(rt__getg(), *pending);
 }
 
 static void once_slow(rt_once *o, void (*fn)(void))
@@ -505,14 +501,21 @@ static void once_slow(rt_once *o, void (*fn)(void))
     rt_mutex_unlock(&o->m_);
 }
 
+/* A call in progress whose fn will not return (rt_exit, a C++ exception):
+ * the once is done and unlocked, its frame off gp's list (gp NULL on a
+ * thread the runtime did not make: no list). */
+static void once_abandon(rt_g *gp, struct rt__once_frame *f)
+{
+    if (gp != NULL && gp->onces == f)
+        gp->onces = f->next;
+    __atomic_store_n(&f->o->done_, 1, __ATOMIC_RELEASE);
+    rt_mutex_unlock(&f->o->m_);
+}
+
 void rt__once_goexit(rt_g *gp)
 {
-    while (gp->onces != NULL) {
-        struct rt__once_frame *f = gp->onces;
-        gp->onces = f->next;
-        __atomic_store_n(&f->o->done_, 1, __ATOMIC_RELEASE);
-        rt_mutex_unlock(&f->o->m_);
-    }
+    while (gp->onces != NULL)
+        once_abandon(gp, gp->onces);
 }
 
 void rt_once_do(rt_once *o, void (*fn)(void))
