@@ -125,8 +125,10 @@ RT_EXTERN int64_t rt_go(void (*fn)(void *arg), void *arg);
  * preempted in plain C code (no safe points): one that computes without
  * blocking keeps its processor, so long loops should yield now and then.
  * (One that has run 10 ms while others wait is made to yield at its next
- * mutex or rwmutex unlock, channel operation, select, file or connection
- * call, rt_go, or allocation slow path.) */
+ * mutex or rwmutex unlock, channel operation -- rt_chan_len included, for
+ * loops that poll it -- select, file or connection call, rt_go, or
+ * allocation slow path; not in a loop that polls a C atomic or the
+ * clock.) */
 RT_EXTERN void rt_yield(void);
 
 /* runtime.Goexit: end the calling goroutine.  Never returns. */
@@ -220,6 +222,13 @@ RT_EXTERN int rt_select(rt_select_case *cases, int n, bool block);
 
 typedef struct rt_timer rt_timer;
 typedef struct rt_ticker rt_ticker;
+
+/* Timers and tickers are collected objects, as channels are: the runtime
+ * keeps an active one (a timer until it fires or is stopped, a ticker
+ * until stopped); otherwise keep your reference where the collector looks
+ * (memory from rt_alloc, a goroutine's stack, a global).  Their channels
+ * carry the fire time as an int64_t on rt_nanotime's clock (monotonic,
+ * not wall-clock time as Go's time.Time). */
 
 /* time.After: a channel (cap 1) that receives the int64_t fire time. */
 RT_EXTERN rt_chan *rt_after(int64_t ns);

@@ -376,6 +376,35 @@ RT_TEST(test_busy_goroutine_yields_at_preemption_point)
     ck_assert_uint_gt(atomic_load(&rt__sched.preempt_count), before);
 }
 
+/* MAXPROCS=1: a goroutine polls rt_chan_len until goroutine 1, asleep
+ * meanwhile, sends -- a port of Go's "for len(ch) == 0 {}", which Go
+ * preempts anywhere.  rt_chan_len is a preemption point (rt.h, rt_yield):
+ * without it goroutine 1 never ran again and the test hung. */
+static void len_poller(void *arg)
+{
+    rt_chan *c = arg;
+    while (rt_chan_len(c) == 0)
+        ;
+    int v = 0;
+    rt_chan_recv(c, &v);
+    atomic_store(&spin_stop, v);
+}
+
+RT_TEST(test_goroutine_polling_chan_len_yields)
+{
+    rt_maxprocs(1);
+    atomic_store(&spin_stop, 0);
+    rt_chan *c = rt_chan_make(sizeof(int), 1);
+    uint64_t before = atomic_load(&rt__sched.preempt_count);
+    rt_go(len_poller, c);
+    rt_sleep(RT_MILLISECOND); /* the poller runs meanwhile */
+    int v = 7;
+    rt_chan_send(c, &v);
+    while (atomic_load(&spin_stop) != 7)
+        rt_yield();
+    ck_assert_uint_gt(atomic_load(&rt__sched.preempt_count), before);
+}
+
 static uint64_t deferred_total(void)
 {
     uint64_t n = 0;
@@ -887,6 +916,7 @@ int main(void)
     tcase_add_test(tc, test_syscall_p_handed_off);
     tcase_add_test(tc, test_stranded_goroutine_rescued);
     tcase_add_test(tc, test_busy_goroutine_yields_at_preemption_point);
+    tcase_add_test(tc, test_goroutine_polling_chan_len_yields);
     tcase_add_test(tc, test_timer_sends_defer_no_wakeups);
     tcase_add_test(tc, test_select_readies_buffered_peer_by_handoff);
     tcase_add_test(tc, test_stuck_p_served_with_every_p_busy);
