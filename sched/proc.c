@@ -2678,10 +2678,24 @@ typedef struct main_args {
     char **argv;
 } main_args;
 
+/* Stack kept below the main function's frame once it returns (below). */
+#define MAIN_FRAME_KEEP 16384
+
 static void main_goroutine(void *arg)
 {
     main_args *ma = arg;
     int r = ma->fn(ma->argc, ma->argv);
+    /* The program ends now, but goroutines running on other threads go on
+     * until the process exits, and a port of Go's `go worker(&args[i])`
+     * hands them pointers into the main function's frame, which Go would
+     * have put in the heap: they read it after the return (an outside
+     * tester's worker pool: an ASan report in 1 run of 61, a misaligned
+     * channel pointer).  The calls below would write their frames over
+     * it; moving the stack pointer past it first leaves the frame's
+     * contents as they were until the exit (a frame deeper than
+     * MAIN_FRAME_KEEP keeps only its upper part). */
+    volatile char *keep = __builtin_alloca(MAIN_FRAME_KEEP);
+    keep[0] = 0;
     rt__lock_acquire(&rt__sched.lock);
     rt__sched.main_result = r;
     atomic_store_explicit(&rt__sched.stopping, 1, memory_order_release);

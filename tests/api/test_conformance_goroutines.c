@@ -260,9 +260,53 @@ __attribute__((noinline)) static void goexit_from_helper(void)
     rt_exit();
 }
 
+/* A port of Go's `go reader(&args)` from main: the reader goes on reading
+ * main's frame after main returns, while the process exits (an atexit
+ * handler holds the exit for 50 ms).  Go keeps such arguments in the
+ * heap; grt keeps main's frame as it was (proc.c, main_goroutine). */
+typedef struct {
+    int64_t tag[64];
+} frame_args;
+static _Atomic int frame_reader_started;
+
+static void read_main_frame(void *arg)
+{
+    volatile frame_args *a = arg;
+    atomic_store(&frame_reader_started, 1);
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (a->tag[i] != 1000 + i) {
+                static const char msg[] = "main's frame was overwritten\n";
+                if (write(2, msg, sizeof msg - 1) < 0)
+                    abort();
+                _exit(4);
+            }
+        }
+    }
+}
+
+static void hold_exit(void)
+{
+    usleep(50 * 1000);
+}
+
+__attribute__((noinline)) static int return_with_frame_reader(void)
+{
+    frame_args a;
+    for (int i = 0; i < 64; i++)
+        a.tag[i] = 1000 + i;
+    atexit(hold_exit);
+    rt_go(read_main_frame, &a);
+    while (!atomic_load(&frame_reader_started))
+        rt_yield(); /* (the reader keeps its P; this goroutine moves) */
+    return 5;
+}
+
 static int scenario_main(int argc, char **argv)
 {
     const char *s = argv[argc - 1];
+    if (strcmp(s, "main-returns-frame-read") == 0)
+        return return_with_frame_reader();
     if (strcmp(s, "goexit-main-last") == 0) {
         /* main exits; the other goroutine finishes; nothing is left */
         rt_go(finish_soon, NULL);
@@ -320,6 +364,17 @@ START_TEST(test_main_result_with_goroutines_left)
 }
 END_TEST
 
+START_TEST(test_main_frame_survives_its_return)
+{
+    static const char *env[] = {"MAXPROCS=2", NULL};
+    char err[4096];
+    int st = run_scenario("main-returns-frame-read", env, err, sizeof err);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 5,
+                  "status %#x; stderr:\n%s", st, err);
+    ck_assert_str_eq(err, "");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--scenario") == 0)
@@ -329,6 +384,7 @@ int main(int argc, char **argv)
     TCase *tc = tcase_create("api");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_go_returns_the_goroutines_id);
+    tcase_add_test(tc, test_main_frame_survives_its_return);
     tcase_add_test(tc, test_exit_from_nested_calls);
     tcase_add_test(tc, test_num_goroutine_counts_user_goroutines_only);
     tcase_add_test(tc, test_maxprocs_query_set_cap);
