@@ -364,13 +364,38 @@ void rt__netpoll_submit(rt__req *r)
     rt__netpoll_break();
 }
 
+/*
+ * uv_async_send marks the handle busy, writes the eventfd, then marks it
+ * done, and the loop's thread, dispatching the async, spins until every
+ * sender has marked it done.  A sender stopped between the two by the
+ * world's stop signal (gcstop.c) kept the poller spinning inside uv_run
+ * -- an M that a startm had meanwhile handed an idle P to wake with
+ * (mp->nextp): the stop waited for that P, the P for the poller, the
+ * poller for the stopped sender.  The whole process hung, spinning, in 7
+ * runs of 12 of 4 echo pairs beside 3 allocating goroutines at
+ * MAXPROCS=4, GOGC=10 (tester 27b).  So the send is a no-stop region on
+ * an M; a thread without one (foreign.c: stopped by the same signal
+ * while the collector reads its stack) blocks the signal around it.
+ */
 void rt__netpoll_break(void)
 {
     if (atomic_load(&np.poller) != NULL) { /* seq_cst: after the caller's push */
         /* a goroutine's path (a timer set, a wakeup): libuv's write to
          * its eventfd may leave EAGAIN in errno, which is the caller's */
         int saved_errno = errno;
-        uv_async_send(&np.wake);
+        rt_m *mp = rt__tls_m;
+        if (mp != NULL) {
+            rt__nostop_begin(mp);
+            uv_async_send(&np.wake);
+            rt__nostop_end(mp);
+        } else {
+            sigset_t stop, old;
+            sigemptyset(&stop);
+            sigaddset(&stop, RT_SIG_GCSTOP);
+            pthread_sigmask(SIG_BLOCK, &stop, &old);
+            uv_async_send(&np.wake);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+        }
         errno = saved_errno;
     }
 }

@@ -1280,10 +1280,14 @@ static void scen_pipe_reader(void *arg)
     (void)rt_file_pread(scen_pipe[0], &c, 1, -1);
 }
 
+static int netgc_scenario(void);
+
 static int scenario(int argc, char **argv)
 {
     (void)argc;
     const char *name = argv[2];
+    if (strcmp(name, "netgc") == 0)
+        return netgc_scenario();
     if (strcmp(name, "sigpipe_stdout") == 0) {
         int p[2];
         if (pipe(p) != 0 || dup2(p[1], 1) < 0)
@@ -1341,6 +1345,115 @@ START_TEST(test_deadlock_after_io)
 }
 END_TEST
 
+/* --------------------------------------------- network beside the GC -- */
+
+/* MAXPROCS=4, GOGC=10: 4 loopback echo pairs doing 2000 small round
+ * trips each while 3 goroutines allocate and call rt_gc, in a fresh
+ * process (scenario "netgc"), 8 times.  A thread stopped by the world's
+ * stop signal inside uv_async_send (waking the poller) kept the poller
+ * spinning in libuv, and the stop waited for the P the poller had been
+ * handed: such a process hung in 3-7 runs of 12 (tester 27b;
+ * sched/netpoll.c, rt__netpoll_break), a hang its watchdog ends. */
+typedef struct {
+    rt_waitgroup clients, allocers;
+    char addr[128];
+    _Atomic int stop;
+} netgc_run;
+
+static void netgc_echo(void *arg)
+{
+    rt_conn *c = arg;
+    char *buf = rt_alloc_noscan(4096);
+    for (;;) {
+        ssize_t n = rt_conn_read(c, buf, 4096);
+        if (n <= 0 || rt_conn_write(c, buf, (size_t)n) != n)
+            break;
+    }
+    rt_conn_close(c);
+}
+
+static void netgc_acceptor(void *arg)
+{
+    rt_listener *l = arg;
+    rt_conn *c;
+    while (rt_net_accept(l, &c) == 0)
+        rt_go(netgc_echo, c);
+}
+
+typedef struct {
+    netgc_run *run;
+    uint64_t seed;
+} netgc_arg;
+
+static void netgc_client(void *arg)
+{
+    netgc_arg *a = arg;
+    uint64_t s = a->seed;
+    rt_conn *c = NULL;
+    REQUIRE_EQ(rt_net_dial("tcp", a->run->addr, &c), 0);
+    char out[512], in[512];
+    for (int i = 0; i < 2000; i++) {
+        s = s * 6364136223846793005ull + 1;
+        size_t n = 1 + (s >> 33) % sizeof out;
+        memset(out, (int)(s >> 20), n);
+        write_all(c, out, n);
+        read_full(c, in, n);
+        REQUIRE(memcmp(in, out, n) == 0);
+        if (i % 50 == 0)
+            (void)rt_alloc(100);
+    }
+    rt_conn_close(c);
+    rt_waitgroup_done(&a->run->clients);
+}
+
+static void netgc_allocer(void *arg)
+{
+    netgc_arg *a = arg;
+    uint64_t s = a->seed;
+    while (!atomic_load(&a->run->stop)) {
+        for (int j = 0; j < 100; j++) {
+            s = s * 6364136223846793005ull + 1;
+            (void)rt_alloc(1 + (s >> 40) % 2000);
+        }
+        if ((s >> 30) % 50 == 0)
+            rt_gc();
+        rt_yield();
+    }
+    rt_waitgroup_done(&a->run->allocers);
+}
+
+/* The scenario's body: one run, the settings from the environment. */
+static int netgc_scenario(void)
+{
+    netgc_run *run = rt_new(netgc_run);
+    netgc_arg *args = rt_alloc(7 * sizeof *args);
+    rt_listener *l = must_listen("tcp", "127.0.0.1:0");
+    addr_of(l, run->addr, sizeof run->addr);
+    rt_go(netgc_acceptor, l);
+    rt_waitgroup_add(&run->allocers, 3);
+    rt_waitgroup_add(&run->clients, 4);
+    for (int i = 0; i < 7; i++) {
+        args[i] = (netgc_arg){run, (uint64_t)(i + 1)};
+        rt_go(i < 3 ? netgc_allocer : netgc_client, &args[i]);
+    }
+    rt_waitgroup_wait(&run->clients);
+    atomic_store(&run->stop, 1);
+    rt_waitgroup_wait(&run->allocers);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+    return 0;
+}
+
+RT_TEST(test_round_trips_beside_collections)
+{
+    static const char *env[] = {"MAXPROCS=4", "GOGC=10", NULL};
+    static char err[1 << 16];
+    for (int i = 0; i < 8; i++) {
+        int st = run_scenario("netgc", env, err, sizeof err);
+        REQUIRE_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "run %d: status %#x; stderr:\n%.3000s",
+                    i, st, err);
+    }
+}
+
 /* ---------------------------------------------------------------- main -- */
 
 int main(int argc, char **argv)
@@ -1379,6 +1492,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_io_wait_in_traceback);
     tcase_add_test(tc, test_io_not_starved_by_busy_goroutines);
     tcase_add_test(tc, test_yield_among_streaming_conns);
+    tcase_add_test(tc, test_round_trips_beside_collections);
     suite_add_tcase(s, tc);
     /* Apart: under ThreadSanitizer (its own background thread counts as a
      * foreign thread) the runtime never reports a deadlock, so the TSan
