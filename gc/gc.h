@@ -646,11 +646,14 @@ void rt__mark_standby(void);
  * before the final pause.  rt__mark_assist marks up to about budget bytes
  * of the running phase's work on the calling thread, inside a no-stop
  * region of its M, and returns the bytes it marked (0 if there was no run
- * to join or no work to take).  rt__mark_progress: bytes marked since
- * the phase opened, by mark threads and assists. */
+ * to join or no work to take), the bytes it read in *read.  rt__mark_progress: bytes marked since
+ * the phase opened, by mark threads and assists; rt__mark_scan_progress:
+ * bytes they read since the program began (never reset: take
+ * differences). */
 void rt__mark_assist_open(bool on);
-uint64_t rt__mark_assist(uint64_t budget);
+uint64_t rt__mark_assist(uint64_t budget, uint64_t *read);
 uint64_t rt__mark_progress(void);
+uint64_t rt__mark_scan_progress(void);
 /* The number of mark threads for a stopped world: min(8, MAXPROCS, CPUs). */
 int rt__mark_workers(void);
 

@@ -137,6 +137,7 @@ typedef struct worker {
     _Atomic uint64_t nprocyield, nosyield, nsleep;
     uint64_t published;       /* marked_bytes already in mark_progress */
     uint64_t published_objs;  /* marked_objects already in mark_objs */
+    uint64_t published_scan;  /* scanned_bytes already in scan_progress */
     _Atomic uint64_t rootpos; /* root chunk indices [lo << 32 | hi) */
     /* In this run (the initiator always): taking the root share of a
      * mark thread that never joined is no steal (gctrace counts steals
@@ -199,6 +200,10 @@ static _Atomic uint32_t assist_slots;
 static _Atomic uint64_t mark_progress;
 /* Objects marked, published with mark_progress (a run's budget). */
 static _Atomic uint64_t mark_objs;
+/* Bytes read by the marking (mark threads and assists) since the program
+ * began, published with mark_progress: the pacing's progress where
+ * marking finds little new (rescans of written pages). */
+static _Atomic uint64_t scan_progress;
 
 /* helper threads */
 static pthread_t helper_threads[MAX_WORKERS];
@@ -628,6 +633,11 @@ static void publish(worker *w)
                                   memory_order_relaxed);
         w->published = w->marked_bytes;
         w->published_objs = w->marked_objects;
+    }
+    uint64_t ds = w->scanned_bytes - w->published_scan;
+    if (ds != 0) {
+        atomic_fetch_add_explicit(&scan_progress, ds, memory_order_relaxed);
+        w->published_scan = w->scanned_bytes;
     }
 }
 
@@ -1383,6 +1393,10 @@ uint64_t rt__mark_progress(void)
     return atomic_load_explicit(&mark_progress, memory_order_relaxed);
 }
 
+uint64_t rt__mark_scan_progress(void)
+{
+    return atomic_load_explicit(&scan_progress, memory_order_relaxed);
+}
 
 static int assist_slot_take(void)
 {
@@ -1402,8 +1416,9 @@ static int assist_slot_take(void)
  * keep stocked while assists are open (drain); they never wait for it:
  * spinning for a hand-off cost GCBench 10 % of its time, the list being
  * empty mostly when the marking is nearly done anyway. */
-uint64_t rt__mark_assist(uint64_t budget)
+uint64_t rt__mark_assist(uint64_t budget, uint64_t *read)
 {
+    *read = 0;
     if (atomic_load_explicit(&gq_nfull, memory_order_relaxed) == 0 ||
         !atomic_load_explicit(&assist_open, memory_order_acquire))
         return 0;
@@ -1435,6 +1450,7 @@ uint64_t rt__mark_assist(uint64_t budget)
     /* (read before leaving: once the run may close, the next one resets
      * the slot -- TSan) */
     uint64_t got = w->marked_bytes - start;
+    *read = w->scanned_bytes - scan0;
     atomic_fetch_and_explicit(&assist_slots, ~(1u << k), memory_order_release);
     /* Leave (release: the packets pushed above come with the state that
      * shows this assist gone). */

@@ -87,6 +87,10 @@
 #   gcgrow-stall       its longest gap between two checkpoints 1024
 #                      allocations apart, ms: an allocation that waits out
 #                      a mark phase shows here; target <= Go's
+#   gcgrow-g50         the same program at P=2 with GOGC=50 on both sides
+#   gcgrow-g50-stall   (program gcgrow_g50: PROG_ENV below), where the heap
+#                      outruns the marking and meets the hard goal
+#                      (gc/collector.c, hard_throttle); targets <= Go's
 #   alloc              13: ns per 16-byte allocation, 50M of them, each
 #                      stored to a global and dropped; target <= 0.5x Go
 #                      (Boehm's result line also carries malloc+free as
@@ -226,6 +230,8 @@ ROWS=(
   "12|gclatency-cpu|gclatency|2|16777216 10|1048576 1|gccpu_pct:%|(4.3)|ratio<=1.0"
   "12|gcgrow|gcgrow|1|8000000|1000000|value|-|ratio<=1.0"
   "12|gcgrow-stall|gcgrow|1|8000000|1000000|stall_ms:ms|-|ratio<=1.0"
+  "12|gcgrow-g50|gcgrow_g50|2|8000000|1000000|value|-|ratio<=1.0"
+  "12|gcgrow-g50-stall|gcgrow_g50|2|8000000|1000000|stall_ms:ms|-|ratio<=1.0"
   "13|alloc|alloc|2|50000000|2000000|value|19.9|ratio<=0.5|18.6"
   "14|echo|echo|1|64 10|64 2|value|148000|ratio>=1.0"
   "14|echo-p99|echo|1|64 10|64 2|p99_us:µs|1000|ratio<=1.0"
@@ -269,6 +275,13 @@ declare -A VARIANTS=(
   [skynet_cpuprof]="CPUPROFILE=@LOG@/skynet_cpuprof.pprof"
 )
 is_variant() { [ -n "${VARIANTS[$1]+set}" ]; }
+
+# Programs run under another setting on every side (Go, grt and Boehm
+# alike): the environment each adds (words NAME=value).  Such a program's
+# base is the part of its name before the last _, as a variant's.
+declare -A PROG_ENV=(
+  [gcgrow_g50]="GOGC=50"
+)
 
 # ------------------------------------------------------------- options --
 ROUNDS=5
@@ -342,6 +355,7 @@ for r in "${SEL_ROWS[@]}"; do
 done
 prog_base() { # the binaries program $1 runs: echo_p2 -> echo
   if is_variant "$1"; then echo "${1%_*}"; return; fi
+  if [ -n "${PROG_ENV[$1]+set}" ]; then echo "${1%_*}"; return; fi
   case $1 in echo_*) echo echo ;; selectfanin_*) echo selectfanin ;; *) echo "$1" ;; esac
 }
 prog_row() { # first row of program $1 (selected rows first)
@@ -508,6 +522,7 @@ run_one() { # run_one <impl> <program> <P> <size>; sets LINE
   esac
   local venv=()
   if is_variant "$p"; then read -r -a venv <<<"${VARIANTS[$p]//@LOG@/$LOGDIR}"; fi
+  if [ -n "${PROG_ENV[$p]+set}" ]; then read -r -a venv <<<"${PROG_ENV[$p]}"; fi
   read -r -a args <<<"$size"
   local gobench=0
   if is_gobench "$impl" "$b"; then
