@@ -1172,8 +1172,11 @@ void rt__gc_maybe_trigger(void)
     /* The heap outgrew its goal by 10 % while a cycle runs: go on as its
      * marking does (hard_throttle), or, where it is not marking
      * concurrently (the mark phase has ended, the final stop is under
-     * way), wait for the cycle. */
+     * way), wait for the cycle.  (The M again: the sleeps above may have
+     * moved this goroutine, and another M's P is that M's to change --
+     * TSan.) */
     if (live >= goal + goal / 10 && atomic_load(&ncycles) == seen) {
+        mp = rt__getm();
         if (atomic_load_explicit(&rt__gc_marking, memory_order_relaxed) && mp != NULL &&
             mp->p != NULL)
             hard_throttle(goal);
