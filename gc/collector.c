@@ -545,7 +545,10 @@ static void hard_throttle(uint64_t goal)
  *      the kernel.
  *   4. Re-cleaning rounds: take the written pages and protect them again
  *      in one walk, rescan the marked objects on them (and the objects
- *      given a finalizer since the last round), mark what they reach; until a round finds fewer than CLEAN_ENOUGH pages written,
+ *      given a finalizer since the last round), mark what they reach --
+ *      a large array of pointers through a copy of its words as last
+ *      read, marking only what changed (mark.c, shadow_rescan; so does
+ *      the final pause) -- until a round finds fewer than CLEAN_ENOUGH pages written,
  *      so that what is left for the pause is what the program writes in
  *      one short round.  With MAXPROCS >= 2 this goroutine holds a P
  *      through the rounds (rounds_and_p): the program has one fewer to
@@ -980,6 +983,7 @@ again:;
         uint64_t nm[RT_GC_MAX_CLASSES], nf[RT_GC_MAX_CLASSES];
         counters(&mallocs, &frees, &heap1, &tb, nm, nf);
     }
+    rt__mark_shadows_detach(); /* (before a sweep can free their spans) */
     atomic_fetch_add(&rt__sweepgen, 2);
     int pct = atomic_load(&rt__gc_percent);
     /* Objects allocated during a concurrent mark phase survive this cycle
@@ -1032,6 +1036,7 @@ again:;
         uintptr_t ulo, uhi;
         heap_range(&ulo, &uhi);
         unprotect_dead(ulo, uhi);
+        rt__mark_shadows_free();
         rt_syscall_exit();
     }
     /* Eager sweeping (rt_gc, gcstoptheworld=2) runs once the world is

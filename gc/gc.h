@@ -207,6 +207,9 @@ typedef struct rt__span {
     uint64_t inlinebits;     /* allocbits when nelems <= 8 */
     uint8_t inlinemarks[8];  /* markbytes when nelems <= 8 */
     uint64_t *bitsmem;       /* the block of both from meta.c, or NULL */
+    void *shadow;            /* mark.c: a large scan object's words as the
+                              * marking last read them on written pages,
+                              * this cycle (NULL: none) */
     /* page heap state (free spans) */
     int64_t unused_since;    /* when it became free (scavenger) */
     size_t npreleased;       /* pages returned to the OS */
@@ -654,6 +657,12 @@ void rt__mark_assist_open(bool on);
 uint64_t rt__mark_assist(uint64_t budget, uint64_t *read);
 uint64_t rt__mark_progress(void);
 uint64_t rt__mark_scan_progress(void);
+/* The shadows of large objects (mark.c, shadow_rescan): detached from
+ * their spans at mark termination (world stopped, before the sweep can
+ * free a span), unmapped once the world runs again. */
+void rt__mark_shadows_detach(void);
+void rt__mark_shadows_free(void);
+extern _Atomic uint64_t rt__mark_shadow_pages; /* pages rescanned that way (tests) */
 /* The number of mark threads for a stopped world: min(8, MAXPROCS, CPUs). */
 int rt__mark_workers(void);
 

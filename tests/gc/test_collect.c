@@ -380,6 +380,85 @@ RT_TEST(test_concurrent_trigger_leaves_a_short_runway)
     runway_sink = NULL;
 }
 
+/* Large tables of pointers (512 KiB each) rewritten at random places by 4
+ * goroutines while concurrent cycles run: the re-cleaning rounds and the
+ * final pause rescan their written pages through shadows (mark.c,
+ * shadow_rescan), marking only the words that changed since the last
+ * rescan.  A changed word the comparison missed would leave its new object
+ * unmarked: freed, reused for another slot's object, and caught here by
+ * its slot number.  The shadows must have been used. */
+typedef struct tobj {
+    uintptr_t self;
+    int64_t slot, gen, sum;
+} tobj;
+#define TSLOTS (64 * 1024)
+#define TWORKERS 4
+#define TKEY ((uintptr_t)0x5a5a5a5a5a5a5a5aull)
+static tobj **tables[TWORKERS];
+static _Atomic int tstop, tbad;
+static rt_waitgroup twg;
+
+static tobj *tnew(int64_t slot, int64_t gen)
+{
+    tobj *o = rt_new(tobj);
+    o->self = (uintptr_t)o ^ TKEY;
+    o->slot = slot;
+    o->gen = gen;
+    o->sum = slot * 31 + gen;
+    return o;
+}
+
+static bool tok(const tobj *o, int64_t slot)
+{
+    return o != NULL && o->self == ((uintptr_t)o ^ TKEY) && o->slot == slot &&
+           o->sum == slot * 31 + o->gen;
+}
+
+static void table_worker(void *arg)
+{
+    int k = (int)(intptr_t)arg;
+    tobj **t = rt_alloc(TSLOTS * sizeof *t);
+    for (int64_t i = 0; i < TSLOTS; i++)
+        t[i] = tnew(i, 0);
+    tables[k] = t;
+    uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(k + 1);
+    int64_t gen = 1;
+    while (!atomic_load(&tstop)) {
+        for (int j = 0; j < 1000; j++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            int64_t i = (int64_t)(x % TSLOTS);
+            if (!tok(t[i], i))
+                atomic_fetch_add(&tbad, 1);
+            t[i] = tnew(i, gen++);
+            (void)rt_alloc(48); /* garbage besides */
+        }
+        rt_yield();
+    }
+    for (int64_t i = 0; i < TSLOTS; i++)
+        if (!tok(t[i], i))
+            atomic_fetch_add(&tbad, 1);
+    rt_waitgroup_done(&twg);
+}
+
+RT_TEST(test_large_tables_rewritten_while_marking)
+{
+    int procs = rt_maxprocs(4);
+    int pct = rt_set_gc_percent(50);
+    uint64_t pages0 = atomic_load(&rt__mark_shadow_pages);
+    rt_waitgroup_add(&twg, TWORKERS);
+    for (int k = 0; k < TWORKERS; k++)
+        rt_go(table_worker, (void *)(intptr_t)k);
+    rt_sleep(1500 * RT_MILLISECOND);
+    atomic_store(&tstop, 1);
+    rt_waitgroup_wait(&twg);
+    REQUIRE_EQ(atomic_load(&tbad), 0);
+    REQUIRE_MSG(atomic_load(&rt__mark_shadow_pages) > pages0, "no rescan went through a shadow");
+    rt_set_gc_percent(pct);
+    rt_maxprocs(procs);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -395,6 +474,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_freed_slots_reused_zeroed_and_heap_bounded);
     tcase_add_test(tc, test_empty_spans_return_to_the_heap);
     tcase_add_test(tc, test_concurrent_trigger_leaves_a_short_runway);
+    tcase_add_test(tc, test_large_tables_rewritten_while_marking);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
