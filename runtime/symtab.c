@@ -93,6 +93,7 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -151,17 +152,49 @@ static bool runtime_lines;
 
 static char *debuginfo_path; /* NULL: libdw's default search path */
 
+/* libdw keeps the descriptors its finders open for as long as the
+ * session lives -- the program's binary, every shared library, their debug
+ * files -- and opens them without O_CLOEXEC: every system(), popen() or
+ * exec'd child inherited 14 of them (an outside tester's find; Go opens
+ * everything close-on-exec).  These wrappers set the flag on what the
+ * finders return. */
+static int cloexec(int fd)
+{
+    if (fd >= 0) {
+        int fl = fcntl(fd, F_GETFD);
+        if (fl >= 0 && !(fl & FD_CLOEXEC))
+            (void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+    }
+    return fd;
+}
+
+static int find_elf_cloexec(Dwfl_Module *mod, void **userdata, const char *modname,
+                            Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+    return cloexec(dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp));
+}
+
+static int find_debuginfo_cloexec(Dwfl_Module *mod, void **userdata, const char *modname,
+                                  Dwarf_Addr base, const char *file_name,
+                                  const char *debuglink_file, GElf_Word debuglink_crc,
+                                  char **debuginfo_file_name)
+{
+    return cloexec(dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+                                                debuglink_file, debuglink_crc,
+                                                debuginfo_file_name));
+}
+
 static const Dwfl_Callbacks proc_callbacks = {
     /* The modules are files mapped into this process: open them by the
      * path /proc/self/maps names (the vdso is read from memory). */
-    .find_elf = dwfl_linux_proc_find_elf,
+    .find_elf = find_elf_cloexec,
     /* Separate debug info by build id (/usr/lib/debug/.build-id/...), if
      * installed.  Not dwfl_standard_find_debuginfo: it also asks
      * debuginfod, which dlopen()s libcurl and a dozen more libraries into
      * the program (10 ms at start-up) and may go to the network when
      * DEBUGINFOD_URLS is set.  (.gnu_debuglink-only debug files are not
      * searched; distributions install build-id links.) */
-    .find_debuginfo = dwfl_build_id_find_debuginfo,
+    .find_debuginfo = find_debuginfo_cloexec,
     .debuginfo_path = &debuginfo_path,
 };
 
