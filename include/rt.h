@@ -478,6 +478,11 @@ RT_EXTERN int rt_conn_set_deadline(rt_conn *c, int64_t deadline_ns);
 /* Close: goroutines blocked on the object wake and their calls return
  * -ECANCELED, as does a second close. */
 RT_EXTERN int rt_conn_close(rt_conn *c);
+/* TCPConn.CloseWrite / CloseRead (also for unix sockets): shut down one
+ * direction, the other stays open -- after CloseWrite the peer reads the
+ * end of the stream and can still answer.  -ECANCELED once closed. */
+RT_EXTERN int rt_conn_close_write(rt_conn *c);
+RT_EXTERN int rt_conn_close_read(rt_conn *c);
 RT_EXTERN int rt_listener_close(rt_listener *l);
 /* Listener.Addr().String() into buf: "127.0.0.1:8080", "[::1]:8080", a
  * unix path.  Returns its length, or -ENOSPC if it does not fit in n

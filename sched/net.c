@@ -769,6 +769,30 @@ int rt_conn_close(rt_conn *c)
     return conn_close(c);
 }
 
+/* shutdown(2) of one direction, the descriptor held open meanwhile. */
+static int conn_shutdown(rt_conn *c, int how)
+{
+    if (c == NULL)
+        return -EINVAL;
+    if (!conn_acquire(c))
+        return -ECANCELED;
+    int r = shutdown(c->fd, how) == 0 ? 0 : -errno;
+    conn_release(c);
+    return r;
+}
+
+int rt_conn_close_write(rt_conn *c)
+{
+    RT__KEEP_ERRNO;
+    return conn_shutdown(c, SHUT_WR);
+}
+
+int rt_conn_close_read(rt_conn *c)
+{
+    RT__KEEP_ERRNO;
+    return conn_shutdown(c, SHUT_RD);
+}
+
 /* ------------------------------------------------------------- files ---- */
 
 /* The call itself, on this thread. */

@@ -322,6 +322,60 @@ static void conn_pair(rt_listener **lp, rt_conn **client, rt_conn **server)
     *lp = l;
 }
 
+/* Half-close (Go's TCPConn.CloseWrite): the client sends a request and
+ * shuts its writing side; the server, parked in a read, reads the request
+ * and then the end of the stream, and answers on the direction still
+ * open; the client reads the answer and then the end.  CloseRead makes
+ * the closer's own reads end; both refuse a closed conn. */
+static void answer_after_eof(void *arg)
+{
+    rt_conn *c = arg;
+    char buf[64];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = rt_conn_read(c, buf + got, sizeof buf - got);
+        REQUIRE_GE(r, 0);
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    REQUIRE_EQ(got, 4);
+    REQUIRE(memcmp(buf, "ping", 4) == 0);
+    write_all(c, "pong", 4);
+    REQUIRE_EQ(rt_conn_close(c), 0);
+}
+
+RT_TEST(test_half_close)
+{
+    rt_listener *l;
+    rt_conn *cl, *sv;
+    conn_pair(&l, &cl, &sv);
+    REQUIRE(rt_go(answer_after_eof, sv) > 0);
+    rt_sleep(RT_MILLISECOND); /* the server parks in its read first */
+    write_all(cl, "ping", 4);
+    REQUIRE_EQ(rt_conn_close_write(cl), 0);
+    char buf[8];
+    read_full(cl, buf, 4);
+    REQUIRE(memcmp(buf, "pong", 4) == 0);
+    REQUIRE_EQ(rt_conn_read(cl, buf, sizeof buf), 0);
+    REQUIRE_LT(rt_conn_write(cl, "x", 1), 0); /* (-EPIPE: this side is shut) */
+    REQUIRE_EQ(rt_conn_close(cl), 0);
+    REQUIRE_EQ(rt_conn_close_write(cl), -ECANCELED);
+    REQUIRE_EQ(rt_conn_close_read(cl), -ECANCELED);
+    REQUIRE_EQ(rt_conn_close_write(NULL), -EINVAL);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+    /* CloseRead on a live conn: its reads end; writing still works. */
+    conn_pair(&l, &cl, &sv);
+    REQUIRE_EQ(rt_conn_close_read(sv), 0);
+    REQUIRE_EQ(rt_conn_read(sv, buf, sizeof buf), 0);
+    write_all(sv, "late", 4);
+    read_full(cl, buf, 4);
+    REQUIRE(memcmp(buf, "late", 4) == 0);
+    REQUIRE_EQ(rt_conn_close(sv), 0);
+    REQUIRE_EQ(rt_conn_close(cl), 0);
+    REQUIRE_EQ(rt_listener_close(l), 0);
+}
+
 RT_TEST(test_close_wakes_read)
 {
     rt_listener *l;
@@ -1468,6 +1522,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_many_conns);
     tcase_add_test(tc, test_close_wakes_accept);
     tcase_add_test(tc, test_close_wakes_read);
+    tcase_add_test(tc, test_half_close);
     tcase_add_test(tc, test_read_deadline);
     tcase_add_test(tc, test_read_after_short_read);
     tcase_add_test(tc, test_dial_localhost);
