@@ -14,7 +14,9 @@
  * end of an object falls in the next slot or the span's tail and does not
  * keep it.  A newly marked scan object is queued; noscan objects are only
  * marked.  Large scan objects are queued in chunks of 128 KiB so that one
- * huge array is marked by all workers.
+ * huge array is marked by all workers.  A range of 256 bytes or more is
+ * scanned as a pipeline that prefetches each candidate's span record and
+ * then its mark ahead of the test (scan_range).
  *
  * Roots (collected by the initiator before the workers start, each split in
  * chunks of 64 KiB): the scheduler's (sched/gcstop.c: goroutine stacks,
@@ -37,7 +39,9 @@
  * sched_yield, then sleeping 100 us (counted), and marking ends when every
  * worker that joined is idle with no root chunk and no packet left: the
  * first to see it closes the run (run_state), and the others leave when
- * they next look -- the initiator never waits for them.
+ * they next look -- the initiator never waits for them.  Progress -- bytes
+ * marked and bytes read -- is published every few dozen objects (and
+ * every 8 pages of a shadow rescan) for the pacing (collector.c).
  *
  * Concurrent use (collector.c's mark_concurrent).  The same workers run
  * while the program runs: the marker writes only mark bytes, its own
@@ -50,7 +54,9 @@
  * born black), and written-page scans queued as chunks that the workers
  * take like root chunks: each asks the kernel (dirty.c) for the written
  * pages of its chunk of live pages and pushes the marked objects' parts on
- * them.  Only live pages are asked about: a written page with nothing
+ * them -- or, for a large scan object, compares them with a copy of the
+ * words as last read and marks from the changed ones (shadow_rescan).
+ * Only live pages are asked about: a written page with nothing
  * marked cannot hide a pointer the mark needs, and the final pause's
  * page-table walk then covers the live heap, not the whole arena (half of
  * it garbage before the sweep).  A run may be given a budget of newly

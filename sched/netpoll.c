@@ -78,7 +78,10 @@
  *   allocates from the GC heap or parks.  A non-blocking poll from
  *   findrunnable holds a P and may be stopped by the signal inside libuv
  *   like any C code: it owns the loop meanwhile, others fail their CAS and
- *   queue their requests, which it drains when it lets go.
+ *   queue their requests, which it drains when it lets go.  The one call
+ *   made from any thread, uv_async_send, is not: the loop's thread spins
+ *   until a sender finishes it, so it runs in a no-stop region
+ *   (rt__netpoll_break).
  *
  * Objects and lifetimes
  *   rt_conn and rt_listener (net.c) are GC-heap objects holding a pointer
