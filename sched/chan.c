@@ -580,7 +580,7 @@ rt_chan *rt_chan_make(size_t elem_size, size_t cap)
 
 size_t rt_chan_len(rt_chan *c)
 {
-    rt__preempt_point(); /* a loop polling the length (rt.h, rt_yield) */
+    rt__preempt_point(); /* a loop polling the length (rt.h, rt_yield): one load */
     if (c == NULL || c->ring == NULL)
         return 0;
     uint64_t head, tail;

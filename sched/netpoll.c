@@ -377,8 +377,9 @@ void rt__netpoll_submit(rt__req *r)
  * poller for the stopped sender.  The whole process hung, spinning, in 7
  * runs of 12 of 4 echo pairs beside 3 allocating goroutines at
  * MAXPROCS=4, GOGC=10 (tester 27b).  So the send is a no-stop region on
- * an M; a thread without one (foreign.c: stopped by the same signal
- * while the collector reads its stack) blocks the signal around it.
+ * an M (two plain stores and a branch); a thread without one (foreign.c:
+ * stopped by the same signal while the collector reads its stack) blocks
+ * the signal around it (two sigprocmask calls, on that rare path).
  */
 void rt__netpoll_break(void)
 {
