@@ -49,7 +49,10 @@
  * Heap pointers held only in saved registers (those, or the callee-saved
  * ones of rt_syscall_enter) become otherroots "registers of goroutine N".
  * The dumping goroutine shows as waiting, "dumping heap", as in Go 1.3.
- * A frame's field list is the words that hold heap pointers.
+ * A frame's field list is every word of it, as TRACE_FORMATS.md section 11
+ * has conservative frames (listing only the words that held heap pointers,
+ * as objects and segments do, read to an outside tester as frames with no
+ * pointers at all).
  *
  * Caveat, shared with allocfreetrace's tracegc: libunwind looks unwind
  * tables up with dl_iterate_phdr when its cache misses, so a thread
@@ -493,7 +496,11 @@ static void put_frame(uintptr_t sp, uint64_t depth, uintptr_t childsp, uintptr_t
     put_uv(fp - sp);
     put_mem(sp, fp - sp);
     put_hole(pc, lookup); /* entry pc, pc, continuation pc, name */
-    put_ptr_fields(sp, fp - sp, 0);
+    /* A conservative frame: every word is a Ptr field (section 11). */
+    for (size_t k = 0; k + sizeof(uintptr_t) <= fp - sp; k += sizeof(uintptr_t)) {
+        put_uv(FIELD_PTR);
+        put_uv(k);
+    }
     put_uv(0);
 }
 

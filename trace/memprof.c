@@ -21,7 +21,9 @@
  * Stacks start at the user's frame that called the allocator (TRACE_FORMATS
  *   Part A): the walk drops every leading frame whose function lies in
  *   libgrt (rt__symbolize's in_runtime), robust against inlining and tail
- *   calls where a frame count is not.
+ *   calls where a frame count is not.  An object libgrt allocates for
+ *   itself (no frame of the program's but the root) keeps the frames above
+ *   the allocator instead: the runtime's code is who asked.
  *
  * Frees
  *   A sampled object is entered in a hash set (address -> bucket) and its
@@ -372,6 +374,41 @@ static void unlock_nostop(rt_m *mp)
  * chain.  Marked as the profiler's own walk (rt__pprof_walk_begin):
  * libunwind's per-thread state is not reentrant.
  */
+/* Whether name is the allocator's: an entry point or its slow path (a
+ * static function may carry a ".constprop.0"-style suffix). */
+static bool allocator_frame(const char *name)
+{
+    static const char *const entries[] = {
+        "rt_alloc", "rt_alloc_noscan", "rt_new_", "rt_new_array_",
+        "rt__gc_alloc", "rt__gc_alloc_typed", "rt__gc_alloc_chan",
+    };
+    if (name == NULL)
+        return false;
+    for (size_t e = 0; e < sizeof entries / sizeof entries[0]; e++)
+        if (strcmp(name, entries[e]) == 0)
+            return true;
+    return strncmp(name, "gc_alloc_slow", 13) == 0 ||
+           strncmp(name, "rt__memprof_alloc", 17) == 0;
+}
+
+/* For a stack with no frame outside libgrt but its root (an object the
+ * runtime allocates for itself, such as the debug server's connections):
+ * the index of the first frame above the allocator, so the record names
+ * the runtime's code that asked, as Go's show runtime.malg or net/http --
+ * dropping every libgrt frame left only the root trampoline, which the
+ * proto showed as System and the text as a bare address (an outside
+ * tester's find). */
+static int after_allocator(void *const *all, int n)
+{
+    int last = -1;
+    for (int j = 0; j < n - 1; j++) {
+        rt__sym s;
+        if (rt__symbolize((uintptr_t)all[j] - 1, &s) && allocator_frame(s.name))
+            last = j;
+    }
+    return last + 1;
+}
+
 static int user_stack(uintptr_t *pcs, int max)
 {
     void *all[RT_PPROF_EVENT_DEPTH + 16];
@@ -385,6 +422,8 @@ static int user_stack(uintptr_t *pcs, int max)
             break;
         i++;
     }
+    if (i == n - 1 && n > 1)
+        i = after_allocator(all, n);
     int k = 0;
     for (; i < n && k < max; i++)
         pcs[k++] = (uintptr_t)all[i];

@@ -329,6 +329,12 @@ static void parse(const uint8_t *buf, size_t len, dump *d)
             f.contpc = r_uv(&r);
             f.name = r_str(&r);
             f.fields = r_fields(&r, f.size);
+            /* conservative frames list every word as a Ptr (section 11) */
+            REQUIRE_MSG(f.fields.n == f.size / 8, "frame %s: %zu fields for %llu bytes",
+                        f.name, f.fields.n, (unsigned long long)f.size);
+            for (size_t j = 0; j < f.fields.n; j++)
+                REQUIRE_MSG(f.fields.f[j].off == 8 * j, "frame %s: field %zu at %llu",
+                            f.name, j, (unsigned long long)f.fields.f[j].off);
             REQUIRE_MSG(f.depth == curg->nframes, "frame depth %llu, expected %zu",
                           (unsigned long long)f.depth, curg->nframes);
             if (f.depth == 0) {

@@ -1286,6 +1286,45 @@ RT_TEST(test_blocked_program)
     free(sc.cmdline);
 }
 
+/* An object libgrt allocates for itself (the debug server's listener and
+ * connections) is recorded with the runtime's frames above the allocator,
+ * as Go's heap profile names runtime.malg or net/http: it came out with
+ * only its goroutine's root, "System" in the proto and a bare address in
+ * the text (an outside tester's find). */
+RT_TEST(test_runtime_allocations_named)
+{
+    rt_set_memprofile_rate(1);
+    int port = rt_debug_serve("127.0.0.1:0");
+    REQUIRE_GT(port, 0);
+    free(http(port, "GET /debug/pprof/cmdline HTTP/1.0\r\n\r\n"));
+    rt_gc();
+    rt_gc(); /* published as of the last completed cycle */
+    char *r = http(port, "GET /debug/pprof/heap?debug=1 HTTP/1.0\r\n\r\n");
+    REQUIRE_EQ(status_of(r), 200);
+    const char *b = body_of(r);
+    int records = 0;
+    for (const char *l = b; *l != '\0' && strncmp(l, "\n# runtime.MemStats", 20) != 0;) {
+        const char *e = strchr(l, '\n');
+        if (e == NULL)
+            break;
+        if (strstr(l, " @ ") != NULL && strstr(l, " @ ") < e && l != b) {
+            records++;
+            REQUIRE_MSG(strncmp(e + 1, "#\t", 2) == 0, "a record without frames:\n%.*s\n\n%s",
+                        (int)(e - l), l, b);
+        }
+        l = e + 1;
+    }
+    REQUIRE_GT(records, 0);
+    REQUIRE_MSG(strstr(b, "listen_main") != NULL, "the listener's allocations:\n%s", b);
+    free(r);
+    char *top = pp_tool("-traces -sample_index=alloc_space "
+                        "http://127.0.0.1:%d/debug/pprof/heap",
+                        port);
+    REQUIRE_MSG(strstr(top, "System") == NULL && strstr(top, "listen_main") != NULL,
+                "heap proto:\n%s", top);
+    free(top);
+}
+
 RT_TEST(test_before_main)
 {
     static char err[1 << 14];
@@ -1306,6 +1345,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_no_deadlock);
     tcase_add_test(tc, test_busy_program);
     tcase_add_test(tc, test_blocked_program);
+    tcase_add_test(tc, test_runtime_allocations_named);
     tcase_add_test(tc, test_before_main);
     suite_add_tcase(s, tc);
     return s;
