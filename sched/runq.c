@@ -180,6 +180,15 @@ uint32_t rt__runq_len(rt_p *pp)
     }
 }
 
+/* The P's local queue as a user counts it: the ring and runnext, which
+ * Go 1.3 (TRACE_FORMATS.md section 2) did not have -- five goroutines just
+ * started on a busy P showed as [4] (an outside tester's find). */
+uint32_t rt__runq_count(rt_p *pp)
+{
+    return rt__runq_len(pp) +
+           (atomic_load_explicit(&pp->runnext, memory_order_relaxed) != NULL);
+}
+
 /* rt__sched.lock held: room for n more in the global ring.  A fresh
  * mapping, the live entries copied in order: no malloc (the queue also
  * grows with the world stopped, when a stopped thread may hold malloc's

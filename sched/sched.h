@@ -804,6 +804,7 @@ rt_g *rt__runq_steal(rt_p *pp, rt_p *victim, bool steal_next);
 uint32_t rt__runq_drain_global(rt_p *victim);
 bool rt__runq_empty(rt_p *pp);
 uint32_t rt__runq_len(rt_p *pp);
+uint32_t rt__runq_count(rt_p *pp); /* the ring and runnext */
 /* Global queue; rt__sched.lock must be held. */
 void rt__globrunq_put(rt_g *gp);
 void rt__globrunq_put_batch(rt_g *head, rt_g *tail, int32_t n);

@@ -12,7 +12,8 @@
  *   threads       Ms ever created, sysmon included (grt's Ms never exit;
  *                 rt_main's own thread only waits and is not an M)
  *   idlethreads   Ms parked on the idle list
- *   runqueue      length of the global run queue; [..] the local ones
+ *   runqueue      length of the global run queue; [..] the local ones,
+ *                 runnext included (as runqsize)
  *   nmidlelocked  always 0: grt has no LockOSThread
  *   blocked       Go prints the printing M's flag here (always 0 for
  *                 sysmon); grt prints the same
@@ -114,7 +115,7 @@ void rt__schedtrace(int64_t now, bool detail)
     int gcwaiting = atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed);
     uint32_t runq[256];
     for (int32_t i = 0; i < procs && i < 256; i++)
-        runq[i] = rt__runq_len(rt__sched.allp[i]);
+        runq[i] = rt__runq_count(rt__sched.allp[i]);
     if (dying && locked)
         rt__lock_release_dying(&rt__sched.lock);
     else if (!dying)
@@ -148,7 +149,7 @@ void rt__schedtrace(int64_t now, bool detail)
                        pp->id, pst,
                        __atomic_load_n(&pp->schedtick, __ATOMIC_RELAXED),
                        atomic_load_explicit(&pp->syscalltick, memory_order_relaxed),
-                       (long long)(mp ? mp->id : -1), rt__runq_len(pp),
+                       (long long)(mp ? mp->id : -1), rt__runq_count(pp),
                        __atomic_load_n(&pp->gfreecnt, __ATOMIC_RELAXED));
     }
     gline_ctx c = {&b, gcwaiting ? __atomic_load_n(&rt__gc_entry_g, __ATOMIC_RELAXED) : NULL};

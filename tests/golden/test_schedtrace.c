@@ -50,6 +50,11 @@ static void in_syscall(void *arg)
     rt_syscall_exit();
 }
 
+static void nothing(void *arg)
+{
+    (void)arg;
+}
+
 static harness_tnode *volatile live_tree;
 
 static int child_main(int argc, char **argv)
@@ -63,6 +68,16 @@ static int child_main(int argc, char **argv)
         int64_t end = rt_nanotime() + 400 * RT_MILLISECOND;
         while (rt_nanotime() < end)
             (void)harness_tree(12);
+        return 0;
+    }
+    if (getenv("SCHED_TEST_QUEUED") != NULL) {
+        /* five goroutines queued on the only P, which this one keeps busy
+         * without a scheduling point for 350 ms */
+        for (int i = 0; i < 5; i++)
+            rt_go(nothing, NULL);
+        int64_t end = rt_nanotime() + 350 * RT_MILLISECOND;
+        while (rt_nanotime() < end)
+            ;
         return 0;
     }
     if (getenv("SCHED_TEST_FATAL") != NULL) {
@@ -293,6 +308,30 @@ START_TEST(test_detail_dump)
 }
 END_TEST
 
+/* A P's count is every goroutine queued on it, the one in runnext too:
+ * five started on a busy P showed as [4] and runqsize=4 beside five
+ * status=1 lines (an outside tester's find). */
+START_TEST(test_local_queue_counts_runnext)
+{
+    char *out = run_child_ex("schedtrace=100,scheddetail=1", "1", "SCHED_TEST_QUEUED=1", 0);
+    int dumps = 0;
+    for (char *save, *line = strtok_r(out, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        regmatch_t m[2];
+        if (match("^  P0: status=1 .* runqsize=([0-9]+) ", line, m, 2)) {
+            ck_assert_msg(field(line, &m[1]) == 5, "five queued: '%s'", line);
+            dumps++;
+        }
+    }
+    ck_assert_msg(dumps >= 2, "%d dumps with P0 running:\n%s", dumps, out);
+    free(out);
+    out = run_child_ex("schedtrace=100", "1", "SCHED_TEST_QUEUED=1", 0);
+    ck_assert_msg(strstr(out, " [5]\n") != NULL && strstr(out, " [4]\n") == NULL,
+                  "five queued:\n%s", out);
+    free(out);
+}
+END_TEST
+
 /* Go's startpanic: with either scheduler tracer on, a throw prints one
  * detailed dump before "fatal error:" (TRACE_FORMATS.md section 2), and
  * a goroutine in a system call names its M there. */
@@ -386,6 +425,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_one_proc_bracket);
     tcase_add_test(tc, test_detail_dump);
     tcase_add_test(tc, test_detail_dump_at_throw);
+    tcase_add_test(tc, test_local_queue_counts_runnext);
     tcase_add_test(tc, test_detail_dump_during_collection);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
