@@ -733,7 +733,8 @@ static void dump_regs(rt__buf *b, const void *ctx)
  *     rax    0x...                 (the interrupted registers, Go's dumpregs)
  *
  * -- the way to see where a program that hangs is stuck (m=-1: the signal
- * landed on a thread that is not an M, such as the main thread).  sigcode
+ * landed on a thread that is not an M, a thread of the program's own; the
+ * main thread blocks SIGQUIT while it waits in rt_main).  sigcode
  * is printed unsigned, as Go does (abort's SI_TKILL, -6, is
  * 18446744073709551610).  Installed where the signal had its default
  * action, or was ignored (SIGQUIT: Go keeps only SIGHUP and SIGINT

@@ -445,10 +445,20 @@ __attribute__((noinline)) void rt__gcstop_main_sleep(rt__note *n)
         pthread_attr_destroy(&attr);
         main_hi = (uintptr_t)addr + size;
     }
+    /* kill -QUIT goes to a thread that does not block it, the main thread
+     * first: blocked here, its dump comes from an M and names it (m=N) as
+     * Go's does, not m=-1 (an outside tester's note).  Every thread the
+     * runtime starts later is started by an M, with the M's mask. */
+    sigset_t quit, old;
+    sigemptyset(&quit);
+    sigaddset(&quit, SIGQUIT);
+    bool masked = pthread_sigmask(SIG_BLOCK, &quit, &old) == 0;
     __builtin_unwind_init();
     __atomic_store_n(&main_sp, rt__current_sp(), __ATOMIC_RELEASE);
     rt__note_sleep(n);
     __atomic_store_n(&main_sp, 0, __ATOMIC_RELAXED);
+    if (masked)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* ------------------------------------------------------------- roots --- */

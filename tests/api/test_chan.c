@@ -694,6 +694,10 @@ START_TEST(test_sigquit_dumps_goroutines)
     ck_assert_msg(strncmp(err, "SIGQUIT: quit\nPC=0x", 19) == 0, "stderr:\n%.500s", err);
     ck_assert_msg(strstr(err, " m=") != NULL && strstr(err, " sigcode=") != NULL,
                   "stderr:\n%.500s", err);
+    /* taken by an M, as in Go: the main thread, which only waits for the
+     * program's end and is no M, blocks it (it showed m=-1) */
+    ck_assert_msg(strstr(err, " m=")[3] >= '0' && strstr(err, " m=")[3] <= '9',
+                  "stderr:\n%.500s", err);
     ck_assert_msg(strstr(err, "\n\ngoroutine 1 [sleep]:\n") != NULL, "stderr:\n%.2000s", err);
     ck_assert_msg(strstr(err, "[chan receive]:\n") != NULL, "stderr:\n%.2000s", err);
     ck_assert_msg(strstr(err, "blocked_receiver") != NULL, "stderr:\n%.2000s", err);
