@@ -39,8 +39,11 @@
  *   (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP: faults and stack overflow;
  *   SIGURG: stopping threads for the collector; SIGPROF: the CPU
  *   profiler), SIGKILL and SIGSTOP, which no handler can catch, numbers
- *   outside 1..64, and channels whose element is not an int; and, through
- *   sigaction's own EINVAL, the C library's signals (glibc's 32 and 33).
+ *   outside 1..64, channels whose element is not an int, and the C
+ *   library's signals (glibc's 32 and 33, below SIGRTMIN), which sigaction
+ *   refuses too.  A call that fails after the relay's pipe was made still
+ *   starts the relay goroutine: the pipe's existence is what later calls
+ *   take as "running".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,7 +86,8 @@ static bool refused(int sig)
     case SIGSTOP:
         return true;
     default:
-        return sig < 1 || sig > NSIG_MAX;
+        /* 32 and 33: glibc's own (SIGRTMIN is 34 above them) */
+        return sig < 1 || sig > NSIG_MAX || (sig >= 32 && sig < SIGRTMIN);
     }
 }
 
@@ -177,6 +181,11 @@ int rt_signal_notify(rt_chan *c, int sig)
         if (sigaction(sig, &sa, &saved[sig]) != 0) {
             err = -errno;
             rt__lock_release(&lock);
+            /* The relay is started all the same: the next call takes it
+             * as running (a refused first call left every later one
+             * without deliveries, an outside tester's find). */
+            if (first)
+                (void)rt__go_system(relay, NULL);
             return err;
         }
         installed |= bit;
