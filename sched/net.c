@@ -29,7 +29,9 @@
  * operation that started; close sets the bit, wakes the parked operations
  * (rt__pollfd_evict: they return -ECANCELED) and drops "open"; whoever
  * drops the last reference releases the descriptor to the loop, which
- * closes the fd.  The object itself stays valid for as long as the program
+ * closes the fd; the closer, and every operation that ends after the
+ * close began, returns only once the fd is closed (conn_release_ex), as
+ * Go's Close and decref do.  The object itself stays valid for as long as the program
  * holds it (the collector frees it), so a call on a closed conn is not a
  * use after free: it returns -ECANCELED.  A conn dropped without close is
  * closed by its finalizer, as Go's netFD is.  Concurrent reads (or writes)
@@ -89,15 +91,36 @@ static bool conn_acquire(struct rt_conn *c)
     return true;
 }
 
-static void conn_release(struct rt_conn *c)
+/* Drops a reference; the last one has the loop close the fd.  A caller
+ * that finds the conn closing waits until the fd is closed (unless
+ * !may_wait: a finalizer), the closer included, as Go's Close and the
+ * operations it wakes do: an accept woken by a close returned while the
+ * listener still took dials, and its address could not be listened on
+ * again, for up to 100 us (an outside tester's find).  The entry is made
+ * while our reference still keeps the descriptor from the loop. */
+static void conn_release_ex(struct rt_conn *c, bool may_wait)
 {
+    rt__pollfd *pd = c->pd;
+    rt__close_waiter w;
+    bool wait = may_wait &&
+                (atomic_load_explicit(&c->state, memory_order_acquire) & CONN_CLOSED) &&
+                rt__pollfd_close_prepare(pd, &w);
     uint64_t s = atomic_fetch_sub_explicit(&c->state, 1, memory_order_acq_rel) - 1;
     if (s == CONN_CLOSED)
-        rt__pollfd_release(c->pd); /* the last reference: close the fd */
+        rt__pollfd_release(pd); /* the last reference: close the fd */
+    if (wait)
+        rt__pollfd_close_wait(&w);
 }
 
-/* Close: 0, or -ECANCELED if it was closed already. */
-static int conn_close(struct rt_conn *c)
+static void conn_release(struct rt_conn *c)
+{
+    conn_release_ex(c, true);
+}
+
+/* Close: 0, or -ECANCELED if it was closed already.  Returns once the
+ * fd is closed (conn_release_ex), except in a finalizer (!wait), which
+ * has nobody to return to. */
+static int conn_close_ex(struct rt_conn *c, bool wait)
 {
     uint64_t s = atomic_load_explicit(&c->state, memory_order_relaxed);
     do {
@@ -108,18 +131,25 @@ static int conn_close(struct rt_conn *c)
                                                     memory_order_relaxed));
     /* "open" is still ours: the descriptor is alive while we wake. */
     rt__pollfd_evict(c->pd);
-    conn_release(c);
+    conn_release_ex(c, wait);
     return 0;
+}
+
+static int conn_close(struct rt_conn *c)
+{
+    return conn_close_ex(c, true);
 }
 
 static void conn_finalize(void *obj)
 {
-    (void)conn_close(obj);
+    (void)conn_close_ex(obj, false);
 }
 
 static void listener_finalize(void *obj)
 {
-    (void)rt_listener_close(obj);
+    struct rt_listener *l = obj;
+    if (conn_close_ex(&l->c, false) == 0 && l->unlink_path[0] != '\0')
+        (void)unlink(l->unlink_path);
 }
 
 /* Wraps fd (non-blocking already) in c; closes fd on failure. */

@@ -211,6 +211,9 @@ struct rt__pollfd {
                                  * row (poll_cb); loop owner only */
     uv_poll_t h;
     rt__pollfd *free_next;      /* pool free list, under pdpool.lock */
+    /* Goroutines waiting for close(2) (rt__pollfd_close_prepare), each
+     * entry on its goroutine's stack; under lock */
+    rt__close_waiter *close_waiters;
 };
 
 static struct {
@@ -455,6 +458,7 @@ rt__pollfd *rt__pollfd_open(int fd)
     pd->h_inited = pd->h_closing = false;
     pd->unclaimed = 0;
     pd->free_next = NULL;
+    pd->close_waiters = NULL;
     rt__lock_release(&pd->lock);
     return pd;
 }
@@ -593,6 +597,11 @@ static void pd_run(rt__req *r)
     rt__lock_acquire(&pd->lock);
     pd->queued = false;
     bool dead = pd->dead;
+    rt__close_waiter *waiters = NULL;
+    if (dead) {
+        waiters = pd->close_waiters;
+        pd->close_waiters = NULL;
+    }
     rt__lock_release(&pd->lock);
     if (pd->h_closing)
         return;
@@ -607,6 +616,12 @@ static void pd_run(rt__req *r)
         } else {
             close(fd);
             pd_recycle(pd);
+        }
+        /* The fd is closed: its waiters may return (each entry is on its
+         * goroutine's stack: its link is read before the wake-up). */
+        for (rt__close_waiter *w = waiters, *next; w != NULL; w = next) {
+            next = w->next;
+            io_ready(pd_unblock(&w->w, true));
         }
         return;
     }
@@ -704,6 +719,29 @@ void rt__pollfd_evict(rt__pollfd *pd)
     rt__lock_release(&pd->lock);
     io_ready(pd_unblock(&pd->rg, false));
     io_ready(pd_unblock(&pd->wg, false));
+}
+
+bool rt__pollfd_close_prepare(rt__pollfd *pd, rt__close_waiter *w)
+{
+    rt_m *mp = rt__getm();
+    if (mp == NULL || mp->curg == NULL || mp->p == NULL)
+        return false; /* no goroutine that may park: close in the background */
+    atomic_store(&w->w, PD_WAIT);
+    rt__lock_acquire(&pd->lock);
+    w->next = pd->close_waiters;
+    pd->close_waiters = w;
+    rt__lock_release(&pd->lock);
+    return true;
+}
+
+void rt__pollfd_close_wait(rt__close_waiter *w)
+{
+    /* Counted as an I/O waiter while parked (pd_commit): the loop, which
+     * has the close to do, is what wakes it. */
+    if (atomic_load(&w->w) == PD_WAIT)
+        rt__gopark(pd_commit, (void *)&w->w, RT_WAIT_SEMACQUIRE);
+    if (atomic_load(&w->w) != PD_READY)
+        rt__throw("netpoll: a close waiter woke before the close");
 }
 
 void rt__pollfd_release(rt__pollfd *pd)

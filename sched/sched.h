@@ -1192,6 +1192,20 @@ void rt__pollfd_evict(rt__pollfd *pd);
 /* Close, step 2 (no goroutine uses pd any more): the loop stops watching
  * the fd, closes it, and the descriptor returns to the pool. */
 void rt__pollfd_release(rt__pollfd *pd);
+/* Go's Close returns once the descriptor is really closed (fd.csema), and
+ * so does an operation that ends after the close began (Go's decref runs
+ * destroy, and the woken operation runs only once the closer waits): each
+ * registers an entry on its own stack while it still holds its reference,
+ * then drops it, then calls rt__pollfd_close_wait, which returns once the
+ * loop has closed the fd.  prepare returns false, and the close stays in
+ * the background, where the caller cannot park (not a goroutine, or inside
+ * rt_syscall_enter). */
+typedef struct rt__close_waiter {
+    _Atomic uintptr_t w;
+    struct rt__close_waiter *next;
+} rt__close_waiter;
+bool rt__pollfd_close_prepare(rt__pollfd *pd, rt__close_waiter *w);
+void rt__pollfd_close_wait(rt__close_waiter *w);
 
 /* pread/pwrite on libuv's thread pool while the goroutine parks; bytes or
  * a negative errno. */
