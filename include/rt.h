@@ -99,7 +99,8 @@ RT_EXTERN int64_t rt_nanotime(void);
  * Starts the runtime (reads DEBUG, GOGC, MAXPROCS and their GO* aliases),
  * runs fn(argc, argv) as goroutine 1 and returns its result once it returns.
  * Other goroutines are not waited for, as in Go: once fn returns no new
- * goroutine is scheduled.  Call it once per process.
+ * goroutine is scheduled (rt_go still returns an id, as a go statement
+ * still succeeds while a Go program exits).  Call it once per process.
  */
 RT_EXTERN int rt_main(int (*fn)(int argc, char **argv), int argc, char **argv);
 
@@ -134,7 +135,8 @@ RT_EXTERN void rt_yield(void);
 /* runtime.Goexit: end the calling goroutine.  Never returns. */
 RT_EXTERN void rt_exit(void) __attribute__((noreturn));
 
-/* The calling goroutine's id (goroutine 1 runs rt_main's function). */
+/* The calling goroutine's id (goroutine 1 runs rt_main's function); 0 on
+ * a thread that is not running a goroutine. */
 RT_EXTERN int64_t rt_goid(void);
 
 /* time.Sleep: parks the goroutine for at least ns; never blocks the thread.
