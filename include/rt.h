@@ -182,7 +182,8 @@ typedef struct rt_chan rt_chan;
 /* make(chan T, cap) with sizeof(T) == elem_size (0 for chan struct{}).
  * Never freed by hand. */
 RT_EXTERN rt_chan *rt_chan_make(size_t elem_size, size_t cap);
-/* c <- *elem.  A nil channel blocks forever; a closed one is fatal. */
+/* c <- *elem (elem NULL: the zero value).  A nil channel blocks forever; a
+ * closed one is fatal. */
 RT_EXTERN void rt_chan_send(rt_chan *c, const void *elem);
 /* v, ok := <-c.  elem may be NULL to discard the value.  Returns ok. */
 RT_EXTERN bool rt_chan_recv(rt_chan *c, void *elem);
@@ -200,7 +201,8 @@ enum { RT_SELECT_SEND = 1, RT_SELECT_RECV = 2 };
 
 typedef struct rt_select_case {
     rt_chan *chan;  /* NULL: the case is never ready (nil channel) */
-    void *elem;     /* value to send / where to receive (may be NULL) */
+    void *elem;     /* value to send (NULL: the zero value) / where to
+                     * receive (NULL: discarded) */
     int dir;        /* RT_SELECT_SEND or RT_SELECT_RECV */
     bool ok;        /* set by rt_select for the chosen receive case */
 } rt_select_case;
