@@ -733,10 +733,11 @@ ssize_t rt_conn_read(rt_conn *c, void *buf, size_t n)
     /* nginx's rule: a read that returned less than it asked for found the
      * socket empty, so another read now would almost always say EAGAIN (a
      * request-response peer has not answered yet).  Wait for readiness
-     * first instead: the poll is level-triggered, so data that came
-     * meanwhile is reported by the next poll, or was already (PD_READY)
-     * and the wait returns at once. */
-    if (r == 0 && n > 0 && c->rdrained)
+     * first instead: data that comes after that read is a new edge of the
+     * edge-triggered poll (or was already, PD_READY, and the wait returns
+     * at once).  Not once the stream has ended: the end may have come in
+     * the same edge as the data, and no edge follows it. */
+    if (r == 0 && n > 0 && c->rdrained && !rt__pollfd_read_ended(c->pd))
         r = rt__pollfd_wait(c->pd, 'r');
     while (r == 0 && n > 0) {
         rt__dirty_touch(buf, n);

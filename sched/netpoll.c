@@ -1,15 +1,19 @@
 /*
- * sched/netpoll.c -- the network poller, on libuv.
+ * sched/netpoll.c -- the network poller: an epoll set for sockets, and
+ * libuv for names, files and wake-ups.
  *
  * What
  *   Goroutines that wait for a socket to become readable or writable, for a
  *   name to resolve or for a file read or write, park (wait reason "IO
- *   wait") instead of blocking their thread.  libuv does the waiting: one
- *   uv_loop_t for the process, a uv_poll_t per socket that has had to wait
- *   (readiness, epoll underneath), uv_getaddrinfo for names and libuv's
- *   thread pool (uv_queue_work) for regular files.  net.c builds the public
- *   API (rt_net_*, rt_conn_*, rt_file_*) on the few calls declared in
- *   sched.h under "netpoll.c".
+ *   wait") instead of blocking their thread.  Sockets (and pipes) are in an
+ *   edge-triggered epoll set of our own, `sockep`, as Go's netpoll_epoll.go
+ *   has them: registered once, both directions, at their first wait, and
+ *   never changed.  libuv does the rest: one uv_loop_t for the process,
+ *   uv_getaddrinfo for names, its thread pool (uv_queue_work) for regular
+ *   files, uv_async_send to wake a blocked poller; its own epoll set is a
+ *   member of sockep (level-triggered), so one wait watches both.  net.c
+ *   builds the public API (rt_net_*, rt_conn_*, rt_file_*) on the few calls
+ *   declared in sched.h under "netpoll.c".
  *
  * The fast path is Go's: the operation first tries the non-blocking system
  * call, and only on EAGAIN does the goroutine park on the socket's poll
@@ -26,15 +30,16 @@
  *   libuv loops are not thread-safe (only uv_async_send is).  The loop
  *   belongs to whichever thread holds `loop_owner`, a flag that is only
  *   ever *tried* (CAS 0 -> 1), never waited for: a thread that fails
- *   simply does not poll, or hands its request over (below).  Three kinds
- *   of thread take it:
+ *   simply does not poll, or hands its request over (below).  Whoever holds
+ *   it also polls sockep (np_wait), so socket events and closes are
+ *   serialised.  Three kinds of thread take it:
  *     - the idle M that sleeps for the scheduler (the "timer sleeper" of
  *       proc.c's stopm) blocks inside the loop, holding no P, when
- *       goroutines wait for I/O or timers are pending: uv_run(UV_RUN_ONCE)
- *       with no timer, else epoll readiness of the loop's backend fd with
- *       ppoll's nanosecond timeout up to the next timer, then
- *       uv_run(UV_RUN_NOWAIT) to dispatch.  This M replaces the note sleep
- *       of the timer sleeper: one sleeping thread watches both;
+ *       goroutines wait for I/O or timers are pending: epoll_pwait2 on
+ *       sockep, with a nanosecond timeout up to the next timer, then
+ *       uv_run(UV_RUN_NOWAIT) if libuv's set was among the events.  This
+ *       M replaces the note sleep of the timer sleeper: one sleeping
+ *       thread watches both;
  *     - an M in findrunnable that found nothing to run polls without
  *       blocking (Go's netpoll(0)), if nobody is blocked in the loop;
  *     - sysmon, when nobody polled for 10 ms (a P busy with goroutines
@@ -44,8 +49,8 @@
  *   else the global queue, and idle Ps are woken.
  *
  * How other threads reach the loop
- *   A goroutine that needs the loop (arm a socket's uv_poll, close one,
- *   start a resolution or a pool job) pushes a request on `reqs` (a short
+ *   A goroutine that needs the loop (close a socket, start a resolution
+ *   or a pool job) pushes a request on `reqs` (a short
  *   rt__lock) and then tries the owner flag: if it gets it, it runs the
  *   queue itself; if not, the owner will: a thread blocked in the loop is
  *   woken with uv_async_send (its callback drains the queue), and a
@@ -56,19 +61,22 @@
  *   earlier timer): rt__netpoll_break, after the note wake-up, from
  *   proc.c's wake_m.
  *
- * Arming, and why events are level-triggered but cheap
- *   libuv's uv_poll is level-triggered: a readable socket nobody reads
- *   would be reported by every poll, and a blocked poller would spin.  So a
- *   descriptor watches a direction only while it is useful: writable is
- *   one-shot (dropped at every event: sockets are writable nearly always),
- *   readable stays armed while a reader is parked each time it fires (the
- *   echo server's steady state: no epoll_ctl per message) and is dropped
- *   when it fires twice in a row with nobody parked (once is a reader
- *   about to run, which takes the data before the next poll; twice, a
- *   blocked poller would keep waking for it).  A parker that finds its
- *   direction unarmed asks the loop to arm it (the request queue); the callback
- *   drops the arming *before* it publishes the event, so a parker that saw
- *   "armed" is always woken by that very event.
+ * Edge-triggered sockets
+ *   A socket's first wait adds it to sockep with EPOLLIN | EPOLLOUT |
+ *   EPOLLRDHUP | EPOLLET (pd_register, from the parker's own thread:
+ *   epoll_ctl is thread-safe); the addition reports the socket's present
+ *   state, so readiness that came before is not lost.  An edge with nobody
+ *   parked leaves PD_READY, and every operation tries its system call
+ *   until EAGAIN before it waits, so no edge is ever needed twice -- with
+ *   one exception, net.c's read after a short read, which waits for the
+ *   next edge first: an end of stream that came in the same edge as the
+ *   last data has none after it, so the descriptor remembers it (hup) and
+ *   that read does not wait.  The close takes the fd out of the set
+ *   (EPOLL_CTL_DEL, as Go's netpollclose: a copy of the fd in a child
+ *   would keep the registration alive for the descriptor's next life) and
+ *   closes it, on the loop, so that no event of a batch being dispatched
+ *   is for a descriptor already reused.  System calls a connection costs
+ *   the poller: one epoll_ctl to add, one to delete (Go's two).
  *
  * The GC and stopping the world
  *   The M blocked in the loop holds no P, like an idle M: a stop of the
@@ -86,15 +94,14 @@
  * Objects and lifetimes
  *   rt_conn and rt_listener (net.c) are GC-heap objects holding a pointer
  *   to their rt__pollfd, which is malloc'd from a pool and never freed,
- *   only reused (Go's pollCache): the loop (uv_poll handles in its watcher
- *   table), deadline timers and late callbacks may still point at it after
- *   a close, and a sequence number tells stale timer firings apart.  A
+ *   only reused (Go's pollCache): deadline timers may still point at it
+ *   after a close, and a sequence number tells stale firings apart.  A
  *   conn stays alive while a goroutine uses it: the goroutine's stack
  *   holds the pointer, and parked goroutines' stacks are GC roots.  The
  *   poll registration points at the descriptor only, never at the conn, so
  *   a conn the program dropped without closing is collected and its
- *   finalizer closes it.  A descriptor goes back to the pool only after
- *   libuv's close callback for its handle.
+ *   finalizer closes it.  A descriptor goes back to the pool when the loop
+ *   has closed its fd.
  *
  * Deadlock detection
  *   Goroutines parked here are counted in rt__sched.external_waiters (from
@@ -125,25 +132,26 @@
  *   Each ready connection is served once per poll round (net.c's
  *   short-read rule parks it until the next poll), so none waits behind
  *   one whose peer answers fast, and the tail is a poll round.
- *   Costs that remain come from the level-triggered uv_poll: each socket
- *   epoll reported is polled again by the next epoll_wait (ep_item_poll,
- *   about 4 % of the server's CPU with 1000 connections), and with two Ms
- *   a poller that polls while a readied goroutine has not read yet finds
- *   the socket still readable, drops its arming, and the goroutine re-arms
- *   it through the request queue (at P=2: 0.08-0.11 epoll_ctl and under
- *   0.01 eventfd writes per round trip).  With 1000 connections the
- *   runtime's share is about 10 %, half of it the first touch of each
- *   resumed goroutine's stack (rt__ctx_switch: a TLB and cache miss, one
- *   stack per 256 KiB slot).
+ *   (Those figures are from libuv's level-triggered uv_poll, before the
+ *   socket set: each socket epoll reported was polled again by the next
+ *   epoll_wait, about 4 % of the server's CPU with 1000 connections, and
+ *   at P=2 a readied reader's socket was disarmed and re-armed, 0.08-0.11
+ *   epoll_ctl per round trip.)  With 1000 connections the runtime's share
+ *   is about 10 %, half of it the first touch of each resumed goroutine's
+ *   stack (rt__ctx_switch: a TLB and cache miss, one stack per 256 KiB
+ *   slot).
  *
  * Rejected
  *   - Reading first after a short read too (Go's order): a failing read(2)
  *     per message in request-response traffic (net.c).
- *   - An edge-triggered epoll set of our own for sockets, nested in the
- *     libuv loop (Go's netpoll_epoll.go: registered once, never re-armed):
- *     it would remove both level-triggered costs above, but it takes the
- *     sockets out of libuv and costs a second epoll_wait per blocking
- *     poll, for a few percent of the server's CPU.
+ *   - libuv's uv_poll for sockets (used until the socket set): it is
+ *     level-triggered, so a socket had to be armed only while someone
+ *     waited, and each change was an epoll_ctl (an EEXIST ADD and a MOD
+ *     when re-armed, a DEL at close) plus an ioctl(FIONBIO) per socket:
+ *     10.4 epoll_ctl and 1.5 ioctl per short connection against Go's 4
+ *     and 0, 20-30 % slower than Go at a connection per request.  With
+ *     libuv's set inside ours (not ours inside libuv's, which costs a
+ *     second epoll_wait per poll) a poll is still one system call.
  *   - Spinning (polling without blocking for a while) before the sleeper
  *     blocks in the loop: the client would wake the server less often, but
  *     the server would burn CPU per round trip, the one figure that host
@@ -162,12 +170,13 @@
  *     readiness reaches the raw epoll figure.
  */
 #include <errno.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -178,8 +187,8 @@
 #define PD_READY ((uintptr_t)1)
 #define PD_WAIT  ((uintptr_t)2)
 
-#define NP_R 1u /* read direction bit (armed, want) */
-#define NP_W 2u /* write direction bit */
+/* pd->reg */
+enum { REG_NONE, REG_BUSY, REG_DONE, REG_FAILED };
 
 #define SYSMON_POLL_NS (10 * RT_MILLISECOND)
 
@@ -187,29 +196,23 @@
  * The poll descriptor of one socket.  Allocated from `pdpool`, never freed.
  *   fd, closing, dl   written by net.c's owner of the conn (see each)
  *   rg, wg            atomics, the protocol of the essay
- *   armed             the directions the uv_poll handle watches: written by
- *                     the loop owner only; read by parkers (seq_cst)
- *   want              directions parkers asked to arm (fetch_or; the loop
- *                     owner takes them with an exchange)
+ *   reg               the fd is in the socket epoll set (REG_*): set once,
+ *                     by the first parker (CAS), read by the closing loop
  *   lock              deadline, seq, queued, dead (and the timer)
- *   h, h_inited, h_closing   the uv_poll handle: loop owner only
  */
 struct rt__pollfd {
     rt__req req;                /* on the request queue: arm or close */
     int fd;
     _Atomic uintptr_t rg, wg;
-    _Atomic uint32_t armed, want;
+    _Atomic int reg;            /* REG_NONE, REG_BUSY, REG_DONE, REG_FAILED */
+    _Atomic int hup;            /* an event said end of stream or error */
     _Atomic int closing;        /* rt__pollfd_evict ran: ops fail ECANCELED */
     _Atomic int64_t dl;         /* deadline: 0 none, -1 passed, else when */
     rt__lock lock;
     uint64_t seq;               /* bumped on every deadline change and reuse */
     rt__timer timer;            /* the deadline; arg is this descriptor */
     bool queued;                /* req is on the queue; under lock */
-    bool dead;                  /* released: close the handle; under lock */
-    bool h_inited, h_closing;   /* loop owner only */
-    uint8_t unclaimed;          /* readable fired with nobody parked, in a
-                                 * row (poll_cb); loop owner only */
-    uv_poll_t h;
+    bool dead;                  /* released: close the fd; under lock */
     rt__pollfd *free_next;      /* pool free list, under pdpool.lock */
     /* Goroutines waiting for close(2) (rt__pollfd_close_prepare), each
      * entry on its goroutine's stack; under lock */
@@ -220,7 +223,8 @@ static struct {
     _Atomic int inited;       /* 0 no, 1 initialising, 2 ready */
     uv_loop_t loop;
     uv_async_t wake;          /* uv_async_send target: breaks the loop */
-    int backend_fd;
+    int backend_fd;           /* libuv's epoll set, itself in sockep's */
+    int sockep;               /* the sockets' epoll set (edge-triggered) */
 
     /* 0 free, 1 held; only ever CASed, never waited for (see the essay).
      * acquire/release: the loop's state passes with it. */
@@ -262,6 +266,15 @@ static void np_init_slow(void)
         if (r != 0)
             rt__throwf("netpoll: uv_async_init: %s", uv_strerror(r));
         np.backend_fd = uv_backend_fd(&np.loop);
+        /* libuv registers its watchers (the async's eventfd) at its next
+         * poll: once now, so that the backend's readiness means work */
+        uv_run(&np.loop, UV_RUN_NOWAIT);
+        np.sockep = epoll_create1(EPOLL_CLOEXEC);
+        if (np.sockep < 0)
+            rt__throwf("netpoll: epoll_create1: %s", strerror(errno));
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL}; /* level */
+        if (epoll_ctl(np.sockep, EPOLL_CTL_ADD, np.backend_fd, &ev) != 0)
+            rt__throwf("netpoll: epoll_ctl(libuv's set): %s", strerror(errno));
         atomic_store(&np.lastpoll, rt_nanotime());
         atomic_store_explicit(&np.inited, 2, memory_order_release);
         return;
@@ -450,13 +463,11 @@ rt__pollfd *rt__pollfd_open(int fd)
     pd->fd = fd;
     atomic_store(&pd->rg, 0);
     atomic_store(&pd->wg, 0);
-    atomic_store(&pd->armed, 0);
-    atomic_store(&pd->want, 0);
+    atomic_store(&pd->reg, REG_NONE);
+    atomic_store(&pd->hup, 0);
     atomic_store(&pd->closing, 0);
     atomic_store(&pd->dl, 0);
     pd->queued = pd->dead = false;
-    pd->h_inited = pd->h_closing = false;
-    pd->unclaimed = 0;
     pd->free_next = NULL;
     pd->close_waiters = NULL;
     rt__lock_release(&pd->lock);
@@ -524,127 +535,81 @@ void rt__netpoll_waiters_done(int32_t n)
     }
 }
 
-static void poll_cb(uv_poll_t *h, int status, int events);
-
-static int uv_mask(uint32_t dirs)
+/* The events of one epoll_wait of the socket set: each wakes its
+ * descriptor's reader and/or writer (Go's netpollready), or records that
+ * an event came that nobody waited for (PD_READY).  An error or hang-up
+ * wakes both: their system calls report it.  Returns whether libuv's set
+ * (data.ptr NULL) was among them.  Loop owner only: pd_run's closes are
+ * serialised with this, so no event is for a descriptor already reused. */
+static bool sock_events(const struct epoll_event *ev, int n)
 {
-    return ((dirs & NP_R) ? UV_READABLE : 0) | ((dirs & NP_W) ? UV_WRITABLE : 0);
-}
-
-/* Owner only: makes the handle watch exactly `dirs`. */
-static void pd_watch(rt__pollfd *pd, uint32_t dirs)
-{
-    atomic_store(&pd->armed, dirs);
-    if (dirs == 0)
-        uv_poll_stop(&pd->h);
-    else
-        uv_poll_start(&pd->h, uv_mask(dirs), poll_cb);
-}
-
-static void poll_cb(uv_poll_t *h, int status, int events)
-{
-    rt__pollfd *pd = h->data;
-    uint32_t fire = 0;
-    if (status < 0) {
-        /* libuv stopped the handle (EPOLLERR): wake both sides, whose
-         * system calls will report the error. */
-        fire = NP_R | NP_W;
-        atomic_store(&pd->armed, 0);
-    } else {
-        if (events & UV_READABLE)
-            fire |= NP_R;
-        if (events & UV_WRITABLE)
-            fire |= NP_W;
-        uint32_t armed = atomic_load(&pd->armed);
-        uint32_t keep = armed;
-        /* Nobody parked: stop reporting it -- on the second such event
-         * in a row.  The reader is usually about to run and take the
-         * data, and a dropped arming costs two epoll_ctl calls when it
-         * next parks: with the reader and the writer on two Ps, a 50-
-         * connection echo made 2.2 epoll_ctl calls a message, 1.6 with
-         * this rule (Go none; an outside tester's find).  The second
-         * event means it did not run before the next poll: then a
-         * poller blocked in the loop would be woken again and again. */
-        if (fire & NP_R) {
-            if (is_g(atomic_load(&pd->rg))) {
-                pd->unclaimed = 0;
-            } else if (++pd->unclaimed >= 2) {
-                keep &= ~NP_R;
-                pd->unclaimed = 0;
-            }
+    bool uv = false;
+    for (int i = 0; i < n; i++) {
+        rt__pollfd *pd = ev[i].data.ptr;
+        if (pd == NULL) {
+            uv = true;
+            continue;
         }
-        if (fire & NP_W)
-            keep &= ~NP_W; /* one-shot */
-        if (keep != armed)
-            pd_watch(pd, keep); /* before the events are published */
+        uint32_t e = ev[i].events;
+        /* Sticky: the edge that reports it may come with the last data, and
+         * none follows (rt__pollfd_read_ended). */
+        if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            atomic_store(&pd->hup, 1);
+        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            rdy_push(pd_unblock(&pd->rg, true));
+        if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+            rdy_push(pd_unblock(&pd->wg, true));
     }
-    if (fire & NP_R)
-        rdy_push(pd_unblock(&pd->rg, true));
-    if (fire & NP_W)
-        rdy_push(pd_unblock(&pd->wg, true));
+    return uv;
 }
 
-static void pd_handle_closed(uv_handle_t *h)
+#define NP_EVENTS 128
+
+/* Owner only: one epoll_wait of the socket set (timeout as epoll_pwait2's:
+ * NULL blocks), its events dispatched, then libuv's if its set was ready
+ * (uv_run without blocking: its async, getaddrinfo and pool
+ * completions). */
+static void np_wait(const struct timespec *timeout)
 {
-    pd_recycle(h->data);
+    struct epoll_event ev[NP_EVENTS];
+    int n;
+    if (timeout != NULL && timeout->tv_sec == 0 && timeout->tv_nsec == 0)
+        n = epoll_wait(np.sockep, ev, NP_EVENTS, 0);
+    else
+        n = (int)syscall(SYS_epoll_pwait2, np.sockep, ev, NP_EVENTS, timeout, NULL,
+                         (size_t)(_NSIG / 8));
+    if (n > 0 && sock_events(ev, n))
+        uv_run(&np.loop, UV_RUN_NOWAIT);
 }
 
-/* The request of a descriptor, on the loop: arm what parkers want, or
- * close the handle once the descriptor was released. */
+/* The request of a descriptor, on the loop: close the fd once the
+ * descriptor was released (every reference dropped). */
 static void pd_run(rt__req *r)
 {
     rt__pollfd *pd = (rt__pollfd *)r;
     rt__lock_acquire(&pd->lock);
     pd->queued = false;
     bool dead = pd->dead;
-    rt__close_waiter *waiters = NULL;
-    if (dead) {
-        waiters = pd->close_waiters;
+    rt__close_waiter *waiters = dead ? pd->close_waiters : NULL;
+    if (dead)
         pd->close_waiters = NULL;
-    }
     rt__lock_release(&pd->lock);
-    if (pd->h_closing)
+    if (!dead)
         return;
-    if (dead) {
-        /* uv_close stops the handle at once: libuv forgets the fd before
-         * close(2) lets the kernel reuse its number. */
-        int fd = pd->fd;
-        if (pd->h_inited) {
-            pd->h_closing = true;
-            uv_close((uv_handle_t *)&pd->h, pd_handle_closed);
-            close(fd);
-        } else {
-            close(fd);
-            pd_recycle(pd);
-        }
-        /* The fd is closed: its waiters may return (each entry is on its
-         * goroutine's stack: its link is read before the wake-up). */
-        for (rt__close_waiter *w = waiters, *next; w != NULL; w = next) {
-            next = w->next;
-            io_ready(pd_unblock(&w->w, true));
-        }
-        return;
+    /* Out of the set first, as Go's netpollclose: a copy of the fd that
+     * outlives ours (a child's, after fork) would keep its registration,
+     * and its events would reach this descriptor's next life. */
+    int fd = pd->fd;
+    if (atomic_load(&pd->reg) == REG_DONE)
+        (void)epoll_ctl(np.sockep, EPOLL_CTL_DEL, fd, NULL);
+    close(fd);
+    pd_recycle(pd);
+    /* The fd is closed: its waiters may return (each entry is on its
+     * goroutine's stack: its link is read before the wake-up). */
+    for (rt__close_waiter *w = waiters, *next; w != NULL; w = next) {
+        next = w->next;
+        io_ready(pd_unblock(&w->w, true));
     }
-    uint32_t want = atomic_exchange(&pd->want, 0);
-    if (want == 0)
-        return;
-    if (!pd->h_inited) {
-        int e = uv_poll_init_socket(&np.loop, &pd->h, pd->fd);
-        if (e != 0) {
-            /* Not pollable: fail the parkers as if closed.  Readied here,
-             * not through the owner's list: a drain outside uv_run (a
-             * goroutine's submit) hands no list on. */
-            atomic_store(&pd->closing, 1);
-            io_ready(pd_unblock(&pd->rg, false));
-            io_ready(pd_unblock(&pd->wg, false));
-            return;
-        }
-        pd->h.data = pd;
-        pd->h_inited = true;
-    }
-    uint32_t armed = atomic_load(&pd->armed);
-    if ((armed | want) != armed)
-        pd_watch(pd, armed | want);
 }
 
 static void pd_queue(rt__pollfd *pd)
@@ -657,6 +622,11 @@ static void pd_queue(rt__pollfd *pd)
     rt__lock_release(&pd->lock);
     rt__netpoll_submit(&pd->req);
     rt__lock_acquire(&pd->lock);
+}
+
+bool rt__pollfd_read_ended(rt__pollfd *pd)
+{
+    return atomic_load(&pd->hup) != 0;
 }
 
 int rt__pollfd_check(rt__pollfd *pd)
@@ -678,10 +648,28 @@ static bool pd_commit(rt_g *gp, void *arg)
     return true;
 }
 
+/* Puts pd's fd in the socket set, once; false if epoll refuses it (a
+ * regular file: EPERM).  A second parker (the other direction) that finds
+ * the first one registering waits for it: it must not park before the fd
+ * is in the set. */
+static bool pd_register(rt__pollfd *pd)
+{
+    int st = REG_NONE;
+    if (atomic_compare_exchange_strong(&pd->reg, &st, REG_BUSY)) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                                 .data.ptr = pd};
+        bool ok = epoll_ctl(np.sockep, EPOLL_CTL_ADD, pd->fd, &ev) == 0;
+        atomic_store(&pd->reg, ok ? REG_DONE : REG_FAILED);
+        return ok;
+    }
+    while ((st = atomic_load(&pd->reg)) == REG_BUSY)
+        rt__cpu_relax();
+    return st == REG_DONE;
+}
+
 int rt__pollfd_wait(rt__pollfd *pd, int mode)
 {
     _Atomic uintptr_t *gpp = mode == 'r' ? &pd->rg : &pd->wg;
-    uint32_t dir = mode == 'r' ? NP_R : NP_W;
     for (;;) {
         uintptr_t old = atomic_load(gpp);
         if (old == PD_READY) {
@@ -693,14 +681,11 @@ int rt__pollfd_wait(rt__pollfd *pd, int mode)
         if (atomic_compare_exchange_weak(gpp, &old, PD_WAIT))
             break;
     }
-    /* seq_cst load after the CAS: see poll_cb (it drops the arming before
-     * it publishes) */
-    if (!(atomic_load(&pd->armed) & dir)) {
-        atomic_fetch_or(&pd->want, dir);
-        rt__lock_acquire(&pd->lock);
-        pd_queue(pd);
-        rt__lock_release(&pd->lock);
-    }
+    /* Registered once, at the first wait (edge-triggered, both
+     * directions, as Go's netpollopen): the registration reports the
+     * socket's present state, so nothing that happened before is lost. */
+    if (rt__unlikely(atomic_load(&pd->reg) != REG_DONE) && !pd_register(pd))
+        atomic_store(&pd->closing, 1); /* not pollable: fail as if closed */
     if (rt__pollfd_check(pd) == 0)
         rt__gopark(pd_commit, (void *)gpp, RT_WAIT_IO);
     uintptr_t old = atomic_exchange(gpp, 0);
@@ -975,7 +960,7 @@ rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n)
     if (!rt__netpoll_inited() || !loop_trylock())
         return NULL;
     drain_requests();
-    uv_run(&np.loop, UV_RUN_NOWAIT);
+    np_wait(&(struct timespec){0, 0});
     rt_g *list = rdy_take(tail, n);
     atomic_store_explicit(&np.lastpoll, rt_nanotime(), memory_order_relaxed);
     loop_unlock();
@@ -1011,24 +996,20 @@ int rt__netpoll_block(rt_m *mp, int64_t until, rt_g **list, rt_g **tail, int32_t
         /* seq_cst, after the poller store: see rt__netpoll_waiters_done */
         if (until == 0 && atomic_load(&rt__sched.external_waiters) == 0)
             left = 0;
+        /* libuv's own timers (none of grt's: it times in ms) bound the
+         * wait, as its UV_RUN_ONCE would. */
+        int bt = uv_backend_timeout(&np.loop);
+        if (bt == 0) { /* callbacks libuv has pending: run them first */
+            uv_run(&np.loop, UV_RUN_NOWAIT);
+            bt = uv_backend_timeout(&np.loop);
+        }
+        if (bt > 0 && (left < 0 || (int64_t)bt * RT_MILLISECOND < left))
+            left = (int64_t)bt * RT_MILLISECOND;
         if (left < 0) {
-            uv_run(&np.loop, UV_RUN_ONCE);
-        } else if (left == 0) {
-            uv_run(&np.loop, UV_RUN_NOWAIT);
+            np_wait(NULL);
         } else {
-            /* Register what changed, then wait for readiness of the epoll
-             * set itself with a nanosecond timeout, then dispatch. */
-            uv_run(&np.loop, UV_RUN_NOWAIT);
-            if (np.rdy_n == 0 && !note_woken(&mp->park)) {
-                int bt = uv_backend_timeout(&np.loop);
-                if (bt >= 0 && (int64_t)bt * RT_MILLISECOND < left)
-                    left = (int64_t)bt * RT_MILLISECOND;
-                struct pollfd pfd = {.fd = np.backend_fd, .events = POLLIN};
-                struct timespec ts = {.tv_sec = left / RT_SECOND,
-                                      .tv_nsec = left % RT_SECOND};
-                (void)ppoll(&pfd, 1, &ts, NULL);
-                uv_run(&np.loop, UV_RUN_NOWAIT);
-            }
+            struct timespec ts = {.tv_sec = left / RT_SECOND, .tv_nsec = left % RT_SECOND};
+            np_wait(&ts);
         }
         if (np.rdy_n > 0 || note_woken(&mp->park) || left == 0 ||
             (until != 0 && rt_nanotime() >= until))

@@ -1180,6 +1180,9 @@ rt__pollfd *rt__pollfd_open(int fd);
 /* 0, or why an operation must fail now: -ECANCELED (evicted), -ETIMEDOUT
  * (deadline passed). */
 int rt__pollfd_check(rt__pollfd *pd);
+/* Whether an event reported the end of the stream (or an error) on fd: a
+ * read after a short one must not wait for another edge then (net.c). */
+bool rt__pollfd_read_ended(rt__pollfd *pd);
 /* Parks the calling goroutine until fd is ready for mode 'r' or 'w', the
  * deadline passes or the descriptor is evicted; returns rt__pollfd_check's
  * verdict.  One goroutine per mode at a time (net.c serialises them). */
