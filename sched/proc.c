@@ -285,6 +285,11 @@ static __attribute__((noinline)) void gswitch(rt_m *mp, rt_g *from, rt_g *to)
     } else {
         __atomic_store_n(&mp->curg, to, __ATOMIC_RELAXED);
         __atomic_store_n(&to->m, mp, __ATOMIC_RELAXED);
+        /* (on the line just written: the collector's final stop skips
+         * stacks whose count did not move since its scan) */
+        atomic_store_explicit(&to->nswitch,
+                              atomic_load_explicit(&to->nswitch, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
     }
     san_before(from, to, mp->after == RT_AFTER_DEAD);
     /* The M that resumes us (maybe on another thread) hands itself over
@@ -313,6 +318,8 @@ static __attribute__((noinline)) void gswitch_first(rt_m *mp, rt_g *from, rt_g *
     rt__assert(!to->is_g0);
     __atomic_store_n(&mp->curg, to, __ATOMIC_RELAXED);
     __atomic_store_n(&to->m, mp, __ATOMIC_RELAXED);
+    atomic_store_explicit(&to->nswitch, atomic_load_explicit(&to->nswitch, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     san_before(from, to, mp->after == RT_AFTER_DEAD);
     rt_m *nm = rt__ctx_switch_fresh(&from->sp, g_stack_top(to), goentry, to);
     san_after(from);
@@ -447,6 +454,7 @@ static rt_g *galloc(void)
         return NULL;
     memset(gp, 0, sizeof *gp);
     atomic_store_explicit(&gp->status, RT_GDEAD, memory_order_relaxed);
+    atomic_store_explicit(&gp->scan_nswitch, RT_SCAN_NONE, memory_order_relaxed);
     allg_add(gp);
     return gp;
 }
@@ -1767,6 +1775,9 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system,
     else
         rt__labels_inherit(gp, mp ? mp->curg : NULL); /* pprof labels, as Go */
     gp->sp = NULL; /* fresh: its first frame is built when it first runs */
+    atomic_store_explicit(&gp->scan_nswitch,
+                          atomic_load_explicit(&gp->nswitch, memory_order_relaxed) + RT_SCAN_NONE,
+                          memory_order_relaxed);
     atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
     int64_t id = gp->goid;
     if (pp) {

@@ -124,9 +124,15 @@ struct rt_g {
     int saved_errno;        /* errno while switched out */
     int64_t goid;
     rt_m *m;                /* the M running it; NULL when not running */
-    void (*fn)(void *);     /* entry function and its argument */
+    /* Switches to it so far (never reset, so across its record's lives):
+     * written by the M that switches to it; and the count a concurrent
+     * mark's stack scan saw with it parked, or one that cannot match: the
+     * final stop of the world reads again only the stacks whose count
+     * moved (gcstop.c, "Goroutines at the final stop").  Relaxed atomics. */
+    _Atomic uint32_t nswitch;
+    _Atomic uint32_t scan_nswitch; /* or nswitch + RT_SCAN_NONE */
+    void *arg;              /* entry function's argument */
     /* --- line 1: the rest a spawn writes --- */
-    void *arg;
     uintptr_t gopc;         /* return address of the rt_go call that made it */
     const char *waitreason; /* set when parking; kept until the next park */
     int64_t waitsince;      /* rt_nanotime when it last parked */
@@ -135,7 +141,7 @@ struct rt_g {
     /* rt_once_do calls in progress, innermost first (frames on this G's
      * stack): rt_exit completes them, as Go's deferred unlock does (sync.c) */
     struct rt__once_frame *onces;
-    void *asan_fake_stack; /* __sanitizer_start_switch_fiber's save slot */
+    void (*fn)(void *);     /* entry function */
     bool is_system;         /* a runtime goroutine (hidden in tracebacks) */
     /* A runtime goroutine running the program's code (the finalizer
      * goroutine inside a finalizer): listed in tracebacks and profiles
@@ -168,16 +174,20 @@ struct rt_g {
     rt_sudog *waiting;    /* sudogs of a select in progress, in lock order */
     _Atomic uint32_t selectdone; /* CAS 0->1 by the case that wins a select */
     uint32_t eh_uncaught;        /* with eh_caught above */
-    uint64_t fastrand;    /* per-G random state when a per-P one won't do */
+    void *asan_fake_stack; /* __sanitizer_start_switch_fiber's save slot */
     uintptr_t asan_low;    /* ASan: lowest stack address its last life's
                             * unreturned frames may have poisoned */
 };
+
+/* An offset no run of switches between a scan and a stop reaches. */
+#define RT_SCAN_NONE 0x80000000u
 
 /* Records are 192-byte slab slots: a parked goroutine costs one stack page
  * plus this (BENCHMARKS.md's 4,300-byte budget); a queued goroutine that has
  * not run yet costs only this. */
 _Static_assert(sizeof(struct rt_g) <= 192, "rt_g outgrew its slab slot");
-_Static_assert(offsetof(struct rt_g, fn) < 64 && offsetof(struct rt_g, allg_index) < 128,
+_Static_assert(offsetof(struct rt_g, arg) < 64 && offsetof(struct rt_g, fn) < 128 &&
+                   offsetof(struct rt_g, allg_index) < 128,
                "a spawn's fields fill the record's first two cache lines");
 
 /*
@@ -978,6 +988,10 @@ void rt__gc_sched_roots_stable(rt__root_fn fn, void *ctx);
  * records never freed; what is read stale is read again at the final
  * stop, which reports every stack in full (rt__gc_sched_roots). */
 void rt__gc_goroutine_roots_running(rt__root_fn fn, void *ctx);
+/* Set by the call above once every goroutine was read: the final stop may
+ * then skip the goroutines parked since (gcstop.c).  A cycle that stops
+ * the world to mark clears it (rt__mark). */
+extern _Atomic bool rt__gc_stacks_scanned;
 /* The collector's entry (gc/collector.c; written under its cycle
  * semaphore): its goroutine and the stack pointer below its spill of the
  * caller's callee-saved registers.  The initiator's stack is then a root
