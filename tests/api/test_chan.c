@@ -634,8 +634,9 @@ static int scenario_main(int argc, char **argv)
         rt_chan *c = rt_chan_make(sizeof(int), 0);
         rt_go(blocked_receiver, c);
         rt_go(quitter, NULL); /* sends it once this goroutine sleeps */
-        for (int i = 0; i < 10000; i++)
-            rt_sleep(RT_MILLISECOND);
+        /* one long sleep: in a loop of short ones this goroutine was now
+         * and then runnable when the dump was taken */
+        rt_sleep(10 * RT_SECOND);
         return 3;
     } else if (strcmp(s, "blocked-send-closed-buffered") == 0) {
         /* The same on a full buffered channel: the woken sender retries
