@@ -201,7 +201,7 @@ enum { REG_NONE, REG_BUSY, REG_DONE, REG_FAILED };
  *   lock              deadline, seq, queued, dead (and the timer)
  */
 struct rt__pollfd {
-    rt__req req;                /* on the request queue: arm or close */
+    rt__req req;                /* on the request queue: the close */
     int fd;
     _Atomic uintptr_t rg, wg;
     _Atomic int reg;            /* REG_NONE, REG_BUSY, REG_DONE, REG_FAILED */
@@ -505,11 +505,6 @@ static rt_g *pd_unblock(_Atomic uintptr_t *gpp, bool ioready)
     }
 }
 
-static inline bool is_g(uintptr_t v)
-{
-    return v > PD_WAIT;
-}
-
 /*
  * Readies gp, taken from a descriptor or a one-shot operation, and only
  * then stops counting it as an I/O waiter: in between it is neither
@@ -571,13 +566,24 @@ static bool sock_events(const struct epoll_event *ev, int n)
  * completions). */
 static void np_wait(const struct timespec *timeout)
 {
+    static bool no_pwait2; /* a kernel before 5.11 */
     struct epoll_event ev[NP_EVENTS];
-    int n;
-    if (timeout != NULL && timeout->tv_sec == 0 && timeout->tv_nsec == 0)
+    int n = -1;
+    if (timeout != NULL && timeout->tv_sec == 0 && timeout->tv_nsec == 0) {
         n = epoll_wait(np.sockep, ev, NP_EVENTS, 0);
-    else
-        n = (int)syscall(SYS_epoll_pwait2, np.sockep, ev, NP_EVENTS, timeout, NULL,
-                         (size_t)(_NSIG / 8));
+    } else {
+        if (!no_pwait2) {
+            n = (int)syscall(SYS_epoll_pwait2, np.sockep, ev, NP_EVENTS, timeout, NULL,
+                             (size_t)(_NSIG / 8));
+            if (n < 0 && errno == ENOSYS)
+                no_pwait2 = true;
+        }
+        if (no_pwait2) { /* milliseconds, rounded up: never early */
+            int ms = timeout == NULL ? -1
+                     : (int)(timeout->tv_sec * 1000 + (timeout->tv_nsec + 999999) / 1000000);
+            n = epoll_wait(np.sockep, ev, NP_EVENTS, ms);
+        }
+    }
     if (n > 0 && sock_events(ev, n))
         uv_run(&np.loop, UV_RUN_NOWAIT);
 }
