@@ -286,7 +286,8 @@ static __attribute__((noinline)) void gswitch(rt_m *mp, rt_g *from, rt_g *to)
         __atomic_store_n(&mp->curg, to, __ATOMIC_RELAXED);
         __atomic_store_n(&to->m, mp, __ATOMIC_RELAXED);
         /* (on the line just written: the collector's final stop skips
-         * stacks whose count did not move since its scan) */
+         * stacks whose count did not move since its scan; a yield took
+         * 20.6 ns with it, 20.8 without, 7 alternating runs) */
         atomic_store_explicit(&to->nswitch,
                               atomic_load_explicit(&to->nswitch, memory_order_relaxed) + 1,
                               memory_order_relaxed);

@@ -14,7 +14,9 @@
  *     the thief at the moment of the CAS.
  *   - runnext holds a G readied by the running G (a channel partner, a new
  *     goroutine) so that it runs next, inheriting the rest of the time slice;
- *     the owner sets it with a CAS, thieves may CAS it to NULL.
+ *     the owner sets it with a CAS, thieves may CAS it to NULL -- from a
+ *     running P only after yielding the CPU once, as Go backs off (the
+ *     running G usually blocks next and the owner runs it: runq_grab).
  *   - When the ring is full the owner moves half of it, plus the new G, to
  *     the global queue in one locked copy (runq_put_slow).
  *   - sysmon, with no P of its own, is the one other thief: it moves the
