@@ -502,7 +502,9 @@ RT_EXTERN int rt_listener_addr(rt_listener *l, char *buf, size_t n);
  * write(2)), as libuv's uv_fs_read does; on a pipe, socket or terminal,
  * whose call may wait for ever, that call is made on the goroutine's own
  * thread as a blocking system call (rt_syscall_enter: its processor goes
- * on running other goroutines), so any number of them may wait. */
+ * on running other goroutines), so any number of them may wait -- a
+ * descriptor the program made non-blocking waits there too, as Go's
+ * os.File does, rather than return -EAGAIN. */
 RT_EXTERN ssize_t rt_file_pread(int fd, void *buf, size_t n, int64_t off);
 RT_EXTERN ssize_t rt_file_pwrite(int fd, const void *buf, size_t n, int64_t off);
 

@@ -42,6 +42,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1008,7 +1009,19 @@ static ssize_t file_call(int fd, void *buf, size_t n, int64_t off, bool write_)
         ssize_t r;
         if (direct) {
             rt_syscall_enter();
-            r = write_ && fd > 2 ? write_nosigpipe(fd, buf, n) : file_io(fd, buf, n, off, write_);
+            for (;;) {
+                r = write_ && fd > 2 ? write_nosigpipe(fd, buf, n)
+                                     : file_io(fd, buf, n, off, write_);
+                if (r != -EAGAIN)
+                    break;
+                /* A descriptor the program made non-blocking: wait for it
+                 * here, in the blocking call, as Go's os.File waits (in
+                 * its poller) -- -EAGAIN came back at once (an outside
+                 * tester's note). */
+                struct pollfd pf = {.fd = fd, .events = write_ ? POLLOUT : POLLIN};
+                if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+                    break;
+            }
             rt_syscall_exit();
         } else {
             r = rt__netpoll_file(fd, buf, n, off, write_);

@@ -1136,6 +1136,26 @@ RT_TEST(test_unix_autobind)
     REQUIRE_EQ(rt_net_dial("unix", "", &c), -EINVAL);
 }
 
+static void write_later(void *arg)
+{
+    rt_sleep(20 * RT_MILLISECOND);
+    REQUIRE_EQ(rt_file_pwrite((int)(intptr_t)arg, "late", 4, -1), 4);
+}
+
+/* A pipe the program made non-blocking waits as a blocking one does (Go's
+ * os.File waits in its poller); it returned -EAGAIN at once. */
+RT_TEST(test_nonblocking_pipe_waits)
+{
+    int fds[2];
+    REQUIRE_EQ(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+    REQUIRE(rt_go(write_later, (void *)(intptr_t)fds[1]) > 0);
+    char buf[8];
+    REQUIRE_EQ(rt_file_pread(fds[0], buf, sizeof buf, -1), 4);
+    REQUIRE(memcmp(buf, "late", 4) == 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /* A write to a pipe nobody reads any more: rt_file_pwrite on a
  * descriptor other than 1 and 2 gets -EPIPE and the program goes on (Go's
  * os.File.Write); a plain write(2) on stdout from a goroutine is killed
@@ -1563,6 +1583,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_many_conns);
     tcase_add_test(tc, test_close_wakes_accept);
     tcase_add_test(tc, test_closed_listener_is_closed);
+    tcase_add_test(tc, test_nonblocking_pipe_waits);
     tcase_add_test(tc, test_close_wakes_read);
     tcase_add_test(tc, test_half_close);
     tcase_add_test(tc, test_read_deadline);
