@@ -14,9 +14,7 @@
  *     the thief at the moment of the CAS.
  *   - runnext holds a G readied by the running G (a channel partner, a new
  *     goroutine) so that it runs next, inheriting the rest of the time slice;
- *     the owner sets it with a CAS, thieves may CAS it to NULL -- from a
- *     running P only after yielding the CPU once, as Go backs off (the
- *     running G usually blocks next and the owner runs it: runq_grab).
+ *     the owner sets it with a CAS, thieves may CAS it to NULL.
  *   - When the ring is full the owner moves half of it, plus the new G, to
  *     the global queue in one locked copy (runq_put_slow).
  *   - sysmon, with no P of its own, is the one other thief: it moves the
@@ -42,7 +40,6 @@
  * runq_get is one CAS on the head, or a plain store-release when there is
  * only one P and so no thief.
  */
-#include <sched.h>
 #include <sys/mman.h>
 
 #include "sched/sched.h"
@@ -101,23 +98,6 @@ static uint32_t runq_grab(rt_p *victim, rt_g **batch, bool steal_next)
             rt_g *next = atomic_load_explicit(&victim->runnext, memory_order_relaxed);
             if (next == NULL)
                 return 0;
-            /* Go's back-off: a running P whose goroutine just readied
-             * next is usually about to block and run it; taken from it
-             * in that window, the hand-off pairs of a worker pool went
-             * back and forth between the Ps, each wake a futex call (1
-             * producer, 1,000 workers, buffered channels, MAXPROCS=2:
-             * 1.7x Go's time, 9,000 futex calls against Go's 640; an
-             * outside tester's shape).  Go sleeps 3 us (50 with Linux's
-             * timer slack); a yield of the CPU here, which measured best
-             * of the three (a 3 us spin slowed thread-ring by a third,
-             * the sleep by 15 %; the yield: worker pool 130 -> 89 ns a
-             * job with 64 workers, 240 -> 190 with 1,000, chameneos 290
-             * -> 200 ns, thread-ring 62 -> 55). */
-            if (atomic_load_explicit(&victim->status, memory_order_relaxed) == RT_PRUNNING) {
-                sched_yield();
-                if (atomic_load_explicit(&victim->runnext, memory_order_relaxed) != next)
-                    continue;
-            }
             if (!atomic_compare_exchange_strong_explicit(
                     &victim->runnext, &next, NULL, memory_order_acquire,
                     memory_order_relaxed))
