@@ -610,22 +610,21 @@ roots_g_running(rt__root_fn fn, void *ctx, rt_g *gp, const rt_g *self)
      * what was read here ("Goroutines at the final stop"). */
     uint32_t ns = atomic_load_explicit(&gp->nswitch, memory_order_acquire);
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
-    bool clean = st == RT_GWAITING && gp != self && !gp->noroots;
-    atomic_store_explicit(&gp->scan_nswitch, clean ? ns : ns + RT_SCAN_NONE,
-                          memory_order_relaxed);
-    if (st == RT_GDEAD || st == RT_GIDLE)
-        return;
-    report(fn, ctx, (uintptr_t)gp, (uintptr_t)(gp + 1));
-    if (gp == self || gp->noroots)
-        return;
-    uintptr_t hi = __atomic_load_n(&gp->stack.hi, __ATOMIC_RELAXED);
-    uintptr_t sp = st == RT_GSYSCALL ? __atomic_load_n(&gp->syscallsp, __ATOMIC_RELAXED)
-                                     : (uintptr_t)__atomic_load_n(&gp->sp, __ATOMIC_RELAXED);
-    if (hi == 0 || sp == 0 || sp >= hi || hi - sp > RT_STACK_SIZE) {
-        atomic_store_explicit(&gp->scan_nswitch, ns + RT_SCAN_NONE, memory_order_relaxed);
-        return;
+    uint32_t seen = ns + RT_SCAN_NONE; /* matches only if read parked, below */
+    if (st != RT_GDEAD && st != RT_GIDLE) {
+        report(fn, ctx, (uintptr_t)gp, (uintptr_t)(gp + 1));
+        uintptr_t hi = __atomic_load_n(&gp->stack.hi, __ATOMIC_RELAXED);
+        uintptr_t sp = st == RT_GSYSCALL
+                           ? __atomic_load_n(&gp->syscallsp, __ATOMIC_RELAXED)
+                           : (uintptr_t)__atomic_load_n(&gp->sp, __ATOMIC_RELAXED);
+        if (gp != self && !gp->noroots && hi != 0 && sp != 0 && sp < hi &&
+            hi - sp <= RT_STACK_SIZE) {
+            report(fn, ctx, sp, hi);
+            if (st == RT_GWAITING)
+                seen = ns;
+        }
     }
-    report(fn, ctx, sp, hi);
+    atomic_store_explicit(&gp->scan_nswitch, seen, memory_order_relaxed);
 }
 
 _Atomic bool rt__gc_stacks_scanned;

@@ -391,23 +391,13 @@ static bool allocator_frame(const char *name)
            strncmp(name, "rt__memprof_alloc", 17) == 0;
 }
 
-/* For a stack with no frame outside libgrt but its root (an object the
- * runtime allocates for itself, such as the debug server's connections):
- * the index of the first frame above the allocator, so the record names
- * the runtime's code that asked, as Go's show runtime.malg or net/http --
- * dropping every libgrt frame left only the root trampoline, which the
- * proto showed as System and the text as a bare address (an outside
- * tester's find). */
-static int after_allocator(void *const *all, int n)
-{
-    int last = -1;
-    for (int j = 0; j < n - 1; j++) {
-        rt__sym s;
-        if (rt__symbolize((uintptr_t)all[j] - 1, &s) && allocator_frame(s.name))
-            last = j;
-    }
-    return last + 1;
-}
+/* An object libgrt allocates for itself (the debug server's connections)
+ * has no frame outside libgrt but its root: its record keeps the frames
+ * above the allocator's (the last one allocator_frame names), so that it
+ * names the runtime's code that asked, as Go's show runtime.malg or
+ * net/http -- dropping every libgrt frame left only the root trampoline,
+ * which the proto showed as System and the text as a bare address (an
+ * outside tester's find). */
 
 static int user_stack(uintptr_t *pcs, int max)
 {
@@ -415,15 +405,17 @@ static int user_stack(uintptr_t *pcs, int max)
     int old = rt__pprof_walk_begin();
     int n = unw_backtrace(all, RT_PPROF_EVENT_DEPTH + 16);
     rt__pprof_walk_end(old);
-    int i = 0;
+    int i = 0, above_alloc = 0;
     while (i < n - 1) {
         rt__sym s;
         if (!rt__symbolize((uintptr_t)all[i] - 1, &s) || !s.in_runtime)
             break;
+        if (allocator_frame(s.name))
+            above_alloc = i + 1;
         i++;
     }
     if (i == n - 1 && n > 1)
-        i = after_allocator(all, n);
+        i = above_alloc;
     int k = 0;
     for (; i < n && k < max; i++)
         pcs[k++] = (uintptr_t)all[i];
