@@ -1619,7 +1619,6 @@ size_t rt__mark_dirty_pages(void)
 
 void rt__mark(rt__markstats *st)
 {
-    atomic_store(&rt__gc_stacks_scanned, false); /* every stack, at this stop */
     rt__mark_begin(st);
     rt__mark_add_data_roots();
     rt__mark_add_other_roots(false); /* (before the foreign threads stop) */

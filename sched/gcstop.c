@@ -159,20 +159,22 @@
  *   that an exited goroutine's arg does not keep its object alive.
  *
  * Goroutines at the final stop
- *   A concurrent cycle reads every stack and record while the world runs
- *   (rt__gc_goroutine_roots_running), noting for each G parked then
- *   (WAITING) the count of switches to it (nswitch, read before the status
- *   and the stack).  Its final stop reads again only the Gs that are not
- *   WAITING now or whose count moved: a G still parked and not switched
- *   to since holds on its stack and record exactly what was read then --
- *   every other thread that writes into a parked G's stack or record (a
- *   sender's direct hand-off into its frame, a waker's param) readies it
- *   first, and a readied G is RUNNABLE until it runs.  Reading every
- *   stack again cost ~100 ns a goroutine in that stop: 107 ms with 1M
- *   parked goroutines, 11.6 ms with 100k (an outside tester's find); the
- *   test of each record left costs ~8: 8.3 ms and 0.93 ms.  A list of the
- *   Gs that ran would make it cost nothing for the parked ones (Go scans
- *   no stack in its stop); not done yet.
+ *   Every live G's record and stack is read again, parked or not, as
+ *   Boehm's mostly-parallel collector does.  C hands pointers to stack
+ *   variables to other goroutines (rt.h promises they stay valid), so a
+ *   goroutine that stays parked through the whole cycle can have a
+ *   pointer written into its frame by another, which takes the object out
+ *   of a heap structure the mark has not reached yet and drops its own
+ *   copy; nothing records such a write (stacks are not write-tracked:
+ *   collector.c says why).  Session 28 skipped the Gs parked and not
+ *   switched to since the concurrent scan read them (1M parked: 107 ms
+ *   -> 8 ms in this stop) on the premise that only the runtime writes
+ *   into a parked frame, readying the G first; test_parked_frame_written
+ *   (tests/gc/test_api_reclaim.c) moves objects that way and found 4,141
+ *   of 305,664 freed under it in 10 s, none with every stack read.  So
+ *   100k parked goroutines cost ~11 ms here (Go: under 0.1 ms; Go's
+ *   stacks cannot be written by other goroutines -- escape analysis moves
+ *   such variables to the heap).
  *
  * Sanitizers
  *   ASan: the handler touches only the M and globals.  A collector that
@@ -604,34 +606,21 @@ void rt__gc_sched_roots_stable(rt__root_fn fn, void *ctx)
 __attribute__((no_sanitize("address", "thread"))) static void
 roots_g_running(rt__root_fn fn, void *ctx, rt_g *gp, const rt_g *self)
 {
-    /* The switch count before the status, both before the stack is read
-     * (acquire): a G parked (WAITING) now whose count has not moved by
-     * the final stop has not run since, and its stack and record are
-     * what was read here ("Goroutines at the final stop"). */
-    uint32_t ns = atomic_load_explicit(&gp->nswitch, memory_order_acquire);
-    uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
-    uint32_t seen = ns + RT_SCAN_NONE; /* matches only if read parked, below */
-    if (st != RT_GDEAD && st != RT_GIDLE) {
-        report(fn, ctx, (uintptr_t)gp, (uintptr_t)(gp + 1));
-        uintptr_t hi = __atomic_load_n(&gp->stack.hi, __ATOMIC_RELAXED);
-        uintptr_t sp = st == RT_GSYSCALL
-                           ? __atomic_load_n(&gp->syscallsp, __ATOMIC_RELAXED)
-                           : (uintptr_t)__atomic_load_n(&gp->sp, __ATOMIC_RELAXED);
-        if (gp != self && !gp->noroots && hi != 0 && sp != 0 && sp < hi &&
-            hi - sp <= RT_STACK_SIZE) {
-            report(fn, ctx, sp, hi);
-            if (st == RT_GWAITING)
-                seen = ns;
-        }
-    }
-    atomic_store_explicit(&gp->scan_nswitch, seen, memory_order_relaxed);
+    uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+    if (st == RT_GDEAD || st == RT_GIDLE)
+        return;
+    report(fn, ctx, (uintptr_t)gp, (uintptr_t)(gp + 1));
+    uintptr_t hi = __atomic_load_n(&gp->stack.hi, __ATOMIC_RELAXED);
+    uintptr_t sp = st == RT_GSYSCALL ? __atomic_load_n(&gp->syscallsp, __ATOMIC_RELAXED)
+                                     : (uintptr_t)__atomic_load_n(&gp->sp, __ATOMIC_RELAXED);
+    if (gp == self || gp->noroots || hi == 0 || sp == 0 || sp >= hi ||
+        hi - sp > RT_STACK_SIZE)
+        return;
+    report(fn, ctx, sp, hi);
 }
-
-_Atomic bool rt__gc_stacks_scanned;
 
 void rt__gc_goroutine_roots_running(rt__root_fn fn, void *ctx)
 {
-    atomic_store(&rt__gc_stacks_scanned, false);
     rt_m *mp = rt__getm();
     const rt_g *self = mp ? mp->curg : NULL;
     /* In batches: allg_lock holds up goroutine creation, and 100k
@@ -644,10 +633,8 @@ void rt__gc_goroutine_roots_running(rt__root_fn fn, void *ctx)
         for (; i < end; i++)
             roots_g_running(fn, ctx, rt__sched.allg[i], self);
         rt__lock_release(&rt__sched.allg_lock);
-        if (i >= n) {
-            atomic_store(&rt__gc_stacks_scanned, true);
+        if (i >= n)
             return;
-        }
     }
 }
 
@@ -673,6 +660,8 @@ static void check_timer_home(const rt__timer *t)
                    (const void *)t);
 }
 #endif
+
+#define PREFETCH_AHEAD 16
 
 static void sched_roots(rt__root_fn fn, void *ctx, bool timers)
 {
@@ -713,16 +702,16 @@ static void sched_roots(rt__root_fn fn, void *ctx, bool timers)
      * ~1 us for the rest), and every stack is read again at the final
      * stop anyway. */
     rt__lock_acquire(&rt__sched.allg_lock);
-    bool rescan = atomic_load_explicit(&rt__gc_stacks_scanned, memory_order_relaxed);
-    for (uint32_t i = 0; timers && i < rt__sched.allglen; i++) {
+    uint32_t nallg = rt__sched.allglen;
+    for (uint32_t i = 0; timers && i < nallg; i++) {
         rt_g *gp = rt__sched.allg[i];
+        /* The records lie apart (each beside its stack): a miss and a page
+         * walk apiece, overlapped by asking for those ahead. */
+        if (i + PREFETCH_AHEAD < nallg)
+            __builtin_prefetch(rt__sched.allg[i + PREFETCH_AHEAD]);
         uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
         if (st == RT_GDEAD || st == RT_GIDLE)
             continue;
-        if (rescan && st == RT_GWAITING &&
-            atomic_load_explicit(&gp->nswitch, memory_order_relaxed) ==
-                atomic_load_explicit(&gp->scan_nswitch, memory_order_relaxed))
-            continue; /* parked since this cycle's scan read it */
         report(fn, ctx, (uintptr_t)gp, (uintptr_t)(gp + 1));
         if (gp != self && gp->stack.hi != 0)
             roots_g(fn, ctx, gp, &ss);

@@ -236,17 +236,6 @@ static inline void san_after(rt_g *self)
 
 static void gswitch_first(rt_m *mp, rt_g *from, rt_g *to);
 
-/* One more switch to `to`, by the M switching to it (sched.h, nswitch):
- * the collector's final stop skips the stacks whose count did not move
- * since its scan.  On the record's line the switch writes anyway; a yield
- * took 20.6 ns with it, 20.8 without (7 alternating pinned runs). */
-static inline void count_switch(rt_g *to)
-{
-    atomic_store_explicit(&to->nswitch,
-                          atomic_load_explicit(&to->nswitch, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
 /* The C++ runtime's exception state travels with the goroutine, as errno
  * does (sched.h, rt__eh_state).  Out of line: a C program (mp->eh NULL)
  * pays one test per switch. */
@@ -296,7 +285,6 @@ static __attribute__((noinline)) void gswitch(rt_m *mp, rt_g *from, rt_g *to)
     } else {
         __atomic_store_n(&mp->curg, to, __ATOMIC_RELAXED);
         __atomic_store_n(&to->m, mp, __ATOMIC_RELAXED);
-        count_switch(to);
     }
     san_before(from, to, mp->after == RT_AFTER_DEAD);
     /* The M that resumes us (maybe on another thread) hands itself over
@@ -325,7 +313,6 @@ static __attribute__((noinline)) void gswitch_first(rt_m *mp, rt_g *from, rt_g *
     rt__assert(!to->is_g0);
     __atomic_store_n(&mp->curg, to, __ATOMIC_RELAXED);
     __atomic_store_n(&to->m, mp, __ATOMIC_RELAXED);
-    count_switch(to);
     san_before(from, to, mp->after == RT_AFTER_DEAD);
     rt_m *nm = rt__ctx_switch_fresh(&from->sp, g_stack_top(to), goentry, to);
     san_after(from);
@@ -1780,10 +1767,6 @@ static int64_t newproc(void (*fn)(void *), void *arg, uintptr_t pc, bool system,
     else
         rt__labels_inherit(gp, mp ? mp->curg : NULL); /* pprof labels, as Go */
     gp->sp = NULL; /* fresh: its first frame is built when it first runs */
-    /* no scan of an earlier life may match this one's count */
-    atomic_store_explicit(&gp->scan_nswitch,
-                          atomic_load_explicit(&gp->nswitch, memory_order_relaxed) + RT_SCAN_NONE,
-                          memory_order_relaxed);
     atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
     int64_t id = gp->goid;
     if (pp) {

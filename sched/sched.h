@@ -124,13 +124,6 @@ struct rt_g {
     int saved_errno;        /* errno while switched out */
     int64_t goid;
     rt_m *m;                /* the M running it; NULL when not running */
-    /* Switches to it so far (never reset, so across its record's lives):
-     * written by the M that switches to it; and the count a concurrent
-     * mark's stack scan saw with it parked, or one that cannot match: the
-     * final stop of the world reads again only the stacks whose count
-     * moved (gcstop.c, "Goroutines at the final stop").  Relaxed atomics. */
-    _Atomic uint32_t nswitch;
-    _Atomic uint32_t scan_nswitch; /* or nswitch + RT_SCAN_NONE */
     void *arg;              /* entry function's argument */
     /* --- line 1: the rest a spawn writes --- */
     uintptr_t gopc;         /* return address of the rt_go call that made it */
@@ -178,9 +171,6 @@ struct rt_g {
     uintptr_t asan_low;    /* ASan: lowest stack address its last life's
                             * unreturned frames may have poisoned */
 };
-
-/* An offset no run of switches between a scan and a stop reaches. */
-#define RT_SCAN_NONE 0x80000000u
 
 /* Records are 192-byte slab slots: a parked goroutine costs one stack page
  * plus this (BENCHMARKS.md's 4,300-byte budget); a queued goroutine that has
@@ -988,10 +978,6 @@ void rt__gc_sched_roots_stable(rt__root_fn fn, void *ctx);
  * records never freed; what is read stale is read again at the final
  * stop, which reports every stack in full (rt__gc_sched_roots). */
 void rt__gc_goroutine_roots_running(rt__root_fn fn, void *ctx);
-/* Set by the call above once every goroutine was read: the final stop may
- * then skip the goroutines parked since (gcstop.c).  A cycle that stops
- * the world to mark clears it (rt__mark). */
-extern _Atomic bool rt__gc_stacks_scanned;
 /* The collector's entry (gc/collector.c; written under its cycle
  * semaphore): its goroutine and the stack pointer below its spill of the
  * caller's callee-saved registers.  The initiator's stack is then a root

@@ -126,14 +126,13 @@ RT_TEST(test_overlapping_collections_share_cycles)
                 "%u cycles for %d overlapping rt_gc calls", cycles, GC_CALLERS);
 }
 
-/* The final stop of a concurrent cycle reads again only the stacks of
- * goroutines that ran since the cycle's scan read them (gcstop.c): one
- * that stayed parked keeps what its stack holds, and one that a sender
- * handed a pointer to while it was parked -- the value written into its
- * stack by the sender -- keeps that too, through cycles that run while
- * the same size of garbage is allocated and freed around them.  (A race:
- * with the switch-count test left out of that skip it failed about one
- * run in three.) */
+/* Parked goroutines through concurrent cycles: one that stayed parked
+ * keeps what its stack holds, and one that a sender handed a pointer to
+ * while it was parked -- the value written into its stack by the sender
+ * -- keeps that too, through cycles that run while the same size of
+ * garbage is allocated and freed around them.  (A race: when the final
+ * stop skipped parked goroutines without a switch-count test, it failed
+ * about one run in three.) */
 enum { PARKED = 2000, ROUNDS = 30, PAT = 0x5a5a5a5aL };
 typedef struct pobj {
     long id, pat[6];
@@ -204,6 +203,132 @@ RT_TEST(test_parked_stacks_kept_through_concurrent_cycles)
     }
     rt_waitgroup_wait(&parked_done);
     REQUIRE_EQ(atomic_load(&parked_bad), 0);
+    rt_set_gc_percent(old);
+    rt_maxprocs(oldp);
+}
+
+/* C hands pointers to stack variables to other goroutines, so a goroutine
+ * parked through a whole cycle can have an object written into its frame
+ * by another goroutine, which takes the object out of a heap chain the
+ * concurrent mark has not reached yet and keeps no copy.  Nothing tracks
+ * writes to stacks: the final stop must read every parked stack again.
+ * Each holder parks with the address of its slot published; the mover
+ * moves objects, allocated before the cycles that follow, from the far
+ * end of a 60,000-node chain into the slots while cycles run back to back
+ * (GOGC=20, a goroutine making same-size garbage that reuses freed
+ * slots), and wakes the holders two cycles later to check them.  With
+ * the final stop skipping goroutines parked since the cycle's scan read
+ * them (session 28), ~400 objects a second were freed under their
+ * holders. */
+enum { FW_HOLD = 256, FW_CHAIN = 60000, FW_SECONDS = 2 };
+typedef struct fw_node {
+    struct fw_node *next;
+    pobj *x;
+} fw_node;
+static fw_node *volatile fw_head;   /* the chain's root */
+static fw_node *fw_tail[FW_HOLD];   /* malloc'd copy: not a root */
+static pobj **volatile fw_slot[FW_HOLD];
+static rt_chan *fw_wake[FW_HOLD];
+static _Atomic int fw_bad, fw_stop;
+static rt_waitgroup fw_done;
+
+static void fw_holder(void *arg)
+{
+    long i = (long)arg;
+    pobj *slot = NULL;
+    fw_slot[i] = &slot;
+    for (int v;;) {
+        rt_chan_recv(fw_wake[i], &v);
+        if (v < 0)
+            break;
+        pobj *o = *(pobj *volatile *)&slot;
+        if (o != NULL && !pobj_ok(o, i))
+            atomic_fetch_add(&fw_bad, 1);
+        *(pobj *volatile *)&slot = NULL;
+        rt_chan_send(fw_wake[i], &v);
+    }
+    rt_waitgroup_done(&fw_done);
+}
+
+static void fw_churn(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&fw_stop)) {
+        for (int k = 0; k < 1000; k++) {
+            pobj *o = rt_alloc(sizeof(pobj));
+            memset(o, 0x11, sizeof *o);
+            parked_sink = o;
+        }
+        rt_yield();
+    }
+    rt_waitgroup_done(&fw_done);
+}
+
+/* Out of line: the mover's copy lives in registers of a frame that ends. */
+static __attribute__((noinline)) void fw_move(long i)
+{
+    fw_node *n = fw_tail[i];
+    pobj *x = n->x;
+    *fw_slot[i] = x;
+    n->x = NULL;
+}
+
+RT_TEST(test_parked_frame_written_by_another_goroutine)
+{
+    int old = rt_set_gc_percent(20);
+    int oldp = rt_maxprocs(2);
+    fw_node *tail[FW_HOLD];
+    fw_node *h = NULL;
+    for (int k = 0; k < FW_CHAIN; k++) {
+        fw_node *n = rt_new(fw_node);
+        n->next = h;
+        h = n;
+        if (k < FW_HOLD)
+            tail[k] = n; /* built first: the chain's far end */
+    }
+    fw_head = h;
+    h = NULL;
+    memcpy(fw_tail, tail, sizeof tail);
+    for (int i = 0; i < FW_HOLD; i++)
+        fw_wake[i] = rt_chan_make(sizeof(int), 0);
+    rt_waitgroup_add(&fw_done, FW_HOLD + 1);
+    for (long i = 0; i < FW_HOLD; i++)
+        REQUIRE(rt_go(fw_holder, (void *)i) > 0);
+    REQUIRE(rt_go(fw_churn, NULL) > 0);
+    rt_sleep(10 * RT_MILLISECOND); /* every holder parked, its slot published */
+    int64_t end = rt_nanotime() + FW_SECONDS * RT_SECOND;
+    long moves = 0;
+    uint32_t first = stats()->num_gc;
+    unsigned seed = 1;
+    while (rt_nanotime() < end) {
+        for (long i = 0; i < FW_HOLD; i++)
+            fw_tail[i]->x = pobj_new(i);
+        uint32_t g0 = stats()->num_gc;
+        for (long i = 0; i < FW_HOLD; i++, moves++) {
+            fw_move(i);
+            seed = seed * 1103515245 + 12345;
+            for (volatile unsigned s = 0; s < (seed >> 16) % 2000; s++)
+                ;
+        }
+        while (stats()->num_gc < g0 + 2 && rt_nanotime() < end + RT_SECOND)
+            rt_yield();
+        for (long i = 0; i < FW_HOLD; i++) {
+            int v = 1;
+            rt_chan_send(fw_wake[i], &v);
+            rt_chan_recv(fw_wake[i], &v);
+        }
+    }
+    atomic_store(&fw_stop, 1);
+    for (long i = 0; i < FW_HOLD; i++) {
+        int v = -1;
+        rt_chan_send(fw_wake[i], &v);
+    }
+    rt_waitgroup_wait(&fw_done);
+    uint32_t cycles = stats()->num_gc - first;
+    REQUIRE_MSG(atomic_load(&fw_bad) == 0, "%d of %ld moved objects freed under their holders",
+                atomic_load(&fw_bad), moves);
+    REQUIRE_MSG(cycles >= 20, "only %u cycles in %d s", cycles, FW_SECONDS);
+    fw_head = NULL;
     rt_set_gc_percent(old);
     rt_maxprocs(oldp);
 }
@@ -523,6 +648,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_zero_size_allocations);
     tcase_add_test(tc, test_overlapping_collections_share_cycles);
     tcase_add_test(tc, test_parked_stacks_kept_through_concurrent_cycles);
+    tcase_add_test(tc, test_parked_frame_written_by_another_goroutine);
     suite_add_tcase(s, tc);
     return harness_main(argc, argv, s, NULL);
 }
