@@ -254,6 +254,9 @@ static _Atomic uint64_t last_scan_roots;
 /* And never above this, whatever the speed says: a wrong estimate must not
  * turn into a long pause. */
 #define STW_HEAP_MAX ((uint64_t)32 << 20)
+/* The least of a parked goroutine's stack a mark reads: its switch frame
+ * and the frames of the call that parked it. */
+#define STACK_READ_MIN 256
 
 static void stw_rate_sample(uint64_t bytes, int64_t ns)
 {
@@ -284,8 +287,14 @@ static bool concurrent_mode(bool count)
      * construction, reachable from the stack, after a cycle that marked
      * 16 KiB, took 1-3 ms with the world stopped (14 of 44 cycles over
      * 1 ms for a churning program with a tiny live heap). */
+    uint64_t roots = atomic_load_explicit(&last_root_bytes, memory_order_relaxed);
+    /* At the least a record and a frame or two of each goroutine alive now:
+     * the first cycle has no root figure yet, and goroutines started since
+     * the last are not in it (1M parked goroutines made the first cycle a
+     * stopped mark of 335 ms). */
+    uint64_t gs = (uint64_t)rt__gcount() * (sizeof(rt_g) + STACK_READ_MIN);
     uint64_t reads = atomic_load_explicit(&rt__gcstat.heap_live, memory_order_relaxed) +
-                     atomic_load_explicit(&last_root_bytes, memory_order_relaxed);
+                     (gs > roots ? gs : roots);
     if (reads < CONC_MIN_HEAP)
         return false;
     uint64_t rate = atomic_load_explicit(&rt__gc_stw_rate, memory_order_relaxed);

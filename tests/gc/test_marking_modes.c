@@ -27,6 +27,8 @@
  * says its mark stays under the pause bound: rt__gc_nsmallstw counts
  * those cycles, which must be nearly all of them, and
  * DEBUG=gcstoptheworld=1 cycles are not counted as the small-heap choice.
+ * A program's first cycle with 50,000 parked goroutines and almost no
+ * heap marks concurrently: their stacks are roots to read too.
  *
  * The marked objects on a written page of a span with bit marks (objects
  * of 16 bytes and less) are found a mark word at a time: cells of 16
@@ -314,6 +316,41 @@ static void growing_child_body(void)
                   "%u cycles: %u small-heap stops, %u concurrent", ms.num_gc - n0, small, nc);
 }
 
+/* The first cycle of a program with 50,000 parked goroutines and an
+ * almost empty heap: no root figure from an earlier cycle yet, and the
+ * heap alone said a stopped mark would be short -- it read every stack
+ * with the world stopped (1M goroutines: a 335 ms pause).  The choice
+ * counts a record and a frame of each goroutine alive, so it is
+ * concurrent. */
+enum { FIRST_PARKED = 50000 };
+static rt_chan *first_block;
+static rt_waitgroup first_wg;
+static void first_parked(void *arg)
+{
+    (void)arg;
+    rt_waitgroup_done(&first_wg);
+    int v;
+    rt_chan_recv(first_block, &v);
+}
+
+static void parked_first_child_body(void)
+{
+    first_block = rt_chan_make(sizeof(int), 0);
+    rt_waitgroup_add(&first_wg, FIRST_PARKED);
+    for (int i = 0; i < FIRST_PARKED; i++)
+        ck_assert_int_gt(rt_go(first_parked, NULL), 0);
+    rt_waitgroup_wait(&first_wg);
+    rt_memstats ms;
+    rt_read_memstats(&ms);
+    ck_assert_uint_eq(ms.num_gc, 0);
+    rt_gc();
+    rt_read_memstats(&ms);
+    ck_assert_msg(ms.num_gc == 1 && atomic_load(&rt__gc_nconcurrent) == 1 &&
+                      atomic_load(&rt__gc_nsmallstw) == 0,
+                  "%u cycles: %u concurrent, %u small-heap stops", ms.num_gc,
+                  atomic_load(&rt__gc_nconcurrent), atomic_load(&rt__gc_nsmallstw));
+}
+
 /* Pages of [p, p + n) whose pagemap entry has the uffd-wp bit (57). */
 static size_t wp_pages(const void *p, size_t n)
 {
@@ -595,12 +632,18 @@ START_TEST(test_assist_stoptheworld)
 END_TEST
 
 START_TEST(test_smallheap) { run_child_body(smallheap_child_body, NULL, false, RT_DIRTY_UFFD); }
+END_TEST
 
 START_TEST(test_smallheap_growing)
 {
     run_child_body(growing_child_body, NULL, false, RT_DIRTY_UFFD);
 }
 END_TEST
+
+START_TEST(test_first_cycle_with_many_parked)
+{
+    run_child_body(parked_first_child_body, NULL, false, RT_DIRTY_UFFD);
+}
 END_TEST
 
 START_TEST(test_tiny_cells_moved_during_marking)
@@ -641,6 +684,7 @@ int main(void)
     tcase_add_test(tc, test_assist_stoptheworld);
     tcase_add_test(tc, test_smallheap);
     tcase_add_test(tc, test_smallheap_growing);
+    tcase_add_test(tc, test_first_cycle_with_many_parked);
     tcase_add_test(tc, test_smallheap_stoptheworld);
     tcase_add_test(tc, test_noscan_unprotected);
     tcase_add_test(tc, test_tiny_cells_moved_during_marking);
