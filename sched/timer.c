@@ -461,9 +461,9 @@ void rt_sleep(int64_t ns)
         return;
     }
     rt__timer t = {0};
-    int64_t when = rt_nanotime() + ns;
-    if (when < 0)
-        when = INT64_MAX; /* overflow: sleep "forever" */
+    int64_t when;
+    if (__builtin_add_overflow(rt_nanotime(), ns, &when))
+        when = INT64_MAX; /* sleep "forever" (Go's when() clamps so too) */
     t.when = when;
     t.f = sleep_wake;
     t.arg = gp;

@@ -221,6 +221,26 @@ RT_TEST(test_timer_zero_and_negative)
     REQUIRE(rt_timer_stop(c));
 }
 
+/* rt_sleep of a duration whose deadline overflows sleeps "for ever", as
+ * Go's when() clamps it: the deadline was computed with a signed overflow
+ * (UBSan stopped the program in the sanitized build; an outside tester's
+ * find), while rt_after and the rest clamped. */
+static _Atomic int huge_woke;
+static void huge_sleeper(void *arg)
+{
+    rt_sleep((int64_t)(intptr_t)arg);
+    atomic_fetch_add(&huge_woke, 1);
+}
+
+RT_TEST(test_sleep_huge_durations)
+{
+    REQUIRE_GT(rt_go(huge_sleeper, (void *)(intptr_t)INT64_MAX), 0);
+    REQUIRE_GT(rt_go(huge_sleeper, (void *)(intptr_t)(INT64_MAX - rt_nanotime() + 1)), 0);
+    REQUIRE_GT(rt_go(huge_sleeper, (void *)(intptr_t)((int64_t)1 << 62)), 0);
+    rt_sleep(20 * RT_MILLISECOND);
+    REQUIRE_EQ(atomic_load(&huge_woke), 0);
+}
+
 /* ------------------------------------------------------------- tickers -- */
 
 RT_TEST(test_ticker_ticks_in_order)
@@ -430,6 +450,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_timer_fired_value_waits_in_channel);
     tcase_add_test(tc, test_timer_stop_reset_races);
     tcase_add_test(tc, test_timer_zero_and_negative);
+    tcase_add_test(tc, test_sleep_huge_durations);
     tcase_add_test(tc, test_ticker_ticks_in_order);
     tcase_add_test(tc, test_ticker_drops_ticks);
     tcase_add_test(tc, test_ticker_stop);
