@@ -644,13 +644,27 @@ static int64_t timers_next_idle(rt_p **which)
     return next;
 }
 
+/* rt__sched.lock held: one P fewer idle.  A sysmon in its deep sleep
+ * (every P idle for a while: sysmon.c) is woken, as Go's entersyscall and
+ * exitsyscall wake a sysmon in sysmonwait: the P's goroutines may now
+ * need it (a system call to retake, a goroutine stuck in C code).  Dekker
+ * with sysmon's announcement: our decrement and its store precede the
+ * other side's load, all seq_cst. */
+static inline void npidle_dec(void)
+{
+    atomic_fetch_sub_explicit(&rt__sched.npidle, 1, memory_order_seq_cst);
+    if (rt__unlikely(atomic_load_explicit(&rt__sched.sysmon_wait, memory_order_seq_cst)) &&
+        atomic_exchange_explicit(&rt__sched.sysmon_wait, 0, memory_order_seq_cst))
+        rt__note_wakeup(&rt__sched.sysmon_note);
+}
+
 /* rt__sched.lock held.  Takes pp off the idle list if it is there. */
 static bool pidleget_this(rt_p *pp)
 {
     for (rt_p **link = &rt__sched.pidle; *link; link = &(*link)->link) {
         if (*link == pp) {
             *link = pp->link;
-            atomic_fetch_sub_explicit(&rt__sched.npidle, 1, memory_order_relaxed);
+            npidle_dec();
             return true;
         }
     }
@@ -686,7 +700,7 @@ static rt_p *pidleget(void)
     rt_p *pp = rt__sched.pidle;
     if (pp) {
         rt__sched.pidle = pp->link;
-        atomic_fetch_sub_explicit(&rt__sched.npidle, 1, memory_order_relaxed);
+        npidle_dec();
     }
     return pp;
 }

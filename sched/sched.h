@@ -469,6 +469,11 @@ typedef struct rt__schedt {
     /* sysmon's current sleep is at most RT_WAKE_WAIT_NS: a ready may
      * leave the idle Ps asleep (proc.c, "Waking an idle P"). */
     _Atomic int sysmon_fast;
+    /* sysmon sleeps on sysmon_note while every P is idle (sysmon.c, "Deep
+     * sleep"); a P taken off the idle list wakes it (proc.c, npidle_dec).
+     * seq_cst against npidle. */
+    _Atomic int sysmon_wait;
+    rt__note sysmon_note;
 
     rt__lock gfree_lock;    /* global free G records (stackless) */
     rt_g **gfree;           /* array of ngfree of them, gfreecap slots

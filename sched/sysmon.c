@@ -379,6 +379,58 @@ static void stranded_check(int64_t now, int64_t *since)
     rt__wakep();
 }
 
+/*
+ * Deep sleep
+ *   Once every P has been idle for DEEP_AFTER_NS (no goroutine running,
+ *   none in a system call holding a P, none queued), sysmon has nothing to
+ *   retake, no goroutine to rescue and no deferred wake-up to back: it
+ *   sleeps on rt__sched.sysmon_note until a P leaves the idle list (proc.c,
+ *   npidle_dec, wakes it), the earliest timer is a millisecond overdue (its
+ *   backstop), or DEEP_MAX_NS passes (the stack pool's trim and the heap's
+ *   scavenger run on its ticks: they come that much late at most).  Go's
+ *   sysmon does the same (sysmonwait, up to forcegcperiod/2).  Without it
+ *   an idle program woke 100 times a second for the 10 ms tick (an outside
+ *   tester's find; Go 5-9 in all).  The wait after the Ps went idle keeps
+ *   a program that idles between requests from paying a futex wake-up of
+ *   sysmon per request.  Not with schedtrace on: a report is due every
+ *   period.
+ */
+#define DEEP_AFTER_NS (50 * RT_MILLISECOND)
+#define DEEP_MAX_NS   RT_SECOND
+
+/* seq_cst: the load of npidle is sysmon's side of the Dekker pair with
+ * npidle_dec. */
+static bool all_ps_idle(void)
+{
+    return atomic_load_explicit(&rt__sched.npidle, memory_order_seq_cst) ==
+               __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE) &&
+           atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) == 0 &&
+           !atomic_load_explicit(&rt__sched.gcwaiting, memory_order_relaxed) &&
+           atomic_load_explicit(&rt__sched.running, memory_order_acquire);
+}
+
+/* Sleeps while every P stays idle; returns whether it was woken (a P was
+ * taken, or a waker raced with the sleep's start). */
+static bool deep_sleep(int64_t now)
+{
+    int64_t sleep = DEEP_MAX_NS;
+    int64_t next = rt__timers_next();
+    if (next != 0 && next + RT_MILLISECOND - now < sleep)
+        sleep = next + RT_MILLISECOND - now;
+    if (sleep <= 10 * RT_MILLISECOND)
+        return false; /* the usual tick will do */
+    bool woken = true;
+    atomic_store_explicit(&rt__sched.sysmon_fast, 0, memory_order_relaxed);
+    rt__note_clear(&rt__sched.sysmon_note);
+    atomic_store_explicit(&rt__sched.sysmon_wait, 1, memory_order_seq_cst);
+    if (all_ps_idle())
+        woken = rt__note_tsleep(&rt__sched.sysmon_note, sleep);
+    /* (a waker that took the flag first wakes the note later: the next
+     * deep sleep may end at once, harmlessly) */
+    atomic_store_explicit(&rt__sched.sysmon_wait, 0, memory_order_seq_cst);
+    return woken;
+}
+
 void rt__sysmon_main(rt_m *mp)
 {
     (void)mp;
@@ -388,6 +440,7 @@ void rt__sysmon_main(rt_m *mp)
     int64_t last_trace = 0;
     int64_t stranded_since = 0;
     int64_t last_tick = rt_nanotime(), dense_score = 0;
+    int64_t idle_since = 0; /* the first tick of a run that saw every P idle */
     for (;;) {
         /* /debug/grt/settings may change it while the program runs */
         const int64_t trace_every =
@@ -444,5 +497,13 @@ void rt__sysmon_main(rt_m *mp)
             rt__stack_pool_shed(1024, 256);
         }
         rt__gc_sysmon(now);
+        if (trace_every > 0 || !all_ps_idle()) {
+            idle_since = 0;
+        } else if (idle_since == 0) {
+            idle_since = now;
+        } else if (now - idle_since >= DEEP_AFTER_NS && deep_sleep(now)) {
+            idle_since = 0;
+            idle = 0; /* woken for work: the short tick again */
+        }
     }
 }

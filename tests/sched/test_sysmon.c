@@ -17,7 +17,9 @@
  * woken on a P's queue runs within milliseconds while goroutines that
  * yield keep the global queue full and channel pairs hand the P to each
  * other through runnext, or while goroutines read a cached file in a loop
- * (a read that does not park is a preemption point).
+ * (a read that does not park is a preemption point).  An idle program
+ * lets sysmon sleep (a few wake-ups a second at most), and a P taken from
+ * the idle list wakes it.
  */
 #include <check.h>
 #include <dirent.h>
@@ -907,6 +909,106 @@ RT_TEST(test_spawning_loop_yields_at_rt_go)
     ck_assert_msg(ran_during > 0, "no child ran while the spawner looped for 200 ms");
 }
 
+/* Voluntary context switches of the thread named name (the first). */
+static long thread_switches(const char *name)
+{
+    char path[300], comm[32], line[128];
+    long n = -1;
+    DIR *d = opendir("/proc/self/task");
+    ck_assert(d != NULL);
+    for (struct dirent *e; n < 0 && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        bool match = fgets(comm, sizeof comm, f) != NULL &&
+                     strncmp(comm, name, strlen(name)) == 0 && comm[strlen(name)] == '\n';
+        fclose(f);
+        if (!match)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        f = fopen(path, "r");
+        ck_assert(f != NULL);
+        while (fgets(line, sizeof line, f) != NULL)
+            if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+                break;
+        fclose(f);
+    }
+    closedir(d);
+    ck_assert_msg(n >= 0, "no thread named %s", name);
+    return n;
+}
+
+/* With every P idle for a while, sysmon sleeps until something needs it
+ * (sysmon.c, "Deep sleep"): an idle program woke 100 times a second for
+ * its 10 ms tick (Go: 5-9 in all).  Over one idle second here it wakes
+ * at most a few times (the one-second bound, the sleeper's timer). */
+RT_TEST(test_idle_program_lets_sysmon_sleep)
+{
+    rt_sleep(300 * RT_MILLISECOND); /* sysmon backs off, then sleeps */
+    long before = thread_switches("grt-sysmon");
+    rt_sleep(RT_SECOND);
+    long woke = thread_switches("grt-sysmon") - before;
+    ck_assert_msg(woke <= 5, "sysmon woke %ld times in an idle second", woke);
+}
+
+/* A P taken off the idle list wakes a deeply sleeping sysmon: a goroutine
+ * readied from outside (a file-pool thread) after the program idled,
+ * which then blocks its P in a system call, loses the P to the goroutine
+ * it started within sysmon's retake time, not at the end of sysmon's
+ * sleep (up to a second: no timer is pending). */
+static int ds_pipe[2];
+static _Atomic int ds_b_ran, ds_sys_done, ds_was_deep;
+static rt_waitgroup ds_wg;
+
+static void ds_b(void *arg)
+{
+    (void)arg;
+    if (!atomic_load(&ds_sys_done))
+        atomic_store(&ds_b_ran, 1);
+    rt_waitgroup_done(&ds_wg);
+}
+
+static void ds_a(void *arg)
+{
+    (void)arg;
+    char c;
+    ck_assert_int_eq(rt_file_pread(ds_pipe[0], &c, 1, -1), 1);
+    ck_assert_int_gt(rt_go(ds_b, NULL), 0); /* queued behind us on the only P */
+    rt_syscall_enter();
+    usleep(300 * 1000);
+    rt_syscall_exit();
+    atomic_store(&ds_sys_done, 1);
+    rt_waitgroup_done(&ds_wg);
+}
+
+static void *ds_writer(void *arg)
+{
+    (void)arg;
+    usleep(400 * 1000);
+    atomic_store(&ds_was_deep, atomic_load(&rt__sched.sysmon_wait));
+    ck_assert_int_eq(write(ds_pipe[1], "x", 1), 1);
+    return NULL;
+}
+
+RT_TEST(test_deep_sleeping_sysmon_woken_for_work)
+{
+    rt_maxprocs(1);
+    ck_assert_int_eq(pipe(ds_pipe), 0);
+    rt_waitgroup_add(&ds_wg, 2);
+    ck_assert_int_gt(rt_go(ds_a, NULL), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, ds_writer, NULL), 0);
+    rt_waitgroup_wait(&ds_wg); /* no timer pending meanwhile */
+    pthread_join(t, NULL);
+    ck_assert_msg(atomic_load(&ds_was_deep), "sysmon was not in its deep sleep");
+    ck_assert_msg(atomic_load(&ds_b_ran), "the queued goroutine waited for the system call");
+    close(ds_pipe[0]);
+    close(ds_pipe[1]);
+}
+
 int main(void)
 {
     Suite *s = suite_create("sysmon");
@@ -929,6 +1031,8 @@ int main(void)
     tcase_add_test(tc, test_fairness_pick_runs_after_runnext);
     tcase_add_test(tc, test_timer_woken_goroutine_starts_a_slice);
     tcase_add_test(tc, test_woken_goroutine_runs_beside_preempted_spinners);
+    tcase_add_test(tc, test_idle_program_lets_sysmon_sleep);
+    tcase_add_test(tc, test_deep_sleeping_sysmon_woken_for_work);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
