@@ -1373,34 +1373,47 @@ void rt__gc_forced(int k)
 #define RETAIN_IDLE RT_SECOND
 #define RETAIN_MAX ((size_t)64 << 20)
 
+static int64_t retain_last; /* sysmon's */
+
 static void scavenge_retained(int64_t now)
 {
-    static int64_t last;
-    if (now - last < RETAIN_EVERY)
+    if (now - retain_last < RETAIN_EVERY)
         return;
-    last = now;
+    retain_last = now;
     if (atomic_load(&rt__gc_percent) < 0)
         return;
     uint64_t goal = atomic_load(&rt__gcstat.next_gc);
     rt__heap_scavenge_to((size_t)(goal + goal / 10), now - RETAIN_IDLE, RETAIN_MAX);
 }
 
+static int64_t scvg_last; /* sysmon's */
+
 /* Called by sysmon on every tick. */
 void rt__gc_sysmon(int64_t now)
 {
-    static int64_t last;
     scavenge_retained(now);
-    if (last == 0)
-        last = now;
-    if (now - last < rt__scvg_periods.period)
+    if (scvg_last == 0)
+        scvg_last = now;
+    if (now - scvg_last < rt__scvg_periods.period)
         return;
-    last = now;
+    scvg_last = now;
     int k = atomic_fetch_add(&scvg_pass, 1);
     int64_t end = atomic_load(&last_gc_end);
     if (end != 0 && now - end > rt__scvg_periods.forcegc &&
         atomic_load(&rt__gc_percent) >= 0 && rt__bgsweep_force(k))
         return;
     scavenge_pass(k, now);
+}
+
+int64_t rt__gc_sysmon_due(int64_t now)
+{
+    int64_t due = scvg_last != 0 ? scvg_last + rt__scvg_periods.period : now;
+    if (atomic_load(&rt__gc_percent) >= 0) {
+        uint64_t goal = atomic_load(&rt__gcstat.next_gc);
+        if (rt__heap_retained() > goal + goal / 10 && retain_last + RETAIN_EVERY < due)
+            due = retain_last + RETAIN_EVERY; /* pages to give back */
+    }
+    return due;
 }
 
 /* ------------------------------------------------------------ memstats -- */

@@ -310,6 +310,8 @@ typedef struct rt__heap_statistics {
 void rt__heap_stats(rt__heap_statistics *st);
 /* The number of in-use spans (gctrace's spans to sweep). */
 size_t rt__heap_spans_inuse(void);
+/* Bytes of heap pages in use or free but not returned to the OS. */
+size_t rt__heap_retained(void);
 /* Verifies the invariants of heap.c's essay; throws on a violation. */
 void rt__heap_check(void);
 /* Returns to the OS the pages of free spans unused since before
@@ -468,6 +470,10 @@ void rt__gc_init(void);
 extern _Atomic int rt__gc_percent; /* -1: off */
 /* Sysmon's tick: the periodic scavenger. */
 void rt__gc_sysmon(int64_t now);
+/* When rt__gc_sysmon has work next (a sysmon in its deep sleep wakes by
+ * then): the next periodic pass, or the next retained-bound pass while
+ * the heap holds more than the bound. */
+int64_t rt__gc_sysmon_due(int64_t now);
 /* Its periods (ns): a pass every period, a forced cycle when none ended
  * for forcegc, spans unused for limit released.  Go 1.3's 60 s, 2 min and
  * 5 min; tests shorten them before rt_main. */

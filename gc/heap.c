@@ -430,6 +430,15 @@ out:
     return released;
 }
 
+size_t rt__heap_retained(void)
+{
+    rt__lock_acquire(&heap_lock);
+    size_t used = npages_used ? npages_used - 1 : 0;
+    size_t n = (used - npages_released) << RT_GC_PAGE_SHIFT;
+    rt__lock_release(&heap_lock);
+    return n;
+}
+
 size_t rt__heap_spans_inuse(void)
 {
     rt__lock_acquire(&heap_lock);

@@ -381,13 +381,15 @@ static void stranded_check(int64_t now, int64_t *since)
 
 /*
  * Deep sleep
- *   Once every P has been idle for DEEP_AFTER_NS (no goroutine running,
+ *   Once every P has been idle for DEEP_AFTER_NS (three of its ticks in a
+ *   row at the 10 ms it backs off to; no goroutine running,
  *   none in a system call holding a P, none queued), sysmon has nothing to
  *   retake, no goroutine to rescue and no deferred wake-up to back: it
  *   sleeps on rt__sched.sysmon_note until a P leaves the idle list (proc.c,
  *   npidle_dec, wakes it), the earliest timer is a millisecond overdue (its
- *   backstop), or DEEP_MAX_NS passes (the stack pool's trim and the heap's
- *   scavenger run on its ticks: they come that much late at most).  Go's
+ *   backstop), the heap's scavenger is due (rt__gc_sysmon_due: a periodic
+ *   pass, or pages to give back over the retained bound), or DEEP_MAX_NS
+ *   passes (the stack pool's trim comes that much late at most).  Go's
  *   sysmon does the same (sysmonwait, up to forcegcperiod/2).  Without it
  *   an idle program woke 100 times a second for the 10 ms tick (an outside
  *   tester's find; Go 5-9 in all).  The wait after the Ps went idle keeps
@@ -395,7 +397,7 @@ static void stranded_check(int64_t now, int64_t *since)
  *   sysmon per request.  Not with schedtrace on: a report is due every
  *   period.
  */
-#define DEEP_AFTER_NS (50 * RT_MILLISECOND)
+#define DEEP_AFTER_NS (20 * RT_MILLISECOND)
 #define DEEP_MAX_NS   RT_SECOND
 
 /* seq_cst: the load of npidle is sysmon's side of the Dekker pair with
@@ -417,6 +419,8 @@ static bool deep_sleep(int64_t now)
     int64_t next = rt__timers_next();
     if (next != 0 && next + RT_MILLISECOND - now < sleep)
         sleep = next + RT_MILLISECOND - now;
+    if (rt__gc_sysmon_due(now) - now < sleep)
+        sleep = rt__gc_sysmon_due(now) - now;
     if (sleep <= 10 * RT_MILLISECOND)
         return false; /* the usual tick will do */
     bool woken = true;
@@ -502,8 +506,11 @@ void rt__sysmon_main(rt_m *mp)
         } else if (idle_since == 0) {
             idle_since = now;
         } else if (now - idle_since >= DEEP_AFTER_NS && deep_sleep(now)) {
+            /* Woken for work: the tick as it was (10 ms by now), shortened
+             * again only by what shortens it (a retake, dense deferrals).
+             * Back at 20 us, each wake-up cost ~60 ticks of ramp: a program
+             * doing a little every second kept sysmon at 60 a second. */
             idle_since = 0;
-            idle = 0; /* woken for work: the short tick again */
         }
     }
 }
