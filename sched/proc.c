@@ -2269,7 +2269,7 @@ static void checkdead(void)
     for (int32_t i = 0; i < rt__sched.gomaxprocs; i++)
         if (!rt__runq_empty(rt__sched.allp[i]))
             return;
-    if (rt__timers_next() != 0)
+    if (rt__timers_live())
         return;
     if (atomic_load_explicit(&rt__sched.external_waiters, memory_order_relaxed) > 0)
         return; /* parked on I/O: the network may still wake them */

@@ -281,6 +281,8 @@ struct rt_p {
         rt__lock lock;
         struct rt__timer_slot *heap; /* 4-ary min-heap ordered by when */
         uint32_t len, cap;
+        uint32_t nzombie; /* stopped timers left in the heap (timer.c) */
+        _Atomic uint32_t nlive; /* len - nzombie, read without the lock */
         /* For the collector (timer.c, "The collector's view"): a byte per
          * RT_TIMER_CARD slots, set when a slot's timer changes; the
          * timers copied at a concurrent mark's start, and that cycle's
@@ -835,6 +837,10 @@ struct rt__timer {
     _Atomic(rt_p *) pp; /* heap it is on, or NULL; written under that
                          * heap's lock, read without to find the lock */
     uint32_t idx;       /* index in that heap; under the heap's lock */
+    /* Set by its owner before the first add: t lives in GC memory, so a
+     * stop may leave it in the heap, marked (timer.c, "Stopping"). */
+    bool lazy;
+    bool zombie;        /* stopped, still in the heap; under its lock */
 };
 /* Adds t (not on a heap) to the current P's heap. */
 void rt__timer_add(rt__timer *t);
@@ -846,8 +852,11 @@ bool rt__timer_mod(rt__timer *t, int64_t when, int64_t period);
 /* Runs pp's due timers (pp must be held by the caller's M); returns the
  * when of the earliest remaining timer or 0. */
 int64_t rt__timers_run(rt_p *pp, int64_t now);
-/* The earliest when over all Ps' heaps, 0 if none. */
+/* The earliest when over all Ps' heaps, 0 if none (a stopped timer's,
+ * maybe: timer.c, "Stopping"). */
 int64_t rt__timers_next(void);
+/* Whether any P holds a timer not stopped (checkdead). */
+bool rt__timers_live(void);
 /* Bytes of the Ps' timer heap arrays (memstats other_sys). */
 extern _Atomic uint64_t rt__timer_table_bytes;
 

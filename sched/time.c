@@ -92,6 +92,7 @@ static void arm(rt__timer *t, rt_chan *c, int64_t when, int64_t period)
     t->f = send_time;
     t->arg = c;
     t->seq = 0;
+    t->lazy = true; /* in GC memory: a stop may leave it in the heap */
     rt__timer_add(t);
 }
 

@@ -55,6 +55,23 @@
  * operations flag a byte per 256 slots as they move timers (one store per
  * moved slot, beside the slot's own write): "The collector's view" below.
  *
+ * Stopping (Go 1.14-1.22's deleted timers): a stopped rt_timer or
+ * rt_ticker (GC memory: t->lazy) stays in the heap, marked as a zombie,
+ * and the stop is a lock and a store: removing it sifted a slot and
+ * rewrote the index of each timer moved, cache misses in a large heap
+ * (100k timers: 177 ns a stop, Go 18; an outside tester's find).  A
+ * zombie is dropped, never fired, when it comes to the top: by any other
+ * change of the heap (publish_when0 drops the zombies it finds there) or
+ * when its time comes (rt__timers_run); until then when0 may name it,
+ * which costs at most a wake-up for nothing.  The deadlock check counts
+ * live timers instead (timers.nlive), so a program waiting only on
+ * stopped timers is still deadlocked.  When zombies pass a quarter of the
+ * heap, it is rebuilt without them (heap_compact, O(n): amortised O(1) a
+ * stop).  A reset re-arms a timer in place, zombie or live, on the heap
+ * it is on.  A zombie keeps its object reachable until it is dropped;
+ * timers on stacks or in runtime memory (rt_sleep, poll deadlines) are
+ * always removed at once.
+ *
  * Rejected: a global heap under one lock (every rt_sleep of every P would
  * contend on it) and a timer wheel (the heap's O(log n) is cheap at the
  * sizes programs use, and exact deadlines matter for rt_sleep).
@@ -120,11 +137,23 @@ static void heap_down(rt_p *pp, uint32_t i)
     card_set(pp, i);
 }
 
+static void heap_remove_nopub(rt_p *pp, rt__timer *t);
+
+/* pp's timer lock held, after any change to its heap but a stop: zombies
+ * at the top are dropped ("Stopping"), and the top's when published. */
 static void publish_when0(rt_p *pp)
 {
+    while (pp->timers.len > 0 && pp->timers.heap[0].t->zombie) {
+        rt__timer *z = pp->timers.heap[0].t;
+        z->zombie = false;
+        pp->timers.nzombie--;
+        heap_remove_nopub(pp, z);
+    }
     int64_t w = pp->timers.len ? pp->timers.heap[0].when : 0;
     if (w == 0 && pp->timers.len)
         w = 1; /* 0 means "no timers" */
+    atomic_store_explicit(&pp->timers.nlive, pp->timers.len - pp->timers.nzombie,
+                          memory_order_relaxed);
     atomic_store_explicit(&pp->timers.when0, w, memory_order_seq_cst);
 }
 
@@ -161,8 +190,8 @@ static void heap_push(rt_p *pp, rt__timer *t)
     publish_when0(pp);
 }
 
-/* pp's timer lock held; t is on pp's heap. */
-static void heap_remove(rt_p *pp, rt__timer *t)
+/* pp's timer lock held; t is on pp's heap.  when0 is left to the caller. */
+static void heap_remove_nopub(rt_p *pp, rt__timer *t)
 {
     uint32_t i = t->idx;
     uint32_t last = --pp->timers.len;
@@ -176,6 +205,34 @@ static void heap_remove(rt_p *pp, rt__timer *t)
     /* Release: a later del/mod that sees NULL without the heap lock also
      * sees this heap's last reads of when and period done. */
     atomic_store_explicit(&t->pp, NULL, memory_order_release);
+}
+
+static void heap_remove(rt_p *pp, rt__timer *t)
+{
+    heap_remove_nopub(pp, t);
+    publish_when0(pp);
+}
+
+/* pp's timer lock held: the heap rebuilt without its zombies. */
+static void heap_compact(rt_p *pp)
+{
+    slot *h = pp->timers.heap;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < pp->timers.len; i++) {
+        rt__timer *t = h[i].t;
+        if (t->zombie) {
+            t->zombie = false;
+            atomic_store_explicit(&t->pp, NULL, memory_order_release);
+            continue;
+        }
+        t->idx = n;
+        h[n++] = h[i];
+    }
+    pp->timers.len = n;
+    pp->timers.nzombie = 0;
+    for (uint32_t i = n > 1 ? (n - 2) / HEAP_D + 1 : 0; i-- > 0;)
+        heap_down(pp, i);
+    memset(pp->timers.cards, 1, pp->timers.cap / RT_TIMER_CARD + 1);
     publish_when0(pp);
 }
 
@@ -264,31 +321,54 @@ static rt_p *lock_timer(rt__timer *t)
     }
 }
 
-static bool timer_del_locked(rt__timer *t)
+/* Needs no t->busy: under the heap's lock it is ordered with a mod's
+ * in-place re-arm, and before or after the add of a mod that found t on
+ * no heap (it then finds it on none, or on the new one). */
+bool rt__timer_del(rt__timer *t)
 {
     rt_p *pp = lock_timer(t);
     if (pp == NULL)
         return false;
-    heap_remove(pp, t);
+    bool pending = !t->zombie;
+    if (pending && t->lazy) {
+        t->zombie = true; /* "Stopping": the heap is unchanged */
+        uint32_t z = ++pp->timers.nzombie;
+        atomic_store_explicit(&pp->timers.nlive, pp->timers.len - z, memory_order_relaxed);
+        if (z > 64 && z > pp->timers.len / 4)
+            heap_compact(pp);
+    } else if (pending) {
+        heap_remove(pp, t);
+    }
     rt__lock_release(&pp->timers.lock);
-    return true;
-}
-
-bool rt__timer_del(rt__timer *t)
-{
-    timer_busy(t);
-    bool pending = timer_del_locked(t);
-    timer_idle(t);
     return pending;
 }
 
 bool rt__timer_mod(rt__timer *t, int64_t when, int64_t period)
 {
     timer_busy(t);
-    bool pending = timer_del_locked(t);
+    rt_p *pp = lock_timer(t);
+    if (pp == NULL) {
+        t->when = when;
+        t->period = period;
+        timer_add_locked(t); /* releases busy */
+        return false;
+    }
+    /* Re-armed in place, on the heap it is on. */
+    bool pending = !t->zombie;
+    if (!pending) {
+        t->zombie = false;
+        pp->timers.nzombie--;
+    }
     t->when = when;
     t->period = period;
-    timer_add_locked(t); /* releases busy */
+    uint32_t i = t->idx;
+    pp->timers.heap[i].when = when;
+    heap_up(pp, i);
+    heap_down(pp, t->idx);
+    publish_when0(pp);
+    timer_idle(t);
+    rt__lock_release(&pp->timers.lock);
+    wake_sleeper(when);
     return pending;
 }
 
@@ -299,6 +379,12 @@ int64_t rt__timers_run(rt_p *pp, int64_t now)
         if (pp->timers.heap[0].when > now)
             break;
         rt__timer *t = pp->timers.heap[0].t;
+        if (t->zombie) { /* stopped: dropped unfired */
+            t->zombie = false;
+            pp->timers.nzombie--;
+            heap_remove(pp, t);
+            continue;
+        }
         void (*f)(void *, uintptr_t, int64_t) = t->f;
         void *arg = t->arg;
         uintptr_t seq = t->seq;
@@ -320,6 +406,15 @@ int64_t rt__timers_run(rt_p *pp, int64_t now)
     int64_t next = pp->timers.len ? pp->timers.heap[0].when : 0;
     rt__lock_release(&pp->timers.lock);
     return next;
+}
+
+bool rt__timers_live(void)
+{
+    int32_t procs = __atomic_load_n(&rt__sched.gomaxprocs, __ATOMIC_ACQUIRE);
+    for (int32_t i = 0; i < procs; i++)
+        if (atomic_load_explicit(&rt__sched.allp[i]->timers.nlive, memory_order_relaxed) != 0)
+            return true;
+    return false;
 }
 
 int64_t rt__timers_next(void)
@@ -423,9 +518,15 @@ void rt__timers_move(rt_p *from, rt_p *to)
     rt__lock_acquire(&to->timers.lock);
     while (from->timers.len > 0) {
         rt__timer *t = from->timers.heap[from->timers.len - 1].t;
-        heap_remove(from, t);
+        heap_remove_nopub(from, t);
+        if (t->zombie) { /* stopped: dropped, not moved */
+            t->zombie = false;
+            from->timers.nzombie--;
+            continue;
+        }
         heap_push(to, t);
     }
+    publish_when0(from);
     rt__lock_release(&to->timers.lock);
     rt__lock_release(&from->timers.lock);
 }
