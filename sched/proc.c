@@ -2165,6 +2165,12 @@ void rt__syscall_enter(const uintptr_t *regs, uintptr_t sp)
     __atomic_store_n(&mp->p, NULL, __ATOMIC_RELAXED); /* schedtrace */
     /* Release: sysmon, which CASes the status, sees a consistent P. */
     atomic_store_explicit(&pp->status, RT_PSYSCALL, memory_order_release);
+    /* Goroutines queued behind the call wait for sysmon's retake: on its
+     * slow tick (10 ms, after a quiet spell) that was 10-20 ms at
+     * MAXPROCS=1 (Go: ~0.1 ms; an outside tester's find). */
+    if (rt__unlikely(!atomic_load_explicit(&rt__sched.sysmon_fast, memory_order_relaxed)) &&
+        !rt__runq_empty(pp))
+        rt__sysmon_kick();
 }
 
 /* After rt_syscall_enter, for a call known to take long (the collector's

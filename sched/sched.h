@@ -476,6 +476,8 @@ typedef struct rt__schedt {
      * seq_cst against npidle. */
     _Atomic int sysmon_wait;
     rt__note sysmon_note;
+    _Atomic int sysmon_kick; /* rt__sysmon_kick since sysmon last looked */
+    _Atomic int64_t sysmon_delay; /* its current tick, ns (tests) */
 
     rt__lock gfree_lock;    /* global free G records (stackless) */
     rt_g **gfree;           /* array of ngfree of them, gfreecap slots
@@ -666,6 +668,9 @@ void rt__syscall_handoff(void);
 void rt__timers_move(rt_p *from, rt_p *to);
 /* sysmon's thread body (sysmon.c), started by rt__sysmon_start. */
 void rt__sysmon_main(rt_m *mp);
+/* Cuts sysmon's sleep short and puts it back on its 20 us tick (sysmon.c,
+ * "Kicks"): a system call began with work queued behind it. */
+void rt__sysmon_kick(void);
 
 /* Scheduler start-up, called by rt_main. */
 void rt__sched_init(int maxprocs);

@@ -74,12 +74,6 @@
 /* Readies that wake as before after the backstop fired for a P. */
 #define DEFER_OFF 8
 
-static void nsleep(int64_t ns)
-{
-    struct timespec ts = {.tv_sec = ns / RT_SECOND, .tv_nsec = ns % RT_SECOND};
-    nanosleep(&ts, NULL);
-}
-
 /* A thread's CPU clock from its kernel id (the encoding of glibc's
  * pthread_getcpuclockid: ~tid << 3, per-thread, CPUCLOCK_SCHED). */
 static int64_t thread_cpu_ns(pid_t tid)
@@ -381,9 +375,9 @@ static void stranded_check(int64_t now, int64_t *since)
 
 /*
  * Deep sleep
- *   Once every P has been idle for DEEP_AFTER_NS (three of its ticks in a
- *   row at the 10 ms it backs off to; no goroutine running,
- *   none in a system call holding a P, none queued), sysmon has nothing to
+ *   Once every P has been idle at DEEP_AFTER_TICKS ticks in a row and for
+ *   DEEP_AFTER_NS at least (no goroutine running, none in a system call
+ *   holding a P, none queued), sysmon has nothing to
  *   retake, no goroutine to rescue and no deferred wake-up to back: it
  *   sleeps on rt__sched.sysmon_note until a P leaves the idle list (proc.c,
  *   npidle_dec, wakes it), the earliest timer is a millisecond overdue (its
@@ -394,11 +388,46 @@ static void stranded_check(int64_t now, int64_t *since)
  *   an idle program woke 100 times a second for the 10 ms tick (an outside
  *   tester's find; Go 5-9 in all).  The wait after the Ps went idle keeps
  *   a program that idles between requests from paying a futex wake-up of
- *   sysmon per request.  Not with schedtrace on: a report is due every
- *   period.
+ *   sysmon per request.  Woken for work, sysmon ticks every millisecond
+ *   DEEP_WAKE_TICKS times, then backs off as before (a kick or a retake
+ *   brings the 20 us tick back), so that its
+ *   backstops (a timer of a P whose goroutine computes in C, a goroutine
+ *   stuck there) come a millisecond or two after the program wakes -- at
+ *   its 10 ms tick, a 5 ms sleep beside such a goroutine took 10 (an
+ *   outside tester's find; Go 5.5) -- and a program that wakes for a
+ *   moment every second costs it ~4 ticks a wake-up.  Not with schedtrace
+ *   on: a report is due every period.
  */
-#define DEEP_AFTER_NS (20 * RT_MILLISECOND)
+#define DEEP_AFTER_TICKS 3
+#define DEEP_AFTER_NS (2 * RT_MILLISECOND)
+#define DEEP_WAKE_TICKS 10
 #define DEEP_MAX_NS   RT_SECOND
+
+/*
+ * Kicks
+ *   A goroutine that enters a system call with goroutines queued behind it
+ *   on its P (rt__syscall_enter) while sysmon is on a slow tick kicks it:
+ *   the flag, and a wake-up of its note, on which every sleep of sysmon
+ *   waits.  sysmon then ticks every 20 us again, so the retake comes within
+ *   two ticks -- as Go's entersyscall wakes a sysmon in sysmonwait and
+ *   resets its delay.  A kick while the flag is set costs a load.
+ */
+void rt__sysmon_kick(void)
+{
+    if (!atomic_load_explicit(&rt__sched.sysmon_kick, memory_order_relaxed) &&
+        !atomic_exchange_explicit(&rt__sched.sysmon_kick, 1, memory_order_seq_cst))
+        rt__note_wakeup(&rt__sched.sysmon_note);
+}
+
+/* A tick: sleeps ns on the note, unless kicked meanwhile; returns whether
+ * it was (and takes the kick). */
+static bool tick_sleep(int64_t ns)
+{
+    rt__note_clear(&rt__sched.sysmon_note);
+    if (!atomic_load_explicit(&rt__sched.sysmon_kick, memory_order_seq_cst))
+        (void)rt__note_tsleep(&rt__sched.sysmon_note, ns);
+    return atomic_exchange_explicit(&rt__sched.sysmon_kick, 0, memory_order_seq_cst) != 0;
+}
 
 /* seq_cst: the load of npidle is sysmon's side of the Dekker pair with
  * npidle_dec. */
@@ -445,6 +474,7 @@ void rt__sysmon_main(rt_m *mp)
     int64_t stranded_since = 0;
     int64_t last_tick = rt_nanotime(), dense_score = 0;
     int64_t idle_since = 0; /* the first tick of a run that saw every P idle */
+    int idle_ticks = 0;     /* the run's ticks */
     for (;;) {
         /* /debug/grt/settings may change it while the program runs */
         const int64_t trace_every =
@@ -463,7 +493,11 @@ void rt__sysmon_main(rt_m *mp)
          * if it raced with this store). */
         atomic_store_explicit(&rt__sched.sysmon_fast, delay <= RT_WAKE_WAIT_NS,
                               memory_order_relaxed);
-        nsleep(delay);
+        atomic_store_explicit(&rt__sched.sysmon_delay, delay, memory_order_relaxed);
+        if (tick_sleep(delay)) {
+            idle = 0; /* kicked: the short tick from this one on */
+            delay = 20 * RT_MICROSECOND;
+        }
         int64_t now = rt_nanotime();
         atomic_store_explicit(&rt__sched.coarse_now, now, memory_order_relaxed);
         rt__tsc_calibrate(now);
@@ -503,14 +537,17 @@ void rt__sysmon_main(rt_m *mp)
         rt__gc_sysmon(now);
         if (trace_every > 0 || !all_ps_idle()) {
             idle_since = 0;
+            idle_ticks = 0;
         } else if (idle_since == 0) {
             idle_since = now;
-        } else if (now - idle_since >= DEEP_AFTER_NS && deep_sleep(now)) {
-            /* Woken for work: the tick as it was (10 ms by now), shortened
-             * again only by what shortens it (a retake, dense deferrals).
-             * Back at 20 us, each wake-up cost ~60 ticks of ramp: a program
-             * doing a little every second kept sysmon at 60 a second. */
+            idle_ticks = 1;
+        } else if (++idle_ticks >= DEEP_AFTER_TICKS && now - idle_since >= DEEP_AFTER_NS &&
+                   deep_sleep(now)) {
+            /* woken for work: "Deep sleep" */
             idle_since = 0;
+            idle_ticks = 0;
+            delay = RT_MILLISECOND;
+            idle = 51 - DEEP_WAKE_TICKS;
         }
     }
 }

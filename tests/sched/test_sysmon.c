@@ -18,8 +18,10 @@
  * yield keep the global queue full and channel pairs hand the P to each
  * other through runnext, or while goroutines read a cached file in a loop
  * (a read that does not park is a preemption point).  An idle program
- * lets sysmon sleep (a few wake-ups a second at most), and a P taken from
- * the idle list wakes it.
+ * lets sysmon sleep (a few wake-ups a second at most), a P taken from
+ * the idle list wakes it, and it ticks every millisecond for a while
+ * after; a system call with a goroutine queued behind it kicks a slow
+ * sysmon back to its fast tick.
  */
 #include <check.h>
 #include <dirent.h>
@@ -1011,6 +1013,94 @@ RT_TEST(test_deep_sleeping_sysmon_woken_for_work)
     close(ds_pipe[1]);
 }
 
+/* A goroutine that enters a system call with another queued behind it on
+ * the only P kicks a slow sysmon back to its 20 us tick (sysmon.c,
+ * "Kicks"): the queued one runs within a tick or two of the call, where
+ * sysmon's 10 ms tick -- a program whose goroutine wakes every 200 us has
+ * nothing for sysmon to do, and too short a sleep for its deep one --
+ * made it wait 10-20 ms (Go: ~0.1 ms; an outside tester's find). */
+static _Atomic int64_t ks_enter, ks_ran;
+static _Atomic int ks_stop;
+static rt_waitgroup ks_wg;
+
+static void ks_ticker(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&ks_stop))
+        rt_sleep(200 * RT_MICROSECOND);
+}
+
+static void ks_b(void *arg)
+{
+    (void)arg;
+    atomic_store(&ks_ran, rt_nanotime());
+    rt_waitgroup_done(&ks_wg);
+}
+
+static void ks_a(void *arg)
+{
+    (void)arg;
+    ck_assert_int_gt(rt_go(ks_b, NULL), 0); /* behind us on the only P */
+    atomic_store(&ks_enter, rt_nanotime());
+    RT_BLOCKING(usleep(30 * 1000));
+    rt_waitgroup_done(&ks_wg);
+}
+
+RT_TEST(test_syscall_after_quiet_spell_kicks_sysmon)
+{
+    rt_maxprocs(1);
+    ck_assert_int_gt(rt_go(ks_ticker, NULL), 0);
+    enum { ROUNDS = 5 };
+    int64_t lat[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        rt_sleep(100 * RT_MILLISECOND); /* sysmon backs off to its slow tick */
+        ck_assert_int_ge(atomic_load(&rt__sched.sysmon_delay), 5 * RT_MILLISECOND);
+        rt_waitgroup_add(&ks_wg, 2);
+        ck_assert_int_gt(rt_go(ks_a, NULL), 0);
+        rt_waitgroup_wait(&ks_wg);
+        lat[r] = atomic_load(&ks_ran) - atomic_load(&ks_enter);
+    }
+    for (int i = 1; i < ROUNDS; i++) /* insertion sort: the median */
+        for (int j = i; j > 0 && lat[j] < lat[j - 1]; j--) {
+            int64_t t = lat[j];
+            lat[j] = lat[j - 1];
+            lat[j - 1] = t;
+        }
+    atomic_store(&ks_stop, 1);
+    fprintf(stderr, "queued goroutine ran after the system call began: median %.3f ms\n",
+            (double)lat[ROUNDS / 2] / 1e6);
+    ck_assert_msg(lat[ROUNDS / 2] < 5 * RT_MILLISECOND, "median wait %.1f ms",
+                  (double)lat[ROUNDS / 2] / 1e6);
+}
+
+/* Woken from its deep sleep, sysmon ticks every millisecond for a while
+ * (sysmon.c, "Deep sleep"): its backstops -- a timer of a P whose goroutine
+ * computes in C, a goroutine stuck there -- come a millisecond or two
+ * after the program wakes.  It kept its 10 ms tick, and a 5 ms sleep
+ * beside a goroutine computing in C took 10 (an outside tester's find). */
+static _Atomic int fd_was_deep;
+static void *fd_watch(void *arg)
+{
+    (void)arg;
+    usleep(250 * 1000);
+    atomic_store(&fd_was_deep, atomic_load(&rt__sched.sysmon_wait));
+    return NULL;
+}
+
+RT_TEST(test_sysmon_ticks_fast_after_deep_sleep)
+{
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, fd_watch, NULL), 0);
+    rt_sleep(300 * RT_MILLISECOND); /* every P idle: sysmon sleeps deeply */
+    pthread_join(t, NULL);
+    ck_assert_msg(atomic_load(&fd_was_deep), "sysmon was not in its deep sleep");
+    /* this wake-up took a P off the idle list: sysmon is awake */
+    int64_t end = rt_nanotime() + 5 * RT_MILLISECOND;
+    while (rt_nanotime() < end) /* busy: the Ps stay taken */
+        ;
+    ck_assert_int_le(atomic_load(&rt__sched.sysmon_delay), RT_MILLISECOND);
+}
+
 int main(void)
 {
     Suite *s = suite_create("sysmon");
@@ -1035,6 +1125,8 @@ int main(void)
     tcase_add_test(tc, test_woken_goroutine_runs_beside_preempted_spinners);
     tcase_add_test(tc, test_idle_program_lets_sysmon_sleep);
     tcase_add_test(tc, test_deep_sleeping_sysmon_woken_for_work);
+    tcase_add_test(tc, test_syscall_after_quiet_spell_kicks_sysmon);
+    tcase_add_test(tc, test_sysmon_ticks_fast_after_deep_sleep);
     suite_add_tcase(s, tc);
     return harness_run_suite(s);
 }
