@@ -2,7 +2,8 @@
  * sched/sysmon.c -- the system monitor thread.
  *
  * One thread without a P that wakes every 20 us, backing off to every 10 ms
- * while nothing happens (Go's sysmon).  Each tick it:
+ * while nothing happens, and sleeping until needed while every P is idle
+ * (Go's sysmon; "Deep sleep" and "Kicks" below).  Each tick it:
  *
  *   - stamps rt__sched.coarse_now, the clock that parks use for
  *     waitsince (a park must not pay for a clock read);
