@@ -2167,7 +2167,10 @@ void rt__syscall_enter(const uintptr_t *regs, uintptr_t sp)
     atomic_store_explicit(&pp->status, RT_PSYSCALL, memory_order_release);
     /* Goroutines queued behind the call wait for sysmon's retake: on its
      * slow tick (10 ms, after a quiet spell) that was 10-20 ms at
-     * MAXPROCS=1 (Go: ~0.1 ms; an outside tester's find). */
+     * MAXPROCS=1 (Go: ~0.1 ms; an outside tester's find).  Cost on every
+     * call: a load, and while sysmon is slow (most of the time) the test
+     * of this P's queue, four loads of lines its owner holds; the kick
+     * itself (a futex wake-up) only once until sysmon has looked. */
     if (rt__unlikely(!atomic_load_explicit(&rt__sched.sysmon_fast, memory_order_relaxed)) &&
         !rt__runq_empty(pp))
         rt__sysmon_kick();
