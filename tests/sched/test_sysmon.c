@@ -950,11 +950,20 @@ static long thread_switches(const char *name)
  * until the Ps have been idle for 20 ms, at the second's end. */
 RT_TEST(test_idle_program_lets_sysmon_sleep)
 {
-    rt_sleep(300 * RT_MILLISECOND); /* sysmon backs off, then sleeps */
-    long before = thread_switches("grt-sysmon");
-    rt_sleep(RT_SECOND);
-    long woke = thread_switches("grt-sysmon") - before;
-    fprintf(stderr, "sysmon wake-ups in an idle second: %ld\n", woke);
+    /* Up to three tries: on a loaded host (CI's parallel tests) the
+     * sleeper's timer can come a millisecond late, and sysmon's backstop
+     * then ticks fast for a while (49 wake-ups seen); without the deep
+     * sleep every try sees ~100. */
+    long woke = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        rt_sleep(300 * RT_MILLISECOND); /* sysmon backs off, then sleeps */
+        long before = thread_switches("grt-sysmon");
+        rt_sleep(RT_SECOND);
+        woke = thread_switches("grt-sysmon") - before;
+        fprintf(stderr, "sysmon wake-ups in an idle second: %ld\n", woke);
+        if (woke <= 8)
+            break;
+    }
     ck_assert_msg(woke <= 8, "sysmon woke %ld times in an idle second", woke);
 }
 
@@ -1103,16 +1112,27 @@ static void *fd_watch(void *arg)
 
 RT_TEST(test_sysmon_ticks_fast_after_deep_sleep)
 {
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, fd_watch, NULL), 0);
-    rt_sleep(300 * RT_MILLISECOND); /* every P idle: sysmon sleeps deeply */
-    pthread_join(t, NULL);
-    ck_assert_msg(atomic_load(&fd_was_deep), "sysmon was not in its deep sleep");
-    /* this wake-up took a P off the idle list: sysmon is awake */
-    int64_t end = rt_nanotime() + 5 * RT_MILLISECOND;
-    while (rt_nanotime() < end) /* busy: the Ps stay taken */
-        ;
-    ck_assert_int_le(atomic_load(&rt__sched.sysmon_delay), RT_MILLISECOND);
+    /* Up to three tries, as above: a late timer on a loaded host can end
+     * the deep sleep by its own timeout, not by the P being taken. */
+    bool deep = false;
+    int64_t delay = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, fd_watch, NULL), 0);
+        rt_sleep(300 * RT_MILLISECOND); /* every P idle: sysmon sleeps deeply */
+        pthread_join(t, NULL);
+        deep = atomic_load(&fd_was_deep);
+        /* this wake-up took a P off the idle list: sysmon is awake */
+        int64_t end = rt_nanotime() + 5 * RT_MILLISECOND;
+        while (rt_nanotime() < end) /* busy: the Ps stay taken */
+            ;
+        delay = atomic_load(&rt__sched.sysmon_delay);
+        if (deep && delay <= RT_MILLISECOND)
+            break;
+    }
+    ck_assert_msg(deep, "sysmon was not in its deep sleep");
+    ck_assert_msg(delay <= RT_MILLISECOND, "sysmon's tick %lld ns after the wake-up",
+                  (long long)delay);
 }
 
 int main(void)
