@@ -849,10 +849,12 @@ struct rt__timer {
 };
 /* Adds t (not on a heap) to the current P's heap. */
 void rt__timer_add(rt__timer *t);
-/* Removes t if it is pending; returns true if it was. */
+/* Stops t if it is pending; returns true if it was.  A lazy t may stay in
+ * its heap as a zombie, never fired (timer.c, "Stopping"). */
 bool rt__timer_del(rt__timer *t);
-/* Changes when (and period) of t, adding it if it is not pending; returns
- * true if it was pending. */
+/* Changes when (and period) of t: re-armed in place on the heap it is on
+ * (a zombie too), else added to the current P's; returns true if it was
+ * pending. */
 bool rt__timer_mod(rt__timer *t, int64_t when, int64_t period);
 /* Runs pp's due timers (pp must be held by the caller's M); returns the
  * when of the earliest remaining timer or 0. */

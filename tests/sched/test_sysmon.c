@@ -186,24 +186,28 @@ static void other(void *arg)
 }
 
 /* Threads of this process whose name (comm) is name. */
+/* Whether thread tid of this process is named (comm) name. */
+static bool comm_is(const char *tid, const char *name)
+{
+    char path[300], comm[32];
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false; /* gone meanwhile */
+    bool match = fgets(comm, sizeof comm, f) != NULL && strncmp(comm, name, strlen(name)) == 0 &&
+                 comm[strlen(name)] == '\n';
+    fclose(f);
+    return match;
+}
+
 static int threads_named(const char *name)
 {
     int n = 0;
-    char path[300], comm[32];
     DIR *d = opendir("/proc/self/task");
     ck_assert(d != NULL);
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue; /* gone meanwhile */
-        if (fgets(comm, sizeof comm, f) != NULL && strncmp(comm, name, strlen(name)) == 0 &&
-            comm[strlen(name)] == '\n')
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.' && comm_is(e->d_name, name))
             n++;
-        fclose(f);
-    }
     closedir(d);
     return n;
 }
@@ -914,24 +918,15 @@ RT_TEST(test_spawning_loop_yields_at_rt_go)
 /* Voluntary context switches of the thread named name (the first). */
 static long thread_switches(const char *name)
 {
-    char path[300], comm[32], line[128];
+    char path[300], line[128];
     long n = -1;
     DIR *d = opendir("/proc/self/task");
     ck_assert(d != NULL);
     for (struct dirent *e; n < 0 && (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        bool match = fgets(comm, sizeof comm, f) != NULL &&
-                     strncmp(comm, name, strlen(name)) == 0 && comm[strlen(name)] == '\n';
-        fclose(f);
-        if (!match)
+        if (e->d_name[0] == '.' || !comm_is(e->d_name, name))
             continue;
         snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
-        f = fopen(path, "r");
+        FILE *f = fopen(path, "r");
         ck_assert(f != NULL);
         while (fgets(line, sizeof line, f) != NULL)
             if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
