@@ -72,10 +72,10 @@ static int child_main(int argc, char **argv)
     }
     if (getenv("SCHED_TEST_QUEUED") != NULL) {
         /* five goroutines queued on the only P, which this one keeps busy
-         * without a scheduling point for 350 ms */
+         * without a scheduling point for 450 ms */
         for (int i = 0; i < 5; i++)
             rt_go(nothing, NULL);
-        int64_t end = rt_nanotime() + 350 * RT_MILLISECOND;
+        int64_t end = rt_nanotime() + 450 * RT_MILLISECOND;
         while (rt_nanotime() < end)
             ;
         return 0;
@@ -310,7 +310,9 @@ END_TEST
 
 /* A P's count is every goroutine queued on it, the one in runnext too:
  * five started on a busy P showed as [4] and runqsize=4 beside five
- * status=1 lines (an outside tester's find). */
+ * status=1 lines (an outside tester's find). A loaded machine can hold
+ * the child back past the first dump before it queues any (CI saw
+ * schedtick=1 runqsize=0), so a dump may show none; never four. */
 START_TEST(test_local_queue_counts_runnext)
 {
     char *out = run_child_ex("schedtrace=100,scheddetail=1", "1", "SCHED_TEST_QUEUED=1", 0);
@@ -319,8 +321,9 @@ START_TEST(test_local_queue_counts_runnext)
          line = strtok_r(NULL, "\n", &save)) {
         regmatch_t m[2];
         if (match("^  P0: status=1 .* runqsize=([0-9]+) ", line, m, 2)) {
-            ck_assert_msg(field(line, &m[1]) == 5, "five queued: '%s'", line);
-            dumps++;
+            long n = field(line, &m[1]);
+            ck_assert_msg(n == 5 || (n == 0 && dumps == 0), "five queued: '%s'", line);
+            dumps += n == 5;
         }
     }
     ck_assert_msg(dumps >= 2, "%d dumps with P0 running:\n%s", dumps, out);
