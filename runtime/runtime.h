@@ -309,6 +309,9 @@ void rt__symtab_init(void);
 /* Symbolizes pc (for a caller frame pass the return address minus 1 for the
  * line).  Results are cached; the strings live for the whole run. */
 bool rt__symbolize(uintptr_t pc, rt__sym *out);
+/* Lookups rt__symbolize could not answer from its cache (tests: which
+ * paths read DWARF). */
+extern _Atomic uint64_t rt__symtab_misses;
 /* The frames at pc with inlining undone, innermost first, as Go's
  * runtime.CallersFrames: a function inlined into its caller is a frame of
  * its own at its own line, the caller's frame is at the call's line; the

@@ -638,6 +638,8 @@ void rt__symtab_init(void)
     lock_drop();
 }
 
+_Atomic uint64_t rt__symtab_misses;
+
 bool rt__symbolize(uintptr_t pc, rt__sym *out)
 {
     out->name = NULL;
@@ -663,6 +665,7 @@ bool rt__symbolize(uintptr_t pc, rt__sym *out)
         out->line = e->line;
         out->in_runtime = e->in_runtime;
     } else {
+        atomic_fetch_add_explicit(&rt__symtab_misses, 1, memory_order_relaxed);
         lookup_dwfl(pc, out);
         out->name = intern_name(out->name);
         out->file = intern(out->file);
