@@ -19,11 +19,13 @@
  *   disabled profiler still wakes up every 64 MiB to notice a new rate.
  *
  * Stacks start at the user's frame that called the allocator (TRACE_FORMATS
- *   Part A): the walk drops every leading frame whose function lies in
+ *   Part A): the writer drops every leading frame whose function lies in
  *   libgrt (rt__symbolize's in_runtime), robust against inlining and tail
  *   calls where a frame count is not.  An object libgrt allocates for
  *   itself (no frame of the program's but the root) keeps the frames above
- *   the allocator instead: the runtime's code is who asked.
+ *   the allocator instead: the runtime's code is who asked.  A sample only
+ *   walks and hashes its raw stack; symbols are looked up when a profile
+ *   is written (trim_of), as Go's are.
  *
  * Frees
  *   A sampled object is entered in a hash set (address -> bucket) and its
@@ -142,8 +144,13 @@ typedef struct mbucket {
         counts c;
     } slot[4];
     int n;
-    uintptr_t pcs[];
+    _Atomic int trim; /* leading frames a profile leaves out (trim_of); -1 unknown */
+    uintptr_t pcs[];  /* the raw walk, libgrt's frames included */
 } mbucket;
+
+/* The raw walk keeps this many frames: room for the runtime's own above
+ * the RT_PPROF_EVENT_DEPTH a profile shows. */
+#define MB_RAW_DEPTH (RT_PPROF_EVENT_DEPTH + 16)
 
 #define MB_HASH 4096
 static mbucket *mb_table[MB_HASH];
@@ -335,6 +342,7 @@ static mbucket *bucket_get(const uintptr_t *pcs, int n, size_t size)
     b->hash = h;
     b->size = size;
     b->n = n;
+    atomic_init(&b->trim, -1);
     memcpy(b->pcs, pcs, (size_t)n * sizeof *pcs);
     b->next = mb_table[h % MB_HASH];
     mb_table[h % MB_HASH] = b;
@@ -363,17 +371,31 @@ static void unlock_nostop(rt_m *mp)
 /* --------------------------------------------------------------- hooks -- */
 
 /*
- * The stack of the user's frame that called into libgrt, and up.  Walked
- * with libunwind's unw_backtrace rather than rt__callers: its cached fast
- * path reads a frame without a system call, where an unw_step loop makes
- * two rt_sigprocmask calls per frame (libunwind 1.6) -- 8.7 us against
+ * The stack of a sampled allocation, walked with libunwind's
+ * unw_backtrace rather than rt__callers: its cached fast path reads a
+ * frame without a system call, where an unw_step loop makes two
+ * rt_sigprocmask calls per frame (libunwind 1.6) -- 8.7 us against
  * 0.17 us for a 5-frame walk measured alone, and two thirds of the heap
- * sampler's CPU at rate 4096 (perf, workload 13's loop).  The leading
- * frames in libgrt are dropped by rule, so no frame count is needed; the
- * walk ends at the goroutine's entry trampoline, whose CFI ends every
- * chain.  Marked as the profiler's own walk (rt__pprof_walk_begin):
- * libunwind's per-thread state is not reentrant.
+ * sampler's CPU at rate 4096 (perf, workload 13's loop).  The walk ends at
+ * the goroutine's entry trampoline, whose CFI ends every chain.  Marked as
+ * the profiler's own walk (rt__pprof_walk_begin): libunwind's per-thread
+ * state is not reentrant.  The bucket keeps every frame; which of them a
+ * profile shows is decided when it is written (trim_of), as Go symbolizes
+ * only in the writer: deciding it here looked each frame up under the
+ * symbol table's lock, and a new stack's first lookups read DWARF (1-2 ms,
+ * 6-20 ms under ASan) in the allocating goroutine.
  */
+static int raw_stack(uintptr_t *pcs)
+{
+    void *all[MB_RAW_DEPTH];
+    int old = rt__pprof_walk_begin();
+    int n = unw_backtrace(all, MB_RAW_DEPTH);
+    rt__pprof_walk_end(old);
+    for (int i = 0; i < n; i++)
+        pcs[i] = (uintptr_t)all[i];
+    return n;
+}
+
 /* Whether name is the allocator's: an entry point or its slow path (a
  * static function may carry a ".constprop.0"-style suffix). */
 static bool allocator_frame(const char *name)
@@ -391,24 +413,28 @@ static bool allocator_frame(const char *name)
            strncmp(name, "rt__memprof_alloc", 17) == 0;
 }
 
-/* An object libgrt allocates for itself (the debug server's connections)
- * has no frame outside libgrt but its root: its record keeps the frames
- * above the allocator's (the last one allocator_frame names), so that it
- * names the runtime's code that asked, as Go's show runtime.malg or
- * net/http -- dropping every libgrt frame left only the root trampoline,
- * which the proto showed as System and the text as a bare address (an
- * outside tester's find). */
-
-static int user_stack(uintptr_t *pcs, int max)
+/*
+ * Where a bucket's shown stack starts: at the user's frame that called
+ * into libgrt -- every leading frame whose function lies in libgrt
+ * (rt__symbolize's in_runtime) is dropped, a rule robust against inlining
+ * and tail calls where a frame count is not.  An object libgrt allocates
+ * for itself (the debug server's connections) has no frame outside libgrt
+ * but its root: its record keeps the frames above the allocator's (the
+ * last one allocator_frame names), so that it names the runtime's code
+ * that asked, as Go's show runtime.malg or net/http -- dropping every
+ * libgrt frame left only the root trampoline, which the proto showed as
+ * System and the text as a bare address (an outside tester's find).
+ * Symbolizes: never called with mp_lock held.
+ */
+static int trim_of(mbucket *b)
 {
-    void *all[RT_PPROF_EVENT_DEPTH + 16];
-    int old = rt__pprof_walk_begin();
-    int n = unw_backtrace(all, RT_PPROF_EVENT_DEPTH + 16);
-    rt__pprof_walk_end(old);
-    int i = 0, above_alloc = 0;
+    int t = atomic_load_explicit(&b->trim, memory_order_relaxed);
+    if (t >= 0)
+        return t;
+    int n = b->n, i = 0, above_alloc = 0;
     while (i < n - 1) {
         rt__sym s;
-        if (!rt__symbolize((uintptr_t)all[i] - 1, &s) || !s.in_runtime)
+        if (!rt__symbolize(b->pcs[i] - 1, &s) || !s.in_runtime)
             break;
         if (allocator_frame(s.name))
             above_alloc = i + 1;
@@ -416,10 +442,16 @@ static int user_stack(uintptr_t *pcs, int max)
     }
     if (i == n - 1 && n > 1)
         i = above_alloc;
-    int k = 0;
-    for (; i < n && k < max; i++)
-        pcs[k++] = (uintptr_t)all[i];
-    return k;
+    atomic_store_explicit(&b->trim, i, memory_order_relaxed);
+    return i;
+}
+
+/* The stack a profile shows of b: *pcs, *n frames. */
+static void shown(mbucket *b, const uintptr_t **pcs, int *n)
+{
+    int t = trim_of(b);
+    *pcs = b->pcs + t;
+    *n = b->n - t < RT_PPROF_EVENT_DEPTH ? b->n - t : RT_PPROF_EVENT_DEPTH;
 }
 
 void rt__memprof_alloc(void *p, size_t size, uint32_t cycle, int skip)
@@ -427,9 +459,9 @@ void rt__memprof_alloc(void *p, size_t size, uint32_t cycle, int skip)
     rt__span *s = rt__heap_span_of((uintptr_t)p);
     uintptr_t key = ~(uintptr_t)p; /* see "Sampled objects" */
     p = NULL;
-    uintptr_t pcs[RT_PPROF_EVENT_DEPTH];
-    (void)skip; /* frames are dropped by rule (user_stack) */
-    int n = user_stack(pcs, RT_PPROF_EVENT_DEPTH);
+    uintptr_t pcs[MB_RAW_DEPTH];
+    (void)skip; /* frames are dropped by rule (trim_of) */
+    int n = raw_stack(pcs);
     rt_m *mp;
     lock_nostop(&mp);
     mbucket *b = bucket_get(pcs, n, size);
@@ -489,7 +521,7 @@ size_t rt__memprof_count(void)
 
 typedef struct mrec {
     counts c; /* published */
-    const mbucket *b;
+    mbucket *b;
 } mrec;
 
 /* Snapshot of the published counts, every bucket (Go's MemProfile with
@@ -583,7 +615,10 @@ static int write_proto(int fd, mrec *r, size_t n, bool allocs)
         scale(c->allocs, c->alloc_bytes, rate, &v[0], &v[1]);
         scale(c->allocs - c->frees, c->alloc_bytes - c->free_bytes, rate, &v[2], &v[3]);
         rt__pprof_label lab = {.key = "bytes", .num = (int64_t)r[i].b->size};
-        rt__pprof_sample(p, r[i].b->pcs, r[i].b->n, false, v, 4, &lab, 1);
+        const uintptr_t *pcs;
+        int npcs;
+        shown(r[i].b, &pcs, &npcs);
+        rt__pprof_sample(p, pcs, npcs, false, v, 4, &lab, 1);
     }
     int err = rt__pprof_finish(p, fd);
     rt__pprof_free(p);
@@ -648,10 +683,13 @@ static int write_text(int fd, mrec *r, size_t n, int debug)
         rt__pbuf_printf(&t, "%llu: %llu [%llu: %llu] @", (unsigned long long)(c->allocs - c->frees),
                         (unsigned long long)(c->alloc_bytes - c->free_bytes),
                         (unsigned long long)c->allocs, (unsigned long long)c->alloc_bytes);
-        rt__text_pcs(&t, r[i].b->pcs, r[i].b->n);
+        const uintptr_t *pcs;
+        int npcs;
+        shown(r[i].b, &pcs, &npcs);
+        rt__text_pcs(&t, pcs, npcs);
         rt__pbuf_put(&t, "\n", 1);
         if (debug > 0)
-            rt__text_stack(&t, r[i].b->pcs, r[i].b->n, false, false);
+            rt__text_stack(&t, pcs, npcs, false, false);
     }
     if (debug > 0)
         memstats_trailer(&t);
@@ -690,9 +728,10 @@ int rt__memprof_foreach_bucket(int (*fn)(const rt__memprof_bucket *b, void *ctx)
         return -ENOMEM;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        const mbucket *b = r[i].b;
-        rt__memprof_bucket mb = {.id = (uintptr_t)b, .size = b->size, .pcs = b->pcs, .n = b->n,
+        mbucket *b = r[i].b;
+        rt__memprof_bucket mb = {.id = (uintptr_t)b, .size = b->size,
                                  .allocs = r[i].c.allocs, .frees = r[i].c.frees};
+        shown(b, &mb.pcs, &mb.n);
         rc = fn(&mb, ctx);
     }
     rt__meta_free(r, bytes);
