@@ -192,6 +192,10 @@ enum { REG_NONE, REG_BUSY, REG_DONE, REG_FAILED };
 
 #define SYSMON_POLL_NS (10 * RT_MILLISECOND)
 
+/* How long a non-blocking poll waits for another one to let go of the
+ * loop (rt__netpoll_poll). */
+#define POLL_WAIT_NS (10 * RT_MICROSECOND)
+
 /*
  * The poll descriptor of one socket.  Allocated from `pdpool`, never freed.
  *   fd, closing, dl   written by net.c's owner of the conn (see each)
@@ -955,16 +959,46 @@ bool rt__netpoll_wanted(void)
 
 bool rt__netpoll_pollable(void)
 {
-    return rt__netpoll_wanted() && atomic_load_explicit(&np.poller, memory_order_relaxed) == NULL &&
-           atomic_load_explicit(&np.owner, memory_order_relaxed) == 0;
+    return rt__netpoll_wanted() && atomic_load_explicit(&np.poller, memory_order_relaxed) == NULL;
 }
 
+/*
+ * Go's netpoll(0).  A loop busy with another thread's non-blocking poll
+ * (or a request) is waited for, briefly, rather than given up on: Go's Ms
+ * poll side by side, and an M that finds nothing else to do goes to
+ * sleep.  Given up at once, two Ms running two loopback ping-pong pairs
+ * took turns -- whichever M polled took both pairs' goroutines, the other
+ * found the loop held, nothing to run and slept, and was woken 20-50 us
+ * later for a goroutine the first M had meanwhile run itself: one CPU's
+ * worth of round trips, 1.35-1.4x Go's time (tests/bench: netpingpong).
+ * A poll holds the loop for an epoll_wait and its dispatch, about a
+ * microsecond; POLL_WAIT_NS bounds the wait for an owner that was
+ * descheduled or is draining long requests.  A poller blocked in the loop
+ * is never waited for: it hands out what comes itself.
+ */
 rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n)
 {
     *n = 0;
     *tail = NULL;
-    if (!rt__netpoll_inited() || !loop_trylock())
+    if (!rt__netpoll_inited())
         return NULL;
+    if (!loop_trylock()) {
+        int64_t give_up = 0;
+        for (uint32_t i = 1;; i++) {
+            if (atomic_load_explicit(&np.poller, memory_order_relaxed) != NULL)
+                return NULL;
+            if (atomic_load_explicit(&np.owner, memory_order_relaxed) == 0 && loop_trylock())
+                break;
+            if ((i & 15) == 0) {
+                int64_t now = rt_nanotime();
+                if (give_up == 0)
+                    give_up = now + POLL_WAIT_NS;
+                else if (now >= give_up)
+                    return NULL;
+            }
+            rt__cpu_relax();
+        }
+    }
     drain_requests();
     np_wait(&(struct timespec){0, 0});
     rt_g *list = rdy_take(tail, n);
