@@ -61,6 +61,9 @@
 #               its CPU first on fast servers: this tells them apart)
 #   echo-p2     14: the same at P=2 (the server still pinned to one CPU)
 #   echo-1000   14: 1000 connections, P=1; BENCHMARKS.md's >= 1.5x Go
+#   netpingpong 14: ns per round trip of four client/server pairs over
+#               loopback TCP in one process, P=2 (not BENCHMARKS.md's;
+#               a Go-style benchmark); <= Go's
 #
 # The collector workloads (10-13) and their rows:
 #   binarytrees        10: seconds for the benchmarks-game program at depth
@@ -239,6 +242,7 @@ ROWS=(
   "14|echo-p2|echo_p2|2|64 10|64 2|value|-|ratio>=1.0"
   "14|echo-p2-p99|echo_p2|2|64 10|64 2|p99_us:µs|-|ratio<=1.0"
   "14|echo-1000|echo_c1000|1|1000 10|1000 2|value|91000|ratio>=1.5"
+  "14|netpingpong|netpingpong|2|400000|20000|value|-|ratio<=1.0"
   "15|bt-untraced|binarytrees_none|2|21|16|value|-|-"
   "15|bt-gctrace|binarytrees_gctrace|2|21|16|value|-|binarytrees_none<=1.02"
   "15|bt-cpuprof|binarytrees_cpuprof|2|21|16|value|-|binarytrees_none<=1.03"
