@@ -41,7 +41,9 @@
  *       M replaces the note sleep of the timer sleeper: one sleeping
  *       thread watches both;
  *     - an M in findrunnable that found nothing to run polls without
- *       blocking (Go's netpoll(0)), if nobody is blocked in the loop;
+ *       blocking (Go's netpoll(0)), if nobody is blocked in the loop --
+ *       waiting up to 10 us for another thread's poll to let go of it
+ *       (rt__netpoll_poll says why);
  *     - sysmon, when nobody polled for 10 ms (a P busy with goroutines
  *       that never run out would otherwise starve the network).
  *   Goroutines made ready by a poll come back as a list and go to the run
