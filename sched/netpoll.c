@@ -972,11 +972,11 @@ bool rt__netpoll_pollable(void)
  * took turns -- whichever M polled took both pairs' goroutines, the other
  * found the loop held, nothing to run and slept, and was woken 20-50 us
  * later for a goroutine the first M had meanwhile run itself: one CPU's
- * worth of round trips, 1.35-1.4x Go's time (tests/bench: netpingpong).
- * A poll holds the loop for an epoll_wait and its dispatch, about a
- * microsecond; POLL_WAIT_NS bounds the wait for an owner that was
- * descheduled or is draining long requests.  A poller blocked in the loop
- * is never waited for: it hands out what comes itself.
+ * worth of round trips, 1.35-1.7x Go's time (tests/bench: netpingpong).
+ * A poll holds the loop for one epoll_wait and its dispatch; POLL_WAIT_NS
+ * bounds the wait for an owner that was descheduled or is draining long
+ * requests (a close, a resolution to start).  A poller blocked in the
+ * loop is never waited for: it hands out what comes itself.
  */
 rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n)
 {
