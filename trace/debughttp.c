@@ -51,7 +51,9 @@
  *   - seconds= on the named profiles gives Go's delta profile (the
  *     profile N seconds later minus the profile now: pprof.c), computed
  *     on the samples before encoding rather than by merging two parsed
- *     profiles; the result is the same samples.
+ *     profiles; the result is the same samples.  Concurrent deltas wait
+ *     their seconds side by side; their profile writes take turns
+ *     (delta_mu).
  *   - /debug/pprof/trace is a 501 and not on the index page.
  *
  * The side effects are the ones Go's handlers have: heap?gc=1 runs a
@@ -59,7 +61,7 @@
  * Everything else only reads.  The handlers run on the transport's
  * goroutine (debugserve.c), on its rescue thread while every P is stuck
  * in C code (rt__dh_rescuing: there heap?gc=1 does not collect, and a
- * delta profile while another is computed is a 503 -- neither may wait
+ * delta whose write finds another's in progress is a 503 -- neither may wait
  * for a goroutine), or on the fuzzer's thread outside the runtime:
  * everything else they call works from all three.
  */
@@ -681,7 +683,7 @@ static void serve_profile(call *c)
 static const char *const named_profiles[] = {"heap",      "allocs",      "block", "mutex",
                                              "goroutine", "threadcreate"};
 
-static void serve_delta_locked(call *c, const char *name, int64_t secs);
+static void serve_delta_passes(call *c, const char *name, int64_t secs);
 
 /* ?seconds=N on a named profile: Go's serveDeltaProfile -- the profile
  * now, N seconds later the profile then minus it (pprof.c, delta
@@ -697,32 +699,42 @@ static void serve_delta(call *c, const char *name, int64_t secs)
     }
     if (!open_scratch(c))
         return;
-    /* One delta at a time (pprof.c tracks one): a second request waits
-     * for the first's seconds to pass. */
-    static rt_mutex delta_mu;
-    if (rt__dh_rescuing) {
-        /* the rescue thread (debugserve.c) is no goroutine: it cannot
-         * wait for the request that holds this */
-        if (!rt_mutex_trylock(&delta_mu)) {
-            resp_error(&c->r, 503, "another delta profile is being computed");
-            return;
-        }
-    } else {
-        rt_mutex_lock(&delta_mu);
-    }
-    serve_delta_locked(c, name, secs);
-    rt_mutex_unlock(&delta_mu);
+    serve_delta_passes(c, name, secs);
 }
 
-static void serve_delta_locked(call *c, const char *name, int64_t secs)
+/* pprof.c tracks one delta pass at a time: each of a delta's two writes
+ * holds this, its wait between them does not -- concurrent requests
+ * wait their seconds side by side, as Go's handlers do (they were served
+ * one after another: four 2-second requests took 2, 4, 6 and 8 s; an
+ * outside tester's find).  False (the 503 sent) if the rescue thread
+ * (debugserve.c), which is no goroutine and cannot wait, finds it held. */
+static rt_mutex delta_mu;
+
+static bool delta_pass_begin(call *c)
 {
+    if (!rt__dh_rescuing) {
+        rt_mutex_lock(&delta_mu);
+        return true;
+    }
+    if (rt_mutex_trylock(&delta_mu))
+        return true;
+    resp_error(&c->r, 503, "another delta profile is being written");
+    return false;
+}
+
+static void serve_delta_passes(call *c, const char *name, int64_t secs)
+{
+    if (!delta_pass_begin(c))
+        return;
     rt__pprof_delta *d = rt__pprof_delta_begin();
     if (d == NULL) {
+        rt_mutex_unlock(&delta_mu);
         resp_error(&c->r, 500, "Could not write the %s profile: %s", name, strerror(ENOMEM));
         return;
     }
     int err = rt_pprof_write(name, c->r.fd, 0); /* collects: writes nothing */
     rt__pprof_delta_pause();
+    rt_mutex_unlock(&delta_mu);
     if (err < 0) {
         rt__pprof_delta_free(d);
         resp_error(&c->r, 500, "Could not write the %s profile: %s", name, strerror(-err));
@@ -734,9 +746,14 @@ static void serve_delta_locked(call *c, const char *name, int64_t secs)
         c->r.status = 0;
         return;
     }
+    if (!delta_pass_begin(c)) {
+        rt__pprof_delta_free(d);
+        return;
+    }
     rt__pprof_delta_subtract(d);
     err = rt_pprof_write(name, c->r.fd, 0);
     rt__pprof_delta_free(d);
+    rt_mutex_unlock(&delta_mu);
     if (err < 0)
         resp_error(&c->r, 500, "Could not write the %s profile: %s", name, strerror(-err));
 }

@@ -479,7 +479,8 @@ struct rt__pprof_delta {
     bool collecting;
 };
 
-/* delta_goid and delta_cur (debughttp.c runs one delta at a time) */
+/* delta_goid and delta_cur: the pass in progress (debughttp.c writes one
+ * pass at a time; deltas wait between their passes side by side) */
 static rt__lock delta_lock;
 static _Atomic int64_t delta_goid;
 static rt__pprof_delta *delta_cur;
@@ -589,7 +590,14 @@ void rt__pprof_delta_free(rt__pprof_delta *d)
 {
     if (d == NULL)
         return;
-    rt__pprof_delta_pause();
+    /* Ends d's pass if it is the one in progress; another's is left be
+     * (a delta freed between its passes: its client went away). */
+    rt__lock_acquire(&delta_lock);
+    if (delta_cur == d) {
+        delta_cur = NULL;
+        atomic_store(&delta_goid, 0);
+    }
+    rt__lock_release(&delta_lock);
     for (size_t i = 0; i < d->n; i++) {
         for (int k = 0; k < d->v[i].nlabels; k++) {
             free((char *)d->v[i].labels[k].key);

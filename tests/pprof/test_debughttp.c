@@ -13,6 +13,8 @@
  *                   changes that take effect (GOGC, the profile rates, and
  *                   gctrace and schedtrace lines appearing on stderr), and
  *                   an invalid request that changes nothing
+ *   test_deltas_side_by_side  a 1-second delta profile sent while a
+ *                   4-second one waits is answered first
  *   test_limits     256 slow-loris connections (256 goroutines): the 257th
  *                   gets a 503 at once from the listener (no goroutine), the 256
  *                   a 408 after the 10 s deadline, and then the
@@ -804,6 +806,63 @@ static void *profile_thread(void *arg)
     return NULL;
 }
 
+/* Delta profiles wait their seconds side by side, as Go's handlers do:
+ * a 1-second request sent while a 4-second one waits is answered first
+ * (they took turns: four 2-second requests came back at 2, 4, 6 and 8 s,
+ * an outside tester's find). */
+typedef struct delta_req {
+    int port;
+    const char *path;
+    int status;
+    int order; /* 1 for the first answer, 2 for the second */
+} delta_req;
+
+static atomic_int deltas_done;
+
+static void *delta_thread(void *arg)
+{
+    delta_req *d = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        return NULL;
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\n\r\n", d->path);
+    if (write(fd, req, (size_t)n) != n)
+        return NULL;
+    char head[16] = {0};
+    size_t got = 0;
+    ssize_t k;
+    char sink[4096];
+    while ((k = read(fd, got < 15 ? head + got : sink, got < 15 ? 15 - got : sizeof sink)) > 0)
+        got += (size_t)k;
+    close(fd);
+    d->order = atomic_fetch_add(&deltas_done, 1) + 1;
+    if (strncmp(head, "HTTP/1.1 ", 9) == 0)
+        d->status = atoi(head + 9);
+    return NULL;
+}
+
+RT_TEST(test_deltas_side_by_side)
+{
+    int port = rt_debug_serve("127.0.0.1:0");
+    REQUIRE_GT(port, 0);
+    delta_req slow = {port, "/debug/pprof/goroutine?seconds=4", 0, 0};
+    delta_req fast = {port, "/debug/pprof/heap?seconds=1", 0, 0};
+    pthread_t ts, tf;
+    REQUIRE_EQ(pthread_create(&ts, NULL, delta_thread, &slow), 0);
+    rt_sleep(300 * RT_MILLISECOND); /* the slow one is in its wait */
+    REQUIRE_EQ(pthread_create(&tf, NULL, delta_thread, &fast), 0);
+    REQUIRE_EQ(RT_BLOCKING(pthread_join(tf, NULL)), 0);
+    REQUIRE_EQ(RT_BLOCKING(pthread_join(ts, NULL)), 0);
+    REQUIRE_MSG(slow.status == 200 && fast.status == 200, "statuses %d and %d", slow.status,
+                fast.status);
+    REQUIRE_MSG(fast.order == 1 && slow.order == 2,
+                "the 1-second delta was answered %s the 4-second one",
+                fast.order == 2 ? "after" : "with");
+}
+
 RT_TEST(test_limits)
 {
     rt_maxprocs(2);
@@ -1340,6 +1399,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_serve);
     tcase_add_test(tc, test_endpoints);
     tcase_add_test(tc, test_settings);
+    tcase_add_test(tc, test_deltas_side_by_side);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_goroutines);
     tcase_add_test(tc, test_no_deadlock);
