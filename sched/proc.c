@@ -1309,6 +1309,23 @@ static inline rt_g *fair_pick(rt_p *pp, rt_g *gp, bool *inherit)
 
 /* timers false: a park, whose caller's timers run after the switch;
  * *seen as timer_due's if it was called (left alone otherwise). */
+/* A poll (poll: rt__netpoll_poll or _poll_busy) on a P: the first G it
+ * readied, to run now, the others queued (rt__injectglist); NULL if none. */
+static __attribute__((noinline)) rt_g *net_ready(rt_g *(*poll)(rt_g **, int32_t *))
+{
+    rt_g *tail;
+    int32_t n;
+    rt_g *gp = poll(&tail, &n);
+    if (gp == NULL)
+        return NULL;
+    if (n > 1)
+        rt__injectglist(gp->schedlink, tail, n - 1);
+    atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
+    /* Queued (or about to run here): no longer I/O waiters. */
+    rt__netpoll_waiters_done(n);
+    return gp;
+}
+
 static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool timers,
                                                                bool *inherit, int64_t *seen)
 {
@@ -1367,6 +1384,14 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
     }
     gp = rt__runq_get_inh(pp, inherit);
     if (gp)
+        return gp;
+    /* The local queue is empty: goroutines the network readied, if
+     * nobody polled lately -- with every P busy (a yield that finds
+     * nothing else to run, a pick from the global queue) this is the only
+     * look but sysmon's (netpoll.c, rt__netpoll_poll_busy). */
+    if (rt__unlikely(atomic_load_explicit(&rt__sched.external_waiters, memory_order_relaxed) >
+                     0) &&
+        (gp = net_ready(rt__netpoll_poll_busy)) != NULL)
         return gp;
     if (atomic_load_explicit(&rt__sched.runqsize, memory_order_relaxed) > 0) {
         /* The local queue is empty: take a batch (Go's findrunnable), not
@@ -1451,20 +1476,8 @@ static rt_g *findrunnable(rt_m *mp, bool *inherit)
         }
         /* Go's netpoll(0): goroutines the network made ready, unless an
          * idle M is blocked in the poller already (it will hand them out). */
-        if (rt__netpoll_pollable()) {
-            rt_g *tail;
-            int32_t n;
-            rt_g *list = rt__netpoll_poll(&tail, &n);
-            if (list != NULL) {
-                gp = list;
-                if (n > 1)
-                    rt__injectglist(gp->schedlink, tail, n - 1);
-                atomic_store_explicit(&gp->status, RT_GRUNNABLE, memory_order_relaxed);
-                /* Queued (or about to run here): no longer I/O waiters. */
-                rt__netpoll_waiters_done(n);
-                return gp;
-            }
-        }
+        if (rt__netpoll_pollable() && (gp = net_ready(rt__netpoll_poll)) != NULL)
+            return gp;
         int32_t procs = rt__sched.gomaxprocs;
         if (mp->spinning ||
             2 * atomic_load_explicit(&rt__sched.nmspinning, memory_order_relaxed) <

@@ -1261,6 +1261,9 @@ bool rt__netpoll_pollable(void);
  * schedlink, or NULL.  They are still WAITING and still counted in
  * external_waiters: the caller queues them, then subtracts *n. */
 rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n);
+/* rt__netpoll_poll for a P that found work in the global queue: only if
+ * nobody polled for 100 us, and only if the loop is free at once. */
+rt_g *rt__netpoll_poll_busy(rt_g **tail, int32_t *n);
 /* Go's netpoll(delay), by the idle M mp that holds no P: blocks in the
  * loop until a goroutine is ready, mp->park is woken (wake_m in proc.c
  * also breaks the loop) or `until` (0: no limit) passes.  -EBUSY if
