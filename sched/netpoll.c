@@ -28,11 +28,13 @@
  *
  * Who owns the loop
  *   libuv loops are not thread-safe (only uv_async_send is).  The loop
- *   belongs to whichever thread holds `loop_owner`, a flag that is only
- *   ever *tried* (CAS 0 -> 1), never waited for: a thread that fails
- *   simply does not poll, or hands its request over (below).  Whoever holds
+ *   belongs to whichever thread holds `loop_owner`, a flag that is
+ *   *tried* (CAS 0 -> 1), and waited for only by findrunnable's and
+ *   sysmon's non-blocking poll, which holds no lock, for 10 us at most
+ *   (rt__netpoll_poll): a thread that fails simply does not poll, or hands
+ *   its request over (below).  Whoever holds
  *   it also polls sockep (np_wait), so socket events and closes are
- *   serialised.  Three kinds of thread take it:
+ *   serialised.  Four kinds of thread take it:
  *     - the idle M that sleeps for the scheduler (the "timer sleeper" of
  *       proc.c's stopm) blocks inside the loop, holding no P, when
  *       goroutines wait for I/O or timers are pending: epoll_pwait2 on
@@ -44,6 +46,8 @@
  *       blocking (Go's netpoll(0)), if nobody is blocked in the loop --
  *       waiting up to 10 us for another thread's poll to let go of it
  *       (rt__netpoll_poll says why);
+ *     - a P whose own queue ran dry, when nobody polled for 100 us
+ *       (rt__netpoll_poll_busy: with every P busy no M is idle to poll);
  *     - sysmon, when nobody polled for 10 ms (a P busy with goroutines
  *       that never run out would otherwise starve the network).
  *   Goroutines made ready by a poll come back as a list and go to the run
