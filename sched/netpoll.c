@@ -971,6 +971,17 @@ bool rt__netpoll_pollable(void)
     return rt__netpoll_wanted() && atomic_load_explicit(&np.poller, memory_order_relaxed) == NULL;
 }
 
+/* Owner: one poll without blocking; lets go of the loop. */
+static rt_g *poll_owned(rt_g **tail, int32_t *n)
+{
+    drain_requests();
+    np_wait(&(struct timespec){0, 0});
+    rt_g *list = rdy_take(tail, n);
+    atomic_store_explicit(&np.lastpoll, rt_nanotime(), memory_order_relaxed);
+    loop_unlock();
+    return list;
+}
+
 /*
  * Go's netpoll(0).  A loop busy with another thread's non-blocking poll
  * (or a request) is waited for, briefly, rather than given up on: Go's Ms
@@ -985,17 +996,6 @@ bool rt__netpoll_pollable(void)
  * requests (a close, a resolution to start).  A poller blocked in the
  * loop is never waited for: it hands out what comes itself.
  */
-/* Owner: one poll without blocking; lets go of the loop. */
-static rt_g *poll_owned(rt_g **tail, int32_t *n)
-{
-    drain_requests();
-    np_wait(&(struct timespec){0, 0});
-    rt_g *list = rdy_take(tail, n);
-    atomic_store_explicit(&np.lastpoll, rt_nanotime(), memory_order_relaxed);
-    loop_unlock();
-    return list;
-}
-
 rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n)
 {
     *n = 0;
@@ -1028,11 +1028,11 @@ rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n)
  * then, every 10 ms (SYSMON_POLL_NS), so a goroutine whose socket became
  * readable waited 5 ms on average while goroutines that yield (queued
  * globally at MAXPROCS > 1) took turns -- an outside tester measured
- * 5.3 ms at MAXPROCS=4 against Go's 0.17.  So a pick from the global
- * queue also polls, without waiting for the loop, once BUSY_POLL_NS have
- * passed since the last poll (proc.c, find_fast): at most 10,000
- * non-blocking polls a second, and a clock read per such pick while
- * goroutines wait for I/O.
+ * 5.3 ms at MAXPROCS=4 against Go's 0.17.  So a P whose own queue runs
+ * dry (outside a park) also polls, without waiting for the loop, once
+ * BUSY_POLL_NS have passed since the last poll (proc.c, find_fast): at
+ * most 10,000 non-blocking polls a second, and a clock read each time
+ * the queue runs dry while goroutines wait for I/O.
  */
 rt_g *rt__netpoll_poll_busy(rt_g **tail, int32_t *n)
 {

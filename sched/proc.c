@@ -1307,8 +1307,6 @@ static inline rt_g *fair_pick(rt_p *pp, rt_g *gp, bool *inherit)
     return gp;
 }
 
-/* timers false: a park, whose caller's timers run after the switch;
- * *seen as timer_due's if it was called (left alone otherwise). */
 /* A poll (poll: rt__netpoll_poll or _poll_busy) on a P: the first G it
  * readied, to run now, the others queued (rt__injectglist); NULL if none. */
 static __attribute__((noinline)) rt_g *net_ready(rt_g *(*poll)(rt_g **, int32_t *))
@@ -1326,6 +1324,9 @@ static __attribute__((noinline)) rt_g *net_ready(rt_g *(*poll)(rt_g **, int32_t 
     return gp;
 }
 
+/* timers false: a park, whose caller's timers (and network poll) run
+ * after the switch; *seen as timer_due's if it was called (left alone
+ * otherwise). */
 static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool timers,
                                                                bool *inherit, int64_t *seen)
 {
@@ -1388,8 +1389,10 @@ static inline __attribute__((always_inline)) rt_g *find_fast(rt_p *pp, bool time
     /* The local queue is empty: goroutines the network readied, if
      * nobody polled lately -- with every P busy (a yield that finds
      * nothing else to run, a pick from the global queue) this is the only
-     * look but sysmon's (netpoll.c, rt__netpoll_poll_busy). */
-    if (rt__unlikely(atomic_load_explicit(&rt__sched.external_waiters, memory_order_relaxed) >
+     * look but sysmon's (netpoll.c, rt__netpoll_poll_busy).  Not in a
+     * park: like the timers, it waits for g0 (findrunnable polls). */
+    if (timers &&
+        rt__unlikely(atomic_load_explicit(&rt__sched.external_waiters, memory_order_relaxed) >
                      0) &&
         (gp = net_ready(rt__netpoll_poll_busy)) != NULL)
         return gp;
