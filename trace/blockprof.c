@@ -34,8 +34,6 @@
  * just woken waited on it (the mutex test's delay came out 20 % short).
  * Raw stacks that trim to the same stack are merged when written.
  */
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -114,22 +112,12 @@ static void record(btab *t, const uintptr_t *pcs, int n, double count, int64_t c
 }
 
 /* The raw stack of the event's call (this file's frames too: trim_of
- * drops them with the rest of the runtime's).  libunwind's unw_backtrace,
- * as memprof.c walks: its cached fast path reads a frame without a system
- * call, where rt__callers' unw_step loop makes two rt_sigprocmask calls a
- * frame.  With that loop an outside tester's waiter, woken by an unlock
- * at MAXPROCS=1 with both profiles on, resumed after 29-33 us (median;
- * 1 us with them off, Go 13-16 us on); with unw_backtrace, 4-6 us (a
- * channel's 18-20 -> 5). */
+ * drops them with the rest of the runtime's), walked without a system
+ * call per frame (rt__pprof_backtrace): the walk runs after the unlock
+ * that woke a waiter. */
 static int raw_stack(uintptr_t *pcs)
 {
-    void *all[BB_RAW_DEPTH];
-    int old = rt__pprof_walk_begin();
-    int n = unw_backtrace(all, BB_RAW_DEPTH);
-    rt__pprof_walk_end(old);
-    for (int i = 0; i < n; i++)
-        pcs[i] = (uintptr_t)all[i];
-    return n;
+    return rt__pprof_backtrace(pcs, BB_RAW_DEPTH);
 }
 
 /*

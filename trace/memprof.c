@@ -63,10 +63,8 @@
  *   world never finds it held.  Buckets and the set are malloc'd, never
  *   while the world is stopped (sweeping never runs then).
  */
-#define UNW_LOCAL_ONLY
 #include <errno.h>
 #include <fcntl.h>
-#include <libunwind.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,30 +368,15 @@ static void unlock_nostop(rt_m *mp)
 
 /* --------------------------------------------------------------- hooks -- */
 
-/*
- * The stack of a sampled allocation, walked with libunwind's
- * unw_backtrace rather than rt__callers: its cached fast path reads a
- * frame without a system call, where an unw_step loop makes two
- * rt_sigprocmask calls per frame (libunwind 1.6) -- 8.7 us against
- * 0.17 us for a 5-frame walk measured alone, and two thirds of the heap
- * sampler's CPU at rate 4096 (perf, workload 13's loop).  The walk ends at
- * the goroutine's entry trampoline, whose CFI ends every chain.  Marked as
- * the profiler's own walk (rt__pprof_walk_begin): libunwind's per-thread
- * state is not reentrant.  The bucket keeps every frame; which of them a
- * profile shows is decided when it is written (trim_of), as Go symbolizes
- * only in the writer: deciding it here looked each frame up under the
- * symbol table's lock, and a new stack's first lookups read DWARF (1-2 ms,
- * 6-20 ms under ASan) in the allocating goroutine.
- */
+/* The stack of a sampled allocation (rt__pprof_backtrace: no system
+ * call per frame).  The bucket keeps every frame; which of them a profile
+ * shows is decided when it is written (trim_of), as Go symbolizes only in
+ * the writer: deciding it here looked each frame up under the symbol
+ * table's lock, and a new stack's first lookups read DWARF (1-2 ms, 6-20
+ * ms under ASan) in the allocating goroutine. */
 static int raw_stack(uintptr_t *pcs)
 {
-    void *all[MB_RAW_DEPTH];
-    int old = rt__pprof_walk_begin();
-    int n = unw_backtrace(all, MB_RAW_DEPTH);
-    rt__pprof_walk_end(old);
-    for (int i = 0; i < n; i++)
-        pcs[i] = (uintptr_t)all[i];
-    return n;
+    return rt__pprof_backtrace(pcs, MB_RAW_DEPTH);
 }
 
 /* Whether name is the allocator's: an entry point or its slow path (a
