@@ -1003,21 +1003,13 @@ rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n)
     if (!rt__netpoll_inited())
         return NULL;
     if (!loop_trylock()) {
-        int64_t give_up = 0;
-        for (uint32_t i = 1;; i++) {
-            if (atomic_load_explicit(&np.poller, memory_order_relaxed) != NULL)
+        int64_t give_up = rt_nanotime() + POLL_WAIT_NS;
+        do {
+            if (atomic_load_explicit(&np.poller, memory_order_relaxed) != NULL ||
+                rt_nanotime() >= give_up)
                 return NULL;
-            if (atomic_load_explicit(&np.owner, memory_order_relaxed) == 0 && loop_trylock())
-                break;
-            if ((i & 15) == 0) {
-                int64_t now = rt_nanotime();
-                if (give_up == 0)
-                    give_up = now + POLL_WAIT_NS;
-                else if (now >= give_up)
-                    return NULL;
-            }
             rt__cpu_relax();
-        }
+        } while (atomic_load_explicit(&np.owner, memory_order_relaxed) != 0 || !loop_trylock());
     }
     return poll_owned(tail, n);
 }

@@ -1255,13 +1255,13 @@ int rt__net_listener_fd(int fd, rt_listener **out);
 /* The scheduler's side (proc.c, sysmon.c). */
 /* Goroutines wait on I/O, so an idle M should sleep in the loop. */
 bool rt__netpoll_wanted(void);
-/* rt__netpoll_wanted, and nobody owns the loop (Go's lastpoll != 0). */
+/* rt__netpoll_wanted, and no M is blocked in the loop (Go's lastpoll != 0). */
 bool rt__netpoll_pollable(void);
 /* Go's netpoll(0): the goroutines I/O made ready, as a list linked by
  * schedlink, or NULL.  They are still WAITING and still counted in
  * external_waiters: the caller queues them, then subtracts *n. */
 rt_g *rt__netpoll_poll(rt_g **tail, int32_t *n);
-/* rt__netpoll_poll for a P that found work in the global queue: only if
+/* rt__netpoll_poll for a P whose own queue ran dry (find_fast): only if
  * nobody polled for 100 us, and only if the loop is free at once. */
 rt_g *rt__netpoll_poll_busy(rt_g **tail, int32_t *n);
 /* Go's netpoll(delay), by the idle M mp that holds no P: blocks in the

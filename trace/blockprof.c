@@ -53,8 +53,10 @@ typedef struct bbucket {
     uintptr_t pcs[];
 } bbucket;
 
-/* The raw walk keeps this many frames: room for the runtime's own above
- * the RT_PPROF_EVENT_DEPTH a profile shows. */
+/* An event's raw walk (rt__pprof_backtrace: no system call per frame,
+ * which matters here: the walk runs after the unlock that woke a waiter)
+ * keeps this many frames, this file's and the runtime's among them:
+ * room for those above the RT_PPROF_EVENT_DEPTH a profile shows. */
 #define BB_RAW_DEPTH (RT_PPROF_EVENT_DEPTH + 8)
 
 #define BB_HASH 1024
@@ -111,15 +113,6 @@ static void record(btab *t, const uintptr_t *pcs, int n, double count, int64_t c
         rt__nostop_end(mp);
 }
 
-/* The raw stack of the event's call (this file's frames too: trim_of
- * drops them with the rest of the runtime's), walked without a system
- * call per frame (rt__pprof_backtrace): the walk runs after the unlock
- * that woke a waiter. */
-static int raw_stack(uintptr_t *pcs)
-{
-    return rt__pprof_backtrace(pcs, BB_RAW_DEPTH);
-}
-
 /*
  * Of a raw stack, the frames a profile shows start at the public function
  * that blocked (or released): the frames of the runtime's internals above
@@ -172,7 +165,7 @@ __attribute__((noinline)) void rt__blockprof_event(int64_t start_ns, int skip)
         return;
     (void)skip; /* frames are dropped by rule (trim_of) */
     uintptr_t pcs[BB_RAW_DEPTH];
-    int n = raw_stack(pcs);
+    int n = rt__pprof_backtrace(pcs, BB_RAW_DEPTH);
     if (cycles < rate)
         record(&block_tab, pcs, n, (double)rate / (double)cycles, rate);
     else
@@ -189,7 +182,7 @@ __attribute__((noinline)) void rt__mutexprof_event(int64_t wait_ns, int skip)
         return;
     (void)skip;
     uintptr_t pcs[BB_RAW_DEPTH];
-    int n = raw_stack(pcs);
+    int n = rt__pprof_backtrace(pcs, BB_RAW_DEPTH);
     record(&mutex_tab, pcs, n, 1, wait_ns);
     rt__pprof_scrub_stack();
 }
@@ -249,8 +242,8 @@ static brec *snapshot(btab *t, size_t *k, size_t *bytes)
     if (mp != NULL)
         rt__nostop_begin(mp);
     rt__lock_acquire(&bp_lock);
-    /* buckets are never freed and their stacks never change: the list as
-     * of now can be walked after the lock is dropped */
+    /* buckets are never freed and their stacks never change: the copied
+     * pointers are read after the lock is dropped (trim_of symbolizes) */
     size_t n = t->n;
     *bytes = (n + 1) * sizeof(brec);
     brec *r = rt__meta_alloc(*bytes);

@@ -368,17 +368,6 @@ static void unlock_nostop(rt_m *mp)
 
 /* --------------------------------------------------------------- hooks -- */
 
-/* The stack of a sampled allocation (rt__pprof_backtrace: no system
- * call per frame).  The bucket keeps every frame; which of them a profile
- * shows is decided when it is written (trim_of), as Go symbolizes only in
- * the writer: deciding it here looked each frame up under the symbol
- * table's lock, and a new stack's first lookups read DWARF (1-2 ms, 6-20
- * ms under ASan) in the allocating goroutine. */
-static int raw_stack(uintptr_t *pcs)
-{
-    return rt__pprof_backtrace(pcs, MB_RAW_DEPTH);
-}
-
 /* Whether name is the allocator's: an entry point or its slow path (a
  * static function may carry a ".constprop.0"-style suffix). */
 static bool allocator_frame(const char *name)
@@ -442,9 +431,13 @@ void rt__memprof_alloc(void *p, size_t size, uint32_t cycle, int skip)
     rt__span *s = rt__heap_span_of((uintptr_t)p);
     uintptr_t key = ~(uintptr_t)p; /* see "Sampled objects" */
     p = NULL;
+    /* The raw stack (rt__pprof_backtrace: no system call per frame); the
+     * frames a profile shows are chosen when it is written (trim_of): here
+     * a new stack's first symbol lookups read DWARF (1-2 ms, 6-20 ms
+     * under ASan) in the allocating goroutine. */
     uintptr_t pcs[MB_RAW_DEPTH];
-    (void)skip; /* frames are dropped by rule (trim_of) */
-    int n = raw_stack(pcs);
+    (void)skip;
+    int n = rt__pprof_backtrace(pcs, MB_RAW_DEPTH);
     rt_m *mp;
     lock_nostop(&mp);
     mbucket *b = bucket_get(pcs, n, size);

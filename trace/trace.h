@@ -138,9 +138,10 @@ int rt__write_all(int fd, const void *buf, size_t n);
 extern _Thread_local volatile sig_atomic_t rt__pprof_walking;
 int rt__pprof_walk_begin(void);
 void rt__pprof_walk_end(int old);
-/* An event's stack for the block, mutex and heap profiles: the return
- * addresses from the caller's frame up, at most max (<= 64), bracketed
- * as a profiler's walk; libunwind's unw_backtrace (pprof.c says why). */
+/* An event's stack for the block, mutex and heap profiles: at most max
+ * (<= 64) addresses, the first inside this function, then the return
+ * addresses up the stack; bracketed as a profiler's walk.  libunwind's
+ * unw_backtrace (pprof.c says why). */
 int rt__pprof_backtrace(uintptr_t *pcs, int max);
 /* dl_iterate_phdr for the runtime's own walks of the loaded objects,
  * bracketed like a profiler's walk: it holds the loader's lock, which

@@ -185,7 +185,6 @@ static void other(void *arg)
         atomic_store(&other_ran, 1); /* ran while the syscall blocked */
 }
 
-/* Threads of this process whose name (comm) is name. */
 /* Whether thread tid of this process is named (comm) name. */
 static bool comm_is(const char *tid, const char *name)
 {
@@ -200,6 +199,7 @@ static bool comm_is(const char *tid, const char *name)
     return match;
 }
 
+/* Threads of this process whose name (comm) is name. */
 static int threads_named(const char *name)
 {
     int n = 0;
